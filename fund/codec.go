@@ -1,0 +1,369 @@
+package fund
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/holiman/uint256"
+)
+
+// Command types: the first byte of every fund command. Append only, never renumber.
+// 3..0xEF are reserved for the fund; 0xF0..0xFF belong to raftstore.
+const (
+	CmdLogs   byte = 1
+	CmdPrices byte = 2
+)
+
+// codecVersion is the second byte of every command; a decoder refuses other versions.
+const codecVersion byte = 1
+
+// Limits enforced by the request parsers and by the command decoder.
+const (
+	MaxLogsPerRequest   = 10000
+	MaxPricesPerRequest = 1000
+)
+
+// Actor is who issued a command: the authenticated principal of an HTTP write. The zero
+// Actor is the system (ingest), which writes no audit entry.
+type Actor struct {
+	Name, Role, IP, UserAgent string
+}
+
+// IsZero reports whether a is the system actor.
+func (a Actor) IsZero() bool { return a == Actor{} }
+
+// LogsCommand applies decoded chain events. Time is the proposer's clock (unix ns); Skipped
+// counts logs the proposer could not decode (reported back and audited, not applied).
+type LogsCommand struct {
+	Time    int64
+	Actor   Actor
+	Events  []Event
+	Skipped int
+}
+
+// PriceUpdate is one operator price: asset address, 1e18-scaled USD price, time (unix s).
+type PriceUpdate struct {
+	Asset string
+	Price uint256.Int
+	Time  int64
+}
+
+// PricesCommand applies operator price pushes (source "api").
+type PricesCommand struct {
+	Time   int64
+	Actor  Actor
+	Prices []PriceUpdate
+}
+
+// EncodeLogs encodes c as a CmdLogs command.
+func EncodeLogs(c *LogsCommand) []byte {
+	b := make([]byte, 0, 64+160*len(c.Events))
+	b = append(b, CmdLogs, codecVersion)
+	b = binary.AppendVarint(b, c.Time)
+	b = appendActor(b, &c.Actor)
+	b = binary.AppendUvarint(b, uint64(max(c.Skipped, 0)))
+	b = binary.AppendUvarint(b, uint64(len(c.Events)))
+	for i := range c.Events {
+		b = appendEvent(b, &c.Events[i])
+	}
+	return b
+}
+
+// EncodePrices encodes c as a CmdPrices command.
+func EncodePrices(c *PricesCommand) []byte {
+	b := make([]byte, 0, 64+64*len(c.Prices))
+	b = append(b, CmdPrices, codecVersion)
+	b = binary.AppendVarint(b, c.Time)
+	b = appendActor(b, &c.Actor)
+	b = binary.AppendUvarint(b, uint64(len(c.Prices)))
+	for i := range c.Prices {
+		p := &c.Prices[i]
+		if a, err := parseAddr(p.Asset); err == nil {
+			b = append(b, 0)
+			b = append(b, a[:]...)
+		} else {
+			// Kept verbatim so that Apply can refuse it as a user error.
+			b = append(b, 1)
+			b = appendString(b, p.Asset)
+		}
+		b = appendU256(b, &p.Price)
+		b = binary.AppendVarint(b, p.Time)
+	}
+	return b
+}
+
+// DecodeLogs decodes a CmdLogs command strictly (version, truncation, trailing bytes,
+// canonical amounts); errors wrap ErrBadCommand. Events are not checked against their specs.
+func DecodeLogs(cmd []byte) (*LogsCommand, error) {
+	d, err := newDec(cmd, CmdLogs)
+	if err != nil {
+		return nil, err
+	}
+	c := &LogsCommand{Time: d.varint()}
+	d.actor(&c.Actor)
+	c.Skipped = d.count(0)
+	n := d.count(minEventSize)
+	if d.err == nil && n > 0 {
+		c.Events = make([]Event, n)
+		for i := 0; i < n && d.err == nil; i++ {
+			d.event(&c.Events[i])
+		}
+	}
+	return c, d.finish()
+}
+
+// DecodePrices decodes a CmdPrices command strictly; errors wrap ErrBadCommand.
+func DecodePrices(cmd []byte) (*PricesCommand, error) {
+	d, err := newDec(cmd, CmdPrices)
+	if err != nil {
+		return nil, err
+	}
+	c := &PricesCommand{Time: d.varint()}
+	d.actor(&c.Actor)
+	n := d.count(3)
+	if d.err == nil && n > 0 {
+		c.Prices = make([]PriceUpdate, n)
+		for i := 0; i < n && d.err == nil; i++ {
+			p := &c.Prices[i]
+			switch d.u8() {
+			case 0:
+				p.Asset = hexAddr([20]byte(d.fixed(20)))
+			case 1:
+				p.Asset = d.str()
+			default:
+				d.fail("bad asset tag")
+			}
+			d.u256(&p.Price)
+			p.Time = d.varint()
+		}
+	}
+	return c, d.finish()
+}
+
+func appendActor(b []byte, a *Actor) []byte {
+	b = appendString(b, a.Name)
+	b = appendString(b, a.Role)
+	b = appendString(b, a.IP)
+	return appendString(b, a.UserAgent)
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// appendU256 writes a length byte and the minimal big-endian bytes.
+func appendU256(b []byte, u *uint256.Int) []byte {
+	n := (u.BitLen() + 7) / 8
+	b = append(b, byte(n))
+	var buf [32]byte
+	u.WriteToSlice(buf[:])
+	return append(b, buf[32-n:]...)
+}
+
+// minEventSize bounds allocations from a hostile count.
+const minEventSize = 1 + 32 + 1 + 1 + 32 + 1 + 20 + 1 + 1 + 1
+
+func appendEvent(b []byte, e *Event) []byte {
+	var flags byte
+	if e.Removed {
+		flags = 1
+	}
+	b = append(b, flags)
+	b = append(b, e.TxHash[:]...)
+	b = binary.AppendUvarint(b, e.LogIndex)
+	b = binary.AppendUvarint(b, e.BlockNumber)
+	b = append(b, e.BlockHash[:]...)
+	b = binary.AppendVarint(b, e.BlockTime)
+	b = append(b, e.Contract[:]...)
+	b = append(b, byte(e.Kind))
+	b = appendString(b, e.Name)
+	b = binary.AppendUvarint(b, uint64(len(e.Args)))
+	for i := range e.Args {
+		a := &e.Args[i]
+		b = append(b, byte(a.Type))
+		switch a.Type {
+		case ArgAddress:
+			b = append(b, a.Address[:]...)
+		case ArgUint256, ArgUint8:
+			b = appendU256(b, &a.Uint)
+		case ArgBool:
+			if a.Bool {
+				b = append(b, 1)
+			} else {
+				b = append(b, 0)
+			}
+		case ArgString:
+			b = appendString(b, a.String)
+		}
+	}
+	return b
+}
+
+// dec is a strict reader with a sticky error.
+type dec struct {
+	b   []byte
+	err error
+}
+
+func newDec(cmd []byte, typ byte) (*dec, error) {
+	if len(cmd) < 2 {
+		return nil, fmt.Errorf("%w: %d bytes", ErrBadCommand, len(cmd))
+	}
+	if cmd[0] != typ {
+		return nil, fmt.Errorf("%w: type %d, want %d", ErrBadCommand, cmd[0], typ)
+	}
+	if cmd[1] != codecVersion {
+		return nil, fmt.Errorf("%w: version %d", ErrBadCommand, cmd[1])
+	}
+	return &dec{b: cmd[2:]}, nil
+}
+
+func (d *dec) fail(msg string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s", ErrBadCommand, msg)
+	}
+	d.b = nil
+}
+
+func (d *dec) finish() error {
+	if d.err == nil && len(d.b) != 0 {
+		d.fail(fmt.Sprintf("%d trailing bytes", len(d.b)))
+	}
+	return d.err
+}
+
+func (d *dec) u8() byte {
+	if len(d.b) < 1 {
+		d.fail("truncated")
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *dec) fixed(n int) []byte {
+	if len(d.b) < n {
+		d.fail("truncated")
+		return make([]byte, n)
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a count whose items take at least minSize bytes each (0: no bound).
+func (d *dec) count(minSize int) int {
+	v := d.uvarint()
+	if v > 1<<31 || (minSize > 0 && v > uint64(len(d.b)/minSize)) {
+		d.fail("count out of range")
+		return 0
+	}
+	return int(v)
+}
+
+func (d *dec) str() string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail("truncated string")
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *dec) u256(z *uint256.Int) {
+	n := int(d.u8())
+	if n > 32 {
+		d.fail("uint256 longer than 32 bytes")
+		return
+	}
+	v := d.fixed(n)
+	if n > 0 && v[0] == 0 {
+		d.fail("uint256 not minimal")
+		return
+	}
+	z.SetBytes(v)
+}
+
+func (d *dec) actor(a *Actor) {
+	a.Name, a.Role, a.IP, a.UserAgent = d.str(), d.str(), d.str(), d.str()
+}
+
+func (d *dec) event(e *Event) {
+	flags := d.u8()
+	if flags > 1 {
+		d.fail("bad event flags")
+		return
+	}
+	e.Removed = flags == 1
+	e.TxHash = [32]byte(d.fixed(32))
+	e.LogIndex = d.uvarint()
+	e.BlockNumber = d.uvarint()
+	e.BlockHash = [32]byte(d.fixed(32))
+	e.BlockTime = d.varint()
+	e.Contract = [20]byte(d.fixed(20))
+	e.Kind = Kind(d.u8())
+	name := d.fixed(int(min(d.uvarint(), uint64(len(d.b)+1))))
+	if s := specsByName[string(name)]; s != nil {
+		e.Name = s.name // interned: no allocation per event
+	} else {
+		e.Name = string(name)
+	}
+	n := d.count(2)
+	if d.err != nil {
+		return
+	}
+	e.Args = make([]Arg, n)
+	s := specsByName[e.Name]
+	for i := range e.Args {
+		a := &e.Args[i]
+		a.Type = ArgType(d.u8())
+		if s != nil && i < len(s.args) {
+			a.Name = s.args[i].name
+		}
+		switch a.Type {
+		case ArgAddress:
+			a.Address = [20]byte(d.fixed(20))
+		case ArgUint256, ArgUint8:
+			d.u256(&a.Uint)
+		case ArgBool:
+			switch d.u8() {
+			case 0:
+			case 1:
+				a.Bool = true
+			default:
+				d.fail("bad bool")
+			}
+		case ArgString:
+			a.String = d.str()
+		default:
+			d.fail("bad argument type")
+		}
+		if d.err != nil {
+			return
+		}
+	}
+}

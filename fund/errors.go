@@ -1,0 +1,74 @@
+package fund
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrNotFound is returned by the read functions for an unknown account, redemption, asset,
+// price or view.
+var ErrNotFound = errors.New("fund: not found")
+
+// ErrBadCommand wraps every reason a command cannot be decoded; Apply returns it as a fatal
+// error because an undecodable Raft entry must stop the node.
+var ErrBadCommand = errors.New("fund: bad command")
+
+// ErrInvariant reports a broken internal invariant found while applying (a corrupt record);
+// Apply returns it as a fatal error.
+var ErrInvariant = errors.New("fund: broken invariant")
+
+// ErrConfig reports an invalid contract configuration or ABI given to NewRegistry.
+var ErrConfig = errors.New("fund: bad contract config")
+
+// ValidationError is a user-level error: a bad request, query parameter or command content.
+// The server maps it to VALIDATION_ERROR (400). Apply returns it as a result value, never as
+// its error, and a command rejected this way has changed nothing.
+type ValidationError struct {
+	Message string
+	Details map[string]any
+}
+
+// Error implements error.
+func (e *ValidationError) Error() string { return e.Message }
+
+// invalidf builds a *ValidationError with a formatted message.
+func invalidf(format string, args ...any) *ValidationError {
+	return &ValidationError{Message: fmt.Sprintf(format, args...)}
+}
+
+// invalidParam builds a *ValidationError naming the query or body parameter at fault.
+func invalidParam(param, format string, args ...any) *ValidationError {
+	return &ValidationError{
+		Message: fmt.Sprintf(format, args...),
+		Details: map[string]any{"param": param},
+	}
+}
+
+// Skip reason codes carried by SkipError.Reason.
+const (
+	SkipMalformed       = "malformed"
+	SkipUnknownContract = "unknown_contract"
+	SkipUnknownTopic    = "unknown_topic"
+	SkipBadTopicCount   = "bad_topic_count"
+	SkipShortData       = "short_data"
+	SkipBadData         = "bad_data"
+)
+
+// SkipError explains why Registry.Decode did not turn a log into an Event. Such a log is
+// counted and skipped, never fatal.
+type SkipError struct {
+	Reason string // machine code, one of the Skip* constants
+	Detail string // human-readable detail
+}
+
+// Error implements error.
+func (e *SkipError) Error() string { return "skip log: " + e.Reason + ": " + e.Detail }
+
+func skipf(reason, format string, args ...any) *SkipError {
+	return &SkipError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+}
+
+// corrupt reports a record that cannot be decoded: a broken invariant.
+func corrupt(what string, err error) error {
+	return fmt.Errorf("%w: corrupt %s: %w", ErrInvariant, what, err)
+}

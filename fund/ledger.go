@@ -1,0 +1,172 @@
+package fund
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/holiman/uint256"
+)
+
+// ledgerRecord is the stored form of a ledger entry: the event (with its effective block
+// time) and the undo journal of its effects.
+type ledgerRecord struct {
+	ev      Event
+	journal []byte
+}
+
+func encodeLedger(ev *Event, journal []byte) []byte {
+	b := make([]byte, 0, 160+len(journal))
+	b = append(b, recVersion)
+	b = appendEvent(b, ev)
+	return appendString(b, string(journal))
+}
+
+func decodeLedger(v []byte) (*ledgerRecord, error) {
+	d := &dec{b: v}
+	if d.u8() != recVersion {
+		d.fail("record version")
+	}
+	r := &ledgerRecord{}
+	d.event(&r.ev)
+	r.journal = []byte(d.str())
+	if err := d.finish(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// ledgerIndexKeys returns the secondary index keys of a ledger entry: one per distinct
+// non-zero address argument, one for the event name, one for the contract.
+func ledgerIndexKeys(ev *Event, s *eventSpec, pos *ledgerPos) [][]byte {
+	keys := make([][]byte, 0, 5)
+	for i := range ev.Args {
+		a := &ev.Args[i]
+		if a.Type != ArgAddress || a.Address == (common.Address{}) {
+			continue
+		}
+		dup := false
+		for j := 0; j < i; j++ {
+			if ev.Args[j].Type == ArgAddress && ev.Args[j].Address == a.Address {
+				dup = true
+			}
+		}
+		if !dup {
+			keys = append(keys, key(pLedgerAddr, a.Address[:], pos[:]))
+		}
+	}
+	keys = append(keys, key(pLedgerEv, []byte{s.id}, pos[:]))
+	return append(keys, key(pLedgerCon, ev.Contract[:], pos[:]))
+}
+
+// acceptEvent applies a new event and records it in the ledger; a known (txHash, logIndex)
+// is a duplicate and changes nothing.
+func (m *Machine) acceptEvent(ev *Event, s *eventSpec) (dup bool, err error) {
+	tk := txKey(ev.TxHash, ev.LogIndex)
+	if _, ok, err := m.get(tk); err != nil || ok {
+		return ok, err
+	}
+	m.t = ev.BlockTime
+	if m.t == 0 {
+		m.t = m.cmdTime / 1e9
+	}
+	ev.BlockTime = m.t
+	m.j = m.j[:0]
+	if ev.BlockNumber > uint64(m.fund.i[fLastBlock]) {
+		m.fundSetInt(fLastBlock, int64(ev.BlockNumber))
+	}
+	if m.t > m.fund.i[fLatestTime] {
+		m.fundSetInt(fLatestTime, m.t)
+	}
+	m.fundSetInt(fUpdatedAt, m.cmdTime)
+	pos := makeLedgerPos(ev.BlockNumber, ev.LogIndex, ev.TxHash)
+	switch s.kind {
+	case KindVault:
+		err = m.applyVault(ev, s, &pos)
+	case KindRedemptionManager:
+		err = m.applyRedemption(ev, s, &pos)
+	case KindAssetController:
+		err = m.applyAssets(ev, s, &pos)
+	case KindOracle:
+		err = m.applyOracle(ev, &pos)
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := m.set(key(pLedger, pos[:]), encodeLedger(ev, m.j)); err != nil {
+		return false, err
+	}
+	if err := m.set(tk, be64(ev.BlockNumber)); err != nil {
+		return false, err
+	}
+	for _, k := range ledgerIndexKeys(ev, s, &pos) {
+		if err := m.set(k, nil); err != nil {
+			return false, err
+		}
+	}
+	m.mark(ClassLedger)
+	m.changes.Transactions = append(m.changes.Transactions, TxRef{TxHash: ev.TxHash, LogIndex: ev.LogIndex})
+	return false, nil
+}
+
+// revertEvent undoes the ledger entry (txHash, logIndex) of a removed log, if present: its
+// journal is replayed backwards, then the entry and its index keys are deleted.
+func (m *Machine) revertEvent(ev *Event) (found bool, err error) {
+	tk := txKey(ev.TxHash, ev.LogIndex)
+	v, ok, err := m.get(tk)
+	if err != nil || !ok {
+		return false, err
+	}
+	if len(v) != 8 {
+		return false, corrupt("ledger tx key", fmt.Errorf("%d bytes", len(v)))
+	}
+	pos := makeLedgerPos(binary.BigEndian.Uint64(v), ev.LogIndex, ev.TxHash)
+	lk := key(pLedger, pos[:])
+	rv, ok, err := m.get(lk)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return false, corrupt("ledger", fmt.Errorf("entry %x missing", pos))
+	}
+	rec, err := decodeLedger(rv)
+	if err != nil {
+		return false, corrupt("ledger entry", err)
+	}
+	s, verr := rec.ev.spec()
+	if verr != nil {
+		return false, corrupt("ledger entry", verr)
+	}
+	ops, err := parseJournal(rec.journal)
+	if err != nil {
+		return false, corrupt("ledger journal", err)
+	}
+	for i := len(ops) - 1; i >= 0; i-- {
+		if err := m.undo(&ops[i]); err != nil {
+			return false, err
+		}
+	}
+	for _, k := range append(ledgerIndexKeys(&rec.ev, s, &pos), lk, tk) {
+		if err := m.del(k); err != nil {
+			return false, err
+		}
+	}
+	m.mark(ClassLedger)
+	m.changes.Transactions = append(m.changes.Transactions, TxRef{TxHash: ev.TxHash, LogIndex: ev.LogIndex, Removed: true})
+	return true, nil
+}
+
+// raiseRisk stores a risk event under its own prefix (journaled: reverting deletes it).
+func (m *Machine) raiseRisk(ev *Event, s *eventSpec, pos *ledgerPos, sev uint8) error {
+	r := riskRec{severity: sev, spec: s.id, time: m.t, contract: ev.Contract}
+	return m.setKey(key(pRisk, pos[:]), r.encode())
+}
+
+// eventTime turns an event's uint256 timestamp into unix seconds; zero or out-of-range values
+// fall back to the block time.
+func eventTime(u *uint256.Int, fallback int64) int64 {
+	if u.IsZero() || !u.IsUint64() || u.Uint64() > maxUnixSeconds {
+		return fallback
+	}
+	return int64(u.Uint64())
+}

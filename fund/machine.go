@@ -1,0 +1,353 @@
+package fund
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ethereum/go-ethereum/common"
+	"paimon/kv"
+)
+
+// Info is the fund's identity from config, rendered in the overview.
+type Info struct {
+	FundID, Name, Symbol string
+	ChainID              uint64
+}
+
+// Observer receives the changes of each committed batch (cache invalidation, WebSocket push,
+// PostgreSQL outbox). It is called from the FSM goroutine and must not block.
+type Observer interface {
+	Applied(c *Changes)
+}
+
+// Class is a class of resources, for cache invalidation and push channels.
+type Class uint8
+
+// The resource classes.
+const (
+	ClassOverview Class = iota
+	ClassNav
+	ClassTiers
+	ClassAssets
+	ClassFlows
+	ClassPrices
+	ClassAccounts
+	ClassRedemptions
+	ClassLedger
+	ClassAudit
+	NumClasses
+)
+
+// View is a materialized view re-rendered in a batch.
+type View struct {
+	Name  string
+	Class Class
+	Body  []byte
+}
+
+// TxRef names one ledger entry that a batch added (Removed false) or reverted (Removed true).
+type TxRef struct {
+	TxHash   common.Hash
+	LogIndex uint64
+	Removed  bool
+}
+
+// Changes describes what a batch changed. Lists are in first-change order.
+type Changes struct {
+	Index        uint64            // last Raft index of the batch
+	Classes      [NumClasses]bool  // classes that changed
+	Views        []View            // re-rendered materialized views
+	Accounts     [][20]byte        // accounts whose resource changed
+	Redemptions  []string          // request ids (decimal) that changed
+	Prices       []string          // assets (lower-case hex) whose current price changed
+	Transactions []TxRef           // ledger entries added or reverted (added to the contract)
+	seenAcct     map[[20]byte]bool // dedup helpers
+	seenRed      map[string]bool   //
+	seenPrice    map[common.Address]bool
+}
+
+func newChanges() *Changes {
+	return &Changes{seenAcct: map[[20]byte]bool{}, seenRed: map[string]bool{}, seenPrice: map[common.Address]bool{}}
+}
+
+// LogsResult is the result of a CmdLogs command.
+type LogsResult struct {
+	Accepted, Duplicates, Reverted, Skipped int
+	NotFound                                int // removed logs that were not in the ledger (added to the contract)
+	Outcomes                                []Outcome
+}
+
+// Outcome says what happened to one event of a CmdLogs command.
+type Outcome struct {
+	TxHash   string
+	LogIndex uint64
+	Status   string // accepted | duplicate | reverted | not_found
+	Reason   string
+}
+
+// Outcome statuses.
+const (
+	OutcomeAccepted  = "accepted"
+	OutcomeDuplicate = "duplicate"
+	OutcomeReverted  = "reverted"
+	OutcomeNotFound  = "not_found"
+)
+
+// PricesResult is the result of a CmdPrices command.
+type PricesResult struct {
+	Count int
+}
+
+// Machine is the fund's state machine. It keeps the fund singleton decoded in memory and is
+// driven by one goroutine (the FSM): Load, then per batch Apply… EndBatch, then Committed.
+type Machine struct {
+	info Info
+	obs  Observer
+
+	fund      fundState
+	fundDirty bool
+	dirty     [NumClasses]bool
+	allViews  bool // render every view at the next EndBatch (fresh state or after Load)
+	changes   *Changes
+
+	// per-Apply scratch
+	rw      kv.ReadWriter
+	j       []byte // journal of the event being applied
+	cmdTime int64  // unix ns
+	t       int64  // effective block time (unix s) of the event being applied
+}
+
+// NewMachine returns a Machine over an empty state; call Load before Apply when the store
+// may hold state. obs may be nil.
+func NewMachine(info Info, obs Observer) *Machine {
+	return &Machine{info: info, obs: obs, fund: newFundState(), allViews: true, changes: newChanges()}
+}
+
+// Load reads the fund singleton from r (after open or a snapshot restore) and forgets any
+// unflushed in-memory change. The next EndBatch re-renders every view.
+func (m *Machine) Load(r kv.Reader) error {
+	f, err := loadFund(r)
+	if err != nil {
+		return err
+	}
+	m.fund = f
+	m.fundDirty = false
+	m.dirty = [NumClasses]bool{}
+	m.allViews = true
+	m.changes = newChanges()
+	return nil
+}
+
+func loadFund(r kv.Reader) (fundState, error) {
+	v, err := r.Get([]byte{pFund})
+	if errors.Is(err, kv.ErrNotFound) {
+		return newFundState(), nil
+	}
+	if err != nil {
+		return fundState{}, fmt.Errorf("fund: load: %w", err)
+	}
+	f := newFundState()
+	if err := f.decode(v); err != nil {
+		return fundState{}, corrupt("fund singleton", err)
+	}
+	return f, nil
+}
+
+// Apply decodes and applies one command at Raft index index. The result is *LogsResult,
+// *PricesResult, or a user error value (*ValidationError) for a command that changed nothing.
+// A returned error means an undecodable command or a broken invariant: the node must stop.
+func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error) {
+	if len(cmd) == 0 {
+		return nil, fmt.Errorf("%w: empty", ErrBadCommand)
+	}
+	m.changes.Index = index
+	switch cmd[0] {
+	case CmdLogs:
+		c, err := DecodeLogs(cmd)
+		if err != nil {
+			return nil, err
+		}
+		return m.applyLogs(rw, index, c)
+	case CmdPrices:
+		c, err := DecodePrices(cmd)
+		if err != nil {
+			return nil, err
+		}
+		return m.applyPrices(rw, index, c)
+	}
+	return nil, fmt.Errorf("%w: unknown command type %d", ErrBadCommand, cmd[0])
+}
+
+func checkCommandTime(t int64) *ValidationError {
+	if t < 0 {
+		return invalidf("command time %d is negative", t)
+	}
+	return nil
+}
+
+func (m *Machine) applyLogs(rw kv.ReadWriter, index uint64, c *LogsCommand) (any, error) {
+	if verr := checkCommandTime(c.Time); verr != nil {
+		return verr, nil
+	}
+	specs := make([]*eventSpec, len(c.Events))
+	for i := range c.Events {
+		s, err := c.Events[i].spec()
+		if err != nil {
+			var verr *ValidationError
+			errors.As(err, &verr)
+			verr.Message = fmt.Sprintf("events[%d]: %s", i, verr.Message)
+			return verr, nil
+		}
+		specs[i] = s
+	}
+	m.rw, m.cmdTime = rw, c.Time
+	defer func() { m.rw = nil }()
+	prevLast := m.fund.i[fLastBlock]
+	res := &LogsResult{Skipped: c.Skipped, Outcomes: make([]Outcome, len(c.Events))}
+	for i := range c.Events {
+		ev := &c.Events[i]
+		out := &res.Outcomes[i]
+		out.TxHash, out.LogIndex = hexHash(ev.TxHash), ev.LogIndex
+		var err error
+		if ev.Removed {
+			var found bool
+			found, err = m.revertEvent(ev)
+			if found {
+				out.Status = OutcomeReverted
+				res.Reverted++
+			} else {
+				out.Status, out.Reason = OutcomeNotFound, "log is not in the ledger"
+				res.NotFound++
+			}
+		} else {
+			var dup bool
+			dup, err = m.acceptEvent(ev, specs[i])
+			if dup {
+				out.Status, out.Reason = OutcomeDuplicate, "log is already in the ledger"
+				res.Duplicates++
+			} else {
+				out.Status = OutcomeAccepted
+				res.Accepted++
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if !c.Actor.IsZero() {
+		before := fmt.Appendf(nil, `{"lastBlock":%d}`, uint64(prevLast))
+		after := fmt.Appendf(nil, `{"events":%d,"accepted":%d,"duplicates":%d,"reverted":%d,"notFound":%d,"skipped":%d,"lastBlock":%d}`,
+			len(c.Events), res.Accepted, res.Duplicates, res.Reverted, res.NotFound, res.Skipped, uint64(m.fund.i[fLastBlock]))
+		if err := m.writeAudit(rw, index, 0, c.Time, &c.Actor, "logs.submit", "ledger", before, after); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// EndBatch writes the fund singleton if it changed and renders the dirty materialized views
+// into rw. Call it once per Raft batch, after its Applies and before the batch commits.
+func (m *Machine) EndBatch(rw kv.ReadWriter, lastIndex uint64) error {
+	m.changes.Index = lastIndex
+	if m.fundDirty {
+		if err := rw.Set([]byte{pFund}, m.fund.encode()); err != nil {
+			return fmt.Errorf("fund: write singleton: %w", err)
+		}
+		m.fundDirty = false
+	}
+	for _, v := range viewDefs {
+		if !m.allViews && !viewDirty(v.deps, &m.dirty) {
+			continue
+		}
+		body, err := renderView(rw, &m.fund, m.info, v.name)
+		if err != nil {
+			return err
+		}
+		if err := rw.Set(viewKey(v.name), body); err != nil {
+			return fmt.Errorf("fund: write view %s: %w", v.name, err)
+		}
+		m.changes.Views = append(m.changes.Views, View{Name: v.name, Class: v.class, Body: body})
+		m.changes.Classes[v.class] = true
+	}
+	m.allViews = false
+	m.dirty = [NumClasses]bool{}
+	return nil
+}
+
+// Committed hands the changes accumulated since the last call to the observer (if any) and
+// starts a fresh Changes. Call it after the batch is committed and visible to readers.
+func (m *Machine) Committed() {
+	c := m.changes
+	m.changes = newChanges()
+	c.seenAcct, c.seenRed, c.seenPrice = nil, nil, nil
+	if m.obs != nil {
+		m.obs.Applied(c)
+	}
+}
+
+// RenderView renders a materialized view from r with this machine's Info (a fallback for a
+// view that ReadView does not find, e.g. before the first batch).
+func (m *Machine) RenderView(r kv.Reader, name string) ([]byte, error) {
+	f, err := loadFund(r)
+	if err != nil {
+		return nil, err
+	}
+	return renderView(r, &f, m.info, name)
+}
+
+func (m *Machine) mark(classes ...Class) {
+	for _, c := range classes {
+		m.dirty[c] = true
+		m.changes.Classes[c] = true
+	}
+}
+
+func (m *Machine) markAccount(a common.Address) {
+	m.mark(ClassAccounts)
+	if !m.changes.seenAcct[a] {
+		m.changes.seenAcct[a] = true
+		m.changes.Accounts = append(m.changes.Accounts, a)
+	}
+}
+
+func (m *Machine) markRedemption(id string) {
+	m.mark(ClassRedemptions)
+	if !m.changes.seenRed[id] {
+		m.changes.seenRed[id] = true
+		m.changes.Redemptions = append(m.changes.Redemptions, id)
+	}
+}
+
+func (m *Machine) markPrice(a common.Address) {
+	m.mark(ClassPrices, ClassAssets, ClassTiers, ClassOverview)
+	if !m.changes.seenPrice[a] {
+		m.changes.seenPrice[a] = true
+		m.changes.Prices = append(m.changes.Prices, hexAddr(a))
+	}
+}
+
+// get reads key from the store being applied; absent keys give (nil, false, nil).
+func (m *Machine) get(k []byte) ([]byte, bool, error) {
+	v, err := m.rw.Get(k)
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("fund: get: %w", err)
+	}
+	return v, true, nil
+}
+
+func (m *Machine) set(k, v []byte) error {
+	if err := m.rw.Set(k, v); err != nil {
+		return fmt.Errorf("fund: set: %w", err)
+	}
+	return nil
+}
+
+func (m *Machine) del(k []byte) error {
+	if err := m.rw.Delete(k); err != nil {
+		return fmt.Errorf("fund: delete: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,135 @@
+package fund
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/holiman/uint256"
+	"paimon/kv"
+)
+
+// applyOracle applies PriceSet: a history point, and the current price unless the current one
+// is newer.
+func (m *Machine) applyOracle(ev *Event, pos *ledgerPos) error {
+	a := ev.Args
+	asset := a[0].Address
+	rec := priceRec{price: a[1].Uint, time: eventTime(&a[2].Uint, m.t), source: srcOracle, sourceID: uint8(a[3].Uint.Uint64())}
+	enc := rec.encode()
+	if err := m.setKey(priceHistKey(asset, rec.time, srcOracle, ev.BlockNumber, ev.LogIndex), enc); err != nil {
+		return err
+	}
+	newer, err := m.priceIsNewer(asset, rec.time)
+	if err != nil || !newer {
+		return err
+	}
+	return m.setKey(priceKey(asset), enc)
+}
+
+// priceIsNewer reports whether a price at time t replaces the asset's current price.
+func (m *Machine) priceIsNewer(asset common.Address, t int64) (bool, error) {
+	v, ok, err := m.get(priceKey(asset))
+	if err != nil || !ok {
+		return !ok, err
+	}
+	var cur priceRec
+	if err := cur.decode(v); err != nil {
+		return false, corrupt("price", err)
+	}
+	return t >= cur.time, nil
+}
+
+// validPrice checks one operator price; the error names the item.
+func validPrice(i int, p *PriceUpdate) (common.Address, *ValidationError) {
+	a, err := parseAddr(p.Asset)
+	if err != nil {
+		return a, invalidParam(fmt.Sprintf("prices[%d].asset", i), "prices[%d].asset must be 0x followed by 40 hex digits", i)
+	}
+	if p.Price.IsZero() {
+		return a, invalidParam(fmt.Sprintf("prices[%d].price", i), "prices[%d].price must be positive", i)
+	}
+	if p.Time <= 0 || p.Time > maxUnixSeconds {
+		return a, invalidParam(fmt.Sprintf("prices[%d].time", i), "prices[%d].time is out of range", i)
+	}
+	return a, nil
+}
+
+// applyPrices applies operator price pushes (source "api"); they are not revertible.
+func (m *Machine) applyPrices(rw kv.ReadWriter, index uint64, c *PricesCommand) (any, error) {
+	if verr := checkCommandTime(c.Time); verr != nil {
+		return verr, nil
+	}
+	if len(c.Prices) == 0 {
+		return invalidParam("prices", "prices must not be empty"), nil
+	}
+	if len(c.Prices) > MaxPricesPerRequest {
+		return invalidParam("prices", "prices must have at most %d items", MaxPricesPerRequest), nil
+	}
+	assets := make([]common.Address, len(c.Prices))
+	for i := range c.Prices {
+		a, verr := validPrice(i, &c.Prices[i])
+		if verr != nil {
+			return verr, nil
+		}
+		assets[i] = a
+	}
+	m.rw, m.cmdTime = rw, c.Time
+	defer func() { m.rw = nil }()
+	m.j = m.j[:0] // not stored: operator prices are not revertible
+	var before, after []byte
+	for i := range c.Prices {
+		p := &c.Prices[i]
+		rec := priceRec{price: p.Price, time: p.Time, source: srcAPI}
+		enc := rec.encode()
+		if err := m.set(priceHistKey(assets[i], p.Time, srcAPI, index, uint64(i)), enc); err != nil {
+			return nil, err
+		}
+		m.mark(ClassPrices)
+		prev, err := m.rw.Get(priceKey(assets[i]))
+		if err != nil && !errors.Is(err, kv.ErrNotFound) {
+			return nil, fmt.Errorf("fund: get: %w", err)
+		}
+		var cur priceRec
+		if prev != nil {
+			if err := cur.decode(prev); err != nil {
+				return nil, corrupt("price", err)
+			}
+		}
+		if i < maxAuditItems {
+			before = appendAuditPrice(before, assets[i], prev != nil, &cur.price, cur.time)
+			after = appendAuditPrice(after, assets[i], true, &p.Price, p.Time)
+		}
+		if prev == nil || p.Time >= cur.time {
+			if err := m.set(priceKey(assets[i]), enc); err != nil {
+				return nil, err
+			}
+			m.markPrice(assets[i])
+		}
+	}
+	m.fundSetInt(fUpdatedAt, c.Time)
+	if !c.Actor.IsZero() {
+		resource := "prices"
+		if len(assets) == 1 {
+			resource = "prices/" + hexAddr(assets[0])
+		}
+		b := fmt.Appendf(nil, `{"count":%d,"prices":[%s]}`, len(c.Prices), before)
+		af := fmt.Appendf(nil, `{"count":%d,"prices":[%s]}`, len(c.Prices), after)
+		if err := m.writeAudit(rw, index, 0, c.Time, &c.Actor, "prices.set", resource, b, af); err != nil {
+			return nil, err
+		}
+	}
+	return &PricesResult{Count: len(c.Prices)}, nil
+}
+
+// maxAuditItems bounds the prices listed in one audit entry's before/after.
+const maxAuditItems = 20
+
+func appendAuditPrice(b []byte, a common.Address, ok bool, p *uint256.Int, t int64) []byte {
+	if len(b) > 0 {
+		b = append(b, ',')
+	}
+	if !ok {
+		return fmt.Appendf(b, `{"asset":"%s","price":null}`, hexAddr(a))
+	}
+	return fmt.Appendf(b, `{"asset":"%s","price":"%s","time":"%s"}`, hexAddr(a), p.Dec(), fmtUnix(t))
+}

@@ -1,0 +1,699 @@
+package fund
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strconv"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/holiman/uint256"
+	"paimon/kv"
+)
+
+// list is the body of every paginated list.
+type list struct {
+	Items      []json.RawMessage `json:"items"`
+	NextCursor string            `json:"nextCursor,omitempty"`
+}
+
+// pager scans keys under prefix newest first, starting below the cursor, and collects up to
+// limit items; one extra match tells whether a next page exists.
+type pager struct {
+	prefix []byte
+	posLen int
+	page   Page
+	items  []json.RawMessage
+	last   []byte // position of the last returned item
+	more   bool
+}
+
+// bounds returns the scan range [lo, hi) for positions in [loPos, hiPos) (nil: unbounded),
+// capped by the cursor.
+func (p *pager) bounds(loPos, hiPos []byte) ([]byte, []byte, error) {
+	lo := append(bytes.Clone(p.prefix), loPos...)
+	var hi []byte
+	if hiPos != nil {
+		hi = append(bytes.Clone(p.prefix), hiPos...)
+	} else {
+		hi = kv.PrefixEnd(p.prefix)
+	}
+	if p.page.Cursor != nil {
+		if len(p.page.Cursor) != p.posLen {
+			return nil, nil, invalidParam("cursor", "cursor is invalid")
+		}
+		c := append(bytes.Clone(p.prefix), p.page.Cursor...)
+		if hi == nil || bytes.Compare(c, hi) < 0 {
+			hi = c
+		}
+	}
+	return lo, hi, nil
+}
+
+// add records one matching item; it returns false once the page is full.
+func (p *pager) add(pos []byte, item []byte) bool {
+	if len(p.items) == p.page.Limit {
+		p.more = true
+		return false
+	}
+	p.items = append(p.items, item)
+	p.last = bytes.Clone(pos)
+	return true
+}
+
+func (p *pager) body() ([]byte, error) {
+	l := list{Items: p.items}
+	if l.Items == nil {
+		l.Items = []json.RawMessage{}
+	}
+	if p.more {
+		l.NextCursor = encodeCursor(p.last)
+	}
+	return json.Marshal(&l)
+}
+
+func fixPage(p Page) Page {
+	if p.Limit < 1 || p.Limit > MaxLimit {
+		p.Limit = DefaultLimit
+	}
+	return p
+}
+
+// ---- NAV ----
+
+type navItem struct {
+	Time        string `json:"time"`
+	SharePrice  string `json:"sharePrice"`
+	Nav         string `json:"nav"`
+	TotalAssets string `json:"totalAssets"`
+	TotalSupply string `json:"totalSupply"`
+}
+
+type navBody struct {
+	Interval  string    `json:"interval"`
+	Items     []navItem `json:"items"`
+	Change24h *string   `json:"change24h"`
+	Change7d  *string   `json:"change7d"`
+	Change30d *string   `json:"change30d"`
+}
+
+const day = 86400
+
+// lastNavAtOrBefore returns the newest NAV point with time <= t.
+func lastNavAtOrBefore(r kv.Reader, t int64) (int64, *navPoint, error) {
+	var pt *navPoint
+	var at int64
+	if t < 0 {
+		return 0, nil, nil
+	}
+	hi := kv.PrefixEnd([]byte{pNav})
+	if t < math.MaxInt64 {
+		hi = key(pNav, be64(uint64(t+1)))
+	}
+	err := scan(r, []byte{pNav}, hi, true, func(k, v []byte) (bool, error) {
+		pt = &navPoint{}
+		at = int64(be64get(k[1:]))
+		if err := pt.decode(v); err != nil {
+			return false, corrupt("nav point", err)
+		}
+		return false, nil
+	})
+	return at, pt, err
+}
+
+// NavHistory returns {interval, items, change24h, change7d, change30d} for q; see NavQuery.
+func NavHistory(r kv.Reader, q NavQuery) ([]byte, error) {
+	if q.Interval == "" {
+		q.Interval = IntervalDay
+	}
+	if q.Limit < 1 || q.Limit > MaxLimit {
+		q.Limit = MaxLimit
+	}
+	return navHistory(r, q)
+}
+
+func navHistory(r kv.Reader, q NavQuery) ([]byte, error) {
+	body := navBody{Interval: q.Interval, Items: []navItem{}}
+	latestT, latest, err := lastNavAtOrBefore(r, math.MaxInt64)
+	if err != nil || latest == nil {
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(&body)
+	}
+	to, from := latestT, int64(0)
+	if q.HasTo {
+		to = q.To
+	}
+	if q.HasFrom {
+		from = q.From
+	} else {
+		from = max(to-30*day, 0)
+	}
+	var width int64
+	switch q.Interval {
+	case IntervalHour:
+		width = 3600
+	case IntervalDay:
+		width = day
+	}
+	if from <= to {
+		lastBucket := int64(-1)
+		err = scan(r, key(pNav, be64(uint64(from))), key(pNav, be64(uint64(to)+1)), true, func(k, v []byte) (bool, error) {
+			t := int64(be64get(k[1:]))
+			if width > 0 {
+				if b := t / width; b == lastBucket {
+					return true, nil
+				} else {
+					lastBucket = b
+				}
+			}
+			var p navPoint
+			if err := p.decode(v); err != nil {
+				return false, corrupt("nav point", err)
+			}
+			body.Items = append(body.Items, navItem{
+				Time: fmtUnix(t), SharePrice: p.sharePrice.Dec(), Nav: navString(&p.sharePrice),
+				TotalAssets: decSigned(&p.totalAssets), TotalSupply: decSigned(&p.totalSupply),
+			})
+			return len(body.Items) < q.Limit, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	for i, j := 0, len(body.Items)-1; i < j; i, j = i+1, j-1 {
+		body.Items[i], body.Items[j] = body.Items[j], body.Items[i]
+	}
+	for _, c := range []struct {
+		window int64
+		dst    **string
+	}{{day, &body.Change24h}, {7 * day, &body.Change7d}, {30 * day, &body.Change30d}} {
+		_, ref, err := lastNavAtOrBefore(r, latestT-c.window)
+		if err != nil {
+			return nil, err
+		}
+		if ref != nil {
+			*c.dst = percentChange(&latest.sharePrice, &ref.sharePrice)
+		}
+	}
+	return json.Marshal(&body)
+}
+
+// ---- prices ----
+
+type historyItem struct {
+	Price    string `json:"price"`
+	Source   string `json:"source"`
+	SourceID *uint8 `json:"sourceId,omitempty"`
+	Time     string `json:"time"`
+}
+
+// Price returns the current price of asset ({asset, price, source, time}, plus sourceId for
+// oracle prices) and, with q.History, its points in [from, to] as items (oldest first).
+func Price(r kv.Reader, asset string, q PriceQuery) ([]byte, error) {
+	a, err := parseAddr(asset)
+	if err != nil {
+		return nil, invalidParam("asset", "asset must be 0x followed by 40 hex digits")
+	}
+	v, ok, err := getOpt(r, priceKey(a))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNotFound
+	}
+	var cur priceRec
+	if err := cur.decode(v); err != nil {
+		return nil, corrupt("price", err)
+	}
+	out := cur.json(hexAddr(a))
+	if q.History {
+		limit := q.Limit
+		if limit < 1 || limit > MaxLimit {
+			limit = DefaultLimit
+		}
+		to := int64(maxUnixSeconds)
+		if q.HasTo {
+			to = q.To
+		}
+		items := []historyItem{}
+		if !q.HasFrom || q.From <= to {
+			prefix := key(pPriceHist, a[:])
+			err := scan(r, append(bytes.Clone(prefix), be64(uint64(max(q.From, 0)))...), append(prefix, be64(uint64(to)+1)...), true,
+				func(k, v []byte) (bool, error) {
+					var p priceRec
+					if err := p.decode(v); err != nil {
+						return false, corrupt("price point", err)
+					}
+					j := p.json("")
+					items = append(items, historyItem{Price: j.Price, Source: j.Source, SourceID: j.SourceID, Time: j.Time})
+					return len(items) < limit, nil
+				})
+			if err != nil {
+				return nil, err
+			}
+		}
+		for i, j := 0, len(items)-1; i < j; i, j = i+1, j-1 {
+			items[i], items[j] = items[j], items[i]
+		}
+		if out.Items, err = json.Marshal(items); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(&out)
+}
+
+// ---- accounts ----
+
+type accountJSON struct {
+	Address            string  `json:"address"`
+	Shares             string  `json:"shares"`
+	LockedShares       string  `json:"lockedShares"`
+	Deposited          string  `json:"deposited"`
+	Withdrawn          string  `json:"withdrawn"`
+	Redeemed           string  `json:"redeemed"`
+	PendingRedemptions string  `json:"pendingRedemptions"`
+	FirstSeen          *string `json:"firstSeen"`
+	LastActivity       *string `json:"lastActivity"`
+}
+
+// Account returns a share holder's account; ErrNotFound if no event ever touched it.
+func Account(r kv.Reader, addr common.Address) ([]byte, error) {
+	v, ok, err := getOpt(r, accountKey(addr))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNotFound
+	}
+	var a account
+	if err := a.decode(v); err != nil {
+		return nil, corrupt("account", err)
+	}
+	j := accountJSON{
+		Address: hexAddr(addr), Shares: decSigned(&a.amt[aShares]), LockedShares: decSigned(&a.amt[aLocked]),
+		Deposited: decSigned(&a.amt[aDeposited]), Withdrawn: decSigned(&a.amt[aWithdrawn]),
+		Redeemed: decSigned(&a.amt[aRedeemed]), PendingRedemptions: decSigned(&a.amt[aPending]),
+	}
+	if a.first != 0 || a.last != 0 {
+		f, l := fmtUnix(a.first), fmtUnix(a.last)
+		j.FirstSeen, j.LastActivity = &f, &l
+	}
+	return json.Marshal(&j)
+}
+
+// AccountTransactions lists the ledger entries with addr as an address argument, newest
+// first; ErrNotFound for an address that has neither an account nor ledger entries.
+func AccountTransactions(r kv.Reader, addr common.Address, p Page) ([]byte, error) {
+	body, n, err := listLedger(r, key(pLedgerAddr, addr[:]), TxFilter{}, p)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 && p.Cursor == nil {
+		if _, ok, err := getOpt(r, accountKey(addr)); err != nil || !ok {
+			if err == nil {
+				err = ErrNotFound
+			}
+			return nil, err
+		}
+	}
+	return body, nil
+}
+
+// ---- ledger ----
+
+type ledgerJSON struct {
+	TxHash      string          `json:"txHash"`
+	LogIndex    uint64          `json:"logIndex"`
+	BlockNumber uint64          `json:"blockNumber"`
+	BlockHash   string          `json:"blockHash"`
+	BlockTime   string          `json:"blockTime"`
+	Contract    string          `json:"contract"`
+	Event       string          `json:"event"`
+	Args        json.RawMessage `json:"args"`
+}
+
+// LedgerEntry returns one ledger entry as GET /v1/transactions renders it (for push);
+// ErrNotFound if it is not in the ledger.
+func LedgerEntry(r kv.Reader, tx common.Hash, logIndex uint64) ([]byte, error) {
+	v, ok, err := getOpt(r, txKey(tx, logIndex))
+	if err != nil {
+		return nil, err
+	}
+	if !ok || len(v) != 8 {
+		return nil, ErrNotFound
+	}
+	pos := makeLedgerPos(be64get(v), logIndex, tx)
+	rv, ok, err := getOpt(r, key(pLedger, pos[:]))
+	if err != nil || !ok {
+		if err == nil {
+			err = ErrNotFound
+		}
+		return nil, err
+	}
+	rec, err := decodeLedger(rv)
+	if err != nil {
+		return nil, corrupt("ledger entry", err)
+	}
+	return ledgerItem(&rec.ev)
+}
+
+func ledgerItem(ev *Event) ([]byte, error) {
+	s := specsByName[ev.Name]
+	if s == nil || len(ev.Args) != len(s.args) {
+		return nil, corrupt("ledger entry", errorString("unknown event "+ev.Name))
+	}
+	return json.Marshal(&ledgerJSON{
+		TxHash: hexHash(ev.TxHash), LogIndex: ev.LogIndex, BlockNumber: ev.BlockNumber,
+		BlockHash: hexHash(ev.BlockHash), BlockTime: fmtUnix(ev.BlockTime), Contract: hexAddr(ev.Contract),
+		Event: ev.Name, Args: appendArgsJSON(nil, s, ev.Args),
+	})
+}
+
+// Transactions lists the ledger newest first (by block number, then log index), filtered by
+// f. It scans the most selective index (address, contract, event) and filters the rest.
+func Transactions(r kv.Reader, f TxFilter, p Page) ([]byte, error) {
+	var prefix []byte
+	switch {
+	case f.Address != nil:
+		prefix = key(pLedgerAddr, f.Address[:])
+		f.Address = nil
+	case f.Contract != nil:
+		prefix = key(pLedgerCon, f.Contract[:])
+		f.Contract = nil
+	case f.Event != "":
+		s := specsByName[f.Event]
+		if s == nil {
+			return nil, invalidParam("event", "event must be a known event name")
+		}
+		prefix = key(pLedgerEv, []byte{s.id})
+		f.Event = ""
+	default:
+		prefix = []byte{pLedger}
+	}
+	body, _, err := listLedger(r, prefix, f, p)
+	return body, err
+}
+
+func listLedger(r kv.Reader, prefix []byte, f TxFilter, p Page) ([]byte, int, error) {
+	pg := &pager{prefix: prefix, posLen: ledgerPosLen, page: fixPage(p)}
+	var loPos, hiPos []byte
+	if f.FromBlock != nil {
+		loPos = be64(*f.FromBlock)
+	}
+	if f.ToBlock != nil && *f.ToBlock < math.MaxUint64 {
+		hiPos = be64(*f.ToBlock + 1)
+	}
+	lo, hi, err := pg.bounds(loPos, hiPos)
+	if err != nil {
+		return nil, 0, err
+	}
+	direct := len(prefix) == 1 && prefix[0] == pLedger
+	err = scan(r, lo, hi, true, func(k, v []byte) (bool, error) {
+		pos := k[len(prefix):]
+		if len(pos) != ledgerPosLen {
+			return false, corrupt("ledger index", errorString("bad key length"))
+		}
+		if !direct {
+			rv, ok, err := getOpt(r, key(pLedger, pos))
+			if err != nil {
+				return false, err
+			}
+			if !ok {
+				return false, corrupt("ledger index", errorString("dangling index key"))
+			}
+			v = rv
+		}
+		rec, err := decodeLedger(v)
+		if err != nil {
+			return false, corrupt("ledger entry", err)
+		}
+		if !txMatch(&rec.ev, &f) {
+			return true, nil
+		}
+		item, err := ledgerItem(&rec.ev)
+		if err != nil {
+			return false, err
+		}
+		return pg.add(pos, item), nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	body, err := pg.body()
+	return body, len(pg.items), err
+}
+
+func txMatch(ev *Event, f *TxFilter) bool {
+	if f.Event != "" && ev.Name != f.Event {
+		return false
+	}
+	if f.Contract != nil && ev.Contract != *f.Contract {
+		return false
+	}
+	if f.Address != nil {
+		found := false
+		for i := range ev.Args {
+			found = found || (ev.Args[i].Type == ArgAddress && ev.Args[i].Address == *f.Address)
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// ---- redemptions ----
+
+type timelineJSON struct {
+	Status      string `json:"status"`
+	Time        string `json:"time"`
+	TxHash      string `json:"txHash"`
+	BlockNumber uint64 `json:"blockNumber"`
+}
+
+type redemptionJSON struct {
+	RequestID        string          `json:"requestId"`
+	Owner            *string         `json:"owner"`
+	Receiver         *string         `json:"receiver"`
+	Shares           string          `json:"shares"`
+	LockedAmount     string          `json:"lockedAmount"`
+	EstimatedFee     string          `json:"estimatedFee"`
+	GrossAmount      string          `json:"grossAmount"`
+	Fee              string          `json:"fee"`
+	NetAmount        string          `json:"netAmount"`
+	Channel          string          `json:"channel"`
+	Status           string          `json:"status"`
+	RequiresApproval bool            `json:"requiresApproval"`
+	SettlementTime   *string         `json:"settlementTime"`
+	WindowID         string          `json:"windowId"`
+	RequestedAt      *string         `json:"requestedAt"`
+	TxHash           string          `json:"txHash"`
+	Timeline         *[]timelineJSON `json:"timeline,omitempty"`
+}
+
+func optAddrString(a common.Address) *string {
+	if a == (common.Address{}) {
+		return nil
+	}
+	s := hexAddr(a)
+	return &s
+}
+
+func channelName(c uint8) string {
+	if int(c) < len(channelNames) {
+		return channelNames[c]
+	}
+	return strconv.Itoa(int(c))
+}
+
+func (r *redemption) json(withTimeline bool) ([]byte, error) {
+	j := redemptionJSON{
+		RequestID: r.id.Dec(), Owner: optAddrString(r.owner), Receiver: optAddrString(r.receiver),
+		Shares: r.shares.Dec(), LockedAmount: r.locked.Dec(), EstimatedFee: r.estFee.Dec(),
+		GrossAmount: r.gross.Dec(), Fee: r.fee.Dec(), NetAmount: r.net.Dec(),
+		Channel: channelName(r.channel), Status: statusNames[r.status], RequiresApproval: r.requiresApproval,
+		WindowID: r.windowID.Dec(), TxHash: hexHash(r.tx),
+	}
+	if st := &r.settlementTime; !st.IsZero() && st.IsUint64() && st.Uint64() <= maxUnixSeconds {
+		s := fmtUnix(int64(st.Uint64()))
+		j.SettlementTime = &s
+	}
+	if r.requestedAt != 0 {
+		s := fmtUnix(r.requestedAt)
+		j.RequestedAt = &s
+	}
+	if withTimeline {
+		tl := make([]timelineJSON, len(r.timeline))
+		for i, t := range r.timeline {
+			tl[i] = timelineJSON{Status: statusNames[t.status%numStatuses], Time: fmtUnix(t.time), TxHash: hexHash(t.tx), BlockNumber: t.bn}
+		}
+		j.Timeline = &tl
+	}
+	return json.Marshal(&j)
+}
+
+func readRedemption(r kv.Reader, id *[32]byte) (*redemption, error) {
+	v, ok, err := getOpt(r, redemptionKey(id))
+	if err != nil || !ok {
+		if err == nil {
+			err = ErrNotFound
+		}
+		return nil, err
+	}
+	rd := &redemption{}
+	if err := rd.decode(v); err != nil {
+		return nil, corrupt("redemption", err)
+	}
+	return rd, nil
+}
+
+// Redemption returns one redemption with its timeline; ErrNotFound if unknown.
+func Redemption(r kv.Reader, id string) ([]byte, error) {
+	canon, err := ParseRequestID(id)
+	if err != nil {
+		return nil, err
+	}
+	u := uint256.MustFromDecimal(canon)
+	b := u.Bytes32()
+	rd, err := readRedemption(r, &b)
+	if err != nil {
+		return nil, err
+	}
+	return rd.json(true)
+}
+
+// Redemptions lists redemptions, highest requestId first, filtered by f (owner or status
+// index when given; the other conditions filter records).
+func Redemptions(r kv.Reader, f RedemptionFilter, p Page) ([]byte, error) {
+	status, channel := -1, -1
+	if f.Status != "" {
+		if status = statusCode(f.Status); status < 0 {
+			return nil, invalidParam("status", "status is invalid")
+		}
+	}
+	if f.Channel != "" {
+		if channel = channelCode(f.Channel); channel < 0 {
+			return nil, invalidParam("channel", "channel is invalid")
+		}
+	}
+	var prefix []byte
+	switch {
+	case f.Owner != nil:
+		prefix = key(pRedOwner, f.Owner[:])
+	case status >= 0:
+		prefix = key(pRedStatus, []byte{byte(status)})
+	default:
+		prefix = []byte{pRedemption}
+	}
+	pg := &pager{prefix: prefix, posLen: 32, page: fixPage(p)}
+	lo, hi, err := pg.bounds(nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	err = scan(r, lo, hi, true, func(k, v []byte) (bool, error) {
+		pos := k[len(prefix):]
+		if len(pos) != 32 {
+			return false, corrupt("redemption key", errorString("bad key length"))
+		}
+		rd, err := readRedemption(r, (*[32]byte)(pos))
+		if err != nil {
+			if err == ErrNotFound {
+				err = corrupt("redemption index", errorString("dangling index key"))
+			}
+			return false, err
+		}
+		if (status >= 0 && int(rd.status) != status) || (channel >= 0 && int(rd.channel) != channel) ||
+			(f.Owner != nil && rd.owner != *f.Owner) || (f.RequiresApproval != nil && rd.requiresApproval != *f.RequiresApproval) {
+			return true, nil
+		}
+		item, err := rd.json(false)
+		if err != nil {
+			return false, err
+		}
+		return pg.add(pos, item), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return pg.body()
+}
+
+// ---- audit ----
+
+type auditJSON struct {
+	ID        string          `json:"id"`
+	Time      string          `json:"time"`
+	Actor     string          `json:"actor"`
+	Role      string          `json:"role"`
+	Action    string          `json:"action"`
+	Resource  string          `json:"resource"`
+	IP        string          `json:"ip"`
+	UserAgent string          `json:"userAgent"`
+	Before    json.RawMessage `json:"before"`
+	After     json.RawMessage `json:"after"`
+	Index     uint64          `json:"index"`
+}
+
+func rawOrNull(b []byte) json.RawMessage {
+	if len(b) == 0 || !json.Valid(b) {
+		return json.RawMessage("null")
+	}
+	return b
+}
+
+// Audit lists privileged actions newest first, filtered by exact actor and action.
+func Audit(r kv.Reader, f AuditFilter, p Page) ([]byte, error) {
+	var prefix []byte
+	switch {
+	case f.Actor != "":
+		prefix = key(pAuditIdx, []byte{'a'}, hash8(f.Actor))
+	case f.Action != "":
+		prefix = key(pAuditIdx, []byte{'x'}, hash8(f.Action))
+	default:
+		prefix = []byte{pAudit}
+	}
+	direct := len(prefix) == 1
+	pg := &pager{prefix: prefix, posLen: 12, page: fixPage(p)}
+	lo, hi, err := pg.bounds(nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	err = scan(r, lo, hi, true, func(k, v []byte) (bool, error) {
+		pos := k[len(prefix):]
+		if len(pos) != 12 {
+			return false, corrupt("audit key", errorString("bad key length"))
+		}
+		if !direct {
+			rv, ok, err := getOpt(r, key(pAudit, pos))
+			if err != nil || !ok {
+				if err == nil {
+					err = corrupt("audit index", errorString("dangling index key"))
+				}
+				return false, err
+			}
+			v = rv
+		}
+		var a auditRec
+		if err := a.decode(v); err != nil {
+			return false, corrupt("audit entry", err)
+		}
+		if (f.Actor != "" && a.actor.Name != f.Actor) || (f.Action != "" && a.action != f.Action) {
+			return true, nil
+		}
+		item, err := json.Marshal(&auditJSON{
+			ID: strconv.FormatUint(a.index, 10) + "-" + strconv.FormatUint(uint64(a.ord), 10), Time: fmtUnixNano(a.time),
+			Actor: a.actor.Name, Role: a.actor.Role, Action: a.action, Resource: a.resource,
+			IP: a.actor.IP, UserAgent: a.actor.UserAgent, Before: rawOrNull(a.before), After: rawOrNull(a.after), Index: a.index,
+		})
+		if err != nil {
+			return false, err
+		}
+		return pg.add(pos, item), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return pg.body()
+}

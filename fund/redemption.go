@@ -1,0 +1,160 @@
+package fund
+
+import (
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/holiman/uint256"
+)
+
+func redemptionKey(id *[32]byte) []byte { return key(pRedemption, id[:]) }
+
+func (m *Machine) loadRedemption(id *[32]byte) (*redemption, error) {
+	v, ok, err := m.get(redemptionKey(id))
+	if err != nil || !ok {
+		return nil, err
+	}
+	r := &redemption{}
+	if err := r.decode(v); err != nil {
+		return nil, corrupt("redemption", err)
+	}
+	return r, nil
+}
+
+// applyRedemption applies a redemption manager event (EVENTS.md, "Redemption manager"). An
+// unknown requestId creates the redemption from what the event carries.
+func (m *Machine) applyRedemption(ev *Event, s *eventSpec, pos *ledgerPos) error {
+	a := ev.Args
+	switch s.id {
+	case evLowLiquidityAlert:
+		return m.raiseRisk(ev, s, pos, sevWarning)
+	case evCriticalLiquidityAlert:
+		return m.raiseRisk(ev, s, pos, sevCritical)
+	}
+	id := a[0].Uint.Bytes32()
+	old, err := m.loadRedemption(&id)
+	if err != nil {
+		return err
+	}
+	var r *redemption
+	if old != nil {
+		r = old.clone()
+	} else {
+		r = &redemption{id: a[0].Uint, tx: ev.TxHash}
+	}
+	switch s.id {
+	case evRedemptionRequested:
+		r.owner, r.receiver = a[1].Address, a[2].Address
+		r.shares, r.locked, r.estFee = a[3].Uint, a[4].Uint, a[5].Uint
+		r.channel, r.requiresApproval = uint8(a[6].Uint.Uint64()), a[7].Bool
+		r.settlementTime, r.windowID = a[8].Uint, a[9].Uint
+		r.requestedAt, r.tx = m.t, ev.TxHash
+		r.status = stPending
+		if r.requiresApproval {
+			r.status = stPendingApproval
+		}
+	case evRedemptionApproved:
+		r.status, r.settlementTime = stApproved, a[2].Uint
+	case evRedemptionRejected:
+		r.status = stRejected
+	case evRedemptionCancelled:
+		r.status = stCancelled
+		if a[1].Address != (common.Address{}) {
+			r.owner = a[1].Address
+		}
+	case evRedemptionSettled:
+		r.owner, r.receiver = a[1].Address, a[2].Address
+		r.gross, r.fee, r.net = a[3].Uint, a[4].Uint, a[5].Uint
+		r.channel, r.status = uint8(a[6].Uint.Uint64()), stSettled
+		if err := m.acctChange(r.owner, aRedeemed, &r.net, false); err != nil {
+			return err
+		}
+		m.fundAdd(fTotalAssets, &r.net, true)
+		if err := m.flowAdd(m.t, flowReds, &r.net, false); err != nil {
+			return err
+		}
+	}
+	r.timeline = append(r.timeline, timelineEntry{status: r.status, time: m.t, tx: ev.TxHash, bn: ev.BlockNumber})
+	// Touch the owners first so that their records exist before pendingRedemptions moves, and
+	// are deleted (if created here) only after it moved back on revert.
+	if err := m.acctChange(r.owner, -1, nil, false); err != nil {
+		return err
+	}
+	if old != nil && old.owner != r.owner {
+		if err := m.acctChange(old.owner, -1, nil, false); err != nil {
+			return err
+		}
+	}
+	m.j = append(m.j, opRedemption)
+	m.j = append(m.j, id[:]...)
+	m.j = append(m.j, boolByte(old != nil))
+	if old != nil {
+		m.j = appendString(m.j, string(old.encode()))
+	}
+	return m.swapRedemption(&id, old, r)
+}
+
+func (m *Machine) undoRedemption(o *jop) error {
+	id := [32]byte(o.key)
+	cur, err := m.loadRedemption(&id)
+	if err != nil {
+		return err
+	}
+	var prior *redemption
+	if o.created {
+		prior = &redemption{}
+		if err := prior.decode(o.val); err != nil {
+			return corrupt("journal redemption", err)
+		}
+	}
+	return m.swapRedemption(&id, cur, prior)
+}
+
+// swapRedemption replaces the record old by new (either may be nil) and moves everything
+// derived from it: liability, the owners' pendingRedemptions, the owner and status indexes.
+func (m *Machine) swapRedemption(id *[32]byte, old, new *redemption) error {
+	co, cn := old.contribution(), new.contribution()
+	var oo, no common.Address
+	if old != nil {
+		oo = old.owner
+	}
+	if new != nil {
+		no = new.owner
+	}
+	if !co.Eq(cn) {
+		m.fundAddRaw(fLiability, co, true)
+		m.fundAddRaw(fLiability, cn, false)
+	}
+	if oo != no || !co.Eq(cn) {
+		if err := m.acctRaw(oo, aPending, co, true); err != nil {
+			return err
+		}
+		if err := m.acctRaw(no, aPending, cn, false); err != nil {
+			return err
+		}
+	}
+	if old != nil && (new == nil || oo != no) && oo != (common.Address{}) {
+		if err := m.del(key(pRedOwner, oo[:], id[:])); err != nil {
+			return err
+		}
+	}
+	if new != nil && (old == nil || oo != no) && no != (common.Address{}) {
+		if err := m.set(key(pRedOwner, no[:], id[:]), nil); err != nil {
+			return err
+		}
+	}
+	if old != nil && (new == nil || old.status != new.status) {
+		if err := m.del(key(pRedStatus, []byte{old.status}, id[:])); err != nil {
+			return err
+		}
+	}
+	if new != nil && (old == nil || old.status != new.status) {
+		if err := m.set(key(pRedStatus, []byte{new.status}, id[:]), nil); err != nil {
+			return err
+		}
+	}
+	var idInt uint256.Int
+	m.markRedemption(idInt.SetBytes32(id[:]).Dec())
+	if new == nil {
+		return m.del(redemptionKey(id))
+	}
+	return m.set(redemptionKey(id), new.encode())
+}

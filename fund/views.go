@@ -1,0 +1,436 @@
+package fund
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"strconv"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/holiman/uint256"
+	"paimon/kv"
+)
+
+// Materialized view names (ReadView).
+const (
+	ViewOverview = "overview"
+	ViewNav      = "nav"
+	ViewTiers    = "tiers"
+	ViewAssets   = "assets"
+	ViewFlows    = "flows"
+	ViewPrices   = "prices"
+)
+
+// viewDefs lists the materialized views, the class each belongs to, and the classes whose
+// change makes it stale.
+var viewDefs = []struct {
+	name  string
+	class Class
+	deps  []Class
+}{
+	{ViewOverview, ClassOverview, []Class{ClassOverview, ClassAssets, ClassPrices, ClassTiers}},
+	{ViewNav, ClassNav, []Class{ClassNav}},
+	{ViewTiers, ClassTiers, []Class{ClassTiers, ClassAssets, ClassPrices}},
+	{ViewAssets, ClassAssets, []Class{ClassAssets, ClassPrices}},
+	{ViewFlows, ClassFlows, []Class{ClassFlows}},
+	{ViewPrices, ClassPrices, []Class{ClassPrices}},
+}
+
+func viewDirty(deps []Class, dirty *[NumClasses]bool) bool {
+	for _, c := range deps {
+		if dirty[c] {
+			return true
+		}
+	}
+	return false
+}
+
+// ViewNames returns the names of the materialized views.
+func ViewNames() []string {
+	out := make([]string, len(viewDefs))
+	for i, v := range viewDefs {
+		out[i] = v.name
+	}
+	return out
+}
+
+func renderView(r kv.Reader, f *fundState, info Info, name string) ([]byte, error) {
+	switch name {
+	case ViewOverview:
+		return renderOverview(r, f, info)
+	case ViewNav:
+		return navHistory(r, NavQuery{Interval: IntervalDay, Limit: MaxLimit})
+	case ViewTiers:
+		return renderTiers(r, f)
+	case ViewAssets:
+		return renderAssets(r)
+	case ViewFlows:
+		return renderFlows(r, f)
+	case ViewPrices:
+		return renderPrices(r)
+	}
+	return nil, ErrNotFound
+}
+
+// scan wraps kv.Reader.Scan so that the callback can fail.
+func scan(r kv.Reader, lo, hi []byte, reverse bool, fn func(k, v []byte) (bool, error)) error {
+	var ferr error
+	err := r.Scan(lo, hi, reverse, func(k, v []byte) bool {
+		more, err := fn(k, v)
+		if err != nil {
+			ferr = err
+			return false
+		}
+		return more
+	})
+	if err != nil {
+		return fmt.Errorf("fund: scan: %w", err)
+	}
+	return ferr
+}
+
+func getOpt(r kv.Reader, k []byte) ([]byte, bool, error) {
+	v, err := r.Get(k)
+	if err == kv.ErrNotFound {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("fund: get: %w", err)
+	}
+	return v, true, nil
+}
+
+func tierName(t uint8) string { return "L" + strconv.Itoa(int(t)+1) }
+
+type assetRow struct {
+	token common.Address
+	a     asset
+	price *priceRec
+	value uint256.Int // holding × price / 1e18, signed (wrap-around)
+}
+
+// loadAssets reads every asset (ascending by address) with its current price and value.
+func loadAssets(r kv.Reader) ([]assetRow, error) {
+	var rows []assetRow
+	err := scan(r, []byte{pAsset}, []byte{pAsset + 1}, false, func(k, v []byte) (bool, error) {
+		row := assetRow{token: [20]byte(k[1:21])}
+		if err := row.a.decode(v); err != nil {
+			return false, corrupt("asset", err)
+		}
+		rows = append(rows, row)
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range rows {
+		row := &rows[i]
+		v, ok, err := getOpt(r, priceKey(row.token))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			row.price = &priceRec{}
+			if err := row.price.decode(v); err != nil {
+				return nil, corrupt("price", err)
+			}
+			row.value = assetValue(&row.a.holding, &row.price.price)
+		}
+	}
+	return rows, nil
+}
+
+// assetValue is holding × price / 1e18; a "negative" holding gives a negative value.
+func assetValue(holding, price *uint256.Int) uint256.Int {
+	h := *holding
+	neg := h.Sign() < 0
+	if neg {
+		h.Neg(&h)
+	}
+	var v uint256.Int
+	v.MulDivOverflow(&h, price, oneE18)
+	if neg {
+		v.Neg(&v)
+	}
+	return v
+}
+
+func signedBig(u *uint256.Int) *big.Int {
+	if u.Sign() < 0 {
+		return new(big.Int).Neg(new(uint256.Int).Neg(u).ToBig())
+	}
+	return u.ToBig()
+}
+
+type tierStats struct {
+	value  [3]uint256.Int
+	ratio  [3]*big.Int
+	assets [3][]string
+}
+
+// computeTiers sums the active assets' values per tier and each tier's share in bps.
+func computeTiers(rows []assetRow) *tierStats {
+	ts := &tierStats{}
+	for i := range rows {
+		row := &rows[i]
+		if !row.a.active || row.a.tier > 2 {
+			continue
+		}
+		ts.value[row.a.tier].Add(&ts.value[row.a.tier], &row.value)
+		ts.assets[row.a.tier] = append(ts.assets[row.a.tier], hexAddr(row.token))
+	}
+	var total uint256.Int
+	for t := range ts.value {
+		total.Add(&total, &ts.value[t])
+	}
+	tb := signedBig(&total)
+	for t := range ts.value {
+		ts.ratio[t] = new(big.Int)
+		if tb.Sign() > 0 {
+			ts.ratio[t].Quo(new(big.Int).Mul(signedBig(&ts.value[t]), bigTenThousand), tb)
+		}
+	}
+	return ts
+}
+
+type tierBrief struct {
+	Value       string      `json:"value"`
+	Ratio       json.Number `json:"ratio"`
+	TargetRatio json.Number `json:"targetRatio"`
+	MinRatio    json.Number `json:"minRatio"`
+	MaxRatio    json.Number `json:"maxRatio"`
+}
+
+type feesJSON struct {
+	Management  string `json:"management"`
+	Performance string `json:"performance"`
+	Redemption  string `json:"redemption"`
+}
+
+type overviewJSON struct {
+	FundID                   string               `json:"fundId"`
+	Name                     string               `json:"name"`
+	Symbol                   string               `json:"symbol"`
+	ChainID                  uint64               `json:"chainId"`
+	SharePrice               string               `json:"sharePrice"`
+	Nav                      string               `json:"nav"`
+	TotalAssets              string               `json:"totalAssets"`
+	TotalSupply              string               `json:"totalSupply"`
+	TotalLockedShares        string               `json:"totalLockedShares"`
+	TotalRedemptionLiability string               `json:"totalRedemptionLiability"`
+	EmergencyMode            bool                 `json:"emergencyMode"`
+	HolderCount              int64                `json:"holderCount"`
+	Tiers                    map[string]tierBrief `json:"tiers"`
+	Fees                     feesJSON             `json:"fees"`
+	LastBlock                uint64               `json:"lastBlock"`
+	UpdatedAt                *string              `json:"updatedAt"`
+}
+
+func num(u *uint256.Int) json.Number { return json.Number(u.Dec()) }
+
+func renderOverview(r kv.Reader, f *fundState, info Info) ([]byte, error) {
+	rows, err := loadAssets(r)
+	if err != nil {
+		return nil, err
+	}
+	ts := computeTiers(rows)
+	o := overviewJSON{
+		FundID: info.FundID, Name: info.Name, Symbol: info.Symbol, ChainID: info.ChainID,
+		SharePrice:               f.u[fSharePrice].Dec(),
+		Nav:                      navString(&f.u[fSharePrice]),
+		TotalAssets:              decSigned(&f.u[fTotalAssets]),
+		TotalSupply:              decSigned(&f.u[fTotalSupply]),
+		TotalLockedShares:        decSigned(&f.u[fTotalLocked]),
+		TotalRedemptionLiability: decSigned(&f.u[fLiability]),
+		EmergencyMode:            f.emergency,
+		HolderCount:              f.holders,
+		Tiers:                    map[string]tierBrief{},
+		Fees: feesJSON{
+			Management:  decSigned(&f.u[fFeeManagement]),
+			Performance: decSigned(&f.u[fFeePerformance]),
+			Redemption:  decSigned(&f.u[fFeeRedemption]),
+		},
+		LastBlock: uint64(f.i[fLastBlock]),
+	}
+	for t := uint8(0); t < 3; t++ {
+		b := &f.tiers[t]
+		o.Tiers[tierName(t)] = tierBrief{
+			Value: decSigned(&ts.value[t]), Ratio: json.Number(ts.ratio[t].String()),
+			TargetRatio: num(&b.target), MinRatio: num(&b.min), MaxRatio: num(&b.max),
+		}
+	}
+	if f.i[fUpdatedAt] != 0 {
+		s := fmtUnixNano(f.i[fUpdatedAt])
+		o.UpdatedAt = &s
+	}
+	return json.Marshal(&o)
+}
+
+type tierJSON struct {
+	Tier        string      `json:"tier"`
+	Value       string      `json:"value"`
+	Ratio       json.Number `json:"ratio"`
+	TargetRatio json.Number `json:"targetRatio"`
+	MinRatio    json.Number `json:"minRatio"`
+	MaxRatio    json.Number `json:"maxRatio"`
+	Deviation   json.Number `json:"deviation"`
+	Assets      []string    `json:"assets"`
+}
+
+func renderTiers(r kv.Reader, f *fundState) ([]byte, error) {
+	rows, err := loadAssets(r)
+	if err != nil {
+		return nil, err
+	}
+	ts := computeTiers(rows)
+	items := make([]tierJSON, 3)
+	for t := uint8(0); t < 3; t++ {
+		b := &f.tiers[t]
+		dev := new(big.Int).Sub(ts.ratio[t], b.target.ToBig())
+		assets := ts.assets[t]
+		if assets == nil {
+			assets = []string{}
+		}
+		items[t] = tierJSON{
+			Tier: tierName(t), Value: decSigned(&ts.value[t]), Ratio: json.Number(ts.ratio[t].String()),
+			TargetRatio: num(&b.target), MinRatio: num(&b.min), MaxRatio: num(&b.max),
+			Deviation: json.Number(dev.String()), Assets: assets,
+		}
+	}
+	return json.Marshal(map[string]any{"items": items})
+}
+
+type assetJSON struct {
+	Token            string      `json:"token"`
+	Tier             string      `json:"tier"`
+	Active           bool        `json:"active"`
+	TargetAllocation json.Number `json:"targetAllocation"`
+	Holding          string      `json:"holding"`
+	Price            *string     `json:"price"`
+	Value            string      `json:"value"`
+}
+
+func renderAssets(r kv.Reader) ([]byte, error) {
+	rows, err := loadAssets(r)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]assetJSON, len(rows))
+	for i := range rows {
+		row := &rows[i]
+		items[i] = assetJSON{
+			Token: hexAddr(row.token), Tier: tierName(row.a.tier), Active: row.a.active,
+			TargetAllocation: num(&row.a.alloc), Holding: decSigned(&row.a.holding), Value: decSigned(&row.value),
+		}
+		if row.price != nil {
+			p := row.price.price.Dec()
+			items[i].Price = &p
+		}
+	}
+	return json.Marshal(map[string]any{"items": items})
+}
+
+type flowsJSON struct {
+	Subscriptions24h   string `json:"subscriptions24h"`
+	Redemptions24h     string `json:"redemptions24h"`
+	Net24h             string `json:"net24h"`
+	Subscriptions7d    string `json:"subscriptions7d"`
+	Redemptions7d      string `json:"redemptions7d"`
+	Net7d              string `json:"net7d"`
+	PendingRedemptions string `json:"pendingRedemptions"`
+}
+
+// renderFlows sums the hourly buckets of the 24 (168) hours ending with the hour that holds
+// the fund's latest block time.
+func renderFlows(r kv.Reader, f *fundState) ([]byte, error) {
+	var d1, d7 [2]uint256.Int
+	if latest := f.i[fLatestTime]; latest > 0 {
+		end := latest - latest%3600
+		start24, start7 := end-23*3600, max(end-167*3600, 0)
+		err := scan(r, flowKey(start7), flowKey(end+1), false, func(k, v []byte) (bool, error) {
+			var b flowBucket
+			if err := b.decode(v); err != nil {
+				return false, corrupt("flow bucket", err)
+			}
+			for i := range b.v {
+				d7[i].Add(&d7[i], &b.v[i])
+				if int64(be64get(k[1:])) >= start24 {
+					d1[i].Add(&d1[i], &b.v[i])
+				}
+			}
+			return true, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	var n1, n7 uint256.Int
+	n1.Sub(&d1[0], &d1[1])
+	n7.Sub(&d7[0], &d7[1])
+	return json.Marshal(&flowsJSON{
+		Subscriptions24h: decSigned(&d1[0]), Redemptions24h: decSigned(&d1[1]), Net24h: decSigned(&n1),
+		Subscriptions7d: decSigned(&d7[0]), Redemptions7d: decSigned(&d7[1]), Net7d: decSigned(&n7),
+		PendingRedemptions: decSigned(&f.u[fLiability]),
+	})
+}
+
+type priceJSON struct {
+	Asset    string          `json:"asset,omitempty"`
+	Price    string          `json:"price"`
+	Source   string          `json:"source"`
+	SourceID *uint8          `json:"sourceId,omitempty"`
+	Time     string          `json:"time"`
+	Items    json.RawMessage `json:"items,omitempty"`
+}
+
+func (p *priceRec) json(asset string) priceJSON {
+	j := priceJSON{Asset: asset, Price: p.price.Dec(), Source: "api", Time: fmtUnix(p.time)}
+	if p.source == srcOracle {
+		id := p.sourceID
+		j.Source, j.SourceID = "oracle", &id
+	}
+	return j
+}
+
+func renderPrices(r kv.Reader) ([]byte, error) {
+	items := []priceJSON{}
+	err := scan(r, []byte{pPrice}, []byte{pPrice + 1}, false, func(k, v []byte) (bool, error) {
+		var p priceRec
+		if err := p.decode(v); err != nil {
+			return false, corrupt("price", err)
+		}
+		items = append(items, p.json(hexAddr([20]byte(k[1:21]))))
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]any{"items": items})
+}
+
+func be64get(b []byte) uint64 {
+	_ = b[7]
+	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
+		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+}
+
+// ReadView returns a materialized view's JSON as the last batch rendered it; ErrNotFound for an
+// unknown name or before the first batch (Machine.RenderView renders one on demand).
+func ReadView(r kv.Reader, name string) ([]byte, error) {
+	known := false
+	for _, v := range viewDefs {
+		known = known || v.name == name
+	}
+	if !known {
+		return nil, ErrNotFound
+	}
+	v, ok, err := getOpt(r, viewKey(name))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return bytes.Clone(v), nil
+}
