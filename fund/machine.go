@@ -1,6 +1,7 @@
 package fund
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -250,7 +251,16 @@ func (m *Machine) applyLogs(rw kv.ReadWriter, index uint64, c *LogsCommand) (any
 func (m *Machine) EndBatch(rw kv.ReadWriter, lastIndex uint64) error {
 	m.changes.Index = lastIndex
 	if m.fundDirty {
-		if err := rw.Set([]byte{pFund}, m.fund.encode()); err != nil {
+		// The initial singleton is not stored, so that reverting everything restores an
+		// empty store exactly.
+		enc := m.fund.encode()
+		var err error
+		if bytes.Equal(enc, initialFund) {
+			err = rw.Delete([]byte{pFund})
+		} else {
+			err = rw.Set([]byte{pFund}, enc)
+		}
+		if err != nil {
 			return fmt.Errorf("fund: write singleton: %w", err)
 		}
 		m.fundDirty = false

@@ -42,6 +42,9 @@ type fundState struct {
 // oneE18 is the share price of a fund that has seen no NavUpdated yet (1.0).
 var oneE18 = uint256.NewInt(1_000_000_000_000_000_000)
 
+// initialFund is the encoding of newFundState(), which is never stored.
+var initialFund = func() []byte { f := newFundState(); return f.encode() }()
+
 func newFundState() fundState {
 	var f fundState
 	f.u[fSharePrice] = *oneE18

@@ -1,0 +1,268 @@
+package fund
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"strings"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/accounts/abi"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/holiman/uint256"
+	"paimon/kv"
+)
+
+// The contract addresses of the default config (shared with other packages' tests).
+var (
+	vaultAddr  = common.HexToAddress("0x8505c32631034a7ce8800239c08547e0434edad9")
+	rmAddr     = common.HexToAddress("0x0000000000000000000000000000000000000a01")
+	acAddr     = common.HexToAddress("0x0000000000000000000000000000000000000a02")
+	oracleAddr = common.HexToAddress("0x0000000000000000000000000000000000000a03")
+)
+
+var testContracts = []ContractConfig{
+	{Name: "vault", Kind: "vault", Address: hexAddr(vaultAddr)},
+	{Name: "redemptions", Kind: "redemption_manager", Address: hexAddr(rmAddr)},
+	{Name: "assets", Kind: "asset_controller", Address: hexAddr(acAddr)},
+	{Name: "oracle", Kind: "oracle", Address: hexAddr(oracleAddr)},
+}
+
+func contractOf(k Kind) common.Address {
+	return [...]common.Address{{}, vaultAddr, rmAddr, acAddr, oracleAddr}[k]
+}
+
+func testRegistry(t testing.TB) *Registry {
+	t.Helper()
+	r, err := NewRegistry(testContracts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func addr(n int) common.Address {
+	return common.BigToAddress(big.NewInt(int64(0x1000 + n)))
+}
+
+func u(v uint64) *uint256.Int { return uint256.NewInt(v) }
+
+// e18 returns v × 1e18.
+func e18(v uint64) *uint256.Int { return new(uint256.Int).Mul(u(v), oneE18) }
+
+func txOf(bn, li uint64) common.Hash {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:], bn)
+	binary.BigEndian.PutUint64(b[8:], li)
+	return crypto.Keccak256Hash(b[:])
+}
+
+// mk builds a valid Event of the named kind; args are common.Address, uint64, int,
+// *uint256.Int, bool or string, in declaration order.
+func mk(name string, bn, li uint64, bt int64, args ...any) Event {
+	s := specsByName[name]
+	if s == nil {
+		panic("unknown event " + name)
+	}
+	if len(args) != len(s.args) {
+		panic(fmt.Sprintf("%s: %d args, want %d", name, len(args), len(s.args)))
+	}
+	e := Event{
+		TxHash: txOf(bn, li), LogIndex: li, BlockNumber: bn, BlockHash: crypto.Keccak256Hash(be64(bn)),
+		BlockTime: bt, Contract: contractOf(s.kind), Kind: s.kind, Name: s.name,
+	}
+	for i, a := range s.args {
+		arg := Arg{Name: a.name, Type: a.typ}
+		switch v := args[i].(type) {
+		case common.Address:
+			arg.Address = v
+		case uint64:
+			arg.Uint.SetUint64(v)
+		case int:
+			arg.Uint.SetUint64(uint64(v))
+		case int64:
+			arg.Uint.SetUint64(uint64(v))
+		case *uint256.Int:
+			arg.Uint = *v
+		case bool:
+			arg.Bool = v
+		case string:
+			arg.String = v
+		default:
+			panic(fmt.Sprintf("%s: bad arg %T", name, v))
+		}
+		e.Args = append(e.Args, arg)
+	}
+	return e
+}
+
+func removed(e Event) Event {
+	e.Removed = true
+	return e
+}
+
+// env is a machine over a kv.Mem with a Raft index counter.
+type env struct {
+	t     testing.TB
+	st    *kv.Mem
+	m     *Machine
+	index uint64
+	obs   *recObserver
+}
+
+type recObserver struct{ got []*Changes }
+
+func (o *recObserver) Applied(c *Changes) { o.got = append(o.got, c) }
+
+var testInfo = Info{FundID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", ChainID: 56}
+
+func newEnv(t testing.TB) *env {
+	o := &recObserver{}
+	return &env{t: t, st: kv.NewMem(), m: NewMachine(testInfo, o), obs: o}
+}
+
+// apply runs one command as a one-entry batch and returns its result.
+func (e *env) apply(cmd []byte) any {
+	e.t.Helper()
+	e.index++
+	res, err := e.m.Apply(e.st, e.index, cmd)
+	if err != nil {
+		e.t.Fatalf("apply: %v", err)
+	}
+	if err := e.m.EndBatch(e.st, e.index); err != nil {
+		e.t.Fatalf("end batch: %v", err)
+	}
+	e.m.Committed()
+	return res
+}
+
+const testNow = int64(1_736_200_000) // 2025-01-06T21:46:40Z
+
+func (e *env) logs(evs ...Event) *LogsResult {
+	e.t.Helper()
+	res := e.apply(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Events: evs}))
+	lr, ok := res.(*LogsResult)
+	if !ok {
+		e.t.Fatalf("apply logs: result %T %v", res, res)
+	}
+	return lr
+}
+
+func (e *env) dump() string {
+	var b strings.Builder
+	e.st.Dump(func(k, v []byte) { fmt.Fprintf(&b, "%x=%x\n", k, v) })
+	return b.String()
+}
+
+func (e *env) json(b []byte, err error) map[string]any {
+	e.t.Helper()
+	if err != nil {
+		e.t.Fatalf("read: %v", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		e.t.Fatalf("bad json %s: %v", b, err)
+	}
+	return m
+}
+
+func (e *env) view(name string) map[string]any {
+	return e.json(ReadView(e.st, name))
+}
+
+func (e *env) account(a common.Address) map[string]any {
+	return e.json(Account(e.st, a))
+}
+
+// diffDumps shows the first differing lines of two dumps.
+func diffDumps(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	var out []string
+	for i := 0; i < max(len(al), len(bl)) && len(out) < 8; i++ {
+		var x, y string
+		if i < len(al) {
+			x = al[i]
+		}
+		if i < len(bl) {
+			y = bl[i]
+		}
+		if len(x) > 160 {
+			x = x[:160] + "…"
+		}
+		if len(y) > 160 {
+			y = y[:160] + "…"
+		}
+		if x != y {
+			out = append(out, fmt.Sprintf("line %d:\n  want %s\n  got  %s", i, x, y))
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// encodeLog ABI-encodes an event with go-ethereum (independently of the package's decoder)
+// into an eth_getLogs object. bt 0 leaves blockTimestamp out.
+func encodeLog(t testing.TB, ev Event) RawLog {
+	t.Helper()
+	s := specsByName[ev.Name]
+	parsed, err := abi.JSON(bytes.NewReader(BuiltinABI(s.kind)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aev := parsed.Events[s.name]
+	topics := []string{hexHash(aev.ID)}
+	var data []any
+	for i, in := range aev.Inputs {
+		a := ev.Args[i]
+		var v any
+		switch a.Type {
+		case ArgAddress:
+			v = a.Address
+		case ArgUint256:
+			v = a.Uint.ToBig()
+		case ArgUint8:
+			v = uint8(a.Uint.Uint64())
+		case ArgBool:
+			v = a.Bool
+		case ArgString:
+			v = a.String
+		}
+		if in.Indexed {
+			tp, err := abi.MakeTopics([]any{v})
+			if err != nil {
+				t.Fatal(err)
+			}
+			topics = append(topics, hexHash(tp[0][0]))
+		} else {
+			data = append(data, v)
+		}
+	}
+	packed, err := aev.Inputs.NonIndexed().Pack(data...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := RawLog{
+		Address: hexAddr(ev.Contract), Topics: topics, Data: hexutil.Encode(packed),
+		BlockNumber: hexutil.EncodeUint64(ev.BlockNumber), BlockHash: hexHash(ev.BlockHash),
+		TransactionHash: hexHash(ev.TxHash), LogIndex: hexutil.EncodeUint64(ev.LogIndex), Removed: ev.Removed,
+	}
+	if ev.BlockTime != 0 {
+		l.BlockTimestamp = hexutil.EncodeUint64(uint64(ev.BlockTime))
+	}
+	return l
+}
+
+func isValidation(err any) bool {
+	_, ok := err.(*ValidationError)
+	return ok
+}
+
+func mustEqual(t testing.TB, what string, got, want any) {
+	t.Helper()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("%s = %v, want %v", what, got, want)
+	}
+}
