@@ -3,6 +3,7 @@ package fund
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -35,7 +36,11 @@ type expect map[string]any // path → value (compared with fmt.Sprint)
 func (e *env) check(what string, got map[string]any, want expect) {
 	e.t.Helper()
 	for path, w := range want {
-		if g := field(got, path); fmt.Sprint(g) != fmt.Sprint(w) {
+		g := field(got, path)
+		if f, ok := g.(float64); ok {
+			g = strconv.FormatFloat(f, 'f', -1, 64)
+		}
+		if fmt.Sprint(g) != fmt.Sprint(w) {
 			e.t.Errorf("%s.%s = %v, want %v", what, path, g, w)
 		}
 	}
