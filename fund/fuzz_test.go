@@ -1,0 +1,216 @@
+package fund
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+)
+
+func fuzzLogBodies(f *testing.F) {
+	var logs []RawLog
+	for _, ev := range allEvents() {
+		logs = append(logs, encodeLog(f, ev))
+	}
+	for i := 0; i < len(logs); i += 5 {
+		b, _ := json.Marshal(map[string]any{"logs": logs[i:min(i+5, len(logs))]})
+		f.Add(b)
+	}
+	f.Add([]byte(`{"logs":[{"address":"0x8505c32631034a7ce8800239c08547e0434edad9","topics":["0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"],"data":"0x","blockNumber":"0x1","blockHash":"0x","transactionHash":"0x","logIndex":"0x0"}]}`))
+	f.Add([]byte(`{"logs":[]}`))
+	f.Add([]byte(`{"logs":null}`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte(``))
+}
+
+// FuzzDecode feeds request bodies through ParseLogsRequest and Registry.Decode: a log either
+// decodes into an event that Apply accepts and the codec round-trips, or is a *SkipError.
+func FuzzDecode(f *testing.F) {
+	fuzzLogBodies(f)
+	r := testRegistry(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var loose struct{ Logs []RawLog }
+		_ = json.Unmarshal(body, &loose) // also decode logs the strict parser refuses
+		logs := loose.Logs
+		if strict, err := ParseLogsRequest(body); err == nil {
+			logs = strict
+		}
+		for i := range logs {
+			ev, err := r.Decode(&logs[i])
+			if err != nil {
+				var se *SkipError
+				if !errors.As(err, &se) || se.Reason == "" {
+					t.Fatalf("error %v is not a SkipError", err)
+				}
+				continue
+			}
+			if _, err := ev.spec(); err != nil {
+				t.Fatalf("decoded event fails its spec: %v", err)
+			}
+			c, err := DecodeLogs(EncodeLogs(&LogsCommand{Events: []Event{ev}}))
+			if err != nil || len(c.Events) != 1 {
+				t.Fatalf("codec round trip: %v", err)
+			}
+		}
+	})
+}
+
+func FuzzParseLogsRequest(f *testing.F) {
+	fuzzLogBodies(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		logs, err := ParseLogsRequest(body)
+		if err != nil {
+			if !isValidation(err) {
+				t.Fatalf("error %T %v", err, err)
+			}
+			return
+		}
+		if len(logs) == 0 || len(logs) > MaxLogsPerRequest {
+			t.Fatalf("%d logs accepted", len(logs))
+		}
+		for i := range logs {
+			if _, err := parseRawLog(&logs[i]); err != nil {
+				t.Fatalf("accepted a malformed log: %v", err)
+			}
+		}
+	})
+}
+
+func FuzzParsePricesRequest(f *testing.F) {
+	f.Add([]byte(`{"prices":[{"asset":"0x55d398326f99059ff775485246999027b3197955","price":"1000000000000000000","time":"2025-01-06T00:00:00Z"}]}`))
+	f.Add([]byte(`{"prices":[{"asset":"0x55D398326F99059FF775485246999027B3197955","price":"7","time":"1736121600"}]}`))
+	f.Add([]byte(`{"prices":[{"asset":"0x55d3","price":"-1","time":"x"}]}`))
+	f.Add([]byte(`{"prices":[]}`))
+	f.Add([]byte(`{"prices":[{}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ps, err := ParsePricesRequest(body)
+		if err != nil {
+			if !isValidation(err) {
+				t.Fatalf("error %T %v", err, err)
+			}
+			return
+		}
+		for i := range ps {
+			if _, verr := validPrice(i, &ps[i]); verr != nil {
+				t.Fatalf("accepted an invalid price: %v", verr)
+			}
+			if ps[i].Asset != hexAddr([20]byte(mustAddr(t, ps[i].Asset))) {
+				t.Fatalf("asset %q not canonical", ps[i].Asset)
+			}
+		}
+	})
+}
+
+func mustAddr(t *testing.T, s string) [20]byte {
+	a, err := parseAddr(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// FuzzApply runs arbitrary bytes as a command: an error (undecodable) or a result, never a
+// panic; a rejected command changes nothing, and the aggregates stay consistent.
+func FuzzApply(f *testing.F) {
+	evs := allEvents()
+	f.Add(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Events: evs}))
+	f.Add(EncodeLogs(&LogsCommand{Time: 1, Actor: Actor{Name: "ops"}, Events: []Event{removed(evs[0]), evs[10], evs[11]}, Skipped: 2}))
+	f.Add(EncodePrices(&PricesCommand{Time: 1, Actor: Actor{Name: "ops"}, Prices: []PriceUpdate{{Asset: hexAddr(addr(50)), Price: *u(5), Time: testNow}}}))
+	f.Add(EncodePrices(&PricesCommand{Time: 1, Prices: []PriceUpdate{{Asset: "bad", Price: *u(5), Time: testNow}}}))
+	f.Add([]byte{CmdLogs, 1})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, cmd []byte) {
+		e := newEnv(t)
+		e.logs(evs[:12]...)
+		before := e.dump()
+		res, err := e.m.Apply(e.st, 99, cmd)
+		if err != nil {
+			if !errors.Is(err, ErrBadCommand) {
+				t.Fatalf("fatal error that is not ErrBadCommand: %v", err)
+			}
+			return
+		}
+		switch r := res.(type) {
+		case *ValidationError:
+			if e.dump() != before {
+				t.Fatal("a rejected command changed the state")
+			}
+		case *LogsResult:
+			if r.Accepted+r.Duplicates+r.Reverted+r.NotFound != len(r.Outcomes) {
+				t.Fatalf("outcome counts %+v", r)
+			}
+		case *PricesResult:
+		default:
+			t.Fatalf("result %T", res)
+		}
+		if err := e.m.EndBatch(e.st, 99); err != nil {
+			t.Fatal(err)
+		}
+		checkInvariants(t, e)
+	})
+}
+
+// FuzzQueryParsers gives every parameter the same fuzzed value: each parser returns a
+// result or a *ValidationError naming a parameter.
+func FuzzQueryParsers(f *testing.F) {
+	for _, s := range []string{"", "10", "0", "1001", "2025-01-06T00:00:00Z", "raw", "1d", "true", "PENDING", "emergency",
+		"0x8505c32631034a7ce8800239c08547e0434edad9", "Deposit", "0x10", "AQI", "-1", "99999999999999999999"} {
+		f.Add(s, true)
+	}
+	f.Add("x", false)
+	f.Fuzz(func(t *testing.T, v string, present bool) {
+		get := func(string) (string, bool) { return v, present }
+		for name, parse := range map[string]func(Getter) (any, error){"page": pageP, "nav": navP, "price": priceP, "redemptions": redP, "tx": txP, "audit": auditP} {
+			if _, err := parse(get); err != nil {
+				ve, ok := err.(*ValidationError)
+				if !ok || ve.Details["param"] == nil || ve.Message == "" {
+					t.Fatalf("%s: error %T %v", name, err, err)
+				}
+			}
+		}
+		for _, p := range []func(string) (string, error){ParseRequestID, ParseAsset} {
+			if s, err := p(v); err != nil && !isValidation(err) || err == nil && s == "" {
+				t.Fatalf("%q: %q %v", v, s, err)
+			}
+		}
+	})
+}
+
+// FuzzCursor uses arbitrary cursors on every list: a page or a *ValidationError.
+func FuzzCursor(f *testing.F) {
+	e := newEnv(f)
+	e.logs(allEvents()...)
+	e.apply(EncodePrices(&PricesCommand{Time: 1, Actor: Actor{Name: "ops"}, Prices: []PriceUpdate{{Asset: hexAddr(addr(50)), Price: *u(5), Time: testNow}}}))
+	for _, s := range []string{"", "AQI", "AAAAAAAAAAEAAAAAAAAAAQ", "____", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} {
+		f.Add(s, "2")
+	}
+	f.Fuzz(func(t *testing.T, cursor, limit string) {
+		p, err := ParsePage(getter("cursor", cursor, "limit", limit))
+		if err != nil {
+			if !isValidation(err) {
+				t.Fatalf("ParsePage: %T %v", err, err)
+			}
+			return
+		}
+		h := addr(1)
+		lists := []func() ([]byte, error){
+			func() ([]byte, error) { return Transactions(e.st, TxFilter{}, p) },
+			func() ([]byte, error) { return Transactions(e.st, TxFilter{Event: "Transfer"}, p) },
+			func() ([]byte, error) { return Redemptions(e.st, RedemptionFilter{}, p) },
+			func() ([]byte, error) { return Redemptions(e.st, RedemptionFilter{Owner: &h}, p) },
+			func() ([]byte, error) { return Audit(e.st, AuditFilter{}, p) },
+			func() ([]byte, error) { return AccountTransactions(e.st, h, p) },
+		}
+		for i, list := range lists {
+			body, err := list()
+			if err != nil {
+				if !isValidation(err) {
+					t.Fatalf("list %d: %T %v", i, err, err)
+				}
+				continue
+			}
+			if !json.Valid(body) {
+				t.Fatalf("list %d: invalid JSON", i)
+			}
+		}
+	})
+}
