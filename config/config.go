@@ -1,0 +1,434 @@
+// Package config is the TOML schema of a Paimon Edge node: defaults, file loading, environment
+// and flag overrides, and validation that names the offending key.
+package config
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// ErrInvalid is wrapped by every validation error, so callers can tell a bad configuration
+// from an I/O failure.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Config is the whole configuration of one node. Every node of a cluster normally gets the same
+// file and differs only by the node section and addresses given as flags.
+type Config struct {
+	Node     Node     `toml:"node"`
+	Fund     Fund     `toml:"fund"`
+	HTTP     HTTP     `toml:"http"`
+	Read     Read     `toml:"read"`
+	Raft     Raft     `toml:"raft"`
+	Cache    Cache    `toml:"cache"`
+	Cluster  Cluster  `toml:"cluster"`
+	Postgres Postgres `toml:"postgres"`
+	Ingest   Ingest   `toml:"ingest"`
+	Push     Push     `toml:"push"`
+	Auth     Auth     `toml:"auth"`
+	Log      Log      `toml:"log"`
+}
+
+// Node identifies this node and where it keeps its data.
+type Node struct {
+	ID      string `toml:"id"`
+	DataDir string `toml:"data_dir"`
+}
+
+// Fund describes the fund this node serves; it is rendered in the overview.
+type Fund struct {
+	ID     string `toml:"id"`
+	Name   string `toml:"name"`
+	Symbol string `toml:"symbol"`
+}
+
+// HTTP configures the API listener.
+type HTTP struct {
+	Addr         string   `toml:"addr"`
+	MaxBodyBytes int      `toml:"max_body_bytes"`
+	ReadTimeout  Duration `toml:"read_timeout"`
+	WriteTimeout Duration `toml:"write_timeout"`
+	IdleTimeout  Duration `toml:"idle_timeout"`
+	Concurrency  int      `toml:"concurrency"`
+}
+
+// Read configures read consistency.
+type Read struct {
+	MaxStaleness Duration `toml:"max_staleness"`
+}
+
+// Raft configures consensus and the local log.
+type Raft struct {
+	Addr               string   `toml:"addr"`
+	Advertise          string   `toml:"advertise"`
+	HeartbeatTimeout   Duration `toml:"heartbeat_timeout"`
+	ElectionTimeout    Duration `toml:"election_timeout"`
+	LeaderLeaseTimeout Duration `toml:"leader_lease_timeout"`
+	CommitTimeout      Duration `toml:"commit_timeout"`
+	ApplyTimeout       Duration `toml:"apply_timeout"`
+	MaxAppendEntries   int      `toml:"max_append_entries"`
+	SnapshotInterval   Duration `toml:"snapshot_interval"`
+	SnapshotThreshold  uint64   `toml:"snapshot_threshold"`
+	TrailingLogs       uint64   `toml:"trailing_logs"`
+	SnapshotRetain     int      `toml:"snapshot_retain"`
+}
+
+// Cache configures the in-process view cache.
+type Cache struct {
+	SizeMiB     int      `toml:"size_mib"`
+	OverviewTTL Duration `toml:"overview_ttl"`
+	NavTTL      Duration `toml:"nav_ttl"`
+	PricesTTL   Duration `toml:"prices_ttl"`
+	DefaultTTL  Duration `toml:"default_ttl"`
+}
+
+// Cluster configures membership.
+type Cluster struct {
+	Join            []string `toml:"join"`
+	BootstrapExpect int      `toml:"bootstrap_expect"`
+	Secret          string   `toml:"secret"`
+}
+
+// Postgres configures the asynchronous sync to the system of record.
+type Postgres struct {
+	DSN string `toml:"dsn"`
+}
+
+// Ingest configures the chain: its id and the fund's contracts.
+type Ingest struct {
+	ChainID   uint64     `toml:"chain_id"`
+	Contracts []Contract `toml:"contracts"`
+}
+
+// Contract is one of the fund's contracts whose events the node decodes.
+type Contract struct {
+	Name    string `toml:"name"`
+	Kind    string `toml:"kind"`
+	Address string `toml:"address"`
+	ABIFile string `toml:"abi_file"`
+}
+
+// Push configures the WebSocket push layer.
+type Push struct {
+	Enabled bool `toml:"enabled"`
+}
+
+// Auth holds static API tokens.
+type Auth struct {
+	Tokens []Token `toml:"tokens"`
+}
+
+// Token is a static API token: only its SHA-256 is configured.
+type Token struct {
+	Name   string `toml:"name"`
+	Role   string `toml:"role"`
+	SHA256 string `toml:"sha256"`
+}
+
+// Log configures the process log.
+type Log struct {
+	Level  string `toml:"level"`
+	Format string `toml:"format"`
+}
+
+// Default returns the embedded defaults: a single node that bootstraps itself in ./data,
+// listening on loopback, with the fund's contracts (the mainnet vault and the development
+// addresses of the other three, which examples/sample-logs.json uses).
+func Default() *Config {
+	return &Config{
+		Node: Node{ID: "node1", DataDir: "./data"},
+		Fund: Fund{ID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT"},
+		HTTP: HTTP{
+			Addr:         "127.0.0.1:8080",
+			MaxBodyBytes: 1 << 20,
+			ReadTimeout:  Duration(10 * time.Second),
+			WriteTimeout: Duration(10 * time.Second),
+			IdleTimeout:  Duration(60 * time.Second),
+			Concurrency:  256 * 1024,
+		},
+		Read: Read{MaxStaleness: Duration(5 * time.Second)},
+		Raft: Raft{
+			Addr:               "127.0.0.1:7000",
+			HeartbeatTimeout:   Duration(1000 * time.Millisecond),
+			ElectionTimeout:    Duration(1000 * time.Millisecond),
+			LeaderLeaseTimeout: Duration(500 * time.Millisecond),
+			CommitTimeout:      Duration(50 * time.Millisecond),
+			ApplyTimeout:       Duration(10 * time.Second),
+			MaxAppendEntries:   512,
+			SnapshotInterval:   Duration(120 * time.Second),
+			SnapshotThreshold:  8192,
+			TrailingLogs:       10240,
+			SnapshotRetain:     2,
+		},
+		Cache: Cache{
+			SizeMiB:     64,
+			OverviewTTL: Duration(60 * time.Second),
+			NavTTL:      Duration(5 * time.Minute),
+			PricesTTL:   Duration(300 * time.Second),
+			DefaultTTL:  Duration(60 * time.Second),
+		},
+		Cluster: Cluster{BootstrapExpect: 1},
+		Ingest: Ingest{
+			ChainID: 56,
+			Contracts: []Contract{
+				{Name: "vault", Kind: "vault", Address: "0x8505c32631034a7ce8800239c08547e0434edad9"},
+				{Name: "redemptions", Kind: "redemption_manager", Address: "0x0000000000000000000000000000000000000a01"},
+				{Name: "assets", Kind: "asset_controller", Address: "0x0000000000000000000000000000000000000a02"},
+				{Name: "oracle", Kind: "oracle", Address: "0x0000000000000000000000000000000000000a03"},
+			},
+		},
+		Push: Push{Enabled: true},
+		Log:  Log{Level: "info", Format: "text"},
+	}
+}
+
+// Parse decodes a TOML document over the defaults. Unknown keys are errors.
+func Parse(data []byte) (*Config, error) {
+	c := Default()
+	// A file that lists contracts replaces the default list rather than appending to it; one
+	// that lists none keeps the defaults.
+	c.Ingest.Contracts = nil
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		var strict *toml.StrictMissingError
+		if errors.As(err, &strict) {
+			keys := make([]string, 0, len(strict.Errors))
+			for _, e := range strict.Errors {
+				keys = append(keys, strings.Join(e.Key(), "."))
+			}
+			return nil, fmt.Errorf("%w: unknown key %s", ErrInvalid, strings.Join(keys, ", "))
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, col := de.Position()
+			return nil, fmt.Errorf("%w: line %d column %d: %s", ErrInvalid, row, col, de.Error())
+		}
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if c.Ingest.Contracts == nil {
+		c.Ingest.Contracts = Default().Ingest.Contracts
+	}
+	return c, nil
+}
+
+// Load reads and parses a config file; an empty path returns the defaults.
+func Load(path string) (*Config, error) {
+	if path == "" {
+		return Default(), nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+var (
+	nodeIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	addrRe   = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
+	nameRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+)
+
+// Validate checks every key and the rules between keys. The error names the offending key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if !nodeIDRe.MatchString(c.Node.ID) {
+		bad("node.id", "%q must be 1-64 letters, digits, '.', '_' or '-'", c.Node.ID)
+	}
+	if c.Node.DataDir == "" {
+		bad("node.data_dir", "must not be empty")
+	}
+	if c.Fund.Name == "" {
+		bad("fund.name", "must not be empty")
+	}
+	if c.Fund.Symbol == "" {
+		bad("fund.symbol", "must not be empty")
+	}
+	checkHostPort(bad, "http.addr", c.HTTP.Addr, false)
+	if c.HTTP.MaxBodyBytes < 1024 || c.HTTP.MaxBodyBytes > 64<<20 {
+		bad("http.max_body_bytes", "%d must be between 1024 and 67108864", c.HTTP.MaxBodyBytes)
+	}
+	positive(bad, "http.read_timeout", c.HTTP.ReadTimeout)
+	positive(bad, "http.write_timeout", c.HTTP.WriteTimeout)
+	positive(bad, "http.idle_timeout", c.HTTP.IdleTimeout)
+	if c.HTTP.Concurrency < 1 {
+		bad("http.concurrency", "%d must be at least 1", c.HTTP.Concurrency)
+	}
+	positive(bad, "read.max_staleness", c.Read.MaxStaleness)
+	checkHostPort(bad, "raft.addr", c.Raft.Addr, false)
+	if c.Raft.Advertise != "" {
+		checkHostPort(bad, "raft.advertise", c.Raft.Advertise, true)
+	} else if host, _, err := net.SplitHostPort(c.Raft.Addr); err == nil {
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			bad("raft.advertise", "must be set when raft.addr %q listens on all interfaces", c.Raft.Addr)
+		}
+	}
+	positive(bad, "raft.heartbeat_timeout", c.Raft.HeartbeatTimeout)
+	positive(bad, "raft.election_timeout", c.Raft.ElectionTimeout)
+	positive(bad, "raft.leader_lease_timeout", c.Raft.LeaderLeaseTimeout)
+	positive(bad, "raft.commit_timeout", c.Raft.CommitTimeout)
+	positive(bad, "raft.apply_timeout", c.Raft.ApplyTimeout)
+	positive(bad, "raft.snapshot_interval", c.Raft.SnapshotInterval)
+	if c.Raft.LeaderLeaseTimeout > c.Raft.HeartbeatTimeout {
+		bad("raft.leader_lease_timeout", "%s must not exceed raft.heartbeat_timeout %s", c.Raft.LeaderLeaseTimeout, c.Raft.HeartbeatTimeout)
+	}
+	if c.Raft.ElectionTimeout < c.Raft.HeartbeatTimeout {
+		bad("raft.election_timeout", "%s must be at least raft.heartbeat_timeout %s", c.Raft.ElectionTimeout, c.Raft.HeartbeatTimeout)
+	}
+	if c.Raft.MaxAppendEntries < 1 || c.Raft.MaxAppendEntries > 1024 {
+		bad("raft.max_append_entries", "%d must be between 1 and 1024", c.Raft.MaxAppendEntries)
+	}
+	if c.Raft.SnapshotThreshold < 1 {
+		bad("raft.snapshot_threshold", "must be at least 1")
+	}
+	if c.Raft.SnapshotRetain < 1 {
+		bad("raft.snapshot_retain", "%d must be at least 1", c.Raft.SnapshotRetain)
+	}
+	if c.Cache.SizeMiB < 1 || c.Cache.SizeMiB > 1<<16 {
+		bad("cache.size_mib", "%d must be between 1 and 65536", c.Cache.SizeMiB)
+	}
+	positive(bad, "cache.overview_ttl", c.Cache.OverviewTTL)
+	positive(bad, "cache.nav_ttl", c.Cache.NavTTL)
+	positive(bad, "cache.prices_ttl", c.Cache.PricesTTL)
+	positive(bad, "cache.default_ttl", c.Cache.DefaultTTL)
+	for i, j := range c.Cluster.Join {
+		checkHostPort(bad, fmt.Sprintf("cluster.join[%d]", i), j, true)
+	}
+	if c.Cluster.BootstrapExpect < 0 || c.Cluster.BootstrapExpect > 9 {
+		bad("cluster.bootstrap_expect", "%d must be between 0 and 9", c.Cluster.BootstrapExpect)
+	}
+	if c.Cluster.BootstrapExpect > 1 && len(c.Cluster.Join) == 0 {
+		bad("cluster.join", "must list the peers when cluster.bootstrap_expect is %d", c.Cluster.BootstrapExpect)
+	}
+	if c.Cluster.Secret != "" && len(c.Cluster.Secret) < 16 {
+		bad("cluster.secret", "must be at least 16 characters")
+	}
+	if c.Ingest.ChainID == 0 {
+		bad("ingest.chain_id", "must not be 0")
+	}
+	names := map[string]bool{}
+	addrs := map[string]bool{}
+	for i, ct := range c.Ingest.Contracts {
+		key := fmt.Sprintf("ingest.contracts[%d]", i)
+		if !nameRe.MatchString(ct.Name) {
+			bad(key+".name", "%q must be 1-64 letters, digits, '.', '_' or '-'", ct.Name)
+		} else if names[ct.Name] {
+			bad(key+".name", "%q is listed twice", ct.Name)
+		}
+		names[ct.Name] = true
+		switch ct.Kind {
+		case "vault", "redemption_manager", "asset_controller", "oracle":
+		default:
+			bad(key+".kind", "%q must be vault, redemption_manager, asset_controller or oracle", ct.Kind)
+		}
+		if !addrRe.MatchString(ct.Address) {
+			bad(key+".address", "%q must be 0x followed by 40 hex digits", ct.Address)
+		} else if a := strings.ToLower(ct.Address); addrs[a] {
+			bad(key+".address", "%s is listed twice", a)
+		} else {
+			addrs[a] = true
+		}
+	}
+	tokenNames := map[string]bool{}
+	tokenHashes := map[string]bool{}
+	for i, t := range c.Auth.Tokens {
+		key := fmt.Sprintf("auth.tokens[%d]", i)
+		if !nameRe.MatchString(t.Name) {
+			bad(key+".name", "%q must be 1-64 letters, digits, '.', '_' or '-'", t.Name)
+		} else if tokenNames[t.Name] {
+			bad(key+".name", "%q is listed twice", t.Name)
+		}
+		tokenNames[t.Name] = true
+		switch t.Role {
+		case "viewer", "operator", "admin":
+		default:
+			bad(key+".role", "%q must be viewer, operator or admin", t.Role)
+		}
+		if b, err := hex.DecodeString(t.SHA256); err != nil || len(b) != 32 {
+			bad(key+".sha256", "must be the hex SHA-256 of the token (64 hex digits)")
+		} else if h := strings.ToLower(t.SHA256); tokenHashes[h] {
+			bad(key+".sha256", "the same token is listed twice")
+		} else {
+			tokenHashes[h] = true
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q must be debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q must be text or json", c.Log.Format)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+}
+
+// RaftAdvertise is the Raft address other nodes use to reach this one.
+func (c *Config) RaftAdvertise() string {
+	if c.Raft.Advertise != "" {
+		return c.Raft.Advertise
+	}
+	return c.Raft.Addr
+}
+
+func positive(bad func(string, string, ...any), key string, d Duration) {
+	if d <= 0 {
+		bad(key, "%s must be positive", d)
+	}
+}
+
+func checkHostPort(bad func(string, string, ...any), key, v string, needHost bool) {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		bad(key, "%q is not host:port: %v", v, err)
+		return
+	}
+	if needHost && host == "" {
+		bad(key, "%q needs a host", v)
+	}
+	if port == "" {
+		bad(key, "%q needs a port", v)
+	}
+}
+
+// Duration is a time.Duration written in Go syntax ("200ms", "5s") in TOML.
+type Duration time.Duration
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("duration %q: want Go syntax such as \"200ms\" or \"5s\"", string(b))
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// String returns the Go syntax of the duration.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

@@ -1,0 +1,82 @@
+package kv
+
+import (
+	"bytes"
+	"sort"
+)
+
+// Mem is an in-memory ReadWriter for tests and fuzzers. It is not safe for concurrent use.
+type Mem struct {
+	keys [][]byte // sorted
+	vals map[string][]byte
+}
+
+// NewMem returns an empty in-memory store.
+func NewMem() *Mem { return &Mem{vals: make(map[string][]byte)} }
+
+// Get implements Reader.
+func (m *Mem) Get(key []byte) ([]byte, error) {
+	v, ok := m.vals[string(key)]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return append([]byte(nil), v...), nil
+}
+
+// Set implements Writer.
+func (m *Mem) Set(key, value []byte) error {
+	k := string(key)
+	if _, ok := m.vals[k]; !ok {
+		i := sort.Search(len(m.keys), func(i int) bool { return bytes.Compare(m.keys[i], key) >= 0 })
+		m.keys = append(m.keys, nil)
+		copy(m.keys[i+1:], m.keys[i:])
+		m.keys[i] = []byte(k)
+	}
+	m.vals[k] = append([]byte(nil), value...)
+	return nil
+}
+
+// Delete implements Writer.
+func (m *Mem) Delete(key []byte) error {
+	k := string(key)
+	if _, ok := m.vals[k]; !ok {
+		return nil
+	}
+	delete(m.vals, k)
+	i := sort.Search(len(m.keys), func(i int) bool { return bytes.Compare(m.keys[i], key) >= 0 })
+	m.keys = append(m.keys[:i], m.keys[i+1:]...)
+	return nil
+}
+
+// Scan implements Reader. The callback may not modify the store.
+func (m *Mem) Scan(lower, upper []byte, reverse bool, fn func(key, value []byte) bool) error {
+	lo := sort.Search(len(m.keys), func(i int) bool { return bytes.Compare(m.keys[i], lower) >= 0 })
+	hi := len(m.keys)
+	if upper != nil {
+		hi = sort.Search(len(m.keys), func(i int) bool { return bytes.Compare(m.keys[i], upper) >= 0 })
+	}
+	if reverse {
+		for i := hi - 1; i >= lo; i-- {
+			if !fn(m.keys[i], m.vals[string(m.keys[i])]) {
+				return nil
+			}
+		}
+		return nil
+	}
+	for i := lo; i < hi; i++ {
+		if !fn(m.keys[i], m.vals[string(m.keys[i])]) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// Len returns the number of keys, for tests.
+func (m *Mem) Len() int { return len(m.keys) }
+
+// Dump calls fn for every key and value in order, for tests that compare whole states.
+func (m *Mem) Dump(fn func(key, value []byte)) {
+	for _, k := range m.keys {
+		fn(k, m.vals[string(k)])
+	}
+}

@@ -1,0 +1,97 @@
+package raftstore
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// Config configures a Store. Build it from DefaultConfig and call Validate.
+type Config struct {
+	// NodeID is this node's Raft server id; unique across the cluster for all time.
+	NodeID string
+	// Dir holds the node's data: Dir/raft (log, stable store, snapshots) and Dir/state (Pebble).
+	Dir string
+	// BindAddr is the Raft TCP listen address; Advertise is what peers dial (defaults to BindAddr).
+	BindAddr  string
+	Advertise string
+	// Bootstrap makes a node with no Raft state bootstrap a single-voter cluster of itself.
+	Bootstrap bool
+
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	// ApplyTimeout bounds how long Propose waits to enqueue a command when the caller's context
+	// has no earlier deadline.
+	ApplyTimeout time.Duration
+	// MaxAppendEntries is the largest batch of entries replicated (and applied) at once.
+	MaxAppendEntries  int
+	SnapshotInterval  time.Duration
+	SnapshotThreshold uint64
+	TrailingLogs      uint64
+	SnapshotRetain    int
+	// LogCacheSize is how many recent log entries are kept in memory in front of the WAL.
+	LogCacheSize int
+
+	// Logger receives the store's and raft's logs. Metrics receives the store's metrics.
+	Logger  *slog.Logger
+	Metrics *metrics.Set
+	// OnFatal is called once if a committed entry cannot be applied. The store stops applying;
+	// the process should shut down. Defaults to logging only.
+	OnFatal func(error)
+}
+
+// DefaultConfig returns a single-node configuration on 127.0.0.1:7000 in ./data.
+func DefaultConfig() Config {
+	return Config{
+		NodeID:             "node1",
+		Dir:                "./data",
+		BindAddr:           "127.0.0.1:7000",
+		Bootstrap:          true,
+		HeartbeatTimeout:   time.Second,
+		ElectionTimeout:    time.Second,
+		LeaderLeaseTimeout: 500 * time.Millisecond,
+		CommitTimeout:      50 * time.Millisecond,
+		ApplyTimeout:       10 * time.Second,
+		MaxAppendEntries:   512,
+		SnapshotInterval:   120 * time.Second,
+		SnapshotThreshold:  8192,
+		TrailingLogs:       10240,
+		SnapshotRetain:     2,
+		LogCacheSize:       4096,
+	}
+}
+
+// Validate checks the configuration and fills Logger, Metrics and Advertise when unset.
+func (c *Config) Validate() error {
+	switch {
+	case c.NodeID == "":
+		return fmt.Errorf("%w: NodeID is empty", ErrInvalidConfig)
+	case c.Dir == "":
+		return fmt.Errorf("%w: Dir is empty", ErrInvalidConfig)
+	case c.BindAddr == "":
+		return fmt.Errorf("%w: BindAddr is empty", ErrInvalidConfig)
+	case c.MaxAppendEntries < 1 || c.MaxAppendEntries > 1024:
+		return fmt.Errorf("%w: MaxAppendEntries %d is not in 1..1024", ErrInvalidConfig, c.MaxAppendEntries)
+	case c.ApplyTimeout <= 0:
+		return fmt.Errorf("%w: ApplyTimeout must be positive", ErrInvalidConfig)
+	case c.LogCacheSize < 0:
+		return fmt.Errorf("%w: LogCacheSize is negative", ErrInvalidConfig)
+	}
+	if c.Advertise == "" {
+		c.Advertise = c.BindAddr
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.NewSet()
+	}
+	if c.OnFatal == nil {
+		c.OnFatal = func(error) {}
+	}
+	return nil
+}

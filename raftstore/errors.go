@@ -1,0 +1,22 @@
+package raftstore
+
+import "errors"
+
+var (
+	// ErrNotLeader is returned by Propose on a node that is not the leader; the caller forwards
+	// the write to the leader.
+	ErrNotLeader = errors.New("raftstore: not the leader")
+	// ErrNoLeader is returned when the cluster has no leader right now.
+	ErrNoLeader = errors.New("raftstore: no leader")
+	// ErrClosed is returned by every operation after Close.
+	ErrClosed = errors.New("raftstore: closed")
+	// ErrTimeout is returned when a proposal could not be enqueued or committed in time.
+	ErrTimeout = errors.New("raftstore: timed out")
+	// ErrCorrupt reports state on disk that cannot be decoded; the node must not go on.
+	ErrCorrupt = errors.New("raftstore: corrupt state")
+	// ErrFatal is returned by every operation after the state machine failed to apply a
+	// committed entry: the node has stopped applying and must be restarted or rebuilt.
+	ErrFatal = errors.New("raftstore: state machine failed")
+	// ErrInvalidConfig wraps every Config.Validate error.
+	ErrInvalidConfig = errors.New("raftstore: invalid config")
+)
