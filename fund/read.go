@@ -158,28 +158,34 @@ func navHistory(r kv.Reader, q NavQuery) ([]byte, error) {
 		width = day
 	}
 	if from <= to {
-		lastBucket := int64(-1)
-		err = scan(r, key(pNav, be64(uint64(from))), key(pNav, be64(uint64(to)+1)), true, func(k, v []byte) (bool, error) {
-			t := int64(be64get(k[1:]))
-			if width > 0 {
-				if b := t / width; b == lastBucket {
-					return true, nil
-				} else {
-					lastBucket = b
+		// Newest first: with buckets, take the newest point of a bucket and then seek below
+		// the bucket's start, so the cost is one seek per bucket, not one step per point.
+		lo, hi := key(pNav, be64(uint64(from))), key(pNav, be64(uint64(to)+1))
+		for len(body.Items) < q.Limit && bytes.Compare(lo, hi) < 0 {
+			var next []byte
+			err = scan(r, lo, hi, true, func(k, v []byte) (bool, error) {
+				t := int64(be64get(k[1:]))
+				var p navPoint
+				if err := p.decode(v); err != nil {
+					return false, corrupt("nav point", err)
 				}
-			}
-			var p navPoint
-			if err := p.decode(v); err != nil {
-				return false, corrupt("nav point", err)
-			}
-			body.Items = append(body.Items, navItem{
-				Time: fmtUnix(t), SharePrice: p.sharePrice.Dec(), Nav: navString(&p.sharePrice),
-				TotalAssets: decSigned(&p.totalAssets), TotalSupply: decSigned(&p.totalSupply),
+				body.Items = append(body.Items, navItem{
+					Time: fmtUnix(t), SharePrice: p.sharePrice.Dec(), Nav: navString(&p.sharePrice),
+					TotalAssets: decSigned(&p.totalAssets), TotalSupply: decSigned(&p.totalSupply),
+				})
+				if width > 0 {
+					next = key(pNav, be64(uint64(t-t%width)))
+					return false, nil
+				}
+				return len(body.Items) < q.Limit, nil
 			})
-			return len(body.Items) < q.Limit, nil
-		})
-		if err != nil {
-			return nil, err
+			if err != nil {
+				return nil, err
+			}
+			if next == nil {
+				break
+			}
+			hi = next
 		}
 	}
 	for i, j := 0, len(body.Items)-1; i < j; i, j = i+1, j-1 {
