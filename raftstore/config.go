@@ -42,6 +42,9 @@ type Config struct {
 	// OnFatal is called once if a committed entry cannot be applied. The store stops applying;
 	// the process should shut down. Defaults to logging only.
 	OnFatal func(error)
+	// OnRestore is called after a snapshot replaced the state, with the new applied index,
+	// before readers can see it: whatever was derived from the old state (caches) must go.
+	OnRestore func(index uint64)
 }
 
 // DefaultConfig returns a single-node configuration on 127.0.0.1:7000 in ./data.
@@ -92,6 +95,9 @@ func (c *Config) Validate() error {
 	}
 	if c.OnFatal == nil {
 		c.OnFatal = func(error) {}
+	}
+	if c.OnRestore == nil {
+		c.OnRestore = func(uint64) {}
 	}
 	return nil
 }

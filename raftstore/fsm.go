@@ -100,8 +100,10 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		return f.fail(results, fmt.Errorf("commit batch at %d: %w", last, err))
 	}
 	f.applied = last
-	f.s.setApplied(last)
+	// Observers (the cache) learn of the batch before readers can see its index, so a reader
+	// that sees index N never serves a cached value that N invalidated.
 	f.s.sm.Committed()
+	f.s.setApplied(last)
 	f.s.metrics.applySeconds.UpdateDuration(start)
 	f.s.metrics.applyEntries.Add(applied)
 	return results
@@ -172,6 +174,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return err
 	}
 	f.applied = applied
+	f.s.cfg.OnRestore(applied)
 	f.s.setApplied(applied)
 	f.s.logger.Info("restored state from snapshot", "index", applied, "keys", n)
 	return nil

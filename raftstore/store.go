@@ -154,6 +154,8 @@ func (s *Store) Open() (err error) {
 		}
 	}
 	s.registerMetrics()
+	s.wg.Add(1)
+	go s.watchLeadership()
 	s.logger.Info("raft store open", "raft_addr", s.cfg.Advertise, "applied_index", applied, "existing_state", hasState)
 	return nil
 }

@@ -1,0 +1,103 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/valyala/fasthttp"
+
+	"paimon/fund"
+	"paimon/raftstore"
+)
+
+// The server's own sentinel errors. Every error a handler returns is mapped to an HTTP status
+// and an API code in one place: apiErrorOf.
+var (
+	// errAuthRequired: the route needs a token and none was sent.
+	errAuthRequired = errors.New("authentication required")
+	// errAuthInvalid: the token is unknown, malformed or expired.
+	errAuthInvalid = errors.New("invalid or expired token")
+	// errForbidden: the token's role is below what the route needs.
+	errForbidden = errors.New("forbidden")
+	// errStaleRead: this node has not heard from a leader within max_staleness.
+	errStaleRead = errors.New("this node has not heard from a leader within max_staleness")
+	// errNotFound: no route or no such resource.
+	errNotFound = errors.New("not found")
+	// errBodyTooLarge: the request body exceeds http.max_body_bytes.
+	errBodyTooLarge = errors.New("request body too large")
+	// errMethod: the route exists but not for this method.
+	errMethod = errors.New("method not allowed")
+)
+
+// apiError is the JSON error body of API.md.
+type apiError struct {
+	Status  int            `json:"-"`
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details,omitempty"`
+}
+
+func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+
+func validation(msg string, details map[string]any) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: "VALIDATION_ERROR", Message: msg, Details: details}
+}
+
+// apiErrorOf maps any error to the status and code of API.md. It reports whether the error is
+// unexpected (an INTERNAL error worth logging).
+func apiErrorOf(err error) (*apiError, bool) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae, false
+	}
+	var ve *fund.ValidationError
+	if errors.As(err, &ve) {
+		return validation(ve.Message, ve.Details), false
+	}
+	switch {
+	case errors.Is(err, errAuthRequired):
+		return &apiError{Status: 401, Code: "AUTH_REQUIRED", Message: "this endpoint needs an Authorization: Bearer token"}, false
+	case errors.Is(err, errAuthInvalid):
+		return &apiError{Status: 401, Code: "AUTH_INVALID", Message: err.Error()}, false
+	case errors.Is(err, errForbidden):
+		return &apiError{Status: 403, Code: "FORBIDDEN", Message: err.Error()}, false
+	case errors.Is(err, fund.ErrNotFound), errors.Is(err, errNotFound):
+		return &apiError{Status: 404, Code: "NOT_FOUND", Message: err.Error()}, false
+	case errors.Is(err, errMethod):
+		return &apiError{Status: 405, Code: "METHOD_NOT_ALLOWED", Message: err.Error()}, false
+	case errors.Is(err, errBodyTooLarge):
+		return &apiError{Status: 413, Code: "PAYLOAD_TOO_LARGE", Message: err.Error()}, false
+	case errors.Is(err, errStaleRead):
+		return &apiError{Status: 503, Code: "STALE_READ", Message: err.Error()}, false
+	case errors.Is(err, raftstore.ErrNoLeader), errors.Is(err, raftstore.ErrNotLeader):
+		return &apiError{Status: 503, Code: "NO_LEADER", Message: "the cluster has no leader right now; retry shortly"}, false
+	case errors.Is(err, raftstore.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "timed out waiting for the cluster; retry shortly"}, false
+	case errors.Is(err, raftstore.ErrClosed):
+		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "the node is shutting down"}, false
+	case errors.Is(err, raftstore.ErrFatal):
+		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "the node has stopped applying the log and must be restarted"}, true
+	}
+	return &apiError{Status: 500, Code: "INTERNAL", Message: "internal error"}, true
+}
+
+// writeError writes err as the API's error body.
+func (s *Server) writeError(ctx *fasthttp.RequestCtx, err error) {
+	ae, unexpected := apiErrorOf(err)
+	if unexpected {
+		s.logger.Error("request failed", "method", string(ctx.Method()), "path", string(ctx.Path()), "error", err)
+	}
+	if ae.Status == 405 {
+		ctx.Response.Header.Set("Allow", ctx.UserValue(allowKey).(string))
+	}
+	body, _ := json.Marshal(struct {
+		Error *apiError `json:"error"`
+	}{ae})
+	ctx.Response.Header.SetContentType(contentJSON)
+	ctx.SetStatusCode(ae.Status)
+	ctx.SetBody(body)
+}
+
+const allowKey = "allow"

@@ -1,0 +1,54 @@
+package server
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+)
+
+// statusCodes are the statuses the API returns; each gets a counter per route up front so
+// that counting a request never allocates.
+var statusCodes = []int{200, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503}
+
+type routeMetrics struct {
+	set      *metrics.Set
+	requests [numRoutes][]*metrics.Counter // parallel to statusCodes; last is "other"
+	seconds  [numRoutes]*metrics.PrometheusHistogram
+}
+
+func newRouteMetrics(set *metrics.Set) *routeMetrics {
+	m := &routeMetrics{set: set}
+	for id := range numRoutes {
+		name := routes[id].name
+		m.requests[id] = make([]*metrics.Counter, len(statusCodes)+1)
+		for i, code := range statusCodes {
+			m.requests[id][i] = set.GetOrCreateCounter(fmt.Sprintf(`paimon_http_requests_total{route=%q,code="%d"}`, name, code))
+		}
+		m.requests[id][len(statusCodes)] = set.GetOrCreateCounter(fmt.Sprintf(`paimon_http_requests_total{route=%q,code="other"}`, name))
+		m.seconds[id] = set.GetOrCreatePrometheusHistogramExt(fmt.Sprintf(`paimon_http_request_seconds{route=%q}`, name),
+			[]float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})
+	}
+	return m
+}
+
+func (m *routeMetrics) observe(id routeID, status int, start time.Time) {
+	cs := m.requests[id]
+	i := len(statusCodes)
+	for j, c := range statusCodes {
+		if c == status {
+			i = j
+			break
+		}
+	}
+	cs[i].Inc()
+	m.seconds[id].UpdateDuration(start)
+}
+
+func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx) error {
+	ctx.Response.Header.SetContentType("text/plain; version=0.0.4")
+	s.cfg.Metrics.WritePrometheus(ctx)
+	metrics.WriteProcessMetrics(ctx)
+	return nil
+}

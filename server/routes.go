@@ -1,0 +1,248 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// routeID names a route; it indexes the route table and the per-route metrics.
+type routeID int
+
+const (
+	rNotFound routeID = iota
+	rHealth
+	rReady
+	rMetrics
+	rOverview
+	rNav
+	rTiers
+	rAssets
+	rFlows
+	rPrices
+	rPrice
+	rAccount
+	rAccountTx
+	rRedemptions
+	rRedemption
+	rTransactions
+	rAudit
+	rIngestStatus
+	rClusterStatus
+	rPostLogs
+	rPostPrices
+	numRoutes
+)
+
+// route describes one endpoint: its method, the role it needs, the query parameters it
+// accepts, and whether it is a read served through the cache and read consistency.
+type route struct {
+	name   string
+	method string
+	role   role
+	read   bool
+	params []string
+}
+
+var routes = [numRoutes]route{
+	rNotFound:      {name: "not_found"},
+	rHealth:        {name: "healthz", method: "GET"},
+	rReady:         {name: "readyz", method: "GET"},
+	rMetrics:       {name: "metrics", method: "GET"},
+	rOverview:      {name: "fund_overview", method: "GET", read: true},
+	rNav:           {name: "fund_nav_history", method: "GET", read: true, params: navParams},
+	rTiers:         {name: "fund_tiers", method: "GET", read: true},
+	rAssets:        {name: "fund_assets", method: "GET", read: true},
+	rFlows:         {name: "fund_flows", method: "GET", read: true},
+	rPrices:        {name: "prices", method: "GET", read: true},
+	rPrice:         {name: "price", method: "GET", read: true, params: priceParams},
+	rAccount:       {name: "account", method: "GET", read: true, role: roleViewer},
+	rAccountTx:     {name: "account_transactions", method: "GET", read: true, role: roleViewer, params: pageParams},
+	rRedemptions:   {name: "redemptions", method: "GET", read: true, role: roleViewer, params: redemptionParams},
+	rRedemption:    {name: "redemption", method: "GET", read: true, role: roleViewer},
+	rTransactions:  {name: "transactions", method: "GET", read: true, role: roleViewer, params: txParams},
+	rAudit:         {name: "audit", method: "GET", read: true, role: roleViewer, params: auditParams},
+	rIngestStatus:  {name: "ingest_status", method: "GET", role: roleViewer},
+	rClusterStatus: {name: "cluster_status", method: "GET", role: roleViewer},
+	rPostLogs:      {name: "admin_logs", method: "POST", role: roleOperator},
+	rPostPrices:    {name: "admin_prices", method: "POST", role: roleOperator},
+}
+
+// matchRoute maps a path to its route and path parameter. It does not allocate.
+func matchRoute(path []byte) (routeID, []byte) {
+	switch string(path) {
+	case "/healthz":
+		return rHealth, nil
+	case "/readyz":
+		return rReady, nil
+	case "/metrics":
+		return rMetrics, nil
+	case "/v1/fund/overview":
+		return rOverview, nil
+	case "/v1/fund/nav/history":
+		return rNav, nil
+	case "/v1/fund/tiers":
+		return rTiers, nil
+	case "/v1/fund/assets":
+		return rAssets, nil
+	case "/v1/fund/flows":
+		return rFlows, nil
+	case "/v1/prices":
+		return rPrices, nil
+	case "/v1/redemptions":
+		return rRedemptions, nil
+	case "/v1/transactions":
+		return rTransactions, nil
+	case "/v1/audit":
+		return rAudit, nil
+	case "/v1/ingest/status":
+		return rIngestStatus, nil
+	case "/v1/cluster/status":
+		return rClusterStatus, nil
+	case "/v1/admin/logs":
+		return rPostLogs, nil
+	case "/v1/admin/prices":
+		return rPostPrices, nil
+	}
+	if tail, ok := cutPrefix(path, "/v1/prices/"); ok && oneSegment(tail) {
+		return rPrice, tail
+	}
+	if tail, ok := cutPrefix(path, "/v1/redemptions/"); ok && oneSegment(tail) {
+		return rRedemption, tail
+	}
+	if tail, ok := cutPrefix(path, "/v1/accounts/"); ok {
+		if oneSegment(tail) {
+			return rAccount, tail
+		}
+		if addr, ok := cutSuffix(tail, "/transactions"); ok && oneSegment(addr) {
+			return rAccountTx, addr
+		}
+	}
+	return rNotFound, nil
+}
+
+func cutPrefix(b []byte, prefix string) ([]byte, bool) {
+	if len(b) < len(prefix) || string(b[:len(prefix)]) != prefix {
+		return nil, false
+	}
+	return b[len(prefix):], true
+}
+
+func cutSuffix(b []byte, suffix string) ([]byte, bool) {
+	if len(b) < len(suffix) || string(b[len(b)-len(suffix):]) != suffix {
+		return nil, false
+	}
+	return b[:len(b)-len(suffix)], true
+}
+
+func oneSegment(b []byte) bool { return len(b) > 0 && bytes.IndexByte(b, '/') < 0 }
+
+// reqCtx carries what the dispatcher learned about a request to its handler.
+type reqCtx struct {
+	route       routeID
+	param       []byte
+	who         principal
+	consistency consistency
+	staleness   time.Duration
+}
+
+// Handler serves one request. It is the fasthttp handler; tests and benchmarks call it
+// directly.
+func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	id, param := matchRoute(ctx.Path())
+	defer func() {
+		if p := recover(); p != nil {
+			s.logger.Error("panic serving request", "path", string(ctx.Path()), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			ctx.Response.Reset()
+			s.writeError(ctx, fmt.Errorf("panic: %v", p))
+			s.metrics.observe(id, ctx.Response.StatusCode(), start)
+		}
+	}()
+	rc := reqCtx{route: id, param: param}
+	if err := s.dispatch(ctx, &rc); err != nil {
+		s.writeError(ctx, err)
+	}
+	s.metrics.observe(id, ctx.Response.StatusCode(), start)
+}
+
+func (s *Server) dispatch(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
+	rt := &routes[rc.route]
+	if rc.route == rNotFound {
+		return fmt.Errorf("%w: no route %s", errNotFound, ctx.Path())
+	}
+	if string(ctx.Method()) != rt.method && !(rt.method == "GET" && ctx.IsHead()) {
+		ctx.SetUserValue(allowKey, rt.method)
+		return fmt.Errorf("%w: %s accepts %s", errMethod, ctx.Path(), rt.method)
+	}
+	who, err := s.authenticate(ctx)
+	if err != nil {
+		return err
+	}
+	rc.who = who
+	if rt.role != roleNone {
+		if who.role == roleNone {
+			return errAuthRequired
+		}
+		if who.role < rt.role {
+			return fmt.Errorf("%w: %s needs the %s role", errForbidden, ctx.Path(), rt.role)
+		}
+	}
+	if rt.method == "GET" {
+		if err := checkParams(ctx.QueryArgs(), rt.params, rt.read); err != nil {
+			return err
+		}
+	}
+	if rt.read {
+		if err := s.parseConsistency(ctx, rc); err != nil {
+			return err
+		}
+		return s.serveRead(ctx, rc)
+	}
+	switch rc.route {
+	case rHealth:
+		return s.serveHealth(ctx)
+	case rReady:
+		return s.serveReady(ctx)
+	case rMetrics:
+		return s.serveMetrics(ctx)
+	case rIngestStatus:
+		return s.serveIngestStatus(ctx)
+	case rClusterStatus:
+		return s.serveClusterStatus(ctx)
+	case rPostLogs:
+		return s.postLogs(ctx, rc)
+	case rPostPrices:
+		return s.postPrices(ctx, rc)
+	}
+	return fmt.Errorf("%w: %s", errNotFound, ctx.Path())
+}
+
+// consistencyParams are accepted by every read.
+var consistencyParams = []string{"consistency", "max_staleness"}
+
+// checkParams refuses query parameters the route does not know, so a typo is an error rather
+// than a silently ignored filter. It does not allocate.
+func checkParams(args *fasthttp.Args, allowed []string, read bool) error {
+	if args.Len() == 0 {
+		return nil
+	}
+	for k := range args.All() {
+		if !contains(allowed, k) && !(read && contains(consistencyParams, k)) {
+			return validation(fmt.Sprintf("unknown query parameter %q", k), map[string]any{"allowed": append(append([]string(nil), allowed...), consistencyParams...)})
+		}
+	}
+	return nil
+}
+
+func contains(list []string, k []byte) bool {
+	for _, s := range list {
+		if s == string(k) {
+			return true
+		}
+	}
+	return false
+}

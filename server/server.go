@@ -1,0 +1,221 @@
+// Package server is the node's HTTP API on fasthttp: routing, auth, read consistency, the
+// cached read path, the write endpoints, error mapping, health and metrics.
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"paimon/cache"
+	"paimon/fund"
+	"paimon/kv"
+	"paimon/raftstore"
+)
+
+// Store is what the server needs of the replicated store.
+type Store interface {
+	Propose(ctx context.Context, cmd []byte) (raftstore.Result, error)
+	Read() (*raftstore.View, error)
+	AppliedIndex() uint64
+	WaitApplied(ctx context.Context, index uint64) error
+	ReadIndex(ctx context.Context) (uint64, error)
+	Stale(maxStaleness time.Duration) bool
+	IsLeader() bool
+	Status() raftstore.Status
+	Nodes() ([]raftstore.Node, error)
+}
+
+// ViewRenderer renders a materialized view that is not stored yet (before the first batch).
+type ViewRenderer interface {
+	RenderView(r kv.Reader, name string) ([]byte, error)
+}
+
+// Token is a static API token: its SHA-256, a name for the audit log, and a role.
+type Token struct {
+	Name   string
+	Role   string
+	SHA256 [32]byte
+}
+
+// Config configures the server.
+type Config struct {
+	NodeID       string
+	Addr         string
+	MaxBodyBytes int
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	IdleTimeout  time.Duration
+	Concurrency  int
+	// MaxStaleness is the default bound of a local read: a node that has not heard from a
+	// leader for longer refuses it with STALE_READ.
+	MaxStaleness time.Duration
+	// ApplyTimeout bounds how long a write or a linearizable read waits for the cluster.
+	ApplyTimeout time.Duration
+	ChainID      uint64
+	Tokens       []Token
+	Logger       *slog.Logger
+	Metrics      *metrics.Set
+	Now          func() time.Time
+}
+
+// Validate checks the configuration and fills defaults.
+func (c *Config) Validate() error {
+	if c.NodeID == "" || c.Addr == "" {
+		return errors.New("server: NodeID and Addr are required")
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	for _, d := range []*time.Duration{&c.ReadTimeout, &c.WriteTimeout, &c.IdleTimeout, &c.ApplyTimeout} {
+		if *d <= 0 {
+			*d = 10 * time.Second
+		}
+	}
+	if c.MaxStaleness <= 0 {
+		c.MaxStaleness = 5 * time.Second
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = fasthttp.DefaultConcurrency
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.NewSet()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	for _, t := range c.Tokens {
+		if _, ok := parseRole(t.Role); !ok || t.Name == "" {
+			return fmt.Errorf("server: token %q has role %q", t.Name, t.Role)
+		}
+	}
+	return nil
+}
+
+// Server serves the API. New does no I/O; Start listens; Close shuts down gracefully.
+type Server struct {
+	cfg      Config
+	logger   *slog.Logger
+	store    Store
+	cache    *cache.Cache
+	registry *fund.Registry
+	views    ViewRenderer
+	tokens   map[[32]byte]principal
+	metrics  *routeMetrics
+
+	srv       *fasthttp.Server
+	ln        net.Listener
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+	bufs      sync.Pool
+}
+
+// New returns a server that reads through c and writes through store.
+func New(cfg Config, store Store, c *cache.Cache, registry *fund.Registry, views ViewRenderer) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:      cfg,
+		logger:   cfg.Logger.With("node", cfg.NodeID),
+		store:    store,
+		cache:    c,
+		registry: registry,
+		views:    views,
+		tokens:   make(map[[32]byte]principal, len(cfg.Tokens)),
+		metrics:  newRouteMetrics(cfg.Metrics),
+	}
+	for _, t := range cfg.Tokens {
+		r, _ := parseRole(t.Role)
+		s.tokens[t.SHA256] = principal{name: t.Name, role: r}
+	}
+	s.bufs.New = func() any { b := make([]byte, 0, 16<<10); return &b }
+	s.srv = &fasthttp.Server{
+		Handler:                       s.Handler,
+		ErrorHandler:                  s.handleTransportError,
+		Name:                          "paimon",
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		MaxRequestBodySize:            cfg.MaxBodyBytes,
+		ReadTimeout:                   cfg.ReadTimeout,
+		WriteTimeout:                  cfg.WriteTimeout,
+		IdleTimeout:                   cfg.IdleTimeout,
+		Concurrency:                   cfg.Concurrency,
+		DisablePreParseMultipartForm:  true,
+		DisableHeaderNamesNormalizing: false,
+		CloseOnShutdown:               true,
+		Logger:                        fasthttpLogger{s.logger},
+	}
+	return s, nil
+}
+
+// Start listens on the configured address and serves in the background.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("http listen %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.srv.Serve(ln); err != nil {
+			s.logger.Error("http server stopped", "error", err)
+		}
+	}()
+	s.logger.Info("http listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// Addr is the address the server listens on (useful with port 0).
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return s.cfg.Addr
+	}
+	return s.ln.Addr().String()
+}
+
+// Close stops accepting connections, lets requests in flight finish until ctx ends, and waits
+// for the serving goroutine. It is safe to call more than once.
+func (s *Server) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		if s.ln != nil {
+			s.closeErr = s.srv.ShutdownWithContext(ctx)
+		}
+		s.wg.Wait()
+	})
+	return s.closeErr
+}
+
+// handleTransportError answers requests fasthttp could not read, such as oversized bodies.
+func (s *Server) handleTransportError(ctx *fasthttp.RequestCtx, err error) {
+	var tooLarge bool
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		tooLarge = true
+	}
+	if tooLarge {
+		s.writeError(ctx, fmt.Errorf("%w: the limit is %d bytes", errBodyTooLarge, s.cfg.MaxBodyBytes))
+		return
+	}
+	s.writeError(ctx, validation("malformed HTTP request: "+err.Error(), nil))
+}
+
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Debug("fasthttp: " + fmt.Sprintf(format, args...))
+}
+
+func sha256Token(tok []byte) [32]byte { return sha256.Sum256(tok) }

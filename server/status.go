@@ -1,0 +1,111 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"paimon/raftstore"
+)
+
+func (s *Server) notLeaderError() error {
+	if s.store.Status().LeaderID == "" {
+		return raftstore.ErrNoLeader
+	}
+	return raftstore.ErrNotLeader
+}
+
+func (s *Server) serveHealth(ctx *fasthttp.RequestCtx) error {
+	ctx.Response.Header.SetContentType(contentJSON)
+	ctx.SetBodyString(`{"status":"ok"}`)
+	return nil
+}
+
+// serveReady answers 200 when the node has a leader and has applied everything it knows to be
+// committed; otherwise 503 with the reason.
+func (s *Server) serveReady(ctx *fasthttp.RequestCtx) error {
+	st := s.store.Status()
+	reason := ""
+	switch {
+	case st.Fatal != nil:
+		reason = "the state machine failed: " + st.Fatal.Error()
+	case st.LeaderID == "":
+		reason = "no leader"
+	case st.AppliedIndex < st.CommitIndex:
+		// A busy node trails its commit index by a batch; give it a moment.
+		wctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := s.store.WaitApplied(wctx, st.CommitIndex); err != nil {
+			reason = "applying the log: behind the commit index"
+		}
+		cancel()
+	}
+	if reason != "" {
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		return s.writeJSON(ctx, map[string]any{"status": "not ready", "reason": reason, "appliedIndex": st.AppliedIndex, "commitIndex": st.CommitIndex}, st.AppliedIndex)
+	}
+	return s.writeJSON(ctx, map[string]any{"status": "ready", "leader": st.LeaderID, "appliedIndex": st.AppliedIndex}, st.AppliedIndex)
+}
+
+type clusterNode struct {
+	ID        string `json:"id"`
+	RaftAddr  string `json:"raftAddr"`
+	HTTPAddr  string `json:"httpAddr"`
+	Suffrage  string `json:"suffrage"`
+	Reachable bool   `json:"reachable"`
+}
+
+type pgsyncStatus struct {
+	Enabled     bool    `json:"enabled"`
+	SyncedIndex uint64  `json:"syncedIndex"`
+	LagIndex    uint64  `json:"lagIndex"`
+	LagSeconds  float64 `json:"lagSeconds"`
+	LastError   string  `json:"lastError"`
+}
+
+func (s *Server) serveClusterStatus(ctx *fasthttp.RequestCtx) error {
+	st := s.store.Status()
+	nodes, err := s.store.Nodes()
+	if err != nil {
+		return err
+	}
+	out := struct {
+		NodeID        string        `json:"nodeId"`
+		Leader        string        `json:"leader"`
+		State         string        `json:"state"`
+		Term          uint64        `json:"term"`
+		AppliedIndex  uint64        `json:"appliedIndex"`
+		CommitIndex   uint64        `json:"commitIndex"`
+		LastContactMs int64         `json:"lastContactMs"`
+		Nodes         []clusterNode `json:"nodes"`
+		PGSync        pgsyncStatus  `json:"pgsync"`
+	}{
+		NodeID: st.NodeID, Leader: st.LeaderID, State: st.State, Term: st.Term,
+		AppliedIndex: st.AppliedIndex, CommitIndex: st.CommitIndex, LastContactMs: -1,
+		Nodes: make([]clusterNode, 0, len(nodes)),
+	}
+	if !st.LastContact.IsZero() {
+		out.LastContactMs = time.Since(st.LastContact).Milliseconds()
+	}
+	for _, n := range nodes {
+		cn := clusterNode{ID: n.ID, RaftAddr: n.RaftAddr, Suffrage: "nonvoter"}
+		if n.Voter {
+			cn.Suffrage = "voter"
+		}
+		if n.ID == st.NodeID {
+			cn.HTTPAddr, cn.Reachable = s.Addr(), true
+		}
+		out.Nodes = append(out.Nodes, cn)
+	}
+	return s.writeJSON(ctx, out, st.AppliedIndex)
+}
+
+// serveIngestStatus reports the chain ingester. This node has no chain poller configured yet,
+// so it reports the configured chain and that nothing is running.
+func (s *Server) serveIngestStatus(ctx *fasthttp.RequestCtx) error {
+	return s.writeJSON(ctx, map[string]any{
+		"chainId": s.cfg.ChainID, "head": 0, "confirmedHead": 0, "lastApplied": 0,
+		"lagBlocks": 0, "lagSeconds": 0, "eventsPerSec": 0, "rpc": []any{},
+		"leaderOnly": true, "runningOn": "", "running": false,
+	}, s.store.AppliedIndex())
+}

@@ -1,0 +1,140 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/valyala/fasthttp"
+
+	"paimon/fund"
+	"paimon/raftstore"
+)
+
+// logResult is the outcome of one posted log, in the order of the request.
+type logResult struct {
+	TransactionHash string `json:"transactionHash"`
+	LogIndex        string `json:"logIndex"`
+	Status          string `json:"status"` // accepted | duplicate | reverted | not_found | skipped
+	Reason          string `json:"reason,omitempty"`
+	Detail          string `json:"detail,omitempty"`
+}
+
+type logsResponse struct {
+	Accepted   int         `json:"accepted"`
+	Duplicates int         `json:"duplicates"`
+	Reverted   int         `json:"reverted"`
+	NotFound   int         `json:"notFound"`
+	Skipped    int         `json:"skipped"`
+	Index      uint64      `json:"index"`
+	Results    []logResult `json:"results"`
+}
+
+// postLogs is the webhook for log providers: logs are decoded exactly as the chain poller
+// decodes them, undecodable ones are reported as skipped with a reason, and the rest are
+// applied in one Raft entry together with the audit record.
+func (s *Server) postLogs(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
+	logs, err := fund.ParseLogsRequest(ctx.PostBody())
+	if err != nil {
+		return err
+	}
+	resp := logsResponse{Results: make([]logResult, len(logs))}
+	events := make([]fund.Event, 0, len(logs))
+	pos := make([]int, 0, len(logs)) // request position of each event
+	for i := range logs {
+		r := &resp.Results[i]
+		r.TransactionHash, r.LogIndex = logs[i].TransactionHash, logs[i].LogIndex
+		ev, err := s.registry.Decode(&logs[i])
+		if err != nil {
+			var se *fund.SkipError
+			if !errors.As(err, &se) {
+				return err
+			}
+			r.Status, r.Reason, r.Detail = "skipped", se.Reason, se.Detail
+			resp.Skipped++
+			continue
+		}
+		events = append(events, ev)
+		pos = append(pos, i)
+	}
+	if len(events) == 0 {
+		resp.Index = s.store.AppliedIndex()
+		return s.writeJSON(ctx, resp, resp.Index)
+	}
+	cmd := fund.EncodeLogs(&fund.LogsCommand{
+		Time: s.cfg.Now().UnixNano(), Actor: actorOf(ctx, rc.who), Events: events, Skipped: resp.Skipped,
+	})
+	res, err := s.propose(cmd)
+	if err != nil {
+		return err
+	}
+	lr, ok := res.Value.(*fund.LogsResult)
+	if !ok {
+		return resultError(res.Value)
+	}
+	if len(lr.Outcomes) != len(events) {
+		return fmt.Errorf("state machine returned %d outcomes for %d events", len(lr.Outcomes), len(events))
+	}
+	for j, o := range lr.Outcomes {
+		r := &resp.Results[pos[j]]
+		r.Status, r.Reason = o.Status, o.Reason
+	}
+	resp.Accepted, resp.Duplicates, resp.Reverted, resp.NotFound = lr.Accepted, lr.Duplicates, lr.Reverted, lr.NotFound
+	resp.Index = res.Index
+	return s.writeJSON(ctx, resp, res.Index)
+}
+
+// postPrices records operator prices (source "api").
+func (s *Server) postPrices(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
+	prices, err := fund.ParsePricesRequest(ctx.PostBody())
+	if err != nil {
+		return err
+	}
+	cmd := fund.EncodePrices(&fund.PricesCommand{Time: s.cfg.Now().UnixNano(), Actor: actorOf(ctx, rc.who), Prices: prices})
+	res, err := s.propose(cmd)
+	if err != nil {
+		return err
+	}
+	pr, ok := res.Value.(*fund.PricesResult)
+	if !ok {
+		return resultError(res.Value)
+	}
+	return s.writeJSON(ctx, struct {
+		Count int    `json:"count"`
+		Index uint64 `json:"index"`
+	}{pr.Count, res.Index}, res.Index)
+}
+
+// propose replicates a command, bounded by the apply timeout.
+func (s *Server) propose(cmd []byte) (raftstore.Result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ApplyTimeout)
+	defer cancel()
+	res, err := s.store.Propose(ctx, cmd)
+	if errors.Is(err, raftstore.ErrNotLeader) {
+		return res, s.notLeaderError()
+	}
+	return res, err
+}
+
+// resultError turns a state machine result that is not the expected type into the error to
+// answer with: a user error the machine refused, or an internal error.
+func resultError(v any) error {
+	if err, ok := v.(error); ok {
+		return err
+	}
+	return fmt.Errorf("unexpected state machine result %T", v)
+}
+
+func actorOf(ctx *fasthttp.RequestCtx, p principal) fund.Actor {
+	return fund.Actor{Name: p.name, Role: p.role.String(), IP: ctx.RemoteIP().String(), UserAgent: string(ctx.UserAgent())}
+}
+
+func (s *Server) writeJSON(ctx *fasthttp.RequestCtx, v any, index uint64) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	s.respond(ctx, body, index)
+	return nil
+}
