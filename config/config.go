@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
 )
 
 // ErrInvalid is wrapped by every validation error, so callers can tell a bad configuration
@@ -196,7 +197,8 @@ func Parse(data []byte) (*Config, error) {
 	// A file that lists contracts replaces the default list rather than appending to it; one
 	// that lists none keeps the defaults.
 	c.Ingest.Contracts = nil
-	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	// The unmarshaler interface lets Duration refuse bare integers (see Duration.UnmarshalTOML).
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields().EnableUnmarshalerInterface()
 	if err := dec.Decode(c); err != nil {
 		var strict *toml.StrictMissingError
 		if errors.As(err, &strict) {
@@ -421,6 +423,24 @@ func (d *Duration) UnmarshalText(b []byte) error {
 		return fmt.Errorf("duration %q: want Go syntax such as \"200ms\" or \"5s\"", string(b))
 	}
 	*d = Duration(v)
+	return nil
+}
+
+// UnmarshalTOML implements go-toml's unstable.Unmarshaler, which Parse enables. Without it
+// go-toml stores a bare integer straight into the int64 underneath, so `apply_timeout = 10`
+// would silently mean 10ns; a duration must be a string in Go syntax. The error points at the
+// value, so Parse reports its line.
+func (d *Duration) UnmarshalTOML(raw []byte) error {
+	if len(raw) == 0 || (raw[0] != '"' && raw[0] != '\'') {
+		return unstable.NewParserError(raw, "duration %s: want a string in Go syntax such as \"200ms\" or \"5s\"", raw)
+	}
+	var v struct{ V string }
+	if err := toml.Unmarshal(append([]byte("V = "), raw...), &v); err != nil {
+		return unstable.NewParserError(raw, "duration %s: %v", raw, err)
+	}
+	if err := d.UnmarshalText([]byte(v.V)); err != nil {
+		return unstable.NewParserError(raw, "%v", err)
+	}
 	return nil
 }
 
