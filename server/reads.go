@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 
@@ -49,49 +50,70 @@ type readTarget struct {
 	class cache.Class
 	group []byte
 	key   []byte
-	view  string   // the materialized view that answers it, if any
-	addr  [20]byte // the account of an account read; group points here
+	view  viewID // the materialized view that answers it, if any
+}
+
+// viewID names a materialized view by number rather than by string, so that a readTarget holds
+// no pointer but its buffers (which keeps them on the stack, see serveRead).
+type viewID uint8
+
+const (
+	noView viewID = iota
+	vOverview
+	vNav
+	vTiers
+	vAssets
+	vFlows
+	vPrices
+)
+
+var viewNames = [...]string{
+	vOverview: fund.ViewOverview, vNav: fund.ViewNav, vTiers: fund.ViewTiers,
+	vAssets: fund.ViewAssets, vFlows: fund.ViewFlows, vPrices: fund.ViewPrices,
 }
 
 // target computes the cache location of a read. Keys embed the path parameter and the raw
 // query (minus the consistency parameters); groups are normalized identifiers, so that an
-// invalidation by the state machine reaches every spelling of the same resource.
-func (s *Server) target(ctx *fasthttp.RequestCtx, rc *reqCtx, t *readTarget, buf []byte) error {
+// invalidation by the state machine reaches every spelling of the same resource. It returns
+// the target by value and decodes an account address into *addr, because storing slices
+// through a pointer would move the caller's buffers to the heap.
+func (s *Server) target(ctx *fasthttp.RequestCtx, rc *reqCtx, buf []byte, addr *[20]byte) (readTarget, error) {
+	var t readTarget
 	switch rc.route {
 	case rOverview:
-		t.class, t.view = cOverview, fund.ViewOverview
+		t.class, t.view = cOverview, vOverview
 	case rTiers:
-		t.class, t.view = cTiers, fund.ViewTiers
+		t.class, t.view = cTiers, vTiers
 	case rAssets:
-		t.class, t.view = cAssets, fund.ViewAssets
+		t.class, t.view = cAssets, vAssets
 	case rFlows:
-		t.class, t.view = cFlows, fund.ViewFlows
+		t.class, t.view = cFlows, vFlows
 	case rPrices:
-		t.class, t.view = cPrices, fund.ViewPrices
+		t.class, t.view = cPrices, vPrices
 	case rNav:
 		t.class = cNav
 		if !hasQuery(ctx.QueryArgs()) {
-			t.view = fund.ViewNav
+			t.view = vNav
 		}
 	case rPrice:
 		asset, err := fund.ParseAsset(string(rc.param))
 		if err != nil {
-			return err
+			return t, err
 		}
 		t.class, t.group = cPrice, []byte(asset)
 	case rAccount, rAccountTx:
 		var ok bool
-		if t.addr, ok = parseAddress(rc.param); !ok {
-			return validation("address must be 0x followed by 40 hex digits", map[string]any{"address": string(rc.param)})
+		if *addr, ok = parseAddress(rc.param); !ok {
+			return t, validation("address must be 0x followed by 40 hex digits", map[string]any{"address": string(rc.param)})
 		}
-		t.class, t.group = cAccount, t.addr[:]
+		t.class, t.group = cAccount, addr[:]
 		if rc.route == rAccountTx {
 			t.class = cAccountTx
 		}
 	case rRedemption:
 		id, err := fund.ParseRequestID(string(rc.param))
 		if err != nil {
-			return err
+			return t, err
 		}
 		t.class, t.group = cRedemption, []byte(id)
 	case rRedemptions:
@@ -102,10 +124,10 @@ func (s *Server) target(ctx *fasthttp.RequestCtx, rc *reqCtx, t *readTarget, buf
 		t.class = cAudit
 	}
 	start := len(buf)
-	if t.view != "" {
+	if t.view != noView {
 		// The key the state machine writes the view through under.
-		t.key = append(buf, t.view...)
-		return nil
+		t.key = append(buf, viewNames[t.view]...)
+		return t, nil
 	}
 	if t.group != nil {
 		buf = append(buf, t.group...)
@@ -121,7 +143,7 @@ func (s *Server) target(ctx *fasthttp.RequestCtx, rc *reqCtx, t *readTarget, buf
 		buf = append(buf, '&')
 	}
 	t.key = buf[start:]
-	return nil
+	return t, nil
 }
 
 // hasQuery reports whether a request has query parameters other than the consistency ones.
@@ -140,8 +162,9 @@ func (s *Server) serveRead(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 		return err
 	}
 	var keyBuf [256]byte
-	var t readTarget
-	if err := s.target(ctx, rc, &t, keyBuf[:0]); err != nil {
+	var addr [20]byte
+	t, err := s.target(ctx, rc, keyBuf[:0], &addr)
+	if err != nil {
 		return err
 	}
 	// Load the applied index before looking in the cache: a valid cached value reflects the
@@ -156,13 +179,20 @@ func (s *Server) serveRead(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 		return nil
 	}
 	s.bufs.Put(bp)
+	// The miss path hands copies to code that may keep them, so that the hit path's buffers
+	// stay on the stack.
+	miss := readTarget{class: t.class, view: t.view, group: bytes.Clone(t.group), key: bytes.Clone(t.key)}
+	return s.serveMiss(ctx, rc, miss, addr)
+}
 
+// serveMiss answers a read the cache did not have from the local replica and caches it.
+func (s *Server) serveMiss(ctx *fasthttp.RequestCtx, rc *reqCtx, t readTarget, addr [20]byte) error {
 	v, err := s.store.Read()
 	if err != nil {
 		return err
 	}
 	defer v.Close()
-	body, err = s.build(ctx, rc, &t, v)
+	body, err := s.build(ctx, rc, t, addr, v)
 	if err != nil {
 		return err
 	}
@@ -181,11 +211,12 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, body []byte, index uint64) {
 }
 
 // build answers a read from the local replica.
-func (s *Server) build(ctx *fasthttp.RequestCtx, rc *reqCtx, t *readTarget, v *raftstore.View) ([]byte, error) {
-	if t.view != "" {
-		body, err := fund.ReadView(v, t.view)
+func (s *Server) build(ctx *fasthttp.RequestCtx, rc *reqCtx, t readTarget, addr [20]byte, v *raftstore.View) ([]byte, error) {
+	if t.view != noView {
+		name := viewNames[t.view]
+		body, err := fund.ReadView(v, name)
 		if errors.Is(err, fund.ErrNotFound) {
-			return s.views.RenderView(v, t.view)
+			return s.views.RenderView(v, name)
 		}
 		return body, err
 	}
@@ -204,13 +235,13 @@ func (s *Server) build(ctx *fasthttp.RequestCtx, rc *reqCtx, t *readTarget, v *r
 		}
 		return fund.Price(v, string(t.group), q)
 	case rAccount:
-		return fund.Account(v, t.addr)
+		return fund.Account(v, addr)
 	case rAccountTx:
 		p, err := fund.ParsePage(get)
 		if err != nil {
 			return nil, err
 		}
-		return fund.AccountTransactions(v, t.addr, p)
+		return fund.AccountTransactions(v, addr, p)
 	case rRedemption:
 		return fund.Redemption(v, string(t.group))
 	case rRedemptions:

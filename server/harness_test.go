@@ -1,0 +1,248 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"paimon/cache"
+	"paimon/config"
+	"paimon/fund"
+	"paimon/raftstore"
+)
+
+// Tokens of the test node, one per role.
+const (
+	viewerToken   = "viewer-token-0123456789"
+	operatorToken = "operator-token-0123456789"
+	adminToken    = "admin-token-0123456789"
+)
+
+// testNode is a whole node in-process: Raft over TCP on 127.0.0.1, Pebble in a temp folder,
+// the fund's state machine, the cache and the HTTP server on a free port.
+type testNode struct {
+	t      testing.TB
+	store  *raftstore.Store
+	srv    *Server
+	cache  *cache.Cache
+	url    string
+	client *http.Client
+}
+
+func freeAddr(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type logWriter struct{ t testing.TB }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func newTestNode(t testing.TB, mutate ...func(*Config)) *testNode {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	set := metrics.NewSet()
+	def := config.Default()
+	vc, err := cache.New(cache.Config{SizeBytes: 32 << 20, TTLs: CacheClassTTLs(def.Cache), DefaultTTL: time.Minute, Metrics: set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	contracts := make([]fund.ContractConfig, 0, len(def.Ingest.Contracts))
+	for _, c := range def.Ingest.Contracts {
+		contracts = append(contracts, fund.ContractConfig{Name: c.Name, Kind: c.Kind, Address: c.Address})
+	}
+	reg, err := fund.NewRegistry(contracts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	updater := NewCacheUpdater(vc)
+	machine := fund.NewMachine(fund.Info{FundID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", ChainID: 56}, updater)
+	rcfg := raftstore.DefaultConfig()
+	rcfg.Dir = t.TempDir()
+	rcfg.BindAddr = freeAddr(t)
+	rcfg.HeartbeatTimeout = 200 * time.Millisecond
+	rcfg.ElectionTimeout = 200 * time.Millisecond
+	rcfg.LeaderLeaseTimeout = 100 * time.Millisecond
+	rcfg.Logger = logger
+	rcfg.Metrics = set
+	rcfg.OnRestore = updater.Restored
+	store, err := raftstore.New(rcfg, machine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Open(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := store.WaitForLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	scfg := Config{
+		NodeID: "node1", Addr: "127.0.0.1:0", MaxBodyBytes: 64 << 10, ChainID: 56,
+		Logger: logger, Metrics: set, MaxStaleness: 5 * time.Second, ApplyTimeout: 5 * time.Second,
+		Tokens: []Token{
+			{Name: "dash", Role: "viewer", SHA256: sha256Token([]byte(viewerToken))},
+			{Name: "ops", Role: "operator", SHA256: sha256Token([]byte(operatorToken))},
+			{Name: "root", Role: "admin", SHA256: sha256Token([]byte(adminToken))},
+		},
+	}
+	for _, m := range mutate {
+		m(&scfg)
+	}
+	srv, err := New(scfg, store, vc, reg, machine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n := &testNode{t: t, store: store, srv: srv, cache: vc, url: "http://" + srv.Addr(), client: &http.Client{Timeout: 10 * time.Second}}
+	t.Cleanup(n.close)
+	// Wait until the leader's no-op is applied, so tests start from a settled index.
+	checkFor(t, 5*time.Second, func() error {
+		if st := store.Status(); st.AppliedIndex < st.CommitIndex || st.AppliedIndex == 0 {
+			return fmt.Errorf("applied %d of %d", st.AppliedIndex, st.CommitIndex)
+		}
+		return nil
+	})
+	return n
+}
+
+func (n *testNode) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.srv.Close(ctx); err != nil {
+		n.t.Log("close server:", err)
+	}
+	if err := n.store.Close(); err != nil {
+		n.t.Log("close store:", err)
+	}
+}
+
+// response is a decoded HTTP answer.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body is not a JSON object: %v: %s", err, r.body)
+	}
+	return m
+}
+
+// errorCode returns the API error code of an error body, or "".
+func (r response) errorCode() string {
+	var e struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(r.body, &e)
+	return e.Error.Code
+}
+
+func (n *testNode) do(method, path, token string, body []byte) response {
+	n.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, n.url+path, rd)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := n.client.Do(req)
+	if err != nil {
+		n.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func (n *testNode) get(path, token string) response { return n.do("GET", path, token, nil) }
+
+// mustGet fetches path and fails unless it answers 200.
+func (n *testNode) mustGet(path, token string) map[string]any {
+	n.t.Helper()
+	r := n.get(path, token)
+	if r.status != 200 {
+		n.t.Fatalf("GET %s: %d %s", path, r.status, r.body)
+	}
+	return r.json(n.t)
+}
+
+func readFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// checkFor polls fn until it returns nil or the timeout passes.
+func checkFor(t testing.TB, timeout time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// field walks a decoded JSON value by a dotted path ("tiers.L1.value", "items.0.status").
+func field(v any, path string) any {
+	for _, p := range strings.Split(path, ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			v = x[p]
+		case []any:
+			var i int
+			if _, err := fmt.Sscan(p, &i); err != nil || i < 0 || i >= len(x) {
+				return nil
+			}
+			v = x[i]
+		default:
+			return nil
+		}
+	}
+	return v
+}
