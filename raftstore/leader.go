@@ -29,10 +29,13 @@ func (s *Store) watchLeadership() {
 
 func (s *Store) commitNoop() {
 	for attempt := 0; s.IsLeader(); attempt++ {
+		term := s.raft.CurrentTerm()
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ApplyTimeout)
 		_, err := s.Propose(ctx, []byte{CmdNoop})
 		cancel()
 		if err == nil {
+			// Everything committed before this term is now applied too: the leader has settled.
+			s.settledTerm.Store(term)
 			return
 		}
 		s.logger.Warn("leader no-op failed", "attempt", attempt, "error", err)

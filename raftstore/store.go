@@ -42,6 +42,9 @@ type Store struct {
 	appliedMu sync.Mutex
 	appliedCh chan struct{} // closed and replaced whenever applied advances
 
+	// settledTerm is the term whose leader no-op this node applied as leader (see leader.go).
+	settledTerm atomic.Uint64
+
 	fatal     atomic.Pointer[error]
 	closeOnce sync.Once
 	closeErr  error
@@ -455,7 +458,11 @@ type Status struct {
 	AppliedIndex uint64
 	LastIndex    uint64
 	LastContact  time.Time
-	Fatal        error
+	// Settled is true when the node has applied everything committed before it answered: on the
+	// leader, once its no-op of the current term is applied; on a follower, once it has heard
+	// from a leader and applied up to the commit index that leader told it.
+	Settled bool
+	Fatal   error
 }
 
 // Status reports the node's Raft state.
@@ -472,6 +479,11 @@ func (s *Store) Status() Status {
 	st.CommitIndex = r.CommitIndex()
 	st.LastIndex = r.LastIndex()
 	st.LastContact = s.LastContact()
+	if r.State() == raft.Leader {
+		st.Settled = s.settledTerm.Load() == st.Term
+	} else {
+		st.Settled = st.LeaderID != "" && !st.LastContact.IsZero() && st.AppliedIndex >= st.CommitIndex
+	}
 	return st
 }
 

@@ -32,13 +32,15 @@ func (s *Server) serveReady(ctx *fasthttp.RequestCtx) error {
 		reason = "the state machine failed: " + st.Fatal.Error()
 	case st.LeaderID == "":
 		reason = "no leader"
-	case st.AppliedIndex < st.CommitIndex:
+	case !st.Settled && st.AppliedIndex < st.CommitIndex:
 		// A busy node trails its commit index by a batch; give it a moment.
 		wctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		if err := s.store.WaitApplied(wctx, st.CommitIndex); err != nil {
 			reason = "applying the log: behind the commit index"
 		}
 		cancel()
+	case !st.Settled:
+		reason = "catching up: the log committed before this node started is not applied yet"
 	}
 	if reason != "" {
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
