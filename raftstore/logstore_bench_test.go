@@ -11,9 +11,9 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/hashicorp/raft"
-	raftbench "github.com/hashicorp/raft/bench"
 	wal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
+	raftbench "github.com/hashicorp/raft/bench"
 )
 
 // This file measures the two durable Raft log stores the design considered: hashicorp/raft-wal
