@@ -35,6 +35,8 @@ type Config struct {
 	SnapshotRetain    int
 	// LogCacheSize is how many recent log entries are kept in memory in front of the WAL.
 	LogCacheSize int
+	// StateCacheBytes is the Pebble block cache of the state store.
+	StateCacheBytes int64
 
 	// Logger receives the store's and raft's logs. Metrics receives the store's metrics.
 	Logger  *slog.Logger
@@ -65,6 +67,7 @@ func DefaultConfig() Config {
 		TrailingLogs:       10240,
 		SnapshotRetain:     2,
 		LogCacheSize:       4096,
+		StateCacheBytes:    128 << 20,
 	}
 }
 
@@ -83,6 +86,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: ApplyTimeout must be positive", ErrInvalidConfig)
 	case c.LogCacheSize < 0:
 		return fmt.Errorf("%w: LogCacheSize is negative", ErrInvalidConfig)
+	case c.StateCacheBytes < 1<<20:
+		return fmt.Errorf("%w: StateCacheBytes %d is below 1 MiB", ErrInvalidConfig, c.StateCacheBytes)
 	}
 	if c.Advertise == "" {
 		c.Advertise = c.BindAddr

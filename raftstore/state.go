@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 
 	"paimon/kv"
 )
@@ -27,19 +28,20 @@ var (
 // with one atomic rename of CURRENT; a crash at any point leaves either the old or the new
 // generation current, never a half-restored one.
 type stateDB struct {
-	dir    string
-	logger *slog.Logger
+	dir        string
+	logger     *slog.Logger
+	cacheBytes int64
 
 	mu  sync.RWMutex // readers hold it shared while they use db; swap takes it exclusively
 	db  *pebble.DB
 	gen int
 }
 
-func openStateDB(dir string, logger *slog.Logger) (*stateDB, error) {
+func openStateDB(dir string, cacheBytes int64, logger *slog.Logger) (*stateDB, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	s := &stateDB{dir: dir, logger: logger}
+	s := &stateDB{dir: dir, logger: logger, cacheBytes: cacheBytes}
 	gen, err := s.readCurrent()
 	if err != nil {
 		return nil, err
@@ -97,7 +99,18 @@ func (s *stateDB) removeStale(current int) {
 }
 
 func (s *stateDB) openGen(gen int) (*pebble.DB, error) {
-	opts := &pebble.Options{Logger: pebbleLogger{s.logger}}
+	c := pebble.NewCache(s.cacheBytes)
+	defer c.Unref()
+	opts := &pebble.Options{
+		Logger:       pebbleLogger{s.logger},
+		Cache:        c,
+		MemTableSize: 64 << 20,
+	}
+	// Apply looks up many keys that do not exist (the ledger's de-duplication key of every new
+	// event): bloom filters answer those without reading blocks.
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
 	db, err := pebble.Open(s.genDir(gen), opts)
 	if err != nil {
 		return nil, fmt.Errorf("open state %s: %w", s.genDir(gen), err)

@@ -102,7 +102,7 @@ func (s *Store) Open() (err error) {
 			return fmt.Errorf("create %s: %w", d, err)
 		}
 	}
-	if s.state, err = openStateDB(filepath.Join(s.cfg.Dir, "state"), s.logger); err != nil {
+	if s.state, err = openStateDB(filepath.Join(s.cfg.Dir, "state"), s.cfg.StateCacheBytes, s.logger); err != nil {
 		return err
 	}
 	applied, err := s.state.appliedIndex()
