@@ -1,0 +1,292 @@
+// Command httpbench measures the node's HTTP read path against a bare fasthttp handler on the
+// same machine in the same run.
+//
+// From the repository root:
+//
+//	go run ./bench/httpbench [-duration 10s] [-threads 2] [-connections 64] [-json FILE]
+//
+// It builds the node and bench/bare, starts the node on free loopback ports with a temporary
+// data folder (embedded defaults, so the node writes and accepts a local admin token), loads a
+// generated data set (fundtest.Generate: 5,000 holders, a year of hourly NAV points, 500
+// redemptions by default) through POST /v1/admin/logs, starts bench/bare serving the exact
+// bytes of the node's overview, then runs wrk against each target in turn and prints a table
+// of req/s, P50, P99 and the ratio to the bare handler. Ctrl-C stops everything and removes
+// the temporary folder. See bench/README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"paimon/fund/fundtest"
+)
+
+// The targets, in the order they run.
+const (
+	targetBare     = "bare fasthttp (same bytes)"
+	targetOverview = "GET /v1/fund/overview"
+	targetNav      = "GET /v1/fund/nav/history"
+	targetAccount  = "GET /v1/accounts/{address}"
+)
+
+var targetKeys = map[string]string{"bare": targetBare, "overview": targetOverview, "nav": targetNav, "account": targetAccount}
+
+type options struct {
+	repo         string
+	wrk          wrkParams
+	warmup       time.Duration
+	spec         fundtest.Spec
+	maxBody      int
+	targets      []string
+	jsonPath     string
+	keep         bool
+	nodeLogLevel string
+}
+
+func parseFlags(args []string) (*options, error) {
+	o := &options{spec: fundtest.DefaultSpec()}
+	fs := flag.NewFlagSet("httpbench", flag.ContinueOnError)
+	fs.StringVar(&o.repo, "repo", "", "repository root (default: found from the working directory)")
+	fs.StringVar(&o.wrk.bin, "wrk", "wrk", "wrk binary")
+	fs.IntVar(&o.wrk.threads, "threads", 2, "wrk threads (-t)")
+	fs.IntVar(&o.wrk.connections, "connections", 64, "wrk connections (-c)")
+	fs.DurationVar(&o.wrk.duration, "duration", 10*time.Second, "measured wrk run per target (-d)")
+	fs.DurationVar(&o.wrk.timeout, "timeout", 2*time.Second, "wrk request timeout (--timeout)")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured wrk run before each target (0: none)")
+	fs.Int64Var(&o.spec.Seed, "seed", o.spec.Seed, "data set seed")
+	fs.IntVar(&o.spec.Holders, "holders", o.spec.Holders, "data set: holders (one deposit each)")
+	fs.IntVar(&o.spec.NavHours, "nav-hours", o.spec.NavHours, "data set: hourly NAV points (8760 = a year)")
+	fs.IntVar(&o.spec.Redemptions, "redemptions", o.spec.Redemptions, "data set: redemption requests")
+	fs.IntVar(&o.maxBody, "max-body", 1<<20, "largest POST /v1/admin/logs body in bytes (the node's http.max_body_bytes)")
+	targets := fs.String("targets", "bare,overview,nav,account", "comma-separated targets: bare, overview, nav, account")
+	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary folder (binaries, data, node log)")
+	fs.StringVar(&o.nodeLogLevel, "node-log-level", "warn", "the node's -log-level")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for _, t := range strings.Split(*targets, ",") {
+		name, ok := targetKeys[strings.TrimSpace(t)]
+		if !ok {
+			return nil, fmt.Errorf("-targets: unknown target %q (want bare, overview, nav, account)", t)
+		}
+		o.targets = append(o.targets, name)
+	}
+	switch {
+	case o.wrk.threads < 1 || o.wrk.connections < o.wrk.threads:
+		return nil, errors.New("-threads must be ≥ 1 and -connections ≥ -threads")
+	case o.wrk.duration < time.Second:
+		return nil, errors.New("-duration must be at least 1s")
+	case o.spec.Holders < 1 || o.spec.NavHours < 1 || o.spec.Redemptions < 0:
+		return nil, errors.New("-holders and -nav-hours must be ≥ 1, -redemptions ≥ 0")
+	}
+	return o, nil
+}
+
+func main() { os.Exit(run(os.Args[1:])) }
+
+func run(args []string) int {
+	o, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "httpbench: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := bench(ctx, o, commandLine(args)); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "httpbench: interrupted; stopped the node and the bare server")
+			return 130
+		}
+		fmt.Fprintf(os.Stderr, "httpbench: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// bench runs the whole benchmark. Every process it starts is stopped and the temporary folder
+// removed on return, whatever the outcome.
+func bench(ctx context.Context, o *options, command string) (err error) {
+	repo, err := findRepo(o.repo)
+	if err != nil {
+		return err
+	}
+	if o.wrk.bin, err = exec.LookPath(o.wrk.bin); err != nil {
+		return fmt.Errorf("wrk not found (on Debian: apt-get install -y wrk): %w", err)
+	}
+	tmp, err := os.MkdirTemp("", "paimon-httpbench-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if o.keep {
+			fmt.Printf("kept %s\n", tmp)
+			return
+		}
+		if rmErr := os.RemoveAll(tmp); rmErr != nil && err == nil {
+			err = rmErr
+		}
+	}()
+
+	rep := &report{Time: time.Now().UTC(), Command: command, Machine: machineInfo(repo, o.wrk.bin), Settings: map[string]any{
+		"threads": o.wrk.threads, "connections": o.wrk.connections, "duration": o.wrk.duration.String(),
+		"warmup": o.warmup.String(), "timeout": o.wrk.timeout.String(), "maxBody": o.maxBody,
+		"seed": o.spec.Seed, "holders": o.spec.Holders, "navHours": o.spec.NavHours, "redemptions": o.spec.Redemptions,
+	}}
+	fmt.Printf("command: %s\n", command)
+	rep.printMachine()
+
+	// 1. Build the node and the bare server.
+	t0 := time.Now()
+	nodeBin, bareBin := filepath.Join(tmp, "paimon"), filepath.Join(tmp, "bare")
+	if err := goBuild(ctx, repo, nodeBin, "."); err != nil {
+		return err
+	}
+	if err := goBuild(ctx, repo, bareBin, "./bench/bare"); err != nil {
+		return err
+	}
+	fmt.Printf("built the node and bench/bare in %s\n", time.Since(t0).Round(100*time.Millisecond))
+
+	// 2. Start the node: embedded defaults, one node that bootstraps itself.
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	raftAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	dataDir := filepath.Join(tmp, "data")
+	nodeProc, err := startProc("node", filepath.Join(tmp, "node.log"), nodeBin, "serve",
+		"-data-dir", dataDir, "-http-addr", httpAddr, "-raft-addr", raftAddr, "-log-level", o.nodeLogLevel)
+	if err != nil {
+		return err
+	}
+	defer stopProc(nodeProc, &err)
+	n := &node{base: "http://" + httpAddr, http: &http.Client{Timeout: 2 * time.Minute}}
+	t0 = time.Now()
+	if err := waitHTTP(ctx, nodeProc, n.base+"/readyz", time.Minute); err != nil {
+		return err
+	}
+	tok, err := readFileWhenPresent(ctx, filepath.Join(dataDir, "admin.token"), 10*time.Second)
+	if err != nil {
+		return err
+	}
+	n.token = strings.TrimSpace(string(tok))
+	fmt.Printf("node ready at %s (raft %s) in %s\n", httpAddr, raftAddr, time.Since(t0).Round(10*time.Millisecond))
+
+	// 3. Load the data set and check that the node holds it.
+	data, ls, err := loadData(ctx, n, o.spec, o.maxBody)
+	if err != nil {
+		return fmt.Errorf("%w\nnode log:\n%s", err, nodeProc.logTail(20))
+	}
+	rep.Load = map[string]any{
+		"logs": ls.Logs, "bodies": ls.Bodies, "accepted": ls.Accepted, "generateSeconds": ls.Generate.Seconds(),
+		"postSeconds": ls.Post.Seconds(), "logsPerSec": float64(ls.Logs) / ls.Post.Seconds(),
+	}
+	if err := checkLoaded(ctx, n, data); err != nil {
+		return err
+	}
+
+	// 4. The bare handler serves the overview's exact bytes from its own process.
+	overview, err := n.get(ctx, "/v1/fund/overview", false)
+	if err != nil {
+		return err
+	}
+	bodyFile := filepath.Join(tmp, "overview.json")
+	if err := os.WriteFile(bodyFile, overview, 0o600); err != nil {
+		return err
+	}
+	bareProc, err := startProc("bare", filepath.Join(tmp, "bare.log"), bareBin, "-addr", "127.0.0.1:0", "-body", bodyFile)
+	if err != nil {
+		return err
+	}
+	defer stopProc(bareProc, &err)
+	bareAddr, err := readFirstLogLine(ctx, bareProc, "listening ", 10*time.Second)
+	if err != nil {
+		return err
+	}
+	if err := waitHTTP(ctx, bareProc, "http://"+bareAddr+"/v1/fund/overview", 10*time.Second); err != nil {
+		return err
+	}
+	fmt.Printf("bare handler at %s serving the %s overview\n", bareAddr, bytesize(len(overview)))
+
+	// 5. wrk against each target in turn. The account read needs a token: a Lua script adds the
+	// header (the admin token is at least viewer).
+	script := filepath.Join(tmp, "auth.lua")
+	if err := os.WriteFile(script, []byte(fmt.Sprintf("wrk.headers[\"Authorization\"] = \"Bearer %s\"\n", n.token)), 0o600); err != nil {
+		return err
+	}
+	account := "/v1/accounts/" + strings.ToLower(data.Holders[len(data.Holders)/2].Hex())
+	urls := map[string]string{
+		targetBare: "http://" + bareAddr + "/v1/fund/overview", targetOverview: n.base + "/v1/fund/overview",
+		targetNav: n.base + "/v1/fund/nav/history", targetAccount: n.base + account,
+	}
+	for _, t := range o.targets {
+		if t != targetBare {
+			if _, err := n.get(ctx, strings.TrimPrefix(urls[t], n.base), t == targetAccount); err != nil {
+				return err
+			}
+		}
+	}
+	warm := "no warm-up"
+	if o.warmup > 0 {
+		warm = "after a " + o.warmup.String() + " warm-up"
+	}
+	fmt.Printf("\nwrk: %d threads, %d connections, %s per target (%s)\n", o.wrk.threads, o.wrk.connections, o.wrk.duration, warm)
+	for _, t := range o.targets {
+		s := ""
+		if t == targetAccount {
+			s = script
+		}
+		if o.warmup > 0 {
+			if _, _, err := runWrk(ctx, o.wrk, o.warmup, urls[t], s); err != nil {
+				return err
+			}
+		}
+		res, line, err := runWrk(ctx, o.wrk, o.wrk.duration, urls[t], s)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  %-28s %10s req/s  p50 %-8s p99 %-8s errors %d\n    %s\n", t, thousands(int(res.RequestsPerSec+0.5)),
+			fmtMs(res.LatencyMs["p50"]), fmtMs(res.LatencyMs["p99"]), res.errors(), line)
+		rep.Results = append(rep.Results, result{Target: t, URL: urls[t], Command: line, wrkResult: *res})
+	}
+	rep.Machine.LoadAfter = loadavg()
+	rep.setRatios()
+	rep.printTable()
+	if nodeProc.exited() {
+		return fmt.Errorf("the node exited during the benchmark: %v\n%s", nodeProc.err, nodeProc.logTail(20))
+	}
+	if o.jsonPath != "" {
+		if err := rep.writeJSON(o.jsonPath); err != nil {
+			return err
+		}
+		fmt.Printf("wrote %s\n", o.jsonPath)
+	}
+	return nil
+}
+
+// stopProc stops p (deferred) and reports a failure to stop cleanly unless an error is already
+// being returned.
+func stopProc(p *proc, err *error) {
+	if stopErr := p.stop(10 * time.Second); stopErr != nil && *err == nil {
+		*err = stopErr
+	}
+}
