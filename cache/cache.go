@@ -12,6 +12,7 @@
 package cache
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"sync/atomic"
@@ -116,11 +117,19 @@ func cacheKey(buf []byte, class Class, key []byte) []byte {
 	return append(buf, key...)
 }
 
+// bigKey is the key of a big value's body: the class byte with its top bit set, which no
+// cacheKey starts with (classes are below MaxClasses), so no caller key can reach it.
+func bigKey(buf []byte, class Class, key []byte) []byte {
+	buf = append(buf, byte(class)|0x80)
+	return append(buf, key...)
+}
+
 func bucket(group []byte) uint64 { return xxhash.Sum64(group) % groupBuckets }
 
 // Get appends the cached body of key to dst and returns it with the index it was built at. It
 // reports false for a missing, expired or invalidated value. group selects the invalidation
-// bucket (nil for a class-wide key). Get does not allocate when dst has room for the value.
+// bucket (nil for a class-wide key). Get does not allocate when dst has room for the key, a
+// 17-byte header and the value; a value above 60 KiB, stored in parts, costs an allocation.
 func (c *Cache) Get(dst []byte, class Class, group, key []byte) ([]byte, uint64, bool) {
 	start := len(dst)
 	dst = cacheKey(dst, class, key)
@@ -143,16 +152,18 @@ func (c *Cache) Get(dst []byte, class Class, group, key []byte) ([]byte, uint64,
 		return dst[:start], 0, false
 	}
 	if flags&flagBig != 0 {
-		// The small entry only holds the header; the body was stored with SetBig under the
-		// key with a 0xff marker appended. Copy the key out: the result overwrites dst.
-		bk := append(append(make([]byte, 0, len(k)+1), k...), 0xff)
-		out := c.fc.GetBig(dst[:start], bk)
-		if len(out) == start {
+		// The small entry only holds the header; the body, after a copy of the header, was
+		// stored with SetBig under bigKey. Copy the header out: GetBig overwrites dst.
+		var hdr [headerSize]byte
+		copy(hdr[:], v)
+		out := c.fc.GetBig(dst[:start], bigKey(make([]byte, 0, len(key)+1), class, key))
+		if len(out)-start < headerSize || !bytes.Equal(out[start:start+headerSize], hdr[:]) {
+			// Evicted, or the body of another Set of the same key (see Set).
 			c.misses.Inc()
 			return dst[:start], 0, false
 		}
 		c.hits.Inc()
-		return out, index, true
+		return append(out[:start], out[start+headerSize:]...), index, true
 	}
 	c.hits.Inc()
 	// Move the body over the key and header in place (memmove handles the overlap).
@@ -165,17 +176,21 @@ func (c *Cache) Set(class Class, group, key []byte, index uint64, body []byte) {
 	if index < c.version[class].Load() || (group != nil && index < c.groups[class][bucket(group)].Load()) {
 		return
 	}
-	k := cacheKey(make([]byte, 0, len(key)+2), class, key)
+	k := cacheKey(make([]byte, 0, len(key)+1), class, key)
 	var hdr [headerSize]byte
 	binary.BigEndian.PutUint64(hdr[1:9], uint64(c.now().UnixNano()+c.ttl[class]))
 	binary.BigEndian.PutUint64(hdr[9:17], index)
+	v := make([]byte, 0, headerSize+len(body))
 	if len(body) > bigThreshold {
+		// fastcache stores a big value as several entries, so header and body cannot be
+		// written at once: the body goes first, with its own copy of the header, then the
+		// header. Get serves the body only if both headers match, so two Sets racing on one
+		// key never pair one's header (index) with the other's body.
 		hdr[0] = flagBig
-		c.fc.SetBig(append(k, 0xff), body)
-		c.fc.Set(k[:len(k)-1], hdr[:])
+		c.fc.SetBig(bigKey(k[:0:0], class, key), append(append(v, hdr[:]...), body...))
+		c.fc.Set(k, hdr[:])
 		return
 	}
-	v := make([]byte, 0, headerSize+len(body))
 	c.fc.Set(k, append(append(v, hdr[:]...), body...))
 }
 
