@@ -693,8 +693,8 @@ func TestFlagsDocumentTheirKey(t *testing.T) {
 	n := 0
 	fs.VisitAll(func(fl *flag.Flag) {
 		n++
-		open, close := strings.LastIndex(fl.Usage, "("), strings.LastIndex(fl.Usage, ")")
-		if open < 0 || close < open || !keys[fl.Usage[open+1:close]] {
+		lp, rp := strings.LastIndex(fl.Usage, "("), strings.LastIndex(fl.Usage, ")")
+		if lp < 0 || rp < lp || !keys[fl.Usage[lp+1:rp]] {
 			t.Errorf("flag -%s: usage %q does not end with the config key it overrides", fl.Name, fl.Usage)
 		}
 	})
