@@ -1,6 +1,7 @@
 package raftstore
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"time"
@@ -37,6 +38,15 @@ type Config struct {
 	LogCacheSize int
 	// StateCacheBytes is the Pebble block cache of the state store.
 	StateCacheBytes int64
+
+	// Secret authenticates Raft connections between members (HMAC challenge); every member needs
+	// the same one. Empty means any peer that speaks the protocol is accepted.
+	Secret []byte
+	// TLS, when set, wraps Raft connections: it must hold this node's certificate and, to accept
+	// only members, a ClientCAs/RootCAs pool with ClientAuth RequireAndVerifyClientCert.
+	TLS *tls.Config
+	// Network listens and dials for the Raft transport; nil is plain TCP.
+	Network Network
 
 	// Logger receives the store's and raft's logs. Metrics receives the store's metrics.
 	Logger  *slog.Logger
@@ -91,6 +101,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Advertise == "" {
 		c.Advertise = c.BindAddr
+	}
+	if c.Network == nil {
+		c.Network = TCPNetwork{}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

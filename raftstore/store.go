@@ -135,9 +135,16 @@ func (s *Store) Open() (err error) {
 	if err != nil {
 		return fmt.Errorf("raft advertise address %q: %w", s.cfg.Advertise, err)
 	}
-	if s.trans, err = raft.NewTCPTransportWithLogger(s.cfg.BindAddr, advertise, 3, 10*time.Second, newHCLog(s.logger, "raft-net")); err != nil {
+	stream, err := newStreamLayer(s.cfg.Network, s.cfg.BindAddr, advertise, s.cfg.NodeID, s.cfg.Secret, s.cfg.TLS, s.logger)
+	if err != nil {
 		return fmt.Errorf("raft listen %s: %w", s.cfg.BindAddr, err)
 	}
+	s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  stream,
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  newHCLog(s.logger, "raft-net"),
+	})
 
 	rc := s.raftConfig()
 	hasState, err := raft.HasExistingState(logs, s.wal, s.snaps)
