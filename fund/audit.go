@@ -1,10 +1,6 @@
 package fund
 
-import (
-	"encoding/binary"
-
-	"paimon/kv"
-)
+import "encoding/binary"
 
 // auditRec is one privileged action.
 type auditRec struct {
@@ -42,9 +38,10 @@ func (a *auditRec) decode(v []byte) error {
 	return d.finish()
 }
 
-// writeAudit records one privileged action in the same batch as the change. Its id is
+// writeAudit records one privileged action in the same batch as the change (through the
+// overlay, so that a refused command's rollback would drop it too). Its id is
 // "<index>-<ordinal>", unique and ordered by Raft index.
-func (m *Machine) writeAudit(rw kv.ReadWriter, index uint64, ord uint32, t int64, actor *Actor, action, resource string, before, after []byte) error {
+func (m *Machine) writeAudit(index uint64, ord uint32, t int64, actor *Actor, action, resource string, before, after []byte) error {
 	rec := auditRec{index: index, ord: ord, time: t, actor: *actor, action: action, resource: resource, before: before, after: after}
 	pos := auditPos(index, ord)
 	for _, k := range [][]byte{
@@ -56,7 +53,7 @@ func (m *Machine) writeAudit(rw kv.ReadWriter, index uint64, ord uint32, t int64
 		if k[0] == pAudit {
 			v = rec.encode()
 		}
-		if err := rw.Set(k, v); err != nil {
+		if err := m.set(k, v); err != nil {
 			return err
 		}
 	}

@@ -110,6 +110,7 @@ type Machine struct {
 	dirty     [NumClasses]bool
 	allViews  bool // render every view at the next EndBatch (fresh state or after Load)
 	changes   *Changes
+	ov        overlay // the batch's reads and writes, flushed at EndBatch
 
 	// per-Apply scratch
 	rw      kv.ReadWriter
@@ -121,7 +122,7 @@ type Machine struct {
 // NewMachine returns a Machine over an empty state; call Load before Apply when the store
 // may hold state. obs may be nil.
 func NewMachine(info Info, obs Observer) *Machine {
-	return &Machine{info: info, obs: obs, fund: newFundState(), allViews: true, changes: newChanges()}
+	return &Machine{info: info, obs: obs, fund: newFundState(), allViews: true, changes: newChanges(), ov: newOverlay()}
 }
 
 // Load reads the fund singleton from r (after open or a snapshot restore) and forgets any
@@ -136,6 +137,7 @@ func (m *Machine) Load(r kv.Reader) error {
 	m.dirty = [NumClasses]bool{}
 	m.allViews = true
 	m.changes = newChanges()
+	m.ov.reset()
 	return nil
 }
 
@@ -161,22 +163,72 @@ func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error)
 	if len(cmd) == 0 {
 		return nil, fmt.Errorf("%w: empty", ErrBadCommand)
 	}
+	var res any
+	var err error
+	sp := m.savepoint()
 	m.changes.Index = index
 	switch cmd[0] {
 	case CmdLogs:
-		c, err := DecodeLogs(cmd)
-		if err != nil {
-			return nil, err
+		var c *LogsCommand
+		if c, err = DecodeLogs(cmd); err == nil {
+			res, err = m.applyLogs(rw, index, c)
 		}
-		return m.applyLogs(rw, index, c)
 	case CmdPrices:
-		c, err := DecodePrices(cmd)
-		if err != nil {
-			return nil, err
+		var c *PricesCommand
+		if c, err = DecodePrices(cmd); err == nil {
+			res, err = m.applyPrices(rw, index, c)
 		}
-		return m.applyPrices(rw, index, c)
+	default:
+		err = fmt.Errorf("%w: unknown command type %d", ErrBadCommand, cmd[0])
 	}
-	return nil, fmt.Errorf("%w: unknown command type %d", ErrBadCommand, cmd[0])
+	if err != nil {
+		return nil, err
+	}
+	if _, refused := res.(*ValidationError); refused {
+		m.rollback(sp)
+	}
+	return res, nil
+}
+
+// savepoint is the Machine's state before a command, so that a refused command changes
+// nothing even if it is refused after it began changing state (today every check comes
+// first; the savepoint keeps that property from depending on it).
+type savepoint struct {
+	fund                               fundState
+	fundDirty                          bool
+	dirty, classes                     [NumClasses]bool
+	index                              uint64
+	accounts, redemptions, prices, txs int
+}
+
+func (m *Machine) savepoint() savepoint {
+	m.ov.begin()
+	c := m.changes
+	return savepoint{
+		fund: m.fund, fundDirty: m.fundDirty, dirty: m.dirty, classes: c.Classes, index: c.Index,
+		accounts: len(c.Accounts), redemptions: len(c.Redemptions), prices: len(c.Prices), txs: len(c.Transactions),
+	}
+}
+
+// rollback restores the state of sp: the overlay, the singleton, the dirty classes and the
+// batch's Changes.
+func (m *Machine) rollback(sp savepoint) {
+	m.ov.rollback()
+	m.fund, m.fundDirty, m.dirty = sp.fund, sp.fundDirty, sp.dirty
+	c := m.changes
+	c.Classes, c.Index = sp.classes, sp.index
+	for _, a := range c.Accounts[sp.accounts:] {
+		delete(c.seenAcct, a)
+	}
+	for _, id := range c.Redemptions[sp.redemptions:] {
+		delete(c.seenRed, id)
+	}
+	for _, p := range c.Prices[sp.prices:] {
+		a, _ := parseAddr(p)
+		delete(c.seenPrice, a)
+	}
+	c.Accounts, c.Redemptions = c.Accounts[:sp.accounts], c.Redemptions[:sp.redemptions]
+	c.Prices, c.Transactions = c.Prices[:sp.prices], c.Transactions[:sp.txs]
 }
 
 func checkCommandTime(t int64) *ValidationError {
@@ -239,7 +291,7 @@ func (m *Machine) applyLogs(rw kv.ReadWriter, index uint64, c *LogsCommand) (any
 		before := fmt.Appendf(nil, `{"lastBlock":%d}`, uint64(prevLast))
 		after := fmt.Appendf(nil, `{"events":%d,"accepted":%d,"duplicates":%d,"reverted":%d,"notFound":%d,"skipped":%d,"lastBlock":%d}`,
 			len(c.Events), res.Accepted, res.Duplicates, res.Reverted, res.NotFound, res.Skipped, uint64(m.fund.i[fLastBlock]))
-		if err := m.writeAudit(rw, index, 0, c.Time, &c.Actor, "logs.submit", "ledger", before, after); err != nil {
+		if err := m.writeAudit(index, 0, c.Time, &c.Actor, "logs.submit", "ledger", before, after); err != nil {
 			return nil, err
 		}
 	}
@@ -250,6 +302,9 @@ func (m *Machine) applyLogs(rw kv.ReadWriter, index uint64, c *LogsCommand) (any
 // into rw. Call it once per Raft batch, after its Applies and before the batch commits.
 func (m *Machine) EndBatch(rw kv.ReadWriter, lastIndex uint64) error {
 	m.changes.Index = lastIndex
+	if err := m.ov.flush(rw); err != nil {
+		return err
+	}
 	if m.fundDirty {
 		// The initial singleton is not stored, so that reverting everything restores an
 		// empty store exactly.
@@ -336,28 +391,20 @@ func (m *Machine) markPrice(a common.Address) {
 	}
 }
 
-// get reads key from the store being applied; absent keys give (nil, false, nil).
+// get reads key from the store being applied, through the batch's overlay; absent keys give
+// (nil, false, nil). The value is shared with the overlay: callers must not modify it.
 func (m *Machine) get(k []byte) ([]byte, bool, error) {
-	v, err := m.rw.Get(k)
-	if errors.Is(err, kv.ErrNotFound) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("fund: get: %w", err)
-	}
-	return v, true, nil
+	return m.ov.get(m.rw, k)
 }
 
+// set writes v at k through the overlay (written to the store at EndBatch). The caller must
+// not modify v afterwards.
 func (m *Machine) set(k, v []byte) error {
-	if err := m.rw.Set(k, v); err != nil {
-		return fmt.Errorf("fund: set: %w", err)
-	}
+	m.ov.put(k, v, true)
 	return nil
 }
 
 func (m *Machine) del(k []byte) error {
-	if err := m.rw.Delete(k); err != nil {
-		return fmt.Errorf("fund: delete: %w", err)
-	}
+	m.ov.put(k, nil, false)
 	return nil
 }

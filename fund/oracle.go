@@ -1,7 +1,6 @@
 package fund
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -85,21 +84,21 @@ func (m *Machine) applyPrices(rw kv.ReadWriter, index uint64, c *PricesCommand) 
 			return nil, err
 		}
 		m.mark(ClassPrices)
-		prev, err := m.rw.Get(priceKey(assets[i]))
-		if err != nil && !errors.Is(err, kv.ErrNotFound) {
-			return nil, fmt.Errorf("fund: get: %w", err)
+		prev, ok, err := m.get(priceKey(assets[i]))
+		if err != nil {
+			return nil, err
 		}
 		var cur priceRec
-		if prev != nil {
+		if ok {
 			if err := cur.decode(prev); err != nil {
 				return nil, corrupt("price", err)
 			}
 		}
 		if i < maxAuditItems {
-			before = appendAuditPrice(before, assets[i], prev != nil, &cur.price, cur.time)
+			before = appendAuditPrice(before, assets[i], ok, &cur.price, cur.time)
 			after = appendAuditPrice(after, assets[i], true, &p.Price, p.Time)
 		}
-		if prev == nil || p.Time >= cur.time {
+		if !ok || p.Time >= cur.time {
 			if err := m.set(priceKey(assets[i]), enc); err != nil {
 				return nil, err
 			}
@@ -114,7 +113,7 @@ func (m *Machine) applyPrices(rw kv.ReadWriter, index uint64, c *PricesCommand) 
 		}
 		b := fmt.Appendf(nil, `{"count":%d,"prices":[%s]}`, len(c.Prices), before)
 		af := fmt.Appendf(nil, `{"count":%d,"prices":[%s]}`, len(c.Prices), after)
-		if err := m.writeAudit(rw, index, 0, c.Time, &c.Actor, "prices.set", resource, b, af); err != nil {
+		if err := m.writeAudit(index, 0, c.Time, &c.Actor, "prices.set", resource, b, af); err != nil {
 			return nil, err
 		}
 	}

@@ -1,0 +1,154 @@
+package fund
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"paimon/kv"
+)
+
+// overlay is the Machine's per-batch write-back cache of the keys Apply reads and writes.
+//
+// Within one Raft batch the same records are read and rewritten many times (a deposit's mint
+// and Deposit touch the same account; every deposit of an hour adds to the same flow bucket;
+// a price update reads the current price twice). Each read of the store is a lookup in
+// Pebble's indexed batch, memtables and tables, and each write adds a version to the batch and
+// the memtable. The overlay answers repeated reads from memory and writes each key once, with
+// its last value, at EndBatch (flush), in the order keys were first written (deterministic).
+// It holds bytes, exactly what would have been written, so the store ends byte-identical.
+//
+// A command may be refused (a user error) only before it changes anything, but Apply still
+// keeps a savepoint per command: the prior state of every entry a command changes is saved
+// once, and rollback restores it (see Machine.rollback).
+type overlay struct {
+	idx     map[string]int32 // key → index in entries
+	entries []overlayEntry   // in first-touch order
+	undo    []overlayUndo    // prior entries saved by the current command
+	cmd     uint32           // current command number, for undo
+	cmdMark int              // len(entries) when the current command began
+}
+
+type overlayEntry struct {
+	key   string
+	v     []byte // current value (shared: never modified in place)
+	ok    bool   // present
+	dirty bool   // written in this batch
+	base  baseState
+	bv    []byte // value in the store, when base is basePresent
+	cmd   uint32 // last command that saved this entry into undo
+}
+
+// baseState is what the store holds under an entry's key.
+type baseState uint8
+
+const (
+	baseUnknown baseState = iota // written blind: never read from the store
+	baseAbsent
+	basePresent
+)
+
+type overlayUndo struct {
+	i    int32
+	prev overlayEntry
+}
+
+func newOverlay() overlay { return overlay{idx: make(map[string]int32)} }
+
+// reset forgets every entry (after a flush, or a Load).
+func (o *overlay) reset() {
+	clear(o.idx)
+	clear(o.entries) // drop references to values
+	o.entries = o.entries[:0]
+	o.undo = o.undo[:0]
+	o.cmdMark = 0
+}
+
+// get returns the value of k, reading it from r once per batch.
+func (o *overlay) get(r kv.Reader, k []byte) ([]byte, bool, error) {
+	if i, ok := o.idx[string(k)]; ok {
+		e := &o.entries[i]
+		return e.v, e.ok, nil
+	}
+	v, err := r.Get(k)
+	present := true
+	if errors.Is(err, kv.ErrNotFound) {
+		v, present = nil, false
+	} else if err != nil {
+		return nil, false, fmt.Errorf("fund: get: %w", err)
+	}
+	e := overlayEntry{key: string(k), v: v, ok: present, base: baseAbsent}
+	if present {
+		e.base, e.bv = basePresent, v
+	}
+	o.add(e)
+	return v, present, nil
+}
+
+func (o *overlay) add(e overlayEntry) *overlayEntry {
+	o.idx[e.key] = int32(len(o.entries))
+	o.entries = append(o.entries, e)
+	return &o.entries[len(o.entries)-1]
+}
+
+// put records a write (ok) or a delete (!ok) of k. v must not be modified afterwards.
+func (o *overlay) put(k, v []byte, ok bool) {
+	i, found := o.idx[string(k)]
+	var e *overlayEntry
+	if !found {
+		e = o.add(overlayEntry{key: string(k), cmd: o.cmd})
+	} else {
+		e = &o.entries[i]
+		if e.cmd != o.cmd && int(i) < o.cmdMark {
+			o.undo = append(o.undo, overlayUndo{i: i, prev: *e})
+			e.cmd = o.cmd
+		}
+	}
+	e.v, e.ok, e.dirty = v, ok, true
+}
+
+// begin starts a command: later changes can be undone by rollback.
+func (o *overlay) begin() {
+	o.cmd++
+	o.undo = o.undo[:0]
+	o.cmdMark = len(o.entries)
+}
+
+// rollback undoes every change since begin.
+func (o *overlay) rollback() {
+	for i := len(o.undo) - 1; i >= 0; i-- {
+		u := &o.undo[i]
+		o.entries[u.i] = u.prev
+	}
+	o.undo = o.undo[:0]
+	for i := o.cmdMark; i < len(o.entries); i++ {
+		delete(o.idx, o.entries[i].key)
+		o.entries[i] = overlayEntry{}
+	}
+	o.entries = o.entries[:o.cmdMark]
+}
+
+// flush writes every changed key to w in first-touch order and resets the overlay. Writes
+// that would leave the store as it is (a value equal to the stored one, a delete of an absent
+// key) are skipped.
+func (o *overlay) flush(w kv.Writer) error {
+	for i := range o.entries {
+		e := &o.entries[i]
+		if !e.dirty {
+			continue
+		}
+		var err error
+		switch {
+		case e.ok && e.base == basePresent && bytes.Equal(e.v, e.bv):
+		case e.ok:
+			err = w.Set([]byte(e.key), e.v)
+		case e.base != baseAbsent:
+			err = w.Delete([]byte(e.key))
+		}
+		if err != nil {
+			return fmt.Errorf("fund: write %x: %w", e.key, err)
+		}
+	}
+	o.reset()
+	return nil
+}
