@@ -45,6 +45,7 @@ type options struct {
 	repo         string
 	wrk          wrkParams
 	warmup       time.Duration
+	rounds       int
 	spec         fundtest.Spec
 	maxBody      int
 	targets      []string
@@ -63,6 +64,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.wrk.duration, "duration", 10*time.Second, "measured wrk run per target (-d)")
 	fs.DurationVar(&o.wrk.timeout, "timeout", 2*time.Second, "wrk request timeout (--timeout)")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured wrk run before each target (0: none)")
+	fs.IntVar(&o.rounds, "rounds", 1, "run the targets this many times in turn and report each target's median run")
 	fs.Int64Var(&o.spec.Seed, "seed", o.spec.Seed, "data set seed")
 	fs.IntVar(&o.spec.Holders, "holders", o.spec.Holders, "data set: holders (one deposit each)")
 	fs.IntVar(&o.spec.NavHours, "nav-hours", o.spec.NavHours, "data set: hourly NAV points (8760 = a year)")
@@ -88,6 +90,8 @@ func parseFlags(args []string) (*options, error) {
 	switch {
 	case o.wrk.threads < 1 || o.wrk.connections < o.wrk.threads:
 		return nil, errors.New("-threads must be ≥ 1 and -connections ≥ -threads")
+	case o.rounds < 1:
+		return nil, errors.New("-rounds must be ≥ 1")
 	case o.wrk.duration < time.Second:
 		return nil, errors.New("-duration must be at least 1s")
 	case o.spec.Holders < 1 || o.spec.NavHours < 1 || o.spec.Redemptions < 0:
@@ -146,7 +150,7 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 
 	rep := &report{Time: time.Now().UTC(), Command: command, Machine: machineInfo(repo, o.wrk.bin), Settings: map[string]any{
 		"threads": o.wrk.threads, "connections": o.wrk.connections, "duration": o.wrk.duration.String(),
-		"warmup": o.warmup.String(), "timeout": o.wrk.timeout.String(), "maxBody": o.maxBody,
+		"warmup": o.warmup.String(), "rounds": o.rounds, "timeout": o.wrk.timeout.String(), "maxBody": o.maxBody,
 		"seed": o.spec.Seed, "holders": o.spec.Holders, "navHours": o.spec.NavHours, "redemptions": o.spec.Redemptions,
 	}}
 	fmt.Printf("command: %s\n", command)
@@ -238,35 +242,46 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 		targetBare: "http://" + bareAddr + "/v1/fund/overview", targetOverview: n.base + "/v1/fund/overview",
 		targetNav: n.base + "/v1/fund/nav/history", targetAccount: n.base + account,
 	}
+	size := map[string]int{targetBare: len(overview)}
 	for _, t := range o.targets {
 		if t != targetBare {
-			if _, err := n.get(ctx, strings.TrimPrefix(urls[t], n.base), t == targetAccount); err != nil {
+			b, err := n.get(ctx, strings.TrimPrefix(urls[t], n.base), t == targetAccount)
+			if err != nil {
 				return err
 			}
+			size[t] = len(b)
 		}
 	}
 	warm := "no warm-up"
 	if o.warmup > 0 {
 		warm = "after a " + o.warmup.String() + " warm-up"
 	}
-	fmt.Printf("\nwrk: %d threads, %d connections, %s per target (%s)\n", o.wrk.threads, o.wrk.connections, o.wrk.duration, warm)
-	for _, t := range o.targets {
-		s := ""
-		if t == targetAccount {
-			s = script
-		}
-		if o.warmup > 0 {
-			if _, _, err := runWrk(ctx, o.wrk, o.warmup, urls[t], s); err != nil {
+	fmt.Printf("\nwrk: %d threads, %d connections, %s per target (%s), %d round(s)\n", o.wrk.threads, o.wrk.connections, o.wrk.duration, warm, o.rounds)
+	runs := map[string][]wrkResult{}
+	lines := map[string]string{}
+	for round := 1; round <= o.rounds; round++ {
+		for _, t := range o.targets {
+			s := ""
+			if t == targetAccount {
+				s = script
+			}
+			if o.warmup > 0 && round == 1 {
+				if _, _, err := runWrk(ctx, o.wrk, o.warmup, urls[t], s); err != nil {
+					return err
+				}
+			}
+			res, line, err := runWrk(ctx, o.wrk, o.wrk.duration, urls[t], s)
+			if err != nil {
 				return err
 			}
+			fmt.Printf("  %-28s %10s req/s  p50 %-8s p99 %-8s errors %d\n    %s\n", t, thousands(int(res.RequestsPerSec+0.5)),
+				fmtMs(res.LatencyMs["p50"]), fmtMs(res.LatencyMs["p99"]), res.errors(), line)
+			runs[t] = append(runs[t], *res)
+			lines[t] = line
 		}
-		res, line, err := runWrk(ctx, o.wrk, o.wrk.duration, urls[t], s)
-		if err != nil {
-			return err
-		}
-		fmt.Printf("  %-28s %10s req/s  p50 %-8s p99 %-8s errors %d\n    %s\n", t, thousands(int(res.RequestsPerSec+0.5)),
-			fmtMs(res.LatencyMs["p50"]), fmtMs(res.LatencyMs["p99"]), res.errors(), line)
-		rep.Results = append(rep.Results, result{Target: t, URL: urls[t], Command: line, wrkResult: *res})
+	}
+	for _, t := range o.targets {
+		rep.Results = append(rep.Results, summarize(t, urls[t], lines[t], size[t], runs[t]))
 	}
 	rep.Machine.LoadAfter = loadavg()
 	rep.setRatios()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 )
@@ -67,13 +68,32 @@ func loadavg() string {
 	return strings.Join(f[:3], " ")
 }
 
-// result is one target's measurement.
+// result is one target's measurement: its median run (by req/s) and, over several rounds,
+// every run.
 type result struct {
 	Target      string  `json:"target"`
 	URL         string  `json:"url"`
 	Command     string  `json:"command"`
+	BodyBytes   int     `json:"bodyBytes"`
 	RatioToBare float64 `json:"ratioToBare,omitempty"`
 	wrkResult
+	MinRequestsPerSec float64     `json:"minRequestsPerSec"`
+	MaxRequestsPerSec float64     `json:"maxRequestsPerSec"`
+	Runs              []wrkResult `json:"runs,omitempty"`
+}
+
+// summarize picks the median run (the lower one of an even count) as the target's result.
+func summarize(target, url, command string, size int, runs []wrkResult) result {
+	sorted := append([]wrkResult(nil), runs...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].RequestsPerSec < sorted[j].RequestsPerSec })
+	r := result{
+		Target: target, URL: url, Command: command, BodyBytes: size, wrkResult: sorted[(len(sorted)-1)/2],
+		MinRequestsPerSec: sorted[0].RequestsPerSec, MaxRequestsPerSec: sorted[len(sorted)-1].RequestsPerSec,
+	}
+	if len(runs) > 1 {
+		r.Runs = runs
+	}
+	return r
 }
 
 // report is the whole run, as printed and as written with -json.
@@ -117,20 +137,39 @@ func (r *report) printMachine() {
 // printTable prints the results: throughput, median and tail latency, the ratio to the bare
 // handler, and failed requests.
 func (r *report) printTable() {
+	multi := len(r.Results) > 0 && len(r.Results[0].Runs) > 1
 	fmt.Println()
-	fmt.Printf("%-30s %12s %9s %9s %9s %8s\n", "target", "req/s", "P50", "P99", "vs bare", "errors")
-	fmt.Println(strings.Repeat("-", 82))
+	if multi {
+		fmt.Printf("median of %d rounds per target; spread = slowest–fastest round\n", len(r.Results[0].Runs))
+	}
+	fmt.Printf("%-28s %8s %10s %9s %9s %8s %7s", "target", "body", "req/s", "P50", "P99", "vs bare", "errors")
+	if multi {
+		fmt.Printf(" %15s", "spread req/s")
+	}
+	fmt.Println()
+	fmt.Println(strings.Repeat("-", 84+16*boolInt(multi)))
 	for _, x := range r.Results {
 		ratio := "-"
 		if x.RatioToBare > 0 {
 			ratio = fmt.Sprintf("%.2f", x.RatioToBare)
 		}
-		fmt.Printf("%-30s %12s %9s %9s %9s %8d\n", x.Target, thousands(int(x.RequestsPerSec+0.5)),
+		fmt.Printf("%-28s %8s %10s %9s %9s %8s %7d", x.Target, bytesize(x.BodyBytes), thousands(int(x.RequestsPerSec+0.5)),
 			fmtMs(x.LatencyMs["p50"]), fmtMs(x.LatencyMs["p99"]), ratio, x.errors())
+		if multi {
+			fmt.Printf(" %15s", fmt.Sprintf("%sk–%sk", thousands(int(x.MinRequestsPerSec/1000)), thousands(int(x.MaxRequestsPerSec/1000+0.5))))
+		}
+		fmt.Println()
 	}
 	fmt.Println()
 	fmt.Printf("load average before %s, after %s\n", r.Machine.LoadBefore, r.Machine.LoadAfter)
 	fmt.Println("design target (DESIGN.md): a cached read ≥ 80,000 req/s and ≥ 0.75 × bare in the same run")
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func fmtMs(v float64) string {
