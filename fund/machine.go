@@ -392,18 +392,20 @@ func (m *Machine) markPrice(a common.Address) {
 }
 
 // get reads key from the store being applied, through the batch's overlay; absent keys give
-// (nil, false, nil). The value is shared with the overlay: callers must not modify it.
+// (nil, false, nil). The overlay keeps k, and the value is shared with it: callers must modify
+// neither (every key is built fresh by keys.go and never changed).
 func (m *Machine) get(k []byte) ([]byte, bool, error) {
 	return m.ov.get(m.rw, k)
 }
 
-// set writes v at k through the overlay (written to the store at EndBatch). The caller must
-// not modify v afterwards.
+// set writes v at k through the overlay (written to the store at EndBatch). The overlay keeps
+// k and v: the caller must not modify them afterwards.
 func (m *Machine) set(k, v []byte) error {
 	m.ov.put(k, v, true)
 	return nil
 }
 
+// del deletes k through the overlay, which keeps k.
 func (m *Machine) del(k []byte) error {
 	m.ov.put(k, nil, false)
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"unsafe"
 
 	"paimon/kv"
 )
@@ -21,6 +22,10 @@ import (
 // A command may be refused (a user error) only before it changes anything, but Apply still
 // keeps a savepoint per command: the prior state of every entry a command changes is saved
 // once, and rollback restores it (see Machine.rollback).
+//
+// The overlay keeps the key and value slices it is given (they are freshly built by the
+// callers and never modified afterwards), so a cached key costs no copy beyond the one the
+// caller made when it built the key.
 type overlay struct {
 	idx     map[string]int32 // key → index in entries
 	entries []overlayEntry   // in first-touch order
@@ -30,7 +35,7 @@ type overlay struct {
 }
 
 type overlayEntry struct {
-	key   string
+	key   []byte // owned by the overlay; idx's key shares its bytes
 	v     []byte // current value (shared: never modified in place)
 	ok    bool   // present
 	dirty bool   // written in this batch
@@ -64,7 +69,10 @@ func (o *overlay) reset() {
 	o.cmdMark = 0
 }
 
-// get returns the value of k, reading it from r once per batch.
+// keyString views an owned, never-modified key as a string without copying it.
+func keyString(k []byte) string { return unsafe.String(unsafe.SliceData(k), len(k)) }
+
+// get returns the value of k, reading it from r once per batch. The overlay keeps k.
 func (o *overlay) get(r kv.Reader, k []byte) ([]byte, bool, error) {
 	if i, ok := o.idx[string(k)]; ok {
 		e := &o.entries[i]
@@ -77,7 +85,7 @@ func (o *overlay) get(r kv.Reader, k []byte) ([]byte, bool, error) {
 	} else if err != nil {
 		return nil, false, fmt.Errorf("fund: get: %w", err)
 	}
-	e := overlayEntry{key: string(k), v: v, ok: present, base: baseAbsent}
+	e := overlayEntry{key: k, v: v, ok: present, base: baseAbsent}
 	if present {
 		e.base, e.bv = basePresent, v
 	}
@@ -86,17 +94,18 @@ func (o *overlay) get(r kv.Reader, k []byte) ([]byte, bool, error) {
 }
 
 func (o *overlay) add(e overlayEntry) *overlayEntry {
-	o.idx[e.key] = int32(len(o.entries))
+	o.idx[keyString(e.key)] = int32(len(o.entries))
 	o.entries = append(o.entries, e)
 	return &o.entries[len(o.entries)-1]
 }
 
-// put records a write (ok) or a delete (!ok) of k. v must not be modified afterwards.
+// put records a write (ok) or a delete (!ok) of k. The overlay keeps k and v: neither may be
+// modified afterwards.
 func (o *overlay) put(k, v []byte, ok bool) {
 	i, found := o.idx[string(k)]
 	var e *overlayEntry
 	if !found {
-		e = o.add(overlayEntry{key: string(k), cmd: o.cmd})
+		e = o.add(overlayEntry{key: k, cmd: o.cmd})
 	} else {
 		e = &o.entries[i]
 		if e.cmd != o.cmd && int(i) < o.cmdMark {
@@ -122,7 +131,7 @@ func (o *overlay) rollback() {
 	}
 	o.undo = o.undo[:0]
 	for i := o.cmdMark; i < len(o.entries); i++ {
-		delete(o.idx, o.entries[i].key)
+		delete(o.idx, keyString(o.entries[i].key))
 		o.entries[i] = overlayEntry{}
 	}
 	o.entries = o.entries[:o.cmdMark]
@@ -141,9 +150,9 @@ func (o *overlay) flush(w kv.Writer) error {
 		switch {
 		case e.ok && e.base == basePresent && bytes.Equal(e.v, e.bv):
 		case e.ok:
-			err = w.Set([]byte(e.key), e.v)
+			err = w.Set(e.key, e.v)
 		case e.base != baseAbsent:
-			err = w.Delete([]byte(e.key))
+			err = w.Delete(e.key)
 		}
 		if err != nil {
 			return fmt.Errorf("fund: write %x: %w", e.key, err)

@@ -68,7 +68,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	start := time.Now()
 	b := f.s.state.db.NewIndexedBatch()
 	defer b.Close()
-	rw := batchRW{b}
+	rw := batchRW{b: b, db: f.s.state.db}
 	last, applied := f.applied, 0
 	for i, l := range logs {
 		if l.Index <= f.applied {

@@ -22,11 +22,12 @@ const benchEventsPerCmd, benchCmdsPerBatch = 100, 8
 //
 //   - random: fundtest.RandomEvents, every event kind over small pools of holders, tokens and
 //     request ids (a worst case for contention on the same records).
+//
 //   - dataset: the realistic backfill of fundtest.Dataset (5,000 holders, a year of hourly NAV
 //     points, 500 redemptions), decoded with fundtest.Registry(), in chain order. When the
 //     data set is exhausted the benchmark starts over on a fresh store, outside the timer.
 //
-//	go test ./raftstore -run XXX -bench FSMApply -benchtime 100x
+//     go test ./raftstore -run XXX -bench FSMApply -benchtime 100x
 func BenchmarkFSMApply(b *testing.B) {
 	b.Run("random", func(b *testing.B) {
 		events := fundtest.RandomEvents(1, benchEventsPerCmd*benchCmdsPerBatch*b.N)

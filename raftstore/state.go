@@ -183,12 +183,24 @@ func (s *stateDB) close() error {
 	return err
 }
 
-// batchRW adapts an indexed Pebble batch to kv.ReadWriter.
-type batchRW struct{ b *pebble.Batch }
+// batchRW adapts an indexed Pebble batch of db to kv.ReadWriter.
+type batchRW struct {
+	b  *pebble.Batch
+	db *pebble.DB
+}
 
-func (w batchRW) Get(key []byte) ([]byte, error) { return getCopy(w.b, key) }
-func (w batchRW) Set(key, value []byte) error    { return w.b.Set(key, value, nil) }
-func (w batchRW) Delete(key []byte) error        { return w.b.Delete(key, nil) }
+// Get reads through the batch. While the batch is still empty (the fund state machine writes
+// only at the end of a Raft batch) it reads the database directly, which returns the same
+// value without building the batch's iterators for every lookup.
+func (w batchRW) Get(key []byte) ([]byte, error) {
+	if w.b.Empty() {
+		return getCopy(w.db, key)
+	}
+	return getCopy(w.b, key)
+}
+
+func (w batchRW) Set(key, value []byte) error { return w.b.Set(key, value, nil) }
+func (w batchRW) Delete(key []byte) error     { return w.b.Delete(key, nil) }
 func (w batchRW) Scan(lo, hi []byte, rev bool, fn func(k, v []byte) bool) error {
 	it, err := w.b.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
