@@ -27,8 +27,8 @@ var eventNames = func() []string {
 // and property tests: the first ones cover every event of EVENTS.md once (in a shuffled
 // order), the rest are drawn uniformly. Arguments come from small pools (50 holders, 4 tokens,
 // request ids up to n/8) so that events interact; amounts are 0.001–1,000 tokens, ratios and
-// allocations in basis points, times near the block time, channels and tiers 0–2. Transactions
-// group one to three events; blocks advance by one to three transactions. Some balances may
+// allocations in basis points, times near the block time, channels and tiers 0–2. A
+// transaction holds two events on average and a block two transactions. Some balances may
 // go "negative" (a holder sending shares it never received), which the fund allows.
 func RandomEvents(seed int64, n int) []fund.Event {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x5eed))
