@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/holiman/uint256"
 
@@ -296,5 +297,86 @@ func readJSON(t *testing.T, v any) func([]byte, error) {
 		if err := json.Unmarshal(b, v); err != nil {
 			t.Fatalf("%v: %s", err, b)
 		}
+	}
+}
+
+// TestChainTypedMethods drives every typed method through encode, decode and apply, and checks
+// their effects through the read functions.
+func TestChainTypedMethods(t *testing.T) {
+	c := fundtest.NewChain(fundtest.ChainConfig{Seed: 5})
+	alice, bob, ops := fundtest.Addr("alice"), fundtest.Addr("bob"), fundtest.Addr("ops")
+	cash, rwa := fundtest.Addr("cash"), fundtest.Addr("rwa")
+	c.LayerConfig(fundtest.TierL1, 2000, 1000, 3000)
+	c.AssetAdded(cash, fundtest.TierL1, 10000)
+	c.AssetAdded(rwa, fundtest.TierL3, 10000)
+	c.PriceSet(rwa, fundtest.Amount("1.05"), 1)
+	c.Advance(time.Hour)
+	c.Deposit(alice, fundtest.E18(1000), fundtest.E18(1000))
+	c.Deposit(bob, fundtest.E18(500), fundtest.E18(500))
+	c.AssetPurchased(rwa, fundtest.TierL3, fundtest.E18(105), fundtest.E18(100))
+	c.AssetRedeemed(rwa, fundtest.TierL3, fundtest.E18(10), fundtest.Amount("10.5"))
+	c.WaterfallLiquidation(fundtest.TierL3, rwa, fundtest.E18(5), fundtest.Amount("5.25"))
+	c.AssetAllocationUpdated(rwa, 10000, 9000)
+	c.AssetRemoved(cash)
+	c.Transfer(alice, bob, fundtest.E18(100))
+	c.Withdraw(bob, bob, fundtest.E18(50), fundtest.E18(50))
+	c.LockShares(alice, fundtest.E18(10))
+	c.UnlockShares(alice, fundtest.E18(10))
+	c.NextBlock()
+	c.NavUpdated(fundtest.Amount("1.01"))
+	settled := c.RedemptionLifecycle(fundtest.RedemptionRequest{Owner: alice, Shares: fundtest.E18(100), RequiresApproval: true}, fundtest.Settle, ops, time.Hour)
+	rejected := c.RedemptionLifecycle(fundtest.RedemptionRequest{Owner: bob, Shares: fundtest.E18(10), RequiresApproval: true}, fundtest.Reject, ops, time.Hour)
+	cancelled := c.RedemptionLifecycle(fundtest.RedemptionRequest{Owner: bob, Shares: fundtest.E18(10), Channel: fundtest.ChannelEmergency}, fundtest.Cancel, ops, time.Minute)
+	open := c.RedemptionLifecycle(fundtest.RedemptionRequest{Owner: alice, Shares: fundtest.E18(20), Channel: fundtest.ChannelScheduled}, fundtest.Leave, ops, time.Minute)
+	c.LockShares(bob, fundtest.E18(5))
+	c.BurnShares(bob, fundtest.E18(5))
+	c.ManagementFee(fundtest.E18(1), fundtest.E18(1450), 86400)
+	c.PerformanceFee(fundtest.E18(2), fundtest.E18(20), fundtest.Amount("1.01"))
+	c.RedemptionFeeAdded(fundtest.E18(3))
+	c.RedemptionFeeReduced(fundtest.E18(1))
+	c.LowLiquidityAlert(900, 1000, fundtest.E18(90), fundtest.E18(1000))
+	c.CriticalLiquidityAlert(400, 500, fundtest.E18(40))
+	c.EmergencyMode(true)
+
+	evs := c.Events()
+	checkChainOrder(t, evs)
+	back, err := fundtest.Decode(fundtest.Registry(), c.Logs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, evs) {
+		t.Fatal("decoded events differ from the emitted ones")
+	}
+	st, m := kv.NewMem(), fund.NewMachine(fund.Info{FundID: "f"}, nil)
+	if res := applyAll(t, st, m, evs, c.Now()); res.Accepted != len(evs) {
+		t.Fatalf("accepted %d of %d", res.Accepted, len(evs))
+	}
+	var ov struct {
+		EmergencyMode bool `json:"emergencyMode"`
+		HolderCount   int  `json:"holderCount"`
+		Nav           string
+		TotalSupply   string `json:"totalSupply"`
+		Fees          struct{ Management, Performance, Redemption string }
+	}
+	readJSON(t, &ov)(fund.ReadView(st, fund.ViewOverview))
+	// 1500 minted − 50 withdrawn − 100 settled − 5 burned.
+	if !ov.EmergencyMode || ov.HolderCount != 2 || ov.Nav != "1.01" || ov.TotalSupply != fundtest.E18(1345).Dec() ||
+		ov.Fees.Management != fundtest.E18(1).Dec() || ov.Fees.Performance != fundtest.E18(2).Dec() || ov.Fees.Redemption != fundtest.E18(2).Dec() {
+		t.Errorf("overview: %+v", ov)
+	}
+	for id, want := range map[uint64]string{settled: "SETTLED", rejected: "REJECTED", cancelled: "CANCELLED", open: "PENDING"} {
+		var r struct {
+			Status   string
+			Timeline []any
+		}
+		readJSON(t, &r)(fund.Redemption(st, fmt.Sprint(id)))
+		if r.Status != want {
+			t.Errorf("redemption %d is %s, want %s", id, r.Status, want)
+		}
+	}
+	var acct struct{ Shares, LockedShares string }
+	readJSON(t, &acct)(fund.Account(st, alice))
+	if acct.Shares != fundtest.E18(800).Dec() || acct.LockedShares != fundtest.E18(20).Dec() {
+		t.Errorf("alice: %+v", acct)
 	}
 }
