@@ -37,26 +37,37 @@ func decodeLedger(v []byte) (*ledgerRecord, error) {
 }
 
 // ledgerIndexKeys returns the secondary index keys of a ledger entry: one per distinct
-// non-zero address argument, one for the event name, one for the contract.
+// non-zero address argument, one for the event name, one for the contract. The keys share
+// one allocation (each is capped, so none can grow into another).
 func ledgerIndexKeys(ev *Event, s *eventSpec, pos *ledgerPos) [][]byte {
-	keys := make([][]byte, 0, 5)
+	addrs := make([]int, 0, 8) // indexes of the distinct address arguments
 	for i := range ev.Args {
 		a := &ev.Args[i]
 		if a.Type != ArgAddress || a.Address == (common.Address{}) {
 			continue
 		}
 		dup := false
-		for j := 0; j < i; j++ {
-			if ev.Args[j].Type == ArgAddress && ev.Args[j].Address == a.Address {
-				dup = true
-			}
+		for _, j := range addrs {
+			dup = dup || ev.Args[j].Address == a.Address
 		}
 		if !dup {
-			keys = append(keys, key(pLedgerAddr, a.Address[:], pos[:]))
+			addrs = append(addrs, i)
 		}
 	}
-	keys = append(keys, key(pLedgerEv, []byte{s.id}, pos[:]))
-	return append(keys, key(pLedgerCon, ev.Contract[:], pos[:]))
+	n := len(addrs)
+	buf := make([]byte, 0, n*(1+20+ledgerPosLen)+(1+1+ledgerPosLen)+(1+20+ledgerPosLen))
+	keys := make([][]byte, 0, n+2)
+	add := func(prefix byte, mid []byte) {
+		start := len(buf)
+		buf = append(append(append(buf, prefix), mid...), pos[:]...)
+		keys = append(keys, buf[start:len(buf):len(buf)])
+	}
+	for _, i := range addrs {
+		add(pLedgerAddr, ev.Args[i].Address[:])
+	}
+	add(pLedgerEv, []byte{s.id})
+	add(pLedgerCon, ev.Contract[:])
+	return keys
 }
 
 // acceptEvent applies a new event and records it in the ledger; a known (txHash, logIndex)

@@ -110,7 +110,8 @@ type Machine struct {
 	dirty     [NumClasses]bool
 	allViews  bool // render every view at the next EndBatch (fresh state or after Load)
 	changes   *Changes
-	ov        overlay // the batch's reads and writes, flushed at EndBatch
+	ov        overlay   // the batch's reads and writes, flushed at EndBatch
+	assets    assetRows // assets with prices as the views last read them
 
 	// per-Apply scratch
 	rw      kv.ReadWriter
@@ -138,6 +139,7 @@ func (m *Machine) Load(r kv.Reader) error {
 	m.allViews = true
 	m.changes = newChanges()
 	m.ov.reset()
+	m.assets = assetRows{}
 	return nil
 }
 
@@ -320,11 +322,14 @@ func (m *Machine) EndBatch(rw kv.ReadWriter, lastIndex uint64) error {
 		}
 		m.fundDirty = false
 	}
+	if m.allViews || m.dirty[ClassAssets] || m.dirty[ClassPrices] {
+		m.assets = assetRows{}
+	}
 	for _, v := range viewDefs {
 		if !m.allViews && !viewDirty(v.deps, &m.dirty) {
 			continue
 		}
-		body, err := renderView(rw, &m.fund, m.info, v.name)
+		body, err := renderView(rw, &m.fund, m.info, v.name, &m.assets)
 		if err != nil {
 			return err
 		}
@@ -357,7 +362,7 @@ func (m *Machine) RenderView(r kv.Reader, name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return renderView(r, &f, m.info, name)
+	return renderView(r, &f, m.info, name, &assetRows{})
 }
 
 func (m *Machine) mark(classes ...Class) {

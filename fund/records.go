@@ -122,7 +122,8 @@ type navPoint struct {
 }
 
 func (n *navPoint) encode() []byte {
-	b := []byte{recVersion}
+	b := make([]byte, 1, 1+3*33)
+	b[0] = recVersion
 	b = appendU256(b, &n.sharePrice)
 	b = appendU256(b, &n.totalAssets)
 	return appendU256(b, &n.totalSupply)
@@ -148,7 +149,8 @@ const (
 )
 
 func (f *flowBucket) encode() []byte {
-	b := []byte{recVersion}
+	b := make([]byte, 1, 1+2*33)
+	b[0] = recVersion
 	b = appendU256(b, &f.v[0])
 	return appendU256(b, &f.v[1])
 }
@@ -284,7 +286,8 @@ type riskRec struct {
 }
 
 func (k *riskRec) encode() []byte {
-	b := []byte{recVersion, k.severity, k.spec}
+	b := make([]byte, 3, 3+binary.MaxVarintLen64+20)
+	b[0], b[1], b[2] = recVersion, k.severity, k.spec
 	b = binary.AppendVarint(b, k.time)
 	return append(b, k.contract[:]...)
 }

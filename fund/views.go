@@ -55,16 +55,47 @@ func ViewNames() []string {
 	return out
 }
 
-func renderView(r kv.Reader, f *fundState, info Info, name string) ([]byte, error) {
+// assetRows memoizes loadAssets: the overview, tiers and assets views all read every asset
+// with its price. The Machine keeps one across batches and drops it when an asset or a
+// price changed (every write of an X or P key marks ClassAssets or ClassPrices).
+type assetRows struct {
+	rows   []assetRow
+	loaded bool
+}
+
+func (a *assetRows) get(r kv.Reader) ([]assetRow, error) {
+	if !a.loaded {
+		rows, err := loadAssets(r)
+		if err != nil {
+			return nil, err
+		}
+		a.rows, a.loaded = rows, true
+	}
+	return a.rows, nil
+}
+
+func renderView(r kv.Reader, f *fundState, info Info, name string, assets *assetRows) ([]byte, error) {
 	switch name {
 	case ViewOverview:
-		return renderOverview(r, f, info)
+		rows, err := assets.get(r)
+		if err != nil {
+			return nil, err
+		}
+		return renderOverview(rows, f, info)
 	case ViewNav:
 		return navHistory(r, NavQuery{Interval: IntervalDay, Limit: MaxLimit})
 	case ViewTiers:
-		return renderTiers(r, f)
+		rows, err := assets.get(r)
+		if err != nil {
+			return nil, err
+		}
+		return renderTiers(rows, f)
 	case ViewAssets:
-		return renderAssets(r)
+		rows, err := assets.get(r)
+		if err != nil {
+			return nil, err
+		}
+		return renderAssets(rows)
 	case ViewFlows:
 		return renderFlows(r, f)
 	case ViewPrices:
@@ -229,11 +260,7 @@ type overviewJSON struct {
 
 func num(u *uint256.Int) json.Number { return json.Number(u.Dec()) }
 
-func renderOverview(r kv.Reader, f *fundState, info Info) ([]byte, error) {
-	rows, err := loadAssets(r)
-	if err != nil {
-		return nil, err
-	}
+func renderOverview(rows []assetRow, f *fundState, info Info) ([]byte, error) {
 	ts := computeTiers(rows)
 	o := overviewJSON{
 		FundID: info.FundID, Name: info.Name, Symbol: info.Symbol, ChainID: info.ChainID,
@@ -278,11 +305,7 @@ type tierJSON struct {
 	Assets      []string    `json:"assets"`
 }
 
-func renderTiers(r kv.Reader, f *fundState) ([]byte, error) {
-	rows, err := loadAssets(r)
-	if err != nil {
-		return nil, err
-	}
+func renderTiers(rows []assetRow, f *fundState) ([]byte, error) {
 	ts := computeTiers(rows)
 	items := make([]tierJSON, 3)
 	for t := uint8(0); t < 3; t++ {
@@ -311,11 +334,7 @@ type assetJSON struct {
 	Value            string      `json:"value"`
 }
 
-func renderAssets(r kv.Reader) ([]byte, error) {
-	rows, err := loadAssets(r)
-	if err != nil {
-		return nil, err
-	}
+func renderAssets(rows []assetRow) ([]byte, error) {
 	items := make([]assetJSON, len(rows))
 	for i := range rows {
 		row := &rows[i]
