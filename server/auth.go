@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/hex"
 
 	"github.com/valyala/fasthttp"
@@ -75,4 +76,12 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (principal, error) {
 func TokenHash(tok string) string {
 	sum := sha256Token([]byte(tok))
 	return hex.EncodeToString(sum[:])
+}
+
+// NewToken returns a random API token and its hex SHA-256, for `paimon token`.
+func NewToken() (token, sha256Hex string) {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	token = "pmn_" + hex.EncodeToString(b[:])
+	return token, TokenHash(token)
 }

@@ -1,0 +1,269 @@
+// Package node assembles one Paimon Edge node from its configuration: the cache, the fund's
+// state machine, the Raft store and the HTTP server, started in dependency order and closed in
+// reverse. main runs one; tests run several in one process.
+package node
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"paimon/cache"
+	"paimon/config"
+	"paimon/fund"
+	"paimon/raftstore"
+	"paimon/server"
+)
+
+// Options are the parts of a node that are not configuration: tests replace them.
+type Options struct {
+	// Network is the Raft transport's network; nil is TCP.
+	Network raftstore.Network
+	// Now is the clock of the HTTP layer; nil is time.Now.
+	Now func() time.Time
+}
+
+// Node is one running node. New does no I/O; Start opens and serves; Close stops (idempotent).
+type Node struct {
+	cfg    *config.Config
+	opts   Options
+	logger *slog.Logger
+
+	metrics  *metrics.Set
+	registry *fund.Registry
+	cache    *cache.Cache
+	updater  *server.CacheUpdater
+	machine  *fund.Machine
+	store    *raftstore.Store
+	server   *server.Server
+
+	fatal     chan error
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New builds an unstarted node from a validated configuration.
+func New(cfg *config.Config, logger *slog.Logger, opts Options) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Node{cfg: cfg, opts: opts, logger: logger.With("node", cfg.Node.ID), fatal: make(chan error, 1)}, nil
+}
+
+// LoadContracts reads each contract's ABI file, if any (config validates the keys but reads no
+// file but its own), and returns the fund's contract registry.
+func LoadContracts(cfg *config.Config) (*fund.Registry, error) {
+	out := make([]fund.ContractConfig, 0, len(cfg.Ingest.Contracts))
+	for i, c := range cfg.Ingest.Contracts {
+		cc := fund.ContractConfig{Name: c.Name, Kind: c.Kind, Address: c.Address}
+		if c.ABIFile != "" {
+			b, err := os.ReadFile(c.ABIFile)
+			if err != nil {
+				return nil, fmt.Errorf("ingest.contracts[%d].abi_file: %w", i, err)
+			}
+			cc.ABI = b
+		}
+		out = append(out, cc)
+	}
+	reg, err := fund.NewRegistry(out)
+	if err != nil {
+		return nil, fmt.Errorf("ingest.contracts: %w", err)
+	}
+	return reg, nil
+}
+
+// Start opens the store, starts serving HTTP and joins or forms the cluster. On error,
+// everything started so far is closed.
+func (n *Node) Start() (err error) {
+	defer func() {
+		if err != nil {
+			n.Close(context.Background())
+		}
+	}()
+	cfg := n.cfg
+	if cfg.Postgres.DSN != "" {
+		n.logger.Warn("postgres.dsn is set but this build has no PostgreSQL sync; it is ignored")
+	}
+	if n.registry, err = LoadContracts(cfg); err != nil {
+		return err
+	}
+	n.metrics = metrics.NewSet()
+
+	// The cache comes first: the state machine writes views through it from the first apply.
+	if n.cache, err = cache.New(cache.Config{
+		SizeBytes:  cfg.Cache.SizeMiB << 20,
+		TTLs:       server.CacheClassTTLs(cfg.Cache),
+		DefaultTTL: cfg.Cache.DefaultTTL.D(),
+		Metrics:    n.metrics,
+	}); err != nil {
+		return err
+	}
+	n.updater = server.NewCacheUpdater(n.cache)
+	n.machine = fund.NewMachine(fund.Info{
+		FundID: cfg.Fund.ID, Name: cfg.Fund.Name, Symbol: cfg.Fund.Symbol, ChainID: cfg.Ingest.ChainID,
+	}, n.updater)
+
+	// The store opens the Raft log and the state and replays what the state lacks.
+	if n.store, err = raftstore.New(n.storeConfig(), n.machine); err != nil {
+		return err
+	}
+	if err := n.store.Open(); err != nil {
+		return err
+	}
+
+	tokens, err := n.tokens()
+	if err != nil {
+		return err
+	}
+	if n.server, err = server.New(server.Config{
+		NodeID:       cfg.Node.ID,
+		Addr:         cfg.HTTP.Addr,
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+		ReadTimeout:  cfg.HTTP.ReadTimeout.D(),
+		WriteTimeout: cfg.HTTP.WriteTimeout.D(),
+		IdleTimeout:  cfg.HTTP.IdleTimeout.D(),
+		Concurrency:  cfg.HTTP.Concurrency,
+		MaxStaleness: cfg.Read.MaxStaleness.D(),
+		ApplyTimeout: cfg.Raft.ApplyTimeout.D(),
+		ChainID:      cfg.Ingest.ChainID,
+		Tokens:       tokens,
+		Logger:       n.logger,
+		Metrics:      n.metrics,
+		Now:          n.opts.Now,
+	}, n.store, n.cache, n.registry, n.machine); err != nil {
+		return err
+	}
+	if err := n.server.Start(); err != nil {
+		return err
+	}
+	n.logger.Info("node started", "http", n.server.Addr(), "raft", cfg.RaftAdvertise(), "data_dir", absPath(cfg.Node.DataDir))
+	return nil
+}
+
+func (n *Node) storeConfig() raftstore.Config {
+	cfg := n.cfg
+	rc := raftstore.DefaultConfig()
+	rc.NodeID = cfg.Node.ID
+	rc.Dir = cfg.Node.DataDir
+	rc.BindAddr = cfg.Raft.Addr
+	rc.Advertise = cfg.Raft.Advertise
+	rc.Bootstrap = cfg.Cluster.BootstrapExpect <= 1 && len(cfg.Cluster.Join) == 0
+	rc.HeartbeatTimeout = cfg.Raft.HeartbeatTimeout.D()
+	rc.ElectionTimeout = cfg.Raft.ElectionTimeout.D()
+	rc.LeaderLeaseTimeout = cfg.Raft.LeaderLeaseTimeout.D()
+	rc.CommitTimeout = cfg.Raft.CommitTimeout.D()
+	rc.ApplyTimeout = cfg.Raft.ApplyTimeout.D()
+	rc.MaxAppendEntries = cfg.Raft.MaxAppendEntries
+	rc.SnapshotInterval = cfg.Raft.SnapshotInterval.D()
+	rc.SnapshotThreshold = cfg.Raft.SnapshotThreshold
+	rc.TrailingLogs = cfg.Raft.TrailingLogs
+	rc.SnapshotRetain = cfg.Raft.SnapshotRetain
+	rc.Secret = []byte(cfg.Cluster.Secret)
+	rc.Network = n.opts.Network
+	rc.Logger = n.logger
+	rc.Metrics = n.metrics
+	rc.OnFatal = func(err error) {
+		select {
+		case n.fatal <- err:
+		default:
+		}
+	}
+	rc.OnRestore = n.updater.Restored
+	return rc
+}
+
+// tokens returns the configured API tokens or, when there are none, the local admin token.
+func (n *Node) tokens() ([]server.Token, error) {
+	tokens := make([]server.Token, 0, len(n.cfg.Auth.Tokens))
+	for _, t := range n.cfg.Auth.Tokens {
+		var sum [32]byte
+		b, _ := hex.DecodeString(t.SHA256) // validated by config
+		copy(sum[:], b)
+		tokens = append(tokens, server.Token{Name: t.Name, Role: t.Role, SHA256: sum})
+	}
+	if len(tokens) > 0 {
+		return tokens, nil
+	}
+	// With no configured tokens nobody could write; create a local admin token once, in the
+	// data folder, readable only by the node's user (as the development servers of Vault and
+	// Consul print a root token).
+	tok, path, err := localAdminToken(n.cfg.Node.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	n.logger.Warn("no [[auth.tokens]] configured: accepting the local admin token", "file", absPath(path))
+	return []server.Token{tok}, nil
+}
+
+// Fatal delivers the error that stopped the state machine, if one does; the process should
+// then shut down.
+func (n *Node) Fatal() <-chan error { return n.fatal }
+
+// Close stops the HTTP server (letting requests in flight finish until ctx ends) and then the
+// store. It is safe to call more than once.
+func (n *Node) Close(ctx context.Context) error {
+	n.closeOnce.Do(func() {
+		var errs []error
+		// HTTP first, so no request reaches a closing store.
+		if n.server != nil {
+			errs = append(errs, n.server.Close(ctx))
+		}
+		if n.store != nil {
+			errs = append(errs, n.store.Close())
+		}
+		n.closeErr = errors.Join(errs...)
+		n.logger.Info("node stopped")
+	})
+	return n.closeErr
+}
+
+// Store is the node's Raft store.
+func (n *Node) Store() *raftstore.Store { return n.store }
+
+// HTTPAddr is the address the API listens on.
+func (n *Node) HTTPAddr() string { return n.server.Addr() }
+
+// LocalAdminTokenFile holds the token a node accepts as admin when no tokens are configured.
+const LocalAdminTokenFile = "admin.token"
+
+// localAdminToken reads, or creates on first use, the local admin token in the data folder.
+func localAdminToken(dataDir string) (server.Token, string, error) {
+	path := filepath.Join(dataDir, LocalAdminTokenFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		tok, _ := server.NewToken()
+		if err := os.MkdirAll(dataDir, 0o750); err != nil {
+			return server.Token{}, "", err
+		}
+		if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+			return server.Token{}, "", fmt.Errorf("write %s: %w", path, err)
+		}
+		b = []byte(tok)
+	} else if err != nil {
+		return server.Token{}, "", fmt.Errorf("read %s: %w", path, err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(tok) < 16 {
+		return server.Token{}, "", fmt.Errorf("%s: token is too short; delete the file to get a new one", path)
+	}
+	var sum [32]byte
+	h, _ := hex.DecodeString(server.TokenHash(tok))
+	copy(sum[:], h)
+	return server.Token{Name: "local-admin", Role: "admin", SHA256: sum}, path, nil
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
