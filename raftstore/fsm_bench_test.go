@@ -92,7 +92,7 @@ func benchApplyBatches(b *testing.B, batches [][]*raft.Log) {
 		if i == 0 {
 			b.StopTimer()
 			closeStore()
-			s = newBenchStore(b, filepath.Join(b.TempDir(), strconv.Itoa(round)))
+			s = newFundState(b, filepath.Join(b.TempDir(), strconv.Itoa(round)))
 			round++
 			b.StartTimer()
 		}
@@ -107,8 +107,9 @@ func benchApplyBatches(b *testing.B, batches [][]*raft.Log) {
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "events/s")
 }
 
-// newBenchStore opens a fund state machine over a fresh Pebble state in dir, without Raft.
-func newBenchStore(b *testing.B, dir string) *Store {
+// newFundState opens a fund state machine over a fresh Pebble state in dir, without Raft, for
+// driving the FSM directly.
+func newFundState(b testing.TB, dir string) *Store {
 	cfg := DefaultConfig()
 	cfg.Dir = dir
 	cfg.Logger = testLogger(b)
