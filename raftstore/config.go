@@ -18,6 +18,9 @@ type Config struct {
 	// BindAddr is the Raft TCP listen address; Advertise is what peers dial (defaults to BindAddr).
 	BindAddr  string
 	Advertise string
+	// HTTPAddr is the address other nodes use to reach this node's API (for forwarding); the
+	// store replicates it.
+	HTTPAddr string
 	// Bootstrap makes a node with no Raft state bootstrap a single-voter cluster of itself.
 	Bootstrap bool
 

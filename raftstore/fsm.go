@@ -48,6 +48,8 @@ type fsm struct {
 	s *Store
 	// applied is the last index in the state store. Only the FSM goroutine touches it.
 	applied uint64
+	// metaPending holds node address changes of the batch being applied (membership.go).
+	metaPending [][2]string
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -100,6 +102,10 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		return f.fail(results, fmt.Errorf("commit batch at %d: %w", last, err))
 	}
 	f.applied = last
+	if len(f.metaPending) > 0 {
+		f.s.setMeta(f.metaPending)
+		f.metaPending = f.metaPending[:0]
+	}
 	// Observers (the cache) learn of the batch before readers can see its index, so a reader
 	// that sees index N never serves a cached value that N invalidated.
 	f.s.sm.Committed()
@@ -119,6 +125,8 @@ func (f *fsm) applyCommand(rw kv.ReadWriter, l *raft.Log) (any, error) {
 	switch l.Data[0] {
 	case CmdNoop:
 		return nil, nil
+	case CmdNodeMeta:
+		return nil, f.applyNodeMeta(rw, l.Data)
 	default:
 		return nil, fmt.Errorf("%w: unknown internal command type 0x%02x", ErrCorrupt, l.Data[0])
 	}
@@ -190,5 +198,5 @@ func (f *fsm) loadState() error {
 	if err := f.s.sm.Load(snapReader{snap}); err != nil {
 		return fmt.Errorf("load state machine: %w", err)
 	}
-	return nil
+	return f.s.loadNodeMeta(snapReader{snap})
 }

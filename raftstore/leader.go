@@ -23,6 +23,7 @@ func (s *Store) watchLeadership() {
 			}
 			s.logger.Info("became leader", "term", s.raft.CurrentTerm())
 			s.commitNoop()
+			s.registerMeta()
 		}
 	}
 }
@@ -44,5 +45,24 @@ func (s *Store) commitNoop() {
 			return
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// registerMeta records the leader's own HTTP address, and those of the members it bootstrapped
+// a cluster with, when the replicated registry lacks them.
+func (s *Store) registerMeta() {
+	want := []Member{{ID: s.cfg.NodeID, HTTPAddr: s.cfg.HTTPAddr}}
+	s.seenMu.Lock()
+	want = append(want, s.bootstrapMeta...)
+	s.seenMu.Unlock()
+	for _, m := range want {
+		if m.HTTPAddr == "" || s.HTTPAddrOf(m.ID) == m.HTTPAddr || !s.IsLeader() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ApplyTimeout)
+		if _, err := s.Propose(ctx, encodeNodeMeta(m.ID, m.HTTPAddr)); err != nil {
+			s.logger.Warn("register node address", "id", m.ID, "error", err)
+		}
+		cancel()
 	}
 }

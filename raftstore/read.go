@@ -11,6 +11,11 @@ import (
 // ReadIndex confirms with a quorum that this node is still the leader and returns the commit
 // index at the time of the confirmation: a read served once AppliedIndex reaches it is
 // linearizable. It returns ErrNotLeader on a follower.
+//
+// Concurrent callers share confirmations: a caller joins the next round, and one round (one
+// VerifyLeader, a heartbeat to the quorum) answers everyone who joined before it started. A
+// caller never joins a round that already started, since the commit index that round read may
+// predate the caller's own prior write.
 func (s *Store) ReadIndex(ctx context.Context) (uint64, error) {
 	if err := s.usable(); err != nil {
 		return 0, err
@@ -18,11 +23,61 @@ func (s *Store) ReadIndex(ctx context.Context) (uint64, error) {
 	if !s.IsLeader() {
 		return 0, s.notLeader()
 	}
-	idx := s.raft.CommitIndex()
-	if err := s.raft.VerifyLeader().Error(); err != nil {
-		return 0, s.mapRaftErr(err)
+	s.readMu.Lock()
+	if s.readNext == nil {
+		s.readNext = &readRound{done: make(chan struct{})}
 	}
-	return idx, nil
+	r := s.readNext
+	s.readMu.Unlock()
+	select {
+	case s.readKick <- struct{}{}:
+	default: // a round is already due
+	}
+	select {
+	case <-r.done:
+		return r.index, r.err
+	case <-ctx.Done():
+		return 0, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+	}
+}
+
+// readRound is one shared leadership confirmation.
+type readRound struct {
+	done  chan struct{}
+	index uint64
+	err   error
+}
+
+// readRounds runs for the life of the store: each kick starts rounds until no caller waits.
+func (s *Store) readRounds() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.readKick:
+		case <-s.closed:
+			return
+		}
+		for s.readRound() {
+		}
+	}
+}
+
+// readRound confirms leadership once for the callers waiting; false when none waited.
+func (s *Store) readRound() bool {
+	s.readMu.Lock()
+	r := s.readNext
+	s.readNext = nil
+	s.readMu.Unlock()
+	if r == nil {
+		return false
+	}
+	r.index = s.raft.CommitIndex()
+	if err := s.raft.VerifyLeader().Error(); err != nil {
+		r.err = s.mapRaftErr(err)
+	}
+	s.readRoundsTotal.Inc()
+	close(r.done)
+	return true
 }
 
 func (s *Store) notLeader() error {

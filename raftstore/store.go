@@ -45,6 +45,21 @@ type Store struct {
 	// settledTerm is the term whose leader no-op this node applied as leader (see leader.go).
 	settledTerm atomic.Uint64
 
+	stream   *streamLayer
+	hadState bool // Raft had state when the store opened
+
+	metaMu sync.RWMutex
+	meta   map[string]string // node id -> HTTP address, replicated (membership.go)
+
+	readMu          sync.Mutex
+	readNext        *readRound // the round new linearizable reads join (read.go)
+	readKick        chan struct{}
+	readRoundsTotal *metrics.Counter
+
+	seenMu        sync.Mutex
+	seen          map[string]Member // nodes that announced themselves while forming
+	bootstrapMeta []Member          // members this node bootstrapped with; registered once leader
+
 	fatal     atomic.Pointer[error]
 	closeOnce sync.Once
 	closeErr  error
@@ -75,6 +90,8 @@ func New(cfg Config, sm StateMachine) (*Store, error) {
 		logger:    cfg.Logger.With("node", cfg.NodeID),
 		appliedCh: make(chan struct{}),
 		closed:    make(chan struct{}),
+		meta:      map[string]string{},
+		readKick:  make(chan struct{}, 1),
 	}
 	s.fsm = &fsm{s: s}
 	set := cfg.Metrics
@@ -84,6 +101,7 @@ func New(cfg Config, sm StateMachine) (*Store, error) {
 		proposals:    set.GetOrCreateCounter("paimon_raft_proposals_total"),
 		proposeFail:  set.GetOrCreateCounter("paimon_raft_proposals_failed_total"),
 	}
+	s.readRoundsTotal = set.GetOrCreateCounter("paimon_raft_read_index_rounds_total")
 	return s, nil
 }
 
@@ -135,12 +153,12 @@ func (s *Store) Open() (err error) {
 	if err != nil {
 		return fmt.Errorf("raft advertise address %q: %w", s.cfg.Advertise, err)
 	}
-	stream, err := newStreamLayer(s.cfg.Network, s.cfg.BindAddr, advertise, s.cfg.NodeID, s.cfg.Secret, s.cfg.TLS, s.logger)
+	s.stream, err = newStreamLayer(s.cfg.Network, s.cfg.BindAddr, advertise, s.cfg.NodeID, s.cfg.Secret, s.cfg.TLS, s.logger)
 	if err != nil {
 		return fmt.Errorf("raft listen %s: %w", s.cfg.BindAddr, err)
 	}
 	s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  stream,
+		Stream:  s.stream,
 		MaxPool: 3,
 		Timeout: 10 * time.Second,
 		Logger:  newHCLog(s.logger, "raft-net"),
@@ -151,6 +169,7 @@ func (s *Store) Open() (err error) {
 	if err != nil {
 		return err
 	}
+	s.hadState = hasState
 	if s.raft, err = raft.NewRaft(rc, s.fsm, logs, s.wal, s.snaps, s.trans); err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
@@ -164,8 +183,9 @@ func (s *Store) Open() (err error) {
 		}
 	}
 	s.registerMetrics()
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.watchLeadership()
+	go s.readRounds()
 	s.logger.Info("raft store open", "raft_addr", s.cfg.Advertise, "applied_index", applied, "existing_state", hasState)
 	return nil
 }
@@ -217,12 +237,40 @@ func (s *Store) raftConfig() *raft.Config {
 // Close stops Raft and closes the log and the state. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.transferLeadership()
 		close(s.closed)
 		s.wg.Wait()
 		s.closeErr = s.closeResources()
 		s.logger.Info("raft store closed")
 	})
 	return s.closeErr
+}
+
+// transferLeadership hands leadership to another voter before a leader stops, so the cluster
+// does not wait an election timeout to notice it is gone.
+func (s *Store) transferLeadership() {
+	if s.raft == nil || !s.IsLeader() || s.fatalErr() != nil {
+		return
+	}
+	nodes, err := s.Nodes()
+	if err != nil {
+		return
+	}
+	voters := 0
+	for _, n := range nodes {
+		if n.Voter && n.ID != s.cfg.NodeID {
+			voters++
+		}
+	}
+	if voters == 0 {
+		return
+	}
+	start := time.Now()
+	if err := s.raft.LeadershipTransfer().Error(); err != nil {
+		s.logger.Warn("leadership transfer before shutdown failed", "error", err)
+		return
+	}
+	s.logger.Info("transferred leadership before shutdown", "took", time.Since(start).String(), "new_leader", s.LeaderID())
 }
 
 func (s *Store) closeResources() error {
