@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"paimon/kv"
@@ -30,6 +31,7 @@ type overlay struct {
 	idx     map[string]int32 // key → index in entries
 	entries []overlayEntry   // in first-touch order
 	undo    []overlayUndo    // prior entries saved by the current command
+	order   []int32          // flush scratch
 	cmd     uint32           // current command number, for undo
 	cmdMark int              // len(entries) when the current command began
 }
@@ -137,27 +139,38 @@ func (o *overlay) rollback() {
 	o.entries = o.entries[:o.cmdMark]
 }
 
-// flush writes every changed key to w in first-touch order and resets the overlay. Writes
-// that would leave the store as it is (a value equal to the stored one, a delete of an absent
-// key) are skipped.
+// flush writes every changed key to w in key order and resets the overlay. Writes that would
+// leave the store as it is (a value equal to the stored one, a delete of an absent key) are
+// skipped. Key order is deterministic, and it is the cheap order for Pebble: the memtable
+// inserts a batch's keys with a cached skiplist position, which a key next to the previous one
+// reuses instead of searching from the top (new ledger positions, index entries, NAV points and
+// audit entries all land next to each other).
 func (o *overlay) flush(w kv.Writer) error {
+	order := o.order[:0]
 	for i := range o.entries {
 		e := &o.entries[i]
-		if !e.dirty {
-			continue
-		}
-		var err error
 		switch {
+		case !e.dirty:
 		case e.ok && e.base == basePresent && bytes.Equal(e.v, e.bv):
-		case e.ok:
+		case !e.ok && e.base == baseAbsent:
+		default:
+			order = append(order, int32(i))
+		}
+	}
+	slices.SortFunc(order, func(a, b int32) int { return bytes.Compare(o.entries[a].key, o.entries[b].key) })
+	for _, i := range order {
+		e := &o.entries[i]
+		var err error
+		if e.ok {
 			err = w.Set(e.key, e.v)
-		case e.base != baseAbsent:
+		} else {
 			err = w.Delete(e.key)
 		}
 		if err != nil {
 			return fmt.Errorf("fund: write %x: %w", e.key, err)
 		}
 	}
+	o.order = order[:0]
 	o.reset()
 	return nil
 }

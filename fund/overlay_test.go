@@ -140,7 +140,7 @@ func TestRollbackRestoresEverything(t *testing.T) {
 }
 
 // TestOverlayFlushSkipsNoops: a key set back to its stored value, or created and deleted in
-// the same batch, is not written.
+// the same batch, is not written; the rest is written in key order.
 func TestOverlayFlushSkipsNoops(t *testing.T) {
 	st := kv.NewMem()
 	st.Set([]byte("a"), []byte("1"))
@@ -157,11 +157,13 @@ func TestOverlayFlushSkipsNoops(t *testing.T) {
 	}
 	o.put([]byte("b"), []byte("x"), true)
 	o.put([]byte("b"), nil, false)
-	o.put([]byte("c"), []byte("3"), true) // blind write: always written
+	o.put([]byte("c"), []byte("3"), true) // blind writes: always written
+	o.put([]byte("aa"), []byte("4"), true)
+	o.put([]byte("b0"), nil, false)
 	if err := o.flush(&w); err != nil {
 		t.Fatal(err)
 	}
-	mustEqual(t, "writes", w.ops, []string{"set c=3"})
+	mustEqual(t, "writes", w.ops, []string{"set aa=4", "delete b0", "set c=3"})
 	if len(o.entries) != 0 || len(o.idx) != 0 {
 		t.Fatal("flush did not reset the overlay")
 	}
