@@ -54,6 +54,7 @@ type Fund struct {
 // HTTP configures the API listener.
 type HTTP struct {
 	Addr         string   `toml:"addr"`
+	Advertise    string   `toml:"advertise"`
 	MaxBodyBytes int      `toml:"max_body_bytes"`
 	ReadTimeout  Duration `toml:"read_timeout"`
 	WriteTimeout Duration `toml:"write_timeout"`
@@ -262,6 +263,15 @@ func (c *Config) Validate() error {
 		bad("fund.symbol", "must not be empty")
 	}
 	checkHostPort(bad, "http.addr", c.HTTP.Addr, false)
+	if c.HTTP.Advertise != "" {
+		checkHostPort(bad, "http.advertise", c.HTTP.Advertise, true)
+	} else if clustered := len(c.Cluster.Join) > 0 || c.Cluster.BootstrapExpect > 1; clustered {
+		if host, _, err := net.SplitHostPort(c.HTTP.Addr); err == nil {
+			if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+				bad("http.advertise", "must be set when http.addr %q listens on all interfaces in a cluster", c.HTTP.Addr)
+			}
+		}
+	}
 	if c.HTTP.MaxBodyBytes < 1024 || c.HTTP.MaxBodyBytes > 64<<20 {
 		bad("http.max_body_bytes", "%d must be between 1024 and 67108864", c.HTTP.MaxBodyBytes)
 	}
@@ -319,6 +329,8 @@ func (c *Config) Validate() error {
 	}
 	if c.Cluster.Secret != "" && len(c.Cluster.Secret) < 16 {
 		bad("cluster.secret", "must be at least 16 characters")
+	} else if c.Cluster.Secret == "" && (len(c.Cluster.Join) > 0 || c.Cluster.BootstrapExpect > 1) {
+		bad("cluster.secret", "must be set for a multi-node cluster: it authenticates Raft and forwarding between members")
 	}
 	if c.Ingest.ChainID == 0 {
 		bad("ingest.chain_id", "must not be 0")
@@ -383,6 +395,14 @@ func (c *Config) Validate() error {
 		return nil
 	}
 	return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+}
+
+// HTTPAdvertise is the API address other nodes use to reach this one.
+func (c *Config) HTTPAdvertise() string {
+	if c.HTTP.Advertise != "" {
+		return c.HTTP.Advertise
+	}
+	return c.HTTP.Addr
 }
 
 // RaftAdvertise is the Raft address other nodes use to reach this one.

@@ -94,6 +94,7 @@ data_dir = "/var/lib/paimon"
 
 [http]
 addr = "0.0.0.0:9090"
+advertise = "edge-2.internal:9090"
 max_body_bytes = 4096
 idle_timeout = "90s"
 
@@ -130,6 +131,7 @@ format = "json"
 	want := Default()
 	want.Node = Node{ID: "edge-2", DataDir: "/var/lib/paimon"}
 	want.HTTP.Addr = "0.0.0.0:9090"
+	want.HTTP.Advertise = "edge-2.internal:9090"
 	want.HTTP.MaxBodyBytes = 4096
 	want.HTTP.IdleTimeout = Duration(90 * time.Second)
 	want.Raft.Addr = "10.0.0.2:7000"
@@ -357,6 +359,7 @@ func TestValidateRules(t *testing.T) {
 		c.Ingest.Contracts = []Contract{a, b}
 	}
 	vault := Contract{Name: "vault", Kind: "vault", Address: "0xabcdefabcdefabcdefabcdefabcdefabcdefabcd"}
+	const secret = "0123456789abcdef"
 	token := func(name, role, sum string) Token { return Token{Name: name, Role: role, SHA256: sum} }
 	tests := []struct {
 		name   string
@@ -404,14 +407,20 @@ func TestValidateRules(t *testing.T) {
 		{"nav ttl zero", func(c *Config) { c.Cache.NavTTL = 0 }, []string{"cache.nav_ttl"}},
 		{"prices ttl zero", func(c *Config) { c.Cache.PricesTTL = 0 }, []string{"cache.prices_ttl"}},
 		{"default ttl negative", func(c *Config) { c.Cache.DefaultTTL = Duration(-1) }, []string{"cache.default_ttl"}},
-		{"join entry without port", func(c *Config) { c.Cluster.Join = []string{"edge-1:8080", "edge-2"} }, []string{"cluster.join[1]"}},
-		{"join entry without host", func(c *Config) { c.Cluster.Join = []string{":8080"} }, []string{"cluster.join[0]"}},
+		{"join entry without port", func(c *Config) { c.Cluster.Join, c.Cluster.Secret = []string{"edge-1:8080", "edge-2"}, secret }, []string{"cluster.join[1]"}},
+		{"join entry without host", func(c *Config) { c.Cluster.Join, c.Cluster.Secret = []string{":8080"}, secret }, []string{"cluster.join[0]"}},
+		{"cluster without secret", func(c *Config) { c.Cluster.Join = []string{"edge-1:8080"} }, []string{"cluster.secret"}},
+		{"cluster on all interfaces without http advertise", func(c *Config) {
+			c.Cluster.Join, c.Cluster.Secret, c.HTTP.Addr = []string{"edge-1:8080"}, secret, "0.0.0.0:8080"
+		}, []string{"http.advertise"}},
+		{"http advertise without host", func(c *Config) { c.HTTP.Advertise = ":8080" }, []string{"http.advertise"}},
 		{"bootstrap expect negative", func(c *Config) { c.Cluster.BootstrapExpect = -1 }, []string{"cluster.bootstrap_expect"}},
 		{"bootstrap expect above 9", func(c *Config) {
 			c.Cluster.BootstrapExpect = 10
 			c.Cluster.Join = []string{"edge-1:8080"}
+			c.Cluster.Secret = secret
 		}, []string{"cluster.bootstrap_expect"}},
-		{"bootstrap expect 3 without join", func(c *Config) { c.Cluster.BootstrapExpect = 3 }, []string{"cluster.join"}},
+		{"bootstrap expect 3 without join", func(c *Config) { c.Cluster.BootstrapExpect, c.Cluster.Secret = 3, secret }, []string{"cluster.join"}},
 		{"secret too short", func(c *Config) { c.Cluster.Secret = "short" }, []string{"cluster.secret"}},
 		{"chain id zero", func(c *Config) { c.Ingest.ChainID = 0 }, []string{"ingest.chain_id"}},
 		{"contract name empty", func(c *Config) { c.Ingest.Contracts[1].Name = "" }, []string{"ingest.contracts[1].name"}},

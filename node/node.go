@@ -47,6 +47,8 @@ type Node struct {
 	server   *server.Server
 
 	fatal     chan error
+	stop      context.CancelFunc // ends cluster formation
+	formDone  chan struct{}
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -125,26 +127,45 @@ func (n *Node) Start() (err error) {
 		return err
 	}
 	if n.server, err = server.New(server.Config{
-		NodeID:       cfg.Node.ID,
-		Addr:         cfg.HTTP.Addr,
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
-		ReadTimeout:  cfg.HTTP.ReadTimeout.D(),
-		WriteTimeout: cfg.HTTP.WriteTimeout.D(),
-		IdleTimeout:  cfg.HTTP.IdleTimeout.D(),
-		Concurrency:  cfg.HTTP.Concurrency,
-		MaxStaleness: cfg.Read.MaxStaleness.D(),
-		ApplyTimeout: cfg.Raft.ApplyTimeout.D(),
-		ChainID:      cfg.Ingest.ChainID,
-		Tokens:       tokens,
-		Logger:       n.logger,
-		Metrics:      n.metrics,
-		Now:          n.opts.Now,
+		NodeID:        cfg.Node.ID,
+		Addr:          cfg.HTTP.Addr,
+		MaxBodyBytes:  cfg.HTTP.MaxBodyBytes,
+		ReadTimeout:   cfg.HTTP.ReadTimeout.D(),
+		WriteTimeout:  cfg.HTTP.WriteTimeout.D(),
+		IdleTimeout:   cfg.HTTP.IdleTimeout.D(),
+		Concurrency:   cfg.HTTP.Concurrency,
+		MaxStaleness:  cfg.Read.MaxStaleness.D(),
+		ApplyTimeout:  cfg.Raft.ApplyTimeout.D(),
+		ChainID:       cfg.Ingest.ChainID,
+		Tokens:        tokens,
+		ClusterSecret: []byte(cfg.Cluster.Secret),
+		HTTPAdvertise: cfg.HTTPAdvertise(),
+		RaftAddr:      cfg.RaftAdvertise(),
+		Logger:        n.logger,
+		Metrics:       n.metrics,
+		Now:           n.opts.Now,
 	}, n.store, n.cache, n.registry, n.machine); err != nil {
 		return err
 	}
 	if err := n.server.Start(); err != nil {
 		return err
 	}
+
+	// Formation needs the API up: peers announce themselves and join through it.
+	ctx, stop := context.WithCancel(context.Background())
+	n.stop, n.formDone = stop, make(chan struct{})
+	go func() {
+		defer close(n.formDone)
+		err := n.store.Form(ctx, raftstore.FormConfig{
+			Self:            raftstore.Member{ID: cfg.Node.ID, RaftAddr: cfg.RaftAdvertise(), HTTPAddr: cfg.HTTPAdvertise(), Voter: true},
+			Join:            cfg.Cluster.Join,
+			BootstrapExpect: cfg.Cluster.BootstrapExpect,
+			Peers:           n.server.Peers(),
+		})
+		if err != nil && ctx.Err() == nil {
+			n.logger.Error("cluster formation stopped", "error", err)
+		}
+	}()
 	n.logger.Info("node started", "http", n.server.Addr(), "raft", cfg.RaftAdvertise(), "data_dir", absPath(cfg.Node.DataDir))
 	return nil
 }
@@ -168,6 +189,7 @@ func (n *Node) storeConfig() raftstore.Config {
 	rc.TrailingLogs = cfg.Raft.TrailingLogs
 	rc.SnapshotRetain = cfg.Raft.SnapshotRetain
 	rc.Secret = []byte(cfg.Cluster.Secret)
+	rc.HTTPAddr = cfg.HTTPAdvertise()
 	rc.Network = n.opts.Network
 	rc.Logger = n.logger
 	rc.Metrics = n.metrics
@@ -213,6 +235,10 @@ func (n *Node) Fatal() <-chan error { return n.fatal }
 func (n *Node) Close(ctx context.Context) error {
 	n.closeOnce.Do(func() {
 		var errs []error
+		if n.stop != nil {
+			n.stop()
+			<-n.formDone
+		}
 		// HTTP first, so no request reaches a closing store.
 		if n.server != nil {
 			errs = append(errs, n.server.Close(ctx))

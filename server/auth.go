@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"fmt"
 	"crypto/rand"
 	"encoding/hex"
 
@@ -46,6 +47,11 @@ func parseRole(s string) (role, bool) {
 type principal struct {
 	name string
 	role role
+	// cluster marks a member node (a signed request without a user token) or an operator
+	// presenting the cluster secret: such a principal may use the cluster endpoints only.
+	cluster bool
+	// via is the member that forwarded the request, when one did.
+	via string
 }
 
 var bearer = []byte("Bearer ")
@@ -53,9 +59,21 @@ var bearer = []byte("Bearer ")
 // authenticate resolves the Authorization header. No header is anonymous; a header that is
 // not a known token is AUTH_INVALID, even on a public route, so a client learns at once that
 // its token is wrong. It does not allocate.
+//
+// A request signed by a member (cluster.go) is either forwarded on behalf of a client, whose
+// own token is then checked as usual, or the member's own call to a cluster endpoint.
 func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (principal, error) {
+	var via string
+	if len(ctx.Request.Header.Peek(hdrCluster)) > 0 {
+		if via = s.clusterPeer(ctx); via == "" {
+			return principal{}, fmt.Errorf("%w: bad or expired cluster signature", errAuthInvalid)
+		}
+	}
 	h := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
 	if len(h) == 0 {
+		if via != "" {
+			return principal{name: "node:" + via, role: roleAdmin, cluster: true, via: via}, nil
+		}
 		return principal{}, nil
 	}
 	if len(h) <= len(bearer) || !bytes.EqualFold(h[:len(bearer)], bearer) {
@@ -67,8 +85,12 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (principal, error) {
 	}
 	p, ok := s.tokens[sha256Token(tok)]
 	if !ok {
+		if s.isClusterSecret(tok) {
+			return principal{name: "cluster-secret", role: roleAdmin, cluster: true}, nil
+		}
 		return principal{}, errAuthInvalid
 	}
+	p.via = via
 	return p, nil
 }
 

@@ -13,13 +13,14 @@ import (
 var statusCodes = []int{200, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503}
 
 type routeMetrics struct {
-	set      *metrics.Set
+	set       *metrics.Set
+	forwarded *metrics.Counter
 	requests [numRoutes][]*metrics.Counter // parallel to statusCodes; last is "other"
 	seconds  [numRoutes]*metrics.PrometheusHistogram
 }
 
 func newRouteMetrics(set *metrics.Set) *routeMetrics {
-	m := &routeMetrics{set: set}
+	m := &routeMetrics{set: set, forwarded: set.GetOrCreateCounter("paimon_http_forwarded_total")}
 	for id := range numRoutes {
 		name := routes[id].name
 		m.requests[id] = make([]*metrics.Counter, len(statusCodes)+1)

@@ -34,6 +34,9 @@ const (
 	rClusterStatus
 	rPostLogs
 	rPostPrices
+	rClusterJoin
+	rClusterRemove
+	rClusterNotify
 	numRoutes
 )
 
@@ -45,6 +48,10 @@ type route struct {
 	role   role
 	read   bool
 	params []string
+	// cluster routes accept member nodes and the cluster secret as well as user tokens.
+	cluster bool
+	// leader routes are served by the leader; a follower forwards them.
+	leader bool
 }
 
 var routes = [numRoutes]route{
@@ -66,9 +73,12 @@ var routes = [numRoutes]route{
 	rTransactions:  {name: "transactions", method: "GET", read: true, role: roleViewer, params: txParams},
 	rAudit:         {name: "audit", method: "GET", read: true, role: roleViewer, params: auditParams},
 	rIngestStatus:  {name: "ingest_status", method: "GET", role: roleViewer},
-	rClusterStatus: {name: "cluster_status", method: "GET", role: roleViewer},
-	rPostLogs:      {name: "admin_logs", method: "POST", role: roleOperator},
-	rPostPrices:    {name: "admin_prices", method: "POST", role: roleOperator},
+	rClusterStatus: {name: "cluster_status", method: "GET", role: roleViewer, cluster: true},
+	rPostLogs:      {name: "admin_logs", method: "POST", role: roleOperator, leader: true},
+	rPostPrices:    {name: "admin_prices", method: "POST", role: roleOperator, leader: true},
+	rClusterJoin:   {name: "cluster_join", method: "POST", role: roleAdmin, cluster: true, leader: true},
+	rClusterRemove: {name: "cluster_remove", method: "POST", role: roleAdmin, cluster: true, leader: true},
+	rClusterNotify: {name: "cluster_notify", method: "POST", role: roleAdmin, cluster: true},
 }
 
 // matchRoute maps a path to its route and path parameter. It does not allocate.
@@ -106,6 +116,12 @@ func matchRoute(path []byte) (routeID, []byte) {
 		return rPostLogs, nil
 	case "/v1/admin/prices":
 		return rPostPrices, nil
+	case "/v1/cluster/join":
+		return rClusterJoin, nil
+	case "/v1/cluster/remove":
+		return rClusterRemove, nil
+	case "/v1/cluster/notify":
+		return rClusterNotify, nil
 	}
 	if tail, ok := cutPrefix(path, "/v1/prices/"); ok && oneSegment(tail) {
 		return rPrice, tail
@@ -183,13 +199,23 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 		return err
 	}
 	rc.who = who
+	have := who.role
+	if who.cluster && !rt.cluster {
+		have = roleNone // member credentials open the cluster endpoints only
+	}
 	if rt.role != roleNone {
-		if who.role == roleNone {
+		if have == roleNone && !who.cluster {
 			return errAuthRequired
 		}
-		if who.role < rt.role {
+		if have < rt.role {
 			return fmt.Errorf("%w: %s needs the %s role", errForbidden, ctx.Path(), rt.role)
 		}
+	}
+	if rc.route == rClusterNotify && !who.cluster {
+		return fmt.Errorf("%w: %s is for cluster members", errForbidden, ctx.Path())
+	}
+	if rt.leader && !s.store.IsLeader() {
+		return s.forward(ctx, rc)
 	}
 	if rt.method == "GET" {
 		if err := checkParams(ctx.QueryArgs(), rt.params, rt.read); err != nil {
@@ -199,6 +225,9 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if rt.read {
 		if err := s.parseConsistency(ctx, rc); err != nil {
 			return err
+		}
+		if rc.consistency != consistencyLocal && !s.store.IsLeader() {
+			return s.forward(ctx, rc)
 		}
 		return s.serveRead(ctx, rc)
 	}
@@ -217,6 +246,12 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 		return s.postLogs(ctx, rc)
 	case rPostPrices:
 		return s.postPrices(ctx, rc)
+	case rClusterJoin:
+		return s.clusterJoin(ctx, rc)
+	case rClusterRemove:
+		return s.clusterRemove(ctx, rc)
+	case rClusterNotify:
+		return s.clusterNotify(ctx, rc)
 	}
 	return fmt.Errorf("%w: %s", errNotFound, ctx.Path())
 }

@@ -24,6 +24,11 @@ import (
 // Store is what the server needs of the replicated store.
 type Store interface {
 	Propose(ctx context.Context, cmd []byte) (raftstore.Result, error)
+	Join(ctx context.Context, m raftstore.Member) (uint64, error)
+	Remove(ctx context.Context, id string) (uint64, error)
+	Members() ([]raftstore.Member, error)
+	LeaderHTTPAddr() (id, addr string)
+	Noticed(m raftstore.Member)
 	Read() (*raftstore.View, error)
 	AppliedIndex() uint64
 	WaitApplied(ctx context.Context, index uint64) error
@@ -31,7 +36,6 @@ type Store interface {
 	Stale(maxStaleness time.Duration) bool
 	IsLeader() bool
 	Status() raftstore.Status
-	Nodes() ([]raftstore.Node, error)
 }
 
 // ViewRenderer renders a materialized view that is not stored yet (before the first batch).
@@ -62,6 +66,13 @@ type Config struct {
 	ApplyTimeout time.Duration
 	ChainID      uint64
 	Tokens       []Token
+	// ClusterSecret authenticates requests between members (forwarding, joins) and operators
+	// on the cluster endpoints.
+	ClusterSecret []byte
+	// HTTPAdvertise is the address other members reach this API at; defaults to Addr.
+	HTTPAdvertise string
+	// RaftAddr is this node's advertised Raft address, reported to peers forming a cluster.
+	RaftAddr string
 	Logger       *slog.Logger
 	Metrics      *metrics.Set
 	Now          func() time.Time
@@ -95,6 +106,9 @@ func (c *Config) Validate() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.HTTPAdvertise == "" {
+		c.HTTPAdvertise = c.Addr
+	}
 	for _, t := range c.Tokens {
 		if _, ok := parseRole(t.Role); !ok || t.Name == "" {
 			return fmt.Errorf("server: token %q has role %q", t.Name, t.Role)
@@ -116,6 +130,7 @@ type Server struct {
 
 	srv       *fasthttp.Server
 	ln        net.Listener
+	peers     *fasthttp.Client // forwarding and cluster calls to other members
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
@@ -142,6 +157,15 @@ func New(cfg Config, store Store, c *cache.Cache, registry *fund.Registry, views
 		s.tokens[t.SHA256] = principal{name: t.Name, role: r}
 	}
 	s.bufs.New = func() any { b := make([]byte, 0, 16<<10); return &b }
+	s.peers = &fasthttp.Client{
+		Name:                          "paimon-peer",
+		MaxConnsPerHost:               1024,
+		ReadTimeout:                   cfg.ApplyTimeout + 5*time.Second,
+		WriteTimeout:                  cfg.WriteTimeout,
+		MaxIdleConnDuration:           time.Minute,
+		NoDefaultUserAgentHeader:      true,
+		DisableHeaderNamesNormalizing: false,
+	}
 	s.srv = &fasthttp.Server{
 		Handler:                       s.Handler,
 		ErrorHandler:                  s.handleTransportError,

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -67,7 +68,7 @@ type pgsyncStatus struct {
 
 func (s *Server) serveClusterStatus(ctx *fasthttp.RequestCtx) error {
 	st := s.store.Status()
-	nodes, err := s.store.Nodes()
+	members, err := s.store.Members()
 	if err != nil {
 		return err
 	}
@@ -84,21 +85,32 @@ func (s *Server) serveClusterStatus(ctx *fasthttp.RequestCtx) error {
 	}{
 		NodeID: st.NodeID, Leader: st.LeaderID, State: st.State, Term: st.Term,
 		AppliedIndex: st.AppliedIndex, CommitIndex: st.CommitIndex, LastContactMs: -1,
-		Nodes: make([]clusterNode, 0, len(nodes)),
+		Nodes: make([]clusterNode, len(members)),
 	}
 	if !st.LastContact.IsZero() {
 		out.LastContactMs = time.Since(st.LastContact).Milliseconds()
 	}
-	for _, n := range nodes {
-		cn := clusterNode{ID: n.ID, RaftAddr: n.RaftAddr, Suffrage: "nonvoter"}
-		if n.Voter {
+	// Reachability is this node's view: its own API answers, and each other member's /healthz
+	// answers within a short timeout (asked concurrently).
+	var wg sync.WaitGroup
+	for i, m := range members {
+		cn := &out.Nodes[i]
+		*cn = clusterNode{ID: m.ID, RaftAddr: m.RaftAddr, HTTPAddr: m.HTTPAddr, Suffrage: "nonvoter"}
+		if m.Voter {
 			cn.Suffrage = "voter"
 		}
-		if n.ID == st.NodeID {
-			cn.HTTPAddr, cn.Reachable = s.Addr(), true
+		switch {
+		case m.ID == st.NodeID:
+			cn.Reachable = true
+		case m.HTTPAddr != "":
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cn.Reachable = s.pingTimeout(m.HTTPAddr, 500*time.Millisecond) == nil
+			}()
 		}
-		out.Nodes = append(out.Nodes, cn)
 	}
+	wg.Wait()
 	return s.writeJSON(ctx, out, st.AppliedIndex)
 }
 

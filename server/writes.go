@@ -63,7 +63,7 @@ func (s *Server) postLogs(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 		return s.writeJSON(ctx, resp, resp.Index)
 	}
 	cmd := fund.EncodeLogs(&fund.LogsCommand{
-		Time: s.cfg.Now().UnixNano(), Actor: actorOf(ctx, rc.who), Events: events, Skipped: resp.Skipped,
+		Time: s.cfg.Now().UnixNano(), Actor: actorOf(ctx, rc), Events: events, Skipped: resp.Skipped,
 	})
 	res, err := s.propose(cmd)
 	if err != nil {
@@ -91,7 +91,7 @@ func (s *Server) postPrices(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if err != nil {
 		return err
 	}
-	cmd := fund.EncodePrices(&fund.PricesCommand{Time: s.cfg.Now().UnixNano(), Actor: actorOf(ctx, rc.who), Prices: prices})
+	cmd := fund.EncodePrices(&fund.PricesCommand{Time: s.cfg.Now().UnixNano(), Actor: actorOf(ctx, rc), Prices: prices})
 	res, err := s.propose(cmd)
 	if err != nil {
 		return err
@@ -126,8 +126,9 @@ func resultError(v any) error {
 	return fmt.Errorf("unexpected state machine result %T", v)
 }
 
-func actorOf(ctx *fasthttp.RequestCtx, p principal) fund.Actor {
-	return fund.Actor{Name: p.name, Role: p.role.String(), IP: ctx.RemoteIP().String(), UserAgent: string(ctx.UserAgent())}
+func actorOf(ctx *fasthttp.RequestCtx, rc *reqCtx) fund.Actor {
+	p := rc.who
+	return fund.Actor{Name: p.name, Role: p.role.String(), IP: clientIP(ctx, rc), UserAgent: string(ctx.UserAgent())}
 }
 
 func (s *Server) writeJSON(ctx *fasthttp.RequestCtx, v any, index uint64) error {

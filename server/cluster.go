@@ -1,0 +1,158 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"paimon/raftstore"
+)
+
+var nodeIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// joinRequest is the body of POST /v1/cluster/join.
+type joinRequest struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raftAddr"`
+	HTTPAddr string `json:"httpAddr"`
+	Voter    *bool  `json:"voter"`
+}
+
+// decodeStrict decodes a JSON object into v, refusing unknown fields and trailing data.
+func decodeStrict(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return validation("request body is empty", nil)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return validation("malformed JSON body: "+err.Error(), nil)
+	}
+	if dec.More() {
+		return validation("malformed JSON body: data after the object", nil)
+	}
+	return nil
+}
+
+// parseMember validates a join or notify body.
+func parseMember(body []byte) (raftstore.Member, error) {
+	var jr joinRequest
+	if err := decodeStrict(body, &jr); err != nil {
+		return raftstore.Member{}, err
+	}
+	if !nodeIDRe.MatchString(jr.ID) {
+		return raftstore.Member{}, validation("id must be 1-64 letters, digits, '.', '_' or '-'", map[string]any{"field": "id"})
+	}
+	for field, addr := range map[string]string{"raftAddr": jr.RaftAddr, "httpAddr": jr.HTTPAddr} {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || host == "" || port == "" {
+			return raftstore.Member{}, validation(field+" must be host:port", map[string]any{"field": field})
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			return raftstore.Member{}, validation(field+" must be an address other nodes can dial, not "+host, map[string]any{"field": field})
+		}
+	}
+	m := raftstore.Member{ID: jr.ID, RaftAddr: jr.RaftAddr, HTTPAddr: jr.HTTPAddr, Voter: true}
+	if jr.Voter != nil {
+		m.Voter = *jr.Voter
+	}
+	return m, nil
+}
+
+// clusterJoin adds a node (on the leader; followers forward). The new node's HTTP address must
+// answer, as must its Raft address (checked by the store): a member that cannot be reached
+// would only weaken the quorum.
+func (s *Server) clusterJoin(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
+	m, err := parseMember(ctx.PostBody())
+	if err != nil {
+		return err
+	}
+	if m.ID != s.cfg.NodeID {
+		if err := s.ping(m.HTTPAddr); err != nil {
+			return validation(fmt.Sprintf("httpAddr %s does not answer: %v", m.HTTPAddr, err), map[string]any{"field": "httpAddr"})
+		}
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), s.cfg.ApplyTimeout)
+	defer cancel()
+	idx, err := s.store.Join(cctx, m)
+	if err != nil {
+		return membershipError(err)
+	}
+	s.logger.Info("cluster join", "id", m.ID, "raft_addr", m.RaftAddr, "http_addr", m.HTTPAddr, "by", rc.who.name)
+	return s.writeJSON(ctx, map[string]any{"index": idx}, idx)
+}
+
+// clusterRemove takes a node out (on the leader; followers forward).
+func (s *Server) clusterRemove(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
+	var body struct {
+		ID string `json:"id"`
+	}
+	if err := decodeStrict(ctx.PostBody(), &body); err != nil {
+		return err
+	}
+	if !nodeIDRe.MatchString(body.ID) {
+		return validation("id must be 1-64 letters, digits, '.', '_' or '-'", map[string]any{"field": "id"})
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), s.cfg.ApplyTimeout)
+	defer cancel()
+	idx, err := s.store.Remove(cctx, body.ID)
+	if err != nil {
+		return membershipError(err)
+	}
+	s.logger.Info("cluster remove", "id", body.ID, "by", rc.who.name)
+	return s.writeJSON(ctx, map[string]any{"index": idx}, idx)
+}
+
+// clusterNotify records a node that is forming a cluster and answers with this node.
+func (s *Server) clusterNotify(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
+	m, err := parseMember(ctx.PostBody())
+	if err != nil {
+		return err
+	}
+	if rc.who.via != m.ID {
+		return validation("a node may only announce itself", nil)
+	}
+	s.store.Noticed(m)
+	return s.writeJSON(ctx, s.self(), s.store.AppliedIndex())
+}
+
+func (s *Server) self() raftstore.Member {
+	return raftstore.Member{ID: s.cfg.NodeID, RaftAddr: s.cfg.RaftAddr, HTTPAddr: s.cfg.HTTPAdvertise, Voter: true}
+}
+
+func membershipError(err error) error {
+	switch {
+	case errors.Is(err, raftstore.ErrConflict):
+		return &apiError{Status: 409, Code: "CONFLICT", Message: err.Error()}
+	case errors.Is(err, raftstore.ErrUnreachable):
+		return validation(err.Error(), map[string]any{"field": "raftAddr"})
+	case errors.Is(err, raftstore.ErrUnknownNode):
+		return &apiError{Status: 404, Code: "NOT_FOUND", Message: err.Error()}
+	}
+	return err
+}
+
+// ping checks that a node's API answers /healthz.
+func (s *Server) ping(addr string) error { return s.pingTimeout(addr, 2*time.Second) }
+
+func (s *Server) pingTimeout(addr string, timeout time.Duration) error {
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://" + addr + "/healthz")
+	if err := s.peers.DoTimeout(req, resp, timeout); err != nil {
+		return err
+	}
+	if resp.StatusCode() != 200 {
+		return fmt.Errorf("status %d", resp.StatusCode())
+	}
+	return nil
+}
