@@ -2,9 +2,9 @@ package server
 
 import (
 	"bytes"
-	"fmt"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 
 	"github.com/valyala/fasthttp"
 )

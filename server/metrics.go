@@ -15,8 +15,8 @@ var statusCodes = []int{200, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503}
 type routeMetrics struct {
 	set       *metrics.Set
 	forwarded *metrics.Counter
-	requests [numRoutes][]*metrics.Counter // parallel to statusCodes; last is "other"
-	seconds  [numRoutes]*metrics.PrometheusHistogram
+	requests  [numRoutes][]*metrics.Counter // parallel to statusCodes; last is "other"
+	seconds   [numRoutes]*metrics.PrometheusHistogram
 }
 
 func newRouteMetrics(set *metrics.Set) *routeMetrics {
