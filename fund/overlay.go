@@ -2,6 +2,8 @@ package fund
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -31,7 +33,7 @@ type overlay struct {
 	idx     map[string]int32 // key → index in entries
 	entries []overlayEntry   // in first-touch order
 	undo    []overlayUndo    // prior entries saved by the current command
-	order   []int32          // flush scratch
+	order   []flushItem      // flush scratch
 	cmd     uint32           // current command number, for undo
 	cmdMark int              // len(entries) when the current command began
 }
@@ -139,12 +141,14 @@ func (o *overlay) rollback() {
 	o.entries = o.entries[:o.cmdMark]
 }
 
-// flush writes every changed key to w in key order and resets the overlay. Writes that would
-// leave the store as it is (a value equal to the stored one, a delete of an absent key) are
-// skipped. Key order is deterministic, and it is the cheap order for Pebble: the memtable
-// inserts a batch's keys with a cached skiplist position, which a key next to the previous one
-// reuses instead of searching from the top (new ledger positions, index entries, NAV points and
-// audit entries all land next to each other).
+// flush writes every changed key to w, ordered by the first 8 bytes of the key and then by
+// first touch, and resets the overlay. Writes that would leave the store as it is (a value
+// equal to the stored one, a delete of an absent key) are skipped. The order is deterministic,
+// and close to key order, which is the cheap order for Pebble: the memtable inserts a batch's
+// keys with a cached skiplist position, which a key next to the previous one reuses instead of
+// searching from the top (new ledger positions, index entries, NAV points and audit entries all
+// land next to each other). Within the groups that share 8 bytes (a ledger index of one event
+// name, contract or address; ledger positions of nearby blocks) first touch is chain order.
 func (o *overlay) flush(w kv.Writer) error {
 	order := o.order[:0]
 	for i := range o.entries {
@@ -154,12 +158,17 @@ func (o *overlay) flush(w kv.Writer) error {
 		case e.ok && e.base == basePresent && bytes.Equal(e.v, e.bv):
 		case !e.ok && e.base == baseAbsent:
 		default:
-			order = append(order, int32(i))
+			order = append(order, flushItem{head8(e.key), int32(i)})
 		}
 	}
-	slices.SortFunc(order, func(a, b int32) int { return bytes.Compare(o.entries[a].key, o.entries[b].key) })
-	for _, i := range order {
-		e := &o.entries[i]
+	slices.SortFunc(order, func(a, b flushItem) int {
+		if a.head != b.head {
+			return cmp.Compare(a.head, b.head)
+		}
+		return cmp.Compare(a.i, b.i)
+	})
+	for _, it := range order {
+		e := &o.entries[it.i]
 		var err error
 		if e.ok {
 			err = w.Set(e.key, e.v)
@@ -173,4 +182,17 @@ func (o *overlay) flush(w kv.Writer) error {
 	o.order = order[:0]
 	o.reset()
 	return nil
+}
+
+// flushItem is an entry to write with the first 8 bytes of its key (big-endian, zero-padded)
+// as its sort key; entries whose keys share those bytes keep their first-touch order.
+type flushItem struct {
+	head uint64
+	i    int32
+}
+
+func head8(k []byte) uint64 {
+	var b [8]byte
+	copy(b[:], k)
+	return binary.BigEndian.Uint64(b[:])
 }
