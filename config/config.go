@@ -81,6 +81,8 @@ type Raft struct {
 	SnapshotThreshold  uint64   `toml:"snapshot_threshold"`
 	TrailingLogs       uint64   `toml:"trailing_logs"`
 	SnapshotRetain     int      `toml:"snapshot_retain"`
+	LogSegmentBytes    int      `toml:"log_segment_bytes"`
+	StateCacheMiB      int      `toml:"state_cache_mib"`
 }
 
 // Cache configures the in-process view cache.
@@ -169,6 +171,8 @@ func Default() *Config {
 			SnapshotThreshold:  8192,
 			TrailingLogs:       10240,
 			SnapshotRetain:     2,
+			LogSegmentBytes:    64 << 20,
+			StateCacheMiB:      128,
 		},
 		Cache: Cache{
 			SizeMiB:     64,
@@ -310,6 +314,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Raft.SnapshotRetain < 1 {
 		bad("raft.snapshot_retain", "%d must be at least 1", c.Raft.SnapshotRetain)
+	}
+	if c.Raft.LogSegmentBytes < 32<<10 || c.Raft.LogSegmentBytes > 1<<30 {
+		bad("raft.log_segment_bytes", "%d must be between 32768 and 1073741824", c.Raft.LogSegmentBytes)
+	}
+	if c.Raft.StateCacheMiB < 1 || c.Raft.StateCacheMiB > 1<<16 {
+		bad("raft.state_cache_mib", "%d must be between 1 and 65536", c.Raft.StateCacheMiB)
 	}
 	if c.Cache.SizeMiB < 1 || c.Cache.SizeMiB > 1<<16 {
 		bad("cache.size_mib", "%d must be between 1 and 65536", c.Cache.SizeMiB)

@@ -188,6 +188,8 @@ func (n *Node) storeConfig() raftstore.Config {
 	rc.SnapshotThreshold = cfg.Raft.SnapshotThreshold
 	rc.TrailingLogs = cfg.Raft.TrailingLogs
 	rc.SnapshotRetain = cfg.Raft.SnapshotRetain
+	rc.LogSegmentBytes = cfg.Raft.LogSegmentBytes
+	rc.StateCacheBytes = int64(cfg.Raft.StateCacheMiB) << 20
 	rc.Secret = []byte(cfg.Cluster.Secret)
 	rc.HTTPAddr = cfg.HTTPAdvertise()
 	rc.Network = n.opts.Network

@@ -39,6 +39,9 @@ type Config struct {
 	SnapshotRetain    int
 	// LogCacheSize is how many recent log entries are kept in memory in front of the WAL.
 	LogCacheSize int
+	// LogSegmentBytes is the size of a raft-wal segment file. Compaction deletes whole sealed
+	// segments, so entries of the segment being written stay readable after a snapshot.
+	LogSegmentBytes int
 	// StateCacheBytes is the Pebble block cache of the state store.
 	StateCacheBytes int64
 
@@ -81,6 +84,7 @@ func DefaultConfig() Config {
 		SnapshotRetain:     2,
 		LogCacheSize:       4096,
 		StateCacheBytes:    128 << 20,
+		LogSegmentBytes:    64 << 20,
 	}
 }
 
@@ -99,6 +103,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: ApplyTimeout must be positive", ErrInvalidConfig)
 	case c.LogCacheSize < 0:
 		return fmt.Errorf("%w: LogCacheSize is negative", ErrInvalidConfig)
+	case c.LogSegmentBytes < 32<<10:
+		return fmt.Errorf("%w: LogSegmentBytes %d is below 32 KiB", ErrInvalidConfig, c.LogSegmentBytes)
 	case c.StateCacheBytes < 1<<20:
 		return fmt.Errorf("%w: StateCacheBytes %d is below 1 MiB", ErrInvalidConfig, c.StateCacheBytes)
 	}

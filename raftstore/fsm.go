@@ -182,6 +182,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return err
 	}
 	f.applied = applied
+	f.s.restores.Add(1)
 	f.s.cfg.OnRestore(applied)
 	f.s.setApplied(applied)
 	f.s.logger.Info("restored state from snapshot", "index", applied, "keys", n)

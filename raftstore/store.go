@@ -47,6 +47,7 @@ type Store struct {
 
 	stream   *streamLayer
 	hadState bool // Raft had state when the store opened
+	restores atomic.Uint64
 
 	metaMu sync.RWMutex
 	meta   map[string]string // node id -> HTTP address, replicated (membership.go)
@@ -87,7 +88,7 @@ func New(cfg Config, sm StateMachine) (*Store, error) {
 	s := &Store{
 		cfg:       cfg,
 		sm:        sm,
-		logger:    cfg.Logger.With("node", cfg.NodeID),
+		logger:    cfg.Logger,
 		appliedCh: make(chan struct{}),
 		closed:    make(chan struct{}),
 		meta:      map[string]string{},
@@ -130,7 +131,8 @@ func (s *Store) Open() (err error) {
 	// raft-wal's Close does not close its metadata database, so the store owns it and closes it
 	// itself; otherwise a reopen in the same process waits forever on its file lock.
 	s.walMeta = &metadb.BoltMetaDB{}
-	if s.wal, err = wal.Open(filepath.Join(raftDir, "wal"), wal.WithMetaStore(s.walMeta), wal.WithLogger(newHCLog(s.logger, "raft-wal"))); err != nil {
+	if s.wal, err = wal.Open(filepath.Join(raftDir, "wal"), wal.WithMetaStore(s.walMeta),
+		wal.WithSegmentSize(s.cfg.LogSegmentBytes), wal.WithLogger(newHCLog(s.logger, "raft-wal"))); err != nil {
 		return fmt.Errorf("open raft log: %w", err)
 	}
 	logs, err := raft.NewLogCache(max(s.cfg.LogCacheSize, 1), s.wal)
@@ -403,6 +405,10 @@ func (s *Store) Read() (*View, error) {
 	}}, nil
 }
 
+// Restores counts the snapshots this node restored into its state (installed by the leader, or
+// at start when the state was behind the newest snapshot).
+func (s *Store) Restores() uint64 { return s.restores.Load() }
+
 // AppliedIndex is the last index applied to the local state.
 func (s *Store) AppliedIndex() uint64 { return s.applied.Load() }
 
@@ -544,6 +550,7 @@ func (s *Store) Status() Status {
 
 func (s *Store) registerMetrics() {
 	set := s.cfg.Metrics
+	set.GetOrCreateGauge("paimon_raft_snapshot_restores_total", func() float64 { return float64(s.Restores()) })
 	set.GetOrCreateGauge("paimon_raft_applied_index", func() float64 { return float64(s.AppliedIndex()) })
 	set.GetOrCreateGauge("paimon_raft_commit_index", func() float64 {
 		if r := s.raft; r != nil {

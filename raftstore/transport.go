@@ -34,11 +34,17 @@ func (TCPNetwork) Dial(addr string, timeout time.Duration) (net.Conn, error) {
 	return net.DialTimeout("tcp", addr, timeout)
 }
 
-// The Raft connection handshake. After TCP (and TLS, when configured) the accepting side sends
-// a random challenge; the dialing side answers with its node id and an HMAC-SHA256 over the
-// challenge and the id, keyed by the cluster secret. Only then does Raft see the connection, so
-// a peer without the secret can neither replicate nor vote. With TLS and a CA the peer must
-// also present a certificate signed by that CA.
+// The Raft connection handshake, mutual. After TCP (and TLS, when configured):
+//
+//  1. the accepting side sends a magic string and a random challenge S;
+//  2. the dialing side answers with its node id, its own challenge C and
+//     HMAC(secret, "dial" S C id);
+//  3. the accepting side checks the MAC and answers HMAC(secret, "accept" S C id).
+//
+// Only then does Raft see the connection, on either side: a peer without the cluster secret
+// can neither replicate, vote, nor pose as a member to receive the log. The secret does not
+// protect against an active man in the middle on the network path, who could relay a
+// handshake; TLS with a CA (mutual certificates) does, and encrypts the log in transit.
 const (
 	handshakeMagic   = "PMRAFT1\n"
 	challengeSize    = 32
@@ -138,21 +144,27 @@ func (s *streamLayer) serverHandshake(c net.Conn) (net.Conn, string, error) {
 	if _, err := io.ReadFull(c, n[:]); err != nil {
 		return nil, "", fmt.Errorf("%w: %w", errHandshake, err)
 	}
-	buf := make([]byte, int(n[0])+sha256.Size)
+	buf := make([]byte, int(n[0])+challengeSize+sha256.Size)
 	if _, err := io.ReadFull(c, buf); err != nil {
 		return nil, "", fmt.Errorf("%w: %w", errHandshake, err)
 	}
-	peer, mac := string(buf[:n[0]]), buf[n[0]:]
-	if !hmac.Equal(mac, handshakeMAC(s.secret, challenge[len(handshakeMagic):], peer)) {
+	ours := challenge[len(handshakeMagic):]
+	peer, theirs, mac := string(buf[:n[0]]), buf[n[0]:int(n[0])+challengeSize], buf[int(n[0])+challengeSize:]
+	if !hmac.Equal(mac, handshakeMAC(s.secret, "dial", ours, theirs, peer)) {
 		return nil, peer, fmt.Errorf("%w: wrong cluster secret", errHandshake)
+	}
+	if _, err := c.Write(handshakeMAC(s.secret, "accept", ours, theirs, peer)); err != nil {
+		return nil, peer, fmt.Errorf("%w: %w", errHandshake, err)
 	}
 	_ = c.SetDeadline(time.Time{})
 	return c, peer, nil
 }
 
-func handshakeMAC(secret, challenge []byte, nodeID string) []byte {
+func handshakeMAC(secret []byte, role string, accepted, dialed []byte, nodeID string) []byte {
 	m := hmac.New(sha256.New, secret)
-	m.Write(challenge)
+	m.Write([]byte(role))
+	m.Write(accepted)
+	m.Write(dialed)
 	m.Write([]byte(nodeID))
 	return m.Sum(nil)
 }
@@ -203,17 +215,33 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	challenge := make([]byte, len(handshakeMagic)+challengeSize)
 	if _, err := io.ReadFull(c, challenge); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("%w: %s closed the connection (wrong cluster secret or not a paimon node?): %w", errHandshake, address, err)
+		return nil, fmt.Errorf("%w: %s sent no challenge (not a paimon raft endpoint?): %w", errHandshake, address, err)
 	}
 	if string(challenge[:len(handshakeMagic)]) != handshakeMagic {
 		c.Close()
 		return nil, fmt.Errorf("%w: %s is not a paimon raft endpoint", errHandshake, address)
 	}
+	mine := make([]byte, challengeSize)
+	if _, err := rand.Read(mine); err != nil {
+		c.Close()
+		return nil, err
+	}
+	theirs := challenge[len(handshakeMagic):]
 	resp := append([]byte{byte(len(s.nodeID))}, s.nodeID...)
-	resp = append(resp, handshakeMAC(s.secret, challenge[len(handshakeMagic):], s.nodeID)...)
+	resp = append(resp, mine...)
+	resp = append(resp, handshakeMAC(s.secret, "dial", theirs, mine, s.nodeID)...)
 	if _, err := c.Write(resp); err != nil {
 		c.Close()
 		return nil, err
+	}
+	proof := make([]byte, sha256.Size)
+	if _, err := io.ReadFull(c, proof); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("%w: %s refused us (wrong cluster secret?): %w", errHandshake, address, err)
+	}
+	if !hmac.Equal(proof, handshakeMAC(s.secret, "accept", theirs, mine, s.nodeID)) {
+		c.Close()
+		return nil, fmt.Errorf("%w: %s does not know the cluster secret", errHandshake, address)
 	}
 	_ = c.SetDeadline(time.Time{})
 	return c, nil

@@ -1,0 +1,372 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"paimon/config"
+	"paimon/fund"
+	"paimon/fund/fundtest"
+	"paimon/raftstore"
+)
+
+const (
+	testSecret  = "test-cluster-secret-0123456789"
+	adminToken  = "admin-token-for-cluster-tests"
+	viewerToken = "viewer-token-for-cluster-tests"
+)
+
+func tokenSum(tok string) string {
+	s := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(s[:])
+}
+
+// cutNetwork is a Raft network that a test can cut: while cut, every connection of the node is
+// closed, its dials fail and the connections it accepts are dropped. Cutting it isolates the
+// node at the TCP level, as a network partition would.
+type cutNetwork struct {
+	mu    sync.Mutex
+	cut   bool
+	conns map[net.Conn]struct{}
+}
+
+func newCutNetwork() *cutNetwork { return &cutNetwork{conns: map[net.Conn]struct{}{}} }
+
+func (n *cutNetwork) track(c net.Conn) net.Conn {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cut {
+		c.Close()
+		return nil
+	}
+	n.conns[c] = struct{}{}
+	return c
+}
+
+func (n *cutNetwork) Listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &cutListener{Listener: ln, n: n}, nil
+}
+
+func (n *cutNetwork) Dial(addr string, timeout time.Duration) (net.Conn, error) {
+	n.mu.Lock()
+	cut := n.cut
+	n.mu.Unlock()
+	if cut {
+		return nil, errors.New("network cut")
+	}
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	if c = n.track(c); c == nil {
+		return nil, errors.New("network cut")
+	}
+	return c, nil
+}
+
+func (n *cutNetwork) setCut(cut bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.cut = cut
+	if cut {
+		for c := range n.conns {
+			c.Close()
+		}
+		n.conns = map[net.Conn]struct{}{}
+	}
+}
+
+type cutListener struct {
+	net.Listener
+	n *cutNetwork
+}
+
+func (l *cutListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if c = l.n.track(c); c != nil {
+			return c, nil
+		}
+	}
+}
+
+// testLogLevel is the level of the nodes' logs in tests (they go to t.Log).
+var testLogLevel = slog.LevelWarn
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type logWriter struct {
+	t    testing.TB
+	name string
+}
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(w.name + ": " + strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// testCluster is several in-process nodes over real TCP on 127.0.0.1.
+type testCluster struct {
+	t     *testing.T
+	cfgs  []*config.Config
+	nets  []*cutNetwork
+	nodes []*Node // nil while a node is stopped
+}
+
+// newConfig is the configuration of node i of a cluster whose nodes listen at httpAddrs.
+func newConfig(t testing.TB, i int, httpAddrs []string, expect int) *config.Config {
+	c := config.Default()
+	c.Node.ID = fmt.Sprintf("node%d", i+1)
+	c.Node.DataDir = t.TempDir()
+	c.HTTP.Addr = httpAddrs[i]
+	c.Raft.Addr = freeAddr(t)
+	c.Raft.HeartbeatTimeout = config.Duration(300 * time.Millisecond)
+	c.Raft.ElectionTimeout = config.Duration(300 * time.Millisecond)
+	c.Raft.LeaderLeaseTimeout = config.Duration(150 * time.Millisecond)
+	c.Raft.ApplyTimeout = config.Duration(3 * time.Second)
+	c.Read.MaxStaleness = config.Duration(time.Second)
+	c.Cluster.Join = httpAddrs
+	c.Cluster.BootstrapExpect = expect
+	c.Cluster.Secret = testSecret
+	c.Auth.Tokens = []config.Token{
+		{Name: "root", Role: "admin", SHA256: tokenSum(adminToken)},
+		{Name: "dash", Role: "viewer", SHA256: tokenSum(viewerToken)},
+	}
+	c.Log.Level = "warn"
+	return c
+}
+
+// newCluster configures n nodes that all list each other and expect n voters; it starts none.
+func newCluster(t *testing.T, n int) *testCluster {
+	addrs := make([]string, n)
+	for i := range addrs {
+		addrs[i] = freeAddr(t)
+	}
+	c := &testCluster{t: t, nodes: make([]*Node, n)}
+	for i := 0; i < n; i++ {
+		c.cfgs = append(c.cfgs, newConfig(t, i, addrs, n))
+		c.nets = append(c.nets, newCutNetwork())
+	}
+	t.Cleanup(c.stopAll)
+	return c
+}
+
+func (c *testCluster) start(i int) {
+	c.t.Helper()
+	logger := slog.New(slog.NewTextHandler(logWriter{c.t, c.cfgs[i].Node.ID}, &slog.HandlerOptions{Level: testLogLevel}))
+	n, err := New(c.cfgs[i], logger, Options{Network: c.nets[i]})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		c.t.Fatalf("start %s: %v", c.cfgs[i].Node.ID, err)
+	}
+	c.nodes[i] = n
+}
+
+func (c *testCluster) stop(i int) {
+	if n := c.nodes[i]; n != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := n.Close(ctx); err != nil {
+			c.t.Logf("close %s: %v", c.cfgs[i].Node.ID, err)
+		}
+		c.nodes[i] = nil
+	}
+}
+
+func (c *testCluster) stopAll() {
+	for i := range c.nodes {
+		c.stop(i)
+	}
+}
+
+// leader returns the index of the node that leads, or -1.
+func (c *testCluster) leader() int {
+	for i, n := range c.nodes {
+		if n != nil && n.Store().IsLeader() {
+			return i
+		}
+	}
+	return -1
+}
+
+// waitLeader waits until a running node leads and every running node knows it and its HTTP
+// address (so that forwarding works everywhere).
+func (c *testCluster) waitLeader(timeout time.Duration) int {
+	c.t.Helper()
+	var l int
+	checkFor(c.t, timeout, func() error {
+		if l = c.leader(); l < 0 {
+			return errors.New("no leader")
+		}
+		lid := c.cfgs[l].Node.ID
+		for i, n := range c.nodes {
+			if n == nil {
+				continue
+			}
+			id, addr := n.Store().LeaderHTTPAddr()
+			if id != lid || addr == "" {
+				return fmt.Errorf("%s sees leader %q at %q, want %s", c.cfgs[i].Node.ID, id, addr, lid)
+			}
+		}
+		return nil
+	})
+	return l
+}
+
+func (c *testCluster) follower() int {
+	l := c.leader()
+	for i, n := range c.nodes {
+		if n != nil && i != l {
+			return i
+		}
+	}
+	return -1
+}
+
+func (c *testCluster) url(i int) string { return "http://" + c.cfgs[i].HTTP.Addr }
+
+var httpClient = &http.Client{Timeout: 10 * time.Second}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) code() string {
+	var e struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	_ = json.Unmarshal(r.body, &e)
+	return e.Error.Code
+}
+
+func (r response) json(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("not JSON: %s", r.body)
+	}
+	return m
+}
+
+func do(method, url, token string, body []byte) (response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = strings.NewReader(string(body))
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		return response{}, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: b}, err
+}
+
+func (c *testCluster) do(i int, method, path, token string, body []byte) response {
+	c.t.Helper()
+	r, err := do(method, c.url(i)+path, token, body)
+	if err != nil {
+		c.t.Fatalf("%s %s on node%d: %v", method, path, i+1, err)
+	}
+	return r
+}
+
+// transferLog is a webhook body with one mint Transfer of value to `to`, in its own
+// transaction: unique per (to, seq), so a retried write is a duplicate, never a second apply.
+func transferLog(t testing.TB, to common.Address, seq int, value int64) []byte {
+	t.Helper()
+	ev, err := fundtest.NewEvent("Transfer", common.Address{}, to, big.NewInt(value))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256([]byte(fmt.Sprintf("%s/%d", to.Hex(), seq)))
+	ev.TxHash = common.Hash(h)
+	ev.BlockNumber = uint64(1_000_000 + seq)
+	ev.BlockHash = common.Hash(sha256.Sum256(h[:]))
+	ev.BlockTime = 1_750_000_000 + int64(seq)
+	raw, err := fundtest.Encode(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := json.Marshal(map[string][]fund.RawLog{"logs": {raw}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// account reads an account on node i with the given consistency ("" for local).
+func (c *testCluster) account(i int, addr common.Address, consistency string) (response, error) {
+	q := ""
+	if consistency != "" {
+		q = "?consistency=" + consistency
+	}
+	return do("GET", c.url(i)+"/v1/accounts/"+strings.ToLower(addr.Hex())+q, viewerToken, nil)
+}
+
+// checkFor polls fn until it returns nil or the timeout passes.
+func checkFor(t testing.TB, timeout time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// members lists the cluster as node i's store sees it.
+func (c *testCluster) members(i int) []raftstore.Member {
+	c.t.Helper()
+	ms, err := c.nodes[i].Store().Members()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return ms
+}
