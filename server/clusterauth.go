@@ -43,7 +43,8 @@ func clusterMAC(secret []byte, nodeID, ts string, method, uri, body []byte) stri
 // signCluster adds the cluster header to a request this node sends to another.
 func (s *Server) signCluster(req *fasthttp.Request) {
 	ts := strconv.FormatInt(s.cfg.Now().Unix(), 10)
-	mac := clusterMAC(s.cfg.ClusterSecret, s.cfg.NodeID, ts, req.Header.Method(), req.RequestURI(), req.Body())
+	// The receiver sees the path and query only, not the scheme and host the client dials.
+	mac := clusterMAC(s.cfg.ClusterSecret, s.cfg.NodeID, ts, req.Header.Method(), req.URI().RequestURI(), req.Body())
 	req.Header.Set(hdrCluster, s.cfg.NodeID+" "+ts+" "+mac)
 }
 

@@ -144,7 +144,7 @@ func New(cfg Config, store Store, c *cache.Cache, registry *fund.Registry, views
 	}
 	s := &Server{
 		cfg:      cfg,
-		logger:   cfg.Logger.With("node", cfg.NodeID),
+		logger:   cfg.Logger,
 		store:    store,
 		cache:    c,
 		registry: registry,
