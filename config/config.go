@@ -99,6 +99,9 @@ type Cluster struct {
 	Join            []string `toml:"join"`
 	BootstrapExpect int      `toml:"bootstrap_expect"`
 	Secret          string   `toml:"secret"`
+	TLSCertFile     string   `toml:"tls_cert_file"`
+	TLSKeyFile      string   `toml:"tls_key_file"`
+	TLSCAFile       string   `toml:"tls_ca_file"`
 }
 
 // Postgres configures the asynchronous sync to the system of record.
@@ -342,6 +345,9 @@ func (c *Config) Validate() error {
 	} else if c.Cluster.Secret == "" && (len(c.Cluster.Join) > 0 || c.Cluster.BootstrapExpect > 1) {
 		bad("cluster.secret", "must be set for a multi-node cluster: it authenticates Raft and forwarding between members")
 	}
+	if n := btoi(c.Cluster.TLSCertFile != "") + btoi(c.Cluster.TLSKeyFile != "") + btoi(c.Cluster.TLSCAFile != ""); n != 0 && n != 3 {
+		bad("cluster.tls_cert_file", "cluster.tls_cert_file, cluster.tls_key_file and cluster.tls_ca_file go together: set all three or none")
+	}
 	if c.Ingest.ChainID == 0 {
 		bad("ingest.chain_id", "must not be 0")
 	}
@@ -421,6 +427,13 @@ func (c *Config) RaftAdvertise() string {
 		return c.Raft.Advertise
 	}
 	return c.Raft.Addr
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func positive(bad func(string, string, ...any), key string, d Duration) {

@@ -422,6 +422,7 @@ func TestValidateRules(t *testing.T) {
 		}, []string{"cluster.bootstrap_expect"}},
 		{"bootstrap expect 3 without join", func(c *Config) { c.Cluster.BootstrapExpect, c.Cluster.Secret = 3, secret }, []string{"cluster.join"}},
 		{"secret too short", func(c *Config) { c.Cluster.Secret = "short" }, []string{"cluster.secret"}},
+		{"tls cert without key and ca", func(c *Config) { c.Cluster.TLSCertFile = "node.pem" }, []string{"cluster.tls_cert_file"}},
 		{"chain id zero", func(c *Config) { c.Ingest.ChainID = 0 }, []string{"ingest.chain_id"}},
 		{"contract name empty", func(c *Config) { c.Ingest.Contracts[1].Name = "" }, []string{"ingest.contracts[1].name"}},
 		{"contract name duplicate", func(c *Config) { c.Ingest.Contracts[2].Name = "vault" }, []string{"ingest.contracts[2].name"}},

@@ -115,7 +115,11 @@ func (n *Node) Start() (err error) {
 	}, n.updater)
 
 	// The store opens the Raft log and the state and replays what the state lacks.
-	if n.store, err = raftstore.New(n.storeConfig(), n.machine); err != nil {
+	rc := n.storeConfig()
+	if rc.TLS, err = LoadClusterTLS(cfg.Cluster); err != nil {
+		return err
+	}
+	if n.store, err = raftstore.New(rc, n.machine); err != nil {
 		return err
 	}
 	if err := n.store.Open(); err != nil {

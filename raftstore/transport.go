@@ -199,7 +199,11 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	if err != nil {
 		return nil, err
 	}
-	_ = c.SetDeadline(time.Now().Add(max(timeout, handshakeTimeout)))
+	hs := handshakeTimeout
+	if timeout > 0 {
+		hs = min(timeout, handshakeTimeout)
+	}
+	_ = c.SetDeadline(time.Now().Add(hs))
 	if s.tls != nil {
 		cfg := s.tls.Clone()
 		if host, _, err := net.SplitHostPort(string(address)); err == nil && cfg.ServerName == "" {
