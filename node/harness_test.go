@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"strings"
@@ -20,7 +19,6 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"paimon/config"
-	"paimon/fund"
 	"paimon/fund/fundtest"
 	"paimon/raftstore"
 )
@@ -312,28 +310,10 @@ func (c *testCluster) do(i int, method, path, token string, body []byte) respons
 	return r
 }
 
-// transferLog is a webhook body with one mint Transfer of value to `to`, in its own
-// transaction: unique per (to, seq), so a retried write is a duplicate, never a second apply.
+// transferLog is a webhook body minting value shares to `to` in a transaction unique to
+// (to, seq), so a retried write is a duplicate, never a second apply.
 func transferLog(t testing.TB, to common.Address, seq int, value int64) []byte {
-	t.Helper()
-	ev, err := fundtest.NewEvent("Transfer", common.Address{}, to, big.NewInt(value))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := sha256.Sum256([]byte(fmt.Sprintf("%s/%d", to.Hex(), seq)))
-	ev.TxHash = common.Hash(h)
-	ev.BlockNumber = uint64(1_000_000 + seq)
-	ev.BlockHash = common.Hash(sha256.Sum256(h[:]))
-	ev.BlockTime = 1_750_000_000 + int64(seq)
-	raw, err := fundtest.Encode(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := json.Marshal(map[string][]fund.RawLog{"logs": {raw}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return body
+	return fundtest.Body(fundtest.MintLog(to, seq, value))
 }
 
 // account reads an account on node i with the given consistency ("" for local).
