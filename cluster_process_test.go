@@ -180,7 +180,7 @@ func TestKill9LeaderUnderWrites(t *testing.T) {
 	}
 	time.Sleep(time.Second) // writes flow before the kill
 	killedAt.Store(time.Now().UnixNano())
-	c.procs[l].kill9() // writers keep its (dead) address in their rotation: they get connection errors
+	c.procs[l].kill9()          // writers keep its (dead) address in their rotation: they get connection errors
 	time.Sleep(2 * time.Second) // writes flow after the kill
 	stop.Store(true)
 	wg.Wait()
