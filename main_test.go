@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -36,11 +37,19 @@ func freePort(t *testing.T) string {
 
 // proc is a paimon process started from the test binary.
 type proc struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	url  string
-	logs *strings.Builder
-	done chan struct{}
+	t      *testing.T
+	cmd    *exec.Cmd
+	url    string
+	logsMu sync.Mutex
+	logs   strings.Builder
+	done   chan struct{}
+}
+
+// logText returns what the process logged so far.
+func (p *proc) logText() string {
+	p.logsMu.Lock()
+	defer p.logsMu.Unlock()
+	return p.logs.String()
 }
 
 func startProc(t *testing.T, args ...string) *proc {
@@ -51,7 +60,7 @@ func startProc(t *testing.T, args ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{t: t, cmd: cmd, logs: &strings.Builder{}, done: make(chan struct{})}
+	p := &proc{t: t, cmd: cmd, done: make(chan struct{})}
 	for i, a := range args {
 		if a == "-http-addr" {
 			p.url = "http://" + args[i+1]
@@ -64,7 +73,9 @@ func startProc(t *testing.T, args ...string) *proc {
 		defer close(p.done)
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
+			p.logsMu.Lock()
 			p.logs.WriteString(sc.Text() + "\n")
+			p.logsMu.Unlock()
 		}
 		_ = cmd.Wait()
 	}()
@@ -72,7 +83,7 @@ func startProc(t *testing.T, args ...string) *proc {
 		_ = cmd.Process.Kill()
 		<-p.done
 		if t.Failed() {
-			t.Logf("process log:\n%s", p.logs.String())
+			t.Logf("process log:\n%s", p.logText())
 		}
 	})
 	return p
@@ -163,7 +174,7 @@ leader_lease_timeout = "150ms"
 		}
 		acked++
 	}
-	if !strings.Contains(p.logs.String(), "snapshot") {
+	if !strings.Contains(p.logText(), "snapshot") {
 		t.Logf("no snapshot was logged; the test still checks the log replay")
 	}
 	// One more write races the kill: it may or may not be applied, but never twice.
