@@ -8,10 +8,11 @@ import (
 )
 
 // Command types: the first byte of every fund command. Append only, never renumber.
-// 3..0xEF are reserved for the fund; 0xF0..0xFF belong to raftstore.
+// 4..0xEF are reserved for the fund; 0xF0..0xFF belong to raftstore.
 const (
 	CmdLogs   byte = 1
 	CmdPrices byte = 2
+	CmdAudit  byte = 3
 )
 
 // codecVersion is the second byte of every command; a decoder refuses other versions.

@@ -180,6 +180,11 @@ func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error)
 		if c, err = DecodePrices(cmd); err == nil {
 			res, err = m.applyPrices(rw, index, c)
 		}
+	case CmdAudit:
+		var c *AuditCommand
+		if c, err = DecodeAudit(cmd); err == nil {
+			res, err = m.applyAudit(index, c)
+		}
 	default:
 		err = fmt.Errorf("%w: unknown command type %d", ErrBadCommand, cmd[0])
 	}

@@ -468,4 +468,17 @@ func TestJoinAndRemoveRefuseBadRequests(t *testing.T) {
 		}
 		return nil
 	})
+	// Membership changes are audited with who made them; refused ones are not.
+	l = c.leader()
+	audit := c.do(l, "GET", "/v1/audit?action=cluster.remove", viewerToken, nil).json(t)
+	items, _ := audit["items"].([]any)
+	if len(items) != 1 || items[0].(map[string]any)["actor"] != "root" || items[0].(map[string]any)["resource"] != c.cfgs[f].Node.ID {
+		t.Fatalf("audit of the remove: %v", audit)
+	}
+	joins := c.do(l, "GET", "/v1/audit?action=cluster.join", viewerToken, nil).json(t)
+	for _, it := range joins["items"].([]any) {
+		if it.(map[string]any)["resource"] == "node9" || it.(map[string]any)["resource"] == rogue.Node.ID {
+			t.Fatalf("a refused join was audited: %v", it)
+		}
+	}
 }

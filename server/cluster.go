@@ -12,6 +12,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"paimon/fund"
 	"paimon/raftstore"
 )
 
@@ -86,6 +87,9 @@ func (s *Server) clusterJoin(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 		return membershipError(err)
 	}
 	s.logger.Info("cluster join", "id", m.ID, "raft_addr", m.RaftAddr, "http_addr", m.HTTPAddr, "by", rc.who.name)
+	if ai := s.audit(ctx, rc, "cluster.join", m.ID, nil, m); ai > idx {
+		idx = ai
+	}
 	return s.writeJSON(ctx, map[string]any{"index": idx}, idx)
 }
 
@@ -107,6 +111,9 @@ func (s *Server) clusterRemove(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 		return membershipError(err)
 	}
 	s.logger.Info("cluster remove", "id", body.ID, "by", rc.who.name)
+	if ai := s.audit(ctx, rc, "cluster.remove", body.ID, body, nil); ai > idx {
+		idx = ai
+	}
 	return s.writeJSON(ctx, map[string]any{"index": idx}, idx)
 }
 
@@ -155,4 +162,26 @@ func (s *Server) pingTimeout(addr string, timeout time.Duration) error {
 		return fmt.Errorf("status %d", resp.StatusCode())
 	}
 	return nil
+}
+
+// audit records a privileged action whose change could not carry its own audit entry (a
+// membership change is a Raft configuration entry) in an entry of its own right after it, and
+// returns that entry's index. A failure is logged: the change itself has happened.
+func (s *Server) audit(ctx *fasthttp.RequestCtx, rc *reqCtx, action, resource string, before, after any) uint64 {
+	enc := func(v any) []byte {
+		if v == nil {
+			return nil
+		}
+		b, _ := json.Marshal(v)
+		return b
+	}
+	res, err := s.propose(fund.EncodeAudit(&fund.AuditCommand{
+		Time: s.cfg.Now().UnixNano(), Actor: actorOf(ctx, rc), Action: action, Resource: resource,
+		Before: enc(before), After: enc(after),
+	}))
+	if err != nil {
+		s.logger.Warn("audit entry not recorded", "action", action, "resource", resource, "error", err)
+		return 0
+	}
+	return res.Index
 }
