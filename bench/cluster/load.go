@@ -210,14 +210,14 @@ func (c *cluster) resolve(ctx context.Context, wc *writeClient) {
 }
 
 // concurrentWrites is phase b: clients writers for warmup+d, each sending its requests to
-// the three nodes in turn (client i starts at node i mod 3). Only requests started after the
-// warm-up are measured.
-func (c *cluster) concurrentWrites(ctx context.Context, clients int, warmup, d time.Duration, perWrite int, writers []*writer) *phaseResult {
+// targets in turn (client i starts at target i mod len(targets)). Only requests started after
+// the warm-up are measured.
+func (c *cluster) concurrentWrites(ctx context.Context, clients int, warmup, d time.Duration, perWrite int, targets []*member, label string, writers []*writer) *phaseResult {
 	return c.closedLoop(ctx, clients, warmup, d, func(i int) (func() (int, time.Duration, string), func()) {
-		wc := c.newWriteClient(writers[i], perWrite, c.members, i)
+		wc := c.newWriteClient(writers[i], perWrite, targets, i)
 		return wc.attempt, func() { c.resolve(ctx, wc); wc.release() }
 	}, func(tallies []*tally, before, after sample) *phaseResult {
-		return c.summarize("concurrent write", "all 3, round-robin", clients, tallies, before, after, perWrite)
+		return c.summarize("concurrent write", label, clients, tallies, before, after, perWrite)
 	})
 }
 

@@ -55,12 +55,14 @@ type options struct {
 	perWrite     int
 	clients      []int
 	readClients  int
+	writeTo      string
 	duration     time.Duration
 	warmup       time.Duration
 	timeout      time.Duration
 	startTimeout time.Duration
 	jsonPath     string
 	nodeLogLevel string
+	buildFlags   []string
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -78,18 +80,21 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.perWrite, "logs-per-write", 1, "logs (mints) per POST /v1/admin/logs; each POST is one Raft command")
 	clients := fs.String("clients", "64,256", "concurrent writers (phase b), comma-separated: one run per count")
 	fs.IntVar(&o.readClients, "read-clients", 64, "concurrent readers (phase c)")
+	fs.StringVar(&o.writeTo, "write-to", "all", "nodes the concurrent writers send to, in turn: all, leader or followers")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time of each concurrent phase")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured time before each concurrent phase (0: none)")
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Second, "timeout of one request")
 	fs.DurationVar(&o.startTimeout, "start-timeout", time.Minute, "longest wait for the cluster to form")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&o.nodeLogLevel, "node-log-level", "warn", "the nodes' -log-level")
+	buildFlags := fs.String("build-flags", "", "extra go build flags for the node, space-separated (e.g. -overlay=FILE to try a change without editing the tree)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	o.buildFlags = strings.Fields(*buildFlags)
 	for _, p := range strings.Split(*phases, ",") {
 		switch p = strings.TrimSpace(p); p {
 		case "seq", "write", "read":
@@ -106,6 +111,8 @@ func parseFlags(args []string) (*options, error) {
 		o.clients = append(o.clients, n)
 	}
 	switch {
+	case o.writeTo != "all" && o.writeTo != "leader" && o.writeTo != "followers":
+		return nil, fmt.Errorf("-write-to: %q is not all, leader or followers", o.writeTo)
 	case o.writes < 1 || o.readClients < 1:
 		return nil, errors.New("-writes and -read-clients must be ≥ 1")
 	case o.perWrite < 1 || o.perWrite > 1000:
@@ -192,7 +199,8 @@ func start(ctx context.Context, o *options, command string) (err error) {
 	rep := &report{Time: time.Now().UTC(), Command: command, Machine: machineInfo(repo), Settings: map[string]any{
 		"configDir": o.configDir, "dataDir": dataParent, "writes": o.writes, "logsPerWrite": o.perWrite,
 		"clients": o.clients, "readClients": o.readClients, "duration": o.duration.String(), "warmup": o.warmup.String(),
-		"timeout": o.timeout.String(), "seqWarmupWrites": seqWarmup, "phases": o.phases,
+		"timeout": o.timeout.String(), "seqWarmupWrites": seqWarmup, "phases": o.phases, "writeTo": o.writeTo,
+		"buildFlags": o.buildFlags,
 	}}
 	fmt.Printf("command: %s\n", command)
 	rep.printMachine()
@@ -200,7 +208,7 @@ func start(ctx context.Context, o *options, command string) (err error) {
 	// 1. Build the node.
 	t0 := time.Now()
 	bin := filepath.Join(tmp, "paimon")
-	if err := goBuild(ctx, repo, bin, "."); err != nil {
+	if err := goBuild(ctx, repo, bin, ".", o.buildFlags); err != nil {
 		return err
 	}
 	fmt.Printf("built the node in %s\n", time.Since(t0).Round(100*time.Millisecond))
@@ -327,15 +335,23 @@ func benchmark(ctx context.Context, c *cluster, o *options, rep *report) error {
 	// b) Many clients at once, each rotating over the three nodes.
 	if o.phases["write"] {
 		for _, n := range o.clients {
-			fmt.Printf("b) concurrent writes: %d clients, %s after a %s warm-up, nodes in turn\n", n, o.duration, o.warmup)
-			if _, _, err := c.leaderAndFollowers(); err != nil {
+			fmt.Printf("b) concurrent writes: %d clients, %s after a %s warm-up, to %s in turn\n", n, o.duration, o.warmup, o.writeTo)
+			leader, followers, err := c.leaderAndFollowers()
+			if err != nil {
 				return err
+			}
+			targets, label := c.members, "all 3, round-robin"
+			switch o.writeTo {
+			case "leader":
+				targets, label = []*member{leader}, "leader "+leader.id
+			case "followers":
+				targets, label = followers, "followers "+followers[0].id+","+followers[1].id+" → leader"
 			}
 			ws := make([]*writer, n)
 			for i := range ws {
 				ws[i] = newWriter(fmt.Sprintf("concurrent %d client %d", n, i))
 			}
-			p := c.concurrentWrites(ctx, n, o.warmup, o.duration, o.perWrite, ws)
+			p := c.concurrentWrites(ctx, n, o.warmup, o.duration, o.perWrite, targets, label, ws)
 			if err := ctx.Err(); err != nil {
 				return err
 			}

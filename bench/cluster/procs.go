@@ -51,9 +51,10 @@ func isPaimonRoot(dir string) bool {
 	return strings.TrimSpace(string(line)) == "module paimon"
 }
 
-// goBuild builds pkg (relative to the repository) into out.
-func goBuild(ctx context.Context, repo, out, pkg string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+// goBuild builds pkg (relative to the repository) into out, with extra go build flags.
+func goBuild(ctx context.Context, repo, out, pkg string, flags []string) error {
+	args := append(append([]string{"build"}, flags...), "-o", out, pkg)
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = repo
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
@@ -149,6 +150,9 @@ func (p *proc) logTail(n int) string {
 	b, err := os.ReadFile(p.logPath)
 	if err != nil {
 		return "(no log: " + err.Error() + ")"
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return "(empty log: -node-log-level debug or info says more)"
 	}
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	if len(lines) > n {
