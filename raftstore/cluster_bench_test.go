@@ -1,0 +1,111 @@
+package raftstore
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// openTestCluster starts n stores over real TCP on 127.0.0.1, bootstrapped together, each with
+// its own counterSM, and returns them once one leads.
+func openTestCluster(tb testing.TB, n int) []*Store {
+	tb.Helper()
+	stores := make([]*Store, n)
+	var servers []raft.Server
+	for i := range stores {
+		cfg := testConfig(tb, tb.TempDir())
+		cfg.NodeID = fmt.Sprintf("n%d", i+1)
+		cfg.Bootstrap = false
+		cfg.Secret = []byte("bench-secret-0123456789")
+		s, err := New(cfg, &counterSM{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := s.Open(); err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { s.Close() })
+		stores[i] = s
+		servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(cfg.NodeID), Address: raft.ServerAddress(cfg.BindAddr)})
+	}
+	if err := stores[0].raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
+		tb.Fatal(err)
+	}
+	checkFor(tb, 10*time.Second, func() error {
+		for _, s := range stores {
+			if s.IsLeader() && s.settledTerm.Load() == s.raft.CurrentTerm() {
+				return nil
+			}
+		}
+		return fmt.Errorf("no settled leader")
+	})
+	return stores
+}
+
+func leaderOf(stores []*Store) *Store {
+	for _, s := range stores {
+		if s.IsLeader() {
+			return s
+		}
+	}
+	return nil
+}
+
+// BenchmarkReplicatedProposals measures consensus itself on a three-node loopback cluster: many
+// clients propose small commands to the leader concurrently (Raft batches them: one log append,
+// one fsync, one replication round and one Pebble commit per batch), and a single client
+// proposes sequentially (commit latency). The state machine is trivial, so this is the
+// replication layer's ceiling; the fund's commands cost more to apply (see FSMApply) and HTTP
+// more to carry (bench/cluster).
+//
+//	go test ./raftstore -run XXX -bench ReplicatedProposals -benchtime 5s
+func BenchmarkReplicatedProposals(b *testing.B) {
+	for _, clients := range []int{1, 64, 256} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			stores := openTestCluster(b, 3)
+			l := leaderOf(stores)
+			var next atomic.Int64
+			lat := make([][]time.Duration, clients)
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			start := time.Now()
+			for c := range clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						i := next.Add(1)
+						if i > int64(b.N) {
+							return
+						}
+						t0 := time.Now()
+						if _, err := l.Propose(context.Background(), encodeSet(fmt.Sprintf("k%d", i), "value-of-32-bytes-0123456789abc")); err != nil {
+							b.Error(err)
+							return
+						}
+						lat[c] = append(lat[c], time.Since(t0))
+					}
+				}()
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			var all []time.Duration
+			for _, l := range lat {
+				all = append(all, l...)
+			}
+			sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+			if len(all) > 0 {
+				b.ReportMetric(float64(len(all))/elapsed.Seconds(), "commands/s")
+				b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-us")
+				b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-us")
+			}
+		})
+	}
+}
