@@ -109,3 +109,37 @@ func BenchmarkReplicatedProposals(b *testing.B) {
 		})
 	}
 }
+
+// TestLeaderHandsOverOnClose checks that a leader that stops transfers leadership first: another
+// member leads within a small fraction of the heartbeat timeout (200 ms here), which followers
+// would otherwise have to wait out before even starting an election.
+func TestLeaderHandsOverOnClose(t *testing.T) {
+	stores := openTestCluster(t, 3)
+	l := leaderOf(stores)
+	term := l.raft.CurrentTerm()
+	if _, err := l.Propose(context.Background(), encodeSet("k", "v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var next *Store
+	checkFor(t, 100*time.Millisecond, func() error {
+		for _, s := range stores {
+			if s != l && s.IsLeader() {
+				next = s
+				return nil
+			}
+		}
+		return fmt.Errorf("no member leads: leadership was not handed over")
+	})
+	if next.raft.CurrentTerm() != term+1 {
+		t.Fatalf("new leader in term %d, want %d (one transfer, no election rounds)", next.raft.CurrentTerm(), term+1)
+	}
+	checkFor(t, 2*time.Second, func() error {
+		if v, _ := readKey(t, next, "k"); v != "v" {
+			return fmt.Errorf("new leader lacks the last write: %q", v)
+		}
+		return nil
+	})
+}
