@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"paimon/internal/testutil"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -24,15 +24,6 @@ func TestMain(m *testing.M) {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
-}
-
-func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // proc is a paimon process started from the test binary.
@@ -239,3 +230,5 @@ func TestVersionAndCheckConfig(t *testing.T) {
 		t.Fatalf("unknown command: %d", code)
 	}
 }
+
+var freePort = testutil.FreeAddr

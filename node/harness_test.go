@@ -20,6 +20,7 @@ import (
 
 	"paimon/config"
 	"paimon/fund/fundtest"
+	"paimon/internal/testutil"
 	"paimon/raftstore"
 )
 
@@ -113,26 +114,6 @@ func (l *cutListener) Accept() (net.Conn, error) {
 // testLogLevel is the level of the nodes' logs in tests (they go to t.Log).
 var testLogLevel = slog.LevelWarn
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-type logWriter struct {
-	t    testing.TB
-	name string
-}
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Log(w.name + ": " + strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
 // testCluster is several in-process nodes over real TCP on 127.0.0.1.
 type testCluster struct {
 	t     *testing.T
@@ -181,7 +162,7 @@ func newCluster(t *testing.T, n int) *testCluster {
 
 func (c *testCluster) start(i int) {
 	c.t.Helper()
-	logger := slog.New(slog.NewTextHandler(logWriter{c.t, c.cfgs[i].Node.ID}, &slog.HandlerOptions{Level: testLogLevel}))
+	logger := testutil.Logger(c.t, c.cfgs[i].Node.ID, testLogLevel)
 	n, err := New(c.cfgs[i], logger, Options{Network: c.nets[i]})
 	if err != nil {
 		c.t.Fatal(err)
@@ -325,22 +306,6 @@ func (c *testCluster) account(i int, addr common.Address, consistency string) (r
 	return do("GET", c.url(i)+"/v1/accounts/"+strings.ToLower(addr.Hex())+q, viewerToken, nil)
 }
 
-// checkFor polls fn until it returns nil or the timeout passes.
-func checkFor(t testing.TB, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // members lists the cluster as node i's store sees it.
 func (c *testCluster) members(i int) []raftstore.Member {
 	c.t.Helper()
@@ -350,3 +315,8 @@ func (c *testCluster) members(i int) []raftstore.Member {
 	}
 	return ms
 }
+
+var (
+	checkFor = testutil.CheckFor
+	freeAddr = testutil.FreeAddr
+)

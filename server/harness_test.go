@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"paimon/cache"
 	"paimon/config"
 	"paimon/fund"
+	"paimon/internal/testutil"
 	"paimon/raftstore"
 )
 
@@ -40,25 +40,9 @@ type testNode struct {
 	client *http.Client
 }
 
-func freeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-type logWriter struct{ t testing.TB }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
 func newTestNode(t testing.TB, mutate ...func(*Config)) *testNode {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logger := testutil.Logger(t, "", slog.LevelWarn)
 	set := metrics.NewSet()
 	def := config.Default()
 	vc, err := cache.New(cache.Config{SizeBytes: 32 << 20, TTLs: CacheClassTTLs(def.Cache), DefaultTTL: time.Minute, Metrics: set})
@@ -212,22 +196,6 @@ func readFile(t testing.TB, path string) []byte {
 	return b
 }
 
-// checkFor polls fn until it returns nil or the timeout passes.
-func checkFor(t testing.TB, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // field walks a decoded JSON value by a dotted path ("tiers.L1.value", "items.0.status").
 func field(v any, path string) any {
 	for _, p := range strings.Split(path, ".") {
@@ -246,3 +214,8 @@ func field(v any, path string) any {
 	}
 	return v
 }
+
+var (
+	checkFor = testutil.CheckFor
+	freeAddr = testutil.FreeAddr
+)
