@@ -106,7 +106,13 @@ type Cluster struct {
 
 // Postgres configures the asynchronous sync to the system of record.
 type Postgres struct {
-	DSN string `toml:"dsn"`
+	DSN            string   `toml:"dsn"`
+	PoolSize       int      `toml:"pool_size"`
+	BatchRows      int      `toml:"batch_rows"`
+	Interval       Duration `toml:"interval"`
+	ConnectTimeout Duration `toml:"connect_timeout"`
+	MaxBackoff     Duration `toml:"max_backoff"`
+	MarkInterval   Duration `toml:"mark_interval"`
 }
 
 // Ingest configures the chain: its id and the fund's contracts.
@@ -185,6 +191,14 @@ func Default() *Config {
 			DefaultTTL:  Duration(60 * time.Second),
 		},
 		Cluster: Cluster{BootstrapExpect: 1},
+		Postgres: Postgres{
+			PoolSize:       4,
+			BatchRows:      5000,
+			Interval:       Duration(200 * time.Millisecond),
+			ConnectTimeout: Duration(5 * time.Second),
+			MaxBackoff:     Duration(30 * time.Second),
+			MarkInterval:   Duration(time.Second),
+		},
 		Ingest: Ingest{
 			ChainID: 56,
 			Contracts: []Contract{
@@ -348,6 +362,19 @@ func (c *Config) Validate() error {
 	if n := btoi(c.Cluster.TLSCertFile != "") + btoi(c.Cluster.TLSKeyFile != "") + btoi(c.Cluster.TLSCAFile != ""); n != 0 && n != 3 {
 		bad("cluster.tls_cert_file", "cluster.tls_cert_file, cluster.tls_key_file and cluster.tls_ca_file go together: set all three or none")
 	}
+	if c.Postgres.DSN != "" && !strings.Contains(c.Postgres.DSN, "://") && !strings.Contains(c.Postgres.DSN, "=") {
+		bad("postgres.dsn", "must be a postgres:// URL or key=value connection string")
+	}
+	if c.Postgres.PoolSize < 2 || c.Postgres.PoolSize > 64 {
+		bad("postgres.pool_size", "%d must be between 2 and 64", c.Postgres.PoolSize)
+	}
+	if c.Postgres.BatchRows < 1 || c.Postgres.BatchRows > 1_000_000 {
+		bad("postgres.batch_rows", "%d must be between 1 and 1000000", c.Postgres.BatchRows)
+	}
+	positive(bad, "postgres.interval", c.Postgres.Interval)
+	positive(bad, "postgres.connect_timeout", c.Postgres.ConnectTimeout)
+	positive(bad, "postgres.max_backoff", c.Postgres.MaxBackoff)
+	positive(bad, "postgres.mark_interval", c.Postgres.MarkInterval)
 	if c.Ingest.ChainID == 0 {
 		bad("ingest.chain_id", "must not be 0")
 	}

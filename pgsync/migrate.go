@@ -1,0 +1,90 @@
+package pgsync
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// migrationsTable is goose's version table, named for this project.
+const migrationsTable = "paimon_schema_version"
+
+func migrationsFS() fs.FS {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err) // the embedded folder exists at build time
+	}
+	return sub
+}
+
+// SchemaVersion is the newest schema this binary knows: the highest numbered migration file.
+func SchemaVersion() int64 {
+	entries, _ := fs.ReadDir(migrationsFS(), ".")
+	var v int64
+	for _, e := range entries {
+		n, err := strconv.ParseInt(strings.SplitN(e.Name(), "_", 2)[0], 10, 64)
+		if err == nil && n > v {
+			v = n
+		}
+	}
+	return v
+}
+
+// Migrate brings the schema up to this binary's version. It is idempotent, safe to run from
+// several nodes at once (goose takes a session lock), and refuses a database whose schema is
+// newer than this binary knows (ErrSchemaTooNew): an older node must not write into a newer
+// schema.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (int64, error) {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrationsFS(),
+		goose.WithDisableGlobalRegistry(true), goose.WithTableName(migrationsTable), goose.WithSlog(logger))
+	if err != nil {
+		return 0, fmt.Errorf("migrations: %w", err)
+	}
+	current, err := dbVersion(ctx, db)
+	if err != nil {
+		return 0, err
+	}
+	if known := SchemaVersion(); current > known {
+		return current, fmt.Errorf("%w: the database is at schema version %d, this binary knows up to %d", ErrSchemaTooNew, current, known)
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return current, fmt.Errorf("migrate: %w", err)
+	}
+	for _, r := range res {
+		logger.Info("postgres migration applied", "version", r.Source.Version, "file", r.Source.Path, "took", r.Duration.String())
+	}
+	return SchemaVersion(), nil
+}
+
+// dbVersion reads the highest applied migration, or 0 on a fresh database.
+func dbVersion(ctx context.Context, db *sql.DB) (int64, error) {
+	var exists bool
+	if err := db.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, migrationsTable).Scan(&exists); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	if !exists {
+		return 0, nil
+	}
+	var v sql.NullInt64
+	err := db.QueryRowContext(ctx, `SELECT max(version_id) FROM `+migrationsTable+` WHERE is_applied`).Scan(&v)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return v.Int64, nil
+}
