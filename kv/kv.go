@@ -28,6 +28,10 @@ type Writer interface {
 	Set(key, value []byte) error
 	// Delete removes key; deleting a missing key is not an error.
 	Delete(key []byte) error
+	// DeleteRange removes every key in [start, end); an empty range is not an error. The
+	// outbox is pruned with one call, which Pebble records as a single range tombstone
+	// instead of one tombstone per key.
+	DeleteRange(start, end []byte) error
 }
 
 // ReadWriter reads its own writes.

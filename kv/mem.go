@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bytes"
+	"slices"
 	"sort"
 )
 
@@ -45,6 +46,20 @@ func (m *Mem) Delete(key []byte) error {
 	delete(m.vals, k)
 	i := sort.Search(len(m.keys), func(i int) bool { return bytes.Compare(m.keys[i], key) >= 0 })
 	m.keys = append(m.keys[:i], m.keys[i+1:]...)
+	return nil
+}
+
+// DeleteRange implements Writer.
+func (m *Mem) DeleteRange(start, end []byte) error {
+	lo := sort.Search(len(m.keys), func(i int) bool { return bytes.Compare(m.keys[i], start) >= 0 })
+	hi := sort.Search(len(m.keys), func(i int) bool { return bytes.Compare(m.keys[i], end) >= 0 })
+	if lo >= hi {
+		return nil
+	}
+	for _, k := range m.keys[lo:hi] {
+		delete(m.vals, string(k))
+	}
+	m.keys = slices.Delete(m.keys, lo, hi)
 	return nil
 }
 

@@ -201,6 +201,9 @@ func (w batchRW) Get(key []byte) ([]byte, error) {
 
 func (w batchRW) Set(key, value []byte) error { return w.b.Set(key, value, nil) }
 func (w batchRW) Delete(key []byte) error     { return w.b.Delete(key, nil) }
+func (w batchRW) DeleteRange(start, end []byte) error {
+	return w.b.DeleteRange(start, end, nil)
+}
 func (w batchRW) Scan(lo, hi []byte, rev bool, fn func(k, v []byte) bool) error {
 	it, err := w.b.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
