@@ -16,6 +16,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"paimon/bench/internal/benchkit"
 	"paimon/config"
 )
 
@@ -28,7 +29,7 @@ type member struct {
 	raftAddr string
 	config   string // absolute path of its TOML file
 	dataDir  string // what the runner passes as serve -data-dir
-	proc     *proc
+	proc     *benchkit.Proc
 	client   *fasthttp.HostClient
 }
 
@@ -134,7 +135,7 @@ func (m *member) status(token string) (*clusterStatus, error) {
 		return nil, err
 	}
 	if code != 200 {
-		return nil, fmt.Errorf("GET /v1/cluster/status: %d %s", code, snippet(b))
+		return nil, fmt.Errorf("GET /v1/cluster/status: %d %s", code, benchkit.Snippet(b))
 	}
 	var st clusterStatus
 	if err := json.Unmarshal(b, &st); err != nil {
@@ -154,9 +155,9 @@ func (c *cluster) waitFormed(ctx context.Context, timeout time.Duration) (*clust
 		ok := true
 		leader := ""
 		for i, m := range c.members {
-			if m.proc.exited() {
+			if m.proc.Exited() {
 				return nil, fmt.Errorf("%s exited while the cluster was forming: %v\n--- %s (last 30 lines) ---\n%s",
-					m.id, m.proc.err, m.proc.logPath, m.proc.logTail(30))
+					m.id, m.proc.Err(), m.proc.LogPath(), nodeLog(m.proc, 30))
 			}
 			st, err := m.status(c.token)
 			if err != nil {
@@ -172,7 +173,7 @@ func (c *cluster) waitFormed(ctx context.Context, timeout time.Duration) (*clust
 				leaderSt = st
 			}
 			if code, b, err := m.do("GET", "/readyz", "", nil); err != nil || code != 200 {
-				last[i], ok = fmt.Sprintf("/readyz: %d %s %v", code, snippet(b), err), false
+				last[i], ok = fmt.Sprintf("/readyz: %d %s %v", code, benchkit.Snippet(b), err), false
 				continue
 			}
 			last[i] = ""
@@ -188,7 +189,7 @@ func (c *cluster) waitFormed(ctx context.Context, timeout time.Duration) (*clust
 					continue
 				}
 				fmt.Fprintf(&sb, "\n%s (http %s, raft %s): %s\n--- %s (last 20 lines) ---\n%s",
-					m.id, m.httpAddr, m.raftAddr, last[i], m.proc.logPath, m.proc.logTail(20))
+					m.id, m.httpAddr, m.raftAddr, last[i], m.proc.LogPath(), nodeLog(m.proc, 20))
 			}
 			return nil, errors.New(sb.String())
 		}
@@ -289,7 +290,7 @@ var metricNames = map[string]func(*nodeMetrics) *float64{
 // scrape reads m's counters; a failure leaves zeros (the figures are informative only).
 func (m *member) scrape() nodeMetrics {
 	var n nodeMetrics
-	n.CPUSeconds = m.proc.cpuSeconds()
+	n.CPUSeconds = m.proc.CPUSeconds()
 	code, b, err := m.do("GET", "/metrics", "", nil)
 	if err != nil || code != 200 {
 		return n
@@ -331,7 +332,7 @@ type sample struct {
 }
 
 func (c *cluster) sample() sample {
-	s := sample{at: time.Now(), nodes: map[string]nodeMetrics{}, runnerCPU: selfCPUSeconds()}
+	s := sample{at: time.Now(), nodes: map[string]nodeMetrics{}, runnerCPU: benchkit.SelfCPUSeconds()}
 	for _, m := range c.members {
 		s.nodes[m.id] = m.scrape()
 	}

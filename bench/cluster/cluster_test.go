@@ -4,11 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"paimon/bench/internal/benchkit"
+	"paimon/internal/testutil"
 )
 
 func TestClassify(t *testing.T) {
@@ -91,5 +97,48 @@ func TestFormed(t *testing.T) {
 	down[2].Reachable = false
 	if why := formed(&clusterStatus{Leader: "node1", Nodes: down}, ""); why == "" {
 		t.Error("an unreachable member passed")
+	}
+}
+
+func TestNodeLog(t *testing.T) {
+	for _, tc := range []struct{ name, script, want string }{
+		{"tail", "echo one; echo two; echo three", "two\nthree"},
+		{"empty", "exit 0", "(empty log: -node-log-level debug or info says more)"},
+		{"blank", "echo; echo '  '", "(empty log: -node-log-level debug or info says more)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := benchkit.StartProc(benchkit.ProcSpec{Name: "node1", Bin: "sh", Args: []string{"-c", tc.script},
+				LogPath: filepath.Join(t.TempDir(), "node1.log")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			testutil.CheckFor(t, 10*time.Second, func() error {
+				if !p.Exited() {
+					return errors.New("still running")
+				}
+				return nil
+			})
+			if got := nodeLog(p, 2); got != tc.want {
+				t.Errorf("nodeLog = %q, want %q", got, tc.want)
+			}
+			if err := os.Remove(p.LogPath()); err != nil {
+				t.Fatal(err)
+			}
+			if got := nodeLog(p, 2); !strings.HasPrefix(got, "(no log: open "+p.LogPath()) {
+				t.Errorf("nodeLog without a log = %q", got)
+			}
+		})
+	}
+}
+
+func TestOrDash(t *testing.T) {
+	if got := orDash(0); got != "-" {
+		t.Errorf("orDash(0) = %q", got)
+	}
+	if got := orDash(73.94); got != "73.9" {
+		t.Errorf("orDash(73.94) = %q", got)
+	}
+	if got := orDash(1); got != "1.0" {
+		t.Errorf("orDash(1) = %q", got)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/valyala/fasthttp"
 
+	"paimon/bench/internal/benchkit"
 	"paimon/fund"
 	"paimon/fund/fundtest"
 )
@@ -309,14 +310,12 @@ func distribution(ds []time.Duration) latency {
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 	rank := func(q float64) float64 {
 		i := int(q*float64(len(ds))+0.999999) - 1
-		return ms(ds[min(max(i, 0), len(ds)-1)])
+		return benchkit.Millis(ds[min(max(i, 0), len(ds)-1)])
 	}
 	var sum time.Duration
 	for _, d := range ds {
 		sum += d
 	}
-	return latency{Count: len(ds), P50: rank(0.50), P90: rank(0.90), P99: rank(0.99), Max: ms(ds[len(ds)-1]),
-		Mean: ms(sum / time.Duration(len(ds)))}
+	return latency{Count: len(ds), P50: rank(0.50), P90: rank(0.90), P99: rank(0.99), Max: benchkit.Millis(ds[len(ds)-1]),
+		Mean: benchkit.Millis(sum / time.Duration(len(ds)))}
 }
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

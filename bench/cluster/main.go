@@ -24,14 +24,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"paimon/bench/internal/benchkit"
 	"paimon/fund/fundtest"
 )
 
@@ -125,34 +124,22 @@ func parseFlags(args []string) (*options, error) {
 	return o, nil
 }
 
-func main() { os.Exit(run(os.Args[1:])) }
-
-func run(args []string) int {
-	o, err := parseFlags(args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "cluster: %v\n", err)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := start(ctx, o, commandLine(args)); err != nil {
-		if ctx.Err() != nil && !o.hold {
-			fmt.Fprintln(os.Stderr, "cluster: interrupted; stopped the clients and the nodes")
-			return 130
-		}
-		fmt.Fprintf(os.Stderr, "cluster: %v\n", err)
-		return 1
-	}
-	return 0
+func main() {
+	os.Exit(benchkit.Command[*options]{
+		Name: "cluster", Pkg: "./bench/cluster", Parse: parseFlags, Run: start,
+		Interrupted: func(o *options) string {
+			if o.hold {
+				return "" // Ctrl-C is how -hold ends: a failure then is a failure
+			}
+			return "stopped the clients and the nodes"
+		},
+	}.Main(os.Args[1:]))
 }
 
 // start builds and starts the cluster, then benchmarks and/or holds it. Every node is stopped
 // and the temporary folder removed on return, whatever the outcome.
 func start(ctx context.Context, o *options, command string) (err error) {
-	repo, err := findRepo(o.repo)
+	repo, err := benchkit.FindRepo(o.repo)
 	if err != nil {
 		return err
 	}
@@ -160,15 +147,7 @@ func start(ctx context.Context, o *options, command string) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if o.keep {
-			fmt.Printf("kept %s\n", tmp)
-			return
-		}
-		if rmErr := os.RemoveAll(tmp); rmErr != nil && err == nil {
-			err = rmErr
-		}
-	}()
+	defer benchkit.RemoveTemp(tmp, o.keep, &err)
 	dataParent := filepath.Join(tmp, "data")
 	if o.dataDir != "" {
 		if dataParent, err = filepath.Abs(o.dataDir); err != nil {
@@ -208,7 +187,7 @@ func start(ctx context.Context, o *options, command string) (err error) {
 	// 1. Build the node.
 	t0 := time.Now()
 	bin := filepath.Join(tmp, "paimon")
-	if err := goBuild(ctx, repo, bin, ".", o.buildFlags); err != nil {
+	if err := benchkit.GoBuild(ctx, repo, bin, ".", o.buildFlags...); err != nil {
 		return err
 	}
 	fmt.Printf("built the node in %s\n", time.Since(t0).Round(100*time.Millisecond))
@@ -217,13 +196,13 @@ func start(ctx context.Context, o *options, command string) (err error) {
 	// first that sees all three bootstraps and the others join.
 	defer stopAll(c, &err)
 	for _, m := range c.members {
-		m.proc, err = startProc(m.id, repo, filepath.Join(tmp, m.id+".log"), bin, "serve",
-			"-config", m.config, "-data-dir", m.dataDir, "-log-level", o.nodeLogLevel)
+		m.proc, err = benchkit.StartProc(benchkit.ProcSpec{Name: m.id, Bin: bin, Dir: repo, LogPath: filepath.Join(tmp, m.id+".log"),
+			Args: []string{"serve", "-config", m.config, "-data-dir", m.dataDir, "-log-level", o.nodeLogLevel}})
 		if err != nil {
 			return err
 		}
-		fmt.Printf("started %s (pid %d): http %s, raft %s, data %s, log %s\n", m.id, m.proc.cmd.Process.Pid,
-			m.httpAddr, m.raftAddr, m.dataDir, m.proc.logPath)
+		fmt.Printf("started %s (pid %d): http %s, raft %s, data %s, log %s\n", m.id, m.proc.Pid(),
+			m.httpAddr, m.raftAddr, m.dataDir, m.proc.LogPath())
 	}
 	t0 = time.Now()
 	st, err := c.waitFormed(ctx, o.startTimeout)
@@ -255,8 +234,8 @@ func hold(ctx context.Context, c *cluster) error {
 	fmt.Printf("  curl -s '%s/v1/fund/overview?consistency=linearizable'\n", c.members[2].httpAddr)
 	for {
 		for _, m := range c.members {
-			if m.proc.exited() {
-				return fmt.Errorf("%s exited: %v\n--- %s (last 30 lines) ---\n%s", m.id, m.proc.err, m.proc.logPath, m.proc.logTail(30))
+			if m.proc.Exited() {
+				return fmt.Errorf("%s exited: %v\n--- %s (last 30 lines) ---\n%s", m.id, m.proc.Err(), m.proc.LogPath(), nodeLog(m.proc, 30))
 			}
 		}
 		select {
@@ -268,10 +247,12 @@ func hold(ctx context.Context, c *cluster) error {
 	}
 }
 
-// stopAll sends SIGTERM to every node at once and waits for each (deferred).
+// stopAll sends SIGTERM to every node at once and waits for each (deferred). A node that had
+// to be killed or that exited non-zero, on SIGTERM or before, is an error unless one is already
+// being returned.
 func stopAll(c *cluster, err *error) {
 	for _, m := range c.members {
-		m.proc.signal()
+		m.proc.Terminate()
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(c.members))
@@ -279,7 +260,10 @@ func stopAll(c *cluster, err *error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = m.proc.stop(20 * time.Second)
+			errs[i] = m.proc.Stop(20 * time.Second)
+			if code := m.proc.ExitCode(); errs[i] == nil && code > 0 {
+				errs[i] = fmt.Errorf("%s exited with code %d (log: %s)", m.id, code, m.proc.LogPath())
+			}
 		}()
 	}
 	wg.Wait()
@@ -302,8 +286,8 @@ func benchmark(ctx context.Context, c *cluster, o *options, rep *report) error {
 		rep.Results = append(rep.Results, p)
 		printPhase(p)
 		for _, m := range c.members {
-			if m.proc.exited() {
-				return fmt.Errorf("%s exited during the benchmark: %v\n--- %s (last 30 lines) ---\n%s", m.id, m.proc.err, m.proc.logPath, m.proc.logTail(30))
+			if m.proc.Exited() {
+				return fmt.Errorf("%s exited during the benchmark: %v\n--- %s (last 30 lines) ---\n%s", m.id, m.proc.Err(), m.proc.LogPath(), nodeLog(m.proc, 30))
 			}
 		}
 		return nil
@@ -385,7 +369,7 @@ func benchmark(ctx context.Context, c *cluster, o *options, rep *report) error {
 			}
 		}
 	}
-	rep.Machine.LoadAfter = loadavg()
+	rep.Machine.LoadAfter = benchkit.LoadAvg()
 
 	// d) Every acknowledged write on every node, exactly once.
 	if len(writers) > 0 {
@@ -397,7 +381,7 @@ func benchmark(ctx context.Context, c *cluster, o *options, rep *report) error {
 	if v := rep.Verify; v != nil {
 		if v.OK {
 			fmt.Printf("verify: OK: %d accounts, %s acknowledged logs, every node at index ≥ %d holds exactly them (%d writers in doubt)\n",
-				v.Writers, thousands(v.Acknowledged), v.Index, v.InDoubt)
+				v.Writers, benchkit.Thousands(v.Acknowledged), v.Index, v.InDoubt)
 		} else {
 			fmt.Printf("verify: MISMATCH (%d):\n", len(v.Mismatches))
 			for i, m := range v.Mismatches {
@@ -410,7 +394,7 @@ func benchmark(ctx context.Context, c *cluster, o *options, rep *report) error {
 		}
 	}
 	if o.jsonPath != "" {
-		if err := rep.writeJSON(o.jsonPath); err != nil {
+		if err := benchkit.WriteJSON(o.jsonPath, rep); err != nil {
 			return err
 		}
 		fmt.Printf("wrote %s\n", o.jsonPath)

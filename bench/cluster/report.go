@@ -1,14 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"runtime"
 	"sort"
 	"strings"
 	"time"
+
+	"paimon/bench/internal/benchkit"
 )
 
 // phaseResult is one measured phase.
@@ -99,8 +97,8 @@ func (c *cluster) summarize(phase, target string, clients int, tallies []*tally,
 // printPhase prints one phase's result as soon as it is measured.
 func printPhase(p *phaseResult) {
 	fmt.Printf("  %-18s %-31s %4d clients: %7s ops in %.1fs = %s/s, p50 %s p99 %s max %s, errors %d\n",
-		p.Phase, p.Target, p.Clients, thousands(p.Ops), p.Seconds, thousands(int(p.OpsPerSec+0.5)),
-		fmtMs(p.Latency.P50), fmtMs(p.Latency.P99), fmtMs(p.Latency.Max), p.errorCount())
+		p.Phase, p.Target, p.Clients, benchkit.Thousands(p.Ops), p.Seconds, benchkit.Thousands(int(p.OpsPerSec+0.5)),
+		benchkit.FormatMs(p.Latency.P50), benchkit.FormatMs(p.Latency.P99), benchkit.FormatMs(p.Latency.Max), p.errorCount())
 }
 
 // machine describes where the benchmark ran: results only compare within one session.
@@ -114,46 +112,10 @@ type machine struct {
 	LoadAfter  string `json:"loadavgAfter,omitempty"`
 }
 
+// machineInfo describes this machine.
 func machineInfo(repo string) machine {
-	m := machine{
-		NumCPU:     runtime.NumCPU(),
-		GoVersion:  strings.TrimPrefix(firstLine("go", "env", "GOVERSION"), "go"),
-		LoadBefore: loadavg(),
-	}
-	if m.GoVersion == "" {
-		m.GoVersion = strings.TrimPrefix(runtime.Version(), "go")
-	}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
-	cmd := exec.Command("git", "describe", "--always", "--dirty")
-	cmd.Dir = repo
-	if out, err := cmd.Output(); err == nil {
-		m.Commit = strings.TrimSpace(string(out))
-	}
-	return m
-}
-
-// loadavg returns the 1, 5 and 15 minute load averages: on a shared machine they say how much
-// else was running.
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
+	m := benchkit.ReadMachine(repo)
+	return machine{NumCPU: m.NumCPU, CPU: m.CPU, Kernel: m.Kernel, GoVersion: m.GoVersion, Commit: m.Commit, LoadBefore: m.LoadAvg}
 }
 
 // verifyResult is phase d.
@@ -181,14 +143,8 @@ type report struct {
 
 func (r *report) printMachine() {
 	m := r.Machine
-	fmt.Printf("machine: nproc %d", m.NumCPU)
-	if m.CPU != "" {
-		fmt.Printf(", %s", m.CPU)
-	}
-	if m.Kernel != "" {
-		fmt.Printf(", linux %s", m.Kernel)
-	}
-	fmt.Printf("\ngo %s, commit %s, load average %s\n", m.GoVersion, m.Commit, m.LoadBefore)
+	fmt.Printf("machine: nproc %d%s\n", m.NumCPU, benchkit.Platform(m.CPU, m.Kernel))
+	fmt.Printf("go %s, commit %s, load average %s\n", m.GoVersion, m.Commit, m.LoadBefore)
 }
 
 // printTable prints the results, the errors by kind and where the CPU went.
@@ -199,8 +155,8 @@ func (r *report) printTable() {
 	fmt.Printf("%-18s %-31s %7s %8s %9s %8s %8s %8s %7s\n", "phase", "target", "clients", "ops", "ops/s", "P50", "P99", "max", "errors")
 	fmt.Println(strings.Repeat("-", 115))
 	for _, p := range r.Results {
-		fmt.Printf("%-18s %-31s %7d %8s %9s %8s %8s %8s %7d\n", p.Phase, p.Target, p.Clients, thousands(p.Ops),
-			thousands(int(p.OpsPerSec+0.5)), fmtMs(p.Latency.P50), fmtMs(p.Latency.P99), fmtMs(p.Latency.Max), p.errorCount())
+		fmt.Printf("%-18s %-31s %7d %8s %9s %8s %8s %8s %7d\n", p.Phase, p.Target, p.Clients, benchkit.Thousands(p.Ops),
+			benchkit.Thousands(int(p.OpsPerSec+0.5)), benchkit.FormatMs(p.Latency.P50), benchkit.FormatMs(p.Latency.P99), benchkit.FormatMs(p.Latency.Max), p.errorCount())
 	}
 	fmt.Println()
 	for _, p := range r.Results {
@@ -222,7 +178,7 @@ func (r *report) printTable() {
 	fmt.Printf("\nlatency by path (P50 / P99): sent to the leader | sent to a follower, forwarded\n")
 	for _, p := range r.Results {
 		fmt.Printf("  %-18s %-31s %4d clients:  %8s / %-8s |  %8s / %s\n", p.Phase, p.Target, p.Clients,
-			fmtMs(p.Leader.P50), fmtMs(p.Leader.P99), fmtMs(p.Forwarded.P50), fmtMs(p.Forwarded.P99))
+			benchkit.FormatMs(p.Leader.P50), benchkit.FormatMs(p.Leader.P99), benchkit.FormatMs(p.Forwarded.P50), benchkit.FormatMs(p.Forwarded.P99))
 	}
 
 	fmt.Printf("\nwhere the CPU went (cores busy over the measured window; %d available)\n", r.Machine.NumCPU)
@@ -238,62 +194,9 @@ func (r *report) printTable() {
 	fmt.Println("design targets (DESIGN.md): ≥ 20,000 commands/s batched on a three-node cluster; single-client commit P99 < 10 ms")
 }
 
-func (r *report) writeJSON(path string) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
-
-// commandLine renders the invocation as a user would type it from the repository root.
-func commandLine(args []string) string {
-	parts := []string{"go run ./bench/cluster"}
-	for _, a := range args {
-		if a == "" || strings.ContainsAny(a, " \t'\"$\\") {
-			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-		parts = append(parts, a)
-	}
-	return strings.Join(parts, " ")
-}
-
 func orDash(v float64) string {
 	if v == 0 {
 		return "-"
 	}
 	return fmt.Sprintf("%.1f", v)
-}
-
-func fmtMs(v float64) string {
-	switch {
-	case v == 0:
-		return "-"
-	case v < 1:
-		return fmt.Sprintf("%.0fµs", v*1000)
-	case v < 100:
-		return fmt.Sprintf("%.2fms", v)
-	}
-	return fmt.Sprintf("%.0fms", v)
-}
-
-func snippet(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 300 {
-		return s[:300] + "…"
-	}
-	return s
-}
-
-// thousands formats n with comma separators.
-func thousands(n int) string {
-	s := fmt.Sprint(n)
-	neg := ""
-	if n < 0 {
-		neg, s = "-", s[1:]
-	}
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return neg + s
 }

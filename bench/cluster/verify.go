@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"paimon/bench/internal/benchkit"
 )
 
 // verify is phase d: once every node has applied the highest acknowledged index, each
@@ -78,7 +80,7 @@ func (m *member) shares(token string, w *writer) (uint64, error) {
 		return 0, nil
 	}
 	if code != 200 {
-		return 0, fmt.Errorf("GET /v1/accounts: %d %s", code, snippet(b))
+		return 0, fmt.Errorf("GET /v1/accounts: %d %s", code, benchkit.Snippet(b))
 	}
 	var a struct{ Shares string }
 	if err := json.Unmarshal(b, &a); err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"paimon/bench/internal/benchkit"
 	"paimon/fund/fundtest"
 )
 
@@ -46,7 +47,7 @@ func (n *node) get(ctx context.Context, path string, auth bool) ([]byte, error) 
 		return nil, fmt.Errorf("GET %s: %w", path, err)
 	}
 	if code != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %d %s", path, code, snippet(b))
+		return nil, fmt.Errorf("GET %s: %d %s", path, code, benchkit.Snippet(b))
 	}
 	return b, nil
 }
@@ -70,8 +71,8 @@ func loadData(ctx context.Context, n *node, spec fundtest.Spec, maxBody int) (*f
 	}
 	ls.Generate, ls.Logs, ls.Bodies = time.Since(t0), len(logs), len(bodies)
 	fmt.Printf("generated %s logs (%s holders, %s NAV points, %s redemptions: %d settled, %d open) in %s; %d POST bodies of ≤ %s\n",
-		thousands(len(logs)), thousands(data.Stats.Holders), thousands(data.Stats.NavPoints), thousands(data.Stats.Redemptions),
-		data.Stats.Settled, data.Stats.Open, ls.Generate.Round(time.Millisecond), len(bodies), bytesize(maxBody))
+		benchkit.Thousands(len(logs)), benchkit.Thousands(data.Stats.Holders), benchkit.Thousands(data.Stats.NavPoints), benchkit.Thousands(data.Stats.Redemptions),
+		data.Stats.Settled, data.Stats.Open, ls.Generate.Round(time.Millisecond), len(bodies), benchkit.ByteSize(maxBody))
 
 	t1 := time.Now()
 	lastPrint := t1
@@ -82,11 +83,11 @@ func loadData(ctx context.Context, n *node, spec fundtest.Spec, maxBody int) (*f
 			return nil, ls, fmt.Errorf("POST /v1/admin/logs (body %d): %w", i+1, err)
 		}
 		if code != http.StatusOK {
-			return nil, ls, fmt.Errorf("POST /v1/admin/logs (body %d, %s): %d %s", i+1, bytesize(len(body)), code, snippet(b))
+			return nil, ls, fmt.Errorf("POST /v1/admin/logs (body %d, %s): %d %s", i+1, benchkit.ByteSize(len(body)), code, benchkit.Snippet(b))
 		}
 		var r struct{ Accepted, Duplicates, Skipped int }
 		if err := json.Unmarshal(b, &r); err != nil {
-			return nil, ls, fmt.Errorf("POST /v1/admin/logs (body %d): %w: %s", i+1, err, snippet(b))
+			return nil, ls, fmt.Errorf("POST /v1/admin/logs (body %d): %w: %s", i+1, err, benchkit.Snippet(b))
 		}
 		ls.Accepted += r.Accepted
 		ls.Duplicates += r.Duplicates
@@ -94,8 +95,8 @@ func loadData(ctx context.Context, n *node, spec fundtest.Spec, maxBody int) (*f
 		posted += r.Accepted + r.Duplicates + r.Skipped
 		if now := time.Now(); now.Sub(lastPrint) >= time.Second || i == len(bodies)-1 {
 			el := now.Sub(t1)
-			fmt.Printf("  loaded %d/%d bodies, %s/%s logs, %s, %s logs/s\n", i+1, len(bodies), thousands(posted), thousands(len(logs)),
-				el.Round(10*time.Millisecond), thousands(int(float64(posted)/el.Seconds())))
+			fmt.Printf("  loaded %d/%d bodies, %s/%s logs, %s, %s logs/s\n", i+1, len(bodies), benchkit.Thousands(posted), benchkit.Thousands(len(logs)),
+				el.Round(10*time.Millisecond), benchkit.Thousands(int(float64(posted)/el.Seconds())))
 			lastPrint = now
 		}
 	}
@@ -124,37 +125,4 @@ func checkLoaded(ctx context.Context, n *node, data *fundtest.Data) error {
 			ov.HolderCount, ov.SharePrice, data.Stats.Holders, data.Stats.FinalNav)
 	}
 	return nil
-}
-
-func snippet(b []byte) string {
-	b = bytes.TrimSpace(b)
-	if len(b) > 300 {
-		return string(b[:300]) + "…"
-	}
-	return string(b)
-}
-
-func bytesize(n int) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<20:
-		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
-
-// thousands formats n with comma separators.
-func thousands(n int) string {
-	s := fmt.Sprint(n)
-	neg := ""
-	if n < 0 {
-		neg, s = "-", s[1:]
-	}
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return neg + s
 }

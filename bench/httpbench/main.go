@@ -22,12 +22,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
+	"paimon/bench/internal/benchkit"
 	"paimon/fund/fundtest"
 )
 
@@ -100,34 +99,17 @@ func parseFlags(args []string) (*options, error) {
 	return o, nil
 }
 
-func main() { os.Exit(run(os.Args[1:])) }
-
-func run(args []string) int {
-	o, err := parseFlags(args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "httpbench: %v\n", err)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := bench(ctx, o, commandLine(args)); err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintln(os.Stderr, "httpbench: interrupted; stopped the node and the bare server")
-			return 130
-		}
-		fmt.Fprintf(os.Stderr, "httpbench: %v\n", err)
-		return 1
-	}
-	return 0
+func main() {
+	os.Exit(benchkit.Command[*options]{
+		Name: "httpbench", Pkg: "./bench/httpbench", Parse: parseFlags, Run: bench,
+		Interrupted: func(*options) string { return "stopped the node and the bare server" },
+	}.Main(os.Args[1:]))
 }
 
 // bench runs the whole benchmark. Every process it starts is stopped and the temporary folder
 // removed on return, whatever the outcome.
 func bench(ctx context.Context, o *options, command string) (err error) {
-	repo, err := findRepo(o.repo)
+	repo, err := benchkit.FindRepo(o.repo)
 	if err != nil {
 		return err
 	}
@@ -138,15 +120,7 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if o.keep {
-			fmt.Printf("kept %s\n", tmp)
-			return
-		}
-		if rmErr := os.RemoveAll(tmp); rmErr != nil && err == nil {
-			err = rmErr
-		}
-	}()
+	defer benchkit.RemoveTemp(tmp, o.keep, &err)
 
 	rep := &report{Time: time.Now().UTC(), Command: command, Machine: machineInfo(repo, o.wrk.bin), Settings: map[string]any{
 		"threads": o.wrk.threads, "connections": o.wrk.connections, "duration": o.wrk.duration.String(),
@@ -159,10 +133,10 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 	// 1. Build the node and the bare server.
 	t0 := time.Now()
 	nodeBin, bareBin := filepath.Join(tmp, "paimon"), filepath.Join(tmp, "bare")
-	if err := goBuild(ctx, repo, nodeBin, "."); err != nil {
+	if err := benchkit.GoBuild(ctx, repo, nodeBin, "."); err != nil {
 		return err
 	}
-	if err := goBuild(ctx, repo, bareBin, "./bench/bare"); err != nil {
+	if err := benchkit.GoBuild(ctx, repo, bareBin, "./bench/bare"); err != nil {
 		return err
 	}
 	fmt.Printf("built the node and bench/bare in %s\n", time.Since(t0).Round(100*time.Millisecond))
@@ -177,8 +151,9 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 		return err
 	}
 	dataDir := filepath.Join(tmp, "data")
-	nodeProc, err := startProc("node", filepath.Join(tmp, "node.log"), nodeBin, "serve",
-		"-data-dir", dataDir, "-http-addr", httpAddr, "-raft-addr", raftAddr, "-log-level", o.nodeLogLevel)
+	nodeProc, err := benchkit.StartProc(benchkit.ProcSpec{Name: "node", Bin: nodeBin, LogPath: filepath.Join(tmp, "node.log"), Args: []string{
+		"serve", "-data-dir", dataDir, "-http-addr", httpAddr, "-raft-addr", raftAddr, "-log-level", o.nodeLogLevel,
+	}})
 	if err != nil {
 		return err
 	}
@@ -198,7 +173,7 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 	// 3. Load the data set and check that the node holds it.
 	data, ls, err := loadData(ctx, n, o.spec, o.maxBody)
 	if err != nil {
-		return fmt.Errorf("%w\nnode log:\n%s", err, nodeProc.logTail(20))
+		return fmt.Errorf("%w\nnode log:\n%s", err, nodeProc.LogTail(20))
 	}
 	rep.Load = map[string]any{
 		"logs": ls.Logs, "bodies": ls.Bodies, "accepted": ls.Accepted, "generateSeconds": ls.Generate.Seconds(),
@@ -217,7 +192,8 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 	if err := os.WriteFile(bodyFile, overview, 0o600); err != nil {
 		return err
 	}
-	bareProc, err := startProc("bare", filepath.Join(tmp, "bare.log"), bareBin, "-addr", "127.0.0.1:0", "-body", bodyFile)
+	bareProc, err := benchkit.StartProc(benchkit.ProcSpec{Name: "bare", Bin: bareBin, LogPath: filepath.Join(tmp, "bare.log"),
+		Args: []string{"-addr", "127.0.0.1:0", "-body", bodyFile}})
 	if err != nil {
 		return err
 	}
@@ -229,7 +205,7 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 	if err := waitHTTP(ctx, bareProc, "http://"+bareAddr+"/v1/fund/overview", 10*time.Second); err != nil {
 		return err
 	}
-	fmt.Printf("bare handler at %s serving the %s overview\n", bareAddr, bytesize(len(overview)))
+	fmt.Printf("bare handler at %s serving the %s overview\n", bareAddr, benchkit.ByteSize(len(overview)))
 
 	// 5. wrk against each target in turn. The account read needs a token: a Lua script adds the
 	// header (the admin token is at least viewer).
@@ -274,8 +250,8 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("  %-28s %10s req/s  p50 %-8s p99 %-8s errors %d\n    %s\n", t, thousands(int(res.RequestsPerSec+0.5)),
-				fmtMs(res.LatencyMs["p50"]), fmtMs(res.LatencyMs["p99"]), res.errors(), line)
+			fmt.Printf("  %-28s %10s req/s  p50 %-8s p99 %-8s errors %d\n    %s\n", t, benchkit.Thousands(int(res.RequestsPerSec+0.5)),
+				benchkit.FormatMs(res.LatencyMs["p50"]), benchkit.FormatMs(res.LatencyMs["p99"]), res.errors(), line)
 			runs[t] = append(runs[t], *res)
 			lines[t] = line
 		}
@@ -283,14 +259,14 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 	for _, t := range o.targets {
 		rep.Results = append(rep.Results, summarize(t, urls[t], lines[t], size[t], runs[t]))
 	}
-	rep.Machine.LoadAfter = loadavg()
+	rep.Machine.LoadAfter = benchkit.LoadAvg()
 	rep.setRatios()
 	rep.printTable()
-	if nodeProc.exited() {
-		return fmt.Errorf("the node exited during the benchmark: %v\n%s", nodeProc.err, nodeProc.logTail(20))
+	if nodeProc.Exited() {
+		return fmt.Errorf("the node exited during the benchmark: %v\n%s", nodeProc.Err(), nodeProc.LogTail(20))
 	}
 	if o.jsonPath != "" {
-		if err := rep.writeJSON(o.jsonPath); err != nil {
+		if err := benchkit.WriteJSON(o.jsonPath, rep); err != nil {
 			return err
 		}
 		fmt.Printf("wrote %s\n", o.jsonPath)
@@ -298,10 +274,16 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 	return nil
 }
 
-// stopProc stops p (deferred) and reports a failure to stop cleanly unless an error is already
-// being returned.
-func stopProc(p *proc, err *error) {
-	if stopErr := p.stop(10 * time.Second); stopErr != nil && *err == nil {
+// stopProc stops p (deferred) and reports a failure to stop cleanly, unless an error is already
+// being returned: a child that had to be killed, or that exited non-zero on SIGTERM. A child
+// that had exited before is not reported here.
+func stopProc(p *benchkit.Proc, err *error) {
+	running := !p.Exited()
+	stopErr := p.Stop(10 * time.Second)
+	if stopErr == nil && running && p.ExitCode() > 0 {
+		stopErr = fmt.Errorf("%s exited with code %d on SIGTERM (log: %s)", p.Name(), p.ExitCode(), p.LogPath())
+	}
+	if stopErr != nil && *err == nil {
 		*err = stopErr
 	}
 }

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"runtime"
 	"sort"
 	"strings"
 	"time"
+
+	"paimon/bench/internal/benchkit"
 )
 
 // machine describes where the benchmark ran: results only compare within one run.
@@ -24,48 +23,13 @@ type machine struct {
 	LoadAfter  string `json:"loadavgAfter,omitempty"`
 }
 
+// machineInfo describes this machine, with the wrk version.
 func machineInfo(repo, wrkBin string) machine {
-	m := machine{
-		NumCPU:     runtime.NumCPU(),
-		GOMAXPROCS: runtime.GOMAXPROCS(0),
-		GoVersion:  strings.TrimPrefix(firstLine("go", "env", "GOVERSION"), "go"),
-		Wrk:        firstLine(wrkBin, "-v"),
-		LoadBefore: loadavg(),
+	m := benchkit.ReadMachine(repo)
+	return machine{
+		NumCPU: m.NumCPU, GOMAXPROCS: runtime.GOMAXPROCS(0), CPU: m.CPU, Kernel: m.Kernel, GoVersion: m.GoVersion,
+		Wrk: benchkit.FirstLine(wrkBin, "-v"), Commit: m.Commit, LoadBefore: m.LoadAvg,
 	}
-	if m.GoVersion == "" {
-		m.GoVersion = strings.TrimPrefix(runtime.Version(), "go")
-	}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
-	cmd := exec.Command("git", "describe", "--always", "--dirty")
-	cmd.Dir = repo
-	if out, err := cmd.Output(); err == nil {
-		m.Commit = strings.TrimSpace(string(out))
-	}
-	return m
-}
-
-// loadavg returns the 1, 5 and 15 minute load averages: on a shared machine they say how much
-// else was running.
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // result is one target's measurement: its median run (by req/s) and, over several rounds,
@@ -124,14 +88,8 @@ func (r *report) setRatios() {
 
 func (r *report) printMachine() {
 	m := r.Machine
-	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d)", m.NumCPU, m.GOMAXPROCS)
-	if m.CPU != "" {
-		fmt.Printf(", %s", m.CPU)
-	}
-	if m.Kernel != "" {
-		fmt.Printf(", linux %s", m.Kernel)
-	}
-	fmt.Printf("\ngo %s, %s, commit %s\n", m.GoVersion, m.Wrk, m.Commit)
+	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d)%s\n", m.NumCPU, m.GOMAXPROCS, benchkit.Platform(m.CPU, m.Kernel))
+	fmt.Printf("go %s, %s, commit %s\n", m.GoVersion, m.Wrk, m.Commit)
 }
 
 // printTable prints the results: throughput, median and tail latency, the ratio to the bare
@@ -153,10 +111,10 @@ func (r *report) printTable() {
 		if x.RatioToBare > 0 {
 			ratio = fmt.Sprintf("%.2f", x.RatioToBare)
 		}
-		fmt.Printf("%-28s %8s %10s %9s %9s %8s %7d", x.Target, bytesize(x.BodyBytes), thousands(int(x.RequestsPerSec+0.5)),
-			fmtMs(x.LatencyMs["p50"]), fmtMs(x.LatencyMs["p99"]), ratio, x.errors())
+		fmt.Printf("%-28s %8s %10s %9s %9s %8s %7d", x.Target, benchkit.ByteSize(x.BodyBytes), benchkit.Thousands(int(x.RequestsPerSec+0.5)),
+			benchkit.FormatMs(x.LatencyMs["p50"]), benchkit.FormatMs(x.LatencyMs["p99"]), ratio, x.errors())
 		if multi {
-			fmt.Printf(" %15s", fmt.Sprintf("%sk–%sk", thousands(int(x.MinRequestsPerSec/1000)), thousands(int(x.MaxRequestsPerSec/1000+0.5))))
+			fmt.Printf(" %15s", fmt.Sprintf("%sk–%sk", benchkit.Thousands(int(x.MinRequestsPerSec/1000)), benchkit.Thousands(int(x.MaxRequestsPerSec/1000+0.5))))
 		}
 		fmt.Println()
 	}
@@ -170,36 +128,4 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-func fmtMs(v float64) string {
-	switch {
-	case v == 0:
-		return "-"
-	case v < 1:
-		return fmt.Sprintf("%.0fµs", v*1000)
-	case v < 100:
-		return fmt.Sprintf("%.2fms", v)
-	}
-	return fmt.Sprintf("%.0fms", v)
-}
-
-func (r *report) writeJSON(path string) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
-
-// commandLine renders the invocation as a user would type it from the repository root.
-func commandLine(args []string) string {
-	parts := []string{"go run ./bench/httpbench"}
-	for _, a := range args {
-		if a == "" || strings.ContainsAny(a, " \t'\"$\\") {
-			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-		parts = append(parts, a)
-	}
-	return strings.Join(parts, " ")
 }

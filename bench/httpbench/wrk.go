@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"paimon/bench/internal/benchkit"
 )
 
 // wrkParams are the load settings of every run.
@@ -105,7 +107,7 @@ func parseWrk(out string) (*wrkResult, error) {
 			if err != nil {
 				return nil, err
 			}
-			r.LatencyMs[k] = ms(d)
+			r.LatencyMs[k] = benchkit.Millis(d)
 		}
 	}
 	for _, m := range rePercent.FindAllStringSubmatch(out, -1) {
@@ -113,7 +115,7 @@ func parseWrk(out string) (*wrkResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.LatencyMs["p"+m[1]] = ms(d)
+		r.LatencyMs["p"+m[1]] = benchkit.Millis(d)
 	}
 	if _, ok := r.LatencyMs["p99"]; !ok {
 		return nil, fmt.Errorf("no latency distribution in wrk's output (was --latency given?)")
@@ -147,5 +149,3 @@ func parseWrkDuration(s string) (time.Duration, error) {
 	}
 	return 0, fmt.Errorf("wrk duration %q: unknown unit", s)
 }
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -59,10 +59,3 @@ func TestParseWrkDuration(t *testing.T) {
 		t.Error("accepted an unknown unit")
 	}
 }
-
-func TestCommandLine(t *testing.T) {
-	got := commandLine([]string{"-duration", "5s", "-json", "my results.json"})
-	if want := "go run ./bench/httpbench -duration 5s -json 'my results.json'"; got != want {
-		t.Errorf("got %s, want %s", got, want)
-	}
-}
