@@ -8,11 +8,12 @@ import (
 )
 
 // Command types: the first byte of every fund command. Append only, never renumber.
-// 4..0xEF are reserved for the fund; 0xF0..0xFF belong to raftstore.
+// 5..0xEF are reserved for the fund; 0xF0..0xFF belong to raftstore.
 const (
-	CmdLogs   byte = 1
-	CmdPrices byte = 2
-	CmdAudit  byte = 3
+	CmdLogs     byte = 1
+	CmdPrices   byte = 2
+	CmdAudit    byte = 3
+	CmdSyncMark byte = 4 // the replicated sync high-water mark (outbox.go)
 )
 
 // codecVersion is the second byte of every command; a decoder refuses other versions.

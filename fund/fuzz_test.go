@@ -3,6 +3,7 @@ package fund
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -116,13 +117,26 @@ func FuzzApply(f *testing.F) {
 	f.Add(EncodeLogs(&LogsCommand{Time: 1, Actor: Actor{Name: "ops"}, Events: []Event{removed(evs[0]), evs[10], evs[11]}, Skipped: 2}))
 	f.Add(EncodePrices(&PricesCommand{Time: 1, Actor: Actor{Name: "ops"}, Prices: []PriceUpdate{{Asset: hexAddr(addr(50)), Price: *u(5), Time: testNow}}}))
 	f.Add(EncodePrices(&PricesCommand{Time: 1, Prices: []PriceUpdate{{Asset: "bad", Price: *u(5), Time: testNow}}}))
+	f.Add(EncodeAudit(&AuditCommand{Time: 1, Actor: Actor{Name: "ops"}, Action: "cluster.join", After: []byte(`{"id":"n2"}`)}))
+	f.Add(EncodeSyncMark(1, 1))
+	f.Add(EncodeSyncMark(98, testNow*1e9))
+	f.Add(EncodeSyncMark(99, 1)) // the command's own index: refused
+	f.Add(EncodeSyncMark(1, -1))
+	f.Add([]byte{CmdSyncMark, 1, 0x80})
 	f.Add([]byte{CmdLogs, 1})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, cmd []byte) {
-		e := newEnv(t)
+		// The same command on a machine without and with the outbox: the results and every
+		// key but the outbox's must be the same.
+		e, o := newEnv(t), newOutboxEnv(t)
 		e.logs(evs[:12]...)
+		o.logs(evs[:12]...)
 		before := e.dump()
 		res, err := e.m.Apply(e.st, 99, cmd)
+		ores, oerr := o.m.Apply(o.st, 99, cmd)
+		if fmt.Sprintf("%+v %v", res, err) != fmt.Sprintf("%+v %v", ores, oerr) {
+			t.Fatalf("outbox changed the result: %+v %v / %+v %v", res, err, ores, oerr)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrBadCommand) {
 				t.Fatalf("fatal error that is not ErrBadCommand: %v", err)
@@ -138,14 +152,27 @@ func FuzzApply(f *testing.F) {
 			if r.Accepted+r.Duplicates+r.Reverted+r.NotFound != len(r.Outcomes) {
 				t.Fatalf("outcome counts %+v", r)
 			}
-		case *PricesResult:
+		case *PricesResult, *AuditResult, *SyncMarkResult:
 		default:
 			t.Fatalf("result %T", res)
 		}
-		if err := e.m.EndBatch(e.st, 99); err != nil {
+		for _, x := range []*env{e, o} {
+			if err := x.m.EndBatch(x.st, 99); err != nil {
+				t.Fatal(err)
+			}
+			checkInvariants(t, x)
+		}
+		for _, en := range readOutbox(t, o.st, 98) {
+			if en.Index != 99 || !IsPrimaryRecord(en.Key) {
+				t.Fatalf("outbox entry %d for %x", en.Index, en.Key)
+			}
+		}
+		if err := o.st.DeleteRange([]byte{pOutbox}, []byte{pOutbox + 1}); err != nil {
 			t.Fatal(err)
 		}
-		checkInvariants(t, e)
+		if a, b := e.dump(), o.dump(); a != b {
+			t.Fatalf("outbox changed other state:\n%s", diffDumps(a, b))
+		}
 	})
 }
 

@@ -29,6 +29,8 @@ const (
 	pRisk       = 'K' // K bn8 li8 tx32 → risk event
 	pAudit      = 'U' // U index8 ord4 → audit entry
 	pAuditIdx   = 'u' // u 'a' fnv8(actor) index8 ord4 → ∅; u 'x' fnv8(action) index8 ord4 → ∅
+	pOutbox     = 'O' // O index8 ord4 → outbox entry (time, record key, new value or tombstone)
+	pSyncMark   = 'W' // W → replicated sync high-water mark (index, time)
 )
 
 // ledgerPosLen is the length of a ledger position: bn8 li8 tx32.

@@ -9,10 +9,15 @@ import (
 	"paimon/kv"
 )
 
-// Info is the fund's identity from config, rendered in the overview.
+// Info is the fund's identity from config, rendered in the overview, and the options that
+// shape the replicated state. Every node of a cluster must use the same Info.
 type Info struct {
 	FundID, Name, Symbol string
 	ChainID              uint64
+	// Outbox makes every batch append the primary records it changed to the outbox (outbox.go),
+	// for the PostgreSQL sync. Off (the default) writes no outbox at all, so that a node without
+	// sync, where nobody proposes the marks that prune it, does not grow one without bound.
+	Outbox bool
 }
 
 // Observer receives the changes of each committed batch (cache invalidation, WebSocket push,
@@ -112,6 +117,7 @@ type Machine struct {
 	changes   *Changes
 	ov        overlay   // the batch's reads and writes, flushed at EndBatch
 	assets    assetRows // assets with prices as the views last read them
+	pruneTo   uint64    // sync mark set in this batch (0: none): EndBatch prunes the outbox to it
 
 	// per-Apply scratch
 	rw      kv.ReadWriter
@@ -123,7 +129,9 @@ type Machine struct {
 // NewMachine returns a Machine over an empty state; call Load before Apply when the store
 // may hold state. obs may be nil.
 func NewMachine(info Info, obs Observer) *Machine {
-	return &Machine{info: info, obs: obs, fund: newFundState(), allViews: true, changes: newChanges(), ov: newOverlay()}
+	m := &Machine{info: info, obs: obs, fund: newFundState(), allViews: true, changes: newChanges(), ov: newOverlay()}
+	m.ov.outbox = info.Outbox
+	return m
 }
 
 // Load reads the fund singleton from r (after open or a snapshot restore) and forgets any
@@ -140,6 +148,7 @@ func (m *Machine) Load(r kv.Reader) error {
 	m.changes = newChanges()
 	m.ov.reset()
 	m.assets = assetRows{}
+	m.pruneTo = 0
 	return nil
 }
 
@@ -159,31 +168,42 @@ func loadFund(r kv.Reader) (fundState, error) {
 }
 
 // Apply decodes and applies one command at Raft index index. The result is *LogsResult,
-// *PricesResult, or a user error value (*ValidationError) for a command that changed nothing.
-// A returned error means an undecodable command or a broken invariant: the node must stop.
+// *PricesResult, *AuditResult, *SyncMarkResult, or a user error value (*ValidationError) for
+// a command that changed nothing. A returned error means an undecodable command or a broken
+// invariant: the node must stop.
 func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error) {
 	if len(cmd) == 0 {
 		return nil, fmt.Errorf("%w: empty", ErrBadCommand)
 	}
 	var res any
 	var err error
+	var t int64 // the command's time (unix ns), for the outbox
 	sp := m.savepoint()
 	m.changes.Index = index
 	switch cmd[0] {
 	case CmdLogs:
 		var c *LogsCommand
 		if c, err = DecodeLogs(cmd); err == nil {
+			t = c.Time
 			res, err = m.applyLogs(rw, index, c)
 		}
 	case CmdPrices:
 		var c *PricesCommand
 		if c, err = DecodePrices(cmd); err == nil {
+			t = c.Time
 			res, err = m.applyPrices(rw, index, c)
 		}
 	case CmdAudit:
 		var c *AuditCommand
 		if c, err = DecodeAudit(cmd); err == nil {
+			t = c.Time
 			res, err = m.applyAudit(index, c)
+		}
+	case CmdSyncMark:
+		var c *SyncMarkCommand
+		if c, err = DecodeSyncMark(cmd); err == nil {
+			t = c.Time
+			res, err = m.applySyncMark(rw, index, c)
 		}
 	default:
 		err = fmt.Errorf("%w: unknown command type %d", ErrBadCommand, cmd[0])
@@ -193,6 +213,10 @@ func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error)
 	}
 	if _, refused := res.(*ValidationError); refused {
 		m.rollback(sp)
+		return res, nil
+	}
+	if m.info.Outbox {
+		m.recordChanges(index, t, &sp.fund)
 	}
 	return res, nil
 }
@@ -204,7 +228,7 @@ type savepoint struct {
 	fund                               fundState
 	fundDirty                          bool
 	dirty, classes                     [NumClasses]bool
-	index                              uint64
+	index, pruneTo                     uint64
 	accounts, redemptions, prices, txs int
 }
 
@@ -212,7 +236,7 @@ func (m *Machine) savepoint() savepoint {
 	m.ov.begin()
 	c := m.changes
 	return savepoint{
-		fund: m.fund, fundDirty: m.fundDirty, dirty: m.dirty, classes: c.Classes, index: c.Index,
+		fund: m.fund, fundDirty: m.fundDirty, dirty: m.dirty, classes: c.Classes, index: c.Index, pruneTo: m.pruneTo,
 		accounts: len(c.Accounts), redemptions: len(c.Redemptions), prices: len(c.Prices), txs: len(c.Transactions),
 	}
 }
@@ -221,7 +245,7 @@ func (m *Machine) savepoint() savepoint {
 // batch's Changes.
 func (m *Machine) rollback(sp savepoint) {
 	m.ov.rollback()
-	m.fund, m.fundDirty, m.dirty = sp.fund, sp.fundDirty, sp.dirty
+	m.fund, m.fundDirty, m.dirty, m.pruneTo = sp.fund, sp.fundDirty, sp.dirty, sp.pruneTo
 	c := m.changes
 	c.Classes, c.Index = sp.classes, sp.index
 	for _, a := range c.Accounts[sp.accounts:] {
@@ -305,10 +329,15 @@ func (m *Machine) applyLogs(rw kv.ReadWriter, index uint64, c *LogsCommand) (any
 	return res, nil
 }
 
-// EndBatch writes the fund singleton if it changed and renders the dirty materialized views
-// into rw. Call it once per Raft batch, after its Applies and before the batch commits.
+// EndBatch writes the batch's changes (and, with Info.Outbox, their outbox entries), prunes
+// the outbox to a sync mark set in the batch, writes the fund singleton if it changed and
+// renders the dirty materialized views into rw. Call it once per Raft batch, after its
+// Applies and before the batch commits.
 func (m *Machine) EndBatch(rw kv.ReadWriter, lastIndex uint64) error {
 	m.changes.Index = lastIndex
+	if err := m.writeOutbox(rw); err != nil {
+		return err
+	}
 	if err := m.ov.flush(rw); err != nil {
 		return err
 	}

@@ -36,6 +36,12 @@ type overlay struct {
 	order   []flushItem      // flush scratch
 	cmd     uint32           // current command number, for undo
 	cmdMark int              // len(entries) when the current command began
+
+	// Outbox tracking (only when outbox is set): the primary records the current command
+	// changed, and at the end of each command their values, with the command's index and time.
+	outbox  bool
+	touched []int32      // entries of primary records the current command changed
+	changed []outboxItem // one per (command, primary record it changed), in command order
 }
 
 type overlayEntry struct {
@@ -46,6 +52,7 @@ type overlayEntry struct {
 	base  baseState
 	bv    []byte // value in the store, when base is basePresent
 	cmd   uint32 // last command that saved this entry into undo
+	tcmd  uint32 // last command that changed it, for outbox tracking (0: none)
 }
 
 // baseState is what the store holds under an entry's key.
@@ -71,6 +78,9 @@ func (o *overlay) reset() {
 	o.entries = o.entries[:0]
 	o.undo = o.undo[:0]
 	o.cmdMark = 0
+	o.touched = o.touched[:0]
+	clear(o.changed)
+	o.changed = o.changed[:0]
 }
 
 // keyString views an owned, never-modified key as a string without copying it.
@@ -110,6 +120,7 @@ func (o *overlay) put(k, v []byte, ok bool) {
 	var e *overlayEntry
 	if !found {
 		e = o.add(overlayEntry{key: k, cmd: o.cmd})
+		i = int32(len(o.entries) - 1)
 	} else {
 		e = &o.entries[i]
 		if e.cmd != o.cmd && int(i) < o.cmdMark {
@@ -118,6 +129,10 @@ func (o *overlay) put(k, v []byte, ok bool) {
 		}
 	}
 	e.v, e.ok, e.dirty = v, ok, true
+	if o.outbox && e.tcmd != o.cmd && IsPrimaryRecord(k) {
+		e.tcmd = o.cmd // restored by rollback with the rest of the entry
+		o.touched = append(o.touched, i)
+	}
 }
 
 // begin starts a command: later changes can be undone by rollback.
@@ -125,6 +140,18 @@ func (o *overlay) begin() {
 	o.cmd++
 	o.undo = o.undo[:0]
 	o.cmdMark = len(o.entries)
+	o.touched = o.touched[:0]
+}
+
+// commit ends a command that was not rolled back: with outbox tracking, the primary records
+// it changed are recorded with their values after it, its Raft index and its time. Values
+// are shared, never modified in place, so this copies no bytes.
+func (o *overlay) commit(index uint64, t int64) {
+	for _, i := range o.touched {
+		e := &o.entries[i]
+		o.changed = append(o.changed, outboxItem{index: index, time: t, key: e.key, value: e.v, present: e.ok})
+	}
+	o.touched = o.touched[:0]
 }
 
 // rollback undoes every change since begin.
@@ -139,6 +166,7 @@ func (o *overlay) rollback() {
 		o.entries[i] = overlayEntry{}
 	}
 	o.entries = o.entries[:o.cmdMark]
+	o.touched = o.touched[:0]
 }
 
 // flush writes every changed key to w, ordered by the first 8 bytes of the key and then by

@@ -180,3 +180,8 @@ func (w *countingWriter) Delete(k []byte) error {
 	w.ops = append(w.ops, fmt.Sprintf("delete %s", k))
 	return nil
 }
+
+func (w *countingWriter) DeleteRange(start, end []byte) error {
+	w.ops = append(w.ops, fmt.Sprintf("delete [%s, %s)", start, end))
+	return nil
+}

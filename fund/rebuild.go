@@ -1,0 +1,153 @@
+package fund
+
+import (
+	"bytes"
+	"fmt"
+
+	"paimon/kv"
+)
+
+// Primary records are the state PostgreSQL holds: everything else in the store is derived
+// from them (index keys, views), belongs to the sync (outbox, mark) or to raftstore (m/).
+
+// primaryPrefixes lists the key prefixes of the primary records.
+var primaryPrefixes = [256]bool{
+	pFund: true, pAccount: true, pRedemption: true, pAsset: true, pPrice: true, pPriceHist: true,
+	pNav: true, pFlow: true, pRisk: true, pLedger: true, pAudit: true,
+}
+
+// indexPrefixes lists the prefixes of the index keys, which RebuildIndexes derives.
+var indexPrefixes = []byte{pLedgerTx, pLedgerAddr, pLedgerEv, pLedgerCon, pRedOwner, pRedStatus, pAuditIdx}
+
+// IsPrimaryRecord reports whether key is a primary record (the outbox/PostgreSQL set): the
+// fund singleton (S), accounts (A), redemptions (R), assets (X), current prices (P), price
+// points (H), NAV points (N), flow buckets (F), risk events (K), the ledger (L) and the audit
+// log (U). Index keys, views, the outbox, the sync mark and raftstore's keys are not.
+func IsPrimaryRecord(key []byte) bool {
+	return len(key) > 0 && primaryPrefixes[key[0]] && (key[0] != pFund || len(key) == 1)
+}
+
+// ViewKey returns the key a materialized view is stored under (see ViewNames and
+// Machine.RenderView), for rebuilding views after a restore.
+func ViewKey(name string) []byte { return viewKey(name) }
+
+// rebuildChunk bounds the records read per scan: the index keys of a chunk are written after
+// its scan, since a store may not be modified during its own scan.
+const rebuildChunk = 4096
+
+// RebuildIndexes derives every index key (T a e c o s u) from the primary records present in
+// rw, deleting any stale index keys first; used after primary records were written back from
+// PostgreSQL. Applying it to a state whose index keys were all removed restores it byte for
+// byte. Views are not touched: render them with Machine.RenderView and store them under
+// ViewKey.
+func RebuildIndexes(rw kv.ReadWriter) error {
+	for _, p := range indexPrefixes {
+		if err := rw.DeleteRange([]byte{p}, []byte{p + 1}); err != nil {
+			return fmt.Errorf("fund: rebuild indexes: delete %c: %w", p, err)
+		}
+	}
+	for _, r := range []struct {
+		prefix byte
+		keys   func(k, v []byte) ([]kvPair, error)
+	}{
+		{pLedger, ledgerIndexPairs},
+		{pRedemption, redemptionIndexPairs},
+		{pAudit, auditIndexPairs},
+	} {
+		if err := rebuildFrom(rw, r.prefix, r.keys); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type kvPair struct{ k, v []byte }
+
+// rebuildFrom scans the records under prefix in chunks and writes the index keys of each.
+func rebuildFrom(rw kv.ReadWriter, prefix byte, indexKeys func(k, v []byte) ([]kvPair, error)) error {
+	lo, hi := []byte{prefix}, []byte{prefix + 1}
+	for {
+		var pairs []kvPair
+		var last []byte
+		n := 0
+		err := scan(rw, lo, hi, false, func(k, v []byte) (bool, error) {
+			p, err := indexKeys(k, v)
+			if err != nil {
+				return false, err
+			}
+			pairs = append(pairs, p...)
+			last = bytes.Clone(k)
+			n++
+			return n < rebuildChunk, nil
+		})
+		if err != nil {
+			return fmt.Errorf("fund: rebuild indexes: %w", err)
+		}
+		for _, p := range pairs {
+			if err := rw.Set(p.k, p.v); err != nil {
+				return fmt.Errorf("fund: rebuild indexes: write %x: %w", p.k, err)
+			}
+		}
+		if n < rebuildChunk {
+			return nil
+		}
+		lo = append(last, 0) // the next key after last
+	}
+}
+
+// ledgerIndexPairs: the (txHash, logIndex) key and the address, event and contract indexes.
+func ledgerIndexPairs(k, v []byte) ([]kvPair, error) {
+	if len(k) != 1+ledgerPosLen {
+		return nil, corrupt("ledger key", fmt.Errorf("%x", k))
+	}
+	rec, err := decodeLedger(v)
+	if err != nil {
+		return nil, corrupt("ledger entry", err)
+	}
+	s, verr := rec.ev.spec()
+	if verr != nil {
+		return nil, corrupt("ledger entry", verr)
+	}
+	pos := ledgerPos(k[1:])
+	if rec.ev.BlockNumber != be64get(pos[:]) || rec.ev.LogIndex != be64get(pos[8:]) || !bytes.Equal(rec.ev.TxHash[:], pos[16:]) {
+		return nil, corrupt("ledger entry", fmt.Errorf("entry does not match its key %x", k))
+	}
+	pairs := []kvPair{{txKey(rec.ev.TxHash, rec.ev.LogIndex), be64(rec.ev.BlockNumber)}}
+	for _, ik := range ledgerIndexKeys(&rec.ev, s, &pos) {
+		pairs = append(pairs, kvPair{ik, nil})
+	}
+	return pairs, nil
+}
+
+// redemptionIndexPairs: the owner (when known) and status indexes.
+func redemptionIndexPairs(k, v []byte) ([]kvPair, error) {
+	if len(k) != 1+32 {
+		return nil, corrupt("redemption key", fmt.Errorf("%x", k))
+	}
+	var r redemption
+	if err := r.decode(v); err != nil {
+		return nil, corrupt("redemption", err)
+	}
+	id := k[1:]
+	pairs := []kvPair{{key(pRedStatus, []byte{r.status}, id), nil}}
+	if r.owner != ([20]byte{}) {
+		pairs = append(pairs, kvPair{key(pRedOwner, r.owner[:], id), nil})
+	}
+	return pairs, nil
+}
+
+// auditIndexPairs: the actor and action indexes.
+func auditIndexPairs(k, v []byte) ([]kvPair, error) {
+	if len(k) != 1+12 {
+		return nil, corrupt("audit key", fmt.Errorf("%x", k))
+	}
+	var a auditRec
+	if err := a.decode(v); err != nil {
+		return nil, corrupt("audit entry", err)
+	}
+	pos := k[1:]
+	return []kvPair{
+		{key(pAuditIdx, []byte{'a'}, hash8(a.actor.Name), pos), nil},
+		{key(pAuditIdx, []byte{'x'}, hash8(a.action), pos), nil},
+	}, nil
+}

@@ -1,0 +1,369 @@
+package fund
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"strconv"
+
+	"github.com/holiman/uint256"
+)
+
+// Typed, read-only views of the primary records, for the PostgreSQL sync: it writes typed
+// columns without knowing the binary encoding (and keeps the encoded value beside them, which
+// is what a restore writes back). Every value is what the API renders for the record:
+// addresses and hashes as lower-case hex, enums as their API strings, times in unix seconds
+// (except the command times FundRecord.UpdatedAt and AuditRecord.Time, in unix nanoseconds,
+// as stored), and amounts as *big.Int with the API's sign: balances and totals that wrap
+// around below zero (a uint256 with the top bit set, rendered "-5") are negative, while
+// prices, share prices, redemption amounts, ratios and allocations are rendered and returned
+// unsigned (a uint256 always fits NUMERIC(78,0)).
+
+// FundRecord is the fund singleton (key S). Its absence means the initial state, which
+// DecodeRecord returns for a nil value (an outbox tombstone of S).
+type FundRecord struct {
+	SharePrice                                                            *big.Int // unsigned
+	TotalAssets, TotalSupply, TotalLockedShares, TotalRedemptionLiability *big.Int
+	FeeManagement, FeePerformance, FeeRedemption                          *big.Int
+	EmergencyMode                                                         bool
+	HolderCount                                                           int64
+	Tiers                                                                 [3]TierBand // L1, L2, L3
+	LastBlock                                                             uint64
+	LatestBlockTime                                                       int64 // unix s
+	UpdatedAt                                                             int64 // unix ns (command time); 0 before any change
+}
+
+// TierBand is a tier's configured ratios in basis points (unsigned, as the API renders them).
+type TierBand struct {
+	TargetRatio, MinRatio, MaxRatio *big.Int
+}
+
+// AccountRecord is a share holder (key A). FirstSeen and LastActivity are 0 when unknown.
+type AccountRecord struct {
+	Address                                                                  string
+	Shares, LockedShares, Deposited, Withdrawn, Redeemed, PendingRedemptions *big.Int
+	FirstSeen, LastActivity                                                  int64
+}
+
+// RedemptionRecord is a redemption request with its timeline (key R). Owner and Receiver are
+// "" when unknown; SettlementTime is 0 when unset or beyond year 9999 and RequestedAt 0 when
+// RedemptionRequested was not seen (the API's nulls). Amounts are unsigned.
+type RedemptionRecord struct {
+	RequestID                                                       string // decimal
+	Owner, Receiver                                                 string
+	Shares, LockedAmount, EstimatedFee, GrossAmount, Fee, NetAmount *big.Int
+	Channel, Status                                                 string
+	RequiresApproval                                                bool
+	SettlementTime                                                  int64
+	WindowID                                                        string // decimal
+	RequestedAt                                                     int64
+	TxHash                                                          string
+	Timeline                                                        []TimelineStep
+}
+
+// TimelineStep is one event in a redemption's history.
+type TimelineStep struct {
+	Status      string
+	Time        int64 // block time, unix s
+	TxHash      string
+	BlockNumber uint64
+}
+
+// AssetRecord is one holding of the asset controller (key X); Holding is signed.
+type AssetRecord struct {
+	Token            string
+	Tier             string // "L1", "L2", "L3" (or "L<n>" for a tier the event named)
+	Active           bool
+	TargetAllocation *big.Int // basis points, unsigned
+	Holding          *big.Int
+}
+
+// PriceRecord is an asset's current price (key P).
+type PriceRecord struct {
+	Asset    string
+	Price    *big.Int // 1e18-scaled USD, unsigned
+	Source   string   // "oracle" or "api"
+	SourceID *uint8   // the oracle's source id; nil for "api"
+	Time     int64
+}
+
+// PricePointRecord is a price history point (key H). Origin tells points of the same second
+// apart: 0 bn(8) li(8) for an oracle event, 1 raftIndex(8) ordinal(8) for an operator push.
+type PricePointRecord struct {
+	Asset    string
+	Time     int64
+	Origin   []byte // 17 bytes
+	Price    *big.Int
+	Source   string
+	SourceID *uint8
+}
+
+// NavPointRecord is one NavUpdated (key N): the share price (unsigned) and the fund's totals.
+type NavPointRecord struct {
+	Time                     int64
+	BlockNumber, LogIndex    uint64
+	SharePrice               *big.Int
+	TotalAssets, TotalSupply *big.Int
+}
+
+// FlowBucketRecord sums one hour of block time (key F); Hour is the hour's first second.
+type FlowBucketRecord struct {
+	Hour                       int64
+	Subscriptions, Redemptions *big.Int
+}
+
+// RiskEventRecord is a risk event (key K).
+type RiskEventRecord struct {
+	BlockNumber, LogIndex uint64
+	TxHash                string
+	Severity              string // "warning", "high", "critical"
+	Event                 string // the event that raised it
+	BlockTime             int64
+	Contract              string
+}
+
+// LedgerRecord is a ledger entry (key L), as GET /v1/transactions renders it.
+type LedgerRecord struct {
+	TxHash                string
+	LogIndex, BlockNumber uint64
+	BlockHash             string
+	BlockTime             int64
+	Contract, Event       string
+	Args                  json.RawMessage
+}
+
+// AuditRecord is an audit entry (key U), as GET /v1/audit renders it; ID is "<index>-<ord>".
+type AuditRecord struct {
+	ID                                           string
+	Index                                        uint64
+	Ord                                          uint32
+	Time                                         int64 // unix ns (command time)
+	Actor, Role, IP, UserAgent, Action, Resource string
+	Before, After                                json.RawMessage // JSON; null when empty
+}
+
+// DecodeRecord decodes a primary record. The result is one of the *XxxRecord types; ok is
+// false (and err nil) for a key that is not a primary record (index keys, views, the outbox,
+// raftstore's m/ keys). A primary key of the wrong length or a value that does not decode is
+// an error wrapping ErrInvariant. DecodeRecord never panics, whatever the bytes.
+func DecodeRecord(key, value []byte) (rec any, ok bool, err error) {
+	if !IsPrimaryRecord(key) {
+		return nil, false, nil
+	}
+	if n := primaryKeyLen[key[0]]; len(key) != n {
+		return nil, true, corrupt("record key", fmt.Errorf("%x has %d bytes, want %d", key, len(key), n))
+	}
+	switch key[0] {
+	case pFund:
+		rec, err = fundRecord(value)
+	case pAccount:
+		rec, err = accountRecord(key, value)
+	case pRedemption:
+		rec, err = redemptionRecord(value)
+	case pAsset:
+		rec, err = assetRecord(key, value)
+	case pPrice:
+		rec, err = priceRecord(key, value)
+	case pPriceHist:
+		rec, err = pricePointRecord(key, value)
+	case pNav:
+		rec, err = navPointRecord(key, value)
+	case pFlow:
+		rec, err = flowBucketRecord(key, value)
+	case pRisk:
+		rec, err = riskEventRecord(key, value)
+	case pLedger:
+		rec, err = ledgerRecordOf(key, value)
+	case pAudit:
+		rec, err = auditRecord(value)
+	}
+	if err != nil {
+		return nil, true, err
+	}
+	return rec, true, nil
+}
+
+// primaryKeyLen is the key length of each primary record kind.
+var primaryKeyLen = [256]int{
+	pFund: 1, pAccount: 1 + 20, pRedemption: 1 + 32, pAsset: 1 + 20, pPrice: 1 + 20,
+	pPriceHist: 1 + 20 + 8 + 17, pNav: 1 + 8 + 8 + 8, pFlow: 1 + 8, pRisk: 1 + ledgerPosLen,
+	pLedger: 1 + ledgerPosLen, pAudit: 1 + 12,
+}
+
+func unsignedBig(u *uint256.Int) *big.Int { return u.ToBig() }
+
+func fundRecord(v []byte) (*FundRecord, error) {
+	f := newFundState()
+	if v != nil {
+		if err := f.decode(v); err != nil {
+			return nil, corrupt("fund singleton", err)
+		}
+	}
+	r := &FundRecord{
+		SharePrice:               unsignedBig(&f.u[fSharePrice]),
+		TotalAssets:              signedBig(&f.u[fTotalAssets]),
+		TotalSupply:              signedBig(&f.u[fTotalSupply]),
+		TotalLockedShares:        signedBig(&f.u[fTotalLocked]),
+		TotalRedemptionLiability: signedBig(&f.u[fLiability]),
+		FeeManagement:            signedBig(&f.u[fFeeManagement]),
+		FeePerformance:           signedBig(&f.u[fFeePerformance]),
+		FeeRedemption:            signedBig(&f.u[fFeeRedemption]),
+		EmergencyMode:            f.emergency,
+		HolderCount:              f.holders,
+		LastBlock:                uint64(f.i[fLastBlock]),
+		LatestBlockTime:          f.i[fLatestTime],
+		UpdatedAt:                f.i[fUpdatedAt],
+	}
+	for t := range f.tiers {
+		b := &f.tiers[t]
+		r.Tiers[t] = TierBand{TargetRatio: unsignedBig(&b.target), MinRatio: unsignedBig(&b.min), MaxRatio: unsignedBig(&b.max)}
+	}
+	return r, nil
+}
+
+func accountRecord(k, v []byte) (*AccountRecord, error) {
+	var a account
+	if err := a.decode(v); err != nil {
+		return nil, corrupt("account", err)
+	}
+	return &AccountRecord{
+		Address: hexAddr([20]byte(k[1:])),
+		Shares:  signedBig(&a.amt[aShares]), LockedShares: signedBig(&a.amt[aLocked]),
+		Deposited: signedBig(&a.amt[aDeposited]), Withdrawn: signedBig(&a.amt[aWithdrawn]),
+		Redeemed: signedBig(&a.amt[aRedeemed]), PendingRedemptions: signedBig(&a.amt[aPending]),
+		FirstSeen: a.first, LastActivity: a.last,
+	}, nil
+}
+
+func optAddr(a [20]byte) string {
+	if a == ([20]byte{}) {
+		return ""
+	}
+	return hexAddr(a)
+}
+
+func redemptionRecord(v []byte) (*RedemptionRecord, error) {
+	var r redemption
+	if err := r.decode(v); err != nil {
+		return nil, corrupt("redemption", err)
+	}
+	out := &RedemptionRecord{
+		RequestID: r.id.Dec(), Owner: optAddr(r.owner), Receiver: optAddr(r.receiver),
+		Shares: unsignedBig(&r.shares), LockedAmount: unsignedBig(&r.locked), EstimatedFee: unsignedBig(&r.estFee),
+		GrossAmount: unsignedBig(&r.gross), Fee: unsignedBig(&r.fee), NetAmount: unsignedBig(&r.net),
+		Channel: channelName(r.channel), Status: statusNames[r.status], RequiresApproval: r.requiresApproval,
+		WindowID: r.windowID.Dec(), RequestedAt: r.requestedAt, TxHash: hexHash(r.tx),
+		Timeline: make([]TimelineStep, len(r.timeline)),
+	}
+	if st := &r.settlementTime; st.IsUint64() && st.Uint64() <= maxUnixSeconds {
+		out.SettlementTime = int64(st.Uint64())
+	}
+	for i, t := range r.timeline {
+		out.Timeline[i] = TimelineStep{Status: statusNames[t.status%numStatuses], Time: t.time, TxHash: hexHash(t.tx), BlockNumber: t.bn}
+	}
+	return out, nil
+}
+
+func assetRecord(k, v []byte) (*AssetRecord, error) {
+	var a asset
+	if err := a.decode(v); err != nil {
+		return nil, corrupt("asset", err)
+	}
+	return &AssetRecord{
+		Token: hexAddr([20]byte(k[1:])), Tier: tierName(a.tier), Active: a.active,
+		TargetAllocation: unsignedBig(&a.alloc), Holding: signedBig(&a.holding),
+	}, nil
+}
+
+// priceSource returns the API's source name and, for the oracle, its source id.
+func priceSource(p *priceRec) (string, *uint8) {
+	if p.source == srcOracle {
+		id := p.sourceID
+		return "oracle", &id
+	}
+	return "api", nil
+}
+
+func priceRecord(k, v []byte) (*PriceRecord, error) {
+	var p priceRec
+	if err := p.decode(v); err != nil {
+		return nil, corrupt("price", err)
+	}
+	src, id := priceSource(&p)
+	return &PriceRecord{Asset: hexAddr([20]byte(k[1:])), Price: unsignedBig(&p.price), Source: src, SourceID: id, Time: p.time}, nil
+}
+
+func pricePointRecord(k, v []byte) (*PricePointRecord, error) {
+	var p priceRec
+	if err := p.decode(v); err != nil {
+		return nil, corrupt("price point", err)
+	}
+	src, id := priceSource(&p)
+	return &PricePointRecord{
+		Asset: hexAddr([20]byte(k[1:21])), Time: int64(binary.BigEndian.Uint64(k[21:])), Origin: append([]byte(nil), k[29:]...),
+		Price: unsignedBig(&p.price), Source: src, SourceID: id,
+	}, nil
+}
+
+func navPointRecord(k, v []byte) (*NavPointRecord, error) {
+	var n navPoint
+	if err := n.decode(v); err != nil {
+		return nil, corrupt("nav point", err)
+	}
+	return &NavPointRecord{
+		Time: int64(binary.BigEndian.Uint64(k[1:])), BlockNumber: binary.BigEndian.Uint64(k[9:]), LogIndex: binary.BigEndian.Uint64(k[17:]),
+		SharePrice: unsignedBig(&n.sharePrice), TotalAssets: signedBig(&n.totalAssets), TotalSupply: signedBig(&n.totalSupply),
+	}, nil
+}
+
+func flowBucketRecord(k, v []byte) (*FlowBucketRecord, error) {
+	var f flowBucket
+	if err := f.decode(v); err != nil {
+		return nil, corrupt("flow bucket", err)
+	}
+	return &FlowBucketRecord{Hour: int64(binary.BigEndian.Uint64(k[1:])), Subscriptions: signedBig(&f.v[flowSubs]), Redemptions: signedBig(&f.v[flowReds])}, nil
+}
+
+func riskEventRecord(k, v []byte) (*RiskEventRecord, error) {
+	var r riskRec
+	if err := r.decode(v); err != nil {
+		return nil, corrupt("risk event", err)
+	}
+	if int(r.severity) >= len(severityNames) || r.severity == 0 || r.spec == 0 || int(r.spec) >= len(specsByID) {
+		return nil, corrupt("risk event", fmt.Errorf("severity %d, event %d", r.severity, r.spec))
+	}
+	pos := k[1:]
+	return &RiskEventRecord{
+		BlockNumber: binary.BigEndian.Uint64(pos), LogIndex: binary.BigEndian.Uint64(pos[8:]), TxHash: hexHash([32]byte(pos[16:])),
+		Severity: severityNames[r.severity], Event: specsByID[r.spec].name, BlockTime: r.time, Contract: hexAddr(r.contract),
+	}, nil
+}
+
+func ledgerRecordOf(k, v []byte) (*LedgerRecord, error) {
+	rec, err := decodeLedger(v)
+	if err != nil {
+		return nil, corrupt("ledger entry", err)
+	}
+	ev := &rec.ev
+	s := specsByName[ev.Name]
+	if s == nil || len(ev.Args) != len(s.args) {
+		return nil, corrupt("ledger entry", fmt.Errorf("unknown event %q", ev.Name))
+	}
+	return &LedgerRecord{
+		TxHash: hexHash(ev.TxHash), LogIndex: ev.LogIndex, BlockNumber: ev.BlockNumber, BlockHash: hexHash(ev.BlockHash),
+		BlockTime: ev.BlockTime, Contract: hexAddr(ev.Contract), Event: ev.Name, Args: appendArgsJSON(nil, s, ev.Args),
+	}, nil
+}
+
+func auditRecord(v []byte) (*AuditRecord, error) {
+	var a auditRec
+	if err := a.decode(v); err != nil {
+		return nil, corrupt("audit entry", err)
+	}
+	return &AuditRecord{
+		ID: strconv.FormatUint(a.index, 10) + "-" + strconv.FormatUint(uint64(a.ord), 10), Index: a.index, Ord: a.ord, Time: a.time,
+		Actor: a.actor.Name, Role: a.actor.Role, IP: a.actor.IP, UserAgent: a.actor.UserAgent, Action: a.action, Resource: a.resource,
+		Before: rawOrNull(a.before), After: rawOrNull(a.after),
+	}, nil
+}
