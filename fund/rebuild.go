@@ -40,7 +40,9 @@ const rebuildChunk = 4096
 // PostgreSQL. Applying it to a state whose index keys were all removed restores it byte for
 // byte. Views are not touched: render them with Machine.RenderView and store them under
 // ViewKey.
-func RebuildIndexes(rw kv.ReadWriter) error {
+func RebuildIndexes(rw kv.ReadWriter) error { return rebuildIndexes(rw, rebuildChunk) }
+
+func rebuildIndexes(rw kv.ReadWriter, chunk int) error {
 	for _, p := range indexPrefixes {
 		if err := rw.DeleteRange([]byte{p}, []byte{p + 1}); err != nil {
 			return fmt.Errorf("fund: rebuild indexes: delete %c: %w", p, err)
@@ -54,7 +56,7 @@ func RebuildIndexes(rw kv.ReadWriter) error {
 		{pRedemption, redemptionIndexPairs},
 		{pAudit, auditIndexPairs},
 	} {
-		if err := rebuildFrom(rw, r.prefix, r.keys); err != nil {
+		if err := rebuildFrom(rw, r.prefix, chunk, r.keys); err != nil {
 			return err
 		}
 	}
@@ -64,7 +66,7 @@ func RebuildIndexes(rw kv.ReadWriter) error {
 type kvPair struct{ k, v []byte }
 
 // rebuildFrom scans the records under prefix in chunks and writes the index keys of each.
-func rebuildFrom(rw kv.ReadWriter, prefix byte, indexKeys func(k, v []byte) ([]kvPair, error)) error {
+func rebuildFrom(rw kv.ReadWriter, prefix byte, chunk int, indexKeys func(k, v []byte) ([]kvPair, error)) error {
 	lo, hi := []byte{prefix}, []byte{prefix + 1}
 	for {
 		var pairs []kvPair
@@ -78,7 +80,7 @@ func rebuildFrom(rw kv.ReadWriter, prefix byte, indexKeys func(k, v []byte) ([]k
 			pairs = append(pairs, p...)
 			last = bytes.Clone(k)
 			n++
-			return n < rebuildChunk, nil
+			return n < chunk, nil
 		})
 		if err != nil {
 			return fmt.Errorf("fund: rebuild indexes: %w", err)
@@ -88,7 +90,7 @@ func rebuildFrom(rw kv.ReadWriter, prefix byte, indexKeys func(k, v []byte) ([]k
 				return fmt.Errorf("fund: rebuild indexes: write %x: %w", p.k, err)
 			}
 		}
-		if n < rebuildChunk {
+		if n < chunk {
 			return nil
 		}
 		lo = append(last, 0) // the next key after last

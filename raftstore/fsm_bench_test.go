@@ -27,19 +27,28 @@ const benchEventsPerCmd, benchCmdsPerBatch = 100, 8
 //     points, 500 redemptions), decoded with fundtest.Registry(), in chain order. When the
 //     data set is exhausted the benchmark starts over on a fresh store, outside the timer.
 //
-//     go test ./raftstore -run XXX -bench FSMApply -benchtime 100x
+// The -outbox variants run the same batches with fund.Info.Outbox on (the PostgreSQL sync's
+// outbox written in every batch, never pruned during the run).
+//
+//	go test ./raftstore -run XXX -bench FSMApply -benchtime 100x
 func BenchmarkFSMApply(b *testing.B) {
-	b.Run("random", func(b *testing.B) {
-		events := fundtest.RandomEvents(1, benchEventsPerCmd*benchCmdsPerBatch*b.N)
-		benchApplyBatches(b, benchBatches(events))
-	})
-	b.Run("dataset", func(b *testing.B) {
-		events, err := fundtest.Decode(fundtest.Registry(), fundtest.Dataset(1, 5000, 8760, 500))
-		if err != nil {
-			b.Fatal(err)
+	for _, outbox := range []bool{false, true} {
+		suffix := ""
+		if outbox {
+			suffix = "-outbox"
 		}
-		benchApplyBatches(b, benchBatches(events))
-	})
+		b.Run("random"+suffix, func(b *testing.B) {
+			events := fundtest.RandomEvents(1, benchEventsPerCmd*benchCmdsPerBatch*b.N)
+			benchApplyBatches(b, benchBatches(events), outbox)
+		})
+		b.Run("dataset"+suffix, func(b *testing.B) {
+			events, err := fundtest.Decode(fundtest.Registry(), fundtest.Dataset(1, 5000, 8760, 500))
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchApplyBatches(b, benchBatches(events), outbox)
+		})
+	}
 }
 
 // benchBatches cuts events into commands of benchEventsPerCmd events (the last may be
@@ -64,7 +73,7 @@ func benchBatches(events []fund.Event) [][]*raft.Log {
 
 // benchApplyBatches applies batches[i % len(batches)] in iteration i, starting over on a
 // fresh store each time the batches run out, and checks that every event was accepted.
-func benchApplyBatches(b *testing.B, batches [][]*raft.Log) {
+func benchApplyBatches(b *testing.B, batches [][]*raft.Log, outbox bool) {
 	eventsOf := make([][]int, len(batches)) // events of each command
 	for i, logs := range batches {
 		for _, l := range logs {
@@ -92,7 +101,7 @@ func benchApplyBatches(b *testing.B, batches [][]*raft.Log) {
 		if i == 0 {
 			b.StopTimer()
 			closeStore()
-			s = newFundState(b, filepath.Join(b.TempDir(), strconv.Itoa(round)))
+			s = newFundStateInfo(b, filepath.Join(b.TempDir(), strconv.Itoa(round)), fund.Info{FundID: "bench", Name: "Bench", Symbol: "B", ChainID: 56, Outbox: outbox})
 			round++
 			b.StartTimer()
 		}
@@ -110,10 +119,15 @@ func benchApplyBatches(b *testing.B, batches [][]*raft.Log) {
 // newFundState opens a fund state machine over a fresh Pebble state in dir, without Raft, for
 // driving the FSM directly.
 func newFundState(b testing.TB, dir string) *Store {
+	return newFundStateInfo(b, dir, fund.Info{FundID: "bench", Name: "Bench", Symbol: "B", ChainID: 56})
+}
+
+// newFundStateInfo is newFundState with the fund's Info (e.g. Outbox on).
+func newFundStateInfo(b testing.TB, dir string, info fund.Info) *Store {
 	cfg := DefaultConfig()
 	cfg.Dir = dir
 	cfg.Logger = testLogger(b)
-	s, err := New(cfg, fund.NewMachine(fund.Info{FundID: "bench", Name: "Bench", Symbol: "B", ChainID: 56}, nil))
+	s, err := New(cfg, fund.NewMachine(info, nil))
 	if err != nil {
 		b.Fatal(err)
 	}
