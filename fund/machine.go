@@ -21,7 +21,8 @@ type Info struct {
 }
 
 // Observer receives the changes of each committed batch (cache invalidation, WebSocket push,
-// PostgreSQL outbox). It is called from the FSM goroutine and must not block.
+// waking the PostgreSQL sync, whose outbox is in the state). It is called from the FSM
+// goroutine and must not block.
 type Observer interface {
 	Applied(c *Changes)
 }
@@ -118,6 +119,7 @@ type Machine struct {
 	ov        overlay   // the batch's reads and writes, flushed at EndBatch
 	assets    assetRows // assets with prices as the views last read them
 	pruneTo   uint64    // sync mark set in this batch (0: none): EndBatch prunes the outbox to it
+	obuf      []byte    // scratch for outbox keys and values
 
 	// per-Apply scratch
 	rw      kv.ReadWriter

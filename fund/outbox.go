@@ -46,9 +46,8 @@ func outboxKey(index uint64, ord uint32) []byte { return key(pOutbox, auditPos(i
 // outboxKeyLen is the length of an outbox key: O index8 ord4.
 const outboxKeyLen = 1 + 8 + 4
 
-// encodeOutboxValue: version, present flag, time, record key, then the value itself.
-func encodeOutboxValue(it *outboxItem) []byte {
-	b := make([]byte, 0, 2+binary.MaxVarintLen64+1+len(it.key)+len(it.value))
+// appendOutboxValue: version, present flag, time, record key, then the value itself.
+func appendOutboxValue(b []byte, it *outboxItem) []byte {
 	b = append(b, recVersion, boolByte(it.present))
 	b = binary.AppendVarint(b, it.time)
 	b = appendString(b, string(it.key))
@@ -158,6 +157,8 @@ func (m *Machine) writeOutbox(w kv.Writer) error {
 		}
 		return bytes.Compare(a.key, b.key)
 	})
+	// The store copies what it is given: one scratch buffer serves every key and value.
+	buf := m.obuf[:0]
 	var ord uint32
 	for i := range items {
 		it := &items[i]
@@ -169,10 +170,15 @@ func (m *Machine) writeOutbox(w kv.Writer) error {
 		if it.index <= m.pruneTo {
 			continue
 		}
-		if err := w.Set(outboxKey(it.index, ord), encodeOutboxValue(it)); err != nil {
+		buf = append(buf[:0], pOutbox)
+		buf = binary.BigEndian.AppendUint64(buf, it.index)
+		buf = binary.BigEndian.AppendUint32(buf, ord)
+		buf = appendOutboxValue(buf, it)
+		if err := w.Set(buf[:outboxKeyLen], buf[outboxKeyLen:]); err != nil {
 			return fmt.Errorf("fund: write outbox %d-%d: %w", it.index, ord, err)
 		}
 	}
+	m.obuf = buf[:0]
 	m.pruneTo = 0
 	return nil
 }

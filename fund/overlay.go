@@ -29,6 +29,12 @@ import (
 // The overlay keeps the key and value slices it is given (they are freshly built by the
 // callers and never modified afterwards), so a cached key costs no copy beyond the one the
 // caller made when it built the key.
+//
+// With the outbox on, it also knows which primary records each command changed: put notes
+// an entry once per command, and commit (the command was not refused) records the entry's
+// value after the command with the command's index and time. The values are the shared
+// slices, so a record changed by several commands of a batch costs one slice header per
+// command, and its outbox entries do not depend on how the commands were batched.
 type overlay struct {
 	idx     map[string]int32 // key → index in entries
 	entries []overlayEntry   // in first-touch order
