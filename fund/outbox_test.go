@@ -659,3 +659,29 @@ func TestDecodeSyncMarkStrict(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkApplyOutbox is BenchmarkApply with the outbox on (never pruned).
+func BenchmarkApplyOutbox(b *testing.B) {
+	const size, perStore = 256, 8
+	cmds := benchCommands(perStore, size)
+	var st *kv.Mem
+	var m *Machine
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%perStore == 0 {
+			b.StopTimer()
+			st, m = kv.NewMem(), NewMachine(outboxInfo, nil)
+			b.StartTimer()
+		}
+		idx := uint64(i + 1)
+		if _, err := m.Apply(st, idx, cmds[i%perStore]); err != nil {
+			b.Fatal(err)
+		}
+		if err := m.EndBatch(st, idx); err != nil {
+			b.Fatal(err)
+		}
+		m.Committed()
+	}
+	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
+}
