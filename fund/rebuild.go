@@ -27,6 +27,54 @@ func IsPrimaryRecord(key []byte) bool {
 	return len(key) > 0 && primaryPrefixes[key[0]] && (key[0] != pFund || len(key) == 1)
 }
 
+// Record types, as RecordType names them.
+const (
+	RecFund       = "fund"
+	RecAccount    = "account"
+	RecRedemption = "redemption"
+	RecAsset      = "asset"
+	RecPrice      = "price"
+	RecPricePoint = "price_point"
+	RecNavPoint   = "nav_point"
+	RecFlowBucket = "flow_bucket"
+	RecRiskEvent  = "risk_event"
+	RecLedger     = "ledger"
+	RecAudit      = "audit"
+)
+
+// RecordType names the kind of a primary record from its key alone (a deleted record's outbox
+// entry has no value), or returns "" for a key that is not a primary record.
+func RecordType(key []byte) string {
+	if !IsPrimaryRecord(key) {
+		return ""
+	}
+	switch key[0] {
+	case pFund:
+		return RecFund
+	case pAccount:
+		return RecAccount
+	case pRedemption:
+		return RecRedemption
+	case pAsset:
+		return RecAsset
+	case pPrice:
+		return RecPrice
+	case pPriceHist:
+		return RecPricePoint
+	case pNav:
+		return RecNavPoint
+	case pFlow:
+		return RecFlowBucket
+	case pRisk:
+		return RecRiskEvent
+	case pLedger:
+		return RecLedger
+	case pAudit:
+		return RecAudit
+	}
+	return ""
+}
+
 // ViewKey returns the key a materialized view is stored under (see ViewNames and
 // Machine.RenderView), for rebuilding views after a restore.
 func ViewKey(name string) []byte { return viewKey(name) }

@@ -176,3 +176,24 @@ func TestRestoreFromOutbox(t *testing.T) {
 		})
 	}
 }
+
+func TestRecordTypeCoversEveryPrimaryPrefix(t *testing.T) {
+	for i, primary := range primaryPrefixes {
+		p := byte(i)
+		if !primary {
+			continue
+		}
+		k := []byte{p}
+		if p != pFund {
+			k = append(k, make([]byte, 8)...)
+		}
+		if IsPrimaryRecord(k) && RecordType(k) == "" {
+			t.Errorf("prefix %q is a primary record without a type", p)
+		}
+	}
+	for _, k := range [][]byte{nil, []byte("V overview"), []byte("m/applied"), []byte("Tx"), []byte("SS")} {
+		if RecordType(k) != "" {
+			t.Errorf("%q typed %q", k, RecordType(k))
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"paimon/cache"
 	"paimon/config"
 	"paimon/fund"
+	"paimon/pgsync"
 	"paimon/raftstore"
 	"paimon/server"
 )
@@ -30,6 +31,9 @@ type Options struct {
 	Network raftstore.Network
 	// Now is the clock of the HTTP layer; nil is time.Now.
 	Now func() time.Time
+	// PGBeforeCommit, for fault-injection tests, runs inside each PostgreSQL sync transaction
+	// just before it commits.
+	PGBeforeCommit func(lastIndex uint64)
 }
 
 // Node is one running node. New does no I/O; Start opens and serves; Close stops (idempotent).
@@ -44,6 +48,7 @@ type Node struct {
 	updater  *server.CacheUpdater
 	machine  *fund.Machine
 	store    *raftstore.Store
+	syncer   *pgsync.Syncer
 	server   *server.Server
 
 	fatal     chan error
@@ -92,9 +97,6 @@ func (n *Node) Start() (err error) {
 		}
 	}()
 	cfg := n.cfg
-	if cfg.Postgres.DSN != "" {
-		n.logger.Warn("postgres.dsn is set but this build has no PostgreSQL sync; it is ignored")
-	}
 	if n.registry, err = LoadContracts(cfg); err != nil {
 		return err
 	}
@@ -110,8 +112,10 @@ func (n *Node) Start() (err error) {
 		return err
 	}
 	n.updater = server.NewCacheUpdater(n.cache)
+	// The outbox is always written, whether or not this node syncs to PostgreSQL: every replica
+	// must apply commands to the same bytes (the leader prunes it when nothing consumes it).
 	n.machine = fund.NewMachine(fund.Info{
-		FundID: cfg.Fund.ID, Name: cfg.Fund.Name, Symbol: cfg.Fund.Symbol, ChainID: cfg.Ingest.ChainID,
+		FundID: cfg.Fund.ID, Name: cfg.Fund.Name, Symbol: cfg.Fund.Symbol, ChainID: cfg.Ingest.ChainID, Outbox: true,
 	}, n.updater)
 
 	// The store opens the Raft log and the state and replays what the state lacks.
@@ -123,6 +127,23 @@ func (n *Node) Start() (err error) {
 		return err
 	}
 	if err := n.store.Open(); err != nil {
+		return err
+	}
+
+	// The syncer drains the outbox into PostgreSQL while this node leads; it never holds up the
+	// store or the API.
+	if n.syncer, err = pgsync.New(pgsync.Config{
+		DSN:            cfg.Postgres.DSN,
+		PoolSize:       cfg.Postgres.PoolSize,
+		BatchRows:      cfg.Postgres.BatchRows,
+		Interval:       cfg.Postgres.Interval.D(),
+		ConnectTimeout: cfg.Postgres.ConnectTimeout.D(),
+		MaxBackoff:     cfg.Postgres.MaxBackoff.D(),
+		MarkInterval:   cfg.Postgres.MarkInterval.D(),
+		BeforeCommit:   n.opts.PGBeforeCommit,
+		Logger:         n.logger,
+		Metrics:        n.metrics,
+	}, n.store); err != nil {
 		return err
 	}
 
@@ -145,6 +166,7 @@ func (n *Node) Start() (err error) {
 		ClusterSecret: []byte(cfg.Cluster.Secret),
 		HTTPAdvertise: cfg.HTTPAdvertise(),
 		RaftAddr:      cfg.RaftAdvertise(),
+		PGSync:        n.pgStatus,
 		Logger:        n.logger,
 		Metrics:       n.metrics,
 		Now:           n.opts.Now,
@@ -170,6 +192,7 @@ func (n *Node) Start() (err error) {
 			n.logger.Error("cluster formation stopped", "error", err)
 		}
 	}()
+	n.syncer.Start()
 	n.logger.Info("node started", "http", n.server.Addr(), "raft", cfg.RaftAdvertise(), "data_dir", absPath(cfg.Node.DataDir))
 	return nil
 }
@@ -245,6 +268,10 @@ func (n *Node) Close(ctx context.Context) error {
 			n.stop()
 			<-n.formDone
 		}
+		// The syncer first: it reads the store and proposes to it.
+		if n.syncer != nil {
+			errs = append(errs, n.syncer.Close())
+		}
 		// HTTP first, so no request reaches a closing store.
 		if n.server != nil {
 			errs = append(errs, n.server.Close(ctx))
@@ -257,6 +284,15 @@ func (n *Node) Close(ctx context.Context) error {
 	})
 	return n.closeErr
 }
+
+func (n *Node) pgStatus() server.PGSyncStatus {
+	st := n.syncer.Status()
+	return server.PGSyncStatus{Enabled: st.Enabled, Running: st.Running, SyncedIndex: st.SyncedIndex,
+		LagIndex: st.LagIndex, LagSeconds: st.LagSeconds, LastError: st.LastError}
+}
+
+// Syncer is the node's PostgreSQL syncer.
+func (n *Node) Syncer() *pgsync.Syncer { return n.syncer }
 
 // Store is the node's Raft store.
 func (n *Node) Store() *raftstore.Store { return n.store }

@@ -73,9 +73,11 @@ type Config struct {
 	HTTPAdvertise string
 	// RaftAddr is this node's advertised Raft address, reported to peers forming a cluster.
 	RaftAddr string
-	Logger   *slog.Logger
-	Metrics  *metrics.Set
-	Now      func() time.Time
+	// PGSync reports the PostgreSQL sync for the cluster status; nil reports it disabled.
+	PGSync  func() PGSyncStatus
+	Logger  *slog.Logger
+	Metrics *metrics.Set
+	Now     func() time.Time
 }
 
 // Validate checks the configuration and fills defaults.

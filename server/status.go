@@ -58,8 +58,10 @@ type clusterNode struct {
 	Reachable bool   `json:"reachable"`
 }
 
-type pgsyncStatus struct {
+// PGSyncStatus is the PostgreSQL sync's state as /v1/cluster/status reports it.
+type PGSyncStatus struct {
 	Enabled     bool    `json:"enabled"`
+	Running     bool    `json:"running"`
 	SyncedIndex uint64  `json:"syncedIndex"`
 	LagIndex    uint64  `json:"lagIndex"`
 	LagSeconds  float64 `json:"lagSeconds"`
@@ -81,7 +83,7 @@ func (s *Server) serveClusterStatus(ctx *fasthttp.RequestCtx) error {
 		CommitIndex   uint64        `json:"commitIndex"`
 		LastContactMs int64         `json:"lastContactMs"`
 		Nodes         []clusterNode `json:"nodes"`
-		PGSync        pgsyncStatus  `json:"pgsync"`
+		PGSync        PGSyncStatus  `json:"pgsync"`
 	}{
 		NodeID: st.NodeID, Leader: st.LeaderID, State: st.State, Term: st.Term,
 		AppliedIndex: st.AppliedIndex, CommitIndex: st.CommitIndex, LastContactMs: -1,
@@ -89,6 +91,9 @@ func (s *Server) serveClusterStatus(ctx *fasthttp.RequestCtx) error {
 	}
 	if !st.LastContact.IsZero() {
 		out.LastContactMs = time.Since(st.LastContact).Milliseconds()
+	}
+	if s.cfg.PGSync != nil {
+		out.PGSync = s.cfg.PGSync()
 	}
 	// Reachability is this node's view: its own API answers, and each other member's /healthz
 	// answers within a short timeout (asked concurrently).

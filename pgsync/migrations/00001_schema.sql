@@ -103,7 +103,7 @@ CREATE TABLE IF NOT EXISTS assets (
     token             text PRIMARY KEY,
     tier              text          NOT NULL,
     active            boolean       NOT NULL,
-    target_allocation bigint        NOT NULL,
+    target_allocation numeric(78,0) NOT NULL,
     holding           numeric(78,0) NOT NULL,
     raft_index        bigint NOT NULL,
     pk                bytea  NOT NULL UNIQUE,
@@ -114,6 +114,7 @@ CREATE TABLE IF NOT EXISTS prices (
     asset      text PRIMARY KEY,
     price      numeric(78,0) NOT NULL,
     source     text          NOT NULL,
+    source_id  smallint,
     time       timestamptz,
     raft_index bigint NOT NULL,
     pk         bytea  NOT NULL UNIQUE,
@@ -210,7 +211,7 @@ BEGIN
         PERFORM create_hypertable('nav_history', 'time', chunk_time_interval => interval '1 month', if_not_exists => true);
         CREATE TABLE IF NOT EXISTS price_history (
             asset text NOT NULL, time timestamptz NOT NULL, origin bytea NOT NULL,
-            price numeric(78,0) NOT NULL, source text NOT NULL,
+            price numeric(78,0) NOT NULL, source text NOT NULL, source_id smallint,
             raft_index bigint NOT NULL, pk bytea NOT NULL, rec bytea NOT NULL,
             PRIMARY KEY (asset, time, origin));
         PERFORM create_hypertable('price_history', 'time', chunk_time_interval => interval '1 month', if_not_exists => true);
@@ -222,7 +223,7 @@ BEGIN
             PRIMARY KEY (time, block_number, log_index)) PARTITION BY RANGE (time);
         CREATE TABLE IF NOT EXISTS price_history (
             asset text NOT NULL, time timestamptz NOT NULL, origin bytea NOT NULL,
-            price numeric(78,0) NOT NULL, source text NOT NULL,
+            price numeric(78,0) NOT NULL, source text NOT NULL, source_id smallint,
             raft_index bigint NOT NULL, pk bytea NOT NULL, rec bytea NOT NULL,
             PRIMARY KEY (asset, time, origin)) PARTITION BY RANGE (time);
     END IF;

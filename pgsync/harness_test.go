@@ -1,0 +1,128 @@
+package pgsync
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"paimon/fund"
+	"paimon/fund/fundtest"
+	"paimon/internal/testutil"
+	"paimon/raftstore"
+)
+
+// testNode is a single-node store with the fund's state machine (outbox on) and a syncer.
+type testNode struct {
+	t      testing.TB
+	store  *raftstore.Store
+	syncer *Syncer
+	dsn    string
+}
+
+func newTestNode(t testing.TB, dsn string, mutate ...func(*Config)) *testNode {
+	t.Helper()
+	logger := testutil.Logger(t, "", slog.LevelWarn)
+	machine := fund.NewMachine(fund.Info{FundID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", ChainID: 56, Outbox: true}, nil)
+	rc := raftstore.DefaultConfig()
+	rc.Dir = t.TempDir()
+	rc.BindAddr = testutil.FreeAddr(t)
+	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
+	rc.Logger = logger
+	store, err := raftstore.New(rc, machine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := store.WaitForLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{DSN: dsn, Interval: 20 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, MarkInterval: 50 * time.Millisecond,
+		ConnectTimeout: 2 * time.Second, BatchRows: 500, Logger: logger}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	s, err := New(cfg, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	t.Cleanup(func() { s.Close() })
+	return &testNode{t: t, store: store, syncer: s, dsn: dsn}
+}
+
+func (n *testNode) propose(cmd []byte) raftstore.Result {
+	n.t.Helper()
+	res, err := n.store.Propose(context.Background(), cmd)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	if e, ok := res.Value.(error); ok {
+		n.t.Fatalf("command refused: %v", e)
+	}
+	return res
+}
+
+// now is the command time: the wall clock, as the server stamps commands (lag is measured
+// against it).
+func (n *testNode) now() int64 { return time.Now().UnixNano() }
+
+// applyEvents proposes events in commands of at most per events each, as an operator.
+func (n *testNode) applyEvents(evs []fund.Event, per int) {
+	n.t.Helper()
+	for len(evs) > 0 {
+		k := min(per, len(evs))
+		n.propose(fund.EncodeLogs(&fund.LogsCommand{Time: n.now(), Actor: fund.Actor{Name: "ops", Role: "operator", IP: "10.0.0.1"}, Events: evs[:k]}))
+		evs = evs[k:]
+	}
+}
+
+// waitSynced waits until PostgreSQL holds everything applied.
+func (n *testNode) waitSynced(timeout time.Duration) {
+	n.t.Helper()
+	testutil.CheckFor(n.t, timeout, func() error {
+		st := n.syncer.Status()
+		if applied := n.store.AppliedIndex(); st.LagIndex != 0 || st.SyncedIndex == 0 {
+			return fmt.Errorf("synced %d of %d (lag %d, error %q)", st.SyncedIndex, applied, st.LagIndex, st.LastError)
+		}
+		return nil
+	})
+}
+
+// verify compares the state with PostgreSQL and fails on any difference.
+func (n *testNode) verify(pool *pgxpool.Pool) *Report {
+	n.t.Helper()
+	v, err := n.store.Read()
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	defer v.Close()
+	rep, err := Verify(context.Background(), pool, v, v.Index)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	if rep.Differences != 0 {
+		n.t.Fatalf("verify:\n%s", rep)
+	}
+	return rep
+}
+
+// removed returns copies of evs marked as withdrawn by a reorg.
+func removed(evs []fund.Event) []fund.Event {
+	out := make([]fund.Event, len(evs))
+	for i, e := range evs {
+		e.Removed = true
+		out[len(evs)-1-i] = e
+	}
+	return out
+}
+
+func randomEvents(seed int64, n int) []fund.Event { return fundtest.RandomEvents(seed, n) }

@@ -1,0 +1,227 @@
+package pgsync
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/holiman/uint256"
+
+	"paimon/fund"
+	"paimon/internal/pgtest"
+	"paimon/internal/testutil"
+)
+
+func TestSyncRandomEventsThenVerify(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	n := newTestNode(t, dsn)
+	evs := randomEvents(7, 3000)
+	n.applyEvents(evs[:2000], 50)
+	// A reorg withdraws some events, then the rest arrive.
+	n.applyEvents(removed(evs[1900:2000]), 50)
+	n.applyEvents(evs[2000:], 50)
+	var prices []fund.PriceUpdate
+	for i := 0; i < 300; i++ {
+		prices = append(prices, fund.PriceUpdate{Asset: "0x55d398326f99059ff775485246999027b3197955", Price: *uint256.NewInt(uint64(1e18 + i)), Time: 1_767_225_600 + int64(i)*60})
+	}
+	n.propose(fund.EncodePrices(&fund.PricesCommand{Time: n.now(), Actor: fund.Actor{Name: "ops", Role: "operator"}, Prices: prices}))
+	n.waitSynced(60 * time.Second)
+	pool := testPool(t, dsn)
+	rep := n.verify(pool)
+	total := 0
+	for _, tr := range rep.Tables {
+		total += tr.PGRows
+	}
+	if total < 3000 {
+		t.Fatalf("only %d rows in PostgreSQL: %s", total, rep)
+	}
+	// Every node prunes the outbox once the synced index is replicated.
+	testutil.CheckFor(t, 5*time.Second, func() error {
+		v, err := n.store.Read()
+		if err != nil {
+			return err
+		}
+		defer v.Close()
+		cnt, _, err := fund.OutboxStats(v, 0)
+		if err != nil || cnt != 0 {
+			return fmt.Errorf("%d outbox entries left (%v)", cnt, err)
+		}
+		return nil
+	})
+	// The ledger is partitioned by month and unique on (tx hash, log index).
+	var dup int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM (SELECT tx_hash, log_index FROM ledger GROUP BY 1, 2 HAVING count(*) > 1) d`).Scan(&dup); err != nil || dup != 0 {
+		t.Fatalf("%d duplicated ledger rows (%v)", dup, err)
+	}
+	var parts int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'ledger'`).Scan(&parts); err != nil || parts == 0 {
+		t.Fatalf("ledger has %d partitions (%v)", parts, err)
+	}
+}
+
+func TestVerifyFindsDifferences(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	n := newTestNode(t, dsn)
+	n.applyEvents(randomEvents(3, 400), 40)
+	n.waitSynced(30 * time.Second)
+	pool := testPool(t, dsn)
+	n.verify(pool)
+	ctx := context.Background()
+	// Tamper with PostgreSQL behind the syncer's back: one amount, one missing row, one extra.
+	for _, q := range []string{
+		`UPDATE accounts SET shares = shares + 1, rec = rec || '\x00'::bytea WHERE address = (SELECT min(address) FROM accounts)`,
+		`DELETE FROM nav_history WHERE pk = (SELECT pk FROM nav_history ORDER BY pk LIMIT 1)`,
+		`INSERT INTO flows_hourly SELECT hour + interval '100 years', subscriptions, redemptions, raft_index, pk || '\x01'::bytea, rec FROM flows_hourly LIMIT 1`,
+	} {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := n.store.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	rep, err := Verify(ctx, pool, v, v.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff := map[string]TableReport{}
+	for _, tr := range rep.Tables {
+		if tr.Difference {
+			diff[tr.Table] = tr
+		}
+	}
+	if len(diff) != 3 || len(diff["accounts"].Different) != 1 || diff["accounts"].StateSum == diff["accounts"].PGSum ||
+		len(diff["nav_history"].Missing) != 1 || len(diff["flows_hourly"].Extra) != 1 {
+		t.Fatalf("verify did not report the three differences:\n%s", rep)
+	}
+}
+
+func TestSyncCatchesUpAfterPostgresOutage(t *testing.T) {
+	pg := pgtest.Start(t)
+	dsn := pg.NewDatabase(t)
+	n := newTestNode(t, dsn)
+	evs := randomEvents(11, 4000)
+	n.applyEvents(evs[:500], 50)
+	n.waitSynced(30 * time.Second)
+
+	outage := 30 * time.Second
+	if testing.Short() {
+		outage = 5 * time.Second
+	}
+	pg.Stop(t)
+	stopped := time.Now()
+	var lastLag uint64
+	commands := 0
+	for i := 500; time.Since(stopped) < outage; i += 50 {
+		if i >= 3500 {
+			i = 3450
+			evs = append(evs[:3500], randomEvents(int64(i)+time.Now().UnixNano()%1000, 50)...)
+		}
+		// Every write succeeds while PostgreSQL is down.
+		n.applyEvents(evs[i:i+50], 50)
+		commands++
+		time.Sleep(100 * time.Millisecond)
+		if st := n.syncer.Status(); st.LagIndex > lastLag {
+			lastLag = st.LagIndex
+		}
+	}
+	st := n.syncer.Status()
+	// The lag grows with every write (each write is at least one entry behind).
+	if st.LastError == "" || st.LagIndex == 0 || st.LagSeconds < outage.Seconds()/2 || lastLag < uint64(commands) {
+		t.Fatalf("during the outage the status shows lag %d (max seen %d), %.1fs, error %q", st.LagIndex, lastLag, st.LagSeconds, st.LastError)
+	}
+	t.Logf("after %s down: lag %d entries, %.1fs; error %q", outage, st.LagIndex, st.LagSeconds, st.LastError)
+	pg.Restart(t)
+	start := time.Now()
+	n.waitSynced(60 * time.Second)
+	t.Logf("caught up in %s", time.Since(start))
+	if st := n.syncer.Status(); st.LastError != "" {
+		t.Fatalf("error after catching up: %q", st.LastError)
+	}
+	n.verify(testPool(t, dsn))
+}
+
+func TestFullCopyWhenPostgresIsBehindTheMark(t *testing.T) {
+	// A node that ran without PostgreSQL pruned its outbox: enabling the sync copies the state.
+	n := newTestNode(t, "")
+	n.applyEvents(randomEvents(5, 600), 60)
+	testutil.CheckFor(t, 5*time.Second, func() error {
+		v, _ := n.store.Read()
+		defer v.Close()
+		if cnt, _, _ := fund.OutboxStats(v, 0); cnt != 0 {
+			return fmt.Errorf("outbox not pruned without postgres: %d", cnt)
+		}
+		return nil
+	})
+	n.syncer.Close()
+	dsn := pgtest.NewDatabase(t)
+	s, err := New(Config{DSN: dsn, Interval: 20 * time.Millisecond, MarkInterval: 50 * time.Millisecond, BatchRows: 100,
+		Logger: testutil.Logger(t, "", slog.LevelWarn)}, n.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.syncer = s
+	s.Start()
+	defer s.Close()
+	n.waitSynced(30 * time.Second)
+	n.applyEvents(randomEvents(6, 100), 50) // and it goes on entry by entry
+	n.waitSynced(30 * time.Second)
+	n.verify(testPool(t, dsn))
+	if got := s.m.resyncs.Get(); got != 1 {
+		t.Fatalf("%d full copies, want 1", got)
+	}
+}
+
+func TestBadPostgresKeepsTheNodeServing(t *testing.T) {
+	good := pgtest.NewDatabase(t)
+	newer := pgtest.NewDatabase(t)
+	pool := testPool(t, newer)
+	if _, err := Migrate(context.Background(), pool, testutil.Logger(t, "", 0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(context.Background(), `INSERT INTO `+migrationsTable+` (version_id, is_applied) VALUES ($1, true)`, SchemaVersion()+1); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]struct{ dsn, want string }{
+		"nothing listens":  {"postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=1", "connect"},
+		"unknown database": {good[:len(good)-len("?sslmode=disable")] + "_nope?sslmode=disable", "does not exist"},
+		"refused password": {replaceUser(good, "nobody"), "nobody"},
+		"not a DSN":        {"::::", "postgres.dsn"},
+		"newer schema":     {newer, "newer"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			n := newTestNode(t, tc.dsn)
+			n.applyEvents(randomEvents(1, 20), 10) // writes are not held up
+			testutil.CheckFor(t, 10*time.Second, func() error {
+				st := n.syncer.Status()
+				if st.LastError == "" || st.Running {
+					return fmt.Errorf("status %+v", st)
+				}
+				if !strings.Contains(strings.ToLower(st.LastError), tc.want) {
+					return fmt.Errorf("error %q does not mention %q", st.LastError, tc.want)
+				}
+				return nil
+			})
+			if _, err := n.store.Propose(context.Background(), fund.EncodeAudit(&fund.AuditCommand{Time: 1, Actor: fund.Actor{Name: "x", Role: "admin"}, Action: "still.works"})); err != nil {
+				t.Fatalf("the node stopped serving writes: %v", err)
+			}
+		})
+	}
+}
+
+// replaceUser returns dsn with another user name.
+func replaceUser(dsn, user string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		panic(err)
+	}
+	u.User = url.User(user)
+	return u.String()
+}

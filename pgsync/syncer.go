@@ -1,0 +1,432 @@
+// Package pgsync keeps PostgreSQL, the fund's system of record, in step with the Raft log: it
+// migrates the schema, drains the state machine's outbox on the leader into typed tables
+// (COPY into staging, then idempotent upserts and the synced index in one transaction), reports
+// its lag, replicates a high-water mark so every node prunes its outbox, and verifies or
+// rebuilds a node's state from PostgreSQL. It is never on a read path, and writes to the cluster
+// never wait for it.
+package pgsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"paimon/fund"
+	"paimon/raftstore"
+)
+
+// Store is what the syncer needs of the replicated store.
+type Store interface {
+	IsLeader() bool
+	Read() (*raftstore.View, error)
+	Propose(ctx context.Context, cmd []byte) (raftstore.Result, error)
+	AppliedIndex() uint64
+}
+
+// Config configures a Syncer. An empty DSN disables the sync: the leader then only prunes the
+// outbox (nothing consumes it).
+type Config struct {
+	DSN            string
+	PoolSize       int
+	BatchRows      int
+	Interval       time.Duration
+	ConnectTimeout time.Duration
+	MaxBackoff     time.Duration
+	MarkInterval   time.Duration
+	// BeforeCommit, for fault-injection tests, runs inside each drain transaction just before it
+	// commits, with the last index the transaction writes.
+	BeforeCommit func(lastIndex uint64)
+	Logger       *slog.Logger
+	Metrics      *metrics.Set
+	Now          func() time.Time
+}
+
+func (c *Config) validate() error {
+	if c.PoolSize < 2 {
+		c.PoolSize = 4
+	}
+	if c.BatchRows <= 0 {
+		c.BatchRows = 5000
+	}
+	for d, def := range map[*time.Duration]time.Duration{
+		&c.Interval: 200 * time.Millisecond, &c.ConnectTimeout: 5 * time.Second,
+		&c.MaxBackoff: 30 * time.Second, &c.MarkInterval: time.Second,
+	} {
+		if *d <= 0 {
+			*d = def
+		}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.NewSet()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Status is what the syncer reports in /v1/cluster/status and /metrics.
+type Status struct {
+	Enabled     bool    `json:"enabled"`
+	Running     bool    `json:"running"` // draining: this node leads and PostgreSQL answers
+	SyncedIndex uint64  `json:"syncedIndex"`
+	LagIndex    uint64  `json:"lagIndex"`
+	LagSeconds  float64 `json:"lagSeconds"`
+	LastError   string  `json:"lastError"`
+	Schema      int64   `json:"schemaVersion,omitempty"`
+}
+
+// Syncer drains the outbox into PostgreSQL while this node leads. New does no I/O; Start runs
+// it; Close stops it (idempotent).
+type Syncer struct {
+	cfg    Config
+	store  Store
+	logger *slog.Logger
+
+	pool        *pgxpool.Pool // nil until connected; only the run goroutine touches it
+	migrated    bool
+	synced      uint64 // PostgreSQL's synced index as last read or written; valid while leading
+	known       bool   // synced was read from PostgreSQL in this leadership
+	markedAt    time.Time
+	parts       map[string]bool // monthly partitions known to exist
+	newParts    []string        // partitions created by the transaction in progress
+	partitioned map[string]bool // tables natively partitioned (not TimescaleDB hypertables)
+
+	mu        sync.Mutex
+	lastError string
+	running   bool
+	schema    int64
+	pgSynced  atomic.Uint64
+
+	m struct {
+		batches, rows, errors, resyncs *metrics.Counter
+		batchSeconds                   *metrics.PrometheusHistogram
+	}
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// New returns an unstarted syncer.
+func New(cfg Config, store Store) (*Syncer, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Syncer{cfg: cfg, store: store, logger: cfg.Logger.With("component", "pgsync"), parts: map[string]bool{},
+		stop: make(chan struct{}), done: make(chan struct{})}
+	set := cfg.Metrics
+	s.m.batches = set.GetOrCreateCounter("paimon_pgsync_batches_total")
+	s.m.rows = set.GetOrCreateCounter("paimon_pgsync_rows_total")
+	s.m.errors = set.GetOrCreateCounter("paimon_pgsync_errors_total")
+	s.m.resyncs = set.GetOrCreateCounter("paimon_pgsync_full_resyncs_total")
+	s.m.batchSeconds = set.GetOrCreatePrometheusHistogram("paimon_pgsync_batch_seconds")
+	set.GetOrCreateGauge("paimon_pgsync_enabled", func() float64 { return b2f(cfg.DSN != "") })
+	set.GetOrCreateGauge("paimon_pgsync_synced_index", func() float64 { return float64(s.Status().SyncedIndex) })
+	set.GetOrCreateGauge("paimon_pgsync_lag_entries", func() float64 { return float64(s.Status().LagIndex) })
+	set.GetOrCreateGauge("paimon_pgsync_lag_seconds", func() float64 { return s.Status().LagSeconds })
+	return s, nil
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Start runs the syncer in the background.
+func (s *Syncer) Start() { go s.run() }
+
+// Close stops the syncer and closes its connections. It is safe to call more than once.
+func (s *Syncer) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.done
+	})
+	return nil
+}
+
+// Status reports the sync: PostgreSQL's synced index as this node knows it (the leader reads
+// it from PostgreSQL; followers see the replicated high-water mark), the lag behind the applied
+// index in entries and in seconds (age of the oldest entry not yet in PostgreSQL), and the
+// last error.
+func (s *Syncer) Status() Status {
+	s.mu.Lock()
+	st := Status{Enabled: s.cfg.DSN != "", Running: s.running, LastError: s.lastError, Schema: s.schema}
+	s.mu.Unlock()
+	v, err := s.store.Read()
+	if err != nil {
+		return st
+	}
+	defer v.Close()
+	mark, _, _ := fund.SyncMark(v)
+	st.SyncedIndex = max(mark, s.pgSynced.Load())
+	n, oldest, err := fund.OutboxStats(v, st.SyncedIndex)
+	if err == nil && n > 0 {
+		st.LagIndex = v.Index - st.SyncedIndex
+		if oldest > 0 {
+			st.LagSeconds = s.cfg.Now().Sub(time.Unix(0, oldest)).Seconds()
+		}
+	}
+	return st
+}
+
+func (s *Syncer) setError(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		s.lastError = ""
+		return
+	}
+	if s.lastError != err.Error() {
+		s.logger.Error("postgres sync", "error", err)
+	}
+	s.lastError = err.Error()
+}
+
+func (s *Syncer) setRunning(r bool) {
+	s.mu.Lock()
+	s.running = r
+	s.mu.Unlock()
+}
+
+// run is the syncer's only goroutine: it drains while this node leads, backs off with jitter
+// while PostgreSQL fails, and idles on followers.
+func (s *Syncer) run() {
+	defer close(s.done)
+	defer func() {
+		if s.pool != nil {
+			s.pool.Close()
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-s.stop
+		cancel()
+	}()
+	failures := 0
+	for {
+		wait := s.cfg.Interval
+		if !s.store.IsLeader() {
+			s.known = false
+			s.setRunning(false)
+		} else {
+			n, err := s.step(ctx)
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return
+			case err != nil:
+				s.m.errors.Inc()
+				s.setError(err)
+				s.setRunning(false)
+				s.known = false
+				failures++
+				wait = backoff(failures, s.cfg.Interval, s.cfg.MaxBackoff)
+			default:
+				if failures > 0 {
+					s.logger.Info("postgres sync resumed", "after_failures", failures, "synced_index", s.synced)
+				}
+				failures = 0
+				s.setError(nil)
+				if n > 0 {
+					wait = 0 // more may be waiting: drain again at once
+				}
+			}
+		}
+		select {
+		case <-s.stop:
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// backoff doubles the pause per failure up to max, with ±50 % jitter so that nodes and
+// retries do not move in lockstep.
+func backoff(failures int, base, maxWait time.Duration) time.Duration {
+	d := base << min(failures, 16)
+	if d > maxWait || d <= 0 {
+		d = maxWait
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d)))
+}
+
+// step does one round on the leader and returns how many outbox entries it wrote.
+func (s *Syncer) step(ctx context.Context) (int, error) {
+	if s.cfg.DSN == "" {
+		return 0, s.pruneOnly(ctx)
+	}
+	if err := s.connect(ctx); err != nil {
+		return 0, err
+	}
+	if !s.known {
+		if err := s.resume(ctx); err != nil {
+			return 0, err
+		}
+	}
+	s.setRunning(true)
+	n, err := s.drain(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.maybeMark(ctx); err != nil {
+		s.logger.Warn("replicate the synced index", "error", err)
+	}
+	return n, nil
+}
+
+// connect opens the pool and migrates the schema, once per process (again after a failure).
+func (s *Syncer) connect(ctx context.Context) error {
+	if s.pool == nil {
+		pcfg, err := pgxpool.ParseConfig(s.cfg.DSN)
+		if err != nil {
+			return fmt.Errorf("postgres.dsn: %w", err)
+		}
+		pcfg.MaxConns = int32(s.cfg.PoolSize)
+		pcfg.ConnConfig.ConnectTimeout = s.cfg.ConnectTimeout
+		pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+		if err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
+		s.pool = pool
+	}
+	if s.migrated {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout+30*time.Second)
+	defer cancel()
+	v, err := Migrate(cctx, s.pool, s.logger)
+	if err != nil {
+		return err
+	}
+	s.migrated = true
+	s.mu.Lock()
+	s.schema = v
+	s.mu.Unlock()
+	return s.loadPartitions(cctx)
+}
+
+// loadPartitions learns which tables are partitioned natively and which partitions exist.
+func (s *Syncer) loadPartitions(ctx context.Context) error {
+	s.partitioned = map[string]bool{}
+	rows, err := s.pool.Query(ctx, `SELECT c.relname FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid`)
+	if err != nil {
+		return fmt.Errorf("list partitioned tables: %w", err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return err
+		}
+		s.partitioned[name] = true
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows, err = s.pool.Query(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid`)
+	if err != nil {
+		return fmt.Errorf("list partitions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return err
+		}
+		s.parts[name] = true
+	}
+	return rows.Err()
+}
+
+// committed records the partitions the committed transaction created; a rolled back
+// transaction's partitions are forgotten (see drain).
+func (s *Syncer) committed() {
+	for _, p := range s.newParts {
+		s.parts[p] = true
+	}
+	s.newParts = s.newParts[:0]
+}
+
+// resume reads PostgreSQL's synced index when this node takes over the sync. When PostgreSQL is
+// behind the outbox's high-water mark it cannot be caught up entry by entry: the whole state is
+// copied instead.
+func (s *Syncer) resume(ctx context.Context) error {
+	var synced int64
+	if err := s.pool.QueryRow(ctx, `SELECT synced_index FROM sync_checkpoint`).Scan(&synced); err != nil {
+		return fmt.Errorf("read synced index: %w", err)
+	}
+	v, err := s.store.Read()
+	if err != nil {
+		return err
+	}
+	mark, _, err := fund.SyncMark(v)
+	v.Close()
+	if err != nil {
+		return err
+	}
+	s.synced, s.known = uint64(synced), true
+	s.pgSynced.Store(s.synced)
+	if s.synced < mark {
+		s.logger.Warn("postgres is behind the outbox high-water mark: copying the whole state", "synced_index", s.synced, "mark", mark)
+		return s.fullResync(ctx)
+	}
+	s.logger.Info("postgres sync resumes", "synced_index", s.synced, "mark", mark)
+	return nil
+}
+
+// maybeMark replicates PostgreSQL's synced index, at most every MarkInterval, so every node
+// prunes the outbox up to it.
+func (s *Syncer) maybeMark(ctx context.Context) error {
+	if s.cfg.Now().Sub(s.markedAt) < s.cfg.MarkInterval {
+		return nil
+	}
+	v, err := s.store.Read()
+	if err != nil {
+		return err
+	}
+	mark, _, err := fund.SyncMark(v)
+	v.Close()
+	if err != nil || mark >= s.synced {
+		return err
+	}
+	s.markedAt = s.cfg.Now()
+	_, err = s.store.Propose(ctx, fund.EncodeSyncMark(s.synced, s.cfg.Now().UnixNano()))
+	return err
+}
+
+// pruneOnly keeps the outbox from growing when no PostgreSQL is configured: the leader marks
+// everything applied as consumed.
+func (s *Syncer) pruneOnly(ctx context.Context) error {
+	if s.cfg.Now().Sub(s.markedAt) < s.cfg.MarkInterval {
+		return nil
+	}
+	s.markedAt = s.cfg.Now()
+	v, err := s.store.Read()
+	if err != nil {
+		return err
+	}
+	n, _, err := fund.OutboxStats(v, 0)
+	idx := v.Index
+	v.Close()
+	if err != nil || n == 0 {
+		return err
+	}
+	_, err = s.store.Propose(ctx, fund.EncodeSyncMark(idx, s.cfg.Now().UnixNano()))
+	if errors.Is(err, raftstore.ErrNotLeader) || errors.Is(err, raftstore.ErrNoLeader) {
+		return nil
+	}
+	return err
+}

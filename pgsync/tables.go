@@ -1,0 +1,229 @@
+package pgsync
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"paimon/fund"
+)
+
+// table is one synced table: its typed columns (the trailing raft_index, pk, rec included), the
+// conflict target of its upserts, and the column it is partitioned by month on, if any.
+type table struct {
+	name       string
+	cols       []string
+	key        []string
+	partBy     string // a timestamptz column partitioned by month; "" for none
+	appendOnly bool   // rows are inserted once and never updated or deleted
+}
+
+var (
+	tFund        = &table{name: "fund_state", key: []string{"id"}, cols: cols("id", "share_price", "total_assets", "total_supply", "total_locked_shares", "total_redemption_liability", "fee_management", "fee_performance", "fee_redemption", "emergency_mode", "holder_count", "tiers", "last_block", "latest_block_time", "updated_at")}
+	tAccount     = &table{name: "accounts", key: []string{"address"}, cols: cols("address", "shares", "locked_shares", "deposited", "withdrawn", "redeemed", "pending_redemptions", "first_seen", "last_activity")}
+	tRedemption  = &table{name: "redemptions", key: []string{"request_id"}, cols: cols("request_id", "owner", "receiver", "shares", "locked_amount", "estimated_fee", "gross_amount", "fee", "net_amount", "channel", "status", "requires_approval", "settlement_time", "window_id", "requested_at", "tx_hash")}
+	tAsset       = &table{name: "assets", key: []string{"token"}, cols: cols("token", "tier", "active", "target_allocation", "holding")}
+	tPrice       = &table{name: "prices", key: []string{"asset"}, cols: cols("asset", "price", "source", "source_id", "time")}
+	tPricePoint  = &table{name: "price_history", key: []string{"asset", "time", "origin"}, partBy: "time", cols: cols("asset", "time", "origin", "price", "source", "source_id")}
+	tNavPoint    = &table{name: "nav_history", key: []string{"time", "block_number", "log_index"}, partBy: "time", cols: cols("time", "block_number", "log_index", "share_price", "total_assets", "total_supply")}
+	tFlowBucket  = &table{name: "flows_hourly", key: []string{"hour"}, cols: cols("hour", "subscriptions", "redemptions")}
+	tRiskEvent   = &table{name: "risk_events", key: []string{"block_number", "log_index", "tx_hash"}, cols: cols("block_number", "log_index", "tx_hash", "severity", "event", "block_time", "contract")}
+	tLedger      = &table{name: "ledger", key: []string{"tx_hash", "log_index", "block_time"}, partBy: "block_time", cols: cols("tx_hash", "log_index", "block_number", "block_hash", "block_time", "contract", "event", "args")}
+	tAudit       = &table{name: "audit_log", key: []string{"id", "time"}, partBy: "time", appendOnly: true, cols: cols("id", "time", "actor", "role", "action", "resource", "ip", "user_agent", "before", "after")}
+	tTimeline    = &table{name: "redemption_timeline", cols: []string{"request_id", "step", "status", "time", "tx_hash", "block_number", "raft_index"}}
+	tSnapshot    = &table{name: "fund_snapshots", cols: []string{"raft_index", "updated_at", "share_price", "total_assets", "total_supply", "total_locked_shares", "total_redemption_liability", "holder_count", "last_block"}}
+	recordTables = map[string]*table{
+		fund.RecFund: tFund, fund.RecAccount: tAccount, fund.RecRedemption: tRedemption, fund.RecAsset: tAsset,
+		fund.RecPrice: tPrice, fund.RecPricePoint: tPricePoint, fund.RecNavPoint: tNavPoint, fund.RecFlowBucket: tFlowBucket,
+		fund.RecRiskEvent: tRiskEvent, fund.RecLedger: tLedger, fund.RecAudit: tAudit,
+	}
+	// syncedTables is the order of writes in a transaction: redemptions before their timeline.
+	syncedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tAudit}
+)
+
+func cols(typed ...string) []string { return append(typed, "raft_index", "pk", "rec") }
+
+// row is one outbox entry turned into a table row (or a deletion).
+type row struct {
+	t        *table
+	index    uint64
+	pk, rec  []byte
+	deleted  bool
+	vals     []any     // values of t.cols, raft_index, pk and rec included; nil when deleted
+	part     time.Time // the partition column's value, for partitioned tables
+	timeline [][]any   // redemption_timeline rows of a redemption
+	snapshot []any     // the fund_snapshots row of a fund change
+}
+
+// toRow converts an outbox entry (or a primary record of a full copy) into a row.
+func toRow(index uint64, key, value []byte) (row, error) {
+	typ := fund.RecordType(key)
+	t := recordTables[typ]
+	if t == nil {
+		return row{}, fmt.Errorf("outbox entry %d: key %q is not a synced record", index, key)
+	}
+	r := row{t: t, index: index, pk: key, rec: value}
+	if value == nil {
+		r.deleted = true
+		return r, nil
+	}
+	rec, _, err := fund.DecodeRecord(key, value)
+	if err != nil {
+		return row{}, fmt.Errorf("outbox entry %d: %w", index, err)
+	}
+	tail := []any{int64(index), key, value}
+	switch x := rec.(type) {
+	case *fund.FundRecord:
+		tiers := map[string]map[string]string{}
+		for i, b := range x.Tiers {
+			tiers[fmt.Sprintf("L%d", i+1)] = map[string]string{"targetRatio": b.TargetRatio.String(), "minRatio": b.MinRatio.String(), "maxRatio": b.MaxRatio.String()}
+		}
+		tj, _ := json.Marshal(tiers)
+		updated := tsNano(x.UpdatedAt)
+		r.vals = append([]any{true, num(x.SharePrice), num(x.TotalAssets), num(x.TotalSupply), num(x.TotalLockedShares),
+			num(x.TotalRedemptionLiability), num(x.FeeManagement), num(x.FeePerformance), num(x.FeeRedemption),
+			x.EmergencyMode, x.HolderCount, tj, int64(x.LastBlock), ts(x.LatestBlockTime), updated}, tail...)
+		r.snapshot = []any{int64(index), updated, num(x.SharePrice), num(x.TotalAssets), num(x.TotalSupply), num(x.TotalLockedShares),
+			num(x.TotalRedemptionLiability), x.HolderCount, int64(x.LastBlock)}
+	case *fund.AccountRecord:
+		r.vals = append([]any{x.Address, num(x.Shares), num(x.LockedShares), num(x.Deposited), num(x.Withdrawn), num(x.Redeemed),
+			num(x.PendingRedemptions), ts(x.FirstSeen), ts(x.LastActivity)}, tail...)
+	case *fund.RedemptionRecord:
+		id, err := decimal(x.RequestID)
+		if err != nil {
+			return row{}, err
+		}
+		window, err := decimal(x.WindowID)
+		if err != nil {
+			return row{}, err
+		}
+		r.vals = append([]any{id, x.Owner, x.Receiver, num(x.Shares), num(x.LockedAmount), num(x.EstimatedFee), num(x.GrossAmount),
+			num(x.Fee), num(x.NetAmount), x.Channel, x.Status, x.RequiresApproval, ts(x.SettlementTime), window, ts(x.RequestedAt), str(x.TxHash)}, tail...)
+		for i, st := range x.Timeline {
+			r.timeline = append(r.timeline, []any{id, int32(i), st.Status, ts(st.Time), str(st.TxHash), int64(st.BlockNumber), int64(index)})
+		}
+	case *fund.AssetRecord:
+		r.vals = append([]any{x.Token, x.Tier, x.Active, num(x.TargetAllocation), num(x.Holding)}, tail...)
+	case *fund.PriceRecord:
+		r.vals = append([]any{x.Asset, num(x.Price), x.Source, sourceID(x.SourceID), ts(x.Time)}, tail...)
+	case *fund.PricePointRecord:
+		r.part = time.Unix(x.Time, 0).UTC()
+		r.vals = append([]any{x.Asset, r.part, x.Origin, num(x.Price), x.Source, sourceID(x.SourceID)}, tail...)
+	case *fund.NavPointRecord:
+		r.part = time.Unix(x.Time, 0).UTC()
+		r.vals = append([]any{r.part, int64(x.BlockNumber), int64(x.LogIndex), num(x.SharePrice), num(x.TotalAssets), num(x.TotalSupply)}, tail...)
+	case *fund.FlowBucketRecord:
+		r.vals = append([]any{time.Unix(x.Hour, 0).UTC(), num(x.Subscriptions), num(x.Redemptions)}, tail...)
+	case *fund.RiskEventRecord:
+		r.vals = append([]any{int64(x.BlockNumber), int64(x.LogIndex), x.TxHash, x.Severity, x.Event, ts(x.BlockTime), x.Contract}, tail...)
+	case *fund.LedgerRecord:
+		r.part = time.Unix(x.BlockTime, 0).UTC()
+		r.vals = append([]any{x.TxHash, int64(x.LogIndex), int64(x.BlockNumber), x.BlockHash, r.part, x.Contract, x.Event, []byte(x.Args)}, tail...)
+	case *fund.AuditRecord:
+		r.part = time.Unix(0, x.Time).UTC()
+		r.vals = append([]any{x.ID, r.part, x.Actor, x.Role, x.Action, x.Resource, x.IP, x.UserAgent, jsonOrNil(x.Before), jsonOrNil(x.After)}, tail...)
+	default:
+		return row{}, fmt.Errorf("outbox entry %d: unexpected record %T", index, rec)
+	}
+	if len(r.vals) != len(t.cols) {
+		return row{}, fmt.Errorf("internal: %s row has %d values for %d columns", t.name, len(r.vals), len(t.cols))
+	}
+	return r, nil
+}
+
+// num is a NUMERIC(78,0) value; nil big.Int is NULL.
+func num(v *big.Int) pgtype.Numeric {
+	if v == nil {
+		return pgtype.Numeric{}
+	}
+	return pgtype.Numeric{Int: v, Exp: 0, Valid: true}
+}
+
+// decimal parses a decimal id; "" is NULL.
+func decimal(s string) (pgtype.Numeric, error) {
+	if s == "" {
+		return pgtype.Numeric{}, nil
+	}
+	v, ok := new(big.Int).SetString(s, 10)
+	if !ok {
+		return pgtype.Numeric{}, fmt.Errorf("not a decimal number: %q", s)
+	}
+	return num(v), nil
+}
+
+// ts is a timestamptz from unix seconds; 0 (unknown) is NULL.
+func ts(sec int64) any {
+	if sec == 0 {
+		return nil
+	}
+	return time.Unix(sec, 0).UTC()
+}
+
+func tsNano(ns int64) any {
+	if ns == 0 {
+		return nil
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+func str(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func sourceID(p *uint8) any {
+	if p == nil {
+		return nil
+	}
+	return int16(*p)
+}
+
+func jsonOrNil(b json.RawMessage) any {
+	if len(b) == 0 || string(b) == "null" {
+		return nil
+	}
+	return []byte(b)
+}
+
+// monthOf returns the first instant of t's month, the lower bound of its partition.
+func monthOf(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// partitionName is the name of a table's partition for the month starting at m.
+func partitionName(t *table, m time.Time) string {
+	return fmt.Sprintf("%s_y%04dm%02d", t.name, m.Year(), int(m.Month()))
+}
+
+// upsertSQL moves a staging table into its target: newer rows replace older ones (by Raft
+// index), so a replayed batch changes nothing.
+func upsertSQL(t *table, stage string) string {
+	cl := strings.Join(t.cols, ", ")
+	if t.appendOnly {
+		return fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT (%s) DO NOTHING", t.name, cl, cl, stage, strings.Join(t.key, ", "))
+	}
+	var set []string
+	for _, c := range t.cols {
+		if !contains(t.key, c) {
+			set = append(set, c+" = excluded."+c)
+		}
+	}
+	return fmt.Sprintf("INSERT INTO %s AS t (%s) SELECT %s FROM %s ON CONFLICT (%s) DO UPDATE SET %s WHERE t.raft_index < excluded.raft_index",
+		t.name, cl, cl, stage, strings.Join(t.key, ", "), strings.Join(set, ", "))
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
