@@ -3,6 +3,7 @@
 //
 //	paimon serve [-config FILE] [flags]   run a node
 //	paimon serve -check-config [...]      validate the configuration and exit
+//	paimon pg verify|restore [-config FILE]  compare with, or rebuild from, PostgreSQL
 //	paimon token                          make an API token and its config entry
 //	paimon version                        print the version
 package main
@@ -48,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stdout, stderr)
+	case "pg":
+		return pgCommand(args[1:], stdout, stderr)
 	case "token":
 		tok, sum := server.NewToken()
 		fmt.Fprintf(stdout, "token: %s\n\n[[auth.tokens]]\nname = \"NAME\"\nrole = \"viewer\"  # viewer, operator or admin\nsha256 = \"%s\"\n", tok, sum)

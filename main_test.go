@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"paimon/internal/pgtest"
 	"paimon/internal/testutil"
 	"path/filepath"
 	"strings"
@@ -23,7 +24,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("PAIMON_TEST_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m))
 }
 
 // proc is a paimon process started from the test binary.

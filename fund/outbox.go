@@ -280,3 +280,10 @@ func (m *Machine) applySyncMark(rw kv.ReadWriter, index uint64, c *SyncMarkComma
 	m.pruneTo = c.Index
 	return &SyncMarkResult{Pruned: true}, nil
 }
+
+// SetSyncMark writes the replicated high-water mark directly, outside any command: a state
+// rebuilt from PostgreSQL (`paimon pg restore`) starts with PostgreSQL's synced index as its
+// mark, since everything up to it is already there.
+func SetSyncMark(w kv.Writer, index uint64, time int64) error {
+	return w.Set(syncMarkKey(), encodeSyncMark(index, time))
+}

@@ -112,11 +112,10 @@ func (n *Node) Start() (err error) {
 		return err
 	}
 	n.updater = server.NewCacheUpdater(n.cache)
-	// The outbox is always written, whether or not this node syncs to PostgreSQL: every replica
-	// must apply commands to the same bytes (the leader prunes it when nothing consumes it).
-	n.machine = fund.NewMachine(fund.Info{
-		FundID: cfg.Fund.ID, Name: cfg.Fund.Name, Symbol: cfg.Fund.Symbol, ChainID: cfg.Ingest.ChainID, Outbox: true,
-	}, n.updater)
+	// The outbox is always written (fundInfo), whether or not this node syncs to PostgreSQL:
+	// every replica must apply commands to the same bytes (the leader prunes it when nothing
+	// consumes it).
+	n.machine = fund.NewMachine(fundInfo(cfg), n.updater)
 
 	// The store opens the Raft log and the state and replays what the state lacks.
 	rc := n.storeConfig()
@@ -133,16 +132,17 @@ func (n *Node) Start() (err error) {
 	// The syncer drains the outbox into PostgreSQL while this node leads; it never holds up the
 	// store or the API.
 	if n.syncer, err = pgsync.New(pgsync.Config{
-		DSN:            cfg.Postgres.DSN,
-		PoolSize:       cfg.Postgres.PoolSize,
-		BatchRows:      cfg.Postgres.BatchRows,
-		Interval:       cfg.Postgres.Interval.D(),
-		ConnectTimeout: cfg.Postgres.ConnectTimeout.D(),
-		MaxBackoff:     cfg.Postgres.MaxBackoff.D(),
-		MarkInterval:   cfg.Postgres.MarkInterval.D(),
-		BeforeCommit:   n.opts.PGBeforeCommit,
-		Logger:         n.logger,
-		Metrics:        n.metrics,
+		DSN:             cfg.Postgres.DSN,
+		PoolSize:        cfg.Postgres.PoolSize,
+		BatchRows:       cfg.Postgres.BatchRows,
+		Interval:        cfg.Postgres.Interval.D(),
+		ConnectTimeout:  cfg.Postgres.ConnectTimeout.D(),
+		MaxBackoff:      cfg.Postgres.MaxBackoff.D(),
+		MarkInterval:    cfg.Postgres.MarkInterval.D(),
+		ApplicationName: "paimon/" + cfg.Node.ID,
+		BeforeCommit:    n.opts.PGBeforeCommit,
+		Logger:          n.logger,
+		Metrics:         n.metrics,
 	}, n.store); err != nil {
 		return err
 	}
@@ -167,6 +167,7 @@ func (n *Node) Start() (err error) {
 		HTTPAdvertise: cfg.HTTPAdvertise(),
 		RaftAddr:      cfg.RaftAdvertise(),
 		PGSync:        n.pgStatus,
+		PGVerify:      n.pgVerify,
 		Logger:        n.logger,
 		Metrics:       n.metrics,
 		Now:           n.opts.Now,
@@ -228,7 +229,9 @@ func (n *Node) storeConfig() raftstore.Config {
 		default:
 		}
 	}
-	rc.OnRestore = n.updater.Restored
+	if n.updater != nil {
+		rc.OnRestore = n.updater.Restored
+	}
 	return rc
 }
 
@@ -289,6 +292,14 @@ func (n *Node) pgStatus() server.PGSyncStatus {
 	st := n.syncer.Status()
 	return server.PGSyncStatus{Enabled: st.Enabled, Running: st.Running, SyncedIndex: st.SyncedIndex,
 		LagIndex: st.LagIndex, LagSeconds: st.LagSeconds, LastError: st.LastError}
+}
+
+func (n *Node) pgVerify(ctx context.Context, wait time.Duration) (any, int, error) {
+	rep, err := pgsync.VerifyStore(ctx, n.cfg.Postgres.DSN, n.store, wait)
+	if err != nil {
+		return nil, 0, err
+	}
+	return rep, rep.Differences, nil
 }
 
 // Syncer is the node's PostgreSQL syncer.

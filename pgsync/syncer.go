@@ -41,6 +41,8 @@ type Config struct {
 	ConnectTimeout time.Duration
 	MaxBackoff     time.Duration
 	MarkInterval   time.Duration
+	// ApplicationName names the syncer's connections in pg_stat_activity (e.g. "paimon/node1").
+	ApplicationName string
 	// BeforeCommit, for fault-injection tests, runs inside each drain transaction just before it
 	// commits, with the last index the transaction writes.
 	BeforeCommit func(lastIndex uint64)
@@ -297,6 +299,9 @@ func (s *Syncer) connect(ctx context.Context) error {
 		}
 		pcfg.MaxConns = int32(s.cfg.PoolSize)
 		pcfg.ConnConfig.ConnectTimeout = s.cfg.ConnectTimeout
+		if s.cfg.ApplicationName != "" {
+			pcfg.ConnConfig.RuntimeParams["application_name"] = s.cfg.ApplicationName
+		}
 		pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 		if err != nil {
 			return fmt.Errorf("postgres: %w", err)

@@ -37,6 +37,7 @@ const (
 	rClusterJoin
 	rClusterRemove
 	rClusterNotify
+	rPGVerify
 	numRoutes
 )
 
@@ -79,6 +80,7 @@ var routes = [numRoutes]route{
 	rClusterJoin:   {name: "cluster_join", method: "POST", role: roleAdmin, cluster: true, leader: true},
 	rClusterRemove: {name: "cluster_remove", method: "POST", role: roleAdmin, cluster: true, leader: true},
 	rClusterNotify: {name: "cluster_notify", method: "POST", role: roleAdmin, cluster: true},
+	rPGVerify:      {name: "pg_verify", method: "GET", role: roleAdmin, cluster: true, params: []string{"wait"}},
 }
 
 // matchRoute maps a path to its route and path parameter. It does not allocate.
@@ -122,6 +124,8 @@ func matchRoute(path []byte) (routeID, []byte) {
 		return rClusterRemove, nil
 	case "/v1/cluster/notify":
 		return rClusterNotify, nil
+	case "/v1/admin/pg/verify":
+		return rPGVerify, nil
 	}
 	if tail, ok := cutPrefix(path, "/v1/prices/"); ok && oneSegment(tail) {
 		return rPrice, tail
@@ -252,6 +256,8 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 		return s.clusterRemove(ctx, rc)
 	case rClusterNotify:
 		return s.clusterNotify(ctx, rc)
+	case rPGVerify:
+		return s.pgVerify(ctx)
 	}
 	return fmt.Errorf("%w: %s", errNotFound, ctx.Path())
 }

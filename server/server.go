@@ -74,10 +74,13 @@ type Config struct {
 	// RaftAddr is this node's advertised Raft address, reported to peers forming a cluster.
 	RaftAddr string
 	// PGSync reports the PostgreSQL sync for the cluster status; nil reports it disabled.
-	PGSync  func() PGSyncStatus
-	Logger  *slog.Logger
-	Metrics *metrics.Set
-	Now     func() time.Time
+	PGSync func() PGSyncStatus
+	// PGVerify compares this node's state with PostgreSQL after waiting up to wait for it to
+	// catch up, and returns the report and how many tables differ; nil when not available.
+	PGVerify func(ctx context.Context, wait time.Duration) (report any, differences int, err error)
+	Logger   *slog.Logger
+	Metrics  *metrics.Set
+	Now      func() time.Time
 }
 
 // Validate checks the configuration and fills defaults.

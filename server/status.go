@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -127,4 +128,28 @@ func (s *Server) serveIngestStatus(ctx *fasthttp.RequestCtx) error {
 		"lagBlocks": 0, "lagSeconds": 0, "eventsPerSec": 0, "rpc": []any{},
 		"leaderOnly": true, "runningOn": "", "running": false,
 	}, s.store.AppliedIndex())
+}
+
+// pgVerify compares this node's state with PostgreSQL (GET /v1/admin/pg/verify?wait=30s). It
+// answers 200 with the report whether or not they differ (the report's "differences" says),
+// and 503 when PostgreSQL cannot be compared (disabled, unreachable, or still behind).
+func (s *Server) pgVerify(ctx *fasthttp.RequestCtx) error {
+	wait := 30 * time.Second
+	if v := ctx.QueryArgs().Peek("wait"); len(v) > 0 {
+		d, err := time.ParseDuration(string(v))
+		if err != nil || d < 0 || d > 10*time.Minute {
+			return validation(fmt.Sprintf("wait %q must be a duration such as \"30s\", at most 10m", v), nil)
+		}
+		wait = d
+	}
+	if s.cfg.PGVerify == nil {
+		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "this node cannot verify PostgreSQL"}
+	}
+	vctx, cancel := context.WithTimeout(context.Background(), wait+5*time.Minute)
+	defer cancel()
+	rep, _, err := s.cfg.PGVerify(vctx, wait)
+	if err != nil {
+		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "verify: " + err.Error()}
+	}
+	return s.writeJSON(ctx, rep, s.store.AppliedIndex())
 }

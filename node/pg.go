@@ -1,0 +1,58 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"paimon/config"
+	"paimon/fund"
+	"paimon/pgsync"
+	"paimon/raftstore"
+)
+
+func fundInfo(cfg *config.Config) fund.Info {
+	return fund.Info{FundID: cfg.Fund.ID, Name: cfg.Fund.Name, Symbol: cfg.Fund.Symbol, ChainID: cfg.Ingest.ChainID, Outbox: true}
+}
+
+// Restore rebuilds the configured (empty) data folder from PostgreSQL (`paimon pg restore`):
+// the node started on it afterwards leads a new cluster of one at PostgreSQL's synced index,
+// which other nodes can join.
+func Restore(ctx context.Context, cfg *config.Config, logger *slog.Logger, progress func(string)) (uint64, int, error) {
+	if cfg.Postgres.DSN == "" {
+		return 0, 0, fmt.Errorf("postgres.dsn is empty: nothing to restore from")
+	}
+	pool, err := pgxpool.New(ctx, cfg.Postgres.DSN)
+	if err != nil {
+		return 0, 0, fmt.Errorf("postgres: %w", err)
+	}
+	defer pool.Close()
+	n := &Node{cfg: cfg, logger: logger}
+	rc := n.storeConfig()
+	rc.Logger = logger
+	rc.Bootstrap = false
+	if rc.TLS, err = LoadClusterTLS(cfg.Cluster); err != nil {
+		return 0, 0, err
+	}
+	return pgsync.Restore(ctx, pool, rc, fund.NewMachine(fundInfo(cfg), nil), progress)
+}
+
+// VerifyOffline compares the state of a stopped node (its data folder) with PostgreSQL.
+func VerifyOffline(ctx context.Context, cfg *config.Config) (*pgsync.Report, error) {
+	if cfg.Postgres.DSN == "" {
+		return nil, pgsync.ErrDisabled
+	}
+	v, err := raftstore.ReadOnly(cfg.Node.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	defer v.Close()
+	pool, err := pgxpool.New(ctx, cfg.Postgres.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	defer pool.Close()
+	return pgsync.Verify(ctx, pool, v, v.Index)
+}
