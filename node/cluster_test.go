@@ -245,6 +245,7 @@ func TestLaggingAndNewNodesCatchUpBySnapshot(t *testing.T) {
 	cfg.Cluster.Join = addrs[:3]
 	c.cfgs = append(c.cfgs, cfg)
 	c.nets = append(c.nets, newCutNetwork())
+	c.opts = append(c.opts, Options{})
 	c.nodes = append(c.nodes, nil)
 	c.start(3)
 	checkFor(t, 15*time.Second, func() error {
@@ -430,6 +431,7 @@ func TestJoinAndRemoveRefuseBadRequests(t *testing.T) {
 	rogue.Cluster.Secret = "another-secret-0123456789"
 	c.cfgs = append(c.cfgs, rogue)
 	c.nets = append(c.nets, newCutNetwork())
+	c.opts = append(c.opts, Options{})
 	c.nodes = append(c.nodes, nil)
 	c.start(3)
 	r := c.do(3, "POST", "/v1/cluster/join", rogue.Cluster.Secret, join(rogue.Node.ID, rogue.Raft.Addr, rogue.HTTP.Addr))

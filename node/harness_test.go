@@ -118,6 +118,7 @@ var testLogLevel = slog.LevelWarn
 type testCluster struct {
 	t     *testing.T
 	cfgs  []*config.Config
+	opts  []Options // per node, Network filled in by start
 	nets  []*cutNetwork
 	nodes []*Node // nil while a node is stopped
 }
@@ -155,6 +156,7 @@ func newCluster(t *testing.T, n int) *testCluster {
 	for i := 0; i < n; i++ {
 		c.cfgs = append(c.cfgs, newConfig(t, i, addrs, n))
 		c.nets = append(c.nets, newCutNetwork())
+		c.opts = append(c.opts, Options{})
 	}
 	t.Cleanup(c.stopAll)
 	return c
@@ -163,7 +165,9 @@ func newCluster(t *testing.T, n int) *testCluster {
 func (c *testCluster) start(i int) {
 	c.t.Helper()
 	logger := testutil.Logger(c.t, c.cfgs[i].Node.ID, testLogLevel)
-	n, err := New(c.cfgs[i], logger, Options{Network: c.nets[i]})
+	opts := c.opts[i]
+	opts.Network = c.nets[i]
+	n, err := New(c.cfgs[i], logger, opts)
 	if err != nil {
 		c.t.Fatal(err)
 	}
