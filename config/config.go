@@ -193,7 +193,7 @@ func Default() *Config {
 		Cluster: Cluster{BootstrapExpect: 1},
 		Postgres: Postgres{
 			PoolSize:       4,
-			BatchRows:      5000,
+			BatchRows:      20000,
 			Interval:       Duration(200 * time.Millisecond),
 			ConnectTimeout: Duration(5 * time.Second),
 			MaxBackoff:     Duration(30 * time.Second),

@@ -21,16 +21,23 @@ var advisoryLock = func() int64 {
 	return int64(h.Sum64() >> 1)
 }()
 
-// drain writes the next outbox entries after PostgreSQL's synced index in one transaction and
-// returns how many it wrote. A drain never stops inside an index: all entries of a command are
-// written, or none.
-func (s *Syncer) drain(ctx context.Context) (int, error) {
+// batch is a set of outbox entries turned into rows, ready to be written in one transaction.
+type batch struct {
+	last      uint64 // the last index it covers, entirely
+	entries   int
+	rows      []row   // one per record: its last change in the batch
+	snapshots [][]any // every change of the fund's totals
+}
+
+// prepare reads the outbox entries after index (up to BatchRows, never stopping inside an
+// index: all entries of a command go together) and converts them; nil when there are none.
+func (s *Syncer) prepare(after uint64) (*batch, error) {
 	v, err := s.store.Read()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	var entries []fund.OutboxEntry
-	err = fund.ReadOutbox(v, s.synced, 0, func(e fund.OutboxEntry) bool {
+	err = fund.ReadOutbox(v, after, 0, func(e fund.OutboxEntry) bool {
 		if len(entries) >= s.cfg.BatchRows && e.Index != entries[len(entries)-1].Index {
 			return false
 		}
@@ -43,77 +50,112 @@ func (s *Syncer) drain(ctx context.Context) (int, error) {
 	})
 	v.Close()
 	if err != nil || len(entries) == 0 {
-		return 0, err
+		return nil, err
 	}
-	start := time.Now()
-	last := entries[len(entries)-1].Index
-
 	// Only the last change of a record in the batch is written (an upsert may not touch a row
 	// twice); every change of the fund's totals is kept as a snapshot row.
+	b := &batch{last: entries[len(entries)-1].Index, entries: len(entries), rows: make([]row, 0, len(entries))}
 	latest := map[string]int{}
-	rows := make([]row, 0, len(entries))
-	var snapshots [][]any
 	for _, e := range entries {
 		r, err := toRow(e.Index, e.Key, e.Value)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		if r.snapshot != nil {
-			snapshots = append(snapshots, r.snapshot)
+			b.snapshots = append(b.snapshots, r.snapshot)
 		}
 		k := r.t.name + "\x00" + string(r.pk)
 		if i, ok := latest[k]; ok {
-			rows[i] = r
+			b.rows[i] = r
 			continue
 		}
-		latest[k] = len(rows)
-		rows = append(rows, r)
+		latest[k] = len(b.rows)
+		b.rows = append(b.rows, r)
 	}
+	return b, nil
+}
 
+// maxBatchesPerDrain bounds one drain, so the loop gets back to leadership checks and marks.
+const maxBatchesPerDrain = 16
+
+// drain writes the outbox entries after PostgreSQL's synced index, a transaction per batch,
+// and returns how many entries it wrote. The next batch is read and converted while the
+// current one is written: the node and PostgreSQL work at the same time.
+func (s *Syncer) drain(ctx context.Context) (int, error) {
+	b, err := s.prepare(s.synced)
+	if b == nil || err != nil {
+		return 0, err
+	}
+	total := 0
+	for n := 0; b != nil && n < maxBatchesPerDrain; n++ {
+		next := make(chan *batch, 1)
+		nextErr := make(chan error, 1)
+		go func(after uint64) {
+			nb, err := s.prepare(after)
+			next <- nb
+			nextErr <- err
+		}(b.last)
+		err := s.write(ctx, b)
+		nb, perr := <-next, <-nextErr
+		if err != nil {
+			return total, err
+		}
+		total += b.entries
+		if perr != nil {
+			return total, perr
+		}
+		b = nb
+	}
+	return total, nil
+}
+
+// write stores one batch and the new synced index in one transaction.
+func (s *Syncer) write(ctx context.Context, b *batch) error {
+	start := time.Now()
 	s.newParts = s.newParts[:0]
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("begin: %w", err)
+		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback(context.Background())
 	dbSynced, err := lockCheckpoint(ctx, tx)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	if dbSynced != s.synced {
 		// Another drainer moved PostgreSQL on: continue from where it is.
 		s.logger.Warn("postgres synced index moved under this node", "expected", s.synced, "found", dbSynced)
 		s.synced = dbSynced
 		s.pgSynced.Store(dbSynced)
-		return 0, tx.Commit(ctx)
+		return tx.Commit(ctx)
 	}
 	w := newTxWriter(s, tx)
-	for _, r := range rows {
+	for _, r := range b.rows {
 		w.add(r)
 	}
-	w.snapshots = snapshots
+	w.snapshots = b.snapshots
 	if err := w.flush(ctx); err != nil {
-		return 0, err
+		return err
 	}
 	if err := w.apply(ctx); err != nil {
-		return 0, err
+		return err
 	}
-	if err := setCheckpoint(ctx, tx, last); err != nil {
-		return 0, err
+	if err := setCheckpoint(ctx, tx, b.last); err != nil {
+		return err
 	}
 	if s.cfg.BeforeCommit != nil {
-		s.cfg.BeforeCommit(last)
+		s.cfg.BeforeCommit(b.last)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("commit: %w", err)
+		return fmt.Errorf("commit: %w", err)
 	}
 	s.committed()
-	s.synced = last
-	s.pgSynced.Store(last)
+	s.synced = b.last
+	s.pgSynced.Store(b.last)
 	s.m.batches.Inc()
-	s.m.rows.Add(len(entries))
+	s.m.rows.Add(b.entries)
 	s.m.batchSeconds.UpdateDuration(start)
-	return len(entries), nil
+	return nil
 }
 
 func lockCheckpoint(ctx context.Context, tx pgx.Tx) (uint64, error) {

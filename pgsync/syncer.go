@@ -56,7 +56,7 @@ func (c *Config) validate() error {
 		c.PoolSize = 4
 	}
 	if c.BatchRows <= 0 {
-		c.BatchRows = 5000
+		c.BatchRows = 20000
 	}
 	for d, def := range map[*time.Duration]time.Duration{
 		&c.Interval: 200 * time.Millisecond, &c.ConnectTimeout: 5 * time.Second,
@@ -175,12 +175,16 @@ func (s *Syncer) Status() Status {
 	defer v.Close()
 	mark, _, _ := fund.SyncMark(v)
 	st.SyncedIndex = max(mark, s.pgSynced.Load())
-	n, oldest, err := fund.OutboxStats(v, st.SyncedIndex)
-	if err == nil && n > 0 {
+	// The oldest entry PostgreSQL lacks tells both whether it lags and by how long; reading
+	// one entry keeps Status cheap however large the backlog.
+	var oldest *fund.OutboxEntry
+	_ = fund.ReadOutbox(v, st.SyncedIndex, 1, func(e fund.OutboxEntry) bool {
+		oldest = &e
+		return false
+	})
+	if oldest != nil {
 		st.LagIndex = v.Index - st.SyncedIndex
-		if oldest > 0 {
-			st.LagSeconds = s.cfg.Now().Sub(time.Unix(0, oldest)).Seconds()
-		}
+		st.LagSeconds = max(s.cfg.Now().Sub(time.Unix(0, oldest.Time)).Seconds(), 0)
 	}
 	return st
 }
