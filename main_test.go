@@ -88,6 +88,14 @@ func (p *proc) kill9() {
 	<-p.done
 }
 
+// stop sends SIGTERM and waits for the process to exit.
+func (p *proc) stop() {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.t.Fatal(err)
+	}
+	<-p.done
+}
+
 func (p *proc) waitReady(timeout time.Duration) time.Duration {
 	p.t.Helper()
 	start := time.Now()

@@ -127,12 +127,13 @@ func TestPGVerifyAndRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Every node is lost. A new node is built from PostgreSQL alone.
-	p.kill9()
+	// A stopped node can be verified from its folder.
+	p.stop()
 	out.Reset()
 	if code := run([]string{"pg", "verify", "-config", cfgPath, "-offline"}, &out, &errOut); code != 0 {
 		t.Fatalf("offline verify of the stopped node: exit %d\n%s%s", code, out.String(), errOut.String())
 	}
+	// Every node is lost. A new node is built from PostgreSQL alone.
 	addr2 := freePort(t)
 	secret := "\n[cluster]\nsecret = \"pg-process-test-secret-0123456789\"\n"
 	restored := writeConfig(t, dir, "rebuilt", dsn, addr2, token, secret)
@@ -158,6 +159,8 @@ func TestPGVerifyAndRestore(t *testing.T) {
 			}
 		}
 	}
+	// The first answers of a node that just joined are checked only once it is ready, which
+	// it is only when it holds the cluster's log (its snapshot included).
 	compare(p2, "the restored node")
 	// The rebuilt node leads a cluster of one that new nodes join from empty folders.
 	addr3 := freePort(t)

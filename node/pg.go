@@ -54,5 +54,14 @@ func VerifyOffline(ctx context.Context, cfg *config.Config) (*pgsync.Report, err
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	defer pool.Close()
+	var synced int64
+	if err := pool.QueryRow(ctx, `SELECT synced_index FROM sync_checkpoint`).Scan(&synced); err != nil {
+		return nil, fmt.Errorf("read PostgreSQL's synced index: %w", err)
+	}
+	if uint64(synced) > v.Index {
+		// The folder's state lost its unsynced tail (a crash); the Raft log still has it, and the
+		// node replays it when it starts.
+		return nil, fmt.Errorf("the stopped node's state (applied index %d) is behind PostgreSQL (synced index %d): start the node so it replays its Raft log, then verify", v.Index, synced)
+	}
 	return pgsync.Verify(ctx, pool, v, v.Index)
 }

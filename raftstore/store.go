@@ -543,7 +543,9 @@ func (s *Store) Status() Status {
 	if r.State() == raft.Leader {
 		st.Settled = s.settledTerm.Load() == st.Term
 	} else {
-		st.Settled = st.LeaderID != "" && !st.LastContact.IsZero() && st.AppliedIndex >= st.CommitIndex
+		// A follower that has no log yet (a node that just joined and waits for its snapshot)
+		// knows of no commit index to compare with: it is not settled until its log starts.
+		st.Settled = st.LeaderID != "" && !st.LastContact.IsZero() && st.LastIndex > 0 && st.AppliedIndex >= st.CommitIndex
 	}
 	return st
 }
