@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -115,10 +116,19 @@ type Postgres struct {
 	MarkInterval   Duration `toml:"mark_interval"`
 }
 
-// Ingest configures the chain: its id and the fund's contracts.
+// Ingest configures the chain: its id, the RPC endpoints the leader polls, and the fund's
+// contracts.
 type Ingest struct {
-	ChainID   uint64     `toml:"chain_id"`
-	Contracts []Contract `toml:"contracts"`
+	ChainID       uint64     `toml:"chain_id"`
+	RPCURLs       []string   `toml:"rpc_urls"`
+	Confirmations uint64     `toml:"confirmations"`
+	StartBlock    uint64     `toml:"start_block"`
+	PollInterval  Duration   `toml:"poll_interval"`
+	MaxBlockRange uint64     `toml:"max_block_range"`
+	RPCTimeout    Duration   `toml:"rpc_timeout"`
+	ReorgWindow   int        `toml:"reorg_window"`
+	Pending       bool       `toml:"pending"`
+	Contracts     []Contract `toml:"contracts"`
 }
 
 // Contract is one of the fund's contracts whose events the node decodes.
@@ -200,7 +210,12 @@ func Default() *Config {
 			MarkInterval:   Duration(time.Second),
 		},
 		Ingest: Ingest{
-			ChainID: 56,
+			ChainID:       56,
+			Confirmations: 15,
+			PollInterval:  Duration(time.Second),
+			MaxBlockRange: 2000,
+			RPCTimeout:    Duration(10 * time.Second),
+			ReorgWindow:   256,
 			Contracts: []Contract{
 				{Name: "vault", Kind: "vault", Address: "0x8505c32631034a7ce8800239c08547e0434edad9"},
 				{Name: "redemptions", Kind: "redemption_manager", Address: "0x0000000000000000000000000000000000000a01"},
@@ -377,6 +392,22 @@ func (c *Config) Validate() error {
 	positive(bad, "postgres.mark_interval", c.Postgres.MarkInterval)
 	if c.Ingest.ChainID == 0 {
 		bad("ingest.chain_id", "must not be 0")
+	}
+	for i, u := range c.Ingest.RPCURLs {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			bad(fmt.Sprintf("ingest.rpc_urls[%d]", i), "%q must be an http:// or https:// URL", u)
+		}
+	}
+	if c.Ingest.Confirmations > 10_000 {
+		bad("ingest.confirmations", "%d must be at most 10000", c.Ingest.Confirmations)
+	}
+	positive(bad, "ingest.poll_interval", c.Ingest.PollInterval)
+	positive(bad, "ingest.rpc_timeout", c.Ingest.RPCTimeout)
+	if c.Ingest.MaxBlockRange < 1 || c.Ingest.MaxBlockRange > 100_000 {
+		bad("ingest.max_block_range", "%d must be between 1 and 100000", c.Ingest.MaxBlockRange)
+	}
+	if c.Ingest.ReorgWindow < 1 || c.Ingest.ReorgWindow > 100_000 {
+		bad("ingest.reorg_window", "%d must be between 1 and 100000", c.Ingest.ReorgWindow)
 	}
 	names := map[string]bool{}
 	addrs := map[string]bool{}

@@ -52,6 +52,9 @@ func normalize(c *Config) *Config {
 	if len(c.Auth.Tokens) == 0 {
 		c.Auth.Tokens = nil
 	}
+	if len(c.Ingest.RPCURLs) == 0 {
+		c.Ingest.RPCURLs = nil
+	}
 	return c
 }
 
@@ -424,6 +427,12 @@ func TestValidateRules(t *testing.T) {
 		{"secret too short", func(c *Config) { c.Cluster.Secret = "short" }, []string{"cluster.secret"}},
 		{"tls cert without key and ca", func(c *Config) { c.Cluster.TLSCertFile = "node.pem" }, []string{"cluster.tls_cert_file"}},
 		{"chain id zero", func(c *Config) { c.Ingest.ChainID = 0 }, []string{"ingest.chain_id"}},
+		{"rpc url not http", func(c *Config) { c.Ingest.RPCURLs = []string{"http://a:8545", "ws://b:8546"} }, []string{"ingest.rpc_urls[1]"}},
+		{"rpc url without host", func(c *Config) { c.Ingest.RPCURLs = []string{"http://"} }, []string{"ingest.rpc_urls[0]"}},
+		{"max block range zero", func(c *Config) { c.Ingest.MaxBlockRange = 0 }, []string{"ingest.max_block_range"}},
+		{"reorg window zero", func(c *Config) { c.Ingest.ReorgWindow = 0 }, []string{"ingest.reorg_window"}},
+		{"confirmations absurd", func(c *Config) { c.Ingest.Confirmations = 1 << 20 }, []string{"ingest.confirmations"}},
+		{"poll interval zero", func(c *Config) { c.Ingest.PollInterval = 0 }, []string{"ingest.poll_interval"}},
 		{"contract name empty", func(c *Config) { c.Ingest.Contracts[1].Name = "" }, []string{"ingest.contracts[1].name"}},
 		{"contract name duplicate", func(c *Config) { c.Ingest.Contracts[2].Name = "vault" }, []string{"ingest.contracts[2].name"}},
 		{"contract kind unknown", func(c *Config) { c.Ingest.Contracts[1].Kind = "token" }, []string{"ingest.contracts[1].kind"}},
