@@ -123,6 +123,8 @@ func FuzzApply(f *testing.F) {
 	f.Add(EncodeSyncMark(99, 1)) // the command's own index: refused
 	f.Add(EncodeSyncMark(1, -1))
 	f.Add([]byte{CmdSyncMark, 1, 0x80})
+	f.Add(EncodeIngest(&IngestCommand{Time: 1, Events: evs[12:14], Head: BlockRef{Number: 1 << 40}, Window: 16}))
+	f.Add(EncodeIngest(&IngestCommand{Time: 1, Reorg: true, Ancestor: 1, Prev: BlockRef{Number: 5}, Head: BlockRef{Number: 7}, Window: 1}))
 	f.Add([]byte{CmdLogs, 1})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, cmd []byte) {

@@ -207,6 +207,12 @@ func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error)
 			t = c.Time
 			res, err = m.applySyncMark(rw, index, c)
 		}
+	case CmdIngest:
+		var c *IngestCommand
+		if c, err = DecodeIngest(cmd); err == nil {
+			t = c.Time
+			res, err = m.applyIngest(rw, index, c)
+		}
 	default:
 		err = fmt.Errorf("%w: unknown command type %d", ErrBadCommand, cmd[0])
 	}

@@ -13,18 +13,18 @@ import (
 // primaryPrefixes lists the key prefixes of the primary records.
 var primaryPrefixes = [256]bool{
 	pFund: true, pAccount: true, pRedemption: true, pAsset: true, pPrice: true, pPriceHist: true,
-	pNav: true, pFlow: true, pRisk: true, pLedger: true, pAudit: true,
+	pNav: true, pFlow: true, pRisk: true, pLedger: true, pAudit: true, pIngest: true,
 }
 
 // indexPrefixes lists the prefixes of the index keys, which RebuildIndexes derives.
 var indexPrefixes = []byte{pLedgerTx, pLedgerAddr, pLedgerEv, pLedgerCon, pRedOwner, pRedStatus, pAuditIdx}
 
 // IsPrimaryRecord reports whether key is a primary record (the outbox/PostgreSQL set): the
-// fund singleton (S), accounts (A), redemptions (R), assets (X), current prices (P), price
+// fund singleton (S), the ingest checkpoint (I), accounts (A), redemptions (R), assets (X), current prices (P), price
 // points (H), NAV points (N), flow buckets (F), risk events (K), the ledger (L) and the audit
 // log (U). Index keys, views, the outbox, the sync mark and raftstore's keys are not.
 func IsPrimaryRecord(key []byte) bool {
-	return len(key) > 0 && primaryPrefixes[key[0]] && (key[0] != pFund || len(key) == 1)
+	return len(key) > 0 && primaryPrefixes[key[0]] && ((key[0] != pFund && key[0] != pIngest) || len(key) == 1)
 }
 
 // Record types, as RecordType names them.
@@ -40,6 +40,7 @@ const (
 	RecRiskEvent  = "risk_event"
 	RecLedger     = "ledger"
 	RecAudit      = "audit"
+	RecIngest     = "ingest_checkpoint"
 )
 
 // RecordType names the kind of a primary record from its key alone (a deleted record's outbox
@@ -71,6 +72,8 @@ func RecordType(key []byte) string {
 		return RecLedger
 	case pAudit:
 		return RecAudit
+	case pIngest:
+		return RecIngest
 	}
 	return ""
 }

@@ -177,6 +177,11 @@ func DecodeRecord(key, value []byte) (rec any, ok bool, err error) {
 		rec, err = ledgerRecordOf(key, value)
 	case pAudit:
 		rec, err = auditRecord(value)
+	case pIngest:
+		var cp IngestCheckpoint
+		if cp, err = decodeIngestCheckpoint(value); err == nil {
+			rec = &cp
+		}
 	}
 	if err != nil {
 		return nil, true, err
@@ -186,7 +191,7 @@ func DecodeRecord(key, value []byte) (rec any, ok bool, err error) {
 
 // primaryKeyLen is the key length of each primary record kind.
 var primaryKeyLen = [256]int{
-	pFund: 1, pAccount: 1 + 20, pRedemption: 1 + 32, pAsset: 1 + 20, pPrice: 1 + 20,
+	pFund: 1, pIngest: 1, pAccount: 1 + 20, pRedemption: 1 + 32, pAsset: 1 + 20, pPrice: 1 + 20,
 	pPriceHist: 1 + 20 + 8 + 17, pNav: 1 + 8 + 8 + 8, pFlow: 1 + 8, pRisk: 1 + ledgerPosLen,
 	pLedger: 1 + ledgerPosLen, pAudit: 1 + 12,
 }

@@ -22,6 +22,8 @@ func recordsEnv(t *testing.T) *env {
 	e.logs(mk("Transfer", 14, 0, testNow, addr(9), addr(1), e18(3))) // addr(9) never received any
 	e.apply(EncodeAudit(&AuditCommand{Time: testNow*1e9 + 123, Actor: Actor{Name: "root", Role: "admin", IP: "10.0.0.1", UserAgent: "curl"},
 		Action: "cluster.join", Resource: "cluster/n2", Before: []byte(`{"voters":1}`), After: []byte(`{"voters":2}`)}))
+	e.apply(EncodeIngest(&IngestCommand{Time: testNow * 1e9, Head: BlockRef{Number: 99, Hash: common.Hash{9, 9}},
+		Blocks: []BlockRef{{Number: 98, Hash: common.Hash{9, 8}}}, Window: 8}))
 	return e
 }
 
@@ -185,6 +187,10 @@ func TestDecodeRecordMatchesAPI(t *testing.T) {
 			sameJSON(t, "audit before", r.Before, before)
 			sameJSON(t, "audit after", r.After, after)
 			mustEqual(t, "audit id", r.ID, fmt.Sprintf("%d-%d", r.Index, r.Ord))
+		case *IngestCheckpoint:
+			if r.Block.Number != 99 || len(r.Window) != 2 || r.Window[0].Number != 98 || r.Window[1] != r.Block {
+				t.Errorf("ingest checkpoint %+v", r)
+			}
 		default:
 			t.Fatalf("%x decoded to %T", key, rec)
 		}

@@ -34,15 +34,16 @@ var (
 	tRiskEvent   = &table{name: "risk_events", key: []string{"block_number", "log_index", "tx_hash"}, cols: cols("block_number", "log_index", "tx_hash", "severity", "event", "block_time", "contract")}
 	tLedger      = &table{name: "ledger", key: []string{"tx_hash", "log_index", "block_time"}, partBy: "block_time", cols: cols("tx_hash", "log_index", "block_number", "block_hash", "block_time", "contract", "event", "args")}
 	tAudit       = &table{name: "audit_log", key: []string{"id", "time"}, partBy: "time", appendOnly: true, cols: cols("id", "time", "actor", "role", "action", "resource", "ip", "user_agent", "before", "after")}
+	tIngest      = &table{name: "ingest_checkpoint", key: []string{"id"}, cols: cols("id", "block_number", "block_hash", "recent", "updated_at")}
 	tTimeline    = &table{name: "redemption_timeline", cols: []string{"request_id", "step", "status", "time", "tx_hash", "block_number", "raft_index"}}
 	tSnapshot    = &table{name: "fund_snapshots", cols: []string{"raft_index", "updated_at", "share_price", "total_assets", "total_supply", "total_locked_shares", "total_redemption_liability", "holder_count", "last_block"}}
 	recordTables = map[string]*table{
 		fund.RecFund: tFund, fund.RecAccount: tAccount, fund.RecRedemption: tRedemption, fund.RecAsset: tAsset,
 		fund.RecPrice: tPrice, fund.RecPricePoint: tPricePoint, fund.RecNavPoint: tNavPoint, fund.RecFlowBucket: tFlowBucket,
-		fund.RecRiskEvent: tRiskEvent, fund.RecLedger: tLedger, fund.RecAudit: tAudit,
+		fund.RecRiskEvent: tRiskEvent, fund.RecLedger: tLedger, fund.RecAudit: tAudit, fund.RecIngest: tIngest,
 	}
 	// syncedTables is the order of writes in a transaction: redemptions before their timeline.
-	syncedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tAudit}
+	syncedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tAudit, tIngest}
 )
 
 func cols(typed ...string) []string { return append(typed, "raft_index", "pk", "rec") }
@@ -126,6 +127,13 @@ func toRow(index uint64, key, value []byte) (row, error) {
 	case *fund.AuditRecord:
 		r.part = time.Unix(0, x.Time).UTC()
 		r.vals = append([]any{x.ID, r.part, x.Actor, x.Role, x.Action, x.Resource, x.IP, x.UserAgent, jsonOrNil(x.Before), jsonOrNil(x.After)}, tail...)
+	case *fund.IngestCheckpoint:
+		recent := make([]map[string]any, len(x.Window))
+		for i, b := range x.Window {
+			recent[i] = map[string]any{"number": b.Number, "hash": b.Hash.Hex()}
+		}
+		rj, _ := json.Marshal(recent)
+		r.vals = append([]any{true, int64(x.Block.Number), x.Block.Hash.Hex(), rj, tsNano(x.Updated)}, tail...)
 	default:
 		return row{}, fmt.Errorf("outbox entry %d: unexpected record %T", index, rec)
 	}
