@@ -20,6 +20,7 @@ import (
 	"paimon/cache"
 	"paimon/config"
 	"paimon/fund"
+	"paimon/ingest"
 	"paimon/pgsync"
 	"paimon/raftstore"
 	"paimon/server"
@@ -49,6 +50,7 @@ type Node struct {
 	machine  *fund.Machine
 	store    *raftstore.Store
 	syncer   *pgsync.Syncer
+	ingester *ingest.Ingester
 	server   *server.Server
 
 	fatal     chan error
@@ -147,6 +149,24 @@ func (n *Node) Start() (err error) {
 		return err
 	}
 
+	// Chain ingest runs on the leader only, through the store like any write.
+	if n.ingester, err = ingest.New(ingest.Config{
+		ChainID:       cfg.Ingest.ChainID,
+		RPCURLs:       cfg.Ingest.RPCURLs,
+		Confirmations: cfg.Ingest.Confirmations,
+		StartBlock:    cfg.Ingest.StartBlock,
+		PollInterval:  cfg.Ingest.PollInterval.D(),
+		MaxBlockRange: cfg.Ingest.MaxBlockRange,
+		RPCTimeout:    cfg.Ingest.RPCTimeout.D(),
+		Window:        cfg.Ingest.ReorgWindow,
+		Registry:      n.registry,
+		NodeID:        cfg.Node.ID,
+		Logger:        n.logger,
+		Metrics:       n.metrics,
+	}, n.store); err != nil {
+		return err
+	}
+
 	tokens, err := n.tokens()
 	if err != nil {
 		return err
@@ -167,6 +187,7 @@ func (n *Node) Start() (err error) {
 		HTTPAdvertise: cfg.HTTPAdvertise(),
 		RaftAddr:      cfg.RaftAdvertise(),
 		PGSync:        n.pgStatus,
+		IngestStatus:  func() any { return n.ingester.Status() },
 		PGVerify:      n.pgVerify,
 		Logger:        n.logger,
 		Metrics:       n.metrics,
@@ -194,6 +215,7 @@ func (n *Node) Start() (err error) {
 		}
 	}()
 	n.syncer.Start()
+	n.ingester.Start()
 	n.logger.Info("node started", "http", n.server.Addr(), "raft", cfg.RaftAdvertise(), "data_dir", absPath(cfg.Node.DataDir))
 	return nil
 }
@@ -271,7 +293,10 @@ func (n *Node) Close(ctx context.Context) error {
 			n.stop()
 			<-n.formDone
 		}
-		// The syncer first: it reads the store and proposes to it.
+		// Ingest and the syncer first: they read the store and propose to it.
+		if n.ingester != nil {
+			errs = append(errs, n.ingester.Close())
+		}
 		if n.syncer != nil {
 			errs = append(errs, n.syncer.Close())
 		}
@@ -301,6 +326,9 @@ func (n *Node) pgVerify(ctx context.Context, wait time.Duration) (any, int, erro
 	}
 	return rep, rep.Differences, nil
 }
+
+// Ingester is the node's chain ingester.
+func (n *Node) Ingester() *ingest.Ingester { return n.ingester }
 
 // Syncer is the node's PostgreSQL syncer.
 func (n *Node) Syncer() *pgsync.Syncer { return n.syncer }

@@ -73,7 +73,7 @@ var routes = [numRoutes]route{
 	rRedemption:    {name: "redemption", method: "GET", read: true, role: roleViewer},
 	rTransactions:  {name: "transactions", method: "GET", read: true, role: roleViewer, params: txParams},
 	rAudit:         {name: "audit", method: "GET", read: true, role: roleViewer, params: auditParams},
-	rIngestStatus:  {name: "ingest_status", method: "GET", role: roleViewer},
+	rIngestStatus:  {name: "ingest_status", method: "GET", role: roleViewer, leader: true},
 	rClusterStatus: {name: "cluster_status", method: "GET", role: roleViewer, cluster: true},
 	rPostLogs:      {name: "admin_logs", method: "POST", role: roleOperator, leader: true},
 	rPostPrices:    {name: "admin_prices", method: "POST", role: roleOperator, leader: true},

@@ -75,6 +75,8 @@ type Config struct {
 	RaftAddr string
 	// PGSync reports the PostgreSQL sync for the cluster status; nil reports it disabled.
 	PGSync func() PGSyncStatus
+	// IngestStatus reports chain ingest (GET /v1/ingest/status); nil when there is none.
+	IngestStatus func() any
 	// PGVerify compares this node's state with PostgreSQL after waiting up to wait for it to
 	// catch up, and returns the report and how many tables differ; nil when not available.
 	PGVerify func(ctx context.Context, wait time.Duration) (report any, differences int, err error)

@@ -120,14 +120,12 @@ func (s *Server) serveClusterStatus(ctx *fasthttp.RequestCtx) error {
 	return s.writeJSON(ctx, out, st.AppliedIndex)
 }
 
-// serveIngestStatus reports the chain ingester. This node has no chain poller configured yet,
-// so it reports the configured chain and that nothing is running.
+// serveIngestStatus reports chain ingest; it is a leader route, since ingest runs there.
 func (s *Server) serveIngestStatus(ctx *fasthttp.RequestCtx) error {
-	return s.writeJSON(ctx, map[string]any{
-		"chainId": s.cfg.ChainID, "head": 0, "confirmedHead": 0, "lastApplied": 0,
-		"lagBlocks": 0, "lagSeconds": 0, "eventsPerSec": 0, "rpc": []any{},
-		"leaderOnly": true, "runningOn": "", "running": false,
-	}, s.store.AppliedIndex())
+	if s.cfg.IngestStatus == nil {
+		return s.writeJSON(ctx, map[string]any{"chainId": s.cfg.ChainID, "enabled": false, "leaderOnly": true, "rpc": []any{}}, s.store.AppliedIndex())
+	}
+	return s.writeJSON(ctx, s.cfg.IngestStatus(), s.store.AppliedIndex())
 }
 
 // pgVerify compares this node's state with PostgreSQL (GET /v1/admin/pg/verify?wait=30s). It
