@@ -21,10 +21,13 @@ const CmdIngest byte = 5
 // find the common ancestor of a reorg.
 const pIngest = 'I'
 
-// BlockRef names a block by number and hash.
+// BlockRef names a block by number and hash, with its parent's hash (EVENTS.md: the ingester
+// keeps number, hash and parent hash of the blocks it applied, so that even the oldest kept
+// block can prove its parent is the common ancestor of a reorg).
 type BlockRef struct {
-	Number uint64
-	Hash   common.Hash
+	Number     uint64
+	Hash       common.Hash
+	ParentHash common.Hash
 }
 
 // IngestCommand is one range of the chain. Prev is the checkpoint it continues: a command
@@ -83,12 +86,14 @@ func EncodeIngest(c *IngestCommand) []byte {
 
 func appendBlockRef(b []byte, r BlockRef) []byte {
 	b = binary.AppendUvarint(b, r.Number)
-	return append(b, r.Hash[:]...)
+	b = append(b, r.Hash[:]...)
+	return append(b, r.ParentHash[:]...)
 }
 
 func (d *dec) blockRef() BlockRef {
 	r := BlockRef{Number: d.uvarint()}
 	copy(r.Hash[:], d.fixed(32))
+	copy(r.ParentHash[:], d.fixed(32))
 	return r
 }
 
@@ -115,7 +120,7 @@ func DecodeIngest(cmd []byte) (*IngestCommand, error) {
 		}
 	}
 	c.Head = d.blockRef()
-	if k := d.count(33); d.err == nil && k > 0 {
+	if k := d.count(65); d.err == nil && k > 0 {
 		c.Blocks = make([]BlockRef, k)
 		for i := range c.Blocks {
 			c.Blocks[i] = d.blockRef()
@@ -144,7 +149,7 @@ func decodeIngestCheckpoint(v []byte) (IngestCheckpoint, error) {
 		d.fail("record version")
 	}
 	cp := IngestCheckpoint{Block: d.blockRef(), Updated: d.varint()}
-	if n := d.count(33); d.err == nil && n > 0 {
+	if n := d.count(65); d.err == nil && n > 0 {
 		cp.Window = make([]BlockRef, n)
 		for i := range cp.Window {
 			cp.Window[i] = d.blockRef()

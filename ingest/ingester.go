@@ -625,6 +625,19 @@ func (g *Ingester) handleReorg(ctx context.Context) error {
 			break
 		}
 	}
+	if ancestor == nil && len(cp.Window) > 0 && cp.Window[0].Number > 0 {
+		// The oldest kept block was orphaned too, but it names its parent: if that is still
+		// canonical, it is the common ancestor.
+		o := cp.Window[0]
+		h, err := g.pool.header(ctx, o.Number-1)
+		if err != nil {
+			return err
+		}
+		if h.Hash == o.ParentHash {
+			ref := h.Ref()
+			ancestor = &ref
+		}
+	}
 	if ancestor == nil {
 		alert := fmt.Sprintf("the chain forked below the %d kept blocks (oldest kept %d); ingest is halted so the state cannot diverge from the chain: investigate, then restore or resync",
 			len(cp.Window), oldest(cp.Window))

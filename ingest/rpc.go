@@ -30,7 +30,9 @@ type Header struct {
 }
 
 // Ref is the header's BlockRef.
-func (h *Header) Ref() fund.BlockRef { return fund.BlockRef{Number: h.Number, Hash: h.Hash} }
+func (h *Header) Ref() fund.BlockRef {
+	return fund.BlockRef{Number: h.Number, Hash: h.Hash, ParentHash: h.ParentHash}
+}
 
 // errBadResponse marks an RPC answer that is malformed or inconsistent: the endpoint is at fault.
 var errBadResponse = errors.New("bad RPC response")

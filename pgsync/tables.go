@@ -130,7 +130,7 @@ func toRow(index uint64, key, value []byte) (row, error) {
 	case *fund.IngestCheckpoint:
 		recent := make([]map[string]any, len(x.Window))
 		for i, b := range x.Window {
-			recent[i] = map[string]any{"number": b.Number, "hash": b.Hash.Hex()}
+			recent[i] = map[string]any{"number": b.Number, "hash": b.Hash.Hex(), "parentHash": b.ParentHash.Hex()}
 		}
 		rj, _ := json.Marshal(recent)
 		r.vals = append([]any{true, int64(x.Block.Number), x.Block.Hash.Hex(), rj, tsNano(x.Updated)}, tail...)

@@ -1,0 +1,192 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"testing"
+	"time"
+
+	"paimon/fund"
+	"paimon/fund/fundtest"
+	"paimon/internal/chainsim"
+	"paimon/internal/testutil"
+	"paimon/kv"
+	"paimon/raftstore"
+)
+
+// testRig is a single node (Raft store, fund machine) ingesting from a simulated chain.
+type testRig struct {
+	t     *testing.T
+	sim   *chainsim.Sim
+	store *raftstore.Store
+	ing   *Ingester
+	cfg   Config
+}
+
+func newSim(t *testing.T, rate float64, mutate ...func(*chainsim.Config)) *chainsim.Sim {
+	t.Helper()
+	cfg := chainsim.DefaultConfig()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.BlockInterval = 0 // blocks are mined by the test
+	cfg.Rate = rate
+	cfg.Seed = 42
+	cfg.Logger = testutil.Logger(t, "chainsim", slog.LevelWarn)
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	sim, err := chainsim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	return sim
+}
+
+func newRig(t *testing.T, sim *chainsim.Sim, urls []string, mutate ...func(*Config)) *testRig {
+	t.Helper()
+	logger := testutil.Logger(t, "", slog.LevelWarn)
+	machine := fund.NewMachine(fund.Info{FundID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", ChainID: chainsim.ChainID}, nil)
+	rc := raftstore.DefaultConfig()
+	rc.Dir = t.TempDir()
+	rc.BindAddr = testutil.FreeAddr(t)
+	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
+	rc.Logger = logger
+	store, err := raftstore.New(rc, machine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := store.WaitForLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if urls == nil {
+		urls = []string{sim.URL()}
+	}
+	cfg := Config{ChainID: chainsim.ChainID, RPCURLs: urls, Confirmations: 3, PollInterval: 20 * time.Millisecond,
+		MaxBlockRange: 50, RPCTimeout: 2 * time.Second, Window: 64, Registry: fundtest.Registry(), NodeID: "node1", Logger: logger}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	ing, err := New(cfg, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ing.Start()
+	t.Cleanup(func() { ing.Close() })
+	return &testRig{t: t, sim: sim, store: store, ing: ing, cfg: cfg}
+}
+
+// mine mines n blocks.
+func (r *testRig) mine(n int) {
+	r.t.Helper()
+	if err := r.sim.Mine(context.Background(), n); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// waitApplied waits until the checkpoint reaches the confirmed head.
+func (r *testRig) waitApplied(timeout time.Duration) {
+	r.t.Helper()
+	head, _ := r.sim.Head()
+	want := head - r.cfg.Confirmations
+	testutil.CheckFor(r.t, timeout, func() error {
+		if st := r.ing.Status(); st.LastApplied < want {
+			return fmt.Errorf("applied block %d of %d (error %q, halted %v)", st.LastApplied, want, st.LastError, st.Halted)
+		}
+		return nil
+	})
+}
+
+// records decodes every primary record of a state except the ingest checkpoint and audit,
+// with the fields that hold command times cleared: what the chain's events determine.
+func records(t *testing.T, r kv.Reader) map[string]any {
+	t.Helper()
+	out := map[string]any{}
+	err := r.Scan(nil, nil, false, func(k, v []byte) bool {
+		typ := fund.RecordType(k)
+		if typ == "" || typ == fund.RecIngest || typ == fund.RecAudit {
+			return true
+		}
+		rec, _, err := fund.DecodeRecord(k, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f, ok := rec.(*fund.FundRecord); ok {
+			f.UpdatedAt = 0
+		}
+		out[string(k)] = rec
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// checkReplay compares the node's state with a replay of the simulated chain's canonical logs
+// up to the node's checkpoint, applied in order to a fresh state machine.
+func (r *testRig) checkReplay() {
+	r.t.Helper()
+	logs, err := r.sim.Canonical(context.Background())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	v, err := r.store.Read()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer v.Close()
+	cp, _, err := fund.ReadIngestCheckpoint(v)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	reg := fundtest.Registry()
+	var evs []fund.Event
+	for i := range logs {
+		if logs[i].BlockNumber > cp.Block.Number {
+			break
+		}
+		raw := chainsim.RawLog(&logs[i])
+		ev, err := reg.Decode(&raw)
+		if err != nil {
+			continue // skipped by ingest as well
+		}
+		evs = append(evs, ev)
+	}
+	replay := kv.NewMem()
+	m := fund.NewMachine(fund.Info{ChainID: chainsim.ChainID}, nil)
+	res, err := m.Apply(replay, 1, fund.EncodeLogs(&fund.LogsCommand{Time: 1, Events: evs}))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if lr, ok := res.(*fund.LogsResult); !ok || lr.Accepted != len(evs) {
+		r.t.Fatalf("replay: %v", res)
+	}
+	if err := m.EndBatch(replay, 1); err != nil {
+		r.t.Fatal(err)
+	}
+	got, want := records(r.t, v), records(r.t, replay)
+	if len(want) == 0 {
+		r.t.Fatal("the replay holds no record: nothing was tested")
+	}
+	for k, w := range want {
+		if g, ok := got[k]; !ok || !reflect.DeepEqual(g, w) {
+			r.t.Fatalf("%s %x:\n node %+v\n want %+v", fund.RecordType([]byte(k)), k, g, w)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			r.t.Fatalf("the node has %s %x, which the canonical chain does not", fund.RecordType([]byte(k)), k)
+		}
+	}
+}
