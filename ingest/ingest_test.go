@@ -166,3 +166,33 @@ func TestIngestSkipsMalformedLogsAndGoesOn(t *testing.T) {
 	}
 	r.checkReplay() // the good log was applied; the others are only counted
 }
+
+// TestBackfillReportsProgress starts far behind the head: ingest backfills in large ranges,
+// reporting blocks/s, events/s and an ETA while it runs, and the state serves reads meanwhile.
+func TestBackfillReportsProgress(t *testing.T) {
+	sim := newSim(t, 20)
+	r := &testRig{t: t, sim: sim}
+	r.mine(300) // history before the node starts
+	r = newRig(t, sim, nil, func(c *Config) { c.MaxBlockRange = 10 })
+	sawProgress := false
+	testutil.CheckFor(t, 60*time.Second, func() error {
+		st := r.ing.Status()
+		if st.LastApplied > 0 && st.LastApplied < st.ConfirmedHead && st.BlocksPerSec > 0 && st.EventsPerSec > 0 && st.ETASeconds > 0 {
+			sawProgress = true
+		}
+		// Reads are served from the state while it fills.
+		v, err := r.store.Read()
+		if err != nil {
+			return err
+		}
+		v.Close()
+		if st.LastApplied < st.ConfirmedHead || st.ConfirmedHead == 0 {
+			return fmt.Errorf("applied %d of %d", st.LastApplied, st.ConfirmedHead)
+		}
+		return nil
+	})
+	if !sawProgress {
+		t.Fatal("the backfill never reported blocks/s, events/s and an ETA")
+	}
+	r.checkReplay()
+}
