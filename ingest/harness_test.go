@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"testing"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	"paimon/fund/fundtest"
 	"paimon/internal/chainsim"
 	"paimon/internal/testutil"
-	"paimon/kv"
 	"paimon/raftstore"
 )
 
@@ -107,34 +105,8 @@ func (r *testRig) waitApplied(timeout time.Duration) {
 	})
 }
 
-// records decodes every primary record of a state except the ingest checkpoint and audit,
-// with the fields that hold command times cleared: what the chain's events determine.
-func records(t *testing.T, r kv.Reader) map[string]any {
-	t.Helper()
-	out := map[string]any{}
-	err := r.Scan(nil, nil, false, func(k, v []byte) bool {
-		typ := fund.RecordType(k)
-		if typ == "" || typ == fund.RecIngest || typ == fund.RecAudit {
-			return true
-		}
-		rec, _, err := fund.DecodeRecord(k, v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f, ok := rec.(*fund.FundRecord); ok {
-			f.UpdatedAt = 0
-		}
-		out[string(k)] = rec
-		return true
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // checkReplay compares the node's state with a replay of the simulated chain's canonical logs
-// up to the node's checkpoint, applied in order to a fresh state machine.
+// up to the node's checkpoint.
 func (r *testRig) checkReplay() {
 	r.t.Helper()
 	logs, err := r.sim.Canonical(context.Background())
@@ -150,43 +122,17 @@ func (r *testRig) checkReplay() {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	reg := fundtest.Registry()
-	var evs []fund.Event
+	var raws []fund.RawLog
 	for i := range logs {
-		if logs[i].BlockNumber > cp.Block.Number {
-			break
+		if logs[i].BlockNumber <= cp.Block.Number {
+			raws = append(raws, chainsim.RawLog(&logs[i]))
 		}
-		raw := chainsim.RawLog(&logs[i])
-		ev, err := reg.Decode(&raw)
-		if err != nil {
-			continue // skipped by ingest as well
-		}
-		evs = append(evs, ev)
 	}
-	replay := kv.NewMem()
-	m := fund.NewMachine(fund.Info{ChainID: chainsim.ChainID}, nil)
-	res, err := m.Apply(replay, 1, fund.EncodeLogs(&fund.LogsCommand{Time: 1, Events: evs}))
+	replay, err := fundtest.Replay(fundtest.Registry(), raws)
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	if lr, ok := res.(*fund.LogsResult); !ok || lr.Accepted != len(evs) {
-		r.t.Fatalf("replay: %v", res)
-	}
-	if err := m.EndBatch(replay, 1); err != nil {
-		r.t.Fatal(err)
-	}
-	got, want := records(r.t, v), records(r.t, replay)
-	if len(want) == 0 {
-		r.t.Fatal("the replay holds no record: nothing was tested")
-	}
-	for k, w := range want {
-		if g, ok := got[k]; !ok || !reflect.DeepEqual(g, w) {
-			r.t.Fatalf("%s %x:\n node %+v\n want %+v", fund.RecordType([]byte(k)), k, g, w)
-		}
-	}
-	for k := range got {
-		if _, ok := want[k]; !ok {
-			r.t.Fatalf("the node has %s %x, which the canonical chain does not", fund.RecordType([]byte(k)), k)
-		}
+	if err := fundtest.CompareChainRecords(v, replay); err != nil {
+		r.t.Fatalf("the node's state differs from a replay of the canonical chain: %v", err)
 	}
 }

@@ -355,8 +355,9 @@ type span struct {
 	cmd    *fund.IngestCommand
 	blocks uint64
 	events int
-	last   Header // the range's last block
-	reorg  bool   // the fetcher found the chain no longer continues the previous range
+	last   Header    // the range's last block
+	reorg  bool      // the fetcher found the chain no longer continues the previous range
+	start  time.Time // when the fetch of the range began
 	err    error
 }
 
@@ -417,12 +418,14 @@ func (g *Ingester) progress(sp span, r *fund.IngestResult) {
 	now := g.cfg.Now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	// The rates cover the work since the window began (at the first range's fetch), restarted
+	// every 30 s so they follow the current pace.
 	if g.rateStart.IsZero() || now.Sub(g.rateStart) > 30*time.Second {
-		g.rateStart, g.rateEvents, g.rateBlks = now, 0, 0
+		g.rateStart, g.rateEvents, g.rateBlks = sp.start, 0, 0
 	}
 	g.rateEvents += uint64(sp.events)
 	g.rateBlks += sp.blocks
-	if el := now.Sub(g.rateStart).Seconds(); el > 0.5 {
+	if el := now.Sub(g.rateStart).Seconds(); el > 0 {
 		g.st.EventsPerSec = float64(g.rateEvents) / el
 		g.st.BlocksPerSec = float64(g.rateBlks) / el
 	}
@@ -513,6 +516,7 @@ func (g *Ingester) fetchLoop(ctx context.Context, cp fund.IngestCheckpoint, out 
 // with a log (their timestamps and hashes), checks that the range continues prev and that every
 // log belongs to the canonical block it names, and decodes the logs.
 func (g *Ingester) fetch(ctx context.Context, prev fund.BlockRef, from, to uint64, addrs []common.Address) (span, error) {
+	start := g.cfg.Now()
 	logs, err := g.pool.logs(ctx, from, to, addrs)
 	if err != nil {
 		return span{}, fmt.Errorf("eth_getLogs %d-%d: %w", from, to, err)
@@ -573,7 +577,7 @@ func (g *Ingester) fetch(ctx context.Context, prev fund.BlockRef, from, to uint6
 			}
 		})
 	}
-	return span{cmd: cmd, blocks: to - from + 1, events: len(cmd.Events), last: last}, nil
+	return span{cmd: cmd, blocks: to - from + 1, events: len(cmd.Events), last: last, start: start}, nil
 }
 
 // headers fetches the headers of the given blocks, a few at a time.
