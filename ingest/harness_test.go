@@ -16,14 +16,14 @@ import (
 
 // testRig is a single node (Raft store, fund machine) ingesting from a simulated chain.
 type testRig struct {
-	t     *testing.T
+	t     testing.TB
 	sim   *chainsim.Sim
 	store *raftstore.Store
 	ing   *Ingester
 	cfg   Config
 }
 
-func newSim(t *testing.T, rate float64, mutate ...func(*chainsim.Config)) *chainsim.Sim {
+func newSim(t testing.TB, rate float64, mutate ...func(*chainsim.Config)) *chainsim.Sim {
 	t.Helper()
 	cfg := chainsim.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
@@ -45,7 +45,7 @@ func newSim(t *testing.T, rate float64, mutate ...func(*chainsim.Config)) *chain
 	return sim
 }
 
-func newRig(t *testing.T, sim *chainsim.Sim, urls []string, mutate ...func(*Config)) *testRig {
+func newRig(t testing.TB, sim *chainsim.Sim, urls []string, mutate ...func(*Config)) *testRig {
 	t.Helper()
 	logger := testutil.Logger(t, "", slog.LevelWarn)
 	machine := fund.NewMachine(fund.Info{FundID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", ChainID: chainsim.ChainID}, nil)
