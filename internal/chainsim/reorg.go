@@ -140,7 +140,7 @@ func (s *Sim) reorg(ctx context.Context, depth int) (Reorg, error) {
 	// Fresh blocks up to depth+1, each with the events of a block, at least one transaction.
 	perBlock := floodEvents
 	if !math.IsInf(s.cfg.Rate, 1) {
-		perBlock = max(1, int(s.cfg.Rate*max(s.cfg.BlockInterval, time.Second).Seconds()))
+		perBlock = max(1, int(s.cfg.Rate*s.blockSeconds()))
 	}
 	for ; mined < depth+1; mined++ {
 		got, err := s.mineBlock(ctx, perBlock)

@@ -413,13 +413,21 @@ func (s *Sim) Mine(ctx context.Context, n int) error {
 	if err := s.ready(); err != nil {
 		return err
 	}
-	secs := max(s.cfg.BlockInterval, time.Second).Seconds()
+	secs := s.blockSeconds()
 	for i := 0; i < n; i++ {
 		if err := s.step(ctx, secs); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// blockSeconds is the time a block stands for: the interval, or a second when mining on demand.
+func (s *Sim) blockSeconds() float64 {
+	if s.cfg.BlockInterval > 0 {
+		return s.cfg.BlockInterval.Seconds()
+	}
+	return 1
 }
 
 func (s *Sim) ready() error {

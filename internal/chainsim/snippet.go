@@ -29,7 +29,7 @@ func (s *Sim) ConfigSnippet(confirmations int) string {
 	// A range of about 10,000 logs per eth_getLogs: the simulated node answers any range, and a
 	// flood of thousands of logs per block would make the default 2000-block range enormous.
 	maxRange := 2000
-	perBlock := s.cfg.Rate * max(s.cfg.BlockInterval, time.Second).Seconds()
+	perBlock := s.cfg.Rate * s.blockSeconds()
 	if math.IsInf(s.cfg.Rate, 1) {
 		perBlock = 2000
 	}
