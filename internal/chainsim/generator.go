@@ -15,8 +15,17 @@ import (
 
 // genTx is one generated transaction: the logs of one contract call, in order.
 type genTx struct {
+	to    common.Address // the contract called; zero: the first log's
 	logs  []Log
 	names []string // the event name of each log
+}
+
+// target returns the contract the transaction calls.
+func (tx *genTx) target() common.Address {
+	if tx.to != (common.Address{}) {
+		return tx.to
+	}
+	return tx.logs[0].Address
 }
 
 // generator drives the fund's lifecycle. It opens with a script that sets the fund up and
@@ -494,6 +503,7 @@ func (g *generator) request(tx *genTx, needsApproval bool) bool {
 	r.shares.Set(shares)
 	r.locked.Set(locked)
 	r.fee.Set(bps(locked, feeBps))
+	tx.to = fundtest.RedemptionManagerAddress // which calls the vault
 	g.emit(tx, "SharesLocked", h.addr, shares)
 	g.emit(tx, "RedemptionRequested", r.id, h.addr, h.addr, shares, locked, &r.fee, channel, needsApproval, uint64(settle), window)
 	h.locked.Add(&h.locked, shares)
@@ -529,6 +539,7 @@ func (g *generator) settle(tx *genTx, anyAge bool) bool {
 	if net.Gt(&m.assets) {
 		return false
 	}
+	tx.to = fundtest.RedemptionManagerAddress
 	g.emit(tx, "RedemptionSettled", r.id, h.addr, h.addr, &r.locked, &r.fee, net, r.channel)
 	g.emit(tx, "SharesBurned", h.addr, &r.shares)
 	g.emit(tx, "Transfer", h.addr, common.Address{}, &r.shares)
@@ -552,6 +563,7 @@ func (g *generator) cancel(tx *genTx) bool {
 	i := g.rng.IntN(len(g.m.open))
 	r := &g.m.open[i]
 	h := &g.m.holders[r.owner]
+	tx.to = fundtest.RedemptionManagerAddress
 	g.emit(tx, "RedemptionCancelled", r.id, h.addr)
 	g.emit(tx, "SharesUnlocked", h.addr, &r.shares)
 	h.locked.Sub(&h.locked, &r.shares)
@@ -569,6 +581,7 @@ func (g *generator) reject(tx *genTx) bool {
 	}
 	r := &g.m.open[i]
 	h := &g.m.holders[r.owner]
+	tx.to = fundtest.RedemptionManagerAddress
 	g.emit(tx, "RedemptionRejected", r.id, g.approver, rejectReasons[g.rng.IntN(len(rejectReasons))])
 	g.emit(tx, "SharesUnlocked", h.addr, &r.shares)
 	h.locked.Sub(&h.locked, &r.shares)

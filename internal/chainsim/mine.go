@@ -28,7 +28,7 @@ func (s *Sim) mineBlock(ctx context.Context, events int) (int, error) {
 	gas, txs, generated := s.user.gas, s.user.txs, 0
 	for (events == floodEvents || generated < events) && gas+maxGenTxGas <= capacity {
 		tx := s.gen.next()
-		_, g, err := s.send(ctx, tx.logs[0].Address, tx.logs)
+		_, g, err := s.send(ctx, tx.target(), tx.logs)
 		if err != nil {
 			return generated, err
 		}

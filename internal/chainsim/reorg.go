@@ -58,6 +58,7 @@ func (s *Sim) Reorgs() []Reorg {
 }
 
 func (s *Sim) reorg(ctx context.Context, depth int) (Reorg, error) {
+	ctx = context.WithoutCancel(ctx) // all or nothing, as a block (see step)
 	if s.user.txs > 0 {
 		// Forking needs an empty transaction pool, and EmitTx has promised its hashes.
 		return Reorg{}, ErrPendingTxs

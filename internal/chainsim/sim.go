@@ -406,7 +406,8 @@ func (s *Sim) run(ctx context.Context) {
 }
 
 // Mine mines n blocks now, each carrying the events of one BlockInterval (of one second when
-// the interval is 0). When an automatic reorg is due it takes the place of a block.
+// the interval is 0). When an automatic reorg is due it takes the place of a block. A cancelled
+// ctx stops it between blocks.
 func (s *Sim) Mine(ctx context.Context, n int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -415,6 +416,9 @@ func (s *Sim) Mine(ctx context.Context, n int) error {
 	}
 	secs := s.blockSeconds()
 	for i := 0; i < n; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := s.step(ctx, secs); err != nil {
 			return err
 		}
@@ -441,8 +445,10 @@ func (s *Sim) ready() error {
 }
 
 // step mines one block with the events of secs seconds, or injects the automatic reorg when
-// it is due.
+// it is due. A block is all or nothing for the generator's model, so cancelling ctx does not
+// interrupt it (the calls are in-process and short).
 func (s *Sim) step(ctx context.Context, secs float64) error {
+	ctx = context.WithoutCancel(ctx)
 	// A due reorg waits for a block without EmitTx transactions (see Reorg).
 	if s.cfg.ReorgEvery > 0 && s.since >= s.cfg.ReorgEvery && int(s.head.number) >= s.cfg.ReorgDepth && s.user.txs == 0 {
 		s.since = 0
@@ -455,7 +461,7 @@ func (s *Sim) step(ctx context.Context, secs float64) error {
 		return err
 	}
 	// What full blocks could not carry is owed to the next ones, up to ten blocks' worth.
-	s.budget = min(s.budget+s.cfg.Rate*secs, 10*s.cfg.Rate*secs)
+	s.budget = min(s.budget+s.cfg.Rate*secs, 10*s.cfg.Rate*s.blockSeconds())
 	got, err := s.mineBlock(ctx, max(int(s.budget), 0))
 	s.budget -= float64(got)
 	return err

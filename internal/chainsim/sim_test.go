@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/rpc"
 
@@ -142,12 +143,34 @@ func TestEveryEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The same logs over HTTP.
-	viaHTTP, err := dial(t, s).FilterLogs(ctx, ethereum.FilterQuery{FromBlock: common.Big0, Addresses: Addresses()})
+	c := dial(t, s)
+	viaHTTP, err := c.FilterLogs(ctx, ethereum.FilterQuery{FromBlock: common.Big0, Addresses: Addresses()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := sameLogs(viaHTTP, logs); err != nil {
 		t.Fatal(err)
+	}
+	// Every transaction succeeded within a gas limit not far above what it used; requests,
+	// settlements, cancellations and rejections call the redemption manager.
+	for n := int64(1); n <= 40; n++ {
+		b, err := c.BlockByNumber(ctx, big.NewInt(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, err := c.BlockReceipts(ctx, rpc.BlockNumberOrHashWithNumber(rpc.BlockNumber(n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range rs {
+			tx := b.Transactions()[i]
+			if r.Status != types.ReceiptStatusSuccessful || r.GasUsed*3/2 < tx.Gas() {
+				t.Fatalf("block %d tx %d: status %d, gas %d of %d", n, i, r.Status, r.GasUsed, tx.Gas())
+			}
+			if len(r.Logs) > 0 && r.Logs[0].Topics[0] == crypto.Keccak256Hash([]byte("SharesLocked(address,uint256)")) && *tx.To() != fundtest.RedemptionManagerAddress {
+				t.Fatalf("block %d tx %d: a redemption request sent to %s", n, i, tx.To())
+			}
+		}
 	}
 }
 
