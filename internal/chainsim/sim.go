@@ -69,8 +69,8 @@ type Config struct {
 	// transactions.
 	ReorgDepth int
 	ReorgEvery int
-	// History is the number of recent blocks the simulator keeps what it needs to reorg, so the
-	// deepest possible reorg.
+	// History is the number of recent blocks for which the simulator keeps what a reorg needs:
+	// the deepest possible reorg.
 	History int
 	// Holders is the most distinct share holders the generator creates.
 	Holders int
