@@ -154,7 +154,7 @@ func FuzzApply(f *testing.F) {
 			if r.Accepted+r.Duplicates+r.Reverted+r.NotFound != len(r.Outcomes) {
 				t.Fatalf("outcome counts %+v", r)
 			}
-		case *PricesResult, *AuditResult, *SyncMarkResult:
+		case *PricesResult, *AuditResult, *SyncMarkResult, *IngestResult:
 		default:
 			t.Fatalf("result %T", res)
 		}
