@@ -164,9 +164,20 @@ func FuzzApply(f *testing.F) {
 			}
 			checkInvariants(t, x)
 		}
-		for _, en := range readOutbox(t, o.st, 98) {
+		entries := readOutbox(t, o.st, 98)
+		for _, en := range entries {
 			if en.Index != 99 || !IsPrimaryRecord(en.Key) {
 				t.Fatalf("outbox entry %d for %x", en.Index, en.Key)
+			}
+		}
+		// The observer gets exactly those entries, and every value renders (push).
+		if e.m.changes.Records != nil {
+			t.Fatalf("%d records with the outbox off", len(e.m.changes.Records))
+		}
+		sameRecords(t, "records", o.m.changes.Records, entries)
+		for _, r := range entries {
+			if _, ok, err := RecordJSON(r.Key, r.Value); ok && (err != nil) != (r.Value == nil) {
+				t.Fatalf("RecordJSON(%x): %v", r.Key, err)
 			}
 		}
 		if err := o.st.DeleteRange([]byte{pOutbox}, []byte{pOutbox + 1}); err != nil {

@@ -71,6 +71,15 @@ type Changes struct {
 	seenAcct     map[[20]byte]bool // dedup helpers
 	seenRed      map[string]bool   //
 	seenPrice    map[common.Address]bool
+
+	// Records, with Info.Outbox, are the primary-record changes of the batch, exactly the
+	// entries it appends to the outbox, in (Index, Ord) order: one per command and record it
+	// changed, with that command's index and time and the record's value after it (nil when
+	// the command deleted it). They include entries that a sync mark of the same batch prunes
+	// at once, so that, like the outbox, they do not depend on how Raft grouped the commands.
+	// RecordJSON renders the values for push. The slices are shared with the machine and
+	// must not be modified. nil with the outbox off.
+	Records []OutboxEntry
 }
 
 func newChanges() *Changes {

@@ -143,7 +143,8 @@ func (m *Machine) recordChanges(index uint64, t int64, before *fundState) {
 // writeOutbox writes the batch's outbox entries in key order and applies a sync mark set in
 // the batch: one DeleteRange drops every entry at or below it, and the batch's own entries at
 // or below it are not written, which is what a node that applied the mark in a later batch
-// would hold after pruning.
+// would hold after pruning. Every entry, written or pruned, is also appended to the batch's
+// Changes.Records, sharing the key and value slices (never modified, see overlay).
 func (m *Machine) writeOutbox(w kv.Writer) error {
 	if m.pruneTo > 0 {
 		if err := w.DeleteRange([]byte{pOutbox}, outboxKey(m.pruneTo+1, 0)); err != nil {
@@ -157,6 +158,9 @@ func (m *Machine) writeOutbox(w kv.Writer) error {
 		}
 		return bytes.Compare(a.key, b.key)
 	})
+	if len(items) > 0 {
+		m.changes.Records = slices.Grow(m.changes.Records, len(items))
+	}
 	// The store copies what it is given: one scratch buffer serves every key and value.
 	buf := m.obuf[:0]
 	var ord uint32
@@ -167,6 +171,14 @@ func (m *Machine) writeOutbox(w kv.Writer) error {
 		} else {
 			ord = 0
 		}
+		rec := OutboxEntry{Index: it.index, Ord: ord, Time: it.time, Key: it.key}
+		if it.present {
+			rec.Value = it.value
+			if rec.Value == nil {
+				rec.Value = []byte{} // as ReadOutbox returns it: present, not deleted
+			}
+		}
+		m.changes.Records = append(m.changes.Records, rec)
 		if it.index <= m.pruneTo {
 			continue
 		}

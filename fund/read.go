@@ -97,6 +97,29 @@ type navBody struct {
 	Change30d *string   `json:"change30d"`
 }
 
+// navItemOf builds the item of GET /v1/fund/nav/history for the NAV point stored under k
+// (N time bn li) with value v: the history encodes it within its body, RecordJSON (push) on
+// its own (renderNavPoint), and encoding/json writes a struct the same bytes either way.
+func navItemOf(k, v []byte) (navItem, error) {
+	var p navPoint
+	if err := p.decode(v); err != nil {
+		return navItem{}, corrupt("nav point", err)
+	}
+	return navItem{
+		Time: fmtUnix(int64(be64get(k[1:]))), SharePrice: p.sharePrice.Dec(), Nav: navString(&p.sharePrice),
+		TotalAssets: decSigned(&p.totalAssets), TotalSupply: decSigned(&p.totalSupply),
+	}, nil
+}
+
+// renderNavPoint renders one NAV point as one item of GET /v1/fund/nav/history.
+func renderNavPoint(k, v []byte) ([]byte, error) {
+	it, err := navItemOf(k, v)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(&it)
+}
+
 const day = 86400
 
 // lastNavAtOrBefore returns the newest NAV point with time <= t.
@@ -165,14 +188,11 @@ func navHistory(r kv.Reader, q NavQuery) ([]byte, error) {
 			var next []byte
 			err = scan(r, lo, hi, true, func(k, v []byte) (bool, error) {
 				t := int64(be64get(k[1:]))
-				var p navPoint
-				if err := p.decode(v); err != nil {
-					return false, corrupt("nav point", err)
+				item, err := navItemOf(k, v)
+				if err != nil {
+					return false, err
 				}
-				body.Items = append(body.Items, navItem{
-					Time: fmtUnix(t), SharePrice: p.sharePrice.Dec(), Nav: navString(&p.sharePrice),
-					TotalAssets: decSigned(&p.totalAssets), TotalSupply: decSigned(&p.totalSupply),
-				})
+				body.Items = append(body.Items, item)
 				if width > 0 {
 					next = key(pNav, be64(uint64(t-t%width)))
 					return false, nil
@@ -229,11 +249,11 @@ func Price(r kv.Reader, asset string, q PriceQuery) ([]byte, error) {
 	if !ok {
 		return nil, ErrNotFound
 	}
-	var cur priceRec
-	if err := cur.decode(v); err != nil {
-		return nil, corrupt("price", err)
+	cur, err := decodePrice(v)
+	if err != nil {
+		return nil, err
 	}
-	out := cur.json(hexAddr(a))
+	var items json.RawMessage
 	if q.History {
 		limit := q.Limit
 		if limit < 1 || limit > MaxLimit {
@@ -243,7 +263,7 @@ func Price(r kv.Reader, asset string, q PriceQuery) ([]byte, error) {
 		if q.HasTo {
 			to = q.To
 		}
-		items := []historyItem{}
+		hist := []historyItem{}
 		if !q.HasFrom || q.From <= to {
 			prefix := key(pPriceHist, a[:])
 			err := scan(r, append(bytes.Clone(prefix), be64(uint64(max(q.From, 0)))...), append(prefix, be64(uint64(to)+1)...), true,
@@ -253,20 +273,36 @@ func Price(r kv.Reader, asset string, q PriceQuery) ([]byte, error) {
 						return false, corrupt("price point", err)
 					}
 					j := p.json("")
-					items = append(items, historyItem{Price: j.Price, Source: j.Source, SourceID: j.SourceID, Time: j.Time})
-					return len(items) < limit, nil
+					hist = append(hist, historyItem{Price: j.Price, Source: j.Source, SourceID: j.SourceID, Time: j.Time})
+					return len(hist) < limit, nil
 				})
 			if err != nil {
 				return nil, err
 			}
 		}
-		for i, j := 0, len(items)-1; i < j; i, j = i+1, j-1 {
-			items[i], items[j] = items[j], items[i]
+		for i, j := 0, len(hist)-1; i < j; i, j = i+1, j-1 {
+			hist[i], hist[j] = hist[j], hist[i]
 		}
-		if out.Items, err = json.Marshal(items); err != nil {
+		if items, err = json.Marshal(hist); err != nil {
 			return nil, err
 		}
 	}
+	return renderPrice(a, &cur, items)
+}
+
+func decodePrice(v []byte) (priceRec, error) {
+	var p priceRec
+	if err := p.decode(v); err != nil {
+		return priceRec{}, corrupt("price", err)
+	}
+	return p, nil
+}
+
+// renderPrice renders asset's current price as GET /v1/prices/{asset} does, with the history
+// items when not nil: the read and RecordJSON (push, without history) share it.
+func renderPrice(asset common.Address, cur *priceRec, items json.RawMessage) ([]byte, error) {
+	out := cur.json(hexAddr(asset))
+	out.Items = items
 	return json.Marshal(&out)
 }
 
@@ -293,6 +329,12 @@ func Account(r kv.Reader, addr common.Address) ([]byte, error) {
 	if !ok {
 		return nil, ErrNotFound
 	}
+	return renderAccount(addr, v)
+}
+
+// renderAccount renders the account record v of addr as GET /v1/accounts/{address} does: the
+// read and RecordJSON (push) share it.
+func renderAccount(addr common.Address, v []byte) ([]byte, error) {
 	var a account
 	if err := a.decode(v); err != nil {
 		return nil, corrupt("account", err)
@@ -358,13 +400,20 @@ func LedgerEntry(r kv.Reader, tx common.Hash, logIndex uint64) ([]byte, error) {
 		}
 		return nil, err
 	}
-	rec, err := decodeLedger(rv)
+	return renderLedgerRecord(rv)
+}
+
+// renderLedgerRecord renders a stored ledger entry (L) as one item of GET /v1/transactions.
+func renderLedgerRecord(v []byte) ([]byte, error) {
+	rec, err := decodeLedger(v)
 	if err != nil {
 		return nil, corrupt("ledger entry", err)
 	}
 	return ledgerItem(&rec.ev)
 }
 
+// ledgerItem renders an event as one item of GET /v1/transactions: the one renderer of a
+// ledger entry, for the lists, LedgerEntry, RecordJSON and LedgerJSONOf (push).
 func ledgerItem(ev *Event) ([]byte, error) {
 	s := specsByName[ev.Name]
 	if s == nil || len(ev.Args) != len(s.args) {
@@ -514,6 +563,8 @@ func channelName(c uint8) string {
 	return strconv.Itoa(int(c))
 }
 
+// json renders the redemption as GET /v1/redemptions/{requestId} does (withTimeline) or as an
+// item of GET /v1/redemptions: the reads and RecordJSON (push) share it.
 func (r *redemption) json(withTimeline bool) ([]byte, error) {
 	j := redemptionJSON{
 		RequestID: r.id.Dec(), Owner: optAddrString(r.owner), Receiver: optAddrString(r.receiver),
@@ -548,6 +599,10 @@ func readRedemption(r kv.Reader, id *[32]byte) (*redemption, error) {
 		}
 		return nil, err
 	}
+	return decodeRedemption(v)
+}
+
+func decodeRedemption(v []byte) (*redemption, error) {
 	rd := &redemption{}
 	if err := rd.decode(v); err != nil {
 		return nil, corrupt("redemption", err)

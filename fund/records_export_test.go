@@ -290,7 +290,8 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 		want := map[byte]string{pFund: "*fund.FundRecord", pAccount: "*fund.AccountRecord", pRedemption: "*fund.RedemptionRecord",
 			pAsset: "*fund.AssetRecord", pPrice: "*fund.PriceRecord", pPriceHist: "*fund.PricePointRecord", pNav: "*fund.NavPointRecord",
-			pFlow: "*fund.FlowBucketRecord", pRisk: "*fund.RiskEventRecord", pLedger: "*fund.LedgerRecord", pAudit: "*fund.AuditRecord"}[key[0]]
+			pFlow: "*fund.FlowBucketRecord", pRisk: "*fund.RiskEventRecord", pLedger: "*fund.LedgerRecord", pAudit: "*fund.AuditRecord",
+			pIngest: "*fund.IngestCheckpoint"}[key[0]]
 		if got := fmt.Sprintf("%T", rec); got != want {
 			t.Fatalf("%x decoded to %s, want %s", key, got, want)
 		}
