@@ -80,6 +80,11 @@ type Changes struct {
 	// RecordJSON renders the values for push. The slices are shared with the machine and
 	// must not be modified. nil with the outbox off.
 	Records []OutboxEntry
+
+	// Reloaded is set on the first batch after the machine was created or Load replaced its
+	// state (open, snapshot restore): the state may have jumped past commands no Changes
+	// described, so a consumer that follows changes (push) must start over from this batch.
+	Reloaded bool
 }
 
 func newChanges() *Changes {
@@ -352,6 +357,7 @@ func (m *Machine) applyLogs(rw kv.ReadWriter, index uint64, c *LogsCommand) (any
 // Applies and before the batch commits.
 func (m *Machine) EndBatch(rw kv.ReadWriter, lastIndex uint64) error {
 	m.changes.Index = lastIndex
+	m.changes.Reloaded = m.changes.Reloaded || m.allViews
 	if err := m.writeOutbox(rw); err != nil {
 		return err
 	}

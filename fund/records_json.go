@@ -1,6 +1,13 @@
 package fund
 
-import "fmt"
+import (
+	"fmt"
+	"math/big"
+	"slices"
+	"strconv"
+
+	"github.com/ethereum/go-ethereum/common"
+)
 
 // The JSON of single primary records, for WebSocket push: an event frame's data is the
 // changed resource as its GET returns it, and Changes.Records carries the changed records'
@@ -76,4 +83,73 @@ func LedgerJSONOf(ev *Event, blockTime int64) ([]byte, error) {
 		return nil, err
 	}
 	return ledgerItem(&e)
+}
+
+// RecordKind is the pushed resource a primary record is (see RecordRef).
+type RecordKind uint8
+
+// The record kinds RecordRef tells apart.
+const (
+	RecordOther      RecordKind = iota // not pushed as a record
+	RecordAccount                      // A: account:{address}
+	RecordRedemption                   // R: redemptions
+	RecordPrice                        // P: prices
+	RecordNav                          // N: fund:nav
+	RecordLedger                       // L: transactions
+)
+
+// RecordRef says which pushed resource the primary record under key is and renders its
+// identity, the data of a "removed" frame when a command deletes the record (a reorg reverting
+// what created it): {"address"} of an account, {"requestId"} of a redemption, {"asset"} of a
+// price, {"time","blockNumber","logIndex"} of a NAV point, {"txHash","logIndex","blockNumber"}
+// of a ledger entry. addr is the account's address for RecordAccount. Any other key, including
+// a pushed kind of the wrong length, is RecordOther with a nil ref.
+func RecordRef(key []byte) (k RecordKind, addr [20]byte, ref []byte) {
+	if len(key) == 0 || len(key) != primaryKeyLen[key[0]] {
+		return RecordOther, addr, nil
+	}
+	b := make([]byte, 0, 128)
+	switch key[0] {
+	case pAccount:
+		copy(addr[:], key[1:])
+		b = append(append(append(b, `{"address":"`...), hexAddr(addr)...), `"}`...)
+		return RecordAccount, addr, b
+	case pRedemption:
+		id := new(big.Int).SetBytes(key[1:])
+		b = append(append(append(b, `{"requestId":"`...), id.String()...), `"}`...)
+		return RecordRedemption, addr, b
+	case pPrice:
+		b = append(append(append(b, `{"asset":"`...), hexAddr(common.Address(key[1:]))...), `"}`...)
+		return RecordPrice, addr, b
+	case pNav:
+		b = append(append(b, `{"time":"`...), fmtUnix(int64(be64get(key[1:])))...)
+		b = append(b, `","blockNumber":`...)
+		b = strconv.AppendUint(b, be64get(key[9:]), 10)
+		b = append(b, `,"logIndex":`...)
+		b = strconv.AppendUint(b, be64get(key[17:]), 10)
+		return RecordNav, addr, append(b, '}')
+	case pLedger:
+		b = append(append(b, `{"txHash":"`...), hexHash(common.Hash(key[17:49]))...)
+		b = append(b, `","logIndex":`...)
+		b = strconv.AppendUint(b, be64get(key[9:]), 10)
+		b = append(b, `,"blockNumber":`...)
+		b = strconv.AppendUint(b, be64get(key[1:]), 10)
+		return RecordLedger, addr, append(b, '}')
+	}
+	return RecordOther, addr, nil
+}
+
+// EventAccounts returns the distinct non-zero address arguments of ev, the accounts whose
+// account:{address} channel a pending event is pushed on (the accounts its ledger entry is
+// listed under).
+func EventAccounts(ev *Event) [][20]byte {
+	var out [][20]byte
+	for i := range ev.Args {
+		a := &ev.Args[i]
+		if a.Type != ArgAddress || a.Address == (common.Address{}) || slices.Contains(out, [20]byte(a.Address)) {
+			continue
+		}
+		out = append(out, a.Address)
+	}
+	return out
 }

@@ -439,6 +439,9 @@ func FuzzRecordJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, key, value []byte) {
 		body, ok, err := RecordJSON(key, value)
 		want := IsPrimaryRecord(key) && bytes.IndexByte([]byte(pushKinds), key[0]) >= 0
+		if k, _, ref := RecordRef(key); (k != RecordOther) != (want && len(key) == primaryKeyLen[key[0]]) || (ref != nil && !json.Valid(ref)) {
+			t.Fatalf("RecordRef(%x) = %d %s", key, k, ref)
+		}
 		if ok != want {
 			t.Fatalf("ok %v for %x", ok, key)
 		}
