@@ -1,0 +1,191 @@
+package push
+
+import (
+	"fmt"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+
+	"paimon/internal/testutil"
+)
+
+// stuckDialer dials with a tiny receive buffer, for a client that never reads.
+var stuckDialer = &websocket.Dialer{
+	NetDial: func(network, addr string) (net.Conn, error) {
+		// Set before connecting, so the advertised window stays small.
+		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			})
+			if err != nil {
+				return err
+			}
+			return serr
+		}}
+		return d.Dial(network, addr)
+	},
+	HandshakeTimeout: 5 * time.Second,
+}
+
+// TestSlowConsumerDropped: a client that stops reading is disconnected (the queue limit or the
+// write timeout), counted, while a fast client receives every message; the publisher never
+// waits for the slow one.
+func TestSlowConsumerDropped(t *testing.T) {
+	cfg := testConfig()
+	cfg.QueueMessages = 512
+	cfg.SendBufferBytes = 16 << 10
+	cfg.WriteTimeout = 500 * time.Millisecond
+	e := newEnv(t, cfg)
+	stuck, _, err := stuckDialer.Dial(e.url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	if err := stuck.WriteJSON(map[string]any{"op": "auth", "token": viewerToken}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stuck.WriteJSON(map[string]any{"op": "subscribe", "channels": []string{"transactions", "fund:overview"}}); err != nil {
+		t.Fatal(err)
+	}
+	fast := e.dial(nil)
+	fast.auth(viewerToken)
+	fast.subscribe(nil, "transactions")
+	e.waitSubscribers(3)
+
+	const batches, perBatch = 60, 50
+	done := make(chan struct{})
+	go func() {
+		// A steady stream the fast client keeps up with: 10,000 messages a second.
+		defer close(done)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for range batches {
+			<-tick.C
+			e.apply(e.mints(perBatch))
+		}
+	}()
+	got := 0
+	for got < batches*perBatch {
+		f := fast.read()
+		if f.Type != "event" || f.Channel != "transactions" {
+			t.Fatalf("fast client got %+v", f)
+		}
+		got++
+	}
+	<-done
+	testutil.CheckFor(t, 10*time.Second, func() error {
+		if s := e.hub.Stats(); s.SlowDropped == 0 || s.Conns != 1 {
+			return fmt.Errorf("stats %+v: the stuck client is still there", s)
+		}
+		return nil
+	})
+	// The stuck client, reading at last, finds its stream ends with close 1008.
+	_ = stuck.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, _, err := stuck.ReadMessage()
+		if err == nil {
+			continue
+		}
+		if ce, ok := err.(*websocket.CloseError); ok {
+			if ce.Code != closePolicy && ce.Code != websocket.CloseAbnormalClosure {
+				t.Fatalf("close %d %q, want 1008", ce.Code, ce.Text)
+			}
+		}
+		// When the write of the close frame times out too, the connection is cut without it
+		// (1006).
+		break
+	}
+}
+
+// TestDeadPeerDropped: a client that answers no ping is dropped after ping_interval +
+// pong_timeout; one that answers stays.
+func TestDeadPeerDropped(t *testing.T) {
+	cfg := testConfig()
+	cfg.PingInterval = 100 * time.Millisecond
+	cfg.PongTimeout = 150 * time.Millisecond
+	e := newEnv(t, cfg)
+	dead, _, err := websocket.DefaultDialer.Dial(e.url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close() // never reads, so never answers a ping
+	alive := e.dial(nil)
+	go func() {
+		for { // the client library answers pings while it reads
+			if _, _, err := alive.ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	e.waitConns(2)
+	time.Sleep(0) // nothing to wait for: the check below polls
+	testutil.CheckFor(t, 10*time.Second, func() error {
+		if n := e.hub.Stats().Conns; n != 1 {
+			return fmt.Errorf("%d connections, want the dead one dropped", n)
+		}
+		return nil
+	})
+	// And the live one stays through several ping intervals.
+	deadline := time.Now().Add(6 * cfg.PingInterval)
+	for time.Now().Before(deadline) {
+		if n := e.hub.Stats().Conns; n != 1 {
+			t.Fatalf("%d connections: the live client was dropped", n)
+		}
+		time.Sleep(cfg.PingInterval / 2)
+	}
+}
+
+// TestOverflowResets: when apply outruns the publisher past max_pending_batches, the hub drops
+// the waiting batches and resets every subscriber instead of blocking apply.
+func TestOverflowResets(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxPendingBatches = 2
+	e := newEnv(t, cfg)
+	c := e.dial(nil)
+	c.subscribe(nil, "fund:nav")
+	e.waitSubscribers(1)
+	// Hold the publisher: it takes the hub lock for every batch.
+	e.hub.mu.Lock()
+	for i := range 5 {
+		e.apply(e.navUpdate(int64(1e18 + i)))
+	}
+	e.hub.mu.Unlock()
+	e.waitPublished(e.index) // published, or dropped and reset at it
+	last := e.apply(e.navUpdate(5e18))
+	var resetAt uint64
+	for {
+		f := c.read()
+		if f.Type == "reset" {
+			resetAt = *f.Seq
+		}
+		if f.Type == "event" && *f.Seq == last {
+			break
+		}
+	}
+	if resetAt == 0 {
+		t.Fatal("no reset after an overflow")
+	}
+	// Nothing before the reset can be resumed; after it, it can.
+	d := e.dial(nil)
+	d.subscribe(u64(resetAt-1), "fund:nav")
+	d.expect("reset")
+	r := e.dial(nil)
+	r.subscribe(u64(resetAt), "fund:nav")
+	if f := r.events(1); f[0].Type != "event" {
+		t.Fatalf("resume at the reset: %+v", f[0])
+	}
+}
+
+func (e *env) waitSubscribers(n int) {
+	e.t.Helper()
+	testutil.CheckFor(e.t, 10*time.Second, func() error {
+		if got := e.hub.Stats().Subscribers; got != n {
+			return fmt.Errorf("%d subscriptions, want %d", got, n)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,485 @@
+package push
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"golang.org/x/time/rate"
+)
+
+// conn is one WebSocket client. Its reader runs on the connection's own goroutine (the
+// hijacked handler); its writer goroutine runs only while there is something to write (and a
+// short linger after), so an idle connection holds one goroutine and no write buffer.
+//
+// Frames are written as prebuilt WebSocket frames straight to the network connection, many per
+// write (see DESIGN.md, "writes"). The websocket library reads: it unmasks, reassembles and
+// answers protocol errors, which it writes as single whole frames; a net.Conn write is atomic
+// with respect to another, so the two writers never interleave inside a frame.
+type conn struct {
+	h  *Hub
+	ws *websocket.Conn
+	nc net.Conn
+	ip string
+
+	mu       sync.Mutex
+	q        []qframe // frames waiting for the writer
+	spare    []qframe // the writer's previous queue, reused
+	exempt   int      // frames in q not counted against the queue limit (control, replay)
+	writing  bool     // a writer goroutine is running
+	closing  bool     // a close frame is queued: nothing more is
+	slow     bool     // closing as a slow consumer (counted once)
+	wake     chan struct{}
+	closed   chan struct{} // closed with the network connection
+	closeNow sync.Once
+
+	// Owned by the reader goroutine.
+	ident   Identity
+	authed  bool
+	subs    map[channel]struct{}
+	limiter *rate.Limiter
+}
+
+// rawConn unwraps fasthttp's hijacked connection: its Close does nothing (fasthttp closes the
+// connection when the handler returns), and only the bare TCP connection writes a vector of
+// buffers in one system call. Reads still go through the wrapper (its buffer may hold bytes
+// the client sent right after the handshake); deadlines set here apply to them.
+func rawConn(nc net.Conn) net.Conn {
+	if u, ok := nc.(interface{ UnsafeConn() net.Conn }); ok {
+		return u.UnsafeConn()
+	}
+	return nc
+}
+
+// qframe is a queued frame; at is when its message was applied (unix ns, 0 for frames that
+// are not live messages), for the delivery latency.
+type qframe struct {
+	b  []byte
+	at int64
+}
+
+func newConn(h *Hub, ws *websocket.Conn, ip string, id Identity, authed bool) *conn {
+	return &conn{
+		h: h, ws: ws, nc: rawConn(ws.NetConn()), ip: ip, ident: id, authed: authed,
+		wake: make(chan struct{}, 1), closed: make(chan struct{}),
+		subs:    map[channel]struct{}{},
+		limiter: rate.NewLimiter(rate.Limit(h.cfg.FramesPerSecond), h.cfg.FrameBurst),
+	}
+}
+
+// enqueue queues the live frames of one message group (called by the publisher under the hub
+// lock). A connection whose queue is full gets a close frame instead: it is a slow consumer.
+// It reports false when it closed the connection.
+func (c *conn) enqueue(frames [][]byte, at int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return true
+	}
+	if len(c.q)-c.exempt+len(frames) > c.h.cfg.QueueMessages {
+		c.closing, c.slow = true, true
+		c.q = append(c.q, qframe{b: closeFrame(closePolicy, "slow consumer: too many messages waiting")})
+		c.startWriterLocked()
+		c.h.log.Info("push: dropping slow consumer", "remote", c.nc.RemoteAddr().String(), "queued", len(c.q))
+		return false
+	}
+	for _, f := range frames {
+		c.q = append(c.q, qframe{b: f, at: at})
+	}
+	c.startWriterLocked()
+	return true
+}
+
+// enqueueControl queues a frame outside the queue limit (pong, ping, reset, error, replies).
+func (c *conn) enqueueControl(f []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	c.q = append(c.q, qframe{b: f})
+	c.exempt++
+	c.startWriterLocked()
+}
+
+// enqueueReplay queues replayed messages outside the queue limit: they are bounded by the
+// windows, and the writer takes them at once.
+func (c *conn) enqueueReplay(frames [][]byte) {
+	if len(frames) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	for _, f := range frames {
+		c.q = append(c.q, qframe{b: f})
+	}
+	c.exempt += len(frames)
+	c.startWriterLocked()
+}
+
+// closeWith queues a close frame after whatever is queued; the writer closes the connection
+// once it is written (or its write times out).
+func (c *conn) closeWith(code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	c.closing = true
+	c.q = append(c.q, qframe{b: closeFrame(code, reason)})
+	c.startWriterLocked()
+}
+
+func (c *conn) startWriterLocked() {
+	if c.writing {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	c.writing = true
+	c.h.wg.Add(1)
+	go c.writeLoop()
+}
+
+// closeNC closes the network connection, which ends the reader and any write in progress.
+func (c *conn) closeNC() {
+	c.closeNow.Do(func() {
+		_ = c.nc.Close()
+		close(c.closed)
+	})
+}
+
+func (c *conn) writeLoop() {
+	defer c.h.wg.Done()
+	var (
+		timer  *time.Timer
+		vec    net.Buffers
+		joined []byte
+	)
+	for {
+		c.mu.Lock()
+		if len(c.q) == 0 {
+			if c.closing {
+				c.writing = false
+				c.mu.Unlock()
+				c.closeNC()
+				return
+			}
+			c.mu.Unlock()
+			if timer == nil {
+				timer = time.NewTimer(c.h.cfg.Linger)
+			} else {
+				timer.Reset(c.h.cfg.Linger)
+			}
+			select {
+			case <-c.wake:
+				continue
+			case <-c.closed:
+			case <-timer.C:
+			}
+			c.mu.Lock()
+			if len(c.q) == 0 && !c.closing {
+				c.writing = false
+				c.mu.Unlock()
+				return
+			}
+			c.mu.Unlock()
+			continue
+		}
+		out := c.q
+		c.q, c.spare, c.exempt = c.spare[:0], nil, 0
+		c.mu.Unlock()
+
+		vec = vec[:0]
+		var oldest int64
+		live := 0
+		for i := range out {
+			vec = append(vec, out[i].b)
+			if at := out[i].at; at != 0 {
+				live++
+				if oldest == 0 || at < oldest {
+					oldest = at
+				}
+			}
+		}
+		_ = c.nc.SetWriteDeadline(c.h.now().Add(c.h.cfg.WriteTimeout))
+		var err error
+		if _, ok := c.nc.(*net.TCPConn); ok || len(vec) == 1 {
+			w := vec // WriteTo consumes its receiver
+			_, err = w.WriteTo(c.nc)
+		} else {
+			// Not a bare TCP connection (TLS): one write of the frames joined, not one each.
+			joined = joined[:0]
+			for _, b := range vec {
+				joined = append(joined, b...)
+			}
+			_, err = c.nc.Write(joined)
+		}
+		clear(out)
+		if err != nil {
+			c.mu.Lock()
+			counted := c.slow
+			c.slow = true
+			c.mu.Unlock()
+			if errors.Is(err, os.ErrDeadlineExceeded) && !counted {
+				c.h.m.slow.Inc()
+				c.h.log.Info("push: dropping slow consumer", "remote", c.nc.RemoteAddr().String(), "err", err)
+			}
+			c.h.m.writeErrors.Inc()
+			c.mu.Lock()
+			c.writing, c.closing, c.q = false, true, nil
+			c.mu.Unlock()
+			c.closeNC()
+			return
+		}
+		if live > 0 {
+			c.h.m.delivered.Add(live)
+			c.h.m.deliveryLag.Update(float64(c.h.now().UnixNano()-oldest) / 1e9)
+		}
+		c.mu.Lock()
+		c.spare = out[:0]
+		c.mu.Unlock()
+	}
+}
+
+// readPool holds client frame buffers: a connection holds one only while reading a frame.
+var readPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// readLoop serves the client's frames until the connection ends. It runs on the connection's
+// goroutine.
+func (c *conn) readLoop() {
+	cfg := &c.h.cfg
+	c.ws.SetReadLimit(int64(max(64*cfg.MaxFrameBytes, 1<<20)))
+	extend := func() { _ = c.nc.SetReadDeadline(c.h.now().Add(cfg.PingInterval + cfg.PongTimeout)) }
+	c.ws.SetPingHandler(func(data string) error {
+		extend()
+		c.enqueueControl(frame(opPongF, []byte(data)))
+		return nil
+	})
+	c.ws.SetPongHandler(func(string) error {
+		extend()
+		return nil
+	})
+	c.ws.SetCloseHandler(func(code int, _ string) error {
+		if code == websocket.CloseNoStatusReceived {
+			code = closeNormal
+		}
+		c.closeWith(code, "")
+		return nil
+	})
+	for {
+		extend()
+		mt, r, err := c.ws.NextReader()
+		if err != nil {
+			return
+		}
+		bp := readPool.Get().(*[]byte)
+		data, tooBig, err := readFrame(r, (*bp)[:0], cfg.MaxFrameBytes)
+		if err != nil {
+			readPool.Put(bp)
+			return
+		}
+		extend()
+		switch {
+		case !c.limiter.Allow():
+			c.refuse(&frameError{code: codeLimit, msg: "too many frames; slow down"})
+		case tooBig:
+			c.refuse(&frameError{code: codeTooLarge, msg: "frame over push.max_frame_bytes"})
+		case mt != websocket.TextMessage:
+			c.refuse(badFrame("frames are JSON text, not binary"))
+		default:
+			c.handle(data)
+		}
+		*bp = data[:0]
+		readPool.Put(bp)
+	}
+}
+
+// readFrame reads a message into buf, up to max bytes; past that it discards the rest and
+// reports tooBig.
+func readFrame(r io.Reader, buf []byte, max int) (data []byte, tooBig bool, err error) {
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) > max {
+				_, err = io.Copy(io.Discard, r)
+				return buf, true, err
+			}
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), max+1)])
+		buf = buf[:len(buf)+n]
+		if len(buf) > max {
+			_, err = io.Copy(io.Discard, r)
+			return buf, true, err
+		}
+		if err == io.EOF {
+			return buf, false, nil
+		}
+		if err != nil {
+			return buf, false, err
+		}
+	}
+}
+
+func (c *conn) refuse(e *frameError) {
+	c.h.m.refused.Inc()
+	c.enqueueControl(errorFrame(e.code, e.msg))
+}
+
+// handle serves one client frame.
+func (c *conn) handle(data []byte) {
+	f, ferr := decodeClientFrame(data)
+	if ferr != nil {
+		c.refuse(ferr)
+		return
+	}
+	switch f.Op {
+	case opPing:
+		c.enqueueControl(pongFrame)
+	case opAuth:
+		c.authenticate(f.Token)
+	case opSubscribe:
+		c.subscribe(f.Channels, f.Since)
+	case opUnsubscribe:
+		c.unsubscribe(f.Channels)
+	}
+}
+
+func (c *conn) authenticate(token string) {
+	if c.h.auth == nil {
+		c.refuse(&frameError{code: codeAuthInvalid, msg: "this node accepts no tokens"})
+		return
+	}
+	id, err := c.h.auth.Authenticate(token)
+	if err != nil {
+		c.refuse(&frameError{code: codeAuthInvalid, msg: err.Error()})
+		return
+	}
+	c.ident, c.authed = id, true
+	// A new identity may not read every channel the old one did.
+	var lost []string
+	for ch := range c.subs {
+		if c.authorize(ch) != nil {
+			lost = append(lost, ch.String())
+			delete(c.subs, ch)
+			c.h.mu.Lock()
+			c.h.unsubscribe(c, ch)
+			c.h.mu.Unlock()
+		}
+	}
+	var addr string
+	if id.HasAccount {
+		addr = string(appendAddress(nil, &id.Account))
+	}
+	c.enqueueControl(authenticatedFrame(id.Name, id.Role, addr))
+	if len(lost) > 0 {
+		c.refuse(&frameError{code: codeForbidden, msg: "unsubscribed from channels the new identity may not read: " + strings.Join(lost, ", ")})
+	}
+}
+
+// authorize says whether the connection's identity may subscribe to ch.
+func (c *conn) authorize(ch channel) *frameError {
+	switch ch.kind {
+	case kindRedemptions, kindTransactions:
+		if c.ident.Viewer {
+			return nil
+		}
+	case kindAccount:
+		if c.ident.Viewer || (c.ident.HasAccount && c.ident.Account == ch.addr) {
+			return nil
+		}
+	default:
+		return nil
+	}
+	if !c.authed {
+		return &frameError{code: codeAuthRequired, msg: ch.String() + " needs authentication: send {\"op\":\"auth\",\"token\":...} first"}
+	}
+	if ch.kind == kindAccount {
+		return &frameError{code: codeForbidden, msg: ch.String() + " needs a session for that address or the viewer role"}
+	}
+	return &frameError{code: codeForbidden, msg: ch.String() + " needs the viewer role"}
+}
+
+// subscribe subscribes to every channel or, if one is refused, to none.
+func (c *conn) subscribe(names []string, since *uint64) {
+	chans := make([]channel, 0, len(names))
+	added := 0
+	for _, n := range names {
+		ch, ferr := parseChannel(n)
+		if ferr == nil {
+			ferr = c.authorize(ch)
+		}
+		if ferr != nil {
+			c.refuse(ferr)
+			return
+		}
+		if _, ok := c.subs[ch]; !ok && !containsChannel(chans, ch) {
+			added++
+		}
+		if !containsChannel(chans, ch) {
+			chans = append(chans, ch)
+		}
+	}
+	if len(c.subs)+added > c.h.cfg.MaxSubscriptions {
+		c.refuse(&frameError{code: codeLimitExceeded, msg: "subscription limit push.max_subscriptions reached"})
+		return
+	}
+	canon := make([]string, len(chans))
+	for i, ch := range chans {
+		canon[i] = ch.String()
+		c.subs[ch] = struct{}{}
+	}
+	h := c.h
+	h.mu.Lock()
+	// subscribed first, then each channel's replay or reset, then live messages: all queued
+	// under the hub lock, so nothing published in between is lost or doubled.
+	c.enqueueControl(subscribedFrame(canon, h.index))
+	for _, ch := range chans {
+		h.subscribe(c, ch, since)
+	}
+	h.mu.Unlock()
+}
+
+func containsChannel(s []channel, ch channel) bool {
+	for _, x := range s {
+		if x == ch {
+			return true
+		}
+	}
+	return false
+}
+
+// unsubscribe leaves the channels; leaving one not subscribed is not an error.
+func (c *conn) unsubscribe(names []string) {
+	chans := make([]channel, 0, len(names))
+	canon := make([]string, 0, len(names))
+	for _, n := range names {
+		ch, ferr := parseChannel(n)
+		if ferr != nil {
+			c.refuse(ferr)
+			return
+		}
+		chans = append(chans, ch)
+		canon = append(canon, ch.String())
+	}
+	h := c.h
+	h.mu.Lock()
+	for _, ch := range chans {
+		if _, ok := c.subs[ch]; ok {
+			delete(c.subs, ch)
+			h.unsubscribe(c, ch)
+		}
+	}
+	c.enqueueControl(unsubscribedFrame(canon, h.index))
+	h.mu.Unlock()
+}
