@@ -59,9 +59,9 @@ type Hub struct {
 	in inbox // applied batches waiting for the hub goroutine
 
 	mu      sync.Mutex
-	index   uint64                  // the seq of the last batch published
-	started bool                    // a batch has been published (index is meaningful)
-	windows [numKinds]window        // per kind; the account channels share one
+	index   uint64                   // the seq of the last batch published
+	started bool                     // a batch has been published (index is meaningful)
+	windows [numKinds]window         // per kind; the account channels share one
 	subs    [kindAccount]subscribers // the single channels' subscribers
 	accSubs map[[20]byte]subscribers
 	conns   map[*conn]struct{}

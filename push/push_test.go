@@ -29,8 +29,8 @@ func TestSubscribeReceiveUnsubscribe(t *testing.T) {
 		t.Fatalf("subscribed %+v, want channels %v at seq %d", sub, wantCh, e.hub.Index())
 	}
 
-	i1 := e.apply(e.mintTo(walletAddr))    // ledger entry, account, overview
-	i2 := e.apply(e.navUpdate(1.02e18))    // ledger entry, NAV point, overview
+	i1 := e.apply(e.mintTo(walletAddr))   // ledger entry, account, overview
+	i2 := e.apply(e.navUpdate(1.02e18))   // ledger entry, NAV point, overview
 	i3 := e.apply(e.mints(3), e.mints(2)) // two commands in one batch: 5 ledger entries, overview
 
 	got := c.events(3 + 3 + 6)
