@@ -139,9 +139,23 @@ type Contract struct {
 	ABIFile string `toml:"abi_file"`
 }
 
-// Push configures the WebSocket push layer.
+// Push configures the WebSocket push layer (GET /v1/ws).
 type Push struct {
-	Enabled bool `toml:"enabled"`
+	Enabled          bool     `toml:"enabled"`
+	WindowMessages   int      `toml:"window_messages"`
+	WindowAge        Duration `toml:"window_age"`
+	QueueMessages    int      `toml:"queue_messages"`
+	WriteTimeout     Duration `toml:"write_timeout"`
+	SendBufferBytes  int      `toml:"send_buffer_bytes"`
+	MaxFrameBytes    int      `toml:"max_frame_bytes"`
+	FramesPerSecond  float64  `toml:"frames_per_second"`
+	FrameBurst       int      `toml:"frame_burst"`
+	MaxSubscriptions int      `toml:"max_subscriptions"`
+	MaxConns         int      `toml:"max_conns"`
+	MaxConnsPerIP    int      `toml:"max_conns_per_ip"`
+	AllowedOrigins   []string `toml:"allowed_origins"`
+	PingInterval     Duration `toml:"ping_interval"`
+	PongTimeout      Duration `toml:"pong_timeout"`
 }
 
 // Auth holds static API tokens.
@@ -223,7 +237,12 @@ func Default() *Config {
 				{Name: "oracle", Kind: "oracle", Address: "0x0000000000000000000000000000000000000a03"},
 			},
 		},
-		Push: Push{Enabled: true},
+		Push: Push{
+			Enabled: true, WindowMessages: 4096, WindowAge: Duration(10 * time.Minute), QueueMessages: 1024,
+			WriteTimeout: Duration(5 * time.Second), MaxFrameBytes: 4096, FramesPerSecond: 50, FrameBurst: 100,
+			MaxSubscriptions: 64, MaxConns: 100000, MaxConnsPerIP: 1000, AllowedOrigins: []string{},
+			PingInterval: Duration(30 * time.Second), PongTimeout: Duration(15 * time.Second),
+		},
 		Log:  Log{Level: "info", Format: "text"},
 	}
 }
@@ -318,6 +337,7 @@ func (c *Config) Validate() error {
 		bad("http.concurrency", "%d must be at least 1", c.HTTP.Concurrency)
 	}
 	positive(bad, "read.max_staleness", c.Read.MaxStaleness)
+	c.Push.validate(bad)
 	checkHostPort(bad, "raft.addr", c.Raft.Addr, false)
 	if c.Raft.Advertise != "" {
 		checkHostPort(bad, "raft.advertise", c.Raft.Advertise, true)
@@ -553,3 +573,38 @@ func (d Duration) String() string { return time.Duration(d).String() }
 
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (p *Push) validate(bad func(key, format string, args ...any)) {
+	atLeast1 := func(key string, v int) {
+		if v < 1 {
+			bad(key, "%d must be at least 1", v)
+		}
+	}
+	atLeast1("push.window_messages", p.WindowMessages)
+	atLeast1("push.queue_messages", p.QueueMessages)
+	atLeast1("push.frame_burst", p.FrameBurst)
+	atLeast1("push.max_subscriptions", p.MaxSubscriptions)
+	atLeast1("push.max_conns", p.MaxConns)
+	atLeast1("push.max_conns_per_ip", p.MaxConnsPerIP)
+	positive(bad, "push.window_age", p.WindowAge)
+	positive(bad, "push.write_timeout", p.WriteTimeout)
+	positive(bad, "push.ping_interval", p.PingInterval)
+	positive(bad, "push.pong_timeout", p.PongTimeout)
+	if p.MaxFrameBytes < 256 || p.MaxFrameBytes > 1<<20 {
+		bad("push.max_frame_bytes", "%d must be between 256 and 1048576", p.MaxFrameBytes)
+	}
+	if p.SendBufferBytes < 0 {
+		bad("push.send_buffer_bytes", "%d must not be negative (0 keeps the system's default)", p.SendBufferBytes)
+	}
+	if !(p.FramesPerSecond > 0) {
+		bad("push.frames_per_second", "%g must be positive", p.FramesPerSecond)
+	}
+	if p.MaxConnsPerIP > p.MaxConns {
+		bad("push.max_conns_per_ip", "%d must not exceed push.max_conns %d", p.MaxConnsPerIP, p.MaxConns)
+	}
+	for i, o := range p.AllowedOrigins {
+		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			bad(fmt.Sprintf("push.allowed_origins[%d]", i), "%q must be \"*\" or an origin such as \"https://app.example.com\"", o)
+		}
+	}
+}

@@ -131,6 +131,12 @@ func setScalar(v reflect.Value, s string) error {
 			return fmt.Errorf("%q is not an unsigned integer", s)
 		}
 		v.SetUint(n)
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", s)
+		}
+		v.SetFloat(f)
 	case reflect.Bool:
 		b, err := strconv.ParseBool(s)
 		if err != nil {

@@ -27,6 +27,16 @@ type Observer interface {
 	Applied(c *Changes)
 }
 
+// Observers is an Observer that calls each of its observers in order.
+type Observers []Observer
+
+// Applied implements Observer.
+func (o Observers) Applied(c *Changes) {
+	for _, x := range o {
+		x.Applied(c)
+	}
+}
+
 // Class is a class of resources, for cache invalidation and push channels.
 type Class uint8
 

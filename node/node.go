@@ -22,6 +22,7 @@ import (
 	"paimon/fund"
 	"paimon/ingest"
 	"paimon/pgsync"
+	"paimon/push"
 	"paimon/raftstore"
 	"paimon/server"
 )
@@ -47,6 +48,7 @@ type Node struct {
 	registry *fund.Registry
 	cache    *cache.Cache
 	updater  *server.CacheUpdater
+	hub      *push.Hub // nil when push is disabled
 	machine  *fund.Machine
 	store    *raftstore.Store
 	syncer   *pgsync.Syncer
@@ -114,10 +116,22 @@ func (n *Node) Start() (err error) {
 		return err
 	}
 	n.updater = server.NewCacheUpdater(n.cache)
+	var observer fund.Observer = n.updater
+	// The push hub observes every applied batch from the first (the log replayed at open starts
+	// its resume windows); it authenticates auth frames through the server, built below, which
+	// serves its first request after that.
+	if cfg.Push.Enabled {
+		auth := push.AuthenticatorFunc(func(tok string) (push.Identity, error) { return n.server.PushIdentity(tok) })
+		if n.hub, err = push.New(pushConfig(cfg.Push), auth, n.logger, n.metrics); err != nil {
+			return err
+		}
+		n.hub.Start()
+		observer = fund.Observers{n.updater, n.hub}
+	}
 	// The outbox is always written (fundInfo), whether or not this node syncs to PostgreSQL:
 	// every replica must apply commands to the same bytes (the leader prunes it when nothing
 	// consumes it).
-	n.machine = fund.NewMachine(fundInfo(cfg), n.updater)
+	n.machine = fund.NewMachine(fundInfo(cfg), observer)
 
 	// The store opens the Raft log and the state and replays what the state lacks.
 	rc := n.storeConfig()
@@ -171,6 +185,10 @@ func (n *Node) Start() (err error) {
 	if err != nil {
 		return err
 	}
+	var pusher server.Pusher
+	if n.hub != nil {
+		pusher = n.hub
+	}
 	if n.server, err = server.New(server.Config{
 		NodeID:        cfg.Node.ID,
 		Addr:          cfg.HTTP.Addr,
@@ -189,6 +207,7 @@ func (n *Node) Start() (err error) {
 		PGSync:        n.pgStatus,
 		IngestStatus:  func() any { return n.ingester.Status() },
 		PGVerify:      n.pgVerify,
+		Push:          pusher,
 		Logger:        n.logger,
 		Metrics:       n.metrics,
 		Now:           n.opts.Now,
@@ -218,6 +237,26 @@ func (n *Node) Start() (err error) {
 	n.ingester.Start()
 	n.logger.Info("node started", "http", n.server.Addr(), "raft", cfg.RaftAdvertise(), "data_dir", absPath(cfg.Node.DataDir))
 	return nil
+}
+
+// pushConfig maps [push] to the hub's configuration.
+func pushConfig(c config.Push) push.Config {
+	pc := push.DefaultConfig()
+	pc.WindowMessages = c.WindowMessages
+	pc.WindowAge = c.WindowAge.D()
+	pc.QueueMessages = c.QueueMessages
+	pc.WriteTimeout = c.WriteTimeout.D()
+	pc.SendBufferBytes = c.SendBufferBytes
+	pc.MaxFrameBytes = c.MaxFrameBytes
+	pc.FramesPerSecond = c.FramesPerSecond
+	pc.FrameBurst = c.FrameBurst
+	pc.MaxSubscriptions = c.MaxSubscriptions
+	pc.MaxConns = c.MaxConns
+	pc.MaxConnsPerIP = c.MaxConnsPerIP
+	pc.AllowedOrigins = c.AllowedOrigins
+	pc.PingInterval = c.PingInterval.D()
+	pc.PongTimeout = c.PongTimeout.D()
+	return pc
 }
 
 func (n *Node) storeConfig() raftstore.Config {
@@ -300,7 +339,12 @@ func (n *Node) Close(ctx context.Context) error {
 		if n.syncer != nil {
 			errs = append(errs, n.syncer.Close())
 		}
-		// HTTP first, so no request reaches a closing store.
+		// WebSocket clients first (close 1001): fasthttp's shutdown does not wait for hijacked
+		// connections, and the hub refuses new ones from here on.
+		if n.hub != nil {
+			errs = append(errs, n.hub.Close())
+		}
+		// HTTP next, so no request reaches a closing store.
 		if n.server != nil {
 			errs = append(errs, n.server.Close(ctx))
 		}
@@ -332,6 +376,9 @@ func (n *Node) Ingester() *ingest.Ingester { return n.ingester }
 
 // Syncer is the node's PostgreSQL syncer.
 func (n *Node) Syncer() *pgsync.Syncer { return n.syncer }
+
+// Hub is the node's push hub; nil when push is disabled.
+func (n *Node) Hub() *push.Hub { return n.hub }
 
 // Store is the node's Raft store.
 func (n *Node) Store() *raftstore.Store { return n.store }

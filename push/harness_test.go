@@ -308,3 +308,5 @@ func (e *env) waitConns(n int) {
 		return nil
 	})
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -45,6 +46,12 @@ type Authenticator interface {
 	Authenticate(token string) (Identity, error)
 }
 
+// AuthenticatorFunc is a function that is an Authenticator.
+type AuthenticatorFunc func(token string) (Identity, error)
+
+// Authenticate implements Authenticator.
+func (f AuthenticatorFunc) Authenticate(token string) (Identity, error) { return f(token) }
+
 // Hub is the push fan-out of one node. It is a fund.Observer: Applied hands each committed
 // batch over without blocking, and the hub's goroutine renders the batch's messages once,
 // keeps them in the channels' resume windows and queues them on every subscribed connection.
@@ -69,9 +76,10 @@ type Hub struct {
 	nconns  int // connections admitted, including those upgrading
 	closed  bool
 
-	stop chan struct{}
-	wg   sync.WaitGroup // the hub goroutines and every connection's goroutines
-	once sync.Once
+	stopped atomic.Bool // Close began: Applied drops batches
+	stop    chan struct{}
+	wg      sync.WaitGroup // the hub goroutines and every connection's goroutines
+	once    sync.Once
 }
 
 // subscribers maps a subscribed connection to the seq it has already seen up to (messages at
@@ -113,6 +121,7 @@ func (h *Hub) Start() {
 // goroutine. It is idempotent.
 func (h *Hub) Close() error {
 	h.once.Do(func() {
+		h.stopped.Store(true)
 		h.mu.Lock()
 		h.closed = true
 		conns := make([]*conn, 0, len(h.conns))
@@ -132,6 +141,9 @@ func (h *Hub) Close() error {
 // Applied implements fund.Observer. It is called on the apply path and only appends the
 // batch to the hub's inbox.
 func (h *Hub) Applied(ch *fund.Changes) {
+	if h.stopped.Load() {
+		return
+	}
 	h.in.put(&batch{ch: ch, at: h.now().UnixNano()})
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"paimon/fund"
+	"paimon/push"
 	"paimon/raftstore"
 )
 
@@ -79,6 +80,16 @@ func apiErrorOf(err error) (*apiError, bool) {
 		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "the node is shutting down"}, false
 	case errors.Is(err, raftstore.ErrFatal):
 		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "the node has stopped applying the log and must be restarted"}, true
+	case errors.Is(err, push.ErrTooManyConnsFromIP):
+		return &apiError{Status: 429, Code: "RATE_LIMITED", Message: err.Error()}, false
+	case errors.Is(err, push.ErrTooManyConns):
+		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: err.Error()}, false
+	case errors.Is(err, push.ErrClosed):
+		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "the node is shutting down"}, false
+	case errors.Is(err, push.ErrOriginNotAllowed):
+		return &apiError{Status: 403, Code: "FORBIDDEN", Message: err.Error()}, false
+	case errors.Is(err, push.ErrBadHandshake):
+		return validation(err.Error(), nil), false
 	}
 	return &apiError{Status: 500, Code: "INTERNAL", Message: "internal error"}, true
 }
@@ -91,6 +102,9 @@ func (s *Server) writeError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	if ae.Status == 405 {
 		ctx.Response.Header.Set("Allow", ctx.UserValue(allowKey).(string))
+	}
+	if ae.Status == 429 {
+		ctx.Response.Header.Set("Retry-After", "1")
 	}
 	body, _ := json.Marshal(struct {
 		Error *apiError `json:"error"`

@@ -38,6 +38,7 @@ const (
 	rClusterRemove
 	rClusterNotify
 	rPGVerify
+	rWS
 	numRoutes
 )
 
@@ -81,6 +82,7 @@ var routes = [numRoutes]route{
 	rClusterRemove: {name: "cluster_remove", method: "POST", role: roleAdmin, cluster: true, leader: true},
 	rClusterNotify: {name: "cluster_notify", method: "POST", role: roleAdmin, cluster: true},
 	rPGVerify:      {name: "pg_verify", method: "GET", role: roleAdmin, cluster: true, params: []string{"wait"}},
+	rWS:            {name: "ws", method: "GET"},
 }
 
 // matchRoute maps a path to its route and path parameter. It does not allocate.
@@ -126,6 +128,8 @@ func matchRoute(path []byte) (routeID, []byte) {
 		return rClusterNotify, nil
 	case "/v1/admin/pg/verify":
 		return rPGVerify, nil
+	case "/v1/ws":
+		return rWS, nil
 	}
 	if tail, ok := cutPrefix(path, "/v1/prices/"); ok && oneSegment(tail) {
 		return rPrice, tail
@@ -258,6 +262,8 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 		return s.clusterNotify(ctx, rc)
 	case rPGVerify:
 		return s.pgVerify(ctx)
+	case rWS:
+		return s.serveWS(ctx, rc)
 	}
 	return fmt.Errorf("%w: %s", errNotFound, ctx.Path())
 }

@@ -80,9 +80,11 @@ type Config struct {
 	// PGVerify compares this node's state with PostgreSQL after waiting up to wait for it to
 	// catch up, and returns the report and how many tables differ; nil when not available.
 	PGVerify func(ctx context.Context, wait time.Duration) (report any, differences int, err error)
-	Logger   *slog.Logger
-	Metrics  *metrics.Set
-	Now      func() time.Time
+	// Push serves GET /v1/ws; nil when push is disabled.
+	Push    Pusher
+	Logger  *slog.Logger
+	Metrics *metrics.Set
+	Now     func() time.Time
 }
 
 // Validate checks the configuration and fills defaults.
