@@ -243,7 +243,7 @@ func Default() *Config {
 			MaxSubscriptions: 64, MaxConns: 100000, MaxConnsPerIP: 1000, AllowedOrigins: []string{},
 			PingInterval: Duration(30 * time.Second), PongTimeout: Duration(15 * time.Second),
 		},
-		Log:  Log{Level: "info", Format: "text"},
+		Log: Log{Level: "info", Format: "text"},
 	}
 }
 
