@@ -66,16 +66,22 @@ func testConfig() Config {
 
 func newEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
-	h, err := New(cfg, testAuth{}, testutil.Logger(t, "push", slog.LevelInfo), nil)
+	return newEnvB(t, t, cfg)
+}
+
+// newEnvB is newEnv for a benchmark (tb) whose env helpers report through t.
+func newEnvB(tb testing.TB, t *testing.T, cfg Config) *env {
+	tb.Helper()
+	h, err := New(cfg, testAuth{}, testutil.Logger(tb, "push", slog.LevelWarn), nil)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	e := &env{t: t, hub: h, st: kv.NewMem()}
 	e.m = fund.NewMachine(fund.Info{FundID: "ppf", Name: "Paimon Prime Fund", Symbol: "PPF", ChainID: 56, Outbox: true}, h)
 	h.Start()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
 		id, authed := Identity{}, false
@@ -102,7 +108,7 @@ func newEnv(t *testing.T, cfg Config) *env {
 	}}
 	go func() { _ = srv.Serve(ln) }()
 	e.url = "ws://" + ln.Addr().String() + "/v1/ws"
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		_ = h.Close()
 		_ = srv.Shutdown()
 	})
