@@ -1,7 +1,7 @@
 package push
 
 import (
-		"sort"
+	"sort"
 	"testing"
 	"time"
 
