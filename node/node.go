@@ -53,6 +53,7 @@ type Node struct {
 	store    *raftstore.Store
 	syncer   *pgsync.Syncer
 	ingester *ingest.Ingester
+	pending  *ingest.PendingWatcher // nil unless [ingest] pending with push and RPC endpoints
 	server   *server.Server
 
 	fatal     chan error
@@ -164,7 +165,7 @@ func (n *Node) Start() (err error) {
 	}
 
 	// Chain ingest runs on the leader only, through the store like any write.
-	if n.ingester, err = ingest.New(ingest.Config{
+	icfg := ingest.Config{
 		ChainID:       cfg.Ingest.ChainID,
 		RPCURLs:       cfg.Ingest.RPCURLs,
 		Confirmations: cfg.Ingest.Confirmations,
@@ -177,8 +178,15 @@ func (n *Node) Start() (err error) {
 		NodeID:        cfg.Node.ID,
 		Logger:        n.logger,
 		Metrics:       n.metrics,
-	}, n.store); err != nil {
+	}
+	if n.ingester, err = ingest.New(icfg, n.store); err != nil {
 		return err
+	}
+	// Unconfirmed events are previewed on every node, from its own endpoints' view of the tip.
+	if n.hub != nil && cfg.Ingest.Pending && len(cfg.Ingest.RPCURLs) > 0 {
+		if n.pending, err = ingest.NewPendingWatcher(icfg, n.hub); err != nil {
+			return err
+		}
 	}
 
 	tokens, err := n.tokens()
@@ -235,6 +243,9 @@ func (n *Node) Start() (err error) {
 	}()
 	n.syncer.Start()
 	n.ingester.Start()
+	if n.pending != nil {
+		n.pending.Start()
+	}
 	n.logger.Info("node started", "http", n.server.Addr(), "raft", cfg.RaftAdvertise(), "data_dir", absPath(cfg.Node.DataDir))
 	return nil
 }
@@ -335,6 +346,9 @@ func (n *Node) Close(ctx context.Context) error {
 		// Ingest and the syncer first: they read the store and propose to it.
 		if n.ingester != nil {
 			errs = append(errs, n.ingester.Close())
+		}
+		if n.pending != nil {
+			errs = append(errs, n.pending.Close())
 		}
 		if n.syncer != nil {
 			errs = append(errs, n.syncer.Close())

@@ -1,16 +1,24 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"math/big"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/fasthttp/websocket"
 
+	"paimon/config"
+	"paimon/fund"
 	"paimon/fund/fundtest"
+	"paimon/internal/chainsim"
+	"paimon/internal/testutil"
 )
 
 // wsFrame is a server frame as a test client keeps it.
@@ -224,4 +232,131 @@ func TestPushSameSequenceOnEveryNode(t *testing.T) {
 	if want := clients[l].events("transactions"); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("resumed stream (%d before leaving, %d after) differs from the leader's (%d)", len(seen), len(got)-len(seen), len(want))
 	}
+}
+
+// TestPushPendingThenConfirmed: with [ingest] pending, a client sees a chain event first as
+// "pending" (on transactions and on its account's channel) as soon as its block is mined, then
+// as an event with its seq once the block is confirmations deep, with the same data; one a
+// shallow reorg drops is "removed" before it is ever confirmed.
+func TestPushPendingThenConfirmed(t *testing.T) {
+	ctx := context.Background()
+	scfg := chainsim.DefaultConfig()
+	scfg.Addr, scfg.BlockInterval, scfg.Rate, scfg.Seed = "127.0.0.1:0", 0, 0, 11
+	scfg.Logger = testutil.Logger(t, "chainsim", slog.LevelWarn)
+	sim, err := chainsim.New(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	if err := sim.Mine(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+
+	c := newCluster(t, 1)
+	cfg := c.cfgs[0]
+	cfg.Cluster.Join, cfg.Cluster.BootstrapExpect = nil, 0 // a single node bootstraps itself
+	cfg.Ingest.ChainID = chainsim.ChainID
+	cfg.Ingest.RPCURLs = []string{sim.URL()}
+	cfg.Ingest.Confirmations = 3
+	cfg.Ingest.PollInterval = config.Duration(20 * time.Millisecond)
+	cfg.Ingest.Pending = true
+	c.start(0)
+	c.waitLeader(10 * time.Second)
+
+	holder := fundtest.Addr("pending-ws")
+	acct := "account:" + strings.ToLower(holder.Hex())
+	cl := dialWS(t, cfg.HTTP.Addr, nil, "transactions", acct)
+
+	emit := func(value int64) common.Hash {
+		ev, err := fundtest.NewEvent("Transfer", common.Address{}, holder, big.NewInt(value))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := chainsim.LogOf(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx, err := sim.EmitTx(ctx, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	framesOf := func(tx common.Hash) []wsFrame {
+		var out []wsFrame
+		for _, f := range cl.snapshot() {
+			if strings.Contains(string(f.Data), strings.ToLower(tx.Hex())) {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	waitFrames := func(tx common.Hash, want ...string) []wsFrame {
+		t.Helper()
+		var fs []wsFrame
+		checkFor(t, 15*time.Second, func() error {
+			fs = framesOf(tx)
+			var got []string
+			for _, f := range fs {
+				got = append(got, f.Type+" "+f.Channel)
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				return fmt.Errorf("frames of %s: %v, want %v", tx.Hex(), got, want)
+			}
+			return nil
+		})
+		return fs
+	}
+
+	tx := emit(5)
+	if err := sim.Mine(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	pend := waitFrames(tx, "pending transactions", "pending "+acct)
+	if pend[0].Seq != nil {
+		t.Fatalf("a pending frame carries a seq: %s", pend[0])
+	}
+	if err := sim.Mine(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	fs := waitFrames(tx, "pending transactions", "pending "+acct, "event transactions")
+	if string(fs[2].Data) != string(pend[0].Data) || fs[2].Seq == nil {
+		t.Fatalf("confirmed %s\npending   %s", fs[2], pend[0])
+	}
+
+	// Dropped by a shallow reorg before its confirmation.
+	gone := emit(6)
+	if err := sim.Mine(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	waitFrames(gone, "pending transactions", "pending "+acct)
+	if _, err := sim.Reorg(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	waitFrames(gone, "pending transactions", "pending "+acct, "removed transactions", "removed "+acct)
+	if err := sim.Mine(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	// It never arrives confirmed: the frames stay the same once its depth is passed.
+	checkFor(t, 10*time.Second, func() error {
+		if n := applied(c, 0); n < sim.Stats().Head-3 {
+			return fmt.Errorf("ingest at %d", n)
+		}
+		return nil
+	})
+	waitFrames(gone, "pending transactions", "pending "+acct, "removed transactions", "removed "+acct)
+}
+
+// applied is the last block node i applied from the chain.
+func applied(c *testCluster, i int) uint64 {
+	v, err := c.nodes[i].Store().Read()
+	if err != nil {
+		return 0
+	}
+	defer v.Close()
+	cp, _, _ := fund.ReadIngestCheckpoint(v)
+	return cp.Block.Number
 }

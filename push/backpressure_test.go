@@ -36,7 +36,7 @@ var stuckDialer = &websocket.Dialer{
 // waits for the slow one.
 func TestSlowConsumerDropped(t *testing.T) {
 	cfg := testConfig()
-	cfg.QueueMessages = 512
+	cfg.QueueMessages = 2048 // the fast client may stall a moment under -race on a busy machine
 	cfg.SendBufferBytes = 16 << 10
 	cfg.WriteTimeout = 500 * time.Millisecond
 	e := newEnv(t, cfg)
@@ -105,8 +105,8 @@ func TestSlowConsumerDropped(t *testing.T) {
 // pong_timeout; one that answers stays.
 func TestDeadPeerDropped(t *testing.T) {
 	cfg := testConfig()
-	cfg.PingInterval = 100 * time.Millisecond
-	cfg.PongTimeout = 150 * time.Millisecond
+	cfg.PingInterval = 200 * time.Millisecond
+	cfg.PongTimeout = 400 * time.Millisecond
 	e := newEnv(t, cfg)
 	dead, _, err := websocket.DefaultDialer.Dial(e.url, nil)
 	if err != nil {
@@ -122,7 +122,6 @@ func TestDeadPeerDropped(t *testing.T) {
 		}
 	}()
 	e.waitConns(2)
-	time.Sleep(0) // nothing to wait for: the check below polls
 	testutil.CheckFor(t, 10*time.Second, func() error {
 		if n := e.hub.Stats().Conns; n != 1 {
 			return fmt.Errorf("%d connections, want the dead one dropped", n)

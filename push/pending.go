@@ -1,0 +1,71 @@
+package push
+
+import (
+	"strconv"
+	"time"
+
+	"paimon/fund"
+)
+
+// Pending pushes unconfirmed chain events (ingest.PendingSink): each as a "pending" frame on
+// transactions and on the account:{address} channels of its address arguments, its data the
+// ledger entry it becomes once applied. Pending frames carry no seq and are not kept for
+// resume: they are a preview, and the event arrives as an event frame with its seq once its
+// block is confirmed and applied (or as "removed" if it leaves the chain first).
+func (h *Hub) Pending(evs []fund.Event) {
+	now := h.now().Unix()
+	for i := range evs {
+		ev := &evs[i]
+		body, err := fund.LedgerJSONOf(ev, now)
+		if err != nil {
+			h.log.Warn("push: cannot render a pending event", "tx", ev.TxHash.Hex(), "log_index", ev.LogIndex, "err", err)
+			continue
+		}
+		h.broadcastEvent("pending", ev, body)
+	}
+}
+
+// Withdrawn pushes a "removed" frame for each pending event that left the chain before its
+// confirmation (ingest.PendingSink); data names the event: {"txHash","logIndex","blockNumber"}.
+func (h *Hub) Withdrawn(evs []fund.Event) {
+	for i := range evs {
+		ev := &evs[i]
+		b := make([]byte, 0, 128)
+		b = append(b, `{"txHash":"`...)
+		b = append(b, ev.TxHash.Hex()...)
+		b = append(b, `","logIndex":`...)
+		b = strconv.AppendUint(b, ev.LogIndex, 10)
+		b = append(b, `,"blockNumber":`...)
+		b = strconv.AppendUint(b, ev.BlockNumber, 10)
+		b = append(b, '}')
+		h.broadcastEvent("removed", ev, b)
+	}
+}
+
+// broadcastEvent queues a frame of typ about ev on transactions and the accounts of ev.
+func (h *Hub) broadcastEvent(typ string, ev *fund.Event, data []byte) {
+	at := time.Now().UnixNano()
+	tx := channel{kind: kindTransactions}
+	accts := fund.EventAccounts(ev)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.broadcastLocked(h.subs[kindTransactions], pendingFrame(typ, tx, data), at)
+	for _, a := range accts {
+		if subs := h.accSubs[a]; len(subs) > 0 {
+			h.broadcastLocked(subs, pendingFrame(typ, channel{kind: kindAccount, addr: a}, data), at)
+		}
+	}
+}
+
+func (h *Hub) broadcastLocked(subs subscribers, f []byte, at int64) {
+	if len(subs) == 0 {
+		return
+	}
+	frames := [][]byte{f}
+	for cn := range subs {
+		if !cn.enqueue(frames, at) {
+			h.m.slow.Inc()
+		}
+	}
+	h.m.pending.Add(len(subs))
+}
