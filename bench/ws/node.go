@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"paimon/bench/internal/benchkit"
+)
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// waitReady polls base/readyz until it answers 200, p exits (p may be nil: a node this tool
+// did not start), or timeout passes.
+func waitReady(ctx context.Context, p *benchkit.Proc, base string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: 2 * time.Second}
+	last := "no answer"
+	for {
+		if p != nil && p.Exited() {
+			return fmt.Errorf("the node exited before it was ready: %v\n%s", p.Err(), p.LogTail(20))
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Sprintf("%d %s", resp.StatusCode, bytes.TrimSpace(b))
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			tail := ""
+			if p != nil {
+				tail = "\n" + p.LogTail(20)
+			}
+			return fmt.Errorf("%s/readyz not ready after %s: %s%s", base, timeout, last, tail)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// readFileWhenPresent polls for a file that the node writes at startup.
+func readFileWhenPresent(ctx context.Context, path string, timeout time.Duration) ([]byte, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil && len(bytes.TrimSpace(b)) > 0 {
+			return b, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%s did not appear within %s", path, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// openFilesLimit reads the soft "Max open files" limit from the text of /proc/PID/limits;
+// 0 when it is missing or unlimited.
+func openFilesLimit(limits []byte) int {
+	sc := bufio.NewScanner(bytes.NewReader(limits))
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "Max open files")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			return 0
+		}
+		n, err := strconv.Atoi(f[0])
+		if err != nil || n < 0 {
+			return 0 // "unlimited"
+		}
+		return n
+	}
+	return 0
+}
+
+// metrics is one scrape of the node's /metrics: each series' text (name and labels) → value.
+type metrics map[string]float64
+
+// parseMetrics reads the Prometheus text format the node writes (VictoriaMetrics/metrics).
+// Comment lines and lines that do not end in a number are skipped.
+func parseMetrics(b []byte) metrics {
+	m := metrics{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i <= 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		m[strings.TrimSpace(line[:i])] = v
+	}
+	return m
+}
+
+// vmBucket is one bucket of a VictoriaMetrics histogram: count values in (lo, hi].
+type vmBucket struct {
+	Lo, Hi float64
+	Count  float64
+}
+
+// vmHistogram returns the buckets of histogram name (series name_bucket{vmrange="lo...hi"}),
+// by increasing bounds.
+func (m metrics) vmHistogram(name string) []vmBucket {
+	prefix := name + `_bucket{vmrange="`
+	var out []vmBucket
+	for k, v := range m {
+		r, ok := strings.CutPrefix(k, prefix)
+		if !ok {
+			continue
+		}
+		r, ok = strings.CutSuffix(r, `"}`)
+		if !ok {
+			continue
+		}
+		los, his, ok := strings.Cut(r, "...")
+		lo, err1 := strconv.ParseFloat(los, 64)
+		hi, err2 := strconv.ParseFloat(his, 64)
+		if !ok || err1 != nil || err2 != nil {
+			continue
+		}
+		out = append(out, vmBucket{Lo: lo, Hi: hi, Count: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Lo < out[j].Lo })
+	return out
+}
+
+// subBuckets returns after − before bucket by bucket (the values added between two scrapes),
+// dropping empty ones.
+func subBuckets(after, before []vmBucket) []vmBucket {
+	prev := map[[2]float64]float64{}
+	for _, b := range before {
+		prev[[2]float64{b.Lo, b.Hi}] = b.Count
+	}
+	var out []vmBucket
+	for _, b := range after {
+		if c := b.Count - prev[[2]float64{b.Lo, b.Hi}]; c > 0 {
+			out = append(out, vmBucket{Lo: b.Lo, Hi: b.Hi, Count: c})
+		}
+	}
+	return out
+}
+
+// vmQuantile returns the upper bound of the bucket holding quantile q; 0 when empty.
+func vmQuantile(buckets []vmBucket, q float64) float64 {
+	var total float64
+	for _, b := range buckets {
+		total += b.Count
+	}
+	if total == 0 {
+		return 0
+	}
+	rank := q * total
+	var seen float64
+	for _, b := range buckets {
+		if seen += b.Count; seen >= rank {
+			return b.Hi
+		}
+	}
+	return buckets[len(buckets)-1].Hi
+}
+
+// nodeClient reads the node's metrics.
+type nodeClient struct {
+	base string // http://host:port
+	http *http.Client
+}
+
+func (n *nodeClient) metrics(ctx context.Context) (metrics, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.base+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := n.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: %d %s", resp.StatusCode, benchkit.Snippet(b))
+	}
+	return parseMetrics(b), nil
+}
+
+// memory is the node's memory as its /metrics reports it.
+type memory struct {
+	RSS        float64 `json:"rssBytes"`       // process_resident_memory_bytes
+	HeapStack  float64 `json:"heapStackBytes"` // go_memstats_heap_inuse_bytes + go_memstats_stack_inuse_bytes
+	Goroutines float64 `json:"goroutines"`
+	LastGC     float64 `json:"lastGcUnix"` // go_memstats_last_gc_time_seconds
+}
+
+func memoryOf(m metrics) memory {
+	return memory{RSS: m["process_resident_memory_bytes"],
+		HeapStack:  m["go_memstats_heap_inuse_bytes"] + m["go_memstats_stack_inuse_bytes"],
+		Goroutines: m["go_goroutines"], LastGC: m["go_memstats_last_gc_time_seconds"]}
+}
+
+// settledMemory samples the node's memory every 500 ms for d and returns the smallest RSS and
+// heap+stack seen (each on its own): garbage not yet collected and pages not yet returned
+// only ever add to a sample. It also returns the latest GC time seen.
+func (n *nodeClient) settledMemory(ctx context.Context, d time.Duration) (memory, error) {
+	var low memory
+	deadline := time.Now().Add(d)
+	for i := 0; ; i++ {
+		m, err := n.metrics(ctx)
+		if err != nil {
+			return low, err
+		}
+		s := memoryOf(m)
+		if i == 0 {
+			low = s
+		}
+		low.RSS, low.HeapStack = min(low.RSS, s.RSS), min(low.HeapStack, s.HeapStack)
+		low.Goroutines, low.LastGC = s.Goroutines, max(low.LastGC, s.LastGC)
+		if time.Now().After(deadline) {
+			return low, nil
+		}
+		select {
+		case <-ctx.Done():
+			return low, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
