@@ -4,6 +4,7 @@
 //	paimon serve [-config FILE] [flags]   run a node
 //	paimon serve -check-config [...]      validate the configuration and exit
 //	paimon pg verify|restore [-config FILE]  compare with, or rebuild from, PostgreSQL
+//	paimon watch [-url U] [-token T] CHANNEL...  print a node's push frames
 //	paimon token                          make an API token and its config entry
 //	paimon version                        print the version
 package main
@@ -34,6 +35,9 @@ const usage = `paimon: the Paimon Edge node
 usage:
   paimon serve [-config FILE] [flags]   run a node (flags override the file)
   paimon serve -check-config [...]      validate the configuration and exit
+  paimon pg verify|restore [-config FILE]  compare with, or rebuild from, PostgreSQL
+  paimon watch [-url U] [-token T] CHANNEL...  print push frames (WebSocket)
+  paimon token                          make an API token and its config entry
   paimon version                        print the version
 
 run "paimon serve -h" for the flags.
@@ -51,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stdout, stderr)
 	case "pg":
 		return pgCommand(args[1:], stdout, stderr)
+	case "watch":
+		return watch(args[1:], stdout, stderr)
 	case "token":
 		tok, sum := server.NewToken()
 		fmt.Fprintf(stdout, "token: %s\n\n[[auth.tokens]]\nname = \"NAME\"\nrole = \"viewer\"  # viewer, operator or admin\nsha256 = \"%s\"\n", tok, sum)
