@@ -51,7 +51,9 @@ func TestWatch(t *testing.T) {
 
 	out, stderr := &lockedBuffer{}, &lockedBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- run([]string{"watch", "-url", url, "-token", token, "fund:nav", "transactions"}, out, stderr) }()
+	go func() {
+		done <- run([]string{"watch", "-url", url, "-token", token, "fund:nav", "transactions"}, out, stderr)
+	}()
 	testutil.CheckFor(t, 10*time.Second, func() error {
 		if !strings.Contains(out.String(), `"type":"subscribed"`) {
 			return fmt.Errorf("not subscribed: %q %q", out.String(), stderr.String())
