@@ -228,20 +228,23 @@ func (n *nodeClient) metrics(ctx context.Context) (metrics, error) {
 // memory is the node's memory as its /metrics reports it.
 type memory struct {
 	RSS        float64 `json:"rssBytes"`       // process_resident_memory_bytes
-	HeapStack  float64 `json:"heapStackBytes"` // go_memstats_heap_inuse_bytes + go_memstats_stack_inuse_bytes
+	Heap       float64 `json:"heapBytes"`      // go_memstats_heap_inuse_bytes
+	Stack      float64 `json:"stackBytes"`     // go_memstats_stack_inuse_bytes
+	HeapStack  float64 `json:"heapStackBytes"` // the two together
 	Goroutines float64 `json:"goroutines"`
 	LastGC     float64 `json:"lastGcUnix"` // go_memstats_last_gc_time_seconds
 }
 
 func memoryOf(m metrics) memory {
-	return memory{RSS: m["process_resident_memory_bytes"],
-		HeapStack:  m["go_memstats_heap_inuse_bytes"] + m["go_memstats_stack_inuse_bytes"],
+	heap, stack := m["go_memstats_heap_inuse_bytes"], m["go_memstats_stack_inuse_bytes"]
+	return memory{RSS: m["process_resident_memory_bytes"], Heap: heap, Stack: stack, HeapStack: heap + stack,
 		Goroutines: m["go_goroutines"], LastGC: m["go_memstats_last_gc_time_seconds"]}
 }
 
 // settledMemory samples the node's memory every 500 ms for d and returns the smallest RSS and
-// heap+stack seen (each on its own): garbage not yet collected and pages not yet returned
-// only ever add to a sample. It also returns the latest GC time seen.
+// heap+stack seen (each on its own, heap and stack those of the smallest heap+stack): garbage
+// not yet collected and pages not yet returned only ever add to a sample. It also returns the
+// latest GC time seen.
 func (n *nodeClient) settledMemory(ctx context.Context, d time.Duration) (memory, error) {
 	var low memory
 	deadline := time.Now().Add(d)
@@ -254,7 +257,10 @@ func (n *nodeClient) settledMemory(ctx context.Context, d time.Duration) (memory
 		if i == 0 {
 			low = s
 		}
-		low.RSS, low.HeapStack = min(low.RSS, s.RSS), min(low.HeapStack, s.HeapStack)
+		low.RSS = min(low.RSS, s.RSS)
+		if s.HeapStack < low.HeapStack {
+			low.Heap, low.Stack, low.HeapStack = s.Heap, s.Stack, s.HeapStack
+		}
 		low.Goroutines, low.LastGC = s.Goroutines, max(low.LastGC, s.LastGC)
 		if time.Now().After(deadline) {
 			return low, nil

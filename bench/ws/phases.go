@@ -168,6 +168,8 @@ func idleMemory(ctx context.Context, n *nodeClient, o *options, res *result, bef
 	if open > 0 {
 		idle.RSSPerConn = (after.RSS - before.RSS) / open
 		idle.HeapStackPerConn = (after.HeapStack - before.HeapStack) / open
+		idle.HeapPerConn = (after.Heap - before.Heap) / open
+		idle.StackPerConn = (after.Stack - before.Stack) / open
 	}
 	res.Idle = idle
 	fmt.Printf("idle: %s connections on the node; per connection RSS %s, Go heap+stack %s%s\n", benchkit.Thousands(int(open)),

@@ -69,6 +69,8 @@ type idleResult struct {
 	NodeConns        int     `json:"nodeConns"`
 	RSSPerConn       float64 `json:"rssPerConnBytes"`
 	HeapStackPerConn float64 `json:"heapStackPerConnBytes"`
+	HeapPerConn      float64 `json:"heapPerConnBytes"`
+	StackPerConn     float64 `json:"stackPerConnBytes"`
 	GCAfterConnect   bool    `json:"gcAfterConnect"` // the node collected garbage after the last connection opened
 }
 
@@ -204,8 +206,9 @@ func (r *result) print() {
 	row("idle memory per connection (node)", fmt.Sprintf("RSS %s, Go heap+stack %s (over %s connections)%s",
 		kb(r.Idle.RSSPerConn), kb(r.Idle.HeapStackPerConn), benchkit.Thousands(r.Idle.NodeConns), r.Idle.gcNote()))
 	row("  node RSS before / idle", fmt.Sprintf("%s / %s", benchkit.ByteSize(int(r.Idle.Before.RSS)), benchkit.ByteSize(int(r.Idle.After.RSS))))
-	row("  node heap+stack before / idle", fmt.Sprintf("%s / %s (goroutines %.0f / %.0f)", benchkit.ByteSize(int(r.Idle.Before.HeapStack)),
-		benchkit.ByteSize(int(r.Idle.After.HeapStack)), r.Idle.Before.Goroutines, r.Idle.After.Goroutines))
+	row("  node heap+stack before / idle", fmt.Sprintf("%s / %s (per connection heap %s + stack %s; goroutines %.0f / %.0f)",
+		benchkit.ByteSize(int(r.Idle.Before.HeapStack)), benchkit.ByteSize(int(r.Idle.After.HeapStack)), kb(r.Idle.HeapPerConn),
+		kb(r.Idle.StackPerConn), r.Idle.Before.Goroutines, r.Idle.After.Goroutines))
 	row("updates: rate, sent / accepted", fmt.Sprintf("%d/s for %.1fs, %s / %s (failed %d, late %d, max behind %s)", l.Rate, l.Seconds,
 		benchkit.Thousands(l.Sent), benchkit.Thousands(l.Accepted), l.Failed, l.Late, benchkit.FormatMs(l.MaxBehindMs)))
 	if l.FirstError != "" {
