@@ -118,6 +118,7 @@ type Syncer struct {
 
 	stop      chan struct{}
 	done      chan struct{}
+	started   atomic.Bool
 	closeOnce sync.Once
 }
 
@@ -149,13 +150,19 @@ func b2f(b bool) float64 {
 }
 
 // Start runs the syncer in the background.
-func (s *Syncer) Start() { go s.run() }
+func (s *Syncer) Start() {
+	if s.started.CompareAndSwap(false, true) {
+		go s.run()
+	}
+}
 
 // Close stops the syncer and closes its connections. It is safe to call more than once.
 func (s *Syncer) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
-		<-s.done
+		if s.started.Load() {
+			<-s.done
+		}
 	})
 	return nil
 }
