@@ -131,6 +131,9 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 		return err
 	}
 	defer benchkit.RemoveTemp(tmp, o.keep, &err)
+	if o.token != "" {
+		command = strings.ReplaceAll(command, o.token, "$PAIMON_TOKEN") // a secret stays out of the report
+	}
 	repo, _ := benchkit.FindRepo(o.repo) // for the commit; required only to build a node
 	res := &result{Time: time.Now().UTC(), Command: command, Machine: machineInfo(repo)}
 	fmt.Printf("command: %s\n", command)

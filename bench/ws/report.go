@@ -231,8 +231,12 @@ func (r *result) print() {
 	row("node: resets, overflows; client resets", fmt.Sprintf("%d, %d; %d (bad events %d, error frames %d)", nd.Resets, nd.Overflows,
 		d.Resets, d.BadEvents, d.ErrorFrames))
 	row("node: messages published / delivered", fmt.Sprintf("%s / %s", benchkit.Thousands(nd.Published), benchkit.Thousands(nd.Delivered)))
-	row("node: apply → socket write P50/P99 (*)", fmt.Sprintf("%s / %s (%s writes)", benchkit.FormatMs(nd.DeliveryMs.P50),
-		benchkit.FormatMs(nd.DeliveryMs.P99), benchkit.Thousands(int(nd.DeliveryMs.N))))
+	perWrite := "-"
+	if nd.DeliveryMs.N > 0 {
+		perWrite = fmt.Sprintf("%.2f", float64(nd.Delivered)/float64(nd.DeliveryMs.N))
+	}
+	row("node: apply → socket write P50/P99 (*)", fmt.Sprintf("%s / %s (%s socket writes, %s messages per write)", benchkit.FormatMs(nd.DeliveryMs.P50),
+		benchkit.FormatMs(nd.DeliveryMs.P99), benchkit.Thousands(int(nd.DeliveryMs.N)), perWrite))
 	row("node: apply → fanned out P50/P99 (*)", fmt.Sprintf("%s / %s (%s batches)", benchkit.FormatMs(nd.PublishMs.P50),
 		benchkit.FormatMs(nd.PublishMs.P99), benchkit.Thousands(int(nd.PublishMs.N))))
 	row("node: RSS, heap+stack at the end", fmt.Sprintf("%s, %s", benchkit.ByteSize(int(nd.RSSEnd)), benchkit.ByteSize(int(nd.HeapStackEnd))))
@@ -256,6 +260,32 @@ func (r *result) print() {
 	fmt.Println("(*) the node's histograms, VictoriaMetrics buckets (upper bounds); delivery is per socket write, of its oldest message.")
 	fmt.Printf("load average before %s, after %s\n", r.Machine.LoadBefore, r.Machine.LoadAfter)
 	fmt.Println("design target (DESIGN.md): ≤ 30 KB per idle connection; P99 < 100 ms at 100 updates/s fanned out to 20,000 connections")
+	for _, v := range r.verdicts() {
+		fmt.Println("  " + v)
+	}
+}
+
+// verdicts compares the run with DESIGN.md's targets, saying when the run did not reproduce
+// the target's conditions.
+func (r *result) verdicts() []string {
+	met := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT met"
+	}
+	mem := max(r.Idle.RSSPerConn, r.Idle.HeapStackPerConn)
+	out := []string{fmt.Sprintf("idle memory: %s (%s per connection, the larger of RSS and heap+stack)", met(mem <= 30000), kb(mem))}
+	d := r.Delivery
+	lat := fmt.Sprintf("latency: %s (P99 %s", met(d.LatencyMs.P99 < 100 && d.Missing == 0), benchkit.FormatMs(d.LatencyMs.P99))
+	if d.Missing > 0 {
+		lat += fmt.Sprintf(", %s messages never arrived", benchkit.Thousands(int(d.Missing)))
+	}
+	lat += ")"
+	if r.Load.Rate != 100 || d.Subscribed < 20000 {
+		lat += fmt.Sprintf(" — at %d updates/s to %s connections, not the target's 100/s to 20,000", r.Load.Rate, benchkit.Thousands(d.Subscribed))
+	}
+	return append(out, lat)
 }
 
 func closeCodes(codes map[string]int, first string) string {
