@@ -24,9 +24,18 @@ var ErrConfig = errors.New("fund: bad contract config")
 // The server maps it to VALIDATION_ERROR (400). Apply returns it as a result value, never as
 // its error, and a command rejected this way has changed nothing.
 type ValidationError struct {
+	// Code is the API error code when it is not VALIDATION_ERROR (CodeAuthInvalid,
+	// CodeConflict); "" is VALIDATION_ERROR.
+	Code    string
 	Message string
 	Details map[string]any
 }
+
+// Codes of refusals that are not VALIDATION_ERROR.
+const (
+	CodeAuthInvalid = "AUTH_INVALID" // a login with an unknown, used or expired nonce; a closed session
+	CodeConflict    = "CONFLICT"     // a nonce or session token that already exists
+)
 
 // Error implements error.
 func (e *ValidationError) Error() string { return e.Message }

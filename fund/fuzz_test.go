@@ -125,6 +125,13 @@ func FuzzApply(f *testing.F) {
 	f.Add([]byte{CmdSyncMark, 1, 0x80})
 	f.Add(EncodeIngest(&IngestCommand{Time: 1, Events: evs[12:14], Head: BlockRef{Number: 1 << 40}, Window: 16}))
 	f.Add(EncodeIngest(&IngestCommand{Time: 1, Reorg: true, Ancestor: 1, Prev: BlockRef{Number: 5}, Head: BlockRef{Number: 7}, Window: 1}))
+	n := testNonce(testNow*1e9+60e9, 1)
+	f.Add(EncodeNonce(&NonceCommand{Time: testNow * 1e9, Address: addr(1), Nonce: n}))
+	f.Add(EncodeLogin(&LoginCommand{Time: testNow * 1e9, Actor: Actor{Name: "wallet"}, Address: addr(1), Nonce: n, TokenHash: [32]byte{1}, Expires: testNow*1e9 + 1800e9}))
+	f.Add(EncodeTouch(&TouchCommand{Time: testNow * 1e9, Touches: []Touch{{TokenHash: [32]byte{1}, Expires: testNow*1e9 + 3600e9}}}))
+	f.Add(EncodeLogout(&LogoutCommand{Time: testNow * 1e9, Actor: Actor{Name: "wallet"}, TokenHash: [32]byte{1}}))
+	f.Add(EncodeRole(&RoleCommand{Time: 1, Actor: Actor{Name: "root"}, Address: addr(2), Role: "admin"}))
+	f.Add(EncodeRole(&RoleCommand{Time: 1, Actor: Actor{Name: "root"}, Address: addr(2), Role: "god"}))
 	f.Add([]byte{CmdLogs, 1})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, cmd []byte) {
@@ -154,7 +161,7 @@ func FuzzApply(f *testing.F) {
 			if r.Accepted+r.Duplicates+r.Reverted+r.NotFound != len(r.Outcomes) {
 				t.Fatalf("outcome counts %+v", r)
 			}
-		case *PricesResult, *AuditResult, *SyncMarkResult, *IngestResult:
+		case *PricesResult, *AuditResult, *SyncMarkResult, *IngestResult, *SessionResult, *RoleResult:
 		default:
 			t.Fatalf("result %T", res)
 		}

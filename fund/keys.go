@@ -31,6 +31,10 @@ const (
 	pAuditIdx   = 'u' // u 'a' fnv8(actor) index8 ord4 → ∅; u 'x' fnv8(action) index8 ord4 → ∅
 	pOutbox     = 'O' // O index8 ord4 → outbox entry (time, record key, new value or tombstone)
 	pSyncMark   = 'W' // W → replicated sync high-water mark (index, time)
+	pNonce      = 'n' // n nonce24 (expiry8 random16) → address20 (session.go)
+	pSession    = 'Z' // Z hash32 → wallet session (not synced: sessions are ephemeral)
+	pSessionExp = 'z' // z expires8 hash32 → ∅ (sessions by expiry, for pruning)
+	pRole       = 'Y' // Y addr20 → wallet role
 )
 
 // ledgerPosLen is the length of a ledger position: bn8 li8 tx32.

@@ -91,6 +91,12 @@ type Changes struct {
 	// must not be modified. nil with the outbox off.
 	Records []OutboxEntry
 
+	// Sessions and Roles are the wallet sessions and roles the batch changed, in order (a
+	// session may appear more than once: the last change wins); the server's authentication
+	// cache follows them.
+	Sessions []SessionChange
+	Roles    []RoleChange
+
 	// Reloaded is set on the first batch after the machine was created or Load replaced its
 	// state (open, snapshot restore): the state may have jumped past commands no Changes
 	// described, so a consumer that follows changes (push) must start over from this batch.
@@ -237,6 +243,36 @@ func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error)
 			t = c.Time
 			res, err = m.applyIngest(rw, index, c)
 		}
+	case CmdNonce:
+		var c *NonceCommand
+		if c, err = DecodeNonce(cmd); err == nil {
+			t = c.Time
+			res, err = m.withStore(rw, func() (any, error) { return m.applyNonce(c) })
+		}
+	case CmdLogin:
+		var c *LoginCommand
+		if c, err = DecodeLogin(cmd); err == nil {
+			t = c.Time
+			res, err = m.withStore(rw, func() (any, error) { return m.applyLogin(index, c) })
+		}
+	case CmdTouch:
+		var c *TouchCommand
+		if c, err = DecodeTouch(cmd); err == nil {
+			t = c.Time
+			res, err = m.withStore(rw, func() (any, error) { return m.applyTouch(c) })
+		}
+	case CmdLogout:
+		var c *LogoutCommand
+		if c, err = DecodeLogout(cmd); err == nil {
+			t = c.Time
+			res, err = m.withStore(rw, func() (any, error) { return m.applyLogout(index, c) })
+		}
+	case CmdRole:
+		var c *RoleCommand
+		if c, err = DecodeRole(cmd); err == nil {
+			t = c.Time
+			res, err = m.withStore(rw, func() (any, error) { return m.applyRole(index, c) })
+		}
 	default:
 		err = fmt.Errorf("%w: unknown command type %d", ErrBadCommand, cmd[0])
 	}
@@ -253,6 +289,13 @@ func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error)
 	return res, nil
 }
 
+// withStore runs f with m.rw set to rw, as the session commands read through the overlay.
+func (m *Machine) withStore(rw kv.ReadWriter, f func() (any, error)) (any, error) {
+	m.rw = rw
+	defer func() { m.rw = nil }()
+	return f()
+}
+
 // savepoint is the Machine's state before a command, so that a refused command changes
 // nothing even if it is refused after it began changing state (today every check comes
 // first; the savepoint keeps that property from depending on it).
@@ -262,6 +305,7 @@ type savepoint struct {
 	dirty, classes                     [NumClasses]bool
 	index, pruneTo                     uint64
 	accounts, redemptions, prices, txs int
+	sessions, roles                    int
 }
 
 func (m *Machine) savepoint() savepoint {
@@ -270,6 +314,7 @@ func (m *Machine) savepoint() savepoint {
 	return savepoint{
 		fund: m.fund, fundDirty: m.fundDirty, dirty: m.dirty, classes: c.Classes, index: c.Index, pruneTo: m.pruneTo,
 		accounts: len(c.Accounts), redemptions: len(c.Redemptions), prices: len(c.Prices), txs: len(c.Transactions),
+		sessions: len(c.Sessions), roles: len(c.Roles),
 	}
 }
 
@@ -292,6 +337,7 @@ func (m *Machine) rollback(sp savepoint) {
 	}
 	c.Accounts, c.Redemptions = c.Accounts[:sp.accounts], c.Redemptions[:sp.redemptions]
 	c.Prices, c.Transactions = c.Prices[:sp.prices], c.Transactions[:sp.txs]
+	c.Sessions, c.Roles = c.Sessions[:sp.sessions], c.Roles[:sp.roles]
 }
 
 func checkCommandTime(t int64) *ValidationError {

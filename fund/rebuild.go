@@ -13,7 +13,7 @@ import (
 // primaryPrefixes lists the key prefixes of the primary records.
 var primaryPrefixes = [256]bool{
 	pFund: true, pAccount: true, pRedemption: true, pAsset: true, pPrice: true, pPriceHist: true,
-	pNav: true, pFlow: true, pRisk: true, pLedger: true, pAudit: true, pIngest: true,
+	pNav: true, pFlow: true, pRisk: true, pLedger: true, pAudit: true, pIngest: true, pRole: true,
 }
 
 // indexPrefixes lists the prefixes of the index keys, which RebuildIndexes derives.
@@ -41,6 +41,7 @@ const (
 	RecLedger     = "ledger"
 	RecAudit      = "audit"
 	RecIngest     = "ingest_checkpoint"
+	RecRole       = "role"
 )
 
 // RecordType names the kind of a primary record from its key alone (a deleted record's outbox
@@ -74,6 +75,8 @@ func RecordType(key []byte) string {
 		return RecAudit
 	case pIngest:
 		return RecIngest
+	case pRole:
+		return RecRole
 	}
 	return ""
 }

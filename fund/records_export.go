@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"strconv"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/holiman/uint256"
 )
 
@@ -143,6 +144,14 @@ type AuditRecord struct {
 	Before, After                                json.RawMessage // JSON; null when empty
 }
 
+// RoleRecord is a wallet's role (key Y), granted through POST /v1/admin/roles.
+type RoleRecord struct {
+	Address   string
+	Role      string // viewer, operator or admin
+	UpdatedAt int64  // unix ns (command time)
+	Index     uint64 // the Raft index that set it
+}
+
 // DecodeRecord decodes a primary record. The result is one of the *XxxRecord types; ok is
 // false (and err nil) for a key that is not a primary record (index keys, views, the outbox,
 // raftstore's m/ keys). A primary key of the wrong length or a value that does not decode is
@@ -182,6 +191,11 @@ func DecodeRecord(key, value []byte) (rec any, ok bool, err error) {
 		if cp, err = decodeIngestCheckpoint(value); err == nil {
 			rec = &cp
 		}
+	case pRole:
+		var r roleRec
+		if r, err = decodeRole(value); err == nil {
+			rec = &RoleRecord{Address: hexAddr(common.Address(key[1:])), Role: r.role, UpdatedAt: r.updated, Index: r.index}
+		}
 	}
 	if err != nil {
 		return nil, true, err
@@ -193,7 +207,7 @@ func DecodeRecord(key, value []byte) (rec any, ok bool, err error) {
 var primaryKeyLen = [256]int{
 	pFund: 1, pIngest: 1, pAccount: 1 + 20, pRedemption: 1 + 32, pAsset: 1 + 20, pPrice: 1 + 20,
 	pPriceHist: 1 + 20 + 8 + 17, pNav: 1 + 8 + 8 + 8, pFlow: 1 + 8, pRisk: 1 + ledgerPosLen,
-	pLedger: 1 + ledgerPosLen, pAudit: 1 + 12,
+	pLedger: 1 + ledgerPosLen, pAudit: 1 + 12, pRole: 1 + 20,
 }
 
 func unsignedBig(u *uint256.Int) *big.Int { return u.ToBig() }

@@ -24,6 +24,7 @@ func recordsEnv(t *testing.T) *env {
 		Action: "cluster.join", Resource: "cluster/n2", Before: []byte(`{"voters":1}`), After: []byte(`{"voters":2}`)}))
 	e.apply(EncodeIngest(&IngestCommand{Time: testNow * 1e9, Head: BlockRef{Number: 99, Hash: common.Hash{9, 9}},
 		Blocks: []BlockRef{{Number: 98, Hash: common.Hash{9, 8}}}, Window: 8}))
+	e.apply(EncodeRole(&RoleCommand{Time: testNow*1e9 + 7, Actor: Actor{Name: "root", Role: "admin"}, Address: addr(4), Role: "operator"}))
 	return e
 }
 
@@ -187,6 +188,14 @@ func TestDecodeRecordMatchesAPI(t *testing.T) {
 			sameJSON(t, "audit before", r.Before, before)
 			sameJSON(t, "audit after", r.After, after)
 			mustEqual(t, "audit id", r.ID, fmt.Sprintf("%d-%d", r.Index, r.Ord))
+		case *RoleRecord:
+			body, err := Roles(e.st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			items := e.json(body, nil)["items"].([]any)
+			mustEqual(t, "roles", len(items), 1)
+			e.check("role", items[0].(map[string]any), expect{"address": r.Address, "role": r.Role, "updatedAt": fmtUnixNano(r.UpdatedAt), "index": r.Index})
 		case *IngestCheckpoint:
 			if r.Block.Number != 99 || len(r.Window) != 2 || r.Window[0].Number != 98 || r.Window[1] != r.Block {
 				t.Errorf("ingest checkpoint %+v", r)
