@@ -12,6 +12,7 @@ import (
 	"github.com/holiman/uint256"
 
 	"paimon/fund"
+	"paimon/fund/fundtest"
 	"paimon/internal/pgtest"
 	"paimon/internal/testutil"
 )
@@ -29,9 +30,27 @@ func TestSyncRandomEventsThenVerify(t *testing.T) {
 		prices = append(prices, fund.PriceUpdate{Asset: "0x55d398326f99059ff775485246999027b3197955", Price: *uint256.NewInt(uint64(1e18 + i)), Time: 1_767_225_600 + int64(i)*60})
 	}
 	n.propose(fund.EncodePrices(&fund.PricesCommand{Time: n.now(), Actor: fund.Actor{Name: "ops", Role: "operator"}, Prices: prices}))
+	// Wallet roles: granted, changed, removed.
+	admin := fund.Actor{Name: "root", Role: "admin"}
+	for i, role := range []string{"viewer", "operator", "admin", "admin", "", "viewer"} {
+		addr := fundtest.Addr(fmt.Sprintf("wallet%d", i%3))
+		n.propose(fund.EncodeRole(&fund.RoleCommand{Time: n.now(), Actor: admin, Address: addr, Role: role}))
+	}
 	n.waitSynced(60 * time.Second)
 	pool := testPool(t, dsn)
 	rep := n.verify(pool)
+	// wallet0: viewer, then admin; wallet1: operator, then removed; wallet2: admin, then viewer.
+	var roles string
+	if err := pool.QueryRow(context.Background(), `SELECT string_agg(role, ',' ORDER BY address) FROM wallet_roles`).Scan(&roles); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{fundtest.Addr("wallet0").Hex(): "admin", fundtest.Addr("wallet2").Hex(): "viewer"}
+	var got int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM wallet_roles WHERE (lower(address), role) IN (($1, $2), ($3, $4))`,
+		strings.ToLower(fundtest.Addr("wallet0").Hex()), want[fundtest.Addr("wallet0").Hex()],
+		strings.ToLower(fundtest.Addr("wallet2").Hex()), want[fundtest.Addr("wallet2").Hex()]).Scan(&got); err != nil || got != 2 || len(roles) != len("admin,viewer") {
+		t.Fatalf("wallet_roles: %q, %d matching (%v)", roles, got, err)
+	}
 	total := 0
 	for _, tr := range rep.Tables {
 		total += tr.PGRows

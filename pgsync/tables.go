@@ -35,15 +35,17 @@ var (
 	tLedger      = &table{name: "ledger", key: []string{"tx_hash", "log_index", "block_time"}, partBy: "block_time", cols: cols("tx_hash", "log_index", "block_number", "block_hash", "block_time", "contract", "event", "args")}
 	tAudit       = &table{name: "audit_log", key: []string{"id", "time"}, partBy: "time", appendOnly: true, cols: cols("id", "time", "actor", "role", "action", "resource", "ip", "user_agent", "before", "after")}
 	tIngest      = &table{name: "ingest_checkpoint", key: []string{"id"}, cols: cols("id", "block_number", "block_hash", "recent", "updated_at")}
+	tRole        = &table{name: "wallet_roles", key: []string{"address"}, cols: cols("address", "role", "updated_at")}
 	tTimeline    = &table{name: "redemption_timeline", cols: []string{"request_id", "step", "status", "time", "tx_hash", "block_number", "raft_index"}}
 	tSnapshot    = &table{name: "fund_snapshots", cols: []string{"raft_index", "updated_at", "share_price", "total_assets", "total_supply", "total_locked_shares", "total_redemption_liability", "holder_count", "last_block"}}
 	recordTables = map[string]*table{
 		fund.RecFund: tFund, fund.RecAccount: tAccount, fund.RecRedemption: tRedemption, fund.RecAsset: tAsset,
 		fund.RecPrice: tPrice, fund.RecPricePoint: tPricePoint, fund.RecNavPoint: tNavPoint, fund.RecFlowBucket: tFlowBucket,
 		fund.RecRiskEvent: tRiskEvent, fund.RecLedger: tLedger, fund.RecAudit: tAudit, fund.RecIngest: tIngest,
+		fund.RecRole: tRole,
 	}
 	// syncedTables is the order of writes in a transaction: redemptions before their timeline.
-	syncedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tAudit, tIngest}
+	syncedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tAudit, tIngest, tRole}
 )
 
 func cols(typed ...string) []string { return append(typed, "raft_index", "pk", "rec") }
@@ -134,6 +136,8 @@ func toRow(index uint64, key, value []byte) (row, error) {
 		}
 		rj, _ := json.Marshal(recent)
 		r.vals = append([]any{true, int64(x.Block.Number), x.Block.Hash.Hex(), rj, tsNano(x.Updated)}, tail...)
+	case *fund.RoleRecord:
+		r.vals = append([]any{x.Address, x.Role, tsNano(x.UpdatedAt)}, tail...)
 	default:
 		return row{}, fmt.Errorf("outbox entry %d: unexpected record %T", index, rec)
 	}
