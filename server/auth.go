@@ -52,6 +52,9 @@ type principal struct {
 	cluster bool
 	// via is the member that forwarded the request, when one did.
 	via string
+	// key identifies the credential for rate limits: the SHA-256 of the token (static or
+	// session); zero for anonymous requests and member calls, which are limited by IP.
+	key [32]byte
 }
 
 var bearer = []byte("Bearer ")
@@ -83,14 +86,15 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (principal, error) {
 	if len(tok) == 0 || len(tok) > 512 {
 		return principal{}, errAuthInvalid
 	}
-	p, ok := s.tokens[sha256Token(tok)]
+	key := sha256Token(tok)
+	p, ok := s.tokens[key]
 	if !ok {
 		if s.isClusterSecret(tok) {
 			return principal{name: "cluster-secret", role: roleAdmin, cluster: true}, nil
 		}
 		return principal{}, errAuthInvalid
 	}
-	p.via = via
+	p.via, p.key = via, key
 	return p, nil
 }
 

@@ -39,6 +39,12 @@ const (
 	rClusterNotify
 	rPGVerify
 	rWS
+	rAuthNonce
+	rAuthLogin
+	rAuthLogout
+	rAuthMe
+	rPostRoles
+	rGetRoles
 	numRoutes
 )
 
@@ -54,6 +60,13 @@ type route struct {
 	cluster bool
 	// leader routes are served by the leader; a follower forwards them.
 	leader bool
+	// login routes spend the login rate budget rather than the read or write one.
+	login bool
+	// authed routes need some identity (a token or a session) but no role.
+	authed bool
+	// owner routes (an account and its transactions) are open to the account's own wallet
+	// session as well as to the role.
+	owner bool
 }
 
 var routes = [numRoutes]route{
@@ -68,8 +81,8 @@ var routes = [numRoutes]route{
 	rFlows:         {name: "fund_flows", method: "GET", read: true},
 	rPrices:        {name: "prices", method: "GET", read: true},
 	rPrice:         {name: "price", method: "GET", read: true, params: priceParams},
-	rAccount:       {name: "account", method: "GET", read: true, role: roleViewer},
-	rAccountTx:     {name: "account_transactions", method: "GET", read: true, role: roleViewer, params: pageParams},
+	rAccount:       {name: "account", method: "GET", read: true, role: roleViewer, owner: true},
+	rAccountTx:     {name: "account_transactions", method: "GET", read: true, role: roleViewer, owner: true, params: pageParams},
 	rRedemptions:   {name: "redemptions", method: "GET", read: true, role: roleViewer, params: redemptionParams},
 	rRedemption:    {name: "redemption", method: "GET", read: true, role: roleViewer},
 	rTransactions:  {name: "transactions", method: "GET", read: true, role: roleViewer, params: txParams},
@@ -83,6 +96,12 @@ var routes = [numRoutes]route{
 	rClusterNotify: {name: "cluster_notify", method: "POST", role: roleAdmin, cluster: true},
 	rPGVerify:      {name: "pg_verify", method: "GET", role: roleAdmin, cluster: true, params: []string{"wait"}},
 	rWS:            {name: "ws", method: "GET"},
+	rAuthNonce:     {name: "auth_nonce", method: "POST", login: true, leader: true},
+	rAuthLogin:     {name: "auth_login", method: "POST", login: true, leader: true},
+	rAuthLogout:    {name: "auth_logout", method: "POST", authed: true, leader: true},
+	rAuthMe:        {name: "auth_me", method: "GET", authed: true},
+	rPostRoles:     {name: "admin_roles_set", method: "POST", role: roleAdmin, leader: true},
+	rGetRoles:      {name: "admin_roles", method: "GET", role: roleAdmin, read: true},
 }
 
 // matchRoute maps a path to its route and path parameter. It does not allocate.
@@ -130,6 +149,16 @@ func matchRoute(path []byte) (routeID, []byte) {
 		return rPGVerify, nil
 	case "/v1/ws":
 		return rWS, nil
+	case "/v1/auth/nonce":
+		return rAuthNonce, nil
+	case "/v1/auth/login":
+		return rAuthLogin, nil
+	case "/v1/auth/logout":
+		return rAuthLogout, nil
+	case "/v1/auth/me":
+		return rAuthMe, nil
+	case "/v1/admin/roles":
+		return rPostRoles, nil // GET is rGetRoles: dispatch picks by method
 	}
 	if tail, ok := cutPrefix(path, "/v1/prices/"); ok && oneSegment(tail) {
 		return rPrice, tail
