@@ -37,6 +37,8 @@ type Config struct {
 	Push     Push     `toml:"push"`
 	Auth     Auth     `toml:"auth"`
 	Log      Log      `toml:"log"`
+	// RateLimit holds the per-client budgets of the HTTP API.
+	RateLimit RateLimit `toml:"ratelimit"`
 }
 
 // Node identifies this node and where it keeps its data.
@@ -61,6 +63,12 @@ type HTTP struct {
 	WriteTimeout Duration `toml:"write_timeout"`
 	IdleTimeout  Duration `toml:"idle_timeout"`
 	Concurrency  int      `toml:"concurrency"`
+	// TLSCertFile and TLSKeyFile (PEM), set both or neither, make the API serve HTTPS only;
+	// members then reach each other's API over https, verifying certificates against
+	// cluster.tls_ca_file (when set) and the system roots.
+	TLSCertFile   string `toml:"tls_cert_file"`
+	TLSKeyFile    string `toml:"tls_key_file"`
+	TLSMinVersion string `toml:"tls_min_version"`
 }
 
 // Read configures read consistency.
@@ -158,9 +166,27 @@ type Push struct {
 	PongTimeout      Duration `toml:"pong_timeout"`
 }
 
-// Auth holds static API tokens.
+// Auth holds static API tokens, wallet sessions and bootstrap wallet roles.
 type Auth struct {
-	Tokens []Token `toml:"tokens"`
+	// Service names the service in the message a wallet signs to log in.
+	Service string `toml:"service"`
+	// NonceTTL is how long a login nonce may be used.
+	NonceTTL Duration `toml:"nonce_ttl"`
+	// SessionTTL is a session's lifetime after login or after its last extension.
+	SessionTTL Duration `toml:"session_ttl"`
+	// SessionExtendAfter: a session in use is extended (one replicated write) once this much of
+	// its lifetime has passed since it was issued or last extended.
+	SessionExtendAfter Duration `toml:"session_extend_after"`
+	Tokens             []Token  `toml:"tokens"`
+	// Wallets are bootstrap roles for wallet addresses, identical on every node; roles granted
+	// through POST /v1/admin/roles are replicated instead. A wallet holds the higher of both.
+	Wallets []Wallet `toml:"wallets"`
+}
+
+// Wallet is a bootstrap role for a wallet address.
+type Wallet struct {
+	Address string `toml:"address"`
+	Role    string `toml:"role"`
 }
 
 // Token is a static API token: only its SHA-256 is configured.
@@ -168,6 +194,23 @@ type Token struct {
 	Name   string `toml:"name"`
 	Role   string `toml:"role"`
 	SHA256 string `toml:"sha256"`
+}
+
+// RateLimit configures the per-client budgets of the HTTP API: a token bucket per token or
+// session, else per client IP, for logins, reads and writes; a rate of 0 turns a budget off.
+type RateLimit struct {
+	Enabled               bool     `toml:"enabled"`
+	LoginRate             float64  `toml:"login_rate"`
+	LoginBurst            int      `toml:"login_burst"`
+	ReadRate              float64  `toml:"read_rate"`
+	ReadBurst             int      `toml:"read_burst"`
+	WriteRate             float64  `toml:"write_rate"`
+	WriteBurst            int      `toml:"write_burst"`
+	FailedLoginPerAddress int      `toml:"failed_login_per_address"`
+	FailedLoginPerIP      int      `toml:"failed_login_per_ip"`
+	FailedLoginWindow     Duration `toml:"failed_login_window"`
+	MaxClients            int      `toml:"max_clients"`
+	IdleEvict             Duration `toml:"idle_evict"`
 }
 
 // Log configures the process log.
@@ -190,6 +233,8 @@ func Default() *Config {
 			WriteTimeout: Duration(10 * time.Second),
 			IdleTimeout:  Duration(60 * time.Second),
 			Concurrency:  256 * 1024,
+			// Ignored without a certificate.
+			TLSMinVersion: "1.2",
 		},
 		Read: Read{MaxStaleness: Duration(5 * time.Second)},
 		Raft: Raft{
@@ -237,11 +282,23 @@ func Default() *Config {
 				{Name: "oracle", Kind: "oracle", Address: "0x0000000000000000000000000000000000000a03"},
 			},
 		},
+		Auth: Auth{
+			Service: "Paimon Edge", NonceTTL: Duration(5 * time.Minute), SessionTTL: Duration(30 * time.Minute),
+			SessionExtendAfter: Duration(5 * time.Minute), Wallets: []Wallet{},
+		},
 		Push: Push{
 			Enabled: true, WindowMessages: 4096, WindowAge: Duration(10 * time.Minute), QueueMessages: 1024,
 			WriteTimeout: Duration(5 * time.Second), MaxFrameBytes: 4096, FramesPerSecond: 50, FrameBurst: 100,
 			MaxSubscriptions: 64, MaxConns: 100000, MaxConnsPerIP: 1000, AllowedOrigins: []string{},
 			PingInterval: Duration(30 * time.Second), PongTimeout: Duration(15 * time.Second),
+		},
+		// Reads are off: the cached read path serves tens of thousands of requests a second and
+		// benchmarks drive it from one IP. Logins and writes cost a signature check or a Raft
+		// entry, so they are limited.
+		RateLimit: RateLimit{
+			Enabled: true, LoginRate: 1, LoginBurst: 10, ReadRate: 0, ReadBurst: 200, WriteRate: 50, WriteBurst: 100,
+			FailedLoginPerAddress: 5, FailedLoginPerIP: 20, FailedLoginWindow: Duration(15 * time.Minute),
+			MaxClients: 100000, IdleEvict: Duration(10 * time.Minute),
 		},
 		Log: Log{Level: "info", Format: "text"},
 	}
@@ -336,8 +393,18 @@ func (c *Config) Validate() error {
 	if c.HTTP.Concurrency < 1 {
 		bad("http.concurrency", "%d must be at least 1", c.HTTP.Concurrency)
 	}
+	// The files themselves are loaded by node.LoadHTTPTLS (config reads no file but its own).
+	if c.HTTP.TLSCertFile != "" && c.HTTP.TLSKeyFile == "" {
+		bad("http.tls_key_file", "must be set with http.tls_cert_file")
+	} else if c.HTTP.TLSCertFile == "" && c.HTTP.TLSKeyFile != "" {
+		bad("http.tls_cert_file", "must be set with http.tls_key_file")
+	}
+	if v := c.HTTP.TLSMinVersion; v != "" && v != "1.2" && v != "1.3" {
+		bad("http.tls_min_version", "%q must be \"1.2\" or \"1.3\"", c.HTTP.TLSMinVersion)
+	}
 	positive(bad, "read.max_staleness", c.Read.MaxStaleness)
 	c.Push.validate(bad)
+	c.RateLimit.validate(bad)
 	checkHostPort(bad, "raft.addr", c.Raft.Addr, false)
 	if c.Raft.Advertise != "" {
 		checkHostPort(bad, "raft.advertise", c.Raft.Advertise, true)
@@ -475,6 +542,34 @@ func (c *Config) Validate() error {
 			tokenHashes[h] = true
 		}
 	}
+	if c.Auth.Service == "" || len(c.Auth.Service) > 64 || strings.ContainsAny(c.Auth.Service, "\r\n") {
+		bad("auth.service", "%q must be 1-64 characters on one line", c.Auth.Service)
+	}
+	if d := c.Auth.NonceTTL.D(); d < 10*time.Second || d > 15*time.Minute {
+		bad("auth.nonce_ttl", "%s must be between 10s and 15m", d)
+	}
+	if d := c.Auth.SessionTTL.D(); d < time.Minute || d > 24*time.Hour {
+		bad("auth.session_ttl", "%s must be between 1m and 24h", d)
+	}
+	if d := c.Auth.SessionExtendAfter.D(); d < time.Second || d >= c.Auth.SessionTTL.D() {
+		bad("auth.session_extend_after", "%s must be at least 1s and less than auth.session_ttl", d)
+	}
+	wallets := map[string]bool{}
+	for i, w := range c.Auth.Wallets {
+		key := fmt.Sprintf("auth.wallets[%d]", i)
+		if !addrRe.MatchString(w.Address) {
+			bad(key+".address", "%q must be 0x followed by 40 hex digits", w.Address)
+		} else if a := strings.ToLower(w.Address); wallets[a] {
+			bad(key+".address", "%s is listed twice", a)
+		} else {
+			wallets[a] = true
+		}
+		switch w.Role {
+		case "viewer", "operator", "admin":
+		default:
+			bad(key+".role", "%q must be viewer, operator or admin", w.Role)
+		}
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -607,4 +702,30 @@ func (p *Push) validate(bad func(key, format string, args ...any)) {
 			bad(fmt.Sprintf("push.allowed_origins[%d]", i), "%q must be \"*\" or an origin such as \"https://app.example.com\"", o)
 		}
 	}
+}
+
+func (r *RateLimit) validate(bad func(key, format string, args ...any)) {
+	for _, b := range []struct {
+		name  string
+		rate  float64
+		burst int
+	}{{"login", r.LoginRate, r.LoginBurst}, {"read", r.ReadRate, r.ReadBurst}, {"write", r.WriteRate, r.WriteBurst}} {
+		if !(b.rate >= 0 && b.rate <= 1e6) {
+			bad("ratelimit."+b.name+"_rate", "%g must be between 0 (no limit) and 1000000 requests per second", b.rate)
+		}
+		if b.burst < 1 || b.burst > 1e6 {
+			bad("ratelimit."+b.name+"_burst", "%d must be between 1 and 1000000", b.burst)
+		}
+	}
+	if r.FailedLoginPerAddress < 0 || r.FailedLoginPerAddress > 1e6 {
+		bad("ratelimit.failed_login_per_address", "%d must be between 0 (no limit) and 1000000", r.FailedLoginPerAddress)
+	}
+	if r.FailedLoginPerIP < 0 || r.FailedLoginPerIP > 1e6 {
+		bad("ratelimit.failed_login_per_ip", "%d must be between 0 (no limit) and 1000000", r.FailedLoginPerIP)
+	}
+	positive(bad, "ratelimit.failed_login_window", r.FailedLoginWindow)
+	if r.MaxClients < 64 || r.MaxClients > 100_000_000 {
+		bad("ratelimit.max_clients", "%d must be between 64 and 100000000", r.MaxClients)
+	}
+	positive(bad, "ratelimit.idle_evict", r.IdleEvict)
 }

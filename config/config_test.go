@@ -465,6 +465,18 @@ func TestValidateRules(t *testing.T) {
 		{"token sha256 duplicate in another case", func(c *Config) {
 			c.Auth.Tokens = []Token{token("a", "viewer", tokenHash), token("b", "admin", strings.ToUpper(tokenHash))}
 		}, []string{"auth.tokens[1].sha256"}},
+		{"auth service empty", func(c *Config) { c.Auth.Service = "" }, []string{"auth.service"}},
+		{"auth service on two lines", func(c *Config) { c.Auth.Service = "a\nChain ID: 1" }, []string{"auth.service"}},
+		{"nonce ttl too long", func(c *Config) { c.Auth.NonceTTL = Duration(time.Hour) }, []string{"auth.nonce_ttl"}},
+		{"session ttl too short", func(c *Config) { c.Auth.SessionTTL = Duration(time.Second) }, []string{"auth.session_ttl", "auth.session_extend_after"}},
+		{"extend after the session ends", func(c *Config) { c.Auth.SessionExtendAfter = Duration(time.Hour) }, []string{"auth.session_extend_after"}},
+		{"wallet address invalid", func(c *Config) { c.Auth.Wallets = []Wallet{{Address: "0x12", Role: "admin"}} }, []string{"auth.wallets[0].address"}},
+		{"wallet listed twice", func(c *Config) {
+			c.Auth.Wallets = []Wallet{{Address: "0x00000000000000000000000000000000000000a1", Role: "admin"}, {Address: "0x00000000000000000000000000000000000000A1", Role: "viewer"}}
+		}, []string{"auth.wallets[1].address"}},
+		{"wallet role unknown", func(c *Config) {
+			c.Auth.Wallets = []Wallet{{Address: "0x00000000000000000000000000000000000000a1", Role: "root"}}
+		}, []string{"auth.wallets[0].role"}},
 		{"log level unknown", func(c *Config) { c.Log.Level = "trace" }, []string{"log.level"}},
 		{"log format unknown", func(c *Config) { c.Log.Format = "xml" }, []string{"log.format"}},
 	}
@@ -823,6 +835,7 @@ func FuzzParse(f *testing.F) {
 		"[ingest]\nchain_id = 97\n[[ingest.contracts]]\nname = \"v\"\nkind = \"vault\"\naddress = \"0x8505c32631034a7ce8800239c08547e0434edad9\"\nabi_file = \"v.json\"\n",
 		"[ingest]\ncontracts = []\n",
 		"[push]\nenabled = false\n",
+		"[ratelimit]\nenabled = true\nlogin_rate = 0.5\nread_rate = 1e3\nread_burst = 1\nfailed_login_window = \"1h\"\nmax_clients = 64\n",
 		"[[auth.tokens]]\nname = \"ops\"\nrole = \"admin\"\nsha256 = \"" + tokenHash + "\"\n",
 		"[log]\nlevel = \"debug\"\nformat = \"json\"\n",
 		"[raft]\nadress = \"x\"\n",

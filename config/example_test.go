@@ -106,10 +106,10 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 	}
 }
 
-// TestExampleToken checks that the commented-out [[auth.tokens]] entry is valid once
-// uncommented, as someone copying it will do.
+// TestExampleToken checks that the commented-out [[auth.tokens]] and [[auth.wallets]] entries
+// are valid once uncommented, as someone copying them will do.
 func TestExampleToken(t *testing.T) {
-	uncomment := regexp.MustCompile(`(?m)^# (\[\[auth\.tokens\]\]|name = |role = |sha256 = )`)
+	uncomment := regexp.MustCompile(`(?m)^# (\[\[auth\.tokens\]\]|\[\[auth\.wallets\]\]|name = |role = |sha256 = |address = )`)
 	doc := uncomment.ReplaceAll(readExample(t), []byte("$1"))
 	c, err := Parse(doc)
 	if err != nil {
@@ -121,6 +121,9 @@ func TestExampleToken(t *testing.T) {
 	want := []Token{{Name: "ops", Role: "operator", SHA256: tokenHash}}
 	if !reflect.DeepEqual(c.Auth.Tokens, want) {
 		t.Fatalf("tokens = %+v, want %+v", c.Auth.Tokens, want)
+	}
+	if w := []Wallet{{Address: "0x00000000000000000000000000000000000000a1", Role: "admin"}}; !reflect.DeepEqual(c.Auth.Wallets, w) {
+		t.Fatalf("wallets = %+v, want %+v", c.Auth.Wallets, w)
 	}
 }
 

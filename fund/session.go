@@ -626,3 +626,19 @@ func Roles(r kv.Reader) ([]byte, error) {
 	}
 	return json.Marshal(map[string]any{"items": items})
 }
+
+// ReadRole returns the role granted to a through the API ("" when none).
+func ReadRole(r kv.Reader, a common.Address) (string, error) {
+	v, err := r.Get(roleKey(a))
+	if err != nil {
+		if err == kv.ErrNotFound {
+			return "", nil
+		}
+		return "", err
+	}
+	rr, err := decodeRole(v)
+	if err != nil {
+		return "", corrupt("role", err)
+	}
+	return rr.role, nil
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/ethereum/go-ethereum/common"
 
 	"paimon/cache"
 	"paimon/config"
@@ -122,8 +123,7 @@ func (n *Node) Start() (err error) {
 	// its resume windows); it authenticates auth frames through the server, built below, which
 	// serves its first request after that.
 	if cfg.Push.Enabled {
-		auth := push.AuthenticatorFunc(func(tok string) (push.Identity, error) { return n.server.PushIdentity(tok) })
-		if n.hub, err = push.New(pushConfig(cfg.Push), auth, n.logger, n.metrics); err != nil {
+		if n.hub, err = push.New(pushConfig(cfg.Push), pushAuth{n}, n.logger, n.metrics); err != nil {
 			return err
 		}
 		n.hub.Start()
@@ -197,28 +197,41 @@ func (n *Node) Start() (err error) {
 	if n.hub != nil {
 		pusher = n.hub
 	}
+	httpTLS, peerTLS, err := LoadHTTPTLS(cfg)
+	if err != nil {
+		return err
+	}
 	if n.server, err = server.New(server.Config{
-		NodeID:        cfg.Node.ID,
-		Addr:          cfg.HTTP.Addr,
-		MaxBodyBytes:  cfg.HTTP.MaxBodyBytes,
-		ReadTimeout:   cfg.HTTP.ReadTimeout.D(),
-		WriteTimeout:  cfg.HTTP.WriteTimeout.D(),
-		IdleTimeout:   cfg.HTTP.IdleTimeout.D(),
-		Concurrency:   cfg.HTTP.Concurrency,
-		MaxStaleness:  cfg.Read.MaxStaleness.D(),
-		ApplyTimeout:  cfg.Raft.ApplyTimeout.D(),
-		ChainID:       cfg.Ingest.ChainID,
-		Tokens:        tokens,
-		ClusterSecret: []byte(cfg.Cluster.Secret),
-		HTTPAdvertise: cfg.HTTPAdvertise(),
-		RaftAddr:      cfg.RaftAdvertise(),
-		PGSync:        n.pgStatus,
-		IngestStatus:  func() any { return n.ingester.Status() },
-		PGVerify:      n.pgVerify,
-		Push:          pusher,
-		Logger:        n.logger,
-		Metrics:       n.metrics,
-		Now:           n.opts.Now,
+		NodeID:             cfg.Node.ID,
+		Addr:               cfg.HTTP.Addr,
+		MaxBodyBytes:       cfg.HTTP.MaxBodyBytes,
+		ReadTimeout:        cfg.HTTP.ReadTimeout.D(),
+		WriteTimeout:       cfg.HTTP.WriteTimeout.D(),
+		IdleTimeout:        cfg.HTTP.IdleTimeout.D(),
+		Concurrency:        cfg.HTTP.Concurrency,
+		MaxStaleness:       cfg.Read.MaxStaleness.D(),
+		ApplyTimeout:       cfg.Raft.ApplyTimeout.D(),
+		ChainID:            cfg.Ingest.ChainID,
+		Tokens:             tokens,
+		ClusterSecret:      []byte(cfg.Cluster.Secret),
+		HTTPAdvertise:      cfg.HTTPAdvertise(),
+		RaftAddr:           cfg.RaftAdvertise(),
+		TLS:                httpTLS,
+		PeerTLS:            peerTLS,
+		PGSync:             n.pgStatus,
+		IngestStatus:       func() any { return n.ingester.Status() },
+		PGVerify:           n.pgVerify,
+		Push:               pusher,
+		Service:            cfg.Auth.Service,
+		NonceTTL:           cfg.Auth.NonceTTL.D(),
+		SessionTTL:         cfg.Auth.SessionTTL.D(),
+		SessionExtendAfter: cfg.Auth.SessionExtendAfter.D(),
+		Wallets:            wallets(cfg.Auth.Wallets),
+		Sessions:           n.updater.Sessions(),
+		RateLimit:          server.RateLimitOf(cfg.RateLimit),
+		Logger:             n.logger,
+		Metrics:            n.metrics,
+		Now:                n.opts.Now,
 	}, n.store, n.cache, n.registry, n.machine); err != nil {
 		return err
 	}
@@ -308,6 +321,27 @@ func (n *Node) storeConfig() raftstore.Config {
 }
 
 // tokens returns the configured API tokens or, when there are none, the local admin token.
+// pushAuth lets the push hub, built before the server, authenticate auth frames and authorize
+// subscriptions through it: the server's one authorization table covers routes and channels.
+type pushAuth struct{ n *Node }
+
+func (a pushAuth) Authenticate(tok string) (push.Identity, error) {
+	return a.n.server.PushIdentity(tok)
+}
+
+func (a pushAuth) AuthorizeChannel(id push.Identity, authed bool, kind string, account [20]byte) error {
+	return a.n.server.AuthorizeChannel(id, authed, kind, account)
+}
+
+// wallets maps [[auth.wallets]] (validated by config) to the server's bootstrap roles.
+func wallets(ws []config.Wallet) []server.Wallet {
+	out := make([]server.Wallet, 0, len(ws))
+	for _, w := range ws {
+		out = append(out, server.Wallet{Address: common.HexToAddress(w.Address), Role: w.Role})
+	}
+	return out
+}
+
 func (n *Node) tokens() ([]server.Token, error) {
 	tokens := make([]server.Token, 0, len(n.cfg.Auth.Tokens))
 	for _, t := range n.cfg.Auth.Tokens {

@@ -3,6 +3,7 @@ package node
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"os"
 
@@ -35,4 +36,54 @@ func LoadClusterTLS(c config.Cluster) (*tls.Config, error) {
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		MinVersion:   tls.VersionTLS12,
 	}, nil
+}
+
+// LoadHTTPTLS builds the TLS configuration of the API from [http] tls_cert_file and
+// tls_key_file, or returns nils when they are not set. server serves HTTPS with this node's
+// certificate; peers verifies the other members' API certificates (forwarding, joins) against
+// the system roots and, when [cluster] tls_ca_file is set, the cluster CA, so a private CA
+// needs no second setting and a public one works without it.
+func LoadHTTPTLS(cfg *config.Config) (server, peers *tls.Config, err error) {
+	h := cfg.HTTP
+	if h.TLSCertFile == "" && h.TLSKeyFile == "" {
+		return nil, nil, nil
+	}
+	certPEM, err := os.ReadFile(h.TLSCertFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("http.tls_cert_file: %w", err)
+	}
+	keyPEM, err := os.ReadFile(h.TLSKeyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("http.tls_key_file: %w", err)
+	}
+	if b, _ := pem.Decode(certPEM); b == nil {
+		return nil, nil, fmt.Errorf("http.tls_cert_file: %s holds no PEM data", h.TLSCertFile)
+	}
+	if b, _ := pem.Decode(keyPEM); b == nil {
+		return nil, nil, fmt.Errorf("http.tls_key_file: %s holds no PEM data", h.TLSKeyFile)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, nil, fmt.Errorf("http.tls_cert_file/http.tls_key_file (%s, %s): %w", h.TLSCertFile, h.TLSKeyFile, err)
+	}
+	minVersion := uint16(tls.VersionTLS12)
+	if h.TLSMinVersion == "1.3" {
+		minVersion = tls.VersionTLS13
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if ca := cfg.Cluster.TLSCAFile; ca != "" {
+		caPEM, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cluster.tls_ca_file: %w", err)
+		}
+		if !roots.AppendCertsFromPEM(caPEM) {
+			return nil, nil, fmt.Errorf("cluster.tls_ca_file: %s holds no PEM certificate", ca)
+		}
+	}
+	server = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: minVersion}
+	peers = &tls.Config{RootCAs: roots, MinVersion: minVersion}
+	return server, peers, nil
 }

@@ -389,6 +389,16 @@ func (c *conn) authenticate(token string) {
 
 // authorize says whether the connection's identity may subscribe to ch.
 func (c *conn) authorize(ch channel) *frameError {
+	if p, ok := c.h.auth.(Policy); ok {
+		err := p.AuthorizeChannel(c.ident, c.authed, kindNames[ch.kind], ch.addr)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, ErrChannelAuthRequired):
+			return &frameError{code: codeAuthRequired, msg: ch.String() + " needs authentication: send {\"op\":\"auth\",\"token\":...} first"}
+		}
+		return &frameError{code: codeForbidden, msg: ch.String() + ": " + strings.TrimPrefix(err.Error(), ErrChannelForbidden.Error()+": ")}
+	}
 	switch ch.kind {
 	case kindRedemptions, kindTransactions:
 		if c.ident.Viewer {

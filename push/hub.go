@@ -26,10 +26,16 @@ var (
 	ErrClosed = errors.New("push: hub closed")
 )
 
+// Refusals of a Policy: the subscription needs an identity, or a better one.
+var (
+	ErrChannelAuthRequired = errors.New("authentication required")
+	ErrChannelForbidden    = errors.New("forbidden")
+)
+
 // Identity is who a connection authenticated as: what push needs to authorize channels.
 type Identity struct {
 	Name string // token or session name, for logs
-	Role string // "viewer", "operator", "admin", or "" for a session without a role
+	Role string // "viewer", "operator", "admin", or "none" (or "") for a session without a role
 	// Viewer: the identity may read redemptions, transactions and every account.
 	Viewer bool
 	// Account, when HasAccount, is the wallet a session was signed in with: its own
@@ -44,6 +50,15 @@ type Authenticator interface {
 	// Authenticate returns the identity of token, or an error for an unknown, expired or
 	// revoked token.
 	Authenticate(token string) (Identity, error)
+}
+
+// Policy decides subscriptions. An Authenticator that is also a Policy decides them (the
+// server: one authorization table for routes and channels); otherwise push applies API.md's
+// rules itself (Identity.Viewer, Identity.Account). kind is the channel name, or "account:" for
+// account:{address}, whose address is account. It returns nil, ErrChannelAuthRequired, or an
+// error wrapping ErrChannelForbidden whose text is the reason.
+type Policy interface {
+	AuthorizeChannel(id Identity, authed bool, kind string, account [20]byte) error
 }
 
 // AuthenticatorFunc is a function that is an Authenticator.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/valyala/fasthttp"
 )
 
@@ -55,6 +56,21 @@ type principal struct {
 	// key identifies the credential for rate limits: the SHA-256 of the token (static or
 	// session); zero for anonymous requests and member calls, which are limited by IP.
 	key [32]byte
+	// session marks a wallet session: wallet is its address, expires its expiry (unix ns).
+	session bool
+	wallet  [20]byte
+	expires int64
+}
+
+// authenticated says whether the request presented a valid credential of any kind.
+func (p *principal) authenticated() bool { return p.name != "" || p.session }
+
+// label names the principal in the audit log and in logs.
+func (p *principal) label() string {
+	if p.session {
+		return walletName(common.Address(p.wallet))
+	}
+	return p.name
 }
 
 var bearer = []byte("Bearer ")
@@ -87,6 +103,11 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (principal, error) {
 		return principal{}, errAuthInvalid
 	}
 	key := sha256Token(tok)
+	if bytes.HasPrefix(tok, []byte(sessionPrefix)) {
+		p, err := s.sessionPrincipal(key)
+		p.via = via
+		return p, err
+	}
 	p, ok := s.tokens[key]
 	if !ok {
 		if s.isClusterSecret(tok) {

@@ -25,11 +25,17 @@ func CacheClassTTLs(c config.Cache) []time.Duration {
 // committed batch changed and writes the re-rendered materialized views through. It is a
 // fund.Observer, called on the apply path before the batch's index is published to readers.
 type CacheUpdater struct {
-	c *cache.Cache
+	c        *cache.Cache
+	sessions *SessionCache
 }
 
-// NewCacheUpdater returns an observer for c.
-func NewCacheUpdater(c *cache.Cache) *CacheUpdater { return &CacheUpdater{c: c} }
+// NewCacheUpdater returns an observer for c and for the wallet sessions the server accepts.
+func NewCacheUpdater(c *cache.Cache) *CacheUpdater {
+	return &CacheUpdater{c: c, sessions: newSessionCache()}
+}
+
+// Sessions is the session cache this updater keeps in step, for Config.Sessions.
+func (u *CacheUpdater) Sessions() *SessionCache { return u.sessions }
 
 var viewClass = map[string]cache.Class{
 	fund.ViewOverview: cOverview,
@@ -42,6 +48,7 @@ var viewClass = map[string]cache.Class{
 
 // Applied implements fund.Observer.
 func (u *CacheUpdater) Applied(ch *fund.Changes) {
+	u.sessions.applied(ch)
 	c, idx := u.c, ch.Index
 	classes := [fund.NumClasses][]cache.Class{
 		fund.ClassOverview:    {cOverview},
@@ -86,6 +93,7 @@ func (u *CacheUpdater) Applied(ch *fund.Changes) {
 // Restored implements the store's restore hook: after a snapshot replaced the state, nothing
 // cached from the old state may be served.
 func (u *CacheUpdater) Restored(index uint64) {
+	u.sessions.reset()
 	u.c.Reset()
 	for cc := cache.Class(0); cc < NumCacheClasses; cc++ {
 		u.c.Invalidate(cc, index)

@@ -154,7 +154,7 @@ func (s *Server) pingTimeout(addr string, timeout time.Duration) error {
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI("http://" + addr + "/healthz")
+	req.SetRequestURI(s.peerURL(addr, "/healthz"))
 	if err := s.peers.DoTimeout(req, resp, timeout); err != nil {
 		return err
 	}

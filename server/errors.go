@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/valyala/fasthttp"
 
@@ -38,6 +39,8 @@ type apiError struct {
 	Code    string         `json:"code"`
 	Message string         `json:"message"`
 	Details map[string]any `json:"details,omitempty"`
+	// retryAfter is the Retry-After of a 429, in seconds (at least 1 is sent).
+	retryAfter int
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -55,7 +58,19 @@ func apiErrorOf(err error) (*apiError, bool) {
 	}
 	var ve *fund.ValidationError
 	if errors.As(err, &ve) {
+		switch ve.Code {
+		case fund.CodeAuthInvalid:
+			return &apiError{Status: 401, Code: ve.Code, Message: ve.Message, Details: ve.Details}, false
+		case fund.CodeConflict:
+			return &apiError{Status: 409, Code: ve.Code, Message: ve.Message, Details: ve.Details}, false
+		}
 		return validation(ve.Message, ve.Details), false
+	}
+	var rl *rateLimitError
+	if errors.As(err, &rl) {
+		secs := rl.seconds()
+		return &apiError{Status: 429, Code: "RATE_LIMITED", Message: rl.Error(), retryAfter: secs,
+			Details: map[string]any{"retryAfterSeconds": secs, "budget": rl.budget}}, false
 	}
 	switch {
 	case errors.Is(err, errAuthRequired):
@@ -104,7 +119,7 @@ func (s *Server) writeError(ctx *fasthttp.RequestCtx, err error) {
 		ctx.Response.Header.Set("Allow", ctx.UserValue(allowKey).(string))
 	}
 	if ae.Status == 429 {
-		ctx.Response.Header.Set("Retry-After", "1")
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(ae.retryAfter, 1)))
 	}
 	body, _ := json.Marshal(struct {
 		Error *apiError `json:"error"`

@@ -29,7 +29,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	ctx.Request.CopyTo(req)
-	req.SetRequestURI("http://" + addr + string(ctx.RequestURI()))
+	req.SetRequestURI(s.peerURL(addr, string(ctx.RequestURI())))
 	req.SetHost(addr)
 	req.Header.Del(hdrCluster)
 	req.Header.Set(hdrClientIP, clientIP(ctx, rc))

@@ -81,7 +81,7 @@ func newTestNode(t testing.TB, mutate ...func(*Config)) *testNode {
 		t.Fatal(err)
 	}
 	scfg := Config{
-		NodeID: "node1", Addr: "127.0.0.1:0", MaxBodyBytes: 64 << 10, ChainID: 56,
+		NodeID: "node1", Addr: "127.0.0.1:0", MaxBodyBytes: 64 << 10, ChainID: 56, Sessions: updater.Sessions(),
 		Logger: logger, Metrics: set, MaxStaleness: 5 * time.Second, ApplyTimeout: 5 * time.Second,
 		Tokens: []Token{
 			{Name: "dash", Role: "viewer", SHA256: sha256Token([]byte(viewerToken))},

@@ -49,7 +49,7 @@ func (p *PeerClient) call(ctx context.Context, httpAddr, path string, me raftsto
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.Header.SetMethod("POST")
-	req.SetRequestURI("http://" + httpAddr + path)
+	req.SetRequestURI(p.s.peerURL(httpAddr, path))
 	req.Header.SetContentType(contentJSON)
 	req.SetBody(body)
 	p.s.signCluster(req)

@@ -45,15 +45,27 @@ const (
 	rAuthMe
 	rPostRoles
 	rGetRoles
+	rClusterTouch
 	numRoutes
 )
 
-// route describes one endpoint: its method, the role it needs, the query parameters it
+// access is what an endpoint or a WebSocket channel needs: nothing (public), any identity
+// (authed), a role, or, for an account's own data, a role or that account's wallet session
+// (owner). Routes and channels are checked by the same function, access.check.
+type access struct {
+	role role
+	// authed: some identity (a token or a session) but no role.
+	authed bool
+	// owner: the account's own wallet session as well as the role.
+	owner bool
+}
+
+// route describes one endpoint: its method, what it needs (access), the query parameters it
 // accepts, and whether it is a read served through the cache and read consistency.
 type route struct {
 	name   string
 	method string
-	role   role
+	access
 	read   bool
 	params []string
 	// cluster routes accept member nodes and the cluster secret as well as user tokens.
@@ -62,11 +74,27 @@ type route struct {
 	leader bool
 	// login routes spend the login rate budget rather than the read or write one.
 	login bool
-	// authed routes need some identity (a token or a session) but no role.
-	authed bool
-	// owner routes (an account and its transactions) are open to the account's own wallet
-	// session as well as to the role.
-	owner bool
+}
+
+// The accesses of the API, by name.
+var (
+	public     = access{}
+	anyone     = access{authed: true}
+	viewer     = access{role: roleViewer}
+	operator   = access{role: roleOperator}
+	admin      = access{role: roleAdmin}
+	ownerOrVwr = access{role: roleViewer, owner: true}
+)
+
+// channels is the access each WebSocket channel needs (push asks the server through
+// AuthorizeChannel); "account:" is every account:{address} channel.
+var channels = map[string]access{
+	"fund:overview": public,
+	"fund:nav":      public,
+	"prices":        public,
+	"redemptions":   viewer,
+	"transactions":  viewer,
+	"account:":      ownerOrVwr,
 }
 
 var routes = [numRoutes]route{
@@ -81,27 +109,28 @@ var routes = [numRoutes]route{
 	rFlows:         {name: "fund_flows", method: "GET", read: true},
 	rPrices:        {name: "prices", method: "GET", read: true},
 	rPrice:         {name: "price", method: "GET", read: true, params: priceParams},
-	rAccount:       {name: "account", method: "GET", read: true, role: roleViewer, owner: true},
-	rAccountTx:     {name: "account_transactions", method: "GET", read: true, role: roleViewer, owner: true, params: pageParams},
-	rRedemptions:   {name: "redemptions", method: "GET", read: true, role: roleViewer, params: redemptionParams},
-	rRedemption:    {name: "redemption", method: "GET", read: true, role: roleViewer},
-	rTransactions:  {name: "transactions", method: "GET", read: true, role: roleViewer, params: txParams},
-	rAudit:         {name: "audit", method: "GET", read: true, role: roleViewer, params: auditParams},
-	rIngestStatus:  {name: "ingest_status", method: "GET", role: roleViewer, leader: true},
-	rClusterStatus: {name: "cluster_status", method: "GET", role: roleViewer, cluster: true},
-	rPostLogs:      {name: "admin_logs", method: "POST", role: roleOperator, leader: true},
-	rPostPrices:    {name: "admin_prices", method: "POST", role: roleOperator, leader: true},
-	rClusterJoin:   {name: "cluster_join", method: "POST", role: roleAdmin, cluster: true, leader: true},
-	rClusterRemove: {name: "cluster_remove", method: "POST", role: roleAdmin, cluster: true, leader: true},
-	rClusterNotify: {name: "cluster_notify", method: "POST", role: roleAdmin, cluster: true},
-	rPGVerify:      {name: "pg_verify", method: "GET", role: roleAdmin, cluster: true, params: []string{"wait"}},
+	rAccount:       {name: "account", method: "GET", access: ownerOrVwr, read: true},
+	rAccountTx:     {name: "account_transactions", method: "GET", access: ownerOrVwr, read: true, params: pageParams},
+	rRedemptions:   {name: "redemptions", method: "GET", access: viewer, read: true, params: redemptionParams},
+	rRedemption:    {name: "redemption", method: "GET", access: viewer, read: true},
+	rTransactions:  {name: "transactions", method: "GET", access: viewer, read: true, params: txParams},
+	rAudit:         {name: "audit", method: "GET", access: viewer, read: true, params: auditParams},
+	rIngestStatus:  {name: "ingest_status", method: "GET", access: viewer, leader: true},
+	rClusterStatus: {name: "cluster_status", method: "GET", access: viewer, cluster: true},
+	rPostLogs:      {name: "admin_logs", method: "POST", access: operator, leader: true},
+	rPostPrices:    {name: "admin_prices", method: "POST", access: operator, leader: true},
+	rClusterJoin:   {name: "cluster_join", method: "POST", access: admin, cluster: true, leader: true},
+	rClusterRemove: {name: "cluster_remove", method: "POST", access: admin, cluster: true, leader: true},
+	rClusterNotify: {name: "cluster_notify", method: "POST", access: admin, cluster: true},
+	rPGVerify:      {name: "pg_verify", method: "GET", access: admin, cluster: true, params: []string{"wait"}},
 	rWS:            {name: "ws", method: "GET"},
 	rAuthNonce:     {name: "auth_nonce", method: "POST", login: true, leader: true},
 	rAuthLogin:     {name: "auth_login", method: "POST", login: true, leader: true},
-	rAuthLogout:    {name: "auth_logout", method: "POST", authed: true, leader: true},
-	rAuthMe:        {name: "auth_me", method: "GET", authed: true},
-	rPostRoles:     {name: "admin_roles_set", method: "POST", role: roleAdmin, leader: true},
-	rGetRoles:      {name: "admin_roles", method: "GET", role: roleAdmin, read: true},
+	rAuthLogout:    {name: "auth_logout", method: "POST", access: anyone, leader: true},
+	rAuthMe:        {name: "auth_me", method: "GET", access: anyone},
+	rPostRoles:     {name: "admin_roles_set", method: "POST", access: admin, leader: true},
+	rClusterTouch:  {name: "cluster_touch", method: "POST", access: admin, cluster: true, leader: true},
+	rGetRoles:      {name: "admin_roles", method: "GET", access: admin},
 }
 
 // matchRoute maps a path to its route and path parameter. It does not allocate.
@@ -145,6 +174,8 @@ func matchRoute(path []byte) (routeID, []byte) {
 		return rClusterRemove, nil
 	case "/v1/cluster/notify":
 		return rClusterNotify, nil
+	case "/v1/cluster/touch":
+		return rClusterTouch, nil
 	case "/v1/admin/pg/verify":
 		return rPGVerify, nil
 	case "/v1/ws":
@@ -207,6 +238,9 @@ type reqCtx struct {
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	id, param := matchRoute(ctx.Path())
+	if id == rPostRoles && !ctx.IsPost() {
+		id = rGetRoles // one path, two routes
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			s.logger.Error("panic serving request", "path", string(ctx.Path()), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -236,17 +270,22 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 		return err
 	}
 	rc.who = who
+	if err := s.rateLimit(ctx, rc); err != nil {
+		return err
+	}
 	have := who.role
 	if who.cluster && !rt.cluster {
 		have = roleNone // member credentials open the cluster endpoints only
 	}
-	if rt.role != roleNone {
-		if have == roleNone && !who.cluster {
-			return errAuthRequired
+	var account *[20]byte
+	var addr [20]byte
+	if rt.owner {
+		if a, ok := parseAddress(rc.param); ok {
+			addr, account = a, &addr
 		}
-		if have < rt.role {
-			return fmt.Errorf("%w: %s needs the %s role", errForbidden, ctx.Path(), rt.role)
-		}
+	}
+	if err := rt.access.check(&rc.who, have, account); err != nil {
+		return err
 	}
 	if rc.route == rClusterNotify && !who.cluster {
 		return fmt.Errorf("%w: %s is for cluster members", errForbidden, ctx.Path())
@@ -293,8 +332,44 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 		return s.pgVerify(ctx)
 	case rWS:
 		return s.serveWS(ctx, rc)
+	case rAuthNonce:
+		return s.authNonce(ctx)
+	case rAuthLogin:
+		return s.authLogin(ctx, rc)
+	case rAuthLogout:
+		return s.authLogout(ctx, rc)
+	case rAuthMe:
+		return s.authMe(ctx, rc)
+	case rPostRoles:
+		return s.postRole(ctx, rc)
+	case rGetRoles:
+		return s.getRoles(ctx)
+	case rClusterTouch:
+		return s.clusterTouch(ctx, rc)
 	}
 	return fmt.Errorf("%w: %s", errNotFound, ctx.Path())
+}
+
+// check says whether who, holding the role have, may use what needs a: nil, errAuthRequired
+// (no identity) or errForbidden. account is the address an owner access is about (nil when it
+// is not one). It allocates only to refuse.
+func (a access) check(who *principal, have role, account *[20]byte) error {
+	if a.role == roleNone && !a.authed {
+		return nil
+	}
+	if !who.authenticated() {
+		return errAuthRequired
+	}
+	if have >= a.role {
+		return nil // a.role == roleNone: any identity
+	}
+	if a.owner && who.session {
+		if account != nil && *account == who.wallet {
+			return nil
+		}
+		return fmt.Errorf("%w: needs the %s role or a session of this account's wallet", errForbidden, a.role)
+	}
+	return fmt.Errorf("%w: needs the %s role", errForbidden, a.role)
 }
 
 // consistencyParams are accepted by every read.

@@ -5,6 +5,7 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -73,6 +74,15 @@ type Config struct {
 	HTTPAdvertise string
 	// RaftAddr is this node's advertised Raft address, reported to peers forming a cluster.
 	RaftAddr string
+	// TLS, when set, makes Start serve HTTPS (and wss://) only, with its certificates. Members
+	// are then reached over https too: every member of a cluster has the same [http] TLS
+	// settings, so this node's own choice decides the scheme of its calls to the others.
+	TLS *tls.Config
+	// PeerTLS verifies the other members' API certificates when TLS is set (nil: the system
+	// roots).
+	PeerTLS *tls.Config
+	// RateLimit holds the per-client budgets (ratelimit.go); the zero value limits nothing.
+	RateLimit RateLimit
 	// PGSync reports the PostgreSQL sync for the cluster status; nil reports it disabled.
 	PGSync func() PGSyncStatus
 	// IngestStatus reports chain ingest (GET /v1/ingest/status); nil when there is none.
@@ -81,10 +91,20 @@ type Config struct {
 	// catch up, and returns the report and how many tables differ; nil when not available.
 	PGVerify func(ctx context.Context, wait time.Duration) (report any, differences int, err error)
 	// Push serves GET /v1/ws; nil when push is disabled.
-	Push    Pusher
-	Logger  *slog.Logger
-	Metrics *metrics.Set
-	Now     func() time.Time
+	Push Pusher
+	// Wallet sessions ([auth]): the service named in the login message, the lifetimes of a
+	// nonce and of a session, when a session in use is extended, and bootstrap wallet roles.
+	Service            string
+	NonceTTL           time.Duration
+	SessionTTL         time.Duration
+	SessionExtendAfter time.Duration
+	Wallets            []Wallet
+	// Sessions is the session cache kept in step with apply: CacheUpdater.Sessions of the
+	// updater observing the state machine. Required.
+	Sessions *SessionCache
+	Logger   *slog.Logger
+	Metrics  *metrics.Set
+	Now      func() time.Time
 }
 
 // Validate checks the configuration and fills defaults.
@@ -115,6 +135,26 @@ func (c *Config) Validate() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Service == "" {
+		c.Service = "Paimon Edge"
+	}
+	if c.NonceTTL <= 0 {
+		c.NonceTTL = 5 * time.Minute
+	}
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = 30 * time.Minute
+	}
+	if c.SessionExtendAfter <= 0 || c.SessionExtendAfter >= c.SessionTTL {
+		c.SessionExtendAfter = c.SessionTTL / 6
+	}
+	if c.Sessions == nil {
+		return errors.New("server: Sessions is required (the CacheUpdater's session cache)")
+	}
+	for _, w := range c.Wallets {
+		if _, ok := parseRole(w.Role); !ok {
+			return fmt.Errorf("server: wallet %x has role %q", w.Address, w.Role)
+		}
+	}
 	if c.HTTPAdvertise == "" {
 		c.HTTPAdvertise = c.Addr
 	}
@@ -123,7 +163,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("server: token %q has role %q", t.Name, t.Role)
 		}
 	}
-	return nil
+	return c.RateLimit.validate()
 }
 
 // Server serves the API. New does no I/O; Start listens; Close shuts down gracefully.
@@ -136,6 +176,7 @@ type Server struct {
 	views    ViewRenderer
 	tokens   map[[32]byte]principal
 	metrics  *routeMetrics
+	limits   *rateLimits
 
 	srv       *fasthttp.Server
 	ln        net.Listener
@@ -144,6 +185,11 @@ type Server struct {
 	closeOnce sync.Once
 	closeErr  error
 	bufs      sync.Pool
+
+	sessions    *SessionCache
+	wallets     map[[20]byte]role // bootstrap wallet roles
+	touches     *touchQueue
+	stopTouches chan struct{}
 }
 
 // New returns a server that reads through c and writes through store.
@@ -152,18 +198,27 @@ func New(cfg Config, store Store, c *cache.Cache, registry *fund.Registry, views
 		return nil, err
 	}
 	s := &Server{
-		cfg:      cfg,
-		logger:   cfg.Logger,
-		store:    store,
-		cache:    c,
-		registry: registry,
-		views:    views,
-		tokens:   make(map[[32]byte]principal, len(cfg.Tokens)),
-		metrics:  newRouteMetrics(cfg.Metrics),
+		cfg:         cfg,
+		logger:      cfg.Logger,
+		store:       store,
+		cache:       c,
+		registry:    registry,
+		views:       views,
+		tokens:      make(map[[32]byte]principal, len(cfg.Tokens)),
+		sessions:    cfg.Sessions,
+		wallets:     make(map[[20]byte]role, len(cfg.Wallets)),
+		touches:     newTouchQueue(),
+		stopTouches: make(chan struct{}),
+		metrics:     newRouteMetrics(cfg.Metrics),
+		limits:      newRateLimits(cfg.RateLimit, cfg.Metrics),
 	}
 	for _, t := range cfg.Tokens {
 		r, _ := parseRole(t.Role)
 		s.tokens[t.SHA256] = principal{name: t.Name, role: r}
+	}
+	for _, w := range cfg.Wallets {
+		r, _ := parseRole(w.Role)
+		s.wallets[w.Address] = max(s.wallets[w.Address], r)
 	}
 	s.bufs.New = func() any { b := make([]byte, 0, 16<<10); return &b }
 	s.peers = &fasthttp.Client{
@@ -174,6 +229,7 @@ func New(cfg Config, store Store, c *cache.Cache, registry *fund.Registry, views
 		MaxIdleConnDuration:           time.Minute,
 		NoDefaultUserAgentHeader:      true,
 		DisableHeaderNamesNormalizing: false,
+		TLSConfig:                     cfg.PeerTLS,
 	}
 	s.srv = &fasthttp.Server{
 		Handler:                       s.Handler,
@@ -194,22 +250,43 @@ func New(cfg Config, store Store, c *cache.Cache, registry *fund.Registry, views
 	return s, nil
 }
 
-// Start listens on the configured address and serves in the background.
+// Start listens on the configured address and serves in the background, over TLS when a
+// certificate is configured.
 func (s *Server) Start() error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("http listen %s: %w", s.cfg.Addr, err)
 	}
 	s.ln = ln
-	s.wg.Add(1)
+	serve := s.srv.Serve
+	if s.cfg.TLS != nil {
+		// The TLS listener hands fasthttp *tls.Conn connections, which it hijacks for
+		// WebSocket like any other (push then writes through TLS, not the writev fast path).
+		s.srv.TLSConfig = s.cfg.TLS.Clone()
+		serve = func(ln net.Listener) error { return s.srv.ServeTLS(ln, "", "") }
+	}
+	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
-		if err := s.srv.Serve(ln); err != nil {
+		s.runTouches(s.stopTouches)
+	}()
+	go func() {
+		defer s.wg.Done()
+		if err := serve(ln); err != nil {
 			s.logger.Error("http server stopped", "error", err)
 		}
 	}()
-	s.logger.Info("http listening", "addr", ln.Addr().String())
+	s.logger.Info("http listening", "addr", ln.Addr().String(), "tls", s.cfg.TLS != nil)
 	return nil
+}
+
+// peerURL is the URL of path (with its query) on the member whose API listens at addr
+// (host:port): https when this node serves TLS, since all members share that setting.
+func (s *Server) peerURL(addr, path string) string {
+	if s.cfg.TLS != nil {
+		return "https://" + addr + path
+	}
+	return "http://" + addr + path
 }
 
 // Addr is the address the server listens on (useful with port 0).
@@ -227,6 +304,7 @@ func (s *Server) Close(ctx context.Context) error {
 		if s.ln != nil {
 			s.closeErr = s.srv.ShutdownWithContext(ctx)
 		}
+		close(s.stopTouches)
 		s.wg.Wait()
 	})
 	return s.closeErr

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -23,16 +25,25 @@ func (s *Server) serveWS(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if rc.who.cluster {
 		return fmt.Errorf("%w: cluster credentials do not open WebSocket connections", errForbidden)
 	}
-	id, authed := identityOf(rc.who), rc.who.role != roleNone
+	id, authed := identityOf(rc.who), rc.who.authenticated()
 	return s.cfg.Push.Serve(ctx, id, authed)
 }
 
-// PushIdentity resolves the token of a WebSocket auth frame: the push hub's authenticator.
+// PushIdentity resolves the token of a WebSocket auth frame (a static token or a wallet
+// session): the push hub's authenticator.
 func (s *Server) PushIdentity(token string) (push.Identity, error) {
 	if len(token) == 0 || len(token) > 512 {
 		return push.Identity{}, errAuthInvalid
 	}
-	p, ok := s.tokens[sha256Token([]byte(token))]
+	key := sha256Token([]byte(token))
+	if strings.HasPrefix(token, sessionPrefix) {
+		p, err := s.sessionPrincipal(key)
+		if err != nil {
+			return push.Identity{}, err
+		}
+		return identityOf(p), nil
+	}
+	p, ok := s.tokens[key]
 	if !ok {
 		return push.Identity{}, errAuthInvalid
 	}
@@ -40,8 +51,34 @@ func (s *Server) PushIdentity(token string) (push.Identity, error) {
 }
 
 func identityOf(p principal) push.Identity {
-	if p.role == roleNone {
+	if !p.authenticated() {
 		return push.Identity{}
 	}
-	return push.Identity{Name: p.name, Role: p.role.String(), Viewer: p.role >= roleViewer}
+	return push.Identity{Name: p.label(), Role: p.role.String(), Viewer: p.role >= roleViewer, Account: p.wallet, HasAccount: p.session}
+}
+
+// AuthorizeChannel decides a subscription by the channels table, with the same check as the
+// routes (push.Policy). kind is a channel name, or "account:" for account:{address}.
+func (s *Server) AuthorizeChannel(id push.Identity, authed bool, kind string, account [20]byte) error {
+	a, ok := channels[kind]
+	if !ok {
+		return fmt.Errorf("%w: no access rule for channel %s", push.ErrChannelForbidden, kind)
+	}
+	r, _ := parseRole(id.Role)
+	who := principal{role: r, session: id.HasAccount, wallet: id.Account}
+	if authed {
+		who.name = id.Name + " " // authenticated even if nameless
+	}
+	var acct *[20]byte
+	if a.owner {
+		acct = &account
+	}
+	err := a.check(&who, r, acct)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errAuthRequired):
+		return push.ErrChannelAuthRequired
+	}
+	return fmt.Errorf("%w: %s", push.ErrChannelForbidden, strings.TrimPrefix(err.Error(), errForbidden.Error()+": "))
 }
