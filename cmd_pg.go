@@ -117,7 +117,14 @@ func verifyOnline(ctx context.Context, cfg *config.Config, token string, wait ti
 			token = strings.TrimSpace(string(b))
 		}
 	}
-	url := fmt.Sprintf("http://%s/v1/admin/pg/verify?wait=%s", cfg.HTTPAdvertise(), wait)
+	// The node serves HTTPS when [http] has a certificate; trust it as the members do.
+	scheme, client := "http", &http.Client{Timeout: wait + 5*time.Minute}
+	if _, peers, err := node.LoadHTTPTLS(cfg); err != nil {
+		return nil, err
+	} else if peers != nil {
+		scheme, client.Transport = "https", &http.Transport{TLSClientConfig: peers}
+	}
+	url := fmt.Sprintf("%s://%s/v1/admin/pg/verify?wait=%s", scheme, cfg.HTTPAdvertise(), wait)
 	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		return nil, err
@@ -125,7 +132,7 @@ func verifyOnline(ctx context.Context, cfg *config.Config, token string, wait ti
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := (&http.Client{Timeout: wait + 5*time.Minute}).Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errNodeDown, err)
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -21,15 +23,24 @@ import (
 )
 
 const watchUsage = `usage:
-  paimon watch [-url ws://127.0.0.1:8080/v1/ws] [-token T] [-since N] [-reconnect] CHANNEL...
+  paimon watch [-url ws://127.0.0.1:8080/v1/ws] [-token T] [-since N] [-reconnect] [-ca FILE] [-insecure] CHANNEL...
       subscribe to push channels (fund:overview, fund:nav, prices, redemptions, transactions,
       account:0x...) and print every frame as a line of JSON. The token (default $PAIMON_TOKEN,
       else ./data/admin.token when it exists) is sent in an auth frame; redemptions,
       transactions and other accounts need viewer. With -reconnect it reconnects after a drop
-      and resumes with since = the last seq it printed.
+      and resumes with since = the last seq it printed. A node with [http] TLS answers at
+      wss://; -ca trusts a private CA (PEM) besides the system roots, -insecure trusts any
+      certificate (testing only).
 `
 
 func watch(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return watchContext(ctx, args, stdout, stderr)
+}
+
+// watchContext is watch until ctx ends.
+func watchContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, watchUsage) }
@@ -37,6 +48,8 @@ func watch(args []string, stdout, stderr io.Writer) int {
 	token := fs.String("token", os.Getenv("PAIMON_TOKEN"), "API or session token (default $PAIMON_TOKEN, else data/admin.token)")
 	since := fs.Int64("since", -1, "resume after this seq (default: live only)")
 	reconnect := fs.Bool("reconnect", false, "reconnect after a drop, resuming after the last seq printed")
+	caFile := fs.String("ca", "", "PEM file of a CA to trust for wss:// besides the system roots")
+	insecure := fs.Bool("insecure", false, "accept any certificate for wss:// (testing only)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -53,9 +66,12 @@ func watch(args []string, stdout, stderr io.Writer) int {
 			*token = strings.TrimSpace(string(b))
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	w := watcher{url: *url, token: *token, channels: channels, out: stdout, errOut: stderr, last: *since}
+	tlsCfg, err := watchTLS(*caFile, *insecure)
+	if err != nil {
+		fmt.Fprintf(stderr, "paimon watch: %v\n", err)
+		return 2
+	}
+	w := watcher{url: *url, token: *token, channels: channels, out: stdout, errOut: stderr, last: *since, tls: tlsCfg}
 	for attempt := 0; ; attempt++ {
 		err := w.session(ctx)
 		if ctx.Err() != nil {
@@ -85,11 +101,35 @@ type watcher struct {
 	url, token  string
 	channels    []string
 	out, errOut io.Writer
-	last        int64 // the last seq printed, -1 for none
+	last        int64       // the last seq printed, -1 for none
+	tls         *tls.Config // for wss://; nil: the system roots
+}
+
+// watchTLS is the client TLS configuration of -ca and -insecure, or nil for neither.
+func watchTLS(caFile string, insecure bool) (*tls.Config, error) {
+	if caFile == "" && !insecure {
+		return nil, nil
+	}
+	cfg := &tls.Config{InsecureSkipVerify: insecure, MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("-ca: %w", err)
+		}
+		roots, err := x509.SystemCertPool()
+		if err != nil || roots == nil {
+			roots = x509.NewCertPool()
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("-ca: %s holds no PEM certificate", caFile)
+		}
+		cfg.RootCAs = roots
+	}
+	return cfg, nil
 }
 
 func (w *watcher) session(ctx context.Context) error {
-	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, TLSClientConfig: w.tls}
 	ws, resp, err := d.DialContext(ctx, w.url, nil)
 	if err != nil {
 		if resp != nil {

@@ -129,6 +129,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "paimon: %v\n", err)
 		return 2
 	}
+	if _, _, err := node.LoadHTTPTLS(cfg); err != nil {
+		fmt.Fprintf(stderr, "paimon: %v\n", err)
+		return 2
+	}
 	if check {
 		fmt.Fprintf(stdout, "configuration ok: node %s, http %s, raft %s, data %s, %d contracts, %d tokens\n",
 			cfg.Node.ID, cfg.HTTP.Addr, cfg.RaftAdvertise(), cfg.Node.DataDir, len(cfg.Ingest.Contracts), len(cfg.Auth.Tokens))
