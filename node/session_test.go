@@ -1,0 +1,122 @@
+package node
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/accounts"
+	"github.com/ethereum/go-ethereum/crypto"
+)
+
+// TestSessionAcrossTheCluster: a wallet signs a login with a real key through one node, its
+// session works on the others at once, is extended through a follower (which forwards the
+// touch to the leader), and once it logs out through a third node the token is refused on
+// every node.
+func TestSessionAcrossTheCluster(t *testing.T) {
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	c := newCluster(t, 3)
+	for i := range c.opts {
+		c.opts[i].Now = now
+	}
+	for i := range 3 {
+		c.start(i)
+	}
+	l := c.waitLeader(15 * time.Second)
+	f1 := c.follower()
+	f2 := 3 - l - f1
+
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.ToLower(crypto.PubkeyToAddress(key.PublicKey).Hex())
+	writeOK(t, c.do(l, "POST", "/v1/admin/logs", adminToken, transferLog(t, crypto.PubkeyToAddress(key.PublicKey), 1, 5)))
+
+	// Nonce and login through a follower (both forwarded to the leader).
+	r := c.do(f1, "POST", "/v1/auth/nonce", "", []byte(`{"address":"`+addr+`"}`))
+	if r.status != 200 {
+		t.Fatalf("nonce: %d %s", r.status, r.body)
+	}
+	nm := r.json(t)
+	sig, err := crypto.Sign(accounts.TextHash([]byte(nm["message"].(string))), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig[64] += 27
+	body, _ := json.Marshal(map[string]string{"address": addr, "nonce": nm["nonce"].(string), "signature": "0x" + hex.EncodeToString(sig)})
+	r = c.do(f1, "POST", "/v1/auth/login", "", body)
+	if r.status != 200 {
+		t.Fatalf("login: %d %s", r.status, r.body)
+	}
+	token := r.json(t)["token"].(string)
+	loginIndex := r.json(t)["index"].(float64)
+
+	// Every node accepts the session as soon as it has applied the login: the account's own
+	// data, and nothing more.
+	for i := range 3 {
+		checkFor(t, 5*time.Second, func() error {
+			r := c.do(i, "GET", "/v1/accounts/"+addr, token, nil)
+			if r.status != 200 || r.json(t)["shares"] != "5" {
+				return fmt.Errorf("node%d: own account: %d %s", i+1, r.status, r.body)
+			}
+			return nil
+		})
+		if r := c.do(i, "GET", "/v1/redemptions", token, nil); r.status != 403 {
+			t.Fatalf("node%d: redemptions without a role: %d %s", i+1, r.status, r.body)
+		}
+	}
+
+	// Used on a follower after six minutes, the session is extended through the leader.
+	offset.Add(int64(6 * time.Minute))
+	first := c.do(f2, "GET", "/v1/auth/me", token, nil).json(t)["expiresAt"]
+	checkFor(t, 5*time.Second, func() error {
+		for i := range 3 {
+			if got := c.do(i, "GET", "/v1/auth/me", token, nil).json(t)["expiresAt"]; got == first {
+				return fmt.Errorf("node%d: the session still expires at %v", i+1, got)
+			}
+		}
+		return nil
+	})
+	// 31 minutes after the login it is still valid everywhere.
+	offset.Add(int64(25 * time.Minute))
+	for i := range 3 {
+		if r := c.do(i, "GET", "/v1/auth/me", token, nil); r.status != 200 {
+			t.Fatalf("node%d: extended session: %d %s", i+1, r.status, r.body)
+		}
+	}
+
+	// Logout through the other follower: refused on every node from then on, without waiting.
+	r = c.do(f2, "POST", "/v1/auth/logout", token, nil)
+	if r.status != 200 {
+		t.Fatalf("logout: %d %s", r.status, r.body)
+	}
+	logoutIndex := r.json(t)["index"].(float64)
+	if logoutIndex <= loginIndex {
+		t.Fatalf("logout index %v <= login index %v", logoutIndex, loginIndex)
+	}
+	for i := range 3 {
+		// A linearizable read has seen the logout on any node; local reads follow within
+		// the replication delay, and never accept the token again.
+		r := c.do(i, "GET", "/v1/accounts/"+addr+"?consistency=linearizable", token, nil)
+		if r.status != 401 || r.code() != "AUTH_INVALID" {
+			t.Fatalf("node%d: token after logout (linearizable): %d %s", i+1, r.status, r.body)
+		}
+		checkFor(t, 5*time.Second, func() error {
+			if r := c.do(i, "GET", "/v1/auth/me", token, nil); r.status != 401 || r.code() != "AUTH_INVALID" {
+				return fmt.Errorf("node%d: token after logout: %d %s", i+1, r.status, r.body)
+			}
+			return nil
+		})
+		for k := 0; k < 5; k++ {
+			if r := c.do(i, "GET", "/v1/accounts/"+addr, token, nil); r.status != 401 {
+				t.Fatalf("node%d: revoked token accepted again: %d %s", i+1, r.status, r.body)
+			}
+		}
+	}
+}

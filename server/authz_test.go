@@ -1,0 +1,213 @@
+package server
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/fasthttp/websocket"
+
+	"paimon/push"
+)
+
+// serverAuth lets a push hub built before the server authenticate and authorize through it,
+// as the node wires them.
+type serverAuth struct{ s **Server }
+
+func (a serverAuth) Authenticate(tok string) (push.Identity, error) { return (*a.s).PushIdentity(tok) }
+func (a serverAuth) AuthorizeChannel(id push.Identity, authed bool, kind string, account [20]byte) error {
+	return (*a.s).AuthorizeChannel(id, authed, kind, account)
+}
+
+// who is an identity of the authorization table test.
+type who int
+
+const (
+	nobody who = iota
+	asViewer
+	asOperator
+	asAdmin
+	asOwner // a wallet session (no role) of the account the route or channel is about
+	asOther // a wallet session (no role) of another account
+	numWho
+)
+
+var whoNames = [numWho]string{"nobody", "viewer", "operator", "admin", "owner", "other"}
+
+// allowed lists who may use a route or channel; the rest are refused with AUTH_REQUIRED
+// (nobody) or FORBIDDEN.
+func allowed(ws ...who) (a [numWho]bool) {
+	for _, w := range ws {
+		a[w] = true
+	}
+	return a
+}
+
+var (
+	everyone      = allowed(nobody, asViewer, asOperator, asAdmin, asOwner, asOther)
+	identified    = allowed(asViewer, asOperator, asAdmin, asOwner, asOther)
+	viewers       = allowed(asViewer, asOperator, asAdmin)
+	ownerOrViewer = allowed(asViewer, asOperator, asAdmin, asOwner)
+	operators     = allowed(asOperator, asAdmin)
+	admins        = allowed(asAdmin)
+	members       = allowed() // cluster members only: every user identity is refused
+)
+
+// TestAuthorizationTable walks every route and every WebSocket channel with no token, a
+// viewer, an operator, an admin, the account's owner and another account's session, and
+// checks each is allowed or refused as API.md says. A route added without a row here fails.
+func TestAuthorizationTable(t *testing.T) {
+	var srv *Server
+	set := metrics.NewSet()
+	hub, err := push.New(push.DefaultConfig(), serverAuth{&srv}, nil, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.Start()
+	t.Cleanup(func() { _ = hub.Close() })
+	n := newTestNode(t, func(c *Config) { c.Push = hub })
+	srv = n.srv
+	owner, other := newWallet(t), newWallet(t)
+	n.mint(owner, 1)
+	n.mint(other, 2)
+	n.do("POST", "/v1/admin/logs", operatorToken, readFile(t, "../examples/sample-logs.json"))
+	tokens := [numWho]string{"", viewerToken, operatorToken, adminToken, n.login(owner), n.login(other)}
+	acct := "/v1/accounts/" + owner.addr
+	stranger := newWallet(t).addr
+
+	type row struct {
+		route        routeID
+		method, path string
+		body         string
+		who          [numWho]bool
+	}
+	rows := []row{
+		{rHealth, "GET", "/healthz", "", everyone},
+		{rReady, "GET", "/readyz", "", everyone},
+		{rMetrics, "GET", "/metrics", "", everyone},
+		{rOverview, "GET", "/v1/fund/overview", "", everyone},
+		{rNav, "GET", "/v1/fund/nav/history", "", everyone},
+		{rTiers, "GET", "/v1/fund/tiers", "", everyone},
+		{rAssets, "GET", "/v1/fund/assets", "", everyone},
+		{rFlows, "GET", "/v1/fund/flows", "", everyone},
+		{rPrices, "GET", "/v1/prices", "", everyone},
+		{rPrice, "GET", "/v1/prices/0x0000000000000000000000000000000000000a02", "", everyone},
+		{rAccount, "GET", acct, "", ownerOrViewer},
+		{rAccountTx, "GET", acct + "/transactions", "", ownerOrViewer},
+		{rRedemptions, "GET", "/v1/redemptions", "", viewers},
+		{rRedemption, "GET", "/v1/redemptions/1", "", viewers},
+		{rTransactions, "GET", "/v1/transactions", "", viewers},
+		{rAudit, "GET", "/v1/audit", "", viewers},
+		{rIngestStatus, "GET", "/v1/ingest/status", "", viewers},
+		{rClusterStatus, "GET", "/v1/cluster/status", "", viewers},
+		{rPostLogs, "POST", "/v1/admin/logs", `{"logs":[]}`, operators},
+		{rPostPrices, "POST", "/v1/admin/prices", `{"prices":[]}`, operators},
+		{rClusterJoin, "POST", "/v1/cluster/join", `{}`, admins},
+		{rClusterRemove, "POST", "/v1/cluster/remove", `{}`, admins},
+		{rClusterNotify, "POST", "/v1/cluster/notify", `{}`, members},
+		{rClusterTouch, "POST", "/v1/cluster/touch", `x`, members},
+		{rPGVerify, "GET", "/v1/admin/pg/verify", "", admins},
+		{rWS, "GET", "/v1/ws", "", everyone},
+		{rAuthNonce, "POST", "/v1/auth/nonce", `{"address":"` + stranger + `"}`, everyone},
+		{rAuthLogin, "POST", "/v1/auth/login", `{}`, everyone},
+		{rAuthMe, "GET", "/v1/auth/me", "", identified},
+		{rPostRoles, "POST", "/v1/admin/roles", `{"address":"` + stranger + `","role":"viewer"}`, admins},
+		{rGetRoles, "GET", "/v1/admin/roles", "", admins},
+		// Last: it ends the sessions that use it.
+		{rAuthLogout, "POST", "/v1/auth/logout", "", identified},
+	}
+	covered := map[routeID]bool{rNotFound: true}
+	for _, r := range rows {
+		covered[r.route] = true
+		for w := range numWho {
+			var body []byte
+			if r.body != "" {
+				body = []byte(r.body)
+			}
+			resp := n.do(r.method, r.path, tokens[w], body)
+			refused := resp.status == 401 || resp.status == 403
+			switch {
+			case r.who[w] && refused:
+				t.Errorf("%s %s as %s: refused %d %s", r.method, r.path, whoNames[w], resp.status, resp.body)
+			case !r.who[w] && w == nobody && (resp.status != 401 || resp.errorCode() != "AUTH_REQUIRED"):
+				t.Errorf("%s %s as nobody: %d %s, want 401 AUTH_REQUIRED", r.method, r.path, resp.status, resp.body)
+			case !r.who[w] && w != nobody && (resp.status != 403 || resp.errorCode() != "FORBIDDEN"):
+				t.Errorf("%s %s as %s: %d %s, want 403 FORBIDDEN", r.method, r.path, whoNames[w], resp.status, resp.body)
+			}
+		}
+	}
+	for id := range numRoutes {
+		if !covered[id] {
+			t.Errorf("route %s has no row in the authorization table test", routes[id].name)
+		}
+	}
+
+	// Channels, over real WebSocket connections, with fresh sessions (the rows above logged
+	// the others out).
+	tokens[asOwner], tokens[asOther] = n.login(owner), n.login(other)
+	chans := []struct {
+		name string
+		who  [numWho]bool
+	}{
+		{"fund:overview", everyone},
+		{"fund:nav", everyone},
+		{"prices", everyone},
+		{"redemptions", viewers},
+		{"transactions", viewers},
+		{"account:" + owner.addr, ownerOrViewer},
+	}
+	if len(chans) != len(channels) {
+		t.Fatalf("%d channels tested, %d in the table", len(chans), len(channels))
+	}
+	for w := range numWho {
+		ws, _, err := websocket.DefaultDialer.Dial("ws://"+n.srv.Addr()+"/v1/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if w != nobody {
+			if f := wsCall(t, ws, map[string]any{"op": "auth", "token": tokens[w]}); f["type"] != "authenticated" {
+				t.Fatalf("auth as %s: %v", whoNames[w], f)
+			}
+		}
+		for _, ch := range chans {
+			f := wsCall(t, ws, map[string]any{"op": "subscribe", "channels": []string{ch.name}})
+			switch {
+			case ch.who[w] && f["type"] != "subscribed":
+				t.Errorf("subscribe %s as %s: %v", ch.name, whoNames[w], f)
+			case !ch.who[w] && w == nobody && (f["type"] != "error" || f["code"] != "AUTH_REQUIRED"):
+				t.Errorf("subscribe %s as nobody: %v, want AUTH_REQUIRED", ch.name, f)
+			case !ch.who[w] && w != nobody && (f["type"] != "error" || f["code"] != "FORBIDDEN"):
+				t.Errorf("subscribe %s as %s: %v, want FORBIDDEN", ch.name, whoNames[w], f)
+			}
+		}
+		// The connection stays usable after refusals.
+		if f := wsCall(t, ws, map[string]any{"op": "ping"}); f["type"] != "pong" {
+			t.Errorf("ping as %s after the subscriptions: %v", whoNames[w], f)
+		}
+		_ = ws.Close()
+	}
+}
+
+// wsCall sends a frame and returns the next frame that is not an event.
+func wsCall(t *testing.T, ws *websocket.Conn, v any) map[string]any {
+	t.Helper()
+	if err := ws.WriteJSON(v); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, b, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("read after %v: %v", v, err)
+		}
+		var f map[string]any
+		if err := json.Unmarshal(b, &f); err != nil {
+			t.Fatalf("frame %s: %v", b, err)
+		}
+		if f["type"] == "event" || f["type"] == "reset" {
+			continue
+		}
+		return f
+	}
+}
