@@ -58,17 +58,23 @@ func (s *Server) readReplica() (kv.Reader, func(), error) {
 
 // sessionPrincipal resolves a session token by its hash.
 func (s *Server) sessionPrincipal(key [32]byte) (principal, error) {
-	sess, ok, err := s.sessions.session(&key, s.readReplica)
-	if err != nil {
-		return principal{}, err
+	sess, r, ok := s.sessions.cached(&key)
+	if ok {
+		r = max(r, s.wallets[sess.Address])
+	} else {
+		var err error
+		if sess, ok, err = s.sessions.session(&key, s.readReplica); err != nil {
+			return principal{}, err
+		}
+		if ok {
+			if r, err = s.walletRole((*[20]byte)(&sess.Address)); err != nil {
+				return principal{}, err
+			}
+		}
 	}
 	now := s.cfg.Now().UnixNano()
 	if !ok || sess.Expires <= now {
 		return principal{}, errSessionInvalid
-	}
-	r, err := s.walletRole((*[20]byte)(&sess.Address))
-	if err != nil {
-		return principal{}, err
 	}
 	if time.Duration(sess.Expires-now) < s.cfg.SessionTTL-s.cfg.SessionExtendAfter {
 		s.touches.add(&key, now+int64(s.cfg.SessionTTL))

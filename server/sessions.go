@@ -63,6 +63,18 @@ func (c *SessionCache) reset() {
 	clear(c.roles)
 }
 
+// cached returns the session under token hash h and its wallet's replicated role when both
+// are cached: the hot path of an authenticated request, one read lock.
+func (c *SessionCache) cached(h *[32]byte) (s fund.Session, r role, ok bool) {
+	c.mu.RLock()
+	s, ok = c.sessions[*h]
+	if ok {
+		r, ok = c.roles[s.Address]
+	}
+	c.mu.RUnlock()
+	return s, r, ok
+}
+
 // session returns the session under token hash h, reading the replica on a miss. It does not
 // check expiry.
 func (c *SessionCache) session(h *[32]byte, read func() (kv.Reader, func(), error)) (fund.Session, bool, error) {
