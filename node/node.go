@@ -329,6 +329,8 @@ func (a pushAuth) Authenticate(tok string) (push.Identity, error) {
 	return a.n.server.PushIdentity(tok)
 }
 
+func (a pushAuth) Recheck(key [32]byte) (push.Identity, error) { return a.n.server.Recheck(key) }
+
 func (a pushAuth) AuthorizeChannel(id push.Identity, authed bool, kind string, account [20]byte) error {
 	return a.n.server.AuthorizeChannel(id, authed, kind, account)
 }

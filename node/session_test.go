@@ -11,6 +11,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/accounts"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/fasthttp/websocket"
 )
 
 // TestSessionAcrossTheCluster: a wallet signs a login with a real key through one node, its
@@ -91,6 +92,41 @@ func TestSessionAcrossTheCluster(t *testing.T) {
 		}
 	}
 
+	// A WebSocket authenticated with the session on every node: a role granted and taken away
+	// shows in its subscriptions, and the logout ends it.
+	if r := c.do(l, "POST", "/v1/admin/roles", adminToken, []byte(`{"address":"`+addr+`","role":"viewer"}`)); r.status != 200 {
+		t.Fatalf("grant viewer: %d %s", r.status, r.body)
+	}
+	sockets := make([]*websocket.Conn, 3)
+	for i := range 3 {
+		checkFor(t, 5*time.Second, func() error {
+			if role := c.do(i, "GET", "/v1/auth/me", token, nil).json(t)["role"]; role != "viewer" {
+				return fmt.Errorf("node%d: role %v", i+1, role)
+			}
+			return nil
+		})
+		ws, _, err := websocket.DefaultDialer.Dial("ws://"+c.cfgs[i].HTTP.Addr+"/v1/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ws.Close() })
+		sockets[i] = ws
+		if f := wsNext(t, ws, map[string]any{"op": "auth", "token": token}); f["type"] != "authenticated" || f["role"] != "viewer" {
+			t.Fatalf("node%d: auth frame: %v", i+1, f)
+		}
+		if f := wsNext(t, ws, map[string]any{"op": "subscribe", "channels": []string{"account:" + addr, "redemptions"}}); f["type"] != "subscribed" {
+			t.Fatalf("node%d: subscribe: %v", i+1, f)
+		}
+	}
+	if r := c.do(f1, "POST", "/v1/admin/roles", adminToken, []byte(`{"address":"`+addr+`","role":"none"}`)); r.status != 200 {
+		t.Fatalf("remove role: %d %s", r.status, r.body)
+	}
+	for i, ws := range sockets {
+		if f := wsNext(t, ws, nil); f["type"] != "error" || f["code"] != "FORBIDDEN" || !strings.Contains(f["message"].(string), "redemptions") {
+			t.Fatalf("node%d: after the role was removed: %v", i+1, f)
+		}
+	}
+
 	// Logout through the other follower: refused on every node from then on, without waiting.
 	r = c.do(f2, "POST", "/v1/auth/logout", token, nil)
 	if r.status != 200 {
@@ -117,6 +153,38 @@ func TestSessionAcrossTheCluster(t *testing.T) {
 			if r := c.do(i, "GET", "/v1/accounts/"+addr, token, nil); r.status != 401 {
 				t.Fatalf("node%d: revoked token accepted again: %d %s", i+1, r.status, r.body)
 			}
+		}
+		// The WebSocket learns it at once and loses the account channel.
+		ws := sockets[i]
+		if f := wsNext(t, ws, nil); f["type"] != "error" || f["code"] != "AUTH_INVALID" || !strings.Contains(f["message"].(string), "account:"+addr) {
+			t.Fatalf("node%d: WebSocket after logout: %v", i+1, f)
+		}
+		if f := wsNext(t, ws, map[string]any{"op": "subscribe", "channels": []string{"account:" + addr}}); f["type"] != "error" || f["code"] != "AUTH_REQUIRED" {
+			t.Fatalf("node%d: subscribe after logout: %v", i+1, f)
+		}
+	}
+}
+
+// wsNext sends v (unless nil) and returns the next frame that is not an event or a reset.
+func wsNext(t *testing.T, ws *websocket.Conn, v any) map[string]any {
+	t.Helper()
+	if v != nil {
+		if err := ws.WriteJSON(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, b, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		var f map[string]any
+		if err := json.Unmarshal(b, &f); err != nil {
+			t.Fatalf("frame %s: %v", b, err)
+		}
+		if f["type"] != "event" && f["type"] != "reset" {
+			return f
 		}
 	}
 }

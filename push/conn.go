@@ -5,8 +5,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -38,6 +40,13 @@ type conn struct {
 	closed   chan struct{} // closed with the network connection
 	closeNow sync.Once
 
+	// recheck asks the reader goroutine to re-resolve the identity (set by the hub).
+	recheck atomic.Bool
+	// cred is the identity's Key and account, for the hub to match changes against (under mu).
+	credKey     [32]byte
+	credAccount [20]byte
+	credHasAcct bool
+
 	// Owned by the reader goroutine.
 	ident   Identity
 	authed  bool
@@ -66,6 +75,7 @@ type qframe struct {
 func newConn(h *Hub, ws *websocket.Conn, ip string, id Identity, authed bool) *conn {
 	return &conn{
 		h: h, ws: ws, nc: rawConn(ws.NetConn()), ip: ip, ident: id, authed: authed,
+		credKey: id.Key, credAccount: id.Account, credHasAcct: id.HasAccount,
 		wake: make(chan struct{}, 1), closed: make(chan struct{}),
 		subs:    map[channel]struct{}{},
 		limiter: rate.NewLimiter(rate.Limit(h.cfg.FramesPerSecond), h.cfg.FrameBurst),
@@ -268,6 +278,7 @@ func (c *conn) readLoop() {
 	})
 	c.ws.SetPongHandler(func(string) error {
 		extend()
+		c.maybeRecheck()
 		return nil
 	})
 	c.ws.SetCloseHandler(func(code int, _ string) error {
@@ -290,6 +301,7 @@ func (c *conn) readLoop() {
 			return
 		}
 		extend()
+		c.maybeRecheck()
 		switch {
 		case !c.limiter.Allow():
 			c.refuse(&frameError{code: codeLimit, msg: "too many frames; slow down"})
@@ -365,8 +377,29 @@ func (c *conn) authenticate(token string) {
 		c.refuse(&frameError{code: codeAuthInvalid, msg: err.Error()})
 		return
 	}
-	c.ident, c.authed = id, true
+	c.setIdentity(id, true)
 	// A new identity may not read every channel the old one did.
+	lost := c.dropUnauthorized()
+	var addr string
+	if id.HasAccount {
+		addr = string(appendAddress(nil, &id.Account))
+	}
+	c.enqueueControl(authenticatedFrame(id.Name, id.Role, addr))
+	if len(lost) > 0 {
+		c.refuse(&frameError{code: codeForbidden, msg: "unsubscribed from channels the new identity may not read: " + strings.Join(lost, ", ")})
+	}
+}
+
+// setIdentity replaces the connection's identity (reader goroutine).
+func (c *conn) setIdentity(id Identity, authed bool) {
+	c.ident, c.authed = id, authed
+	c.mu.Lock()
+	c.credKey, c.credAccount, c.credHasAcct = id.Key, id.Account, id.HasAccount
+	c.mu.Unlock()
+}
+
+// dropUnauthorized unsubscribes the channels the identity may no longer read and names them.
+func (c *conn) dropUnauthorized() []string {
 	var lost []string
 	for ch := range c.subs {
 		if c.authorize(ch) != nil {
@@ -377,13 +410,40 @@ func (c *conn) authenticate(token string) {
 			c.h.mu.Unlock()
 		}
 	}
-	var addr string
-	if id.HasAccount {
-		addr = string(appendAddress(nil, &id.Account))
+	slices.Sort(lost)
+	return lost
+}
+
+// maybeRecheck re-resolves the identity when the hub asked for it or the credential expired,
+// and ends what the new answer no longer allows: a credential that is gone leaves the
+// connection anonymous (AUTH_INVALID), a lesser role loses its channels (FORBIDDEN). Reader
+// goroutine.
+func (c *conn) maybeRecheck() {
+	due := c.recheck.Swap(false)
+	if !c.authed || c.ident.Key == ([32]byte{}) {
+		return
 	}
-	c.enqueueControl(authenticatedFrame(id.Name, id.Role, addr))
-	if len(lost) > 0 {
-		c.refuse(&frameError{code: codeForbidden, msg: "unsubscribed from channels the new identity may not read: " + strings.Join(lost, ", ")})
+	if !due && (c.ident.Expires == 0 || c.h.now().UnixNano() < c.ident.Expires) {
+		return
+	}
+	rc, ok := c.h.auth.(Rechecker)
+	if !ok {
+		return
+	}
+	id, err := rc.Recheck(c.ident.Key)
+	if err != nil {
+		c.setIdentity(Identity{}, false)
+		lost := c.dropUnauthorized()
+		msg := "the session ended (logged out, expired or revoked); authenticate again"
+		if len(lost) > 0 {
+			msg += "; unsubscribed from " + strings.Join(lost, ", ")
+		}
+		c.refuse(&frameError{code: codeAuthInvalid, msg: msg})
+		return
+	}
+	c.setIdentity(id, true)
+	if lost := c.dropUnauthorized(); len(lost) > 0 {
+		c.refuse(&frameError{code: codeForbidden, msg: "the identity's role changed; unsubscribed from " + strings.Join(lost, ", ")})
 	}
 }
 

@@ -42,6 +42,20 @@ type Identity struct {
 	// account:{address} channel is allowed.
 	Account    [20]byte
 	HasAccount bool
+	// Key identifies the credential (its SHA-256) for a Rechecker; zero: never rechecked.
+	Key [32]byte
+	// Expires is when the credential expires (unix ns; 0: never): the connection rechecks it
+	// then, and a session extended meanwhile carries on.
+	Expires int64
+}
+
+// Rechecker re-resolves a credential by its Key. An Authenticator that is also a Rechecker
+// lets the hub end what a logout, an expiry or a role change took away: a connection rechecks
+// its identity when the hub sees a session closed or a role changed (Changes.Sessions,
+// Changes.Roles; the hub pings it, and the pong triggers the check on the connection's own
+// goroutine), when its credential expires, and at each client frame after such an event.
+type Rechecker interface {
+	Recheck(key [32]byte) (Identity, error)
 }
 
 // Authenticator resolves the token of an auth frame. The server implements it over its API
@@ -294,6 +308,43 @@ func (h *Hub) heartbeatLoop() {
 
 var pingFrame = frame(opPingF, nil)
 
+// recheckLocked asks the connections whose credential a batch may have revoked or changed (a
+// session closed, a wallet's role changed, or any after a reload) to recheck it: it marks them
+// and pings them, and each rechecks on its own goroutine when the pong (or any frame) arrives.
+func (h *Hub) recheckLocked(ch *fund.Changes) {
+	if _, ok := h.auth.(Rechecker); !ok {
+		return
+	}
+	var closed map[[32]byte]bool
+	var roles map[[20]byte]bool
+	for _, s := range ch.Sessions {
+		if s.Session == nil {
+			if closed == nil {
+				closed = map[[32]byte]bool{}
+			}
+			closed[s.TokenHash] = true
+		}
+	}
+	for _, r := range ch.Roles {
+		if roles == nil {
+			roles = map[[20]byte]bool{}
+		}
+		roles[r.Address] = true
+	}
+	if closed == nil && roles == nil && !ch.Reloaded {
+		return
+	}
+	for c := range h.conns {
+		c.mu.Lock()
+		due := c.credKey != ([32]byte{}) && (ch.Reloaded || closed[c.credKey] || (c.credHasAcct && roles[c.credAccount]))
+		c.mu.Unlock()
+		if due {
+			c.recheck.Store(true)
+			c.enqueueControl(pingFrame)
+		}
+	}
+}
+
 // msg is one rendered message of a batch.
 type msg struct {
 	ch    channel
@@ -354,6 +405,7 @@ func (h *Hub) publish(b *batch) {
 	now := h.now().UnixNano()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.recheckLocked(b.ch)
 	if b.ch.Reloaded || !h.started {
 		// The state may have jumped past commands this hub never saw: nothing before this
 		// batch can be replayed.

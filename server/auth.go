@@ -104,7 +104,7 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (principal, error) {
 	}
 	key := sha256Token(tok)
 	if bytes.HasPrefix(tok, []byte(sessionPrefix)) {
-		p, err := s.sessionPrincipal(key)
+		p, err := s.sessionPrincipal(key, true)
 		p.via = via
 		return p, err
 	}

@@ -16,6 +16,7 @@ import (
 type serverAuth struct{ s **Server }
 
 func (a serverAuth) Authenticate(tok string) (push.Identity, error) { return (*a.s).PushIdentity(tok) }
+func (a serverAuth) Recheck(key [32]byte) (push.Identity, error)    { return (*a.s).Recheck(key) }
 func (a serverAuth) AuthorizeChannel(id push.Identity, authed bool, kind string, account [20]byte) error {
 	return (*a.s).AuthorizeChannel(id, authed, kind, account)
 }

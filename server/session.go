@@ -56,8 +56,9 @@ func (s *Server) readReplica() (kv.Reader, func(), error) {
 	return v, func() { v.Close() }, nil
 }
 
-// sessionPrincipal resolves a session token by its hash.
-func (s *Server) sessionPrincipal(key [32]byte) (principal, error) {
+// sessionPrincipal resolves a session token by its hash; use says the session is being used
+// (a request, an auth frame), which extends it when due.
+func (s *Server) sessionPrincipal(key [32]byte, use bool) (principal, error) {
 	sess, r, ok := s.sessions.cached(&key)
 	if ok {
 		r = max(r, s.wallets[sess.Address])
@@ -76,7 +77,7 @@ func (s *Server) sessionPrincipal(key [32]byte) (principal, error) {
 	if !ok || sess.Expires <= now {
 		return principal{}, errSessionInvalid
 	}
-	if time.Duration(sess.Expires-now) < s.cfg.SessionTTL-s.cfg.SessionExtendAfter {
+	if use && time.Duration(sess.Expires-now) < s.cfg.SessionTTL-s.cfg.SessionExtendAfter {
 		s.touches.add(&key, now+int64(s.cfg.SessionTTL))
 	}
 	return principal{role: r, key: key, session: true, wallet: sess.Address, expires: sess.Expires}, nil

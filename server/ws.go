@@ -37,7 +37,7 @@ func (s *Server) PushIdentity(token string) (push.Identity, error) {
 	}
 	key := sha256Token([]byte(token))
 	if strings.HasPrefix(token, sessionPrefix) {
-		p, err := s.sessionPrincipal(key)
+		p, err := s.sessionPrincipal(key, true)
 		if err != nil {
 			return push.Identity{}, err
 		}
@@ -47,6 +47,22 @@ func (s *Server) PushIdentity(token string) (push.Identity, error) {
 	if !ok {
 		return push.Identity{}, errAuthInvalid
 	}
+	p.key = key
+	return identityOf(p), nil
+}
+
+// Recheck re-resolves a WebSocket connection's credential by its hash (push.Rechecker): a
+// static token stands; a session must still be open and unexpired, with its current role.
+// It does not extend the session: only requests and auth frames do.
+func (s *Server) Recheck(key [32]byte) (push.Identity, error) {
+	if p, ok := s.tokens[key]; ok {
+		p.key = key
+		return identityOf(p), nil
+	}
+	p, err := s.sessionPrincipal(key, false)
+	if err != nil {
+		return push.Identity{}, err
+	}
 	return identityOf(p), nil
 }
 
@@ -54,7 +70,10 @@ func identityOf(p principal) push.Identity {
 	if !p.authenticated() {
 		return push.Identity{}
 	}
-	return push.Identity{Name: p.label(), Role: p.role.String(), Viewer: p.role >= roleViewer, Account: p.wallet, HasAccount: p.session}
+	return push.Identity{
+		Name: p.label(), Role: p.role.String(), Viewer: p.role >= roleViewer, Account: p.wallet, HasAccount: p.session,
+		Key: p.key, Expires: p.expires,
+	}
 }
 
 // AuthorizeChannel decides a subscription by the channels table, with the same check as the
