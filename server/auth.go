@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/valyala/fasthttp"
@@ -81,42 +82,86 @@ var bearer = []byte("Bearer ")
 //
 // A request signed by a member (cluster.go) is either forwarded on behalf of a client, whose
 // own token is then checked as usual, or the member's own call to a cluster endpoint.
-func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (principal, error) {
+func (s *Server) authenticate(ctx *fasthttp.RequestCtx, p *principal) error {
 	var via string
 	if len(ctx.Request.Header.Peek(hdrCluster)) > 0 {
 		if via = s.clusterPeer(ctx); via == "" {
-			return principal{}, fmt.Errorf("%w: bad or expired cluster signature", errAuthInvalid)
+			return fmt.Errorf("%w: bad or expired cluster signature", errAuthInvalid)
 		}
 	}
 	h := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
 	if len(h) == 0 {
 		if via != "" {
-			return principal{name: "node:" + via, role: roleAdmin, cluster: true, via: via}, nil
+			*p = principal{name: "node:" + via, role: roleAdmin, cluster: true, via: via}
 		}
-		return principal{}, nil
+		return nil
 	}
 	if len(h) <= len(bearer) || !bytes.EqualFold(h[:len(bearer)], bearer) {
-		return principal{}, errAuthInvalid
+		return errAuthInvalid
 	}
 	tok := bytes.TrimSpace(h[len(bearer):])
 	if len(tok) == 0 || len(tok) > 512 {
-		return principal{}, errAuthInvalid
+		return errAuthInvalid
+	}
+	p.via = via
+	if bytes.HasPrefix(tok, []byte(sessionPrefix)) {
+		return s.sessionPrincipal(tok, true, s.requestTime(ctx), p)
+	}
+	if m := s.knownTokens.Load(); m != nil {
+		if k, ok := (*m)[string(tok)]; ok {
+			*p = k
+			p.via = via
+			return nil
+		}
 	}
 	key := sha256Token(tok)
-	if bytes.HasPrefix(tok, []byte(sessionPrefix)) {
-		p, err := s.sessionPrincipal(key, true)
-		p.via = via
-		return p, err
-	}
-	p, ok := s.tokens[key]
+	k, ok := s.tokens[key]
 	if !ok {
 		if s.isClusterSecret(tok) {
-			return principal{name: "cluster-secret", role: roleAdmin, cluster: true}, nil
+			*p = principal{name: "cluster-secret", role: roleAdmin, cluster: true}
+			return nil
 		}
-		return principal{}, errAuthInvalid
+		return errAuthInvalid
 	}
-	p.via, p.key = via, key
-	return p, nil
+	k.key = key
+	s.learnToken(tok, k)
+	*p = k
+	p.via = via
+	return nil
+}
+
+// maxKnownTokens bounds the static tokens remembered raw: only configured tokens are, so a
+// handful in practice.
+const maxKnownTokens = 1024
+
+// learnToken remembers a verified static token by its raw bytes, so that its next requests
+// skip the SHA-256 (copy on write: readers never lock).
+func (s *Server) learnToken(tok []byte, p principal) {
+	s.knownMu.Lock()
+	defer s.knownMu.Unlock()
+	old := s.knownTokens.Load()
+	if old != nil {
+		if _, ok := (*old)[string(tok)]; ok || len(*old) >= maxKnownTokens {
+			return
+		}
+	}
+	m := make(map[string]principal, 1)
+	if old != nil {
+		maps.Copy(m, *old)
+	}
+	m[string(tok)] = p
+	s.knownTokens.Store(&m)
+}
+
+// requestTime is the time of the request: fasthttp's, read once per request, unless a test
+// clock is configured.
+func (s *Server) requestTime(ctx *fasthttp.RequestCtx) int64 {
+	if s.realClock {
+		if t := ctx.Time(); !t.IsZero() {
+			return t.UnixNano()
+		}
+	}
+	return s.cfg.Now().UnixNano()
 }
 
 // TokenHash returns the hex SHA-256 of a token, the form [[auth.tokens]] sha256 takes.

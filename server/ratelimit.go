@@ -187,7 +187,7 @@ func (s *Server) rateLimit(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	} else {
 		ipKey(&key, ctx.RemoteIP())
 	}
-	ok, wait := b.lim.allow(&key, s.cfg.Now())
+	ok, wait := b.lim.allow(&key, time.Unix(0, s.requestTime(ctx)))
 	if ok {
 		return nil
 	}

@@ -265,14 +265,13 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 		ctx.SetUserValue(allowKey, rt.method)
 		return fmt.Errorf("%w: %s accepts %s", errMethod, ctx.Path(), rt.method)
 	}
-	who, err := s.authenticate(ctx)
-	if err != nil {
+	if err := s.authenticate(ctx, &rc.who); err != nil {
 		return err
 	}
-	rc.who = who
 	if err := s.rateLimit(ctx, rc); err != nil {
 		return err
 	}
+	who := &rc.who
 	have := who.role
 	if who.cluster && !rt.cluster {
 		have = roleNone // member credentials open the cluster endpoints only

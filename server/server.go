@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -186,6 +187,9 @@ type Server struct {
 	closeErr  error
 	bufs      sync.Pool
 
+	knownTokens atomic.Pointer[map[string]principal] // raw static tokens verified (learnToken)
+	knownMu     sync.Mutex
+	realClock   bool // Config.Now was not set: requestTime may use fasthttp's request time
 	sessions    *SessionCache
 	wallets     map[[20]byte]role // bootstrap wallet roles
 	touches     *touchQueue
@@ -194,6 +198,7 @@ type Server struct {
 
 // New returns a server that reads through c and writes through store.
 func New(cfg Config, store Store, c *cache.Cache, registry *fund.Registry, views ViewRenderer) (*Server, error) {
+	realClock := cfg.Now == nil
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -206,6 +211,7 @@ func New(cfg Config, store Store, c *cache.Cache, registry *fund.Registry, views
 		views:       views,
 		tokens:      make(map[[32]byte]principal, len(cfg.Tokens)),
 		sessions:    cfg.Sessions,
+		realClock:   realClock,
 		wallets:     make(map[[20]byte]role, len(cfg.Wallets)),
 		touches:     newTouchQueue(),
 		stopTouches: make(chan struct{}),

@@ -56,31 +56,52 @@ func (s *Server) readReplica() (kv.Reader, func(), error) {
 	return v, func() { v.Close() }, nil
 }
 
-// sessionPrincipal resolves a session token by its hash; use says the session is being used
-// (a request, an auth frame), which extends it when due.
-func (s *Server) sessionPrincipal(key [32]byte, use bool) (principal, error) {
-	sess, r, ok := s.sessions.cached(&key)
-	if ok {
-		r = max(r, s.wallets[sess.Address])
-	} else {
-		var err error
-		if sess, ok, err = s.sessions.session(&key, s.readReplica); err != nil {
-			return principal{}, err
+// sessionPrincipal resolves a session token into *p (zero on entry); use says the session is
+// being used (a request, an auth frame), which extends it when due; now is the request's time.
+func (s *Server) sessionPrincipal(tok []byte, use bool, now int64, p *principal) error {
+	e, ok := s.sessions.cachedToken(tok)
+	if !ok {
+		key := sha256Token(tok)
+		if err := s.sessionByHash(key, use, now, p); err != nil {
+			return err
 		}
-		if ok {
-			if r, err = s.walletRole((*[20]byte)(&sess.Address)); err != nil {
-				return principal{}, err
-			}
-		}
+		s.sessions.learn(tok, key)
+		return nil
 	}
-	now := s.cfg.Now().UnixNano()
-	if !ok || sess.Expires <= now {
-		return principal{}, errSessionInvalid
+	r := role(e.role.Load())
+	if len(s.wallets) > 0 {
+		r = max(r, s.wallets[e.addr])
 	}
-	if use && time.Duration(sess.Expires-now) < s.cfg.SessionTTL-s.cfg.SessionExtendAfter {
-		s.touches.add(&key, now+int64(s.cfg.SessionTTL))
+	return s.checkSession(&e.hash, &e.addr, e.expires.Load(), r, use, now, p)
+}
+
+// sessionByHash resolves a session by its token's hash into *p, reading the replica on a miss.
+func (s *Server) sessionByHash(key [32]byte, use bool, now int64, p *principal) error {
+	sess, ok, err := s.sessions.session(&key, s.readReplica)
+	if err != nil {
+		return err
 	}
-	return principal{role: r, key: key, session: true, wallet: sess.Address, expires: sess.Expires}, nil
+	if !ok {
+		return errSessionInvalid
+	}
+	r, err := s.walletRole((*[20]byte)(&sess.Address))
+	if err != nil {
+		return err
+	}
+	return s.checkSession(&key, (*[20]byte)(&sess.Address), sess.Expires, r, use, now, p)
+}
+
+// checkSession refuses an expired session, queues the extension of one in use when due, and
+// fills *p (r is the effective role).
+func (s *Server) checkSession(key *[32]byte, addr *[20]byte, expires int64, r role, use bool, now int64, p *principal) error {
+	if expires <= now {
+		return errSessionInvalid
+	}
+	if use && time.Duration(expires-now) < s.cfg.SessionTTL-s.cfg.SessionExtendAfter {
+		s.touches.add(key, now, now+int64(s.cfg.SessionTTL))
+	}
+	p.role, p.key, p.session, p.wallet, p.expires = r, *key, true, *addr, expires
+	return nil
 }
 
 // walletRole is a wallet's effective role: the higher of its bootstrap role (config) and the
@@ -400,19 +421,29 @@ func (s *Server) getRoles(ctx *fasthttp.RequestCtx) error {
 type touchQueue struct {
 	mu      sync.Mutex
 	pending map[[32]byte]int64
-	wake    chan struct{}
+	// recent holds when each session was last queued, so that the requests between its
+	// flush and the extension's apply do not queue it again.
+	recent map[[32]byte]int64
+	wake   chan struct{}
 }
+
+// touchQuiet is how long a queued session is not queued again.
+const touchQuiet = int64(time.Minute)
 
 func newTouchQueue() *touchQueue {
-	return &touchQueue{pending: map[[32]byte]int64{}, wake: make(chan struct{}, 1)}
+	return &touchQueue{pending: map[[32]byte]int64{}, recent: map[[32]byte]int64{}, wake: make(chan struct{}, 1)}
 }
 
-// add queues an extension of the session under h to exp, once.
-func (q *touchQueue) add(h *[32]byte, exp int64) {
+// add queues an extension of the session under h to exp, once per touchQuiet.
+func (q *touchQueue) add(h *[32]byte, now, exp int64) {
 	q.mu.Lock()
 	_, dup := q.pending[*h]
+	if last, ok := q.recent[*h]; ok && now-last < touchQuiet && now >= last {
+		dup = true
+	}
 	if !dup && len(q.pending) < 100_000 {
 		q.pending[*h] = exp
+		q.recent[*h] = now
 	}
 	q.mu.Unlock()
 	if !dup {
@@ -423,10 +454,15 @@ func (q *touchQueue) add(h *[32]byte, exp int64) {
 	}
 }
 
-// take removes up to fund.MaxTouches queued extensions.
-func (q *touchQueue) take() []fund.Touch {
+// take removes up to fund.MaxTouches queued extensions (and forgets sessions queued long ago).
+func (q *touchQueue) take(now int64) []fund.Touch {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	for h, t := range q.recent {
+		if now-t >= touchQuiet || now < t {
+			delete(q.recent, h)
+		}
+	}
 	out := make([]fund.Touch, 0, min(len(q.pending), fund.MaxTouches))
 	for h, exp := range q.pending {
 		if len(out) == fund.MaxTouches {
@@ -457,7 +493,7 @@ func (s *Server) runTouches(stop <-chan struct{}) {
 		case <-time.After(touchDelay):
 		}
 		for {
-			batch := s.touches.take()
+			batch := s.touches.take(s.cfg.Now().UnixNano())
 			if len(batch) == 0 {
 				break
 			}

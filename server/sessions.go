@@ -2,6 +2,7 @@ package server
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -18,15 +19,80 @@ import (
 // A fill after a miss races with apply: the replica read may predate a logout applied while
 // it ran. gen counts applied changes; a fill stores its result only if no change was applied
 // since it began, so a revoked session is never put back.
+//
+// The index of raw tokens remembers the tokens of cached sessions this node has verified (by
+// their SHA-256), each with what a request needs (hash, wallet, expiry, replicated role), so
+// that a request with a known token costs one atomic load and one map lookup: no lock, no
+// hash. The raw token only ever lives in this node's memory, as in the request. The index is
+// sharded and copied on write (a token is added on its first use on this node and removed when
+// its session closes); apply updates an entry's expiry and role in place, atomically.
 type SessionCache struct {
 	mu       sync.RWMutex
 	gen      uint64
 	sessions map[[32]byte]fund.Session
 	roles    map[[20]byte]role // replicated roles; roleNone cached for "none granted"
+	entries  map[[32]byte]*tokenEntry
+	index    [tokenShards]atomic.Pointer[map[string]*tokenEntry]
+}
+
+const tokenShards = 64
+
+// tokenEntry is a verified session token's state. expires 0 marks a closed session.
+type tokenEntry struct {
+	token   string
+	hash    [32]byte
+	addr    [20]byte
+	expires atomic.Int64
+	role    atomic.Uint32 // replicated role
 }
 
 func newSessionCache() *SessionCache {
-	return &SessionCache{sessions: map[[32]byte]fund.Session{}, roles: map[[20]byte]role{}}
+	c := &SessionCache{sessions: map[[32]byte]fund.Session{}, roles: map[[20]byte]role{}, entries: map[[32]byte]*tokenEntry{}}
+	for i := range c.index {
+		c.index[i].Store(&map[string]*tokenEntry{})
+	}
+	return c
+}
+
+// shardOf picks a token's shard from its last byte (a token ends in random hex).
+func shardOf(tok []byte) int { return int(tok[len(tok)-1]) % tokenShards }
+
+// setIndexLocked adds (e) or removes (nil) tok in its shard: a copy of the shard's map.
+func (c *SessionCache) setIndexLocked(tok string, e *tokenEntry) {
+	sh := &c.index[shardOf([]byte(tok))]
+	old := *sh.Load()
+	m := make(map[string]*tokenEntry, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	if e != nil {
+		m[tok] = e
+	} else {
+		delete(m, tok)
+	}
+	sh.Store(&m)
+}
+
+// forgetLocked drops a session and its raw token.
+func (c *SessionCache) forgetLocked(h [32]byte) {
+	delete(c.sessions, h)
+	if e, ok := c.entries[h]; ok {
+		e.expires.Store(0) // a reader holding the old shard map sees it closed
+		delete(c.entries, h)
+		c.setIndexLocked(e.token, nil)
+	}
+}
+
+func (c *SessionCache) clearLocked() {
+	clear(c.sessions)
+	clear(c.roles)
+	for _, e := range c.entries {
+		e.expires.Store(0)
+	}
+	clear(c.entries)
+	for i := range c.index {
+		c.index[i].Store(&map[string]*tokenEntry{})
+	}
 }
 
 // applied follows a committed batch.
@@ -38,19 +104,26 @@ func (c *SessionCache) applied(ch *fund.Changes) {
 	defer c.mu.Unlock()
 	c.gen++
 	if ch.Reloaded {
-		clear(c.sessions)
-		clear(c.roles)
+		c.clearLocked()
 	}
 	for _, s := range ch.Sessions {
 		if s.Session == nil {
-			delete(c.sessions, s.TokenHash)
-		} else {
-			c.sessions[s.TokenHash] = *s.Session
+			c.forgetLocked(s.TokenHash)
+			continue
+		}
+		c.sessions[s.TokenHash] = *s.Session
+		if e, ok := c.entries[s.TokenHash]; ok {
+			e.expires.Store(s.Session.Expires)
 		}
 	}
 	for _, r := range ch.Roles {
 		rr, _ := parseRole(r.Role) // "" (removed) is roleNone
 		c.roles[r.Address] = rr
+		for _, e := range c.entries { // role changes are rare admin actions
+			if e.addr == r.Address {
+				e.role.Store(uint32(rr))
+			}
+		}
 	}
 }
 
@@ -59,20 +132,34 @@ func (c *SessionCache) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	clear(c.sessions)
-	clear(c.roles)
+	c.clearLocked()
 }
 
-// cached returns the session under token hash h and its wallet's replicated role when both
-// are cached: the hot path of an authenticated request, one read lock.
-func (c *SessionCache) cached(h *[32]byte) (s fund.Session, r role, ok bool) {
-	c.mu.RLock()
-	s, ok = c.sessions[*h]
-	if ok {
-		r, ok = c.roles[s.Address]
+// cachedToken returns the entry of a raw session token this node verified before: the hot
+// path of an authenticated request, lock-free, no hashing, no allocation.
+func (c *SessionCache) cachedToken(tok []byte) (*tokenEntry, bool) {
+	e, ok := (*c.index[shardOf(tok)].Load())[string(tok)]
+	return e, ok
+}
+
+// learn remembers tok as the raw token of the cached session h, once its session and role are
+// cached (bounded by the sessions cached: one token per session).
+func (c *SessionCache) learn(tok []byte, h [32]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.sessions[h]
+	if !ok {
+		return
 	}
-	c.mu.RUnlock()
-	return s, r, ok
+	r, ok := c.roles[s.Address]
+	if _, known := c.entries[h]; !ok || known {
+		return
+	}
+	e := &tokenEntry{token: string(tok), hash: h, addr: s.Address}
+	e.expires.Store(s.Expires)
+	e.role.Store(uint32(r))
+	c.entries[h] = e
+	c.setIndexLocked(e.token, e)
 }
 
 // session returns the session under token hash h, reading the replica on a miss. It does not

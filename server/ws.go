@@ -37,8 +37,8 @@ func (s *Server) PushIdentity(token string) (push.Identity, error) {
 	}
 	key := sha256Token([]byte(token))
 	if strings.HasPrefix(token, sessionPrefix) {
-		p, err := s.sessionPrincipal(key, true)
-		if err != nil {
+		var p principal
+		if err := s.sessionPrincipal([]byte(token), true, s.cfg.Now().UnixNano(), &p); err != nil {
 			return push.Identity{}, err
 		}
 		return identityOf(p), nil
@@ -59,8 +59,8 @@ func (s *Server) Recheck(key [32]byte) (push.Identity, error) {
 		p.key = key
 		return identityOf(p), nil
 	}
-	p, err := s.sessionPrincipal(key, false)
-	if err != nil {
+	var p principal
+	if err := s.sessionByHash(key, false, s.cfg.Now().UnixNano(), &p); err != nil {
 		return push.Identity{}, err
 	}
 	return identityOf(p), nil
