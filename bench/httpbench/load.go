@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/ethereum/go-ethereum/accounts"
+	"github.com/ethereum/go-ethereum/crypto"
 
 	"paimon/bench/internal/benchkit"
 	"paimon/fund/fundtest"
@@ -38,6 +43,39 @@ func (n *node) do(ctx context.Context, method, path string, body []byte, auth bo
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, b, err
+}
+
+// walletLogin signs in a new wallet (nonce, personal_sign of the message, login) and returns
+// its session token.
+func (n *node) walletLogin(ctx context.Context) (string, error) {
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		return "", err
+	}
+	addr := strings.ToLower(crypto.PubkeyToAddress(key.PublicKey).Hex())
+	code, b, err := n.do(ctx, http.MethodPost, "/v1/auth/nonce", []byte(`{"address":"`+addr+`"}`), false)
+	if err != nil || code != http.StatusOK {
+		return "", fmt.Errorf("POST /v1/auth/nonce: %d %s %v", code, benchkit.Snippet(b), err)
+	}
+	var nr struct{ Nonce, Message string }
+	if err := json.Unmarshal(b, &nr); err != nil {
+		return "", err
+	}
+	sig, err := crypto.Sign(accounts.TextHash([]byte(nr.Message)), key)
+	if err != nil {
+		return "", err
+	}
+	sig[64] += 27
+	body, _ := json.Marshal(map[string]string{"address": addr, "nonce": nr.Nonce, "signature": "0x" + hex.EncodeToString(sig)})
+	code, b, err = n.do(ctx, http.MethodPost, "/v1/auth/login", body, false)
+	if err != nil || code != http.StatusOK {
+		return "", fmt.Errorf("POST /v1/auth/login: %d %s %v", code, benchkit.Snippet(b), err)
+	}
+	var lr struct{ Token string }
+	if err := json.Unmarshal(b, &lr); err != nil || lr.Token == "" {
+		return "", fmt.Errorf("POST /v1/auth/login: no token in %s", benchkit.Snippet(b))
+	}
+	return lr.Token, nil
 }
 
 // get fetches path and fails unless it answers 200.

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,9 +37,15 @@ const (
 	targetOverview = "GET /v1/fund/overview"
 	targetNav      = "GET /v1/fund/nav/history"
 	targetAccount  = "GET /v1/accounts/{address}"
+	// The overview again with credentials: what authentication costs on a cached read.
+	targetOverviewToken   = "GET /v1/fund/overview (token)"
+	targetOverviewSession = "GET /v1/fund/overview (session)"
 )
 
-var targetKeys = map[string]string{"bare": targetBare, "overview": targetOverview, "nav": targetNav, "account": targetAccount}
+var targetKeys = map[string]string{
+	"bare": targetBare, "overview": targetOverview, "nav": targetNav, "account": targetAccount,
+	"overview_token": targetOverviewToken, "overview_session": targetOverviewSession,
+}
 
 type options struct {
 	repo         string
@@ -69,7 +76,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.spec.NavHours, "nav-hours", o.spec.NavHours, "data set: hourly NAV points (8760 = a year)")
 	fs.IntVar(&o.spec.Redemptions, "redemptions", o.spec.Redemptions, "data set: redemption requests")
 	fs.IntVar(&o.maxBody, "max-body", 1<<20, "largest POST /v1/admin/logs body in bytes (the node's http.max_body_bytes)")
-	targets := fs.String("targets", "bare,overview,nav,account", "comma-separated targets: bare, overview, nav, account")
+	targets := fs.String("targets", "bare,overview,nav,account", "comma-separated targets: bare, overview, nav, account, overview_token, overview_session")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary folder (binaries, data, node log)")
 	fs.StringVar(&o.nodeLogLevel, "node-log-level", "warn", "the node's -log-level")
@@ -82,7 +89,7 @@ func parseFlags(args []string) (*options, error) {
 	for _, t := range strings.Split(*targets, ",") {
 		name, ok := targetKeys[strings.TrimSpace(t)]
 		if !ok {
-			return nil, fmt.Errorf("-targets: unknown target %q (want bare, overview, nav, account)", t)
+			return nil, fmt.Errorf("-targets: unknown target %q (want bare, overview, nav, account, overview_token, overview_session)", t)
 		}
 		o.targets = append(o.targets, name)
 	}
@@ -217,10 +224,25 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 	urls := map[string]string{
 		targetBare: "http://" + bareAddr + "/v1/fund/overview", targetOverview: n.base + "/v1/fund/overview",
 		targetNav: n.base + "/v1/fund/nav/history", targetAccount: n.base + account,
+		targetOverviewToken: n.base + "/v1/fund/overview", targetOverviewSession: n.base + "/v1/fund/overview",
 	}
-	size := map[string]int{targetBare: len(overview)}
+	scripts := map[string]string{targetAccount: script, targetOverviewToken: script}
+	if slices.Contains(o.targets, targetOverviewSession) {
+		// A wallet session: a fresh key signs the login message (EIP-191), as a user would.
+		tok, err := n.walletLogin(ctx)
+		if err != nil {
+			return err
+		}
+		sessionScript := filepath.Join(tmp, "session.lua")
+		if err := os.WriteFile(sessionScript, []byte(fmt.Sprintf("wrk.headers[\"Authorization\"] = \"Bearer %s\"\n", tok)), 0o600); err != nil {
+			return err
+		}
+		scripts[targetOverviewSession] = sessionScript
+		fmt.Println("signed in a wallet for the session target")
+	}
+	size := map[string]int{targetBare: len(overview), targetOverviewToken: len(overview), targetOverviewSession: len(overview)}
 	for _, t := range o.targets {
-		if t != targetBare {
+		if _, known := size[t]; !known {
 			b, err := n.get(ctx, strings.TrimPrefix(urls[t], n.base), t == targetAccount)
 			if err != nil {
 				return err
@@ -237,10 +259,7 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 	lines := map[string]string{}
 	for round := 1; round <= o.rounds; round++ {
 		for _, t := range o.targets {
-			s := ""
-			if t == targetAccount {
-				s = script
-			}
+			s := scripts[t]
 			if o.warmup > 0 && round == 1 {
 				if _, _, err := runWrk(ctx, o.wrk, o.warmup, urls[t], s); err != nil {
 					return err
