@@ -225,6 +225,7 @@ func runLoadPhase(ctx context.Context, n *nodeClient, p pool, token string, o *o
 	// Drain: until every expected message arrived, nothing arrived for 3 s, or o.drain.
 	var final []*report
 	var lastRecv uint64
+	var drainEnd string
 	lastChange, drainStart := time.Now(), time.Now()
 	for {
 		reps, err := p.askAll(cmdStats, 30*time.Second)
@@ -236,7 +237,8 @@ func runLoadPhase(ctx context.Context, n *nodeClient, p pool, token string, o *o
 		if recv != lastRecv {
 			lastRecv, lastChange = recv, time.Now()
 		}
-		if recv >= expected || time.Since(lastChange) > 3*time.Second || time.Since(drainStart) > o.drain {
+		drainEnd = drainEnded(recv, expected, time.Since(lastChange), time.Since(drainStart), o.drain)
+		if drainEnd != "" {
 			break
 		}
 		select {
@@ -253,7 +255,30 @@ func runLoadPhase(ctx context.Context, n *nodeClient, p pool, token string, o *o
 	cpuAfter := cpuSample{node: mAfter["process_cpu_seconds_total"], workers: totals(final).CPUSeconds,
 		runner: benchkit.SelfCPUSeconds(), machine: machineBusySeconds()}
 	res.fill(load, final, subscribed, expected, deliveredIn, mBefore, mAfter, cpuBefore, cpuAfter, time.Since(t0).Seconds())
+	res.Delivery.DrainEnded = drainEnd
 	return nil
+}
+
+// Why the wait for deliveries ended. Messages missing after drainTimedOut were still arriving
+// (the node was behind), after drainQuiet they had stopped arriving (lost, or the node stalled).
+const (
+	drainComplete = "complete"
+	drainQuiet    = "quiet"
+	drainTimeout  = "timeout"
+)
+
+// drainEnded says whether the wait for deliveries is over and why ("" while it goes on): every
+// expected message arrived, none arrived for quiet (3 s), or the -drain time passed.
+func drainEnded(recv, expected uint64, sinceLast, sinceStart, limit time.Duration) string {
+	switch {
+	case recv >= expected:
+		return drainComplete
+	case sinceLast > 3*time.Second:
+		return drainQuiet
+	case sinceStart > limit:
+		return drainTimeout
+	}
+	return ""
 }
 
 // cpuSample is CPU seconds used so far.

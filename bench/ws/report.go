@@ -85,8 +85,9 @@ type deliveryResult struct {
 	Subscribed  int            `json:"subscribed"` // connections open when the load started
 	Expected    uint64         `json:"expected"`   // accepted writes × subscribed
 	Received    uint64         `json:"received"`
-	Missing     uint64         `json:"missing"`
-	Seconds     float64        `json:"seconds"` // from the first write to the last message received
+	Missing     uint64         `json:"missing"`    // expected − received when the wait ended
+	DrainEnded  string         `json:"drainEnded"` // complete, quiet (nothing arrived for 3 s) or timeout (-drain passed while messages still arrived)
+	Seconds     float64        `json:"seconds"`    // from the first write to the last message received
 	PerSec      float64        `json:"messagesPerSec"`
 	LatencyMs   latencyMs      `json:"latencyMs"` // write sent → client received
 	MinPerConn  uint64         `json:"minPerConn"`
@@ -216,8 +217,8 @@ func (r *result) print() {
 	}
 	row("  write answered (POST → 200) P50/P99/max", fmt.Sprintf("%s / %s / %s", benchkit.FormatMs(l.WriteMs.P50),
 		benchkit.FormatMs(l.WriteMs.P99), benchkit.FormatMs(l.WriteMs.Max)))
-	row("messages expected / received", fmt.Sprintf("%s / %s (%s; missing %s)", benchkit.Thousands(int(d.Expected)),
-		benchkit.Thousands(int(d.Received)), pct(d.Received, d.Expected), benchkit.Thousands(int(d.Missing))))
+	row("messages expected / received", fmt.Sprintf("%s / %s (%s; missing %s%s)", benchkit.Thousands(int(d.Expected)),
+		benchkit.Thousands(int(d.Received)), pct(d.Received, d.Expected), benchkit.Thousands(int(d.Missing)), d.missingNote()))
 	row("messages/s delivered", fmt.Sprintf("%s (over %.1fs, first write to last message; offered %s/s)",
 		benchkit.Thousands(int(d.PerSec+0.5)), d.Seconds, benchkit.Thousands(l.Rate*d.Subscribed)))
 	row("per connection received min / max", fmt.Sprintf("%s / %s", benchkit.Thousands(int(d.MinPerConn)), benchkit.Thousands(int(d.MaxPerConn))))
@@ -279,13 +280,27 @@ func (r *result) verdicts() []string {
 	d := r.Delivery
 	lat := fmt.Sprintf("latency: %s (P99 %s", met(d.LatencyMs.P99 < 100 && d.Missing == 0), benchkit.FormatMs(d.LatencyMs.P99))
 	if d.Missing > 0 {
-		lat += fmt.Sprintf(", %s messages never arrived", benchkit.Thousands(int(d.Missing)))
+		lat += fmt.Sprintf(", %s messages not received%s", benchkit.Thousands(int(d.Missing)), d.missingNote())
 	}
 	lat += ")"
 	if r.Load.Rate != 100 || d.Subscribed < 20000 {
 		lat += fmt.Sprintf(" — at %d updates/s to %s connections, not the target's 100/s to 20,000", r.Load.Rate, benchkit.Thousands(d.Subscribed))
 	}
 	return append(out, lat)
+}
+
+// missingNote says what the missing messages were doing when the wait for them ended.
+func (d deliveryResult) missingNote() string {
+	if d.Missing == 0 {
+		return ""
+	}
+	switch d.DrainEnded {
+	case drainTimeout:
+		return ": still arriving when -drain ran out, the node was that far behind"
+	case drainQuiet:
+		return ": none arrived in the last 3 s, lost or stalled"
+	}
+	return ""
 }
 
 func closeCodes(codes map[string]int, first string) string {

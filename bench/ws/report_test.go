@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestVerdicts(t *testing.T) {
@@ -15,11 +16,36 @@ func TestVerdicts(t *testing.T) {
 	}
 
 	r.Idle.HeapStackPerConn = 31000
-	r.Delivery = deliveryResult{Subscribed: 19800, Missing: 5, LatencyMs: latencyMs{P99: 80}}
+	r.Delivery = deliveryResult{Subscribed: 19800, Missing: 5, DrainEnded: drainTimeout, LatencyMs: latencyMs{P99: 80}}
 	got = strings.Join(r.verdicts(), "\n")
-	for _, want := range []string{"idle memory: NOT met (31.0 KB", "latency: NOT met", "5 messages never arrived", "to 19,800 connections, not the target's"} {
+	for _, want := range []string{"idle memory: NOT met (31.0 KB", "latency: NOT met", "5 messages not received: still arriving",
+		"to 19,800 connections, not the target's"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in:\n%s", want, got)
+		}
+	}
+	r.Delivery.DrainEnded = drainQuiet
+	if got = strings.Join(r.verdicts(), "\n"); !strings.Contains(got, "5 messages not received: none arrived in the last 3 s") {
+		t.Errorf("quiet drain:\n%s", got)
+	}
+}
+
+func TestDrainEnded(t *testing.T) {
+	s := time.Second
+	for _, c := range []struct {
+		recv, expected        uint64
+		sinceLast, sinceStart time.Duration
+		want                  string
+	}{
+		{10, 10, 0, 0, drainComplete},
+		{11, 10, 5 * s, 90 * s, drainComplete},
+		{9, 10, 4 * s, 1 * s, drainQuiet},
+		{9, 10, 4 * s, 90 * s, drainQuiet},
+		{9, 10, 1 * s, 61 * s, drainTimeout},
+		{9, 10, 1 * s, 30 * s, ""},
+	} {
+		if got := drainEnded(c.recv, c.expected, c.sinceLast, c.sinceStart, 60*s); got != c.want {
+			t.Errorf("drainEnded(%d, %d, %s, %s) = %q, want %q", c.recv, c.expected, c.sinceLast, c.sinceStart, got, c.want)
 		}
 	}
 }
