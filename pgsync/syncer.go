@@ -295,6 +295,9 @@ func (s *Syncer) step(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Clear the error with the drain that succeeded, not after the round: the status must not
+	// show the changes synced and, a moment longer, the outage's error.
+	s.setError(nil)
 	if err := s.maybeMark(ctx); err != nil {
 		s.logger.Warn("replicate the synced index", "error", err)
 	}

@@ -303,6 +303,9 @@ func TestConnectionLimits(t *testing.T) {
 	cfg.AllowedOrigins = []string{"https://app.paimon.example"}
 	e := newEnv(t, cfg)
 	a, b := e.dial(nil), e.dial(nil)
+	// A client's handshake completes before the hub registers the connection: wait for both,
+	// or closing a could leave b unregistered and its slot still held by a.
+	e.waitConns(2)
 	_, resp, err := websocket.DefaultDialer.Dial(e.url, nil)
 	if err == nil || resp == nil || resp.StatusCode != 429 {
 		t.Fatalf("third connection from one address: %v %v", err, resp)
@@ -310,6 +313,7 @@ func TestConnectionLimits(t *testing.T) {
 	_ = a.ws.Close()
 	e.waitConns(1)
 	e.dial(http.Header{"Origin": {"https://app.paimon.example"}})
+	e.waitConns(2)
 	_ = b.ws.Close()
 	e.waitConns(1)
 	_, resp, err = websocket.DefaultDialer.Dial(e.url, http.Header{"Origin": {"https://evil.example"}})
