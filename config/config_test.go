@@ -837,6 +837,8 @@ func FuzzParse(f *testing.F) {
 		"[push]\nenabled = false\n",
 		"[ratelimit]\nenabled = true\nlogin_rate = 0.5\nread_rate = 1e3\nread_burst = 1\nfailed_login_window = \"1h\"\nmax_clients = 64\n",
 		"[[auth.tokens]]\nname = \"ops\"\nrole = \"admin\"\nsha256 = \"" + tokenHash + "\"\n",
+		"[auth]\nservice = \"Paimon Prime\"\nnonce_ttl = \"2m\"\nsession_ttl = \"1h\"\nsession_extend_after = \"10m\"\n[[auth.wallets]]\naddress = \"0x00000000000000000000000000000000000000A1\"\nrole = \"admin\"\n",
+		"[auth]\nsession_ttl = \"1s\"\n[[auth.wallets]]\naddress = \"0x12\"\nrole = \"root\"\n",
 		"[log]\nlevel = \"debug\"\nformat = \"json\"\n",
 		"[raft]\nadress = \"x\"\n",
 		"http.addr = \"127.0.0.1:1\"\nlog = {level = \"warn\"}\n",
