@@ -21,8 +21,10 @@ var indexPrefixes = []byte{pLedgerTx, pLedgerAddr, pLedgerEv, pLedgerCon, pRedOw
 
 // IsPrimaryRecord reports whether key is a primary record (the outbox/PostgreSQL set): the
 // fund singleton (S), the ingest checkpoint (I), accounts (A), redemptions (R), assets (X), current prices (P), price
-// points (H), NAV points (N), flow buckets (F), risk events (K), the ledger (L) and the audit
-// log (U). Index keys, views, the outbox, the sync mark and raftstore's keys are not.
+// points (H), NAV points (N), flow buckets (F), risk events (K), the ledger (L), the audit
+// log (U) and wallet roles (Y). Index keys, views, the outbox, the sync mark, login nonces and
+// wallet sessions (ephemeral: a node rebuilt from PostgreSQL starts with none) and raftstore's
+// keys are not.
 func IsPrimaryRecord(key []byte) bool {
 	return len(key) > 0 && primaryPrefixes[key[0]] && ((key[0] != pFund && key[0] != pIngest) || len(key) == 1)
 }
