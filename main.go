@@ -37,6 +37,7 @@ usage:
   paimon serve -check-config [...]      validate the configuration and exit
   paimon pg verify|restore [-config FILE]  compare with, or rebuild from, PostgreSQL
   paimon watch [-url U] [-token T] CHANNEL...  print push frames (WebSocket)
+  paimon login -key-file FILE [-url U]  sign in with a wallet key; print the session token
   paimon token                          make an API token and its config entry
   paimon version                        print the version
 
@@ -57,6 +58,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return pgCommand(args[1:], stdout, stderr)
 	case "watch":
 		return watch(args[1:], stdout, stderr)
+	case "login":
+		return login(args[1:], stdout, stderr)
 	case "token":
 		tok, sum := server.NewToken()
 		fmt.Fprintf(stdout, "token: %s\n\n[[auth.tokens]]\nname = \"NAME\"\nrole = \"viewer\"  # viewer, operator or admin\nsha256 = \"%s\"\n", tok, sum)
