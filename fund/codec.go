@@ -14,6 +14,8 @@ const (
 	CmdPrices   byte = 2
 	CmdAudit    byte = 3
 	CmdSyncMark byte = 4 // the replicated sync high-water mark (outbox.go)
+	// 5: CmdIngest (ingest.go); 6..10: CmdNonce, CmdLogin, CmdTouch, CmdLogout, CmdRole
+	// (session.go).
 )
 
 // codecVersion is the second byte of every command; a decoder refuses other versions.
