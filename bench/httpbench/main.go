@@ -19,7 +19,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -149,36 +148,16 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 	fmt.Printf("built the node and bench/bare in %s\n", time.Since(t0).Round(100*time.Millisecond))
 
 	// 2. Start the node: embedded defaults, one node that bootstraps itself.
-	httpAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	raftAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	dataDir := filepath.Join(tmp, "data")
-	nodeProc, err := benchkit.StartProc(benchkit.ProcSpec{Name: "node", Bin: nodeBin, LogPath: filepath.Join(tmp, "node.log"), Args: []string{
-		"serve", "-data-dir", dataDir, "-http-addr", httpAddr, "-raft-addr", raftAddr, "-log-level", o.nodeLogLevel,
-	}})
-	if err != nil {
-		return err
-	}
-	defer stopProc(nodeProc, &err)
-	n := &node{base: "http://" + httpAddr, http: &http.Client{Timeout: 2 * time.Minute}}
 	t0 = time.Now()
-	if err := waitHTTP(ctx, nodeProc, n.base+"/readyz", time.Minute); err != nil {
-		return err
-	}
-	tok, err := readFileWhenPresent(ctx, filepath.Join(dataDir, "admin.token"), 10*time.Second)
+	nodeProc, n, err := benchkit.StartNode(ctx, benchkit.NodeSpec{Bin: nodeBin, Dir: tmp, LogLevel: o.nodeLogLevel})
+	defer benchkit.StopProc(nodeProc, &err)
 	if err != nil {
 		return err
 	}
-	n.token = strings.TrimSpace(string(tok))
-	fmt.Printf("node ready at %s (raft %s) in %s\n", httpAddr, raftAddr, time.Since(t0).Round(10*time.Millisecond))
+	fmt.Printf("node ready at %s (raft %s) in %s\n", n.HTTPAddr, n.RaftAddr, time.Since(t0).Round(10*time.Millisecond))
 
 	// 3. Load the data set and check that the node holds it.
-	data, ls, err := loadData(ctx, n, o.spec, o.maxBody)
+	data, ls, err := benchkit.LoadData(ctx, n, o.spec, o.maxBody)
 	if err != nil {
 		return fmt.Errorf("%w\nnode log:\n%s", err, nodeProc.LogTail(20))
 	}
@@ -186,12 +165,12 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 		"logs": ls.Logs, "bodies": ls.Bodies, "accepted": ls.Accepted, "generateSeconds": ls.Generate.Seconds(),
 		"postSeconds": ls.Post.Seconds(), "logsPerSec": float64(ls.Logs) / ls.Post.Seconds(),
 	}
-	if err := checkLoaded(ctx, n, data); err != nil {
+	if err := benchkit.CheckLoaded(ctx, n, data); err != nil {
 		return err
 	}
 
 	// 4. The bare handler serves the overview's exact bytes from its own process.
-	overview, err := n.get(ctx, "/v1/fund/overview", false)
+	overview, err := n.Get(ctx, "/v1/fund/overview", false)
 	if err != nil {
 		return err
 	}
@@ -204,12 +183,12 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 	if err != nil {
 		return err
 	}
-	defer stopProc(bareProc, &err)
+	defer benchkit.StopProc(bareProc, &err)
 	bareAddr, err := readFirstLogLine(ctx, bareProc, "listening ", 10*time.Second)
 	if err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, bareProc, "http://"+bareAddr+"/v1/fund/overview", 10*time.Second); err != nil {
+	if err := benchkit.WaitHTTP(ctx, bareProc, "http://"+bareAddr+"/v1/fund/overview", 10*time.Second); err != nil {
 		return err
 	}
 	fmt.Printf("bare handler at %s serving the %s overview\n", bareAddr, benchkit.ByteSize(len(overview)))
@@ -217,19 +196,19 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 	// 5. wrk against each target in turn. The account read needs a token: a Lua script adds the
 	// header (the admin token is at least viewer).
 	script := filepath.Join(tmp, "auth.lua")
-	if err := os.WriteFile(script, []byte(fmt.Sprintf("wrk.headers[\"Authorization\"] = \"Bearer %s\"\n", n.token)), 0o600); err != nil {
+	if err := os.WriteFile(script, []byte(fmt.Sprintf("wrk.headers[\"Authorization\"] = \"Bearer %s\"\n", n.Token)), 0o600); err != nil {
 		return err
 	}
 	account := "/v1/accounts/" + strings.ToLower(data.Holders[len(data.Holders)/2].Hex())
 	urls := map[string]string{
-		targetBare: "http://" + bareAddr + "/v1/fund/overview", targetOverview: n.base + "/v1/fund/overview",
-		targetNav: n.base + "/v1/fund/nav/history", targetAccount: n.base + account,
-		targetOverviewToken: n.base + "/v1/fund/overview", targetOverviewSession: n.base + "/v1/fund/overview",
+		targetBare: "http://" + bareAddr + "/v1/fund/overview", targetOverview: n.Base + "/v1/fund/overview",
+		targetNav: n.Base + "/v1/fund/nav/history", targetAccount: n.Base + account,
+		targetOverviewToken: n.Base + "/v1/fund/overview", targetOverviewSession: n.Base + "/v1/fund/overview",
 	}
 	scripts := map[string]string{targetAccount: script, targetOverviewToken: script}
 	if slices.Contains(o.targets, targetOverviewSession) {
 		// A wallet session: a fresh key signs the login message (EIP-191), as a user would.
-		tok, err := n.walletLogin(ctx)
+		tok, err := walletLogin(ctx, n)
 		if err != nil {
 			return err
 		}
@@ -243,7 +222,7 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 	size := map[string]int{targetBare: len(overview), targetOverviewToken: len(overview), targetOverviewSession: len(overview)}
 	for _, t := range o.targets {
 		if _, known := size[t]; !known {
-			b, err := n.get(ctx, strings.TrimPrefix(urls[t], n.base), t == targetAccount)
+			b, err := n.Get(ctx, strings.TrimPrefix(urls[t], n.Base), t == targetAccount)
 			if err != nil {
 				return err
 			}
@@ -291,18 +270,4 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 		fmt.Printf("wrote %s\n", o.jsonPath)
 	}
 	return nil
-}
-
-// stopProc stops p (deferred) and reports a failure to stop cleanly, unless an error is already
-// being returned: a child that had to be killed, or that exited non-zero on SIGTERM. A child
-// that had exited before is not reported here.
-func stopProc(p *benchkit.Proc, err *error) {
-	running := !p.Exited()
-	stopErr := p.Stop(10 * time.Second)
-	if stopErr == nil && running && p.ExitCode() > 0 {
-		stopErr = fmt.Errorf("%s exited with code %d on SIGTERM (log: %s)", p.Name(), p.ExitCode(), p.LogPath())
-	}
-	if stopErr != nil && *err == nil {
-		*err = stopErr
-	}
 }

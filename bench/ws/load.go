@@ -27,7 +27,7 @@ type loader struct {
 	http  *fasthttp.Client
 
 	sent, accepted, failed, late atomic.Int64
-	writeLat                     hist // POST → answer, µs
+	writeLat                     benchkit.Hist // POST → answer, µs
 
 	mu         sync.Mutex
 	errs       map[string]int
@@ -45,17 +45,17 @@ func newLoader(base, token string) *loader {
 
 // loadResult is what the load phase did.
 type loadResult struct {
-	Rate        int            `json:"rate"`
-	Seconds     float64        `json:"seconds"` // from the first send to the last answer
-	Planned     int            `json:"planned"`
-	Sent        int            `json:"sent"`
-	Accepted    int            `json:"accepted"` // answered 200 with "accepted":1
-	Failed      int            `json:"failed"`
-	Late        int            `json:"late"` // sent more than one interval after their scheduled time
-	MaxBehindMs float64        `json:"maxBehindMs"`
-	Errors      map[string]int `json:"errors,omitempty"`
-	FirstError  string         `json:"firstError,omitempty"`
-	WriteMs     latencyMs      `json:"writeMs"` // POST → answer
+	Rate        int                `json:"rate"`
+	Seconds     float64            `json:"seconds"` // from the first send to the last answer
+	Planned     int                `json:"planned"`
+	Sent        int                `json:"sent"`
+	Accepted    int                `json:"accepted"` // answered 200 with "accepted":1
+	Failed      int                `json:"failed"`
+	Late        int                `json:"late"` // sent more than one interval after their scheduled time
+	MaxBehindMs float64            `json:"maxBehindMs"`
+	Errors      map[string]int     `json:"errors,omitempty"`
+	FirstError  string             `json:"firstError,omitempty"`
+	WriteMs     benchkit.LatencyMs `json:"writeMs"` // POST → answer
 }
 
 // run sends rate writes a second for d: write i is due at start + i/rate and is sent then
@@ -100,9 +100,9 @@ send:
 	r := &loadResult{Rate: rate, Seconds: time.Since(start).Seconds(), Planned: planned, Sent: int(l.sent.Load()),
 		Accepted: int(l.accepted.Load()), Failed: int(l.failed.Load()), Late: int(l.late.Load()), Errors: l.errs,
 		FirstError: l.firstError, MaxBehindMs: benchkit.Millis(l.maxBehind)}
-	m := newMerged()
-	m.add(l.writeLat.wire())
-	r.WriteMs = latencyOf(m)
+	m := benchkit.NewMerged()
+	m.Add(l.writeLat.Wire())
+	r.WriteMs = benchkit.LatencyOf(m)
 	return r
 }
 
@@ -119,7 +119,7 @@ func (l *loader) post(seq int) {
 	req.Header.SetContentType("application/json")
 	req.Header.Set("Authorization", "Bearer "+l.token)
 	err := l.http.DoTimeout(req, resp, writeTimeout)
-	l.writeLat.add(time.Since(sentAt).Microseconds())
+	l.writeLat.Add(time.Since(sentAt).Microseconds())
 	switch {
 	case err != nil:
 		l.fail("network", err.Error())
@@ -145,22 +145,4 @@ func (l *loader) fail(kind, msg string) {
 	if l.firstError == "" {
 		l.firstError = msg
 	}
-}
-
-// latencyMs is a latency distribution in milliseconds.
-type latencyMs struct {
-	N    uint64  `json:"n"`
-	Mean float64 `json:"mean"`
-	P50  float64 `json:"p50"`
-	P90  float64 `json:"p90"`
-	P99  float64 `json:"p99"`
-	P999 float64 `json:"p999"`
-	Max  float64 `json:"max"`
-}
-
-// latencyOf summarizes a histogram of microseconds.
-func latencyOf(m *merged) latencyMs {
-	ms := func(us uint64) float64 { return float64(us) / 1000 }
-	return latencyMs{N: m.n, Mean: m.mean() / 1000, P50: ms(m.quantile(0.50)), P90: ms(m.quantile(0.90)),
-		P99: ms(m.quantile(0.99)), P999: ms(m.quantile(0.999)), Max: ms(m.max)}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"paimon/bench/internal/benchkit"
 )
 
 // The worker protocol. The runner starts each worker as this same program with -worker and
@@ -52,16 +53,16 @@ type report struct {
 	FirstClose string         `json:"firstClose,omitempty"` // the first one's close code and reason, or error
 
 	// Frames since the last reset.
-	Received   uint64   `json:"received"`   // transactions events with a value
-	BadEvents  uint64   `json:"badEvents"`  // transactions events without one
-	Resets     uint64   `json:"resets"`     // reset frames
-	Errors     uint64   `json:"errors"`     // error frames
-	Other      uint64   `json:"other"`      // any other frame
-	MinPerConn uint64   `json:"minPerConn"` // fewest events one subscribed connection received
-	MaxPerConn uint64   `json:"maxPerConn"`
-	Latency    histWire `json:"latencyUs"`          // receive time − minted value, µs
-	Sample     string   `json:"sample,omitempty"`   // the first event frame's payload, cut at 600 bytes
-	FrameLen   int      `json:"frameLen,omitempty"` // that payload's length
+	Received   uint64            `json:"received"`   // transactions events with a value
+	BadEvents  uint64            `json:"badEvents"`  // transactions events without one
+	Resets     uint64            `json:"resets"`     // reset frames
+	Errors     uint64            `json:"errors"`     // error frames
+	Other      uint64            `json:"other"`      // any other frame
+	MinPerConn uint64            `json:"minPerConn"` // fewest events one subscribed connection received
+	MaxPerConn uint64            `json:"maxPerConn"`
+	Latency    benchkit.HistWire `json:"latencyUs"`          // receive time − minted value, µs
+	Sample     string            `json:"sample,omitempty"`   // the first event frame's payload, cut at 600 bytes
+	FrameLen   int               `json:"frameLen,omitempty"` // that payload's length
 
 	CPUSeconds float64 `json:"cpuSeconds"`        // the worker's user+system CPU so far
 	Message    string  `json:"message,omitempty"` // fatal: why
@@ -115,7 +116,7 @@ func decodeReport(line []byte) (*report, error) {
 	if r.CPUSeconds < 0 {
 		return nil, fmt.Errorf("bad report: negative CPU time")
 	}
-	if err := r.Latency.check(); err != nil {
+	if err := r.Latency.Check(); err != nil {
 		return nil, fmt.Errorf("bad report: %w", err)
 	}
 	if r.Latency.N != r.Received {

@@ -1,19 +1,20 @@
 package main
 
 import (
+	"paimon/bench/internal/benchkit"
 	"reflect"
 	"strings"
 	"testing"
 )
 
 func sampleReport() *report {
-	var h hist
+	var h benchkit.Hist
 	for _, v := range []int64{1200, 1500, 9000, 250000} {
-		h.add(v)
+		h.Add(v)
 	}
 	return &report{Type: repStats, Opened: 6600, Refused: 1, Failed: 2, SubscribeFailed: 3, FirstRefusal: `429 Too Many Requests from 127.0.0.7: {"error":{}}`,
 		Open: 6599, Closed: 1, CloseCodes: map[string]int{"1008": 1}, FirstClose: `close 1008 "slow consumer"`,
-		Received: 4, Resets: 1, MinPerConn: 0, MaxPerConn: 4, Latency: h.wire(), Sample: eventSample, FrameLen: len(eventSample), CPUSeconds: 12.5}
+		Received: 4, Resets: 1, MinPerConn: 0, MaxPerConn: 4, Latency: h.Wire(), Sample: eventSample, FrameLen: len(eventSample), CPUSeconds: 12.5}
 }
 
 func TestReportRoundTrip(t *testing.T) {
@@ -84,9 +85,9 @@ func FuzzDecodeReport(f *testing.F) {
 			return
 		}
 		// What is accepted can be merged and re-encoded as an acceptable line.
-		m := newMerged()
-		m.add(r.Latency)
-		_ = m.quantile(0.99)
+		m := benchkit.NewMerged()
+		m.Add(r.Latency)
+		_ = m.Quantile(0.99)
 		if _, err := decodeReport(encodeReport(r)); err != nil {
 			t.Fatalf("re-encoded report refused: %v", err)
 		}

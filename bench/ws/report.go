@@ -82,41 +82,41 @@ func (i idleResult) gcNote() string {
 }
 
 type deliveryResult struct {
-	Subscribed  int            `json:"subscribed"` // connections open when the load started
-	Expected    uint64         `json:"expected"`   // accepted writes × subscribed
-	Received    uint64         `json:"received"`
-	Missing     uint64         `json:"missing"`    // expected − received when the wait ended
-	DrainEnded  string         `json:"drainEnded"` // complete, quiet (nothing arrived for 3 s) or timeout (-drain passed while messages still arrived)
-	Seconds     float64        `json:"seconds"`    // from the first write to the last message received
-	PerSec      float64        `json:"messagesPerSec"`
-	LatencyMs   latencyMs      `json:"latencyMs"` // write sent → client received
-	MinPerConn  uint64         `json:"minPerConn"`
-	MaxPerConn  uint64         `json:"maxPerConn"`
-	Resets      uint64         `json:"resets"`
-	BadEvents   uint64         `json:"badEvents"`
-	ErrorFrames uint64         `json:"errorFrames"`
-	Dropped     int            `json:"dropped"` // connections the node or network ended during the run
-	CloseCodes  map[string]int `json:"closeCodes,omitempty"`
-	FirstClose  string         `json:"firstClose,omitempty"`
-	FrameBytes  int            `json:"frameBytes"`
-	Sample      string         `json:"sample,omitempty"`
+	Subscribed  int                `json:"subscribed"` // connections open when the load started
+	Expected    uint64             `json:"expected"`   // accepted writes × subscribed
+	Received    uint64             `json:"received"`
+	Missing     uint64             `json:"missing"`    // expected − received when the wait ended
+	DrainEnded  string             `json:"drainEnded"` // complete, quiet (nothing arrived for 3 s) or timeout (-drain passed while messages still arrived)
+	Seconds     float64            `json:"seconds"`    // from the first write to the last message received
+	PerSec      float64            `json:"messagesPerSec"`
+	LatencyMs   benchkit.LatencyMs `json:"benchkit.LatencyMs"` // write sent → client received
+	MinPerConn  uint64             `json:"minPerConn"`
+	MaxPerConn  uint64             `json:"maxPerConn"`
+	Resets      uint64             `json:"resets"`
+	BadEvents   uint64             `json:"badEvents"`
+	ErrorFrames uint64             `json:"errorFrames"`
+	Dropped     int                `json:"dropped"` // connections the node or network ended during the run
+	CloseCodes  map[string]int     `json:"closeCodes,omitempty"`
+	FirstClose  string             `json:"firstClose,omitempty"`
+	FrameBytes  int                `json:"frameBytes"`
+	Sample      string             `json:"sample,omitempty"`
 }
 
 // nodeResult is the node's own view, from its /metrics (differences over the load unless
 // noted).
 type nodeResult struct {
-	OpenConnsEnd  int       `json:"openConnsEnd"` // opened − closed, at the end
-	Closed        int       `json:"closed"`
-	SlowConsumers int       `json:"slowConsumers"`
-	WriteErrors   int       `json:"writeErrors"`
-	Resets        int       `json:"resets"`
-	Overflows     int       `json:"overflows"`
-	Published     int       `json:"published"`
-	Delivered     int       `json:"delivered"`
-	DeliveryMs    latencyMs `json:"deliveryMs"` // paimon_push_delivery_seconds: apply → written to the socket (per write)
-	PublishMs     latencyMs `json:"publishMs"`  // paimon_push_publish_seconds: apply → fanned out (per batch)
-	RSSEnd        float64   `json:"rssEndBytes"`
-	HeapStackEnd  float64   `json:"heapStackEndBytes"`
+	OpenConnsEnd  int                `json:"openConnsEnd"` // opened − closed, at the end
+	Closed        int                `json:"closed"`
+	SlowConsumers int                `json:"slowConsumers"`
+	WriteErrors   int                `json:"writeErrors"`
+	Resets        int                `json:"resets"`
+	Overflows     int                `json:"overflows"`
+	Published     int                `json:"published"`
+	Delivered     int                `json:"delivered"`
+	DeliveryMs    benchkit.LatencyMs `json:"deliveryMs"` // paimon_push_delivery_seconds: apply → written to the socket (per write)
+	PublishMs     benchkit.LatencyMs `json:"publishMs"`  // paimon_push_publish_seconds: apply → fanned out (per batch)
+	RSSEnd        float64            `json:"rssEndBytes"`
+	HeapStackEnd  float64            `json:"heapStackEndBytes"`
 }
 
 type cpuResult struct {
@@ -131,12 +131,12 @@ func (r *result) fill(load *loadResult, final []*report, subscribed int, expecte
 	mb, ma metrics, cb, ca cpuSample, wall float64) {
 	r.Load = load
 	t := totals(final)
-	lat := newMerged()
+	lat := benchkit.NewMerged()
 	for _, rep := range final {
-		lat.add(rep.Latency)
+		lat.Add(rep.Latency)
 	}
 	d := deliveryResult{Subscribed: subscribed, Expected: expected, Received: t.Received, Seconds: deliveredIn,
-		LatencyMs: latencyOf(lat), MinPerConn: t.MinPerConn, MaxPerConn: t.MaxPerConn, Resets: t.Resets,
+		LatencyMs: benchkit.LatencyOf(lat), MinPerConn: t.MinPerConn, MaxPerConn: t.MaxPerConn, Resets: t.Resets,
 		BadEvents: t.BadEvents, ErrorFrames: t.Errors, Dropped: t.Closed, CloseCodes: t.CloseCodes,
 		FirstClose: t.FirstClose, FrameBytes: t.FrameLen, Sample: t.Sample}
 	if expected > t.Received {
@@ -163,15 +163,15 @@ func (r *result) fill(load *loadResult, final []*report, subscribed int, expecte
 
 // vmLatency summarizes a VictoriaMetrics histogram of seconds (bucket upper bounds, so within
 // the buckets' ~12 % width above the true value).
-func vmLatency(b []vmBucket) latencyMs {
+func vmLatency(b []vmBucket) benchkit.LatencyMs {
 	var n float64
 	for _, x := range b {
 		n += x.Count
 	}
 	if n == 0 {
-		return latencyMs{}
+		return benchkit.LatencyMs{}
 	}
-	return latencyMs{N: uint64(n), P50: vmQuantile(b, 0.5) * 1000, P90: vmQuantile(b, 0.9) * 1000,
+	return benchkit.LatencyMs{N: uint64(n), P50: vmQuantile(b, 0.5) * 1000, P90: vmQuantile(b, 0.9) * 1000,
 		P99: vmQuantile(b, 0.99) * 1000, P999: vmQuantile(b, 0.999) * 1000, Max: b[len(b)-1].Hi * 1000}
 }
 

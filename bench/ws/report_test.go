@@ -1,6 +1,7 @@
 package main
 
 import (
+	"paimon/bench/internal/benchkit"
 	"strings"
 	"testing"
 	"time"
@@ -9,14 +10,14 @@ import (
 func TestVerdicts(t *testing.T) {
 	r := &result{Load: &loadResult{Rate: 100},
 		Idle:     idleResult{RSSPerConn: 25400, HeapStackPerConn: 24400},
-		Delivery: deliveryResult{Subscribed: 20000, LatencyMs: latencyMs{P99: 80}}}
+		Delivery: deliveryResult{Subscribed: 20000, LatencyMs: benchkit.LatencyMs{P99: 80}}}
 	got := strings.Join(r.verdicts(), "\n")
 	if !strings.Contains(got, "idle memory: met (25.4 KB") || !strings.Contains(got, "latency: met (P99 80.00ms)") || strings.Contains(got, "not the target") {
 		t.Errorf("a run that meets both:\n%s", got)
 	}
 
 	r.Idle.HeapStackPerConn = 31000
-	r.Delivery = deliveryResult{Subscribed: 19800, Missing: 5, DrainEnded: drainTimeout, LatencyMs: latencyMs{P99: 80}}
+	r.Delivery = deliveryResult{Subscribed: 19800, Missing: 5, DrainEnded: drainTimeout, LatencyMs: benchkit.LatencyMs{P99: 80}}
 	got = strings.Join(r.verdicts(), "\n")
 	for _, want := range []string{"idle memory: NOT met (31.0 KB", "latency: NOT met", "5 messages not received: still arriving",
 		"to 19,800 connections, not the target's"} {

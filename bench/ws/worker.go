@@ -72,7 +72,7 @@ type worker struct {
 	opened, refused, failed, subFailed atomic.Int64
 	badEvents, resets, errFrames       atomic.Uint64
 	other                              atomic.Uint64
-	shards                             [histShards]hist
+	shards                             [histShards]benchkit.Hist
 	quitting                           atomic.Bool
 	sampled                            atomic.Bool
 
@@ -90,7 +90,7 @@ type worker struct {
 // client is one subscribed connection.
 type client struct {
 	ws       *websocket.Conn
-	shard    *hist
+	shard    *benchkit.Hist
 	received atomic.Uint64 // events since the last reset
 	open     atomic.Bool
 }
@@ -269,7 +269,7 @@ func (w *worker) read(c *client, buf []byte) {
 		now := time.Now().UnixMicro()
 		switch kind, v := classify(buf); kind {
 		case frameEvent:
-			c.shard.add(now - v)
+			c.shard.Add(now - v)
 			c.received.Add(1)
 			if !w.sampled.Load() && w.sampled.CompareAndSwap(false, true) {
 				w.keepSample(buf)
@@ -370,11 +370,11 @@ func (w *worker) snapshot(typ string) *report {
 			r.Open++
 		}
 	}
-	m := newMerged()
+	m := benchkit.NewMerged()
 	for i := range w.shards {
-		m.add(w.shards[i].wire())
+		m.Add(w.shards[i].Wire())
 	}
-	r.Latency = m.wire()
+	r.Latency = m.Wire()
 	r.Received = r.Latency.N
 	return r
 }
@@ -383,7 +383,7 @@ func (w *worker) snapshot(typ string) *report {
 // being received).
 func (w *worker) reset() {
 	for i := range w.shards {
-		w.shards[i].reset()
+		w.shards[i].Reset()
 	}
 	w.badEvents.Store(0)
 	w.resets.Store(0)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 
+	"paimon/bench/internal/benchkit"
 	"paimon/internal/testutil"
 )
 
@@ -94,10 +95,10 @@ func TestWorkerAgainstAWebSocketServer(t *testing.T) {
 		return nil
 	})
 	r := w.snapshot(repStats)
-	m := newMerged()
-	m.add(r.Latency)
-	if r.MinPerConn != 3 || r.MaxPerConn != 3 || m.quantile(0.01) < 20000 || m.max > 5e6 || !strings.Contains(r.Sample, `"seq":0`) {
-		t.Errorf("stats %+v, latency P1 %dµs, max %dµs", r, m.quantile(0.01), m.max)
+	m := benchkit.NewMerged()
+	m.Add(r.Latency)
+	if r.MinPerConn != 3 || r.MaxPerConn != 3 || m.Quantile(0.01) < 20000 || m.Max() > 5e6 || !strings.Contains(r.Sample, `"seq":0`) {
+		t.Errorf("stats %+v, latency P1 %dµs, max %dµs", r, m.Quantile(0.01), m.Max())
 	}
 	if _, err := decodeReport(encodeReport(r)); err != nil {
 		t.Errorf("the report does not decode: %v", err)

@@ -1,4 +1,4 @@
-package main
+package benchkit
 
 import (
 	"math"
@@ -40,13 +40,13 @@ func TestHistBuckets(t *testing.T) {
 }
 
 func TestHistQuantiles(t *testing.T) {
-	var h hist
+	var h Hist
 	for v := int64(1); v <= 10000; v++ {
-		h.add(v)
+		h.Add(v)
 	}
-	h.add(-5) // a clock step counts as 0
-	m := newMerged()
-	m.add(h.wire())
+	h.Add(-5) // a clock step counts as 0
+	m := NewMerged()
+	m.Add(h.Wire())
 	if m.n != 10001 || m.max != 10000 {
 		t.Fatalf("n %d, max %d", m.n, m.max)
 	}
@@ -54,15 +54,15 @@ func TestHistQuantiles(t *testing.T) {
 		q    float64
 		want float64
 	}{{0.5, 5000}, {0.9, 9000}, {0.99, 9900}, {1, 10000}} {
-		got := float64(m.quantile(tc.q))
+		got := float64(m.Quantile(tc.q))
 		if got < tc.want || got > tc.want*(1+1.0/64) {
 			t.Errorf("quantile(%v) = %v, want %v within +1/64", tc.q, got, tc.want)
 		}
 	}
-	if got := m.mean(); math.Abs(got-5000.0*10000/10001) > 1 {
+	if got := m.Mean(); math.Abs(got-5000.0*10000/10001) > 1 {
 		t.Errorf("mean %v", got)
 	}
-	if newMerged().quantile(0.5) != 0 || newMerged().mean() != 0 {
+	if NewMerged().Quantile(0.5) != 0 || NewMerged().Mean() != 0 {
 		t.Error("an empty histogram has a quantile")
 	}
 }
@@ -70,38 +70,38 @@ func TestHistQuantiles(t *testing.T) {
 func TestHistMerge(t *testing.T) {
 	// Two workers' histograms merged equal one histogram of every value.
 	r := rand.New(rand.NewPCG(3, 4))
-	var a, b, all hist
+	var a, b, all Hist
 	for range 5000 {
 		v := int64(r.ExpFloat64() * 20000)
-		all.add(v)
+		all.Add(v)
 		if r.IntN(2) == 0 {
-			a.add(v)
+			a.Add(v)
 		} else {
-			b.add(v)
+			b.Add(v)
 		}
 	}
-	m := newMerged()
-	for _, w := range []histWire{a.wire(), b.wire()} {
-		if err := w.check(); err != nil {
+	m := NewMerged()
+	for _, w := range []HistWire{a.Wire(), b.Wire()} {
+		if err := w.Check(); err != nil {
 			t.Fatal(err)
 		}
-		m.add(w)
+		m.Add(w)
 	}
-	one := newMerged()
-	one.add(all.wire())
+	one := NewMerged()
+	one.Add(all.Wire())
 	if !slices.Equal(m.counts, one.counts) || m.n != one.n || m.sum != one.sum || m.max != one.max {
 		t.Fatal("merged histogram differs from the histogram of all values")
 	}
 	for _, q := range []float64{0.5, 0.9, 0.99, 0.999} {
-		if m.quantile(q) != one.quantile(q) {
-			t.Errorf("quantile(%v): merged %d, one %d", q, m.quantile(q), one.quantile(q))
+		if m.Quantile(q) != one.Quantile(q) {
+			t.Errorf("quantile(%v): merged %d, one %d", q, m.Quantile(q), one.Quantile(q))
 		}
 	}
-	if w := m.wire(); w.check() != nil || w.N != 5000 {
-		t.Errorf("re-encoded merge: n %d, %v", w.N, w.check())
+	if w := m.Wire(); w.Check() != nil || w.N != 5000 {
+		t.Errorf("re-encoded merge: n %d, %v", w.N, w.Check())
 	}
-	a.reset()
-	if w := a.wire(); w.N != 0 || len(w.Buckets) != 0 || w.Max != 0 {
+	a.Reset()
+	if w := a.Wire(); w.N != 0 || len(w.Buckets) != 0 || w.Max != 0 {
 		t.Errorf("after reset: %+v", w)
 	}
 }
@@ -109,23 +109,41 @@ func TestHistMerge(t *testing.T) {
 func TestHistWireCheck(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		w    histWire
+		w    HistWire
 	}{
-		{"out of order", histWire{Buckets: [][2]uint64{{5, 1}, {3, 1}}, N: 2, Max: 5}},
-		{"repeated", histWire{Buckets: [][2]uint64{{5, 1}, {5, 1}}, N: 2, Max: 5}},
-		{"out of range", histWire{Buckets: [][2]uint64{{histBuckets, 1}}, N: 1, Max: math.MaxUint64}},
-		{"zero count", histWire{Buckets: [][2]uint64{{5, 0}}, N: 0, Max: 5}},
-		{"wrong n", histWire{Buckets: [][2]uint64{{5, 2}}, N: 3, Max: 5}},
-		{"max too small", histWire{Buckets: [][2]uint64{{200, 1}}, N: 1, Max: 10}},
-		{"overflow", histWire{Buckets: [][2]uint64{{1, math.MaxUint64}, {2, 2}}, N: 1, Max: 2}},
+		{"out of order", HistWire{Buckets: [][2]uint64{{5, 1}, {3, 1}}, N: 2, Max: 5}},
+		{"repeated", HistWire{Buckets: [][2]uint64{{5, 1}, {5, 1}}, N: 2, Max: 5}},
+		{"out of range", HistWire{Buckets: [][2]uint64{{histBuckets, 1}}, N: 1, Max: math.MaxUint64}},
+		{"zero count", HistWire{Buckets: [][2]uint64{{5, 0}}, N: 0, Max: 5}},
+		{"wrong n", HistWire{Buckets: [][2]uint64{{5, 2}}, N: 3, Max: 5}},
+		{"max too small", HistWire{Buckets: [][2]uint64{{200, 1}}, N: 1, Max: 10}},
+		{"overflow", HistWire{Buckets: [][2]uint64{{1, math.MaxUint64}, {2, 2}}, N: 1, Max: 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := tc.w.check(); err == nil {
+			if err := tc.w.Check(); err == nil {
 				t.Error("accepted")
 			}
 		})
 	}
-	if err := (&histWire{}).check(); err != nil {
+	if err := (&HistWire{}).Check(); err != nil {
 		t.Errorf("empty: %v", err)
+	}
+}
+
+func TestLatencyOf(t *testing.T) {
+	var h Hist
+	for v := int64(1); v <= 1000; v++ {
+		h.Add(v * 10) // 10 µs … 10 ms
+	}
+	m := NewMerged()
+	m.AddHist(&h)
+	l := LatencyOf(m)
+	if l.N != 1000 || m.N() != 1000 || l.Max != 10 || m.Max() != 10000 {
+		t.Fatalf("%+v", l)
+	}
+	for _, tc := range []struct{ got, want float64 }{{l.P50, 5}, {l.P90, 9}, {l.P99, 9.9}, {l.P999, 9.99}, {l.Mean, 5.005}} {
+		if tc.got < tc.want*0.999 || tc.got > tc.want*(1+1.0/64) {
+			t.Errorf("got %v ms, want %v within +1/64", tc.got, tc.want)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package benchkit
 
 import (
 	"errors"
@@ -7,12 +7,13 @@ import (
 	"sync/atomic"
 )
 
-// hist is a log-linear histogram of non-negative values (microseconds here): values below 128
-// are counted exactly, larger ones in 64 buckets per power of two, so a bucket's bounds are
-// within 1/64 (1.6 %) of each other. It has a fixed size, adds are lock-free (atomic), and two
-// histograms merge by adding their counts: each worker keeps its own and the runner merges
-// them.
-type hist struct {
+// Hist is a log-linear histogram of non-negative values (latencies in microseconds, in the
+// runners): values below 128 are counted exactly, larger ones in 64 buckets per power of two,
+// so a bucket's bounds are within 1/64 (1.6 %) of each other, like an HDR histogram with two
+// significant digits. It has a fixed size (~30 KB), adds are lock-free (atomic) so many
+// goroutines may share one, and histograms merge by adding their counts (Merged): bench/ws
+// workers each keep their own and send them to the runner as HistWire.
+type Hist struct {
 	counts [histBuckets]atomic.Uint64
 	sum    atomic.Uint64
 	max    atomic.Uint64
@@ -45,8 +46,8 @@ func histBounds(i int) (lo, hi uint64) {
 	return lo, lo + (uint64(1) << e) - 1
 }
 
-// add counts one value; a negative value (a clock step) counts as 0.
-func (h *hist) add(v int64) {
+// Add counts one value; a negative value (a clock step) counts as 0.
+func (h *Hist) Add(v int64) {
 	u := uint64(max(v, 0))
 	h.counts[histIndex(u)].Add(1)
 	h.sum.Add(u)
@@ -58,9 +59,9 @@ func (h *hist) add(v int64) {
 	}
 }
 
-// reset forgets every value. Values added meanwhile may be half counted: call it when none
+// Reset forgets every value. Values added meanwhile may be half counted: call it when none
 // arrive.
-func (h *hist) reset() {
+func (h *Hist) Reset() {
 	for i := range h.counts {
 		h.counts[i].Store(0)
 	}
@@ -68,19 +69,20 @@ func (h *hist) reset() {
 	h.max.Store(0)
 }
 
-// histWire is a histogram as the worker protocol sends it: only the non-empty buckets.
-type histWire struct {
+// HistWire is a histogram as bench/ws's worker protocol sends it (JSON): only the non-empty
+// buckets.
+type HistWire struct {
 	Buckets [][2]uint64 `json:"buckets,omitempty"` // [index, count], by increasing index
 	N       uint64      `json:"n"`
 	Sum     uint64      `json:"sum"`
 	Max     uint64      `json:"max"`
 }
 
-// wire returns h's current counts. Taken while values are being added it is a consistent
+// Wire returns h's current counts. Taken while values are being added it is a consistent
 // histogram (n is the buckets' total, max at least the last bucket's lower bound), with a sum
 // that may be a few values off.
-func (h *hist) wire() histWire {
-	var w histWire
+func (h *Hist) Wire() HistWire {
+	var w HistWire
 	for i := range h.counts {
 		if c := h.counts[i].Load(); c > 0 {
 			w.Buckets = append(w.Buckets, [2]uint64{uint64(i), c})
@@ -94,8 +96,8 @@ func (h *hist) wire() histWire {
 	return w
 }
 
-// check validates a histogram received from a worker.
-func (w *histWire) check() error {
+// Check validates a histogram received from another process.
+func (w *HistWire) Check() error {
 	var total uint64
 	last := -1
 	for _, b := range w.Buckets {
@@ -125,17 +127,18 @@ func lowerBound(i uint64) uint64 {
 	return lo
 }
 
-// merged is the sum of several workers' histograms.
-type merged struct {
+// Merged is the sum of several histograms, and what their quantiles are read from.
+type Merged struct {
 	counts []uint64 // by bucket index
 	n, sum uint64
 	max    uint64
 }
 
-func newMerged() *merged { return &merged{counts: make([]uint64, histBuckets)} }
+// NewMerged returns an empty sum.
+func NewMerged() *Merged { return &Merged{counts: make([]uint64, histBuckets)} }
 
-// add merges a checked wire histogram.
-func (m *merged) add(w histWire) {
+// Add merges a checked wire histogram.
+func (m *Merged) Add(w HistWire) {
 	for _, b := range w.Buckets {
 		m.counts[b[0]] += b[1]
 	}
@@ -144,10 +147,10 @@ func (m *merged) add(w histWire) {
 	m.max = max(m.max, w.Max)
 }
 
-// quantile returns the value at quantile q (0 < q ≤ 1): the upper bound of the bucket that
+// Quantile returns the value at quantile q (0 < q ≤ 1): the upper bound of the bucket that
 // holds the ceil(q·n)-th smallest value, and never more than the largest value seen; 0 when
 // empty.
-func (m *merged) quantile(q float64) uint64 {
+func (m *Merged) Quantile(q float64) uint64 {
 	if m.n == 0 {
 		return 0
 	}
@@ -163,21 +166,48 @@ func (m *merged) quantile(q float64) uint64 {
 	return m.max
 }
 
-// mean returns the average value; 0 when empty.
-func (m *merged) mean() float64 {
+// Mean returns the average value; 0 when empty.
+func (m *Merged) Mean() float64 {
 	if m.n == 0 {
 		return 0
 	}
 	return float64(m.sum) / float64(m.n)
 }
 
-// wire returns the merged counts in the worker protocol's form.
-func (m *merged) wire() histWire {
-	w := histWire{N: m.n, Sum: m.sum, Max: m.max}
+// Wire returns the merged counts in the wire form.
+func (m *Merged) Wire() HistWire {
+	w := HistWire{N: m.n, Sum: m.sum, Max: m.max}
 	for i, c := range m.counts {
 		if c > 0 {
 			w.Buckets = append(w.Buckets, [2]uint64{uint64(i), c})
 		}
 	}
 	return w
+}
+
+// AddHist merges h's current counts.
+func (m *Merged) AddHist(h *Hist) { m.Add(h.Wire()) }
+
+// N returns how many values were counted.
+func (m *Merged) N() uint64 { return m.n }
+
+// Max returns the largest value counted; 0 when empty.
+func (m *Merged) Max() uint64 { return m.max }
+
+// LatencyMs is a latency distribution in milliseconds, as the runners report it.
+type LatencyMs struct {
+	N    uint64  `json:"n"`
+	Mean float64 `json:"mean"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+}
+
+// LatencyOf summarizes a histogram of microseconds.
+func LatencyOf(m *Merged) LatencyMs {
+	ms := func(us uint64) float64 { return float64(us) / 1000 }
+	return LatencyMs{N: m.n, Mean: m.Mean() / 1000, P50: ms(m.Quantile(0.50)), P90: ms(m.Quantile(0.90)),
+		P99: ms(m.Quantile(0.99)), P999: ms(m.Quantile(0.999)), Max: ms(m.max)}
 }
