@@ -188,3 +188,45 @@ func (e *env) waitSubscribers(n int) {
 		return nil
 	})
 }
+
+// TestLargeCommands: a command's messages on a channel count as one against queue_messages,
+// so a fast client takes commands bigger than the queue (a block with many events) without
+// being dropped; a command bigger than the frame bound is not streamed but reset.
+func TestLargeCommands(t *testing.T) {
+	cfg := testConfig()
+	cfg.QueueMessages = 50
+	e := newEnv(t, cfg)
+	c := e.dial(nil)
+	c.auth(viewerToken)
+	c.subscribe(nil, "transactions")
+	e.waitSubscribers(1)
+
+	// Three commands of 120 ledger entries each (over queue_messages, under 4 × it), applied
+	// back to back: every entry arrives, the connection stays.
+	var last uint64
+	for range 3 {
+		last = e.apply(e.mints(120))
+	}
+	if got := c.events(360); *got[359].Seq != last {
+		t.Fatalf("last of 360 events has seq %d, want %d", *got[359].Seq, last)
+	}
+	for _, f := range c.events(0) {
+		t.Fatalf("unexpected %+v", f)
+	}
+	c.quiet()
+
+	// A command of 250 (over 4 × 50): a reset at its seq instead of the entries, then the
+	// stream goes on.
+	big := e.apply(e.mints(250))
+	f := c.read()
+	if f.Type != "reset" || f.Seq == nil || *f.Seq != big || f.Channel != "transactions" {
+		t.Fatalf("after a 250-entry command: %+v, want a reset at %d", f, big)
+	}
+	next := e.apply(e.mints(1))
+	if got := c.events(1); got[0].Type != "event" || *got[0].Seq != next {
+		t.Fatalf("after the reset: %+v", got[0])
+	}
+	if st := e.hub.Stats(); st.SlowDropped != 0 {
+		t.Fatalf("%d slow consumers dropped", st.SlowDropped)
+	}
+}

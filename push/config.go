@@ -12,8 +12,11 @@ type Config struct {
 	WindowMessages int
 	// WindowAge is how long a message is kept for resume at most.
 	WindowAge time.Duration
-	// QueueMessages bounds each connection's queue of live messages not yet written: a client
-	// that lets it fill is disconnected as a slow consumer.
+	// QueueMessages bounds each connection's queue of live messages not yet written (a
+	// command's messages on one channel count as one; the frames queued are bounded by four
+	// times this): a client that lets it fill is disconnected as a slow consumer. A command
+	// with more than four times this many messages on one channel is not streamed: its
+	// subscribers get a reset.
 	QueueMessages int
 	// WriteTimeout bounds one write to a client; a client that does not read within it is
 	// disconnected.

@@ -33,6 +33,7 @@ type conn struct {
 	q        []qframe // frames waiting for the writer
 	spare    []qframe // the writer's previous queue, reused
 	exempt   int      // frames in q not counted against the queue limit (control, replay)
+	groups   int      // live message groups in q (one per command and channel)
 	writing  bool     // a writer goroutine is running
 	closing  bool     // a close frame is queued: nothing more is
 	slow     bool     // closing as a slow consumer (counted once)
@@ -91,7 +92,11 @@ func (c *conn) enqueue(frames [][]byte, at int64) bool {
 	if c.closing {
 		return true
 	}
-	if len(c.q)-c.exempt+len(frames) > c.h.cfg.QueueMessages {
+	// A command's messages on a channel come as one group and count as one message: a burst
+	// from one command (a block with many events) is the node's, not the client's lag. The
+	// frames are bounded too, to 4 × queue_messages (the hub sends a reset instead of a group
+	// larger than queue_messages).
+	if c.groups >= c.h.cfg.QueueMessages || len(c.q)-c.exempt+len(frames) > 4*c.h.cfg.QueueMessages {
 		c.closing, c.slow = true, true
 		c.q = append(c.q, qframe{b: closeFrame(closePolicy, "slow consumer: too many messages waiting")})
 		c.startWriterLocked()
@@ -101,6 +106,7 @@ func (c *conn) enqueue(frames [][]byte, at int64) bool {
 	for _, f := range frames {
 		c.q = append(c.q, qframe{b: f, at: at})
 	}
+	c.groups++
 	c.startWriterLocked()
 	return true
 }
@@ -207,7 +213,7 @@ func (c *conn) writeLoop() {
 			continue
 		}
 		out := c.q
-		c.q, c.spare, c.exempt = c.spare[:0], nil, 0
+		c.q, c.spare, c.exempt, c.groups = c.spare[:0], nil, 0, 0
 		c.mu.Unlock()
 
 		vec = vec[:0]

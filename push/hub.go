@@ -447,6 +447,21 @@ func (h *Hub) fanOut(ms []msg, at, now int64) {
 	if len(subs) == 0 {
 		return
 	}
+	if len(ms) > 4*h.cfg.QueueMessages {
+		// More messages on one channel than a connection may queue, from one command (ingest
+		// catching up over many blocks): not streamed. Subscribers get a reset and refetch by
+		// HTTP; the window keeps what it can for those who resume later.
+		last := ms[len(ms)-1].seq
+		f := resetFrame(c, last)
+		for cn, seen := range subs {
+			if seen < last {
+				subs[cn] = last
+				cn.enqueueControl(f)
+				h.m.resets.Inc()
+			}
+		}
+		return
+	}
 	frames := make([][]byte, 0, len(ms))
 	for cn, seen := range subs {
 		frames = frames[:0]
