@@ -271,7 +271,7 @@ func Default() *Config {
 		Ingest: Ingest{
 			ChainID:       56,
 			Confirmations: 15,
-			PollInterval:  Duration(time.Second),
+			PollInterval:  Duration(250 * time.Millisecond),
 			MaxBlockRange: 2000,
 			RPCTimeout:    Duration(10 * time.Second),
 			ReorgWindow:   256,

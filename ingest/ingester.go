@@ -117,7 +117,7 @@ func New(cfg Config, store Store) (*Ingester, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = time.Second
+		cfg.PollInterval = 250 * time.Millisecond
 	}
 	if cfg.RPCTimeout <= 0 {
 		cfg.RPCTimeout = 10 * time.Second
