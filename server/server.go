@@ -193,6 +193,7 @@ type Server struct {
 	sessions    *SessionCache
 	wallets     map[[20]byte]role // bootstrap wallet roles
 	touches     *touchQueue
+	authm       authMetrics
 	stopTouches chan struct{}
 }
 
@@ -222,6 +223,7 @@ func New(cfg Config, store Store, c *cache.Cache, registry *fund.Registry, views
 		r, _ := parseRole(t.Role)
 		s.tokens[t.SHA256] = principal{name: t.Name, role: r}
 	}
+	s.authm = newAuthMetrics(cfg.Metrics, s.sessions)
 	for _, w := range cfg.Wallets {
 		r, _ := parseRole(w.Role)
 		s.wallets[w.Address] = max(s.wallets[w.Address], r)

@@ -247,10 +247,12 @@ func (s *Server) authLogin(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	}
 	now := s.cfg.Now()
 	if n.Expires() <= now.UnixNano() {
+		s.authm.expiredNonce.Inc()
 		return fmt.Errorf("%w: the nonce expired at %s; ask POST /v1/auth/nonce for a new one", errAuthInvalid, time.Unix(0, n.Expires()).UTC().Format(time.RFC3339))
 	}
 	if signer, ok := recoverSigner(s.loginMessage(addr, &n), sig); !ok || signer != addr {
 		s.recordFailedLogin(ip, addr)
+		s.authm.badSignature.Inc()
 		s.auditFailedLogin(ctx, rc, addr, "bad_signature")
 		return fmt.Errorf("%w: the signature is not %s's signature of the nonce's message", errAuthInvalid, strings.ToLower(addr.Hex()))
 	}
@@ -273,6 +275,7 @@ func (s *Server) authLogin(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 		return err
 	}
 	if _, ok := res.Value.(*fund.SessionResult); !ok {
+		s.authm.refused.Inc() // the nonce was used, expired or issued to another address
 		return resultError(res.Value)
 	}
 	return s.writeJSON(ctx, loginResponse{
@@ -498,6 +501,7 @@ func (s *Server) runTouches(stop <-chan struct{}) {
 				break
 			}
 			if err := s.flushTouches(batch); err != nil {
+				s.authm.extendFailed.Add(len(batch))
 				s.logger.Warn("session extension failed; retried on next use", "sessions", len(batch), "error", err)
 				break
 			}
@@ -515,6 +519,7 @@ func (s *Server) flushTouches(batch []fund.Touch) error {
 		if _, ok := res.Value.(*fund.SessionResult); !ok {
 			return resultError(res.Value)
 		}
+		s.authm.extended.Add(len(batch))
 		return nil
 	}
 	_, addr := s.store.LeaderHTTPAddr()
@@ -536,6 +541,7 @@ func (s *Server) flushTouches(batch []fund.Touch) error {
 	if resp.StatusCode() != 200 {
 		return fmt.Errorf("touch through the leader at %s: %d %s", addr, resp.StatusCode(), resp.Body())
 	}
+	s.authm.extended.Add(len(batch))
 	return nil
 }
 

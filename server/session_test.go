@@ -219,6 +219,20 @@ func TestLoginRefusals(t *testing.T) {
 	clock.advance(5*time.Minute + time.Second)
 	expectError(t, "expired nonce", login(loginBody(w.addr, w.sign(t, msg3), nonce3)), 401, "AUTH_INVALID")
 
+	// Failed logins are counted by reason: three bad signatures (another key, another
+	// message, r and s zero) and "nonce never issued" (its message is not the one signed), an
+	// expired nonce, and the refusals of the state machine (replayed, another address's).
+	metrics := string(n.get("/metrics", "").body)
+	for _, want := range []string{
+		`paimon_auth_login_failures_total{reason="bad_signature"} 4`,
+		`paimon_auth_login_failures_total{reason="expired_nonce"} 1`,
+		`paimon_auth_login_failures_total{reason="refused"} 2`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+
 	// Failed logins are audited.
 	audit := n.mustGet("/v1/audit?action=auth.login_failed", adminToken)
 	if items := audit["items"].([]any); len(items) < 2 || field(items[0], "after.reason") != "bad_signature" {
@@ -281,6 +295,9 @@ func TestSessionExtendedOnUse(t *testing.T) {
 	})
 	if got := n.store.AppliedIndex(); got != before+1 {
 		t.Fatalf("%d writes to extend one session, want 1", got-before)
+	}
+	if m := string(n.get("/metrics", "").body); !strings.Contains(m, "paimon_auth_session_extensions_total 1\n") || !strings.Contains(m, "paimon_auth_sessions_known 1\n") {
+		t.Fatalf("metrics: %s", grepLines(m, "paimon_auth_"))
 	}
 	// 31 minutes after login the session lives on; 31 minutes after its extension it is gone.
 	clock.advance(25 * time.Minute)

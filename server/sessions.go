@@ -95,6 +95,14 @@ func (c *SessionCache) clearLocked() {
 	}
 }
 
+// known is how many sessions the cache holds (open on this node's replica as far as it has
+// seen: used here, or opened or extended since the node started).
+func (c *SessionCache) known() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.sessions)
+}
+
 // applied follows a committed batch.
 func (c *SessionCache) applied(ch *fund.Changes) {
 	if !ch.Reloaded && len(ch.Sessions) == 0 && len(ch.Roles) == 0 {
