@@ -189,10 +189,11 @@ func TestDecodeRecordMatchesAPI(t *testing.T) {
 			sameJSON(t, "audit after", r.After, after)
 			mustEqual(t, "audit id", r.ID, fmt.Sprintf("%d-%d", r.Index, r.Ord))
 		case *RoleRecord:
-			body, err := Roles(e.st)
+			list, err := Roles(e.st)
 			if err != nil {
 				t.Fatal(err)
 			}
+			body, _ := json.Marshal(map[string]any{"items": list})
 			items := e.json(body, nil)["items"].([]any)
 			mustEqual(t, "roles", len(items), 1)
 			e.check("role", items[0].(map[string]any), expect{"address": r.Address, "role": r.Role, "updatedAt": fmtUnixNano(r.UpdatedAt), "index": r.Index})

@@ -3,7 +3,6 @@ package fund
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -597,17 +596,17 @@ func EachRole(r kv.Reader, f func(a common.Address, role string)) error {
 	return ferr
 }
 
-type roleJSON struct {
+// RoleInfo is a wallet role granted through the API, as GET /v1/admin/roles lists it.
+type RoleInfo struct {
 	Address   string `json:"address"`
 	Role      string `json:"role"`
 	UpdatedAt string `json:"updatedAt"`
 	Index     uint64 `json:"index"`
 }
 
-// Roles renders the wallet roles granted through the API as GET /v1/admin/roles:
-// {"items": [{address, role, updatedAt, index}]}, by address.
-func Roles(r kv.Reader) ([]byte, error) {
-	items := []roleJSON{}
+// Roles lists the wallet roles granted through the API, by address.
+func Roles(r kv.Reader) ([]RoleInfo, error) {
+	items := []RoleInfo{}
 	var ferr error
 	err := r.Scan([]byte{pRole}, []byte{pRole + 1}, false, func(k, v []byte) bool {
 		rr, err := decodeRole(v)
@@ -615,7 +614,7 @@ func Roles(r kv.Reader) ([]byte, error) {
 			ferr = corrupt("role", fmt.Errorf("%x: %v", k, err))
 			return false
 		}
-		items = append(items, roleJSON{Address: hexAddr(common.Address(k[1:])), Role: rr.role, UpdatedAt: fmtUnixNano(rr.updated), Index: rr.index})
+		items = append(items, RoleInfo{Address: hexAddr(common.Address(k[1:])), Role: rr.role, UpdatedAt: fmtUnixNano(rr.updated), Index: rr.index})
 		return true
 	})
 	if err == nil {
@@ -624,7 +623,7 @@ func Roles(r kv.Reader) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(map[string]any{"items": items})
+	return items, nil
 }
 
 // ReadRole returns the role granted to a through the API ("" when none).

@@ -1,11 +1,9 @@
 package server
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -409,15 +407,10 @@ func (s *Server) getRoles(ctx *fasthttp.RequestCtx) error {
 		bootstrap = append(bootstrap, boot{strings.ToLower(common.Address(a).Hex()), r.String()})
 	}
 	slices.SortFunc(bootstrap, func(a, b boot) int { return strings.Compare(a.Address, b.Address) })
-	body, err := json.Marshal(bootstrap)
-	if err != nil {
-		return err
-	}
-	// {"items": [...]} from fund.Roles, with the bootstrap list added.
-	out := append(bytes.TrimSuffix(bytes.TrimSpace(granted), []byte("}")), `,"bootstrap":`...)
-	out = append(append(out, body...), '}')
-	s.respond(ctx, out, v.Index)
-	return nil
+	return s.writeJSON(ctx, struct {
+		Items     []fund.RoleInfo `json:"items"`
+		Bootstrap []boot          `json:"bootstrap"`
+	}{granted, bootstrap}, v.Index)
 }
 
 // touchQueue batches session extensions.
