@@ -154,7 +154,7 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 		defer stopNode(nodeProc, &err)
 		res.NodeSettings = "embedded defaults (push.max_conns_per_ip 1000, push.queue_messages 1024, push.write_timeout 5s); none changed"
 	} else {
-		if err := waitReady(ctx, nil, n.base, 10*time.Second); err != nil {
+		if err := benchkit.WaitHTTP(ctx, nil, n.base+"/readyz", 10*time.Second); err != nil {
 			return err
 		}
 		res.NodeSettings = "a running node (" + n.base + "): its own configuration"
@@ -246,11 +246,11 @@ func startNode(ctx context.Context, repo, tmp, logLevel string) (p *benchkit.Pro
 		return nil, "", "", err
 	}
 	fmt.Printf("built the node in %s\n", time.Since(t0).Round(100*time.Millisecond))
-	httpAddr, err := freeAddr()
+	httpAddr, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, "", "", err
 	}
-	raftAddr, err := freeAddr()
+	raftAddr, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, "", "", err
 	}
@@ -262,11 +262,11 @@ func startNode(ctx context.Context, repo, tmp, logLevel string) (p *benchkit.Pro
 	}
 	base = "http://" + httpAddr
 	t0 = time.Now()
-	if err := waitReady(ctx, p, base, time.Minute); err != nil {
+	if err := benchkit.WaitHTTP(ctx, p, base+"/readyz", time.Minute); err != nil {
 		_ = p.Stop(10 * time.Second)
 		return nil, "", "", err
 	}
-	tok, err := readFileWhenPresent(ctx, filepath.Join(dataDir, "admin.token"), 10*time.Second)
+	tok, err := benchkit.ReadFileWhenPresent(ctx, filepath.Join(dataDir, "admin.token"), 10*time.Second)
 	if err != nil {
 		_ = p.Stop(10 * time.Second)
 		return nil, "", "", err

@@ -6,9 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,72 +14,6 @@ import (
 
 	"paimon/bench/internal/benchkit"
 )
-
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-// waitReady polls base/readyz until it answers 200, p exits (p may be nil: a node this tool
-// did not start), or timeout passes.
-func waitReady(ctx context.Context, p *benchkit.Proc, base string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	client := &http.Client{Timeout: 2 * time.Second}
-	last := "no answer"
-	for {
-		if p != nil && p.Exited() {
-			return fmt.Errorf("the node exited before it was ready: %v\n%s", p.Err(), p.LogTail(20))
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
-		resp, err := client.Do(req)
-		if err == nil {
-			b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = fmt.Sprintf("%d %s", resp.StatusCode, bytes.TrimSpace(b))
-		} else {
-			last = err.Error()
-		}
-		if time.Now().After(deadline) {
-			tail := ""
-			if p != nil {
-				tail = "\n" + p.LogTail(20)
-			}
-			return fmt.Errorf("%s/readyz not ready after %s: %s%s", base, timeout, last, tail)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// readFileWhenPresent polls for a file that the node writes at startup.
-func readFileWhenPresent(ctx context.Context, path string, timeout time.Duration) ([]byte, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		b, err := os.ReadFile(path)
-		if err == nil && len(bytes.TrimSpace(b)) > 0 {
-			return b, nil
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%s did not appear within %s", path, timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
 
 // openFilesLimit reads the soft "Max open files" limit from the text of /proc/PID/limits;
 // 0 when it is missing or unlimited.

@@ -107,13 +107,14 @@ func FreeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// WaitHTTP polls url until it answers 200, the process exits, or timeout passes.
+// WaitHTTP polls url until it answers 200, the process exits, or timeout passes. p may be nil
+// (a server this tool did not start).
 func WaitHTTP(ctx context.Context, p *Proc, url string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	client := &http.Client{Timeout: 2 * time.Second}
 	last := "no answer"
 	for {
-		if p.Exited() {
+		if p != nil && p.Exited() {
 			return fmt.Errorf("%s exited before %s answered 200: %v\n%s", p.Name(), url, p.Err(), p.LogTail(20))
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -129,7 +130,11 @@ func WaitHTTP(ctx context.Context, p *Proc, url string, timeout time.Duration) e
 			last = err.Error()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s: %s\n%s", url, timeout, last, p.LogTail(20))
+			tail := ""
+			if p != nil {
+				tail = "\n" + p.LogTail(20)
+			}
+			return fmt.Errorf("%s not ready after %s: %s%s", url, timeout, last, tail)
 		}
 		select {
 		case <-ctx.Done():
