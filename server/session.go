@@ -135,18 +135,27 @@ type nonceResponse struct {
 	Index     uint64 `json:"index"`
 }
 
+// parseWallet parses a wallet address of a request body; the zero address is refused.
+func parseWallet(s string) (common.Address, error) {
+	addr, err := fund.ParseAddress(s)
+	if err != nil {
+		return addr, err
+	}
+	if addr == (common.Address{}) {
+		return addr, validation("address must not be the zero address", nil)
+	}
+	return addr, nil
+}
+
 // authNonce issues a single-use login nonce for an address.
 func (s *Server) authNonce(ctx *fasthttp.RequestCtx) error {
 	var req nonceRequest
 	if err := decodeStrict(ctx.PostBody(), &req); err != nil {
 		return err
 	}
-	addr, err := fund.ParseAddress(req.Address)
+	addr, err := parseWallet(req.Address)
 	if err != nil {
 		return err
-	}
-	if addr == (common.Address{}) {
-		return validation("address must not be the zero address", nil)
 	}
 	now := s.cfg.Now()
 	var n fund.Nonce
@@ -347,12 +356,9 @@ func (s *Server) postRole(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if err := decodeStrict(ctx.PostBody(), &req); err != nil {
 		return err
 	}
-	addr, err := fund.ParseAddress(req.Address)
+	addr, err := parseWallet(req.Address)
 	if err != nil {
 		return err
-	}
-	if addr == (common.Address{}) {
-		return validation("address must not be the zero address", nil)
 	}
 	r := req.Role
 	switch r {
