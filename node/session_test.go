@@ -188,3 +188,38 @@ func wsNext(t *testing.T, ws *websocket.Conn, v any) map[string]any {
 		}
 	}
 }
+
+// TestFailedLoginsBudgetedClusterWide: bad signatures spread over the three nodes spend one
+// budget, the leader's (logins are served by the leader, which counts them by wallet and by
+// the client's IP the forwarding member reports): the sixth is refused with 429 on any node.
+func TestFailedLoginsBudgetedClusterWide(t *testing.T) {
+	c := newCluster(t, 3)
+	for i := range 3 {
+		c.start(i)
+	}
+	c.waitLeader(15 * time.Second)
+	key, _ := crypto.GenerateKey()
+	mallory, _ := crypto.GenerateKey()
+	addr := strings.ToLower(crypto.PubkeyToAddress(key.PublicKey).Hex())
+	attempt := func(i int) response {
+		r := c.do(i, "POST", "/v1/auth/nonce", "", []byte(`{"address":"`+addr+`"}`))
+		if r.status != 200 {
+			t.Fatalf("node%d: nonce: %d %s", i+1, r.status, r.body)
+		}
+		nm := r.json(t)
+		sig, _ := crypto.Sign(accounts.TextHash([]byte(nm["message"].(string))), mallory)
+		body, _ := json.Marshal(map[string]string{"address": addr, "nonce": nm["nonce"].(string), "signature": "0x" + hex.EncodeToString(sig)})
+		return c.do(i, "POST", "/v1/auth/login", "", body)
+	}
+	for k := range 5 { // the default budget: 5 failures per wallet per 15 minutes
+		if r := attempt(k % 3); r.status != 401 || r.code() != "AUTH_INVALID" {
+			t.Fatalf("bad login %d on node%d: %d %s", k+1, k%3+1, r.status, r.body)
+		}
+	}
+	for i := range 3 {
+		r := attempt(i)
+		if r.status != 429 || r.code() != "RATE_LIMITED" || r.header.Get("Retry-After") == "" || !strings.Contains(string(r.body), "failed_logins") {
+			t.Fatalf("node%d: a sixth bad login: %d %s", i+1, r.status, r.body)
+		}
+	}
+}
