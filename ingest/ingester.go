@@ -105,8 +105,8 @@ type Status struct {
 	lastBlockTime uint64
 }
 
-// New returns an unstarted ingester.
-func New(cfg Config, store Store) (*Ingester, error) {
+// fill checks cfg and fills its defaults (the ingester's and the pending watcher's alike).
+func (cfg *Config) fill() error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -129,7 +129,15 @@ func New(cfg Config, store Store) (*Ingester, error) {
 		cfg.Window = 256
 	}
 	if cfg.Registry == nil {
-		return nil, errors.New("ingest: no contract registry")
+		return errors.New("ingest: no contract registry")
+	}
+	return nil
+}
+
+// New returns an unstarted ingester.
+func New(cfg Config, store Store) (*Ingester, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
 	}
 	g := &Ingester{cfg: cfg, store: store, logger: cfg.Logger.With("component", "ingest"), stop: make(chan struct{}), done: make(chan struct{})}
 	g.st = Status{ChainID: cfg.ChainID, Enabled: len(cfg.RPCURLs) > 0, LeaderOnly: true, RangeSize: cfg.MaxBlockRange, Skipped: map[string]int{}}

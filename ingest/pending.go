@@ -67,23 +67,8 @@ type pendingEvent struct {
 // NewPendingWatcher returns an unstarted watcher over cfg's endpoints (cfg as for New); with
 // no RPC URL it does nothing.
 func NewPendingWatcher(cfg Config, sink PendingSink) (*PendingWatcher, error) {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = metrics.NewSet()
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = 250 * time.Millisecond
-	}
-	if cfg.RPCTimeout <= 0 {
-		cfg.RPCTimeout = 10 * time.Second
-	}
-	if cfg.Registry == nil {
-		return nil, errors.New("ingest: no contract registry")
+	if err := cfg.fill(); err != nil {
+		return nil, err
 	}
 	if sink == nil {
 		return nil, errors.New("ingest: pending watcher without a sink")
