@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"paimon/fund"
 )
 
 // The client frame operations of API.md.
@@ -160,41 +162,13 @@ func parseChannel(name string) (channel, *frameError) {
 		}
 	}
 	if a, ok := strings.CutPrefix(name, accountPrefix); ok {
-		addr, err := parseAddress(a)
+		addr, err := fund.ParseAddress(a)
 		if err != nil {
-			return channel{}, &frameError{code: codeValidation, msg: fmt.Sprintf("channel %.60q: %v", name, err)}
+			return channel{}, &frameError{code: codeValidation, msg: fmt.Sprintf("channel %.60q: address must be 0x and 40 hex digits", name)}
 		}
 		return channel{kind: kindAccount, addr: addr}, nil
 	}
 	return channel{}, &frameError{code: codeValidation, msg: fmt.Sprintf("unknown channel %.60q; channels are fund:overview, fund:nav, prices, redemptions, transactions, account:{address}", name)}
-}
-
-func parseAddress(s string) ([20]byte, error) {
-	var a [20]byte
-	if len(s) != 42 || (s[:2] != "0x" && s[:2] != "0X") {
-		return a, errors.New("address must be 0x and 40 hex digits")
-	}
-	for i := range 20 {
-		hi, ok1 := unhex(s[2+2*i])
-		lo, ok2 := unhex(s[3+2*i])
-		if !ok1 || !ok2 {
-			return a, errors.New("address must be 0x and 40 hex digits")
-		}
-		a[i] = hi<<4 | lo
-	}
-	return a, nil
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 const hexDigits = "0123456789abcdef"
@@ -309,19 +283,19 @@ func resetFrame(ch channel, seq uint64) []byte {
 }
 
 func subscribedFrame(channels []string, seq uint64) []byte {
-	b := startFrame(opText)
-	b = append(b, `{"type":"subscribed","channels":`...)
-	cj, _ := json.Marshal(channels)
-	b = append(b, cj...)
-	b = append(b, `,"seq":`...)
-	b = strconv.AppendUint(b, seq, 10)
-	b = append(b, '}')
-	return finishFrame(b)
+	return channelsFrame("subscribed", channels, seq)
 }
 
 func unsubscribedFrame(channels []string, seq uint64) []byte {
+	return channelsFrame("unsubscribed", channels, seq)
+}
+
+// channelsFrame is {"type":typ,"channels":[...],"seq":seq}.
+func channelsFrame(typ string, channels []string, seq uint64) []byte {
 	b := startFrame(opText)
-	b = append(b, `{"type":"unsubscribed","channels":`...)
+	b = append(b, `{"type":"`...)
+	b = append(b, typ...)
+	b = append(b, `","channels":`...)
 	cj, _ := json.Marshal(channels)
 	b = append(b, cj...)
 	b = append(b, `,"seq":`...)
