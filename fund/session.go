@@ -560,42 +560,6 @@ func ReadSession(r kv.Reader, h [32]byte) (Session, bool, error) {
 	return s, true, nil
 }
 
-// EachSession calls f with every stored session (expired ones included).
-func EachSession(r kv.Reader, f func(h [32]byte, s Session)) error {
-	var ferr error
-	err := r.Scan([]byte{pSession}, []byte{pSession + 1}, false, func(k, v []byte) bool {
-		s, err := decodeSession(v)
-		if err != nil || len(k) != 33 {
-			ferr = corrupt("session", fmt.Errorf("%x: %v", k, err))
-			return false
-		}
-		f([32]byte(k[1:]), s)
-		return true
-	})
-	if err != nil {
-		return err
-	}
-	return ferr
-}
-
-// EachRole calls f with every wallet role.
-func EachRole(r kv.Reader, f func(a common.Address, role string)) error {
-	var ferr error
-	err := r.Scan([]byte{pRole}, []byte{pRole + 1}, false, func(k, v []byte) bool {
-		rr, err := decodeRole(v)
-		if err != nil || len(k) != 21 {
-			ferr = corrupt("role", fmt.Errorf("%x: %v", k, err))
-			return false
-		}
-		f(common.Address(k[1:]), rr.role)
-		return true
-	})
-	if err != nil {
-		return err
-	}
-	return ferr
-}
-
 // RoleInfo is a wallet role granted through the API, as GET /v1/admin/roles lists it.
 type RoleInfo struct {
 	Address   string `json:"address"`

@@ -3,6 +3,7 @@ package fund
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"testing"
 
@@ -181,8 +182,15 @@ func TestExpiredSessionsAndNoncesArePruned(t *testing.T) {
 		t.Fatalf("%d nonces left", nonces)
 	}
 	var all []Session
-	if err := EachSession(e.st, func(h [32]byte, s Session) { all = append(all, s) }); err != nil || len(all) != 1 {
-		t.Fatalf("sessions %+v %v", all, err)
+	var serr error
+	_ = e.st.Scan([]byte{pSession}, []byte{pSession + 1}, false, func(k, v []byte) bool {
+		s, err := decodeSession(v)
+		serr = errors.Join(serr, err)
+		all = append(all, s)
+		return true
+	})
+	if serr != nil || len(all) != 1 {
+		t.Fatalf("sessions %+v %v", all, serr)
 	}
 }
 
@@ -212,10 +220,8 @@ func TestRoles(t *testing.T) {
 	if recs != 1 {
 		t.Fatalf("%d role records in the outbox", recs)
 	}
-	roles := map[common.Address]string{}
-	_ = EachRole(e.st, func(a common.Address, r string) { roles[a] = r })
-	if roles[addr(3)] != "admin" {
-		t.Fatalf("roles %v", roles)
+	if roles, err := Roles(e.st); err != nil || len(roles) != 1 || roles[0].Address != hexAddr(addr(3)) || roles[0].Role != "admin" {
+		t.Fatalf("roles %+v %v", roles, err)
 	}
 	if r, ok := set("").(*RoleResult); !ok || r.Before != "admin" {
 		t.Fatalf("remove: %+v", r)
