@@ -113,6 +113,13 @@ func (s *Store) Nodes() ([]Node, error) {
 // Stale reports whether this node has not heard from a leader within maxStaleness; a leader is
 // never stale.
 func (s *Store) Stale(maxStaleness time.Duration) bool {
-	lc := s.LastContact()
+	r := s.raft
+	if r == nil {
+		return true
+	}
+	if r.State() == raft.Leader {
+		return false // without reading the clock: every local read asks
+	}
+	lc := r.LastContact()
 	return lc.IsZero() || time.Since(lc) > maxStaleness
 }
