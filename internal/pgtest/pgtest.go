@@ -14,7 +14,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -26,6 +25,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"paimon/internal/testutil"
 )
 
 // Cluster is one PostgreSQL server with its own data folder.
@@ -70,14 +71,8 @@ func asPostgres(bin string, args ...string) *exec.Cmd {
 	return exec.Command(bin, args...)
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// freePort is a port below the ephemeral range, which a restarted PostgreSQL can bind again.
+var freePort = testutil.FreePort
 
 // newCluster runs initdb and starts the server.
 func newCluster() (*Cluster, error) {

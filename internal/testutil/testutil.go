@@ -3,8 +3,12 @@
 package testutil
 
 import (
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,15 +31,55 @@ func CheckFor(t testing.TB, timeout time.Duration, fn func() error) {
 	}
 }
 
-// FreeAddr returns a 127.0.0.1 address with a port that was free a moment ago.
+// FreeAddr returns a 127.0.0.1 address with a port that was free a moment ago. The port is
+// drawn at random below the kernel's ephemeral range (ip_local_port_range), so that no
+// outgoing connection of any process, which takes its local port from that range, can take it
+// between this call and the test's listen: a port ":0" hands out is exactly such a port, and
+// the suite's hundreds of loopback connections did take one ("address already in use").
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return fmt.Sprintf("127.0.0.1:%d", port)
+}
+
+// FreePort is FreeAddr's port, for helpers without a testing.TB.
+func FreePort() (int, error) {
+	if lo := ephemeralLow(); lo > minTestPort+1000 {
+		for range 100 {
+			port := minTestPort + rand.IntN(lo-minTestPort)
+			if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+				l.Close()
+				return port, nil
+			}
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
 	defer l.Close()
-	return l.Addr().String()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// minTestPort is the lowest port FreeAddr hands out (above the well-known and most
+// registered service ports).
+const minTestPort = 20000
+
+// ephemeralLow is the first port of the kernel's ephemeral range, 0 if unknown.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	lo, _ := strconv.Atoi(f[0])
+	return lo
 }
 
 // Logger returns a logger that writes to t.Log at level, each line prefixed by name (if any).
