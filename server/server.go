@@ -5,7 +5,6 @@ package server
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
 	"paimon/cache"
@@ -50,121 +48,6 @@ type Token struct {
 	Name   string
 	Role   string
 	SHA256 [32]byte
-}
-
-// Config configures the server.
-type Config struct {
-	NodeID       string
-	Addr         string
-	MaxBodyBytes int
-	ReadTimeout  time.Duration
-	WriteTimeout time.Duration
-	IdleTimeout  time.Duration
-	Concurrency  int
-	// MaxStaleness is the default bound of a local read: a node that has not heard from a
-	// leader for longer refuses it with STALE_READ.
-	MaxStaleness time.Duration
-	// ApplyTimeout bounds how long a write or a linearizable read waits for the cluster.
-	ApplyTimeout time.Duration
-	ChainID      uint64
-	Tokens       []Token
-	// ClusterSecret authenticates requests between members (forwarding, joins) and operators
-	// on the cluster endpoints.
-	ClusterSecret []byte
-	// HTTPAdvertise is the address other members reach this API at; defaults to Addr.
-	HTTPAdvertise string
-	// RaftAddr is this node's advertised Raft address, reported to peers forming a cluster.
-	RaftAddr string
-	// TLS, when set, makes Start serve HTTPS (and wss://) only, with its certificates. Members
-	// are then reached over https too: every member of a cluster has the same [http] TLS
-	// settings, so this node's own choice decides the scheme of its calls to the others.
-	TLS *tls.Config
-	// PeerTLS verifies the other members' API certificates when TLS is set (nil: the system
-	// roots).
-	PeerTLS *tls.Config
-	// RateLimit holds the per-client budgets (ratelimit.go); the zero value limits nothing.
-	RateLimit RateLimit
-	// PGSync reports the PostgreSQL sync for the cluster status; nil reports it disabled.
-	PGSync func() PGSyncStatus
-	// IngestStatus reports chain ingest (GET /v1/ingest/status); nil when there is none.
-	IngestStatus func() any
-	// PGVerify compares this node's state with PostgreSQL after waiting up to wait for it to
-	// catch up, and returns the report and how many tables differ; nil when not available.
-	PGVerify func(ctx context.Context, wait time.Duration) (report any, differences int, err error)
-	// Push serves GET /v1/ws; nil when push is disabled.
-	Push Pusher
-	// Wallet sessions ([auth]): the service named in the login message, the lifetimes of a
-	// nonce and of a session, when a session in use is extended, and bootstrap wallet roles.
-	Service            string
-	NonceTTL           time.Duration
-	SessionTTL         time.Duration
-	SessionExtendAfter time.Duration
-	Wallets            []Wallet
-	// Sessions is the session cache kept in step with apply: CacheUpdater.Sessions of the
-	// updater observing the state machine. Required.
-	Sessions *SessionCache
-	Logger   *slog.Logger
-	Metrics  *metrics.Set
-	Now      func() time.Time
-}
-
-// Validate checks the configuration and fills defaults.
-func (c *Config) Validate() error {
-	if c.NodeID == "" || c.Addr == "" {
-		return errors.New("server: NodeID and Addr are required")
-	}
-	if c.MaxBodyBytes <= 0 {
-		c.MaxBodyBytes = 1 << 20
-	}
-	for _, d := range []*time.Duration{&c.ReadTimeout, &c.WriteTimeout, &c.IdleTimeout, &c.ApplyTimeout} {
-		if *d <= 0 {
-			*d = 10 * time.Second
-		}
-	}
-	if c.MaxStaleness <= 0 {
-		c.MaxStaleness = 5 * time.Second
-	}
-	if c.Concurrency <= 0 {
-		c.Concurrency = fasthttp.DefaultConcurrency
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.Metrics == nil {
-		c.Metrics = metrics.NewSet()
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Service == "" {
-		c.Service = "Paimon Edge"
-	}
-	if c.NonceTTL <= 0 {
-		c.NonceTTL = 5 * time.Minute
-	}
-	if c.SessionTTL <= 0 {
-		c.SessionTTL = 30 * time.Minute
-	}
-	if c.SessionExtendAfter <= 0 || c.SessionExtendAfter >= c.SessionTTL {
-		c.SessionExtendAfter = c.SessionTTL / 6
-	}
-	if c.Sessions == nil {
-		return errors.New("server: Sessions is required (the CacheUpdater's session cache)")
-	}
-	for _, w := range c.Wallets {
-		if _, ok := parseRole(w.Role); !ok {
-			return fmt.Errorf("server: wallet %x has role %q", w.Address, w.Role)
-		}
-	}
-	if c.HTTPAdvertise == "" {
-		c.HTTPAdvertise = c.Addr
-	}
-	for _, t := range c.Tokens {
-		if _, ok := parseRole(t.Role); !ok || t.Name == "" {
-			return fmt.Errorf("server: token %q has role %q", t.Name, t.Role)
-		}
-	}
-	return c.RateLimit.validate()
 }
 
 // Server serves the API. New does no I/O; Start listens; Close shuts down gracefully.
