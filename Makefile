@@ -3,13 +3,13 @@
 .PHONY: run test build bench bench-http bench-go
 
 run:
-	go run . serve
+	go run ./cmd/paimon serve
 
 test:
 	./scripts/test.sh
 
 build:
-	go build -o paimon .
+	go build -o paimon ./cmd/paimon
 
 # Go benchmarks (handler, FSM apply, log stores) and the wrk-based HTTP runner.
 bench: bench-go bench-http

@@ -3,8 +3,9 @@
 #
 # It starts a throwaway PostgreSQL cluster (initdb/pg_ctl as the postgres user, in a temp folder,
 # on a free port on 127.0.0.1), exports its DSN as PAIMON_TEST_POSTGRES for the tests that need
-# a real PostgreSQL, runs gofmt, go vet and `go test -race ./...`, and stops and removes the
-# cluster afterwards, also on failure or Ctrl-C. Extra arguments go to `go test`, e.g.
+# a real PostgreSQL, runs gofmt, checks that go.mod and go.sum are tidy, go vet and
+# `go test -race ./...`, and stops and removes the cluster afterwards, also on failure or
+# Ctrl-C. Extra arguments go to `go test`, e.g.
 #   scripts/test.sh -run TestKill9 -count=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +61,12 @@ unformatted=$(gofmt -l .)
 if [ -n "$unformatted" ]; then
 	echo "gofmt would change:" >&2
 	echo "$unformatted" >&2
+	exit 1
+fi
+echo "test.sh: go mod tidy"
+# go.mod and go.sum list exactly what the code imports (direct dependencies not marked indirect).
+if ! go mod tidy -diff; then
+	echo "go.mod/go.sum are not tidy: run go mod tidy and commit the result" >&2
 	exit 1
 fi
 echo "test.sh: go vet"

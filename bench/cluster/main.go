@@ -187,7 +187,7 @@ func start(ctx context.Context, o *options, command string) (err error) {
 	// 1. Build the node.
 	t0 := time.Now()
 	bin := filepath.Join(tmp, "paimon")
-	if err := benchkit.GoBuild(ctx, repo, bin, ".", o.buildFlags...); err != nil {
+	if err := benchkit.GoBuild(ctx, repo, bin, "./cmd/paimon", o.buildFlags...); err != nil {
 		return err
 	}
 	fmt.Printf("built the node in %s\n", time.Since(t0).Round(100*time.Millisecond))

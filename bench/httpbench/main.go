@@ -139,7 +139,7 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 	// 1. Build the node and the bare server.
 	t0 := time.Now()
 	nodeBin, bareBin := filepath.Join(tmp, "paimon"), filepath.Join(tmp, "bare")
-	if err := benchkit.GoBuild(ctx, repo, nodeBin, "."); err != nil {
+	if err := benchkit.GoBuild(ctx, repo, nodeBin, "./cmd/paimon"); err != nil {
 		return err
 	}
 	if err := benchkit.GoBuild(ctx, repo, bareBin, "./bench/bare"); err != nil {

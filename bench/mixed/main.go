@@ -133,7 +133,7 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 	// 1. Build and start the node: embedded defaults, one node that bootstraps itself.
 	t0 := time.Now()
 	nodeBin := filepath.Join(tmp, "paimon")
-	if err := benchkit.GoBuild(ctx, repo, nodeBin, "."); err != nil {
+	if err := benchkit.GoBuild(ctx, repo, nodeBin, "./cmd/paimon"); err != nil {
 		return err
 	}
 	fmt.Printf("built the node in %s\n", time.Since(t0).Round(100*time.Millisecond))

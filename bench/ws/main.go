@@ -242,7 +242,7 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 func startNode(ctx context.Context, repo, tmp, logLevel string) (p *benchkit.Proc, token, base string, err error) {
 	t0 := time.Now()
 	bin := filepath.Join(tmp, "paimon")
-	if err := benchkit.GoBuild(ctx, repo, bin, "."); err != nil {
+	if err := benchkit.GoBuild(ctx, repo, bin, "./cmd/paimon"); err != nil {
 		return nil, "", "", err
 	}
 	fmt.Printf("built the node in %s\n", time.Since(t0).Round(100*time.Millisecond))

@@ -1,33 +1,101 @@
-package main
+// Package systest holds the process-level tests: each starts real paimon binaries (built once
+// from ./cmd/paimon by TestMain) on 127.0.0.1, kills and restarts them, and runs the binary's
+// other commands against them, so these tests exercise exactly the code that ships.
+package systest
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
-	"paimon/internal/pgtest"
-	"paimon/internal/testutil"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"paimon/internal/pgtest"
+	"paimon/internal/testutil"
 )
 
-// The test binary doubles as the paimon binary: started with PAIMON_TEST_MAIN=1 it runs main,
-// so process-level tests (kill -9, restart) exercise exactly the code that ships.
+// paimonBin is the binary TestMain built from ./cmd/paimon.
+var paimonBin string
+
+// TestMain builds the paimon binary once (with the race detector when the tests run with it)
+// and removes it afterwards.
 func TestMain(m *testing.M) {
-	if os.Getenv("PAIMON_TEST_MAIN") == "1" {
-		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	dir, err := os.MkdirTemp("", "paimon-systest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	os.Exit(pgtest.Main(m))
+	paimonBin = filepath.Join(dir, "paimon")
+	args := []string{"build", "-o", paimonBin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, "paimon/cmd/paimon")...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build ./cmd/paimon: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := pgtest.Main(m)
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
-// proc is a paimon process started from the test binary.
+// runPaimon runs one paimon command to its end and returns its exit code and output.
+func runPaimon(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	return runPaimonContext(t, context.Background(), args...)
+}
+
+// runPaimonContext runs one paimon command; when ctx ends the command gets SIGINT, as from
+// Ctrl-C.
+func runPaimonContext(t *testing.T, ctx context.Context, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut lockedBuffer
+	code = runPaimonTo(t, ctx, &out, &errOut, args...)
+	return code, out.String(), errOut.String()
+}
+
+// runPaimonTo runs one paimon command writing to stdout and stderr as it goes.
+func runPaimonTo(t *testing.T, ctx context.Context, stdout, stderr io.Writer, args ...string) int {
+	cmd := exec.Command(paimonBin, args...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Errorf("start paimon %v: %v", args, err)
+		return -1
+	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = cmd.Process.Signal(os.Interrupt)
+		case <-done:
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode()
+	}
+	if err != nil {
+		t.Errorf("paimon %v: %v", args, err)
+		return -1
+	}
+	return 0
+}
+
+// proc is a paimon process.
 type proc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
@@ -46,8 +114,7 @@ func (p *proc) logText() string {
 
 func startProc(t *testing.T, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "PAIMON_TEST_MAIN=1")
+	cmd := exec.Command(paimonBin, args...)
 	out, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -217,25 +284,21 @@ leader_lease_timeout = "150ms"
 }
 
 func TestVersionAndCheckConfig(t *testing.T) {
-	var out, errOut strings.Builder
-	if code := run([]string{"version"}, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "paimon ") {
-		t.Fatalf("version: %d %q", code, out.String())
+	if code, out, _ := runPaimon(t, "version"); code != 0 || !strings.HasPrefix(out, "paimon ") {
+		t.Fatalf("version: %d %q", code, out)
 	}
-	out.Reset()
-	if code := run([]string{"serve", "-check-config"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "configuration ok") {
-		t.Fatalf("check-config on defaults: %d %q %q", code, out.String(), errOut.String())
+	if code, out, errOut := runPaimon(t, "serve", "-check-config"); code != 0 || !strings.Contains(out, "configuration ok") {
+		t.Fatalf("check-config on defaults: %d %q %q", code, out, errOut)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.toml")
 	os.WriteFile(bad, []byte("[http]\nadress = \"x\"\n"), 0o600)
-	errOut.Reset()
-	if code := run([]string{"serve", "-config", bad, "-check-config"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "http.adress") {
-		t.Fatalf("check-config on a bad file: %d %q", code, errOut.String())
+	if code, _, errOut := runPaimon(t, "serve", "-config", bad, "-check-config"); code != 2 || !strings.Contains(errOut, "http.adress") {
+		t.Fatalf("check-config on a bad file: %d %q", code, errOut)
 	}
-	errOut.Reset()
-	if code := run([]string{"serve", "-check-config", "-http-addr", "nope"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "http.addr") {
-		t.Fatalf("check-config with a bad flag: %d %q", code, errOut.String())
+	if code, _, errOut := runPaimon(t, "serve", "-check-config", "-http-addr", "nope"); code != 2 || !strings.Contains(errOut, "http.addr") {
+		t.Fatalf("check-config with a bad flag: %d %q", code, errOut)
 	}
-	if code := run([]string{"frobnicate"}, &out, &errOut); code != 2 {
+	if code, _, _ := runPaimon(t, "frobnicate"); code != 2 {
 		t.Fatalf("unknown command: %d", code)
 	}
 }

@@ -1,6 +1,7 @@
-package main
+package systest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -44,15 +45,14 @@ func TestWatch(t *testing.T) {
 	token := strings.TrimSpace(string(tok))
 	url := "ws://" + httpAddr + "/v1/ws"
 
-	var errOut strings.Builder
-	if code := run([]string{"watch", "-url", url, "-token", "wrong", "-reconnect", "transactions"}, &lockedBuffer{}, &errOut); code != 1 || !strings.Contains(errOut.String(), "AUTH_INVALID") {
-		t.Fatalf("bad token: exit %d, %q", code, errOut.String())
+	if code, _, errOut := runPaimon(t, "watch", "-url", url, "-token", "wrong", "-reconnect", "transactions"); code != 1 || !strings.Contains(errOut, "AUTH_INVALID") {
+		t.Fatalf("bad token: exit %d, %q", code, errOut)
 	}
 
 	out, stderr := &lockedBuffer{}, &lockedBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- run([]string{"watch", "-url", url, "-token", token, "fund:nav", "transactions"}, out, stderr)
+		done <- runPaimonTo(t, context.Background(), out, stderr, "watch", "-url", url, "-token", token, "fund:nav", "transactions")
 	}()
 	testutil.CheckFor(t, 10*time.Second, func() error {
 		if !strings.Contains(out.String(), `"type":"subscribed"`) {
@@ -60,7 +60,7 @@ func TestWatch(t *testing.T) {
 		}
 		return nil
 	})
-	body, err := os.ReadFile("examples/sample-logs.json")
+	body, err := os.ReadFile("../examples/sample-logs.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package systest
 
 import (
 	"encoding/hex"
@@ -28,14 +28,14 @@ func TestLogin(t *testing.T) {
 	if err := os.WriteFile(keyFile, []byte("0x"+hex.EncodeToString(crypto.FromECDSA(key))+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var out, errOut strings.Builder
-	if code := run([]string{"login", "-url", "http://" + httpAddr, "-key-file", keyFile}, &out, &errOut); code != 0 {
-		t.Fatalf("login: exit %d: %s", code, errOut.String())
+	code, out, errOut := runPaimon(t, "login", "-url", "http://"+httpAddr, "-key-file", keyFile)
+	if code != 0 {
+		t.Fatalf("login: exit %d: %s", code, errOut)
 	}
-	token := strings.TrimSpace(out.String())
+	token := strings.TrimSpace(out)
 	addr := strings.ToLower(crypto.PubkeyToAddress(key.PublicKey).Hex())
-	if !strings.HasPrefix(token, "pms_") || !strings.Contains(errOut.String(), "signed in as "+addr+", role none") {
-		t.Fatalf("login printed %q, %q", out.String(), errOut.String())
+	if !strings.HasPrefix(token, "pms_") || !strings.Contains(errOut, "signed in as "+addr+", role none") {
+		t.Fatalf("login printed %q, %q", out, errOut)
 	}
 	req, _ := http.NewRequest("GET", "http://"+httpAddr+"/v1/auth/me", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -55,14 +55,12 @@ func TestLogin(t *testing.T) {
 		{"login", "-key-file", bad},
 		{"login", "-key-file", filepath.Join(dir, "missing")},
 	} {
-		var o, e strings.Builder
-		if code := run(args, &o, &e); code != 2 || o.Len() != 0 {
-			t.Fatalf("%v: exit %d, %q %q", args, code, o.String(), e.String())
+		if code, o, e := runPaimon(t, args...); code != 2 || o != "" {
+			t.Fatalf("%v: exit %d, %q %q", args, code, o, e)
 		}
 	}
 	// A node that is not there: a clear error, exit 1.
-	var o, e strings.Builder
-	if code := run([]string{"login", "-url", "http://" + freePort(t), "-key-file", keyFile}, &o, &e); code != 1 || !strings.Contains(e.String(), "paimon login:") {
-		t.Fatalf("no node: exit %d, %q", code, e.String())
+	if code, _, e := runPaimon(t, "login", "-url", "http://"+freePort(t), "-key-file", keyFile); code != 1 || !strings.Contains(e, "paimon login:") {
+		t.Fatalf("no node: exit %d, %q", code, e)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package systest
 
 import (
 	"context"
@@ -38,17 +38,16 @@ func TestTLSWatch(t *testing.T) {
 	}
 	url := "wss://" + cfg.HTTP.Addr + "/v1/ws"
 
-	var errOut strings.Builder
-	if code := run([]string{"watch", "-url", url, "-token", strings.TrimSpace(string(tok)), "transactions"}, &lockedBuffer{}, &errOut); code != 1 || !strings.Contains(errOut.String(), "certificate") {
-		t.Fatalf("unknown CA: exit %d, %q", code, errOut.String())
+	if code, _, errOut := runPaimon(t, "watch", "-url", url, "-token", strings.TrimSpace(string(tok)), "transactions"); code != 1 || !strings.Contains(errOut, "certificate") {
+		t.Fatalf("unknown CA: exit %d, %q", code, errOut)
 	}
 	for _, flags := range [][]string{{"-ca", ca.File}, {"-insecure"}} {
 		ctx, cancel := context.WithCancel(context.Background())
 		out, stderr := &lockedBuffer{}, &lockedBuffer{}
 		done := make(chan int, 1)
 		go func() {
-			args := append([]string{"-url", url, "-token", strings.TrimSpace(string(tok))}, flags...)
-			done <- watchContext(ctx, append(args, "transactions"), out, stderr)
+			args := append([]string{"watch", "-url", url, "-token", strings.TrimSpace(string(tok))}, flags...)
+			done <- runPaimonTo(t, ctx, out, stderr, append(args, "transactions")...)
 		}()
 		testutil.CheckFor(t, 10*time.Second, func() error {
 			if !strings.Contains(out.String(), `"type":"subscribed"`) {

@@ -1,4 +1,4 @@
-package main
+package systest
 
 import (
 	"context"
@@ -70,12 +70,12 @@ func TestPGVerifyAndRestore(t *testing.T) {
 			t.Fatalf("POST %s: %d %s %v", path, status, b, err)
 		}
 	}
-	sample, err := os.ReadFile("examples/sample-logs.json")
+	sample, err := os.ReadFile("../examples/sample-logs.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	post(p, "/v1/admin/logs", string(sample))
-	prices, _ := os.ReadFile("examples/sample-prices.json")
+	prices, _ := os.ReadFile("../examples/sample-prices.json")
 	post(p, "/v1/admin/prices", string(prices))
 	data := fundtest.Dataset(3, 300, 500, 40)
 	bodies, err := fundtest.RequestBodies(data, 1<<20)
@@ -86,11 +86,12 @@ func TestPGVerifyAndRestore(t *testing.T) {
 		post(p, "/v1/admin/logs", string(b))
 	}
 
-	var out, errOut strings.Builder
-	if code := run([]string{"pg", "verify", "-config", cfgPath, "-token", token}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "no difference") {
-		t.Fatalf("pg verify on a synced node: exit %d\n%s%s", code, out.String(), errOut.String())
+	var code int
+	var out, errOut string
+	if code, out, errOut = runPaimon(t, "pg", "verify", "-config", cfgPath, "-token", token); code != 0 || !strings.Contains(out, "no difference") {
+		t.Fatalf("pg verify on a synced node: exit %d\n%s%s", code, out, errOut)
 	}
-	t.Logf("pg verify:\n%s", out.String())
+	t.Logf("pg verify:\n%s", out)
 
 	paths := []string{"/v1/fund/overview", "/v1/fund/nav/history", "/v1/fund/tiers", "/v1/fund/assets", "/v1/fund/flows", "/v1/prices",
 		"/v1/redemptions?limit=1000", "/v1/redemptions/1", "/v1/transactions?limit=1000", "/v1/transactions?event=Transfer&limit=50"}
@@ -119,9 +120,8 @@ func TestPGVerifyAndRestore(t *testing.T) {
 	if _, err := conn.Exec(ctx, `UPDATE accounts SET shares = shares + 1 WHERE address = $1`, owner); err != nil {
 		t.Fatal(err)
 	}
-	out.Reset()
-	if code := run([]string{"pg", "verify", "-config", cfgPath, "-token", token}, &out, &errOut); code != 1 || !strings.Contains(out.String(), "DIFFERENT") {
-		t.Fatalf("pg verify after tampering: exit %d\n%s", code, out.String())
+	if code, out, errOut = runPaimon(t, "pg", "verify", "-config", cfgPath, "-token", token); code != 1 || !strings.Contains(out, "DIFFERENT") {
+		t.Fatalf("pg verify after tampering: exit %d\n%s", code, out)
 	}
 	if _, err := conn.Exec(ctx, `UPDATE accounts SET shares = shares - 1 WHERE address = $1`, owner); err != nil {
 		t.Fatal(err)
@@ -129,20 +129,18 @@ func TestPGVerifyAndRestore(t *testing.T) {
 
 	// A stopped node can be verified from its folder.
 	p.stop()
-	out.Reset()
-	if code := run([]string{"pg", "verify", "-config", cfgPath, "-offline"}, &out, &errOut); code != 0 {
-		t.Fatalf("offline verify of the stopped node: exit %d\n%s%s", code, out.String(), errOut.String())
+	if code, out, errOut = runPaimon(t, "pg", "verify", "-config", cfgPath, "-offline"); code != 0 {
+		t.Fatalf("offline verify of the stopped node: exit %d\n%s%s", code, out, errOut)
 	}
 	// Every node is lost. A new node is built from PostgreSQL alone.
 	addr2 := freePort(t)
 	secret := "\n[cluster]\nsecret = \"pg-process-test-secret-0123456789\"\n"
 	restored := writeConfig(t, dir, "rebuilt", dsn, addr2, token, secret)
-	out.Reset()
-	if code := run([]string{"pg", "restore", "-config", restored}, &out, &errOut); code != 0 {
-		t.Fatalf("pg restore: exit %d\n%s%s", code, out.String(), errOut.String())
+	if code, out, errOut = runPaimon(t, "pg", "restore", "-config", restored); code != 0 {
+		t.Fatalf("pg restore: exit %d\n%s%s", code, out, errOut)
 	}
-	t.Logf("pg restore:\n%s", out.String())
-	if code := run([]string{"pg", "restore", "-config", restored}, &out, &errOut); code == 0 {
+	t.Logf("pg restore:\n%s", out)
+	if code, out, errOut = runPaimon(t, "pg", "restore", "-config", restored); code == 0 {
 		t.Fatal("a second restore into the same folder succeeded")
 	}
 	p2 := startProc(t, "serve", "-config", restored, "-http-addr", addr2)
@@ -170,8 +168,7 @@ func TestPGVerifyAndRestore(t *testing.T) {
 	compare(p3, "a node that joined the rebuilt one")
 	// It goes on syncing from where PostgreSQL was, and writes keep working.
 	post(p2, "/v1/admin/prices", `{"prices":[{"asset":"0x55d398326f99059ff775485246999027b3197955","price":"999","time":"2030-01-01T00:00:00Z"}]}`)
-	out.Reset()
-	if code := run([]string{"pg", "verify", "-config", restored, "-token", token}, &out, &errOut); code != 0 {
-		t.Fatalf("pg verify on the restored node: exit %d\n%s%s", code, out.String(), errOut.String())
+	if code, out, errOut = runPaimon(t, "pg", "verify", "-config", restored, "-token", token); code != 0 {
+		t.Fatalf("pg verify on the restored node: exit %d\n%s%s", code, out, errOut)
 	}
 }
