@@ -3,6 +3,7 @@ package fund
 import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/holiman/uint256"
+	"paimon/chainlog"
 )
 
 func (m *Machine) loadAsset(token common.Address) (*asset, bool, error) {
@@ -21,33 +22,33 @@ func (m *Machine) markAssets() { m.mark(ClassAssets, ClassTiers, ClassOverview) 
 
 // applyAssets applies an asset controller event (EVENTS.md, "Asset controller"). An event for
 // an unknown token creates it active, in the tier the event names (L1 if it names none).
-func (m *Machine) applyAssets(ev *Event, s *eventSpec, pos *ledgerPos) error {
+func (m *Machine) applyAssets(ev *chainlog.Event, s *chainlog.Spec, pos *ledgerPos) error {
 	a := ev.Args
-	switch s.id {
-	case evAssetAdded:
+	switch s.ID {
+	case chainlog.AssetAdded:
 		tier, alloc := uint8(a[1].Uint.Uint64()), a[2].Uint
 		return m.assetSet(a[0].Address, func(x *asset) { x.tier, x.active, x.alloc = tier, true, alloc })
-	case evAssetRemoved:
+	case chainlog.AssetRemoved:
 		return m.assetSet(a[0].Address, func(x *asset) { x.active = false })
-	case evAssetAllocationUpdated:
+	case chainlog.AssetAllocationUpdated:
 		alloc := a[2].Uint
 		return m.assetSet(a[0].Address, func(x *asset) { x.alloc = alloc })
-	case evAssetPurchased:
+	case chainlog.AssetPurchased:
 		return m.assetHold(a[0].Address, uint8(a[1].Uint.Uint64()), &a[3].Uint, false)
-	case evAssetRedeemed:
+	case chainlog.AssetRedeemed:
 		return m.assetHold(a[0].Address, uint8(a[1].Uint.Uint64()), &a[2].Uint, true)
-	case evWaterfallLiquidation:
+	case chainlog.WaterfallLiquidation:
 		if err := m.assetHold(a[1].Address, uint8(a[0].Uint.Uint64()), &a[2].Uint, true); err != nil {
 			return err
 		}
 		return m.raiseRisk(ev, s, pos, sevHigh)
-	case evLayerConfigUpdated:
+	case chainlog.LayerConfigUpdated:
 		if tier := a[0].Uint.Uint64(); tier < 3 {
 			m.setBand(uint8(tier), &band{target: a[1].Uint, min: a[2].Uint, max: a[3].Uint})
 		}
-	case evManagementFeeCollected:
+	case chainlog.ManagementFeeCollected:
 		m.fundAdd(fFeeManagement, &a[0].Uint, false)
-	case evPerformanceFeeCollected:
+	case chainlog.PerformanceFeeCollected:
 		m.fundAdd(fFeePerformance, &a[0].Uint, false)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
+	"paimon/chainlog"
 	"paimon/kv"
 )
 
@@ -13,7 +14,7 @@ func benchCommands(n, size int) [][]byte {
 	var cmds [][]byte
 	bn := uint64(1)
 	for c := 0; c < n; c++ {
-		evs := make([]Event, 0, size)
+		evs := make([]chainlog.Event, 0, size)
 		for len(evs) < size {
 			bn++
 			h := addr(int(bn % 1000))

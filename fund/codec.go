@@ -3,6 +3,7 @@ package fund
 import (
 	"encoding/binary"
 	"fmt"
+	"paimon/chainlog"
 
 	"github.com/holiman/uint256"
 )
@@ -41,7 +42,7 @@ func (a Actor) IsZero() bool { return a == Actor{} }
 type LogsCommand struct {
 	Time    int64
 	Actor   Actor
-	Events  []Event
+	Events  []chainlog.Event
 	Skipped int
 }
 
@@ -82,7 +83,7 @@ func EncodePrices(c *PricesCommand) []byte {
 	b = binary.AppendUvarint(b, uint64(len(c.Prices)))
 	for i := range c.Prices {
 		p := &c.Prices[i]
-		if a, err := parseAddr(p.Asset); err == nil {
+		if a, err := chainlog.ParseAddress(p.Asset); err == nil {
 			b = append(b, 0)
 			b = append(b, a[:]...)
 		} else {
@@ -108,7 +109,7 @@ func DecodeLogs(cmd []byte) (*LogsCommand, error) {
 	c.Skipped = d.count(0)
 	n := d.count(minEventSize)
 	if d.err == nil && n > 0 {
-		c.Events = make([]Event, n)
+		c.Events = make([]chainlog.Event, n)
 		for i := 0; i < n && d.err == nil; i++ {
 			d.event(&c.Events[i])
 		}
@@ -131,7 +132,7 @@ func DecodePrices(cmd []byte) (*PricesCommand, error) {
 			p := &c.Prices[i]
 			switch d.u8() {
 			case 0:
-				p.Asset = hexAddr([20]byte(d.fixed(20)))
+				p.Asset = chainlog.HexAddress([20]byte(d.fixed(20)))
 			case 1:
 				p.Asset = d.str()
 			default:
@@ -168,7 +169,7 @@ func appendU256(b []byte, u *uint256.Int) []byte {
 // minEventSize bounds allocations from a hostile count.
 const minEventSize = 1 + 32 + 1 + 1 + 32 + 1 + 20 + 1 + 1 + 1
 
-func appendEvent(b []byte, e *Event) []byte {
+func appendEvent(b []byte, e *chainlog.Event) []byte {
 	var flags byte
 	if e.Removed {
 		flags = 1
@@ -187,17 +188,17 @@ func appendEvent(b []byte, e *Event) []byte {
 		a := &e.Args[i]
 		b = append(b, byte(a.Type))
 		switch a.Type {
-		case ArgAddress:
+		case chainlog.ArgAddress:
 			b = append(b, a.Address[:]...)
-		case ArgUint256, ArgUint8:
+		case chainlog.ArgUint256, chainlog.ArgUint8:
 			b = appendU256(b, &a.Uint)
-		case ArgBool:
+		case chainlog.ArgBool:
 			if a.Bool {
 				b = append(b, 1)
 			} else {
 				b = append(b, 0)
 			}
-		case ArgString:
+		case chainlog.ArgString:
 			b = appendString(b, a.String)
 		}
 	}
@@ -316,7 +317,7 @@ func (d *dec) actor(a *Actor) {
 	a.Name, a.Role, a.IP, a.UserAgent = d.str(), d.str(), d.str(), d.str()
 }
 
-func (d *dec) event(e *Event) {
+func (d *dec) event(e *chainlog.Event) {
 	flags := d.u8()
 	if flags > 1 {
 		d.fail("bad event flags")
@@ -329,10 +330,10 @@ func (d *dec) event(e *Event) {
 	e.BlockHash = [32]byte(d.fixed(32))
 	e.BlockTime = d.varint()
 	e.Contract = [20]byte(d.fixed(20))
-	e.Kind = Kind(d.u8())
+	e.Kind = chainlog.Kind(d.u8())
 	name := d.fixed(int(min(d.uvarint(), uint64(len(d.b)+1))))
-	if s := specsByName[string(name)]; s != nil {
-		e.Name = s.name // interned: no allocation per event
+	if s := chainlog.SpecByName(string(name)); s != nil {
+		e.Name = s.Name // interned: no allocation per event
 	} else {
 		e.Name = string(name)
 	}
@@ -340,20 +341,20 @@ func (d *dec) event(e *Event) {
 	if d.err != nil {
 		return
 	}
-	e.Args = make([]Arg, n)
-	s := specsByName[e.Name]
+	e.Args = make([]chainlog.Arg, n)
+	s := chainlog.SpecByName(e.Name)
 	for i := range e.Args {
 		a := &e.Args[i]
-		a.Type = ArgType(d.u8())
-		if s != nil && i < len(s.args) {
-			a.Name = s.args[i].name
+		a.Type = chainlog.ArgType(d.u8())
+		if s != nil && i < len(s.Args) {
+			a.Name = s.Args[i].Name
 		}
 		switch a.Type {
-		case ArgAddress:
+		case chainlog.ArgAddress:
 			a.Address = [20]byte(d.fixed(20))
-		case ArgUint256, ArgUint8:
+		case chainlog.ArgUint256, chainlog.ArgUint8:
 			d.u256(&a.Uint)
-		case ArgBool:
+		case chainlog.ArgBool:
 			switch d.u8() {
 			case 0:
 			case 1:
@@ -361,7 +362,7 @@ func (d *dec) event(e *Event) {
 			default:
 				d.fail("bad bool")
 			}
-		case ArgString:
+		case chainlog.ArgString:
 			a.String = d.str()
 		default:
 			d.fail("bad argument type")

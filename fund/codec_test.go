@@ -2,6 +2,7 @@ package fund
 
 import (
 	"errors"
+	"paimon/chainlog"
 	"reflect"
 	"testing"
 )
@@ -19,7 +20,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		t.Fatalf("logs round trip:\n%+v\nwant\n%+v", got, c)
 	}
 	p := &PricesCommand{Time: -5, Actor: Actor{Name: "a"}, Prices: []PriceUpdate{
-		{Asset: hexAddr(addr(1)), Price: *e18(3), Time: testNow},
+		{Asset: chainlog.HexAddress(addr(1)), Price: *e18(3), Time: testNow},
 		{Asset: "not an address", Price: *u(0), Time: 0},
 	}}
 	gotP, err := DecodePrices(EncodePrices(p))
@@ -38,7 +39,7 @@ func TestCodecRoundTrip(t *testing.T) {
 func TestCodecStrict(t *testing.T) {
 	cmds := map[string][]byte{
 		"logs":   EncodeLogs(&LogsCommand{Time: 9, Actor: Actor{Name: "x"}, Events: allEvents()[:4], Skipped: 1}),
-		"prices": EncodePrices(&PricesCommand{Time: 9, Prices: []PriceUpdate{{Asset: hexAddr(addr(1)), Price: *u(300), Time: 7}}}),
+		"prices": EncodePrices(&PricesCommand{Time: 9, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(1)), Price: *u(300), Time: 7}}}),
 	}
 	for name, cmd := range cmds {
 		t.Run(name, func(t *testing.T) {

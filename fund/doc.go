@@ -1,6 +1,6 @@
-// Package fund is the Paimon Prime Fund's deterministic domain: chain-log decoding, the binary
-// command codec, the state machine that applies (and exactly reverts) every chain event to an
-// ordered key-value store, the read model with its JSON views, and HTTP request/query parsers.
+// Package fund is the Paimon Prime Fund's deterministic domain: the binary command codec, the
+// state machine that applies (and exactly reverts) every chain event (decoded by package
+// chainlog) to an ordered key-value store, the read model with its JSON views, and query parsers.
 //
 // The package is pure: it has no clock, no randomness, no I/O and no goroutines. Time arrives
 // in the command or the event, and all state lives in a kv.ReadWriter. See DESIGN.md for the

@@ -3,6 +3,8 @@ package fund
 import (
 	"errors"
 	"fmt"
+
+	"paimon/chainlog"
 )
 
 // ErrNotFound is returned by the read functions for an unknown account, redemption, asset,
@@ -16,9 +18,6 @@ var ErrBadCommand = errors.New("fund: bad command")
 // ErrInvariant reports a broken internal invariant found while applying (a corrupt record);
 // Apply returns it as a fatal error.
 var ErrInvariant = errors.New("fund: broken invariant")
-
-// ErrConfig reports an invalid contract configuration or ABI given to NewRegistry.
-var ErrConfig = errors.New("fund: bad contract config")
 
 // ValidationError is a user-level error: a bad request, query parameter or command content.
 // The server maps it to VALIDATION_ERROR (400). Apply returns it as a result value, never as
@@ -53,28 +52,22 @@ func invalidParam(param, format string, args ...any) *ValidationError {
 	}
 }
 
-// Skip reason codes carried by SkipError.Reason.
-const (
-	SkipMalformed       = "malformed"
-	SkipUnknownContract = "unknown_contract"
-	SkipUnknownTopic    = "unknown_topic"
-	SkipBadTopicCount   = "bad_topic_count"
-	SkipShortData       = "short_data"
-	SkipBadData         = "bad_data"
-)
-
-// SkipError explains why Registry.Decode did not turn a log into an Event. Such a log is
-// counted and skipped, never fatal.
-type SkipError struct {
-	Reason string // machine code, one of the Skip* constants
-	Detail string // human-readable detail
+// invalidEvent is the validation error for an event that does not match its declaration.
+func invalidEvent(err error) *ValidationError {
+	var e *chainlog.InvalidEventError
+	if errors.As(err, &e) {
+		return &ValidationError{Message: e.Message}
+	}
+	return &ValidationError{Message: err.Error()}
 }
 
-// Error implements error.
-func (e *SkipError) Error() string { return "skip log: " + e.Reason + ": " + e.Detail }
-
-func skipf(reason, format string, args ...any) *SkipError {
-	return &SkipError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+// eventSpec returns ev's spec after chainlog's checks; the error is a *ValidationError.
+func eventSpec(ev *chainlog.Event) (*chainlog.Spec, *ValidationError) {
+	s, err := ev.Spec()
+	if err != nil {
+		return nil, invalidEvent(err)
+	}
+	return s, nil
 }
 
 // corrupt reports a record that cannot be decoded: a broken invariant.

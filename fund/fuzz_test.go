@@ -4,11 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"paimon/chainlog"
 	"testing"
 )
 
 func fuzzLogBodies(f *testing.F) {
-	var logs []RawLog
+	var logs []chainlog.RawLog
 	for _, ev := range allEvents() {
 		logs = append(logs, encodeLog(f, ev))
 	}
@@ -23,31 +24,29 @@ func fuzzLogBodies(f *testing.F) {
 	f.Add([]byte(``))
 }
 
-// FuzzDecode feeds request bodies through ParseLogsRequest and Registry.Decode: a log either
-// decodes into an event that Apply accepts and the codec round-trips, or is a *SkipError.
+// FuzzDecode feeds the logs of request bodies through chainlog.Registry.Decode: a log either
+// decodes into an event that Apply accepts and the codec round-trips, or is a *chainlog.SkipError.
 func FuzzDecode(f *testing.F) {
 	fuzzLogBodies(f)
 	r := testRegistry(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var loose struct{ Logs []RawLog }
-		_ = json.Unmarshal(body, &loose) // also decode logs the strict parser refuses
+		var loose struct{ Logs []chainlog.RawLog }
+		_ = json.Unmarshal(body, &loose) // also logs the webhook's strict parser refuses
 		logs := loose.Logs
-		if strict, err := ParseLogsRequest(body); err == nil {
-			logs = strict
-		}
 		for i := range logs {
 			ev, err := r.Decode(&logs[i])
 			if err != nil {
-				var se *SkipError
+				var se *chainlog.SkipError
 				if !errors.As(err, &se) || se.Reason == "" {
-					t.Fatalf("error %v is not a SkipError", err)
+					t.Fatalf("error %v is not a chainlog.SkipError", err)
 				}
 				continue
 			}
-			if _, err := ev.spec(); err != nil {
+			if _, verr := eventSpec(&ev); verr != nil {
+				err := verr
 				t.Fatalf("decoded event fails its spec: %v", err)
 			}
-			c, err := DecodeLogs(EncodeLogs(&LogsCommand{Events: []Event{ev}}))
+			c, err := DecodeLogs(EncodeLogs(&LogsCommand{Events: []chainlog.Event{ev}}))
 			if err != nil || len(c.Events) != 1 {
 				t.Fatalf("codec round trip: %v", err)
 			}
@@ -55,67 +54,13 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-func FuzzParseLogsRequest(f *testing.F) {
-	fuzzLogBodies(f)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		logs, err := ParseLogsRequest(body)
-		if err != nil {
-			if !isValidation(err) {
-				t.Fatalf("error %T %v", err, err)
-			}
-			return
-		}
-		if len(logs) == 0 || len(logs) > MaxLogsPerRequest {
-			t.Fatalf("%d logs accepted", len(logs))
-		}
-		for i := range logs {
-			if _, err := parseRawLog(&logs[i]); err != nil {
-				t.Fatalf("accepted a malformed log: %v", err)
-			}
-		}
-	})
-}
-
-func FuzzParsePricesRequest(f *testing.F) {
-	f.Add([]byte(`{"prices":[{"asset":"0x55d398326f99059ff775485246999027b3197955","price":"1000000000000000000","time":"2025-01-06T00:00:00Z"}]}`))
-	f.Add([]byte(`{"prices":[{"asset":"0x55D398326F99059FF775485246999027B3197955","price":"7","time":"1736121600"}]}`))
-	f.Add([]byte(`{"prices":[{"asset":"0x55d3","price":"-1","time":"x"}]}`))
-	f.Add([]byte(`{"prices":[]}`))
-	f.Add([]byte(`{"prices":[{}]}`))
-	f.Fuzz(func(t *testing.T, body []byte) {
-		ps, err := ParsePricesRequest(body)
-		if err != nil {
-			if !isValidation(err) {
-				t.Fatalf("error %T %v", err, err)
-			}
-			return
-		}
-		for i := range ps {
-			if _, verr := validPrice(i, &ps[i]); verr != nil {
-				t.Fatalf("accepted an invalid price: %v", verr)
-			}
-			if ps[i].Asset != hexAddr([20]byte(mustAddr(t, ps[i].Asset))) {
-				t.Fatalf("asset %q not canonical", ps[i].Asset)
-			}
-		}
-	})
-}
-
-func mustAddr(t *testing.T, s string) [20]byte {
-	a, err := parseAddr(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
 // FuzzApply runs arbitrary bytes as a command: an error (undecodable) or a result, never a
 // panic; a rejected command changes nothing, and the aggregates stay consistent.
 func FuzzApply(f *testing.F) {
 	evs := allEvents()
 	f.Add(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Events: evs}))
-	f.Add(EncodeLogs(&LogsCommand{Time: 1, Actor: Actor{Name: "ops"}, Events: []Event{removed(evs[0]), evs[10], evs[11]}, Skipped: 2}))
-	f.Add(EncodePrices(&PricesCommand{Time: 1, Actor: Actor{Name: "ops"}, Prices: []PriceUpdate{{Asset: hexAddr(addr(50)), Price: *u(5), Time: testNow}}}))
+	f.Add(EncodeLogs(&LogsCommand{Time: 1, Actor: Actor{Name: "ops"}, Events: []chainlog.Event{removed(evs[0]), evs[10], evs[11]}, Skipped: 2}))
+	f.Add(EncodePrices(&PricesCommand{Time: 1, Actor: Actor{Name: "ops"}, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(5), Time: testNow}}}))
 	f.Add(EncodePrices(&PricesCommand{Time: 1, Prices: []PriceUpdate{{Asset: "bad", Price: *u(5), Time: testNow}}}))
 	f.Add(EncodeAudit(&AuditCommand{Time: 1, Actor: Actor{Name: "ops"}, Action: "cluster.join", After: []byte(`{"id":"n2"}`)}))
 	f.Add(EncodeSyncMark(1, 1))
@@ -226,7 +171,7 @@ func FuzzQueryParsers(f *testing.F) {
 func FuzzCursor(f *testing.F) {
 	e := newEnv(f)
 	e.logs(allEvents()...)
-	e.apply(EncodePrices(&PricesCommand{Time: 1, Actor: Actor{Name: "ops"}, Prices: []PriceUpdate{{Asset: hexAddr(addr(50)), Price: *u(5), Time: testNow}}}))
+	e.apply(EncodePrices(&PricesCommand{Time: 1, Actor: Actor{Name: "ops"}, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(5), Time: testNow}}}))
 	for _, s := range []string{"", "AQI", "AAAAAAAAAAEAAAAAAAAAAQ", "____", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} {
 		f.Add(s, "2")
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"paimon/chainlog"
 	"paimon/kv"
 )
 
@@ -40,7 +41,7 @@ type IngestCommand struct {
 	Prev     BlockRef
 	Reorg    bool
 	Ancestor uint64 // the common ancestor's number, when Reorg
-	Events   []Event
+	Events   []chainlog.Event
 	Skipped  int        // logs of the range that could not be decoded (counted, not applied)
 	Head     BlockRef   // the range's last block: the new checkpoint
 	Blocks   []BlockRef // blocks of the range whose hashes the poller knows, kept for reorgs
@@ -114,7 +115,7 @@ func DecodeIngest(cmd []byte) (*IngestCommand, error) {
 	c.Skipped = d.count(0)
 	n := d.count(minEventSize)
 	if d.err == nil && n > 0 {
-		c.Events = make([]Event, n)
+		c.Events = make([]chainlog.Event, n)
 		for i := 0; i < n && d.err == nil; i++ {
 			d.event(&c.Events[i])
 		}
@@ -191,7 +192,7 @@ func (m *Machine) applyIngest(rw kv.ReadWriter, index uint64, c *IngestCommand) 
 	case c.Reorg && c.Head.Number <= c.Ancestor:
 		return invalidParam("head", "ingest range ends at block %d, not above the reorg ancestor %d", c.Head.Number, c.Ancestor), nil
 	}
-	specs := make([]*eventSpec, len(c.Events))
+	specs := make([]*chainlog.Spec, len(c.Events))
 	for i := range c.Events {
 		ev := &c.Events[i]
 		if ev.Removed {
@@ -200,10 +201,8 @@ func (m *Machine) applyIngest(rw kv.ReadWriter, index uint64, c *IngestCommand) 
 		if ev.BlockNumber > c.Head.Number || (c.Reorg && ev.BlockNumber <= c.Ancestor) || (!c.Reorg && ev.BlockNumber <= c.Prev.Number && c.Prev != (BlockRef{})) {
 			return invalidParam("events", "events[%d]: block %d is outside the range", i, ev.BlockNumber), nil
 		}
-		s, err := ev.spec()
-		if err != nil {
-			var verr *ValidationError
-			errors.As(err, &verr)
+		s, verr := eventSpec(ev)
+		if verr != nil {
 			verr.Message = fmt.Sprintf("events[%d]: %s", i, verr.Message)
 			return verr, nil
 		}
@@ -224,7 +223,7 @@ func (m *Machine) applyIngest(rw kv.ReadWriter, index uint64, c *IngestCommand) 
 	if cp.Block != c.Prev {
 		return &ValidationError{
 			Message: fmt.Sprintf("the ingest checkpoint moved: this range continues block %d (%s), the state is at block %d (%s)",
-				c.Prev.Number, hexHash(c.Prev.Hash), cp.Block.Number, hexHash(cp.Block.Hash)),
+				c.Prev.Number, chainlog.HexHash(c.Prev.Hash), cp.Block.Number, chainlog.HexHash(cp.Block.Hash)),
 			Details: map[string]any{"checkpoint": cp.Block.Number},
 		}, nil
 	}

@@ -3,6 +3,7 @@ package fund
 import (
 	"encoding/binary"
 	"errors"
+	"paimon/chainlog"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -14,11 +15,11 @@ func blockRef(n uint64, fork byte) BlockRef {
 }
 
 // mint is a Transfer minting value to `to` in block bn.
-func mint(bn, li uint64, to common.Address, value uint64) Event {
+func mint(bn, li uint64, to common.Address, value uint64) chainlog.Event {
 	return mk("Transfer", bn, li, testNow+int64(bn), common.Address{}, to, e18(value))
 }
 
-func ingest(prev BlockRef, head BlockRef, evs ...Event) *IngestCommand {
+func ingest(prev BlockRef, head BlockRef, evs ...chainlog.Event) *IngestCommand {
 	return &IngestCommand{Time: testNow * 1e9, Prev: prev, Events: evs, Head: head, Blocks: []BlockRef{head}, Window: 64}
 }
 
@@ -75,10 +76,10 @@ func TestIngestAdvancesTheCheckpointWithTheEvents(t *testing.T) {
 // TestIngestReorgEqualsTheCanonicalChain applies a fork and then the reorg that replaces it,
 // and compares with a node that only ever saw the canonical chain: byte-identical states.
 func TestIngestReorgEqualsTheCanonicalChain(t *testing.T) {
-	common1 := []Event{mint(5, 0, addr(1), 10), mk("NavUpdated", 8, 0, testNow+8, e18(1), u(1_010_000_000_000_000_000), testNow+8)}
-	orphan := []Event{mint(11, 0, addr(2), 3), mk("Transfer", 12, 0, testNow+12, addr(1), addr(3), e18(4)),
+	common1 := []chainlog.Event{mint(5, 0, addr(1), 10), mk("NavUpdated", 8, 0, testNow+8, e18(1), u(1_010_000_000_000_000_000), testNow+8)}
+	orphan := []chainlog.Event{mint(11, 0, addr(2), 3), mk("Transfer", 12, 0, testNow+12, addr(1), addr(3), e18(4)),
 		mk("NavUpdated", 12, 1, testNow+12, u(1_010_000_000_000_000_000), u(1_020_000_000_000_000_000), testNow+12)}
-	canon := []Event{mk("Transfer", 11, 0, testNow+11, addr(1), addr(4), e18(2)), mint(13, 0, addr(5), 6)}
+	canon := []chainlog.Event{mk("Transfer", 11, 0, testNow+11, addr(1), addr(4), e18(2)), mint(13, 0, addr(5), 6)}
 	for i := range orphan {
 		orphan[i].BlockHash = blockRef(orphan[i].BlockNumber, 1).Hash
 		orphan[i].TxHash = crypto.Keccak256Hash(orphan[i].TxHash[:], []byte("orphan"))

@@ -3,6 +3,7 @@ package fund
 import (
 	"encoding/binary"
 	"fmt"
+	"paimon/chainlog"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/holiman/uint256"
@@ -11,11 +12,11 @@ import (
 // ledgerRecord is the stored form of a ledger entry: the event (with its effective block
 // time) and the undo journal of its effects.
 type ledgerRecord struct {
-	ev      Event
+	ev      chainlog.Event
 	journal []byte
 }
 
-func encodeLedger(ev *Event, journal []byte) []byte {
+func encodeLedger(ev *chainlog.Event, journal []byte) []byte {
 	b := make([]byte, 0, 160+len(journal))
 	b = append(b, recVersion)
 	b = appendEvent(b, ev)
@@ -39,11 +40,11 @@ func decodeLedger(v []byte) (*ledgerRecord, error) {
 // ledgerIndexKeys returns the secondary index keys of a ledger entry: one per distinct
 // non-zero address argument, one for the event name, one for the contract. The keys share
 // one allocation (each is capped, so none can grow into another).
-func ledgerIndexKeys(ev *Event, s *eventSpec, pos *ledgerPos) [][]byte {
+func ledgerIndexKeys(ev *chainlog.Event, s *chainlog.Spec, pos *ledgerPos) [][]byte {
 	addrs := make([]int, 0, 8) // indexes of the distinct address arguments
 	for i := range ev.Args {
 		a := &ev.Args[i]
-		if a.Type != ArgAddress || a.Address == (common.Address{}) {
+		if a.Type != chainlog.ArgAddress || a.Address == (common.Address{}) {
 			continue
 		}
 		dup := false
@@ -65,14 +66,14 @@ func ledgerIndexKeys(ev *Event, s *eventSpec, pos *ledgerPos) [][]byte {
 	for _, i := range addrs {
 		add(pLedgerAddr, ev.Args[i].Address[:])
 	}
-	add(pLedgerEv, []byte{s.id})
+	add(pLedgerEv, []byte{s.ID})
 	add(pLedgerCon, ev.Contract[:])
 	return keys
 }
 
 // acceptEvent applies a new event and records it in the ledger; a known (txHash, logIndex)
 // is a duplicate and changes nothing.
-func (m *Machine) acceptEvent(ev *Event, s *eventSpec) (dup bool, err error) {
+func (m *Machine) acceptEvent(ev *chainlog.Event, s *chainlog.Spec) (dup bool, err error) {
 	tk := txKey(ev.TxHash, ev.LogIndex)
 	if _, ok, err := m.get(tk); err != nil || ok {
 		return ok, err
@@ -91,14 +92,14 @@ func (m *Machine) acceptEvent(ev *Event, s *eventSpec) (dup bool, err error) {
 	}
 	m.fundSetInt(fUpdatedAt, m.cmdTime)
 	pos := makeLedgerPos(ev.BlockNumber, ev.LogIndex, ev.TxHash)
-	switch s.kind {
-	case KindVault:
+	switch s.Kind {
+	case chainlog.KindVault:
 		err = m.applyVault(ev, s, &pos)
-	case KindRedemptionManager:
+	case chainlog.KindRedemptionManager:
 		err = m.applyRedemption(ev, s, &pos)
-	case KindAssetController:
+	case chainlog.KindAssetController:
 		err = m.applyAssets(ev, s, &pos)
-	case KindOracle:
+	case chainlog.KindOracle:
 		err = m.applyOracle(ev, &pos)
 	}
 	if err != nil {
@@ -122,7 +123,7 @@ func (m *Machine) acceptEvent(ev *Event, s *eventSpec) (dup bool, err error) {
 
 // revertEvent undoes the ledger entry (txHash, logIndex) of a removed log, if present: its
 // journal is replayed backwards, then the entry and its index keys are deleted.
-func (m *Machine) revertEvent(ev *Event) (found bool, err error) {
+func (m *Machine) revertEvent(ev *chainlog.Event) (found bool, err error) {
 	tk := txKey(ev.TxHash, ev.LogIndex)
 	v, ok, err := m.get(tk)
 	if err != nil || !ok {
@@ -144,7 +145,7 @@ func (m *Machine) revertEvent(ev *Event) (found bool, err error) {
 	if err != nil {
 		return false, corrupt("ledger entry", err)
 	}
-	s, verr := rec.ev.spec()
+	s, verr := eventSpec(&rec.ev)
 	if verr != nil {
 		return false, corrupt("ledger entry", verr)
 	}
@@ -168,15 +169,15 @@ func (m *Machine) revertEvent(ev *Event) (found bool, err error) {
 }
 
 // raiseRisk stores a risk event under its own prefix (journaled: reverting deletes it).
-func (m *Machine) raiseRisk(ev *Event, s *eventSpec, pos *ledgerPos, sev uint8) error {
-	r := riskRec{severity: sev, spec: s.id, time: m.t, contract: ev.Contract}
+func (m *Machine) raiseRisk(ev *chainlog.Event, s *chainlog.Spec, pos *ledgerPos, sev uint8) error {
+	r := riskRec{severity: sev, spec: s.ID, time: m.t, contract: ev.Contract}
 	return m.setKey(key(pRisk, pos[:]), r.encode())
 }
 
 // eventTime turns an event's uint256 timestamp into unix seconds; zero or out-of-range values
 // fall back to the block time.
 func eventTime(u *uint256.Int, fallback int64) int64 {
-	if u.IsZero() || !u.IsUint64() || u.Uint64() > maxUnixSeconds {
+	if u.IsZero() || !u.IsUint64() || u.Uint64() > chainlog.MaxUnixSeconds {
 		return fallback
 	}
 	return int64(u.Uint64())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/ethereum/go-ethereum/common"
+	"paimon/chainlog"
 	"paimon/kv"
 )
 
@@ -332,7 +333,7 @@ func (m *Machine) rollback(sp savepoint) {
 		delete(c.seenRed, id)
 	}
 	for _, p := range c.Prices[sp.prices:] {
-		a, _ := parseAddr(p)
+		a, _ := chainlog.ParseAddress(p)
 		delete(c.seenPrice, a)
 	}
 	c.Accounts, c.Redemptions = c.Accounts[:sp.accounts], c.Redemptions[:sp.redemptions]
@@ -351,12 +352,10 @@ func (m *Machine) applyLogs(rw kv.ReadWriter, index uint64, c *LogsCommand) (any
 	if verr := checkCommandTime(c.Time); verr != nil {
 		return verr, nil
 	}
-	specs := make([]*eventSpec, len(c.Events))
+	specs := make([]*chainlog.Spec, len(c.Events))
 	for i := range c.Events {
-		s, err := c.Events[i].spec()
-		if err != nil {
-			var verr *ValidationError
-			errors.As(err, &verr)
+		s, verr := eventSpec(&c.Events[i])
+		if verr != nil {
 			verr.Message = fmt.Sprintf("events[%d]: %s", i, verr.Message)
 			return verr, nil
 		}
@@ -369,7 +368,7 @@ func (m *Machine) applyLogs(rw kv.ReadWriter, index uint64, c *LogsCommand) (any
 	for i := range c.Events {
 		ev := &c.Events[i]
 		out := &res.Outcomes[i]
-		out.TxHash, out.LogIndex = hexHash(ev.TxHash), ev.LogIndex
+		out.TxHash, out.LogIndex = chainlog.HexHash(ev.TxHash), ev.LogIndex
 		var err error
 		if ev.Removed {
 			var found bool
@@ -505,7 +504,7 @@ func (m *Machine) markPrice(a common.Address) {
 	m.mark(ClassPrices, ClassAssets, ClassTiers, ClassOverview)
 	if !m.changes.seenPrice[a] {
 		m.changes.seenPrice[a] = true
-		m.changes.Prices = append(m.changes.Prices, hexAddr(a))
+		m.changes.Prices = append(m.changes.Prices, chainlog.HexAddress(a))
 	}
 }
 

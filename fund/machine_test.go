@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
+	"paimon/chainlog"
 	"paimon/kv"
 )
 
@@ -57,28 +58,28 @@ func (e *env) count(prefix byte) int {
 func TestEffectsAndInverse(t *testing.T) {
 	h1, h2, tok1, tok2 := addr(1), addr(2), addr(50), addr(51)
 	zero := common.Address{}
-	mint := func(to common.Address, v uint64, bn uint64) Event {
+	mint := func(to common.Address, v uint64, bn uint64) chainlog.Event {
 		return mk("Transfer", bn, 0, testNow, zero, to, e18(v))
 	}
-	request := func(id int, approval bool) Event {
+	request := func(id int, approval bool) chainlog.Event {
 		return mk("RedemptionRequested", 20, uint64(id), testNow, id, h1, h2, e18(2), e18(2), u(5), 0, approval, testNow+7*day, 9)
 	}
 	tests := []struct {
 		name  string
-		setup []Event
-		ev    Event
+		setup []chainlog.Event
+		ev    chainlog.Event
 		check func(e *env)
 	}{
 		{"Transfer mint", nil, mint(h1, 5, 30), func(e *env) {
 			e.check("overview", e.view(ViewOverview), expect{"totalSupply": e18(5), "holderCount": 1})
 			e.check("account", e.account(h1), expect{"shares": e18(5), "firstSeen": "2025-01-06T21:46:40Z"})
 		}},
-		{"Transfer between holders", []Event{mint(h1, 5, 1)}, mk("Transfer", 30, 0, testNow+10, h1, h2, e18(2)), func(e *env) {
+		{"Transfer between holders", []chainlog.Event{mint(h1, 5, 1)}, mk("Transfer", 30, 0, testNow+10, h1, h2, e18(2)), func(e *env) {
 			e.check("overview", e.view(ViewOverview), expect{"totalSupply": e18(5), "holderCount": 2})
 			e.check("h1", e.account(h1), expect{"shares": e18(3), "lastActivity": "2025-01-06T21:46:50Z", "firstSeen": "2025-01-06T21:46:40Z"})
 			e.check("h2", e.account(h2), expect{"shares": e18(2)})
 		}},
-		{"Transfer burn", []Event{mint(h1, 5, 1)}, mk("Transfer", 30, 0, testNow, h1, zero, e18(5)), func(e *env) {
+		{"Transfer burn", []chainlog.Event{mint(h1, 5, 1)}, mk("Transfer", 30, 0, testNow, h1, zero, e18(5)), func(e *env) {
 			e.check("overview", e.view(ViewOverview), expect{"totalSupply": 0, "holderCount": 0})
 			e.check("account", e.account(h1), expect{"shares": 0})
 		}},
@@ -103,15 +104,15 @@ func TestEffectsAndInverse(t *testing.T) {
 			e.check("account", e.account(h1), expect{"lockedShares": 4})
 			e.check("overview", e.view(ViewOverview), expect{"totalLockedShares": 4})
 		}},
-		{"SharesUnlocked", []Event{mk("SharesLocked", 1, 0, testNow, h1, u(4))}, mk("SharesUnlocked", 30, 0, testNow, h1, u(3)), func(e *env) {
+		{"SharesUnlocked", []chainlog.Event{mk("SharesLocked", 1, 0, testNow, h1, u(4))}, mk("SharesUnlocked", 30, 0, testNow, h1, u(3)), func(e *env) {
 			e.check("account", e.account(h1), expect{"lockedShares": 1})
 			e.check("overview", e.view(ViewOverview), expect{"totalLockedShares": 1})
 		}},
-		{"SharesBurned", []Event{mk("SharesLocked", 1, 0, testNow, h1, u(4))}, mk("SharesBurned", 30, 0, testNow, h1, u(4)), func(e *env) {
+		{"SharesBurned", []chainlog.Event{mk("SharesLocked", 1, 0, testNow, h1, u(4))}, mk("SharesBurned", 30, 0, testNow, h1, u(4)), func(e *env) {
 			e.check("account", e.account(h1), expect{"lockedShares": 0})
 			e.check("overview", e.view(ViewOverview), expect{"totalLockedShares": 0})
 		}},
-		{"NavUpdated", []Event{mint(h1, 5, 1)}, mk("NavUpdated", 30, 0, testNow, oneE18, u(1_023_400_000_000_000_000), testNow-60), func(e *env) {
+		{"NavUpdated", []chainlog.Event{mint(h1, 5, 1)}, mk("NavUpdated", 30, 0, testNow, oneE18, u(1_023_400_000_000_000_000), testNow-60), func(e *env) {
 			e.check("overview", e.view(ViewOverview), expect{"sharePrice": "1023400000000000000", "nav": "1.0234"})
 			e.check("nav", e.view(ViewNav), expect{"interval": "1d", "items.0.time": "2025-01-06T21:45:40Z", "items.0.nav": "1.0234", "items.0.totalSupply": e18(5), "change24h": nil})
 		}},
@@ -122,11 +123,11 @@ func TestEffectsAndInverse(t *testing.T) {
 		{"RedemptionFeeAdded", nil, mk("RedemptionFeeAdded", 30, 0, testNow, u(9)), func(e *env) {
 			e.check("overview", e.view(ViewOverview), expect{"fees.redemption": 9})
 		}},
-		{"RedemptionFeeReduced", []Event{mk("RedemptionFeeAdded", 1, 0, testNow, u(9))}, mk("RedemptionFeeReduced", 30, 0, testNow, u(4)), func(e *env) {
+		{"RedemptionFeeReduced", []chainlog.Event{mk("RedemptionFeeAdded", 1, 0, testNow, u(9))}, mk("RedemptionFeeReduced", 30, 0, testNow, u(4)), func(e *env) {
 			e.check("overview", e.view(ViewOverview), expect{"fees.redemption": 5})
 		}},
 		{"RedemptionRequested with approval", nil, request(1, true), func(e *env) {
-			e.check("redemption", e.redemption("1"), expect{"status": "PENDING_APPROVAL", "owner": hexAddr(h1), "receiver": hexAddr(h2),
+			e.check("redemption", e.redemption("1"), expect{"status": "PENDING_APPROVAL", "owner": chainlog.HexAddress(h1), "receiver": chainlog.HexAddress(h2),
 				"lockedAmount": e18(2), "channel": "STANDARD", "requiresApproval": true, "windowId": 9,
 				"settlementTime": "2025-01-13T21:46:40Z", "requestedAt": "2025-01-06T21:46:40Z", "timeline.0.status": "PENDING_APPROVAL", "timeline.0.blockNumber": 20})
 			e.check("overview", e.view(ViewOverview), expect{"totalRedemptionLiability": e18(2)})
@@ -137,9 +138,9 @@ func TestEffectsAndInverse(t *testing.T) {
 		{"RedemptionRequested without approval", nil, request(1, false), func(e *env) {
 			e.check("redemption", e.redemption("1"), expect{"status": "PENDING", "requiresApproval": false})
 		}},
-		{"RedemptionApproved", []Event{request(1, true)}, mk("RedemptionApproved", 30, 0, testNow+5, 1, addr(9), testNow+day), func(e *env) {
+		{"RedemptionApproved", []chainlog.Event{request(1, true)}, mk("RedemptionApproved", 30, 0, testNow+5, 1, addr(9), testNow+day), func(e *env) {
 			e.check("redemption", e.redemption("1"), expect{"status": "APPROVED", "settlementTime": "2025-01-07T21:46:40Z",
-				"timeline.1.status": "APPROVED", "timeline.1.time": "2025-01-06T21:46:45Z", "timeline.1.txHash": hexHash(txOf(30, 0))})
+				"timeline.1.status": "APPROVED", "timeline.1.time": "2025-01-06T21:46:45Z", "timeline.1.txHash": chainlog.HexHash(txOf(30, 0))})
 			e.check("account", e.account(h1), expect{"pendingRedemptions": e18(2)})
 			if _, err := Account(e.st, addr(9)); err != ErrNotFound {
 				t.Errorf("approver account: %v", err)
@@ -149,16 +150,16 @@ func TestEffectsAndInverse(t *testing.T) {
 			e.check("redemption", e.redemption("77"), expect{"status": "APPROVED", "owner": nil, "lockedAmount": 0, "requestedAt": nil})
 			e.check("overview", e.view(ViewOverview), expect{"totalRedemptionLiability": 0})
 		}},
-		{"RedemptionRejected", []Event{request(1, true)}, mk("RedemptionRejected", 30, 0, testNow, 1, addr(9), "kyc"), func(e *env) {
+		{"RedemptionRejected", []chainlog.Event{request(1, true)}, mk("RedemptionRejected", 30, 0, testNow, 1, addr(9), "kyc"), func(e *env) {
 			e.check("redemption", e.redemption("1"), expect{"status": "REJECTED"})
 			e.check("overview", e.view(ViewOverview), expect{"totalRedemptionLiability": 0})
 			e.check("account", e.account(h1), expect{"pendingRedemptions": 0})
 		}},
-		{"RedemptionCancelled", []Event{request(1, false)}, mk("RedemptionCancelled", 30, 0, testNow, 1, h1), func(e *env) {
+		{"RedemptionCancelled", []chainlog.Event{request(1, false)}, mk("RedemptionCancelled", 30, 0, testNow, 1, h1), func(e *env) {
 			e.check("redemption", e.redemption("1"), expect{"status": "CANCELLED"})
 			e.check("overview", e.view(ViewOverview), expect{"totalRedemptionLiability": 0})
 		}},
-		{"RedemptionSettled", []Event{mk("Deposit", 1, 0, testNow, h1, h1, e18(10), e18(10)), request(1, true), mk("RedemptionApproved", 21, 0, testNow, 1, addr(9), testNow)},
+		{"RedemptionSettled", []chainlog.Event{mk("Deposit", 1, 0, testNow, h1, h1, e18(10), e18(10)), request(1, true), mk("RedemptionApproved", 21, 0, testNow, 1, addr(9), testNow)},
 			mk("RedemptionSettled", 30, 0, testNow, 1, h1, h2, e18(2), u(5), e18(1), 0), func(e *env) {
 				e.check("redemption", e.redemption("1"), expect{"status": "SETTLED", "grossAmount": e18(2), "fee": 5, "netAmount": e18(1), "timeline.2.status": "SETTLED"})
 				e.check("overview", e.view(ViewOverview), expect{"totalRedemptionLiability": 0, "totalAssets": e18(9)})
@@ -166,7 +167,7 @@ func TestEffectsAndInverse(t *testing.T) {
 				e.check("flows", e.view(ViewFlows), expect{"redemptions24h": e18(1), "net24h": e18(9)})
 			}},
 		{"RedemptionSettled unknown id", nil, mk("RedemptionSettled", 30, 0, testNow, 5, h1, h2, u(3), u(1), u(2), 2), func(e *env) {
-			e.check("redemption", e.redemption("5"), expect{"status": "SETTLED", "owner": hexAddr(h1), "channel": "SCHEDULED", "netAmount": 2})
+			e.check("redemption", e.redemption("5"), expect{"status": "SETTLED", "owner": chainlog.HexAddress(h1), "channel": "SCHEDULED", "netAmount": 2})
 			e.check("by owner", e.json(Redemptions(e.st, RedemptionFilter{Owner: &h1}, Page{})), expect{"items.0.requestId": 5})
 		}},
 		{"LowLiquidityAlert", nil, mk("LowLiquidityAlert", 30, 0, testNow, 900, 1000, u(1), u(2)), func(e *env) {
@@ -176,33 +177,33 @@ func TestEffectsAndInverse(t *testing.T) {
 			mustEqual(t, "risk records", e.count(pRisk), 1)
 		}},
 		{"AssetAdded", nil, mk("AssetAdded", 30, 0, testNow, tok1, 1, 4000), func(e *env) {
-			e.check("assets", e.view(ViewAssets), expect{"items.0.token": hexAddr(tok1), "items.0.tier": "L2", "items.0.active": true, "items.0.targetAllocation": 4000, "items.0.price": nil})
+			e.check("assets", e.view(ViewAssets), expect{"items.0.token": chainlog.HexAddress(tok1), "items.0.tier": "L2", "items.0.active": true, "items.0.targetAllocation": 4000, "items.0.price": nil})
 		}},
-		{"AssetAdded re-activates", []Event{mk("AssetAdded", 1, 0, testNow, tok1, 1, 4000), mk("AssetPurchased", 1, 1, testNow, tok1, 1, u(10), u(9)), mk("AssetRemoved", 1, 2, testNow, tok1)},
+		{"AssetAdded re-activates", []chainlog.Event{mk("AssetAdded", 1, 0, testNow, tok1, 1, 4000), mk("AssetPurchased", 1, 1, testNow, tok1, 1, u(10), u(9)), mk("AssetRemoved", 1, 2, testNow, tok1)},
 			mk("AssetAdded", 30, 0, testNow, tok1, 2, 3000), func(e *env) {
 				e.check("assets", e.view(ViewAssets), expect{"items.0.tier": "L3", "items.0.active": true, "items.0.holding": 9, "items.0.targetAllocation": 3000})
 			}},
-		{"AssetRemoved", []Event{mk("AssetAdded", 1, 0, testNow, tok1, 1, 4000)}, mk("AssetRemoved", 30, 0, testNow, tok1), func(e *env) {
+		{"AssetRemoved", []chainlog.Event{mk("AssetAdded", 1, 0, testNow, tok1, 1, 4000)}, mk("AssetRemoved", 30, 0, testNow, tok1), func(e *env) {
 			e.check("assets", e.view(ViewAssets), expect{"items.0.active": false})
 		}},
-		{"AssetAllocationUpdated", []Event{mk("AssetAdded", 1, 0, testNow, tok1, 1, 4000)}, mk("AssetAllocationUpdated", 30, 0, testNow, tok1, 4000, 6000), func(e *env) {
+		{"AssetAllocationUpdated", []chainlog.Event{mk("AssetAdded", 1, 0, testNow, tok1, 1, 4000)}, mk("AssetAllocationUpdated", 30, 0, testNow, tok1, 4000, 6000), func(e *env) {
 			e.check("assets", e.view(ViewAssets), expect{"items.0.targetAllocation": 6000})
 		}},
-		{"AssetPurchased", []Event{mk("AssetAdded", 1, 0, testNow, tok1, 0, 4000), mk("AssetAdded", 1, 1, testNow, tok2, 1, 4000),
+		{"AssetPurchased", []chainlog.Event{mk("AssetAdded", 1, 0, testNow, tok1, 0, 4000), mk("AssetAdded", 1, 1, testNow, tok2, 1, 4000),
 			mk("AssetPurchased", 1, 2, testNow, tok2, 1, e18(1), e18(1)),
 			mk("PriceSet", 1, 3, testNow, tok1, e18(2), testNow, 0), mk("PriceSet", 1, 4, testNow, tok2, oneE18, testNow, 0)},
 			mk("AssetPurchased", 30, 0, testNow, tok1, 0, e18(6), e18(3)), func(e *env) {
 				e.check("assets", e.view(ViewAssets), expect{"items.0.holding": e18(3), "items.0.value": e18(6), "items.0.price": e18(2)})
-				e.check("tiers", e.view(ViewTiers), expect{"items.0.value": e18(6), "items.0.ratio": 8571, "items.1.ratio": 1428, "items.0.assets.0": hexAddr(tok1)})
+				e.check("tiers", e.view(ViewTiers), expect{"items.0.value": e18(6), "items.0.ratio": 8571, "items.1.ratio": 1428, "items.0.assets.0": chainlog.HexAddress(tok1)})
 				e.check("overview", e.view(ViewOverview), expect{"tiers.L1.ratio": 8571, "tiers.L2.value": e18(1)})
 			}},
 		{"AssetPurchased unknown asset", nil, mk("AssetPurchased", 30, 0, testNow, tok1, 2, u(6), u(3)), func(e *env) {
 			e.check("assets", e.view(ViewAssets), expect{"items.0.holding": 3, "items.0.tier": "L3", "items.0.active": true})
 		}},
-		{"AssetRedeemed", []Event{mk("AssetPurchased", 1, 0, testNow, tok1, 0, u(6), u(3))}, mk("AssetRedeemed", 30, 0, testNow, tok1, 0, u(2), u(4)), func(e *env) {
+		{"AssetRedeemed", []chainlog.Event{mk("AssetPurchased", 1, 0, testNow, tok1, 0, u(6), u(3))}, mk("AssetRedeemed", 30, 0, testNow, tok1, 0, u(2), u(4)), func(e *env) {
 			e.check("assets", e.view(ViewAssets), expect{"items.0.holding": 1})
 		}},
-		{"WaterfallLiquidation", []Event{mk("AssetPurchased", 1, 0, testNow, tok1, 2, u(6), u(3))}, mk("WaterfallLiquidation", 30, 0, testNow, 2, tok1, u(2), u(2)), func(e *env) {
+		{"WaterfallLiquidation", []chainlog.Event{mk("AssetPurchased", 1, 0, testNow, tok1, 2, u(6), u(3))}, mk("WaterfallLiquidation", 30, 0, testNow, 2, tok1, u(2), u(2)), func(e *env) {
 			e.check("assets", e.view(ViewAssets), expect{"items.0.holding": 1})
 			mustEqual(t, "risk records", e.count(pRisk), 1)
 		}},
@@ -220,11 +221,11 @@ func TestEffectsAndInverse(t *testing.T) {
 			e.check("overview", e.view(ViewOverview), expect{"fees.performance": 12})
 		}},
 		{"PriceSet", nil, mk("PriceSet", 30, 0, testNow, tok1, e18(3), testNow-100, 4), func(e *env) {
-			e.check("prices", e.view(ViewPrices), expect{"items.0.asset": hexAddr(tok1), "items.0.price": e18(3), "items.0.source": "oracle", "items.0.sourceId": 4, "items.0.time": "2025-01-06T21:45:00Z"})
-			e.check("price", e.json(Price(e.st, hexAddr(tok1), PriceQuery{History: true})), expect{"price": e18(3), "items.0.price": e18(3)})
+			e.check("prices", e.view(ViewPrices), expect{"items.0.asset": chainlog.HexAddress(tok1), "items.0.price": e18(3), "items.0.source": "oracle", "items.0.sourceId": 4, "items.0.time": "2025-01-06T21:45:00Z"})
+			e.check("price", e.json(Price(e.st, chainlog.HexAddress(tok1), PriceQuery{History: true})), expect{"price": e18(3), "items.0.price": e18(3)})
 		}},
-		{"PriceSet older than current", []Event{mk("PriceSet", 1, 0, testNow, tok1, e18(3), testNow, 4)}, mk("PriceSet", 30, 0, testNow, tok1, e18(2), testNow-100, 4), func(e *env) {
-			e.check("price", e.json(Price(e.st, hexAddr(tok1), PriceQuery{History: true})), expect{"price": e18(3), "items.0.price": e18(2), "items.1.price": e18(3)})
+		{"PriceSet older than current", []chainlog.Event{mk("PriceSet", 1, 0, testNow, tok1, e18(3), testNow, 4)}, mk("PriceSet", 30, 0, testNow, tok1, e18(2), testNow-100, 4), func(e *env) {
+			e.check("price", e.json(Price(e.st, chainlog.HexAddress(tok1), PriceQuery{History: true})), expect{"price": e18(3), "items.0.price": e18(2), "items.1.price": e18(3)})
 		}},
 	}
 	covered := map[string]bool{}
@@ -252,9 +253,9 @@ func TestEffectsAndInverse(t *testing.T) {
 			}
 		})
 	}
-	for _, s := range specsByID[1:] {
-		if !covered[s.name] {
-			t.Errorf("no effect test for %s", s.name)
+	for _, s := range chainlog.Specs() {
+		if !covered[s.Name] {
+			t.Errorf("no effect test for %s", s.Name)
 		}
 	}
 }
@@ -306,11 +307,11 @@ func TestApplyUserErrorsChangeNothing(t *testing.T) {
 	badName := good
 	badName.Name = "Nope"
 	badKind := good
-	badKind.Kind = KindOracle
+	badKind.Kind = chainlog.KindOracle
 	badArgs := good
 	badArgs.Args = good.Args[:2]
 	badType := mk("Deposit", 5, 0, testNow, addr(1), addr(1), u(10), u(10))
-	badType.Args[2].Type = ArgBool
+	badType.Args[2].Type = chainlog.ArgBool
 	badU8 := mk("AssetAdded", 5, 1, testNow, addr(1), 1, 1)
 	badU8.Args[1].Uint.SetUint64(256)
 	badTime := good
@@ -319,16 +320,16 @@ func TestApplyUserErrorsChangeNothing(t *testing.T) {
 		name string
 		cmd  []byte
 	}{
-		{"unknown event", EncodeLogs(&LogsCommand{Time: 1, Events: []Event{good, badName}})},
-		{"wrong kind", EncodeLogs(&LogsCommand{Time: 1, Events: []Event{badKind}})},
-		{"arg count", EncodeLogs(&LogsCommand{Time: 1, Events: []Event{badArgs}})},
-		{"arg type", EncodeLogs(&LogsCommand{Time: 1, Events: []Event{badType}})},
-		{"uint8 range", EncodeLogs(&LogsCommand{Time: 1, Events: []Event{badU8}})},
-		{"block time", EncodeLogs(&LogsCommand{Time: 1, Events: []Event{badTime}})},
-		{"negative command time", EncodeLogs(&LogsCommand{Time: -1, Events: []Event{good}})},
-		{"price bad asset", EncodePrices(&PricesCommand{Time: 1, Prices: []PriceUpdate{{Asset: hexAddr(addr(1)), Price: *u(1), Time: 5}, {Asset: "0xnope", Price: *u(1), Time: 5}}})},
-		{"price zero", EncodePrices(&PricesCommand{Time: 1, Prices: []PriceUpdate{{Asset: hexAddr(addr(1)), Price: *u(0), Time: 5}}})},
-		{"price time", EncodePrices(&PricesCommand{Time: 1, Prices: []PriceUpdate{{Asset: hexAddr(addr(1)), Price: *u(1), Time: 0}}})},
+		{"unknown event", EncodeLogs(&LogsCommand{Time: 1, Events: []chainlog.Event{good, badName}})},
+		{"wrong kind", EncodeLogs(&LogsCommand{Time: 1, Events: []chainlog.Event{badKind}})},
+		{"arg count", EncodeLogs(&LogsCommand{Time: 1, Events: []chainlog.Event{badArgs}})},
+		{"arg type", EncodeLogs(&LogsCommand{Time: 1, Events: []chainlog.Event{badType}})},
+		{"uint8 range", EncodeLogs(&LogsCommand{Time: 1, Events: []chainlog.Event{badU8}})},
+		{"block time", EncodeLogs(&LogsCommand{Time: 1, Events: []chainlog.Event{badTime}})},
+		{"negative command time", EncodeLogs(&LogsCommand{Time: -1, Events: []chainlog.Event{good}})},
+		{"price bad asset", EncodePrices(&PricesCommand{Time: 1, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(1)), Price: *u(1), Time: 5}, {Asset: "0xnope", Price: *u(1), Time: 5}}})},
+		{"price zero", EncodePrices(&PricesCommand{Time: 1, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(1)), Price: *u(0), Time: 5}}})},
+		{"price time", EncodePrices(&PricesCommand{Time: 1, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(1)), Price: *u(1), Time: 0}}})},
 		{"no prices", EncodePrices(&PricesCommand{Time: 1})},
 	}
 	for _, tc := range tests {
@@ -355,7 +356,7 @@ func TestApplyUserErrorsChangeNothing(t *testing.T) {
 }
 
 func TestApplyFatal(t *testing.T) {
-	good := EncodeLogs(&LogsCommand{Time: 1, Events: []Event{mk("Deposit", 5, 0, testNow, addr(1), addr(1), u(10), u(10))}})
+	good := EncodeLogs(&LogsCommand{Time: 1, Events: []chainlog.Event{mk("Deposit", 5, 0, testNow, addr(1), addr(1), u(10), u(10))}})
 	for name, cmd := range map[string][]byte{
 		"empty":         nil,
 		"unknown type":  {0x77, 1},
@@ -364,7 +365,7 @@ func TestApplyFatal(t *testing.T) {
 		"truncated":     good[:len(good)-1],
 		"type only":     {CmdPrices},
 		"huge count":    {CmdLogs, 1, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f},
-		"bad arg type":  bytesReplaceLast(good, []byte{byte(ArgUint256)}, []byte{9}),
+		"bad arg type":  bytesReplaceLast(good, []byte{byte(chainlog.ArgUint256)}, []byte{9}),
 		"non-minimal":   {CmdPrices, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1, 2},
 		"raft internal": {0xF0, 1},
 	} {
@@ -431,7 +432,7 @@ func TestChanges(t *testing.T) {
 	}
 	mustEqual(t, "accounts", len(c.Accounts), 1)
 	mustEqual(t, "redemptions", c.Redemptions, []string{"4"})
-	mustEqual(t, "prices", c.Prices, []string{hexAddr(addr(50))})
+	mustEqual(t, "prices", c.Prices, []string{chainlog.HexAddress(addr(50))})
 	mustEqual(t, "transactions", len(c.Transactions), 3)
 	names := map[string]bool{}
 	for _, v := range c.Views {

@@ -5,12 +5,13 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/holiman/uint256"
+	"paimon/chainlog"
 	"paimon/kv"
 )
 
 // applyOracle applies PriceSet: a history point, and the current price unless the current one
 // is newer.
-func (m *Machine) applyOracle(ev *Event, pos *ledgerPos) error {
+func (m *Machine) applyOracle(ev *chainlog.Event, pos *ledgerPos) error {
 	a := ev.Args
 	asset := a[0].Address
 	rec := priceRec{price: a[1].Uint, time: eventTime(&a[2].Uint, m.t), source: srcOracle, sourceID: uint8(a[3].Uint.Uint64())}
@@ -40,14 +41,14 @@ func (m *Machine) priceIsNewer(asset common.Address, t int64) (bool, error) {
 
 // validPrice checks one operator price; the error names the item.
 func validPrice(i int, p *PriceUpdate) (common.Address, *ValidationError) {
-	a, err := parseAddr(p.Asset)
+	a, err := chainlog.ParseAddress(p.Asset)
 	if err != nil {
 		return a, invalidParam(fmt.Sprintf("prices[%d].asset", i), "prices[%d].asset must be 0x followed by 40 hex digits", i)
 	}
 	if p.Price.IsZero() {
 		return a, invalidParam(fmt.Sprintf("prices[%d].price", i), "prices[%d].price must be positive", i)
 	}
-	if p.Time <= 0 || p.Time > maxUnixSeconds {
+	if p.Time <= 0 || p.Time > chainlog.MaxUnixSeconds {
 		return a, invalidParam(fmt.Sprintf("prices[%d].time", i), "prices[%d].time is out of range", i)
 	}
 	return a, nil
@@ -109,7 +110,7 @@ func (m *Machine) applyPrices(rw kv.ReadWriter, index uint64, c *PricesCommand) 
 	if !c.Actor.IsZero() {
 		resource := "prices"
 		if len(assets) == 1 {
-			resource = "prices/" + hexAddr(assets[0])
+			resource = "prices/" + chainlog.HexAddress(assets[0])
 		}
 		b := fmt.Appendf(nil, `{"count":%d,"prices":[%s]}`, len(c.Prices), before)
 		af := fmt.Appendf(nil, `{"count":%d,"prices":[%s]}`, len(c.Prices), after)
@@ -128,7 +129,7 @@ func appendAuditPrice(b []byte, a common.Address, ok bool, p *uint256.Int, t int
 		b = append(b, ',')
 	}
 	if !ok {
-		return fmt.Appendf(b, `{"asset":"%s","price":null}`, hexAddr(a))
+		return fmt.Appendf(b, `{"asset":"%s","price":null}`, chainlog.HexAddress(a))
 	}
-	return fmt.Appendf(b, `{"asset":"%s","price":"%s","time":"%s"}`, hexAddr(a), p.Dec(), fmtUnix(t))
+	return fmt.Appendf(b, `{"asset":"%s","price":"%s","time":"%s"}`, chainlog.HexAddress(a), p.Dec(), fmtUnix(t))
 }

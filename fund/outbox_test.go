@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
+	"paimon/chainlog"
 	"paimon/kv"
 )
 
@@ -33,12 +34,12 @@ func sampleCommands(t testing.TB) (logs, prices []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := ParseLogsRequest(body)
+	raw, err := sampleLogs(body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := testRegistry(t)
-	evs := make([]Event, len(raw))
+	evs := make([]chainlog.Event, len(raw))
 	for i := range raw {
 		if evs[i], err = reg.Decode(&raw[i]); err != nil {
 			t.Fatal(err)
@@ -48,7 +49,7 @@ func sampleCommands(t testing.TB) (logs, prices []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps, err := ParsePricesRequest(pb)
+	ps, err := samplePrices(pb)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +266,7 @@ func TestOutboxTombstones(t *testing.T) {
 // i+1, and a mark never names an index above the one before it.
 func randomCommands(rng *rand.Rand, n int) [][]byte {
 	var cmds [][]byte
-	var applied []Event
+	var applied []chainlog.Event
 	bn := uint64(1)
 	for len(cmds) < n {
 		index := uint64(len(cmds) + 1)
@@ -275,12 +276,12 @@ func randomCommands(rng *rand.Rand, n int) [][]byte {
 			cmds = append(cmds, EncodeSyncMark(uint64(rng.IntN(int(index))), t))
 		case r == 1:
 			cmds = append(cmds, EncodePrices(&PricesCommand{Time: t, Actor: Actor{Name: "op"},
-				Prices: []PriceUpdate{{Asset: hexAddr(addr(50 + rng.IntN(3))), Price: *u(1 + rng.Uint64N(9)), Time: testNow + rng.Int64N(100)}}}))
+				Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50 + rng.IntN(3))), Price: *u(1 + rng.Uint64N(9)), Time: testNow + rng.Int64N(100)}}}))
 		case r == 2:
 			cmds = append(cmds, EncodeAudit(&AuditCommand{Time: t, Actor: Actor{Name: []string{"a", "b"}[rng.IntN(2)]}, Action: "cluster.join"}))
 		default:
 			bn++
-			var evs []Event
+			var evs []chainlog.Event
 			for k := 1 + rng.IntN(12); k > 0; k-- {
 				switch {
 				case len(applied) > 0 && rng.IntN(6) == 0:
@@ -489,7 +490,7 @@ func TestSyncMark(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newOutboxEnv(t)
 			price := func(i int) []byte {
-				return EncodePrices(&PricesCommand{Time: int64(i) * 1e9, Prices: []PriceUpdate{{Asset: hexAddr(addr(50 + i)), Price: *u(7), Time: testNow}}})
+				return EncodePrices(&PricesCommand{Time: int64(i) * 1e9, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50 + i)), Price: *u(7), Time: testNow}}})
 			}
 			for i := 1; i <= 5; i++ {
 				e.apply(price(i))
@@ -564,7 +565,7 @@ func TestSyncMark(t *testing.T) {
 // leaves what a node applying it in a batch of its own holds.
 func TestSyncMarkInTheSameBatch(t *testing.T) {
 	price := func(i int) []byte {
-		return EncodePrices(&PricesCommand{Time: int64(i) * 1e9, Prices: []PriceUpdate{{Asset: hexAddr(addr(50 + i)), Price: *u(7), Time: testNow}}})
+		return EncodePrices(&PricesCommand{Time: int64(i) * 1e9, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50 + i)), Price: *u(7), Time: testNow}}})
 	}
 	cmds := [][]byte{price(1), price(2), EncodeSyncMark(2, 5), price(4), EncodeSyncMark(1, 5), price(6)}
 	sep, together := newOutboxEnv(t), newOutboxEnv(t)
@@ -591,7 +592,7 @@ func TestSyncMarkInTheSameBatch(t *testing.T) {
 func TestOutboxStatsAndRead(t *testing.T) {
 	e := newOutboxEnv(t)
 	for i := 1; i <= 4; i++ {
-		e.apply(EncodePrices(&PricesCommand{Time: int64(i) * 1e9, Prices: []PriceUpdate{{Asset: hexAddr(addr(50 + i)), Price: *u(7), Time: testNow}}}))
+		e.apply(EncodePrices(&PricesCommand{Time: int64(i) * 1e9, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50 + i)), Price: *u(7), Time: testNow}}}))
 	}
 	e.apply(EncodeSyncMark(1, 1)) // index 5
 	tests := []struct {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
+	"paimon/chainlog"
 	"paimon/kv"
 )
 
@@ -17,11 +18,11 @@ func TestBatchedEqualsUnbatched(t *testing.T) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 5))
 			var cmds [][]byte
-			var applied []Event
+			var applied []chainlog.Event
 			bn := uint64(1)
 			for len(cmds) < 60 {
 				bn++
-				var evs []Event
+				var evs []chainlog.Event
 				for n := 1 + rng.IntN(12); n > 0; n-- {
 					switch {
 					case len(applied) > 0 && rng.IntN(6) == 0:
@@ -39,7 +40,7 @@ func TestBatchedEqualsUnbatched(t *testing.T) {
 				cmds = append(cmds, EncodeLogs(&LogsCommand{Time: (testNow + int64(bn)) * 1e9, Events: evs}))
 				if rng.IntN(5) == 0 {
 					cmds = append(cmds, EncodePrices(&PricesCommand{Time: (testNow + int64(bn)) * 1e9, Actor: Actor{Name: "op"},
-						Prices: []PriceUpdate{{Asset: hexAddr(addr(50 + rng.IntN(3))), Price: *u(1 + rng.Uint64N(9)), Time: testNow + rng.Int64N(100)}}}))
+						Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50 + rng.IntN(3))), Price: *u(1 + rng.Uint64N(9)), Time: testNow + rng.Int64N(100)}}}))
 				}
 			}
 			one, many := newEnv(t), newEnv(t)
@@ -89,7 +90,7 @@ func TestRollbackRestoresEverything(t *testing.T) {
 		mk("Deposit", 1, 1, testNow, addr(1), addr(1), u(10), u(10)))
 
 	// One good command in the batch, then a command that fails after changing things.
-	good := EncodeLogs(&LogsCommand{Time: testNow * 1e9, Events: []Event{mk("Transfer", 2, 0, testNow+5, addr(1), addr(2), u(1))}})
+	good := EncodeLogs(&LogsCommand{Time: testNow * 1e9, Events: []chainlog.Event{mk("Transfer", 2, 0, testNow+5, addr(1), addr(2), u(1))}})
 	for _, x := range []*env{e, ref} {
 		x.index++
 		if _, err := x.m.Apply(x.st, x.index, good); err != nil {

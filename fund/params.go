@@ -2,6 +2,7 @@ package fund
 
 import (
 	"encoding/base64"
+	"paimon/chainlog"
 	"strconv"
 	"strings"
 	"time"
@@ -65,7 +66,7 @@ func encodeCursor(b []byte) string { return base64.RawURLEncoding.EncodeToString
 
 // ParseAddress parses a 0x-prefixed 40-hex-digit address (any letter case).
 func ParseAddress(s string) (common.Address, error) {
-	a, err := parseAddr(s)
+	a, err := chainlog.ParseAddress(s)
 	if err != nil {
 		return common.Address{}, invalidf("address %q must be 0x followed by 40 hex digits", s)
 	}
@@ -74,11 +75,11 @@ func ParseAddress(s string) (common.Address, error) {
 
 // ParseAsset parses an asset address and returns it in canonical lower-case form.
 func ParseAsset(s string) (string, error) {
-	a, err := parseAddr(s)
+	a, err := chainlog.ParseAddress(s)
 	if err != nil {
 		return "", invalidParam("asset", "asset must be 0x followed by 40 hex digits")
 	}
-	return hexAddr(a), nil
+	return chainlog.HexAddress(a), nil
 }
 
 // ParseRequestID parses a redemption request id (a decimal uint256 without sign or leading
@@ -94,8 +95,9 @@ func ParseRequestID(s string) (string, error) {
 	return u.Dec(), nil
 }
 
-// parseTime parses RFC 3339 or unix seconds into unix seconds within [0, year 9999].
-func parseTime(name, s string) (int64, error) {
+// ParseTime parses RFC 3339 or unix seconds into unix seconds within [0, year 9999]; name is
+// the parameter it came from, named by the *ValidationError.
+func ParseTime(name, s string) (int64, error) {
 	var t int64
 	if s != "" && strings.TrimLeft(s, "0123456789") == "" {
 		v, err := strconv.ParseInt(s, 10, 64)
@@ -110,7 +112,7 @@ func parseTime(name, s string) (int64, error) {
 		}
 		t = tm.Unix()
 	}
-	if t < 0 || t > maxUnixSeconds {
+	if t < 0 || t > chainlog.MaxUnixSeconds {
 		return 0, invalidParam(name, "%s is out of range", name)
 	}
 	return t, nil
@@ -121,7 +123,7 @@ func optTime(get Getter, name string) (int64, bool, error) {
 	if !ok {
 		return 0, false, nil
 	}
-	t, err := parseTime(name, s)
+	t, err := ParseTime(name, s)
 	return t, err == nil, err
 }
 
@@ -130,7 +132,7 @@ func optAddress(get Getter, name string) (*common.Address, error) {
 	if !ok {
 		return nil, nil
 	}
-	a, err := parseAddr(s)
+	a, err := chainlog.ParseAddress(s)
 	if err != nil {
 		return nil, invalidParam(name, "%s must be 0x followed by 40 hex digits", name)
 	}
@@ -296,7 +298,7 @@ var TxParams = []string{"event", "contract", "address", "fromBlock", "toBlock"}
 func ParseTxFilter(get Getter) (TxFilter, error) {
 	var f TxFilter
 	if s, ok := get("event"); ok {
-		if specsByName[s] == nil {
+		if chainlog.SpecByName(s) == nil {
 			return f, invalidParam("event", "event must be a known event name")
 		}
 		f.Event = s
@@ -318,7 +320,7 @@ func ParseTxFilter(get Getter) (TxFilter, error) {
 		}
 		var v uint64
 		var err error
-		if has0x(s) {
+		if len(s) >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
 			v, err = hexutil.DecodeUint64(s)
 		} else {
 			v, err = strconv.ParseUint(s, 10, 64)

@@ -2,6 +2,7 @@ package fund
 
 import (
 	"math/rand/v2"
+	"paimon/chainlog"
 	"strings"
 	"testing"
 
@@ -11,28 +12,28 @@ import (
 
 // randomEvent builds a valid event of a random kind over small pools of holders, tokens and
 // request ids, so that events interact (and balances go "negative").
-func randomEvent(rng *rand.Rand, bn, li uint64) Event {
-	s := specsByID[1+rng.IntN(int(numSpecs))]
+func randomEvent(rng *rand.Rand, bn, li uint64) chainlog.Event {
+	s := chainlog.SpecByID(uint8(1 + rng.IntN(int(chainlog.NumSpecs))))
 	bt := testNow + int64(bn)*3 + rng.Int64N(5)
 	if rng.IntN(10) == 0 {
 		bt = 0 // no blockTimestamp: the command time is used
 	}
-	args := make([]any, len(s.args))
-	for i, a := range s.args {
-		switch a.typ {
-		case ArgAddress:
-			if a.name == "token" || a.name == "asset" {
+	args := make([]any, len(s.Args))
+	for i, a := range s.Args {
+		switch a.Type {
+		case chainlog.ArgAddress:
+			if a.Name == "token" || a.Name == "asset" {
 				args[i] = addr(50 + rng.IntN(3))
 			} else if rng.IntN(6) == 0 {
 				args[i] = common.Address{}
 			} else {
 				args[i] = addr(1 + rng.IntN(5))
 			}
-		case ArgUint256:
+		case chainlog.ArgUint256:
 			switch {
-			case a.name == "requestId":
+			case a.Name == "requestId":
 				args[i] = 1 + rng.IntN(6)
-			case strings.Contains(strings.ToLower(a.name), "time"):
+			case strings.Contains(strings.ToLower(a.Name), "time"):
 				args[i] = testNow + rng.Int64N(40*day)
 			case rng.IntN(8) == 0:
 				v := new(uint256.Int).Lsh(u(1), 255) // top bit: exercises wrap-around
@@ -40,15 +41,15 @@ func randomEvent(rng *rand.Rand, bn, li uint64) Event {
 			default:
 				args[i] = new(uint256.Int).Mul(u(rng.Uint64N(1000)), u(1e15))
 			}
-		case ArgUint8:
+		case chainlog.ArgUint8:
 			args[i] = rng.IntN(4)
-		case ArgBool:
+		case chainlog.ArgBool:
 			args[i] = rng.IntN(2) == 0
-		case ArgString:
+		case chainlog.ArgString:
 			args[i] = []string{"", "kyc", "limit \"reached\""}[rng.IntN(3)]
 		}
 	}
-	return mk(s.name, bn, li, bt, args...)
+	return mk(s.Name, bn, li, bt, args...)
 }
 
 func TestRandomSequencesRevertExactly(t *testing.T) {
@@ -58,17 +59,17 @@ func TestRandomSequencesRevertExactly(t *testing.T) {
 			e := newEnv(t)
 			bn := uint64(1)
 			// A base history that the reverts must leave untouched.
-			var base []Event
+			var base []chainlog.Event
 			for i := 0; i < 30; i++ {
 				base = append(base, randomEvent(rng, bn, uint64(i)))
 			}
 			e.logs(base...)
 			baseline := e.dump()
-			var applied []Event
-			var all []Event
+			var applied []chainlog.Event
+			var all []chainlog.Event
 			for len(applied) < 300 {
 				bn++
-				var batch []Event
+				var batch []chainlog.Event
 				for n := 1 + rng.IntN(20); n > 0; n-- {
 					if len(all) > 0 && rng.IntN(15) == 0 {
 						batch = append(batch, all[rng.IntN(len(all))]) // duplicate
@@ -87,7 +88,7 @@ func TestRandomSequencesRevertExactly(t *testing.T) {
 			}
 			for len(applied) > 0 {
 				n := min(1+rng.IntN(20), len(applied))
-				var batch []Event
+				var batch []chainlog.Event
 				for i := 0; i < n; i++ {
 					batch = append(batch, removed(applied[len(applied)-1-i]))
 				}
@@ -109,9 +110,9 @@ func TestRandomSequencesRevertExactly(t *testing.T) {
 func TestRandomOutOfOrderRemovals(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	e := newEnv(t)
-	var applied []Event
+	var applied []chainlog.Event
 	for bn := uint64(1); bn < 80; bn++ {
-		var batch []Event
+		var batch []chainlog.Event
 		for n := 1 + rng.IntN(8); n > 0; n-- {
 			if len(applied) > 0 && rng.IntN(4) == 0 {
 				i := rng.IntN(len(applied))
@@ -178,7 +179,7 @@ func checkInvariants(t *testing.T, e *env) {
 	for o, want := range owed {
 		got := pending[o]
 		if !got.Eq(want) {
-			t.Fatalf("pending of %s = %s, want %s", hexAddr(o), got.Dec(), want.Dec())
+			t.Fatalf("pending of %s = %s, want %s", chainlog.HexAddress(o), got.Dec(), want.Dec())
 		}
 	}
 	if n := e.count(pRedStatus); n != nRed {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/holiman/uint256"
+	"paimon/chainlog"
 	"paimon/kv"
 )
 
@@ -238,7 +239,7 @@ type historyItem struct {
 // Price returns the current price of asset ({asset, price, source, time}, plus sourceId for
 // oracle prices) and, with q.History, its points in [from, to] as items (oldest first).
 func Price(r kv.Reader, asset string, q PriceQuery) ([]byte, error) {
-	a, err := parseAddr(asset)
+	a, err := chainlog.ParseAddress(asset)
 	if err != nil {
 		return nil, invalidParam("asset", "asset must be 0x followed by 40 hex digits")
 	}
@@ -259,7 +260,7 @@ func Price(r kv.Reader, asset string, q PriceQuery) ([]byte, error) {
 		if limit < 1 || limit > MaxLimit {
 			limit = DefaultLimit
 		}
-		to := int64(maxUnixSeconds)
+		to := int64(chainlog.MaxUnixSeconds)
 		if q.HasTo {
 			to = q.To
 		}
@@ -301,7 +302,7 @@ func decodePrice(v []byte) (priceRec, error) {
 // renderPrice renders asset's current price as GET /v1/prices/{asset} does, with the history
 // items when not nil: the read and RecordJSON (push, without history) share it.
 func renderPrice(asset common.Address, cur *priceRec, items json.RawMessage) ([]byte, error) {
-	out := cur.json(hexAddr(asset))
+	out := cur.json(chainlog.HexAddress(asset))
 	out.Items = items
 	return json.Marshal(&out)
 }
@@ -340,7 +341,7 @@ func renderAccount(addr common.Address, v []byte) ([]byte, error) {
 		return nil, corrupt("account", err)
 	}
 	j := accountJSON{
-		Address: hexAddr(addr), Shares: decSigned(&a.amt[aShares]), LockedShares: decSigned(&a.amt[aLocked]),
+		Address: chainlog.HexAddress(addr), Shares: decSigned(&a.amt[aShares]), LockedShares: decSigned(&a.amt[aLocked]),
 		Deposited: decSigned(&a.amt[aDeposited]), Withdrawn: decSigned(&a.amt[aWithdrawn]),
 		Redeemed: decSigned(&a.amt[aRedeemed]), PendingRedemptions: decSigned(&a.amt[aPending]),
 	}
@@ -414,15 +415,15 @@ func renderLedgerRecord(v []byte) ([]byte, error) {
 
 // ledgerItem renders an event as one item of GET /v1/transactions: the one renderer of a
 // ledger entry, for the lists, LedgerEntry, RecordJSON and LedgerJSONOf (push).
-func ledgerItem(ev *Event) ([]byte, error) {
-	s := specsByName[ev.Name]
-	if s == nil || len(ev.Args) != len(s.args) {
+func ledgerItem(ev *chainlog.Event) ([]byte, error) {
+	s := chainlog.SpecByName(ev.Name)
+	if s == nil || len(ev.Args) != len(s.Args) {
 		return nil, corrupt("ledger entry", errorString("unknown event "+ev.Name))
 	}
 	return json.Marshal(&ledgerJSON{
-		TxHash: hexHash(ev.TxHash), LogIndex: ev.LogIndex, BlockNumber: ev.BlockNumber,
-		BlockHash: hexHash(ev.BlockHash), BlockTime: fmtUnix(ev.BlockTime), Contract: hexAddr(ev.Contract),
-		Event: ev.Name, Args: appendArgsJSON(nil, s, ev.Args),
+		TxHash: chainlog.HexHash(ev.TxHash), LogIndex: ev.LogIndex, BlockNumber: ev.BlockNumber,
+		BlockHash: chainlog.HexHash(ev.BlockHash), BlockTime: fmtUnix(ev.BlockTime), Contract: chainlog.HexAddress(ev.Contract),
+		Event: ev.Name, Args: chainlog.AppendArgsJSON(nil, s, ev.Args),
 	})
 }
 
@@ -438,11 +439,11 @@ func Transactions(r kv.Reader, f TxFilter, p Page) ([]byte, error) {
 		prefix = key(pLedgerCon, f.Contract[:])
 		f.Contract = nil
 	case f.Event != "":
-		s := specsByName[f.Event]
+		s := chainlog.SpecByName(f.Event)
 		if s == nil {
 			return nil, invalidParam("event", "event must be a known event name")
 		}
-		prefix = key(pLedgerEv, []byte{s.id})
+		prefix = key(pLedgerEv, []byte{s.ID})
 		f.Event = ""
 	default:
 		prefix = []byte{pLedger}
@@ -500,7 +501,7 @@ func listLedger(r kv.Reader, prefix []byte, f TxFilter, p Page) ([]byte, int, er
 	return body, len(pg.items), err
 }
 
-func txMatch(ev *Event, f *TxFilter) bool {
+func txMatch(ev *chainlog.Event, f *TxFilter) bool {
 	if f.Event != "" && ev.Name != f.Event {
 		return false
 	}
@@ -510,7 +511,7 @@ func txMatch(ev *Event, f *TxFilter) bool {
 	if f.Address != nil {
 		found := false
 		for i := range ev.Args {
-			found = found || (ev.Args[i].Type == ArgAddress && ev.Args[i].Address == *f.Address)
+			found = found || (ev.Args[i].Type == chainlog.ArgAddress && ev.Args[i].Address == *f.Address)
 		}
 		if !found {
 			return false
@@ -552,7 +553,7 @@ func optAddrString(a common.Address) *string {
 	if a == (common.Address{}) {
 		return nil
 	}
-	s := hexAddr(a)
+	s := chainlog.HexAddress(a)
 	return &s
 }
 
@@ -571,9 +572,9 @@ func (r *redemption) json(withTimeline bool) ([]byte, error) {
 		Shares: r.shares.Dec(), LockedAmount: r.locked.Dec(), EstimatedFee: r.estFee.Dec(),
 		GrossAmount: r.gross.Dec(), Fee: r.fee.Dec(), NetAmount: r.net.Dec(),
 		Channel: channelName(r.channel), Status: statusNames[r.status], RequiresApproval: r.requiresApproval,
-		WindowID: r.windowID.Dec(), TxHash: hexHash(r.tx),
+		WindowID: r.windowID.Dec(), TxHash: chainlog.HexHash(r.tx),
 	}
-	if st := &r.settlementTime; !st.IsZero() && st.IsUint64() && st.Uint64() <= maxUnixSeconds {
+	if st := &r.settlementTime; !st.IsZero() && st.IsUint64() && st.Uint64() <= chainlog.MaxUnixSeconds {
 		s := fmtUnix(int64(st.Uint64()))
 		j.SettlementTime = &s
 	}
@@ -584,7 +585,7 @@ func (r *redemption) json(withTimeline bool) ([]byte, error) {
 	if withTimeline {
 		tl := make([]timelineJSON, len(r.timeline))
 		for i, t := range r.timeline {
-			tl[i] = timelineJSON{Status: statusNames[t.status%numStatuses], Time: fmtUnix(t.time), TxHash: hexHash(t.tx), BlockNumber: t.bn}
+			tl[i] = timelineJSON{Status: statusNames[t.status%numStatuses], Time: fmtUnix(t.time), TxHash: chainlog.HexHash(t.tx), BlockNumber: t.bn}
 		}
 		j.Timeline = &tl
 	}

@@ -1,6 +1,7 @@
 package fund
 
 import (
+	"paimon/chainlog"
 	"strings"
 	"testing"
 
@@ -39,7 +40,7 @@ func (e *env) pages(limit int, list func(p Page) ([]byte, error)) []any {
 func TestTransactionsPagination(t *testing.T) {
 	e := newEnv(t)
 	h1, h2 := addr(1), addr(2)
-	var evs []Event
+	var evs []chainlog.Event
 	for bn := uint64(1); bn <= 7; bn++ {
 		evs = append(evs, mk("Transfer", bn, 0, testNow, common.Address{}, h1, u(bn)),
 			mk("Deposit", bn, 1, testNow, h2, h1, u(bn), u(bn)),
@@ -53,7 +54,7 @@ func TestTransactionsPagination(t *testing.T) {
 	mustEqual(t, "newest first", field(all[0], "blockNumber"), 7)
 	mustEqual(t, "newest first logIndex", field(all[0], "logIndex"), 2)
 	mustEqual(t, "oldest last", field(all[20], "event"), "Transfer")
-	mustEqual(t, "args", field(all[1], "args.owner"), hexAddr(h1))
+	mustEqual(t, "args", field(all[1], "args.owner"), chainlog.HexAddress(h1))
 	mustEqual(t, "args", field(all[2], "args.value"), 7)
 
 	from, to := uint64(3), uint64(5)
@@ -98,7 +99,7 @@ func TestTransactionsPagination(t *testing.T) {
 func TestRedemptionsList(t *testing.T) {
 	e := newEnv(t)
 	h1, h2 := addr(1), addr(2)
-	var evs []Event
+	var evs []chainlog.Event
 	for id := 1; id <= 9; id++ {
 		owner := h1
 		if id%3 == 0 {
@@ -153,16 +154,16 @@ func TestAuditEntries(t *testing.T) {
 	e := newEnv(t)
 	ops := Actor{Name: "ops-token", Role: "operator", IP: "10.1.2.3", UserAgent: "curl/8.5"}
 	admin := Actor{Name: "0x" + strings.Repeat("ab", 20), Role: "admin", IP: "::1"}
-	e.apply(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Actor: ops, Skipped: 2, Events: []Event{mk("Deposit", 5, 0, testNow, addr(1), addr(1), u(10), u(10))}}))
-	e.apply(EncodePrices(&PricesCommand{Time: testNow*1e9 + 5e8, Actor: ops, Prices: []PriceUpdate{{Asset: hexAddr(addr(50)), Price: *u(7), Time: testNow}}}))
-	e.apply(EncodePrices(&PricesCommand{Time: testNow*1e9 + 6e8, Actor: admin, Prices: []PriceUpdate{{Asset: hexAddr(addr(50)), Price: *u(8), Time: testNow + 1}}}))
+	e.apply(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Actor: ops, Skipped: 2, Events: []chainlog.Event{mk("Deposit", 5, 0, testNow, addr(1), addr(1), u(10), u(10))}}))
+	e.apply(EncodePrices(&PricesCommand{Time: testNow*1e9 + 5e8, Actor: ops, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(7), Time: testNow}}}))
+	e.apply(EncodePrices(&PricesCommand{Time: testNow*1e9 + 6e8, Actor: admin, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(8), Time: testNow + 1}}}))
 	e.logs(mk("Deposit", 6, 0, testNow, addr(1), addr(1), u(10), u(10))) // system: no audit entry
 	all := e.pages(2, func(p Page) ([]byte, error) { return Audit(e.st, AuditFilter{}, p) })
 	if len(all) != 3 {
 		t.Fatalf("%d audit entries", len(all))
 	}
 	e.check("newest", all[0].(map[string]any), expect{"id": "3-0", "index": 3, "actor": admin.Name, "role": "admin", "action": "prices.set",
-		"resource": "prices/" + hexAddr(addr(50)), "before.prices.0.price": 7, "after.prices.0.price": 8, "time": "2025-01-06T21:46:40.6Z"})
+		"resource": "prices/" + chainlog.HexAddress(addr(50)), "before.prices.0.price": 7, "after.prices.0.price": 8, "time": "2025-01-06T21:46:40.6Z"})
 	e.check("logs", all[2].(map[string]any), expect{"id": "1-0", "action": "logs.submit", "resource": "ledger", "ip": "10.1.2.3", "userAgent": "curl/8.5",
 		"after.accepted": 1, "after.skipped": 2, "before.lastBlock": 0, "after.lastBlock": 5})
 	e.check("first price", all[1].(map[string]any), expect{"before.prices.0.price": nil})
@@ -180,7 +181,7 @@ func TestNavHistoryAndChanges(t *testing.T) {
 	e := newEnv(t)
 	const base = int64(1_735_689_600)                  // 2025-01-01T00:00:00Z
 	price := func(p uint64) uint64 { return p * 1e14 } // p / 10000
-	var evs []Event
+	var evs []chainlog.Event
 	// Two points a day for 40 days: 00:00 and 12:00, price rising 1 bp per point.
 	for i := int64(0); i < 80; i++ {
 		evs = append(evs, mk("NavUpdated", uint64(100+i), 0, base+i*43200, 0, price(10000+uint64(i)), base+i*43200))
@@ -229,17 +230,17 @@ func TestPriceReads(t *testing.T) {
 	e := newEnv(t)
 	tok := addr(50)
 	e.logs(mk("PriceSet", 1, 0, testNow, tok, u(100), testNow-10, 1))
-	e.apply(EncodePrices(&PricesCommand{Time: 1, Prices: []PriceUpdate{{Asset: hexAddr(tok), Price: *u(200), Time: testNow}, {Asset: hexAddr(tok), Price: *u(150), Time: testNow - 5}}}))
-	e.check("price", e.json(Price(e.st, hexAddr(tok), PriceQuery{})), expect{"price": 200, "source": "api", "sourceId": nil, "items": nil, "time": fmtUnix(testNow)})
-	if _, err := Price(e.st, strings.ToUpper(hexAddr(tok)[2:]), PriceQuery{}); !isValidation(err) {
+	e.apply(EncodePrices(&PricesCommand{Time: 1, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(tok), Price: *u(200), Time: testNow}, {Asset: chainlog.HexAddress(tok), Price: *u(150), Time: testNow - 5}}}))
+	e.check("price", e.json(Price(e.st, chainlog.HexAddress(tok), PriceQuery{})), expect{"price": 200, "source": "api", "sourceId": nil, "items": nil, "time": fmtUnix(testNow)})
+	if _, err := Price(e.st, strings.ToUpper(chainlog.HexAddress(tok)[2:]), PriceQuery{}); !isValidation(err) {
 		t.Errorf("asset without 0x: err %v", err)
 	}
-	e.check("upper-case asset", e.json(Price(e.st, "0x"+strings.ToUpper(hexAddr(tok)[2:]), PriceQuery{})), expect{"asset": hexAddr(tok)})
-	hist := e.json(Price(e.st, hexAddr(tok), PriceQuery{History: true, Limit: 2}))
+	e.check("upper-case asset", e.json(Price(e.st, "0x"+strings.ToUpper(chainlog.HexAddress(tok)[2:]), PriceQuery{})), expect{"asset": chainlog.HexAddress(tok)})
+	hist := e.json(Price(e.st, chainlog.HexAddress(tok), PriceQuery{History: true, Limit: 2}))
 	e.check("history", hist, expect{"items.0.price": 150, "items.1.price": 200, "items.1.source": "api"})
-	hist = e.json(Price(e.st, hexAddr(tok), PriceQuery{History: true, To: testNow - 6, HasTo: true}))
+	hist = e.json(Price(e.st, chainlog.HexAddress(tok), PriceQuery{History: true, To: testNow - 6, HasTo: true}))
 	e.check("history to", hist, expect{"items.0.price": 100, "items.0.source": "oracle", "items.0.sourceId": 1, "items.1": nil})
-	if _, err := Price(e.st, hexAddr(addr(51)), PriceQuery{}); err != ErrNotFound {
+	if _, err := Price(e.st, chainlog.HexAddress(addr(51)), PriceQuery{}); err != ErrNotFound {
 		t.Errorf("unknown asset: %v", err)
 	}
 	if _, err := ReadView(e.st, "nope"); err != ErrNotFound {

@@ -162,7 +162,7 @@ func ledgerIndexPairs(k, v []byte) ([]kvPair, error) {
 	if err != nil {
 		return nil, corrupt("ledger entry", err)
 	}
-	s, verr := rec.ev.spec()
+	s, verr := eventSpec(&rec.ev)
 	if verr != nil {
 		return nil, corrupt("ledger entry", verr)
 	}

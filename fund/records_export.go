@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"paimon/chainlog"
 	"strconv"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -194,7 +195,7 @@ func DecodeRecord(key, value []byte) (rec any, ok bool, err error) {
 	case pRole:
 		var r roleRec
 		if r, err = decodeRole(value); err == nil {
-			rec = &RoleRecord{Address: hexAddr(common.Address(key[1:])), Role: r.role, UpdatedAt: r.updated, Index: r.index}
+			rec = &RoleRecord{Address: chainlog.HexAddress(common.Address(key[1:])), Role: r.role, UpdatedAt: r.updated, Index: r.index}
 		}
 	}
 	if err != nil {
@@ -247,7 +248,7 @@ func accountRecord(k, v []byte) (*AccountRecord, error) {
 		return nil, corrupt("account", err)
 	}
 	return &AccountRecord{
-		Address: hexAddr([20]byte(k[1:])),
+		Address: chainlog.HexAddress([20]byte(k[1:])),
 		Shares:  signedBig(&a.amt[aShares]), LockedShares: signedBig(&a.amt[aLocked]),
 		Deposited: signedBig(&a.amt[aDeposited]), Withdrawn: signedBig(&a.amt[aWithdrawn]),
 		Redeemed: signedBig(&a.amt[aRedeemed]), PendingRedemptions: signedBig(&a.amt[aPending]),
@@ -259,7 +260,7 @@ func optAddr(a [20]byte) string {
 	if a == ([20]byte{}) {
 		return ""
 	}
-	return hexAddr(a)
+	return chainlog.HexAddress(a)
 }
 
 func redemptionRecord(v []byte) (*RedemptionRecord, error) {
@@ -272,14 +273,14 @@ func redemptionRecord(v []byte) (*RedemptionRecord, error) {
 		Shares: unsignedBig(&r.shares), LockedAmount: unsignedBig(&r.locked), EstimatedFee: unsignedBig(&r.estFee),
 		GrossAmount: unsignedBig(&r.gross), Fee: unsignedBig(&r.fee), NetAmount: unsignedBig(&r.net),
 		Channel: channelName(r.channel), Status: statusNames[r.status], RequiresApproval: r.requiresApproval,
-		WindowID: r.windowID.Dec(), RequestedAt: r.requestedAt, TxHash: hexHash(r.tx),
+		WindowID: r.windowID.Dec(), RequestedAt: r.requestedAt, TxHash: chainlog.HexHash(r.tx),
 		Timeline: make([]TimelineStep, len(r.timeline)),
 	}
-	if st := &r.settlementTime; st.IsUint64() && st.Uint64() <= maxUnixSeconds {
+	if st := &r.settlementTime; st.IsUint64() && st.Uint64() <= chainlog.MaxUnixSeconds {
 		out.SettlementTime = int64(st.Uint64())
 	}
 	for i, t := range r.timeline {
-		out.Timeline[i] = TimelineStep{Status: statusNames[t.status%numStatuses], Time: t.time, TxHash: hexHash(t.tx), BlockNumber: t.bn}
+		out.Timeline[i] = TimelineStep{Status: statusNames[t.status%numStatuses], Time: t.time, TxHash: chainlog.HexHash(t.tx), BlockNumber: t.bn}
 	}
 	return out, nil
 }
@@ -290,7 +291,7 @@ func assetRecord(k, v []byte) (*AssetRecord, error) {
 		return nil, corrupt("asset", err)
 	}
 	return &AssetRecord{
-		Token: hexAddr([20]byte(k[1:])), Tier: tierName(a.tier), Active: a.active,
+		Token: chainlog.HexAddress([20]byte(k[1:])), Tier: tierName(a.tier), Active: a.active,
 		TargetAllocation: unsignedBig(&a.alloc), Holding: signedBig(&a.holding),
 	}, nil
 }
@@ -310,7 +311,7 @@ func priceRecord(k, v []byte) (*PriceRecord, error) {
 		return nil, corrupt("price", err)
 	}
 	src, id := priceSource(&p)
-	return &PriceRecord{Asset: hexAddr([20]byte(k[1:])), Price: unsignedBig(&p.price), Source: src, SourceID: id, Time: p.time}, nil
+	return &PriceRecord{Asset: chainlog.HexAddress([20]byte(k[1:])), Price: unsignedBig(&p.price), Source: src, SourceID: id, Time: p.time}, nil
 }
 
 func pricePointRecord(k, v []byte) (*PricePointRecord, error) {
@@ -320,7 +321,7 @@ func pricePointRecord(k, v []byte) (*PricePointRecord, error) {
 	}
 	src, id := priceSource(&p)
 	return &PricePointRecord{
-		Asset: hexAddr([20]byte(k[1:21])), Time: int64(binary.BigEndian.Uint64(k[21:])), Origin: append([]byte(nil), k[29:]...),
+		Asset: chainlog.HexAddress([20]byte(k[1:21])), Time: int64(binary.BigEndian.Uint64(k[21:])), Origin: append([]byte(nil), k[29:]...),
 		Price: unsignedBig(&p.price), Source: src, SourceID: id,
 	}, nil
 }
@@ -349,13 +350,13 @@ func riskEventRecord(k, v []byte) (*RiskEventRecord, error) {
 	if err := r.decode(v); err != nil {
 		return nil, corrupt("risk event", err)
 	}
-	if int(r.severity) >= len(severityNames) || r.severity == 0 || r.spec == 0 || int(r.spec) >= len(specsByID) {
+	if int(r.severity) >= len(severityNames) || r.severity == 0 || r.spec == 0 || chainlog.SpecByID(r.spec) == nil {
 		return nil, corrupt("risk event", fmt.Errorf("severity %d, event %d", r.severity, r.spec))
 	}
 	pos := k[1:]
 	return &RiskEventRecord{
-		BlockNumber: binary.BigEndian.Uint64(pos), LogIndex: binary.BigEndian.Uint64(pos[8:]), TxHash: hexHash([32]byte(pos[16:])),
-		Severity: severityNames[r.severity], Event: specsByID[r.spec].name, BlockTime: r.time, Contract: hexAddr(r.contract),
+		BlockNumber: binary.BigEndian.Uint64(pos), LogIndex: binary.BigEndian.Uint64(pos[8:]), TxHash: chainlog.HexHash([32]byte(pos[16:])),
+		Severity: severityNames[r.severity], Event: chainlog.SpecByID(r.spec).Name, BlockTime: r.time, Contract: chainlog.HexAddress(r.contract),
 	}, nil
 }
 
@@ -365,13 +366,13 @@ func ledgerRecordOf(k, v []byte) (*LedgerRecord, error) {
 		return nil, corrupt("ledger entry", err)
 	}
 	ev := &rec.ev
-	s := specsByName[ev.Name]
-	if s == nil || len(ev.Args) != len(s.args) {
+	s := chainlog.SpecByName(ev.Name)
+	if s == nil || len(ev.Args) != len(s.Args) {
 		return nil, corrupt("ledger entry", fmt.Errorf("unknown event %q", ev.Name))
 	}
 	return &LedgerRecord{
-		TxHash: hexHash(ev.TxHash), LogIndex: ev.LogIndex, BlockNumber: ev.BlockNumber, BlockHash: hexHash(ev.BlockHash),
-		BlockTime: ev.BlockTime, Contract: hexAddr(ev.Contract), Event: ev.Name, Args: appendArgsJSON(nil, s, ev.Args),
+		TxHash: chainlog.HexHash(ev.TxHash), LogIndex: ev.LogIndex, BlockNumber: ev.BlockNumber, BlockHash: chainlog.HexHash(ev.BlockHash),
+		BlockTime: ev.BlockTime, Contract: chainlog.HexAddress(ev.Contract), Event: ev.Name, Args: chainlog.AppendArgsJSON(nil, s, ev.Args),
 	}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"paimon/chainlog"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -283,7 +284,7 @@ func TestDecodeRecordRefuses(t *testing.T) {
 func FuzzDecodeRecord(f *testing.F) {
 	e := newEnv(f)
 	e.logs(allEvents()...)
-	e.apply(EncodePrices(&PricesCommand{Time: 1, Actor: Actor{Name: "ops"}, Prices: []PriceUpdate{{Asset: hexAddr(addr(50)), Price: *u(5), Time: testNow}}}))
+	e.apply(EncodePrices(&PricesCommand{Time: 1, Actor: Actor{Name: "ops"}, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(5), Time: testNow}}}))
 	e.st.Dump(func(k, v []byte) { f.Add(bytes.Clone(k), bytes.Clone(v)) })
 	f.Add([]byte{pFund}, []byte(nil))
 	f.Add([]byte{pRedemption}, []byte{1})

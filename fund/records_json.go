@@ -3,6 +3,7 @@ package fund
 import (
 	"fmt"
 	"math/big"
+	"paimon/chainlog"
 	"slices"
 	"strconv"
 
@@ -74,13 +75,13 @@ func RecordJSON(key, value []byte) (body []byte, ok bool, err error) {
 // ev.BlockTime, as Apply substitutes the command's time: pass the time the command applying
 // it will carry. An event that Apply would refuse (unknown name, argument types that do not
 // match its spec, a block time out of range) is a *ValidationError.
-func LedgerJSONOf(ev *Event, blockTime int64) ([]byte, error) {
+func LedgerJSONOf(ev *chainlog.Event, blockTime int64) ([]byte, error) {
 	e := *ev // Args is shared, read only
 	if e.BlockTime == 0 {
 		e.BlockTime = blockTime
 	}
-	if _, err := e.spec(); err != nil {
-		return nil, err
+	if _, verr := eventSpec(&e); verr != nil {
+		return nil, verr
 	}
 	return ledgerItem(&e)
 }
@@ -112,14 +113,14 @@ func RecordRef(key []byte) (k RecordKind, addr [20]byte, ref []byte) {
 	switch key[0] {
 	case pAccount:
 		copy(addr[:], key[1:])
-		b = append(append(append(b, `{"address":"`...), hexAddr(addr)...), `"}`...)
+		b = append(append(append(b, `{"address":"`...), chainlog.HexAddress(addr)...), `"}`...)
 		return RecordAccount, addr, b
 	case pRedemption:
 		id := new(big.Int).SetBytes(key[1:])
 		b = append(append(append(b, `{"requestId":"`...), id.String()...), `"}`...)
 		return RecordRedemption, addr, b
 	case pPrice:
-		b = append(append(append(b, `{"asset":"`...), hexAddr(common.Address(key[1:]))...), `"}`...)
+		b = append(append(append(b, `{"asset":"`...), chainlog.HexAddress(common.Address(key[1:]))...), `"}`...)
 		return RecordPrice, addr, b
 	case pNav:
 		b = append(append(b, `{"time":"`...), fmtUnix(int64(be64get(key[1:])))...)
@@ -129,7 +130,7 @@ func RecordRef(key []byte) (k RecordKind, addr [20]byte, ref []byte) {
 		b = strconv.AppendUint(b, be64get(key[17:]), 10)
 		return RecordNav, addr, append(b, '}')
 	case pLedger:
-		b = append(append(b, `{"txHash":"`...), hexHash(common.Hash(key[17:49]))...)
+		b = append(append(b, `{"txHash":"`...), chainlog.HexHash(common.Hash(key[17:49]))...)
 		b = append(b, `","logIndex":`...)
 		b = strconv.AppendUint(b, be64get(key[9:]), 10)
 		b = append(b, `,"blockNumber":`...)
@@ -142,11 +143,11 @@ func RecordRef(key []byte) (k RecordKind, addr [20]byte, ref []byte) {
 // EventAccounts returns the distinct non-zero address arguments of ev, the accounts whose
 // account:{address} channel a pending event is pushed on (the accounts its ledger entry is
 // listed under).
-func EventAccounts(ev *Event) [][20]byte {
+func EventAccounts(ev *chainlog.Event) [][20]byte {
 	var out [][20]byte
 	for i := range ev.Args {
 		a := &ev.Args[i]
-		if a.Type != ArgAddress || a.Address == (common.Address{}) || slices.Contains(out, [20]byte(a.Address)) {
+		if a.Type != chainlog.ArgAddress || a.Address == (common.Address{}) || slices.Contains(out, [20]byte(a.Address)) {
 			continue
 		}
 		out = append(out, a.Address)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/holiman/uint256"
+	"paimon/chainlog"
 	"paimon/kv"
 )
 
@@ -63,7 +64,7 @@ func readResource(t testing.TB, r kv.Reader, key []byte) ([]byte, error) {
 	case pRedemption:
 		return Redemption(r, new(uint256.Int).SetBytes(key[1:]).Dec())
 	case pPrice:
-		return Price(r, hexAddr([20]byte(key[1:])), PriceQuery{})
+		return Price(r, chainlog.HexAddress([20]byte(key[1:])), PriceQuery{})
 	case pNav:
 		body, err := NavHistory(r, NavQuery{Interval: IntervalRaw, HasFrom: true, Limit: MaxLimit})
 		items := listItems(t, body, err)
@@ -247,7 +248,7 @@ func TestRecordsIndependentOfBatching(t *testing.T) {
 
 func TestRecordsPrunedInTheSameBatch(t *testing.T) {
 	price := func(i int) []byte {
-		return EncodePrices(&PricesCommand{Time: int64(i) * 1e9, Prices: []PriceUpdate{{Asset: hexAddr(addr(50 + i)), Price: *u(7), Time: testNow}}})
+		return EncodePrices(&PricesCommand{Time: int64(i) * 1e9, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50 + i)), Price: *u(7), Time: testNow}}})
 	}
 	e := newOutboxEnv(t)
 	for _, c := range [][]byte{price(1), price(2), EncodeSyncMark(2, 5)} {
@@ -323,7 +324,7 @@ func TestLedgerJSONOfMatchesApplied(t *testing.T) {
 		if ev.BlockTime != bt {
 			t.Fatal("LedgerJSONOf changed the caller's event")
 		}
-		e.apply(EncodeLogs(&LogsCommand{Time: cmdTime, Events: []Event{*ev}}))
+		e.apply(EncodeLogs(&LogsCommand{Time: cmdTime, Events: []chainlog.Event{*ev}}))
 		pos := makeLedgerPos(ev.BlockNumber, ev.LogIndex, ev.TxHash)
 		lk := key(pLedger, pos[:])
 		var applied []byte
@@ -348,13 +349,13 @@ func TestLedgerJSONOfMatchesApplied(t *testing.T) {
 
 	bad := []struct {
 		name string
-		edit func(*Event)
+		edit func(*chainlog.Event)
 	}{
-		{"unknown name", func(e *Event) { e.Name = "Nope" }},
-		{"wrong kind", func(e *Event) { e.Kind = KindOracle }},
-		{"missing argument", func(e *Event) { e.Args = e.Args[:1] }},
-		{"argument type", func(e *Event) { e.Args = append([]Arg{{Type: ArgString}}, e.Args[1:]...) }},
-		{"block time", func(e *Event) { e.BlockTime = -1 }},
+		{"unknown name", func(e *chainlog.Event) { e.Name = "Nope" }},
+		{"wrong kind", func(e *chainlog.Event) { e.Kind = chainlog.KindOracle }},
+		{"missing argument", func(e *chainlog.Event) { e.Args = e.Args[:1] }},
+		{"argument type", func(e *chainlog.Event) { e.Args = append([]chainlog.Arg{{Type: chainlog.ArgString}}, e.Args[1:]...) }},
+		{"block time", func(e *chainlog.Event) { e.BlockTime = -1 }},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

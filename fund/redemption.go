@@ -3,6 +3,7 @@ package fund
 import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/holiman/uint256"
+	"paimon/chainlog"
 )
 
 func redemptionKey(id *[32]byte) []byte { return key(pRedemption, id[:]) }
@@ -21,12 +22,12 @@ func (m *Machine) loadRedemption(id *[32]byte) (*redemption, error) {
 
 // applyRedemption applies a redemption manager event (EVENTS.md, "Redemption manager"). An
 // unknown requestId creates the redemption from what the event carries.
-func (m *Machine) applyRedemption(ev *Event, s *eventSpec, pos *ledgerPos) error {
+func (m *Machine) applyRedemption(ev *chainlog.Event, s *chainlog.Spec, pos *ledgerPos) error {
 	a := ev.Args
-	switch s.id {
-	case evLowLiquidityAlert:
+	switch s.ID {
+	case chainlog.LowLiquidityAlert:
 		return m.raiseRisk(ev, s, pos, sevWarning)
-	case evCriticalLiquidityAlert:
+	case chainlog.CriticalLiquidityAlert:
 		return m.raiseRisk(ev, s, pos, sevCritical)
 	}
 	id := a[0].Uint.Bytes32()
@@ -40,8 +41,8 @@ func (m *Machine) applyRedemption(ev *Event, s *eventSpec, pos *ledgerPos) error
 	} else {
 		r = &redemption{id: a[0].Uint, tx: ev.TxHash}
 	}
-	switch s.id {
-	case evRedemptionRequested:
+	switch s.ID {
+	case chainlog.RedemptionRequested:
 		r.owner, r.receiver = a[1].Address, a[2].Address
 		r.shares, r.locked, r.estFee = a[3].Uint, a[4].Uint, a[5].Uint
 		r.channel, r.requiresApproval = uint8(a[6].Uint.Uint64()), a[7].Bool
@@ -51,16 +52,16 @@ func (m *Machine) applyRedemption(ev *Event, s *eventSpec, pos *ledgerPos) error
 		if r.requiresApproval {
 			r.status = stPendingApproval
 		}
-	case evRedemptionApproved:
+	case chainlog.RedemptionApproved:
 		r.status, r.settlementTime = stApproved, a[2].Uint
-	case evRedemptionRejected:
+	case chainlog.RedemptionRejected:
 		r.status = stRejected
-	case evRedemptionCancelled:
+	case chainlog.RedemptionCancelled:
 		r.status = stCancelled
 		if a[1].Address != (common.Address{}) {
 			r.owner = a[1].Address
 		}
-	case evRedemptionSettled:
+	case chainlog.RedemptionSettled:
 		r.owner, r.receiver = a[1].Address, a[2].Address
 		r.gross, r.fee, r.net = a[3].Uint, a[4].Uint, a[5].Uint
 		r.channel, r.status = uint8(a[6].Uint.Uint64()), stSettled

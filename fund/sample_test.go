@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
+	"paimon/chainlog"
 	"path/filepath"
 	"testing"
 
@@ -42,8 +43,8 @@ func dec18(s string) *uint256.Int {
 
 // sampleEvents is the README walkthrough: a fund configured, priced, funded by three
 // holders, invested, marked to market for several days, and one redemption settled.
-func sampleEvents() []Event {
-	var evs []Event
+func sampleEvents() []chainlog.Event {
+	var evs []chainlog.Event
 	txN := 0
 	var li uint64
 	var at int64
@@ -114,9 +115,9 @@ func sampleEvents() []Event {
 func samplePricesBody() []byte {
 	t := fmtUnix(sampleStart + 5*day + hour)
 	body := map[string]any{"prices": []map[string]string{
-		{"asset": hexAddr(usdt), "price": "1000000000000000000", "time": t},
-		{"asset": hexAddr(mmf), "price": "1021500000000000000", "time": t},
-		{"asset": hexAddr(rwa), "price": "1052000000000000000", "time": t},
+		{"asset": chainlog.HexAddress(usdt), "price": "1000000000000000000", "time": t},
+		{"asset": chainlog.HexAddress(mmf), "price": "1021500000000000000", "time": t},
+		{"asset": chainlog.HexAddress(rwa), "price": "1052000000000000000", "time": t},
 	}}
 	b, _ := json.MarshalIndent(body, "", "  ")
 	return append(b, '\n')
@@ -125,7 +126,7 @@ func samplePricesBody() []byte {
 // TestSampleLogs checks that the committed examples match the generator; with -update it
 // rewrites them.
 func TestSampleLogs(t *testing.T) {
-	var logs []RawLog
+	var logs []chainlog.RawLog
 	for _, ev := range sampleEvents() {
 		logs = append(logs, encodeLog(t, ev))
 	}
@@ -158,12 +159,12 @@ func TestSampleData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := ParseLogsRequest(body)
+	raw, err := sampleLogs(body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := testRegistry(t)
-	var evs []Event
+	var evs []chainlog.Event
 	for i := range raw {
 		ev, err := reg.Decode(&raw[i])
 		if err != nil {
@@ -199,12 +200,12 @@ func TestSampleData(t *testing.T) {
 	e.check("alice", e.account(alice), expect{"shares": "90000000000000000000000", "deposited": "100000000000000000000000", "firstSeen": "2025-01-06T01:00:00Z"})
 	e.check("bob", e.account(bob), expect{"shares": "40000000000000000000000", "lockedShares": 0, "redeemed": "20041938000000000000000", "pendingRedemptions": 0})
 	e.check("carol", e.account(carol), expect{"shares": "24970035956851777866560"})
-	e.check("redemption", e.redemption("1"), expect{"status": "SETTLED", "owner": hexAddr(bob), "lockedAmount": "20062000000000000000000",
+	e.check("redemption", e.redemption("1"), expect{"status": "SETTLED", "owner": chainlog.HexAddress(bob), "lockedAmount": "20062000000000000000000",
 		"netAmount": "20041938000000000000000", "requiresApproval": true, "timeline.0.status": "PENDING_APPROVAL",
 		"timeline.1.status": "APPROVED", "timeline.2.status": "SETTLED", "timeline.2.time": "2025-01-10T12:00:00Z", "settlementTime": "2025-01-10T12:00:00Z"})
 	nav := e.view(ViewNav)
 	e.check("nav", nav, expect{"items.0.nav": "1", "items.5.nav": "1.0052", "change24h": "0.0697", "change7d": nil})
-	e.check("tiers", e.view(ViewTiers), expect{"items.0.deviation": 1153, "items.2.assets.0": hexAddr(rwa)})
+	e.check("tiers", e.view(ViewTiers), expect{"items.0.deviation": 1153, "items.2.assets.0": chainlog.HexAddress(rwa)})
 	// Flows end at the latest block (day 5): the 24h window holds no flow, 7d holds all.
 	e.check("flows", e.view(ViewFlows), expect{"subscriptions24h": 0, "subscriptions7d": "175000000000000000000000", "redemptions7d": "20041938000000000000000"})
 
@@ -212,17 +213,17 @@ func TestSampleData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prices, err := ParsePricesRequest(pb)
+	prices, err := samplePrices(pb)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r := e.apply(EncodePrices(&PricesCommand{Time: (sampleStart + 6*day) * 1e9, Actor: ops, Prices: prices})); r.(*PricesResult).Count != 3 {
 		t.Fatalf("prices: %v", r)
 	}
-	e.check("mmf price", e.json(Price(e.st, hexAddr(mmf), PriceQuery{History: true})), expect{"price": "1021500000000000000", "source": "api", "items.0.source": "oracle"})
+	e.check("mmf price", e.json(Price(e.st, chainlog.HexAddress(mmf), PriceQuery{History: true})), expect{"price": "1021500000000000000", "source": "api", "items.0.source": "oracle"})
 	found := 0
 	for _, it := range e.view(ViewAssets)["items"].([]any) {
-		if field(it, "token") == hexAddr(mmf) {
+		if field(it, "token") == chainlog.HexAddress(mmf) {
 			found++
 			e.check("mmf", it.(map[string]any), expect{"tier": "L2", "holding": "45000000000000000000000", "value": "45967500000000000000000", "price": "1021500000000000000"})
 		}
@@ -231,4 +232,36 @@ func TestSampleData(t *testing.T) {
 	if all := e.pages(100, func(p Page) ([]byte, error) { return Audit(e.st, AuditFilter{}, p) }); len(all) != 2 {
 		t.Fatalf("%d audit entries", len(all))
 	}
+}
+
+// sampleLogs reads the logs of a webhook body (the server parses the real requests).
+func sampleLogs(body []byte) ([]chainlog.RawLog, error) {
+	var req struct{ Logs []chainlog.RawLog }
+	err := json.Unmarshal(body, &req)
+	return req.Logs, err
+}
+
+// samplePrices reads the prices of a POST /v1/admin/prices body.
+func samplePrices(body []byte) ([]PriceUpdate, error) {
+	var req struct {
+		Prices []struct{ Asset, Price, Time string }
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, err
+	}
+	out := make([]PriceUpdate, len(req.Prices))
+	for i, p := range req.Prices {
+		a, err := chainlog.ParseAddress(p.Asset)
+		if err != nil {
+			return nil, err
+		}
+		out[i].Asset = chainlog.HexAddress(a)
+		if err := out[i].Price.SetFromDecimal(p.Price); err != nil {
+			return nil, err
+		}
+		if out[i].Time, err = ParseTime("time", p.Time); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"paimon/chainlog"
 	"paimon/kv"
 )
 
@@ -371,7 +372,7 @@ func (m *Machine) applyLogin(index uint64, c *LoginCommand) (any, error) {
 	if err := m.pruneExpired(pNonce, c.Time); err != nil {
 		return nil, err
 	}
-	addr := hexAddr(c.Address)
+	addr := chainlog.HexAddress(c.Address)
 	if err := m.writeAudit(index, 0, c.Time, &c.Actor, "auth.login", "wallet:"+addr, nil, nil); err != nil {
 		return nil, err
 	}
@@ -466,7 +467,7 @@ func (m *Machine) applyLogout(index uint64, c *LogoutCommand) (any, error) {
 	if err := m.deleteSession(&c.TokenHash, s.Expires); err != nil {
 		return nil, err
 	}
-	if err := m.writeAudit(index, 0, c.Time, &c.Actor, "auth.logout", "wallet:"+hexAddr(s.Address), nil, nil); err != nil {
+	if err := m.writeAudit(index, 0, c.Time, &c.Actor, "auth.logout", "wallet:"+chainlog.HexAddress(s.Address), nil, nil); err != nil {
 		return nil, err
 	}
 	return &SessionResult{Changed: 1}, nil
@@ -513,7 +514,7 @@ func (m *Machine) applyRole(index uint64, c *RoleCommand) (any, error) {
 		}
 		return []byte(`{"role":"` + r + `"}`)
 	}
-	if err := m.writeAudit(index, 0, c.Time, &c.Actor, "role.set", "wallet:"+hexAddr(c.Address), js(before), js(c.Role)); err != nil {
+	if err := m.writeAudit(index, 0, c.Time, &c.Actor, "role.set", "wallet:"+chainlog.HexAddress(c.Address), js(before), js(c.Role)); err != nil {
 		return nil, err
 	}
 	return &RoleResult{Before: before}, nil
@@ -578,7 +579,7 @@ func Roles(r kv.Reader) ([]RoleInfo, error) {
 			ferr = corrupt("role", fmt.Errorf("%x: %v", k, err))
 			return false
 		}
-		items = append(items, RoleInfo{Address: hexAddr(common.Address(k[1:])), Role: rr.role, UpdatedAt: fmtUnixNano(rr.updated), Index: rr.index})
+		items = append(items, RoleInfo{Address: chainlog.HexAddress(common.Address(k[1:])), Role: rr.role, UpdatedAt: fmtUnixNano(rr.updated), Index: rr.index})
 		return true
 	})
 	if err == nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"paimon/chainlog"
 	"reflect"
 	"testing"
 
@@ -36,7 +37,7 @@ func (e *sessionEnv) nonce(a common.Address, ttl int64, r byte) (Nonce, any) {
 }
 
 func (e *sessionEnv) login(a common.Address, n Nonce, h byte, ttl int64) any {
-	return e.apply(EncodeLogin(&LoginCommand{Time: e.now, Actor: Actor{Name: "wallet:" + hexAddr(a), IP: "10.0.0.9", UserAgent: "test"},
+	return e.apply(EncodeLogin(&LoginCommand{Time: e.now, Actor: Actor{Name: "wallet:" + chainlog.HexAddress(a), IP: "10.0.0.9", UserAgent: "test"},
 		Address: a, Nonce: n, TokenHash: [32]byte{h}, Expires: e.now + ttl}))
 }
 
@@ -220,7 +221,7 @@ func TestRoles(t *testing.T) {
 	if recs != 1 {
 		t.Fatalf("%d role records in the outbox", recs)
 	}
-	if roles, err := Roles(e.st); err != nil || len(roles) != 1 || roles[0].Address != hexAddr(addr(3)) || roles[0].Role != "admin" {
+	if roles, err := Roles(e.st); err != nil || len(roles) != 1 || roles[0].Address != chainlog.HexAddress(addr(3)) || roles[0].Role != "admin" {
 		t.Fatalf("roles %+v %v", roles, err)
 	}
 	if r, ok := set("").(*RoleResult); !ok || r.Before != "admin" {

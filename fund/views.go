@@ -9,6 +9,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/holiman/uint256"
+	"paimon/chainlog"
 	"paimon/kv"
 )
 
@@ -209,7 +210,7 @@ func computeTiers(rows []assetRow) *tierStats {
 			continue
 		}
 		ts.value[row.a.tier].Add(&ts.value[row.a.tier], &row.value)
-		ts.assets[row.a.tier] = append(ts.assets[row.a.tier], hexAddr(row.token))
+		ts.assets[row.a.tier] = append(ts.assets[row.a.tier], chainlog.HexAddress(row.token))
 	}
 	var total uint256.Int
 	for t := range ts.value {
@@ -339,7 +340,7 @@ func renderAssets(rows []assetRow) ([]byte, error) {
 	for i := range rows {
 		row := &rows[i]
 		items[i] = assetJSON{
-			Token: hexAddr(row.token), Tier: tierName(row.a.tier), Active: row.a.active,
+			Token: chainlog.HexAddress(row.token), Tier: tierName(row.a.tier), Active: row.a.active,
 			TargetAllocation: num(&row.a.alloc), Holding: decSigned(&row.a.holding), Value: decSigned(&row.value),
 		}
 		if row.price != nil {
@@ -419,7 +420,7 @@ func renderPrices(r kv.Reader) ([]byte, error) {
 		if err := p.decode(v); err != nil {
 			return false, corrupt("price", err)
 		}
-		items = append(items, p.json(hexAddr([20]byte(k[1:21]))))
+		items = append(items, p.json(chainlog.HexAddress([20]byte(k[1:21]))))
 		return true, nil
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"paimon/chainlog"
 	"paimon/fund"
 	"paimon/fund/fundtest"
 	"paimon/internal/chainsim"
@@ -122,7 +123,7 @@ func (r *testRig) checkReplay() {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	var raws []fund.RawLog
+	var raws []chainlog.RawLog
 	for i := range logs {
 		if logs[i].BlockNumber <= cp.Block.Number {
 			raws = append(raws, chainsim.RawLog(&logs[i]))

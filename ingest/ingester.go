@@ -16,6 +16,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/ethereum/go-ethereum/common"
 
+	"paimon/chainlog"
 	"paimon/fund"
 	"paimon/raftstore"
 )
@@ -40,7 +41,7 @@ type Config struct {
 	RPCTimeout    time.Duration
 	// Window is how many recent blocks the checkpoint keeps to find a reorg's common ancestor.
 	Window   int
-	Registry *fund.Registry
+	Registry *chainlog.Registry
 	NodeID   string
 	Logger   *slog.Logger
 	Metrics  *metrics.Set
@@ -147,7 +148,7 @@ func New(cfg Config, store Store) (*Ingester, error) {
 	g.m.proposals = set.GetOrCreateCounter("paimon_ingest_ranges_total")
 	g.m.rangeSeconds = set.GetOrCreatePrometheusHistogram("paimon_ingest_range_seconds")
 	g.m.skipped = map[string]*metrics.Counter{}
-	for _, r := range []string{fund.SkipMalformed, fund.SkipUnknownContract, fund.SkipUnknownTopic, fund.SkipBadTopicCount, fund.SkipShortData, fund.SkipBadData} {
+	for _, r := range []string{chainlog.SkipMalformed, chainlog.SkipUnknownContract, chainlog.SkipUnknownTopic, chainlog.SkipBadTopicCount, chainlog.SkipShortData, chainlog.SkipBadData} {
 		g.m.skipped[r] = set.GetOrCreateCounter(fmt.Sprintf(`paimon_ingest_skipped_total{reason=%q}`, r))
 	}
 	gauge := func(name string, f func(Status) float64) {
@@ -562,7 +563,7 @@ func (g *Ingester) fetch(ctx context.Context, prev fund.BlockRef, from, to uint6
 		}
 		ev, err := g.cfg.Registry.Decode(l)
 		if err != nil {
-			var se *fund.SkipError
+			var se *chainlog.SkipError
 			if errors.As(err, &se) {
 				skipped[se.Reason]++
 				g.logger.Warn("ingest skipped a log", "block", n, "tx", l.TransactionHash, "log_index", l.LogIndex, "reason", se.Reason, "detail", se.Detail)

@@ -13,17 +13,17 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/ethereum/go-ethereum/common"
 
-	"paimon/fund"
+	"paimon/chainlog"
 )
 
 // PendingSink receives the fund's unconfirmed chain events: the push hub turns them into
 // "pending" and "removed" frames. Calls come from the watcher's goroutine, one at a time.
 type PendingSink interface {
 	// Pending reports events newly seen in blocks not yet confirmations deep, in chain order.
-	Pending(evs []fund.Event)
+	Pending(evs []chainlog.Event)
 	// Withdrawn reports pending events that left the chain before they were confirmed (a
 	// shallow reorg).
-	Withdrawn(evs []fund.Event)
+	Withdrawn(evs []chainlog.Event)
 }
 
 // maxPending bounds the unconfirmed events a watcher tracks; past it, further events of a
@@ -60,7 +60,7 @@ type pendingKey struct {
 }
 
 type pendingEvent struct {
-	ev    fund.Event
+	ev    chainlog.Event
 	block common.Hash
 }
 
@@ -180,7 +180,7 @@ func (w *PendingWatcher) Poll(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("eth_getLogs %d-%d: %w", from, head, err)
 	}
-	cur := make([]fund.Event, 0, len(logs))
+	cur := make([]chainlog.Event, 0, len(logs))
 	now := make(map[pendingKey]common.Hash, len(logs))
 	times := map[uint64]uint64{}
 	for i := range logs {
@@ -210,14 +210,14 @@ func (w *PendingWatcher) Poll(ctx context.Context) error {
 		now[pendingKey{ev.TxHash, ev.LogIndex}] = ev.BlockHash
 	}
 	// Withdrawn: gone from the tip, or moved to another block (then pending again below).
-	var gone []fund.Event
+	var gone []chainlog.Event
 	for k, p := range w.seen {
 		if h, ok := now[k]; !ok || h != p.block {
 			gone = append(gone, p.ev)
 			delete(w.seen, k)
 		}
 	}
-	var fresh []fund.Event
+	var fresh []chainlog.Event
 	for _, ev := range cur {
 		k := pendingKey{ev.TxHash, ev.LogIndex}
 		if _, ok := w.seen[k]; ok || len(w.seen) >= maxPending {
@@ -227,7 +227,7 @@ func (w *PendingWatcher) Poll(ctx context.Context) error {
 		fresh = append(fresh, ev)
 	}
 	if len(gone) > 0 {
-		slices.SortFunc(gone, func(a, b fund.Event) int {
+		slices.SortFunc(gone, func(a, b chainlog.Event) int {
 			if c := cmp.Compare(a.BlockNumber, b.BlockNumber); c != 0 {
 				return c
 			}

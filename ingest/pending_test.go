@@ -11,20 +11,20 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"paimon/fund"
+	"paimon/chainlog"
 	"paimon/fund/fundtest"
 	"paimon/internal/chainsim"
 	"paimon/internal/testutil"
 )
 
 type recSink struct {
-	pending, withdrawn []fund.Event
+	pending, withdrawn []chainlog.Event
 }
 
-func (s *recSink) Pending(evs []fund.Event)   { s.pending = append(s.pending, evs...) }
-func (s *recSink) Withdrawn(evs []fund.Event) { s.withdrawn = append(s.withdrawn, evs...) }
+func (s *recSink) Pending(evs []chainlog.Event)   { s.pending = append(s.pending, evs...) }
+func (s *recSink) Withdrawn(evs []chainlog.Event) { s.withdrawn = append(s.withdrawn, evs...) }
 
-func (s *recSink) take() (p, w []fund.Event) {
+func (s *recSink) take() (p, w []chainlog.Event) {
 	p, w = s.pending, s.withdrawn
 	s.pending, s.withdrawn = nil, nil
 	return p, w
@@ -47,7 +47,7 @@ func emitMint(t *testing.T, sim *chainsim.Sim, to common.Address, value int64) c
 	return tx
 }
 
-func txHashes(evs []fund.Event) []common.Hash {
+func txHashes(evs []chainlog.Event) []common.Hash {
 	var out []common.Hash
 	for _, e := range evs {
 		out = append(out, e.TxHash)

@@ -16,6 +16,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/rpc"
 
+	"paimon/chainlog"
 	"paimon/fund"
 )
 
@@ -68,10 +69,10 @@ func parseQuantity(raw json.RawMessage) (uint64, error) {
 }
 
 // parseLogs decodes the result of eth_getLogs into the same raw logs the webhook takes, so that
-// both paths decode through fund.Registry alike, and checks that the endpoint answered the
+// both paths decode through chainlog.Registry alike, and checks that the endpoint answered the
 // question asked: every log within [from, to], from one of the addresses, not removed.
-func parseLogs(raw json.RawMessage, from, to uint64, addrs map[common.Address]bool) ([]fund.RawLog, error) {
-	var logs []fund.RawLog
+func parseLogs(raw json.RawMessage, from, to uint64, addrs map[common.Address]bool) ([]chainlog.RawLog, error) {
+	var logs []chainlog.RawLog
 	if err := json.Unmarshal(raw, &logs); err != nil {
 		return nil, fmt.Errorf("%w: logs: %w", errBadResponse, err)
 	}
@@ -344,12 +345,12 @@ func (p *pool) header(ctx context.Context, n uint64) (Header, error) {
 }
 
 // logs returns the logs of [from, to] from the given addresses.
-func (p *pool) logs(ctx context.Context, from, to uint64, addrs []common.Address) ([]fund.RawLog, error) {
+func (p *pool) logs(ctx context.Context, from, to uint64, addrs []common.Address) ([]chainlog.RawLog, error) {
 	set := make(map[common.Address]bool, len(addrs))
 	for _, a := range addrs {
 		set[a] = true
 	}
-	var out []fund.RawLog
+	var out []chainlog.RawLog
 	_, err := p.call(ctx, func(raw json.RawMessage) error {
 		logs, err := parseLogs(raw, from, to, set)
 		out = logs

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"paimon/config"
+	"paimon/chainlog"
 	"paimon/fund"
 	"paimon/fund/fundtest"
 	"paimon/internal/chainsim"
@@ -116,7 +117,7 @@ func TestLeaderKilledDuringIngest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs []fund.RawLog
+	var logs []chainlog.RawLog
 	for i := range canonical {
 		if canonical[i].BlockNumber <= final {
 			logs = append(logs, chainsim.RawLog(&canonical[i]))

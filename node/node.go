@@ -20,6 +20,7 @@ import (
 
 	"paimon/cache"
 	"paimon/config"
+	"paimon/chainlog"
 	"paimon/fund"
 	"paimon/ingest"
 	"paimon/pgsync"
@@ -46,7 +47,7 @@ type Node struct {
 	logger *slog.Logger
 
 	metrics  *metrics.Set
-	registry *fund.Registry
+	registry *chainlog.Registry
 	cache    *cache.Cache
 	updater  *server.CacheUpdater
 	hub      *push.Hub // nil when push is disabled
@@ -74,10 +75,10 @@ func New(cfg *config.Config, logger *slog.Logger, opts Options) (*Node, error) {
 
 // LoadContracts reads each contract's ABI file, if any (config validates the keys but reads no
 // file but its own), and returns the fund's contract registry.
-func LoadContracts(cfg *config.Config) (*fund.Registry, error) {
-	out := make([]fund.ContractConfig, 0, len(cfg.Ingest.Contracts))
+func LoadContracts(cfg *config.Config) (*chainlog.Registry, error) {
+	out := make([]chainlog.ContractConfig, 0, len(cfg.Ingest.Contracts))
 	for i, c := range cfg.Ingest.Contracts {
-		cc := fund.ContractConfig{Name: c.Name, Kind: c.Kind, Address: c.Address}
+		cc := chainlog.ContractConfig{Name: c.Name, Kind: c.Kind, Address: c.Address}
 		if c.ABIFile != "" {
 			b, err := os.ReadFile(c.ABIFile)
 			if err != nil {
@@ -87,7 +88,7 @@ func LoadContracts(cfg *config.Config) (*fund.Registry, error) {
 		}
 		out = append(out, cc)
 	}
-	reg, err := fund.NewRegistry(out)
+	reg, err := chainlog.NewRegistry(out)
 	if err != nil {
 		return nil, fmt.Errorf("ingest.contracts: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"paimon/chainlog"
 	"paimon/fund"
 	"paimon/fund/fundtest"
 	"paimon/internal/pgtest"
@@ -112,7 +113,7 @@ func BenchmarkLagUnderLoad(b *testing.B) {
 				defer wg.Done()
 				owner := fundtest.Addr(fmt.Sprintf("lag worker %d", w))
 				for seq := range jobs {
-					ev, _ := fundtest.Decode(fundtest.Registry(), []fund.RawLog{fundtest.MintLog(owner, seq, 1)})
+					ev, _ := fundtest.Decode(fundtest.Registry(), []chainlog.RawLog{fundtest.MintLog(owner, seq, 1)})
 					res, err := n.store.Propose(context.Background(), fund.EncodeLogs(&fund.LogsCommand{Time: time.Now().UnixNano(), Events: ev}))
 					if err != nil {
 						failed.Add(1)

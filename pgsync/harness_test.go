@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"paimon/chainlog"
 	"paimon/fund"
 	"paimon/fund/fundtest"
 	"paimon/internal/testutil"
@@ -76,7 +77,7 @@ func (n *testNode) propose(cmd []byte) raftstore.Result {
 func (n *testNode) now() int64 { return time.Now().UnixNano() }
 
 // applyEvents proposes events in commands of at most per events each, as an operator.
-func (n *testNode) applyEvents(evs []fund.Event, per int) {
+func (n *testNode) applyEvents(evs []chainlog.Event, per int) {
 	n.t.Helper()
 	for len(evs) > 0 {
 		k := min(per, len(evs))
@@ -116,8 +117,8 @@ func (n *testNode) verify(pool *pgxpool.Pool) *Report {
 }
 
 // removed returns copies of evs marked as withdrawn by a reorg.
-func removed(evs []fund.Event) []fund.Event {
-	out := make([]fund.Event, len(evs))
+func removed(evs []chainlog.Event) []chainlog.Event {
+	out := make([]chainlog.Event, len(evs))
 	for i, e := range evs {
 		e.Removed = true
 		out[len(evs)-1-i] = e
@@ -125,4 +126,4 @@ func removed(evs []fund.Event) []fund.Event {
 	return out
 }
 
-func randomEvents(seed int64, n int) []fund.Event { return fundtest.RandomEvents(seed, n) }
+func randomEvents(seed int64, n int) []chainlog.Event { return fundtest.RandomEvents(seed, n) }

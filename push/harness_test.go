@@ -17,6 +17,7 @@ import (
 	"github.com/fasthttp/websocket"
 	"github.com/valyala/fasthttp"
 
+	"paimon/chainlog"
 	"paimon/fund"
 	"paimon/fund/fundtest"
 	"paimon/internal/testutil"
@@ -119,7 +120,7 @@ func newEnvB(tb testing.TB, t *testing.T, cfg Config) *env {
 
 // mints returns a CmdLogs command minting to n fresh holders.
 func (e *env) mints(n int) []byte {
-	evs := make([]fund.Event, 0, n)
+	evs := make([]chainlog.Event, 0, n)
 	for range n {
 		e.seq++
 		evs = append(evs, e.event(fundtest.MintLog(fundtest.Addr(fmt.Sprint("holder", e.seq%7)), e.seq, int64(e.seq))))
@@ -130,11 +131,11 @@ func (e *env) mints(n int) []byte {
 func (e *env) mintTo(to common.Address) []byte {
 	e.seq++
 	ev := e.event(fundtest.MintLog(to, e.seq, 1))
-	return fund.EncodeLogs(&fund.LogsCommand{Time: time.Now().UnixNano(), Events: []fund.Event{ev}})
+	return fund.EncodeLogs(&fund.LogsCommand{Time: time.Now().UnixNano(), Events: []chainlog.Event{ev}})
 }
 
-func (e *env) event(raw fund.RawLog) fund.Event {
-	evs, err := fundtest.Decode(fundtest.Registry(), []fund.RawLog{raw})
+func (e *env) event(raw chainlog.RawLog) chainlog.Event {
+	evs, err := fundtest.Decode(fundtest.Registry(), []chainlog.RawLog{raw})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -150,7 +151,7 @@ func (e *env) navUpdate(nav int64) []byte {
 	ev.TxHash = common.BigToHash(big.NewInt(int64(1e9 + e.seq)))
 	ev.BlockNumber = uint64(2_000_000 + e.seq)
 	ev.BlockTime = 1_750_000_000 + int64(e.seq)
-	return fund.EncodeLogs(&fund.LogsCommand{Time: time.Now().UnixNano(), Events: []fund.Event{ev}})
+	return fund.EncodeLogs(&fund.LogsCommand{Time: time.Now().UnixNano(), Events: []chainlog.Event{ev}})
 }
 
 // apply applies the commands as one batch and returns the batch's last index.

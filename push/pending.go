@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"paimon/chainlog"
 	"paimon/fund"
 )
 
@@ -12,7 +13,7 @@ import (
 // ledger entry it becomes once applied. Pending frames carry no seq and are not kept for
 // resume: they are a preview, and the event arrives as an event frame with its seq once its
 // block is confirmed and applied (or as "removed" if it leaves the chain first).
-func (h *Hub) Pending(evs []fund.Event) {
+func (h *Hub) Pending(evs []chainlog.Event) {
 	now := h.now().Unix()
 	for i := range evs {
 		ev := &evs[i]
@@ -27,7 +28,7 @@ func (h *Hub) Pending(evs []fund.Event) {
 
 // Withdrawn pushes a "removed" frame for each pending event that left the chain before its
 // confirmation (ingest.PendingSink); data names the event: {"txHash","logIndex","blockNumber"}.
-func (h *Hub) Withdrawn(evs []fund.Event) {
+func (h *Hub) Withdrawn(evs []chainlog.Event) {
 	for i := range evs {
 		ev := &evs[i]
 		b := make([]byte, 0, 128)
@@ -43,7 +44,7 @@ func (h *Hub) Withdrawn(evs []fund.Event) {
 }
 
 // broadcastEvent queues a frame of typ about ev on transactions and the accounts of ev.
-func (h *Hub) broadcastEvent(typ string, ev *fund.Event, data []byte) {
+func (h *Hub) broadcastEvent(typ string, ev *chainlog.Event, data []byte) {
 	at := time.Now().UnixNano()
 	tx := channel{kind: kindTransactions}
 	accts := fund.EventAccounts(ev)

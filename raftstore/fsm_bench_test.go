@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"paimon/chainlog"
 	"paimon/fund"
 	"paimon/fund/fundtest"
 )
@@ -54,7 +55,7 @@ func BenchmarkFSMApply(b *testing.B) {
 // benchBatches cuts events into commands of benchEventsPerCmd events (the last may be
 // shorter) and groups them into Raft batches of benchCmdsPerBatch commands. Raft indexes start
 // at 1 and follow the order of the batches.
-func benchBatches(events []fund.Event) [][]*raft.Log {
+func benchBatches(events []chainlog.Event) [][]*raft.Log {
 	var batches [][]*raft.Log
 	var index uint64
 	for len(events) > 0 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"paimon/chainlog"
 	"paimon/fund"
 	"paimon/fund/fundtest"
 	"paimon/kv"
@@ -24,10 +25,10 @@ func TestFSMBatchesMatchOneByOne(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
 	events := fundtest.RandomEvents(3, 2000)
 	var cmds [][]byte
-	var accepted []fund.Event
+	var accepted []chainlog.Event
 	for len(events) > 0 {
 		n := min(1+rng.IntN(60), len(events))
-		evs := append([]fund.Event(nil), events[:n]...)
+		evs := append([]chainlog.Event(nil), events[:n]...)
 		events = events[n:]
 		for i := rng.IntN(8); i > 0 && len(accepted) > 0; i-- {
 			ev := accepted[rng.IntN(len(accepted))]

@@ -16,6 +16,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"paimon/cache"
+	"paimon/chainlog"
 	"paimon/config"
 	"paimon/fund"
 	"paimon/internal/testutil"
@@ -49,11 +50,11 @@ func newTestNode(t testing.TB, mutate ...func(*Config)) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	contracts := make([]fund.ContractConfig, 0, len(def.Ingest.Contracts))
+	contracts := make([]chainlog.ContractConfig, 0, len(def.Ingest.Contracts))
 	for _, c := range def.Ingest.Contracts {
-		contracts = append(contracts, fund.ContractConfig{Name: c.Name, Kind: c.Kind, Address: c.Address})
+		contracts = append(contracts, chainlog.ContractConfig{Name: c.Name, Kind: c.Kind, Address: c.Address})
 	}
-	reg, err := fund.NewRegistry(contracts)
+	reg, err := chainlog.NewRegistry(contracts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"paimon/cache"
-	"paimon/fund"
+	"paimon/chainlog"
 	"paimon/kv"
 	"paimon/raftstore"
 )
@@ -56,7 +56,7 @@ type Server struct {
 	logger   *slog.Logger
 	store    Store
 	cache    *cache.Cache
-	registry *fund.Registry
+	registry *chainlog.Registry
 	views    ViewRenderer
 	tokens   map[[32]byte]principal
 	metrics  *routeMetrics
@@ -81,7 +81,7 @@ type Server struct {
 }
 
 // New returns a server that reads through c and writes through store.
-func New(cfg Config, store Store, c *cache.Cache, registry *fund.Registry, views ViewRenderer) (*Server, error) {
+func New(cfg Config, store Store, c *cache.Cache, registry *chainlog.Registry, views ViewRenderer) (*Server, error) {
 	realClock := cfg.Now == nil
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"paimon/chainlog"
 	"paimon/fund"
 	"paimon/raftstore"
 )
@@ -35,19 +36,19 @@ type logsResponse struct {
 // decodes them, undecodable ones are reported as skipped with a reason, and the rest are
 // applied in one Raft entry together with the audit record.
 func (s *Server) postLogs(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
-	logs, err := fund.ParseLogsRequest(ctx.PostBody())
+	logs, err := parseLogsRequest(ctx.PostBody())
 	if err != nil {
 		return err
 	}
 	resp := logsResponse{Results: make([]logResult, len(logs))}
-	events := make([]fund.Event, 0, len(logs))
+	events := make([]chainlog.Event, 0, len(logs))
 	pos := make([]int, 0, len(logs)) // request position of each event
 	for i := range logs {
 		r := &resp.Results[i]
 		r.TransactionHash, r.LogIndex = logs[i].TransactionHash, logs[i].LogIndex
 		ev, err := s.registry.Decode(&logs[i])
 		if err != nil {
-			var se *fund.SkipError
+			var se *chainlog.SkipError
 			if !errors.As(err, &se) {
 				return err
 			}
@@ -87,7 +88,7 @@ func (s *Server) postLogs(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 
 // postPrices records operator prices (source "api").
 func (s *Server) postPrices(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
-	prices, err := fund.ParsePricesRequest(ctx.PostBody())
+	prices, err := parsePricesRequest(ctx.PostBody())
 	if err != nil {
 		return err
 	}

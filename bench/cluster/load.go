@@ -15,7 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"paimon/bench/internal/benchkit"
-	"paimon/fund"
+	"paimon/chainlog"
 	"paimon/fund/fundtest"
 )
 
@@ -53,12 +53,12 @@ type writeClient struct {
 	next     int // rotation over targets
 	req      *fasthttp.Request
 	resp     *fasthttp.Response
-	logs     []fund.RawLog
+	logs     []chainlog.RawLog
 }
 
 func (c *cluster) newWriteClient(w *writer, perWrite int, targets []*member, start int) *writeClient {
 	wc := &writeClient{c: c, w: w, perWrite: perWrite, targets: targets, next: start,
-		req: fasthttp.AcquireRequest(), resp: fasthttp.AcquireResponse(), logs: make([]fund.RawLog, perWrite)}
+		req: fasthttp.AcquireRequest(), resp: fasthttp.AcquireResponse(), logs: make([]chainlog.RawLog, perWrite)}
 	wc.req.Header.SetMethod(fasthttp.MethodPost)
 	wc.req.Header.SetContentType("application/json")
 	wc.req.Header.Set("Authorization", "Bearer "+c.token)

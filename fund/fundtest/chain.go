@@ -9,7 +9,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/holiman/uint256"
 
-	"paimon/fund"
+	"paimon/chainlog"
 )
 
 // Defaults of ChainConfig.
@@ -63,7 +63,7 @@ type Chain struct {
 	txs      uint64
 	tx       common.Hash
 	inTx     bool
-	events   []fund.Event
+	events   []chainlog.Event
 	nav      uint256.Int
 	nextID   uint64
 	reds     map[uint64]*redemption
@@ -114,10 +114,10 @@ func (c *Chain) Nav() *uint256.Int { return new(uint256.Int).Set(&c.nav) }
 func (c *Chain) Len() int { return len(c.events) }
 
 // Events returns the events emitted so far, in chain order.
-func (c *Chain) Events() []fund.Event { return append([]fund.Event(nil), c.events...) }
+func (c *Chain) Events() []chainlog.Event { return append([]chainlog.Event(nil), c.events...) }
 
 // Logs returns the events emitted so far as eth_getLogs objects, in chain order.
-func (c *Chain) Logs() []fund.RawLog {
+func (c *Chain) Logs() []chainlog.RawLog {
 	logs, err := EncodeAll(c.events)
 	if err != nil {
 		panic(err) // every event was validated when emitted
@@ -154,7 +154,7 @@ func (c *Chain) NewTx() {
 
 // Emit appends an event to the current transaction (starting one if none) and returns it.
 // args are the event's arguments in declaration order (see NewEvent).
-func (c *Chain) Emit(name string, args ...any) fund.Event {
+func (c *Chain) Emit(name string, args ...any) chainlog.Event {
 	ev, err := NewEvent(name, args...)
 	if err != nil {
 		panic(err)
@@ -164,7 +164,7 @@ func (c *Chain) Emit(name string, args ...any) fund.Event {
 
 // Append places a prepared event (NewEvent, or one with another contract address) in the
 // current transaction and returns it with its position filled in.
-func (c *Chain) Append(ev fund.Event) fund.Event {
+func (c *Chain) Append(ev chainlog.Event) chainlog.Event {
 	if !c.inTx {
 		c.NewTx()
 	}

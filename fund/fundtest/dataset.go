@@ -9,7 +9,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/holiman/uint256"
 
-	"paimon/fund"
+	"paimon/chainlog"
 )
 
 // Spec sizes a data set for Generate.
@@ -44,14 +44,14 @@ type Stats struct {
 
 // Data is a generated data set.
 type Data struct {
-	Events  []fund.Event
+	Events  []chainlog.Event
 	Holders []common.Address // depositors, in deposit order
 	Assets  []common.Address // the fund's assets: L1 cash, L2 money market, two L3 RWA tokens
 	Stats   Stats
 }
 
 // Logs returns the data set as eth_getLogs objects, in chain order.
-func (d *Data) Logs() []fund.RawLog {
+func (d *Data) Logs() []chainlog.RawLog {
 	logs, err := EncodeAll(d.Events)
 	if err != nil {
 		panic(err)
@@ -60,7 +60,7 @@ func (d *Data) Logs() []fund.RawLog {
 }
 
 // Dataset returns a realistic data set in chain order (see Generate).
-func Dataset(seed int64, holders, navHours, redemptions int) []fund.RawLog {
+func Dataset(seed int64, holders, navHours, redemptions int) []chainlog.RawLog {
 	return Generate(Spec{Seed: seed, Holders: holders, NavHours: navHours, Redemptions: redemptions}).Logs()
 }
 

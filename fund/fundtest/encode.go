@@ -14,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/holiman/uint256"
 
+	"paimon/chainlog"
 	"paimon/fund"
 )
 
@@ -27,8 +28,8 @@ var (
 
 // Contracts returns the default contract set, with the names and addresses of config.Default()
 // and the built-in ABIs.
-func Contracts() []fund.ContractConfig {
-	return []fund.ContractConfig{
+func Contracts() []chainlog.ContractConfig {
+	return []chainlog.ContractConfig{
 		{Name: "vault", Kind: "vault", Address: hexAddr(VaultAddress)},
 		{Name: "redemptions", Kind: "redemption_manager", Address: hexAddr(RedemptionManagerAddress)},
 		{Name: "assets", Kind: "asset_controller", Address: hexAddr(AssetControllerAddress)},
@@ -38,8 +39,8 @@ func Contracts() []fund.ContractConfig {
 
 // Registry returns a registry of Contracts(). It panics if the fund refuses them, which would
 // mean the fund's built-in ABIs are broken.
-func Registry() *fund.Registry {
-	r, err := fund.NewRegistry(Contracts())
+func Registry() *chainlog.Registry {
+	r, err := chainlog.NewRegistry(Contracts())
 	if err != nil {
 		panic("fundtest: default contracts: " + err.Error())
 	}
@@ -47,15 +48,15 @@ func Registry() *fund.Registry {
 }
 
 // ContractOf returns the default address of a contract kind (zero for an unknown kind).
-func ContractOf(k fund.Kind) common.Address {
+func ContractOf(k chainlog.Kind) common.Address {
 	switch k {
-	case fund.KindVault:
+	case chainlog.KindVault:
 		return VaultAddress
-	case fund.KindRedemptionManager:
+	case chainlog.KindRedemptionManager:
 		return RedemptionManagerAddress
-	case fund.KindAssetController:
+	case chainlog.KindAssetController:
 		return AssetControllerAddress
-	case fund.KindOracle:
+	case chainlog.KindOracle:
 		return OracleAddress
 	}
 	return common.Address{}
@@ -63,17 +64,17 @@ func ContractOf(k fund.Kind) common.Address {
 
 // eventDef is one event of a built-in ABI, as go-ethereum parsed it.
 type eventDef struct {
-	kind  fund.Kind
+	kind  chainlog.Kind
 	abi   abi.Event
-	types []fund.ArgType
+	types []chainlog.ArgType
 }
 
-// defs maps event names to their definitions. It is built once from fund.BuiltinABI and never
+// defs maps event names to their definitions. It is built once from chainlog.BuiltinABI and never
 // changed, so sharing it is safe.
 var defs = func() map[string]*eventDef {
 	m := map[string]*eventDef{}
-	for k := fund.KindVault; k <= fund.KindOracle; k++ {
-		parsed, err := abi.JSON(bytes.NewReader(fund.BuiltinABI(k)))
+	for k := chainlog.KindVault; k <= chainlog.KindOracle; k++ {
+		parsed, err := abi.JSON(bytes.NewReader(chainlog.BuiltinABI(k)))
 		if err != nil {
 			panic("fundtest: built-in ABI of " + k.String() + ": " + err.Error())
 		}
@@ -92,8 +93,8 @@ var defs = func() map[string]*eventDef {
 	return m
 }()
 
-var argTypes = map[string]fund.ArgType{
-	"address": fund.ArgAddress, "uint256": fund.ArgUint256, "uint8": fund.ArgUint8, "bool": fund.ArgBool, "string": fund.ArgString,
+var argTypes = map[string]chainlog.ArgType{
+	"address": chainlog.ArgAddress, "uint256": chainlog.ArgUint256, "uint8": chainlog.ArgUint8, "bool": chainlog.ArgBool, "string": chainlog.ArgString,
 }
 
 // NewEvent builds an event of the named kind (any event of EVENTS.md) from its arguments in
@@ -101,34 +102,34 @@ var argTypes = map[string]fund.ArgType{
 // common.Address for addresses; *uint256.Int, uint256.Int, *big.Int, uint64, int, int64 or
 // uint8 for integers; bool; string. The position fields (block, transaction, log index, time)
 // are left zero: Chain fills them.
-func NewEvent(name string, args ...any) (fund.Event, error) {
+func NewEvent(name string, args ...any) (chainlog.Event, error) {
 	d := defs[name]
 	if d == nil {
-		return fund.Event{}, fmt.Errorf("fundtest: unknown event %q", name)
+		return chainlog.Event{}, fmt.Errorf("fundtest: unknown event %q", name)
 	}
 	if len(args) != len(d.types) {
-		return fund.Event{}, fmt.Errorf("fundtest: %s takes %d arguments, got %d", name, len(d.types), len(args))
+		return chainlog.Event{}, fmt.Errorf("fundtest: %s takes %d arguments, got %d", name, len(d.types), len(args))
 	}
-	ev := fund.Event{Contract: ContractOf(d.kind), Kind: d.kind, Name: name, Args: make([]fund.Arg, len(args))}
+	ev := chainlog.Event{Contract: ContractOf(d.kind), Kind: d.kind, Name: name, Args: make([]chainlog.Arg, len(args))}
 	for i, v := range args {
-		a := fund.Arg{Name: d.abi.Inputs[i].Name, Type: d.types[i]}
+		a := chainlog.Arg{Name: d.abi.Inputs[i].Name, Type: d.types[i]}
 		if err := setArg(&a, v); err != nil {
-			return fund.Event{}, fmt.Errorf("fundtest: %s argument %s: %w", name, a.Name, err)
+			return chainlog.Event{}, fmt.Errorf("fundtest: %s argument %s: %w", name, a.Name, err)
 		}
 		ev.Args[i] = a
 	}
 	return ev, nil
 }
 
-func setArg(a *fund.Arg, v any) error {
+func setArg(a *chainlog.Arg, v any) error {
 	switch a.Type {
-	case fund.ArgAddress:
+	case chainlog.ArgAddress:
 		addr, ok := v.(common.Address)
 		if !ok {
 			return fmt.Errorf("want common.Address, got %T", v)
 		}
 		a.Address = addr
-	case fund.ArgUint256, fund.ArgUint8:
+	case chainlog.ArgUint256, chainlog.ArgUint8:
 		switch x := v.(type) {
 		case *uint256.Int:
 			a.Uint.Set(x)
@@ -155,16 +156,16 @@ func setArg(a *fund.Arg, v any) error {
 		default:
 			return fmt.Errorf("want an integer, got %T", v)
 		}
-		if a.Type == fund.ArgUint8 && (!a.Uint.IsUint64() || a.Uint.Uint64() > 255) {
+		if a.Type == chainlog.ArgUint8 && (!a.Uint.IsUint64() || a.Uint.Uint64() > 255) {
 			return fmt.Errorf("%s does not fit uint8", a.Uint.Dec())
 		}
-	case fund.ArgBool:
+	case chainlog.ArgBool:
 		b, ok := v.(bool)
 		if !ok {
 			return fmt.Errorf("want bool, got %T", v)
 		}
 		a.Bool = b
-	case fund.ArgString:
+	case chainlog.ArgString:
 		s, ok := v.(string)
 		if !ok {
 			return fmt.Errorf("want string, got %T", v)
@@ -178,32 +179,32 @@ func setArg(a *fund.Arg, v any) error {
 // (independently of the fund's decoder): topic 0 and the indexed arguments as topics, the rest
 // packed into data. The log's address is ev.Contract. A zero BlockTime leaves blockTimestamp
 // out, as providers without it do.
-func Encode(ev fund.Event) (fund.RawLog, error) {
+func Encode(ev chainlog.Event) (chainlog.RawLog, error) {
 	d := defs[ev.Name]
 	if d == nil {
-		return fund.RawLog{}, fmt.Errorf("fundtest: unknown event %q", ev.Name)
+		return chainlog.RawLog{}, fmt.Errorf("fundtest: unknown event %q", ev.Name)
 	}
 	if len(ev.Args) != len(d.types) {
-		return fund.RawLog{}, fmt.Errorf("fundtest: %s has %d arguments, want %d", ev.Name, len(ev.Args), len(d.types))
+		return chainlog.RawLog{}, fmt.Errorf("fundtest: %s has %d arguments, want %d", ev.Name, len(ev.Args), len(d.types))
 	}
 	topics := []string{d.abi.ID.Hex()}
 	data := make([]any, 0, len(ev.Args))
 	for i, in := range d.abi.Inputs {
 		a := &ev.Args[i]
 		if a.Type != d.types[i] {
-			return fund.RawLog{}, fmt.Errorf("fundtest: %s argument %s is %s, want %s", ev.Name, in.Name, a.Type, d.types[i])
+			return chainlog.RawLog{}, fmt.Errorf("fundtest: %s argument %s is %s, want %s", ev.Name, in.Name, a.Type, d.types[i])
 		}
 		var v any
 		switch a.Type {
-		case fund.ArgAddress:
+		case chainlog.ArgAddress:
 			v = a.Address
-		case fund.ArgUint256:
+		case chainlog.ArgUint256:
 			v = a.Uint.ToBig()
-		case fund.ArgUint8:
+		case chainlog.ArgUint8:
 			v = uint8(a.Uint.Uint64())
-		case fund.ArgBool:
+		case chainlog.ArgBool:
 			v = a.Bool
-		case fund.ArgString:
+		case chainlog.ArgString:
 			v = a.String
 		}
 		if !in.Indexed {
@@ -212,15 +213,15 @@ func Encode(ev fund.Event) (fund.RawLog, error) {
 		}
 		tp, err := abi.MakeTopics([]any{v})
 		if err != nil {
-			return fund.RawLog{}, fmt.Errorf("fundtest: %s topic %s: %w", ev.Name, in.Name, err)
+			return chainlog.RawLog{}, fmt.Errorf("fundtest: %s topic %s: %w", ev.Name, in.Name, err)
 		}
 		topics = append(topics, tp[0][0].Hex())
 	}
 	packed, err := d.abi.Inputs.NonIndexed().Pack(data...)
 	if err != nil {
-		return fund.RawLog{}, fmt.Errorf("fundtest: pack %s: %w", ev.Name, err)
+		return chainlog.RawLog{}, fmt.Errorf("fundtest: pack %s: %w", ev.Name, err)
 	}
-	l := fund.RawLog{
+	l := chainlog.RawLog{
 		Address:         hexAddr(ev.Contract),
 		Topics:          topics,
 		Data:            hexutil.Encode(packed),
@@ -237,8 +238,8 @@ func Encode(ev fund.Event) (fund.RawLog, error) {
 }
 
 // EncodeAll encodes events in order; see Encode.
-func EncodeAll(evs []fund.Event) ([]fund.RawLog, error) {
-	out := make([]fund.RawLog, len(evs))
+func EncodeAll(evs []chainlog.Event) ([]chainlog.RawLog, error) {
+	out := make([]chainlog.RawLog, len(evs))
 	for i := range evs {
 		l, err := Encode(evs[i])
 		if err != nil {
@@ -251,8 +252,8 @@ func EncodeAll(evs []fund.Event) ([]fund.RawLog, error) {
 
 // Decode decodes logs with reg and fails on the first log it would skip, naming it: generated
 // data must decode completely.
-func Decode(reg *fund.Registry, logs []fund.RawLog) ([]fund.Event, error) {
-	out := make([]fund.Event, 0, len(logs))
+func Decode(reg *chainlog.Registry, logs []chainlog.RawLog) ([]chainlog.Event, error) {
+	out := make([]chainlog.Event, 0, len(logs))
 	for i := range logs {
 		ev, err := reg.Decode(&logs[i])
 		if err != nil {
@@ -268,7 +269,7 @@ var ErrLogTooLarge = errors.New("fundtest: log larger than the body limit")
 
 // RequestBodies splits logs into POST /v1/admin/logs bodies ({"logs": [...]}) of at most
 // maxBytes bytes and fund.MaxLogsPerRequest logs each, keeping their order.
-func RequestBodies(logs []fund.RawLog, maxBytes int) ([][]byte, error) {
+func RequestBodies(logs []chainlog.RawLog, maxBytes int) ([][]byte, error) {
 	const head, tail = `{"logs":[`, `]}`
 	var bodies [][]byte
 	var cur []byte

@@ -10,6 +10,7 @@ import (
 
 	"github.com/holiman/uint256"
 
+	"paimon/chainlog"
 	"paimon/config"
 	"paimon/fund"
 	"paimon/fund/fundtest"
@@ -27,7 +28,7 @@ func TestContractsMatchDefaultConfig(t *testing.T) {
 			t.Errorf("contract %d = %+v, config has %+v", i, got[i], want[i])
 		}
 	}
-	if _, err := fund.NewRegistry(got); err != nil {
+	if _, err := chainlog.NewRegistry(got); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -83,7 +84,7 @@ func TestRandomEventsCoverEveryEventAndApply(t *testing.T) {
 	for _, e := range evs {
 		seen[e.Name] = true
 	}
-	for _, name := range fund.EventNames() {
+	for _, name := range chainlog.EventNames() {
 		if !seen[name] {
 			t.Errorf("no %s", name)
 		}
@@ -130,11 +131,16 @@ func TestDefaultDatasetDecodes(t *testing.T) {
 		if len(b) > 1<<20 {
 			t.Fatalf("body of %d bytes", len(b))
 		}
-		raw, err := fund.ParseLogsRequest(b)
-		if err != nil {
+		var req struct{ Logs []chainlog.RawLog }
+		if err := json.Unmarshal(b, &req); err != nil {
 			t.Fatal(err)
 		}
-		total += len(raw)
+		for i := range req.Logs {
+			if err := chainlog.CheckRawLog(&req.Logs[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		total += len(req.Logs)
 	}
 	if total != len(logs) {
 		t.Fatalf("bodies hold %d logs of %d", total, len(logs))
@@ -209,7 +215,7 @@ func TestDatasetApplies(t *testing.T) {
 }
 
 // applyAll applies events in commands of 500 at the given time (unix s), one batch each.
-func applyAll(t *testing.T, st *kv.Mem, m *fund.Machine, evs []fund.Event, now int64) fund.LogsResult {
+func applyAll(t *testing.T, st *kv.Mem, m *fund.Machine, evs []chainlog.Event, now int64) fund.LogsResult {
 	t.Helper()
 	var total fund.LogsResult
 	for i, idx := 0, uint64(1); i < len(evs); i, idx = i+500, idx+1 {
@@ -234,7 +240,7 @@ func applyAll(t *testing.T, st *kv.Mem, m *fund.Machine, evs []fund.Event, now i
 
 // checkChainOrder checks that events are in chain order with unique positions and block
 // times that never go back.
-func checkChainOrder(t *testing.T, evs []fund.Event) {
+func checkChainOrder(t *testing.T, evs []chainlog.Event) {
 	t.Helper()
 	seen := map[string]bool{}
 	for i := 1; i < len(evs); i++ {

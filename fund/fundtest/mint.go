@@ -8,14 +8,14 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"paimon/fund"
+	"paimon/chainlog"
 )
 
 // MintLog is a vault Transfer from the zero address minting value shares to `to`, in a
 // transaction of its own whose hash is derived from (to, seq): the same (to, seq) is always the
 // same log, so a retried write is a duplicate and never a second apply. Cluster tests and load
 // tools use it as a write whose effect (the account's shares) counts applies exactly.
-func MintLog(to common.Address, seq int, value int64) fund.RawLog {
+func MintLog(to common.Address, seq int, value int64) chainlog.RawLog {
 	ev, err := NewEvent("Transfer", common.Address{}, to, big.NewInt(value))
 	if err != nil {
 		panic(err) // the event and its arguments are fixed
@@ -33,8 +33,8 @@ func MintLog(to common.Address, seq int, value int64) fund.RawLog {
 }
 
 // Body is the JSON body of POST /v1/admin/logs for logs.
-func Body(logs ...fund.RawLog) []byte {
-	b, err := json.Marshal(map[string][]fund.RawLog{"logs": logs})
+func Body(logs ...chainlog.RawLog) []byte {
+	b, err := json.Marshal(map[string][]chainlog.RawLog{"logs": logs})
 	if err != nil {
 		panic(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/holiman/uint256"
 
-	"paimon/fund"
+	"paimon/chainlog"
 )
 
 // eventNames lists every event in a fixed order (map iteration order must not reach the
@@ -30,7 +30,7 @@ var eventNames = func() []string {
 // allocations in basis points, times near the block time, channels and tiers 0–2. A
 // transaction holds two events on average and a block two transactions. Some balances may
 // go "negative" (a holder sending shares it never received), which the fund allows.
-func RandomEvents(seed int64, n int) []fund.Event {
+func RandomEvents(seed int64, n int) []chainlog.Event {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x5eed))
 	c := NewChain(ChainConfig{Seed: seed})
 	holders := make([]common.Address, 50)
@@ -64,7 +64,7 @@ func randomArgs(rng *rand.Rand, d *eventDef, now int64, holders, tokens []common
 	for i, t := range d.types {
 		name := strings.ToLower(d.abi.Inputs[i].Name)
 		switch t {
-		case fund.ArgAddress:
+		case chainlog.ArgAddress:
 			switch {
 			case name == "token" || name == "asset":
 				args[i] = tokens[rng.IntN(len(tokens))]
@@ -77,7 +77,7 @@ func randomArgs(rng *rand.Rand, d *eventDef, now int64, holders, tokens []common
 			default:
 				args[i] = holders[rng.IntN(len(holders))]
 			}
-		case fund.ArgUint256:
+		case chainlog.ArgUint256:
 			switch {
 			case name == "requestid":
 				args[i] = 1 + rng.IntN(maxID)
@@ -94,11 +94,11 @@ func randomArgs(rng *rand.Rand, d *eventDef, now int64, holders, tokens []common
 			default:
 				args[i] = new(uint256.Int).Mul(uint256.NewInt(1+rng.Uint64N(1_000_000)), uint256.NewInt(1e15))
 			}
-		case fund.ArgUint8:
+		case chainlog.ArgUint8:
 			args[i] = rng.IntN(3)
-		case fund.ArgBool:
+		case chainlog.ArgBool:
 			args[i] = rng.IntN(2) == 0
-		case fund.ArgString:
+		case chainlog.ArgString:
 			args[i] = []string{"", "kyc", "limit reached", "compliance review"}[rng.IntN(4)]
 		}
 	}

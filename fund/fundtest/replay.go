@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 
+	"paimon/chainlog"
 	"paimon/fund"
 	"paimon/kv"
 )
@@ -11,8 +12,8 @@ import (
 // Replay applies raw logs, in order, to a fresh state machine, skipping the ones the registry
 // cannot decode (as the node does), and returns the state: what a node that saw exactly these
 // logs holds.
-func Replay(reg *fund.Registry, logs []fund.RawLog) (*kv.Mem, error) {
-	var evs []fund.Event
+func Replay(reg *chainlog.Registry, logs []chainlog.RawLog) (*kv.Mem, error) {
+	var evs []chainlog.Event
 	for i := range logs {
 		ev, err := reg.Decode(&logs[i])
 		if err != nil {

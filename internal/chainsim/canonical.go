@@ -10,7 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 
-	"paimon/fund"
+	"paimon/chainlog"
 	"paimon/fund/fundtest"
 )
 
@@ -57,9 +57,9 @@ func (s *Sim) Canonical(ctx context.Context) ([]types.Log, error) {
 }
 
 // RawLog converts a log as eth_getLogs returns it into the fund's RawLog (with its
-// blockTimestamp), for fund.Registry.Decode or POST /v1/admin/logs.
-func RawLog(l *types.Log) fund.RawLog {
-	r := fund.RawLog{
+// blockTimestamp), for chainlog.Registry.Decode or POST /v1/admin/logs.
+func RawLog(l *types.Log) chainlog.RawLog {
+	r := chainlog.RawLog{
 		Address:          l.Address.Hex(),
 		Topics:           make([]string, len(l.Topics)),
 		Data:             hexutil.Encode(l.Data),
@@ -80,8 +80,8 @@ func RawLog(l *types.Log) fund.RawLog {
 }
 
 // RawLogs converts logs with RawLog.
-func RawLogs(logs []types.Log) []fund.RawLog {
-	out := make([]fund.RawLog, len(logs))
+func RawLogs(logs []types.Log) []chainlog.RawLog {
+	out := make([]chainlog.RawLog, len(logs))
 	for i := range logs {
 		out[i] = RawLog(&logs[i])
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/holiman/uint256"
 
-	"paimon/fund"
+	"paimon/chainlog"
 	"paimon/fund/fundtest"
 )
 
@@ -179,7 +179,7 @@ func (g *generator) emit(tx *genTx, name string, args ...any) {
 }
 
 // LogOf ABI-encodes a fund event (fundtest.NewEvent) as a Log of its contract, for EmitTx.
-func LogOf(ev fund.Event) (Log, error) {
+func LogOf(ev chainlog.Event) (Log, error) {
 	raw, err := fundtest.Encode(ev)
 	if err != nil {
 		return Log{}, err

@@ -10,15 +10,15 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
-	"paimon/fund"
+	"paimon/chainlog"
 	"paimon/fund/fundtest"
 )
 
 // allEventNames lists every event of the fund's built-in ABIs (EVENTS.md).
 func allEventNames() []string {
 	var names []string
-	for k := fund.KindVault; k <= fund.KindOracle; k++ {
-		parsed, err := abi.JSON(bytes.NewReader(fund.BuiltinABI(k)))
+	for k := chainlog.KindVault; k <= chainlog.KindOracle; k++ {
+		parsed, err := abi.JSON(bytes.NewReader(chainlog.BuiltinABI(k)))
 		if err != nil {
 			panic(err)
 		}
@@ -31,15 +31,15 @@ func allEventNames() []string {
 }
 
 // decodeAll decodes logs as a node would, with the default contracts; any skip is an error.
-func decodeAll(logs []types.Log) ([]fund.Event, error) {
-	reg, err := fund.NewRegistry(fundtest.Contracts())
+func decodeAll(logs []types.Log) ([]chainlog.Event, error) {
+	reg, err := chainlog.NewRegistry(fundtest.Contracts())
 	if err != nil {
 		return nil, err
 	}
 	return fundtest.Decode(reg, RawLogs(logs))
 }
 
-func argOf(ev *fund.Event, name string) *fund.Arg {
+func argOf(ev *chainlog.Event, name string) *chainlog.Arg {
 	for i := range ev.Args {
 		if ev.Args[i].Name == name {
 			return &ev.Args[i]
@@ -48,8 +48,8 @@ func argOf(ev *fund.Event, name string) *fund.Arg {
 	panic(fmt.Sprintf("%s has no argument %s", ev.Name, name))
 }
 
-func u(ev *fund.Event, name string) *big.Int { return argOf(ev, name).Uint.ToBig() }
-func addr(ev *fund.Event, name string) common.Address {
+func u(ev *chainlog.Event, name string) *big.Int { return argOf(ev, name).Uint.ToBig() }
+func addr(ev *chainlog.Event, name string) common.Address {
 	return argOf(ev, name).Address
 }
 
@@ -59,7 +59,7 @@ func addr(ev *fund.Event, name string) common.Address {
 // added, and every redemption event follows its request in a valid order. The transactions'
 // shapes are checked too: a deposit is a mint Transfer and Deposit, a request SharesLocked
 // and RedemptionRequested, a settlement RedemptionSettled, SharesBurned and the burn Transfer.
-func checkConsistent(evs []fund.Event) error {
+func checkConsistent(evs []chainlog.Event) error {
 	type red struct {
 		status string
 		locked *big.Int
@@ -80,7 +80,7 @@ func checkConsistent(evs []fund.Event) error {
 	neg := func(x *big.Int) bool { return x.Sign() < 0 }
 
 	// transactions in order
-	var txs [][]fund.Event
+	var txs [][]chainlog.Event
 	for i := range evs {
 		if i == 0 || evs[i].TxHash != evs[i-1].TxHash {
 			txs = append(txs, nil)

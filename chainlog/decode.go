@@ -1,4 +1,4 @@
-package fund
+package chainlog
 
 import (
 	"encoding/hex"
@@ -9,8 +9,8 @@ import (
 	"github.com/holiman/uint256"
 )
 
-// maxUnixSeconds is 9999-12-31T23:59:59Z: every time the fund stores renders as RFC 3339.
-const maxUnixSeconds = 253402300799
+// MaxUnixSeconds is 9999-12-31T23:59:59Z: every time the fund stores renders as RFC 3339.
+const MaxUnixSeconds = 253402300799
 
 // RawLog is one eth_getLogs-shaped log object, with the JSON field names of eth_getLogs.
 // BlockNumber, LogIndex, BlockTimestamp and TransactionIndex are hex quantities ("0x1b4");
@@ -38,55 +38,67 @@ type parsedLog struct {
 	bt     int64
 }
 
-// fieldError names the RawLog field that is malformed.
-type fieldError struct{ field, msg string }
+// FieldError names the RawLog field that is malformed.
+type FieldError struct {
+	Field string // the JSON field name, e.g. "topics[1]"
+	Msg   string // what is wrong with it
+}
 
-func (e *fieldError) Error() string { return e.field + " " + e.msg }
+// Error implements error.
+func (e *FieldError) Error() string { return e.Field + " " + e.Msg }
 
-// parseRawLog checks the syntax of every field of l; the error is a *fieldError.
+// CheckRawLog checks the syntax of every field of l (what the webhook refuses outright); the
+// error is a *FieldError. Whether the log is a known event of a configured contract is
+// Registry.Decode's business.
+func CheckRawLog(l *RawLog) error {
+	_, err := parseRawLog(l)
+	return err
+}
+
+// parseRawLog checks the syntax of every field of l; the error is a *FieldError.
 func parseRawLog(l *RawLog) (*parsedLog, error) {
 	p := &parsedLog{}
 	var err error
 	if p.addr, err = parseAddr(l.Address); err != nil {
-		return nil, &fieldError{"address", "must be 0x followed by 40 hex digits"}
+		return nil, &FieldError{"address", "must be 0x followed by 40 hex digits"}
 	}
 	if len(l.Topics) > 4 {
-		return nil, &fieldError{"topics", "must have at most 4 entries"}
+		return nil, &FieldError{"topics", "must have at most 4 entries"}
 	}
 	p.topics = make([]common.Hash, len(l.Topics))
 	for i, t := range l.Topics {
 		if p.topics[i], err = parseHash(t); err != nil {
-			return nil, &fieldError{fmt.Sprintf("topics[%d]", i), "must be 0x followed by 64 hex digits"}
+			return nil, &FieldError{fmt.Sprintf("topics[%d]", i), "must be 0x followed by 64 hex digits"}
 		}
 	}
 	if p.data, err = parseHexBytes(l.Data); err != nil {
-		return nil, &fieldError{"data", "must be 0x followed by an even number of hex digits"}
+		return nil, &FieldError{"data", "must be 0x followed by an even number of hex digits"}
 	}
 	if p.bn, err = hexutil.DecodeUint64(l.BlockNumber); err != nil {
-		return nil, &fieldError{"blockNumber", "must be a hex quantity (" + err.Error() + ")"}
+		return nil, &FieldError{"blockNumber", "must be a hex quantity (" + err.Error() + ")"}
 	}
 	if p.bh, err = parseHash(l.BlockHash); err != nil {
-		return nil, &fieldError{"blockHash", "must be 0x followed by 64 hex digits"}
+		return nil, &FieldError{"blockHash", "must be 0x followed by 64 hex digits"}
 	}
 	if p.tx, err = parseHash(l.TransactionHash); err != nil {
-		return nil, &fieldError{"transactionHash", "must be 0x followed by 64 hex digits"}
+		return nil, &FieldError{"transactionHash", "must be 0x followed by 64 hex digits"}
 	}
 	if p.li, err = hexutil.DecodeUint64(l.LogIndex); err != nil {
-		return nil, &fieldError{"logIndex", "must be a hex quantity (" + err.Error() + ")"}
+		return nil, &FieldError{"logIndex", "must be a hex quantity (" + err.Error() + ")"}
 	}
 	if l.BlockTimestamp != "" {
 		ts, err := hexutil.DecodeUint64(l.BlockTimestamp)
 		if err != nil {
-			return nil, &fieldError{"blockTimestamp", "must be a hex quantity (" + err.Error() + ")"}
+			return nil, &FieldError{"blockTimestamp", "must be a hex quantity (" + err.Error() + ")"}
 		}
-		if ts > maxUnixSeconds {
-			return nil, &fieldError{"blockTimestamp", "is after year 9999"}
+		if ts > MaxUnixSeconds {
+			return nil, &FieldError{"blockTimestamp", "is after year 9999"}
 		}
 		p.bt = int64(ts)
 	}
 	if l.TransactionIndex != "" {
 		if _, err := hexutil.DecodeUint64(l.TransactionIndex); err != nil {
-			return nil, &fieldError{"transactionIndex", "must be a hex quantity (" + err.Error() + ")"}
+			return nil, &FieldError{"transactionIndex", "must be a hex quantity (" + err.Error() + ")"}
 		}
 	}
 	return p, nil
@@ -103,7 +115,7 @@ func (r *Registry) Decode(l *RawLog) (Event, error) {
 	}
 	c, ok := r.contracts[p.addr]
 	if !ok {
-		return Event{}, skipf(SkipUnknownContract, "address %s is not a configured contract", hexAddr(p.addr))
+		return Event{}, skipf(SkipUnknownContract, "address %s is not a configured contract", HexAddress(p.addr))
 	}
 	if len(p.topics) == 0 {
 		return Event{}, skipf(SkipUnknownTopic, "log of %s has no topics", c.name)
@@ -113,11 +125,11 @@ func (r *Registry) Decode(l *RawLog) (Event, error) {
 		return Event{}, skipf(SkipUnknownTopic, "topic %s is not an event of %s (%s)", p.topics[0].Hex(), c.name, c.kind)
 	}
 	if len(p.topics) != 1+s.indexed {
-		return Event{}, skipf(SkipBadTopicCount, "%s needs %d topics, got %d", s.name, 1+s.indexed, len(p.topics))
+		return Event{}, skipf(SkipBadTopicCount, "%s needs %d topics, got %d", s.Name, 1+s.indexed, len(p.topics))
 	}
 	ev := Event{
 		TxHash: p.tx, LogIndex: p.li, BlockNumber: p.bn, BlockHash: p.bh, BlockTime: p.bt,
-		Contract: p.addr, Kind: c.kind, Name: s.name, Removed: l.Removed,
+		Contract: p.addr, Kind: c.kind, Name: s.Name, Removed: l.Removed,
 	}
 	ev.Args, err = decodeArgs(s, p.topics[1:], p.data)
 	if err != nil {
@@ -128,42 +140,42 @@ func (r *Registry) Decode(l *RawLog) (Event, error) {
 
 // decodeArgs decodes topics and data by hand: the events only use address, uint256, uint8,
 // bool and string, and a strict decoder rejects dirty padding that the abi package tolerates.
-func decodeArgs(s *eventSpec, topics []common.Hash, data []byte) ([]Arg, error) {
+func decodeArgs(s *Spec, topics []common.Hash, data []byte) ([]Arg, error) {
 	heads := 32 * s.heads
 	if len(data) < heads {
-		return nil, skipf(SkipShortData, "%s needs %d bytes of data, got %d", s.name, heads, len(data))
+		return nil, skipf(SkipShortData, "%s needs %d bytes of data, got %d", s.Name, heads, len(data))
 	}
 	if !s.dynamic && len(data) != heads {
-		return nil, skipf(SkipBadData, "%s needs exactly %d bytes of data, got %d", s.name, heads, len(data))
+		return nil, skipf(SkipBadData, "%s needs exactly %d bytes of data, got %d", s.Name, heads, len(data))
 	}
 	if len(data)%32 != 0 {
-		return nil, skipf(SkipBadData, "%s data length %d is not a multiple of 32", s.name, len(data))
+		return nil, skipf(SkipBadData, "%s data length %d is not a multiple of 32", s.Name, len(data))
 	}
-	args := make([]Arg, len(s.args))
+	args := make([]Arg, len(s.Args))
 	ti, hi := 0, 0
-	for i, a := range s.args {
-		args[i] = Arg{Name: a.name, Type: a.typ}
+	for i, a := range s.Args {
+		args[i] = Arg{Name: a.Name, Type: a.Type}
 		var word []byte
-		if a.indexed {
+		if a.Indexed {
 			word = topics[ti][:]
 			ti++
 		} else {
 			word = data[32*hi : 32*hi+32]
 			hi++
 		}
-		if a.typ == ArgString {
-			if a.indexed {
-				return nil, skipf(SkipBadData, "%s: indexed string", s.name)
+		if a.Type == ArgString {
+			if a.Indexed {
+				return nil, skipf(SkipBadData, "%s: indexed string", s.Name)
 			}
 			str, err := readString(data, word)
 			if err != nil {
-				return nil, skipf(SkipBadData, "%s.%s: %v", s.name, a.name, err)
+				return nil, skipf(SkipBadData, "%s.%s: %v", s.Name, a.Name, err)
 			}
 			args[i].String = str
 			continue
 		}
 		if err := decodeWord(&args[i], word); err != nil {
-			return nil, skipf(SkipBadData, "%s.%s: %v", s.name, a.name, err)
+			return nil, skipf(SkipBadData, "%s.%s: %v", s.Name, a.Name, err)
 		}
 	}
 	return args, nil
@@ -235,6 +247,12 @@ func parseFixedHex(dst []byte, s string) error {
 	return err
 }
 
+// ParseAddress parses a 0x-prefixed 40-hex-digit address (any letter case).
+func ParseAddress(s string) (common.Address, error) { return parseAddr(s) }
+
+// ParseHash parses a 0x-prefixed 64-hex-digit hash (any letter case).
+func ParseHash(s string) (common.Hash, error) { return parseHash(s) }
+
 func parseAddr(s string) (common.Address, error) {
 	var a common.Address
 	err := parseFixedHex(a[:], s)
@@ -247,15 +265,16 @@ func parseHash(s string) (common.Hash, error) {
 	return h, err
 }
 
-// hexAddr renders an address lower-case (common.Address.Hex is checksummed).
-func hexAddr(a common.Address) string {
+// HexAddress renders an address lower-case (common.Address.Hex is checksummed).
+func HexAddress(a common.Address) string {
 	var buf [42]byte
 	copy(buf[:], "0x")
 	hex.Encode(buf[2:], a[:])
 	return string(buf[:])
 }
 
-func hexHash(h common.Hash) string {
+// HexHash renders a hash lower-case with its 0x prefix.
+func HexHash(h common.Hash) string {
 	var buf [66]byte
 	copy(buf[:], "0x")
 	hex.Encode(buf[2:], h[:])

@@ -1,4 +1,4 @@
-package fund
+package chainlog
 
 import (
 	"bytes"
@@ -25,19 +25,19 @@ func TestBuiltinABI(t *testing.T) {
 			}
 			n := 0
 			for _, s := range specsByID[1:] {
-				if s.kind != k {
+				if s.Kind != k {
 					continue
 				}
 				n++
-				ev, ok := parsed.Events[s.name]
+				ev, ok := parsed.Events[s.Name]
 				if !ok {
-					t.Fatalf("%s missing", s.name)
+					t.Fatalf("%s missing", s.Name)
 				}
 				if ev.ID != s.topic || ev.Sig != s.sig {
-					t.Errorf("%s: id %s sig %s, want %s %s", s.name, ev.ID.Hex(), ev.Sig, s.topic.Hex(), s.sig)
+					t.Errorf("%s: id %s sig %s, want %s %s", s.Name, ev.ID.Hex(), ev.Sig, s.topic.Hex(), s.sig)
 				}
-				if want, ok := known[s.name]; ok && s.topic.Hex() != want {
-					t.Errorf("%s topic %s, want %s", s.name, s.topic.Hex(), want)
+				if want, ok := known[s.Name]; ok && s.topic.Hex() != want {
+					t.Errorf("%s topic %s, want %s", s.Name, s.topic.Hex(), want)
 				}
 			}
 			if len(parsed.Events) != n {
@@ -86,11 +86,11 @@ func TestNewRegistry(t *testing.T) {
 		{"wrong type", withABI(wrongType), `contract "vault" (vault): abi event Transfer is not compatible`},
 		{"indexed flag", withABI(notIndexed), `contract "vault"`},
 		{"bad json", withABI(`{"nope"`), `contract "vault" (vault): abi does not parse`},
-		{"empty name", []ContractConfig{{Kind: "vault", Address: hexAddr(vaultAddr)}}, "name is empty"},
-		{"dup name", []ContractConfig{testContracts[0], {Name: "vault", Kind: "oracle", Address: hexAddr(oracleAddr)}}, "duplicate name"},
-		{"dup address", []ContractConfig{testContracts[0], {Name: "v2", Kind: "oracle", Address: strings.ToUpper(hexAddr(vaultAddr)[2:])}}, "address"},
+		{"empty name", []ContractConfig{{Kind: "vault", Address: HexAddress(vaultAddr)}}, "name is empty"},
+		{"dup name", []ContractConfig{testContracts[0], {Name: "vault", Kind: "oracle", Address: HexAddress(oracleAddr)}}, "duplicate name"},
+		{"dup address", []ContractConfig{testContracts[0], {Name: "v2", Kind: "oracle", Address: strings.ToUpper(HexAddress(vaultAddr)[2:])}}, "address"},
 		{"dup address mixed case", []ContractConfig{testContracts[0], {Name: "v2", Kind: "oracle", Address: "0x8505C32631034A7CE8800239C08547E0434EDAD9"}}, "already used"},
-		{"bad kind", []ContractConfig{{Name: "x", Kind: "bank", Address: hexAddr(vaultAddr)}}, "unknown contract kind"},
+		{"bad kind", []ContractConfig{{Name: "x", Kind: "bank", Address: HexAddress(vaultAddr)}}, "unknown contract kind"},
 		{"bad address", []ContractConfig{{Name: "x", Kind: "vault", Address: "0x1234"}}, `contract "x": address`},
 	}
 	for _, tc := range tests {
@@ -149,8 +149,8 @@ func allEvents() []Event {
 func TestDecodeAllEvents(t *testing.T) {
 	r := testRegistry(t)
 	evs := allEvents()
-	if len(evs) != int(numSpecs) {
-		t.Fatalf("allEvents has %d events, want %d", len(evs), numSpecs)
+	if len(evs) != int(NumSpecs) {
+		t.Fatalf("allEvents has %d events, want %d", len(evs), NumSpecs)
 	}
 	for _, want := range evs {
 		t.Run(want.Name, func(t *testing.T) {
@@ -178,9 +178,9 @@ func TestDecodeSkips(t *testing.T) {
 		{"ok", func(l *RawLog) {}, ""},
 		{"no timestamp", func(l *RawLog) { l.BlockTimestamp = "" }, ""},
 		{"upper-case address", func(l *RawLog) { l.Address = "0x" + strings.ToUpper(l.Address[2:]) }, ""},
-		{"unknown contract", func(l *RawLog) { l.Address = hexAddr(addr(9)) }, SkipUnknownContract},
-		{"unknown topic", func(l *RawLog) { l.Topics[0] = hexHash(txOf(1, 1)) }, SkipUnknownTopic},
-		{"topic of another kind", func(l *RawLog) { l.Topics[0] = hexHash(specsByName["PriceSet"].topic) }, SkipUnknownTopic},
+		{"unknown contract", func(l *RawLog) { l.Address = HexAddress(addr(9)) }, SkipUnknownContract},
+		{"unknown topic", func(l *RawLog) { l.Topics[0] = HexHash(txOf(1, 1)) }, SkipUnknownTopic},
+		{"topic of another kind", func(l *RawLog) { l.Topics[0] = HexHash(specsByName["PriceSet"].topic) }, SkipUnknownTopic},
 		{"no topics", func(l *RawLog) { l.Topics = nil }, SkipUnknownTopic},
 		{"too few topics", func(l *RawLog) { l.Topics = l.Topics[:2] }, SkipBadTopicCount},
 		{"too many topics", func(l *RawLog) { l.Topics = append(l.Topics, l.Topics[1]) }, SkipBadTopicCount},

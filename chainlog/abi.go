@@ -1,4 +1,4 @@
-package fund
+package chainlog
 
 import (
 	"bytes"
@@ -68,18 +68,19 @@ func (t ArgType) String() string {
 	return fmt.Sprintf("argtype(%d)", uint8(t))
 }
 
-type argSpec struct {
-	name    string
-	typ     ArgType
-	indexed bool
+// ArgSpec is one declared event parameter.
+type ArgSpec struct {
+	Name    string
+	Type    ArgType
+	Indexed bool
 }
 
-// eventSpec describes one known event. id is stored in keys and records: never renumber.
-type eventSpec struct {
-	id      uint8
-	kind    Kind
-	name    string
-	args    []argSpec
+// Spec describes one known event. ID is stored in keys and records: never renumber.
+type Spec struct {
+	ID      uint8
+	Kind    Kind
+	Name    string
+	Args    []ArgSpec
 	sig     string
 	topic   common.Hash
 	indexed int // number of indexed args (topics after topic 0)
@@ -122,55 +123,56 @@ var specTable = []struct {
 	{27, KindOracle, "PriceSet(address idx asset, uint256 price, uint256 timestamp, uint8 source)"},
 }
 
-// Event spec ids used by the state machine.
+// The event spec ids (Spec.ID), in spec-table order. They are stored in keys and records:
+// append only, never renumber.
 const (
-	evTransfer uint8 = iota + 1
-	evDeposit
-	evWithdraw
-	evSharesLocked
-	evSharesUnlocked
-	evSharesBurned
-	evNavUpdated
-	evEmergencyModeChanged
-	evRedemptionFeeAdded
-	evRedemptionFeeReduced
-	evRedemptionRequested
-	evRedemptionApproved
-	evRedemptionRejected
-	evRedemptionCancelled
-	evRedemptionSettled
-	evLowLiquidityAlert
-	evCriticalLiquidityAlert
-	evAssetAdded
-	evAssetRemoved
-	evAssetAllocationUpdated
-	evAssetPurchased
-	evAssetRedeemed
-	evWaterfallLiquidation
-	evLayerConfigUpdated
-	evManagementFeeCollected
-	evPerformanceFeeCollected
-	evPriceSet
-	numSpecs = evPriceSet
+	Transfer uint8 = iota + 1
+	Deposit
+	Withdraw
+	SharesLocked
+	SharesUnlocked
+	SharesBurned
+	NavUpdated
+	EmergencyModeChanged
+	RedemptionFeeAdded
+	RedemptionFeeReduced
+	RedemptionRequested
+	RedemptionApproved
+	RedemptionRejected
+	RedemptionCancelled
+	RedemptionSettled
+	LowLiquidityAlert
+	CriticalLiquidityAlert
+	AssetAdded
+	AssetRemoved
+	AssetAllocationUpdated
+	AssetPurchased
+	AssetRedeemed
+	WaterfallLiquidation
+	LayerConfigUpdated
+	ManagementFeeCollected
+	PerformanceFeeCollected
+	PriceSet
+	NumSpecs = PriceSet
 )
 
 var (
-	specsByID    [numSpecs + 1]*eventSpec
-	specsByName  = map[string]*eventSpec{}
-	specsByTopic [KindOracle + 1]map[common.Hash]*eventSpec
+	specsByID    [NumSpecs + 1]*Spec
+	specsByName  = map[string]*Spec{}
+	specsByTopic [KindOracle + 1]map[common.Hash]*Spec
 	builtinABIs  [KindOracle + 1][]byte
 )
 
 func init() {
 	for _, row := range specTable {
 		s := parseDecl(row.decl)
-		s.id, s.kind = row.id, row.kind
-		specsByID[s.id] = s
-		specsByName[s.name] = s
-		if specsByTopic[s.kind] == nil {
-			specsByTopic[s.kind] = map[common.Hash]*eventSpec{}
+		s.ID, s.Kind = row.id, row.kind
+		specsByID[s.ID] = s
+		specsByName[s.Name] = s
+		if specsByTopic[s.Kind] == nil {
+			specsByTopic[s.Kind] = map[common.Hash]*Spec{}
 		}
-		specsByTopic[s.kind][s.topic] = s
+		specsByTopic[s.Kind][s.topic] = s
 	}
 	for k := KindVault; k <= KindOracle; k++ {
 		builtinABIs[k] = renderABI(k)
@@ -179,34 +181,34 @@ func init() {
 
 // parseDecl parses "Name(type [idx] name, ...)" from the spec table; it panics on a typo,
 // which the package tests catch at init.
-func parseDecl(decl string) *eventSpec {
+func parseDecl(decl string) *Spec {
 	open := strings.IndexByte(decl, '(')
-	s := &eventSpec{name: decl[:open]}
+	s := &Spec{Name: decl[:open]}
 	types := make([]string, 0, 10)
 	for _, part := range strings.Split(strings.TrimSuffix(decl[open+1:], ")"), ", ") {
 		f := strings.Fields(part)
-		a := argSpec{name: f[len(f)-1]}
+		a := ArgSpec{Name: f[len(f)-1]}
 		for t := ArgAddress; t <= ArgString; t++ {
 			if argTypeABI[t] == f[0] {
-				a.typ = t
+				a.Type = t
 			}
 		}
-		if a.typ == 0 || len(f) > 3 || (len(f) == 3 && f[1] != "idx") {
-			panic("fund: bad event declaration " + decl)
+		if a.Type == 0 || len(f) > 3 || (len(f) == 3 && f[1] != "idx") {
+			panic("chainlog: bad event declaration " + decl)
 		}
-		a.indexed = len(f) == 3
-		if a.indexed {
+		a.Indexed = len(f) == 3
+		if a.Indexed {
 			s.indexed++
 		} else {
 			s.heads++
-			if a.typ == ArgString {
+			if a.Type == ArgString {
 				s.dynamic = true
 			}
 		}
-		s.args = append(s.args, a)
+		s.Args = append(s.Args, a)
 		types = append(types, f[0])
 	}
-	s.sig = s.name + "(" + strings.Join(types, ",") + ")"
+	s.sig = s.Name + "(" + strings.Join(types, ",") + ")"
 	s.topic = crypto.Keccak256Hash([]byte(s.sig))
 	return s
 }
@@ -227,12 +229,12 @@ type abiEntry struct {
 func renderABI(k Kind) []byte {
 	var entries []abiEntry
 	for _, s := range specsByID[1:] {
-		if s.kind != k {
+		if s.Kind != k {
 			continue
 		}
-		e := abiEntry{Type: "event", Name: s.name, Inputs: []abiInput{}}
-		for _, a := range s.args {
-			e.Inputs = append(e.Inputs, abiInput{Name: a.name, Type: a.typ.String(), Indexed: a.indexed})
+		e := abiEntry{Type: "event", Name: s.Name, Inputs: []abiInput{}}
+		for _, a := range s.Args {
+			e.Inputs = append(e.Inputs, abiInput{Name: a.Name, Type: a.Type.String(), Indexed: a.Indexed})
 		}
 		entries = append(entries, e)
 	}
@@ -291,12 +293,13 @@ func NewRegistry(cs []ContractConfig) (*Registry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("contract %q: %w", c.Name, err)
 		}
-		addr, err := ParseAddress(c.Address)
+		addr, err := parseAddr(c.Address)
 		if err != nil {
+			err = fmt.Errorf("address %q must be 0x followed by 40 hex digits", c.Address)
 			return nil, fmt.Errorf("%w: contract %q: address: %w", ErrConfig, c.Name, err)
 		}
 		if prev, dup := r.contracts[addr]; dup {
-			return nil, fmt.Errorf("%w: contract %q: address %s already used by %q", ErrConfig, c.Name, hexAddr(addr), prev.name)
+			return nil, fmt.Errorf("%w: contract %q: address %s already used by %q", ErrConfig, c.Name, HexAddress(addr), prev.name)
 		}
 		if c.ABI != nil {
 			if err := checkABI(k, c.ABI); err != nil {
@@ -337,13 +340,13 @@ func checkABI(k Kind, raw []byte) (err error) {
 	}
 	sort.Strings(evNames)
 	for _, s := range specsByID[1:] {
-		if s.kind != k {
+		if s.Kind != k {
 			continue
 		}
 		found, sawName := false, false
 		for _, n := range evNames {
 			ev := parsed.Events[n]
-			if ev.RawName != s.name {
+			if ev.RawName != s.Name {
 				continue
 			}
 			sawName = true
@@ -354,43 +357,58 @@ func checkABI(k Kind, raw []byte) (err error) {
 		}
 		switch {
 		case !sawName:
-			return fmt.Errorf("abi lacks event %s", s.name)
+			return fmt.Errorf("abi lacks event %s", s.Name)
 		case !found:
-			return fmt.Errorf("abi event %s is not compatible with %s (types and indexed flags must match)", s.name, s.declString())
+			return fmt.Errorf("abi event %s is not compatible with %s (types and indexed flags must match)", s.Name, s.declString())
 		}
 	}
 	return nil
 }
 
-func compatible(s *eventSpec, ev abi.Event) bool {
-	if ev.Anonymous || len(ev.Inputs) != len(s.args) {
+func compatible(s *Spec, ev abi.Event) bool {
+	if ev.Anonymous || len(ev.Inputs) != len(s.Args) {
 		return false
 	}
 	for i, in := range ev.Inputs {
-		if in.Type.String() != s.args[i].typ.String() || in.Indexed != s.args[i].indexed {
+		if in.Type.String() != s.Args[i].Type.String() || in.Indexed != s.Args[i].Indexed {
 			return false
 		}
 	}
 	return ev.ID == s.topic
 }
 
-func (s *eventSpec) declString() string {
-	parts := make([]string, len(s.args))
-	for i, a := range s.args {
+func (s *Spec) declString() string {
+	parts := make([]string, len(s.Args))
+	for i, a := range s.Args {
 		idx := ""
-		if a.indexed {
+		if a.Indexed {
 			idx = " indexed"
 		}
-		parts[i] = a.typ.String() + idx + " " + a.name
+		parts[i] = a.Type.String() + idx + " " + a.Name
 	}
-	return s.name + "(" + strings.Join(parts, ", ") + ")"
+	return s.Name + "(" + strings.Join(parts, ", ") + ")"
 }
 
 // EventNames returns the names of every known event in spec order (for query validation).
 func EventNames() []string {
-	out := make([]string, 0, numSpecs)
+	out := make([]string, 0, NumSpecs)
 	for _, s := range specsByID[1:] {
-		out = append(out, s.name)
+		out = append(out, s.Name)
 	}
 	return out
 }
+
+// SpecByID returns the spec with the given id, or nil.
+func SpecByID(id uint8) *Spec {
+	if id == 0 || int(id) >= len(specsByID) {
+		return nil
+	}
+	return specsByID[id]
+}
+
+// SpecByName returns the spec of the named event, or nil.
+func SpecByName(name string) *Spec { return specsByName[name] }
+
+// Specs returns every known event spec in id order (index 0 is id 1). The specs are shared:
+// callers must not modify them.
+func Specs() []*Spec { return specsByID[1:] }

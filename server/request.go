@@ -1,4 +1,4 @@
-package fund
+package server
 
 import (
 	"bytes"
@@ -6,16 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"paimon/chainlog"
 	"strings"
+
+	"paimon/fund"
 )
 
-// ParseLogsRequest decodes the body of POST /v1/admin/logs ({"logs": [...]}) strictly:
+// parseLogsRequest decodes the body of POST /v1/admin/logs ({"logs": [...]}) strictly:
 // unknown fields, wrong types, trailing data, an empty or oversized list (over
-// MaxLogsPerRequest) and malformed log fields are *ValidationError naming the offending item.
-// Whether a log is a known event of a configured contract is Registry.Decode's business.
-func ParseLogsRequest(body []byte) ([]RawLog, error) {
+// fund.MaxLogsPerRequest) and malformed log fields are *ValidationError naming the offending item.
+// Whether a log is a known event of a configured contract is chainlog.Registry.Decode's business.
+func parseLogsRequest(body []byte) ([]chainlog.RawLog, error) {
 	var req struct {
-		Logs *[]RawLog `json:"logs"`
+		Logs *[]chainlog.RawLog `json:"logs"`
 	}
 	if err := strictJSON(body, &req); err != nil {
 		return nil, err
@@ -27,16 +30,16 @@ func ParseLogsRequest(body []byte) ([]RawLog, error) {
 	if len(logs) == 0 {
 		return nil, invalidParam("logs", "logs must not be empty")
 	}
-	if len(logs) > MaxLogsPerRequest {
-		return nil, invalidParam("logs", "logs must have at most %d items", MaxLogsPerRequest)
+	if len(logs) > fund.MaxLogsPerRequest {
+		return nil, invalidParam("logs", "logs must have at most %d items", fund.MaxLogsPerRequest)
 	}
 	for i := range logs {
-		if _, err := parseRawLog(&logs[i]); err != nil {
-			var fe *fieldError
+		if err := chainlog.CheckRawLog(&logs[i]); err != nil {
+			var fe *chainlog.FieldError
 			errors.As(err, &fe)
-			return nil, &ValidationError{
+			return nil, &fund.ValidationError{
 				Message: fmt.Sprintf("logs[%d].%s", i, fe.Error()),
-				Details: map[string]any{"index": i, "field": fe.field},
+				Details: map[string]any{"index": i, "field": fe.Field},
 			}
 		}
 	}
@@ -49,10 +52,10 @@ type priceItem struct {
 	Time  *string `json:"time"`
 }
 
-// ParsePricesRequest decodes the body of POST /v1/admin/prices ({"prices": [{asset, price,
+// parsePricesRequest decodes the body of POST /v1/admin/prices ({"prices": [{asset, price,
 // time}]}) strictly: asset an address, price a positive decimal uint256 string, time RFC 3339
-// (or unix seconds); at most MaxPricesPerRequest items.
-func ParsePricesRequest(body []byte) ([]PriceUpdate, error) {
+// (or unix seconds); at most fund.MaxPricesPerRequest items.
+func parsePricesRequest(body []byte) ([]fund.PriceUpdate, error) {
 	var req struct {
 		Prices *[]priceItem `json:"prices"`
 	}
@@ -66,10 +69,10 @@ func ParsePricesRequest(body []byte) ([]PriceUpdate, error) {
 	if len(items) == 0 {
 		return nil, invalidParam("prices", "prices must not be empty")
 	}
-	if len(items) > MaxPricesPerRequest {
-		return nil, invalidParam("prices", "prices must have at most %d items", MaxPricesPerRequest)
+	if len(items) > fund.MaxPricesPerRequest {
+		return nil, invalidParam("prices", "prices must have at most %d items", fund.MaxPricesPerRequest)
 	}
-	out := make([]PriceUpdate, len(items))
+	out := make([]fund.PriceUpdate, len(items))
 	for i, it := range items {
 		name := func(f string) string { return fmt.Sprintf("prices[%d].%s", i, f) }
 		switch {
@@ -80,12 +83,12 @@ func ParsePricesRequest(body []byte) ([]PriceUpdate, error) {
 		case it.Time == nil:
 			return nil, invalidParam(name("time"), "%s is required", name("time"))
 		}
-		a, err := parseAddr(*it.Asset)
+		a, err := chainlog.ParseAddress(*it.Asset)
 		if err != nil {
 			return nil, invalidParam(name("asset"), "%s must be 0x followed by 40 hex digits", name("asset"))
 		}
 		p := &out[i]
-		p.Asset = hexAddr(a)
+		p.Asset = chainlog.HexAddress(a)
 		s := *it.Price
 		if s == "" || len(s) > 78 || strings.TrimLeft(s, "0123456789") != "" || (len(s) > 1 && s[0] == '0') {
 			return nil, invalidParam(name("price"), "%s must be a decimal integer string", name("price"))
@@ -96,7 +99,7 @@ func ParsePricesRequest(body []byte) ([]PriceUpdate, error) {
 		if p.Price.IsZero() {
 			return nil, invalidParam(name("price"), "%s must be positive", name("price"))
 		}
-		if p.Time, err = parseTime(name("time"), *it.Time); err != nil {
+		if p.Time, err = fund.ParseTime(name("time"), *it.Time); err != nil {
 			return nil, err
 		}
 		if p.Time == 0 {
@@ -115,7 +118,7 @@ func strictJSON(body []byte, v any) error {
 		return jsonError(err)
 	}
 	if _, err := d.Token(); err != io.EOF {
-		return invalidf("body must hold a single JSON object")
+		return invalidBody("body must hold a single JSON object")
 	}
 	return nil
 }
@@ -129,18 +132,18 @@ func jsonError(err error) error {
 		if field == "" {
 			field = "body"
 		}
-		return &ValidationError{
+		return &fund.ValidationError{
 			Message: fmt.Sprintf("%s must be %s, not %s", field, jsonKind(te.Type.String()), te.Value),
 			Details: map[string]any{"field": field},
 		}
 	case errors.As(err, &se):
-		return &ValidationError{Message: "body is not valid JSON: " + se.Error(), Details: map[string]any{"offset": se.Offset}}
+		return &fund.ValidationError{Message: "body is not valid JSON: " + se.Error(), Details: map[string]any{"offset": se.Offset}}
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return invalidf("body is empty or truncated JSON")
+		return invalidBody("body is empty or truncated JSON")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return invalidf("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return invalidBody("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	}
-	return invalidf("body is not valid JSON: %s", err.Error())
+	return invalidBody("body is not valid JSON: %s", err.Error())
 }
 
 func jsonKind(goType string) string {
@@ -153,4 +156,14 @@ func jsonKind(goType string) string {
 		return "a boolean"
 	}
 	return "an object"
+}
+
+// invalidParam builds the validation error naming the body parameter at fault.
+func invalidParam(param, format string, args ...any) *fund.ValidationError {
+	return &fund.ValidationError{Message: fmt.Sprintf(format, args...), Details: map[string]any{"param": param}}
+}
+
+// invalidBody builds the validation error of a body that is not the JSON it must be.
+func invalidBody(format string, args ...any) *fund.ValidationError {
+	return &fund.ValidationError{Message: fmt.Sprintf(format, args...)}
 }

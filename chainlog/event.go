@@ -1,4 +1,4 @@
-package fund
+package chainlog
 
 import (
 	"encoding/json"
@@ -34,47 +34,47 @@ type Arg struct {
 	String  string
 }
 
-// spec returns the event's spec after checking that kind, name and argument types match the
-// known declaration; the error is a *ValidationError.
-func (e *Event) spec() (*eventSpec, error) {
+// Spec returns the event's spec after checking that kind, name and argument types match the
+// known declaration and that the block time is in range; the error is an *InvalidEventError.
+func (e *Event) Spec() (*Spec, error) {
 	s := specsByName[e.Name]
 	if s == nil {
-		return nil, invalidf("event %q is not a known event", e.Name)
+		return nil, invalidEventf("event %q is not a known event", e.Name)
 	}
-	if s.kind != e.Kind {
-		return nil, invalidf("event %s belongs to %s contracts, not %s", s.name, s.kind, e.Kind)
+	if s.Kind != e.Kind {
+		return nil, invalidEventf("event %s belongs to %s contracts, not %s", s.Name, s.Kind, e.Kind)
 	}
-	if len(e.Args) != len(s.args) {
-		return nil, invalidf("event %s needs %d arguments, got %d", s.name, len(s.args), len(e.Args))
+	if len(e.Args) != len(s.Args) {
+		return nil, invalidEventf("event %s needs %d arguments, got %d", s.Name, len(s.Args), len(e.Args))
 	}
-	for i, a := range s.args {
-		if e.Args[i].Type != a.typ {
-			return nil, invalidf("event %s argument %s must be %s", s.name, a.name, a.typ)
+	for i, a := range s.Args {
+		if e.Args[i].Type != a.Type {
+			return nil, invalidEventf("event %s argument %s must be %s", s.Name, a.Name, a.Type)
 		}
-		if a.typ == ArgUint8 && (!e.Args[i].Uint.IsUint64() || e.Args[i].Uint.Uint64() > 255) {
-			return nil, invalidf("event %s argument %s is out of uint8 range", s.name, a.name)
+		if a.Type == ArgUint8 && (!e.Args[i].Uint.IsUint64() || e.Args[i].Uint.Uint64() > 255) {
+			return nil, invalidEventf("event %s argument %s is out of uint8 range", s.Name, a.Name)
 		}
 	}
-	if e.BlockTime < 0 || e.BlockTime > maxUnixSeconds {
-		return nil, invalidf("event block time %d is out of range", e.BlockTime)
+	if e.BlockTime < 0 || e.BlockTime > MaxUnixSeconds {
+		return nil, invalidEventf("event block time %d is out of range", e.BlockTime)
 	}
 	return s, nil
 }
 
-// appendArgsJSON renders the arguments as a JSON object in declaration order: addresses
+// AppendArgsJSON renders the arguments as a JSON object in declaration order: addresses
 // lower-case, uint256 as decimal strings, uint8 as numbers.
-func appendArgsJSON(b []byte, s *eventSpec, args []Arg) []byte {
+func AppendArgsJSON(b []byte, s *Spec, args []Arg) []byte {
 	b = append(b, '{')
 	for i, a := range args {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendQuote(b, s.args[i].name)
+		b = strconv.AppendQuote(b, s.Args[i].Name)
 		b = append(b, ':')
 		switch a.Type {
 		case ArgAddress:
 			b = append(b, '"')
-			b = append(b, hexAddr(a.Address)...)
+			b = append(b, HexAddress(a.Address)...)
 			b = append(b, '"')
 		case ArgUint256:
 			b = append(b, '"')
