@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"paimon/config"
 	"paimon/chainlog"
+	"paimon/config"
 	"paimon/fund"
 	"paimon/fund/fundtest"
 	"paimon/internal/chainsim"

@@ -19,8 +19,8 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"paimon/cache"
-	"paimon/config"
 	"paimon/chainlog"
+	"paimon/config"
 	"paimon/fund"
 	"paimon/ingest"
 	"paimon/pgsync"
