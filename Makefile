@@ -8,8 +8,16 @@ run:
 test:
 	./scripts/test.sh
 
+# The release is the nearest tag (v0.1.0, or v0.1.0-3-gabcdef1 between tags); `paimon version`
+# prints it with the commit and the build date. Without make, `go build` falls back to the commit
+# and time Go stamps into the binary and the release "devel".
+RELEASE ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -X paimon/version.release=$(RELEASE) -X paimon/version.commit=$(COMMIT) -X paimon/version.date=$(DATE)
+
 build:
-	go build -o paimon ./cmd/paimon
+	go build -ldflags "$(LDFLAGS)" -o paimon ./cmd/paimon
 
 # Go benchmarks (handler, FSM apply, log stores) and the wrk-based HTTP runner.
 bench: bench-go bench-http

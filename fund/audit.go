@@ -29,9 +29,7 @@ func (a *auditRec) encode() []byte {
 
 func (a *auditRec) decode(v []byte) error {
 	d := &dec{b: v}
-	if d.u8() != recVersion {
-		d.fail("record version")
-	}
+	d.recordVersion()
 	a.index = d.uvarint()
 	a.ord = uint32(d.uvarint())
 	a.time = d.varint()

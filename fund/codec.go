@@ -19,7 +19,12 @@ const (
 	// (session.go).
 )
 
-// codecVersion is the second byte of every command; a decoder refuses other versions.
+// codecVersion is the second byte of every command this release writes, recVersion
+// (records.go) the first byte of every record. Formats only grow: a decoder accepts every
+// version from 1 up to the current one and upcasts an older one to the current struct (the
+// decoder of each type branches on dec.ver where a version changed it), and refuses a newer one
+// with ErrFutureFormat naming the version (see DESIGN.md, "Format versions"). A new version is
+// written only once the cluster version allows it: an older member must never receive it.
 const codecVersion byte = 1
 
 // Limits enforced by the request parsers and by the command decoder.
@@ -209,6 +214,9 @@ func appendEvent(b []byte, e *chainlog.Event) []byte {
 type dec struct {
 	b   []byte
 	err error
+	// ver is the format version of the command or record being read (1..current), set by
+	// newDec or recordVersion, for decoders that upcast older versions.
+	ver byte
 }
 
 func newDec(cmd []byte, typ byte) (*dec, error) {
@@ -218,10 +226,36 @@ func newDec(cmd []byte, typ byte) (*dec, error) {
 	if cmd[0] != typ {
 		return nil, fmt.Errorf("%w: type %d, want %d", ErrBadCommand, cmd[0], typ)
 	}
-	if cmd[1] != codecVersion {
-		return nil, fmt.Errorf("%w: version %d", ErrBadCommand, cmd[1])
+	if err := checkVersion(fmt.Sprintf("command type %d", typ), cmd[1], codecVersion); err != nil {
+		return nil, err
 	}
-	return &dec{b: cmd[2:]}, nil
+	return &dec{b: cmd[2:], ver: cmd[1]}, nil
+}
+
+// checkVersion accepts the versions 1..newest of a format and refuses others: 0 as a bad
+// encoding, a newer one as ErrFutureFormat (also ErrBadCommand, so the FSM stops on it).
+func checkVersion(what string, v, newest byte) error {
+	switch {
+	case v == 0:
+		return fmt.Errorf("%w: %s: version 0", ErrBadCommand, what)
+	case v > newest:
+		return fmt.Errorf("%w: %w: %s has format version %d, this release reads versions 1 to %d: it was written by a newer release",
+			ErrBadCommand, ErrFutureFormat, what, v, newest)
+	}
+	return nil
+}
+
+// recordVersion reads a record's leading version byte and accepts 1..recVersion.
+func (d *dec) recordVersion() {
+	v := d.u8()
+	if d.err != nil {
+		return
+	}
+	if err := checkVersion("record", v, recVersion); err != nil {
+		d.err, d.b = err, nil
+		return
+	}
+	d.ver = v
 }
 
 func (d *dec) fail(msg string) {

@@ -15,6 +15,11 @@ var ErrNotFound = errors.New("fund: not found")
 // error because an undecodable Raft entry must stop the node.
 var ErrBadCommand = errors.New("fund: bad command")
 
+// ErrFutureFormat reports a command or record whose format version is newer than this release
+// reads: it was written by a newer release. It always comes wrapped with ErrBadCommand (a
+// command) or ErrInvariant (a stored record), so the node stops rather than misread it.
+var ErrFutureFormat = errors.New("fund: format from a newer release")
+
 // ErrInvariant reports a broken internal invariant found while applying (a corrupt record);
 // Apply returns it as a fatal error.
 var ErrInvariant = errors.New("fund: broken invariant")

@@ -146,9 +146,7 @@ func (cp *IngestCheckpoint) encode() []byte {
 
 func decodeIngestCheckpoint(v []byte) (IngestCheckpoint, error) {
 	d := &dec{b: v}
-	if d.u8() != recVersion {
-		d.fail("record version")
-	}
+	d.recordVersion()
 	cp := IngestCheckpoint{Block: d.blockRef(), Updated: d.varint()}
 	if n := d.count(65); d.err == nil && n > 0 {
 		cp.Window = make([]BlockRef, n)

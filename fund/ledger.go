@@ -25,9 +25,7 @@ func encodeLedger(ev *chainlog.Event, journal []byte) []byte {
 
 func decodeLedger(v []byte) (*ledgerRecord, error) {
 	d := &dec{b: v}
-	if d.u8() != recVersion {
-		d.fail("record version")
-	}
+	d.recordVersion()
 	r := &ledgerRecord{}
 	d.event(&r.ev)
 	r.journal = []byte(d.str())

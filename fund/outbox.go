@@ -61,9 +61,7 @@ func decodeOutbox(k, v []byte) (OutboxEntry, error) {
 	}
 	e := OutboxEntry{Index: binary.BigEndian.Uint64(k[1:]), Ord: binary.BigEndian.Uint32(k[9:])}
 	d := &dec{b: v}
-	if d.u8() != recVersion {
-		d.fail("record version")
-	}
+	d.recordVersion()
 	present := d.bool()
 	e.Time = d.varint()
 	e.Key = []byte(d.str())
@@ -239,9 +237,7 @@ func encodeSyncMark(index uint64, t int64) []byte {
 
 func decodeSyncMark(v []byte) (uint64, int64, error) {
 	d := &dec{b: v}
-	if d.u8() != recVersion {
-		d.fail("record version")
-	}
+	d.recordVersion()
 	index, t := d.uvarint(), d.varint()
 	if err := d.finish(); err != nil {
 		return 0, 0, corrupt("sync mark", err)

@@ -38,9 +38,7 @@ func (a *account) encode() []byte {
 
 func (a *account) decode(v []byte) error {
 	d := &dec{b: v}
-	if d.u8() != recVersion {
-		d.fail("record version")
-	}
+	d.recordVersion()
 	for i := range a.amt {
 		d.u256(&a.amt[i])
 	}
@@ -74,9 +72,7 @@ func (a *asset) encode() []byte {
 
 func (a *asset) decode(v []byte) error {
 	d := &dec{b: v}
-	if d.u8() != recVersion {
-		d.fail("record version")
-	}
+	d.recordVersion()
 	a.tier = d.u8()
 	a.active = d.bool()
 	d.u256(&a.alloc)
@@ -107,9 +103,7 @@ func (p *priceRec) encode() []byte {
 
 func (p *priceRec) decode(v []byte) error {
 	d := &dec{b: v}
-	if d.u8() != recVersion {
-		d.fail("record version")
-	}
+	d.recordVersion()
 	p.source, p.sourceID = d.u8(), d.u8()
 	d.u256(&p.price)
 	p.time = d.varint()
@@ -131,9 +125,7 @@ func (n *navPoint) encode() []byte {
 
 func (n *navPoint) decode(v []byte) error {
 	d := &dec{b: v}
-	if d.u8() != recVersion {
-		d.fail("record version")
-	}
+	d.recordVersion()
 	d.u256(&n.sharePrice)
 	d.u256(&n.totalAssets)
 	d.u256(&n.totalSupply)
@@ -157,9 +149,7 @@ func (f *flowBucket) encode() []byte {
 
 func (f *flowBucket) decode(v []byte) error {
 	d := &dec{b: v}
-	if d.u8() != recVersion {
-		d.fail("record version")
-	}
+	d.recordVersion()
 	d.u256(&f.v[0])
 	d.u256(&f.v[1])
 	return d.finish()
@@ -235,9 +225,7 @@ func (r *redemption) encode() []byte {
 
 func (r *redemption) decode(v []byte) error {
 	d := &dec{b: v}
-	if d.u8() != recVersion {
-		d.fail("record version")
-	}
+	d.recordVersion()
 	d.u256(&r.id)
 	r.owner = [20]byte(d.fixed(20))
 	r.receiver = [20]byte(d.fixed(20))
@@ -294,9 +282,7 @@ func (k *riskRec) encode() []byte {
 
 func (k *riskRec) decode(v []byte) error {
 	d := &dec{b: v}
-	if d.u8() != recVersion {
-		d.fail("record version")
-	}
+	d.recordVersion()
 	k.severity, k.spec = d.u8(), d.u8()
 	k.time = d.varint()
 	k.contract = [20]byte(d.fixed(20))

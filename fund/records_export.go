@@ -196,6 +196,8 @@ func DecodeRecord(key, value []byte) (rec any, ok bool, err error) {
 		var r roleRec
 		if r, err = decodeRole(value); err == nil {
 			rec = &RoleRecord{Address: chainlog.HexAddress(common.Address(key[1:])), Role: r.role, UpdatedAt: r.updated, Index: r.index}
+		} else {
+			err = corrupt("role", err)
 		}
 	}
 	if err != nil {

@@ -259,9 +259,7 @@ func (s *Session) encode() []byte {
 
 func decodeSession(v []byte) (Session, error) {
 	d := &dec{b: v}
-	if d.u8() != recVersion {
-		d.fail("record version")
-	}
+	d.recordVersion()
 	var s Session
 	copy(s.Address[:], d.fixed(20))
 	s.Created = d.varint()
@@ -285,9 +283,7 @@ func (r *roleRec) encode() []byte {
 
 func decodeRole(v []byte) (roleRec, error) {
 	d := &dec{b: v}
-	if d.u8() != recVersion {
-		d.fail("record version")
-	}
+	d.recordVersion()
 	r := roleRec{role: d.str(), updated: d.varint(), index: d.uvarint()}
 	if err := d.finish(); err != nil {
 		return r, err

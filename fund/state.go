@@ -72,9 +72,7 @@ func (f *fundState) encode() []byte {
 
 func (f *fundState) decode(v []byte) error {
 	d := &dec{b: v}
-	if d.u8() != recVersion {
-		d.fail("record version")
-	}
+	d.recordVersion()
 	for i := range f.u {
 		d.u256(&f.u[i])
 	}

@@ -17,6 +17,14 @@ var (
 	// ErrFatal is returned by every operation after the state machine failed to apply a
 	// committed entry: the node has stopped applying and must be restarted or rebuilt.
 	ErrFatal = errors.New("raftstore: state machine failed")
+	// ErrFutureFormat: the data directory, a snapshot or a replicated cluster version is newer
+	// than this release can read; the node refuses to start (or to go on) rather than misread it.
+	ErrFutureFormat = errors.New("raftstore: format from a newer release")
+	// ErrMidUpgrade is returned by Propose for a command the cluster version does not allow
+	// yet: some member runs a release that could not apply it.
+	ErrMidUpgrade = errors.New("raftstore: the cluster is mid-upgrade")
+	// ErrTooOld: a joining node does not support the cluster's version.
+	ErrTooOld = errors.New("raftstore: node release too old for the cluster")
 	// ErrInvalidConfig wraps every Config.Validate error.
 	ErrInvalidConfig = errors.New("raftstore: invalid config")
 )

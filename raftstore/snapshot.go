@@ -123,8 +123,14 @@ func readSnapshot(r io.Reader, db *pebble.DB) (uint64, error) {
 	if err := cr.full(head); err != nil {
 		return 0, fmt.Errorf("%w: snapshot header: %w", ErrCorrupt, err)
 	}
-	if string(head[:len(snapshotMagic)]) != snapshotMagic || head[len(snapshotMagic)] != snapshotVersion {
-		return 0, fmt.Errorf("%w: not a version %d snapshot", ErrCorrupt, snapshotVersion)
+	// Formats only grow: every version up to ours is read (upcast below where one changed),
+	// a newer one is refused by name.
+	if string(head[:len(snapshotMagic)]) != snapshotMagic {
+		return 0, fmt.Errorf("%w: not a paimon snapshot", ErrCorrupt)
+	}
+	if v := head[len(snapshotMagic)]; v == 0 || v > snapshotVersion {
+		return 0, fmt.Errorf("%w: %w: snapshot format version %d, this release reads versions 1 to %d: it was written by a newer release",
+			ErrCorrupt, ErrFutureFormat, v, snapshotVersion)
 	}
 	b := db.NewBatch()
 	var count uint64

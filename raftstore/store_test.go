@@ -251,12 +251,16 @@ func TestRestoreRejectsDamagedSnapshot(t *testing.T) {
 		"trailing bytes": full + "x",
 		"not a snapshot": "hello world",
 		"empty":          "",
+		"newer version":  snapshotMagic + string(rune(snapshotVersion+1)) + full[len(snapshotMagic)+1:],
 	}
 	for name, data := range cases {
 		t.Run(name, func(t *testing.T) {
 			err := s.fsm.Restore(nopCloser{strings.NewReader(data)})
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("restore of %s snapshot: %v, want ErrCorrupt", name, err)
+			}
+			if name == "newer version" && (!errors.Is(err, ErrFutureFormat) || !strings.Contains(err.Error(), fmt.Sprintf("snapshot format version %d", snapshotVersion+1))) {
+				t.Fatalf("restore of a newer snapshot: %v, want ErrFutureFormat naming the version", err)
 			}
 			if got := countKeys(t, s); got != 10 {
 				t.Fatalf("state changed by a refused restore: %d keys", got)

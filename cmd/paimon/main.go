@@ -6,7 +6,7 @@
 //	paimon pg verify|restore [-config FILE]  compare with, or rebuild from, PostgreSQL
 //	paimon watch [-url U] [-token T] CHANNEL...  print a node's push frames
 //	paimon token                          make an API token and its config entry
-//	paimon version                        print the version
+//	paimon version                        print the release, commit and build date
 package main
 
 import (
@@ -18,17 +18,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
 	"paimon/config"
 	"paimon/node"
 	"paimon/server"
+	"paimon/version"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 const usage = `paimon: the Paimon Edge node
 
@@ -39,7 +36,7 @@ usage:
   paimon watch [-url U] [-token T] CHANNEL...  print push frames (WebSocket)
   paimon login -key-file FILE [-url U]  sign in with a wallet key; print the session token
   paimon token                          make an API token and its config entry
-  paimon version                        print the version
+  paimon version                        print the release, commit and build date
 
 run "paimon serve -h" for the flags.
 `
@@ -65,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "token: %s\n\n[[auth.tokens]]\nname = \"NAME\"\nrole = \"viewer\"  # viewer, operator or admin\nsha256 = \"%s\"\n", tok, sum)
 		return 0
 	case "version", "-version", "--version":
-		fmt.Fprintln(stdout, versionString())
+		fmt.Fprintln(stdout, version.Get())
 		return 0
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
@@ -73,19 +70,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "paimon: unknown command %q\n\n%s", args[0], usage)
 	return 2
-}
-
-func versionString() string {
-	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
-			}
-		}
-		v += " " + bi.GoVersion
-	}
-	return "paimon " + v
 }
 
 // loadConfig reads the file, then the environment, then the flags, and validates once.
@@ -160,7 +144,8 @@ func runNode(cfg *config.Config, logger *slog.Logger) error {
 	if err := n.Start(); err != nil {
 		return err
 	}
-	logger.Info("paimon running", "version", version)
+	v := version.Get()
+	logger.Info("paimon running", "release", v.Release, "commit", v.Commit, "cluster_version", v.Cluster)
 	var fatal error
 	select {
 	case <-ctx.Done():

@@ -1,0 +1,78 @@
+package fund
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"paimon/chainlog"
+	"paimon/kv"
+)
+
+// TestFormatVersions: every command and record decoder accepts the versions up to the current
+// one and refuses a newer one by name (ErrFutureFormat), and a version 0 as a bad encoding.
+func TestFormatVersions(t *testing.T) {
+	now := testNow * 1e9
+	cmds := map[string][]byte{
+		"logs":      EncodeLogs(&LogsCommand{Time: now, Events: []chainlog.Event{mk("Transfer", 1, 0, testNow, addr(1), addr(2), e18(1))}}),
+		"prices":    EncodePrices(&PricesCommand{Time: now, Prices: []PriceUpdate{{Asset: addr(3).Hex(), Price: *e18(2), Time: testNow}}}),
+		"audit":     EncodeAudit(&AuditCommand{Time: now, Actor: Actor{Name: "root", Role: "admin"}, Action: "x", Resource: "y"}),
+		"sync mark": EncodeSyncMark(1, now),
+		"ingest":    EncodeIngest(&IngestCommand{Time: now, Head: BlockRef{Number: 1, Hash: common.Hash{1}}, Window: 8}),
+		"nonce":     EncodeNonce(&NonceCommand{Time: now, Address: addr(1)}),
+		"login":     EncodeLogin(&LoginCommand{Time: now, Address: addr(1)}),
+		"touch":     EncodeTouch(&TouchCommand{Time: now}),
+		"logout":    EncodeLogout(&LogoutCommand{Time: now}),
+		"role":      EncodeRole(&RoleCommand{Time: now, Address: addr(1), Role: "viewer"}),
+	}
+	for name, cmd := range cmds {
+		t.Run("command "+name, func(t *testing.T) {
+			if cmd[1] != codecVersion {
+				t.Fatalf("encoded with version %d, want %d", cmd[1], codecVersion)
+			}
+			if _, err := newEnv(t).m.Apply(kv.NewMem(), 1, cmd); err != nil {
+				t.Fatalf("current version refused: %v", err)
+			}
+			future := bytes.Clone(cmd)
+			future[1] = codecVersion + 1
+			_, err := newEnv(t).m.Apply(kv.NewMem(), 1, future)
+			want := fmt.Sprintf("format version %d, this release reads versions 1 to %d", codecVersion+1, codecVersion)
+			if !errors.Is(err, ErrFutureFormat) || !errors.Is(err, ErrBadCommand) || !strings.Contains(err.Error(), want) {
+				t.Fatalf("a newer version: %v, want ErrFutureFormat naming it (%q)", err, want)
+			}
+			zero := bytes.Clone(cmd)
+			zero[1] = 0
+			if _, err := newEnv(t).m.Apply(kv.NewMem(), 1, zero); !errors.Is(err, ErrBadCommand) || errors.Is(err, ErrFutureFormat) {
+				t.Fatalf("version 0: %v, want ErrBadCommand", err)
+			}
+		})
+	}
+
+	e := recordsEnv(t)
+	kinds := map[byte]bool{}
+	err := e.st.Scan(nil, nil, false, func(k, v []byte) bool {
+		if !IsPrimaryRecord(k) || kinds[k[0]] {
+			return true
+		}
+		kinds[k[0]] = true
+		if _, _, err := DecodeRecord(k, v); err != nil {
+			t.Errorf("record %q: current version refused: %v", k[:1], err)
+		}
+		future := bytes.Clone(v)
+		future[0] = recVersion + 1
+		if _, _, err := DecodeRecord(k, future); !errors.Is(err, ErrFutureFormat) || !errors.Is(err, ErrInvariant) {
+			t.Errorf("record %q: a newer version: %v, want ErrFutureFormat", k[:1], err)
+		}
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kinds) < 10 {
+		t.Fatalf("only %d record kinds in the sample state", len(kinds))
+	}
+}
