@@ -380,7 +380,10 @@ func (n *Node) Close(ctx context.Context) error {
 			n.stop()
 			<-n.formDone
 		}
-		// Ingest and the syncer first: they read the store and propose to it.
+		// Leadership first, while the API still serves: requests the other members forward
+		// here meanwhile are refused as not proposed, and they send them to the new leader.
+		n.handOver()
+		// Ingest and the syncer next: they read the store and propose to it.
 		if n.ingester != nil {
 			errs = append(errs, n.ingester.Close())
 		}
@@ -406,6 +409,28 @@ func (n *Node) Close(ctx context.Context) error {
 		n.logger.Info("node stopped")
 	})
 	return n.closeErr
+}
+
+// handOverGrace is how long a node that handed leadership over keeps serving before it closes
+// its API: the other members learn of the new leader from its first heartbeat, and until then
+// they may still forward here (and are answered that this node no longer leads, so they retry),
+// rather than meet a closing socket, where a request's fate would be unknown.
+const handOverGrace = 100 * time.Millisecond
+
+// handOver transfers leadership away when this node leads, and waits until the new leader is
+// known here and handOverGrace has passed.
+func (n *Node) handOver() {
+	if n.store == nil || !n.store.TransferLeadership() {
+		return
+	}
+	deadline := time.Now().Add(n.cfg.Raft.ElectionTimeout.D())
+	for time.Now().Before(deadline) {
+		if id := n.store.LeaderID(); id != "" && id != n.cfg.Node.ID {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(handOverGrace)
 }
 
 func (n *Node) pgStatus() server.PGSyncStatus {

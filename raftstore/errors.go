@@ -1,6 +1,10 @@
 package raftstore
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/hashicorp/raft"
+)
 
 var (
 	// ErrNotLeader is returned by Propose on a node that is not the leader; the caller forwards
@@ -28,3 +32,11 @@ var (
 	// ErrInvalidConfig wraps every Config.Validate error.
 	ErrInvalidConfig = errors.New("raftstore: invalid config")
 )
+
+// Refused reports whether err, from Propose or ReadIndex, says the command was refused before
+// it reached the log: this node was not the leader, or was handing leadership over. Giving the
+// command to another leader then cannot apply it twice. A leader deposed while the command was
+// in flight (raft.ErrLeadershipLost) is not a refusal: the command may still commit.
+func Refused(err error) bool {
+	return (errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader)) && !errors.Is(err, raft.ErrLeadershipLost)
+}

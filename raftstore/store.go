@@ -239,7 +239,7 @@ func (s *Store) raftConfig() *raft.Config {
 // Close stops Raft and closes the log and the state. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.transferLeadership()
+		s.TransferLeadership()
 		close(s.closed)
 		s.wg.Wait()
 		s.closeErr = s.closeResources()
@@ -248,15 +248,24 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// transferLeadership hands leadership to another voter before a leader stops, so the cluster
-// does not wait an election timeout to notice it is gone.
-func (s *Store) transferLeadership() {
+// TransferLeadership hands leadership to another voter when this node leads, so that a node
+// about to stop does not make the cluster wait an election timeout to notice it is gone. It
+// returns once this node has stepped down, and reports whether it did (false when it did not
+// lead, has no other voter, or the transfer failed, which is logged). A node that stops calls
+// it before it stops serving, so that requests forwarded to it meanwhile are refused as not
+// proposed and go to the new leader; Close calls it too.
+func (s *Store) TransferLeadership() bool {
+	select {
+	case <-s.closed:
+		return false
+	default:
+	}
 	if s.raft == nil || !s.IsLeader() || s.fatalErr() != nil {
-		return
+		return false
 	}
 	nodes, err := s.Nodes()
 	if err != nil {
-		return
+		return false
 	}
 	voters := 0
 	for _, n := range nodes {
@@ -265,14 +274,15 @@ func (s *Store) transferLeadership() {
 		}
 	}
 	if voters == 0 {
-		return
+		return false
 	}
 	start := time.Now()
 	if err := s.raft.LeadershipTransfer().Error(); err != nil {
 		s.logger.Warn("leadership transfer before shutdown failed", "error", err)
-		return
+		return false
 	}
 	s.logger.Info("transferred leadership before shutdown", "took", time.Since(start).String(), "new_leader", s.LeaderID())
+	return true
 }
 
 func (s *Store) closeResources() error {

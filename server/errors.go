@@ -121,6 +121,9 @@ func (s *Server) writeError(ctx *fasthttp.RequestCtx, err error) {
 	if ae.Status == 429 {
 		ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(ae.retryAfter, 1)))
 	}
+	if ae.Code == "NO_LEADER" && refused(err) {
+		ctx.Response.Header.Set(hdrRefused, "not-proposed")
+	}
 	body, _ := json.Marshal(struct {
 		Error *apiError `json:"error"`
 	}{ae})

@@ -3,6 +3,8 @@ package server
 import (
 	"errors"
 	"fmt"
+	"net"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -15,15 +17,69 @@ import (
 // to find the leader. The request keeps the client's Authorization header (the leader checks
 // the client's token itself) and gains the client's IP and this node's cluster signature. A
 // request that was already forwarded is never forwarded again: if it reaches a node that is no
-// longer the leader, the answer is NO_LEADER and the client retries.
+// longer the leader, that node refuses it as not proposed (hdrRefused).
+//
+// While leadership moves (a leader that stops hands it over first), a forward can find no
+// leader, a leader that refuses because it no longer leads, or a leader whose API has just
+// closed. In each of those cases the request certainly did not reach the log, so it is sent
+// again to the new leader, within the write's deadline (ApplyTimeout). A forward whose
+// outcome is unknown (the connection broke after the request was sent) is never retried.
 func (s *Server) forward(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if rc.who.via != "" || (rc.who.cluster && rc.who.name != "cluster-secret") {
 		return fmt.Errorf("%w: forwarded to %s, which is not the leader", raftstore.ErrNoLeader, s.cfg.NodeID)
 	}
-	leader, addr := s.store.LeaderHTTPAddr()
-	if leader == "" || addr == "" || leader == s.cfg.NodeID {
-		return raftstore.ErrNoLeader
+	deadline := time.Now().Add(s.cfg.ApplyTimeout)
+	tried := ""
+	for attempt := 0; ; attempt++ {
+		leader, addr, err := s.awaitLeader(deadline, tried, attempt > 0)
+		if err != nil {
+			return err
+		}
+		retry, err := s.forwardTo(ctx, rc, leader, addr, deadline)
+		if !retry || !time.Now().Before(deadline) {
+			return err
+		}
+		s.metrics.forwardRetries.Inc()
+		tried = leader
 	}
+}
+
+// forwardRetryPoll is how often a forward waiting for a (new) leader looks again; a leader
+// that refused but is still reported as the leader is tried again after forwardRetrySame. A
+// first attempt that finds no leader waits forwardElection for one: the election that follows
+// a hand-over takes milliseconds, while a node cut off from the cluster still answers
+// NO_LEADER promptly.
+const (
+	forwardRetryPoll = 5 * time.Millisecond
+	forwardRetrySame = 50 * time.Millisecond
+	forwardElection  = 250 * time.Millisecond
+)
+
+// awaitLeader returns the leader to forward to: once a leader is known and, after a refused
+// attempt, once it is another one than tried (or forwardRetrySame has passed). The leader may
+// be this node itself: it became the leader since the request arrived, and its own API serves
+// the request as the leader.
+func (s *Server) awaitLeader(deadline time.Time, tried string, retry bool) (leader, addr string, err error) {
+	start := time.Now()
+	if first := start.Add(forwardElection); !retry && first.Before(deadline) {
+		deadline = first
+	}
+	for {
+		leader, addr = s.store.LeaderHTTPAddr()
+		if leader != "" && addr != "" && (leader != tried || time.Since(start) >= forwardRetrySame) {
+			return leader, addr, nil
+		}
+		if !time.Now().Add(forwardRetryPoll).Before(deadline) {
+			return "", "", raftstore.ErrNoLeader
+		}
+		time.Sleep(forwardRetryPoll)
+	}
+}
+
+// forwardTo sends the request to the leader at addr once and relays its answer. It reports
+// retry when the request certainly did not reach the log (no connection could be made, or the
+// node refused it as not proposed) and may be given to the next leader.
+func (s *Server) forwardTo(ctx *fasthttp.RequestCtx, rc *reqCtx, leader, addr string, deadline time.Time) (retry bool, err error) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -35,16 +91,49 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	req.Header.Set(hdrClientIP, clientIP(ctx, rc))
 	s.signCluster(req)
 	s.metrics.forwarded.Inc()
-	if err := s.peers.DoTimeout(req, resp, s.cfg.ApplyTimeout+2*time.Second); err != nil {
+	if err := s.peers.DoTimeout(req, resp, time.Until(deadline)+2*time.Second); err != nil {
 		if errors.Is(err, fasthttp.ErrTimeout) {
-			return fmt.Errorf("%w: forwarding to leader %s: %w", raftstore.ErrTimeout, leader, err)
+			return false, fmt.Errorf("%w: forwarding to leader %s: %w", raftstore.ErrTimeout, leader, err)
 		}
-		// The leader went away between the lookup and the call.
-		return fmt.Errorf("%w: forwarding to leader %s at %s: %w", raftstore.ErrNoLeader, leader, addr, err)
+		if notConnected(err) {
+			// The leader went away between the lookup and the call (its API closed): the
+			// request was never sent.
+			return true, fmt.Errorf("%w: forwarding to leader %s at %s: %w", raftstore.ErrNoLeader, leader, addr, err)
+		}
+		return false, fmt.Errorf("%w: %w: forwarding to leader %s at %s: %w", raftstore.ErrNoLeader, errOutcomeUnknown, leader, addr, err)
+	}
+	if len(resp.Header.Peek(hdrRefused)) > 0 {
+		return true, fmt.Errorf("%w: %s refused the forwarded request: it no longer leads", raftstore.ErrNoLeader, leader)
 	}
 	resp.Header.Del(fasthttp.HeaderConnection)
 	resp.CopyTo(&ctx.Response)
-	return nil
+	return false, nil
+}
+
+// errOutcomeUnknown marks a leadership error after which the request may still be applied: a
+// forward whose connection broke after the request was sent, or a proposal whose leader was
+// deposed while it was in flight. It is answered NO_LEADER and never sent again.
+var errOutcomeUnknown = errors.New("the request may have been applied")
+
+// hdrRefused, on an error answer from a member, says the request was refused before it was
+// proposed (the member does not lead, or is handing leadership over): the forwarding member
+// may send it to the new leader.
+const hdrRefused = "X-Paimon-Refused"
+
+// refused reports whether err, answered to a request, means it was not proposed (see
+// raftstore.Refused); one whose outcome is unknown is not.
+func refused(err error) bool {
+	return raftstore.Refused(err) && !errors.Is(err, errOutcomeUnknown)
+}
+
+// notConnected reports whether a client error means no connection was made, so the request
+// was not sent.
+func notConnected(err error) bool {
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, fasthttp.ErrDialTimeout) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // clientIP is the address of the client a request comes from: the forwarding member's report

@@ -15,12 +15,15 @@ var statusCodes = []int{200, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503}
 type routeMetrics struct {
 	set       *metrics.Set
 	forwarded *metrics.Counter
-	requests  [numRoutes][]*metrics.Counter // parallel to statusCodes; last is "other"
-	seconds   [numRoutes]*metrics.PrometheusHistogram
+	// forwardRetries counts forwards sent again to a new leader after a refusal (forward.go).
+	forwardRetries *metrics.Counter
+	requests       [numRoutes][]*metrics.Counter // parallel to statusCodes; last is "other"
+	seconds        [numRoutes]*metrics.PrometheusHistogram
 }
 
 func newRouteMetrics(set *metrics.Set) *routeMetrics {
-	m := &routeMetrics{set: set, forwarded: set.GetOrCreateCounter("paimon_http_forwarded_total")}
+	m := &routeMetrics{set: set, forwarded: set.GetOrCreateCounter("paimon_http_forwarded_total"),
+		forwardRetries: set.GetOrCreateCounter("paimon_http_forward_retries_total")}
 	for id := range numRoutes {
 		name := routes[id].name
 		m.requests[id] = make([]*metrics.Counter, len(statusCodes)+1)

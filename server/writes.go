@@ -113,6 +113,9 @@ func (s *Server) propose(cmd []byte) (raftstore.Result, error) {
 	defer cancel()
 	res, err := s.store.Propose(ctx, cmd)
 	if errors.Is(err, raftstore.ErrNotLeader) {
+		if !raftstore.Refused(err) {
+			return res, fmt.Errorf("%w: %w", s.notLeaderError(), errOutcomeUnknown)
+		}
 		return res, s.notLeaderError()
 	}
 	return res, err

@@ -1,0 +1,171 @@
+package systest
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"paimon/fund/fundtest"
+)
+
+// waitLeader waits for the cluster's processes to agree on a leader and returns its index.
+func (c *processCluster) waitLeader(timeout time.Duration) int {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if l := c.leader(); l >= 0 {
+			return l
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatal("no leader")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// writeLoad is writers minting one share per write to their own account, each through the
+// node its route picks; a write that fails is sent again (the same log: duplicates are
+// recognised), so after the load every writer's account holds exactly written[w] shares.
+type writeLoad struct {
+	c       *processCluster
+	owners  []common.Address
+	stop    atomic.Bool
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	written []int
+	// noLeader counts NO_LEADER answers; connErrs connection errors (the node was down).
+	noLeader atomic.Int64
+	connErrs atomic.Int64
+	errs     []string
+}
+
+func startWriteLoad(c *processCluster, label string, writers int, route func(w, attempt int) int) *writeLoad {
+	ld := &writeLoad{c: c, owners: make([]common.Address, writers), written: make([]int, writers)}
+	for w := range writers {
+		ld.owners[w] = fundtest.Addr(fmt.Sprintf("%s writer %d", label, w))
+	}
+	for w := range writers {
+		ld.wg.Add(1)
+		go func() {
+			defer ld.wg.Done()
+			for seq := 0; !ld.stop.Load(); seq++ {
+				body := string(fundtest.Body(fundtest.MintLog(ld.owners[w], seq, 1)))
+				for attempt := 0; ; attempt++ {
+					p := c.procs[route(w, attempt)]
+					status, b, err := p.do("POST", "/v1/admin/logs", c.token, body)
+					if err == nil && status == 503 && strings.Contains(string(b), "NO_LEADER") {
+						ld.noLeader.Add(1)
+					} else if err != nil {
+						ld.connErrs.Add(1)
+					}
+					if err != nil || status == 503 {
+						if attempt > 2000 {
+							ld.fail("writer %d gave up on seq %d: %v %s", w, seq, err, b)
+							return
+						}
+						time.Sleep(10 * time.Millisecond)
+						continue
+					}
+					var res struct{ Accepted, Duplicates int }
+					if status != 200 || json.Unmarshal(b, &res) != nil || res.Accepted+res.Duplicates != 1 {
+						ld.fail("writer %d seq %d: %d %s", w, seq, status, b)
+						return
+					}
+					break
+				}
+				ld.mu.Lock()
+				ld.written[w] = seq + 1
+				ld.mu.Unlock()
+			}
+		}()
+	}
+	return ld
+}
+
+func (ld *writeLoad) fail(format string, args ...any) {
+	ld.mu.Lock()
+	ld.errs = append(ld.errs, fmt.Sprintf(format, args...))
+	ld.mu.Unlock()
+}
+
+// acked returns how many writes of each writer were acknowledged so far.
+func (ld *writeLoad) acked() []int {
+	ld.mu.Lock()
+	defer ld.mu.Unlock()
+	return append([]int(nil), ld.written...)
+}
+
+// finish stops the writers and fails the test on any answer other than success, NO_LEADER
+// or a connection error.
+func (ld *writeLoad) finish(t *testing.T) {
+	t.Helper()
+	ld.stop.Store(true)
+	ld.wg.Wait()
+	if len(ld.errs) > 0 {
+		t.Fatalf("client errors: %v", ld.errs)
+	}
+}
+
+// checkAll waits until node i's local reads show every acknowledged write of the load.
+func (ld *writeLoad) checkAll(t *testing.T, i int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for w, owner := range ld.owners {
+		for {
+			got, err := ld.c.shares(i, owner)
+			if err == nil && got == strconv.Itoa(ld.written[w]) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node%d: writer %d has %s shares (%v), %d writes acknowledged", i+1, w, got, err, ld.written[w])
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// TestGracefulLeaderRestart stops the leader with SIGTERM and starts it again while eight
+// writers write through the two other nodes: the leader hands leadership over before it stops
+// serving, and a follower whose forward is refused or finds the old leader gone sends the
+// write to the new leader, so no writer sees NO_LEADER (nor any other error), and every
+// acknowledged write is on every node afterwards.
+func TestGracefulLeaderRestart(t *testing.T) {
+	c := newProcessCluster(t)
+	for i := range 3 {
+		c.start(i)
+	}
+	l := c.waitLeader(20 * time.Second)
+	var followers []int
+	for i := range 3 {
+		if i != l {
+			followers = append(followers, i)
+		}
+	}
+	ld := startWriteLoad(c, "graceful", 8, func(w, _ int) int { return followers[w%2] })
+	time.Sleep(time.Second) // writes flow before the restart
+	c.procs[l].stop()
+	after := c.waitLeader(10 * time.Second)
+	time.Sleep(500 * time.Millisecond) // writes flow while the old leader is down
+	c.start(l)
+	c.procs[l].waitReady(20 * time.Second)
+	time.Sleep(500 * time.Millisecond) // and after it is back
+	ld.finish(t)
+	t.Logf("restarted node%d (new leader node%d); writes per writer %v; NO_LEADER answers %d, connection errors %d",
+		l+1, after+1, ld.written, ld.noLeader.Load(), ld.connErrs.Load())
+	if n := ld.noLeader.Load(); n != 0 {
+		t.Errorf("%d NO_LEADER answers through the followers during a graceful restart of the leader", n)
+	}
+	if n := ld.connErrs.Load(); n != 0 {
+		t.Errorf("%d connection errors from the followers", n)
+	}
+	for i := range 3 {
+		ld.checkAll(t, i, 15*time.Second)
+	}
+}
