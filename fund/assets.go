@@ -6,8 +6,8 @@ import (
 	"paimon/chainlog"
 )
 
-func (m *Machine) loadAsset(token common.Address) (*asset, bool, error) {
-	v, ok, err := m.get(assetKey(token))
+func (ac *applyContext) loadAsset(token common.Address) (*asset, bool, error) {
+	v, ok, err := ac.get(assetKey(token))
 	if err != nil || !ok {
 		return &asset{}, false, err
 	}
@@ -20,51 +20,51 @@ func (m *Machine) loadAsset(token common.Address) (*asset, bool, error) {
 
 func (m *Machine) markAssets() { m.mark(ClassAssets, ClassTiers, ClassOverview) }
 
-// applyAssets applies an asset controller event (EVENTS.md, "Asset controller"). An event for
+// assetEvent applies an asset controller event (EVENTS.md, "Asset controller"). An event for
 // an unknown token creates it active, in the tier the event names (L1 if it names none).
-func (m *Machine) applyAssets(ev *chainlog.Event, s *chainlog.Spec, pos *ledgerPos) error {
+func (ac *applyContext) assetEvent(ev *chainlog.Event, s *chainlog.Spec, pos *ledgerPos) error {
 	a := ev.Args
 	switch s.ID {
 	case chainlog.AssetAdded:
 		tier, alloc := uint8(a[1].Uint.Uint64()), a[2].Uint
-		return m.assetSet(a[0].Address, func(x *asset) { x.tier, x.active, x.alloc = tier, true, alloc })
+		return ac.assetSet(a[0].Address, func(x *asset) { x.tier, x.active, x.alloc = tier, true, alloc })
 	case chainlog.AssetRemoved:
-		return m.assetSet(a[0].Address, func(x *asset) { x.active = false })
+		return ac.assetSet(a[0].Address, func(x *asset) { x.active = false })
 	case chainlog.AssetAllocationUpdated:
 		alloc := a[2].Uint
-		return m.assetSet(a[0].Address, func(x *asset) { x.alloc = alloc })
+		return ac.assetSet(a[0].Address, func(x *asset) { x.alloc = alloc })
 	case chainlog.AssetPurchased:
-		return m.assetHold(a[0].Address, uint8(a[1].Uint.Uint64()), &a[3].Uint, false)
+		return ac.assetHold(a[0].Address, uint8(a[1].Uint.Uint64()), &a[3].Uint, false)
 	case chainlog.AssetRedeemed:
-		return m.assetHold(a[0].Address, uint8(a[1].Uint.Uint64()), &a[2].Uint, true)
+		return ac.assetHold(a[0].Address, uint8(a[1].Uint.Uint64()), &a[2].Uint, true)
 	case chainlog.WaterfallLiquidation:
-		if err := m.assetHold(a[1].Address, uint8(a[0].Uint.Uint64()), &a[2].Uint, true); err != nil {
+		if err := ac.assetHold(a[1].Address, uint8(a[0].Uint.Uint64()), &a[2].Uint, true); err != nil {
 			return err
 		}
-		return m.raiseRisk(ev, s, pos, sevHigh)
+		return ac.raiseRisk(ev, s, pos, sevHigh)
 	case chainlog.LayerConfigUpdated:
 		if tier := a[0].Uint.Uint64(); tier < 3 {
-			m.setBand(uint8(tier), &band{target: a[1].Uint, min: a[2].Uint, max: a[3].Uint})
+			ac.setBand(uint8(tier), &band{target: a[1].Uint, min: a[2].Uint, max: a[3].Uint})
 		}
 	case chainlog.ManagementFeeCollected:
-		m.fundAdd(fFeeManagement, &a[0].Uint, false)
+		ac.fundAdd(fFeeManagement, &a[0].Uint, false)
 	case chainlog.PerformanceFeeCollected:
-		m.fundAdd(fFeePerformance, &a[0].Uint, false)
+		ac.fundAdd(fFeePerformance, &a[0].Uint, false)
 	}
 	return nil
 }
 
 // journalAssetSet records the prior tier/active/allocation of a token (zero when created).
-func (m *Machine) journalAssetSet(token common.Address, created bool, prev *asset) {
-	m.j = append(m.j, opAssetSet)
-	m.j = append(m.j, token[:]...)
-	m.j = append(m.j, boolByte(created), prev.tier, boolByte(prev.active))
-	m.j = appendU256(m.j, &prev.alloc)
+func (ac *applyContext) journalAssetSet(token common.Address, created bool, prev *asset) {
+	ac.journal = append(ac.journal, opAssetSet)
+	ac.journal = append(ac.journal, token[:]...)
+	ac.journal = append(ac.journal, boolByte(created), prev.tier, boolByte(prev.active))
+	ac.journal = appendU256(ac.journal, &prev.alloc)
 }
 
 // assetSet changes the "set" fields of an asset (tier, active, allocation), journaled.
-func (m *Machine) assetSet(token common.Address, fn func(x *asset)) error {
-	x, ok, err := m.loadAsset(token)
+func (ac *applyContext) assetSet(token common.Address, fn func(x *asset)) error {
+	x, ok, err := ac.loadAsset(token)
 	if err != nil {
 		return err
 	}
@@ -74,55 +74,55 @@ func (m *Machine) assetSet(token common.Address, fn func(x *asset)) error {
 	}
 	fn(x)
 	if !ok || x.tier != prev.tier || x.active != prev.active || !x.alloc.Eq(&prev.alloc) {
-		m.journalAssetSet(token, !ok, &prev)
+		ac.journalAssetSet(token, !ok, &prev)
 	}
-	m.markAssets()
-	return m.set(assetKey(token), x.encode())
+	ac.markAssets()
+	return ac.set(assetKey(token), x.encode())
 }
 
 // assetHold adds to (or subtracts from) a holding, creating the asset if unknown; journaled.
-func (m *Machine) assetHold(token common.Address, tier uint8, amt *uint256.Int, neg bool) error {
-	x, ok, err := m.loadAsset(token)
+func (ac *applyContext) assetHold(token common.Address, tier uint8, amt *uint256.Int, neg bool) error {
+	x, ok, err := ac.loadAsset(token)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		m.journalAssetSet(token, true, x)
+		ac.journalAssetSet(token, true, x)
 		x.tier, x.active = tier, true
 	}
 	if !amt.IsZero() {
-		m.j = append(m.j, opAssetAdd)
-		m.j = append(m.j, token[:]...)
-		m.j = append(m.j, boolByte(neg))
-		m.j = appendU256(m.j, amt)
+		ac.journal = append(ac.journal, opAssetAdd)
+		ac.journal = append(ac.journal, token[:]...)
+		ac.journal = append(ac.journal, boolByte(neg))
+		ac.journal = appendU256(ac.journal, amt)
 		addSigned(&x.holding, amt, neg)
 	}
-	m.markAssets()
-	return m.set(assetKey(token), x.encode())
+	ac.markAssets()
+	return ac.set(assetKey(token), x.encode())
 }
 
-func (m *Machine) assetHoldRaw(token common.Address, amt *uint256.Int, neg bool) error {
-	x, _, err := m.loadAsset(token)
+func (ac *applyContext) assetHoldRaw(token common.Address, amt *uint256.Int, neg bool) error {
+	x, _, err := ac.loadAsset(token)
 	if err != nil {
 		return err
 	}
 	addSigned(&x.holding, amt, neg)
-	m.markAssets()
-	return m.set(assetKey(token), x.encode())
+	ac.markAssets()
+	return ac.set(assetKey(token), x.encode())
 }
 
-func (m *Machine) undoAssetSet(o *jop) error {
-	x, ok, err := m.loadAsset(o.addr)
+func (ac *applyContext) undoAssetSet(o *journalOp) error {
+	x, ok, err := ac.loadAsset(o.addr)
 	if err != nil || !ok {
 		return err
 	}
-	m.markAssets()
+	ac.markAssets()
 	if o.created {
 		if x.holding.IsZero() {
-			return m.del(assetKey(o.addr))
+			return ac.del(assetKey(o.addr))
 		}
 		return nil
 	}
 	x.tier, x.active, x.alloc = o.tier, o.active, o.amt
-	return m.set(assetKey(o.addr), x.encode())
+	return ac.set(assetKey(o.addr), x.encode())
 }

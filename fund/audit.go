@@ -99,7 +99,7 @@ func DecodeAudit(cmd []byte) (*AuditCommand, error) {
 
 // applyAudit writes the audit entry of a CmdAudit command. A command without an actor or an
 // action, or with before/after values that are not JSON, is refused and changes nothing.
-func (m *Machine) applyAudit(index uint64, c *AuditCommand) (any, error) {
+func (ac *applyContext) applyAudit(c *AuditCommand) (any, error) {
 	switch {
 	case c.Actor.IsZero() || c.Action == "":
 		return &ValidationError{Message: "an audit entry needs an actor and an action"}, nil
@@ -108,7 +108,7 @@ func (m *Machine) applyAudit(index uint64, c *AuditCommand) (any, error) {
 	case len(c.Before) > 0 && !json.Valid(c.Before), len(c.After) > 0 && !json.Valid(c.After):
 		return &ValidationError{Message: "audit before/after must be JSON"}, nil
 	}
-	if err := m.writeAudit(index, 0, c.Time, &c.Actor, c.Action, c.Resource, c.Before, c.After); err != nil {
+	if err := ac.writeAudit(ac.index, 0, c.Time, &c.Actor, c.Action, c.Resource, c.Before, c.After); err != nil {
 		return nil, err
 	}
 	return &AuditResult{}, nil

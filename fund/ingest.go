@@ -176,7 +176,7 @@ func ReadIngestCheckpoint(r kv.Reader) (cp IngestCheckpoint, ok bool, err error)
 // maxIngestWindow bounds the blocks a checkpoint keeps, whatever a command asks.
 const maxIngestWindow = 100_000
 
-func (m *Machine) applyIngest(rw kv.ReadWriter, index uint64, c *IngestCommand) (any, error) {
+func (ac *applyContext) applyIngest(c *IngestCommand) (any, error) {
 	if verr := checkCommandTime(c.Time); verr != nil {
 		return verr, nil
 	}
@@ -206,9 +206,7 @@ func (m *Machine) applyIngest(rw kv.ReadWriter, index uint64, c *IngestCommand) 
 		}
 		specs[i] = s
 	}
-	m.rw, m.cmdTime = rw, c.Time
-	defer func() { m.rw = nil }()
-	v, ok, err := m.get(ingestKey())
+	v, ok, err := ac.get(ingestKey())
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +225,7 @@ func (m *Machine) applyIngest(rw kv.ReadWriter, index uint64, c *IngestCommand) 
 	}
 	res := &IngestResult{}
 	if c.Reorg {
-		n, err := m.revertAbove(c.Ancestor)
+		n, err := ac.revertAbove(c.Ancestor)
 		if err != nil {
 			return nil, err
 		}
@@ -235,7 +233,7 @@ func (m *Machine) applyIngest(rw kv.ReadWriter, index uint64, c *IngestCommand) 
 		cp.Window = slices.DeleteFunc(cp.Window, func(r BlockRef) bool { return r.Number > c.Ancestor })
 	}
 	for i := range c.Events {
-		dup, err := m.acceptEvent(&c.Events[i], specs[i])
+		dup, err := ac.acceptEvent(&c.Events[i], specs[i])
 		if err != nil {
 			return nil, err
 		}
@@ -247,7 +245,7 @@ func (m *Machine) applyIngest(rw kv.ReadWriter, index uint64, c *IngestCommand) 
 	}
 	cp.Block, cp.Updated = c.Head, c.Time
 	cp.Window = mergeWindow(cp.Window, c.Blocks, c.Head, c.Window)
-	if err := m.set(ingestKey(), cp.encode()); err != nil {
+	if err := ac.set(ingestKey(), cp.encode()); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -282,14 +280,14 @@ func mergeWindow(w, add []BlockRef, head BlockRef, n int) []BlockRef {
 
 // revertAbove reverts every ledger entry of a block above number, newest first (the reverse of
 // the order they were applied in), and returns how many it reverted.
-func (m *Machine) revertAbove(number uint64) (int, error) {
+func (ac *applyContext) revertAbove(number uint64) (int, error) {
 	lo := key(pLedger, be64(number+1))
-	keys, err := m.scanKeys(lo, []byte{pLedger + 1})
+	keys, err := ac.scanKeys(lo, []byte{pLedger + 1})
 	if err != nil {
 		return 0, err
 	}
 	for i := len(keys) - 1; i >= 0; i-- {
-		v, ok, err := m.get(keys[i])
+		v, ok, err := ac.get(keys[i])
 		if err != nil {
 			return 0, err
 		}
@@ -300,7 +298,7 @@ func (m *Machine) revertAbove(number uint64) (int, error) {
 		if err != nil {
 			return 0, corrupt("ledger entry", err)
 		}
-		found, err := m.revertEvent(&rec.ev)
+		found, err := ac.revertEvent(&rec.ev)
 		if err != nil {
 			return 0, err
 		}
@@ -313,17 +311,17 @@ func (m *Machine) revertAbove(number uint64) (int, error) {
 
 // scanKeys returns the keys in [lo, hi) as the machine sees them now: the store's keys merged
 // with the batch's writes in the overlay (its deletions hide the store's keys), ascending.
-func (m *Machine) scanKeys(lo, hi []byte) ([][]byte, error) {
+func (ac *applyContext) scanKeys(lo, hi []byte) ([][]byte, error) {
 	present := map[string]bool{}
-	err := m.rw.Scan(lo, hi, false, func(k, _ []byte) bool {
+	err := ac.store.Scan(lo, hi, false, func(k, _ []byte) bool {
 		present[string(k)] = true
 		return true
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fund: scan: %w", err)
 	}
-	for i := range m.ov.entries {
-		e := &m.ov.entries[i]
+	for i := range ac.overlay.entries {
+		e := &ac.overlay.entries[i]
 		if bytes.Compare(e.key, lo) >= 0 && bytes.Compare(e.key, hi) < 0 {
 			present[string(e.key)] = e.ok
 		}

@@ -8,7 +8,7 @@ import (
 )
 
 // The undo journal. Every state change an event makes goes through one of the primitives
-// below, which performs it and appends an op to m.j. The journal is stored in the event's
+// below, which performs it and appends an op to the applyContext's journal. The journal is stored in the event's
 // ledger record; reverting the event replays its ops backwards, inverting each: additive ops
 // by subtracting the same amount (wrap-around arithmetic makes that exact), "set" ops by
 // restoring the prior value they recorded, creations by deleting. Aggregates derived from a
@@ -30,25 +30,27 @@ const (
 	opFlowAdd     byte = 12 // hour which neg amount
 )
 
-type jop struct {
-	op       byte
-	addr     common.Address
-	field    uint8
-	neg      bool
-	amt      uint256.Int
-	created  bool // also "existed" for opRedemption and opKeySet
-	i1, i2   int64
-	tier     uint8
-	active   bool
-	band     band
-	key, val []byte
+type journalOp struct {
+	op                  byte
+	addr                common.Address
+	field               uint8
+	neg                 bool
+	amt                 uint256.Int
+	created             bool  // also "existed" for opRedemption and opKeySet
+	prevFirst, prevLast int64 // opAcctTouch: the account's prior firstSeen and lastActivity
+	prevInt             int64 // opFundSetInt: the field's prior value
+	hour                int64 // opFlowAdd: the flow bucket's hour
+	tier                uint8
+	active              bool
+	band                band
+	key, val            []byte
 }
 
-func parseJournal(b []byte) ([]jop, error) {
+func parseJournal(b []byte) ([]journalOp, error) {
 	d := &dec{b: b}
-	var ops []jop
+	var ops []journalOp
 	for len(d.b) > 0 && d.err == nil {
-		o := jop{op: d.u8()}
+		o := journalOp{op: d.u8()}
 		switch o.op {
 		case opAcctAdd, opAssetAdd:
 			o.addr = [20]byte(d.fixed(20))
@@ -60,7 +62,7 @@ func parseJournal(b []byte) ([]jop, error) {
 		case opAcctTouch:
 			o.addr = [20]byte(d.fixed(20))
 			o.created = d.bool()
-			o.i1, o.i2 = d.varint(), d.varint()
+			o.prevFirst, o.prevLast = d.varint(), d.varint()
 		case opFundAdd:
 			o.field, o.neg = d.u8(), d.bool()
 			d.u256(&o.amt)
@@ -69,7 +71,7 @@ func parseJournal(b []byte) ([]jop, error) {
 			d.u256(&o.amt)
 		case opFundSetInt:
 			o.field = d.u8()
-			o.i1 = d.varint()
+			o.prevInt = d.varint()
 		case opEmergency:
 			o.active = d.bool()
 		case opBand:
@@ -93,7 +95,7 @@ func parseJournal(b []byte) ([]jop, error) {
 			o.tier, o.active = d.u8(), d.bool()
 			d.u256(&o.amt)
 		case opFlowAdd:
-			o.i1 = d.varint()
+			o.hour = d.varint()
 			o.field, o.neg = d.u8(), d.bool()
 			d.u256(&o.amt)
 		default:
@@ -108,60 +110,60 @@ func parseJournal(b []byte) ([]jop, error) {
 }
 
 // undo inverts one journal op.
-func (m *Machine) undo(o *jop) error {
+func (ac *applyContext) undo(o *journalOp) error {
 	switch o.op {
 	case opAcctAdd:
 		if int(o.field) >= numAcctFields {
 			return corrupt("journal", errBadField)
 		}
-		return m.acctRaw(o.addr, int(o.field), &o.amt, !o.neg)
+		return ac.acctRaw(o.addr, int(o.field), &o.amt, !o.neg)
 	case opAcctTouch:
-		return m.untouchAcct(o)
+		return ac.untouchAcct(o)
 	case opFundAdd:
 		if int(o.field) >= numFundU256 {
 			return corrupt("journal", errBadField)
 		}
-		m.fundAddRaw(int(o.field), &o.amt, !o.neg)
+		ac.fundAddRaw(int(o.field), &o.amt, !o.neg)
 	case opFundSetU256:
 		if int(o.field) >= numFundU256 {
 			return corrupt("journal", errBadField)
 		}
-		m.fund.u[o.field] = o.amt
-		m.markFundU256(int(o.field))
+		ac.fund.amounts[o.field] = o.amt
+		ac.markFundU256(int(o.field))
 	case opFundSetInt:
 		if int(o.field) >= numFundInt {
 			return corrupt("journal", errBadField)
 		}
-		m.fund.i[o.field] = o.i1
-		m.markFundInt(int(o.field))
+		ac.fund.ints[o.field] = o.prevInt
+		ac.markFundInt(int(o.field))
 	case opEmergency:
-		m.fund.emergency = o.active
-		m.fundDirty = true
-		m.mark(ClassOverview)
+		ac.fund.emergency = o.active
+		ac.fundDirty = true
+		ac.mark(ClassOverview)
 	case opBand:
-		m.fund.tiers[o.tier] = o.band
-		m.fundDirty = true
-		m.mark(ClassTiers, ClassOverview)
+		ac.fund.tiers[o.tier] = o.band
+		ac.fundDirty = true
+		ac.mark(ClassTiers, ClassOverview)
 	case opRedemption:
-		return m.undoRedemption(o)
+		return ac.undoRedemption(o)
 	case opAssetSet:
-		return m.undoAssetSet(o)
+		return ac.undoAssetSet(o)
 	case opAssetAdd:
-		return m.assetHoldRaw(o.addr, &o.amt, !o.neg)
+		return ac.assetHoldRaw(o.addr, &o.amt, !o.neg)
 	case opKeySet:
 		if o.created {
-			if err := m.set(o.key, o.val); err != nil {
+			if err := ac.set(o.key, o.val); err != nil {
 				return err
 			}
-		} else if err := m.del(o.key); err != nil {
+		} else if err := ac.del(o.key); err != nil {
 			return err
 		}
-		m.markKey(o.key)
+		ac.markKey(o.key)
 	case opFlowAdd:
 		if o.field > flowReds {
 			return corrupt("journal", errBadField)
 		}
-		return m.flowRaw(o.i1, int(o.field), &o.amt, !o.neg)
+		return ac.flowRaw(o.hour, int(o.field), &o.amt, !o.neg)
 	}
 	return nil
 }
@@ -172,9 +174,9 @@ type errorString string
 
 func (e errorString) Error() string { return string(e) }
 
-func (m *Machine) jAmount(op byte, field int, neg bool, amt *uint256.Int) {
-	m.j = append(m.j, op, byte(field), boolByte(neg))
-	m.j = appendU256(m.j, amt)
+func (ac *applyContext) journalAmount(op byte, field int, neg bool, amt *uint256.Int) {
+	ac.journal = append(ac.journal, op, byte(field), boolByte(neg))
+	ac.journal = appendU256(ac.journal, amt)
 }
 
 // ---- fund singleton ----
@@ -205,82 +207,82 @@ func addSigned(z, amt *uint256.Int, neg bool) {
 }
 
 func (m *Machine) fundAddRaw(field int, amt *uint256.Int, neg bool) {
-	addSigned(&m.fund.u[field], amt, neg)
+	addSigned(&m.fund.amounts[field], amt, neg)
 	m.markFundU256(field)
 }
 
 // fundAdd adds (or subtracts) amt to an additive fund field.
-func (m *Machine) fundAdd(field int, amt *uint256.Int, neg bool) {
+func (ac *applyContext) fundAdd(field int, amt *uint256.Int, neg bool) {
 	if amt.IsZero() {
 		return
 	}
-	m.jAmount(opFundAdd, field, neg, amt)
-	m.fundAddRaw(field, amt, neg)
+	ac.journalAmount(opFundAdd, field, neg, amt)
+	ac.fundAddRaw(field, amt, neg)
 }
 
 // fundSetU256 sets a "set" fund field, journaling its prior value.
-func (m *Machine) fundSetU256(field int, v *uint256.Int) {
-	if m.fund.u[field].Eq(v) {
+func (ac *applyContext) fundSetU256(field int, v *uint256.Int) {
+	if ac.fund.amounts[field].Eq(v) {
 		return
 	}
-	m.j = append(m.j, opFundSetU256, byte(field))
-	m.j = appendU256(m.j, &m.fund.u[field])
-	m.fund.u[field] = *v
-	m.markFundU256(field)
+	ac.journal = append(ac.journal, opFundSetU256, byte(field))
+	ac.journal = appendU256(ac.journal, &ac.fund.amounts[field])
+	ac.fund.amounts[field] = *v
+	ac.markFundU256(field)
 }
 
-func (m *Machine) fundSetInt(field int, v int64) {
-	if m.fund.i[field] == v {
+func (ac *applyContext) fundSetInt(field int, v int64) {
+	if ac.fund.ints[field] == v {
 		return
 	}
-	m.j = append(m.j, opFundSetInt, byte(field))
-	m.j = binary.AppendVarint(m.j, m.fund.i[field])
-	m.fund.i[field] = v
-	m.markFundInt(field)
+	ac.journal = append(ac.journal, opFundSetInt, byte(field))
+	ac.journal = binary.AppendVarint(ac.journal, ac.fund.ints[field])
+	ac.fund.ints[field] = v
+	ac.markFundInt(field)
 }
 
-func (m *Machine) setEmergency(v bool) {
-	if m.fund.emergency == v {
+func (ac *applyContext) setEmergency(v bool) {
+	if ac.fund.emergency == v {
 		return
 	}
-	m.j = append(m.j, opEmergency, boolByte(m.fund.emergency))
-	m.fund.emergency = v
-	m.fundDirty = true
-	m.mark(ClassOverview)
+	ac.journal = append(ac.journal, opEmergency, boolByte(ac.fund.emergency))
+	ac.fund.emergency = v
+	ac.fundDirty = true
+	ac.mark(ClassOverview)
 }
 
-func (m *Machine) setBand(tier uint8, b *band) {
-	old := &m.fund.tiers[tier]
+func (ac *applyContext) setBand(tier uint8, b *band) {
+	old := &ac.fund.tiers[tier]
 	if old.target.Eq(&b.target) && old.min.Eq(&b.min) && old.max.Eq(&b.max) {
 		return
 	}
-	m.j = append(m.j, opBand, tier)
-	m.j = appendU256(m.j, &old.target)
-	m.j = appendU256(m.j, &old.min)
-	m.j = appendU256(m.j, &old.max)
+	ac.journal = append(ac.journal, opBand, tier)
+	ac.journal = appendU256(ac.journal, &old.target)
+	ac.journal = appendU256(ac.journal, &old.min)
+	ac.journal = appendU256(ac.journal, &old.max)
 	*old = *b
-	m.fundDirty = true
-	m.mark(ClassTiers, ClassOverview)
+	ac.fundDirty = true
+	ac.mark(ClassTiers, ClassOverview)
 }
 
 // ---- generic keys (prices, history, NAV points, risk events) ----
 
 // setKey stores v at k, journaling the prior value (or its absence).
-func (m *Machine) setKey(k, v []byte) error {
-	prev, existed, err := m.get(k)
+func (ac *applyContext) setKey(k, v []byte) error {
+	prev, existed, err := ac.get(k)
 	if err != nil {
 		return err
 	}
-	m.j = append(m.j, opKeySet)
-	m.j = appendString(m.j, string(k))
-	m.j = append(m.j, boolByte(existed))
+	ac.journal = append(ac.journal, opKeySet)
+	ac.journal = appendString(ac.journal, string(k))
+	ac.journal = append(ac.journal, boolByte(existed))
 	if existed {
-		m.j = appendString(m.j, string(prev))
+		ac.journal = appendString(ac.journal, string(prev))
 	}
-	if err := m.set(k, v); err != nil {
+	if err := ac.set(k, v); err != nil {
 		return err
 	}
-	m.markKey(k)
+	ac.markKey(k)
 	return nil
 }
 
@@ -299,23 +301,23 @@ func (m *Machine) markKey(k []byte) {
 
 // ---- flows ----
 
-func (m *Machine) flowAdd(t int64, which int, amt *uint256.Int, neg bool) error {
+func (ac *applyContext) flowAdd(t int64, which int, amt *uint256.Int, neg bool) error {
 	if amt.IsZero() {
 		return nil
 	}
 	hour := t - t%3600
-	m.j = append(m.j, opFlowAdd)
-	m.j = binary.AppendVarint(m.j, hour)
-	m.j = append(m.j, byte(which), boolByte(neg))
-	m.j = appendU256(m.j, amt)
-	return m.flowRaw(hour, which, amt, neg)
+	ac.journal = append(ac.journal, opFlowAdd)
+	ac.journal = binary.AppendVarint(ac.journal, hour)
+	ac.journal = append(ac.journal, byte(which), boolByte(neg))
+	ac.journal = appendU256(ac.journal, amt)
+	return ac.flowRaw(hour, which, amt, neg)
 }
 
 // flowRaw changes an hourly bucket; a bucket that sums to zero is deleted, so that reverting
 // restores the absence of the key.
-func (m *Machine) flowRaw(hour int64, which int, amt *uint256.Int, neg bool) error {
+func (ac *applyContext) flowRaw(hour int64, which int, amt *uint256.Int, neg bool) error {
 	k := flowKey(hour)
-	v, ok, err := m.get(k)
+	v, ok, err := ac.get(k)
 	if err != nil {
 		return err
 	}
@@ -326,19 +328,19 @@ func (m *Machine) flowRaw(hour int64, which int, amt *uint256.Int, neg bool) err
 		}
 	}
 	addSigned(&f.v[which], amt, neg)
-	m.mark(ClassFlows)
+	ac.mark(ClassFlows)
 	if f.v[0].IsZero() && f.v[1].IsZero() {
-		return m.del(k)
+		return ac.del(k)
 	}
-	return m.set(k, f.encode())
+	return ac.set(k, f.encode())
 }
 
 // ---- accounts ----
 
 func positive(u *uint256.Int) bool { return u.Sign() > 0 }
 
-func (m *Machine) loadAccount(addr common.Address) (*account, bool, error) {
-	v, ok, err := m.get(accountKey(addr))
+func (ac *applyContext) loadAccount(addr common.Address) (*account, bool, error) {
+	v, ok, err := ac.get(accountKey(addr))
 	if err != nil || !ok {
 		return &account{}, false, err
 	}
@@ -371,66 +373,66 @@ func (m *Machine) addField(a *account, field int, amt *uint256.Int, neg bool) {
 
 // acctChange touches an account (creating it, moving firstSeen/lastActivity to the event's
 // block time) and, when field >= 0, adds amt to that field; both journaled.
-func (m *Machine) acctChange(addr common.Address, field int, amt *uint256.Int, neg bool) error {
+func (ac *applyContext) acctChange(addr common.Address, field int, amt *uint256.Int, neg bool) error {
 	if addr == (common.Address{}) {
 		return nil
 	}
-	a, ok, err := m.loadAccount(addr)
+	a, ok, err := ac.loadAccount(addr)
 	if err != nil {
 		return err
 	}
 	pf, pl := a.first, a.last
 	if !ok {
-		a.first, a.last = m.t, m.t
+		a.first, a.last = ac.blockTime, ac.blockTime
 	} else {
-		a.first, a.last = min(a.first, m.t), max(a.last, m.t)
+		a.first, a.last = min(a.first, ac.blockTime), max(a.last, ac.blockTime)
 	}
 	if !ok || a.first != pf || a.last != pl {
-		m.j = append(m.j, opAcctTouch)
-		m.j = append(m.j, addr[:]...)
-		m.j = append(m.j, boolByte(!ok))
-		m.j = binary.AppendVarint(m.j, pf)
-		m.j = binary.AppendVarint(m.j, pl)
+		ac.journal = append(ac.journal, opAcctTouch)
+		ac.journal = append(ac.journal, addr[:]...)
+		ac.journal = append(ac.journal, boolByte(!ok))
+		ac.journal = binary.AppendVarint(ac.journal, pf)
+		ac.journal = binary.AppendVarint(ac.journal, pl)
 	}
 	if field >= 0 && !amt.IsZero() {
-		m.j = append(m.j, opAcctAdd)
-		m.j = append(m.j, addr[:]...)
-		m.j = append(m.j, byte(field), boolByte(neg))
-		m.j = appendU256(m.j, amt)
-		m.addField(a, field, amt, neg)
+		ac.journal = append(ac.journal, opAcctAdd)
+		ac.journal = append(ac.journal, addr[:]...)
+		ac.journal = append(ac.journal, byte(field), boolByte(neg))
+		ac.journal = appendU256(ac.journal, amt)
+		ac.addField(a, field, amt, neg)
 	}
-	m.markAccount(addr)
-	return m.set(accountKey(addr), a.encode())
+	ac.markAccount(addr)
+	return ac.set(accountKey(addr), a.encode())
 }
 
 // acctRaw changes an amount without journaling (undo, and derived pendingRedemptions).
-func (m *Machine) acctRaw(addr common.Address, field int, amt *uint256.Int, neg bool) error {
+func (ac *applyContext) acctRaw(addr common.Address, field int, amt *uint256.Int, neg bool) error {
 	if addr == (common.Address{}) || amt.IsZero() {
 		return nil
 	}
-	a, _, err := m.loadAccount(addr)
+	a, _, err := ac.loadAccount(addr)
 	if err != nil {
 		return err
 	}
-	m.addField(a, field, amt, neg)
-	m.markAccount(addr)
-	return m.set(accountKey(addr), a.encode())
+	ac.addField(a, field, amt, neg)
+	ac.markAccount(addr)
+	return ac.set(accountKey(addr), a.encode())
 }
 
-func (m *Machine) untouchAcct(o *jop) error {
-	a, ok, err := m.loadAccount(o.addr)
+func (ac *applyContext) untouchAcct(o *journalOp) error {
+	a, ok, err := ac.loadAccount(o.addr)
 	if err != nil || !ok {
 		return err
 	}
-	m.markAccount(o.addr)
+	ac.markAccount(o.addr)
 	if o.created {
 		// Delete what the event created, unless a later event (reverted out of order) still
 		// holds amounts there.
 		if a.zero() {
-			return m.del(accountKey(o.addr))
+			return ac.del(accountKey(o.addr))
 		}
 		return nil
 	}
-	a.first, a.last = o.i1, o.i2
-	return m.set(accountKey(o.addr), a.encode())
+	a.first, a.last = o.prevFirst, o.prevLast
+	return ac.set(accountKey(o.addr), a.encode())
 }

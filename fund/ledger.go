@@ -71,59 +71,49 @@ func ledgerIndexKeys(ev *chainlog.Event, s *chainlog.Spec, pos *ledgerPos) [][]b
 
 // acceptEvent applies a new event and records it in the ledger; a known (txHash, logIndex)
 // is a duplicate and changes nothing.
-func (m *Machine) acceptEvent(ev *chainlog.Event, s *chainlog.Spec) (dup bool, err error) {
+func (ac *applyContext) acceptEvent(ev *chainlog.Event, s *chainlog.Spec) (dup bool, err error) {
 	tk := txKey(ev.TxHash, ev.LogIndex)
-	if _, ok, err := m.get(tk); err != nil || ok {
+	if _, ok, err := ac.get(tk); err != nil || ok {
 		return ok, err
 	}
-	m.t = ev.BlockTime
-	if m.t == 0 {
-		m.t = m.cmdTime / 1e9
+	ac.blockTime = ev.BlockTime
+	if ac.blockTime == 0 {
+		ac.blockTime = ac.cmdTime / 1e9
 	}
-	ev.BlockTime = m.t
-	m.j = m.j[:0]
-	if ev.BlockNumber > uint64(m.fund.i[fLastBlock]) {
-		m.fundSetInt(fLastBlock, int64(ev.BlockNumber))
+	ev.BlockTime = ac.blockTime
+	ac.journal = ac.journal[:0]
+	if ev.BlockNumber > uint64(ac.fund.ints[fLastBlock]) {
+		ac.fundSetInt(fLastBlock, int64(ev.BlockNumber))
 	}
-	if m.t > m.fund.i[fLatestTime] {
-		m.fundSetInt(fLatestTime, m.t)
+	if ac.blockTime > ac.fund.ints[fLatestTime] {
+		ac.fundSetInt(fLatestTime, ac.blockTime)
 	}
-	m.fundSetInt(fUpdatedAt, m.cmdTime)
+	ac.fundSetInt(fUpdatedAt, ac.cmdTime)
 	pos := makeLedgerPos(ev.BlockNumber, ev.LogIndex, ev.TxHash)
-	switch s.Kind {
-	case chainlog.KindVault:
-		err = m.applyVault(ev, s, &pos)
-	case chainlog.KindRedemptionManager:
-		err = m.applyRedemption(ev, s, &pos)
-	case chainlog.KindAssetController:
-		err = m.applyAssets(ev, s, &pos)
-	case chainlog.KindOracle:
-		err = m.applyOracle(ev, &pos)
-	}
-	if err != nil {
+	if err := ac.applyEffects(ev, s, &pos); err != nil {
 		return false, err
 	}
-	if err := m.set(key(pLedger, pos[:]), encodeLedger(ev, m.j)); err != nil {
+	if err := ac.set(key(pLedger, pos[:]), encodeLedger(ev, ac.journal)); err != nil {
 		return false, err
 	}
-	if err := m.set(tk, be64(ev.BlockNumber)); err != nil {
+	if err := ac.set(tk, be64(ev.BlockNumber)); err != nil {
 		return false, err
 	}
 	for _, k := range ledgerIndexKeys(ev, s, &pos) {
-		if err := m.set(k, nil); err != nil {
+		if err := ac.set(k, nil); err != nil {
 			return false, err
 		}
 	}
-	m.mark(ClassLedger)
-	m.changes.Transactions = append(m.changes.Transactions, TxRef{TxHash: ev.TxHash, LogIndex: ev.LogIndex})
+	ac.mark(ClassLedger)
+	ac.changes.Transactions = append(ac.changes.Transactions, TxRef{TxHash: ev.TxHash, LogIndex: ev.LogIndex})
 	return false, nil
 }
 
 // revertEvent undoes the ledger entry (txHash, logIndex) of a removed log, if present: its
 // journal is replayed backwards, then the entry and its index keys are deleted.
-func (m *Machine) revertEvent(ev *chainlog.Event) (found bool, err error) {
+func (ac *applyContext) revertEvent(ev *chainlog.Event) (found bool, err error) {
 	tk := txKey(ev.TxHash, ev.LogIndex)
-	v, ok, err := m.get(tk)
+	v, ok, err := ac.get(tk)
 	if err != nil || !ok {
 		return false, err
 	}
@@ -132,7 +122,7 @@ func (m *Machine) revertEvent(ev *chainlog.Event) (found bool, err error) {
 	}
 	pos := makeLedgerPos(binary.BigEndian.Uint64(v), ev.LogIndex, ev.TxHash)
 	lk := key(pLedger, pos[:])
-	rv, ok, err := m.get(lk)
+	rv, ok, err := ac.get(lk)
 	if err != nil {
 		return false, err
 	}
@@ -152,24 +142,24 @@ func (m *Machine) revertEvent(ev *chainlog.Event) (found bool, err error) {
 		return false, corrupt("ledger journal", err)
 	}
 	for i := len(ops) - 1; i >= 0; i-- {
-		if err := m.undo(&ops[i]); err != nil {
+		if err := ac.undo(&ops[i]); err != nil {
 			return false, err
 		}
 	}
 	for _, k := range append(ledgerIndexKeys(&rec.ev, s, &pos), lk, tk) {
-		if err := m.del(k); err != nil {
+		if err := ac.del(k); err != nil {
 			return false, err
 		}
 	}
-	m.mark(ClassLedger)
-	m.changes.Transactions = append(m.changes.Transactions, TxRef{TxHash: ev.TxHash, LogIndex: ev.LogIndex, Removed: true})
+	ac.mark(ClassLedger)
+	ac.changes.Transactions = append(ac.changes.Transactions, TxRef{TxHash: ev.TxHash, LogIndex: ev.LogIndex, Removed: true})
 	return true, nil
 }
 
 // raiseRisk stores a risk event under its own prefix (journaled: reverting deletes it).
-func (m *Machine) raiseRisk(ev *chainlog.Event, s *chainlog.Spec, pos *ledgerPos, sev uint8) error {
-	r := riskRec{severity: sev, spec: s.ID, time: m.t, contract: ev.Contract}
-	return m.setKey(key(pRisk, pos[:]), r.encode())
+func (ac *applyContext) raiseRisk(ev *chainlog.Event, s *chainlog.Spec, pos *ledgerPos, sev uint8) error {
+	r := riskRec{severity: sev, spec: s.ID, time: ac.blockTime, contract: ev.Contract}
+	return ac.setKey(key(pRisk, pos[:]), r.encode())
 }
 
 // eventTime turns an event's uint256 timestamp into unix seconds; zero or out-of-range values

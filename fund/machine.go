@@ -147,23 +147,18 @@ type Machine struct {
 	dirty     [NumClasses]bool
 	allViews  bool // render every view at the next EndBatch (fresh state or after Load)
 	changes   *Changes
-	ov        overlay   // the batch's reads and writes, flushed at EndBatch
+	overlay   overlay   // the batch's reads and writes, flushed at EndBatch
 	assets    assetRows // assets with prices as the views last read them
 	pruneTo   uint64    // sync mark set in this batch (0: none): EndBatch prunes the outbox to it
-	obuf      []byte    // scratch for outbox keys and values
-
-	// per-Apply scratch
-	rw      kv.ReadWriter
-	j       []byte // journal of the event being applied
-	cmdTime int64  // unix ns
-	t       int64  // effective block time (unix s) of the event being applied
+	outboxBuf []byte    // reused buffer for outbox keys and values
+	journal   []byte    // reused buffer for the undo journal of the event being applied
 }
 
 // NewMachine returns a Machine over an empty state; call Load before Apply when the store
 // may hold state. obs may be nil.
 func NewMachine(info Info, obs Observer) *Machine {
-	m := &Machine{info: info, obs: obs, fund: newFundState(), allViews: true, changes: newChanges(), ov: newOverlay()}
-	m.ov.outbox = info.Outbox
+	m := &Machine{info: info, obs: obs, fund: newFundState(), allViews: true, changes: newChanges(), overlay: newOverlay()}
+	m.overlay.outbox = info.Outbox
 	return m
 }
 
@@ -179,7 +174,7 @@ func (m *Machine) Load(r kv.Reader) error {
 	m.dirty = [NumClasses]bool{}
 	m.allViews = true
 	m.changes = newChanges()
-	m.ov.reset()
+	m.overlay.reset()
 	m.assets = assetRows{}
 	m.pruneTo = 0
 	return nil
@@ -210,73 +205,75 @@ func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error)
 	}
 	var res any
 	var err error
-	var t int64 // the command's time (unix ns), for the outbox
+	// The command's context; the journal buffer is the machine's, reused across commands.
+	ac := &applyContext{Machine: m, store: rw, index: index, journal: m.journal[:0]}
 	sp := m.savepoint()
 	m.changes.Index = index
 	switch cmd[0] {
 	case CmdLogs:
 		var c *LogsCommand
 		if c, err = DecodeLogs(cmd); err == nil {
-			t = c.Time
-			res, err = m.applyLogs(rw, index, c)
+			ac.cmdTime = c.Time
+			res, err = ac.applyLogs(c)
 		}
 	case CmdPrices:
 		var c *PricesCommand
 		if c, err = DecodePrices(cmd); err == nil {
-			t = c.Time
-			res, err = m.applyPrices(rw, index, c)
+			ac.cmdTime = c.Time
+			res, err = ac.applyPrices(c)
 		}
 	case CmdAudit:
 		var c *AuditCommand
 		if c, err = DecodeAudit(cmd); err == nil {
-			t = c.Time
-			res, err = m.applyAudit(index, c)
+			ac.cmdTime = c.Time
+			res, err = ac.applyAudit(c)
 		}
 	case CmdSyncMark:
 		var c *SyncMarkCommand
 		if c, err = DecodeSyncMark(cmd); err == nil {
-			t = c.Time
-			res, err = m.applySyncMark(rw, index, c)
+			ac.cmdTime = c.Time
+			res, err = ac.applySyncMark(c)
 		}
 	case CmdIngest:
 		var c *IngestCommand
 		if c, err = DecodeIngest(cmd); err == nil {
-			t = c.Time
-			res, err = m.applyIngest(rw, index, c)
+			ac.cmdTime = c.Time
+			res, err = ac.applyIngest(c)
 		}
 	case CmdNonce:
 		var c *NonceCommand
 		if c, err = DecodeNonce(cmd); err == nil {
-			t = c.Time
-			res, err = m.withStore(rw, func() (any, error) { return m.applyNonce(c) })
+			ac.cmdTime = c.Time
+			res, err = ac.applyNonce(c)
 		}
 	case CmdLogin:
 		var c *LoginCommand
 		if c, err = DecodeLogin(cmd); err == nil {
-			t = c.Time
-			res, err = m.withStore(rw, func() (any, error) { return m.applyLogin(index, c) })
+			ac.cmdTime = c.Time
+			res, err = ac.applyLogin(c)
 		}
 	case CmdTouch:
 		var c *TouchCommand
 		if c, err = DecodeTouch(cmd); err == nil {
-			t = c.Time
-			res, err = m.withStore(rw, func() (any, error) { return m.applyTouch(c) })
+			ac.cmdTime = c.Time
+			res, err = ac.applyTouch(c)
 		}
 	case CmdLogout:
 		var c *LogoutCommand
 		if c, err = DecodeLogout(cmd); err == nil {
-			t = c.Time
-			res, err = m.withStore(rw, func() (any, error) { return m.applyLogout(index, c) })
+			ac.cmdTime = c.Time
+			res, err = ac.applyLogout(c)
 		}
 	case CmdRole:
 		var c *RoleCommand
 		if c, err = DecodeRole(cmd); err == nil {
-			t = c.Time
-			res, err = m.withStore(rw, func() (any, error) { return m.applyRole(index, c) })
+			ac.cmdTime = c.Time
+			res, err = ac.applyRole(c)
 		}
 	default:
 		err = fmt.Errorf("%w: unknown command type %d", ErrBadCommand, cmd[0])
 	}
+	m.journal = ac.journal[:0]
 	if err != nil {
 		return nil, err
 	}
@@ -285,16 +282,9 @@ func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error)
 		return res, nil
 	}
 	if m.info.Outbox {
-		m.recordChanges(index, t, &sp.fund)
+		m.recordChanges(index, ac.cmdTime, &sp.fund)
 	}
 	return res, nil
-}
-
-// withStore runs f with m.rw set to rw, as the session commands read through the overlay.
-func (m *Machine) withStore(rw kv.ReadWriter, f func() (any, error)) (any, error) {
-	m.rw = rw
-	defer func() { m.rw = nil }()
-	return f()
 }
 
 // savepoint is the Machine's state before a command, so that a refused command changes
@@ -310,7 +300,7 @@ type savepoint struct {
 }
 
 func (m *Machine) savepoint() savepoint {
-	m.ov.begin()
+	m.overlay.begin()
 	c := m.changes
 	return savepoint{
 		fund: m.fund, fundDirty: m.fundDirty, dirty: m.dirty, classes: c.Classes, index: c.Index, pruneTo: m.pruneTo,
@@ -322,7 +312,7 @@ func (m *Machine) savepoint() savepoint {
 // rollback restores the state of sp: the overlay, the singleton, the dirty classes and the
 // batch's Changes.
 func (m *Machine) rollback(sp savepoint) {
-	m.ov.rollback()
+	m.overlay.rollback()
 	m.fund, m.fundDirty, m.dirty, m.pruneTo = sp.fund, sp.fundDirty, sp.dirty, sp.pruneTo
 	c := m.changes
 	c.Classes, c.Index = sp.classes, sp.index
@@ -348,7 +338,7 @@ func checkCommandTime(t int64) *ValidationError {
 	return nil
 }
 
-func (m *Machine) applyLogs(rw kv.ReadWriter, index uint64, c *LogsCommand) (any, error) {
+func (ac *applyContext) applyLogs(c *LogsCommand) (any, error) {
 	if verr := checkCommandTime(c.Time); verr != nil {
 		return verr, nil
 	}
@@ -361,9 +351,7 @@ func (m *Machine) applyLogs(rw kv.ReadWriter, index uint64, c *LogsCommand) (any
 		}
 		specs[i] = s
 	}
-	m.rw, m.cmdTime = rw, c.Time
-	defer func() { m.rw = nil }()
-	prevLast := m.fund.i[fLastBlock]
+	prevLast := ac.fund.ints[fLastBlock]
 	res := &LogsResult{Skipped: c.Skipped, Outcomes: make([]Outcome, len(c.Events))}
 	for i := range c.Events {
 		ev := &c.Events[i]
@@ -372,7 +360,7 @@ func (m *Machine) applyLogs(rw kv.ReadWriter, index uint64, c *LogsCommand) (any
 		var err error
 		if ev.Removed {
 			var found bool
-			found, err = m.revertEvent(ev)
+			found, err = ac.revertEvent(ev)
 			if found {
 				out.Status = OutcomeReverted
 				res.Reverted++
@@ -382,7 +370,7 @@ func (m *Machine) applyLogs(rw kv.ReadWriter, index uint64, c *LogsCommand) (any
 			}
 		} else {
 			var dup bool
-			dup, err = m.acceptEvent(ev, specs[i])
+			dup, err = ac.acceptEvent(ev, specs[i])
 			if dup {
 				out.Status, out.Reason = OutcomeDuplicate, "log is already in the ledger"
 				res.Duplicates++
@@ -398,8 +386,8 @@ func (m *Machine) applyLogs(rw kv.ReadWriter, index uint64, c *LogsCommand) (any
 	if !c.Actor.IsZero() {
 		before := fmt.Appendf(nil, `{"lastBlock":%d}`, uint64(prevLast))
 		after := fmt.Appendf(nil, `{"events":%d,"accepted":%d,"duplicates":%d,"reverted":%d,"notFound":%d,"skipped":%d,"lastBlock":%d}`,
-			len(c.Events), res.Accepted, res.Duplicates, res.Reverted, res.NotFound, res.Skipped, uint64(m.fund.i[fLastBlock]))
-		if err := m.writeAudit(index, 0, c.Time, &c.Actor, "logs.submit", "ledger", before, after); err != nil {
+			len(c.Events), res.Accepted, res.Duplicates, res.Reverted, res.NotFound, res.Skipped, uint64(ac.fund.ints[fLastBlock]))
+		if err := ac.writeAudit(ac.index, 0, c.Time, &c.Actor, "logs.submit", "ledger", before, after); err != nil {
 			return nil, err
 		}
 	}
@@ -416,7 +404,7 @@ func (m *Machine) EndBatch(rw kv.ReadWriter, lastIndex uint64) error {
 	if err := m.writeOutbox(rw); err != nil {
 		return err
 	}
-	if err := m.ov.flush(rw); err != nil {
+	if err := m.overlay.flush(rw); err != nil {
 		return err
 	}
 	if m.fundDirty {
@@ -508,22 +496,15 @@ func (m *Machine) markPrice(a common.Address) {
 	}
 }
 
-// get reads key from the store being applied, through the batch's overlay; absent keys give
-// (nil, false, nil). The overlay keeps k, and the value is shared with it: callers must modify
-// neither (every key is built fresh by keys.go and never changed).
-func (m *Machine) get(k []byte) ([]byte, bool, error) {
-	return m.ov.get(m.rw, k)
-}
-
 // set writes v at k through the overlay (written to the store at EndBatch). The overlay keeps
 // k and v: the caller must not modify them afterwards.
 func (m *Machine) set(k, v []byte) error {
-	m.ov.put(k, v, true)
+	m.overlay.put(k, v, true)
 	return nil
 }
 
 // del deletes k through the overlay, which keeps k.
 func (m *Machine) del(k []byte) error {
-	m.ov.put(k, nil, false)
+	m.overlay.put(k, nil, false)
 	return nil
 }

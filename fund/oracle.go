@@ -6,29 +6,28 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/holiman/uint256"
 	"paimon/chainlog"
-	"paimon/kv"
 )
 
-// applyOracle applies PriceSet: a history point, and the current price unless the current one
+// oracleEvent applies PriceSet: a history point, and the current price unless the current one
 // is newer.
-func (m *Machine) applyOracle(ev *chainlog.Event, pos *ledgerPos) error {
+func (ac *applyContext) oracleEvent(ev *chainlog.Event, _ *chainlog.Spec, pos *ledgerPos) error {
 	a := ev.Args
 	asset := a[0].Address
-	rec := priceRec{price: a[1].Uint, time: eventTime(&a[2].Uint, m.t), source: srcOracle, sourceID: uint8(a[3].Uint.Uint64())}
+	rec := priceRec{price: a[1].Uint, time: eventTime(&a[2].Uint, ac.blockTime), source: srcOracle, sourceID: uint8(a[3].Uint.Uint64())}
 	enc := rec.encode()
-	if err := m.setKey(priceHistKey(asset, rec.time, srcOracle, ev.BlockNumber, ev.LogIndex), enc); err != nil {
+	if err := ac.setKey(priceHistKey(asset, rec.time, srcOracle, ev.BlockNumber, ev.LogIndex), enc); err != nil {
 		return err
 	}
-	newer, err := m.priceIsNewer(asset, rec.time)
+	newer, err := ac.priceIsNewer(asset, rec.time)
 	if err != nil || !newer {
 		return err
 	}
-	return m.setKey(priceKey(asset), enc)
+	return ac.setKey(priceKey(asset), enc)
 }
 
 // priceIsNewer reports whether a price at time t replaces the asset's current price.
-func (m *Machine) priceIsNewer(asset common.Address, t int64) (bool, error) {
-	v, ok, err := m.get(priceKey(asset))
+func (ac *applyContext) priceIsNewer(asset common.Address, t int64) (bool, error) {
+	v, ok, err := ac.get(priceKey(asset))
 	if err != nil || !ok {
 		return !ok, err
 	}
@@ -55,7 +54,7 @@ func validPrice(i int, p *PriceUpdate) (common.Address, *ValidationError) {
 }
 
 // applyPrices applies operator price pushes (source "api"); they are not revertible.
-func (m *Machine) applyPrices(rw kv.ReadWriter, index uint64, c *PricesCommand) (any, error) {
+func (ac *applyContext) applyPrices(c *PricesCommand) (any, error) {
 	if verr := checkCommandTime(c.Time); verr != nil {
 		return verr, nil
 	}
@@ -73,19 +72,17 @@ func (m *Machine) applyPrices(rw kv.ReadWriter, index uint64, c *PricesCommand) 
 		}
 		assets[i] = a
 	}
-	m.rw, m.cmdTime = rw, c.Time
-	defer func() { m.rw = nil }()
-	m.j = m.j[:0] // not stored: operator prices are not revertible
+	ac.journal = ac.journal[:0] // not stored: operator prices are not revertible
 	var before, after []byte
 	for i := range c.Prices {
 		p := &c.Prices[i]
 		rec := priceRec{price: p.Price, time: p.Time, source: srcAPI}
 		enc := rec.encode()
-		if err := m.set(priceHistKey(assets[i], p.Time, srcAPI, index, uint64(i)), enc); err != nil {
+		if err := ac.set(priceHistKey(assets[i], p.Time, srcAPI, ac.index, uint64(i)), enc); err != nil {
 			return nil, err
 		}
-		m.mark(ClassPrices)
-		prev, ok, err := m.get(priceKey(assets[i]))
+		ac.mark(ClassPrices)
+		prev, ok, err := ac.get(priceKey(assets[i]))
 		if err != nil {
 			return nil, err
 		}
@@ -100,13 +97,13 @@ func (m *Machine) applyPrices(rw kv.ReadWriter, index uint64, c *PricesCommand) 
 			after = appendAuditPrice(after, assets[i], true, &p.Price, p.Time)
 		}
 		if !ok || p.Time >= cur.time {
-			if err := m.set(priceKey(assets[i]), enc); err != nil {
+			if err := ac.set(priceKey(assets[i]), enc); err != nil {
 				return nil, err
 			}
-			m.markPrice(assets[i])
+			ac.markPrice(assets[i])
 		}
 	}
-	m.fundSetInt(fUpdatedAt, c.Time)
+	ac.fundSetInt(fUpdatedAt, c.Time)
 	if !c.Actor.IsZero() {
 		resource := "prices"
 		if len(assets) == 1 {
@@ -114,7 +111,7 @@ func (m *Machine) applyPrices(rw kv.ReadWriter, index uint64, c *PricesCommand) 
 		}
 		b := fmt.Appendf(nil, `{"count":%d,"prices":[%s]}`, len(c.Prices), before)
 		af := fmt.Appendf(nil, `{"count":%d,"prices":[%s]}`, len(c.Prices), after)
-		if err := m.writeAudit(index, 0, c.Time, &c.Actor, "prices.set", resource, b, af); err != nil {
+		if err := ac.writeAudit(ac.index, 0, c.Time, &c.Actor, "prices.set", resource, b, af); err != nil {
 			return nil, err
 		}
 	}

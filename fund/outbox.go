@@ -127,7 +127,7 @@ func OutboxStats(r kv.Reader, after uint64) (count int, oldest int64, err error)
 // overlay and, if its value changed, the fund singleton (which the Machine keeps outside the
 // overlay) become outbox items with the command's index and time.
 func (m *Machine) recordChanges(index uint64, t int64, before *fundState) {
-	m.ov.commit(index, t)
+	m.overlay.commit(index, t)
 	if m.fund == *before {
 		return
 	}
@@ -135,7 +135,7 @@ func (m *Machine) recordChanges(index uint64, t int64, before *fundState) {
 	if enc := m.fund.encode(); !bytes.Equal(enc, initialFund) {
 		it.value, it.present = enc, true
 	}
-	m.ov.changed = append(m.ov.changed, it)
+	m.overlay.changed = append(m.overlay.changed, it)
 }
 
 // writeOutbox writes the batch's outbox entries in key order and applies a sync mark set in
@@ -149,7 +149,7 @@ func (m *Machine) writeOutbox(w kv.Writer) error {
 			return fmt.Errorf("fund: prune outbox to %d: %w", m.pruneTo, err)
 		}
 	}
-	items := m.ov.changed
+	items := m.overlay.changed
 	slices.SortFunc(items, func(a, b outboxItem) int {
 		if c := cmp.Compare(a.index, b.index); c != 0 {
 			return c
@@ -160,7 +160,7 @@ func (m *Machine) writeOutbox(w kv.Writer) error {
 		m.changes.Records = slices.Grow(m.changes.Records, len(items))
 	}
 	// The store copies what it is given: one scratch buffer serves every key and value.
-	buf := m.obuf[:0]
+	buf := m.outboxBuf[:0]
 	var ord uint32
 	for i := range items {
 		it := &items[i]
@@ -188,7 +188,7 @@ func (m *Machine) writeOutbox(w kv.Writer) error {
 			return fmt.Errorf("fund: write outbox %d-%d: %w", it.index, ord, err)
 		}
 	}
-	m.obuf = buf[:0]
+	m.outboxBuf = buf[:0]
 	m.pruneTo = 0
 	return nil
 }
@@ -260,16 +260,14 @@ func SyncMark(r kv.Reader) (index uint64, time int64, err error) {
 // applySyncMark moves the mark forward; the outbox is pruned at EndBatch (writeOutbox), after
 // the batch's own entries are known. The mark must be below the command's own index: the
 // entries it covers must have been applied (and read from the outbox) before it was proposed.
-func (m *Machine) applySyncMark(rw kv.ReadWriter, index uint64, c *SyncMarkCommand) (any, error) {
+func (ac *applyContext) applySyncMark(c *SyncMarkCommand) (any, error) {
 	if verr := checkCommandTime(c.Time); verr != nil {
 		return verr, nil
 	}
-	if c.Index >= index {
-		return invalidParam("index", "sync mark %d is above the applied index %d", c.Index, index-1), nil
+	if c.Index >= ac.index {
+		return invalidParam("ac.index", "sync mark %d is above the applied ac.index %d", c.Index, ac.index-1), nil
 	}
-	m.rw = rw
-	defer func() { m.rw = nil }()
-	v, ok, err := m.get(syncMarkKey())
+	v, ok, err := ac.get(syncMarkKey())
 	if err != nil {
 		return nil, err
 	}
@@ -282,10 +280,10 @@ func (m *Machine) applySyncMark(rw kv.ReadWriter, index uint64, c *SyncMarkComma
 	if c.Index <= cur {
 		return &SyncMarkResult{}, nil // marks never move backwards
 	}
-	if err := m.set(syncMarkKey(), encodeSyncMark(c.Index, c.Time)); err != nil {
+	if err := ac.set(syncMarkKey(), encodeSyncMark(c.Index, c.Time)); err != nil {
 		return nil, err
 	}
-	m.pruneTo = c.Index
+	ac.pruneTo = c.Index
 	return &SyncMarkResult{Pruned: true}, nil
 }
 

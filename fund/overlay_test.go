@@ -101,13 +101,13 @@ func TestRollbackRestoresEverything(t *testing.T) {
 	nAcct, nTx := len(e.m.changes.Accounts), len(e.m.changes.Transactions)
 
 	sp := e.m.savepoint()
-	e.m.rw, e.m.t, e.m.cmdTime = e.st, testNow+3600, testNow*1e9
+	ac := &applyContext{Machine: e.m, store: e.st, index: e.index + 1, blockTime: testNow + 3600, cmdTime: testNow * 1e9}
 	steps := []error{
-		e.m.acctChange(addr(1), aShares, u(1), true), // changed by the good command
-		e.m.acctChange(addr(3), aDeposited, u(7), false),
-		e.m.flowAdd(testNow, flowSubs, u(9), false), // changed by the first batch
-		e.m.flowAdd(testNow+7200, flowReds, u(9), false),
-		e.m.setKey(navKey(testNow, 3, 0), []byte{1}),
+		ac.acctChange(addr(1), aShares, u(1), true), // changed by the good command
+		ac.acctChange(addr(3), aDeposited, u(7), false),
+		ac.flowAdd(testNow, flowSubs, u(9), false), // changed by the first batch
+		ac.flowAdd(testNow+7200, flowReds, u(9), false),
+		ac.setKey(navKey(testNow, 3, 0), []byte{1}),
 		e.m.del(accountKey(addr(2))),
 		e.m.writeAudit(e.index, 0, 1, &Actor{Name: "x"}, "a", "b", nil, nil),
 	}
@@ -116,12 +116,11 @@ func TestRollbackRestoresEverything(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e.m.fundAdd(fTotalAssets, u(5), false)
+	ac.fundAdd(fTotalAssets, u(5), false)
 	e.m.markPrice(addr(50))
 	e.m.markRedemption("9")
 	e.m.changes.Transactions = append(e.m.changes.Transactions, TxRef{})
 	e.m.rollback(sp)
-	e.m.rw = nil
 
 	if fmt.Sprint(e.m.fund) != fmt.Sprint(fund) || e.m.changes.Classes != classes ||
 		len(e.m.changes.Accounts) != nAcct || len(e.m.changes.Transactions) != nTx ||

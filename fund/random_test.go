@@ -173,8 +173,8 @@ func checkInvariants(t *testing.T, e *env) {
 		}
 		return true
 	})
-	if !liability.Eq(&e.m.fund.u[fLiability]) {
-		t.Fatalf("liability %s, open redemptions %s", e.m.fund.u[fLiability].Dec(), liability.Dec())
+	if !liability.Eq(&e.m.fund.amounts[fLiability]) {
+		t.Fatalf("liability %s, open redemptions %s", e.m.fund.amounts[fLiability].Dec(), liability.Dec())
 	}
 	for o, want := range owed {
 		got := pending[o]

@@ -223,19 +223,19 @@ func fundRecord(v []byte) (*FundRecord, error) {
 		}
 	}
 	r := &FundRecord{
-		SharePrice:               unsignedBig(&f.u[fSharePrice]),
-		TotalAssets:              signedBig(&f.u[fTotalAssets]),
-		TotalSupply:              signedBig(&f.u[fTotalSupply]),
-		TotalLockedShares:        signedBig(&f.u[fTotalLocked]),
-		TotalRedemptionLiability: signedBig(&f.u[fLiability]),
-		FeeManagement:            signedBig(&f.u[fFeeManagement]),
-		FeePerformance:           signedBig(&f.u[fFeePerformance]),
-		FeeRedemption:            signedBig(&f.u[fFeeRedemption]),
+		SharePrice:               unsignedBig(&f.amounts[fSharePrice]),
+		TotalAssets:              signedBig(&f.amounts[fTotalAssets]),
+		TotalSupply:              signedBig(&f.amounts[fTotalSupply]),
+		TotalLockedShares:        signedBig(&f.amounts[fTotalLocked]),
+		TotalRedemptionLiability: signedBig(&f.amounts[fLiability]),
+		FeeManagement:            signedBig(&f.amounts[fFeeManagement]),
+		FeePerformance:           signedBig(&f.amounts[fFeePerformance]),
+		FeeRedemption:            signedBig(&f.amounts[fFeeRedemption]),
 		EmergencyMode:            f.emergency,
 		HolderCount:              f.holders,
-		LastBlock:                uint64(f.i[fLastBlock]),
-		LatestBlockTime:          f.i[fLatestTime],
-		UpdatedAt:                f.i[fUpdatedAt],
+		LastBlock:                uint64(f.ints[fLastBlock]),
+		LatestBlockTime:          f.ints[fLatestTime],
+		UpdatedAt:                f.ints[fUpdatedAt],
 	}
 	for t := range f.tiers {
 		b := &f.tiers[t]

@@ -100,7 +100,7 @@ func TestDecodeRecordMatchesAPI(t *testing.T) {
 				want["tiers."+tier+".targetRatio"], want["tiers."+tier+".minRatio"], want["tiers."+tier+".maxRatio"] = b.TargetRatio, b.MinRatio, b.MaxRatio
 			}
 			e.check("fund", o, want)
-			mustEqual(t, "latest block time", r.LatestBlockTime, e.m.fund.i[fLatestTime])
+			mustEqual(t, "latest block time", r.LatestBlockTime, e.m.fund.ints[fLatestTime])
 		case *AccountRecord:
 			if r.Shares.Sign() < 0 {
 				negative++

@@ -8,8 +8,8 @@ import (
 
 func redemptionKey(id *[32]byte) []byte { return key(pRedemption, id[:]) }
 
-func (m *Machine) loadRedemption(id *[32]byte) (*redemption, error) {
-	v, ok, err := m.get(redemptionKey(id))
+func (ac *applyContext) loadRedemption(id *[32]byte) (*redemption, error) {
+	v, ok, err := ac.get(redemptionKey(id))
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -20,18 +20,18 @@ func (m *Machine) loadRedemption(id *[32]byte) (*redemption, error) {
 	return r, nil
 }
 
-// applyRedemption applies a redemption manager event (EVENTS.md, "Redemption manager"). An
+// redemptionEvent applies a redemption manager event (EVENTS.md, "Redemption manager"). An
 // unknown requestId creates the redemption from what the event carries.
-func (m *Machine) applyRedemption(ev *chainlog.Event, s *chainlog.Spec, pos *ledgerPos) error {
+func (ac *applyContext) redemptionEvent(ev *chainlog.Event, s *chainlog.Spec, pos *ledgerPos) error {
 	a := ev.Args
 	switch s.ID {
 	case chainlog.LowLiquidityAlert:
-		return m.raiseRisk(ev, s, pos, sevWarning)
+		return ac.raiseRisk(ev, s, pos, sevWarning)
 	case chainlog.CriticalLiquidityAlert:
-		return m.raiseRisk(ev, s, pos, sevCritical)
+		return ac.raiseRisk(ev, s, pos, sevCritical)
 	}
 	id := a[0].Uint.Bytes32()
-	old, err := m.loadRedemption(&id)
+	old, err := ac.loadRedemption(&id)
 	if err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func (m *Machine) applyRedemption(ev *chainlog.Event, s *chainlog.Spec, pos *led
 		r.shares, r.locked, r.estFee = a[3].Uint, a[4].Uint, a[5].Uint
 		r.channel, r.requiresApproval = uint8(a[6].Uint.Uint64()), a[7].Bool
 		r.settlementTime, r.windowID = a[8].Uint, a[9].Uint
-		r.requestedAt, r.tx = m.t, ev.TxHash
+		r.requestedAt, r.tx = ac.blockTime, ev.TxHash
 		r.status = stPending
 		if r.requiresApproval {
 			r.status = stPendingApproval
@@ -65,37 +65,37 @@ func (m *Machine) applyRedemption(ev *chainlog.Event, s *chainlog.Spec, pos *led
 		r.owner, r.receiver = a[1].Address, a[2].Address
 		r.gross, r.fee, r.net = a[3].Uint, a[4].Uint, a[5].Uint
 		r.channel, r.status = uint8(a[6].Uint.Uint64()), stSettled
-		if err := m.acctChange(r.owner, aRedeemed, &r.net, false); err != nil {
+		if err := ac.acctChange(r.owner, aRedeemed, &r.net, false); err != nil {
 			return err
 		}
-		m.fundAdd(fTotalAssets, &r.net, true)
-		if err := m.flowAdd(m.t, flowReds, &r.net, false); err != nil {
+		ac.fundAdd(fTotalAssets, &r.net, true)
+		if err := ac.flowAdd(ac.blockTime, flowReds, &r.net, false); err != nil {
 			return err
 		}
 	}
-	r.timeline = append(r.timeline, timelineEntry{status: r.status, time: m.t, tx: ev.TxHash, bn: ev.BlockNumber})
+	r.timeline = append(r.timeline, timelineEntry{status: r.status, time: ac.blockTime, tx: ev.TxHash, bn: ev.BlockNumber})
 	// Touch the owners first so that their records exist before pendingRedemptions moves, and
 	// are deleted (if created here) only after it moved back on revert.
-	if err := m.acctChange(r.owner, -1, nil, false); err != nil {
+	if err := ac.acctChange(r.owner, -1, nil, false); err != nil {
 		return err
 	}
 	if old != nil && old.owner != r.owner {
-		if err := m.acctChange(old.owner, -1, nil, false); err != nil {
+		if err := ac.acctChange(old.owner, -1, nil, false); err != nil {
 			return err
 		}
 	}
-	m.j = append(m.j, opRedemption)
-	m.j = append(m.j, id[:]...)
-	m.j = append(m.j, boolByte(old != nil))
+	ac.journal = append(ac.journal, opRedemption)
+	ac.journal = append(ac.journal, id[:]...)
+	ac.journal = append(ac.journal, boolByte(old != nil))
 	if old != nil {
-		m.j = appendString(m.j, string(old.encode()))
+		ac.journal = appendString(ac.journal, string(old.encode()))
 	}
-	return m.swapRedemption(&id, old, r)
+	return ac.swapRedemption(&id, old, r)
 }
 
-func (m *Machine) undoRedemption(o *jop) error {
+func (ac *applyContext) undoRedemption(o *journalOp) error {
 	id := [32]byte(o.key)
-	cur, err := m.loadRedemption(&id)
+	cur, err := ac.loadRedemption(&id)
 	if err != nil {
 		return err
 	}
@@ -106,12 +106,12 @@ func (m *Machine) undoRedemption(o *jop) error {
 			return corrupt("journal redemption", err)
 		}
 	}
-	return m.swapRedemption(&id, cur, prior)
+	return ac.swapRedemption(&id, cur, prior)
 }
 
 // swapRedemption replaces the record old by new (either may be nil) and moves everything
 // derived from it: liability, the owners' pendingRedemptions, the owner and status indexes.
-func (m *Machine) swapRedemption(id *[32]byte, old, new *redemption) error {
+func (ac *applyContext) swapRedemption(id *[32]byte, old, new *redemption) error {
 	co, cn := old.contribution(), new.contribution()
 	var oo, no common.Address
 	if old != nil {
@@ -121,41 +121,41 @@ func (m *Machine) swapRedemption(id *[32]byte, old, new *redemption) error {
 		no = new.owner
 	}
 	if !co.Eq(cn) {
-		m.fundAddRaw(fLiability, co, true)
-		m.fundAddRaw(fLiability, cn, false)
+		ac.fundAddRaw(fLiability, co, true)
+		ac.fundAddRaw(fLiability, cn, false)
 	}
 	if oo != no || !co.Eq(cn) {
-		if err := m.acctRaw(oo, aPending, co, true); err != nil {
+		if err := ac.acctRaw(oo, aPending, co, true); err != nil {
 			return err
 		}
-		if err := m.acctRaw(no, aPending, cn, false); err != nil {
+		if err := ac.acctRaw(no, aPending, cn, false); err != nil {
 			return err
 		}
 	}
 	if old != nil && (new == nil || oo != no) && oo != (common.Address{}) {
-		if err := m.del(key(pRedOwner, oo[:], id[:])); err != nil {
+		if err := ac.del(key(pRedOwner, oo[:], id[:])); err != nil {
 			return err
 		}
 	}
 	if new != nil && (old == nil || oo != no) && no != (common.Address{}) {
-		if err := m.set(key(pRedOwner, no[:], id[:]), nil); err != nil {
+		if err := ac.set(key(pRedOwner, no[:], id[:]), nil); err != nil {
 			return err
 		}
 	}
 	if old != nil && (new == nil || old.status != new.status) {
-		if err := m.del(key(pRedStatus, []byte{old.status}, id[:])); err != nil {
+		if err := ac.del(key(pRedStatus, []byte{old.status}, id[:])); err != nil {
 			return err
 		}
 	}
 	if new != nil && (old == nil || old.status != new.status) {
-		if err := m.set(key(pRedStatus, []byte{new.status}, id[:]), nil); err != nil {
+		if err := ac.set(key(pRedStatus, []byte{new.status}, id[:]), nil); err != nil {
 			return err
 		}
 	}
 	var idInt uint256.Int
-	m.markRedemption(idInt.SetBytes32(id[:]).Dec())
+	ac.markRedemption(idInt.SetBytes32(id[:]).Dec())
 	if new == nil {
-		return m.del(redemptionKey(id))
+		return ac.del(redemptionKey(id))
 	}
-	return m.set(redemptionKey(id), new.encode())
+	return ac.set(redemptionKey(id), new.encode())
 }

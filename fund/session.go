@@ -307,7 +307,7 @@ func refusedAuth(format string, args ...any) *ValidationError {
 }
 
 // applyNonce stores a nonce until it expires (or is used).
-func (m *Machine) applyNonce(c *NonceCommand) (any, error) {
+func (ac *applyContext) applyNonce(c *NonceCommand) (any, error) {
 	exp := c.Nonce.Expires()
 	if ve := checkCommandTime(c.Time); ve != nil {
 		return ve, nil
@@ -318,27 +318,27 @@ func (m *Machine) applyNonce(c *NonceCommand) (any, error) {
 	if c.Address == (common.Address{}) {
 		return invalidf("nonce for the zero address"), nil
 	}
-	if _, ok, err := m.get(nonceKey(&c.Nonce)); err != nil || ok {
+	if _, ok, err := ac.get(nonceKey(&c.Nonce)); err != nil || ok {
 		if err != nil {
 			return nil, err
 		}
 		return &ValidationError{Code: CodeConflict, Message: "nonce already issued"}, nil
 	}
-	if err := m.pruneExpired(pNonce, c.Time); err != nil {
+	if err := ac.pruneExpired(pNonce, c.Time); err != nil {
 		return nil, err
 	}
-	return &SessionResult{}, m.set(nonceKey(&c.Nonce), bytes.Clone(c.Address[:]))
+	return &SessionResult{}, ac.set(nonceKey(&c.Nonce), bytes.Clone(c.Address[:]))
 }
 
 // applyLogin consumes the nonce and opens the session.
-func (m *Machine) applyLogin(index uint64, c *LoginCommand) (any, error) {
+func (ac *applyContext) applyLogin(c *LoginCommand) (any, error) {
 	if ve := checkCommandTime(c.Time); ve != nil {
 		return ve, nil
 	}
 	if c.Expires <= c.Time || c.Expires-c.Time > MaxSessionTTL {
 		return invalidf("session expiry must be within 24h of the command"), nil
 	}
-	v, ok, err := m.get(nonceKey(&c.Nonce))
+	v, ok, err := ac.get(nonceKey(&c.Nonce))
 	if err != nil {
 		return nil, err
 	}
@@ -349,64 +349,64 @@ func (m *Machine) applyLogin(index uint64, c *LoginCommand) (any, error) {
 		return refusedAuth("the nonce was issued for another address"), nil
 	}
 	sk := sessionKey(&c.TokenHash)
-	if _, ok, err := m.get(sk); err != nil || ok {
+	if _, ok, err := ac.get(sk); err != nil || ok {
 		if err != nil {
 			return nil, err
 		}
 		return &ValidationError{Code: CodeConflict, Message: "session token already in use"}, nil
 	}
-	if err := m.del(nonceKey(&c.Nonce)); err != nil {
+	if err := ac.del(nonceKey(&c.Nonce)); err != nil {
 		return nil, err
 	}
 	s := Session{Address: c.Address, Created: c.Time, Expires: c.Expires}
-	if err := m.putSession(&c.TokenHash, &s, 0); err != nil {
+	if err := ac.putSession(&c.TokenHash, &s, 0); err != nil {
 		return nil, err
 	}
-	if err := m.pruneExpired(pSessionExp, c.Time); err != nil {
+	if err := ac.pruneExpired(pSessionExp, c.Time); err != nil {
 		return nil, err
 	}
-	if err := m.pruneExpired(pNonce, c.Time); err != nil {
+	if err := ac.pruneExpired(pNonce, c.Time); err != nil {
 		return nil, err
 	}
 	addr := chainlog.HexAddress(c.Address)
-	if err := m.writeAudit(index, 0, c.Time, &c.Actor, "auth.login", "wallet:"+addr, nil, nil); err != nil {
+	if err := ac.writeAudit(ac.index, 0, c.Time, &c.Actor, "auth.login", "wallet:"+addr, nil, nil); err != nil {
 		return nil, err
 	}
 	return &SessionResult{Changed: 1}, nil
 }
 
 // putSession writes s under h, moving its expiry index from oldExp (0: none).
-func (m *Machine) putSession(h *[32]byte, s *Session, oldExp int64) error {
+func (ac *applyContext) putSession(h *[32]byte, s *Session, oldExp int64) error {
 	if oldExp != 0 {
-		if err := m.del(sessionExpKey(oldExp, h)); err != nil {
+		if err := ac.del(sessionExpKey(oldExp, h)); err != nil {
 			return err
 		}
 	}
-	if err := m.set(sessionKey(h), s.encode()); err != nil {
+	if err := ac.set(sessionKey(h), s.encode()); err != nil {
 		return err
 	}
-	if err := m.set(sessionExpKey(s.Expires, h), []byte{}); err != nil {
+	if err := ac.set(sessionExpKey(s.Expires, h), []byte{}); err != nil {
 		return err
 	}
 	cp := *s
-	m.changes.Sessions = append(m.changes.Sessions, SessionChange{TokenHash: *h, Session: &cp})
+	ac.changes.Sessions = append(ac.changes.Sessions, SessionChange{TokenHash: *h, Session: &cp})
 	return nil
 }
 
-func (m *Machine) deleteSession(h *[32]byte, exp int64) error {
-	if err := m.del(sessionKey(h)); err != nil {
+func (ac *applyContext) deleteSession(h *[32]byte, exp int64) error {
+	if err := ac.del(sessionKey(h)); err != nil {
 		return err
 	}
-	if err := m.del(sessionExpKey(exp, h)); err != nil {
+	if err := ac.del(sessionExpKey(exp, h)); err != nil {
 		return err
 	}
-	m.changes.Sessions = append(m.changes.Sessions, SessionChange{TokenHash: *h})
+	ac.changes.Sessions = append(ac.changes.Sessions, SessionChange{TokenHash: *h})
 	return nil
 }
 
 // session reads the session under h.
-func (m *Machine) session(h *[32]byte) (Session, bool, error) {
-	v, ok, err := m.get(sessionKey(h))
+func (ac *applyContext) session(h *[32]byte) (Session, bool, error) {
+	v, ok, err := ac.get(sessionKey(h))
 	if err != nil || !ok {
 		return Session{}, false, err
 	}
@@ -418,7 +418,7 @@ func (m *Machine) session(h *[32]byte) (Session, bool, error) {
 }
 
 // applyTouch extends open sessions; it never reopens one.
-func (m *Machine) applyTouch(c *TouchCommand) (any, error) {
+func (ac *applyContext) applyTouch(c *TouchCommand) (any, error) {
 	if ve := checkCommandTime(c.Time); ve != nil {
 		return ve, nil
 	}
@@ -431,7 +431,7 @@ func (m *Machine) applyTouch(c *TouchCommand) (any, error) {
 		if t.Expires-c.Time > MaxSessionTTL {
 			return invalidf("session expiry must be within 24h of the command"), nil
 		}
-		s, ok, err := m.session(&t.TokenHash)
+		s, ok, err := ac.session(&t.TokenHash)
 		if err != nil {
 			return nil, err
 		}
@@ -440,37 +440,37 @@ func (m *Machine) applyTouch(c *TouchCommand) (any, error) {
 		}
 		old := s.Expires
 		s.Expires = t.Expires
-		if err := m.putSession(&t.TokenHash, &s, old); err != nil {
+		if err := ac.putSession(&t.TokenHash, &s, old); err != nil {
 			return nil, err
 		}
 		n++
 	}
-	return &SessionResult{Changed: n}, m.pruneExpired(pSessionExp, c.Time)
+	return &SessionResult{Changed: n}, ac.pruneExpired(pSessionExp, c.Time)
 }
 
 // applyLogout closes a session.
-func (m *Machine) applyLogout(index uint64, c *LogoutCommand) (any, error) {
+func (ac *applyContext) applyLogout(c *LogoutCommand) (any, error) {
 	if ve := checkCommandTime(c.Time); ve != nil {
 		return ve, nil
 	}
-	s, ok, err := m.session(&c.TokenHash)
+	s, ok, err := ac.session(&c.TokenHash)
 	if err != nil {
 		return nil, err
 	}
 	if !ok || s.Expires < c.Time {
 		return refusedAuth("no such session: it expired or was closed"), nil
 	}
-	if err := m.deleteSession(&c.TokenHash, s.Expires); err != nil {
+	if err := ac.deleteSession(&c.TokenHash, s.Expires); err != nil {
 		return nil, err
 	}
-	if err := m.writeAudit(index, 0, c.Time, &c.Actor, "auth.logout", "wallet:"+chainlog.HexAddress(s.Address), nil, nil); err != nil {
+	if err := ac.writeAudit(ac.index, 0, c.Time, &c.Actor, "auth.logout", "wallet:"+chainlog.HexAddress(s.Address), nil, nil); err != nil {
 		return nil, err
 	}
 	return &SessionResult{Changed: 1}, nil
 }
 
 // applyRole sets or removes a wallet's role, audited with the role before and after.
-func (m *Machine) applyRole(index uint64, c *RoleCommand) (any, error) {
+func (ac *applyContext) applyRole(c *RoleCommand) (any, error) {
 	if ve := checkCommandTime(c.Time); ve != nil {
 		return ve, nil
 	}
@@ -485,7 +485,7 @@ func (m *Machine) applyRole(index uint64, c *RoleCommand) (any, error) {
 	}
 	k := roleKey(c.Address)
 	var before string
-	if v, ok, err := m.get(k); err != nil {
+	if v, ok, err := ac.get(k); err != nil {
 		return nil, err
 	} else if ok {
 		r, err := decodeRole(v)
@@ -496,21 +496,21 @@ func (m *Machine) applyRole(index uint64, c *RoleCommand) (any, error) {
 	}
 	if c.Role == "" {
 		if before != "" {
-			if err := m.del(k); err != nil {
+			if err := ac.del(k); err != nil {
 				return nil, err
 			}
 		}
-	} else if err := m.set(k, (&roleRec{role: c.Role, updated: c.Time, index: index}).encode()); err != nil {
+	} else if err := ac.set(k, (&roleRec{role: c.Role, updated: c.Time, index: ac.index}).encode()); err != nil {
 		return nil, err
 	}
-	m.changes.Roles = append(m.changes.Roles, RoleChange{Address: c.Address, Role: c.Role})
+	ac.changes.Roles = append(ac.changes.Roles, RoleChange{Address: c.Address, Role: c.Role})
 	js := func(r string) []byte {
 		if r == "" {
 			return []byte(`{"role":null}`)
 		}
 		return []byte(`{"role":"` + r + `"}`)
 	}
-	if err := m.writeAudit(index, 0, c.Time, &c.Actor, "role.set", "wallet:"+chainlog.HexAddress(c.Address), js(before), js(c.Role)); err != nil {
+	if err := ac.writeAudit(ac.index, 0, c.Time, &c.Actor, "role.set", "wallet:"+chainlog.HexAddress(c.Address), js(before), js(c.Role)); err != nil {
 		return nil, err
 	}
 	return &RoleResult{Before: before}, nil
@@ -518,8 +518,8 @@ func (m *Machine) applyRole(index uint64, c *RoleCommand) (any, error) {
 
 // pruneExpired deletes up to pruneLimit nonces (prefix pNonce) or sessions (pSessionExp) that
 // expired before t. Both kinds of key start with the expiry.
-func (m *Machine) pruneExpired(prefix byte, t int64) error {
-	keys, err := m.scanKeys([]byte{prefix}, key(prefix, be64(uint64(t))))
+func (ac *applyContext) pruneExpired(prefix byte, t int64) error {
+	keys, err := ac.scanKeys([]byte{prefix}, key(prefix, be64(uint64(t))))
 	if err != nil {
 		return err
 	}
@@ -528,13 +528,13 @@ func (m *Machine) pruneExpired(prefix byte, t int64) error {
 			break
 		}
 		if prefix == pNonce {
-			if err := m.del(k); err != nil {
+			if err := ac.del(k); err != nil {
 				return err
 			}
 			continue
 		}
 		h := [32]byte(k[9:41])
-		if err := m.deleteSession(&h, int64(be64get(k[1:9]))); err != nil {
+		if err := ac.deleteSession(&h, int64(be64get(k[1:9]))); err != nil {
 			return err
 		}
 	}

@@ -32,8 +32,8 @@ type band struct{ target, min, max uint256.Int }
 
 // fundState is the singleton kept decoded in memory by the Machine.
 type fundState struct {
-	u         [numFundU256]uint256.Int
-	i         [numFundInt]int64 // lastBlock (as int64 of a uint64), latest block time (s), updatedAt (ns)
+	amounts   [numFundU256]uint256.Int // share price, totals, fees (the f* uint256 fields)
+	ints      [numFundInt]int64        // lastBlock (as int64 of a uint64), latest block time (s), updatedAt (ns)
 	emergency bool
 	holders   int64
 	tiers     [3]band
@@ -47,17 +47,17 @@ var initialFund = func() []byte { f := newFundState(); return f.encode() }()
 
 func newFundState() fundState {
 	var f fundState
-	f.u[fSharePrice] = *oneE18
+	f.amounts[fSharePrice] = *oneE18
 	return f
 }
 
 func (f *fundState) encode() []byte {
 	b := make([]byte, 0, 512)
 	b = append(b, recVersion)
-	for i := range f.u {
-		b = appendU256(b, &f.u[i])
+	for i := range f.amounts {
+		b = appendU256(b, &f.amounts[i])
 	}
-	for _, v := range f.i {
+	for _, v := range f.ints {
 		b = binary.AppendVarint(b, v)
 	}
 	b = append(b, boolByte(f.emergency))
@@ -73,11 +73,11 @@ func (f *fundState) encode() []byte {
 func (f *fundState) decode(v []byte) error {
 	d := &dec{b: v}
 	d.recordVersion()
-	for i := range f.u {
-		d.u256(&f.u[i])
+	for i := range f.amounts {
+		d.u256(&f.amounts[i])
 	}
-	for i := range f.i {
-		f.i[i] = d.varint()
+	for i := range f.ints {
+		f.ints[i] = d.varint()
 	}
 	f.emergency = d.bool()
 	f.holders = d.varint()

@@ -5,51 +5,51 @@ import (
 	"paimon/chainlog"
 )
 
-// applyVault applies the effects of a vault event (EVENTS.md, "Vault").
-func (m *Machine) applyVault(ev *chainlog.Event, s *chainlog.Spec, pos *ledgerPos) error {
+// vaultEvent applies the effects of a vault event (EVENTS.md, "Vault").
+func (ac *applyContext) vaultEvent(ev *chainlog.Event, s *chainlog.Spec, pos *ledgerPos) error {
 	a := ev.Args
 	switch s.ID {
 	case chainlog.Transfer:
 		from, to, v := a[0].Address, a[1].Address, &a[2].Uint
 		if from == (common.Address{}) {
-			m.fundAdd(fTotalSupply, v, false)
-		} else if err := m.acctChange(from, aShares, v, true); err != nil {
+			ac.fundAdd(fTotalSupply, v, false)
+		} else if err := ac.acctChange(from, aShares, v, true); err != nil {
 			return err
 		}
 		if to == (common.Address{}) {
-			m.fundAdd(fTotalSupply, v, true)
+			ac.fundAdd(fTotalSupply, v, true)
 			return nil
 		}
-		return m.acctChange(to, aShares, v, false)
+		return ac.acctChange(to, aShares, v, false)
 	case chainlog.Deposit:
 		assets := &a[2].Uint
-		if err := m.acctChange(a[1].Address, aDeposited, assets, false); err != nil {
+		if err := ac.acctChange(a[1].Address, aDeposited, assets, false); err != nil {
 			return err
 		}
-		m.fundAdd(fTotalAssets, assets, false)
-		return m.flowAdd(m.t, flowSubs, assets, false)
+		ac.fundAdd(fTotalAssets, assets, false)
+		return ac.flowAdd(ac.blockTime, flowSubs, assets, false)
 	case chainlog.Withdraw:
 		assets := &a[3].Uint
-		if err := m.acctChange(a[2].Address, aWithdrawn, assets, false); err != nil {
+		if err := ac.acctChange(a[2].Address, aWithdrawn, assets, false); err != nil {
 			return err
 		}
-		m.fundAdd(fTotalAssets, assets, true)
-		return m.flowAdd(m.t, flowReds, assets, false)
+		ac.fundAdd(fTotalAssets, assets, true)
+		return ac.flowAdd(ac.blockTime, flowReds, assets, false)
 	case chainlog.SharesLocked, chainlog.SharesUnlocked, chainlog.SharesBurned:
 		neg := s.ID != chainlog.SharesLocked
-		if err := m.acctChange(a[0].Address, aLocked, &a[1].Uint, neg); err != nil {
+		if err := ac.acctChange(a[0].Address, aLocked, &a[1].Uint, neg); err != nil {
 			return err
 		}
-		m.fundAdd(fTotalLocked, &a[1].Uint, neg)
+		ac.fundAdd(fTotalLocked, &a[1].Uint, neg)
 	case chainlog.NavUpdated:
-		m.fundSetU256(fSharePrice, &a[1].Uint)
-		p := navPoint{sharePrice: a[1].Uint, totalAssets: m.fund.u[fTotalAssets], totalSupply: m.fund.u[fTotalSupply]}
-		return m.setKey(navKey(eventTime(&a[2].Uint, m.t), ev.BlockNumber, ev.LogIndex), p.encode())
+		ac.fundSetU256(fSharePrice, &a[1].Uint)
+		p := navPoint{sharePrice: a[1].Uint, totalAssets: ac.fund.amounts[fTotalAssets], totalSupply: ac.fund.amounts[fTotalSupply]}
+		return ac.setKey(navKey(eventTime(&a[2].Uint, ac.blockTime), ev.BlockNumber, ev.LogIndex), p.encode())
 	case chainlog.EmergencyModeChanged:
-		m.setEmergency(a[0].Bool)
-		return m.raiseRisk(ev, s, pos, sevCritical)
+		ac.setEmergency(a[0].Bool)
+		return ac.raiseRisk(ev, s, pos, sevCritical)
 	case chainlog.RedemptionFeeAdded, chainlog.RedemptionFeeReduced:
-		m.fundAdd(fFeeRedemption, &a[0].Uint, s.ID == chainlog.RedemptionFeeReduced)
+		ac.fundAdd(fFeeRedemption, &a[0].Uint, s.ID == chainlog.RedemptionFeeReduced)
 	}
 	return nil
 }

@@ -265,21 +265,21 @@ func renderOverview(rows []assetRow, f *fundState, info Info) ([]byte, error) {
 	ts := computeTiers(rows)
 	o := overviewJSON{
 		FundID: info.FundID, Name: info.Name, Symbol: info.Symbol, ChainID: info.ChainID,
-		SharePrice:               f.u[fSharePrice].Dec(),
-		Nav:                      navString(&f.u[fSharePrice]),
-		TotalAssets:              decSigned(&f.u[fTotalAssets]),
-		TotalSupply:              decSigned(&f.u[fTotalSupply]),
-		TotalLockedShares:        decSigned(&f.u[fTotalLocked]),
-		TotalRedemptionLiability: decSigned(&f.u[fLiability]),
+		SharePrice:               f.amounts[fSharePrice].Dec(),
+		Nav:                      navString(&f.amounts[fSharePrice]),
+		TotalAssets:              decSigned(&f.amounts[fTotalAssets]),
+		TotalSupply:              decSigned(&f.amounts[fTotalSupply]),
+		TotalLockedShares:        decSigned(&f.amounts[fTotalLocked]),
+		TotalRedemptionLiability: decSigned(&f.amounts[fLiability]),
 		EmergencyMode:            f.emergency,
 		HolderCount:              f.holders,
 		Tiers:                    map[string]tierBrief{},
 		Fees: feesJSON{
-			Management:  decSigned(&f.u[fFeeManagement]),
-			Performance: decSigned(&f.u[fFeePerformance]),
-			Redemption:  decSigned(&f.u[fFeeRedemption]),
+			Management:  decSigned(&f.amounts[fFeeManagement]),
+			Performance: decSigned(&f.amounts[fFeePerformance]),
+			Redemption:  decSigned(&f.amounts[fFeeRedemption]),
 		},
-		LastBlock: uint64(f.i[fLastBlock]),
+		LastBlock: uint64(f.ints[fLastBlock]),
 	}
 	for t := uint8(0); t < 3; t++ {
 		b := &f.tiers[t]
@@ -288,8 +288,8 @@ func renderOverview(rows []assetRow, f *fundState, info Info) ([]byte, error) {
 			TargetRatio: num(&b.target), MinRatio: num(&b.min), MaxRatio: num(&b.max),
 		}
 	}
-	if f.i[fUpdatedAt] != 0 {
-		s := fmtUnixNano(f.i[fUpdatedAt])
+	if f.ints[fUpdatedAt] != 0 {
+		s := fmtUnixNano(f.ints[fUpdatedAt])
 		o.UpdatedAt = &s
 	}
 	return json.Marshal(&o)
@@ -365,7 +365,7 @@ type flowsJSON struct {
 // the fund's latest block time.
 func renderFlows(r kv.Reader, f *fundState) ([]byte, error) {
 	var d1, d7 [2]uint256.Int
-	if latest := f.i[fLatestTime]; latest > 0 {
+	if latest := f.ints[fLatestTime]; latest > 0 {
 		end := latest - latest%3600
 		start24, start7 := end-23*3600, max(end-167*3600, 0)
 		err := scan(r, flowKey(start7), flowKey(end+1), false, func(k, v []byte) (bool, error) {
@@ -391,7 +391,7 @@ func renderFlows(r kv.Reader, f *fundState) ([]byte, error) {
 	return json.Marshal(&flowsJSON{
 		Subscriptions24h: decSigned(&d1[0]), Redemptions24h: decSigned(&d1[1]), Net24h: decSigned(&n1),
 		Subscriptions7d: decSigned(&d7[0]), Redemptions7d: decSigned(&d7[1]), Net7d: decSigned(&n7),
-		PendingRedemptions: decSigned(&f.u[fLiability]),
+		PendingRedemptions: decSigned(&f.amounts[fLiability]),
 	})
 }
 
