@@ -62,7 +62,9 @@ type HTTP struct {
 	ReadTimeout  Duration `toml:"read_timeout"`
 	WriteTimeout Duration `toml:"write_timeout"`
 	IdleTimeout  Duration `toml:"idle_timeout"`
-	Concurrency  int      `toml:"concurrency"`
+	// Concurrency 0 derives it from the descriptor limit (server.DefaultConcurrency).
+	Concurrency   int `toml:"concurrency"`
+	MaxConnsPerIP int `toml:"max_conns_per_ip"`
 	// TLSCertFile and TLSKeyFile (PEM), set both or neither, make the API serve HTTPS only;
 	// members then reach each other's API over https, verifying certificates against
 	// cluster.tls_ca_file (when set) and the system roots.
@@ -227,12 +229,12 @@ func Default() *Config {
 		Node: Node{ID: "node1", DataDir: "./data"},
 		Fund: Fund{ID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT"},
 		HTTP: HTTP{
-			Addr:         "127.0.0.1:8080",
-			MaxBodyBytes: 1 << 20,
-			ReadTimeout:  Duration(10 * time.Second),
-			WriteTimeout: Duration(10 * time.Second),
-			IdleTimeout:  Duration(60 * time.Second),
-			Concurrency:  256 * 1024,
+			Addr:          "127.0.0.1:8080",
+			MaxBodyBytes:  1 << 20,
+			ReadTimeout:   Duration(10 * time.Second),
+			WriteTimeout:  Duration(10 * time.Second),
+			IdleTimeout:   Duration(60 * time.Second),
+			MaxConnsPerIP: 256,
 			// Ignored without a certificate.
 			TLSMinVersion: "1.2",
 		},
@@ -289,7 +291,7 @@ func Default() *Config {
 		Push: Push{
 			Enabled: true, WindowMessages: 4096, WindowAge: Duration(10 * time.Minute), QueueMessages: 1024,
 			WriteTimeout: Duration(5 * time.Second), MaxFrameBytes: 4096, FramesPerSecond: 50, FrameBurst: 100,
-			MaxSubscriptions: 64, MaxConns: 100000, MaxConnsPerIP: 1000, AllowedOrigins: []string{},
+			MaxSubscriptions: 64, MaxConns: 100000, MaxConnsPerIP: 256, AllowedOrigins: []string{},
 			PingInterval: Duration(30 * time.Second), PongTimeout: Duration(15 * time.Second),
 		},
 		// Logins are anonymous and each costs a Raft entry (the nonce) and a signature check, so
@@ -392,8 +394,11 @@ func (c *Config) Validate() error {
 	positive(bad, "http.read_timeout", c.HTTP.ReadTimeout)
 	positive(bad, "http.write_timeout", c.HTTP.WriteTimeout)
 	positive(bad, "http.idle_timeout", c.HTTP.IdleTimeout)
-	if c.HTTP.Concurrency < 1 {
-		bad("http.concurrency", "%d must be at least 1", c.HTTP.Concurrency)
+	if c.HTTP.Concurrency < 0 {
+		bad("http.concurrency", "%d must not be negative (0 derives it from the descriptor limit)", c.HTTP.Concurrency)
+	}
+	if c.HTTP.MaxConnsPerIP < 1 {
+		bad("http.max_conns_per_ip", "%d must be at least 1", c.HTTP.MaxConnsPerIP)
 	}
 	// The files themselves are loaded by node.LoadHTTPTLS (config reads no file but its own).
 	if c.HTTP.TLSCertFile != "" && c.HTTP.TLSKeyFile == "" {

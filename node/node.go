@@ -210,6 +210,7 @@ func (n *Node) Start() (err error) {
 		WriteTimeout:       cfg.HTTP.WriteTimeout.D(),
 		IdleTimeout:        cfg.HTTP.IdleTimeout.D(),
 		Concurrency:        cfg.HTTP.Concurrency,
+		MaxConnsPerIP:      cfg.HTTP.MaxConnsPerIP,
 		MaxStaleness:       cfg.Read.MaxStaleness.D(),
 		ApplyTimeout:       cfg.Raft.ApplyTimeout.D(),
 		ChainID:            cfg.Ingest.ChainID,

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/valyala/fasthttp"
 )
 
 // Config configures the server.
@@ -20,7 +19,12 @@ type Config struct {
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
 	IdleTimeout  time.Duration
-	Concurrency  int
+	// Concurrency bounds the connections served at once (fasthttp answers one over it with
+	// 503 and closes it); 0 derives it from the descriptor limit (DefaultConcurrency).
+	Concurrency int
+	// MaxConnsPerIP bounds the open connections from one address (an IPv6 address counts by
+	// its /64), WebSocket connections included; one over it is closed when accepted.
+	MaxConnsPerIP int
 	// MaxStaleness is the default bound of a local read: a node that has not heard from a
 	// leader for longer refuses it with STALE_READ.
 	MaxStaleness time.Duration
@@ -85,7 +89,10 @@ func (c *Config) Validate() error {
 		c.MaxStaleness = 5 * time.Second
 	}
 	if c.Concurrency <= 0 {
-		c.Concurrency = fasthttp.DefaultConcurrency
+		c.Concurrency = DefaultConcurrency()
+	}
+	if c.MaxConnsPerIP <= 0 {
+		c.MaxConnsPerIP = DefaultMaxConnsPerIP
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

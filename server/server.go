@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,7 +64,7 @@ type Server struct {
 	limits   *rateLimits
 
 	srv       *fasthttp.Server
-	ln        net.Listener
+	ln        *listener
 	peers     *fasthttp.Client // forwarding and cluster calls to other members
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -113,8 +114,9 @@ func New(cfg Config, store Store, c *cache.Cache, registry *chainlog.Registry, v
 	}
 	s.bufs.New = func() any { b := make([]byte, 0, 16<<10); return &b }
 	s.peers = &fasthttp.Client{
-		Name:                          "paimon-peer",
-		MaxConnsPerHost:               1024,
+		Name: "paimon-peer",
+		// Under the peer's http.max_conns_per_ip, which counts these like any other client's.
+		MaxConnsPerHost:               min(1024, max(cfg.MaxConnsPerIP/2, 1)),
 		ReadTimeout:                   cfg.ApplyTimeout + 5*time.Second,
 		WriteTimeout:                  cfg.WriteTimeout,
 		MaxIdleConnDuration:           time.Minute,
@@ -144,10 +146,11 @@ func New(cfg Config, store Store, c *cache.Cache, registry *chainlog.Registry, v
 // Start listens on the configured address and serves in the background, over TLS when a
 // certificate is configured.
 func (s *Server) Start() error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+	tcp, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("http listen %s: %w", s.cfg.Addr, err)
 	}
+	ln := newListener(tcp, s.cfg.MaxConnsPerIP, s.cfg.MaxBodyBytes, s.logger, s.cfg.Metrics)
 	s.ln = ln
 	serve := s.srv.Serve
 	if s.cfg.TLS != nil {
@@ -201,23 +204,83 @@ func (s *Server) Close(ctx context.Context) error {
 	return s.closeErr
 }
 
-// handleTransportError answers requests fasthttp could not read, such as oversized bodies.
+// handleTransportError answers requests fasthttp could not read: an oversized body (413) or
+// header, a malformed request line or header, bad framing. The answer is the API's JSON error
+// with a fixed message naming what was wrong: fasthttp's own error text quotes the request's
+// bytes (an Authorization header among them), which must never be echoed. The connection is
+// then closed after lingering (listener.go), so that the client reads the answer rather than a
+// reset while it is still sending.
 func (s *Server) handleTransportError(ctx *fasthttp.RequestCtx, err error) {
-	var tooLarge bool
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-		tooLarge = true
-	}
-	if tooLarge {
+	lingerOnClose(ctx.Conn())
+	var msg string
+	status := fasthttp.StatusBadRequest
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		s.writeError(ctx, fmt.Errorf("%w: the limit is %d bytes", errBodyTooLarge, s.cfg.MaxBodyBytes))
 		return
+	case errors.As(err, &small), errors.Is(err, fasthttp.ErrSmallReadBuffer):
+		msg, status = "malformed HTTP request: the request header is too large", fasthttp.StatusRequestHeaderFieldsTooLarge
+	case errors.As(err, &ne) && ne.Timeout():
+		msg, status = "malformed HTTP request: the request was not received in time", fasthttp.StatusRequestTimeout
+	default:
+		msg = "malformed HTTP request: " + transportProblem(err)
 	}
-	s.writeError(ctx, validation("malformed HTTP request: "+err.Error(), nil))
+	ae := validation(msg, nil)
+	ae.Status = status
+	s.writeError(ctx, ae)
+}
+
+// transportProblem names what fasthttp refused in a request, from its error, without any of
+// the request's bytes.
+func transportProblem(err error) string {
+	for _, p := range transportProblems {
+		if errors.Is(err, p.err) {
+			return p.what
+		}
+	}
+	e := strings.ToLower(err.Error())
+	for _, p := range transportProblems {
+		if p.substr != "" && strings.Contains(e, p.substr) {
+			return p.what
+		}
+	}
+	return "the request could not be parsed"
+}
+
+// transportProblems are fasthttp's request errors, matched by value or, for the ones it
+// formats with the request's bytes, by the fixed start of their text.
+var transportProblems = []struct {
+	err    error
+	substr string
+	what   string
+}{
+	{err: fasthttp.ErrMissingRequestMethod, substr: "cannot find http request method", what: "no request method"},
+	{err: fasthttp.ErrUnsupportedRequestMethod, substr: "unsupported http request method", what: "unsupported request method"},
+	{err: fasthttp.ErrExtraWhitespaceInRequestLine, substr: "whitespace in the first line", what: "bad request line"},
+	{err: fasthttp.ErrEmptyRequestURI, substr: "uri cannot be empty", what: "empty request URI"},
+	{substr: "invalid request uri", what: "bad request URI"},
+	{substr: "unsupported http version", what: "unsupported HTTP version"},
+	{err: fasthttp.ErrDuplicateContentLength, substr: "duplicate content-length", what: "bad Content-Length header"},
+	{substr: "content-length", what: "bad Content-Length header"},
+	{err: fasthttp.ErrNonNumericChars, what: "bad Content-Length header"},
+	{err: fasthttp.ErrUnsupportedTransferEncoding, substr: "transfer-encoding", what: "bad Transfer-Encoding header"},
+	{substr: "chunk", what: "bad chunked body"},
+	{substr: "hex number", what: "bad chunked body"},
+	{substr: "too many host headers", what: "more than one Host header"},
+	{substr: "host header", what: "missing Host header"},
+	{substr: "missing colon", what: "a header line without a colon"},
+	{substr: "invalid header key", what: "bad header name or a header line without a colon"},
+	{substr: "invalid header value", what: "header value with a control character"},
+	{substr: "cannot find http request", what: "bad request line"},
+	{substr: "headers", what: "bad request header"},
 }
 
 type fasthttpLogger struct{ l *slog.Logger }
 
 func (f fasthttpLogger) Printf(format string, args ...any) {
-	f.l.Debug("fasthttp: " + fmt.Sprintf(format, args...))
+	f.l.Debug("fasthttp: " + redact(fmt.Sprintf(format, args...)))
 }
 
 func sha256Token(tok []byte) [32]byte { return sha256.Sum256(tok) }

@@ -32,6 +32,10 @@ func (s *Server) serveReady(ctx *fasthttp.RequestCtx) error {
 	switch {
 	case st.Fatal != nil:
 		reason = "the state machine failed: " + st.Fatal.Error()
+	case s.ln != nil && s.ln.failing.Load():
+		// Only a connection opened before the failure gets this answer: new ones wait in the
+		// listen queue until accept recovers.
+		reason = "accepting connections fails (out of file descriptors?): see paimon_http_accept_errors_total"
 	case st.LeaderID == "":
 		reason = "no leader"
 	case !st.Settled && st.AppliedIndex < st.CommitIndex:

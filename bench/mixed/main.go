@@ -62,7 +62,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "measured time")
 	fs.DurationVar(&o.warmup, "warmup", 5*time.Second, "unmeasured time at the same rate before it (0: none)")
 	fs.StringVar(&o.mixText, "mix", defaultMix, "request kinds and their relative weights: "+kindKeys())
-	fs.IntVar(&o.workers, "workers", 256, "concurrent senders, each with at most one request (and one connection) in flight")
+	fs.IntVar(&o.workers, "workers", 250, "concurrent senders, each with at most one request (and one connection) in flight; with the run's own calls under the node's http.max_conns_per_ip (256)")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Second, "a request not answered within this counts as a transport error")
 	fs.DurationVar(&o.progress, "progress", 5*time.Second, "print progress this often (0: never)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the request order, holders and assets drawn (the data set has its own, -data-seed)")

@@ -65,7 +65,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.rate, "rate", 100, "updates (one mint each) per second during the load")
 	fs.DurationVar(&o.duration, "duration", 60*time.Second, "length of the load")
 	fs.IntVar(&o.workers, "workers", 0, fmt.Sprintf("worker processes holding the connections (default: enough for at most %d each)", maxPerWorker))
-	fs.IntVar(&o.perIP, "per-ip", 1000, "connections per source address (the node's push.max_conns_per_ip)")
+	fs.IntVar(&o.perIP, "per-ip", 250, "connections per source address (under the node's push and http max_conns_per_ip, 256, leaving room for the run's own HTTP calls)")
 	fs.IntVar(&o.dialConcurrency, "dial-concurrency", 32, "connections each worker opens at once")
 	fs.IntVar(&o.readBuffer, "read-buffer", 4096, "client read buffer per connection in bytes")
 	fs.DurationVar(&o.settle, "settle", 5*time.Second, "idle time over which the node's memory is sampled (the smallest sample counts)")
@@ -152,7 +152,7 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 			return err
 		}
 		defer stopNode(nodeProc, &err)
-		res.NodeSettings = "embedded defaults (push.max_conns_per_ip 1000, push.queue_messages 1024, push.write_timeout 5s); none changed"
+		res.NodeSettings = "embedded defaults (push.max_conns_per_ip 256, http.max_conns_per_ip 256, push.queue_messages 1024, push.write_timeout 5s); none changed"
 	} else {
 		if err := benchkit.WaitHTTP(ctx, nil, n.base+"/readyz", 10*time.Second); err != nil {
 			return err

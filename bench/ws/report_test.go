@@ -53,7 +53,7 @@ func TestDrainEnded(t *testing.T) {
 
 func TestParseFlags(t *testing.T) {
 	o, err := parseFlags(nil)
-	if err != nil || o.conns != 20000 || o.rate != 100 || o.duration.Seconds() != 60 || o.workers != 0 || o.perIP != 1000 {
+	if err != nil || o.conns != 20000 || o.rate != 100 || o.duration.Seconds() != 60 || o.workers != 0 || o.perIP != 250 {
 		t.Fatalf("defaults: %+v, %v", o, err)
 	}
 	t.Setenv("PAIMON_TOKEN", "")
