@@ -65,7 +65,7 @@ func DefaultConfig() Config {
 		FrameBurst:        100,
 		MaxSubscriptions:  64,
 		MaxConns:          100000,
-		MaxConnsPerIP:     1000,
+		MaxConnsPerIP:     256,
 		PingInterval:      30 * time.Second,
 		PongTimeout:       15 * time.Second,
 		Linger:            2 * time.Second,

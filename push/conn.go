@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fasthttp/websocket"
 	"golang.org/x/time/rate"
@@ -32,8 +33,10 @@ type conn struct {
 	mu       sync.Mutex
 	q        []qframe // frames waiting for the writer
 	spare    []qframe // the writer's previous queue, reused
-	exempt   int      // frames in q not counted against the queue limit (control, replay)
+	exempt   int      // frames in q that are not live messages (control, replay)
 	groups   int      // live message groups in q (one per command and channel)
+	controls int      // control frames in q (replies, pongs, pings, errors, resets)
+	replays  int      // replayed frames in q
 	writing  bool     // a writer goroutine is running
 	closing  bool     // a close frame is queued: nothing more is
 	slow     bool     // closing as a slow consumer (counted once)
@@ -53,17 +56,25 @@ type conn struct {
 	authed  bool
 	subs    map[channel]struct{}
 	limiter *rate.Limiter
+	// warnedAt is when the client was last told it sends too many frames, lastOver when it
+	// last did: still over a second after the warning, the connection is closed.
+	warnedAt, lastOver time.Time
 }
 
 // rawConn unwraps fasthttp's hijacked connection: its Close does nothing (fasthttp closes the
 // connection when the handler returns), and only the bare TCP connection writes a vector of
 // buffers in one system call. Reads still go through the wrapper (its buffer may hold bytes
 // the client sent right after the handshake); deadlines set here apply to them.
+// The server's listener wraps connections too (it counts them per address) and unwraps the
+// same way.
 func rawConn(nc net.Conn) net.Conn {
-	if u, ok := nc.(interface{ UnsafeConn() net.Conn }); ok {
-		return u.UnsafeConn()
+	for {
+		u, ok := nc.(interface{ UnsafeConn() net.Conn })
+		if !ok {
+			return nc
+		}
+		nc = u.UnsafeConn()
 	}
-	return nc
 }
 
 // qframe is a queued frame; at is when its message was applied (unix ns, 0 for frames that
@@ -111,20 +122,31 @@ func (c *conn) enqueue(frames [][]byte, at int64) bool {
 	return true
 }
 
-// enqueueControl queues a frame outside the queue limit (pong, ping, reset, error, replies).
+// enqueueControl queues a control frame (pong, ping, reset, error, replies). Control frames
+// have a budget of their own, queue_messages frames: a client that makes the node queue more
+// (pings it, or refused frames, without reading the answers) is closed with 1008.
 func (c *conn) enqueueControl(f []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing {
 		return
 	}
+	if c.controls >= c.h.cfg.QueueMessages {
+		c.overBudgetLocked(budgetQueue, codeLimitExceeded, "too many replies waiting: read what the node sends", "queue over push.queue_messages")
+		return
+	}
 	c.q = append(c.q, qframe{b: f})
 	c.exempt++
+	c.controls++
 	c.startWriterLocked()
 }
 
-// enqueueReplay queues replayed messages outside the queue limit: they are bounded by the
-// windows, and the writer takes them at once.
+// replayBudget bounds the replayed frames waiting on a connection: every channel kind's whole
+// window, what subscribing to everything with an old since may replay at once.
+func (c *conn) replayBudget() int { return int(numKinds) * c.h.cfg.WindowMessages }
+
+// enqueueReplay queues replayed messages, bounded by replayBudget: a client that subscribes
+// again and again without reading the replays is closed with 1008.
 func (c *conn) enqueueReplay(frames [][]byte) {
 	if len(frames) == 0 {
 		return
@@ -134,11 +156,69 @@ func (c *conn) enqueueReplay(frames [][]byte) {
 	if c.closing {
 		return
 	}
+	if c.replays+len(frames) > c.replayBudget() {
+		c.overBudgetLocked(budgetQueue, codeLimitExceeded, "too many replayed messages waiting: read what the node sends", "queue over push.queue_messages")
+		return
+	}
 	for _, f := range frames {
 		c.q = append(c.q, qframe{b: f})
 	}
 	c.exempt += len(frames)
+	c.replays += len(frames)
 	c.startWriterLocked()
+}
+
+// Budgets a connection can exceed (paimon_push_over_budget_total{budget}).
+const (
+	budgetFrames = "frames" // push.frames_per_second
+	budgetQueue  = "queue"  // push.queue_messages (control frames, replays)
+)
+
+// overBudgetLocked queues one error frame and a close (1008) after what is queued, counts the
+// connection, and queues nothing more.
+func (c *conn) overBudgetLocked(budget, code, msg, reason string) {
+	c.closing = true
+	c.q = append(c.q, qframe{b: errorFrame(code, msg)}, qframe{b: closeFrame(closePolicy, reason)})
+	c.h.m.overBudget(budget).Inc()
+	c.startWriterLocked()
+	c.h.log.Info("push: closing a connection over its budget", "remote", c.nc.RemoteAddr().String(), "budget", budget)
+}
+
+// isClosing reports whether a close frame is queued (the reader stops reading then).
+func (c *conn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+// errStopReading ends the reader of a connection that is closing (over its budget, or a
+// protocol violation).
+var errStopReading = errors.New("push: the connection is closing")
+
+// allowFrame spends one of the client's frames_per_second on a frame it sent (data or
+// control). Over budget, the client gets one RATE_LIMITED error frame and its frames are
+// dropped; if it is still over a second after that warning, the connection is closed (1008)
+// and allowFrame returns errStopReading. A second without excess frames forgets the warning.
+// Reader goroutine.
+func (c *conn) allowFrame() (bool, error) {
+	if c.limiter.Allow() {
+		return true, nil
+	}
+	now := c.h.now()
+	switch {
+	case c.warnedAt.IsZero() || now.Sub(c.lastOver) > time.Second:
+		c.warnedAt = now
+		c.refuse(&frameError{code: codeLimit, msg: "too many frames (push.frames_per_second); slow down or be disconnected"})
+	case now.Sub(c.warnedAt) > time.Second:
+		c.mu.Lock()
+		if !c.closing {
+			c.overBudgetLocked(budgetFrames, codeLimit, "too many frames for over a second (push.frames_per_second)", "too many frames")
+		}
+		c.mu.Unlock()
+		return false, errStopReading
+	}
+	c.lastOver = now
+	return false, nil
 }
 
 // closeWith queues a close frame after whatever is queued; the writer closes the connection
@@ -214,7 +294,7 @@ func (c *conn) writeLoop() {
 			continue
 		}
 		out := c.q
-		c.q, c.spare, c.exempt, c.groups = c.spare[:0], nil, 0, 0
+		c.q, c.spare, c.exempt, c.groups, c.controls, c.replays = c.spare[:0], nil, 0, 0, 0, 0
 		c.mu.Unlock()
 
 		vec = vec[:0]
@@ -284,13 +364,21 @@ func (c *conn) readLoop() {
 	cfg := &c.h.cfg
 	c.ws.SetReadLimit(int64(max(64*cfg.MaxFrameBytes, 1<<20)))
 	extend := func() { _ = c.nc.SetReadDeadline(c.h.now().Add(cfg.PingInterval + cfg.PongTimeout)) }
+	// Control frames spend the frame budget like any other: a client pinging without
+	// reading the pongs would otherwise grow its queue without bound.
 	c.ws.SetPingHandler(func(data string) error {
 		extend()
+		if ok, err := c.allowFrame(); !ok {
+			return err
+		}
 		c.enqueueControl(frame(opPongF, []byte(data)))
 		return nil
 	})
 	c.ws.SetPongHandler(func(string) error {
 		extend()
+		if ok, err := c.allowFrame(); !ok {
+			return err
+		}
 		c.maybeRecheck()
 		return nil
 	})
@@ -301,7 +389,7 @@ func (c *conn) readLoop() {
 		c.closeWith(code, "")
 		return nil
 	})
-	for {
+	for !c.isClosing() {
 		extend()
 		mt, r, err := c.ws.NextReader()
 		if err != nil {
@@ -315,18 +403,26 @@ func (c *conn) readLoop() {
 		}
 		extend()
 		c.maybeRecheck()
+		ok, err := c.allowFrame()
 		switch {
-		case !c.limiter.Allow():
-			c.refuse(&frameError{code: codeLimit, msg: "too many frames; slow down"})
+		case err != nil:
+		case !ok:
 		case tooBig:
 			c.refuse(&frameError{code: codeTooLarge, msg: "frame over push.max_frame_bytes"})
 		case mt != websocket.TextMessage:
 			c.refuse(badFrame("frames are JSON text, not binary"))
+		case !utf8.Valid(data):
+			// RFC 6455 §8.1: a text frame that is not UTF-8 fails the connection.
+			c.closeWith(closeInvalidData, "text frame is not valid UTF-8")
+			err = errStopReading
 		default:
 			c.handle(data)
 		}
 		*bp = data[:0]
 		readPool.Put(bp)
+		if err != nil {
+			return
+		}
 	}
 }
 

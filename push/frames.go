@@ -342,6 +342,7 @@ const (
 	closeNormal        = 1000
 	closeGoingAway     = 1001
 	closePolicy        = 1008
+	closeInvalidData   = 1007
 	closeTooBig        = 1009
 	closeTryAgainLater = 1013
 )

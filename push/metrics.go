@@ -10,6 +10,16 @@ type hubMetrics struct {
 	refused, overflows, renderErrors  *metrics.Counter
 	pending                           *metrics.Counter
 	publishLag, deliveryLag           *metrics.Histogram
+	overFrames, overQueue             *metrics.Counter
+}
+
+// overBudget counts a connection closed (1008) for exceeding budget (budgetFrames,
+// budgetQueue).
+func (m *hubMetrics) overBudget(budget string) *metrics.Counter {
+	if budget == budgetFrames {
+		return m.overFrames
+	}
+	return m.overQueue
 }
 
 func newHubMetrics(set *metrics.Set) *hubMetrics {
@@ -30,6 +40,8 @@ func newHubMetrics(set *metrics.Set) *hubMetrics {
 		refused:      set.GetOrCreateCounter("paimon_push_frames_refused_total"),
 		overflows:    set.GetOrCreateCounter("paimon_push_overflows_total"),
 		renderErrors: set.GetOrCreateCounter("paimon_push_render_errors_total"),
+		overFrames:   set.GetOrCreateCounter(`paimon_push_over_budget_total{budget="frames"}`),
+		overQueue:    set.GetOrCreateCounter(`paimon_push_over_budget_total{budget="queue"}`),
 		// apply → hub goroutine, and apply → written to the client's socket
 		publishLag:  set.GetOrCreateHistogram("paimon_push_publish_seconds"),
 		deliveryLag: set.GetOrCreateHistogram("paimon_push_delivery_seconds"),

@@ -2,6 +2,7 @@ package push
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"sync"
@@ -21,6 +22,9 @@ var ErrBadHandshake = errors.New("push: not a WebSocket handshake")
 func (h *Hub) Serve(ctx *fasthttp.RequestCtx, id Identity, authed bool) error {
 	if origin := ctx.Request.Header.Peek("Origin"); len(origin) > 0 && !h.originAllowed(origin) {
 		return fmt.Errorf("%w: %.100q", ErrOriginNotAllowed, origin)
+	}
+	if err := checkHandshake(&ctx.Request.Header); err != nil {
+		return err
 	}
 	ip := ctx.RemoteIP().String()
 	if err := h.admit(ip); err != nil {
@@ -65,6 +69,21 @@ func (h *Hub) Serve(ctx *fasthttp.RequestCtx, id Identity, authed bool) error {
 			reason = err
 		}
 		return fmt.Errorf("%w: %v", ErrBadHandshake, reason)
+	}
+	return nil
+}
+
+// checkHandshake refuses what the library lets through: a Sec-WebSocket-Key that is not 16
+// bytes in base64 (RFC 6455 §4.2.1), a Sec-WebSocket-Version other than exactly 13. The
+// messages are fixed: nothing of the request is quoted back.
+func checkHandshake(hdr *fasthttp.RequestHeader) error {
+	key := bytes.TrimSpace(hdr.Peek("Sec-WebSocket-Key"))
+	var raw [18]byte
+	if n, err := base64.StdEncoding.Decode(raw[:], key); len(key) != 24 || err != nil || n != 16 {
+		return fmt.Errorf("%w: Sec-WebSocket-Key must be 16 bytes in base64", ErrBadHandshake)
+	}
+	if v := bytes.TrimSpace(hdr.Peek("Sec-WebSocket-Version")); string(v) != "13" {
+		return fmt.Errorf("%w: Sec-WebSocket-Version must be 13", ErrBadHandshake)
 	}
 	return nil
 }
