@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -24,11 +25,22 @@ func (s *Server) serveHealth(ctx *fasthttp.RequestCtx) error {
 	return nil
 }
 
-// serveReady answers 200 when the node has a leader and has applied everything it knows to be
-// committed; otherwise 503 with the reason.
+// serveReady answers 200 when this node's local reads include every write acknowledged before
+// the request (rqlite's /readyz?sync): the leader once it has applied everything committed
+// before its term; a follower once it has heard from the current leader since it started and
+// has applied up to the index the leader reports having applied (every acknowledged write is
+// applied there), which it asks the leader for with a ready probe. Otherwise 503 with the
+// reason. A node restarted after kill -9 thus stays not ready until it has caught up.
 func (s *Server) serveReady(ctx *fasthttp.RequestCtx) error {
 	st := s.store.Status()
 	reason := ""
+	leaderApplied := uint64(0)
+	// A busy node trails an index by a batch; give it a moment.
+	waitFor := func(index uint64) bool {
+		wctx, cancel := context.WithTimeout(context.Background(), readyWait)
+		defer cancel()
+		return s.store.WaitApplied(wctx, index) == nil
+	}
 	switch {
 	case st.Fatal != nil:
 		reason = "the state machine failed: " + st.Fatal.Error()
@@ -38,21 +50,66 @@ func (s *Server) serveReady(ctx *fasthttp.RequestCtx) error {
 		reason = "accepting connections fails (out of file descriptors?): see paimon_http_accept_errors_total"
 	case st.LeaderID == "":
 		reason = "no leader"
-	case !st.Settled && st.AppliedIndex < st.CommitIndex:
-		// A busy node trails its commit index by a batch; give it a moment.
-		wctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		if err := s.store.WaitApplied(wctx, st.CommitIndex); err != nil {
-			reason = "applying the log: behind the commit index"
+	case st.State == "Leader":
+		if !st.Settled && !(st.AppliedIndex < st.CommitIndex && waitFor(st.CommitIndex)) {
+			reason = "catching up: the log committed before this node led is not applied yet"
 		}
-		cancel()
-	case !st.Settled:
-		reason = "catching up: the log committed before this node started is not applied yet"
+	case len(ctx.Request.Header.Peek(hdrReadyProbe)) > 0:
+		// A probe asks the leader only: never probe further.
+		reason = "not the leader"
+	case st.LastContact.IsZero():
+		reason = "has not heard from the leader since it started"
+	default:
+		var err error
+		if leaderApplied, err = s.leaderApplied(st.LeaderID); err != nil {
+			reason = "cannot learn the leader's applied index: " + err.Error()
+		} else if st.AppliedIndex < leaderApplied && !waitFor(leaderApplied) {
+			reason = fmt.Sprintf("catching up: applied %d, the leader has applied %d", s.store.AppliedIndex(), leaderApplied)
+		}
 	}
+	applied := s.store.AppliedIndex()
 	if reason != "" {
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-		return s.writeJSON(ctx, map[string]any{"status": "not ready", "reason": reason, "appliedIndex": st.AppliedIndex, "commitIndex": st.CommitIndex}, st.AppliedIndex)
+		out := map[string]any{"status": "not ready", "reason": reason, "appliedIndex": applied, "commitIndex": st.CommitIndex}
+		if leaderApplied > 0 {
+			out["leaderAppliedIndex"] = leaderApplied
+		}
+		return s.writeJSON(ctx, out, applied)
 	}
-	return s.writeJSON(ctx, map[string]any{"status": "ready", "leader": st.LeaderID, "appliedIndex": st.AppliedIndex}, st.AppliedIndex)
+	return s.writeJSON(ctx, map[string]any{"status": "ready", "leader": st.LeaderID, "appliedIndex": applied}, applied)
+}
+
+// readyWait is how long /readyz waits for the local state to reach the index it must reach.
+const readyWait = time.Second
+
+// hdrReadyProbe marks a follower's /readyz call to the leader: the answer is the leader's own
+// readiness and applied index, and a node that is not the leader answers 503 at once.
+const hdrReadyProbe = "X-Paimon-Ready-Probe"
+
+// leaderApplied asks the leader's /readyz (a ready probe) for the index it has applied.
+func (s *Server) leaderApplied(leader string) (uint64, error) {
+	id, addr := s.store.LeaderHTTPAddr()
+	if id != leader || addr == "" {
+		return 0, fmt.Errorf("no address known for leader %s", leader)
+	}
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(s.peerURL(addr, "/readyz"))
+	req.Header.Set(hdrReadyProbe, "1")
+	if err := s.peers.DoTimeout(req, resp, readyWait); err != nil {
+		return 0, fmt.Errorf("leader %s: %w", leader, err)
+	}
+	var out struct {
+		Status       string `json:"status"`
+		Reason       string `json:"reason"`
+		AppliedIndex uint64 `json:"appliedIndex"`
+	}
+	if err := json.Unmarshal(resp.Body(), &out); err != nil || resp.StatusCode() != 200 {
+		return 0, fmt.Errorf("leader %s answered %d: %s", leader, resp.StatusCode(), out.Reason)
+	}
+	return out.AppliedIndex, nil
 }
 
 type clusterNode struct {

@@ -169,3 +169,58 @@ func TestGracefulLeaderRestart(t *testing.T) {
 		ld.checkAll(t, i, 15*time.Second)
 	}
 }
+
+// TestReadyAfterKill9 kills a follower with SIGKILL while writers write through the two other
+// nodes, lets the cluster run on, and starts the follower again: from its first 200 on /readyz,
+// its local reads show every write acknowledged before that /readyz request.
+func TestReadyAfterKill9(t *testing.T) {
+	c := newProcessCluster(t)
+	for i := range 3 {
+		c.start(i)
+	}
+	l := c.waitLeader(20 * time.Second)
+	victim := (l + 1) % 3
+	other := 3 - l - victim
+	ld := startWriteLoad(c, "ready", 6, func(w, attempt int) int {
+		if (w+attempt)%2 == 0 {
+			return l
+		}
+		return other
+	})
+	time.Sleep(time.Second) // writes flow before the kill
+	c.procs[victim].kill9()
+	time.Sleep(3 * time.Second) // the victim falls behind
+	before := ld.acked()
+	c.start(victim)
+	p := c.procs[victim]
+	start := time.Now()
+	for {
+		acked := ld.acked() // acknowledged before the request
+		status, body, err := p.do("GET", "/readyz", "", "")
+		if err == nil && status == 200 {
+			for w, owner := range ld.owners {
+				got, err := c.shares(victim, owner)
+				if err != nil {
+					t.Fatalf("local read on the restarted node: %v", err)
+				}
+				if n, _ := strconv.Atoi(got); n < acked[w] {
+					t.Fatalf("ready after %s, but writer %d has %d shares there, %d acknowledged before /readyz (%s)",
+						time.Since(start).Round(time.Millisecond), w, n, acked[w], body)
+				}
+			}
+			t.Logf("ready %s after the restart; writes acknowledged by then %v (at the restart %v)", time.Since(start).Round(time.Millisecond), acked, before)
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("not ready 30s after the restart: %d %s %v", status, body, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ld.finish(t)
+	if n := ld.noLeader.Load(); n != 0 {
+		t.Errorf("%d NO_LEADER answers while a follower was killed", n)
+	}
+	for i := range 3 {
+		ld.checkAll(t, i, 15*time.Second)
+	}
+}
