@@ -537,9 +537,9 @@ func (c *Config) Validate() error {
 		}
 		tokenNames[t.Name] = true
 		switch t.Role {
-		case "viewer", "operator", "admin":
+		case "viewer", "operator", "approver", "admin":
 		default:
-			bad(key+".role", "%q must be viewer, operator or admin", t.Role)
+			bad(key+".role", "%q must be viewer, operator, approver or admin", t.Role)
 		}
 		if b, err := hex.DecodeString(t.SHA256); err != nil || len(b) != 32 {
 			bad(key+".sha256", "must be the hex SHA-256 of the token (64 hex digits)")
@@ -572,9 +572,9 @@ func (c *Config) Validate() error {
 			wallets[a] = true
 		}
 		switch w.Role {
-		case "viewer", "operator", "admin":
+		case "viewer", "operator", "approver", "admin":
 		default:
-			bad(key+".role", "%q must be viewer, operator or admin", w.Role)
+			bad(key+".role", "%q must be viewer, operator, approver or admin", w.Role)
 		}
 	}
 	switch c.Log.Level {

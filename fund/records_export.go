@@ -148,7 +148,7 @@ type AuditRecord struct {
 // RoleRecord is a wallet's role (key Y), granted through POST /v1/admin/roles.
 type RoleRecord struct {
 	Address   string
-	Role      string // viewer, operator or admin
+	Role      string // viewer, operator, approver or admin
 	UpdatedAt int64  // unix ns (command time)
 	Index     uint64 // the Raft index that set it
 }

@@ -106,7 +106,7 @@ type LogoutCommand struct {
 	TokenHash [32]byte
 }
 
-// RoleCommand sets a wallet's role: viewer, operator, admin, or "" to remove it.
+// RoleCommand sets a wallet's role: viewer, operator, approver, admin, or "" to remove it.
 type RoleCommand struct {
 	Time    int64
 	Actor   Actor
@@ -296,7 +296,7 @@ func decodeRole(v []byte) (roleRec, error) {
 
 func validRole(r string) bool {
 	switch r {
-	case "", "viewer", "operator", "admin":
+	case "", "viewer", "operator", "approver", "admin":
 		return true
 	}
 	return false
@@ -475,7 +475,7 @@ func (ac *applyContext) applyRole(c *RoleCommand) (any, error) {
 		return ve, nil
 	}
 	if !validRole(c.Role) {
-		return invalidf("role %q: want viewer, operator, admin, or empty to remove", c.Role), nil
+		return invalidf("role %q: want viewer, operator, approver, admin, or empty to remove", c.Role), nil
 	}
 	if c.Address == (common.Address{}) {
 		return invalidf("role for the zero address"), nil
