@@ -27,6 +27,8 @@ type Access struct {
 	Authed bool
 	// Owner: the account's own wallet session as well as the role.
 	Owner bool
+	// nobody: refused to everyone (Nobody).
+	nobody bool
 }
 
 // The accesses of the API, by name.
@@ -38,10 +40,12 @@ var (
 	Approver      = Access{Role: RoleApprover}
 	Admin         = Access{Role: RoleAdmin}
 	OwnerOrViewer = Access{Role: RoleViewer, Owner: true}
+	// Nobody is the access of what has no rule: refused to every identity.
+	Nobody = Access{nobody: true}
 )
 
 // IsPublic reports whether a needs nothing.
-func (a Access) IsPublic() bool { return a.Role == RoleNone && !a.Authed }
+func (a Access) IsPublic() bool { return a.Role == RoleNone && !a.Authed && !a.nobody }
 
 // Check says whether who, holding the role have (its own, or none where its credential does
 // not count, as a member's outside the cluster endpoints), may use what needs a: nil,
@@ -53,6 +57,9 @@ func (a Access) Check(who *Principal, have Role, account *[20]byte) error {
 	}
 	if !who.Authenticated() {
 		return ErrAuthRequired
+	}
+	if a.nobody {
+		return fmt.Errorf("%w: no access rule", ErrForbidden)
 	}
 	if have.AtLeast(a.Role) {
 		return nil // a.Role == RoleNone: any identity

@@ -18,6 +18,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/ethereum/go-ethereum/common"
 
+	"paimon/auth"
 	"paimon/cache"
 	"paimon/chainlog"
 	"paimon/config"
@@ -49,6 +50,7 @@ type Node struct {
 	metrics  *metrics.Set
 	registry *chainlog.Registry
 	cache    *cache.Cache
+	auth     *auth.Auth
 	updater  *server.CacheUpdater
 	hub      *push.Hub // nil when push is disabled
 	machine  *fund.Machine
@@ -118,13 +120,35 @@ func (n *Node) Start() (err error) {
 	}); err != nil {
 		return err
 	}
-	n.updater = server.NewCacheUpdater(n.cache)
+	// Authentication comes next: the server and the push hub both use it, and the cache updater
+	// keeps its sessions and roles in step with apply. The server binds the store to it.
+	tokens, err := n.tokens()
+	if err != nil {
+		return err
+	}
+	if n.auth, err = auth.New(auth.Config{
+		Tokens:             tokens,
+		Wallets:            wallets(cfg.Auth.Wallets),
+		ClusterSecret:      []byte(cfg.Cluster.Secret),
+		Service:            cfg.Auth.Service,
+		ChainID:            cfg.Ingest.ChainID,
+		NonceTTL:           cfg.Auth.NonceTTL.D(),
+		SessionTTL:         cfg.Auth.SessionTTL.D(),
+		SessionExtendAfter: cfg.Auth.SessionExtendAfter.D(),
+		RateLimit:          server.RateLimitOf(cfg.RateLimit),
+		Logger:             n.logger,
+		Metrics:            n.metrics,
+		Now:                n.opts.Now,
+	}); err != nil {
+		return err
+	}
+	n.updater = server.NewCacheUpdater(n.cache, n.auth)
 	var observer fund.Observer = n.updater
 	// The push hub observes every applied batch from the first (the log replayed at open starts
-	// its resume windows); it authenticates auth frames through the server, built below, which
-	// serves its first request after that.
+	// its resume windows); it authenticates through auth and authorizes channels by the
+	// server's resource table.
 	if cfg.Push.Enabled {
-		if n.hub, err = push.New(pushConfig(cfg.Push), pushAuth{n}, n.logger, n.metrics); err != nil {
+		if n.hub, err = push.New(pushConfig(cfg.Push), n.auth, server.ChannelAccess(), n.logger, n.metrics); err != nil {
 			return err
 		}
 		n.hub.Start()
@@ -190,10 +214,6 @@ func (n *Node) Start() (err error) {
 		}
 	}
 
-	tokens, err := n.tokens()
-	if err != nil {
-		return err
-	}
 	var pusher server.Pusher
 	if n.hub != nil {
 		pusher = n.hub
@@ -203,38 +223,30 @@ func (n *Node) Start() (err error) {
 		return err
 	}
 	if n.server, err = server.New(server.Config{
-		NodeID:             cfg.Node.ID,
-		Addr:               cfg.HTTP.Addr,
-		MaxBodyBytes:       cfg.HTTP.MaxBodyBytes,
-		ReadTimeout:        cfg.HTTP.ReadTimeout.D(),
-		WriteTimeout:       cfg.HTTP.WriteTimeout.D(),
-		IdleTimeout:        cfg.HTTP.IdleTimeout.D(),
-		Concurrency:        cfg.HTTP.Concurrency,
-		MaxConnsPerIP:      cfg.HTTP.MaxConnsPerIP,
-		MaxStaleness:       cfg.Read.MaxStaleness.D(),
-		ApplyTimeout:       cfg.Raft.ApplyTimeout.D(),
-		ChainID:            cfg.Ingest.ChainID,
-		Tokens:             tokens,
-		ClusterSecret:      []byte(cfg.Cluster.Secret),
-		HTTPAdvertise:      cfg.HTTPAdvertise(),
-		RaftAddr:           cfg.RaftAdvertise(),
-		TLS:                httpTLS,
-		PeerTLS:            peerTLS,
-		PGSync:             n.pgStatus,
-		IngestStatus:       func() any { return n.ingester.Status() },
-		PGVerify:           n.pgVerify,
-		Push:               pusher,
-		Service:            cfg.Auth.Service,
-		NonceTTL:           cfg.Auth.NonceTTL.D(),
-		SessionTTL:         cfg.Auth.SessionTTL.D(),
-		SessionExtendAfter: cfg.Auth.SessionExtendAfter.D(),
-		Wallets:            wallets(cfg.Auth.Wallets),
-		Sessions:           n.updater.Sessions(),
-		RateLimit:          server.RateLimitOf(cfg.RateLimit),
-		Logger:             n.logger,
-		Metrics:            n.metrics,
-		Now:                n.opts.Now,
-	}, n.store, n.cache, n.registry, n.machine); err != nil {
+		NodeID:        cfg.Node.ID,
+		Addr:          cfg.HTTP.Addr,
+		MaxBodyBytes:  cfg.HTTP.MaxBodyBytes,
+		ReadTimeout:   cfg.HTTP.ReadTimeout.D(),
+		WriteTimeout:  cfg.HTTP.WriteTimeout.D(),
+		IdleTimeout:   cfg.HTTP.IdleTimeout.D(),
+		Concurrency:   cfg.HTTP.Concurrency,
+		MaxConnsPerIP: cfg.HTTP.MaxConnsPerIP,
+		MaxStaleness:  cfg.Read.MaxStaleness.D(),
+		ApplyTimeout:  cfg.Raft.ApplyTimeout.D(),
+		ChainID:       cfg.Ingest.ChainID,
+		ClusterSecret: []byte(cfg.Cluster.Secret),
+		HTTPAdvertise: cfg.HTTPAdvertise(),
+		RaftAddr:      cfg.RaftAdvertise(),
+		TLS:           httpTLS,
+		PeerTLS:       peerTLS,
+		PGSync:        n.pgStatus,
+		IngestStatus:  func() any { return n.ingester.Status() },
+		PGVerify:      n.pgVerify,
+		Push:          pusher,
+		Logger:        n.logger,
+		Metrics:       n.metrics,
+		Now:           n.opts.Now,
+	}, n.store, n.cache, n.registry, n.machine, n.auth); err != nil {
 		return err
 	}
 	if err := n.server.Start(); err != nil {
@@ -323,36 +335,22 @@ func (n *Node) storeConfig() raftstore.Config {
 }
 
 // tokens returns the configured API tokens or, when there are none, the local admin token.
-// pushAuth lets the push hub, built before the server, authenticate auth frames and authorize
-// subscriptions through it: the server's one authorization table covers routes and channels.
-type pushAuth struct{ n *Node }
-
-func (a pushAuth) Authenticate(tok string) (push.Identity, error) {
-	return a.n.server.PushIdentity(tok)
-}
-
-func (a pushAuth) Recheck(key [32]byte) (push.Identity, error) { return a.n.server.Recheck(key) }
-
-func (a pushAuth) AuthorizeChannel(id push.Identity, authed bool, kind string, account [20]byte) error {
-	return a.n.server.AuthorizeChannel(id, authed, kind, account)
-}
-
 // wallets maps [[auth.wallets]] (validated by config) to the server's bootstrap roles.
-func wallets(ws []config.Wallet) []server.Wallet {
-	out := make([]server.Wallet, 0, len(ws))
+func wallets(ws []config.Wallet) []auth.Wallet {
+	out := make([]auth.Wallet, 0, len(ws))
 	for _, w := range ws {
-		out = append(out, server.Wallet{Address: common.HexToAddress(w.Address), Role: w.Role})
+		out = append(out, auth.Wallet{Address: common.HexToAddress(w.Address), Role: w.Role})
 	}
 	return out
 }
 
-func (n *Node) tokens() ([]server.Token, error) {
-	tokens := make([]server.Token, 0, len(n.cfg.Auth.Tokens))
+func (n *Node) tokens() ([]auth.Token, error) {
+	tokens := make([]auth.Token, 0, len(n.cfg.Auth.Tokens))
 	for _, t := range n.cfg.Auth.Tokens {
 		var sum [32]byte
 		b, _ := hex.DecodeString(t.SHA256) // validated by config
 		copy(sum[:], b)
-		tokens = append(tokens, server.Token{Name: t.Name, Role: t.Role, SHA256: sum})
+		tokens = append(tokens, auth.Token{Name: t.Name, Role: t.Role, SHA256: sum})
 	}
 	if len(tokens) > 0 {
 		return tokens, nil
@@ -365,7 +363,7 @@ func (n *Node) tokens() ([]server.Token, error) {
 		return nil, err
 	}
 	n.logger.Warn("no [[auth.tokens]] configured: accepting the local admin token", "file", absPath(path))
-	return []server.Token{tok}, nil
+	return []auth.Token{tok}, nil
 }
 
 // Fatal delivers the error that stopped the state machine, if one does; the process should
@@ -467,29 +465,29 @@ func (n *Node) HTTPAddr() string { return n.server.Addr() }
 const LocalAdminTokenFile = "admin.token"
 
 // localAdminToken reads, or creates on first use, the local admin token in the data folder.
-func localAdminToken(dataDir string) (server.Token, string, error) {
+func localAdminToken(dataDir string) (auth.Token, string, error) {
 	path := filepath.Join(dataDir, LocalAdminTokenFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		tok, _ := server.NewToken()
+		tok, _ := auth.NewToken()
 		if err := os.MkdirAll(dataDir, 0o750); err != nil {
-			return server.Token{}, "", err
+			return auth.Token{}, "", err
 		}
 		if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
-			return server.Token{}, "", fmt.Errorf("write %s: %w", path, err)
+			return auth.Token{}, "", fmt.Errorf("write %s: %w", path, err)
 		}
 		b = []byte(tok)
 	} else if err != nil {
-		return server.Token{}, "", fmt.Errorf("read %s: %w", path, err)
+		return auth.Token{}, "", fmt.Errorf("read %s: %w", path, err)
 	}
 	tok := strings.TrimSpace(string(b))
 	if len(tok) < 16 {
-		return server.Token{}, "", fmt.Errorf("%s: token is too short; delete the file to get a new one", path)
+		return auth.Token{}, "", fmt.Errorf("%s: token is too short; delete the file to get a new one", path)
 	}
 	var sum [32]byte
-	h, _ := hex.DecodeString(server.TokenHash(tok))
+	h, _ := hex.DecodeString(auth.TokenHash(tok))
 	copy(sum[:], h)
-	return server.Token{Name: "local-admin", Role: "admin", SHA256: sum}, path, nil
+	return auth.Token{Name: "local-admin", Role: "admin", SHA256: sum}, path, nil
 }
 
 func absPath(p string) string {

@@ -109,7 +109,7 @@ func pipeConn(h *Hub) (*conn, net.Conn) {
 func TestControlFramesBounded(t *testing.T) {
 	cfg := testConfig()
 	cfg.QueueMessages = 10
-	h, err := New(cfg, testAuth{}, testutil.Logger(t, "push", slog.LevelWarn), nil)
+	h, err := New(cfg, testAuth{}, testChannels, testutil.Logger(t, "push", slog.LevelWarn), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

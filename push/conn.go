@@ -1,6 +1,7 @@
 package push
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/fasthttp/websocket"
 	"golang.org/x/time/rate"
+
+	"paimon/auth"
 )
 
 // conn is one WebSocket client. Its reader runs on the connection's own goroutine (the
@@ -52,8 +55,7 @@ type conn struct {
 	credHasAcct bool
 
 	// Owned by the reader goroutine.
-	ident   Identity
-	authed  bool
+	who     auth.Principal
 	subs    map[channel]struct{}
 	limiter *rate.Limiter
 	// warnedAt is when the client was last told it sends too many frames, lastOver when it
@@ -84,10 +86,10 @@ type qframe struct {
 	at int64
 }
 
-func newConn(h *Hub, ws *websocket.Conn, ip string, id Identity, authed bool) *conn {
+func newConn(h *Hub, ws *websocket.Conn, ip string, who auth.Principal) *conn {
 	return &conn{
-		h: h, ws: ws, nc: rawConn(ws.NetConn()), ip: ip, ident: id, authed: authed,
-		credKey: id.Key, credAccount: id.Account, credHasAcct: id.HasAccount,
+		h: h, ws: ws, nc: rawConn(ws.NetConn()), ip: ip, who: who,
+		credKey: who.Key, credAccount: who.Wallet, credHasAcct: who.Session,
 		wake: make(chan struct{}, 1), closed: make(chan struct{}),
 		subs:    map[channel]struct{}{},
 		limiter: rate.NewLimiter(rate.Limit(h.cfg.FramesPerSecond), h.cfg.FrameBurst),
@@ -481,29 +483,29 @@ func (c *conn) authenticate(token string) {
 		c.refuse(&frameError{code: codeAuthInvalid, msg: "this node accepts no tokens"})
 		return
 	}
-	id, err := c.h.auth.Authenticate(token)
+	who, err := c.h.auth.AuthenticateToken(context.Background(), token, c.ip)
 	if err != nil {
 		c.refuse(&frameError{code: codeAuthInvalid, msg: err.Error()})
 		return
 	}
-	c.setIdentity(id, true)
+	c.setIdentity(who)
 	// A new identity may not read every channel the old one did.
 	lost := c.dropUnauthorized()
 	var addr string
-	if id.HasAccount {
-		addr = string(appendAddress(nil, &id.Account))
+	if who.Session {
+		addr = string(appendAddress(nil, &who.Wallet))
 	}
-	c.enqueueControl(authenticatedFrame(id.Name, id.Role, addr))
+	c.enqueueControl(authenticatedFrame(who.Label(), who.Role.String(), addr))
 	if len(lost) > 0 {
 		c.refuse(&frameError{code: codeForbidden, msg: "unsubscribed from channels the new identity may not read: " + strings.Join(lost, ", ")})
 	}
 }
 
 // setIdentity replaces the connection's identity (reader goroutine).
-func (c *conn) setIdentity(id Identity, authed bool) {
-	c.ident, c.authed = id, authed
+func (c *conn) setIdentity(who auth.Principal) {
+	c.who = who
 	c.mu.Lock()
-	c.credKey, c.credAccount, c.credHasAcct = id.Key, id.Account, id.HasAccount
+	c.credKey, c.credAccount, c.credHasAcct = who.Key, who.Wallet, who.Session
 	c.mu.Unlock()
 }
 
@@ -529,19 +531,15 @@ func (c *conn) dropUnauthorized() []string {
 // goroutine.
 func (c *conn) maybeRecheck() {
 	due := c.recheck.Swap(false)
-	if !c.authed || c.ident.Key == ([32]byte{}) {
+	if !c.who.Authenticated() || c.who.Key == ([32]byte{}) || c.h.auth == nil {
 		return
 	}
-	if !due && (c.ident.Expires == 0 || c.h.now().UnixNano() < c.ident.Expires) {
+	if !due && (c.who.Expires == 0 || c.h.now().UnixNano() < c.who.Expires) {
 		return
 	}
-	rc, ok := c.h.auth.(Rechecker)
-	if !ok {
-		return
-	}
-	id, err := rc.Recheck(c.ident.Key)
+	who, err := c.h.auth.Recheck(c.who.Key)
 	if err != nil {
-		c.setIdentity(Identity{}, false)
+		c.setIdentity(auth.Principal{})
 		lost := c.dropUnauthorized()
 		msg := "the session ended (logged out, expired or revoked); authenticate again"
 		if len(lost) > 0 {
@@ -550,43 +548,27 @@ func (c *conn) maybeRecheck() {
 		c.refuse(&frameError{code: codeAuthInvalid, msg: msg})
 		return
 	}
-	c.setIdentity(id, true)
+	c.setIdentity(who)
 	if lost := c.dropUnauthorized(); len(lost) > 0 {
 		c.refuse(&frameError{code: codeForbidden, msg: "the identity's role changed; unsubscribed from " + strings.Join(lost, ", ")})
 	}
 }
 
-// authorize says whether the connection's identity may subscribe to ch.
+// authorize says whether the connection's identity may subscribe to ch: the channel's access
+// (the server's resource table) checked by auth, as a route's is.
 func (c *conn) authorize(ch channel) *frameError {
-	if p, ok := c.h.auth.(Policy); ok {
-		err := p.AuthorizeChannel(c.ident, c.authed, kindNames[ch.kind], ch.addr)
-		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, ErrChannelAuthRequired):
-			return &frameError{code: codeAuthRequired, msg: ch.String() + " needs authentication: send {\"op\":\"auth\",\"token\":...} first"}
-		}
-		return &frameError{code: codeForbidden, msg: ch.String() + ": " + strings.TrimPrefix(err.Error(), ErrChannelForbidden.Error()+": ")}
+	var account *[20]byte
+	if ch.kind == kindAccount {
+		account = &ch.addr
 	}
-	switch ch.kind {
-	case kindRedemptions, kindTransactions:
-		if c.ident.Viewer {
-			return nil
-		}
-	case kindAccount:
-		if c.ident.Viewer || (c.ident.HasAccount && c.ident.Account == ch.addr) {
-			return nil
-		}
-	default:
+	err := c.h.channels[ch.kind].Check(&c.who, c.who.Role, account)
+	switch {
+	case err == nil:
 		return nil
-	}
-	if !c.authed {
+	case errors.Is(err, auth.ErrAuthRequired):
 		return &frameError{code: codeAuthRequired, msg: ch.String() + " needs authentication: send {\"op\":\"auth\",\"token\":...} first"}
 	}
-	if ch.kind == kindAccount {
-		return &frameError{code: codeForbidden, msg: ch.String() + " needs a session for that address or the viewer role"}
-	}
-	return &frameError{code: codeForbidden, msg: ch.String() + " needs the viewer role"}
+	return &frameError{code: codeForbidden, msg: ch.String() + ": " + strings.TrimPrefix(err.Error(), auth.ErrForbidden.Error()+": ")}
 }
 
 // subscribe subscribes to every channel or, if one is refused, to none.

@@ -1,6 +1,7 @@
 package push
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/fasthttp/websocket"
 	"github.com/valyala/fasthttp"
 
+	"paimon/auth"
 	"paimon/chainlog"
 	"paimon/fund"
 	"paimon/fund/fundtest"
@@ -35,14 +37,24 @@ var walletAddr = fundtest.Addr("wallet")
 
 type testAuth struct{}
 
-func (testAuth) Authenticate(tok string) (Identity, error) {
+func (testAuth) AuthenticateToken(_ context.Context, tok, _ string) (auth.Principal, error) {
 	switch tok {
 	case viewerToken:
-		return Identity{Name: "dash", Role: "viewer", Viewer: true}, nil
+		return auth.Principal{Name: "dash", Role: auth.RoleViewer}, nil
 	case walletToken:
-		return Identity{Name: "session", Account: walletAddr, HasAccount: true}, nil
+		return auth.Principal{Session: true, Wallet: walletAddr}, nil
 	}
-	return Identity{}, errors.New("unknown or expired token")
+	return auth.Principal{}, errors.New("unknown or expired token")
+}
+
+func (testAuth) Recheck([32]byte) (auth.Principal, error) {
+	return auth.Principal{}, errors.New("no credential is rechecked in these tests")
+}
+
+// testChannels are API.md's channel rules (the node takes them from server.ChannelAccess).
+var testChannels = map[string]auth.Access{
+	"fund:overview": auth.Public, "fund:nav": auth.Public, "prices": auth.Public,
+	"redemptions": auth.Viewer, "transactions": auth.Viewer, "account:": auth.OwnerOrViewer,
 }
 
 // env is a hub fed by a real state machine over an in-memory store, served by a real fasthttp
@@ -73,7 +85,7 @@ func newEnv(t *testing.T, cfg Config) *env {
 // newEnvB is newEnv for a benchmark (tb) whose env helpers report through t.
 func newEnvB(tb testing.TB, t *testing.T, cfg Config) *env {
 	tb.Helper()
-	h, err := New(cfg, testAuth{}, testutil.Logger(tb, "push", slog.LevelWarn), nil)
+	h, err := New(cfg, testAuth{}, testChannels, testutil.Logger(tb, "push", slog.LevelWarn), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -85,16 +97,15 @@ func newEnvB(tb testing.TB, t *testing.T, cfg Config) *env {
 		tb.Fatal(err)
 	}
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
-		id, authed := Identity{}, false
+		var who auth.Principal
 		if a := string(ctx.Request.Header.Peek("Authorization")); a != "" {
 			var err error
-			if id, err = (testAuth{}).Authenticate(strings.TrimPrefix(a, "Bearer ")); err != nil {
+			if who, err = (testAuth{}).AuthenticateToken(context.Background(), strings.TrimPrefix(a, "Bearer "), ""); err != nil {
 				ctx.Error("bad token", 401)
 				return
 			}
-			authed = true
 		}
-		if err := h.Serve(ctx, id, authed); err != nil {
+		if err := h.Serve(ctx, who); err != nil {
 			status := 400
 			switch {
 			case errors.Is(err, ErrTooManyConns), errors.Is(err, ErrClosed):

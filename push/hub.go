@@ -3,6 +3,7 @@
 package push
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"paimon/auth"
 	"paimon/fund"
 )
 
@@ -26,60 +28,17 @@ var (
 	ErrClosed = errors.New("push: hub closed")
 )
 
-// Refusals of a Policy: the subscription needs an identity, or a better one.
-var (
-	ErrChannelAuthRequired = errors.New("authentication required")
-	ErrChannelForbidden    = errors.New("forbidden")
-)
-
-// Identity is who a connection authenticated as: what push needs to authorize channels.
-type Identity struct {
-	Name string // token or session name, for logs
-	Role string // "viewer", "operator", "admin", or "none" (or "") for a session without a role
-	// Viewer: the identity may read redemptions, transactions and every account.
-	Viewer bool
-	// Account, when HasAccount, is the wallet a session was signed in with: its own
-	// account:{address} channel is allowed.
-	Account    [20]byte
-	HasAccount bool
-	// Key identifies the credential (its SHA-256) for a Rechecker; zero: never rechecked.
-	Key [32]byte
-	// Expires is when the credential expires (unix ns; 0: never): the connection rechecks it
-	// then, and a session extended meanwhile carries on.
-	Expires int64
-}
-
-// Rechecker re-resolves a credential by its Key. An Authenticator that is also a Rechecker
-// lets the hub end what a logout, an expiry or a role change took away: a connection rechecks
-// its identity when the hub sees a session closed or a role changed (Changes.Sessions,
-// Changes.Roles; the hub pings it, and the pong triggers the check on the connection's own
-// goroutine), when its credential expires, and at each client frame after such an event.
-type Rechecker interface {
-	Recheck(key [32]byte) (Identity, error)
-}
-
-// Authenticator resolves the token of an auth frame. The server implements it over its API
-// tokens and sessions.
+// Authenticator resolves the credentials of WebSocket clients: *auth.Auth, the same the
+// server authenticates requests with.
 type Authenticator interface {
-	// Authenticate returns the identity of token, or an error for an unknown, expired or
-	// revoked token.
-	Authenticate(token string) (Identity, error)
+	// AuthenticateToken returns the principal of an auth frame's token (ip: the client's, for
+	// the budget of checks against the leader), or an error for an unknown, expired or revoked
+	// token. It extends a session in use.
+	AuthenticateToken(ctx context.Context, token, ip string) (auth.Principal, error)
+	// Recheck re-resolves a credential by its Key when the hub saw a batch that may have
+	// revoked it (a session closed, a wallet's role changed, a reload) or when it expires.
+	Recheck(key [32]byte) (auth.Principal, error)
 }
-
-// Policy decides subscriptions. An Authenticator that is also a Policy decides them (the
-// server: one authorization table for routes and channels); otherwise push applies API.md's
-// rules itself (Identity.Viewer, Identity.Account). kind is the channel name, or "account:" for
-// account:{address}, whose address is account. It returns nil, ErrChannelAuthRequired, or an
-// error wrapping ErrChannelForbidden whose text is the reason.
-type Policy interface {
-	AuthorizeChannel(id Identity, authed bool, kind string, account [20]byte) error
-}
-
-// AuthenticatorFunc is a function that is an Authenticator.
-type AuthenticatorFunc func(token string) (Identity, error)
-
-// Authenticate implements Authenticator.
-func (f AuthenticatorFunc) Authenticate(token string) (Identity, error) { return f(token) }
 
 // Hub is the push fan-out of one node. It is a fund.Observer: Applied hands each committed
 // batch over without blocking, and the hub's goroutine renders the batch's messages once,
@@ -89,8 +48,10 @@ type Hub struct {
 	cfg  Config
 	log  *slog.Logger
 	auth Authenticator
-	now  func() time.Time
-	m    *hubMetrics
+	// channels is the access each channel kind needs ("account:" for account:{address}).
+	channels [numKinds]auth.Access
+	now      func() time.Time
+	m        *hubMetrics
 
 	in inbox // applied batches waiting for the hub goroutine
 
@@ -115,17 +76,27 @@ type Hub struct {
 // or below it are skipped: a client resuming from a node that is ahead of this one).
 type subscribers map[*conn]uint64
 
-// New returns a hub; Start runs it. auth may be nil (every auth frame is refused). metricsSet
-// receives the paimon_push_* metrics.
-func New(cfg Config, auth Authenticator, log *slog.Logger, metricsSet *metrics.Set) (*Hub, error) {
+// New returns a hub; Start runs it. authn may be nil (every auth frame is refused). channels
+// gives each channel the access it needs (the server's resource table, server.ChannelAccess):
+// a channel without an entry is refused to everyone. metricsSet receives the paimon_push_*
+// metrics.
+func New(cfg Config, authn Authenticator, channels map[string]auth.Access, log *slog.Logger, metricsSet *metrics.Set) (*Hub, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	var access [numKinds]auth.Access
+	for k := range access {
+		a, ok := channels[kindNames[k]]
+		if !ok {
+			a = auth.Nobody
+		}
+		access[k] = a
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	h := &Hub{
-		cfg: cfg, log: log, auth: auth, now: time.Now, m: newHubMetrics(metricsSet),
+		cfg: cfg, log: log, auth: authn, channels: access, now: time.Now, m: newHubMetrics(metricsSet),
 		accSubs: map[[20]byte]subscribers{}, conns: map[*conn]struct{}{}, perIP: map[string]int{},
 		stop: make(chan struct{}),
 	}
@@ -312,7 +283,7 @@ var pingFrame = frame(opPingF, nil)
 // session closed, a wallet's role changed, or any after a reload) to recheck it: it marks them
 // and pings them, and each rechecks on its own goroutine when the pong (or any frame) arrives.
 func (h *Hub) recheckLocked(ch *fund.Changes) {
-	if _, ok := h.auth.(Rechecker); !ok {
+	if h.auth == nil {
 		return
 	}
 	var closed map[[32]byte]bool

@@ -10,16 +10,18 @@ import (
 
 	"github.com/fasthttp/websocket"
 	"github.com/valyala/fasthttp"
+
+	"paimon/auth"
 )
 
 // ErrBadHandshake: the request is not a valid WebSocket handshake.
 var ErrBadHandshake = errors.New("push: not a WebSocket handshake")
 
-// Serve upgrades the request to a WebSocket connection served by the hub. id is who the
-// request's Authorization header authenticated (authed false: anonymous; a browser
+// Serve upgrades the request to a WebSocket connection served by the hub. who is who the
+// request's Authorization header authenticated (the zero Principal: anonymous; a browser
 // authenticates with an auth frame instead). Errors come before the upgrade, with nothing
 // written: the caller maps them to an HTTP response.
-func (h *Hub) Serve(ctx *fasthttp.RequestCtx, id Identity, authed bool) error {
+func (h *Hub) Serve(ctx *fasthttp.RequestCtx, who auth.Principal) error {
 	if origin := ctx.Request.Header.Peek("Origin"); len(origin) > 0 && !h.originAllowed(origin) {
 		return fmt.Errorf("%w: %.100q", ErrOriginNotAllowed, origin)
 	}
@@ -46,7 +48,7 @@ func (h *Hub) Serve(ctx *fasthttp.RequestCtx, id Identity, authed bool) error {
 				_ = s.SetWriteBuffer(n)
 			}
 		}
-		c := newConn(h, ws, ip, id, authed)
+		c := newConn(h, ws, ip, who)
 		if !h.register(c) {
 			_ = ws.NetConn().Close()
 			return

@@ -9,6 +9,7 @@ import (
 	"github.com/fasthttp/websocket"
 	"github.com/valyala/fasthttp"
 
+	"paimon/auth"
 	"paimon/internal/testutil"
 )
 
@@ -26,7 +27,7 @@ func TestTLSWebSocket(t *testing.T) {
 	srv := &fasthttp.Server{
 		TLSConfig: ca.ServerConfig(t, "push"),
 		Handler: func(ctx *fasthttp.RequestCtx) {
-			if err := e.hub.Serve(ctx, Identity{Name: "dash", Role: "viewer", Viewer: true}, true); err != nil {
+			if err := e.hub.Serve(ctx, auth.Principal{Name: "dash", Role: auth.RoleViewer}); err != nil {
 				ctx.Error(err.Error(), 400)
 			}
 		},

@@ -8,18 +8,9 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/fasthttp/websocket"
 
+	"paimon/auth"
 	"paimon/push"
 )
-
-// serverAuth lets a push hub built before the server authenticate and authorize through it,
-// as the node wires them.
-type serverAuth struct{ s **Server }
-
-func (a serverAuth) Authenticate(tok string) (push.Identity, error) { return (*a.s).PushIdentity(tok) }
-func (a serverAuth) Recheck(key [32]byte) (push.Identity, error)    { return (*a.s).Recheck(key) }
-func (a serverAuth) AuthorizeChannel(id push.Identity, authed bool, kind string, account [20]byte) error {
-	return (*a.s).AuthorizeChannel(id, authed, kind, account)
-}
 
 // who is an identity of the authorization table test.
 type who int
@@ -59,16 +50,17 @@ var (
 // viewer, an operator, an admin, the account's owner and another account's session, and
 // checks each is allowed or refused as API.md says. A route added without a row here fails.
 func TestAuthorizationTable(t *testing.T) {
-	var srv *Server
-	set := metrics.NewSet()
-	hub, err := push.New(push.DefaultConfig(), serverAuth{&srv}, nil, set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub.Start()
-	t.Cleanup(func() { _ = hub.Close() })
-	n := newTestNode(t, func(c *Config) { c.Push = hub })
-	srv = n.srv
+	n := newTestNode(t, func(su *setup) {
+		su.push = func(a *auth.Auth) Pusher {
+			hub, err := push.New(push.DefaultConfig(), a, ChannelAccess(), nil, metrics.NewSet())
+			if err != nil {
+				t.Fatal(err)
+			}
+			hub.Start()
+			t.Cleanup(func() { _ = hub.Close() })
+			return hub
+		}
+	})
 	owner, other := newWallet(t), newWallet(t)
 	n.mint(owner, 1)
 	n.mint(other, 2)
@@ -108,6 +100,7 @@ func TestAuthorizationTable(t *testing.T) {
 		{rClusterRemove, "POST", "/v1/cluster/remove", `{}`, admins},
 		{rClusterNotify, "POST", "/v1/cluster/notify", `{}`, members},
 		{rClusterTouch, "POST", "/v1/cluster/touch", `x`, members},
+		{rClusterReadIndex, "GET", "/v1/cluster/readindex", "", members},
 		{rPGVerify, "GET", "/v1/admin/pg/verify", "", admins},
 		{rWS, "GET", "/v1/ws", "", everyone},
 		{rAuthNonce, "POST", "/v1/auth/nonce", `{"address":"` + stranger + `"}`, everyone},

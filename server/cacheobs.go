@@ -3,6 +3,7 @@ package server
 import (
 	"time"
 
+	"paimon/auth"
 	"paimon/cache"
 	"paimon/config"
 	"paimon/fund"
@@ -25,17 +26,16 @@ func CacheClassTTLs(c config.Cache) []time.Duration {
 // committed batch changed and writes the re-rendered materialized views through. It is a
 // fund.Observer, called on the apply path before the batch's index is published to readers.
 type CacheUpdater struct {
-	c        *cache.Cache
-	sessions *SessionCache
+	c    *cache.Cache
+	auth *auth.Auth
 }
 
-// NewCacheUpdater returns an observer for c and for the wallet sessions the server accepts.
-func NewCacheUpdater(c *cache.Cache) *CacheUpdater {
-	return &CacheUpdater{c: c, sessions: newSessionCache()}
+// NewCacheUpdater returns an observer for c and for the wallet sessions and roles a (the
+// same a the server authenticates with) keeps: both are updated before a batch's index is
+// published, and both are forgotten on a snapshot restore.
+func NewCacheUpdater(c *cache.Cache, a *auth.Auth) *CacheUpdater {
+	return &CacheUpdater{c: c, auth: a}
 }
-
-// Sessions is the session cache this updater keeps in step, for Config.Sessions.
-func (u *CacheUpdater) Sessions() *SessionCache { return u.sessions }
 
 var viewClass = map[string]cache.Class{
 	fund.ViewOverview: cOverview,
@@ -48,7 +48,7 @@ var viewClass = map[string]cache.Class{
 
 // Applied implements fund.Observer.
 func (u *CacheUpdater) Applied(ch *fund.Changes) {
-	u.sessions.applied(ch)
+	u.auth.Applied(ch)
 	c, idx := u.c, ch.Index
 	classes := [fund.NumClasses][]cache.Class{
 		fund.ClassOverview:    {cOverview},
@@ -93,7 +93,7 @@ func (u *CacheUpdater) Applied(ch *fund.Changes) {
 // Restored implements the store's restore hook: after a snapshot replaced the state, nothing
 // cached from the old state may be served.
 func (u *CacheUpdater) Restored(index uint64) {
-	u.sessions.reset()
+	u.auth.Restored()
 	u.c.Reset()
 	for cc := cache.Class(0); cc < NumCacheClasses; cc++ {
 		u.c.Invalidate(cc, index)

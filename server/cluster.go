@@ -86,7 +86,7 @@ func (s *Server) clusterJoin(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if err != nil {
 		return membershipError(err)
 	}
-	s.logger.Info("cluster join", "id", m.ID, "raft_addr", m.RaftAddr, "http_addr", m.HTTPAddr, "by", rc.who.name)
+	s.logger.Info("cluster join", "id", m.ID, "raft_addr", m.RaftAddr, "http_addr", m.HTTPAddr, "by", rc.who.Name)
 	if ai := s.audit(ctx, rc, "cluster.join", m.ID, nil, m); ai > idx {
 		idx = ai
 	}
@@ -110,7 +110,7 @@ func (s *Server) clusterRemove(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if err != nil {
 		return membershipError(err)
 	}
-	s.logger.Info("cluster remove", "id", body.ID, "by", rc.who.name)
+	s.logger.Info("cluster remove", "id", body.ID, "by", rc.who.Name)
 	if ai := s.audit(ctx, rc, "cluster.remove", body.ID, body, nil); ai > idx {
 		idx = ai
 	}
@@ -123,7 +123,7 @@ func (s *Server) clusterNotify(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if err != nil {
 		return err
 	}
-	if rc.who.via != m.ID {
+	if rc.who.Via != m.ID {
 		return validation("a node may only announce itself", nil)
 	}
 	s.store.Noticed(m)

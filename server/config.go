@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -30,10 +29,9 @@ type Config struct {
 	MaxStaleness time.Duration
 	// ApplyTimeout bounds how long a write or a linearizable read waits for the cluster.
 	ApplyTimeout time.Duration
-	ChainID      uint64
-	Tokens       []Token
-	// ClusterSecret authenticates requests between members (forwarding, joins) and operators
-	// on the cluster endpoints.
+	// ChainID is reported by GET /v1/ingest/status when this node ingests nothing.
+	ChainID uint64
+	// ClusterSecret authenticates requests between members (forwarding, joins).
 	ClusterSecret []byte
 	// HTTPAdvertise is the address other members reach this API at; defaults to Addr.
 	HTTPAdvertise string
@@ -46,8 +44,6 @@ type Config struct {
 	// PeerTLS verifies the other members' API certificates when TLS is set (nil: the system
 	// roots).
 	PeerTLS *tls.Config
-	// RateLimit holds the per-client budgets (ratelimit.go); the zero value limits nothing.
-	RateLimit RateLimit
 	// PGSync reports the PostgreSQL sync for the cluster status; nil reports it disabled.
 	PGSync func() PGSyncStatus
 	// IngestStatus reports chain ingest (GET /v1/ingest/status); nil when there is none.
@@ -56,20 +52,10 @@ type Config struct {
 	// catch up, and returns the report and how many tables differ; nil when not available.
 	PGVerify func(ctx context.Context, wait time.Duration) (report any, differences int, err error)
 	// Push serves GET /v1/ws; nil when push is disabled.
-	Push Pusher
-	// Wallet sessions ([auth]): the service named in the login message, the lifetimes of a
-	// nonce and of a session, when a session in use is extended, and bootstrap wallet roles.
-	Service            string
-	NonceTTL           time.Duration
-	SessionTTL         time.Duration
-	SessionExtendAfter time.Duration
-	Wallets            []Wallet
-	// Sessions is the session cache kept in step with apply: CacheUpdater.Sessions of the
-	// updater observing the state machine. Required.
-	Sessions *SessionCache
-	Logger   *slog.Logger
-	Metrics  *metrics.Set
-	Now      func() time.Time
+	Push    Pusher
+	Logger  *slog.Logger
+	Metrics *metrics.Set
+	Now     func() time.Time
 }
 
 // Validate checks the configuration and fills defaults.
@@ -103,33 +89,8 @@ func (c *Config) Validate() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.Service == "" {
-		c.Service = "Paimon Edge"
-	}
-	if c.NonceTTL <= 0 {
-		c.NonceTTL = 5 * time.Minute
-	}
-	if c.SessionTTL <= 0 {
-		c.SessionTTL = 30 * time.Minute
-	}
-	if c.SessionExtendAfter <= 0 || c.SessionExtendAfter >= c.SessionTTL {
-		c.SessionExtendAfter = c.SessionTTL / 6
-	}
-	if c.Sessions == nil {
-		return errors.New("server: Sessions is required (the CacheUpdater's session cache)")
-	}
-	for _, w := range c.Wallets {
-		if _, ok := parseRole(w.Role); !ok {
-			return fmt.Errorf("server: wallet %x has role %q", w.Address, w.Role)
-		}
-	}
 	if c.HTTPAdvertise == "" {
 		c.HTTPAdvertise = c.Addr
 	}
-	for _, t := range c.Tokens {
-		if _, ok := parseRole(t.Role); !ok || t.Name == "" {
-			return fmt.Errorf("server: token %q has role %q", t.Name, t.Role)
-		}
-	}
-	return c.RateLimit.validate()
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"paimon/auth"
 	"paimon/fund"
 	"paimon/push"
 	"paimon/raftstore"
@@ -17,12 +18,12 @@ import (
 // The server's own sentinel errors. Every error a handler returns is mapped to an HTTP status
 // and an API code in one place: apiErrorOf.
 var (
-	// errAuthRequired: the route needs a token and none was sent.
-	errAuthRequired = errors.New("authentication required")
-	// errAuthInvalid: the token is unknown, malformed or expired.
-	errAuthInvalid = errors.New("invalid or expired token")
-	// errForbidden: the token's role is below what the route needs.
-	errForbidden = errors.New("forbidden")
+	// errAuthRequired: the route needs a token and none was sent (auth.ErrAuthRequired).
+	errAuthRequired = auth.ErrAuthRequired
+	// errAuthInvalid: the token is unknown, malformed or expired (auth.ErrAuthInvalid).
+	errAuthInvalid = auth.ErrAuthInvalid
+	// errForbidden: the token's role is below what the route needs (auth.ErrForbidden).
+	errForbidden = auth.ErrForbidden
 	// errStaleRead: this node has not heard from a leader within max_staleness.
 	errStaleRead = errors.New("this node has not heard from a leader within max_staleness")
 	// errNotFound: no route or no such resource.
@@ -66,11 +67,11 @@ func apiErrorOf(err error) (*apiError, bool) {
 		}
 		return validation(ve.Message, ve.Details), false
 	}
-	var rl *rateLimitError
+	var rl *auth.RateLimitError
 	if errors.As(err, &rl) {
-		secs := rl.seconds()
+		secs := rl.Seconds()
 		return &apiError{Status: 429, Code: "RATE_LIMITED", Message: rl.Error(), retryAfter: secs,
-			Details: map[string]any{"retryAfterSeconds": secs, "budget": rl.budget}}, false
+			Details: map[string]any{"retryAfterSeconds": secs, "budget": rl.Budget}}, false
 	}
 	switch {
 	case errors.Is(err, errAuthRequired):

@@ -25,7 +25,7 @@ import (
 // again to the new leader, within the write's deadline (ApplyTimeout). A forward whose
 // outcome is unknown (the connection broke after the request was sent) is never retried.
 func (s *Server) forward(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
-	if rc.who.via != "" || (rc.who.cluster && rc.who.name != "cluster-secret") {
+	if rc.who.Via != "" || (rc.who.Cluster && rc.who.Name != "cluster-secret") {
 		return fmt.Errorf("%w: forwarded to %s, which is not the leader", raftstore.ErrNoLeader, s.cfg.NodeID)
 	}
 	deadline := time.Now().Add(s.cfg.ApplyTimeout)
@@ -139,7 +139,7 @@ func notConnected(err error) bool {
 // clientIP is the address of the client a request comes from: the forwarding member's report
 // when a member forwarded it (members are trusted), else the peer address.
 func clientIP(ctx *fasthttp.RequestCtx, rc *reqCtx) string {
-	if rc.who.via != "" {
+	if rc.who.Via != "" {
 		if ip := ctx.Request.Header.Peek(hdrClientIP); len(ip) > 0 {
 			return string(ip)
 		}

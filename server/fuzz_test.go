@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+
+	"paimon/auth"
 )
 
 // FuzzHandler sends arbitrary requests through the whole handler of a real node: it must never
@@ -162,7 +164,7 @@ func FuzzParseLogin(f *testing.F) {
 		if len(sig) != 65 || sig[64] > 1 {
 			t.Fatalf("accepted signature %x", sig)
 		}
-		signer, ok := recoverSigner("message", sig)
+		signer, ok := auth.RecoverSigner("message", sig)
 		if ok && signer == addr && n.Expires() == 0 {
 			t.Logf("recovered %s", signer.Hex())
 		}

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"paimon/auth"
 	"paimon/cache"
 	"paimon/chainlog"
 	"paimon/config"
@@ -41,7 +43,15 @@ type testNode struct {
 	client *http.Client
 }
 
-func newTestNode(t testing.TB, mutate ...func(*Config)) *testNode {
+// setup is what a test may change of a test node before it starts: the server's and auth's
+// configurations, and a push hub built over the node's auth.
+type setup struct {
+	server Config
+	auth   auth.Config
+	push   func(a *auth.Auth) Pusher
+}
+
+func newTestNode(t testing.TB, mutate ...func(*setup)) *testNode {
 	t.Helper()
 	logger := testutil.Logger(t, "", slog.LevelWarn)
 	set := metrics.NewSet()
@@ -58,7 +68,31 @@ func newTestNode(t testing.TB, mutate ...func(*Config)) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	updater := NewCacheUpdater(vc)
+	su := setup{
+		server: Config{
+			NodeID: "node1", Addr: "127.0.0.1:0", MaxBodyBytes: 64 << 10, ChainID: 56,
+			Logger: logger, Metrics: set, MaxStaleness: 5 * time.Second, ApplyTimeout: 5 * time.Second,
+		},
+		auth: auth.Config{
+			ChainID: 56, Logger: logger, Metrics: set,
+			Tokens: []auth.Token{
+				{Name: "dash", Role: "viewer", SHA256: sha256.Sum256([]byte(viewerToken))},
+				{Name: "ops", Role: "operator", SHA256: sha256.Sum256([]byte(operatorToken))},
+				{Name: "root", Role: "admin", SHA256: sha256.Sum256([]byte(adminToken))},
+			},
+		},
+	}
+	for _, m := range mutate {
+		m(&su)
+	}
+	au, err := auth.New(su.auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if su.push != nil {
+		su.server.Push = su.push(au)
+	}
+	updater := NewCacheUpdater(vc, au)
 	machine := fund.NewMachine(fund.Info{FundID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", ChainID: 56}, updater)
 	rcfg := raftstore.DefaultConfig()
 	rcfg.Dir = t.TempDir()
@@ -81,19 +115,7 @@ func newTestNode(t testing.TB, mutate ...func(*Config)) *testNode {
 	if err := store.WaitForLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	scfg := Config{
-		NodeID: "node1", Addr: "127.0.0.1:0", MaxBodyBytes: 64 << 10, ChainID: 56, Sessions: updater.Sessions(),
-		Logger: logger, Metrics: set, MaxStaleness: 5 * time.Second, ApplyTimeout: 5 * time.Second,
-		Tokens: []Token{
-			{Name: "dash", Role: "viewer", SHA256: sha256Token([]byte(viewerToken))},
-			{Name: "ops", Role: "operator", SHA256: sha256Token([]byte(operatorToken))},
-			{Name: "root", Role: "admin", SHA256: sha256Token([]byte(adminToken))},
-		},
-	}
-	for _, m := range mutate {
-		m(&scfg)
-	}
-	srv, err := New(scfg, store, vc, reg, machine)
+	srv, err := New(su.server, store, vc, reg, machine, au)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -139,7 +139,7 @@ func TestBodyTooLargeLingers(t *testing.T) {
 // TestConnsPerIP: connections past http.max_conns_per_ip from one address are closed when
 // accepted and counted; closing one makes room again.
 func TestConnsPerIP(t *testing.T) {
-	n := newTestNode(t, func(c *Config) { c.MaxConnsPerIP = 3 })
+	n := newTestNode(t, func(su *setup) { su.server.MaxConnsPerIP = 3 })
 	var held []net.Conn
 	defer func() {
 		for _, c := range held {

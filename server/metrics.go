@@ -56,20 +56,3 @@ func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx) error {
 	metrics.WriteProcessMetrics(ctx)
 	return nil
 }
-
-// authMetrics count what the HTTP counters per route do not say about wallet sessions.
-type authMetrics struct {
-	badSignature, expiredNonce, refused *metrics.Counter // failed logins, by reason
-	extended, extendFailed              *metrics.Counter // sessions extended, or not
-}
-
-func newAuthMetrics(set *metrics.Set, c *SessionCache) authMetrics {
-	set.GetOrCreateGauge("paimon_auth_sessions_known", func() float64 { return float64(c.known()) })
-	return authMetrics{
-		badSignature: set.GetOrCreateCounter(`paimon_auth_login_failures_total{reason="bad_signature"}`),
-		expiredNonce: set.GetOrCreateCounter(`paimon_auth_login_failures_total{reason="expired_nonce"}`),
-		refused:      set.GetOrCreateCounter(`paimon_auth_login_failures_total{reason="refused"}`),
-		extended:     set.GetOrCreateCounter("paimon_auth_session_extensions_total"),
-		extendFailed: set.GetOrCreateCounter("paimon_auth_session_extension_failures_total"),
-	}
-}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"paimon/auth"
 )
 
 // routeID names a route; it indexes the route table and the per-route metrics.
@@ -46,26 +48,16 @@ const (
 	rPostRoles
 	rGetRoles
 	rClusterTouch
+	rClusterReadIndex
 	numRoutes
 )
-
-// access is what an endpoint or a WebSocket channel needs: nothing (public), any identity
-// (authed), a role, or, for an account's own data, a role or that account's wallet session
-// (owner). Routes and channels are checked by the same function, access.check.
-type access struct {
-	role role
-	// authed: some identity (a token or a session) but no role.
-	authed bool
-	// owner: the account's own wallet session as well as the role.
-	owner bool
-}
 
 // route describes one endpoint: its method, what it needs (access), the query parameters it
 // accepts, and whether it is a read served through the cache and read consistency.
 type route struct {
 	name   string
 	method string
-	access
+	auth.Access
 	read   bool
 	params []string
 	// cluster routes accept member nodes and the cluster secret as well as user tokens.
@@ -76,19 +68,19 @@ type route struct {
 	login bool
 }
 
-// The accesses of the API, by name.
+// The accesses of the API, by name (package auth).
 var (
-	public     = access{}
-	anyone     = access{authed: true}
-	viewer     = access{role: roleViewer}
-	operator   = access{role: roleOperator}
-	admin      = access{role: roleAdmin}
-	ownerOrVwr = access{role: roleViewer, owner: true}
+	public     = auth.Public
+	anyone     = auth.Anyone
+	viewer     = auth.Viewer
+	operator   = auth.Operator
+	admin      = auth.Admin
+	ownerOrVwr = auth.OwnerOrViewer
 )
 
 // channels is the access each WebSocket channel needs (push asks the server through
 // AuthorizeChannel); "account:" is every account:{address} channel.
-var channels = map[string]access{
+var channels = map[string]auth.Access{
 	"fund:overview": public,
 	"fund:nav":      public,
 	"prices":        public,
@@ -98,39 +90,40 @@ var channels = map[string]access{
 }
 
 var routes = [numRoutes]route{
-	rNotFound:      {name: "not_found"},
-	rHealth:        {name: "healthz", method: "GET"},
-	rReady:         {name: "readyz", method: "GET"},
-	rMetrics:       {name: "metrics", method: "GET"},
-	rOverview:      {name: "fund_overview", method: "GET", read: true},
-	rNav:           {name: "fund_nav_history", method: "GET", read: true, params: navParams},
-	rTiers:         {name: "fund_tiers", method: "GET", read: true},
-	rAssets:        {name: "fund_assets", method: "GET", read: true},
-	rFlows:         {name: "fund_flows", method: "GET", read: true},
-	rPrices:        {name: "prices", method: "GET", read: true},
-	rPrice:         {name: "price", method: "GET", read: true, params: priceParams},
-	rAccount:       {name: "account", method: "GET", access: ownerOrVwr, read: true},
-	rAccountTx:     {name: "account_transactions", method: "GET", access: ownerOrVwr, read: true, params: pageParams},
-	rRedemptions:   {name: "redemptions", method: "GET", access: viewer, read: true, params: redemptionParams},
-	rRedemption:    {name: "redemption", method: "GET", access: viewer, read: true},
-	rTransactions:  {name: "transactions", method: "GET", access: viewer, read: true, params: txParams},
-	rAudit:         {name: "audit", method: "GET", access: viewer, read: true, params: auditParams},
-	rIngestStatus:  {name: "ingest_status", method: "GET", access: viewer, leader: true},
-	rClusterStatus: {name: "cluster_status", method: "GET", access: viewer, cluster: true},
-	rPostLogs:      {name: "admin_logs", method: "POST", access: operator, leader: true},
-	rPostPrices:    {name: "admin_prices", method: "POST", access: operator, leader: true},
-	rClusterJoin:   {name: "cluster_join", method: "POST", access: admin, cluster: true, leader: true},
-	rClusterRemove: {name: "cluster_remove", method: "POST", access: admin, cluster: true, leader: true},
-	rClusterNotify: {name: "cluster_notify", method: "POST", access: admin, cluster: true},
-	rPGVerify:      {name: "pg_verify", method: "GET", access: admin, cluster: true, params: []string{"wait"}},
-	rWS:            {name: "ws", method: "GET"},
-	rAuthNonce:     {name: "auth_nonce", method: "POST", login: true, leader: true},
-	rAuthLogin:     {name: "auth_login", method: "POST", login: true, leader: true},
-	rAuthLogout:    {name: "auth_logout", method: "POST", access: anyone, leader: true},
-	rAuthMe:        {name: "auth_me", method: "GET", access: anyone},
-	rPostRoles:     {name: "admin_roles_set", method: "POST", access: admin, leader: true},
-	rClusterTouch:  {name: "cluster_touch", method: "POST", access: admin, cluster: true, leader: true},
-	rGetRoles:      {name: "admin_roles", method: "GET", access: admin},
+	rNotFound:         {name: "not_found"},
+	rHealth:           {name: "healthz", method: "GET"},
+	rReady:            {name: "readyz", method: "GET"},
+	rMetrics:          {name: "metrics", method: "GET"},
+	rOverview:         {name: "fund_overview", method: "GET", read: true},
+	rNav:              {name: "fund_nav_history", method: "GET", read: true, params: navParams},
+	rTiers:            {name: "fund_tiers", method: "GET", read: true},
+	rAssets:           {name: "fund_assets", method: "GET", read: true},
+	rFlows:            {name: "fund_flows", method: "GET", read: true},
+	rPrices:           {name: "prices", method: "GET", read: true},
+	rPrice:            {name: "price", method: "GET", read: true, params: priceParams},
+	rAccount:          {name: "account", method: "GET", Access: ownerOrVwr, read: true},
+	rAccountTx:        {name: "account_transactions", method: "GET", Access: ownerOrVwr, read: true, params: pageParams},
+	rRedemptions:      {name: "redemptions", method: "GET", Access: viewer, read: true, params: redemptionParams},
+	rRedemption:       {name: "redemption", method: "GET", Access: viewer, read: true},
+	rTransactions:     {name: "transactions", method: "GET", Access: viewer, read: true, params: txParams},
+	rAudit:            {name: "audit", method: "GET", Access: viewer, read: true, params: auditParams},
+	rIngestStatus:     {name: "ingest_status", method: "GET", Access: viewer, leader: true},
+	rClusterStatus:    {name: "cluster_status", method: "GET", Access: viewer, cluster: true},
+	rPostLogs:         {name: "admin_logs", method: "POST", Access: operator, leader: true},
+	rPostPrices:       {name: "admin_prices", method: "POST", Access: operator, leader: true},
+	rClusterJoin:      {name: "cluster_join", method: "POST", Access: admin, cluster: true, leader: true},
+	rClusterRemove:    {name: "cluster_remove", method: "POST", Access: admin, cluster: true, leader: true},
+	rClusterNotify:    {name: "cluster_notify", method: "POST", Access: admin, cluster: true},
+	rPGVerify:         {name: "pg_verify", method: "GET", Access: admin, cluster: true, params: []string{"wait"}},
+	rWS:               {name: "ws", method: "GET"},
+	rAuthNonce:        {name: "auth_nonce", method: "POST", login: true, leader: true},
+	rAuthLogin:        {name: "auth_login", method: "POST", login: true, leader: true},
+	rAuthLogout:       {name: "auth_logout", method: "POST", Access: anyone, leader: true},
+	rAuthMe:           {name: "auth_me", method: "GET", Access: anyone},
+	rPostRoles:        {name: "admin_roles_set", method: "POST", Access: admin, leader: true},
+	rClusterTouch:     {name: "cluster_touch", method: "POST", Access: admin, cluster: true, leader: true},
+	rGetRoles:         {name: "admin_roles", method: "GET", Access: admin},
+	rClusterReadIndex: {name: "cluster_readindex", method: "GET", Access: admin, cluster: true, leader: true},
 }
 
 // matchRoute maps a path to its route and path parameter. It does not allocate.
@@ -176,6 +169,8 @@ func matchRoute(path []byte) (routeID, []byte) {
 		return rClusterNotify, nil
 	case "/v1/cluster/touch":
 		return rClusterTouch, nil
+	case "/v1/cluster/readindex":
+		return rClusterReadIndex, nil
 	case "/v1/admin/pg/verify":
 		return rPGVerify, nil
 	case "/v1/ws":
@@ -265,28 +260,28 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 		ctx.SetUserValue(allowKey, rt.method)
 		return fmt.Errorf("%w: %s accepts %s", errMethod, ctx.Path(), rt.method)
 	}
-	if err := s.authenticate(ctx, &rc.who); err != nil {
+	if err := s.authenticate(ctx, rc); err != nil {
 		return err
 	}
 	if err := s.rateLimit(ctx, rc); err != nil {
 		return err
 	}
 	who := &rc.who
-	have := who.role
-	if who.cluster && !rt.cluster {
-		have = roleNone // member credentials open the cluster endpoints only
+	have := who.Role
+	if who.Cluster && !rt.cluster {
+		have = auth.RoleNone // member credentials open the cluster endpoints only
 	}
 	var account *[20]byte
 	var addr [20]byte
-	if rt.owner {
+	if rt.Owner {
 		if a, ok := parseAddress(rc.param); ok {
 			addr, account = a, &addr
 		}
 	}
-	if err := rt.access.check(&rc.who, have, account); err != nil {
+	if err := rt.Access.Check(&rc.who, have, account); err != nil {
 		return err
 	}
-	if rc.route == rClusterNotify && !who.cluster {
+	if rc.route == rClusterNotify && !who.Cluster {
 		return fmt.Errorf("%w: %s is for cluster members", errForbidden, ctx.Path())
 	}
 	if rt.leader && !s.store.IsLeader() {
@@ -345,30 +340,10 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 		return s.getRoles(ctx)
 	case rClusterTouch:
 		return s.clusterTouch(ctx, rc)
+	case rClusterReadIndex:
+		return s.clusterReadIndex(ctx, rc)
 	}
 	return fmt.Errorf("%w: %s", errNotFound, ctx.Path())
-}
-
-// check says whether who, holding the role have, may use what needs a: nil, errAuthRequired
-// (no identity) or errForbidden. account is the address an owner access is about (nil when it
-// is not one). It allocates only to refuse.
-func (a access) check(who *principal, have role, account *[20]byte) error {
-	if a.role == roleNone && !a.authed {
-		return nil
-	}
-	if !who.authenticated() {
-		return errAuthRequired
-	}
-	if have >= a.role {
-		return nil // a.role == roleNone: any identity
-	}
-	if a.owner && who.session {
-		if account != nil && *account == who.wallet {
-			return nil
-		}
-		return fmt.Errorf("%w: needs the %s role or a session of this account's wallet", errForbidden, a.role)
-	}
-	return fmt.Errorf("%w: needs the %s role", errForbidden, a.role)
 }
 
 // consistencyParams are accepted by every read.

@@ -4,18 +4,17 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"paimon/auth"
 	"paimon/cache"
 	"paimon/chainlog"
 	"paimon/kv"
@@ -44,13 +43,6 @@ type ViewRenderer interface {
 	RenderView(r kv.Reader, name string) ([]byte, error)
 }
 
-// Token is a static API token: its SHA-256, a name for the audit log, and a role.
-type Token struct {
-	Name   string
-	Role   string
-	SHA256 [32]byte
-}
-
 // Server serves the API. New does no I/O; Start listens; Close shuts down gracefully.
 type Server struct {
 	cfg      Config
@@ -59,9 +51,8 @@ type Server struct {
 	cache    *cache.Cache
 	registry *chainlog.Registry
 	views    ViewRenderer
-	tokens   map[[32]byte]principal
+	auth     *auth.Auth
 	metrics  *routeMetrics
-	limits   *rateLimits
 
 	srv       *fasthttp.Server
 	ln        *listener
@@ -71,19 +62,18 @@ type Server struct {
 	closeErr  error
 	bufs      sync.Pool
 
-	knownTokens atomic.Pointer[map[string]principal] // raw static tokens verified (learnToken)
-	knownMu     sync.Mutex
-	realClock   bool // Config.Now was not set: requestTime may use fasthttp's request time
-	sessions    *SessionCache
-	wallets     map[[20]byte]role // bootstrap wallet roles
-	touches     *touchQueue
-	authm       authMetrics
 	stopTouches chan struct{}
 }
 
-// New returns a server that reads through c and writes through store.
-func New(cfg Config, store Store, c *cache.Cache, registry *chainlog.Registry, views ViewRenderer) (*Server, error) {
-	realClock := cfg.Now == nil
+// New returns a server that reads through c, writes through store and authenticates through
+// a, to which it binds store as the replica sessions are read from (auth.Bind).
+func New(cfg Config, store Store, c *cache.Cache, registry *chainlog.Registry, views ViewRenderer, a *auth.Auth) (*Server, error) {
+	if a == nil {
+		return nil, errors.New("server: an auth.Auth is required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = a.Config().Now
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -94,24 +84,11 @@ func New(cfg Config, store Store, c *cache.Cache, registry *chainlog.Registry, v
 		cache:       c,
 		registry:    registry,
 		views:       views,
-		tokens:      make(map[[32]byte]principal, len(cfg.Tokens)),
-		sessions:    cfg.Sessions,
-		realClock:   realClock,
-		wallets:     make(map[[20]byte]role, len(cfg.Wallets)),
-		touches:     newTouchQueue(),
+		auth:        a,
 		stopTouches: make(chan struct{}),
 		metrics:     newRouteMetrics(cfg.Metrics),
-		limits:      newRateLimits(cfg.RateLimit, cfg.Metrics),
 	}
-	for _, t := range cfg.Tokens {
-		r, _ := parseRole(t.Role)
-		s.tokens[t.SHA256] = principal{name: t.Name, role: r}
-	}
-	s.authm = newAuthMetrics(cfg.Metrics, s.sessions)
-	for _, w := range cfg.Wallets {
-		r, _ := parseRole(w.Role)
-		s.wallets[w.Address] = max(s.wallets[w.Address], r)
-	}
+	a.Bind(replica{s})
 	s.bufs.New = func() any { b := make([]byte, 0, 16<<10); return &b }
 	s.peers = &fasthttp.Client{
 		Name: "paimon-peer",
@@ -282,5 +259,3 @@ type fasthttpLogger struct{ l *slog.Logger }
 func (f fasthttpLogger) Printf(format string, args ...any) {
 	f.l.Debug("fasthttp: " + redact(fmt.Sprintf(format, args...)))
 }
-
-func sha256Token(tok []byte) [32]byte { return sha256.Sum256(tok) }

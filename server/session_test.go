@@ -15,6 +15,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"paimon/auth"
 	"paimon/fund/fundtest"
 )
 
@@ -45,7 +46,7 @@ func (w wallet) sign(t testing.TB, msg string) string {
 }
 
 // withClock runs the server on clock (testClock: ratelimit_test.go).
-func withClock(c *testClock) func(cfg *Config) { return func(cfg *Config) { cfg.Now = c.now } }
+func withClock(c *testClock) func(*setup) { return func(su *setup) { su.auth.Now = c.now } }
 
 // nonce asks for a login nonce.
 func (n *testNode) nonce(addr string) (nonce, message string) {
@@ -310,8 +311,8 @@ func TestSessionExtendedOnUse(t *testing.T) {
 // session follows at once; bootstrap roles from config hold regardless.
 func TestWalletRoles(t *testing.T) {
 	boss, w := newWallet(t), newWallet(t)
-	n := newTestNode(t, func(c *Config) {
-		c.Wallets = []Wallet{{Address: common.HexToAddress(boss.addr), Role: "admin"}}
+	n := newTestNode(t, func(su *setup) {
+		su.auth.Wallets = []auth.Wallet{{Address: common.HexToAddress(boss.addr), Role: "admin"}}
 	})
 	bt := n.login(boss)
 	if me := n.mustGet("/v1/auth/me", bt); me["role"] != "admin" {

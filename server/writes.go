@@ -132,7 +132,7 @@ func resultError(v any) error {
 
 func actorOf(ctx *fasthttp.RequestCtx, rc *reqCtx) fund.Actor {
 	p := rc.who
-	return fund.Actor{Name: p.label(), Role: p.role.String(), IP: clientIP(ctx, rc), UserAgent: string(ctx.UserAgent())}
+	return fund.Actor{Name: p.Label(), Role: p.Role.String(), IP: clientIP(ctx, rc), UserAgent: string(ctx.UserAgent())}
 }
 
 func (s *Server) writeJSON(ctx *fasthttp.RequestCtx, v any, index uint64) error {

@@ -1,20 +1,22 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
 
 	"github.com/valyala/fasthttp"
 
+	"paimon/auth"
 	"paimon/push"
 )
 
 // pusherFunc is a Pusher made of a function.
-type pusherFunc func(ctx *fasthttp.RequestCtx, id push.Identity, authed bool) error
+type pusherFunc func(ctx *fasthttp.RequestCtx, who auth.Principal) error
 
-func (f pusherFunc) Serve(ctx *fasthttp.RequestCtx, id push.Identity, authed bool) error {
-	return f(ctx, id, authed)
+func (f pusherFunc) Serve(ctx *fasthttp.RequestCtx, who auth.Principal) error {
+	return f(ctx, who)
 }
 
 // TestWSRoute: /v1/ws hands the request and who it authenticated as to the pusher, maps its
@@ -25,12 +27,11 @@ func TestWSRoute(t *testing.T) {
 		t.Fatalf("push disabled: %d %s", r.status, r.body)
 	}
 
-	var got push.Identity
-	var gotAuthed bool
+	var got auth.Principal
 	var refuse error
-	n := newTestNode(t, func(c *Config) {
-		c.Push = pusherFunc(func(ctx *fasthttp.RequestCtx, id push.Identity, authed bool) error {
-			got, gotAuthed = id, authed
+	n := newTestNode(t, func(su *setup) {
+		su.server.Push = pusherFunc(func(ctx *fasthttp.RequestCtx, who auth.Principal) error {
+			got = who
 			if refuse != nil {
 				return refuse
 			}
@@ -38,11 +39,11 @@ func TestWSRoute(t *testing.T) {
 			return nil
 		})
 	})
-	if r := n.get("/v1/ws", viewerToken); r.status != 299 || !gotAuthed || got.Role != "viewer" || !got.Viewer || got.HasAccount {
-		t.Fatalf("viewer upgrade: %d, identity %+v authed %v", r.status, got, gotAuthed)
+	if r := n.get("/v1/ws", viewerToken); r.status != 299 || !got.Authenticated() || got.Role != auth.RoleViewer || got.Session {
+		t.Fatalf("viewer upgrade: %d, identity %+v", r.status, got)
 	}
-	if r := n.get("/v1/ws", ""); r.status != 299 || gotAuthed || got.Viewer {
-		t.Fatalf("anonymous upgrade: %d, identity %+v authed %v", r.status, got, gotAuthed)
+	if r := n.get("/v1/ws", ""); r.status != 299 || got.Authenticated() {
+		t.Fatalf("anonymous upgrade: %d, identity %+v", r.status, got)
 	}
 	if r := n.get("/v1/ws", "wrong"); r.status != 401 || r.errorCode() != "AUTH_INVALID" {
 		t.Fatalf("bad token: %d %s", r.status, r.body)
@@ -69,10 +70,10 @@ func TestWSRoute(t *testing.T) {
 	}
 
 	// Auth frames resolve through the same tokens.
-	if id, err := n.srv.PushIdentity(operatorToken); err != nil || id.Role != "operator" || !id.Viewer {
-		t.Fatalf("operator: %+v %v", id, err)
+	if who, err := n.srv.auth.AuthenticateToken(context.Background(), operatorToken, "127.0.0.1"); err != nil || who.Role != auth.RoleOperator {
+		t.Fatalf("operator: %+v %v", who, err)
 	}
-	if _, err := n.srv.PushIdentity("nope"); !errors.Is(err, errAuthInvalid) {
+	if _, err := n.srv.auth.AuthenticateToken(context.Background(), "nope", "127.0.0.1"); !errors.Is(err, errAuthInvalid) {
 		t.Fatalf("unknown token: %v", err)
 	}
 }

@@ -14,8 +14,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"paimon/auth"
 	"paimon/fund/fundtest"
-	"paimon/server"
 )
 
 // processCluster is three paimon processes started from the test binary, each with its own
@@ -30,7 +30,7 @@ type processCluster struct {
 
 func newProcessCluster(t *testing.T) *processCluster {
 	dir := t.TempDir()
-	token, sum := server.NewToken()
+	token, sum := auth.NewToken()
 	https := []string{freePort(t), freePort(t), freePort(t)}
 	join := `"` + strings.Join(https, `", "`) + `"`
 	c := &processCluster{t: t, token: token}

@@ -11,15 +11,15 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"paimon/auth"
 	"paimon/fund/fundtest"
 	"paimon/internal/pgtest"
-	"paimon/server"
 )
 
 // writeConfig writes a node config with PostgreSQL sync and returns its path.
 func writeConfig(t *testing.T, dir, name, dsn, httpAddr, token string, extra string) string {
 	t.Helper()
-	_, sum := server.NewToken()
+	_, sum := auth.NewToken()
 	_ = sum
 	cfg := fmt.Sprintf(`
 [node]
@@ -41,7 +41,7 @@ mark_interval = "200ms"
 name = "root"
 role = "admin"
 sha256 = %q
-%s`, name, filepath.Join(dir, name+"-data"), httpAddr, freePort(t), dsn, server.TokenHash(token), extra)
+%s`, name, filepath.Join(dir, name+"-data"), httpAddr, freePort(t), dsn, auth.TokenHash(token), extra)
 	path := filepath.Join(dir, name+".toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -21,9 +21,9 @@ import (
 	"syscall"
 	"time"
 
+	"paimon/auth"
 	"paimon/config"
 	"paimon/node"
-	"paimon/server"
 	"paimon/version"
 )
 
@@ -58,7 +58,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "login":
 		return login(args[1:], stdout, stderr)
 	case "token":
-		tok, sum := server.NewToken()
+		tok, sum := auth.NewToken()
 		fmt.Fprintf(stdout, "token: %s\n\n[[auth.tokens]]\nname = \"NAME\"\nrole = \"viewer\"  # viewer, operator or admin\nsha256 = \"%s\"\n", tok, sum)
 		return 0
 	case "version", "-version", "--version":
