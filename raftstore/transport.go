@@ -110,7 +110,7 @@ func (s *streamLayer) acceptLoop() {
 			defer s.wg.Done()
 			ac, peer, err := s.serverHandshake(c)
 			if err != nil {
-				s.logger.Warn("refused raft connection", "remote", c.RemoteAddr().String(), "peer", peer, "error", err)
+				s.logger.Warn("refused raft connection", "remote", c.RemoteAddr().String(), "peer", loggablePeer(peer), "error", err)
 				c.Close()
 				return
 			}
@@ -158,6 +158,21 @@ func (s *streamLayer) serverHandshake(c net.Conn) (net.Conn, string, error) {
 	}
 	_ = c.SetDeadline(time.Time{})
 	return c, peer, nil
+}
+
+// loggablePeer is the node id a refused peer sent, when it looks like one: anything else is
+// bytes of a foreign protocol (an HTTP request line and headers, credentials among them),
+// which are not logged.
+func loggablePeer(id string) string {
+	if len(id) == 0 || len(id) > 64 {
+		return "(none)"
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return "(not a node id)"
+		}
+	}
+	return id
 }
 
 func handshakeMAC(secret []byte, role string, accepted, dialed []byte, nodeID string) []byte {

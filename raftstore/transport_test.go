@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -194,5 +195,16 @@ func TestHandshakeMutualTLS(t *testing.T) {
 	plain := newTestLayer(t, "d", "secret-one-0123456789", nil)
 	if _, err := plain.Dial(raft.ServerAddress(b.Addr().String()), 2*time.Second); err == nil {
 		t.Fatal("a node without TLS was accepted by a TLS member")
+	}
+}
+
+func TestLoggablePeer(t *testing.T) {
+	for in, want := range map[string]string{
+		"node2": "node2", "": "(none)", "OST /v1/cluster/notify HTTP/1.1\r\nAuthorization: Bearer x": "(not a node id)",
+		strings.Repeat("a", 65): "(none)",
+	} {
+		if got := loggablePeer(in); got != want {
+			t.Errorf("loggablePeer(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
