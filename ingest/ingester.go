@@ -23,7 +23,7 @@ import (
 
 // Store is what the ingester needs of the replicated store.
 type Store interface {
-	IsLeader() bool
+	SubscribeLeadership() (changes <-chan raftstore.Leadership, cancel func())
 	LeaderID() string
 	Read() (*raftstore.View, error)
 	Propose(ctx context.Context, cmd []byte) (raftstore.Result, error)
@@ -240,7 +240,8 @@ func (g *Ingester) update(f func(*Status)) {
 	g.mu.Unlock()
 }
 
-// run follows leadership: it leads ingest while this node leads, and idles otherwise.
+// run follows leadership: it leads ingest for each term this node leads (the store's one
+// leadership notification starts and stops it), and idles otherwise.
 func (g *Ingester) run() {
 	defer close(g.done)
 	root, cancel := context.WithCancel(context.Background())
@@ -249,51 +250,32 @@ func (g *Ingester) run() {
 		<-g.stop
 		cancel()
 	}()
+	changes, unsubscribe := g.store.SubscribeLeadership()
+	defer unsubscribe()
+	raftstore.WhileLeader(root, changes, g.leadTerm)
+}
+
+// leadTerm ingests while ctx lasts (this node's term as leader, or until Close), retrying
+// with backoff after errors; the next leader resumes from the replicated checkpoint.
+func (g *Ingester) leadTerm(ctx context.Context) {
+	g.update(func(s *Status) { s.Running = true })
+	defer g.update(func(s *Status) { s.Running = false })
 	failures := 0
-	for {
-		if root.Err() != nil {
-			return
-		}
-		if !g.store.IsLeader() {
-			g.update(func(s *Status) { s.Running = false })
-			if !sleep(root, 200*time.Millisecond) {
-				return
-			}
-			continue
-		}
-		ctx, stopLeading := context.WithCancel(root)
-		go func() { // leadership lost: stop at once, the next leader resumes from the checkpoint
-			t := time.NewTicker(100 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					if !g.store.IsLeader() {
-						stopLeading()
-						return
-					}
-				}
-			}
-		}()
-		g.update(func(s *Status) { s.Running = true })
+	for ctx.Err() == nil {
 		err := g.lead(ctx)
-		stopLeading()
-		g.update(func(s *Status) { s.Running = false })
-		if root.Err() != nil {
+		if ctx.Err() != nil {
 			return
 		}
-		if err != nil {
-			failures++
-			g.update(func(s *Status) { s.LastError = err.Error() })
-			g.logger.Error("chain ingest", "error", err, "retry_in", backoff(failures).String())
-			if !sleep(root, backoff(failures)) {
-				return
-			}
+		if err == nil {
+			failures = 0
 			continue
 		}
-		failures = 0
+		failures++
+		g.update(func(s *Status) { s.LastError = err.Error() })
+		g.logger.Error("chain ingest", "error", err, "retry_in", backoff(failures).String())
+		if !sleep(ctx, backoff(failures)) {
+			return
+		}
 	}
 }
 

@@ -25,7 +25,7 @@ import (
 
 // Store is what the syncer needs of the replicated store.
 type Store interface {
-	IsLeader() bool
+	SubscribeLeadership() (changes <-chan raftstore.Leadership, cancel func())
 	Read() (*raftstore.View, error)
 	Propose(ctx context.Context, cmd []byte) (raftstore.Result, error)
 	AppliedIndex() uint64
@@ -215,8 +215,8 @@ func (s *Syncer) setRunning(r bool) {
 	s.mu.Unlock()
 }
 
-// run is the syncer's only goroutine: it drains while this node leads, backs off with jitter
-// while PostgreSQL fails, and idles on followers.
+// run is the syncer's goroutine: the store's one leadership notification starts a drain for
+// each term this node leads and stops it when the term ends; followers idle.
 func (s *Syncer) run() {
 	defer close(s.done)
 	defer func() {
@@ -230,37 +230,46 @@ func (s *Syncer) run() {
 		<-s.stop
 		cancel()
 	}()
+	changes, unsubscribe := s.store.SubscribeLeadership()
+	defer unsubscribe()
+	raftstore.WhileLeader(ctx, changes, s.syncTerm)
+}
+
+// syncTerm syncs while ctx lasts (this node's term as leader, or until Close), backing off with
+// jitter while PostgreSQL fails. Each term resumes from PostgreSQL's synced index: another
+// leader may have synced in between.
+func (s *Syncer) syncTerm(ctx context.Context) {
+	s.known = false
+	defer func() {
+		s.known = false
+		s.setRunning(false)
+	}()
 	failures := 0
 	for {
 		wait := s.cfg.Interval
-		if !s.store.IsLeader() {
-			s.known = false
+		n, err := s.step(ctx)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return
+		case err != nil:
+			s.m.errors.Inc()
+			s.setError(err)
 			s.setRunning(false)
-		} else {
-			n, err := s.step(ctx)
-			switch {
-			case err != nil && ctx.Err() != nil:
-				return
-			case err != nil:
-				s.m.errors.Inc()
-				s.setError(err)
-				s.setRunning(false)
-				s.known = false
-				failures++
-				wait = backoff(failures, s.cfg.Interval, s.cfg.MaxBackoff)
-			default:
-				if failures > 0 {
-					s.logger.Info("postgres sync resumed", "after_failures", failures, "synced_index", s.synced)
-				}
-				failures = 0
-				s.setError(nil)
-				if n > 0 {
-					wait = 0 // more may be waiting: drain again at once
-				}
+			s.known = false
+			failures++
+			wait = backoff(failures, s.cfg.Interval, s.cfg.MaxBackoff)
+		default:
+			if failures > 0 {
+				s.logger.Info("postgres sync resumed", "after_failures", failures, "synced_index", s.synced)
+			}
+			failures = 0
+			s.setError(nil)
+			if n > 0 {
+				wait = 0 // more may be waiting: drain again at once
 			}
 		}
 		select {
-		case <-s.stop:
+		case <-ctx.Done():
 			return
 		case <-time.After(wait):
 		}

@@ -44,6 +44,7 @@ type Store struct {
 
 	// settledTerm is the term whose leader no-op this node applied as leader (see leader.go).
 	settledTerm atomic.Uint64
+	leadership  leadershipSubs // SubscribeLeadership's subscribers (leader.go)
 
 	stream   *streamLayer
 	hadState bool // Raft had state when the store opened
