@@ -69,6 +69,9 @@ type Store struct {
 	wg        sync.WaitGroup
 
 	metrics storeMetrics
+
+	// format is the data directory format this store writes and how it gets there (format.go).
+	format formatPlan
 }
 
 type storeMetrics struct {
@@ -94,6 +97,7 @@ func New(cfg Config, sm StateMachine) (*Store, error) {
 		closed:    make(chan struct{}),
 		meta:      map[string]string{},
 		readKick:  make(chan struct{}, 1),
+		format:    currentPlan(),
 	}
 	s.fsm = &fsm{s: s}
 	set := cfg.Metrics
@@ -116,6 +120,12 @@ func (s *Store) Open() (err error) {
 			s.closeResources()
 		}
 	}()
+	// A data directory from a newer release is refused before anything is opened, so that it
+	// stays exactly as it was.
+	format, formatExists, err := checkFormat(s.cfg.Dir, s.format.current)
+	if err != nil {
+		return err
+	}
 	raftDir := filepath.Join(s.cfg.Dir, "raft")
 	for _, d := range []string{raftDir, filepath.Join(raftDir, "wal")} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
@@ -149,6 +159,9 @@ func (s *Store) Open() (err error) {
 	s.fsm.applied = applied
 	s.setApplied(applied)
 	if err := s.fsm.loadState(); err != nil {
+		return err
+	}
+	if err := s.convert(format, formatExists); err != nil {
 		return err
 	}
 
