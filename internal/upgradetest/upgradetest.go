@@ -150,7 +150,9 @@ type Request struct {
 var walletKey, _ = crypto.HexToECDSA("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
 
 // WalletAddress is the address of the seeded history's wallet.
-func WalletAddress() string { return strings.ToLower(crypto.PubkeyToAddress(walletKey.PublicKey).Hex()) }
+func WalletAddress() string {
+	return strings.ToLower(crypto.PubkeyToAddress(walletKey.PublicKey).Hex())
+}
 
 // SignLogin signs a login message with the seeded wallet (EIP-191 personal_sign).
 func SignLogin(message string) (string, error) {
