@@ -9,18 +9,28 @@ import (
 	"paimon/fund"
 )
 
-// CacheClassTTLs maps the cache configuration to the server's cache classes.
+// CacheClassTTLs maps the cache configuration to the server's cache classes: each read
+// route's TTL (resources.go), else default_ttl.
 func CacheClassTTLs(c config.Cache) []time.Duration {
-	ttl := make([]time.Duration, NumCacheClasses)
-	for i := range ttl {
-		ttl[i] = c.DefaultTTL.D()
+	ttl := make([]time.Duration, numCacheClasses)
+	for i := range routes {
+		if rd := routes[i].read; rd != nil {
+			ttl[rd.class] = c.DefaultTTL.D()
+			if rd.ttl != nil {
+				ttl[rd.class] = rd.ttl(c)
+			}
+		}
 	}
-	ttl[cOverview] = c.OverviewTTL.D()
-	ttl[cNav] = c.NavTTL.D()
-	ttl[cPrices] = c.PricesTTL.D()
-	ttl[cPrice] = c.PricesTTL.D()
 	return ttl
 }
+
+// What invalidates the cache classes (initReads, from the route table): the classes of the
+// reads of each fund class, of each kind of path parameter, and of each materialized view.
+var (
+	classInvalidates [fund.NumClasses][]cache.Class
+	paramClasses     [numParamKinds][]cache.Class
+	viewClass        map[string]cache.Class
+)
 
 // CacheUpdater keeps the cache in step with the state machine: it invalidates what each
 // committed batch changed and writes the re-rendered materialized views through. It is a
@@ -37,46 +47,31 @@ func NewCacheUpdater(c *cache.Cache, a *auth.Auth) *CacheUpdater {
 	return &CacheUpdater{c: c, auth: a}
 }
 
-var viewClass = map[string]cache.Class{
-	fund.ViewOverview: cOverview,
-	fund.ViewNav:      cNav,
-	fund.ViewTiers:    cTiers,
-	fund.ViewAssets:   cAssets,
-	fund.ViewFlows:    cFlows,
-	fund.ViewPrices:   cPrices,
-}
-
 // Applied implements fund.Observer.
 func (u *CacheUpdater) Applied(ch *fund.Changes) {
 	u.auth.Applied(ch)
 	c, idx := u.c, ch.Index
-	classes := [fund.NumClasses][]cache.Class{
-		fund.ClassOverview:    {cOverview},
-		fund.ClassNav:         {cNav},
-		fund.ClassTiers:       {cTiers},
-		fund.ClassAssets:      {cAssets},
-		fund.ClassFlows:       {cFlows},
-		fund.ClassPrices:      {cPrices},
-		fund.ClassRedemptions: {cRedemptions},
-		fund.ClassLedger:      {cLedger, cAccountTx},
-		fund.ClassAudit:       {cAudit},
-	}
 	for fc, changed := range ch.Classes {
 		if changed {
-			for _, cc := range classes[fc] {
+			for _, cc := range classInvalidates[fc] {
 				c.Invalidate(cc, idx)
 			}
 		}
 	}
 	for _, a := range ch.Accounts {
-		c.InvalidateGroup(cAccount, a[:], idx)
-		c.InvalidateGroup(cAccountTx, a[:], idx)
+		for _, cc := range paramClasses[accountParam] {
+			c.InvalidateGroup(cc, a[:], idx)
+		}
 	}
 	for _, id := range ch.Redemptions {
-		c.InvalidateGroup(cRedemption, []byte(id), idx)
+		for _, cc := range paramClasses[redemptionParam] {
+			c.InvalidateGroup(cc, []byte(id), idx)
+		}
 	}
 	for _, asset := range ch.Prices {
-		c.InvalidateGroup(cPrice, []byte(asset), idx)
+		for _, cc := range paramClasses[assetParam] {
+			c.InvalidateGroup(cc, []byte(asset), idx)
+		}
 	}
 	for _, v := range ch.Views {
 		cc, ok := viewClass[v.Name]
@@ -95,7 +90,7 @@ func (u *CacheUpdater) Applied(ch *fund.Changes) {
 func (u *CacheUpdater) Restored(index uint64) {
 	u.auth.Restored()
 	u.c.Reset()
-	for cc := cache.Class(0); cc < NumCacheClasses; cc++ {
+	for cc := range numCacheClasses {
 		u.c.Invalidate(cc, index)
 	}
 }

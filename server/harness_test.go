@@ -242,3 +242,13 @@ var (
 	checkFor = testutil.CheckFor
 	freeAddr = testutil.FreeAddr
 )
+
+// routeNamed is the id of the route called name.
+func routeNamed(name string) routeID {
+	for i, rt := range routes {
+		if rt.name == name {
+			return routeID(i)
+		}
+	}
+	panic("no route " + name)
+}

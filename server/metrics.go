@@ -17,14 +17,16 @@ type routeMetrics struct {
 	forwarded *metrics.Counter
 	// forwardRetries counts forwards sent again to a new leader after a refusal (forward.go).
 	forwardRetries *metrics.Counter
-	requests       [numRoutes][]*metrics.Counter // parallel to statusCodes; last is "other"
-	seconds        [numRoutes]*metrics.PrometheusHistogram
+	requests       [][]*metrics.Counter // parallel to statusCodes; last is "other"
+	seconds        []*metrics.PrometheusHistogram
 }
 
 func newRouteMetrics(set *metrics.Set) *routeMetrics {
 	m := &routeMetrics{set: set, forwarded: set.GetOrCreateCounter("paimon_http_forwarded_total"),
 		forwardRetries: set.GetOrCreateCounter("paimon_http_forward_retries_total")}
-	for id := range numRoutes {
+	m.requests = make([][]*metrics.Counter, len(routes))
+	m.seconds = make([]*metrics.PrometheusHistogram, len(routes))
+	for id := range routes {
 		name := routes[id].name
 		m.requests[id] = make([]*metrics.Counter, len(statusCodes)+1)
 		for i, code := range statusCodes {

@@ -35,7 +35,7 @@ func RateLimitOf(c config.RateLimit) auth.RateLimit {
 // known client.
 func (s *Server) rateLimit(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	rt := &routes[rc.route]
-	if rc.route == rHealth || rc.route == rReady || rc.route == rMetrics || rc.who.Via != "" {
+	if rt.unlimited || rc.who.Via != "" {
 		return nil
 	}
 	b := auth.BudgetWrites

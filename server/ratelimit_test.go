@@ -247,14 +247,14 @@ func TestRateLimitExemptions(t *testing.T) {
 		rc      reqCtx
 		limited bool
 	}{
-		{"forwarded read", reqCtx{route: rOverview, who: principal{Via: "node2"}}, false},
-		{"forwarded write with a token", reqCtx{route: rPostPrices, who: principal{Name: "ops", Role: auth.RoleOperator, Via: "node2", Key: [32]byte{9}}}, false},
-		{"member's own call", reqCtx{route: rClusterJoin, who: principal{Name: "node:node2", Role: auth.RoleAdmin, Cluster: true, Via: "node2"}}, false},
-		{"healthz", reqCtx{route: rHealth}, false},
-		{"readyz", reqCtx{route: rReady}, false},
-		{"metrics", reqCtx{route: rMetrics}, false},
-		{"cluster secret", reqCtx{route: rClusterJoin, who: principal{Name: "cluster-secret", Role: auth.RoleAdmin, Cluster: true}}, true},
-		{"anonymous read", reqCtx{route: rOverview}, true},
+		{"forwarded read", reqCtx{route: routeNamed("fund_overview"), who: principal{Via: "node2"}}, false},
+		{"forwarded write with a token", reqCtx{route: routeNamed("admin_prices"), who: principal{Name: "ops", Role: auth.RoleOperator, Via: "node2", Key: [32]byte{9}}}, false},
+		{"member's own call", reqCtx{route: routeNamed("cluster_join"), who: principal{Name: "node:node2", Role: auth.RoleAdmin, Cluster: true, Via: "node2"}}, false},
+		{"healthz", reqCtx{route: routeNamed("healthz")}, false},
+		{"readyz", reqCtx{route: routeNamed("readyz")}, false},
+		{"metrics", reqCtx{route: routeNamed("metrics")}, false},
+		{"cluster secret", reqCtx{route: routeNamed("cluster_join"), who: principal{Name: "cluster-secret", Role: auth.RoleAdmin, Cluster: true}}, true},
+		{"anonymous read", reqCtx{route: routeNamed("fund_overview")}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var err error

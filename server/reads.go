@@ -4,72 +4,93 @@ import (
 	"bytes"
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"paimon/cache"
+	"paimon/config"
 	"paimon/fund"
 	"paimon/kv"
 	"paimon/raftstore"
 )
 
-// The cache classes of the server's reads. Each has a TTL (config) and is invalidated by the
-// state machine's changes (cacheUpdater).
+// read says how a route reads the replicated state through the cache (its row in
+// resources.go): one cache class per read route, filled on a miss from the local replica.
+type read struct {
+	// param is the kind of the path parameter: it is parsed into the cache group, and the
+	// state machine's changes of that kind invalidate the group.
+	param paramKind
+	// view is the materialized view (fund.View*) the state machine writes through after every
+	// batch that changes it; it answers every request without query parameters.
+	view string
+	// changedBy are the fund classes whose change invalidates every cached answer.
+	changedBy []fund.Class
+	// ttl is the class's TTL from [cache]; nil is default_ttl.
+	ttl func(config.Cache) time.Duration
+	// render answers a request the view does not (nil: the view answers all).
+	render func(v kv.Reader, q *readQuery) ([]byte, error)
+	// class is the route's cache class, numbered by initReads.
+	class cache.Class
+}
+
+// paramKind is what a read's path parameter names; each kind is a cache group and follows
+// one list of fund.Changes.
+type paramKind uint8
+
 const (
-	cOverview cache.Class = iota
-	cNav
-	cTiers
-	cAssets
-	cFlows
-	cPrices
-	cPrice
-	cAccount
-	cAccountTx
-	cRedemptions
-	cRedemption
-	cLedger
-	cAudit
-	// NumCacheClasses is the number of cache classes the server uses.
-	NumCacheClasses
+	noParam paramKind = iota
+	assetParam
+	accountParam
+	redemptionParam
+	numParamKinds
 )
 
-// Query parameters accepted by each read, besides consistency and max_staleness.
-var (
-	navParams        = fund.NavParams
-	priceParams      = fund.PriceParams
-	pageParams       = fund.PageParams
-	redemptionParams = append(append([]string(nil), fund.RedemptionParams...), fund.PageParams...)
-	txParams         = append(append([]string(nil), fund.TxParams...), fund.PageParams...)
-	auditParams      = append(append([]string(nil), fund.AuditParams...), fund.PageParams...)
-)
+// readQuery is what a renderer gets of a request: its query and its path parameter, parsed.
+type readQuery struct {
+	get     fund.Getter
+	group   string   // the asset or the request id
+	account [20]byte // accountParam
+}
+
+// numCacheClasses is the number of cache classes: one per read route.
+var numCacheClasses cache.Class
+
+// initReads numbers the read routes' cache classes and indexes what invalidates them.
+func initReads() {
+	viewClass = map[string]cache.Class{}
+	for i := range routes {
+		rd := routes[i].read
+		if rd == nil {
+			continue
+		}
+		rd.class = numCacheClasses
+		numCacheClasses++
+		if rd.view != "" {
+			viewClass[rd.view] = rd.class
+		}
+		for _, fc := range rd.changedBy {
+			classInvalidates[fc] = append(classInvalidates[fc], rd.class)
+		}
+		if rd.param != noParam {
+			paramClasses[rd.param] = append(paramClasses[rd.param], rd.class)
+		}
+	}
+}
+
+func overviewTTL(c config.Cache) time.Duration { return c.OverviewTTL.D() }
+func navTTL(c config.Cache) time.Duration      { return c.NavTTL.D() }
+func pricesTTL(c config.Cache) time.Duration   { return c.PricesTTL.D() }
 
 const contentJSON = "application/json"
 
-// readTarget says where a read lives in the cache.
+// readTarget says where a read lives in the cache. It holds no pointer but its buffers, which
+// keeps them on the stack (see serveRead).
 type readTarget struct {
 	class cache.Class
 	group []byte
 	key   []byte
-	view  viewID // the materialized view that answers it, if any
-}
-
-// viewID names a materialized view by number rather than by string, so that a readTarget holds
-// no pointer but its buffers (which keeps them on the stack, see serveRead).
-type viewID uint8
-
-const (
-	noView viewID = iota
-	vOverview
-	vNav
-	vTiers
-	vAssets
-	vFlows
-	vPrices
-)
-
-var viewNames = [...]string{
-	vOverview: fund.ViewOverview, vNav: fund.ViewNav, vTiers: fund.ViewTiers,
-	vAssets: fund.ViewAssets, vFlows: fund.ViewFlows, vPrices: fund.ViewPrices,
+	view  bool // the route's materialized view answers it
 }
 
 // target computes the cache location of a read. Keys embed the path parameter and the raw
@@ -78,55 +99,33 @@ var viewNames = [...]string{
 // the target by value and decodes an account address into *addr, because storing slices
 // through a pointer would move the caller's buffers to the heap.
 func (s *Server) target(ctx *fasthttp.RequestCtx, rc *reqCtx, buf []byte, addr *[20]byte) (readTarget, error) {
-	var t readTarget
-	switch rc.route {
-	case rOverview:
-		t.class, t.view = cOverview, vOverview
-	case rTiers:
-		t.class, t.view = cTiers, vTiers
-	case rAssets:
-		t.class, t.view = cAssets, vAssets
-	case rFlows:
-		t.class, t.view = cFlows, vFlows
-	case rPrices:
-		t.class, t.view = cPrices, vPrices
-	case rNav:
-		t.class = cNav
-		if !hasQuery(ctx.QueryArgs()) {
-			t.view = vNav
-		}
-	case rPrice:
+	rd := routes[rc.route].read
+	t := readTarget{class: rd.class}
+	switch rd.param {
+	case assetParam:
 		asset, err := fund.ParseAsset(string(rc.param))
 		if err != nil {
 			return t, err
 		}
-		t.class, t.group = cPrice, []byte(asset)
-	case rAccount, rAccountTx:
+		t.group = []byte(asset)
+	case accountParam:
 		var ok bool
 		if *addr, ok = parseAddress(rc.param); !ok {
 			return t, validation("address must be 0x followed by 40 hex digits", map[string]any{"address": string(rc.param)})
 		}
-		t.class, t.group = cAccount, addr[:]
-		if rc.route == rAccountTx {
-			t.class = cAccountTx
-		}
-	case rRedemption:
+		t.group = addr[:]
+	case redemptionParam:
 		id, err := fund.ParseRequestID(string(rc.param))
 		if err != nil {
 			return t, err
 		}
-		t.class, t.group = cRedemption, []byte(id)
-	case rRedemptions:
-		t.class = cRedemptions
-	case rTransactions:
-		t.class = cLedger
-	case rAudit:
-		t.class = cAudit
+		t.group = []byte(id)
 	}
 	start := len(buf)
-	if t.view != noView {
+	if rd.view != "" && (rd.render == nil || !hasQuery(ctx.QueryArgs())) {
 		// The key the state machine writes the view through under.
-		t.key = append(buf, viewNames[t.view]...)
+		t.view = true
+		t.key = append(buf, rd.view...)
 		return t, nil
 	}
 	if t.group != nil {
@@ -210,60 +209,71 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, body []byte, index uint64) {
 	ctx.SetBody(body)
 }
 
-// build answers a read from the local replica.
+// build answers a read from the local replica: the route's view, or its renderer.
 func (s *Server) build(ctx *fasthttp.RequestCtx, rc *reqCtx, t readTarget, addr [20]byte, v *raftstore.View) ([]byte, error) {
-	if t.view != noView {
-		name := viewNames[t.view]
-		body, err := fund.ReadView(v, name)
+	rd := routes[rc.route].read
+	if t.view {
+		body, err := fund.ReadView(v, rd.view)
 		if errors.Is(err, fund.ErrNotFound) {
-			return s.views.RenderView(v, name)
+			return s.views.RenderView(v, rd.view)
 		}
 		return body, err
 	}
-	get := queryGetter(ctx.QueryArgs())
-	switch rc.route {
-	case rNav:
-		q, err := fund.ParseNavQuery(get)
-		if err != nil {
-			return nil, err
-		}
-		return fund.NavHistory(v, q)
-	case rPrice:
-		q, err := fund.ParsePriceQuery(get)
-		if err != nil {
-			return nil, err
-		}
-		return fund.Price(v, string(t.group), q)
-	case rAccount:
-		return fund.Account(v, addr)
-	case rAccountTx:
-		p, err := fund.ParsePage(get)
-		if err != nil {
-			return nil, err
-		}
-		return fund.AccountTransactions(v, addr, p)
-	case rRedemption:
-		return fund.Redemption(v, string(t.group))
-	case rRedemptions:
-		f, err := fund.ParseRedemptionFilter(get)
-		if err != nil {
-			return nil, err
-		}
-		return pageOf(get, v, func(r kv.Reader, p fund.Page) ([]byte, error) { return fund.Redemptions(r, f, p) })
-	case rTransactions:
-		f, err := fund.ParseTxFilter(get)
-		if err != nil {
-			return nil, err
-		}
-		return pageOf(get, v, func(r kv.Reader, p fund.Page) ([]byte, error) { return fund.Transactions(r, f, p) })
-	case rAudit:
-		f, err := fund.ParseAuditFilter(get)
-		if err != nil {
-			return nil, err
-		}
-		return pageOf(get, v, func(r kv.Reader, p fund.Page) ([]byte, error) { return fund.Audit(r, f, p) })
+	return rd.render(v, &readQuery{get: queryGetter(ctx.QueryArgs()), group: string(t.group), account: addr})
+}
+
+// The renderers of the reads that a view does not answer (resources.go).
+
+func renderNavHistory(v kv.Reader, q *readQuery) ([]byte, error) {
+	nq, err := fund.ParseNavQuery(q.get)
+	if err != nil {
+		return nil, err
 	}
-	return nil, errNotFound
+	return fund.NavHistory(v, nq)
+}
+
+func renderPrice(v kv.Reader, q *readQuery) ([]byte, error) {
+	pq, err := fund.ParsePriceQuery(q.get)
+	if err != nil {
+		return nil, err
+	}
+	return fund.Price(v, q.group, pq)
+}
+
+func renderAccount(v kv.Reader, q *readQuery) ([]byte, error) { return fund.Account(v, q.account) }
+
+func renderAccountTransactions(v kv.Reader, q *readQuery) ([]byte, error) {
+	p, err := fund.ParsePage(q.get)
+	if err != nil {
+		return nil, err
+	}
+	return fund.AccountTransactions(v, q.account, p)
+}
+
+func renderRedemption(v kv.Reader, q *readQuery) ([]byte, error) { return fund.Redemption(v, q.group) }
+
+func renderRedemptions(v kv.Reader, q *readQuery) ([]byte, error) {
+	f, err := fund.ParseRedemptionFilter(q.get)
+	if err != nil {
+		return nil, err
+	}
+	return pageOf(q.get, v, func(r kv.Reader, p fund.Page) ([]byte, error) { return fund.Redemptions(r, f, p) })
+}
+
+func renderTransactions(v kv.Reader, q *readQuery) ([]byte, error) {
+	f, err := fund.ParseTxFilter(q.get)
+	if err != nil {
+		return nil, err
+	}
+	return pageOf(q.get, v, func(r kv.Reader, p fund.Page) ([]byte, error) { return fund.Transactions(r, f, p) })
+}
+
+func renderAudit(v kv.Reader, q *readQuery) ([]byte, error) {
+	f, err := fund.ParseAuditFilter(q.get)
+	if err != nil {
+		return nil, err
+	}
+	return pageOf(q.get, v, func(r kv.Reader, p fund.Page) ([]byte, error) { return fund.Audit(r, f, p) })
 }
 
 func pageOf(get fund.Getter, r kv.Reader, list func(kv.Reader, fund.Page) ([]byte, error)) ([]byte, error) {

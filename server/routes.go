@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -11,196 +12,145 @@ import (
 	"paimon/auth"
 )
 
-// routeID names a route; it indexes the route table and the per-route metrics.
-type routeID int
+// The route table (resources.go) is the one list of the API: every endpoint is one row, and
+// routing, the method check, authentication, the access check, rate limits, forwarding, the
+// query parameters, the cached reads (reads.go), their cache classes and invalidation
+// (cacheobs.go), the per-route metrics and the WebSocket channels' access (ChannelAccess) are
+// derived from it. This file matches a request to its row and walks it through those steps.
 
-const (
-	rNotFound routeID = iota
-	rHealth
-	rReady
-	rMetrics
-	rOverview
-	rNav
-	rTiers
-	rAssets
-	rFlows
-	rPrices
-	rPrice
-	rAccount
-	rAccountTx
-	rRedemptions
-	rRedemption
-	rTransactions
-	rAudit
-	rIngestStatus
-	rClusterStatus
-	rPostLogs
-	rPostPrices
-	rClusterJoin
-	rClusterRemove
-	rClusterNotify
-	rPGVerify
-	rWS
-	rAuthNonce
-	rAuthLogin
-	rAuthLogout
-	rAuthMe
-	rPostRoles
-	rGetRoles
-	rClusterTouch
-	rClusterReadIndex
-	numRoutes
-)
+// routeID indexes the route table (and the per-route metrics).
+type routeID uint16
 
-// route describes one endpoint: its method, what it needs (access), the query parameters it
-// accepts, and whether it is a read served through the cache and read consistency.
+// handler serves a route that is not a cached read.
+type handler func(s *Server, ctx *fasthttp.RequestCtx, rc *reqCtx) error
+
+// route is one endpoint of the API.
 type route struct {
-	name   string
+	name   string // the metric label
 	method string
+	// path is the path, with at most one parameter segment in braces ("/v1/prices/{asset}");
+	// several rows may share a path with different methods.
+	path string
+	// Access is what the caller needs (auth.Access); Owner routes take the account's address
+	// from the path parameter.
 	auth.Access
-	read   bool
+	// params are the query parameters it accepts (besides consistency and max_staleness on
+	// reads); any other is refused, so a typo is an error, not an ignored filter.
 	params []string
-	// cluster routes accept member nodes and the cluster secret as well as user tokens.
-	cluster bool
+	// read, when set, makes it a cached read of the replicated state (reads.go); handle
+	// serves every other route.
+	read   *read
+	handle handler
+	// channel is the WebSocket channel that pushes this resource: it has the route's access.
+	channel string
+	// cluster routes accept member nodes and the cluster secret as well as user tokens;
+	// membersOnly ones accept only those.
+	cluster, membersOnly bool
 	// leader routes are served by the leader; a follower forwards them.
 	leader bool
-	// login routes spend the login rate budget rather than the read or write one.
-	login bool
+	// login routes spend the login rate budget rather than the read or write one; unlimited
+	// ones spend none (health, readiness, metrics).
+	login, unlimited bool
 }
 
-// The accesses of the API, by name (package auth).
+// noRC adapts a handler that needs nothing of the request but the fasthttp context.
+func noRC(f func(*Server, *fasthttp.RequestCtx) error) handler {
+	return func(s *Server, ctx *fasthttp.RequestCtx, _ *reqCtx) error { return f(s, ctx) }
+}
+
+// routes is the route table: resourceTable with its indexes.
 var (
-	public     = auth.Public
-	anyone     = auth.Anyone
-	viewer     = auth.Viewer
-	operator   = auth.Operator
-	admin      = auth.Admin
-	ownerOrVwr = auth.OwnerOrViewer
+	routes []route
+	// exact maps a path without a parameter to the first of its rows.
+	exact map[string]routeID
+	// withParam are the paths with a parameter, split around it.
+	withParam []paramPath
+	// channels is the access of each WebSocket channel, from the routes that name one.
+	channels map[string]auth.Access
 )
 
-// channels is the access each WebSocket channel needs (push asks the server through
-// AuthorizeChannel); "account:" is every account:{address} channel.
-var channels = map[string]auth.Access{
-	"fund:overview": public,
-	"fund:nav":      public,
-	"prices":        public,
-	"redemptions":   viewer,
-	"transactions":  viewer,
-	"account:":      ownerOrVwr,
+type paramPath struct {
+	prefix, suffix string
+	id             routeID
 }
 
-var routes = [numRoutes]route{
-	rNotFound:         {name: "not_found"},
-	rHealth:           {name: "healthz", method: "GET"},
-	rReady:            {name: "readyz", method: "GET"},
-	rMetrics:          {name: "metrics", method: "GET"},
-	rOverview:         {name: "fund_overview", method: "GET", read: true},
-	rNav:              {name: "fund_nav_history", method: "GET", read: true, params: navParams},
-	rTiers:            {name: "fund_tiers", method: "GET", read: true},
-	rAssets:           {name: "fund_assets", method: "GET", read: true},
-	rFlows:            {name: "fund_flows", method: "GET", read: true},
-	rPrices:           {name: "prices", method: "GET", read: true},
-	rPrice:            {name: "price", method: "GET", read: true, params: priceParams},
-	rAccount:          {name: "account", method: "GET", Access: ownerOrVwr, read: true},
-	rAccountTx:        {name: "account_transactions", method: "GET", Access: ownerOrVwr, read: true, params: pageParams},
-	rRedemptions:      {name: "redemptions", method: "GET", Access: viewer, read: true, params: redemptionParams},
-	rRedemption:       {name: "redemption", method: "GET", Access: viewer, read: true},
-	rTransactions:     {name: "transactions", method: "GET", Access: viewer, read: true, params: txParams},
-	rAudit:            {name: "audit", method: "GET", Access: viewer, read: true, params: auditParams},
-	rIngestStatus:     {name: "ingest_status", method: "GET", Access: viewer, leader: true},
-	rClusterStatus:    {name: "cluster_status", method: "GET", Access: viewer, cluster: true},
-	rPostLogs:         {name: "admin_logs", method: "POST", Access: operator, leader: true},
-	rPostPrices:       {name: "admin_prices", method: "POST", Access: operator, leader: true},
-	rClusterJoin:      {name: "cluster_join", method: "POST", Access: admin, cluster: true, leader: true},
-	rClusterRemove:    {name: "cluster_remove", method: "POST", Access: admin, cluster: true, leader: true},
-	rClusterNotify:    {name: "cluster_notify", method: "POST", Access: admin, cluster: true},
-	rPGVerify:         {name: "pg_verify", method: "GET", Access: admin, cluster: true, params: []string{"wait"}},
-	rWS:               {name: "ws", method: "GET"},
-	rAuthNonce:        {name: "auth_nonce", method: "POST", login: true, leader: true},
-	rAuthLogin:        {name: "auth_login", method: "POST", login: true, leader: true},
-	rAuthLogout:       {name: "auth_logout", method: "POST", Access: anyone, leader: true},
-	rAuthMe:           {name: "auth_me", method: "GET", Access: anyone},
-	rPostRoles:        {name: "admin_roles_set", method: "POST", Access: admin, leader: true},
-	rClusterTouch:     {name: "cluster_touch", method: "POST", Access: admin, cluster: true, leader: true},
-	rGetRoles:         {name: "admin_roles", method: "GET", Access: admin},
-	rClusterReadIndex: {name: "cluster_readindex", method: "GET", Access: admin, cluster: true, leader: true},
-}
+// rNotFound is the row of a path no route has.
+const rNotFound routeID = 0
 
-// matchRoute maps a path to its route and path parameter. It does not allocate.
-func matchRoute(path []byte) (routeID, []byte) {
-	switch string(path) {
-	case "/healthz":
-		return rHealth, nil
-	case "/readyz":
-		return rReady, nil
-	case "/metrics":
-		return rMetrics, nil
-	case "/v1/fund/overview":
-		return rOverview, nil
-	case "/v1/fund/nav/history":
-		return rNav, nil
-	case "/v1/fund/tiers":
-		return rTiers, nil
-	case "/v1/fund/assets":
-		return rAssets, nil
-	case "/v1/fund/flows":
-		return rFlows, nil
-	case "/v1/prices":
-		return rPrices, nil
-	case "/v1/redemptions":
-		return rRedemptions, nil
-	case "/v1/transactions":
-		return rTransactions, nil
-	case "/v1/audit":
-		return rAudit, nil
-	case "/v1/ingest/status":
-		return rIngestStatus, nil
-	case "/v1/cluster/status":
-		return rClusterStatus, nil
-	case "/v1/admin/logs":
-		return rPostLogs, nil
-	case "/v1/admin/prices":
-		return rPostPrices, nil
-	case "/v1/cluster/join":
-		return rClusterJoin, nil
-	case "/v1/cluster/remove":
-		return rClusterRemove, nil
-	case "/v1/cluster/notify":
-		return rClusterNotify, nil
-	case "/v1/cluster/touch":
-		return rClusterTouch, nil
-	case "/v1/cluster/readindex":
-		return rClusterReadIndex, nil
-	case "/v1/admin/pg/verify":
-		return rPGVerify, nil
-	case "/v1/ws":
-		return rWS, nil
-	case "/v1/auth/nonce":
-		return rAuthNonce, nil
-	case "/v1/auth/login":
-		return rAuthLogin, nil
-	case "/v1/auth/logout":
-		return rAuthLogout, nil
-	case "/v1/auth/me":
-		return rAuthMe, nil
-	case "/v1/admin/roles":
-		return rPostRoles, nil // GET is rGetRoles: dispatch picks by method
-	}
-	if tail, ok := cutPrefix(path, "/v1/prices/"); ok && oneSegment(tail) {
-		return rPrice, tail
-	}
-	if tail, ok := cutPrefix(path, "/v1/redemptions/"); ok && oneSegment(tail) {
-		return rRedemption, tail
-	}
-	if tail, ok := cutPrefix(path, "/v1/accounts/"); ok {
-		if oneSegment(tail) {
-			return rAccount, tail
+func init() {
+	routes = append([]route{{name: "not_found"}}, resourceTable()...)
+	exact = map[string]routeID{}
+	channels = map[string]auth.Access{}
+	seen := map[string]bool{}
+	for i := 1; i < len(routes); i++ {
+		rt := &routes[i]
+		key := rt.method + " " + rt.path
+		if seen[key] || seen[rt.name] || (rt.read == nil) == (rt.handle == nil) {
+			panic("server: route " + rt.name + " is declared twice or has no single way to serve it")
 		}
-		if addr, ok := cutSuffix(tail, "/transactions"); ok && oneSegment(addr) {
-			return rAccountTx, addr
+		if seen[rt.path] && routes[i-1].path != rt.path {
+			panic("server: the rows of " + rt.path + " must follow each other (byMethod)")
+		}
+		seen[key], seen[rt.name], seen[rt.path] = true, true, true
+		if rt.channel != "" {
+			channels[rt.channel] = rt.Access
+		}
+		open, close := strings.IndexByte(rt.path, '{'), strings.IndexByte(rt.path, '}')
+		if open < 0 {
+			if _, ok := exact[rt.path]; !ok {
+				exact[rt.path] = routeID(i)
+			}
+			continue
+		}
+		known := false
+		for _, p := range withParam {
+			known = known || p.prefix+"{"+p.suffix == rt.path[:open]+"{"+rt.path[close+1:]
+		}
+		if !known {
+			withParam = append(withParam, paramPath{prefix: rt.path[:open], suffix: rt.path[close+1:], id: routeID(i)})
+		}
+	}
+	initReads()
+}
+
+// matchRoute maps a path to the first row of its path, and its path parameter. It does not
+// allocate.
+func matchRoute(path []byte) (routeID, []byte) {
+	if id, ok := exact[string(path)]; ok {
+		return id, nil
+	}
+	for _, p := range withParam {
+		tail, ok := cutPrefix(path, p.prefix)
+		if !ok {
+			continue
+		}
+		if tail, ok = cutSuffix(tail, p.suffix); ok && oneSegment(tail) {
+			return p.id, tail
 		}
 	}
 	return rNotFound, nil
+}
+
+// byMethod picks, among the rows of id's path, the one for method (HEAD is served as GET); ok
+// is false when the path has no row for it.
+func byMethod(id routeID, method []byte, head bool) (routeID, bool) {
+	path := routes[id].path
+	for i := int(id); i < len(routes) && routes[i].path == path; i++ {
+		if string(method) == routes[i].method || (head && routes[i].method == "GET") {
+			return routeID(i), true
+		}
+	}
+	return id, false
+}
+
+// allowHeader lists the methods of id's path, for a 405's Allow header.
+func allowHeader(id routeID) string {
+	path := routes[id].path
+	var ms []string
+	for i := int(id); i < len(routes) && routes[i].path == path; i++ {
+		ms = append(ms, routes[i].method)
+	}
+	return strings.Join(ms, ", ")
 }
 
 func cutPrefix(b []byte, prefix string) ([]byte, bool) {
@@ -233,9 +183,7 @@ type reqCtx struct {
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	id, param := matchRoute(ctx.Path())
-	if id == rPostRoles && !ctx.IsPost() {
-		id = rGetRoles // one path, two routes
-	}
+	id, methodOK := byMethod(id, ctx.Method(), ctx.IsHead())
 	defer func() {
 		if p := recover(); p != nil {
 			s.logger.Error("panic serving request", "path", string(ctx.Path()), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -245,20 +193,21 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		}
 	}()
 	rc := reqCtx{route: id, param: param}
-	if err := s.dispatch(ctx, &rc); err != nil {
+	if err := s.dispatch(ctx, &rc, methodOK); err != nil {
 		s.writeError(ctx, err)
 	}
 	s.metrics.observe(id, ctx.Response.StatusCode(), start)
 }
 
-func (s *Server) dispatch(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
+func (s *Server) dispatch(ctx *fasthttp.RequestCtx, rc *reqCtx, methodOK bool) error {
 	rt := &routes[rc.route]
 	if rc.route == rNotFound {
 		return fmt.Errorf("%w: no route %s", errNotFound, ctx.Path())
 	}
-	if string(ctx.Method()) != rt.method && !(rt.method == "GET" && ctx.IsHead()) {
-		ctx.SetUserValue(allowKey, rt.method)
-		return fmt.Errorf("%w: %s accepts %s", errMethod, ctx.Path(), rt.method)
+	if !methodOK {
+		allow := allowHeader(rc.route)
+		ctx.SetUserValue(allowKey, allow)
+		return fmt.Errorf("%w: %s accepts %s", errMethod, ctx.Path(), allow)
 	}
 	if err := s.authenticate(ctx, rc); err != nil {
 		return err
@@ -281,69 +230,30 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if err := rt.Access.Check(&rc.who, have, account); err != nil {
 		return err
 	}
-	if rc.route == rClusterNotify && !who.Cluster {
+	if rt.membersOnly && !who.Cluster {
 		return fmt.Errorf("%w: %s is for cluster members", errForbidden, ctx.Path())
 	}
 	if rt.leader && !s.store.IsLeader() {
 		return s.forward(ctx, rc)
 	}
 	if rt.method == "GET" {
-		if err := checkParams(ctx.QueryArgs(), rt.params, rt.read); err != nil {
+		if err := checkParams(ctx.QueryArgs(), rt.params, rt.read != nil); err != nil {
 			return err
 		}
 	}
-	if rt.read {
-		if err := s.parseConsistency(ctx, rc); err != nil {
-			return err
-		}
-		if rc.consistency != consistencyLocal && !s.store.IsLeader() {
-			return s.forward(ctx, rc)
-		}
-		return s.serveRead(ctx, rc)
+	if rt.read == nil {
+		// A copy: rc itself must not reach a call through a function value, which would move
+		// it to the heap on every request, cached reads included.
+		other := *rc
+		return rt.handle(s, ctx, &other)
 	}
-	switch rc.route {
-	case rHealth:
-		return s.serveHealth(ctx)
-	case rReady:
-		return s.serveReady(ctx)
-	case rMetrics:
-		return s.serveMetrics(ctx)
-	case rIngestStatus:
-		return s.serveIngestStatus(ctx)
-	case rClusterStatus:
-		return s.serveClusterStatus(ctx)
-	case rPostLogs:
-		return s.postLogs(ctx, rc)
-	case rPostPrices:
-		return s.postPrices(ctx, rc)
-	case rClusterJoin:
-		return s.clusterJoin(ctx, rc)
-	case rClusterRemove:
-		return s.clusterRemove(ctx, rc)
-	case rClusterNotify:
-		return s.clusterNotify(ctx, rc)
-	case rPGVerify:
-		return s.pgVerify(ctx)
-	case rWS:
-		return s.serveWS(ctx, rc)
-	case rAuthNonce:
-		return s.authNonce(ctx)
-	case rAuthLogin:
-		return s.authLogin(ctx, rc)
-	case rAuthLogout:
-		return s.authLogout(ctx, rc)
-	case rAuthMe:
-		return s.authMe(ctx, rc)
-	case rPostRoles:
-		return s.postRole(ctx, rc)
-	case rGetRoles:
-		return s.getRoles(ctx)
-	case rClusterTouch:
-		return s.clusterTouch(ctx, rc)
-	case rClusterReadIndex:
-		return s.clusterReadIndex(ctx, rc)
+	if err := s.parseConsistency(ctx, rc); err != nil {
+		return err
 	}
-	return fmt.Errorf("%w: %s", errNotFound, ctx.Path())
+	if rc.consistency != consistencyLocal && !s.store.IsLeader() {
+		return s.forward(ctx, rc)
+	}
+	return s.serveRead(ctx, rc)
 }
 
 // consistencyParams are accepted by every read.

@@ -1,0 +1,79 @@
+package server
+
+import (
+	"paimon/auth"
+	"paimon/fund"
+)
+
+// resourceTable declares every endpoint of the API once (routes.go derives the rest). A read
+// of the replicated state is a row with a read (reads.go): its path parameter's kind, the
+// fund classes whose change invalidates it, the materialized view that answers it without a
+// query, the renderer of everything else, its TTL, and the WebSocket channel that pushes it.
+// Adding a read endpoint is adding a row here and, if the read model has none yet, its
+// renderer; TestAuthorizationTable then asks for its row of who may use it.
+func resourceTable() []route {
+	return []route{
+		// Health and metrics.
+		{name: "healthz", method: "GET", path: "/healthz", Access: auth.Public, unlimited: true, handle: noRC((*Server).serveHealth)},
+		{name: "readyz", method: "GET", path: "/readyz", Access: auth.Public, unlimited: true, handle: noRC((*Server).serveReady)},
+		{name: "metrics", method: "GET", path: "/metrics", Access: auth.Public, unlimited: true, handle: noRC((*Server).serveMetrics)},
+
+		// The fund's public reads.
+		{name: "fund_overview", method: "GET", path: "/v1/fund/overview", Access: auth.Public, channel: "fund:overview",
+			read: &read{view: fund.ViewOverview, changedBy: []fund.Class{fund.ClassOverview}, ttl: overviewTTL}},
+		{name: "fund_nav_history", method: "GET", path: "/v1/fund/nav/history", Access: auth.Public, params: fund.NavParams, channel: "fund:nav",
+			read: &read{view: fund.ViewNav, changedBy: []fund.Class{fund.ClassNav}, ttl: navTTL, render: renderNavHistory}},
+		{name: "fund_tiers", method: "GET", path: "/v1/fund/tiers", Access: auth.Public,
+			read: &read{view: fund.ViewTiers, changedBy: []fund.Class{fund.ClassTiers}}},
+		{name: "fund_assets", method: "GET", path: "/v1/fund/assets", Access: auth.Public,
+			read: &read{view: fund.ViewAssets, changedBy: []fund.Class{fund.ClassAssets}}},
+		{name: "fund_flows", method: "GET", path: "/v1/fund/flows", Access: auth.Public,
+			read: &read{view: fund.ViewFlows, changedBy: []fund.Class{fund.ClassFlows}}},
+		{name: "prices", method: "GET", path: "/v1/prices", Access: auth.Public, channel: "prices",
+			read: &read{view: fund.ViewPrices, changedBy: []fund.Class{fund.ClassPrices}, ttl: pricesTTL}},
+		{name: "price", method: "GET", path: "/v1/prices/{asset}", Access: auth.Public, params: fund.PriceParams,
+			read: &read{param: assetParam, ttl: pricesTTL, render: renderPrice}},
+
+		// Authenticated reads.
+		{name: "account", method: "GET", path: "/v1/accounts/{address}", Access: auth.OwnerOrViewer, channel: "account:",
+			read: &read{param: accountParam, render: renderAccount}},
+		{name: "account_transactions", method: "GET", path: "/v1/accounts/{address}/transactions", Access: auth.OwnerOrViewer, params: fund.PageParams,
+			read: &read{param: accountParam, changedBy: []fund.Class{fund.ClassLedger}, render: renderAccountTransactions}},
+		{name: "redemptions", method: "GET", path: "/v1/redemptions", Access: auth.Viewer, params: withPage(fund.RedemptionParams), channel: "redemptions",
+			read: &read{changedBy: []fund.Class{fund.ClassRedemptions}, render: renderRedemptions}},
+		{name: "redemption", method: "GET", path: "/v1/redemptions/{requestId}", Access: auth.Viewer,
+			read: &read{param: redemptionParam, render: renderRedemption}},
+		{name: "transactions", method: "GET", path: "/v1/transactions", Access: auth.Viewer, params: withPage(fund.TxParams), channel: "transactions",
+			read: &read{changedBy: []fund.Class{fund.ClassLedger}, render: renderTransactions}},
+		{name: "audit", method: "GET", path: "/v1/audit", Access: auth.Viewer, params: withPage(fund.AuditParams),
+			read: &read{changedBy: []fund.Class{fund.ClassAudit}, render: renderAudit}},
+		{name: "ingest_status", method: "GET", path: "/v1/ingest/status", Access: auth.Viewer, leader: true, handle: noRC((*Server).serveIngestStatus)},
+		{name: "cluster_status", method: "GET", path: "/v1/cluster/status", Access: auth.Viewer, cluster: true, handle: noRC((*Server).serveClusterStatus)},
+
+		// Writes.
+		{name: "admin_logs", method: "POST", path: "/v1/admin/logs", Access: auth.Operator, leader: true, handle: (*Server).postLogs},
+		{name: "admin_prices", method: "POST", path: "/v1/admin/prices", Access: auth.Operator, leader: true, handle: (*Server).postPrices},
+		{name: "admin_roles_set", method: "POST", path: "/v1/admin/roles", Access: auth.Admin, leader: true, handle: (*Server).postRole},
+		{name: "admin_roles", method: "GET", path: "/v1/admin/roles", Access: auth.Admin, handle: noRC((*Server).getRoles)},
+		{name: "pg_verify", method: "GET", path: "/v1/admin/pg/verify", Access: auth.Admin, cluster: true, params: []string{"wait"}, handle: noRC((*Server).pgVerify)},
+
+		// The cluster.
+		{name: "cluster_join", method: "POST", path: "/v1/cluster/join", Access: auth.Admin, cluster: true, leader: true, handle: (*Server).clusterJoin},
+		{name: "cluster_remove", method: "POST", path: "/v1/cluster/remove", Access: auth.Admin, cluster: true, leader: true, handle: (*Server).clusterRemove},
+		{name: "cluster_notify", method: "POST", path: "/v1/cluster/notify", Access: auth.Admin, cluster: true, membersOnly: true, handle: (*Server).clusterNotify},
+		{name: "cluster_touch", method: "POST", path: "/v1/cluster/touch", Access: auth.Admin, cluster: true, membersOnly: true, leader: true, handle: (*Server).clusterTouch},
+		{name: "cluster_readindex", method: "GET", path: "/v1/cluster/readindex", Access: auth.Admin, cluster: true, membersOnly: true, leader: true, handle: (*Server).clusterReadIndex},
+
+		// WebSocket and sessions.
+		{name: "ws", method: "GET", path: "/v1/ws", Access: auth.Public, handle: (*Server).serveWS},
+		{name: "auth_nonce", method: "POST", path: "/v1/auth/nonce", Access: auth.Public, login: true, leader: true, handle: noRC((*Server).authNonce)},
+		{name: "auth_login", method: "POST", path: "/v1/auth/login", Access: auth.Public, login: true, leader: true, handle: (*Server).authLogin},
+		{name: "auth_logout", method: "POST", path: "/v1/auth/logout", Access: auth.Anyone, leader: true, handle: (*Server).authLogout},
+		{name: "auth_me", method: "GET", path: "/v1/auth/me", Access: auth.Anyone, handle: (*Server).authMe},
+	}
+}
+
+// withPage adds the pagination parameters to a list's filters.
+func withPage(filters []string) []string {
+	return append(append([]string(nil), filters...), fund.PageParams...)
+}
