@@ -242,6 +242,7 @@ func (n *Node) Start() (err error) {
 		PGSync:        n.pgStatus,
 		IngestStatus:  func() any { return n.ingester.Status() },
 		PGVerify:      n.pgVerify,
+		SystemConfig:  cfg.Public(),
 		Push:          pusher,
 		Logger:        n.logger,
 		Metrics:       n.metrics,

@@ -94,6 +94,7 @@ func TestAuthorizationTable(t *testing.T) {
 		{"audit", "GET", "/v1/audit", "", viewers},
 		{"ingest_status", "GET", "/v1/ingest/status", "", viewers},
 		{"cluster_status", "GET", "/v1/cluster/status", "", viewers},
+		{"system_config", "GET", "/v1/system/config", "", viewers},
 		{"admin_logs", "POST", "/v1/admin/logs", `{"logs":[]}`, operators},
 		{"admin_prices", "POST", "/v1/admin/prices", `{"prices":[]}`, operators},
 		{"cluster_join", "POST", "/v1/cluster/join", `{}`, admins},

@@ -51,6 +51,9 @@ type Config struct {
 	// PGVerify compares this node's state with PostgreSQL after waiting up to wait for it to
 	// catch up, and returns the report and how many tables differ; nil when not available.
 	PGVerify func(ctx context.Context, wait time.Duration) (report any, differences int, err error)
+	// SystemConfig is the node's effective configuration without secrets, answered by GET
+	// /v1/system/config (config.Config.Public).
+	SystemConfig any
 	// Push serves GET /v1/ws; nil when push is disabled.
 	Push    Pusher
 	Logger  *slog.Logger

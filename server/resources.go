@@ -49,6 +49,7 @@ func resourceTable() []route {
 			read: &read{changedBy: []fund.Class{fund.ClassAudit}, render: renderAudit}},
 		{name: "ingest_status", method: "GET", path: "/v1/ingest/status", Access: auth.Viewer, leader: true, handle: noRC((*Server).serveIngestStatus)},
 		{name: "cluster_status", method: "GET", path: "/v1/cluster/status", Access: auth.Viewer, cluster: true, handle: noRC((*Server).serveClusterStatus)},
+		{name: "system_config", method: "GET", path: "/v1/system/config", Access: auth.Viewer, handle: noRC((*Server).serveSystemConfig)},
 
 		// Writes.
 		{name: "admin_logs", method: "POST", path: "/v1/admin/logs", Access: auth.Operator, leader: true, handle: (*Server).postLogs},

@@ -212,3 +212,8 @@ func (s *Server) pgVerify(ctx *fasthttp.RequestCtx) error {
 	}
 	return s.writeJSON(ctx, rep, s.store.AppliedIndex())
 }
+
+// serveSystemConfig answers the node's effective configuration without secrets.
+func (s *Server) serveSystemConfig(ctx *fasthttp.RequestCtx) error {
+	return s.writeJSON(ctx, s.cfg.SystemConfig, s.store.AppliedIndex())
+}

@@ -1,0 +1,80 @@
+package config
+
+import (
+	"net/url"
+	"slices"
+)
+
+// Public is the node's effective configuration without its secrets, for GET
+// /v1/system/config: what an operator needs to check how a node is set up (the chain and
+// contracts, confirmations, the fund, consistency, limits and lifetimes). Fields are listed
+// one by one, so a new secret is never shown by accident: the cluster secret, token hashes,
+// the PostgreSQL DSN (only whether one is set and its host) and RPC URLs' paths and queries
+// (which often carry API keys) are left out.
+func (c *Config) Public() map[string]any {
+	contracts := make([]map[string]any, 0, len(c.Ingest.Contracts))
+	for _, k := range c.Ingest.Contracts {
+		contracts = append(contracts, map[string]any{"name": k.Name, "kind": k.Kind, "address": k.Address})
+	}
+	rpc := make([]string, 0, len(c.Ingest.RPCURLs))
+	for _, u := range c.Ingest.RPCURLs {
+		rpc = append(rpc, hostOf(u))
+	}
+	tokens := make([]map[string]string, 0, len(c.Auth.Tokens))
+	for _, t := range c.Auth.Tokens {
+		tokens = append(tokens, map[string]string{"name": t.Name, "role": t.Role})
+	}
+	slices.SortFunc(tokens, func(a, b map[string]string) int {
+		if a["name"] < b["name"] {
+			return -1
+		}
+		return 1
+	})
+	return map[string]any{
+		"node": map[string]any{"id": c.Node.ID},
+		"fund": map[string]any{"id": c.Fund.ID, "name": c.Fund.Name, "symbol": c.Fund.Symbol},
+		"chain": map[string]any{
+			"chainId": c.Ingest.ChainID, "confirmations": c.Ingest.Confirmations, "startBlock": c.Ingest.StartBlock,
+			"pollInterval": c.Ingest.PollInterval.String(), "reorgWindow": c.Ingest.ReorgWindow, "pending": c.Ingest.Pending,
+			"rpc": rpc, "contracts": contracts,
+		},
+		"cluster": map[string]any{
+			"join": c.Cluster.Join, "bootstrapExpect": c.Cluster.BootstrapExpect,
+			"tls": c.Cluster.TLSCertFile != "", "httpAdvertise": c.HTTPAdvertise(), "raftAdvertise": c.RaftAdvertise(),
+		},
+		"read": map[string]any{"maxStaleness": c.Read.MaxStaleness.String()},
+		"http": map[string]any{
+			"maxBodyBytes": c.HTTP.MaxBodyBytes, "maxConnsPerIp": c.HTTP.MaxConnsPerIP, "tls": c.HTTP.TLSCertFile != "",
+			"readTimeout": c.HTTP.ReadTimeout.String(), "writeTimeout": c.HTTP.WriteTimeout.String(),
+		},
+		"cache": map[string]any{
+			"sizeMiB": c.Cache.SizeMiB, "overviewTtl": c.Cache.OverviewTTL.String(), "navTtl": c.Cache.NavTTL.String(),
+			"pricesTtl": c.Cache.PricesTTL.String(), "defaultTtl": c.Cache.DefaultTTL.String(),
+		},
+		"push": map[string]any{
+			"enabled": c.Push.Enabled, "windowMessages": c.Push.WindowMessages, "queueMessages": c.Push.QueueMessages,
+			"maxConns": c.Push.MaxConns, "maxConnsPerIp": c.Push.MaxConnsPerIP, "framesPerSecond": c.Push.FramesPerSecond,
+		},
+		"auth": map[string]any{
+			"service": c.Auth.Service, "nonceTtl": c.Auth.NonceTTL.String(), "sessionTtl": c.Auth.SessionTTL.String(),
+			"sessionExtendAfter": c.Auth.SessionExtendAfter.String(), "tokens": tokens, "bootstrapWallets": len(c.Auth.Wallets),
+		},
+		"rateLimit": map[string]any{
+			"enabled": c.RateLimit.Enabled, "loginRate": c.RateLimit.LoginRate, "loginBurst": c.RateLimit.LoginBurst,
+			"readRate": c.RateLimit.ReadRate, "readBurst": c.RateLimit.ReadBurst, "writeRate": c.RateLimit.WriteRate,
+			"writeBurst": c.RateLimit.WriteBurst, "failedLoginPerAddress": c.RateLimit.FailedLoginPerAddress,
+			"failedLoginPerIp": c.RateLimit.FailedLoginPerIP, "failedLoginWindow": c.RateLimit.FailedLoginWindow.String(),
+		},
+		"postgres": map[string]any{"enabled": c.Postgres.DSN != "", "host": hostOf(c.Postgres.DSN)},
+	}
+}
+
+// hostOf is a URL's scheme and host, without user, password, path or query; "" when it has
+// none.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
