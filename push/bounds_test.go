@@ -54,6 +54,7 @@ func TestHandshakeChecks(t *testing.T) {
 		{"key not base64", "not*base64*at*all*secret", "13", 400},
 		{"key of 15 bytes", "AAAAAAAAAAAAAAAAAAAA", "13", 400},
 		{"key of 17 bytes", "AAAAAAAAAAAAAAAAAAAAAAA=", "13", 400},
+		{"key of 21 bytes (28 characters)", "AAAAAAAAAAAAAAAAAAAAAAAAAAAA", "13", 400},
 		{"key missing", "", "13", 400},
 		{"version 8", good, "8", 400},
 		{"two versions", good, "13, 8", 400},

@@ -2,8 +2,12 @@ package push
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"testing"
+
+	"github.com/valyala/fasthttp"
 )
 
 var frameCodes = map[string]bool{
@@ -27,6 +31,8 @@ func FuzzClientFrame(f *testing.F) {
 		`{"op":"ping","token":"x"}`, `{"op":"auth","token":"x","channels":["prices"]}`,
 		`{"op":"subscribe","channels":["prices"],"token":"x"}`, "{\"op\":\"ping\"}\n", "\xff\xfe",
 		`{"op":"subscribe","channels":["prices","prices"]}`, `{"OP":"ping"}`,
+		// Issue 18: text that is not UTF-8 (the connection closes 1007 before decoding).
+		"{\"op\":\"ping\",\"x\":\"\xff\xfe\"}", "{\"op\":\"auth\",\"token\":\"\xc3\x28\"}",
 	} {
 		f.Add([]byte(s))
 	}
@@ -86,6 +92,36 @@ func FuzzReadFrame(f *testing.F) {
 		}
 		if !tooBig && !bytes.Equal(data, msg) {
 			t.Fatalf("read %q, want %q", data, msg)
+		}
+	})
+}
+
+// FuzzHandshake: checkHandshake accepts exactly a Sec-WebSocket-Key of 16 bytes in standard
+// base64 and the version 13 (seeds from issue 18: keys the library let through), and its
+// refusal quotes nothing of the request.
+func FuzzHandshake(f *testing.F) {
+	for _, s := range [][2]string{
+		{"dGhlIHNhbXBsZSBub25jZQ==", "13"}, {"not*base64*at*all*secret", "13"},
+		{"AAAAAAAAAAAAAAAAAAAA", "13"}, {"AAAAAAAAAAAAAAAAAAAAAAA=", "13"}, {"", "13"},
+		{"dGhlIHNhbXBsZSBub25jZQ==", "8"}, {"dGhlIHNhbXBsZSBub25jZQ==", "13, 8"},
+		{"dGhlIHNhbXBsZSBub25jZQ", "13"}, {"dGhlIHNhbXBsZSBub25jZQ==", ""},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, key, version string) {
+		var hdr fasthttp.RequestHeader
+		hdr.Set("Sec-WebSocket-Key", key)
+		hdr.Set("Sec-WebSocket-Version", version)
+		// What the header holds after fasthttp's own normalization is what is checked.
+		k, v := strings.TrimSpace(string(hdr.Peek("Sec-WebSocket-Key"))), strings.TrimSpace(string(hdr.Peek("Sec-WebSocket-Version")))
+		raw, derr := base64.StdEncoding.DecodeString(k)
+		want := derr == nil && len(raw) == 16 && v == "13"
+		err := checkHandshake(&hdr)
+		if (err == nil) != want {
+			t.Fatalf("key %q version %q: err %v, want accepted %v", k, v, err, want)
+		}
+		if err != nil && len(k) > 3 && strings.Contains(err.Error(), k) {
+			t.Fatalf("the refusal quotes the key: %v", err)
 		}
 	})
 }

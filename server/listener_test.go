@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
 )
 
 // secret is the credential every refused request carries: no answer may contain it.
@@ -305,4 +306,51 @@ func TestRedact(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzTransportError: whatever bytes a client sends, a request fasthttp's parser refuses is
+// answered with the API's JSON error and one of a fixed set of messages, so nothing of the
+// request (a credential in a header) can be echoed. Seeds: the refusals of issue 18.
+func FuzzTransportError(f *testing.F) {
+	creds := "Authorization: " + secretBearer + "\r\n"
+	for _, s := range []string{
+		"GET /healthz HTTP/1.1\r\nHost: a\r\n" + creds + "X-Bad: a\x01b\r\n\r\n",
+		"GET /healthz HTTP/1.1\r\nHost: a\r\n" + creds + "NoColonHere " + secretSession + "\r\n\r\n",
+		"POST /v1/admin/prices HTTP/1.1\r\nHost: a\r\n" + creds + "Content-Length: 12x\r\n\r\n",
+		"POST /v1/admin/prices HTTP/1.1\r\nHost: a\r\n" + creds + "Content-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
+		"POST /v1/admin/prices HTTP/1.1\r\nHost: a\r\n" + creds + "Transfer-Encoding: gzip\r\n\r\n",
+		"POST /v1/admin/prices HTTP/1.1\r\nHost: a\r\n" + creds + "Transfer-Encoding: chunked\r\n\r\nzz\r\n",
+		"GET /healthz HTTP/1.1\r\nHost: a\r\n" + creds + "X-Big: " + strings.Repeat("x", 5000) + "\r\n\r\n",
+		"GET\x01/ " + secretSession + "\r\n" + creds + "\r\n",
+		"GET /healthz HTTP/9.9\r\nHost: a\r\n" + creds + "\r\n",
+		"GET /healthz HTTP/1.1\r\nHost: a\r\n" + creds + "Content-Length: 70000\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	s := &Server{cfg: Config{MaxBodyBytes: 64 << 10}, logger: slog.New(slog.DiscardHandler)}
+	allowed := map[string]bool{
+		"request body too large: the limit is 65536 bytes":             true,
+		"malformed HTTP request: the request header is too large":      true,
+		"malformed HTTP request: the request was not received in time": true,
+		"malformed HTTP request: the request could not be parsed":      true,
+	}
+	for _, p := range transportProblems {
+		allowed["malformed HTTP request: "+p.what] = true
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var req fasthttp.Request
+		err := req.ReadLimitBody(bufio.NewReaderSize(bytes.NewReader(data), 4096), 64<<10)
+		if err == nil || errors.Is(err, io.EOF) {
+			return
+		}
+		var ctx fasthttp.RequestCtx
+		s.handleTransportError(&ctx, err)
+		var e struct{ Error apiError }
+		if jerr := json.Unmarshal(ctx.Response.Body(), &e); jerr != nil {
+			t.Fatalf("not JSON: %s", ctx.Response.Body())
+		}
+		if !allowed[e.Error.Message] || (e.Error.Code != "VALIDATION_ERROR" && e.Error.Code != "PAYLOAD_TOO_LARGE") {
+			t.Fatalf("for %v: %s", err, ctx.Response.Body())
+		}
+	})
 }
