@@ -52,6 +52,9 @@ type listener struct {
 
 	mu    sync.Mutex
 	perIP map[[16]byte]int
+	// lingers are the lingering closes in progress (each ends within lingerTimeout); Close
+	// of the server waits for them.
+	lingers sync.WaitGroup
 }
 
 func newListener(ln net.Listener, maxPerIP, maxBody int, logger *slog.Logger, ms *metrics.Set) *listener {
@@ -197,6 +200,7 @@ func (c *trackedConn) Close() error {
 	var err error
 	c.once.Do(func() {
 		if c.linger.Load() {
+			c.l.lingers.Add(1)
 			go c.lingerClose()
 			return
 		}
@@ -209,6 +213,7 @@ func (c *trackedConn) Close() error {
 // lingerClose half-closes the connection (the answer already written goes out, then FIN),
 // reads what the client still sends until it closes its side or the bounds pass, and closes.
 func (c *trackedConn) lingerClose() {
+	defer c.l.lingers.Done()
 	defer c.l.release(c.key)
 	if tc, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		_ = tc.CloseWrite()

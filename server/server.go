@@ -174,6 +174,7 @@ func (s *Server) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		if s.ln != nil {
 			s.closeErr = s.srv.ShutdownWithContext(ctx)
+			s.ln.lingers.Wait() // each within lingerTimeout
 		}
 		close(s.stopTouches)
 		s.wg.Wait()
