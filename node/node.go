@@ -148,7 +148,7 @@ func (n *Node) Start() (err error) {
 	// its resume windows); it authenticates through auth and authorizes channels by the
 	// server's resource table.
 	if cfg.Push.Enabled {
-		if n.hub, err = push.New(pushConfig(cfg.Push), n.auth, server.ChannelAccess(), n.logger, n.metrics); err != nil {
+		if n.hub, err = push.New(pushConfig(cfg.Push), n.auth, server.Channels(), n.logger, n.metrics); err != nil {
 			return err
 		}
 		n.hub.Start()

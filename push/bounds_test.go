@@ -170,7 +170,7 @@ func TestControlFramesBounded(t *testing.T) {
 		}
 		return nil
 	})
-	for range numKinds {
+	for range testChannels {
 		r.enqueueReplay(frames)
 	}
 	if r.isClosing() {

@@ -124,3 +124,41 @@ func resourceID(t *testing.T, f serverFrame) string {
 	}
 	return ""
 }
+
+// TestCatalogRefusesBadChannels: the channels a hub is given (the server's route table) are
+// checked at construction: a name once, records or a view, one channel per record kind, and
+// only accounts per address.
+func TestCatalogRefusesBadChannels(t *testing.T) {
+	if _, err := newCatalog(testChannels); err != nil {
+		t.Fatalf("API.md's channels: %v", err)
+	}
+	for name, cs := range map[string][]Channel{
+		"none":             nil,
+		"no name":          {{Record: fund.RecordNav}},
+		"twice":            {{Name: "prices", Record: fund.RecordPrice}, {Name: "prices", Record: fund.RecordNav}},
+		"nothing feeds it": {{Name: "prices"}},
+		"records and view": {{Name: "prices", Record: fund.RecordPrice, View: fund.ViewPrices}},
+		"a record twice":   {{Name: "prices", Record: fund.RecordPrice}, {Name: "quotes", Record: fund.RecordPrice}},
+		"per address, nav": {{Name: "nav:", Record: fund.RecordNav}},
+		"accounts, single": {{Name: "accounts", Record: fund.RecordAccount}},
+		"a view twice":     {{Name: "a", View: fund.ViewOverview}, {Name: "b", View: fund.ViewOverview}},
+	} {
+		if _, err := New(testConfig(), testAuth{}, cs, nil, nil); err == nil {
+			t.Errorf("%s: accepted %+v", name, cs)
+		}
+	}
+	cat, _ := newCatalog(testChannels)
+	for name, want := range map[string]string{
+		"account:0xABCDEF0123456789abcdef0123456789ABCDEF01": "account:0xabcdef0123456789abcdef0123456789abcdef01",
+		"fund:nav": "fund:nav",
+	} {
+		if c, err := cat.parse(name); err != nil || c.String() != want {
+			t.Errorf("parse %s: %v %v, want %s", name, c, err, want)
+		}
+	}
+	for _, bad := range []string{"account:", "account:0x12", "nav", "fund:nav:"} {
+		if _, err := cat.parse(bad); err == nil {
+			t.Errorf("parse %s: accepted", bad)
+		}
+	}
+}

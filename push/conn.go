@@ -145,7 +145,7 @@ func (c *conn) enqueueControl(f []byte) {
 
 // replayBudget bounds the replayed frames waiting on a connection: every channel kind's whole
 // window, what subscribing to everything with an old since may replay at once.
-func (c *conn) replayBudget() int { return int(numKinds) * c.h.cfg.WindowMessages }
+func (c *conn) replayBudget() int { return len(c.h.cat.chans) * c.h.cfg.WindowMessages }
 
 // enqueueReplay queues replayed messages, bounded by replayBudget: a client that subscribes
 // again and again without reading the replays is closed with 1008.
@@ -461,7 +461,7 @@ func (c *conn) refuse(e *frameError) {
 
 // handle serves one client frame.
 func (c *conn) handle(data []byte) {
-	f, ferr := decodeClientFrame(data)
+	f, ferr := decodeClientFrame(c.h.cat, data)
 	if ferr != nil {
 		c.refuse(ferr)
 		return
@@ -558,10 +558,10 @@ func (c *conn) maybeRecheck() {
 // (the server's resource table) checked by auth, as a route's is.
 func (c *conn) authorize(ch channel) *frameError {
 	var account *[20]byte
-	if ch.kind == kindAccount {
+	if ch.perAddr {
 		account = &ch.addr
 	}
-	err := c.h.channels[ch.kind].Check(&c.who, c.who.Role, account)
+	err := c.h.cat.chans[ch.kind].Access.Check(&c.who, c.who.Role, account)
 	switch {
 	case err == nil:
 		return nil
@@ -576,7 +576,7 @@ func (c *conn) subscribe(names []string, since *uint64) {
 	chans := make([]channel, 0, len(names))
 	added := 0
 	for _, n := range names {
-		ch, ferr := parseChannel(n)
+		ch, ferr := c.h.cat.parse(n)
 		if ferr == nil {
 			ferr = c.authorize(ch)
 		}
@@ -625,7 +625,7 @@ func (c *conn) unsubscribe(names []string) {
 	chans := make([]channel, 0, len(names))
 	canon := make([]string, 0, len(names))
 	for _, n := range names {
-		ch, ferr := parseChannel(n)
+		ch, ferr := c.h.cat.parse(n)
 		if ferr != nil {
 			c.refuse(ferr)
 			return

@@ -7,9 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
-
-	"paimon/fund"
 )
 
 // The client frame operations of API.md.
@@ -61,7 +58,7 @@ const maxChannelsPerFrame = 256
 
 // decodeClientFrame parses and validates one client text frame. It never panics; every refusal
 // is a *frameError naming what is wrong.
-func decodeClientFrame(data []byte) (clientFrame, *frameError) {
+func decodeClientFrame(cat *catalog, data []byte) (clientFrame, *frameError) {
 	var f clientFrame
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.DisallowUnknownFields()
@@ -103,7 +100,7 @@ func decodeClientFrame(data []byte) (clientFrame, *frameError) {
 			return clientFrame{}, badFrame("unsubscribe takes no since")
 		}
 		for i, name := range f.Channels {
-			c, err := parseChannel(name)
+			c, err := cat.parse(name)
 			if err != nil {
 				return clientFrame{}, err
 			}
@@ -129,71 +126,6 @@ func jsonKind(k string) string {
 		return "an array of strings"
 	}
 	return "a " + k
-}
-
-// kind is a channel kind. Every kind but kindAccount is one channel.
-type kind uint8
-
-const (
-	kindOverview kind = iota
-	kindNav
-	kindPrices
-	kindRedemptions
-	kindTransactions
-	kindAccount
-	numKinds
-)
-
-var kindNames = [numKinds]string{"fund:overview", "fund:nav", "prices", "redemptions", "transactions", "account:"}
-
-// channel is a parsed channel name.
-type channel struct {
-	kind kind
-	addr [20]byte // kindAccount only
-}
-
-const accountPrefix = "account:"
-
-// parseChannel parses a channel name; an account address may be in any case.
-func parseChannel(name string) (channel, *frameError) {
-	for k := range kindAccount {
-		if name == kindNames[k] {
-			return channel{kind: k}, nil
-		}
-	}
-	if a, ok := strings.CutPrefix(name, accountPrefix); ok {
-		addr, err := fund.ParseAddress(a)
-		if err != nil {
-			return channel{}, &frameError{code: codeValidation, msg: fmt.Sprintf("channel %.60q: address must be 0x and 40 hex digits", name)}
-		}
-		return channel{kind: kindAccount, addr: addr}, nil
-	}
-	return channel{}, &frameError{code: codeValidation, msg: fmt.Sprintf("unknown channel %.60q; channels are fund:overview, fund:nav, prices, redemptions, transactions, account:{address}", name)}
-}
-
-const hexDigits = "0123456789abcdef"
-
-func appendAddress(b []byte, a *[20]byte) []byte {
-	b = append(b, '0', 'x')
-	for _, c := range a {
-		b = append(b, hexDigits[c>>4], hexDigits[c&15])
-	}
-	return b
-}
-
-// String is the canonical channel name (account addresses in lower case).
-func (c channel) String() string {
-	if c.kind != kindAccount {
-		return kindNames[c.kind]
-	}
-	return string(appendAddress([]byte(accountPrefix), &c.addr))
-}
-
-func (c channel) appendName(b []byte) []byte {
-	if c.kind != kindAccount {
-		return append(b, kindNames[c.kind]...)
-	}
-	return appendAddress(append(b, accountPrefix...), &c.addr)
 }
 
 // Server frames are written as complete WebSocket frames, built once per message and shared by

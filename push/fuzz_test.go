@@ -36,8 +36,12 @@ func FuzzClientFrame(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	cat, cerr := newCatalog(testChannels)
+	if cerr != nil {
+		f.Fatal(cerr)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fr, err := decodeClientFrame(data)
+		fr, err := decodeClientFrame(cat, data)
 		if err != nil {
 			if !frameCodes[err.code] || err.msg == "" {
 				t.Fatalf("%q: refused with %q %q", data, err.code, err.msg)
@@ -57,7 +61,7 @@ func FuzzClientFrame(f *testing.F) {
 				t.Fatalf("%q: no channels accepted", data)
 			}
 			for _, name := range fr.Channels {
-				c, err := parseChannel(name)
+				c, err := cat.parse(name)
 				if err != nil || c.String() != name {
 					t.Fatalf("%q: channel %q not canonical (%v)", data, name, err)
 				}

@@ -51,10 +51,15 @@ func (testAuth) Recheck([32]byte) (auth.Principal, error) {
 	return auth.Principal{}, errors.New("no credential is rechecked in these tests")
 }
 
-// testChannels are API.md's channel rules (the node takes them from server.ChannelAccess).
-var testChannels = map[string]auth.Access{
-	"fund:overview": auth.Public, "fund:nav": auth.Public, "prices": auth.Public,
-	"redemptions": auth.Viewer, "transactions": auth.Viewer, "account:": auth.OwnerOrViewer,
+// testChannels are API.md's channels (the node takes them from the server's route table,
+// server.Channels).
+var testChannels = []Channel{
+	{Name: "fund:overview", Access: auth.Public, View: fund.ViewOverview},
+	{Name: "fund:nav", Access: auth.Public, Record: fund.RecordNav},
+	{Name: "prices", Access: auth.Public, Record: fund.RecordPrice},
+	{Name: "redemptions", Access: auth.Viewer, Record: fund.RecordRedemption},
+	{Name: "transactions", Access: auth.Viewer, Record: fund.RecordLedger, Pending: true},
+	{Name: "account:", Access: auth.OwnerOrViewer, Record: fund.RecordAccount, Pending: true},
 }
 
 // env is a hub fed by a real state machine over an in-memory store, served by a real fasthttp

@@ -48,23 +48,23 @@ type Hub struct {
 	cfg  Config
 	log  *slog.Logger
 	auth Authenticator
-	// channels is the access each channel kind needs ("account:" for account:{address}).
-	channels [numKinds]auth.Access
-	now      func() time.Time
-	m        *hubMetrics
+	// cat is the channels (server.Channels): names, access, what feeds them.
+	cat *catalog
+	now func() time.Time
+	m   *hubMetrics
 
 	in inbox // applied batches waiting for the hub goroutine
 
-	mu      sync.Mutex
-	index   uint64                   // the seq of the last batch published
-	started bool                     // a batch has been published (index is meaningful)
-	windows [numKinds]window         // per kind; the account channels share one
-	subs    [kindAccount]subscribers // the single channels' subscribers
-	accSubs map[[20]byte]subscribers
-	conns   map[*conn]struct{}
-	perIP   map[string]int
-	nconns  int // connections admitted, including those upgrading
-	closed  bool
+	mu       sync.Mutex
+	index    uint64                     // the seq of the last batch published
+	started  bool                       // a batch has been published (index is meaningful)
+	windows  []window                   // per kind; a per-address kind's channels share one
+	subs     []subscribers              // per single kind: its subscribers
+	addrSubs []map[[20]byte]subscribers // per per-address kind: the subscribers of each address
+	conns    map[*conn]struct{}
+	perIP    map[string]int
+	nconns   int // connections admitted, including those upgrading
+	closed   bool
 
 	stopped atomic.Bool // Close began: Applied drops batches
 	stop    chan struct{}
@@ -77,34 +77,32 @@ type Hub struct {
 type subscribers map[*conn]uint64
 
 // New returns a hub; Start runs it. authn may be nil (every auth frame is refused). channels
-// gives each channel the access it needs (the server's resource table, server.ChannelAccess):
-// a channel without an entry is refused to everyone. metricsSet receives the paimon_push_*
-// metrics.
-func New(cfg Config, authn Authenticator, channels map[string]auth.Access, log *slog.Logger, metricsSet *metrics.Set) (*Hub, error) {
+// are the channels it serves, with their access and what feeds them (the server's route
+// table: server.Channels). metricsSet receives the paimon_push_* metrics.
+func New(cfg Config, authn Authenticator, channels []Channel, log *slog.Logger, metricsSet *metrics.Set) (*Hub, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	var access [numKinds]auth.Access
-	for k := range access {
-		a, ok := channels[kindNames[k]]
-		if !ok {
-			a = auth.Nobody
-		}
-		access[k] = a
+	cat, err := newCatalog(channels)
+	if err != nil {
+		return nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	h := &Hub{
-		cfg: cfg, log: log, auth: authn, channels: access, now: time.Now, m: newHubMetrics(metricsSet),
-		accSubs: map[[20]byte]subscribers{}, conns: map[*conn]struct{}{}, perIP: map[string]int{},
-		stop: make(chan struct{}),
+		cfg: cfg, log: log, auth: authn, cat: cat, now: time.Now, m: newHubMetrics(metricsSet),
+		conns: map[*conn]struct{}{}, perIP: map[string]int{}, stop: make(chan struct{}),
+		windows: make([]window, len(channels)), subs: make([]subscribers, len(channels)),
+		addrSubs: make([]map[[20]byte]subscribers, len(channels)),
 	}
-	for k := range h.subs {
-		h.subs[k] = subscribers{}
-	}
-	for k := range h.windows {
+	for k, c := range channels {
 		h.windows[k].init(cfg.WindowMessages)
+		if c.PerAddress() {
+			h.addrSubs[k] = map[[20]byte]subscribers{}
+		} else {
+			h.subs[k] = subscribers{}
+		}
 	}
 	h.in.init(cfg.MaxPendingBatches)
 	return h, nil
@@ -172,8 +170,10 @@ func (h *Hub) Stats() Stats {
 	for _, m := range h.subs {
 		s.Subscribers += len(m)
 	}
-	for _, m := range h.accSubs {
-		s.Subscribers += len(m)
+	for _, byAddr := range h.addrSubs {
+		for _, m := range byAddr {
+			s.Subscribers += len(m)
+		}
 	}
 	h.mu.Unlock()
 	s.Published = h.m.published.Get()
@@ -324,26 +324,16 @@ type msg struct {
 }
 
 // render turns a batch into messages, in order: the records' changes per command, then the
-// overview as of the batch.
+// views as of the batch, each on the channel it feeds.
 func (h *Hub) render(b *batch, out []msg) []msg {
 	for i := range b.ch.Records {
 		r := &b.ch.Records[i]
-		k, addr, ref := fund.RecordRef(r.Key)
-		var c channel
-		switch k {
-		case fund.RecordAccount:
-			c = channel{kind: kindAccount, addr: addr}
-		case fund.RecordRedemption:
-			c = channel{kind: kindRedemptions}
-		case fund.RecordPrice:
-			c = channel{kind: kindPrices}
-		case fund.RecordNav:
-			c = channel{kind: kindNav}
-		case fund.RecordLedger:
-			c = channel{kind: kindTransactions}
-		default:
+		rk, addr, ref := fund.RecordRef(r.Key)
+		k, ok := h.cat.byRecord[rk]
+		if !ok {
 			continue
 		}
+		c := h.cat.channel(k, addr)
 		if r.Value == nil {
 			out = append(out, msg{ch: c, seq: r.Index, frame: eventFrame("removed", c, r.Index, ref)})
 			continue
@@ -359,8 +349,8 @@ func (h *Hub) render(b *batch, out []msg) []msg {
 		out = append(out, msg{ch: c, seq: r.Index, frame: eventFrame("event", c, r.Index, body)})
 	}
 	for _, v := range b.ch.Views {
-		if v.Name == fund.ViewOverview {
-			c := channel{kind: kindOverview}
+		if k, ok := h.cat.byView[v.Name]; ok {
+			c := h.cat.channel(k, [20]byte{})
 			out = append(out, msg{ch: c, seq: b.ch.Index, frame: eventFrame("event", c, b.ch.Index, v.Body)})
 		}
 	}
@@ -409,12 +399,7 @@ func (h *Hub) fanOut(ms []msg, at, now int64) {
 		w.push(entry{seq: ms[i].seq, at: now, addr: c.addr, frame: ms[i].frame})
 	}
 	w.evict(h.cfg.WindowMessages, now-h.cfg.WindowAge.Nanoseconds())
-	var subs subscribers
-	if c.kind == kindAccount {
-		subs = h.accSubs[c.addr]
-	} else {
-		subs = h.subs[c.kind]
-	}
+	subs := h.subsOf(c, false)
 	if len(subs) == 0 {
 		return
 	}
@@ -466,19 +451,17 @@ func (h *Hub) resetLocked(index uint64, notify bool) {
 	if !notify {
 		return
 	}
-	for k, subs := range h.subs {
-		c := channel{kind: kind(k)}
+	reset := func(c channel, subs subscribers) {
 		f := resetFrame(c, index)
 		for cn := range subs {
 			cn.enqueueControl(f)
 			h.m.resets.Inc()
 		}
 	}
-	for addr, subs := range h.accSubs {
-		f := resetFrame(channel{kind: kindAccount, addr: addr}, index)
-		for cn := range subs {
-			cn.enqueueControl(f)
-			h.m.resets.Inc()
+	for k := range h.cat.chans {
+		reset(h.cat.channel(kind(k), [20]byte{}), h.subs[k])
+		for addr, subs := range h.addrSubs[k] {
+			reset(h.cat.channel(kind(k), addr), subs)
 		}
 	}
 }
@@ -508,7 +491,7 @@ func (h *Hub) subscribe(cn *conn, c channel, since *uint64) (reset bool) {
 			}
 			var frames [][]byte
 			w.each(*since, func(e *entry) {
-				if c.kind != kindAccount || e.addr == c.addr {
+				if !c.perAddr || e.addr == c.addr {
 					frames = append(frames, e.frame)
 				}
 			})
@@ -521,13 +504,13 @@ func (h *Hub) subscribe(cn *conn, c channel, since *uint64) (reset bool) {
 }
 
 func (h *Hub) subsOf(c channel, create bool) subscribers {
-	if c.kind != kindAccount {
+	if !c.perAddr {
 		return h.subs[c.kind]
 	}
-	s := h.accSubs[c.addr]
+	s := h.addrSubs[c.kind][c.addr]
 	if s == nil && create {
 		s = subscribers{}
-		h.accSubs[c.addr] = s
+		h.addrSubs[c.kind][c.addr] = s
 	}
 	return s
 }
@@ -535,7 +518,7 @@ func (h *Hub) subsOf(c channel, create bool) subscribers {
 func (h *Hub) unsubscribe(cn *conn, c channel) {
 	subs := h.subsOf(c, false)
 	delete(subs, cn)
-	if c.kind == kindAccount && len(subs) == 0 {
-		delete(h.accSubs, c.addr)
+	if c.perAddr && len(subs) == 0 {
+		delete(h.addrSubs[c.kind], c.addr)
 	}
 }

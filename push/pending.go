@@ -43,17 +43,22 @@ func (h *Hub) Withdrawn(evs []chainlog.Event) {
 	}
 }
 
-// broadcastEvent queues a frame of typ about ev on transactions and the accounts of ev.
+// broadcastEvent queues a frame of typ about ev on the channels that carry pending events
+// (transactions, and the account:{address} of each address of ev).
 func (h *Hub) broadcastEvent(typ string, ev *chainlog.Event, data []byte) {
 	at := time.Now().UnixNano()
-	tx := channel{kind: kindTransactions}
 	accts := fund.EventAccounts(ev)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.broadcastLocked(h.subs[kindTransactions], pendingFrame(typ, tx, data), at)
-	for _, a := range accts {
-		if subs := h.accSubs[a]; len(subs) > 0 {
-			h.broadcastLocked(subs, pendingFrame(typ, channel{kind: kindAccount, addr: a}, data), at)
+	for _, k := range h.cat.pending {
+		if !h.cat.chans[k].PerAddress() {
+			h.broadcastLocked(h.subs[k], pendingFrame(typ, h.cat.channel(k, [20]byte{}), data), at)
+			continue
+		}
+		for _, a := range accts {
+			if subs := h.addrSubs[k][a]; len(subs) > 0 {
+				h.broadcastLocked(subs, pendingFrame(typ, h.cat.channel(k, a), data), at)
+			}
 		}
 	}
 }

@@ -52,7 +52,7 @@ var (
 func TestAuthorizationTable(t *testing.T) {
 	n := newTestNode(t, func(su *setup) {
 		su.push = func(a *auth.Auth) Pusher {
-			hub, err := push.New(push.DefaultConfig(), a, ChannelAccess(), nil, metrics.NewSet())
+			hub, err := push.New(push.DefaultConfig(), a, Channels(), nil, metrics.NewSet())
 			if err != nil {
 				t.Fatal(err)
 			}

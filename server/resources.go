@@ -8,7 +8,8 @@ import (
 // resourceTable declares every endpoint of the API once (routes.go derives the rest). A read
 // of the replicated state is a row with a read (reads.go): its path parameter's kind, the
 // fund classes whose change invalidates it, the materialized view that answers it without a
-// query, the renderer of everything else, its TTL, and the WebSocket channel that pushes it.
+// query, the renderer of everything else, its TTL; and the WebSocket channel that pushes it,
+// with the kind of record that feeds it (the view without one).
 // Adding a read endpoint is adding a row here and, if the read model has none yet, its
 // renderer; TestAuthorizationTable then asks for its row of who may use it.
 func resourceTable() []route {
@@ -21,7 +22,7 @@ func resourceTable() []route {
 		// The fund's public reads.
 		{name: "fund_overview", method: "GET", path: "/v1/fund/overview", Access: auth.Public, channel: "fund:overview",
 			read: &read{view: fund.ViewOverview, changedBy: []fund.Class{fund.ClassOverview}, ttl: overviewTTL}},
-		{name: "fund_nav_history", method: "GET", path: "/v1/fund/nav/history", Access: auth.Public, params: fund.NavParams, channel: "fund:nav",
+		{name: "fund_nav_history", method: "GET", path: "/v1/fund/nav/history", Access: auth.Public, params: fund.NavParams, channel: "fund:nav", record: fund.RecordNav,
 			read: &read{view: fund.ViewNav, changedBy: []fund.Class{fund.ClassNav}, ttl: navTTL, render: renderNavHistory}},
 		{name: "fund_tiers", method: "GET", path: "/v1/fund/tiers", Access: auth.Public,
 			read: &read{view: fund.ViewTiers, changedBy: []fund.Class{fund.ClassTiers}}},
@@ -29,21 +30,21 @@ func resourceTable() []route {
 			read: &read{view: fund.ViewAssets, changedBy: []fund.Class{fund.ClassAssets}}},
 		{name: "fund_flows", method: "GET", path: "/v1/fund/flows", Access: auth.Public,
 			read: &read{view: fund.ViewFlows, changedBy: []fund.Class{fund.ClassFlows}}},
-		{name: "prices", method: "GET", path: "/v1/prices", Access: auth.Public, channel: "prices",
+		{name: "prices", method: "GET", path: "/v1/prices", Access: auth.Public, channel: "prices", record: fund.RecordPrice,
 			read: &read{view: fund.ViewPrices, changedBy: []fund.Class{fund.ClassPrices}, ttl: pricesTTL}},
 		{name: "price", method: "GET", path: "/v1/prices/{asset}", Access: auth.Public, params: fund.PriceParams,
 			read: &read{param: assetParam, ttl: pricesTTL, render: renderPrice}},
 
 		// Authenticated reads.
-		{name: "account", method: "GET", path: "/v1/accounts/{address}", Access: auth.OwnerOrViewer, channel: "account:",
+		{name: "account", method: "GET", path: "/v1/accounts/{address}", Access: auth.OwnerOrViewer, channel: "account:", record: fund.RecordAccount, pending: true,
 			read: &read{param: accountParam, render: renderAccount}},
 		{name: "account_transactions", method: "GET", path: "/v1/accounts/{address}/transactions", Access: auth.OwnerOrViewer, params: fund.PageParams,
 			read: &read{param: accountParam, changedBy: []fund.Class{fund.ClassLedger}, render: renderAccountTransactions}},
-		{name: "redemptions", method: "GET", path: "/v1/redemptions", Access: auth.Viewer, params: withPage(fund.RedemptionParams), channel: "redemptions",
+		{name: "redemptions", method: "GET", path: "/v1/redemptions", Access: auth.Viewer, params: withPage(fund.RedemptionParams), channel: "redemptions", record: fund.RecordRedemption,
 			read: &read{changedBy: []fund.Class{fund.ClassRedemptions}, render: renderRedemptions}},
 		{name: "redemption", method: "GET", path: "/v1/redemptions/{requestId}", Access: auth.Viewer,
 			read: &read{param: redemptionParam, render: renderRedemption}},
-		{name: "transactions", method: "GET", path: "/v1/transactions", Access: auth.Viewer, params: withPage(fund.TxParams), channel: "transactions",
+		{name: "transactions", method: "GET", path: "/v1/transactions", Access: auth.Viewer, params: withPage(fund.TxParams), channel: "transactions", record: fund.RecordLedger, pending: true,
 			read: &read{changedBy: []fund.Class{fund.ClassLedger}, render: renderTransactions}},
 		{name: "audit", method: "GET", path: "/v1/audit", Access: auth.Viewer, params: withPage(fund.AuditParams),
 			read: &read{changedBy: []fund.Class{fund.ClassAudit}, render: renderAudit}},

@@ -10,13 +10,15 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"paimon/auth"
+	"paimon/fund"
+	"paimon/push"
 )
 
 // The route table (resources.go) is the one list of the API: every endpoint is one row, and
 // routing, the method check, authentication, the access check, rate limits, forwarding, the
 // query parameters, the cached reads (reads.go), their cache classes and invalidation
-// (cacheobs.go), the per-route metrics and the WebSocket channels' access (ChannelAccess) are
-// derived from it. This file matches a request to its row and walks it through those steps.
+// (cacheobs.go), the per-route metrics and the WebSocket channels (Channels: names, access,
+// what feeds them) are derived from it. This file matches a request to its row and walks it through those steps.
 
 // routeID indexes the route table (and the per-route metrics).
 type routeID uint16
@@ -41,8 +43,13 @@ type route struct {
 	// serves every other route.
 	read   *read
 	handle handler
-	// channel is the WebSocket channel that pushes this resource: it has the route's access.
+	// channel is the WebSocket channel that pushes this resource (a name ending in ':' is one
+	// channel per address): it has the route's access, and carries every change of the
+	// records of kind record or, without one, the read's view once per batch; pending: also
+	// the frames of unconfirmed chain events (push.Channel).
 	channel string
+	record  fund.RecordKind
+	pending bool
 	// cluster routes accept member nodes and the cluster secret as well as user tokens;
 	// membersOnly ones accept only those.
 	cluster, membersOnly bool
@@ -65,8 +72,8 @@ var (
 	exact map[string]routeID
 	// withParam are the paths with a parameter, split around it.
 	withParam []paramPath
-	// channels is the access of each WebSocket channel, from the routes that name one.
-	channels map[string]auth.Access
+	// channels are the WebSocket channels, from the routes that name one.
+	channels []push.Channel
 )
 
 type paramPath struct {
@@ -80,7 +87,6 @@ const rNotFound routeID = 0
 func init() {
 	routes = append([]route{{name: "not_found"}}, resourceTable()...)
 	exact = map[string]routeID{}
-	channels = map[string]auth.Access{}
 	seen := map[string]bool{}
 	for i := 1; i < len(routes); i++ {
 		rt := &routes[i]
@@ -93,7 +99,11 @@ func init() {
 		}
 		seen[key], seen[rt.name], seen[rt.path] = true, true, true
 		if rt.channel != "" {
-			channels[rt.channel] = rt.Access
+			c := push.Channel{Name: rt.channel, Access: rt.Access, Record: rt.record, Pending: rt.pending}
+			if rt.record == fund.RecordOther && rt.read != nil {
+				c.View = rt.read.view
+			}
+			channels = append(channels, c)
 		}
 		open, close := strings.IndexByte(rt.path, '{'), strings.IndexByte(rt.path, '}')
 		if open < 0 {

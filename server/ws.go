@@ -2,11 +2,12 @@ package server
 
 import (
 	"fmt"
-	"maps"
+	"slices"
 
 	"github.com/valyala/fasthttp"
 
 	"paimon/auth"
+	"paimon/push"
 )
 
 // Pusher serves WebSocket clients: the push hub.
@@ -30,6 +31,6 @@ func (s *Server) serveWS(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	return s.cfg.Push.Serve(ctx, who)
 }
 
-// ChannelAccess is the access each WebSocket channel needs, for the push hub: "account:"
-// stands for every account:{address} channel.
-func ChannelAccess() map[string]auth.Access { return maps.Clone(channels) }
+// Channels are the WebSocket channels the push hub serves, from the route table: each with the
+// access of the route that reads the same resource and what feeds it.
+func Channels() []push.Channel { return slices.Clone(channels) }
