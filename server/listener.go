@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -32,9 +33,11 @@ const (
 
 // listener is the API's TCP listener. fasthttp stops serving for good on an accept error it
 // does not know to be temporary (EMFILE is not: "too many open files" stopped the node's HTTP
-// server while the process lived on), so this Accept never returns one: it retries with
-// backoff, counts each failure in paimon_http_accept_errors_total, logs at most once a second,
-// and reports itself failing (/readyz) until a connection is accepted again. It also bounds
+// server while the process lived on), so this Accept returns no error until it is closed: it
+// retries with backoff, counts each failure in paimon_http_accept_errors_total, logs at most
+// once a second (an error other than running out of descriptors or an aborted connection at
+// level error, the others at warn), and reports itself failing (/readyz) until a connection is
+// accepted again. It also bounds
 // the connections from one address (http.max_conns_per_ip; an IPv6 address counts by its
 // /64): one over the limit is closed as soon as it is accepted.
 type listener struct {
@@ -71,8 +74,9 @@ func newListener(ln net.Listener, maxPerIP, maxBody int, logger *slog.Logger, ms
 	}
 }
 
-// temporaryAcceptError reports whether an accept error passes: the process or the system is
-// out of descriptors (or memory for one), or the client gave up before it was accepted.
+// temporaryAcceptError reports whether an accept error is known to pass: the process or the
+// system is out of descriptors (or memory for one), or the client gave up before it was
+// accepted.
 func temporaryAcceptError(err error) bool {
 	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ECONNABORTED, syscall.ENOBUFS, syscall.ENOMEM} {
 		if errors.Is(err, e) {
@@ -84,7 +88,7 @@ func temporaryAcceptError(err error) bool {
 }
 
 // Accept returns the next connection from an address under its limit. It returns an error
-// only when the listener is closed (or on an error that is not temporary).
+// only when the listener is closed.
 func (l *listener) Accept() (net.Conn, error) {
 	delay := time.Duration(0)
 	var timer *time.Timer
@@ -96,14 +100,15 @@ func (l *listener) Accept() (net.Conn, error) {
 				return nil, net.ErrClosed
 			default:
 			}
-			if !temporaryAcceptError(err) {
-				return nil, err
-			}
 			l.errs.Inc()
 			l.failing.Store(true)
 			if now := time.Now(); now.Sub(l.lastLogged) >= time.Second {
 				l.lastLogged = now
-				l.logger.Error("http accept failing; retrying", "error", err, "failures", l.errs.Get())
+				level := slog.LevelWarn
+				if !temporaryAcceptError(err) {
+					level = slog.LevelError // not known to pass; retried all the same
+				}
+				l.logger.Log(context.Background(), level, "http accept failing; retrying", "error", err, "failures", l.errs.Get())
 			}
 			delay = min(max(2*delay, acceptBackoffMin), acceptBackoffMax)
 			if timer == nil {
