@@ -119,7 +119,12 @@ type recObserver struct{ got []*Changes }
 
 func (o *recObserver) Applied(c *Changes) { o.got = append(o.got, c) }
 
-var testInfo = Info{FundID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", ChainID: 56}
+// testInfo's reorder window and price skew are open: the fixtures mix the sample walkthrough
+// (blocks near 45,600,000) with events at blocks 10 to 300, which then go to their place in the
+// ledger order before the sample, and give commands small times (1, 2, …) that carry 2025
+// prices. The window and skew tests set their own.
+var testInfo = Info{FundID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", ChainID: 56,
+	ReorderWindow: 1 << 40, MaxPriceFutureSkew: 1 << 62}
 
 func newEnv(t testing.TB) *env {
 	o := &recObserver{}

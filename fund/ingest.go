@@ -232,8 +232,9 @@ func (ac *applyContext) applyIngest(c *IngestCommand) (any, error) {
 		res.Reverted = n
 		cp.Window = slices.DeleteFunc(cp.Window, func(r BlockRef) bool { return r.Number > c.Ancestor })
 	}
+	sq := sequencer{ac: ac} // a range normally follows the ledger; the webhook may have gone ahead
 	for i := range c.Events {
-		dup, err := ac.acceptEvent(&c.Events[i], specs[i])
+		dup, err := sq.add(&c.Events[i], specs[i])
 		if err != nil {
 			return nil, err
 		}
@@ -242,6 +243,9 @@ func (ac *applyContext) applyIngest(c *IngestCommand) (any, error) {
 		} else {
 			res.Accepted++
 		}
+	}
+	if err := sq.finish(); err != nil {
+		return nil, err
 	}
 	cp.Block, cp.Updated = c.Head, c.Time
 	cp.Window = mergeWindow(cp.Window, c.Blocks, c.Head, c.Window)
@@ -298,12 +302,11 @@ func (ac *applyContext) revertAbove(number uint64) (int, error) {
 		if err != nil {
 			return 0, corrupt("ledger entry", err)
 		}
-		found, err := ac.revertEvent(&rec.ev)
-		if err != nil {
-			return 0, err
+		if len(keys[i]) != 1+ledgerPosLen {
+			return 0, corrupt("ledger key", fmt.Errorf("%x", keys[i]))
 		}
-		if !found {
-			return 0, corrupt("ledger", fmt.Errorf("entry %x has no de-duplication key", keys[i]))
+		if _, err := ac.revertEntry(ledgerPos(keys[i][1:]), rec); err != nil {
+			return 0, err
 		}
 	}
 	return len(keys), nil

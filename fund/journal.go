@@ -151,6 +151,12 @@ func (ac *applyContext) undo(o *journalOp) error {
 	case opAssetAdd:
 		return ac.assetHoldRaw(o.addr, &o.amt, !o.neg)
 	case opKeySet:
+		if o.key[0] == pPrice {
+			// The current price is not restored from the journal: an operator price or a
+			// price deletion may have changed it since. The history point's undo, which
+			// follows (the point was set first), derives it from the remaining history.
+			return nil
+		}
 		if o.created {
 			if err := ac.set(o.key, o.val); err != nil {
 				return err
@@ -159,6 +165,9 @@ func (ac *applyContext) undo(o *journalOp) error {
 			return err
 		}
 		ac.markKey(o.key)
+		if o.key[0] == pPriceHist && len(o.key) > 21 {
+			return ac.recomputePrice(common.Address(o.key[1:21]))
+		}
 	case opFlowAdd:
 		if o.field > flowReds {
 			return corrupt("journal", errBadField)

@@ -69,13 +69,16 @@ func ledgerIndexKeys(ev *chainlog.Event, s *chainlog.Spec, pos *ledgerPos) [][]b
 	return keys
 }
 
-// acceptEvent applies a new event and records it in the ledger; a known (txHash, logIndex)
-// is a duplicate and changes nothing.
-func (ac *applyContext) acceptEvent(ev *chainlog.Event, s *chainlog.Spec) (dup bool, err error) {
-	tk := txKey(ev.TxHash, ev.LogIndex)
-	if _, ok, err := ac.get(tk); err != nil || ok {
-		return ok, err
-	}
+// inLedger reports whether the log (txHash, logIndex) is in the ledger.
+func (ac *applyContext) inLedger(ev *chainlog.Event) (bool, error) {
+	_, ok, err := ac.get(txKey(ev.TxHash, ev.LogIndex))
+	return ok, err
+}
+
+// applyEvent applies an event that is not in the ledger and records it there with its undo
+// journal. Events must be applied in ledger order (see order.go): the sequencer makes room
+// for an event that comes before entries already applied.
+func (ac *applyContext) applyEvent(ev *chainlog.Event, s *chainlog.Spec) error {
 	ac.blockTime = ev.BlockTime
 	if ac.blockTime == 0 {
 		ac.blockTime = ac.cmdTime / 1e9
@@ -91,69 +94,74 @@ func (ac *applyContext) acceptEvent(ev *chainlog.Event, s *chainlog.Spec) (dup b
 	ac.fundSetInt(fUpdatedAt, ac.cmdTime)
 	pos := makeLedgerPos(ev.BlockNumber, ev.LogIndex, ev.TxHash)
 	if err := ac.applyEffects(ev, s, &pos); err != nil {
-		return false, err
+		return err
 	}
 	if err := ac.set(key(pLedger, pos[:]), encodeLedger(ev, ac.journal)); err != nil {
-		return false, err
+		return err
 	}
-	if err := ac.set(tk, be64(ev.BlockNumber)); err != nil {
-		return false, err
+	if err := ac.set(txKey(ev.TxHash, ev.LogIndex), be64(ev.BlockNumber)); err != nil {
+		return err
 	}
 	for _, k := range ledgerIndexKeys(ev, s, &pos) {
 		if err := ac.set(k, nil); err != nil {
-			return false, err
+			return err
 		}
 	}
+	ac.raiseTip(&pos)
 	ac.mark(ClassLedger)
 	ac.changes.Transactions = append(ac.changes.Transactions, TxRef{TxHash: ev.TxHash, LogIndex: ev.LogIndex})
-	return false, nil
+	return nil
 }
 
-// revertEvent undoes the ledger entry (txHash, logIndex) of a removed log, if present: its
-// journal is replayed backwards, then the entry and its index keys are deleted.
-func (ac *applyContext) revertEvent(ev *chainlog.Event) (found bool, err error) {
-	tk := txKey(ev.TxHash, ev.LogIndex)
-	v, ok, err := ac.get(tk)
+// ledgerEntry finds the ledger entry of the log (txHash, logIndex): its position and record.
+func (ac *applyContext) ledgerEntry(tx common.Hash, logIndex uint64) (ledgerPos, *ledgerRecord, bool, error) {
+	v, ok, err := ac.get(txKey(tx, logIndex))
 	if err != nil || !ok {
-		return false, err
+		return ledgerPos{}, nil, false, err
 	}
 	if len(v) != 8 {
-		return false, corrupt("ledger tx key", fmt.Errorf("%d bytes", len(v)))
+		return ledgerPos{}, nil, false, corrupt("ledger tx key", fmt.Errorf("%d bytes", len(v)))
 	}
-	pos := makeLedgerPos(binary.BigEndian.Uint64(v), ev.LogIndex, ev.TxHash)
-	lk := key(pLedger, pos[:])
-	rv, ok, err := ac.get(lk)
+	pos := makeLedgerPos(binary.BigEndian.Uint64(v), logIndex, tx)
+	rv, ok, err := ac.get(key(pLedger, pos[:]))
 	if err != nil {
-		return false, err
+		return ledgerPos{}, nil, false, err
 	}
 	if !ok {
-		return false, corrupt("ledger", fmt.Errorf("entry %x missing", pos))
+		return ledgerPos{}, nil, false, corrupt("ledger", fmt.Errorf("entry %x missing", pos))
 	}
 	rec, err := decodeLedger(rv)
 	if err != nil {
-		return false, corrupt("ledger entry", err)
+		return ledgerPos{}, nil, false, corrupt("ledger entry", err)
 	}
+	return pos, rec, true, nil
+}
+
+// revertEntry undoes the ledger entry at pos: its journal is replayed backwards, then the
+// entry and its index keys are deleted. It returns the entry's spec.
+func (ac *applyContext) revertEntry(pos ledgerPos, rec *ledgerRecord) (*chainlog.Spec, error) {
 	s, verr := eventSpec(&rec.ev)
 	if verr != nil {
-		return false, corrupt("ledger entry", verr)
+		return nil, corrupt("ledger entry", verr)
 	}
 	ops, err := parseJournal(rec.journal)
 	if err != nil {
-		return false, corrupt("ledger journal", err)
+		return nil, corrupt("ledger journal", err)
 	}
 	for i := len(ops) - 1; i >= 0; i-- {
 		if err := ac.undo(&ops[i]); err != nil {
-			return false, err
+			return nil, err
 		}
 	}
-	for _, k := range append(ledgerIndexKeys(&rec.ev, s, &pos), lk, tk) {
+	tk := txKey(rec.ev.TxHash, rec.ev.LogIndex)
+	for _, k := range append(ledgerIndexKeys(&rec.ev, s, &pos), key(pLedger, pos[:]), tk) {
 		if err := ac.del(k); err != nil {
-			return false, err
+			return nil, err
 		}
 	}
 	ac.mark(ClassLedger)
-	ac.changes.Transactions = append(ac.changes.Transactions, TxRef{TxHash: ev.TxHash, LogIndex: ev.LogIndex, Removed: true})
-	return true, nil
+	ac.changes.Transactions = append(ac.changes.Transactions, TxRef{TxHash: rec.ev.TxHash, LogIndex: rec.ev.LogIndex, Removed: true})
+	return s, nil
 }
 
 // raiseRisk stores a risk event under its own prefix (journaled: reverting deletes it).

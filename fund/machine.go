@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"paimon/chainlog"
@@ -15,6 +16,13 @@ import (
 type Info struct {
 	FundID, Name, Symbol string
 	ChainID              uint64
+	// ReorderWindow is how many blocks behind the highest block applied a new log (or a
+	// removal) may be; older ones are refused with CONFLICT (order.go). 0 means
+	// DefaultReorderWindow (256).
+	ReorderWindow uint64
+	// MaxPriceFutureSkew is how far ahead of its command's time an operator price may be;
+	// later ones are refused. 0 means DefaultMaxPriceFutureSkew (5 minutes).
+	MaxPriceFutureSkew time.Duration
 	// Outbox makes every batch append the primary records it changed to the outbox (outbox.go),
 	// for the PostgreSQL sync. Off (the default) writes no outbox at all, so that a node without
 	// sync, where nobody proposes the marks that prune it, does not grow one without bound.
@@ -152,6 +160,12 @@ type Machine struct {
 	pruneTo   uint64    // sync mark set in this batch (0: none): EndBatch prunes the outbox to it
 	outboxBuf []byte    // reused buffer for outbox keys and values
 	journal   []byte    // reused buffer for the undo journal of the event being applied
+
+	// tip is an upper bound of the applied ledger positions (none lies after it), so that
+	// events arriving in ledger order need no scan (order.go). tipKnown is false until it is
+	// computed after NewMachine or Load; hasTip is false for an empty ledger.
+	tip              ledgerPos
+	tipKnown, hasTip bool
 }
 
 // NewMachine returns a Machine over an empty state; call Load before Apply when the store
@@ -177,6 +191,7 @@ func (m *Machine) Load(r kv.Reader) error {
 	m.overlay.reset()
 	m.assets = assetRows{}
 	m.pruneTo = 0
+	m.tipKnown = false
 	return nil
 }
 
@@ -297,6 +312,8 @@ type savepoint struct {
 	index, pruneTo                     uint64
 	accounts, redemptions, prices, txs int
 	sessions, roles                    int
+	tip                                ledgerPos
+	tipKnown, hasTip                   bool
 }
 
 func (m *Machine) savepoint() savepoint {
@@ -306,6 +323,7 @@ func (m *Machine) savepoint() savepoint {
 		fund: m.fund, fundDirty: m.fundDirty, dirty: m.dirty, classes: c.Classes, index: c.Index, pruneTo: m.pruneTo,
 		accounts: len(c.Accounts), redemptions: len(c.Redemptions), prices: len(c.Prices), txs: len(c.Transactions),
 		sessions: len(c.Sessions), roles: len(c.Roles),
+		tip: m.tip, tipKnown: m.tipKnown, hasTip: m.hasTip,
 	}
 }
 
@@ -314,6 +332,7 @@ func (m *Machine) savepoint() savepoint {
 func (m *Machine) rollback(sp savepoint) {
 	m.overlay.rollback()
 	m.fund, m.fundDirty, m.dirty, m.pruneTo = sp.fund, sp.fundDirty, sp.dirty, sp.pruneTo
+	m.tip, m.tipKnown, m.hasTip = sp.tip, sp.tipKnown, sp.hasTip
 	c := m.changes
 	c.Classes, c.Index = sp.classes, sp.index
 	for _, a := range c.Accounts[sp.accounts:] {
@@ -351,16 +370,25 @@ func (ac *applyContext) applyLogs(c *LogsCommand) (any, error) {
 		}
 		specs[i] = s
 	}
+	if verr, err := ac.checkWindow(c.Events); verr != nil || err != nil {
+		return verr, err
+	}
 	prevLast := ac.fund.ints[fLastBlock]
 	res := &LogsResult{Skipped: c.Skipped, Outcomes: make([]Outcome, len(c.Events))}
-	for i := range c.Events {
+	order := ledgerOrder(c.Events)
+	sq := sequencer{ac: ac}
+	for n := range c.Events {
+		i := n
+		if order != nil {
+			i = order[n]
+		}
 		ev := &c.Events[i]
 		out := &res.Outcomes[i]
 		out.TxHash, out.LogIndex = chainlog.HexHash(ev.TxHash), ev.LogIndex
 		var err error
 		if ev.Removed {
 			var found bool
-			found, err = ac.revertEvent(ev)
+			found, err = sq.remove(ev)
 			if found {
 				out.Status = OutcomeReverted
 				res.Reverted++
@@ -370,7 +398,7 @@ func (ac *applyContext) applyLogs(c *LogsCommand) (any, error) {
 			}
 		} else {
 			var dup bool
-			dup, err = ac.acceptEvent(ev, specs[i])
+			dup, err = sq.add(ev, specs[i])
 			if dup {
 				out.Status, out.Reason = OutcomeDuplicate, "log is already in the ledger"
 				res.Duplicates++
@@ -382,6 +410,9 @@ func (ac *applyContext) applyLogs(c *LogsCommand) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if err := sq.finish(); err != nil {
+		return nil, err
 	}
 	if !c.Actor.IsZero() {
 		before := fmt.Appendf(nil, `{"lastBlock":%d}`, uint64(prevLast))

@@ -1,7 +1,10 @@
 package fund
 
 import (
+	"bytes"
 	"fmt"
+	"math"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/holiman/uint256"
@@ -65,10 +68,22 @@ func (ac *applyContext) applyPrices(c *PricesCommand) (any, error) {
 		return invalidParam("prices", "prices must have at most %d items", MaxPricesPerRequest), nil
 	}
 	assets := make([]common.Address, len(c.Prices))
+	skew := ac.info.maxPriceFutureSkew()
+	latest := int64(math.MaxInt64) / 1e9 // the latest price time (s) the command may carry
+	if c.Time <= math.MaxInt64-skew.Nanoseconds() {
+		latest = (c.Time + skew.Nanoseconds()) / 1e9
+	}
 	for i := range c.Prices {
 		a, verr := validPrice(i, &c.Prices[i])
 		if verr != nil {
 			return verr, nil
+		}
+		if c.Prices[i].Time > latest {
+			param := fmt.Sprintf("prices[%d].time", i)
+			return &ValidationError{
+				Message: fmt.Sprintf("%s is more than %s ahead of the command's time %s", param, skew, fmtUnix(c.Time/1e9)),
+				Details: map[string]any{"param": param, "maxFutureSkew": skew.String()},
+			}, nil
 		}
 		assets[i] = a
 	}
@@ -129,4 +144,61 @@ func appendAuditPrice(b []byte, a common.Address, ok bool, p *uint256.Int, t int
 		return fmt.Appendf(b, `{"asset":"%s","price":null}`, chainlog.HexAddress(a))
 	}
 	return fmt.Appendf(b, `{"asset":"%s","price":"%s","time":"%s"}`, chainlog.HexAddress(a), p.Dec(), fmtUnix(t))
+}
+
+// recomputePrice makes the asset's current price the latest point of its history, or removes
+// it when no point is left. The latest point is the greatest history key: the latest time, at
+// equal times an operator's point before an oracle's, then the latest position (block and log
+// index, or Raft index). Applying in ledger order gives the same price (an oracle price
+// replaces one of the same time or older); the two differ only when an operator price and an
+// oracle price share a time, where this rule lets the operator's win.
+func (ac *applyContext) recomputePrice(asset common.Address) error {
+	lo := key(pPriceHist, asset[:])
+	k, ok, err := ac.lastKey(lo, prefixEnd(lo))
+	if err != nil {
+		return err
+	}
+	pk := priceKey(asset)
+	cur, had, err := ac.get(pk)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if !had {
+			return nil
+		}
+		ac.markPrice(asset)
+		return ac.del(pk)
+	}
+	v, _, err := ac.get(k)
+	if err != nil {
+		return err
+	}
+	if had && bytes.Equal(cur, v) {
+		return nil
+	}
+	ac.markPrice(asset)
+	return ac.set(pk, v)
+}
+
+// prefixEnd returns the first key after every key that starts with prefix.
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil // unreachable for the fund's prefixes, which never are all 0xff
+}
+
+// DefaultMaxPriceFutureSkew is Info.MaxPriceFutureSkew when it is 0.
+const DefaultMaxPriceFutureSkew = 5 * time.Minute
+
+func (i *Info) maxPriceFutureSkew() time.Duration {
+	if i.MaxPriceFutureSkew <= 0 {
+		return DefaultMaxPriceFutureSkew
+	}
+	return i.MaxPriceFutureSkew
 }
