@@ -34,6 +34,7 @@ type Config struct {
 	Cluster  Cluster  `toml:"cluster"`
 	Postgres Postgres `toml:"postgres"`
 	Ingest   Ingest   `toml:"ingest"`
+	Prices   Prices   `toml:"prices"`
 	Push     Push     `toml:"push"`
 	Auth     Auth     `toml:"auth"`
 	Log      Log      `toml:"log"`
@@ -129,16 +130,27 @@ type Postgres struct {
 // Ingest configures the chain: its id, the RPC endpoints the leader polls, and the fund's
 // contracts.
 type Ingest struct {
-	ChainID       uint64     `toml:"chain_id"`
-	RPCURLs       []string   `toml:"rpc_urls"`
-	Confirmations uint64     `toml:"confirmations"`
-	StartBlock    uint64     `toml:"start_block"`
-	PollInterval  Duration   `toml:"poll_interval"`
-	MaxBlockRange uint64     `toml:"max_block_range"`
-	RPCTimeout    Duration   `toml:"rpc_timeout"`
-	ReorgWindow   int        `toml:"reorg_window"`
-	Pending       bool       `toml:"pending"`
-	Contracts     []Contract `toml:"contracts"`
+	ChainID       uint64   `toml:"chain_id"`
+	RPCURLs       []string `toml:"rpc_urls"`
+	Confirmations uint64   `toml:"confirmations"`
+	StartBlock    uint64   `toml:"start_block"`
+	PollInterval  Duration `toml:"poll_interval"`
+	MaxBlockRange uint64   `toml:"max_block_range"`
+	RPCTimeout    Duration `toml:"rpc_timeout"`
+	ReorgWindow   int      `toml:"reorg_window"`
+	// ReorderWindowBlocks is how far behind the highest block applied a log may arrive
+	// through the webhook (or be removed); older ones are refused with CONFLICT. Every node
+	// must use the same value: it decides what the state machine applies.
+	ReorderWindowBlocks uint64     `toml:"reorder_window_blocks"`
+	Pending             bool       `toml:"pending"`
+	Contracts           []Contract `toml:"contracts"`
+}
+
+// Prices configures operator prices (POST /v1/admin/prices).
+type Prices struct {
+	// MaxFutureSkew is how far ahead of the command's time a price may be; later ones are
+	// refused. Every node must use the same value: the state machine checks it.
+	MaxFutureSkew Duration `toml:"max_future_skew"`
 }
 
 // Contract is one of the fund's contracts whose events the node decodes.
@@ -271,12 +283,13 @@ func Default() *Config {
 			MarkInterval:   Duration(time.Second),
 		},
 		Ingest: Ingest{
-			ChainID:       56,
-			Confirmations: 15,
-			PollInterval:  Duration(250 * time.Millisecond),
-			MaxBlockRange: 2000,
-			RPCTimeout:    Duration(10 * time.Second),
-			ReorgWindow:   256,
+			ChainID:             56,
+			Confirmations:       15,
+			PollInterval:        Duration(250 * time.Millisecond),
+			MaxBlockRange:       2000,
+			RPCTimeout:          Duration(10 * time.Second),
+			ReorgWindow:         256,
+			ReorderWindowBlocks: 256,
 			Contracts: []Contract{
 				{Name: "vault", Kind: "vault", Address: "0x8505c32631034a7ce8800239c08547e0434edad9"},
 				{Name: "redemptions", Kind: "redemption_manager", Address: "0x0000000000000000000000000000000000000a01"},
@@ -284,6 +297,7 @@ func Default() *Config {
 				{Name: "oracle", Kind: "oracle", Address: "0x0000000000000000000000000000000000000a03"},
 			},
 		},
+		Prices: Prices{MaxFutureSkew: Duration(5 * time.Minute)},
 		Auth: Auth{
 			Service: "Paimon Edge", NonceTTL: Duration(5 * time.Minute), SessionTTL: Duration(30 * time.Minute),
 			SessionExtendAfter: Duration(5 * time.Minute), Wallets: []Wallet{},
@@ -502,6 +516,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Ingest.ReorgWindow < 1 || c.Ingest.ReorgWindow > 100_000 {
 		bad("ingest.reorg_window", "%d must be between 1 and 100000", c.Ingest.ReorgWindow)
+	}
+	if c.Ingest.ReorderWindowBlocks < 1 || c.Ingest.ReorderWindowBlocks > 100_000 {
+		bad("ingest.reorder_window_blocks", "%d must be between 1 and 100000", c.Ingest.ReorderWindowBlocks)
+	}
+	if d := time.Duration(c.Prices.MaxFutureSkew); d <= 0 || d > 24*time.Hour {
+		bad("prices.max_future_skew", "%s must be positive and at most 24h", d)
 	}
 	names := map[string]bool{}
 	addrs := map[string]bool{}

@@ -440,6 +440,8 @@ func TestValidateRules(t *testing.T) {
 		{"rpc url without host", func(c *Config) { c.Ingest.RPCURLs = []string{"http://"} }, []string{"ingest.rpc_urls[0]"}},
 		{"max block range zero", func(c *Config) { c.Ingest.MaxBlockRange = 0 }, []string{"ingest.max_block_range"}},
 		{"reorg window zero", func(c *Config) { c.Ingest.ReorgWindow = 0 }, []string{"ingest.reorg_window"}},
+		{"reorder window zero", func(c *Config) { c.Ingest.ReorderWindowBlocks = 0 }, []string{"ingest.reorder_window_blocks"}},
+		{"price skew zero", func(c *Config) { c.Prices.MaxFutureSkew = 0 }, []string{"prices.max_future_skew"}},
 		{"confirmations absurd", func(c *Config) { c.Ingest.Confirmations = 1 << 20 }, []string{"ingest.confirmations"}},
 		{"poll interval zero", func(c *Config) { c.Ingest.PollInterval = 0 }, []string{"ingest.poll_interval"}},
 		{"contract name empty", func(c *Config) { c.Ingest.Contracts[1].Name = "" }, []string{"ingest.contracts[1].name"}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -14,7 +15,10 @@ import (
 )
 
 func fundInfo(cfg *config.Config) fund.Info {
-	return fund.Info{FundID: cfg.Fund.ID, Name: cfg.Fund.Name, Symbol: cfg.Fund.Symbol, ChainID: cfg.Ingest.ChainID, Outbox: true}
+	return fund.Info{
+		FundID: cfg.Fund.ID, Name: cfg.Fund.Name, Symbol: cfg.Fund.Symbol, ChainID: cfg.Ingest.ChainID, Outbox: true,
+		ReorderWindow: cfg.Ingest.ReorderWindowBlocks, MaxPriceFutureSkew: time.Duration(cfg.Prices.MaxFutureSkew),
+	}
 }
 
 // Restore rebuilds the configured (empty) data folder from PostgreSQL (`paimon pg restore`):
