@@ -77,6 +77,16 @@ func FuzzApply(f *testing.F) {
 	f.Add(EncodeLogout(&LogoutCommand{Time: testNow * 1e9, Actor: Actor{Name: "wallet"}, TokenHash: [32]byte{1}}))
 	f.Add(EncodeRole(&RoleCommand{Time: 1, Actor: Actor{Name: "root"}, Address: addr(2), Role: "admin"}))
 	f.Add(EncodeRole(&RoleCommand{Time: 1, Actor: Actor{Name: "root"}, Address: addr(2), Role: "god"}))
+	// Issue 18: out of ledger order (a tail to revert and apply again), a removal on another
+	// fork, removals in ascending order, a price far ahead of its command, price deletions.
+	f.Add(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Events: []chainlog.Event{evs[13], evs[1], evs[0], evs[12], evs[1]}}))
+	wrongFork := removed(evs[3])
+	wrongFork.BlockHash[0] ^= 1
+	f.Add(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Events: []chainlog.Event{wrongFork, removed(evs[2]), evs[2]}}))
+	f.Add(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Events: removedAll(evs[6:12])}))
+	f.Add(EncodePrices(&PricesCommand{Time: testNow * 1e9, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(5), Time: testNow + 10*365*day}}}))
+	f.Add(EncodePriceDelete(&PriceDeleteCommand{Time: testNow * 1e9, Actor: Actor{Name: "ops"}, Asset: addr(50), PointTime: testNow}))
+	f.Add(EncodePriceDelete(&PriceDeleteCommand{Time: testNow * 1e9, Asset: addr(51), PointTime: 0}))
 	f.Add([]byte{CmdLogs, 1})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, cmd []byte) {
@@ -106,7 +116,7 @@ func FuzzApply(f *testing.F) {
 			if r.Accepted+r.Duplicates+r.Reverted+r.NotFound != len(r.Outcomes) {
 				t.Fatalf("outcome counts %+v", r)
 			}
-		case *PricesResult, *AuditResult, *SyncMarkResult, *IngestResult, *SessionResult, *RoleResult:
+		case *PricesResult, *PriceDeleteResult, *AuditResult, *SyncMarkResult, *IngestResult, *SessionResult, *RoleResult:
 		default:
 			t.Fatalf("result %T", res)
 		}

@@ -211,8 +211,8 @@ func loadFund(r kv.Reader) (fundState, error) {
 }
 
 // Apply decodes and applies one command at Raft index index. The result is *LogsResult,
-// *PricesResult, *AuditResult, *SyncMarkResult, or a user error value (*ValidationError) for
-// a command that changed nothing. A returned error means an undecodable command or a broken
+// *PricesResult, *PriceDeleteResult, *AuditResult, *SyncMarkResult, …, or a user error value
+// (*ValidationError) for a command that changed nothing. A returned error means an undecodable command or a broken
 // invariant: the node must stop.
 func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error) {
 	if len(cmd) == 0 {
@@ -284,6 +284,12 @@ func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error)
 		if c, err = DecodeRole(cmd); err == nil {
 			ac.cmdTime = c.Time
 			res, err = ac.applyRole(c)
+		}
+	case CmdPriceDelete:
+		var c *PriceDeleteCommand
+		if c, err = DecodePriceDelete(cmd); err == nil {
+			ac.cmdTime = c.Time
+			res, err = ac.applyPriceDelete(c)
 		}
 	default:
 		err = fmt.Errorf("%w: unknown command type %d", ErrBadCommand, cmd[0])
