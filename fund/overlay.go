@@ -59,6 +59,14 @@ type overlayEntry struct {
 	bv    []byte // value in the store, when base is basePresent
 	cmd   uint32 // last command that saved this entry into undo
 	tcmd  uint32 // last command that changed it, for outbox tracking (0: none)
+	// readCmd is the last command that read the entry. startV and startOK are its value when
+	// the command tcmd first changed it, known (startKnown) when that command had read it
+	// first: a record the command read and put back as it was (a ledger entry reverted and
+	// applied again to make room for a late log) is not reported as changed. Only reads of
+	// the command count, so that what is reported does not depend on the batching.
+	readCmd             uint32
+	startV              []byte
+	startOK, startKnown bool
 }
 
 // baseState is what the store holds under an entry's key.
@@ -96,6 +104,7 @@ func keyString(k []byte) string { return unsafe.String(unsafe.SliceData(k), len(
 func (o *overlay) get(r kv.Reader, k []byte) ([]byte, bool, error) {
 	if i, ok := o.idx[string(k)]; ok {
 		e := &o.entries[i]
+		e.readCmd = o.cmd
 		return e.v, e.ok, nil
 	}
 	v, err := r.Get(k)
@@ -105,7 +114,7 @@ func (o *overlay) get(r kv.Reader, k []byte) ([]byte, bool, error) {
 	} else if err != nil {
 		return nil, false, fmt.Errorf("fund: get: %w", err)
 	}
-	e := overlayEntry{key: k, v: v, ok: present, base: baseAbsent}
+	e := overlayEntry{key: k, v: v, ok: present, base: baseAbsent, readCmd: o.cmd}
 	if present {
 		e.base, e.bv = basePresent, v
 	}
@@ -134,11 +143,12 @@ func (o *overlay) put(k, v []byte, ok bool) {
 			e.cmd = o.cmd
 		}
 	}
-	e.v, e.ok, e.dirty = v, ok, true
 	if o.outbox && e.tcmd != o.cmd && IsPrimaryRecord(k) {
 		e.tcmd = o.cmd // restored by rollback with the rest of the entry
+		e.startV, e.startOK, e.startKnown = e.v, e.ok, found && e.readCmd == o.cmd
 		o.touched = append(o.touched, i)
 	}
+	e.v, e.ok, e.dirty = v, ok, true
 }
 
 // begin starts a command: later changes can be undone by rollback.
@@ -155,6 +165,9 @@ func (o *overlay) begin() {
 func (o *overlay) commit(index uint64, t int64) {
 	for _, i := range o.touched {
 		e := &o.entries[i]
+		if e.startKnown && e.ok == e.startOK && bytes.Equal(e.v, e.startV) {
+			continue // put back as it was
+		}
 		o.changed = append(o.changed, outboxItem{index: index, time: t, key: e.key, value: e.v, present: e.ok})
 	}
 	o.touched = o.touched[:0]

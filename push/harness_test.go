@@ -165,7 +165,7 @@ func (e *env) navUpdate(nav int64) []byte {
 	}
 	e.seq++
 	ev.TxHash = common.BigToHash(big.NewInt(int64(1e9 + e.seq)))
-	ev.BlockNumber = uint64(2_000_000 + e.seq)
+	ev.BlockNumber = fundtest.NextBlock()
 	ev.BlockTime = 1_750_000_000 + int64(e.seq)
 	return fund.EncodeLogs(&fund.LogsCommand{Time: time.Now().UnixNano(), Events: []chainlog.Event{ev}})
 }

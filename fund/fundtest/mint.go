@@ -5,16 +5,32 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
 
 	"paimon/chainlog"
 )
 
+// mintBlock numbers the blocks of MintLog: one more for each log made by this process,
+// starting above the sample walkthrough's blocks (near 45,600,000).
+var mintBlock atomic.Uint64
+
+// mintBase is the first block MintLog uses.
+const mintBase = 100_000_000
+
+// NextBlock returns the next block of the counter MintLog uses, for a test's own events that
+// must follow the mints in ledger order.
+func NextBlock() uint64 { return mintBase + mintBlock.Add(1) }
+
 // MintLog is a vault Transfer from the zero address minting value shares to `to`, in a
 // transaction of its own whose hash is derived from (to, seq): the same (to, seq) is always the
-// same log, so a retried write is a duplicate and never a second apply. Cluster tests and load
-// tools use it as a write whose effect (the account's shares) counts applies exactly.
+// same transaction, so a retried write is a duplicate and never a second apply. Cluster tests
+// and load tools use it as a write whose effect (the account's shares) counts applies exactly.
+// Its block is the next of a process-wide counter, so that the logs one process makes arrive
+// (nearly) in ledger order, as a chain's would: the state machine applies a log that belongs
+// before others at its place (reverting and re-applying the ones after it) and refuses one
+// more than the reorder window behind.
 func MintLog(to common.Address, seq int, value int64) chainlog.RawLog {
 	ev, err := NewEvent("Transfer", common.Address{}, to, big.NewInt(value))
 	if err != nil {
@@ -22,7 +38,7 @@ func MintLog(to common.Address, seq int, value int64) chainlog.RawLog {
 	}
 	h := sha256.Sum256([]byte(fmt.Sprintf("mint/%s/%d", to.Hex(), seq)))
 	ev.TxHash = common.Hash(h)
-	ev.BlockNumber = uint64(1_000_000 + seq)
+	ev.BlockNumber = NextBlock()
 	ev.BlockHash = common.Hash(sha256.Sum256(h[:]))
 	ev.BlockTime = 1_750_000_000 + int64(seq)
 	raw, err := Encode(ev)
