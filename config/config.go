@@ -517,8 +517,8 @@ func (c *Config) Validate() error {
 	if c.Ingest.ReorgWindow < 1 || c.Ingest.ReorgWindow > 100_000 {
 		bad("ingest.reorg_window", "%d must be between 1 and 100000", c.Ingest.ReorgWindow)
 	}
-	if c.Ingest.ReorderWindowBlocks < 1 || c.Ingest.ReorderWindowBlocks > 100_000 {
-		bad("ingest.reorder_window_blocks", "%d must be between 1 and 100000", c.Ingest.ReorderWindowBlocks)
+	if c.Ingest.ReorderWindowBlocks < 1 || c.Ingest.ReorderWindowBlocks > 10_000_000 {
+		bad("ingest.reorder_window_blocks", "%d must be between 1 and 10000000", c.Ingest.ReorderWindowBlocks)
 	}
 	if d := time.Duration(c.Prices.MaxFutureSkew); d <= 0 || d > 24*time.Hour {
 		bad("prices.max_future_skew", "%s must be positive and at most 24h", d)
