@@ -47,10 +47,26 @@ type Config struct {
 	// uses DefaultTTL.
 	TTLs       []time.Duration
 	DefaultTTL time.Duration
-	// Metrics receives hit, miss, expired and stale counters. Nil for none.
-	Metrics *metrics.Set
-	// Now is the clock; nil for time.Now.
-	Now func() time.Time
+}
+
+// DefaultConfig returns config.example.toml's [cache] size and default lifetime, with no class
+// of its own (every class lives DefaultTTL; the server's classes are mapped by config).
+func DefaultConfig() Config {
+	return Config{SizeBytes: 64 << 20, DefaultTTL: time.Minute}
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if c.SizeBytes <= 0 {
+		return fmt.Errorf("cache: size %d must be positive", c.SizeBytes)
+	}
+	if c.DefaultTTL <= 0 {
+		return fmt.Errorf("cache: default TTL must be positive")
+	}
+	if len(c.TTLs) > MaxClasses {
+		return fmt.Errorf("cache: %d classes, at most %d", len(c.TTLs), MaxClasses)
+	}
+	return nil
 }
 
 // Cache is safe for concurrent use.
@@ -65,17 +81,11 @@ type Cache struct {
 }
 
 // New returns an empty cache.
-func New(cfg Config) (*Cache, error) {
-	if cfg.SizeBytes <= 0 {
-		return nil, fmt.Errorf("cache: size %d must be positive", cfg.SizeBytes)
+func New(cfg Config, set *metrics.Set, now func() time.Time) (*Cache, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	if cfg.DefaultTTL <= 0 {
-		return nil, fmt.Errorf("cache: default TTL must be positive")
-	}
-	if len(cfg.TTLs) > MaxClasses {
-		return nil, fmt.Errorf("cache: %d classes, at most %d", len(cfg.TTLs), MaxClasses)
-	}
-	c := &Cache{fc: fastcache.New(cfg.SizeBytes), now: cfg.Now}
+	c := &Cache{fc: fastcache.New(cfg.SizeBytes), now: now}
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -85,7 +95,6 @@ func New(cfg Config) (*Cache, error) {
 			c.ttl[i] = int64(cfg.TTLs[i])
 		}
 	}
-	set := cfg.Metrics
 	if set == nil {
 		set = metrics.NewSet()
 	}

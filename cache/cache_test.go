@@ -42,7 +42,7 @@ const testDefaultTTL = 30 * time.Second
 func newTestCache(t testing.TB) (*Cache, *clock) {
 	t.Helper()
 	clk := newClock()
-	c, err := New(Config{SizeBytes: 256 << 20, TTLs: testTTLs, DefaultTTL: testDefaultTTL, Metrics: metrics.NewSet(), Now: clk.Now})
+	c, err := New(Config{SizeBytes: 256 << 20, TTLs: testTTLs, DefaultTTL: testDefaultTTL}, metrics.NewSet(), clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestNewRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := New(tt.cfg)
+			c, err := New(tt.cfg, nil, nil)
 			if c != nil || err == nil || !strings.Contains(err.Error(), tt.text) {
 				t.Fatalf("New = %v, %v; want an error about %s", c, err, tt.text)
 			}
@@ -224,7 +224,7 @@ func TestExpiry(t *testing.T) {
 
 func TestZeroTTLUsesDefault(t *testing.T) {
 	clk := newClock()
-	c, err := New(Config{SizeBytes: 1 << 20, TTLs: []time.Duration{0, -time.Second}, DefaultTTL: time.Second, Now: clk.Now})
+	c, err := New(Config{SizeBytes: 1 << 20, TTLs: []time.Duration{0, -time.Second}, DefaultTTL: time.Second}, nil, clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,7 +397,7 @@ func TestReset(t *testing.T) {
 func TestStats(t *testing.T) {
 	set := metrics.NewSet()
 	clk := newClock()
-	c, err := New(Config{SizeBytes: 1 << 20, TTLs: testTTLs, DefaultTTL: testDefaultTTL, Metrics: set, Now: clk.Now})
+	c, err := New(Config{SizeBytes: 1 << 20, TTLs: testTTLs, DefaultTTL: testDefaultTTL}, set, clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,7 +436,7 @@ func TestStats(t *testing.T) {
 // Every hit must return the body built at the index it reports (big values included), and no
 // hit may be older than an invalidation that finished before the Get started.
 func TestConcurrent(t *testing.T) {
-	c, err := New(Config{SizeBytes: 256 << 20, DefaultTTL: time.Hour})
+	c, err := New(Config{SizeBytes: 256 << 20, DefaultTTL: time.Hour}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

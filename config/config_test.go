@@ -1,6 +1,8 @@
 package config
 
 import (
+	"paimon/ingest"
+
 	"errors"
 	"flag"
 	"os"
@@ -9,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/pelletier/go-toml/v2"
 )
 
 // tokenHash is a valid sha256 entry (the hash of "example-token-replace-me").
@@ -136,10 +136,10 @@ format = "json"
 	want.HTTP.Addr = "0.0.0.0:9090"
 	want.HTTP.Advertise = "edge-2.internal:9090"
 	want.HTTP.MaxBodyBytes = 4096
-	want.HTTP.IdleTimeout = Duration(90 * time.Second)
-	want.Raft.Addr = "10.0.0.2:7000"
+	want.HTTP.IdleTimeout = time.Duration(90 * time.Second)
+	want.Raft.BindAddr = "10.0.0.2:7000"
 	want.Raft.Advertise = "edge-2.internal:7000"
-	want.Raft.ApplyTimeout = Duration(250 * time.Millisecond)
+	want.Raft.ApplyTimeout = time.Duration(250 * time.Millisecond)
 	want.Raft.SnapshotThreshold = 100
 	want.Cluster = Cluster{Join: []string{"edge-1:8080", "edge-2:8080", "edge-3:8080"}, BootstrapExpect: 3, Secret: "0123456789abcdef"}
 	want.Ingest.ChainID = 97
@@ -158,11 +158,11 @@ format = "json"
 }
 
 func TestParseContracts(t *testing.T) {
-	one := []Contract{{Name: "vault", Kind: "vault", Address: "0x1111111111111111111111111111111111111111", ABIFile: "abi/vault.json"}}
+	one := []ingest.Contract{{Name: "vault", Kind: "vault", Address: "0x1111111111111111111111111111111111111111", ABIFile: "abi/vault.json"}}
 	tests := []struct {
 		name string
 		doc  string
-		want []Contract
+		want []ingest.Contract
 	}{
 		{"no contracts keeps the defaults", "[ingest]\nchain_id = 97\n", Default().Ingest.Contracts},
 		{"a list replaces the defaults", `
@@ -303,7 +303,7 @@ func TestParseDurationSyntax(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := c.Raft.ApplyTimeout.D(); got != tt.want {
+			if got := c.Raft.ApplyTimeout; got != tt.want {
 				t.Fatalf("apply_timeout = %s, want %s", got, tt.want)
 			}
 		})
@@ -358,10 +358,10 @@ func TestLoad(t *testing.T) {
 }
 
 func TestValidateRules(t *testing.T) {
-	twoContracts := func(c *Config, a, b Contract) {
-		c.Ingest.Contracts = []Contract{a, b}
+	twoContracts := func(c *Config, a, b ingest.Contract) {
+		c.Ingest.Contracts = []ingest.Contract{a, b}
 	}
-	vault := Contract{Name: "vault", Kind: "vault", Address: "0xabcdefabcdefabcdefabcdefabcdefabcdefabcd"}
+	vault := ingest.Contract{Name: "vault", Kind: "vault", Address: "0xabcdefabcdefabcdefabcdefabcdefabcdefabcd"}
 	const secret = "0123456789abcdef"
 	token := func(name, role, sum string) Token { return Token{Name: name, Role: role, SHA256: sum} }
 	tests := []struct {
@@ -381,7 +381,7 @@ func TestValidateRules(t *testing.T) {
 		{"max body too small", func(c *Config) { c.HTTP.MaxBodyBytes = 1023 }, []string{"http.max_body_bytes"}},
 		{"max body too large", func(c *Config) { c.HTTP.MaxBodyBytes = 64<<20 + 1 }, []string{"http.max_body_bytes"}},
 		{"read timeout zero", func(c *Config) { c.HTTP.ReadTimeout = 0 }, []string{"http.read_timeout"}},
-		{"write timeout negative", func(c *Config) { c.HTTP.WriteTimeout = Duration(-time.Second) }, []string{"http.write_timeout"}},
+		{"write timeout negative", func(c *Config) { c.HTTP.WriteTimeout = time.Duration(-time.Second) }, []string{"http.write_timeout"}},
 		{"idle timeout zero", func(c *Config) { c.HTTP.IdleTimeout = 0 }, []string{"http.idle_timeout"}},
 		{"concurrency negative", func(c *Config) { c.HTTP.Concurrency = -1 }, []string{"http.concurrency"}},
 		{"max conns per ip zero", func(c *Config) { c.HTTP.MaxConnsPerIP = 0 }, []string{"http.max_conns_per_ip"}},
@@ -394,12 +394,12 @@ func TestValidateRules(t *testing.T) {
 		{"push origin without scheme", func(c *Config) { c.Push.AllowedOrigins = []string{"app.example.com"} }, []string{"push.allowed_origins[0]"}},
 		{"push send buffer negative", func(c *Config) { c.Push.SendBufferBytes = -1 }, []string{"push.send_buffer_bytes"}},
 		{"push ping zero", func(c *Config) { c.Push.PingInterval = 0 }, []string{"push.ping_interval"}},
-		{"raft addr not host:port", func(c *Config) { c.Raft.Addr = "127.0.0.1" }, []string{"raft.addr"}},
+		{"raft addr not host:port", func(c *Config) { c.Raft.BindAddr = "127.0.0.1" }, []string{"raft.addr"}},
 		{"raft advertise without host", func(c *Config) { c.Raft.Advertise = ":7000" }, []string{"raft.advertise"}},
 		{"raft advertise without port", func(c *Config) { c.Raft.Advertise = "edge-1" }, []string{"raft.advertise"}},
-		{"raft addr on all interfaces needs advertise", func(c *Config) { c.Raft.Addr = "0.0.0.0:7000" }, []string{"raft.advertise"}},
-		{"raft addr with empty host needs advertise", func(c *Config) { c.Raft.Addr = ":7000" }, []string{"raft.advertise"}},
-		{"raft addr on all IPv6 interfaces needs advertise", func(c *Config) { c.Raft.Addr = "[::]:7000" }, []string{"raft.advertise"}},
+		{"raft addr on all interfaces needs advertise", func(c *Config) { c.Raft.BindAddr = "0.0.0.0:7000" }, []string{"raft.advertise"}},
+		{"raft addr with empty host needs advertise", func(c *Config) { c.Raft.BindAddr = ":7000" }, []string{"raft.advertise"}},
+		{"raft addr on all IPv6 interfaces needs advertise", func(c *Config) { c.Raft.BindAddr = "[::]:7000" }, []string{"raft.advertise"}},
 		// A zero heartbeat also breaks the lease rule, which Validate reports too.
 		{"heartbeat timeout zero", func(c *Config) { c.Raft.HeartbeatTimeout = 0 }, []string{"raft.heartbeat_timeout", "raft.leader_lease_timeout"}},
 		{"election timeout zero", func(c *Config) { c.Raft.ElectionTimeout = 0 }, []string{"raft.election_timeout", "raft.election_timeout"}},
@@ -418,7 +418,7 @@ func TestValidateRules(t *testing.T) {
 		{"overview ttl zero", func(c *Config) { c.Cache.OverviewTTL = 0 }, []string{"cache.overview_ttl"}},
 		{"nav ttl zero", func(c *Config) { c.Cache.NavTTL = 0 }, []string{"cache.nav_ttl"}},
 		{"prices ttl zero", func(c *Config) { c.Cache.PricesTTL = 0 }, []string{"cache.prices_ttl"}},
-		{"default ttl negative", func(c *Config) { c.Cache.DefaultTTL = Duration(-1) }, []string{"cache.default_ttl"}},
+		{"default ttl negative", func(c *Config) { c.Cache.DefaultTTL = time.Duration(-1) }, []string{"cache.default_ttl"}},
 		{"join entry without port", func(c *Config) { c.Cluster.Join, c.Cluster.Secret = []string{"edge-1:8080", "edge-2"}, secret }, []string{"cluster.join[1]"}},
 		{"join entry without host", func(c *Config) { c.Cluster.Join, c.Cluster.Secret = []string{":8080"}, secret }, []string{"cluster.join[0]"}},
 		{"cluster without secret", func(c *Config) { c.Cluster.Join = []string{"edge-1:8080"} }, []string{"cluster.secret"}},
@@ -455,7 +455,7 @@ func TestValidateRules(t *testing.T) {
 			c.Ingest.Contracts[1].Address = "0x" + strings.Repeat("g", 40)
 		}, []string{"ingest.contracts[1].address"}},
 		{"contract address duplicate in another case", func(c *Config) {
-			twoContracts(c, vault, Contract{Name: "oracle", Kind: "oracle", Address: "0x" + strings.ToUpper(vault.Address[2:])})
+			twoContracts(c, vault, ingest.Contract{Name: "oracle", Kind: "oracle", Address: "0x" + strings.ToUpper(vault.Address[2:])})
 		}, []string{"ingest.contracts[1].address"}},
 		{"token name invalid", func(c *Config) { c.Auth.Tokens = []Token{token("a b", "viewer", tokenHash)} }, []string{"auth.tokens[0].name"}},
 		{"token name duplicate", func(c *Config) {
@@ -470,9 +470,9 @@ func TestValidateRules(t *testing.T) {
 		}, []string{"auth.tokens[1].sha256"}},
 		{"auth service empty", func(c *Config) { c.Auth.Service = "" }, []string{"auth.service"}},
 		{"auth service on two lines", func(c *Config) { c.Auth.Service = "a\nChain ID: 1" }, []string{"auth.service"}},
-		{"nonce ttl too long", func(c *Config) { c.Auth.NonceTTL = Duration(time.Hour) }, []string{"auth.nonce_ttl"}},
-		{"session ttl too short", func(c *Config) { c.Auth.SessionTTL = Duration(time.Second) }, []string{"auth.session_ttl", "auth.session_extend_after"}},
-		{"extend after the session ends", func(c *Config) { c.Auth.SessionExtendAfter = Duration(time.Hour) }, []string{"auth.session_extend_after"}},
+		{"nonce ttl too long", func(c *Config) { c.Auth.NonceTTL = time.Duration(time.Hour) }, []string{"auth.nonce_ttl"}},
+		{"session ttl too short", func(c *Config) { c.Auth.SessionTTL = time.Duration(time.Second) }, []string{"auth.session_ttl", "auth.session_extend_after"}},
+		{"extend after the session ends", func(c *Config) { c.Auth.SessionExtendAfter = time.Duration(time.Hour) }, []string{"auth.session_extend_after"}},
 		{"wallet address invalid", func(c *Config) { c.Auth.Wallets = []Wallet{{Address: "0x12", Role: "admin"}} }, []string{"auth.wallets[0].address"}},
 		{"wallet listed twice", func(c *Config) {
 			c.Auth.Wallets = []Wallet{{Address: "0x00000000000000000000000000000000000000a1", Role: "admin"}, {Address: "0x00000000000000000000000000000000000000A1", Role: "viewer"}}
@@ -511,7 +511,7 @@ func TestValidateAccepts(t *testing.T) {
 		{"max body bounds", func(c *Config) { c.HTTP.MaxBodyBytes = 1024 }},
 		{"max body upper bound", func(c *Config) { c.HTTP.MaxBodyBytes = 64 << 20 }},
 		{"raft on all interfaces with advertise", func(c *Config) {
-			c.Raft.Addr = "0.0.0.0:7000"
+			c.Raft.BindAddr = "0.0.0.0:7000"
 			c.Raft.Advertise = "10.0.0.1:7000"
 		}},
 		{"lease equal to heartbeat", func(c *Config) { c.Raft.LeaderLeaseTimeout = c.Raft.HeartbeatTimeout }},
@@ -558,8 +558,8 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 
 func TestRaftAdvertise(t *testing.T) {
 	c := Default()
-	if got := c.RaftAdvertise(); got != c.Raft.Addr {
-		t.Fatalf("RaftAdvertise() = %q, want raft.addr %q when advertise is empty", got, c.Raft.Addr)
+	if got := c.RaftAdvertise(); got != c.Raft.BindAddr {
+		t.Fatalf("RaftAdvertise() = %q, want raft.addr %q when advertise is empty", got, c.Raft.BindAddr)
 	}
 	c.Raft.Advertise = "edge-1:7000"
 	if got := c.RaftAdvertise(); got != "edge-1:7000" {
@@ -579,7 +579,7 @@ func TestApplyEnv(t *testing.T) {
 			c.Cluster.Join = []string{"edge-1:8080", "edge-2:8080", "edge-3:8080"}
 		}},
 		{"empty list", map[string]string{"PAIMON_CLUSTER_JOIN": ""}, func(c *Config) { c.Cluster.Join = nil }},
-		{"duration", map[string]string{"PAIMON_RAFT_APPLY_TIMEOUT": "1m30s"}, func(c *Config) { c.Raft.ApplyTimeout = Duration(90 * time.Second) }},
+		{"duration", map[string]string{"PAIMON_RAFT_APPLY_TIMEOUT": "1m30s"}, func(c *Config) { c.Raft.ApplyTimeout = time.Duration(90 * time.Second) }},
 		{"int", map[string]string{"PAIMON_HTTP_MAX_BODY_BYTES": "2048"}, func(c *Config) { c.HTTP.MaxBodyBytes = 2048 }},
 		{"uint64", map[string]string{"PAIMON_INGEST_CHAIN_ID": "97"}, func(c *Config) { c.Ingest.ChainID = 97 }},
 		{"bool", map[string]string{"PAIMON_PUSH_ENABLED": "false"}, func(c *Config) { c.Push.Enabled = false }},
@@ -696,7 +696,7 @@ func TestFlagsApply(t *testing.T) {
 		}, func(c *Config) {
 			c.Node = Node{ID: "edge-7", DataDir: "/srv/paimon"}
 			c.HTTP.Addr = ":80"
-			c.Raft.Addr = "0.0.0.0:7000"
+			c.Raft.BindAddr = "0.0.0.0:7000"
 			c.Raft.Advertise = "edge-7:7000"
 			c.Cluster = Cluster{Join: []string{"edge-7:80"}, BootstrapExpect: 1, Secret: "flag-secret-0123456789"}
 			c.Postgres.DSN = "postgres://flag"
@@ -750,7 +750,7 @@ func TestParseRoundTrip(t *testing.T) {
 	c.Cluster.Join = []string{"edge-1:8080"}
 	c.Auth.Tokens = []Token{{Name: "ops", Role: "admin", SHA256: tokenHash}}
 	c.Fund.Name = "Fund with \"quotes\", 'apostrophes' and a \\ backslash\n"
-	c.Raft.ApplyTimeout = Duration(1500*time.Millisecond + 7)
+	c.Raft.ApplyTimeout = time.Duration(1500*time.Millisecond + 7)
 	roundTrip(t, c)
 }
 
@@ -758,9 +758,9 @@ func TestParseRoundTrip(t *testing.T) {
 // nil and empty as equal, see normalize).
 func roundTrip(t testing.TB, c *Config) {
 	t.Helper()
-	b, err := toml.Marshal(c)
+	b, err := Encode(c)
 	if err != nil {
-		t.Fatalf("toml.Marshal(%+v): %v", c, err)
+		t.Fatalf("Encode(%+v): %v", c, err)
 	}
 	back, err := Parse(b)
 	if err != nil {
@@ -803,7 +803,7 @@ func schemaKeys(t reflect.Type, prefix string) []string {
 		}
 		ft := f.Type
 		switch {
-		case ft.Kind() == reflect.Struct && ft != durationType:
+		case ft.Kind() == reflect.Struct && ft != durationType && ft != timeDurationType:
 			out = append(out, schemaKeys(ft, key)...)
 		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
 			out = append(out, key)

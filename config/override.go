@@ -52,7 +52,7 @@ func (f *Flags) Apply(c *Config) {
 		case "http-addr":
 			c.HTTP.Addr = f.httpAddr
 		case "raft-addr":
-			c.Raft.Addr = f.raftAddr
+			c.Raft.BindAddr = f.raftAddr
 		case "raft-advertise":
 			c.Raft.Advertise = f.raftAdvertise
 		case "join":
@@ -92,6 +92,9 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 		sv := root.Field(i)
 		for j := 0; j < sv.NumField(); j++ {
 			key := sv.Type().Field(j).Tag.Get("toml")
+			if key == "" || key == "-" {
+				continue // set from other sections
+			}
 			name := EnvPrefix + strings.ToUpper(section+"_"+key)
 			val, ok := lookup(name)
 			if !ok {
@@ -105,10 +108,8 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 	return nil
 }
 
-var durationType = reflect.TypeOf(Duration(0))
-
 func setScalar(v reflect.Value, s string) error {
-	if v.Type() == durationType {
+	if v.Type() == durationType || v.Type() == timeDurationType {
 		d, err := time.ParseDuration(s)
 		if err != nil {
 			return fmt.Errorf("duration %q: want Go syntax such as \"5s\"", s)

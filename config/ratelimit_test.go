@@ -30,8 +30,8 @@ idle_evict = "30s"
 	}
 	want := Default().RateLimit
 	want.Enabled, want.LoginRate, want.ReadRate, want.ReadBurst, want.WriteRate = false, 0.5, 2000, 4000, 0
-	want.FailedLoginPerAddress, want.FailedLoginWindow = 0, Duration(time.Hour)
-	want.MaxClients, want.IdleEvict = 5000, Duration(30*time.Second)
+	want.FailedLoginPerAddress, want.FailedLoginWindow = 0, time.Duration(time.Hour)
+	want.MaxClients, want.IdleEvict = 5000, time.Duration(30*time.Second)
 	if !reflect.DeepEqual(c.RateLimit, want) {
 		t.Fatalf("ratelimit = %+v\nwant %+v", c.RateLimit, want)
 	}
@@ -92,7 +92,7 @@ func TestRateLimitEnv(t *testing.T) {
 	if err := c.ApplyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
 		t.Fatal(err)
 	}
-	if c.RateLimit.Enabled || c.RateLimit.ReadRate != 250.5 || c.RateLimit.IdleEvict != Duration(time.Minute) {
+	if c.RateLimit.Enabled || c.RateLimit.ReadRate != 250.5 || c.RateLimit.IdleEvict != time.Duration(time.Minute) {
 		t.Fatalf("ratelimit after env = %+v", c.RateLimit)
 	}
 }

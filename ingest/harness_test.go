@@ -54,8 +54,7 @@ func newRig(t testing.TB, sim *chainsim.Sim, urls []string, mutate ...func(*Conf
 	rc.Dir = t.TempDir()
 	rc.BindAddr = testutil.FreeAddr(t)
 	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
-	rc.Logger = logger
-	store, err := raftstore.New(rc, machine)
+	store, err := raftstore.New(rc, machine, raftstore.Deps{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,12 +70,13 @@ func newRig(t testing.TB, sim *chainsim.Sim, urls []string, mutate ...func(*Conf
 	if urls == nil {
 		urls = []string{sim.URL()}
 	}
-	cfg := Config{ChainID: chainsim.ChainID, RPCURLs: urls, Confirmations: 3, PollInterval: 20 * time.Millisecond,
-		MaxBlockRange: 50, RPCTimeout: 2 * time.Second, Window: 64, Registry: fundtest.Registry(), NodeID: "node1", Logger: logger}
+	cfg := DefaultConfig()
+	cfg.ChainID, cfg.RPCURLs, cfg.Confirmations, cfg.PollInterval = chainsim.ChainID, urls, 3, 20*time.Millisecond
+	cfg.MaxBlockRange, cfg.RPCTimeout, cfg.ReorgWindow = 50, 2*time.Second, 64
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	ing, err := New(cfg, store)
+	ing, err := New(cfg, store, Deps{Registry: fundtest.Registry(), Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

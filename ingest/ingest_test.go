@@ -40,7 +40,7 @@ func TestIngestEqualsAReplayOfTheChain(t *testing.T) {
 
 func TestIngestRollsBackReorgs(t *testing.T) {
 	sim := newSim(t, 10, func(c *chainsim.Config) { c.History = 80 })
-	r := newRig(t, sim, nil, func(c *Config) { c.Confirmations, c.Window = 0, 16 }) // every mined block is applied: a reorg of any depth orphans applied blocks
+	r := newRig(t, sim, nil, func(c *Config) { c.Confirmations, c.ReorgWindow = 0, 16 }) // every mined block is applied: a reorg of any depth orphans applied blocks
 	r.mine(40)
 	r.waitApplied(30 * time.Second)
 	for _, depth := range []int{1, 5, 16} {

@@ -29,25 +29,6 @@ type Store interface {
 	Propose(ctx context.Context, cmd []byte) (raftstore.Result, error)
 }
 
-// Config configures an Ingester. With no RPC URL, ingest is off: Start does nothing and Status
-// reports the replicated checkpoint only.
-type Config struct {
-	ChainID       uint64
-	RPCURLs       []string
-	Confirmations uint64
-	StartBlock    uint64
-	PollInterval  time.Duration
-	MaxBlockRange uint64
-	RPCTimeout    time.Duration
-	// Window is how many recent blocks the checkpoint keeps to find a reorg's common ancestor.
-	Window   int
-	Registry *chainlog.Registry
-	NodeID   string
-	Logger   *slog.Logger
-	Metrics  *metrics.Set
-	Now      func() time.Time
-}
-
 // Errors of the ingester.
 var (
 	// ErrChainID: the endpoints serve another chain than ingest.chain_id.
@@ -59,6 +40,7 @@ var (
 // Ingester runs chain ingest on the leader. New does no I/O; Start runs it; Close stops it.
 type Ingester struct {
 	cfg    Config
+	deps   Deps
 	store  Store
 	logger *slog.Logger
 	pool   *pool
@@ -106,43 +88,17 @@ type Status struct {
 	lastBlockTime uint64
 }
 
-// fill checks cfg and fills its defaults (the ingester's and the pending watcher's alike).
-func (cfg *Config) fill() error {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = metrics.NewSet()
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = 250 * time.Millisecond
-	}
-	if cfg.RPCTimeout <= 0 {
-		cfg.RPCTimeout = 10 * time.Second
-	}
-	if cfg.MaxBlockRange == 0 {
-		cfg.MaxBlockRange = 2000
-	}
-	if cfg.Window <= 0 {
-		cfg.Window = 256
-	}
-	if cfg.Registry == nil {
-		return errors.New("ingest: no contract registry")
-	}
-	return nil
-}
-
 // New returns an unstarted ingester.
-func New(cfg Config, store Store) (*Ingester, error) {
-	if err := cfg.fill(); err != nil {
+func New(cfg Config, store Store, deps Deps) (*Ingester, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	g := &Ingester{cfg: cfg, store: store, logger: cfg.Logger.With("component", "ingest"), stop: make(chan struct{}), done: make(chan struct{})}
+	if err := deps.fill(); err != nil {
+		return nil, err
+	}
+	g := &Ingester{cfg: cfg, deps: deps, store: store, logger: deps.Logger.With("component", "ingest"), stop: make(chan struct{}), done: make(chan struct{})}
 	g.st = Status{ChainID: cfg.ChainID, Enabled: len(cfg.RPCURLs) > 0, LeaderOnly: true, RangeSize: cfg.MaxBlockRange, Skipped: map[string]int{}}
-	set := cfg.Metrics
+	set := deps.Metrics
 	g.m.events = set.GetOrCreateCounter("paimon_ingest_events_total")
 	g.m.reorgs = set.GetOrCreateCounter("paimon_ingest_reorgs_total")
 	g.m.proposals = set.GetOrCreateCounter("paimon_ingest_ranges_total")
@@ -162,7 +118,7 @@ func New(cfg Config, store Store) (*Ingester, error) {
 	gauge("paimon_ingest_events_per_second", func(s Status) float64 { return s.EventsPerSec })
 	gauge("paimon_ingest_halted", func(s Status) float64 { return b2f(s.Halted) })
 	if len(cfg.RPCURLs) > 0 {
-		p, err := newPool(cfg.RPCURLs, cfg.RPCTimeout, set, cfg.Now)
+		p, err := newPool(cfg.RPCURLs, cfg.RPCTimeout, set, deps.Now)
 		if err != nil {
 			return nil, err
 		}
@@ -229,7 +185,7 @@ func (g *Ingester) Status() Status {
 		st.LagBlocks = 0
 	}
 	if st.Running && st.lastBlockTime > 0 {
-		st.LagSeconds = max(0, g.cfg.Now().Sub(time.Unix(int64(st.lastBlockTime), 0)).Seconds())
+		st.LagSeconds = max(0, g.deps.Now().Sub(time.Unix(int64(st.lastBlockTime), 0)).Seconds())
 	}
 	return st
 }
@@ -406,7 +362,7 @@ func (g *Ingester) pipeline(ctx context.Context, cp fund.IngestCheckpoint) error
 
 // progress updates the status and logs progress during a backfill.
 func (g *Ingester) progress(sp span, r *fund.IngestResult) {
-	now := g.cfg.Now()
+	now := g.deps.Now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	// The rates cover the work since the window began (at the first range's fetch), restarted
@@ -456,7 +412,7 @@ func (g *Ingester) fetchLoop(ctx context.Context, cp fund.IngestCheckpoint, out 
 	}
 	size := g.cfg.MaxBlockRange
 	successes := 0
-	addrs := g.cfg.Registry.Addresses()
+	addrs := g.deps.Registry.Addresses()
 	for ctx.Err() == nil {
 		head, err := g.pool.head(ctx, max(1000, 4*g.cfg.Confirmations))
 		if err != nil {
@@ -507,7 +463,7 @@ func (g *Ingester) fetchLoop(ctx context.Context, cp fund.IngestCheckpoint, out 
 // with a log (their timestamps and hashes), checks that the range continues prev and that every
 // log belongs to the canonical block it names, and decodes the logs.
 func (g *Ingester) fetch(ctx context.Context, prev fund.BlockRef, from, to uint64, addrs []common.Address) (span, error) {
-	start := g.cfg.Now()
+	start := g.deps.Now()
 	logs, err := g.pool.logs(ctx, from, to, addrs)
 	if err != nil {
 		return span{}, fmt.Errorf("eth_getLogs %d-%d: %w", from, to, err)
@@ -527,7 +483,7 @@ func (g *Ingester) fetch(ctx context.Context, prev fund.BlockRef, from, to uint6
 			"applied_hash", prev.Hash.Hex(), "canonical_parent", first.ParentHash.Hex())
 		return span{reorg: true}, nil
 	}
-	cmd := &fund.IngestCommand{Time: g.cfg.Now().UnixNano(), Head: last.Ref(), Window: g.cfg.Window}
+	cmd := &fund.IngestCommand{Time: g.deps.Now().UnixNano(), Head: last.Ref(), Window: g.cfg.ReorgWindow}
 	for _, h := range headers {
 		cmd.Blocks = append(cmd.Blocks, h.Ref())
 	}
@@ -543,7 +499,7 @@ func (g *Ingester) fetch(ctx context.Context, prev fund.BlockRef, from, to uint6
 		if l.BlockTimestamp == "" {
 			l.BlockTimestamp = fmt.Sprintf("0x%x", h.Time)
 		}
-		ev, err := g.cfg.Registry.Decode(l)
+		ev, err := g.deps.Registry.Decode(l)
 		if err != nil {
 			var se *chainlog.SkipError
 			if errors.As(err, &se) {
@@ -651,7 +607,7 @@ func (g *Ingester) handleReorg(ctx context.Context) error {
 	}
 	confirmed := head - min(head, g.cfg.Confirmations)
 	to := min(ancestor.Number+g.cfg.MaxBlockRange, max(confirmed, ancestor.Number+1))
-	sp, err := g.fetch(ctx, *ancestor, ancestor.Number+1, to, g.cfg.Registry.Addresses())
+	sp, err := g.fetch(ctx, *ancestor, ancestor.Number+1, to, g.deps.Registry.Addresses())
 	if err != nil {
 		return err
 	}

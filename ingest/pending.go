@@ -39,6 +39,7 @@ const maxPending = 10000
 // is retried at the next one.
 type PendingWatcher struct {
 	cfg    Config
+	deps   Deps
 	sink   PendingSink
 	pool   *pool
 	logger *slog.Logger
@@ -66,16 +67,19 @@ type pendingEvent struct {
 
 // NewPendingWatcher returns an unstarted watcher over cfg's endpoints (cfg as for New); with
 // no RPC URL it does nothing.
-func NewPendingWatcher(cfg Config, sink PendingSink) (*PendingWatcher, error) {
-	if err := cfg.fill(); err != nil {
+func NewPendingWatcher(cfg Config, sink PendingSink, deps Deps) (*PendingWatcher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := deps.fill(); err != nil {
 		return nil, err
 	}
 	if sink == nil {
 		return nil, errors.New("ingest: pending watcher without a sink")
 	}
-	set := cfg.Metrics
+	set := deps.Metrics
 	w := &PendingWatcher{
-		cfg: cfg, sink: sink, logger: cfg.Logger.With("component", "pending"),
+		cfg: cfg, deps: deps, sink: sink, logger: deps.Logger.With("component", "pending"),
 		seen:      map[pendingKey]pendingEvent{},
 		polls:     set.GetOrCreateCounter("paimon_pending_polls_total"),
 		failures:  set.GetOrCreateCounter("paimon_pending_poll_failures_total"),
@@ -84,7 +88,7 @@ func NewPendingWatcher(cfg Config, sink PendingSink) (*PendingWatcher, error) {
 		stop:      make(chan struct{}), done: make(chan struct{}),
 	}
 	if len(cfg.RPCURLs) > 0 {
-		p, err := newPool(cfg.RPCURLs, cfg.RPCTimeout, metrics.NewSet(), cfg.Now)
+		p, err := newPool(cfg.RPCURLs, cfg.RPCTimeout, metrics.NewSet(), deps.Now)
 		if err != nil {
 			return nil, err
 		}
@@ -176,7 +180,7 @@ func (w *PendingWatcher) Poll(ctx context.Context) error {
 		return nil
 	}
 	from := confirmed + 1
-	logs, err := w.pool.logs(ctx, from, head, w.cfg.Registry.Addresses())
+	logs, err := w.pool.logs(ctx, from, head, w.deps.Registry.Addresses())
 	if err != nil {
 		return fmt.Errorf("eth_getLogs %d-%d: %w", from, head, err)
 	}
@@ -202,7 +206,7 @@ func (w *PendingWatcher) Poll(ctx context.Context) error {
 			}
 			l.BlockTimestamp = fmt.Sprintf("0x%x", t)
 		}
-		ev, err := w.cfg.Registry.Decode(l)
+		ev, err := w.deps.Registry.Decode(l)
 		if err != nil {
 			continue // the ingester reports skipped logs when it applies their block
 		}

@@ -62,9 +62,9 @@ func TestPendingWatcher(t *testing.T) {
 	ctx := context.Background()
 	sim := newSim(t, 0)
 	sink := &recSink{}
-	w, err := NewPendingWatcher(Config{ChainID: chainsim.ChainID, RPCURLs: []string{sim.URL()}, Confirmations: 3,
-		PollInterval: time.Hour, RPCTimeout: 2 * time.Second, Registry: fundtest.Registry(),
-		Logger: testutil.Logger(t, "", slog.LevelWarn)}, sink)
+	cfg := DefaultConfig()
+	cfg.ChainID, cfg.RPCURLs, cfg.Confirmations, cfg.PollInterval, cfg.RPCTimeout = chainsim.ChainID, []string{sim.URL()}, 3, time.Hour, 2*time.Second
+	w, err := NewPendingWatcher(cfg, sink, Deps{Registry: fundtest.Registry(), Logger: testutil.Logger(t, "", slog.LevelWarn)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,9 @@ func TestPendingWatcher(t *testing.T) {
 	}
 
 	// A wrong chain id is refused before anything is reported.
-	w2, err := NewPendingWatcher(Config{ChainID: 1, RPCURLs: []string{sim.URL()}, Confirmations: 3, Registry: fundtest.Registry()}, &recSink{})
+	cfg2 := DefaultConfig()
+	cfg2.ChainID, cfg2.RPCURLs, cfg2.Confirmations = 1, []string{sim.URL()}, 3
+	w2, err := NewPendingWatcher(cfg2, &recSink{}, Deps{Registry: fundtest.Registry()})
 	if err != nil {
 		t.Fatal(err)
 	}

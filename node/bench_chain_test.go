@@ -14,7 +14,6 @@ import (
 
 	"github.com/fasthttp/websocket"
 
-	"paimon/config"
 	"paimon/internal/chainsim"
 	"paimon/internal/testutil"
 )
@@ -184,7 +183,7 @@ func BenchmarkConfirmedBlockToWebSocket(b *testing.B) {
 		cfg.Ingest.RPCURLs = []string{sim.URL()}
 		cfg.Ingest.Confirmations = confirmations
 		if *chainPoll > 0 {
-			cfg.Ingest.PollInterval = config.Duration(*chainPoll)
+			cfg.Ingest.PollInterval = time.Duration(*chainPoll)
 		}
 		n, err := New(cfg, testutil.Logger(b, cfg.Node.ID, slog.LevelWarn), Options{})
 		if err != nil {
@@ -211,7 +210,7 @@ func BenchmarkConfirmedBlockToWebSocket(b *testing.B) {
 		for i := range clients {
 			clients[i] = dialChainClient(b, n.HTTPAddr())
 		}
-		b.Logf("poll_interval %s, confirmations %d, %d clients, %.0f events per block", cfg.Ingest.PollInterval.D(), confirmations, len(clients), *chainRate)
+		b.Logf("poll_interval %s, confirmations %d, %d clients, %.0f events per block", cfg.Ingest.PollInterval, confirmations, len(clients), *chainRate)
 
 		mined := map[uint64]time.Time{} // block → when Mine returned with it
 		start0, _ := sim.Head()

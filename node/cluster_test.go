@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-
-	"paimon/config"
 )
 
 func shares(t testing.TB, r response) string {
@@ -202,7 +200,7 @@ func TestLaggingAndNewNodesCatchUpBySnapshot(t *testing.T) {
 	for i := range c.cfgs {
 		c.cfgs[i].Raft.SnapshotThreshold = 16
 		c.cfgs[i].Raft.TrailingLogs = 8
-		c.cfgs[i].Raft.SnapshotInterval = config.Duration(100 * time.Millisecond)
+		c.cfgs[i].Raft.SnapshotInterval = time.Duration(100 * time.Millisecond)
 		c.cfgs[i].Raft.LogSegmentBytes = 32 << 10 // small segments, so compaction really drops entries
 	}
 	for i := range 3 {
@@ -395,7 +393,7 @@ func TestJoinAndRemoveRefuseBadRequests(t *testing.T) {
 		{"bad address", adminToken, join("node9", "nowhere", other.HTTP.Addr), 400, "VALIDATION_ERROR"},
 		{"unspecified address", adminToken, join("node9", "0.0.0.0:7000", other.HTTP.Addr), 400, "VALIDATION_ERROR"},
 		{"duplicate id", adminToken, join(other.Node.ID, deadRaft, other.HTTP.Addr), 409, "CONFLICT"},
-		{"duplicate raft address", adminToken, join("node9", other.Raft.Addr, other.HTTP.Addr), 409, "CONFLICT"},
+		{"duplicate raft address", adminToken, join("node9", other.Raft.BindAddr, other.HTTP.Addr), 409, "CONFLICT"},
 		{"http address does not answer", adminToken, join("node9", deadRaft, deadHTTP), 400, "VALIDATION_ERROR"},
 		{"raft address does not answer", adminToken, join("node9", deadRaft, other.HTTP.Addr), 400, "VALIDATION_ERROR"},
 		{"cluster secret, does not answer", testSecret, join("node9", deadRaft, other.HTTP.Addr), 400, "VALIDATION_ERROR"},
@@ -436,16 +434,16 @@ func TestJoinAndRemoveRefuseBadRequests(t *testing.T) {
 	c.opts = append(c.opts, Options{})
 	c.nodes = append(c.nodes, nil)
 	c.start(3)
-	r := c.do(3, "POST", "/v1/cluster/join", rogue.Cluster.Secret, join(rogue.Node.ID, rogue.Raft.Addr, rogue.HTTP.Addr))
+	r := c.do(3, "POST", "/v1/cluster/join", rogue.Cluster.Secret, join(rogue.Node.ID, rogue.Raft.BindAddr, rogue.HTTP.Addr))
 	if r.status != 503 && r.status != 401 {
 		t.Fatalf("rogue join through itself: %d %s", r.status, r.body)
 	}
-	r = c.do(l, "POST", "/v1/cluster/join", rogue.Cluster.Secret, join(rogue.Node.ID, rogue.Raft.Addr, rogue.HTTP.Addr))
+	r = c.do(l, "POST", "/v1/cluster/join", rogue.Cluster.Secret, join(rogue.Node.ID, rogue.Raft.BindAddr, rogue.HTTP.Addr))
 	if r.status != 401 {
 		t.Fatalf("join with the rogue's secret: %d %s", r.status, r.body)
 	}
 	// With the right credentials the join still fails: its Raft endpoint refuses our secret.
-	r = c.do(l, "POST", "/v1/cluster/join", adminToken, join(rogue.Node.ID, rogue.Raft.Addr, rogue.HTTP.Addr))
+	r = c.do(l, "POST", "/v1/cluster/join", adminToken, join(rogue.Node.ID, rogue.Raft.BindAddr, rogue.HTTP.Addr))
 	if r.status != 400 || r.code() != "VALIDATION_ERROR" {
 		t.Fatalf("join of a node with another secret: %d %s", r.status, r.body)
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"paimon/chainlog"
-	"paimon/config"
 	"paimon/fund"
 	"paimon/fund/fundtest"
 	"paimon/internal/chainsim"
@@ -63,7 +62,7 @@ func TestLeaderKilledDuringIngest(t *testing.T) {
 		cfg.Ingest.ChainID = chainsim.ChainID
 		cfg.Ingest.RPCURLs = []string{sim.URL()}
 		cfg.Ingest.Confirmations = 2
-		cfg.Ingest.PollInterval = config.Duration(20 * time.Millisecond)
+		cfg.Ingest.PollInterval = time.Duration(20 * time.Millisecond)
 		cfg.Ingest.MaxBlockRange = 20
 	}
 	for i := range 3 {

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/ethereum/go-ethereum/common"
 
 	"paimon/auth"
 	"paimon/cache"
@@ -97,7 +96,9 @@ func LoadContracts(cfg *config.Config) (*chainlog.Registry, error) {
 	return reg, nil
 }
 
-// Start opens the store, starts serving HTTP and joins or forms the cluster. On error,
+// Start is the node's start-up story: it builds every part in dependency order, opens the
+// store, serves HTTP, joins or forms the cluster, and starts the background work. Each part
+// takes its configuration (composed by config) and its dependencies as arguments. On error,
 // everything started so far is closed.
 func (n *Node) Start() (err error) {
 	defer func() {
@@ -106,65 +107,45 @@ func (n *Node) Start() (err error) {
 		}
 	}()
 	cfg := n.cfg
+	n.metrics = metrics.NewSet()
 	if n.registry, err = LoadContracts(cfg); err != nil {
 		return err
 	}
-	n.metrics = metrics.NewSet()
 
 	// The cache comes first: the state machine writes views through it from the first apply.
-	if n.cache, err = cache.New(cache.Config{
-		SizeBytes:  cfg.Cache.SizeMiB << 20,
-		TTLs:       server.CacheClassTTLs(cfg.Cache),
-		DefaultTTL: cfg.Cache.DefaultTTL.D(),
-		Metrics:    n.metrics,
-	}); err != nil {
+	if n.cache, err = cache.New(cfg.CacheConfig(), n.metrics, nil); err != nil {
 		return err
 	}
-	// Authentication comes next: the server and the push hub both use it, and the cache updater
+
+	// Authentication next: the server and the push hub both use it, and the cache updater
 	// keeps its sessions and roles in step with apply. The server binds the store to it.
-	tokens, err := n.tokens()
-	if err != nil {
-		return err
-	}
-	if n.auth, err = auth.New(auth.Config{
-		Tokens:             tokens,
-		Wallets:            wallets(cfg.Auth.Wallets),
-		ClusterSecret:      []byte(cfg.Cluster.Secret),
-		Service:            cfg.Auth.Service,
-		ChainID:            cfg.Ingest.ChainID,
-		NonceTTL:           cfg.Auth.NonceTTL.D(),
-		SessionTTL:         cfg.Auth.SessionTTL.D(),
-		SessionExtendAfter: cfg.Auth.SessionExtendAfter.D(),
-		RateLimit:          server.RateLimitOf(cfg.RateLimit),
-		Logger:             n.logger,
-		Metrics:            n.metrics,
-		Now:                n.opts.Now,
-	}); err != nil {
+	if n.auth, err = n.newAuth(); err != nil {
 		return err
 	}
 	n.updater = server.NewCacheUpdater(n.cache, n.auth)
 	var observer fund.Observer = n.updater
+
 	// The push hub observes every applied batch from the first (the log replayed at open starts
 	// its resume windows); it authenticates through auth and authorizes channels by the
 	// server's resource table.
 	if cfg.Push.Enabled {
-		if n.hub, err = push.New(pushConfig(cfg.Push), n.auth, server.Channels(), n.logger, n.metrics); err != nil {
+		if n.hub, err = push.New(cfg.Push, n.auth, server.Channels(), n.logger, n.metrics); err != nil {
 			return err
 		}
 		n.hub.Start()
 		observer = fund.Observers{n.updater, n.hub}
 	}
-	// The outbox is always written (fundInfo), whether or not this node syncs to PostgreSQL:
-	// every replica must apply commands to the same bytes (the leader prunes it when nothing
-	// consumes it).
-	n.machine = fund.NewMachine(fundInfo(cfg), observer)
+	n.machine = fund.NewMachine(cfg.FundInfo(), observer)
 
 	// The store opens the Raft log and the state and replays what the state lacks.
-	rc := n.storeConfig()
-	if rc.TLS, err = LoadClusterTLS(cfg.Cluster); err != nil {
+	clusterTLS, err := LoadClusterTLS(cfg.Cluster)
+	if err != nil {
 		return err
 	}
-	if n.store, err = raftstore.New(rc, n.machine); err != nil {
+	if n.store, err = raftstore.New(cfg.StoreConfig(), n.machine, raftstore.Deps{
+		TLS: clusterTLS, Network: n.opts.Network, Logger: n.logger, Metrics: n.metrics,
+		OnFatal: n.onFatal, OnRestore: n.updater.Restored,
+	}); err != nil {
 		return err
 	}
 	if err := n.store.Open(); err != nil {
@@ -173,81 +154,39 @@ func (n *Node) Start() (err error) {
 
 	// The syncer drains the outbox into PostgreSQL while this node leads; it never holds up the
 	// store or the API.
-	if n.syncer, err = pgsync.New(pgsync.Config{
-		DSN:             cfg.Postgres.DSN,
-		PoolSize:        cfg.Postgres.PoolSize,
-		BatchRows:       cfg.Postgres.BatchRows,
-		Interval:        cfg.Postgres.Interval.D(),
-		ConnectTimeout:  cfg.Postgres.ConnectTimeout.D(),
-		MaxBackoff:      cfg.Postgres.MaxBackoff.D(),
-		MarkInterval:    cfg.Postgres.MarkInterval.D(),
-		ApplicationName: "paimon/" + cfg.Node.ID,
-		BeforeCommit:    n.opts.PGBeforeCommit,
-		Logger:          n.logger,
-		Metrics:         n.metrics,
-	}, n.store); err != nil {
+	if n.syncer, err = pgsync.New(cfg.PGSyncConfig(), n.store, pgsync.Deps{
+		Logger: n.logger, Metrics: n.metrics, BeforeCommit: n.opts.PGBeforeCommit,
+	}); err != nil {
 		return err
 	}
 
-	// Chain ingest runs on the leader only, through the store like any write.
-	icfg := ingest.Config{
-		ChainID:       cfg.Ingest.ChainID,
-		RPCURLs:       cfg.Ingest.RPCURLs,
-		Confirmations: cfg.Ingest.Confirmations,
-		StartBlock:    cfg.Ingest.StartBlock,
-		PollInterval:  cfg.Ingest.PollInterval.D(),
-		MaxBlockRange: cfg.Ingest.MaxBlockRange,
-		RPCTimeout:    cfg.Ingest.RPCTimeout.D(),
-		Window:        cfg.Ingest.ReorgWindow,
-		Registry:      n.registry,
-		NodeID:        cfg.Node.ID,
-		Logger:        n.logger,
-		Metrics:       n.metrics,
-	}
-	if n.ingester, err = ingest.New(icfg, n.store); err != nil {
+	// Chain ingest runs on the leader only, through the store like any write. Unconfirmed
+	// events are previewed on every node, from its own endpoints' view of the tip.
+	ingestDeps := ingest.Deps{Registry: n.registry, Logger: n.logger, Metrics: n.metrics}
+	if n.ingester, err = ingest.New(cfg.Ingest, n.store, ingestDeps); err != nil {
 		return err
 	}
-	// Unconfirmed events are previewed on every node, from its own endpoints' view of the tip.
 	if n.hub != nil && cfg.Ingest.Pending && len(cfg.Ingest.RPCURLs) > 0 {
-		if n.pending, err = ingest.NewPendingWatcher(icfg, n.hub); err != nil {
+		if n.pending, err = ingest.NewPendingWatcher(cfg.Ingest, n.hub, ingestDeps); err != nil {
 			return err
 		}
 	}
 
-	var pusher server.Pusher
-	if n.hub != nil {
-		pusher = n.hub
-	}
+	// The API last: it serves reads from the cache and the store, writes through the store,
+	// and reports ingest and the sync.
 	httpTLS, peerTLS, err := LoadHTTPTLS(cfg)
 	if err != nil {
 		return err
 	}
-	if n.server, err = server.New(server.Config{
-		NodeID:        cfg.Node.ID,
-		Addr:          cfg.HTTP.Addr,
-		MaxBodyBytes:  cfg.HTTP.MaxBodyBytes,
-		ReadTimeout:   cfg.HTTP.ReadTimeout.D(),
-		WriteTimeout:  cfg.HTTP.WriteTimeout.D(),
-		IdleTimeout:   cfg.HTTP.IdleTimeout.D(),
-		Concurrency:   cfg.HTTP.Concurrency,
-		MaxConnsPerIP: cfg.HTTP.MaxConnsPerIP,
-		MaxStaleness:  cfg.Read.MaxStaleness.D(),
-		ApplyTimeout:  cfg.Raft.ApplyTimeout.D(),
-		ChainID:       cfg.Ingest.ChainID,
-		ClusterSecret: []byte(cfg.Cluster.Secret),
-		HTTPAdvertise: cfg.HTTPAdvertise(),
-		RaftAddr:      cfg.RaftAdvertise(),
-		TLS:           httpTLS,
-		PeerTLS:       peerTLS,
-		PGSync:        n.pgStatus,
-		IngestStatus:  func() any { return n.ingester.Status() },
-		PGVerify:      n.pgVerify,
-		SystemConfig:  cfg.Public(),
-		Push:          pusher,
-		Logger:        n.logger,
-		Metrics:       n.metrics,
-		Now:           n.opts.Now,
-	}, n.store, n.cache, n.registry, n.machine, n.auth); err != nil {
+	deps := server.Deps{
+		Store: n.store, Cache: n.cache, Registry: n.registry, Views: n.machine, Auth: n.auth,
+		TLS: httpTLS, PeerTLS: peerTLS, Ingest: n.ingester, PGSync: n.syncer,
+		SystemConfig: cfg.Public(), Logger: n.logger, Metrics: n.metrics, Now: n.opts.Now,
+	}
+	if n.hub != nil {
+		deps.Push = n.hub
+	}
+	if n.server, err = server.New(cfg.ServerConfig(), deps); err != nil {
 		return err
 	}
 	if err := n.server.Start(); err != nil {
@@ -269,6 +208,8 @@ func (n *Node) Start() (err error) {
 			n.logger.Error("cluster formation stopped", "error", err)
 		}
 	}()
+
+	// Leader-only work follows the store's leadership notification from here on.
 	n.syncer.Start()
 	n.ingester.Start()
 	if n.pending != nil {
@@ -278,93 +219,30 @@ func (n *Node) Start() (err error) {
 	return nil
 }
 
-// pushConfig maps [push] to the hub's configuration.
-func pushConfig(c config.Push) push.Config {
-	pc := push.DefaultConfig()
-	pc.WindowMessages = c.WindowMessages
-	pc.WindowAge = c.WindowAge.D()
-	pc.QueueMessages = c.QueueMessages
-	pc.WriteTimeout = c.WriteTimeout.D()
-	pc.SendBufferBytes = c.SendBufferBytes
-	pc.MaxFrameBytes = c.MaxFrameBytes
-	pc.FramesPerSecond = c.FramesPerSecond
-	pc.FrameBurst = c.FrameBurst
-	pc.MaxSubscriptions = c.MaxSubscriptions
-	pc.MaxConns = c.MaxConns
-	pc.MaxConnsPerIP = c.MaxConnsPerIP
-	pc.AllowedOrigins = c.AllowedOrigins
-	pc.PingInterval = c.PingInterval.D()
-	pc.PongTimeout = c.PongTimeout.D()
-	return pc
+// onFatal passes the store's fatal apply error on to Fatal.
+func (n *Node) onFatal(err error) {
+	select {
+	case n.fatal <- err:
+	default:
+	}
 }
 
-func (n *Node) storeConfig() raftstore.Config {
-	cfg := n.cfg
-	rc := raftstore.DefaultConfig()
-	rc.NodeID = cfg.Node.ID
-	rc.Dir = cfg.Node.DataDir
-	rc.BindAddr = cfg.Raft.Addr
-	rc.Advertise = cfg.Raft.Advertise
-	rc.Bootstrap = cfg.Cluster.BootstrapExpect <= 1 && len(cfg.Cluster.Join) == 0
-	rc.HeartbeatTimeout = cfg.Raft.HeartbeatTimeout.D()
-	rc.ElectionTimeout = cfg.Raft.ElectionTimeout.D()
-	rc.LeaderLeaseTimeout = cfg.Raft.LeaderLeaseTimeout.D()
-	rc.CommitTimeout = cfg.Raft.CommitTimeout.D()
-	rc.ApplyTimeout = cfg.Raft.ApplyTimeout.D()
-	rc.MaxAppendEntries = cfg.Raft.MaxAppendEntries
-	rc.SnapshotInterval = cfg.Raft.SnapshotInterval.D()
-	rc.SnapshotThreshold = cfg.Raft.SnapshotThreshold
-	rc.TrailingLogs = cfg.Raft.TrailingLogs
-	rc.SnapshotRetain = cfg.Raft.SnapshotRetain
-	rc.LogSegmentBytes = cfg.Raft.LogSegmentBytes
-	rc.StateCacheBytes = int64(cfg.Raft.StateCacheMiB) << 20
-	rc.Secret = []byte(cfg.Cluster.Secret)
-	rc.HTTPAddr = cfg.HTTPAdvertise()
-	rc.Network = n.opts.Network
-	rc.Logger = n.logger
-	rc.Metrics = n.metrics
-	rc.OnFatal = func(err error) {
-		select {
-		case n.fatal <- err:
-		default:
+// newAuth builds authentication from [auth] and [ratelimit]. With no configured tokens nobody
+// could write, so the node then accepts a local admin token, created once in the data folder,
+// readable only by the node's user (as the development servers of Vault and Consul print a
+// root token).
+func (n *Node) newAuth() (*auth.Auth, error) {
+	ac := n.cfg.AuthConfig()
+	if len(ac.Tokens) == 0 {
+		tok, path, err := localAdminToken(n.cfg.Node.DataDir)
+		if err != nil {
+			return nil, err
 		}
+		n.logger.Warn("no [[auth.tokens]] configured: accepting the local admin token", "file", absPath(path))
+		ac.Tokens = []auth.Token{tok}
 	}
-	if n.updater != nil {
-		rc.OnRestore = n.updater.Restored
-	}
-	return rc
-}
-
-// tokens returns the configured API tokens or, when there are none, the local admin token.
-// wallets maps [[auth.wallets]] (validated by config) to the server's bootstrap roles.
-func wallets(ws []config.Wallet) []auth.Wallet {
-	out := make([]auth.Wallet, 0, len(ws))
-	for _, w := range ws {
-		out = append(out, auth.Wallet{Address: common.HexToAddress(w.Address), Role: w.Role})
-	}
-	return out
-}
-
-func (n *Node) tokens() ([]auth.Token, error) {
-	tokens := make([]auth.Token, 0, len(n.cfg.Auth.Tokens))
-	for _, t := range n.cfg.Auth.Tokens {
-		var sum [32]byte
-		b, _ := hex.DecodeString(t.SHA256) // validated by config
-		copy(sum[:], b)
-		tokens = append(tokens, auth.Token{Name: t.Name, Role: t.Role, SHA256: sum})
-	}
-	if len(tokens) > 0 {
-		return tokens, nil
-	}
-	// With no configured tokens nobody could write; create a local admin token once, in the
-	// data folder, readable only by the node's user (as the development servers of Vault and
-	// Consul print a root token).
-	tok, path, err := localAdminToken(n.cfg.Node.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	n.logger.Warn("no [[auth.tokens]] configured: accepting the local admin token", "file", absPath(path))
-	return []auth.Token{tok}, nil
+	ac.Logger, ac.Metrics, ac.Now = n.logger, n.metrics, n.opts.Now
+	return auth.New(ac)
 }
 
 // Fatal delivers the error that stopped the state machine, if one does; the process should
@@ -423,7 +301,7 @@ func (n *Node) handOver() {
 	if n.store == nil || !n.store.TransferLeadership() {
 		return
 	}
-	deadline := time.Now().Add(n.cfg.Raft.ElectionTimeout.D())
+	deadline := time.Now().Add(n.cfg.Raft.ElectionTimeout)
 	for time.Now().Before(deadline) {
 		if id := n.store.LeaderID(); id != "" && id != n.cfg.Node.ID {
 			break
@@ -431,20 +309,6 @@ func (n *Node) handOver() {
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(handOverGrace)
-}
-
-func (n *Node) pgStatus() server.PGSyncStatus {
-	st := n.syncer.Status()
-	return server.PGSyncStatus{Enabled: st.Enabled, Running: st.Running, SyncedIndex: st.SyncedIndex,
-		LagIndex: st.LagIndex, LagSeconds: st.LagSeconds, LastError: st.LastError}
-}
-
-func (n *Node) pgVerify(ctx context.Context, wait time.Duration) (any, int, error) {
-	rep, err := pgsync.VerifyStore(ctx, n.cfg.Postgres.DSN, n.store, wait)
-	if err != nil {
-		return nil, 0, err
-	}
-	return rep, rep.Differences, nil
 }
 
 // Ingester is the node's chain ingester.

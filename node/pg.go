@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -13,13 +12,6 @@ import (
 	"paimon/pgsync"
 	"paimon/raftstore"
 )
-
-func fundInfo(cfg *config.Config) fund.Info {
-	return fund.Info{
-		FundID: cfg.Fund.ID, Name: cfg.Fund.Name, Symbol: cfg.Fund.Symbol, ChainID: cfg.Ingest.ChainID, Outbox: true,
-		ReorderWindow: cfg.Ingest.ReorderWindowBlocks, MaxPriceFutureSkew: time.Duration(cfg.Prices.MaxFutureSkew),
-	}
-}
 
 // Restore rebuilds the configured (empty) data folder from PostgreSQL (`paimon pg restore`):
 // the node started on it afterwards leads a new cluster of one at PostgreSQL's synced index,
@@ -33,14 +25,13 @@ func Restore(ctx context.Context, cfg *config.Config, logger *slog.Logger, progr
 		return 0, 0, fmt.Errorf("postgres: %w", err)
 	}
 	defer pool.Close()
-	n := &Node{cfg: cfg, logger: logger}
-	rc := n.storeConfig()
-	rc.Logger = logger
+	rc := cfg.StoreConfig()
 	rc.Bootstrap = false
-	if rc.TLS, err = LoadClusterTLS(cfg.Cluster); err != nil {
+	clusterTLS, err := LoadClusterTLS(cfg.Cluster)
+	if err != nil {
 		return 0, 0, err
 	}
-	return pgsync.Restore(ctx, pool, rc, fund.NewMachine(fundInfo(cfg), nil), progress)
+	return pgsync.Restore(ctx, pool, rc, raftstore.Deps{TLS: clusterTLS, Logger: logger}, fund.NewMachine(cfg.FundInfo(), nil), progress)
 }
 
 // VerifyOffline compares the state of a stopped node (its data folder) with PostgreSQL.

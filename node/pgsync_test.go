@@ -32,8 +32,8 @@ func TestLeaderKilledInTheMiddleOfASyncBatch(t *testing.T) {
 	)
 	for i := range c.cfgs {
 		c.cfgs[i].Postgres.DSN = dsn
-		c.cfgs[i].Postgres.Interval.UnmarshalText([]byte("20ms"))
-		c.cfgs[i].Postgres.MarkInterval.UnmarshalText([]byte("100ms"))
+		c.cfgs[i].Postgres.Interval = 20 * time.Millisecond
+		c.cfgs[i].Postgres.MarkInterval = 100 * time.Millisecond
 		id := c.cfgs[i].Node.ID
 		c.opts[i].PGBeforeCommit = func(uint64) {
 			if armed.Load() {

@@ -14,7 +14,6 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/fasthttp/websocket"
 
-	"paimon/config"
 	"paimon/fund"
 	"paimon/fund/fundtest"
 	"paimon/internal/chainsim"
@@ -268,7 +267,7 @@ func TestPushPendingThenConfirmed(t *testing.T) {
 	cfg.Ingest.ChainID = chainsim.ChainID
 	cfg.Ingest.RPCURLs = []string{sim.URL()}
 	cfg.Ingest.Confirmations = 3
-	cfg.Ingest.PollInterval = config.Duration(20 * time.Millisecond)
+	cfg.Ingest.PollInterval = time.Duration(20 * time.Millisecond)
 	cfg.Ingest.Pending = true
 	c.start(0)
 	c.waitLeader(10 * time.Second)

@@ -38,10 +38,12 @@ func BenchmarkCatchUp(b *testing.B) {
 		v.Close()
 		n.syncer.Close()
 		// The schema exists already, as after an outage: only the drain is timed.
-		if _, err := Migrate(context.Background(), testPool(b, dsn), n.syncer.cfg.Logger); err != nil {
+		if _, err := Migrate(context.Background(), testPool(b, dsn), n.syncer.logger); err != nil {
 			b.Fatal(err)
 		}
-		s, err := New(Config{DSN: dsn, BatchRows: 20000, Interval: 10 * time.Millisecond, MarkInterval: time.Second, Logger: n.syncer.cfg.Logger}, n.store)
+		cfg := DefaultConfig()
+		cfg.DSN, cfg.BatchRows, cfg.Interval, cfg.MarkInterval = dsn, 20000, 10*time.Millisecond, time.Second
+		s, err := New(cfg, n.store, Deps{Logger: n.syncer.logger})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -143,8 +143,8 @@ func (s *Syncer) write(ctx context.Context, b *batch) error {
 	if err := setCheckpoint(ctx, tx, b.last); err != nil {
 		return err
 	}
-	if s.cfg.BeforeCommit != nil {
-		s.cfg.BeforeCommit(b.last)
+	if s.beforeCommit != nil {
+		s.beforeCommit(b.last)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)

@@ -32,8 +32,7 @@ func newTestNode(t testing.TB, dsn string, mutate ...func(*Config)) *testNode {
 	rc.Dir = t.TempDir()
 	rc.BindAddr = testutil.FreeAddr(t)
 	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
-	rc.Logger = logger
-	store, err := raftstore.New(rc, machine)
+	store, err := raftstore.New(rc, machine, raftstore.Deps{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,12 +45,13 @@ func newTestNode(t testing.TB, dsn string, mutate ...func(*Config)) *testNode {
 	if err := store.WaitForLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{DSN: dsn, Interval: 20 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, MarkInterval: 50 * time.Millisecond,
-		ConnectTimeout: 2 * time.Second, BatchRows: 500, Logger: logger}
+	cfg := DefaultConfig()
+	cfg.DSN, cfg.Interval, cfg.MaxBackoff, cfg.MarkInterval = dsn, 20*time.Millisecond, 500*time.Millisecond, 50*time.Millisecond
+	cfg.ConnectTimeout, cfg.BatchRows = 2*time.Second, 500
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	s, err := New(cfg, store)
+	s, err := New(cfg, store, Deps{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

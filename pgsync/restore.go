@@ -26,7 +26,7 @@ type ViewRenderer interface {
 // record's bytes), derives the indexes, renders the views, and seeds the folder so that the node
 // starts at PostgreSQL's synced index as the only voter of a new cluster. progress, if not nil,
 // receives a line per table and per 100,000 rows.
-func Restore(ctx context.Context, pool *pgxpool.Pool, rcfg raftstore.Config, views ViewRenderer, progress func(string)) (index uint64, records int, err error) {
+func Restore(ctx context.Context, pool *pgxpool.Pool, rcfg raftstore.Config, rdeps raftstore.Deps, views ViewRenderer, progress func(string)) (index uint64, records int, err error) {
 	if progress == nil {
 		progress = func(string) {}
 	}
@@ -58,7 +58,7 @@ func Restore(ctx context.Context, pool *pgxpool.Pool, rcfg raftstore.Config, vie
 	index = uint64(synced)
 	progress(fmt.Sprintf("restoring the state at Raft index %d from PostgreSQL", index))
 	start := time.Now()
-	err = raftstore.Seed(rcfg, index, func(rw kv.ReadWriter) error {
+	err = raftstore.Seed(rcfg, rdeps, index, func(rw kv.ReadWriter) error {
 		for _, t := range syncedTables {
 			rows, err := tx.Query(ctx, fmt.Sprintf("SELECT pk, rec FROM %s WHERE raft_index <= $1 ORDER BY pk", t.name), synced)
 			if err != nil {
@@ -174,4 +174,10 @@ func VerifyStore(ctx context.Context, dsn string, store Store, wait time.Duratio
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// Verify compares this node's state with PostgreSQL after waiting up to wait for it to catch
+// up (VerifyStore over the syncer's DSN and store): GET /v1/admin/pg/verify.
+func (s *Syncer) Verify(ctx context.Context, wait time.Duration) (*Report, error) {
+	return VerifyStore(ctx, s.cfg.DSN, s.store, wait)
 }

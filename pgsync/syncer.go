@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,51 +32,67 @@ type Store interface {
 	AppliedIndex() uint64
 }
 
-// Config configures a Syncer. An empty DSN disables the sync: the leader then only prunes the
-// outbox (nothing consumes it).
+// Config is the [postgres] section: the asynchronous sync to the system of record. An empty
+// DSN disables the sync: the leader then only prunes the outbox (nothing consumes it).
 type Config struct {
-	DSN            string
-	PoolSize       int
-	BatchRows      int
-	Interval       time.Duration
-	ConnectTimeout time.Duration
-	MaxBackoff     time.Duration
-	MarkInterval   time.Duration
-	// ApplicationName names the syncer's connections in pg_stat_activity (e.g. "paimon/node1").
-	ApplicationName string
+	DSN            string        `toml:"dsn"`
+	PoolSize       int           `toml:"pool_size"`
+	BatchRows      int           `toml:"batch_rows"`
+	Interval       time.Duration `toml:"interval"`
+	ConnectTimeout time.Duration `toml:"connect_timeout"`
+	MaxBackoff     time.Duration `toml:"max_backoff"`
+	MarkInterval   time.Duration `toml:"mark_interval"`
+	// ApplicationName names the syncer's connections in pg_stat_activity ("paimon/<node id>",
+	// set from node.id; not a key of its own).
+	ApplicationName string `toml:"-"`
+}
+
+// DefaultConfig returns the defaults documented in config.example.toml.
+func DefaultConfig() Config {
+	return Config{
+		PoolSize:       4,
+		BatchRows:      20000,
+		Interval:       200 * time.Millisecond,
+		ConnectTimeout: 5 * time.Second,
+		MaxBackoff:     30 * time.Second,
+		MarkInterval:   time.Second,
+	}
+}
+
+// Validate checks the configuration; each error names the [postgres] key at fault.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("postgres.%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.DSN != "" && !strings.Contains(c.DSN, "://") && !strings.Contains(c.DSN, "=") {
+		bad("dsn", "must be a postgres:// URL or key=value connection string")
+	}
+	if c.PoolSize < 2 || c.PoolSize > 64 {
+		bad("pool_size", "%d must be between 2 and 64", c.PoolSize)
+	}
+	if c.BatchRows < 1 || c.BatchRows > 1_000_000 {
+		bad("batch_rows", "%d must be between 1 and 1000000", c.BatchRows)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"interval", c.Interval}, {"connect_timeout", c.ConnectTimeout}, {"max_backoff", c.MaxBackoff}, {"mark_interval", c.MarkInterval}} {
+		if d.v <= 0 {
+			bad(d.key, "%s must be positive", d.v)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Deps are what a Syncer uses besides its configuration and the store.
+type Deps struct {
+	Logger  *slog.Logger // nil: slog.Default()
+	Metrics *metrics.Set // nil: a set of its own
+	Now     func() time.Time
 	// BeforeCommit, for fault-injection tests, runs inside each drain transaction just before it
 	// commits, with the last index the transaction writes.
 	BeforeCommit func(lastIndex uint64)
-	Logger       *slog.Logger
-	Metrics      *metrics.Set
-	Now          func() time.Time
-}
-
-func (c *Config) validate() error {
-	if c.PoolSize < 2 {
-		c.PoolSize = 4
-	}
-	if c.BatchRows <= 0 {
-		c.BatchRows = 20000
-	}
-	for d, def := range map[*time.Duration]time.Duration{
-		&c.Interval: 200 * time.Millisecond, &c.ConnectTimeout: 5 * time.Second,
-		&c.MaxBackoff: 30 * time.Second, &c.MarkInterval: time.Second,
-	} {
-		if *d <= 0 {
-			*d = def
-		}
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.Metrics == nil {
-		c.Metrics = metrics.NewSet()
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	return nil
 }
 
 // Status is what the syncer reports in /v1/cluster/status and /metrics.
@@ -92,9 +109,11 @@ type Status struct {
 // Syncer drains the outbox into PostgreSQL while this node leads. New does no I/O; Start runs
 // it; Close stops it (idempotent).
 type Syncer struct {
-	cfg    Config
-	store  Store
-	logger *slog.Logger
+	cfg          Config
+	store        Store
+	logger       *slog.Logger
+	now          func() time.Time
+	beforeCommit func(lastIndex uint64)
 
 	pool        *pgxpool.Pool // nil until connected; only the run goroutine touches it
 	migrated    bool
@@ -123,13 +142,22 @@ type Syncer struct {
 }
 
 // New returns an unstarted syncer.
-func New(cfg Config, store Store) (*Syncer, error) {
-	if err := cfg.validate(); err != nil {
+func New(cfg Config, store Store, deps Deps) (*Syncer, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Syncer{cfg: cfg, store: store, logger: cfg.Logger.With("component", "pgsync"), parts: map[string]bool{},
-		stop: make(chan struct{}), done: make(chan struct{})}
-	set := cfg.Metrics
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Metrics == nil {
+		deps.Metrics = metrics.NewSet()
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	s := &Syncer{cfg: cfg, store: store, logger: deps.Logger.With("component", "pgsync"), now: deps.Now,
+		beforeCommit: deps.BeforeCommit, parts: map[string]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
+	set := deps.Metrics
 	s.m.batches = set.GetOrCreateCounter("paimon_pgsync_batches_total")
 	s.m.rows = set.GetOrCreateCounter("paimon_pgsync_rows_total")
 	s.m.errors = set.GetOrCreateCounter("paimon_pgsync_errors_total")
@@ -191,7 +219,7 @@ func (s *Syncer) Status() Status {
 	})
 	if oldest != nil {
 		st.LagIndex = v.Index - st.SyncedIndex
-		st.LagSeconds = max(s.cfg.Now().Sub(time.Unix(0, oldest.Time)).Seconds(), 0)
+		st.LagSeconds = max(s.now().Sub(time.Unix(0, oldest.Time)).Seconds(), 0)
 	}
 	return st
 }
@@ -418,7 +446,7 @@ func (s *Syncer) resume(ctx context.Context) error {
 // maybeMark replicates PostgreSQL's synced index, at most every MarkInterval, so every node
 // prunes the outbox up to it.
 func (s *Syncer) maybeMark(ctx context.Context) error {
-	if s.cfg.Now().Sub(s.markedAt) < s.cfg.MarkInterval {
+	if s.now().Sub(s.markedAt) < s.cfg.MarkInterval {
 		return nil
 	}
 	v, err := s.store.Read()
@@ -430,18 +458,18 @@ func (s *Syncer) maybeMark(ctx context.Context) error {
 	if err != nil || mark >= s.synced {
 		return err
 	}
-	s.markedAt = s.cfg.Now()
-	_, err = s.store.Propose(ctx, fund.EncodeSyncMark(s.synced, s.cfg.Now().UnixNano()))
+	s.markedAt = s.now()
+	_, err = s.store.Propose(ctx, fund.EncodeSyncMark(s.synced, s.now().UnixNano()))
 	return err
 }
 
 // pruneOnly keeps the outbox from growing when no PostgreSQL is configured: the leader marks
 // everything applied as consumed.
 func (s *Syncer) pruneOnly(ctx context.Context) error {
-	if s.cfg.Now().Sub(s.markedAt) < s.cfg.MarkInterval {
+	if s.now().Sub(s.markedAt) < s.cfg.MarkInterval {
 		return nil
 	}
-	s.markedAt = s.cfg.Now()
+	s.markedAt = s.now()
 	v, err := s.store.Read()
 	if err != nil {
 		return err
@@ -452,7 +480,7 @@ func (s *Syncer) pruneOnly(ctx context.Context) error {
 	if err != nil || n == 0 {
 		return err
 	}
-	_, err = s.store.Propose(ctx, fund.EncodeSyncMark(idx, s.cfg.Now().UnixNano()))
+	_, err = s.store.Propose(ctx, fund.EncodeSyncMark(idx, s.now().UnixNano()))
 	if errors.Is(err, raftstore.ErrNotLeader) || errors.Is(err, raftstore.ErrNoLeader) {
 		return nil
 	}

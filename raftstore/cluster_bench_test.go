@@ -23,7 +23,7 @@ func openTestCluster(tb testing.TB, n int) []*Store {
 		cfg.NodeID = fmt.Sprintf("n%d", i+1)
 		cfg.Bootstrap = false
 		cfg.Secret = []byte("bench-secret-0123456789")
-		s, err := New(cfg, &counterSM{})
+		s, err := New(cfg, &counterSM{}, testDeps(tb))
 		if err != nil {
 			tb.Fatal(err)
 		}

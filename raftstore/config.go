@@ -2,70 +2,62 @@ package raftstore
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 )
 
-// Config configures a Store. Build it from DefaultConfig and call Validate.
+// Config is the [raft] section: consensus and the local log. Build it from DefaultConfig and
+// call Validate. The fields tagged `toml:"-"` come from other sections (the node's id and data
+// folder, its API address, the cluster's secret and formation) and are set by the
+// configuration that composes them.
 type Config struct {
-	// NodeID is this node's Raft server id; unique across the cluster for all time.
-	NodeID string
-	// Dir holds the node's data: Dir/raft (log, stable store, snapshots) and Dir/state (Pebble).
-	Dir string
-	// BindAddr is the Raft TCP listen address; Advertise is what peers dial (defaults to BindAddr).
-	BindAddr  string
-	Advertise string
-	// HTTPAddr is the address other nodes use to reach this node's API (for forwarding); the
-	// store replicates it.
-	HTTPAddr string
-	// Bootstrap makes a node with no Raft state bootstrap a single-voter cluster of itself.
-	Bootstrap bool
+	// BindAddr is the Raft TCP listen address; Advertise is what peers dial (empty: BindAddr).
+	BindAddr  string `toml:"addr"`
+	Advertise string `toml:"advertise"`
 
-	HeartbeatTimeout   time.Duration
-	ElectionTimeout    time.Duration
-	LeaderLeaseTimeout time.Duration
-	CommitTimeout      time.Duration
+	HeartbeatTimeout   time.Duration `toml:"heartbeat_timeout"`
+	ElectionTimeout    time.Duration `toml:"election_timeout"`
+	LeaderLeaseTimeout time.Duration `toml:"leader_lease_timeout"`
+	CommitTimeout      time.Duration `toml:"commit_timeout"`
 	// ApplyTimeout bounds how long Propose waits to enqueue a command when the caller's context
 	// has no earlier deadline.
-	ApplyTimeout time.Duration
+	ApplyTimeout time.Duration `toml:"apply_timeout"`
 	// MaxAppendEntries is the largest batch of entries replicated (and applied) at once.
-	MaxAppendEntries  int
-	SnapshotInterval  time.Duration
-	SnapshotThreshold uint64
-	TrailingLogs      uint64
-	SnapshotRetain    int
-	// LogCacheSize is how many recent log entries are kept in memory in front of the WAL.
-	LogCacheSize int
+	MaxAppendEntries  int           `toml:"max_append_entries"`
+	SnapshotInterval  time.Duration `toml:"snapshot_interval"`
+	SnapshotThreshold uint64        `toml:"snapshot_threshold"`
+	TrailingLogs      uint64        `toml:"trailing_logs"`
+	SnapshotRetain    int           `toml:"snapshot_retain"`
 	// LogSegmentBytes is the size of a raft-wal segment file. Compaction deletes whole sealed
 	// segments, so entries of the segment being written stay readable after a snapshot.
-	LogSegmentBytes int
-	// StateCacheBytes is the Pebble block cache of the state store.
-	StateCacheBytes int64
+	LogSegmentBytes int `toml:"log_segment_bytes"`
+	// StateCacheMiB is the Pebble block cache of the state store.
+	StateCacheMiB int `toml:"state_cache_mib"`
 
+	// NodeID is this node's Raft server id; unique across the cluster for all time (node.id).
+	NodeID string `toml:"-"`
+	// Dir holds the node's data: Dir/raft (log, stable store, snapshots) and Dir/state (Pebble)
+	// (node.data_dir).
+	Dir string `toml:"-"`
+	// HTTPAddr is the address other nodes use to reach this node's API (for forwarding); the
+	// store replicates it.
+	HTTPAddr string `toml:"-"`
+	// Bootstrap makes a node with no Raft state bootstrap a single-voter cluster of itself.
+	Bootstrap bool `toml:"-"`
 	// Secret authenticates Raft connections between members (HMAC challenge); every member needs
 	// the same one. Empty means any peer that speaks the protocol is accepted.
-	Secret []byte
-	// TLS, when set, wraps Raft connections: it must hold this node's certificate and, to accept
-	// only members, a ClientCAs/RootCAs pool with ClientAuth RequireAndVerifyClientCert.
-	TLS *tls.Config
-	// Network listens and dials for the Raft transport; nil is plain TCP.
-	Network Network
-
-	// Logger receives the store's and raft's logs. Metrics receives the store's metrics.
-	Logger  *slog.Logger
-	Metrics *metrics.Set
-	// OnFatal is called once if a committed entry cannot be applied. The store stops applying;
-	// the process should shut down. Defaults to logging only.
-	OnFatal func(error)
-	// OnRestore is called after a snapshot replaced the state, with the new applied index,
-	// before readers can see it: whatever was derived from the old state (caches) must go.
-	OnRestore func(index uint64)
+	Secret []byte `toml:"-"`
+	// LogCacheSize is how many recent log entries are kept in memory in front of the WAL.
+	LogCacheSize int `toml:"-"`
 }
 
-// DefaultConfig returns a single-node configuration on 127.0.0.1:7000 in ./data.
+// DefaultConfig returns the defaults documented in config.example.toml: a single node that
+// bootstraps itself on 127.0.0.1:7000 in ./data.
 func DefaultConfig() Config {
 	return Config{
 		NodeID:             "node1",
@@ -83,48 +75,131 @@ func DefaultConfig() Config {
 		TrailingLogs:       10240,
 		SnapshotRetain:     2,
 		LogCacheSize:       4096,
-		StateCacheBytes:    128 << 20,
+		StateCacheMiB:      128,
 		LogSegmentBytes:    64 << 20,
 	}
 }
 
-// Validate checks the configuration and fills Logger, Metrics and Advertise when unset.
+// AdvertiseAddr is the Raft address other nodes dial.
+func (c *Config) AdvertiseAddr() string {
+	if c.Advertise != "" {
+		return c.Advertise
+	}
+	return c.BindAddr
+}
+
+// Validate checks the [raft] keys and reports every problem (errors.Join); each error names
+// the key at fault. It changes nothing. New and Seed also refuse an empty NodeID or Dir.
 func (c *Config) Validate() error {
-	switch {
-	case c.NodeID == "":
-		return fmt.Errorf("%w: NodeID is empty", ErrInvalidConfig)
-	case c.Dir == "":
-		return fmt.Errorf("%w: Dir is empty", ErrInvalidConfig)
-	case c.BindAddr == "":
-		return fmt.Errorf("%w: BindAddr is empty", ErrInvalidConfig)
-	case c.MaxAppendEntries < 1 || c.MaxAppendEntries > 1024:
-		return fmt.Errorf("%w: MaxAppendEntries %d is not in 1..1024", ErrInvalidConfig, c.MaxAppendEntries)
-	case c.ApplyTimeout <= 0:
-		return fmt.Errorf("%w: ApplyTimeout must be positive", ErrInvalidConfig)
-	case c.LogCacheSize < 0:
-		return fmt.Errorf("%w: LogCacheSize is negative", ErrInvalidConfig)
-	case c.LogSegmentBytes < 32<<10:
-		return fmt.Errorf("%w: LogSegmentBytes %d is below 32 KiB", ErrInvalidConfig, c.LogSegmentBytes)
-	case c.StateCacheBytes < 1<<20:
-		return fmt.Errorf("%w: StateCacheBytes %d is below 1 MiB", ErrInvalidConfig, c.StateCacheBytes)
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	if c.Advertise == "" {
-		c.Advertise = c.BindAddr
+	hostPort := func(key, v string, needHost bool) {
+		host, port, err := net.SplitHostPort(v)
+		switch {
+		case err != nil:
+			bad(key, "%q is not host:port: %v", v, err)
+		case needHost && host == "":
+			bad(key, "%q needs a host", v)
+		case port == "":
+			bad(key, "%q needs a port", v)
+		}
 	}
-	if c.Network == nil {
-		c.Network = TCPNetwork{}
+	hostPort("raft.addr", c.BindAddr, false)
+	if c.Advertise != "" {
+		hostPort("raft.advertise", c.Advertise, true)
+	} else if host, _, err := net.SplitHostPort(c.BindAddr); err == nil {
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			bad("raft.advertise", "must be set when raft.addr %q listens on all interfaces", c.BindAddr)
+		}
 	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"heartbeat_timeout", c.HeartbeatTimeout}, {"election_timeout", c.ElectionTimeout},
+		{"leader_lease_timeout", c.LeaderLeaseTimeout}, {"commit_timeout", c.CommitTimeout},
+		{"apply_timeout", c.ApplyTimeout}, {"snapshot_interval", c.SnapshotInterval}} {
+		if d.v <= 0 {
+			bad("raft."+d.key, "%s must be positive", d.v)
+		}
 	}
-	if c.Metrics == nil {
-		c.Metrics = metrics.NewSet()
+	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
+		bad("raft.leader_lease_timeout", "%s must not exceed raft.heartbeat_timeout %s", c.LeaderLeaseTimeout, c.HeartbeatTimeout)
 	}
-	if c.OnFatal == nil {
-		c.OnFatal = func(error) {}
+	if c.ElectionTimeout < c.HeartbeatTimeout {
+		bad("raft.election_timeout", "%s must be at least raft.heartbeat_timeout %s", c.ElectionTimeout, c.HeartbeatTimeout)
 	}
-	if c.OnRestore == nil {
-		c.OnRestore = func(uint64) {}
+	if c.MaxAppendEntries < 1 || c.MaxAppendEntries > 1024 {
+		bad("raft.max_append_entries", "%d must be between 1 and 1024", c.MaxAppendEntries)
+	}
+	if c.SnapshotThreshold < 1 {
+		bad("raft.snapshot_threshold", "must be at least 1")
+	}
+	if c.SnapshotRetain < 1 {
+		bad("raft.snapshot_retain", "%d must be at least 1", c.SnapshotRetain)
+	}
+	if c.LogSegmentBytes < 32<<10 || c.LogSegmentBytes > 1<<30 {
+		bad("raft.log_segment_bytes", "%d must be between 32768 and 1073741824", c.LogSegmentBytes)
+	}
+	if c.StateCacheMiB < 1 || c.StateCacheMiB > 1<<16 {
+		bad("raft.state_cache_mib", "%d must be between 1 and 65536", c.StateCacheMiB)
+	}
+	if c.LogCacheSize < 0 {
+		bad("raft.log_cache_size", "%d must not be negative", c.LogCacheSize)
+	}
+	return errors.Join(errs...)
+}
+
+// check is Validate for New and Seed, with the fields from other sections, wrapped in
+// ErrInvalidConfig.
+func (c *Config) check() error {
+	err := c.Validate()
+	if c.NodeID == "" {
+		err = errors.Join(err, errors.New("node.id: must not be empty"))
+	}
+	if c.Dir == "" {
+		err = errors.Join(err, errors.New("node.data_dir: must not be empty"))
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return nil
+}
+
+// Deps are what a Store uses besides its configuration and its state machine.
+type Deps struct {
+	// TLS, when set, wraps Raft connections: it must hold this node's certificate and, to accept
+	// only members, a ClientCAs/RootCAs pool with ClientAuth RequireAndVerifyClientCert.
+	TLS *tls.Config
+	// Network listens and dials for the Raft transport; nil is plain TCP.
+	Network Network
+	// Logger receives the store's and raft's logs (nil: slog.Default()). Metrics receives the
+	// store's metrics (nil: a set of its own).
+	Logger  *slog.Logger
+	Metrics *metrics.Set
+	// OnFatal is called once if a committed entry cannot be applied. The store stops applying;
+	// the process should shut down. Nil logs only.
+	OnFatal func(error)
+	// OnRestore is called after a snapshot replaced the state, with the new applied index,
+	// before readers can see it: whatever was derived from the old state (caches) must go.
+	OnRestore func(index uint64)
+}
+
+func (d *Deps) fill() {
+	if d.Network == nil {
+		d.Network = TCPNetwork{}
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.NewSet()
+	}
+	if d.OnFatal == nil {
+		d.OnFatal = func(error) {}
+	}
+	if d.OnRestore == nil {
+		d.OnRestore = func(uint64) {}
+	}
 }

@@ -29,7 +29,7 @@ var (
 	ErrMidUpgrade = errors.New("raftstore: the cluster is mid-upgrade")
 	// ErrTooOld: a joining node does not support the cluster's version.
 	ErrTooOld = errors.New("raftstore: node release too old for the cluster")
-	// ErrInvalidConfig wraps every Config.Validate error.
+	// ErrInvalidConfig wraps every configuration error of New and Seed.
 	ErrInvalidConfig = errors.New("raftstore: invalid config")
 )
 

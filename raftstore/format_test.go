@@ -84,7 +84,7 @@ func TestFormatMarker(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := dirDigest(t, dir)
-	s, err := New(cfg, &counterSM{})
+	s, err := New(cfg, &counterSM{}, testDeps(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestFormatConversion(t *testing.T) {
 		}}
 	}
 	open := func(dir string, failAt int) (*Store, error) {
-		s, err := New(testConfig(t, dir), &counterSM{})
+		s, err := New(testConfig(t, dir), &counterSM{}, testDeps(t))
 		if err != nil {
 			t.Fatal(err)
 		}

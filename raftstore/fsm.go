@@ -183,7 +183,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	f.applied = applied
 	f.s.restores.Add(1)
-	f.s.cfg.OnRestore(applied)
+	f.s.deps.OnRestore(applied)
 	f.s.setApplied(applied)
 	f.s.logger.Info("restored state from snapshot", "index", applied, "keys", n)
 	return nil

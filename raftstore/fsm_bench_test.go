@@ -127,12 +127,11 @@ func newFundState(b testing.TB, dir string) *Store {
 func newFundStateInfo(b testing.TB, dir string, info fund.Info) *Store {
 	cfg := DefaultConfig()
 	cfg.Dir = dir
-	cfg.Logger = testLogger(b)
-	s, err := New(cfg, fund.NewMachine(info, nil))
+	s, err := New(cfg, fund.NewMachine(info, nil), Deps{Logger: testLogger(b)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if s.state, err = openStateDB(filepath.Join(cfg.Dir, "state"), cfg.StateCacheBytes, s.logger); err != nil {
+	if s.state, err = openStateDB(filepath.Join(cfg.Dir, "state"), int64(cfg.StateCacheMiB)<<20, s.logger); err != nil {
 		b.Fatal(err)
 	}
 	if err := s.fsm.loadState(); err != nil {

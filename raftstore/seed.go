@@ -43,10 +43,11 @@ func (w dbRW) Scan(lo, hi []byte, rev bool, fn func(k, v []byte) bool) error {
 // writes a Raft snapshot at index (term 1) whose configuration makes this node the only voter,
 // so that the node started on this folder continues the log after index and leads a cluster
 // of one, which other nodes can then join. The folder must not hold Raft state or state.
-func Seed(cfg Config, index uint64, fill func(rw kv.ReadWriter) error) (err error) {
-	if err := cfg.Validate(); err != nil {
+func Seed(cfg Config, deps Deps, index uint64, fill func(rw kv.ReadWriter) error) (err error) {
+	if err := cfg.check(); err != nil {
 		return err
 	}
+	deps.fill()
 	if index == 0 {
 		return fmt.Errorf("%w: seed index 0", ErrInvalidConfig)
 	}
@@ -59,7 +60,7 @@ func Seed(cfg Config, index uint64, fill func(rw kv.ReadWriter) error) (err erro
 	if err := os.MkdirAll(filepath.Join(raftDir, "wal"), 0o750); err != nil {
 		return err
 	}
-	st, err := openStateDB(filepath.Join(cfg.Dir, "state"), cfg.StateCacheBytes, cfg.Logger)
+	st, err := openStateDB(filepath.Join(cfg.Dir, "state"), int64(cfg.StateCacheMiB)<<20, deps.Logger)
 	if err != nil {
 		return err
 	}
@@ -83,9 +84,9 @@ func Seed(cfg Config, index uint64, fill func(rw kv.ReadWriter) error) (err erro
 	}
 
 	// The Raft side: a snapshot at index carrying the state, and term 1 in the stable store.
-	adv, err := net.ResolveTCPAddr("tcp", cfg.Advertise)
+	adv, err := net.ResolveTCPAddr("tcp", cfg.AdvertiseAddr())
 	if err != nil {
-		return fmt.Errorf("raft advertise address %q: %w", cfg.Advertise, err)
+		return fmt.Errorf("raft advertise address %q: %w", cfg.AdvertiseAddr(), err)
 	}
 	meta := &metadb.BoltMetaDB{}
 	w, err := wal.Open(filepath.Join(raftDir, "wal"), wal.WithMetaStore(meta), wal.WithSegmentSize(cfg.LogSegmentBytes))
@@ -97,7 +98,7 @@ func Seed(cfg Config, index uint64, fill func(rw kv.ReadWriter) error) (err erro
 	if err := w.SetUint64([]byte("CurrentTerm"), 1); err != nil {
 		return err
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, cfg.SnapshotRetain, newHCLog(cfg.Logger, "snapshots"))
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, cfg.SnapshotRetain, newHCLog(deps.Logger, "snapshots"))
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ func TestSeedStartsANodeAfterTheSeededIndex(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(t, dir)
 	cfg.Bootstrap = false // a seeded node has Raft state: it must not bootstrap
-	err := Seed(cfg, 500, func(rw kv.ReadWriter) error {
+	err := Seed(cfg, testDeps(t), 500, func(rw kv.ReadWriter) error {
 		for i := 0; i < 100; i++ {
 			if err := rw.Set([]byte(fmt.Sprintf("k/seed%03d", i)), []byte("v")); err != nil {
 				return err
@@ -23,7 +23,7 @@ func TestSeedStartsANodeAfterTheSeededIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Seed(cfg, 500, func(kv.ReadWriter) error { return nil }); !errors.Is(err, ErrNotEmpty) {
+	if err := Seed(cfg, testDeps(t), 500, func(kv.ReadWriter) error { return nil }); !errors.Is(err, ErrNotEmpty) {
 		t.Fatalf("seeding a folder twice: %v", err)
 	}
 	ro, err := ReadOnly(dir)

@@ -27,6 +27,7 @@ import (
 // it; Close stops it and is idempotent.
 type Store struct {
 	cfg    Config
+	deps   Deps
 	sm     StateMachine
 	logger *slog.Logger
 
@@ -82,17 +83,19 @@ type storeMetrics struct {
 }
 
 // New validates cfg and returns an unopened store.
-func New(cfg Config, sm StateMachine) (*Store, error) {
-	if err := cfg.Validate(); err != nil {
+func New(cfg Config, sm StateMachine, deps Deps) (*Store, error) {
+	if err := cfg.check(); err != nil {
 		return nil, err
 	}
+	deps.fill()
 	if sm == nil {
 		return nil, fmt.Errorf("%w: nil state machine", ErrInvalidConfig)
 	}
 	s := &Store{
 		cfg:       cfg,
+		deps:      deps,
 		sm:        sm,
-		logger:    cfg.Logger,
+		logger:    deps.Logger,
 		appliedCh: make(chan struct{}),
 		closed:    make(chan struct{}),
 		meta:      map[string]string{},
@@ -100,7 +103,7 @@ func New(cfg Config, sm StateMachine) (*Store, error) {
 		format:    currentPlan(),
 	}
 	s.fsm = &fsm{s: s}
-	set := cfg.Metrics
+	set := deps.Metrics
 	s.metrics = storeMetrics{
 		applySeconds: set.GetOrCreatePrometheusHistogram("paimon_fsm_apply_seconds"),
 		applyEntries: set.GetOrCreateCounter("paimon_fsm_applied_entries_total"),
@@ -132,7 +135,7 @@ func (s *Store) Open() (err error) {
 			return fmt.Errorf("create %s: %w", d, err)
 		}
 	}
-	if s.state, err = openStateDB(filepath.Join(s.cfg.Dir, "state"), s.cfg.StateCacheBytes, s.logger); err != nil {
+	if s.state, err = openStateDB(filepath.Join(s.cfg.Dir, "state"), int64(s.cfg.StateCacheMiB)<<20, s.logger); err != nil {
 		return err
 	}
 	applied, err := s.state.appliedIndex()
@@ -165,11 +168,11 @@ func (s *Store) Open() (err error) {
 		return err
 	}
 
-	advertise, err := net.ResolveTCPAddr("tcp", s.cfg.Advertise)
+	advertise, err := net.ResolveTCPAddr("tcp", s.cfg.AdvertiseAddr())
 	if err != nil {
-		return fmt.Errorf("raft advertise address %q: %w", s.cfg.Advertise, err)
+		return fmt.Errorf("raft advertise address %q: %w", s.cfg.AdvertiseAddr(), err)
 	}
-	s.stream, err = newStreamLayer(s.cfg.Network, s.cfg.BindAddr, advertise, s.cfg.NodeID, s.cfg.Secret, s.cfg.TLS, s.logger)
+	s.stream, err = newStreamLayer(s.deps.Network, s.cfg.BindAddr, advertise, s.cfg.NodeID, s.cfg.Secret, s.deps.TLS, s.logger)
 	if err != nil {
 		return fmt.Errorf("raft listen %s: %w", s.cfg.BindAddr, err)
 	}
@@ -190,7 +193,7 @@ func (s *Store) Open() (err error) {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	if !hasState && s.cfg.Bootstrap {
-		s.logger.Info("bootstrapping single-node cluster", "raft_addr", s.cfg.Advertise)
+		s.logger.Info("bootstrapping single-node cluster", "raft_addr", s.cfg.AdvertiseAddr())
 		cfg := raft.Configuration{Servers: []raft.Server{{
 			Suffrage: raft.Voter, ID: raft.ServerID(s.cfg.NodeID), Address: s.trans.LocalAddr(),
 		}}}
@@ -202,7 +205,7 @@ func (s *Store) Open() (err error) {
 	s.wg.Add(2)
 	go s.watchLeadership()
 	go s.readRounds()
-	s.logger.Info("raft store open", "raft_addr", s.cfg.Advertise, "applied_index", applied, "existing_state", hasState)
+	s.logger.Info("raft store open", "raft_addr", s.cfg.AdvertiseAddr(), "applied_index", applied, "existing_state", hasState)
 	return nil
 }
 
@@ -466,7 +469,7 @@ func (s *Store) WaitApplied(ctx context.Context, i uint64) error {
 func (s *Store) setFatal(err error) {
 	if s.fatal.CompareAndSwap(nil, &err) {
 		s.logger.Error("state machine failed; this node stops applying and must be restarted or rebuilt", "error", err)
-		s.cfg.OnFatal(err)
+		s.deps.OnFatal(err)
 	}
 }
 
@@ -575,7 +578,7 @@ func (s *Store) Status() Status {
 }
 
 func (s *Store) registerMetrics() {
-	set := s.cfg.Metrics
+	set := s.deps.Metrics
 	set.GetOrCreateGauge("paimon_raft_snapshot_restores_total", func() float64 { return float64(s.Restores()) })
 	set.GetOrCreateGauge("paimon_raft_applied_index", func() float64 { return float64(s.AppliedIndex()) })
 	set.GetOrCreateGauge("paimon_raft_commit_index", func() float64 {

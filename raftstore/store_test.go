@@ -79,7 +79,6 @@ func testConfig(t testing.TB, dir string) Config {
 	cfg := DefaultConfig()
 	cfg.Dir = dir
 	cfg.BindAddr = freeAddr(t)
-	cfg.Logger = testLogger(t)
 	cfg.HeartbeatTimeout = 200 * time.Millisecond
 	cfg.ElectionTimeout = 200 * time.Millisecond
 	cfg.LeaderLeaseTimeout = 100 * time.Millisecond
@@ -88,9 +87,17 @@ func testConfig(t testing.TB, dir string) Config {
 	return cfg
 }
 
+// testDeps logs to the test at warning level.
+func testDeps(t testing.TB) Deps { return Deps{Logger: testLogger(t)} }
+
 func openStore(t testing.TB, cfg Config, sm StateMachine) *Store {
 	t.Helper()
-	s, err := New(cfg, sm)
+	return openStoreDeps(t, cfg, sm, testDeps(t))
+}
+
+func openStoreDeps(t testing.TB, cfg Config, sm StateMachine, deps Deps) *Store {
+	t.Helper()
+	s, err := New(cfg, sm, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,8 +320,9 @@ func TestFatalApplyStopsNode(t *testing.T) {
 	cfg := testConfig(t, t.TempDir())
 	var fatal error
 	var mu sync.Mutex
-	cfg.OnFatal = func(err error) { mu.Lock(); fatal = err; mu.Unlock() }
-	s := openStore(t, cfg, &counterSM{})
+	deps := testDeps(t)
+	deps.OnFatal = func(err error) { mu.Lock(); fatal = err; mu.Unlock() }
+	s := openStoreDeps(t, cfg, &counterSM{}, deps)
 	defer s.Close()
 	propose(t, s, "ok", "1")
 	if _, err := s.Propose(context.Background(), []byte{0x7f, 0, 0}); !errors.Is(err, ErrFatal) {

@@ -68,7 +68,7 @@ func (s *Server) requestTime(ctx *fasthttp.RequestCtx) int64 {
 			return t.UnixNano()
 		}
 	}
-	return s.cfg.Now().UnixNano()
+	return s.now().UnixNano()
 }
 
 // replica is what auth reads of this node: its replica, and the leader's commit to catch up

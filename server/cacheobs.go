@@ -5,19 +5,25 @@ import (
 
 	"paimon/auth"
 	"paimon/cache"
-	"paimon/config"
 	"paimon/fund"
 )
 
-// CacheClassTTLs maps the cache configuration to the server's cache classes: each read
-// route's TTL (resources.go), else default_ttl.
-func CacheClassTTLs(c config.Cache) []time.Duration {
+// CacheTTLs are the lifetimes of the cache classes ([cache] overview_ttl, nav_ttl, prices_ttl,
+// default_ttl; config.CacheConfig maps them): they bound the staleness of data that does not
+// come through the log.
+type CacheTTLs struct {
+	Overview, Nav, Prices, Default time.Duration
+}
+
+// Classes returns the lifetime of every cache class, indexed by class, for cache.Config: each
+// read route's TTL (resources.go), else Default.
+func (t CacheTTLs) Classes() []time.Duration {
 	ttl := make([]time.Duration, numCacheClasses)
 	for i := range routes {
 		if rd := routes[i].read; rd != nil {
-			ttl[rd.class] = c.DefaultTTL.D()
+			ttl[rd.class] = t.Default
 			if rd.ttl != nil {
-				ttl[rd.class] = rd.ttl(c)
+				ttl[rd.class] = rd.ttl(t)
 			}
 		}
 	}

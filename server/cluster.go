@@ -134,7 +134,7 @@ func (s *Server) clusterNotify(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 }
 
 func (s *Server) self() raftstore.Member {
-	return raftstore.Member{ID: s.cfg.NodeID, RaftAddr: s.cfg.RaftAddr, HTTPAddr: s.cfg.HTTPAdvertise, Voter: true}
+	return raftstore.Member{ID: s.cfg.NodeID, RaftAddr: s.cfg.RaftAddr, HTTPAddr: s.cfg.AdvertiseAddr(), Voter: true}
 }
 
 func membershipError(err error) error {
@@ -177,7 +177,7 @@ func (s *Server) audit(ctx *fasthttp.RequestCtx, rc *reqCtx, action, resource st
 		return b
 	}
 	res, err := s.propose(fund.EncodeAudit(&fund.AuditCommand{
-		Time: s.cfg.Now().UnixNano(), Actor: actorOf(ctx, rc), Action: action, Resource: resource,
+		Time: s.now().UnixNano(), Actor: actorOf(ctx, rc), Action: action, Resource: resource,
 		Before: enc(before), After: enc(after),
 	}))
 	if err != nil {

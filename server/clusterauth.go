@@ -42,7 +42,7 @@ func clusterMAC(secret []byte, nodeID, ts string, method, uri, body []byte) stri
 
 // signCluster adds the cluster header to a request this node sends to another.
 func (s *Server) signCluster(req *fasthttp.Request) {
-	ts := strconv.FormatInt(s.cfg.Now().Unix(), 10)
+	ts := strconv.FormatInt(s.now().Unix(), 10)
 	// The receiver sees the path and query only, not the scheme and host the client dials.
 	mac := clusterMAC(s.cfg.ClusterSecret, s.cfg.NodeID, ts, req.Header.Method(), req.URI().RequestURI(), req.Body())
 	req.Header.Set(hdrCluster, s.cfg.NodeID+" "+ts+" "+mac)
@@ -63,7 +63,7 @@ func (s *Server) clusterPeer(ctx *fasthttp.RequestCtx) string {
 	if err != nil {
 		return ""
 	}
-	if d := s.cfg.Now().Sub(time.Unix(ts, 0)); d > clusterAuthSkew || d < -clusterAuthSkew {
+	if d := s.now().Sub(time.Unix(ts, 0)); d > clusterAuthSkew || d < -clusterAuthSkew {
 		return ""
 	}
 	want := clusterMAC(s.cfg.ClusterSecret, parts[0], parts[1], ctx.Method(), ctx.RequestURI(), ctx.PostBody())

@@ -19,8 +19,8 @@ import (
 	"paimon/auth"
 	"paimon/cache"
 	"paimon/chainlog"
-	"paimon/config"
 	"paimon/fund"
+	"paimon/ingest"
 	"paimon/internal/testutil"
 	"paimon/raftstore"
 )
@@ -49,19 +49,20 @@ type setup struct {
 	server Config
 	auth   auth.Config
 	push   func(a *auth.Auth) Pusher
+	pusher Pusher // set instead of push, for a fake
 }
 
 func newTestNode(t testing.TB, mutate ...func(*setup)) *testNode {
 	t.Helper()
 	logger := testutil.Logger(t, "", slog.LevelWarn)
 	set := metrics.NewSet()
-	def := config.Default()
-	vc, err := cache.New(cache.Config{SizeBytes: 32 << 20, TTLs: CacheClassTTLs(def.Cache), DefaultTTL: time.Minute, Metrics: set})
+	ttls := CacheTTLs{Overview: time.Minute, Nav: 5 * time.Minute, Prices: 5 * time.Minute, Default: time.Minute}
+	vc, err := cache.New(cache.Config{SizeBytes: 32 << 20, TTLs: ttls.Classes(), DefaultTTL: time.Minute}, set, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	contracts := make([]chainlog.ContractConfig, 0, len(def.Ingest.Contracts))
-	for _, c := range def.Ingest.Contracts {
+	contracts := make([]chainlog.ContractConfig, 0, 4)
+	for _, c := range ingest.DefaultConfig().Contracts {
 		contracts = append(contracts, chainlog.ContractConfig{Name: c.Name, Kind: c.Kind, Address: c.Address})
 	}
 	reg, err := chainlog.NewRegistry(contracts)
@@ -69,10 +70,11 @@ func newTestNode(t testing.TB, mutate ...func(*setup)) *testNode {
 		t.Fatal(err)
 	}
 	su := setup{
-		server: Config{
-			NodeID: "node1", Addr: "127.0.0.1:0", MaxBodyBytes: 64 << 10, ChainID: 56,
-			Logger: logger, Metrics: set, MaxStaleness: 5 * time.Second, ApplyTimeout: 5 * time.Second,
-		},
+		server: func() Config {
+			c := DefaultConfig()
+			c.Addr, c.MaxBodyBytes, c.ApplyTimeout = "127.0.0.1:0", 64<<10, 5*time.Second
+			return c
+		}(),
 		auth: auth.Config{
 			ChainID: 56, Logger: logger, Metrics: set,
 			Tokens: []auth.Token{
@@ -90,7 +92,7 @@ func newTestNode(t testing.TB, mutate ...func(*setup)) *testNode {
 		t.Fatal(err)
 	}
 	if su.push != nil {
-		su.server.Push = su.push(au)
+		su.pusher = su.push(au)
 	}
 	updater := NewCacheUpdater(vc, au)
 	machine := fund.NewMachine(fund.Info{FundID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", ChainID: 56}, updater)
@@ -100,10 +102,7 @@ func newTestNode(t testing.TB, mutate ...func(*setup)) *testNode {
 	rcfg.HeartbeatTimeout = 200 * time.Millisecond
 	rcfg.ElectionTimeout = 200 * time.Millisecond
 	rcfg.LeaderLeaseTimeout = 100 * time.Millisecond
-	rcfg.Logger = logger
-	rcfg.Metrics = set
-	rcfg.OnRestore = updater.Restored
-	store, err := raftstore.New(rcfg, machine)
+	store, err := raftstore.New(rcfg, machine, raftstore.Deps{Logger: logger, Metrics: set, OnRestore: updater.Restored})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +114,7 @@ func newTestNode(t testing.TB, mutate ...func(*setup)) *testNode {
 	if err := store.WaitForLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(su.server, store, vc, reg, machine, au)
+	srv, err := New(su.server, Deps{Store: store, Cache: vc, Registry: reg, Views: machine, Auth: au, Push: su.pusher, Logger: logger, Metrics: set})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -175,7 +175,7 @@ func TestConnsPerIP(t *testing.T) {
 		t.Fatal("a fourth connection from one address was served")
 	}
 	extra.Close()
-	if got := n.srv.cfg.Metrics.GetOrCreateCounter("paimon_http_conns_refused_total").Get(); got < 1 {
+	if got := n.srv.deps.Metrics.GetOrCreateCounter("paimon_http_conns_refused_total").Get(); got < 1 {
 		t.Fatalf("paimon_http_conns_refused_total = %d", got)
 	}
 	held[0].Close()

@@ -54,7 +54,7 @@ func (m *routeMetrics) observe(id routeID, status int, start time.Time) {
 
 func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx) error {
 	ctx.Response.Header.SetContentType("text/plain; version=0.0.4")
-	s.cfg.Metrics.WritePrometheus(ctx)
+	s.deps.Metrics.WritePrometheus(ctx)
 	metrics.WriteProcessMetrics(ctx)
 	return nil
 }

@@ -6,27 +6,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"paimon/auth"
-	"paimon/config"
 )
-
-// RateLimitOf maps the [ratelimit] section to auth's budgets; enabled = false is the zero
-// RateLimit. failed_login_per_address is the budget per (client IP, wallet): a wallet alone
-// has none, so nobody can lock another person's wallet.
-func RateLimitOf(c config.RateLimit) auth.RateLimit {
-	if !c.Enabled {
-		return auth.RateLimit{}
-	}
-	return auth.RateLimit{
-		Login:                   auth.Budget{Rate: c.LoginRate, Burst: c.LoginBurst},
-		Read:                    auth.Budget{Rate: c.ReadRate, Burst: c.ReadBurst},
-		Write:                   auth.Budget{Rate: c.WriteRate, Burst: c.WriteBurst},
-		FailedLoginsPerIPWallet: c.FailedLoginPerAddress,
-		FailedLoginsPerIP:       c.FailedLoginPerIP,
-		FailedLoginWindow:       c.FailedLoginWindow.D(),
-		MaxClients:              c.MaxClients,
-		IdleEvict:               c.IdleEvict.D(),
-	}
-}
 
 // rateLimit spends one token of the request's budget in auth, or refuses it with an
 // *auth.RateLimitError. /healthz, /readyz and /metrics are never limited, nor are requests a

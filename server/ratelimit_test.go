@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"paimon/auth"
-	"paimon/config"
 )
 
 // testClock is the wall clock moved forward by advance, so a test can wait out a Retry-After
@@ -281,7 +280,7 @@ func bareServer(t *testing.T, rl auth.RateLimit, clock *testClock) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Server{cfg: Config{NodeID: "node1", Addr: "127.0.0.1:0", Now: cfg.Now}, auth: a}
+	return &Server{cfg: Config{NodeID: "node1", Addr: "127.0.0.1:0"}, now: cfg.Now, auth: a}
 }
 
 // TestRateLimitDoesNotAllocate: checking a known client allocates nothing, so the cached read
@@ -291,7 +290,9 @@ func TestRateLimitDoesNotAllocate(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts of the handler are meaningless under the race detector (sync.Pool drops items)")
 	}
-	defaults := RateLimitOf(config.Default().RateLimit)
+	// config.example.toml's [ratelimit] (config.Config.AuthConfig maps it).
+	defaults := auth.RateLimit{Login: auth.Budget{Rate: 1, Burst: 20}, Read: auth.Budget{Burst: 200}, Write: auth.Budget{Burst: 100},
+		FailedLoginsPerIPWallet: 5, FailedLoginsPerIP: 20, FailedLoginWindow: 15 * time.Minute, MaxClients: 100000, IdleEvict: 10 * time.Minute}
 	if defaults.Login.Rate == 0 || defaults.FailedLoginsPerIP == 0 {
 		t.Fatalf("the defaults limit nothing: %+v", defaults)
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"paimon/cache"
-	"paimon/config"
 	"paimon/fund"
 	"paimon/kv"
 	"paimon/raftstore"
@@ -27,7 +26,7 @@ type read struct {
 	// changedBy are the fund classes whose change invalidates every cached answer.
 	changedBy []fund.Class
 	// ttl is the class's TTL from [cache]; nil is default_ttl.
-	ttl func(config.Cache) time.Duration
+	ttl func(CacheTTLs) time.Duration
 	// render answers a request the view does not (nil: the view answers all).
 	render func(v kv.Reader, q *readQuery) ([]byte, error)
 	// class is the route's cache class, numbered by initReads.
@@ -78,9 +77,9 @@ func initReads() {
 	}
 }
 
-func overviewTTL(c config.Cache) time.Duration { return c.OverviewTTL.D() }
-func navTTL(c config.Cache) time.Duration      { return c.NavTTL.D() }
-func pricesTTL(c config.Cache) time.Duration   { return c.PricesTTL.D() }
+func overviewTTL(c CacheTTLs) time.Duration { return c.Overview }
+func navTTL(c CacheTTLs) time.Duration      { return c.Nav }
+func pricesTTL(c CacheTTLs) time.Duration   { return c.Prices }
 
 const contentJSON = "application/json"
 

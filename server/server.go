@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
 	"paimon/auth"
@@ -46,6 +47,8 @@ type ViewRenderer interface {
 // Server serves the API. New does no I/O; Start listens; Close shuts down gracefully.
 type Server struct {
 	cfg      Config
+	deps     Deps
+	now      func() time.Time
 	logger   *slog.Logger
 	store    Store
 	cache    *cache.Cache
@@ -65,28 +68,44 @@ type Server struct {
 	stopTouches chan struct{}
 }
 
-// New returns a server that reads through c, writes through store and authenticates through
-// a, to which it binds store as the replica sessions are read from (auth.Bind).
-func New(cfg Config, store Store, c *cache.Cache, registry *chainlog.Registry, views ViewRenderer, a *auth.Auth) (*Server, error) {
-	if a == nil {
-		return nil, errors.New("server: an auth.Auth is required")
-	}
-	if cfg.Now == nil {
-		cfg.Now = a.Config().Now
-	}
+// New returns a server that reads through deps.Cache, writes through deps.Store and
+// authenticates through deps.Auth, to which it binds the store as the replica sessions are
+// read from (auth.Bind).
+func New(cfg Config, deps Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.NodeID == "" || cfg.MaxStaleness <= 0 || cfg.ApplyTimeout <= 0 {
+		return nil, errors.New("server: NodeID, MaxStaleness and ApplyTimeout are required")
+	}
+	a := deps.Auth
+	if a == nil || deps.Store == nil || deps.Cache == nil || deps.Registry == nil {
+		return nil, errors.New("server: Deps.Store, Cache, Registry and Auth are required")
+	}
+	if deps.Now == nil {
+		deps.Now = a.Config().Now
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Metrics == nil {
+		deps.Metrics = metrics.NewSet()
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = DefaultConcurrency()
+	}
 	s := &Server{
 		cfg:         cfg,
-		logger:      cfg.Logger,
-		store:       store,
-		cache:       c,
-		registry:    registry,
-		views:       views,
+		deps:        deps,
+		now:         deps.Now,
+		logger:      deps.Logger,
+		store:       deps.Store,
+		cache:       deps.Cache,
+		registry:    deps.Registry,
+		views:       deps.Views,
 		auth:        a,
 		stopTouches: make(chan struct{}),
-		metrics:     newRouteMetrics(cfg.Metrics),
+		metrics:     newRouteMetrics(deps.Metrics),
 	}
 	a.Bind(replica{s})
 	s.bufs.New = func() any { b := make([]byte, 0, 16<<10); return &b }
@@ -99,7 +118,7 @@ func New(cfg Config, store Store, c *cache.Cache, registry *chainlog.Registry, v
 		MaxIdleConnDuration:           time.Minute,
 		NoDefaultUserAgentHeader:      true,
 		DisableHeaderNamesNormalizing: false,
-		TLSConfig:                     cfg.PeerTLS,
+		TLSConfig:                     deps.PeerTLS,
 	}
 	s.srv = &fasthttp.Server{
 		Handler:                       s.Handler,
@@ -127,13 +146,13 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("http listen %s: %w", s.cfg.Addr, err)
 	}
-	ln := newListener(tcp, s.cfg.MaxConnsPerIP, s.cfg.MaxBodyBytes, s.logger, s.cfg.Metrics)
+	ln := newListener(tcp, s.cfg.MaxConnsPerIP, s.cfg.MaxBodyBytes, s.logger, s.deps.Metrics)
 	s.ln = ln
 	serve := s.srv.Serve
-	if s.cfg.TLS != nil {
+	if s.deps.TLS != nil {
 		// The TLS listener hands fasthttp *tls.Conn connections, which it hijacks for
 		// WebSocket like any other (push then writes through TLS, not the writev fast path).
-		s.srv.TLSConfig = s.cfg.TLS.Clone()
+		s.srv.TLSConfig = s.deps.TLS.Clone()
 		serve = func(ln net.Listener) error { return s.srv.ServeTLS(ln, "", "") }
 	}
 	s.wg.Add(2)
@@ -147,14 +166,14 @@ func (s *Server) Start() error {
 			s.logger.Error("http server stopped", "error", err)
 		}
 	}()
-	s.logger.Info("http listening", "addr", ln.Addr().String(), "tls", s.cfg.TLS != nil)
+	s.logger.Info("http listening", "addr", ln.Addr().String(), "tls", s.deps.TLS != nil)
 	return nil
 }
 
 // peerURL is the URL of path (with its query) on the member whose API listens at addr
 // (host:port): https when this node serves TLS, since all members share that setting.
 func (s *Server) peerURL(addr, path string) string {
-	if s.cfg.TLS != nil {
+	if s.deps.TLS != nil {
 		return "https://" + addr + path
 	}
 	return "http://" + addr + path

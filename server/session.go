@@ -51,7 +51,7 @@ func (s *Server) authNonce(ctx *fasthttp.RequestCtx) error {
 	if err != nil {
 		return err
 	}
-	now := s.cfg.Now()
+	now := s.now()
 	n, err := s.auth.NewNonce(now)
 	if err != nil {
 		return err
@@ -132,7 +132,7 @@ func (s *Server) authLogin(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if err := s.auth.FailedLoginAllowed(ip, addr); err != nil {
 		return err
 	}
-	now := s.cfg.Now()
+	now := s.now()
 	if n.Expires() <= now.UnixNano() {
 		s.auth.LoginFailed("expired_nonce")
 		return fmt.Errorf("%w: the nonce expired at %s; ask POST /v1/auth/nonce for a new one", errAuthInvalid, time.Unix(0, n.Expires()).UTC().Format(time.RFC3339))
@@ -175,7 +175,7 @@ func (s *Server) auditFailedLogin(ctx *fasthttp.RequestCtx, rc *reqCtx, addr com
 	actor := actorOf(ctx, rc)
 	actor.Name, actor.Role = auth.WalletName(addr), auth.RoleNone.String()
 	cmd := fund.EncodeAudit(&fund.AuditCommand{
-		Time: s.cfg.Now().UnixNano(), Actor: actor, Action: "auth.login_failed",
+		Time: s.now().UnixNano(), Actor: actor, Action: "auth.login_failed",
 		Resource: auth.WalletName(addr), After: []byte(`{"reason":"` + reason + `"}`),
 	})
 	if _, err := s.propose(cmd); err != nil {
@@ -188,7 +188,7 @@ func (s *Server) authLogout(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if !rc.who.Session {
 		return validation("only a wallet session can log out; static API tokens are revoked by removing them from the configuration", nil)
 	}
-	res, err := s.propose(fund.EncodeLogout(&fund.LogoutCommand{Time: s.cfg.Now().UnixNano(), Actor: actorOf(ctx, rc), TokenHash: rc.who.Key}))
+	res, err := s.propose(fund.EncodeLogout(&fund.LogoutCommand{Time: s.now().UnixNano(), Actor: actorOf(ctx, rc), TokenHash: rc.who.Key}))
 	if err != nil {
 		return err
 	}
@@ -242,7 +242,7 @@ func (s *Server) postRole(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	} else if _, ok := auth.ParseRole(r); !ok {
 		return validation(fmt.Sprintf("role %.40q: want %s, or none (removes the role)", req.Role, auth.RoleNames), nil)
 	}
-	res, err := s.propose(fund.EncodeRole(&fund.RoleCommand{Time: s.cfg.Now().UnixNano(), Actor: actorOf(ctx, rc), Address: addr, Role: r}))
+	res, err := s.propose(fund.EncodeRole(&fund.RoleCommand{Time: s.now().UnixNano(), Actor: actorOf(ctx, rc), Address: addr, Role: r}))
 	if err != nil {
 		return err
 	}
@@ -312,7 +312,7 @@ func (s *Server) runTouches(stop <-chan struct{}) {
 		case <-time.After(touchDelay):
 		}
 		for {
-			batch := s.auth.Touches().Take(s.cfg.Now().UnixNano())
+			batch := s.auth.Touches().Take(s.now().UnixNano())
 			if len(batch) == 0 {
 				break
 			}
@@ -326,7 +326,7 @@ func (s *Server) runTouches(stop <-chan struct{}) {
 }
 
 func (s *Server) flushTouches(batch []fund.Touch) error {
-	cmd := fund.EncodeTouch(&fund.TouchCommand{Time: s.cfg.Now().UnixNano(), Touches: batch})
+	cmd := fund.EncodeTouch(&fund.TouchCommand{Time: s.now().UnixNano(), Touches: batch})
 	if s.store.IsLeader() {
 		res, err := s.propose(cmd)
 		if err != nil {
@@ -371,7 +371,7 @@ func (s *Server) clusterTouch(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if err != nil {
 		return validation("malformed touch command: "+err.Error(), nil)
 	}
-	c.Time = s.cfg.Now().UnixNano()
+	c.Time = s.now().UnixNano()
 	res, err := s.propose(fund.EncodeTouch(c))
 	if err != nil {
 		return err

@@ -154,8 +154,10 @@ func (s *Server) serveClusterStatus(ctx *fasthttp.RequestCtx) error {
 	if !st.LastContact.IsZero() {
 		out.LastContactMs = time.Since(st.LastContact).Milliseconds()
 	}
-	if s.cfg.PGSync != nil {
-		out.PGSync = s.cfg.PGSync()
+	if s.deps.PGSync != nil {
+		ps := s.deps.PGSync.Status()
+		out.PGSync = PGSyncStatus{Enabled: ps.Enabled, Running: ps.Running, SyncedIndex: ps.SyncedIndex,
+			LagIndex: ps.LagIndex, LagSeconds: ps.LagSeconds, LastError: ps.LastError}
 	}
 	// Reachability is this node's view: its own API answers, and each other member's /healthz
 	// answers within a short timeout (asked concurrently).
@@ -183,10 +185,10 @@ func (s *Server) serveClusterStatus(ctx *fasthttp.RequestCtx) error {
 
 // serveIngestStatus reports chain ingest; it is a leader route, since ingest runs there.
 func (s *Server) serveIngestStatus(ctx *fasthttp.RequestCtx) error {
-	if s.cfg.IngestStatus == nil {
+	if s.deps.Ingest == nil {
 		return s.writeJSON(ctx, map[string]any{"chainId": s.cfg.ChainID, "enabled": false, "leaderOnly": true, "rpc": []any{}}, s.store.AppliedIndex())
 	}
-	return s.writeJSON(ctx, s.cfg.IngestStatus(), s.store.AppliedIndex())
+	return s.writeJSON(ctx, s.deps.Ingest.Status(), s.store.AppliedIndex())
 }
 
 // pgVerify compares this node's state with PostgreSQL (GET /v1/admin/pg/verify?wait=30s). It
@@ -201,12 +203,12 @@ func (s *Server) pgVerify(ctx *fasthttp.RequestCtx) error {
 		}
 		wait = d
 	}
-	if s.cfg.PGVerify == nil {
+	if s.deps.PGSync == nil {
 		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "this node cannot verify PostgreSQL"}
 	}
 	vctx, cancel := context.WithTimeout(context.Background(), wait+5*time.Minute)
 	defer cancel()
-	rep, _, err := s.cfg.PGVerify(vctx, wait)
+	rep, err := s.deps.PGSync.Verify(vctx, wait)
 	if err != nil {
 		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "verify: " + err.Error()}
 	}
@@ -215,5 +217,5 @@ func (s *Server) pgVerify(ctx *fasthttp.RequestCtx) error {
 
 // serveSystemConfig answers the node's effective configuration without secrets.
 func (s *Server) serveSystemConfig(ctx *fasthttp.RequestCtx) error {
-	return s.writeJSON(ctx, s.cfg.SystemConfig, s.store.AppliedIndex())
+	return s.writeJSON(ctx, s.deps.SystemConfig, s.store.AppliedIndex())
 }

@@ -64,7 +64,7 @@ func (s *Server) postLogs(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 		return s.writeJSON(ctx, resp, resp.Index)
 	}
 	cmd := fund.EncodeLogs(&fund.LogsCommand{
-		Time: s.cfg.Now().UnixNano(), Actor: actorOf(ctx, rc), Events: events, Skipped: resp.Skipped,
+		Time: s.now().UnixNano(), Actor: actorOf(ctx, rc), Events: events, Skipped: resp.Skipped,
 	})
 	res, err := s.propose(cmd)
 	if err != nil {
@@ -92,7 +92,7 @@ func (s *Server) postPrices(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if err != nil {
 		return err
 	}
-	cmd := fund.EncodePrices(&fund.PricesCommand{Time: s.cfg.Now().UnixNano(), Actor: actorOf(ctx, rc), Prices: prices})
+	cmd := fund.EncodePrices(&fund.PricesCommand{Time: s.now().UnixNano(), Actor: actorOf(ctx, rc), Prices: prices})
 	res, err := s.propose(cmd)
 	if err != nil {
 		return err

@@ -20,7 +20,7 @@ type Pusher interface {
 // serveWS upgrades GET /v1/ws. A token in the Authorization header authenticates the
 // connection as an auth frame would; browsers, which cannot set it, send an auth frame.
 func (s *Server) serveWS(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
-	if s.cfg.Push == nil {
+	if s.deps.Push == nil {
 		return fmt.Errorf("%w: push is disabled on this node ([push] enabled = false)", errNotFound)
 	}
 	if rc.who.Cluster {
@@ -28,7 +28,7 @@ func (s *Server) serveWS(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	}
 	who := rc.who
 	who.Via = ""
-	return s.cfg.Push.Serve(ctx, who)
+	return s.deps.Push.Serve(ctx, who)
 }
 
 // Channels are the WebSocket channels the push hub serves, from the route table: each with the

@@ -30,7 +30,7 @@ func TestWSRoute(t *testing.T) {
 	var got auth.Principal
 	var refuse error
 	n := newTestNode(t, func(su *setup) {
-		su.server.Push = pusherFunc(func(ctx *fasthttp.RequestCtx, who auth.Principal) error {
+		su.pusher = pusherFunc(func(ctx *fasthttp.RequestCtx, who auth.Principal) error {
 			got = who
 			if refuse != nil {
 				return refuse

@@ -21,7 +21,7 @@ func TestTLSWatch(t *testing.T) {
 	ca := testutil.NewTestCA(t)
 	cfg := config.Default()
 	cfg.Node.DataDir = t.TempDir()
-	cfg.HTTP.Addr, cfg.Raft.Addr = freePort(t), freePort(t)
+	cfg.HTTP.Addr, cfg.Raft.BindAddr = freePort(t), freePort(t)
 	cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile = ca.Issue(t, "node1")
 	cfg.Log.Level = "warn"
 	n, err := node.New(cfg, testutil.Logger(t, "node1", slog.LevelWarn), node.Options{})

@@ -99,6 +99,10 @@ func loadConfig(args []string, stderr io.Writer) (*config.Config, bool, error) {
 	return cfg, *check, nil
 }
 
+// serve is a node's life, top to bottom: the configuration (defaults, file, environment,
+// flags, validated once), the files it names (contract ABIs, certificates: loaded before
+// anything starts, which is all -check-config does besides validating), the logger, then the
+// node itself until SIGINT/SIGTERM or a fatal apply error (runNode).
 func serve(args []string, stdout, stderr io.Writer) int {
 	cfg, check, err := loadConfig(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -152,7 +156,8 @@ func runNode(cfg *config.Config, logger *slog.Logger) error {
 	case fatal = <-n.Fatal():
 	}
 	logger.Info("shutting down")
-	// In-flight requests get a few seconds to finish.
+	// A leader hands leadership over first, while its API still serves; then in-flight
+	// requests get a few seconds to finish (node.Close).
 	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := n.Close(cctx); err != nil {
