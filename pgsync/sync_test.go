@@ -32,23 +32,24 @@ func TestSyncRandomEventsThenVerify(t *testing.T) {
 	n.propose(fund.EncodePrices(&fund.PricesCommand{Time: n.now(), Actor: fund.Actor{Name: "ops", Role: "operator"}, Prices: prices}))
 	// Wallet roles: granted, changed, removed.
 	admin := fund.Actor{Name: "root", Role: "admin"}
-	for i, role := range []string{"viewer", "operator", "admin", "admin", "", "viewer"} {
+	for i, role := range []string{"viewer", "operator", "admin", "admin", "", "approver"} {
 		addr := fundtest.Addr(fmt.Sprintf("wallet%d", i%3))
 		n.propose(fund.EncodeRole(&fund.RoleCommand{Time: n.now(), Actor: admin, Address: addr, Role: role}))
 	}
 	n.waitSynced(60 * time.Second)
 	pool := testPool(t, dsn)
 	rep := n.verify(pool)
-	// wallet0: viewer, then admin; wallet1: operator, then removed; wallet2: admin, then viewer.
+	// wallet0: viewer, then admin; wallet1: operator, then removed; wallet2: admin, then
+	// approver (the role added after v0.1.0: migration 00004 lets the table hold it).
 	var roles string
 	if err := pool.QueryRow(context.Background(), `SELECT string_agg(role, ',' ORDER BY address) FROM wallet_roles`).Scan(&roles); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{fundtest.Addr("wallet0").Hex(): "admin", fundtest.Addr("wallet2").Hex(): "viewer"}
+	want := map[string]string{fundtest.Addr("wallet0").Hex(): "admin", fundtest.Addr("wallet2").Hex(): "approver"}
 	var got int
 	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM wallet_roles WHERE (lower(address), role) IN (($1, $2), ($3, $4))`,
 		strings.ToLower(fundtest.Addr("wallet0").Hex()), want[fundtest.Addr("wallet0").Hex()],
-		strings.ToLower(fundtest.Addr("wallet2").Hex()), want[fundtest.Addr("wallet2").Hex()]).Scan(&got); err != nil || got != 2 || len(roles) != len("admin,viewer") {
+		strings.ToLower(fundtest.Addr("wallet2").Hex()), want[fundtest.Addr("wallet2").Hex()]).Scan(&got); err != nil || got != 2 || len(roles) != len("admin,approver") {
 		t.Fatalf("wallet_roles: %q, %d matching (%v)", roles, got, err)
 	}
 	total := 0
