@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
+
+	"paimon/internal/testutil"
 )
 
 // secret is the credential every refused request carries: no answer may contain it.
@@ -99,39 +102,56 @@ func TestTransportRefusals(t *testing.T) {
 	}
 }
 
-// TestBodyTooLargeLingers: a client that keeps sending a body over the limit reads the 413
-// (the connection is half-closed and drained, not reset under it), on any method.
+// TestBodyTooLargeLingers: a client that sends a whole body over the limit before reading
+// reads the 413 (the connection is half-closed and drained, not reset under it), on any
+// method, over plain TCP and TLS.
 func TestBodyTooLargeLingers(t *testing.T) {
-	n := newTestNode(t)
-	for _, method := range []string{"GET", "POST", "DELETE"} {
-		t.Run(method, func(t *testing.T) {
-			c, err := net.Dial("tcp", n.srv.Addr())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-			body := bytes.Repeat([]byte("z"), 2<<20)
-			// The whole body is sent before the answer is read, as most clients do: the
-			// server answers after the header, and what it does not read must not reset the
-			// connection under the answer.
-			if _, err := fmt.Fprintf(c, "%s /v1/fund/overview HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", method, len(body)); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := c.Write(body); err != nil {
-				t.Fatalf("sending the body: %v", err)
-			}
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil {
-				t.Fatalf("no answer (reset?): %v", err)
-			}
-			b, err := io.ReadAll(resp.Body)
-			if err != nil {
-				t.Fatalf("answer cut: %v", err)
-			}
-			var e struct{ Error apiError }
-			if resp.StatusCode != 413 || json.Unmarshal(b, &e) != nil || e.Error.Code != "PAYLOAD_TOO_LARGE" {
-				t.Fatalf("got %d %s", resp.StatusCode, b)
+	ca := testutil.NewTestCA(t)
+	for _, secure := range []bool{false, true} {
+		name := map[bool]string{false: "tcp", true: "tls"}[secure]
+		t.Run(name, func(t *testing.T) {
+			n := newTestNode(t, func(su *setup) {
+				if secure {
+					su.server.TLS = ca.ServerConfig(t, "node1")
+				}
+			})
+			for _, method := range []string{"GET", "POST", "DELETE"} {
+				t.Run(method, func(t *testing.T) {
+					var c net.Conn
+					var err error
+					if secure {
+						c, err = tls.Dial("tcp", n.srv.Addr(), ca.ClientConfig())
+					} else {
+						c, err = net.Dial("tcp", n.srv.Addr())
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer c.Close()
+					_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+					body := bytes.Repeat([]byte("z"), 2<<20)
+					// The whole body is sent before the answer is read, as most clients do: the
+					// server answers after the header, and what it does not read must not reset
+					// the connection under the answer.
+					if _, err := fmt.Fprintf(c, "%s /v1/fund/overview HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", method, len(body)); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := c.Write(body); err != nil {
+						t.Fatalf("sending the body: %v", err)
+					}
+					resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+					if err != nil {
+						t.Fatalf("no answer (reset?): %v", err)
+					}
+					b, err := io.ReadAll(resp.Body)
+					if err != nil {
+						t.Fatalf("answer cut: %v", err)
+					}
+					var e struct{ Error apiError }
+					if resp.StatusCode != 413 || json.Unmarshal(b, &e) != nil || e.Error.Code != "PAYLOAD_TOO_LARGE" {
+						t.Fatalf("got %d %s", resp.StatusCode, b)
+					}
+				})
 			}
 		})
 	}
