@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -49,7 +50,8 @@ type setup struct {
 	server Config
 	auth   auth.Config
 	push   func(a *auth.Auth) Pusher
-	pusher Pusher // set instead of push, for a fake
+	pusher Pusher      // set instead of push, for a fake
+	tls    *tls.Config // Deps.TLS: serve HTTPS
 }
 
 func newTestNode(t testing.TB, mutate ...func(*setup)) *testNode {
@@ -114,7 +116,7 @@ func newTestNode(t testing.TB, mutate ...func(*setup)) *testNode {
 	if err := store.WaitForLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(su.server, Deps{Store: store, Cache: vc, Registry: reg, Views: machine, Auth: au, Push: su.pusher, Logger: logger, Metrics: set})
+	srv, err := New(su.server, Deps{Store: store, Cache: vc, Registry: reg, Views: machine, Auth: au, Push: su.pusher, TLS: su.tls, Logger: logger, Metrics: set})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,7 +112,7 @@ func TestBodyTooLargeLingers(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			n := newTestNode(t, func(su *setup) {
 				if secure {
-					su.server.TLS = ca.ServerConfig(t, "node1")
+					su.tls = ca.ServerConfig(t, "node1")
 				}
 			})
 			for _, method := range []string{"GET", "POST", "DELETE"} {
