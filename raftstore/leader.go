@@ -164,7 +164,9 @@ func WhileLeader(ctx context.Context, changes <-chan Leadership, lead func(ctx c
 			select {
 			case <-ctx.Done():
 				stop()
-				<-done
+				if done != nil { // nil: lead already returned
+					<-done
+				}
 				return
 			case now = <-changes:
 			case <-done:
