@@ -6,6 +6,8 @@ import (
 	"paimon/chainlog"
 
 	"github.com/holiman/uint256"
+
+	"paimon/version"
 )
 
 // Command types: the first byte of every fund command. Append only, never renumber.
@@ -26,6 +28,24 @@ const (
 // with ErrFutureFormat naming the version (see DESIGN.md, "Format versions"). A new version is
 // written only once the cluster version allows it: an older member must never receive it.
 const codecVersion byte = 1
+
+// CommandVersion returns the cluster version a command needs (raftstore.Config.CommandVersion):
+// version.Base for the types and versions v0.1.0 applies, version.Cluster (this release's) for
+// anything else, so that a command type or version added since is proposed only once every
+// member runs a release that has it. A type added in a later release keeps that release's
+// version here when the next one raises version.Cluster: add it to the switch then.
+func CommandVersion(cmd []byte) string {
+	if len(cmd) < 2 {
+		return version.Base
+	}
+	switch cmd[0] {
+	case CmdLogs, CmdPrices, CmdAudit, CmdSyncMark, CmdIngest, CmdNonce, CmdLogin, CmdTouch, CmdLogout, CmdRole:
+		if cmd[1] == 1 {
+			return version.Base
+		}
+	}
+	return version.Cluster
+}
 
 // Limits enforced by the request parsers and by the command decoder.
 const (

@@ -145,6 +145,8 @@ func (n *Node) Start() (err error) {
 	if n.store, err = raftstore.New(cfg.StoreConfig(), n.machine, raftstore.Deps{
 		TLS: clusterTLS, Network: n.opts.Network, Logger: n.logger, Metrics: n.metrics,
 		OnFatal: n.onFatal, OnRestore: n.updater.Restored,
+		// A command an older member could not apply waits for the cluster version (issue 19).
+		CommandVersion: fund.CommandVersion,
 	}); err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"paimon/version"
 )
 
 // Config is the [raft] section: consensus and the local log. Build it from DefaultConfig and
@@ -54,6 +56,12 @@ type Config struct {
 	Secret []byte `toml:"-"`
 	// LogCacheSize is how many recent log entries are kept in memory in front of the WAL.
 	LogCacheSize int `toml:"-"`
+	// Version is the highest cluster version this node supports; empty is version.Cluster
+	// (tests set an older one to play a member of an older release).
+	Version string `toml:"-"`
+	// VersionCheckInterval is how often the leader asks the members which version they support
+	// while the cluster version is below its own; 0 is 2s.
+	VersionCheckInterval time.Duration `toml:"-"`
 }
 
 // DefaultConfig returns the defaults documented in config.example.toml: a single node that
@@ -161,6 +169,15 @@ func (c *Config) check() error {
 	if c.Dir == "" {
 		err = errors.Join(err, errors.New("node.data_dir: must not be empty"))
 	}
+	if c.Version == "" {
+		c.Version = version.Cluster
+	}
+	if !version.Valid(c.Version) {
+		err = errors.Join(err, fmt.Errorf("cluster version %q is not major.minor", c.Version))
+	}
+	if c.VersionCheckInterval <= 0 {
+		c.VersionCheckInterval = 2 * time.Second
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
@@ -184,6 +201,9 @@ type Deps struct {
 	// OnRestore is called after a snapshot replaced the state, with the new applied index,
 	// before readers can see it: whatever was derived from the old state (caches) must go.
 	OnRestore func(index uint64)
+	// CommandVersion returns the cluster version a state-machine command needs; Propose
+	// refuses a command above the cluster's version with ErrMidUpgrade. Nil allows every command.
+	CommandVersion func(cmd []byte) string
 }
 
 func (d *Deps) fill() {

@@ -50,6 +50,8 @@ type fsm struct {
 	applied uint64
 	// metaPending holds node address changes of the batch being applied (membership.go).
 	metaPending [][2]string
+	// versionPending is a cluster version raised in the batch being applied (clusterversion.go).
+	versionPending string
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -106,6 +108,11 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		f.s.setMeta(f.metaPending)
 		f.metaPending = f.metaPending[:0]
 	}
+	if v := f.versionPending; v != "" {
+		f.s.clusterVersion.Store(&v)
+		f.versionPending = ""
+		f.s.logger.Info("cluster version is now "+v, "cluster_version", v, "index", last)
+	}
 	// Observers (the cache) learn of the batch before readers can see its index, so a reader
 	// that sees index N never serves a cached value that N invalidated.
 	f.s.sm.Committed()
@@ -127,6 +134,8 @@ func (f *fsm) applyCommand(rw kv.ReadWriter, l *raft.Log) (any, error) {
 		return nil, nil
 	case CmdNodeMeta:
 		return nil, f.applyNodeMeta(rw, l.Data)
+	case CmdClusterVersion:
+		return nil, f.applyClusterVersion(rw, l.Data)
 	default:
 		return nil, fmt.Errorf("%w: unknown internal command type 0x%02x", ErrCorrupt, l.Data[0])
 	}
@@ -198,6 +207,9 @@ func (f *fsm) loadState() error {
 	defer snap.Close()
 	if err := f.s.sm.Load(snapReader{snap}); err != nil {
 		return fmt.Errorf("load state machine: %w", err)
+	}
+	if err := f.s.loadClusterVersion(snapReader{snap}); err != nil {
+		return err
 	}
 	return f.s.loadNodeMeta(snapReader{snap})
 }

@@ -36,6 +36,10 @@ type Member struct {
 	RaftAddr string `json:"raftAddr"`
 	HTTPAddr string `json:"httpAddr"`
 	Voter    bool   `json:"voter"`
+	// Version is the highest cluster version the member supports, as its notify answer says
+	// ("" for a release before cluster versions). Never sent in a join or notify request: v0.1.0
+	// refuses unknown fields there.
+	Version string `json:"version,omitempty"`
 }
 
 func encodeNodeMeta(id, httpAddr string) []byte {
@@ -170,6 +174,9 @@ func (s *Store) Join(ctx context.Context, m Member) (uint64, error) {
 		if err := s.probe(m.RaftAddr); err != nil {
 			return 0, err
 		}
+		if err := s.checkJoinVersion(ctx, m); err != nil {
+			return 0, err
+		}
 		timeout := s.timeout(ctx)
 		var af raft.IndexFuture
 		if m.Voter {
@@ -286,6 +293,11 @@ func (s *Store) Form(ctx context.Context, fc FormConfig) error {
 		return fmt.Errorf("%w: form as %q on node %q", ErrInvalidConfig, fc.Self.ID, s.cfg.NodeID)
 	}
 	s.Noticed(fc.Self)
+	if fc.Peers != nil {
+		self := fc.Self
+		self.Version = ""
+		s.peerAccess.Store(&peerAccess{peers: fc.Peers, self: self})
+	}
 	if s.hadState || (len(fc.Join) == 0 && fc.BootstrapExpect <= 1) {
 		return s.announce(ctx, fc)
 	}

@@ -73,6 +73,10 @@ type Store struct {
 
 	// format is the data directory format this store writes and how it gets there (format.go).
 	format formatPlan
+	// clusterVersion is the applied cluster version; peerAccess what Form was given, for asking
+	// members their versions (clusterversion.go).
+	clusterVersion atomic.Pointer[string]
+	peerAccess     atomic.Pointer[peerAccess]
 }
 
 type storeMetrics struct {
@@ -202,9 +206,20 @@ func (s *Store) Open() (err error) {
 		}
 	}
 	s.registerMetrics()
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.watchLeadership()
 	go s.readRounds()
+	go func() {
+		defer s.wg.Done()
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			<-s.closed
+			cancel()
+		}()
+		changes, unsubscribe := s.SubscribeLeadership()
+		defer unsubscribe()
+		WhileLeader(ctx, changes, s.raiseClusterVersion)
+	}()
 	s.logger.Info("raft store open", "raft_addr", s.cfg.AdvertiseAddr(), "applied_index", applied, "existing_state", hasState)
 	return nil
 }
@@ -337,6 +352,9 @@ type Result struct {
 // that is not the leader it returns ErrNotLeader (or ErrNoLeader when there is none).
 func (s *Store) Propose(ctx context.Context, cmd []byte) (Result, error) {
 	if err := s.usable(); err != nil {
+		return Result{}, err
+	}
+	if err := s.allowed(cmd); err != nil {
 		return Result{}, err
 	}
 	s.metrics.proposals.Inc()
@@ -551,11 +569,15 @@ type Status struct {
 	// from a leader and applied up to the commit index that leader told it.
 	Settled bool
 	Fatal   error
+	// Version is the highest cluster version this node supports, ClusterVersion the one the
+	// cluster has applied here.
+	Version, ClusterVersion string
 }
 
 // Status reports the node's Raft state.
 func (s *Store) Status() Status {
-	st := Status{NodeID: s.cfg.NodeID, AppliedIndex: s.AppliedIndex(), Fatal: s.fatalErr()}
+	st := Status{NodeID: s.cfg.NodeID, AppliedIndex: s.AppliedIndex(), Fatal: s.fatalErr(),
+		Version: s.cfg.Version, ClusterVersion: s.ClusterVersion()}
 	r := s.raft
 	if r == nil {
 		st.State = "Shutdown"

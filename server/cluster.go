@@ -134,12 +134,13 @@ func (s *Server) clusterNotify(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 }
 
 func (s *Server) self() raftstore.Member {
-	return raftstore.Member{ID: s.cfg.NodeID, RaftAddr: s.cfg.RaftAddr, HTTPAddr: s.cfg.AdvertiseAddr(), Voter: true}
+	return raftstore.Member{ID: s.cfg.NodeID, RaftAddr: s.cfg.RaftAddr, HTTPAddr: s.cfg.AdvertiseAddr(), Voter: true,
+		Version: s.store.Status().Version}
 }
 
 func membershipError(err error) error {
 	switch {
-	case errors.Is(err, raftstore.ErrConflict):
+	case errors.Is(err, raftstore.ErrConflict), errors.Is(err, raftstore.ErrTooOld):
 		return &apiError{Status: 409, Code: "CONFLICT", Message: err.Error()}
 	case errors.Is(err, raftstore.ErrUnreachable):
 		// Never err's text: it may carry what a foreign service at the address answered.

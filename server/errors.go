@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -96,6 +97,8 @@ func apiErrorOf(err error) (*apiError, bool) {
 		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "timed out waiting for the cluster; retry shortly"}, false
 	case errors.Is(err, raftstore.ErrClosed):
 		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "the node is shutting down"}, false
+	case errors.Is(err, raftstore.ErrMidUpgrade):
+		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "the cluster is mid-upgrade: " + strings.TrimPrefix(err.Error(), raftstore.ErrMidUpgrade.Error()+": ")}, false
 	case errors.Is(err, raftstore.ErrFatal):
 		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "the node has stopped applying the log and must be restarted"}, true
 	case errors.Is(err, push.ErrTooManyConnsFromIP):

@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"paimon/raftstore"
+	"paimon/version"
 )
 
 func (s *Server) notLeaderError() error {
@@ -118,6 +119,10 @@ type clusterNode struct {
 	HTTPAddr  string `json:"httpAddr"`
 	Suffrage  string `json:"suffrage"`
 	Reachable bool   `json:"reachable"`
+	// Version is the highest cluster version the member supports, as it answers the notify
+	// endpoint; null for a release before cluster versions (v0.1.0) or a member that does not
+	// answer.
+	Version *string `json:"version"`
 }
 
 // PGSyncStatus is the PostgreSQL sync's state as /v1/cluster/status reports it.
@@ -137,17 +142,21 @@ func (s *Server) serveClusterStatus(ctx *fasthttp.RequestCtx) error {
 		return err
 	}
 	out := struct {
-		NodeID        string        `json:"nodeId"`
-		Leader        string        `json:"leader"`
-		State         string        `json:"state"`
-		Term          uint64        `json:"term"`
-		AppliedIndex  uint64        `json:"appliedIndex"`
-		CommitIndex   uint64        `json:"commitIndex"`
-		LastContactMs int64         `json:"lastContactMs"`
-		Nodes         []clusterNode `json:"nodes"`
-		PGSync        PGSyncStatus  `json:"pgsync"`
+		NodeID         string        `json:"nodeId"`
+		Version        string        `json:"version"`
+		Release        string        `json:"release"`
+		ClusterVersion string        `json:"clusterVersion"`
+		Leader         string        `json:"leader"`
+		State          string        `json:"state"`
+		Term           uint64        `json:"term"`
+		AppliedIndex   uint64        `json:"appliedIndex"`
+		CommitIndex    uint64        `json:"commitIndex"`
+		LastContactMs  int64         `json:"lastContactMs"`
+		Nodes          []clusterNode `json:"nodes"`
+		PGSync         PGSyncStatus  `json:"pgsync"`
 	}{
-		NodeID: st.NodeID, Leader: st.LeaderID, State: st.State, Term: st.Term,
+		NodeID: st.NodeID, Version: st.Version, Release: version.Release(), ClusterVersion: st.ClusterVersion,
+		Leader: st.LeaderID, State: st.State, Term: st.Term,
 		AppliedIndex: st.AppliedIndex, CommitIndex: st.CommitIndex, LastContactMs: -1,
 		Nodes: make([]clusterNode, len(members)),
 	}
@@ -159,8 +168,9 @@ func (s *Server) serveClusterStatus(ctx *fasthttp.RequestCtx) error {
 		out.PGSync = PGSyncStatus{Enabled: ps.Enabled, Running: ps.Running, SyncedIndex: ps.SyncedIndex,
 			LagIndex: ps.LagIndex, LagSeconds: ps.LagSeconds, LastError: ps.LastError}
 	}
-	// Reachability is this node's view: its own API answers, and each other member's /healthz
-	// answers within a short timeout (asked concurrently).
+	// Reachability is this node's view: its own API answers, and each other member answers the
+	// cluster notify endpoint within a short timeout (asked concurrently), with the version it
+	// supports.
 	var wg sync.WaitGroup
 	for i, m := range members {
 		cn := &out.Nodes[i]
@@ -171,11 +181,18 @@ func (s *Server) serveClusterStatus(ctx *fasthttp.RequestCtx) error {
 		switch {
 		case m.ID == st.NodeID:
 			cn.Reachable = true
+			cn.Version = &st.Version
 		case m.HTTPAddr != "":
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				cn.Reachable = s.pingTimeout(m.HTTPAddr, 500*time.Millisecond) == nil
+				nctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+				defer cancel()
+				got, err := s.Peers().Notify(nctx, m.HTTPAddr, s.self())
+				cn.Reachable = err == nil
+				if err == nil && got.Version != "" {
+					cn.Version = &got.Version
+				}
 			}()
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"paimon/internal/upgradetest"
+	"paimon/version"
 )
 
 // fixtureDirs lists the committed upgrade fixtures, one per release (testdata/upgrade/vX.Y.Z).
@@ -102,6 +103,26 @@ func TestUpgradeFixtures(t *testing.T) {
 				procs[i] = startNode(t, n, nodes)
 			}
 			check("first start")
+			// Every member runs this release: the leader raises the cluster version.
+			if err := upgradetest.WaitFor(20*time.Second, func() error {
+				for _, n := range nodes {
+					st, err := upgradetest.GetStatus(n.HTTP)
+					if err != nil {
+						return err
+					}
+					if st.ClusterVersion != version.Cluster || st.Version != version.Cluster {
+						return fmt.Errorf("%s: version %q, cluster version %q", n.ID, st.Version, st.ClusterVersion)
+					}
+					for _, m := range st.Nodes {
+						if m.Version != version.Cluster {
+							return fmt.Errorf("%s says %s supports %q", n.ID, m.ID, m.Version)
+						}
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
 			for _, n := range nodes {
 				b, err := os.ReadFile(filepath.Join(n.Dir, "FORMAT"))
 				if err != nil || !strings.Contains(string(b), `"format":1`) {
