@@ -97,6 +97,7 @@ func TestAuthorizationTable(t *testing.T) {
 		{"system_config", "GET", "/v1/system/config", "", viewers},
 		{"admin_logs", "POST", "/v1/admin/logs", `{"logs":[]}`, operators},
 		{"admin_prices", "POST", "/v1/admin/prices", `{"prices":[]}`, operators},
+		{"admin_price_delete", "DELETE", "/v1/admin/prices/0x0000000000000000000000000000000000000a02?time=1", "", operators},
 		{"cluster_join", "POST", "/v1/cluster/join", `{}`, admins},
 		{"cluster_remove", "POST", "/v1/cluster/remove", `{}`, admins},
 		{"cluster_notify", "POST", "/v1/cluster/notify", `{}`, members},

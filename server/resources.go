@@ -55,6 +55,7 @@ func resourceTable() []route {
 		// Writes.
 		{name: "admin_logs", method: "POST", path: "/v1/admin/logs", Access: auth.Operator, leader: true, handle: (*Server).postLogs},
 		{name: "admin_prices", method: "POST", path: "/v1/admin/prices", Access: auth.Operator, leader: true, handle: (*Server).postPrices},
+		{name: "admin_price_delete", method: "DELETE", path: "/v1/admin/prices/{asset}", Access: auth.Operator, leader: true, params: []string{"time"}, handle: (*Server).deletePrice},
 		{name: "admin_roles_set", method: "POST", path: "/v1/admin/roles", Access: auth.Admin, leader: true, handle: (*Server).postRole},
 		{name: "admin_roles", method: "GET", path: "/v1/admin/roles", Access: auth.Admin, handle: noRC((*Server).getRoles)},
 		{name: "pg_verify", method: "GET", path: "/v1/admin/pg/verify", Access: auth.Admin, cluster: true, params: []string{"wait"}, handle: noRC((*Server).pgVerify)},

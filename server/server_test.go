@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestWalkthroughSampleLogs(t *testing.T) {
@@ -263,4 +264,48 @@ func TestHealthReadyMetricsStatus(t *testing.T) {
 	if r := n.get("/v1/cluster/status", ""); r.status != 401 {
 		t.Fatalf("cluster status without token: %d", r.status)
 	}
+}
+
+// TestPricesFromTheFutureAndDelete: a price more than 5 minutes ahead is 400 and stores
+// nothing; DELETE /v1/admin/prices/{asset}?time= removes a point that had become "latest"
+// (audited), after which the previous point is current again; a point that does not exist is
+// 404; bad parameters are 400.
+func TestPricesFromTheFutureAndDelete(t *testing.T) {
+	n := newTestNode(t)
+	asset := "0x0000000000000000000000000000000000000a02"
+	now := time.Now().Unix()
+	post := func(price string, at int64) response {
+		return n.do("POST", "/v1/admin/prices", operatorToken, []byte(fmt.Sprintf(`{"prices":[{"asset":%q,"price":%q,"time":"%d"}]}`, asset, price, at)))
+	}
+	if r := post("100", now-60); r.status != 200 {
+		t.Fatalf("post: %d %s", r.status, r.body)
+	}
+	expectError(t, "ten years ahead", post("999", now+10*365*86400), 400, "VALIDATION_ERROR")
+	expectError(t, "six minutes ahead", post("999", now+360), 400, "VALIDATION_ERROR")
+	if p := n.mustGet("/v1/prices/"+asset+"?history=1", ""); p["price"] != "100" || len(p["items"].([]any)) != 1 {
+		t.Fatalf("a refused price was stored: %v", p)
+	}
+	if r := post("200", now+120); r.status != 200 { // ahead, within the skew
+		t.Fatalf("post: %d %s", r.status, r.body)
+	}
+	if p := n.mustGet("/v1/prices/"+asset, ""); p["price"] != "200" {
+		t.Fatalf("latest: %v", p)
+	}
+
+	r := n.do("DELETE", fmt.Sprintf("/v1/admin/prices/%s?time=%d", asset, now+120), operatorToken, nil)
+	if r.status != 200 || r.json(t)["deleted"] != 1.0 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	if p := n.mustGet("/v1/prices/"+asset, ""); p["price"] != "100" {
+		t.Fatalf("latest after the delete: %v", p)
+	}
+	audit := n.mustGet("/v1/audit?action=prices.delete", adminToken)
+	if items := audit["items"].([]any); len(items) != 1 || field(audit, "items.0.actor") == nil {
+		t.Fatalf("audit: %v", audit)
+	}
+	expectError(t, "delete again", n.do("DELETE", fmt.Sprintf("/v1/admin/prices/%s?time=%d", asset, now+120), operatorToken, nil), 404, "NOT_FOUND")
+	expectError(t, "no time", n.do("DELETE", "/v1/admin/prices/"+asset, operatorToken, nil), 400, "VALIDATION_ERROR")
+	expectError(t, "bad time", n.do("DELETE", "/v1/admin/prices/"+asset+"?time=soon", operatorToken, nil), 400, "VALIDATION_ERROR")
+	expectError(t, "bad asset", n.do("DELETE", "/v1/admin/prices/0x12?time=1", operatorToken, nil), 400, "VALIDATION_ERROR")
+	expectError(t, "viewer", n.do("DELETE", fmt.Sprintf("/v1/admin/prices/%s?time=%d", asset, now-60), viewerToken, nil), 403, "FORBIDDEN")
 }

@@ -107,6 +107,40 @@ func (s *Server) postPrices(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	}{pr.Count, res.Index}, res.Index)
 }
 
+// deletePrice deletes an asset's price point at one time (DELETE /v1/admin/prices/{asset}?time=,
+// RFC 3339 or unix seconds); the current price is then the latest point left. No point at
+// that time is 404 NOT_FOUND.
+func (s *Server) deletePrice(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
+	asset, err := fund.ParseAsset(string(rc.param))
+	if err != nil {
+		return err
+	}
+	a, err := chainlog.ParseAddress(asset)
+	if err != nil {
+		return err
+	}
+	if !ctx.QueryArgs().Has("time") {
+		return validation("time is required", map[string]any{"param": "time"})
+	}
+	t, err := fund.ParseTime("time", string(ctx.QueryArgs().Peek("time")))
+	if err != nil {
+		return err
+	}
+	cmd := fund.EncodePriceDelete(&fund.PriceDeleteCommand{Time: s.cfg.Now().UnixNano(), Actor: actorOf(ctx, rc), Asset: a, PointTime: t})
+	res, err := s.propose(cmd)
+	if err != nil {
+		return err
+	}
+	pr, ok := res.Value.(*fund.PriceDeleteResult)
+	if !ok {
+		return resultError(res.Value)
+	}
+	return s.writeJSON(ctx, struct {
+		Deleted int    `json:"deleted"`
+		Index   uint64 `json:"index"`
+	}{pr.Deleted, res.Index}, res.Index)
+}
+
 // propose replicates a command, bounded by the apply timeout.
 func (s *Server) propose(cmd []byte) (raftstore.Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ApplyTimeout)
