@@ -157,6 +157,10 @@ func (ac *applyContext) undo(o *journalOp) error {
 			// follows (the point was set first), derives it from the remaining history.
 			return nil
 		}
+		// Read it first: a record put back as it was is then not reported as changed (overlay).
+		if _, _, err := ac.get(o.key); err != nil {
+			return err
+		}
 		if o.created {
 			if err := ac.set(o.key, o.val); err != nil {
 				return err
