@@ -27,10 +27,11 @@ func TestLateLogPushesTheCorrectedResource(t *testing.T) {
 	c.subscribe(nil, "redemptions", "fund:nav")
 
 	owner := fundtest.Addr("late-owner")
-	deposit := redemptionEvent(t, "Deposit", 0, owner, owner, fundtest.E18(10), fundtest.E18(10))
-	request := redemptionEvent(t, "RedemptionRequested", 1, big.NewInt(42), owner, owner, fundtest.E18(10), fundtest.E18(10), big.NewInt(0), uint8(0), false, big.NewInt(0), big.NewInt(1))
-	nav := redemptionEvent(t, "NavUpdated", 2, fundtest.E18(1), fundtest.Amount("1.01"), big.NewInt(1_750_000_100))
-	settle := redemptionEvent(t, "RedemptionSettled", 3, big.NewInt(42), owner, owner, fundtest.E18(10), big.NewInt(0), fundtest.E18(10), uint8(0))
+	block := fundtest.NextBlock() // after the mints so far, in ledger order
+	deposit := redemptionEvent(t, block, "Deposit", 0, owner, owner, fundtest.E18(10), fundtest.E18(10))
+	request := redemptionEvent(t, block, "RedemptionRequested", 1, big.NewInt(42), owner, owner, fundtest.E18(10), fundtest.E18(10), big.NewInt(0), uint8(0), false, big.NewInt(0), big.NewInt(1))
+	nav := redemptionEvent(t, block, "NavUpdated", 2, fundtest.E18(1), fundtest.Amount("1.01"), big.NewInt(1_750_000_100))
+	settle := redemptionEvent(t, block, "RedemptionSettled", 3, big.NewInt(42), owner, owner, fundtest.E18(10), big.NewInt(0), fundtest.E18(10), uint8(0))
 	first := e.apply(logs(nav, settle))
 	late := e.apply(logs(request, deposit)) // both before the NAV point and the settlement
 
@@ -76,23 +77,20 @@ func TestLateLogPushesTheCorrectedResource(t *testing.T) {
 	}
 }
 
-// redemptionEvent builds an event at log index li of one block after the harness's mints.
-func redemptionEvent(t *testing.T, name string, li uint64, args ...any) chainlog.Event {
+// redemptionEvent builds an event at log index li of block.
+func redemptionEvent(t *testing.T, block uint64, name string, li uint64, args ...any) chainlog.Event {
 	t.Helper()
 	ev, err := fundtest.NewEvent(name, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev.BlockNumber = lateBlock
+	ev.BlockNumber = block
 	ev.LogIndex = li
 	ev.TxHash = common.BigToHash(big.NewInt(int64(7_000_000 + li)))
 	ev.BlockHash = common.Hash{7}
 	ev.BlockTime = 1_750_000_100
 	return ev
 }
-
-// lateBlock follows the harness's mints in ledger order.
-var lateBlock = fundtest.NextBlock()
 
 func logs(evs ...chainlog.Event) []byte {
 	return fund.EncodeLogs(&fund.LogsCommand{Time: time.Now().UnixNano(), Events: evs})
