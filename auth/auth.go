@@ -236,6 +236,9 @@ func (a *Auth) Authenticate(tok []byte, use bool, now int64, p *Principal) error
 	}
 	via := p.Via
 	if bytes.HasPrefix(tok, []byte(SessionPrefix)) {
+		if a.replica.Load() == nil {
+			return ErrSessionInvalid // no replica bound yet: only static tokens resolve
+		}
 		return a.sessionPrincipal(tok, use, now, p)
 	}
 	if m := a.known.Load(); m != nil {

@@ -242,6 +242,9 @@ func (s *Server) postRole(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	} else if _, ok := auth.ParseRole(r); !ok {
 		return validation(fmt.Sprintf("role %.40q: want %s, or none (removes the role)", req.Role, auth.RoleNames), nil)
 	}
+	if err := s.roleAllowed(r); err != nil {
+		return err
+	}
 	res, err := s.propose(fund.EncodeRole(&fund.RoleCommand{Time: s.now().UnixNano(), Actor: actorOf(ctx, rc), Address: addr, Role: r}))
 	if err != nil {
 		return err
@@ -265,6 +268,40 @@ func (s *Server) postRole(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 		Before    string `json:"before"`
 		Effective string `json:"effective"`
 	}{res.Index, strings.ToLower(addr.Hex()), req.Role, before, eff.String()}, res.Index)
+}
+
+// approverSince is the cluster version from which every member applies a CmdRole that grants
+// approver (v0.1.0 refuses it: granted earlier, the members' states would differ).
+const approverSince = "0.2"
+
+// roleAllowed refuses to grant approver while the replicated cluster version is below
+// approverSince, when the store reports one (a store that does not predates mixed versions).
+func (s *Server) roleAllowed(role string) error {
+	if role != "approver" {
+		return nil
+	}
+	cv, ok := s.store.(interface{ ClusterVersion() string })
+	if !ok {
+		return nil
+	}
+	if v := cv.ClusterVersion(); versionLess(v, approverSince) {
+		return &fund.ValidationError{Code: fund.CodeConflict, Message: fmt.Sprintf("the approver role needs cluster version %s (every member on v0.2.0 or later); this cluster is at %s", approverSince, v),
+			Details: map[string]any{"clusterVersion": v, "needs": approverSince}}
+	}
+	return nil
+}
+
+// versionLess compares two "major.minor" cluster versions; one that does not parse is the
+// lowest.
+func versionLess(a, b string) bool {
+	var am, an, bm, bn int
+	if _, err := fmt.Sscanf(a, "%d.%d", &am, &an); err != nil {
+		return true
+	}
+	if _, err := fmt.Sscanf(b, "%d.%d", &bm, &bn); err != nil {
+		return false
+	}
+	return am < bm || (am == bm && an < bn)
 }
 
 // getRoles lists the roles granted through the API and the bootstrap roles of the config.

@@ -343,7 +343,18 @@ func TestWalletRoles(t *testing.T) {
 	if r := n.do("POST", "/v1/admin/prices", wt, []byte(`{"prices":[]}`)); r.status == 403 || r.status == 401 {
 		t.Fatalf("operator session writes: %d %s", r.status, r.body)
 	}
-	if r := set("none"); r["before"] != "operator" || r["effective"] != "none" {
+	// An approver does what an operator does, and no more than that of an admin's.
+	if r := set("approver"); r["before"] != "operator" || r["effective"] != "approver" {
+		t.Fatalf("approver: %v", r)
+	}
+	if me := n.mustGet("/v1/auth/me", wt); me["role"] != "approver" {
+		t.Fatalf("approver session: %v", me)
+	}
+	if r := n.do("POST", "/v1/admin/prices", wt, []byte(`{"prices":[]}`)); r.status == 403 || r.status == 401 {
+		t.Fatalf("approver session writes: %d %s", r.status, r.body)
+	}
+	expectError(t, "an approver grants roles", n.do("POST", "/v1/admin/roles", wt, []byte(`{"address":"`+w.addr+`","role":"admin"}`)), 403, "FORBIDDEN")
+	if r := set("none"); r["before"] != "approver" || r["effective"] != "none" {
 		t.Fatalf("remove: %v", r)
 	}
 	expectError(t, "role removed", n.get("/v1/redemptions", wt), 403, "FORBIDDEN")
@@ -359,8 +370,43 @@ func TestWalletRoles(t *testing.T) {
 	}
 	audit := n.mustGet("/v1/audit?action=role.set", adminToken)
 	items := audit["items"].([]any)
-	if len(items) != 4 || field(items[1], "before.role") != "operator" || field(items[1], "after.role") != nil ||
+	if len(items) != 5 || field(items[1], "before.role") != "approver" || field(items[1], "after.role") != nil ||
 		field(items[1], "actor") != "wallet:"+boss.addr || field(items[1], "role") != "admin" {
 		t.Fatalf("role audit: %s", mustJSON(audit))
+	}
+}
+
+// versionedStore is the test store reporting a cluster version, as a store of a mixed-version
+// cluster does.
+type versionedStore struct {
+	Store
+	version string
+}
+
+func (v versionedStore) ClusterVersion() string { return v.version }
+
+// TestApproverNeedsClusterVersion: the approver role is granted only once every member applies
+// it (cluster version 0.2); other roles always.
+func TestApproverNeedsClusterVersion(t *testing.T) {
+	for _, tc := range []struct {
+		version, role string
+		ok            bool
+	}{
+		{"0.1", "approver", false}, {"", "approver", false}, {"0.2", "approver", true}, {"1.0", "approver", true},
+		{"0.1", "operator", true}, {"0.1", "", true},
+	} {
+		s := &Server{store: versionedStore{version: tc.version}}
+		err := s.roleAllowed(tc.role)
+		if (err == nil) != tc.ok {
+			t.Errorf("cluster %q, role %q: %v", tc.version, tc.role, err)
+		}
+		if err != nil {
+			if ae, _ := apiErrorOf(err); ae.Status != 409 || ae.Code != "CONFLICT" {
+				t.Errorf("cluster %q: %d %s, want 409 CONFLICT", tc.version, ae.Status, ae.Code)
+			}
+		}
+	}
+	if err := (&Server{store: versionedStore{}.Store}).roleAllowed("approver"); err != nil {
+		t.Errorf("a store without cluster versions: %v", err)
 	}
 }
