@@ -255,7 +255,14 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx, rc *reqCtx, methodOK bool) e
 		// A copy: rc itself must not reach a call through a function value, which would move
 		// it to the heap on every request, cached reads included.
 		other := *rc
-		return rt.handle(s, ctx, &other)
+		err := rt.handle(s, ctx, &other)
+		if rt.leader && rc.who.Via == "" && refused(err) {
+			// This node stopped leading (it is handing leadership over) between the check
+			// above and its proposal, which was refused before it reached the log: the new
+			// leader takes the request.
+			return s.forward(ctx, rc)
+		}
+		return err
 	}
 	if err := s.parseConsistency(ctx, rc); err != nil {
 		return err
