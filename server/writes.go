@@ -126,7 +126,7 @@ func (s *Server) deletePrice(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if err != nil {
 		return err
 	}
-	cmd := fund.EncodePriceDelete(&fund.PriceDeleteCommand{Time: s.cfg.Now().UnixNano(), Actor: actorOf(ctx, rc), Asset: a, PointTime: t})
+	cmd := fund.EncodePriceDelete(&fund.PriceDeleteCommand{Time: s.now().UnixNano(), Actor: actorOf(ctx, rc), Asset: a, PointTime: t})
 	res, err := s.propose(cmd)
 	if err != nil {
 		return err
