@@ -219,8 +219,10 @@ func TestFrameRateBudget(t *testing.T) {
 			limited++
 		}
 	}
-	if limited != 2 { // the warning, and the one before the close
-		t.Fatalf("%d RATE_LIMITED frames, want the warning and the closing one", limited)
+	// The warning and the closing one; a client stalled for over a second in between (a
+	// loaded machine) is warned again, once a second at most.
+	if limited < 2 || limited > 4 {
+		t.Fatalf("%d RATE_LIMITED frames, want the warning and the closing one (one a second at most)", limited)
 	}
 	if got := e.hub.m.overFrames.Get(); got != 1 {
 		t.Fatalf("over-budget closes counted: %d", got)
