@@ -33,7 +33,8 @@ type Config struct {
 	// 503 and closes it); 0 derives it from the descriptor limit (DefaultConcurrency).
 	Concurrency int `toml:"concurrency"`
 	// MaxConnsPerIP bounds the open connections from one address (an IPv6 address counts by
-	// its /64), WebSocket connections included; one over it is closed when accepted.
+	// its /64), WebSocket connections included; one over it is answered 429 (without TLS) and
+	// closed when accepted.
 	MaxConnsPerIP int `toml:"max_conns_per_ip"`
 	// TLSCertFile and TLSKeyFile (PEM), set both or neither, make the API serve HTTPS only;
 	// members then reach each other's API over https, verifying certificates against

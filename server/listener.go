@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -39,11 +40,12 @@ const (
 // level error, the others at warn), and reports itself failing (/readyz) until a connection is
 // accepted again. It also bounds
 // the connections from one address (http.max_conns_per_ip; an IPv6 address counts by its
-// /64): one over the limit is closed as soon as it is accepted.
+// /64): one over the limit is answered 429 (without TLS) and closed as soon as it is accepted.
 type listener struct {
 	net.Listener
 	logger     *slog.Logger
 	maxPerIP   int
+	tls        bool // fasthttp serves TLS over this listener: refuse without an answer
 	lingerMax  int64
 	errs       *metrics.Counter
 	refusedIP  *metrics.Counter
@@ -60,9 +62,10 @@ type listener struct {
 	lingers sync.WaitGroup
 }
 
-func newListener(ln net.Listener, maxPerIP, maxBody int, logger *slog.Logger, ms *metrics.Set) *listener {
+func newListener(ln net.Listener, tls bool, maxPerIP, maxBody int, logger *slog.Logger, ms *metrics.Set) *listener {
 	return &listener{
 		Listener:  ln,
+		tls:       tls,
 		logger:    logger,
 		maxPerIP:  maxPerIP,
 		lingerMax: int64(max(4*maxBody, lingerMinimum)),
@@ -138,7 +141,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		if n >= l.maxPerIP {
 			l.mu.Unlock()
 			l.refusedIP.Inc()
-			_ = c.Close()
+			l.refuse(c)
 			continue
 		}
 		l.perIP[key] = n + 1
@@ -148,6 +151,24 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		return &trackedConn{Conn: c, l: l, key: key}, nil
 	}
+}
+
+// tooManyConns is the answer to a connection over http.max_conns_per_ip on a plain HTTP
+// listener, written whole before anything is read.
+var tooManyConns = func() []byte {
+	body := `{"error":{"code":"RATE_LIMITED","message":"too many open connections from this address (http.max_conns_per_ip)"}}`
+	return []byte(fmt.Sprintf("HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body))
+}()
+
+// refuse closes a connection over the per-address limit: on plain HTTP after a 429 (a short
+// write into an empty socket buffer, which does not hold up the accept loop; a TLS client
+// gets no answer, as it has not finished its handshake).
+func (l *listener) refuse(c net.Conn) {
+	if !l.tls {
+		_ = c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+		_, _ = c.Write(tooManyConns)
+	}
+	_ = c.Close()
 }
 
 // Close stops Accept (also one waiting to retry) and closes the socket.

@@ -190,9 +190,18 @@ func TestConnsPerIP(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = extra.SetDeadline(time.Now().Add(5 * time.Second))
-	_, _ = io.WriteString(extra, "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
-	if _, err := http.ReadResponse(bufio.NewReader(extra), nil); err == nil {
-		t.Fatal("a fourth connection from one address was served")
+	// Answered 429 without being read, then closed.
+	resp, err := http.ReadResponse(bufio.NewReader(extra), nil)
+	if err != nil {
+		t.Fatalf("a fourth connection from one address: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	var e struct{ Error apiError }
+	if resp.StatusCode != 429 || json.Unmarshal(b, &e) != nil || e.Error.Code != "RATE_LIMITED" || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a fourth connection from one address: %d %s", resp.StatusCode, b)
+	}
+	if _, err := extra.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the fourth connection stays open")
 	}
 	extra.Close()
 	if got := n.srv.deps.Metrics.GetOrCreateCounter("paimon_http_conns_refused_total").Get(); got < 1 {
@@ -248,7 +257,7 @@ func TestAcceptRetriesTemporaryErrors(t *testing.T) {
 			}
 			set := metrics.NewSet()
 			fl := &flakyListener{Listener: tcp, fails: 6, err: e}
-			l := newListener(fl, 10, 1<<20, slog.New(slog.DiscardHandler), set)
+			l := newListener(fl, false, 10, 1<<20, slog.New(slog.DiscardHandler), set)
 			defer l.Close()
 			go func() {
 				if c, err := net.Dial("tcp", tcp.Addr().String()); err == nil {
@@ -271,7 +280,7 @@ func TestAcceptRetriesTemporaryErrors(t *testing.T) {
 	}
 	t.Run("closed while retrying", func(t *testing.T) {
 		tcp, _ := net.Listen("tcp", "127.0.0.1:0")
-		l := newListener(&flakyListener{Listener: tcp, fails: 1 << 30, err: syscall.EMFILE}, 10, 1<<20, slog.New(slog.DiscardHandler), metrics.NewSet())
+		l := newListener(&flakyListener{Listener: tcp, fails: 1 << 30, err: syscall.EMFILE}, false, 10, 1<<20, slog.New(slog.DiscardHandler), metrics.NewSet())
 		done := make(chan error, 1)
 		go func() { _, err := l.Accept(); done <- err }()
 		checkFor(t, 5*time.Second, func() error {

@@ -146,7 +146,7 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("http listen %s: %w", s.cfg.Addr, err)
 	}
-	ln := newListener(tcp, s.cfg.MaxConnsPerIP, s.cfg.MaxBodyBytes, s.logger, s.deps.Metrics)
+	ln := newListener(tcp, s.deps.TLS != nil, s.cfg.MaxConnsPerIP, s.cfg.MaxBodyBytes, s.logger, s.deps.Metrics)
 	s.ln = ln
 	serve := s.srv.Serve
 	if s.deps.TLS != nil {
