@@ -166,7 +166,7 @@ func (s *Server) Start() error {
 			s.logger.Error("http server stopped", "error", err)
 		}
 	}()
-	s.logger.Info("http listening", "addr", ln.Addr().String(), "tls", s.deps.TLS != nil)
+	s.logger.Info("http listening", "addr", ln.Addr().String(), "tls", s.deps.TLS != nil, "concurrency", s.cfg.Concurrency, "max_conns_per_ip", s.cfg.MaxConnsPerIP)
 	return nil
 }
 
