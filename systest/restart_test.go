@@ -51,6 +51,9 @@ func startWriteLoad(c *processCluster, label string, writers int, route func(w, 
 	for w := range writers {
 		ld.owners[w] = fundtest.Addr(fmt.Sprintf("%s writer %d", label, w))
 	}
+	// The writers reach the nodes at the addresses of these processes; a node restarted
+	// meanwhile (c.start) listens at the same one.
+	procs := append([]*proc(nil), c.procs...)
 	for w := range writers {
 		ld.wg.Add(1)
 		go func() {
@@ -58,7 +61,7 @@ func startWriteLoad(c *processCluster, label string, writers int, route func(w, 
 			for seq := 0; !ld.stop.Load(); seq++ {
 				body := string(fundtest.Body(fundtest.MintLog(ld.owners[w], seq, 1)))
 				for attempt := 0; ; attempt++ {
-					p := c.procs[route(w, attempt)]
+					p := procs[route(w, attempt)]
 					status, b, err := p.do("POST", "/v1/admin/logs", c.token, body)
 					if err == nil && status == 503 && strings.Contains(string(b), "NO_LEADER") {
 						ld.noLeader.Add(1)
