@@ -39,7 +39,13 @@ func CommandVersion(cmd []byte) string {
 		return version.Base
 	}
 	switch cmd[0] {
-	case CmdLogs, CmdPrices, CmdAudit, CmdSyncMark, CmdIngest, CmdNonce, CmdLogin, CmdTouch, CmdLogout, CmdRole:
+	case CmdRole:
+		// v0.1.0 refuses the approver role (a user error there, a grant here: the replicas
+		// would differ).
+		if c, err := DecodeRole(cmd); err == nil && cmd[1] == 1 && c.Role != "approver" {
+			return version.Base
+		}
+	case CmdLogs, CmdPrices, CmdAudit, CmdSyncMark, CmdIngest, CmdNonce, CmdLogin, CmdTouch, CmdLogout:
 		if cmd[1] == 1 {
 			return version.Base
 		}

@@ -11,6 +11,7 @@ import (
 
 	"paimon/chainlog"
 	"paimon/kv"
+	"paimon/version"
 )
 
 // TestFormatVersions: every command and record decoder accepts the versions up to the current
@@ -74,5 +75,27 @@ func TestFormatVersions(t *testing.T) {
 	}
 	if len(kinds) < 10 {
 		t.Fatalf("only %d record kinds in the sample state", len(kinds))
+	}
+}
+
+// TestCommandVersion: v0.1.0's commands need the base cluster version; a command v0.1.0 could
+// not apply (a new type, a newer version, the approver role) needs this release's.
+func TestCommandVersion(t *testing.T) {
+	now := testNow * 1e9
+	for _, tc := range []struct {
+		name string
+		cmd  []byte
+		want string
+	}{
+		{"logs", EncodeLogs(&LogsCommand{Time: now}), version.Base},
+		{"operator role", EncodeRole(&RoleCommand{Time: now, Address: addr(1), Role: "operator"}), version.Base},
+		{"role removed", EncodeRole(&RoleCommand{Time: now, Address: addr(1), Role: ""}), version.Base},
+		{"approver role", EncodeRole(&RoleCommand{Time: now, Address: addr(1), Role: "approver"}), version.Cluster},
+		{"logs version 2", append([]byte{CmdLogs, 2}, EncodeLogs(&LogsCommand{Time: now})[2:]...), version.Cluster},
+		{"a type v0.1.0 lacks", []byte{11, 1, 0}, version.Cluster},
+	} {
+		if got := CommandVersion(tc.cmd); got != tc.want {
+			t.Errorf("%s: CommandVersion = %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 
 	"paimon/auth"
 	"paimon/fund"
+	"paimon/raftstore"
+	"paimon/version"
 )
 
 // The wallet login endpoints (API.md, Sessions): the HTTP side of package auth, which checks
@@ -271,7 +273,9 @@ func (s *Server) postRole(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 }
 
 // approverSince is the cluster version from which every member applies a CmdRole that grants
-// approver (v0.1.0 refuses it: granted earlier, the members' states would differ).
+// approver (v0.1.0 refuses it: granted earlier, the members' states would differ). The store
+// refuses such a command too (fund.CommandVersion); this check answers before anything is
+// proposed, with the same mid-upgrade error.
 const approverSince = "0.2"
 
 // roleAllowed refuses to grant approver while the replicated cluster version is below
@@ -284,24 +288,11 @@ func (s *Server) roleAllowed(role string) error {
 	if !ok {
 		return nil
 	}
-	if v := cv.ClusterVersion(); versionLess(v, approverSince) {
-		return &fund.ValidationError{Code: fund.CodeConflict, Message: fmt.Sprintf("the approver role needs cluster version %s (every member on v0.2.0 or later); this cluster is at %s", approverSince, v),
-			Details: map[string]any{"clusterVersion": v, "needs": approverSince}}
+	if v := cv.ClusterVersion(); version.Compare(v, approverSince) < 0 {
+		return fmt.Errorf("%w: the approver role needs cluster version %s (every member on v0.2.0 or later); this cluster is at %s",
+			raftstore.ErrMidUpgrade, approverSince, v)
 	}
 	return nil
-}
-
-// versionLess compares two "major.minor" cluster versions; one that does not parse is the
-// lowest.
-func versionLess(a, b string) bool {
-	var am, an, bm, bn int
-	if _, err := fmt.Sscanf(a, "%d.%d", &am, &an); err != nil {
-		return true
-	}
-	if _, err := fmt.Sscanf(b, "%d.%d", &bm, &bn); err != nil {
-		return false
-	}
-	return am < bm || (am == bm && an < bn)
 }
 
 // getRoles lists the roles granted through the API and the bootstrap roles of the config.

@@ -401,8 +401,8 @@ func TestApproverNeedsClusterVersion(t *testing.T) {
 			t.Errorf("cluster %q, role %q: %v", tc.version, tc.role, err)
 		}
 		if err != nil {
-			if ae, _ := apiErrorOf(err); ae.Status != 409 || ae.Code != "CONFLICT" {
-				t.Errorf("cluster %q: %d %s, want 409 CONFLICT", tc.version, ae.Status, ae.Code)
+			if ae, _ := apiErrorOf(err); ae.Status != 503 || ae.Code != "UNAVAILABLE" || !strings.Contains(ae.Message, "the cluster is mid-upgrade") {
+				t.Errorf("cluster %q: %d %s %q, want 503 UNAVAILABLE, mid-upgrade", tc.version, ae.Status, ae.Code, ae.Message)
 			}
 		}
 	}
