@@ -122,9 +122,9 @@ func (l *listener) Accept() (net.Conn, error) {
 			select {
 			case <-timer.C:
 			case <-l.freed:
-				if !timer.Stop() {
-					<-timer.C
-				}
+				// Since Go 1.23 a stopped timer's channel holds no stale value: no drain
+				// (which could block here for good).
+				timer.Stop()
 			case <-l.done:
 				timer.Stop()
 				return nil, net.ErrClosed
