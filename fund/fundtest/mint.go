@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 	"sync/atomic"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -13,15 +14,20 @@ import (
 )
 
 // mintBlock numbers the blocks of MintLog: one more for each log made by this process,
-// starting above the sample walkthrough's blocks (near 45,600,000).
-var mintBlock atomic.Uint64
-
-// mintBase is the first block MintLog uses.
-const mintBase = 100_000_000
+// starting at the process's start time in microseconds. A process makes far fewer than a
+// million logs a second, so the logs of a later run (a second load against the same cluster)
+// still come after the earlier run's in ledger order; and every count is far above the
+// sample walkthrough's blocks (near 45,600,000). Two processes writing at once would be
+// further apart than the reorder window: one load process per cluster.
+var mintBlock = func() *atomic.Uint64 {
+	var c atomic.Uint64
+	c.Store(uint64(time.Now().UnixMicro()))
+	return &c
+}()
 
 // NextBlock returns the next block of the counter MintLog uses, for a test's own events that
 // must follow the mints in ledger order.
-func NextBlock() uint64 { return mintBase + mintBlock.Add(1) }
+func NextBlock() uint64 { return mintBlock.Add(1) }
 
 // MintLog is a vault Transfer from the zero address minting value shares to `to`, in a
 // transaction of its own whose hash is derived from (to, seq): the same (to, seq) is always the
