@@ -33,21 +33,52 @@ func RepoRoot(dir string) (string, error) {
 	}
 }
 
+// Releases are the commits the release tags point at. A clone made from a pushed branch need not
+// carry the tags, but it always has the commits, so BuildRelease falls back to them; when the
+// tag is there it must name the same commit.
+var Releases = map[string]string{
+	"v0.1.0": "22a57190c61829be7f8685ead9671fa267026472",
+}
+
+// releaseRevision is what to archive for a release: its tag, or its commit from Releases when
+// the clone has no such tag.
+func releaseRevision(repo, tag string) (string, error) {
+	resolve := func(rev string) (string, error) {
+		b, err := exec.Command("git", "-C", repo, "rev-parse", "--verify", "--quiet", rev+"^{commit}").Output()
+		return strings.TrimSpace(string(b)), err
+	}
+	commit, known := Releases[tag]
+	got, err := resolve(tag)
+	switch {
+	case err == nil && known && got != commit:
+		return "", fmt.Errorf("tag %s names commit %s, but upgradetest.Releases says %s", tag, got, commit)
+	case err == nil:
+		return got, nil
+	case !known:
+		return "", fmt.Errorf("tag %s is not in the repository at %s and upgradetest.Releases does not name its commit (a shallow clone? run `git fetch --tags`): %w", tag, repo, err)
+	}
+	if _, err := resolve(commit); err != nil {
+		return "", fmt.Errorf("release %s: neither its tag nor its commit %s is in the repository at %s (a shallow clone? run `git fetch --unshallow --tags`): %w", tag, commit, repo, err)
+	}
+	return commit, nil
+}
+
 // BuildRelease builds the paimon binary of a release tag to out: `git archive` of the tag from
 // the repository at repo (which leaves the repository untouched, unlike a worktree), extracted
 // into a temporary folder, then `go build` there (the module cache has the release's
 // dependencies, or the module proxy does). The tag must be in the clone: `git clone` brings tags
 // along; a shallow CI checkout needs `git fetch --tags`.
 func BuildRelease(repo, tag, out string) error {
-	if err := exec.Command("git", "-C", repo, "rev-parse", "--verify", "--quiet", tag+"^{commit}").Run(); err != nil {
-		return fmt.Errorf("tag %s is not in the repository at %s (a shallow clone? run `git fetch --tags`): %w", tag, repo, err)
+	rev, err := releaseRevision(repo, tag)
+	if err != nil {
+		return err
 	}
 	src, err := os.MkdirTemp("", "paimon-"+tag+"-src-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(src)
-	archive := exec.Command("git", "-C", repo, "archive", "--format=tar", tag)
+	archive := exec.Command("git", "-C", repo, "archive", "--format=tar", rev)
 	untar := exec.Command("tar", "-x", "-C", src)
 	var aerr, terr bytes.Buffer
 	archive.Stderr, untar.Stderr = &aerr, &terr
