@@ -139,7 +139,9 @@ type Replica interface {
 	// ReadState opens a read view of this node's replica; done releases it.
 	ReadState() (r kv.Reader, done func(), err error)
 	// CatchUp returns once this node has applied everything the leader had committed when it
-	// was called.
+	// was called. Its error, when the leader cannot be asked, is passed on to the caller of
+	// CheckUnknownSession; one wrapping ErrSessionInvalid (the leader cannot check sessions)
+	// refuses the token.
 	CatchUp(ctx context.Context) error
 }
 

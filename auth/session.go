@@ -88,7 +88,9 @@ func (a *Auth) checkSession(key *[32]byte, addr *[20]byte, expires int64, r Role
 // catching up with the leader's commit: a session opened through another node a moment ago
 // may not be applied here yet. Each check spends the client's unknown-session budget (key:
 // IPKey of its address), so random tokens cannot make a node call the leader at will; a
-// refused check is ErrSessionInvalid, as before the check. now is the request's time.
+// refused check is ErrSessionInvalid, as before the check. When the leader cannot be asked,
+// it returns the replica's CatchUp error (the token is neither known nor refused). now is the
+// request's time.
 func (a *Auth) CheckUnknownSession(ctx context.Context, tok []byte, client *[32]byte, now int64, p *Principal) error {
 	b := a.replica.Load()
 	if b == nil {
@@ -101,9 +103,11 @@ func (a *Auth) CheckUnknownSession(ctx context.Context, tok []byte, client *[32]
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.CatchUpTimeout)
 	defer cancel()
 	if err := b.r.CatchUp(ctx); err != nil {
+		// Not a refusal: the session may well exist (there is no leader to ask right now, say).
+		// The replica's error says what happened; the caller answers it (the server: 503).
 		a.metrics.catchUpFailures.Inc()
 		a.logger.Debug("could not catch up with the leader for an unknown session", "error", err)
-		return ErrSessionInvalid
+		return err
 	}
 	via := p.Via
 	*p = Principal{Via: via}

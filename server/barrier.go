@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"paimon/auth"
 	"paimon/raftstore"
 )
 
@@ -16,6 +17,9 @@ import (
 // called: the leader's read index (it confirms its leadership with a quorum first), asked
 // over GET /v1/cluster/readindex by a follower, then waited for locally. auth uses it before
 // refusing a session token it does not know (a login applied on the leader but not yet here).
+// Its errors are the API's: no leader or a leader that cannot be reached is NO_LEADER, waiting
+// too long UNAVAILABLE (503, the client retries); a leader that does not serve the endpoint (an
+// older release) refuses the token (AUTH_INVALID, as before the check existed).
 func (s *Server) catchUp(ctx context.Context) error {
 	var index uint64
 	var err error
@@ -48,16 +52,20 @@ func (s *Server) leaderReadIndex(ctx context.Context) (uint64, error) {
 		timeout = min(timeout, time.Until(d))
 	}
 	if err := s.peers.DoTimeout(req, resp, timeout); err != nil {
-		return 0, fmt.Errorf("read index of the leader at %s: %w", addr, err)
+		return 0, fmt.Errorf("%w: read index of the leader %s at %s: %w", raftstore.ErrNoLeader, leader, addr, err)
 	}
-	if resp.StatusCode() != 200 {
-		return 0, fmt.Errorf("read index of the leader at %s: %d %s", addr, resp.StatusCode(), resp.Body())
+	switch resp.StatusCode() {
+	case 200:
+	case 404, 405:
+		return 0, fmt.Errorf("%w (the leader %s cannot check sessions)", auth.ErrSessionInvalid, leader)
+	default:
+		return 0, fmt.Errorf("%w: read index of the leader %s: %d %.200s", raftstore.ErrNoLeader, leader, resp.StatusCode(), resp.Body())
 	}
 	var body struct {
 		Index uint64 `json:"index"`
 	}
 	if err := json.Unmarshal(resp.Body(), &body); err != nil {
-		return 0, fmt.Errorf("read index of the leader at %s: %w", addr, err)
+		return 0, fmt.Errorf("%w: read index of the leader %s: %w", raftstore.ErrNoLeader, leader, err)
 	}
 	return body.Index, nil
 }
