@@ -69,16 +69,16 @@ func ledgerIndexKeys(ev *chainlog.Event, s *chainlog.Spec, pos *ledgerPos) [][]b
 	return keys
 }
 
-// inLedger reports whether the log (txHash, logIndex) is in the ledger.
-func (ac *applyContext) inLedger(ev *chainlog.Event) (bool, error) {
-	_, ok, err := ac.get(txKey(ev.TxHash, ev.LogIndex))
+// inLedger reports whether the log (txHash, logIndex) whose key is tk (txKey) is in the ledger.
+func (ac *applyContext) inLedger(tk []byte) (bool, error) {
+	_, ok, err := ac.get(tk)
 	return ok, err
 }
 
 // applyEvent applies an event that is not in the ledger and records it there with its undo
-// journal. Events must be applied in ledger order (see order.go): the sequencer makes room
-// for an event that comes before entries already applied.
-func (ac *applyContext) applyEvent(ev *chainlog.Event, s *chainlog.Spec) error {
+// journal; tk is its txKey, or nil. Events must be applied in ledger order (see order.go):
+// the sequencer makes room for an event that comes before entries already applied.
+func (ac *applyContext) applyEvent(ev *chainlog.Event, s *chainlog.Spec, tk []byte) error {
 	ac.blockTime = ev.BlockTime
 	if ac.blockTime == 0 {
 		ac.blockTime = ac.cmdTime / 1e9
@@ -99,7 +99,10 @@ func (ac *applyContext) applyEvent(ev *chainlog.Event, s *chainlog.Spec) error {
 	if err := ac.set(key(pLedger, pos[:]), encodeLedger(ev, ac.journal)); err != nil {
 		return err
 	}
-	if err := ac.set(txKey(ev.TxHash, ev.LogIndex), be64(ev.BlockNumber)); err != nil {
+	if tk == nil {
+		tk = txKey(ev.TxHash, ev.LogIndex)
+	}
+	if err := ac.set(tk, be64(ev.BlockNumber)); err != nil {
 		return err
 	}
 	for _, k := range ledgerIndexKeys(ev, s, &pos) {

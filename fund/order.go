@@ -58,14 +58,15 @@ func (sq *sequencer) add(ev *chainlog.Event, s *chainlog.Spec) (dup bool, err er
 	if sq.suspendedIndex(ev.TxHash, ev.LogIndex) >= 0 {
 		return true, nil
 	}
-	if ok, err := sq.ac.inLedger(ev); err != nil || ok {
+	tk := txKey(ev.TxHash, ev.LogIndex) // one key for the lookup and the write (the overlay keeps it)
+	if ok, err := sq.ac.inLedger(tk); err != nil || ok {
 		return ok, err
 	}
 	pos := makeLedgerPos(ev.BlockNumber, ev.LogIndex, ev.TxHash)
 	if err := sq.makeRoom(&pos); err != nil {
 		return false, err
 	}
-	return false, sq.ac.applyEvent(ev, s)
+	return false, sq.ac.applyEvent(ev, s, tk)
 }
 
 // remove reverts the ledger entry of a removed log, matched by (blockHash, txHash, logIndex):
@@ -95,7 +96,7 @@ func (sq *sequencer) makeRoom(pos *ledgerPos) error {
 	ac := sq.ac
 	for len(sq.suspended) > 0 && bytes.Compare(sq.suspended[0].pos[:], pos[:]) < 0 {
 		e := &sq.suspended[0]
-		if err := ac.applyEvent(&e.ev, e.spec); err != nil {
+		if err := ac.applyEvent(&e.ev, e.spec, nil); err != nil {
 			return err
 		}
 		sq.suspended = sq.suspended[1:]
@@ -146,7 +147,7 @@ func (sq *sequencer) makeRoom(pos *ledgerPos) error {
 func (sq *sequencer) finish() error {
 	for i := range sq.suspended {
 		e := &sq.suspended[i]
-		if err := sq.ac.applyEvent(&e.ev, e.spec); err != nil {
+		if err := sq.ac.applyEvent(&e.ev, e.spec, nil); err != nil {
 			return err
 		}
 	}
@@ -242,7 +243,7 @@ func (ac *applyContext) checkWindow(events []chainlog.Event) (*ValidationError, 
 				continue // not found: changes nothing
 			}
 		} else {
-			ok, err := ac.inLedger(ev)
+			ok, err := ac.inLedger(txKey(ev.TxHash, ev.LogIndex))
 			if err != nil {
 				return nil, err
 			}
