@@ -54,11 +54,14 @@ type rollingWriters struct {
 	errs     []string
 	noLeader atomic.Int64
 	connErrs atomic.Int64
+	phase    atomic.Value // string: what the test is doing, for the NO_LEADER answers
+	byPhase  map[string]int
 }
 
 func startRollingWriters(t *testing.T, nodes []upgradetest.Node, n int) *rollingWriters {
-	w := &rollingWriters{t: t, nodes: nodes, written: make([]int, n)}
+	w := &rollingWriters{t: t, nodes: nodes, written: make([]int, n), byPhase: map[string]int{}}
 	w.avoid.Store(-1)
+	w.phase.Store("start")
 	for i := range n {
 		w.owners = append(w.owners, fundtest.Addr(fmt.Sprintf("rolling writer %d", i)))
 	}
@@ -81,6 +84,9 @@ func startRollingWriters(t *testing.T, nodes []upgradetest.Node, n int) *rolling
 						retry = true
 					case code == 503 && strings.Contains(string(b), "NO_LEADER"):
 						w.noLeader.Add(1)
+						w.mu.Lock()
+						w.byPhase[fmt.Sprintf("%s, via %s", w.phase.Load(), nodes[k].ID)]++
+						w.mu.Unlock()
 						retry = true
 					case code == 503:
 						retry = true
@@ -177,6 +183,7 @@ func TestRollingUpgrade(t *testing.T) {
 
 	approver := fmt.Sprintf(`{"address":%q,"role":"approver"}`, strings.ToLower(fundtest.Addr("rolling approver").Hex()))
 	stop := func(i int) {
+		w.phase.Store(fmt.Sprintf("replacing %s", nodes[i].ID))
 		w.avoid.Store(int32(i))
 		procs[i].Stop(30 * time.Second)
 	}
@@ -188,6 +195,7 @@ func TestRollingUpgrade(t *testing.T) {
 		}
 		w.avoid.Store(-1)
 		w.waitProgress(30)
+		w.phase.Store("between replacements")
 	}
 	replace := func(i int, bin string) {
 		t.Helper()
@@ -264,6 +272,21 @@ func TestRollingUpgrade(t *testing.T) {
 	if code, b, err := upgradetest.Do(nodes[leader].HTTP, "POST", "/v1/admin/roles", approver); err != nil || code != 200 {
 		t.Fatalf("the approver role after the upgrade: %d %s %v", code, b, err)
 	}
+	// A v0.1.0 node cannot join the upgraded cluster: it does not support its version.
+	node4 := upgradetest.Node{ID: "node4", HTTP: testutil.FreeAddr(t), Raft: testutil.FreeAddr(t), Dir: filepath.Join(dir, "node4")}
+	p4 := startBin(t, oldBin, node4, append(append([]upgradetest.Node(nil), nodes...), node4))
+	if err := upgradetest.WaitFor(20*time.Second, func() error {
+		if l := p4.Logs(); !strings.Contains(l, "supports cluster version none") || !strings.Contains(l, "CONFLICT") {
+			return fmt.Errorf("node4 has not been refused yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("a v0.1.0 node joining a 0.2 cluster: %v\n%s", err, p4.Logs())
+	}
+	p4.Kill()
+	if st, err := upgradetest.GetStatus(nodes[0].HTTP); err != nil || len(st.Nodes) != 3 {
+		t.Fatalf("members after the refused join: %+v %v", st.Nodes, err)
+	}
 	w.waitProgress(30)
 	w.stop.Store(true)
 	w.wg.Wait()
@@ -295,8 +318,16 @@ func TestRollingUpgrade(t *testing.T) {
 			t.Fatalf("%s differs from node1: %s", n.ID, strings.Join(d[:min(len(d), 5)], "\n"))
 		}
 	}
+	// The stopping v0.1.0 leader closes its API before it hands leadership over, and answers
+	// NO_LEADER to forwards without saying whether they were proposed (the current release
+	// marks those it did not propose, which a follower then retries): a few NO_LEADER answers
+	// can reach clients then, never otherwise.
 	if n := w.noLeader.Load(); n > 0 {
-		// The old leader's SIGTERM is v0.1.0's (no graceful hand-over); see the report.
-		t.Logf("%d NO_LEADER answers during the rolling upgrade", n)
+		t.Logf("%d NO_LEADER answers during the rolling upgrade: %v", n, w.byPhase)
+	}
+	for phase, n := range w.byPhase {
+		if !strings.HasPrefix(phase, "replacing "+nodes[leader].ID+",") {
+			t.Errorf("%d NO_LEADER answers while %s", n, phase)
+		}
 	}
 }
