@@ -62,8 +62,12 @@ type Config struct {
 	UnknownSessions Budget
 	// CatchUpTimeout bounds one such check (default 2 s).
 	CatchUpTimeout time.Duration
-	Logger         *slog.Logger
-	Metrics        *metrics.Set
+}
+
+// Deps are what auth uses besides its configuration.
+type Deps struct {
+	Logger  *slog.Logger // nil: slog.Default()
+	Metrics *metrics.Set // nil: a set of its own
 	// Now is the clock; nil is time.Now (and lets request times come from the HTTP layer).
 	Now func() time.Time
 }
@@ -124,12 +128,6 @@ func (c *Config) fill() {
 	if c.CatchUpTimeout <= 0 {
 		c.CatchUpTimeout = d.CatchUpTimeout
 	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.Metrics == nil {
-		c.Metrics = metrics.NewSet()
-	}
 }
 
 // Replica is what auth needs of the node's replicated state: sessions and roles are read from
@@ -149,7 +147,8 @@ type Replica interface {
 // replica before the first request.
 type Auth struct {
 	cfg       Config
-	realClock bool // Config.Now was not set: callers may pass the request's time
+	now       func() time.Time
+	realClock bool // Deps.Now was not set: callers may pass the request's time
 	logger    *slog.Logger
 	tokens    map[[32]byte]Principal
 	wallets   map[[20]byte]Role // bootstrap wallet roles
@@ -166,10 +165,16 @@ type Auth struct {
 type replicaBox struct{ r Replica }
 
 // New returns an Auth for cfg.
-func New(cfg Config) (*Auth, error) {
-	realClock := cfg.Now == nil
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+func New(cfg Config, deps Deps) (*Auth, error) {
+	realClock := deps.Now == nil
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Metrics == nil {
+		deps.Metrics = metrics.NewSet()
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -180,13 +185,14 @@ func New(cfg Config) (*Auth, error) {
 	}
 	a := &Auth{
 		cfg:       cfg,
+		now:       deps.Now,
 		realClock: realClock,
-		logger:    cfg.Logger,
+		logger:    deps.Logger,
 		tokens:    make(map[[32]byte]Principal, len(cfg.Tokens)),
 		wallets:   make(map[[20]byte]Role, len(cfg.Wallets)),
 		sessions:  newSessionCache(),
 		touches:   newTouchQueue(),
-		limits:    newLimits(cfg.RateLimit, cfg.UnknownSessions, cfg.Metrics),
+		limits:    newLimits(cfg.RateLimit, cfg.UnknownSessions, deps.Metrics),
 	}
 	for _, t := range cfg.Tokens {
 		r, _ := ParseRole(t.Role)
@@ -196,7 +202,7 @@ func New(cfg Config) (*Auth, error) {
 		r, _ := ParseRole(w.Role)
 		a.wallets[w.Address] = Higher(a.wallets[w.Address], r)
 	}
-	a.metrics = newMetricSet(cfg.Metrics, a.sessions)
+	a.metrics = newMetricSet(deps.Metrics, a.sessions)
 	return a, nil
 }
 
@@ -216,7 +222,10 @@ func (a *Auth) readState() (kv.Reader, func(), error) {
 func (a *Auth) Config() Config { return a.cfg }
 
 // Now is the configured clock's time, in unix nanoseconds.
-func (a *Auth) Now() int64 { return a.cfg.Now().UnixNano() }
+func (a *Auth) Now() int64 { return a.now().UnixNano() }
+
+// Clock is the configured clock (Deps.Now, else time.Now).
+func (a *Auth) Clock() func() time.Time { return a.now }
 
 // RealClock reports whether no test clock is configured, so a caller may pass the time it
 // already read for the request instead of reading the clock again.

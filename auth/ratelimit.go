@@ -185,7 +185,7 @@ func (bl *budgetLimiter) allow(key *[32]byte, now time.Time) error {
 // nothing; RecordFailedLogin does. When refused, the error is a *RateLimitError saying when
 // both have one again. ip is the client IP in text.
 func (a *Auth) FailedLoginAllowed(ip string, wallet [20]byte) error {
-	now := a.cfg.Now()
+	now := a.now()
 	var retryAfter time.Duration
 	ok := true
 	if l := a.limits.failedIPWallet; l != nil {
@@ -211,7 +211,7 @@ func (a *Auth) FailedLoginAllowed(ip string, wallet [20]byte) error {
 
 // RecordFailedLogin spends one failure of the (ip, wallet) and the ip failed-login budgets.
 func (a *Auth) RecordFailedLogin(ip string, wallet [20]byte) {
-	now := a.cfg.Now()
+	now := a.now()
 	if l := a.limits.failedIPWallet; l != nil {
 		var key [32]byte
 		ipWalletKey(&key, ip, wallet)

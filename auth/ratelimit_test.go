@@ -17,11 +17,11 @@ func (c *testClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 // limitsOnly is an Auth with nothing but its clock and budgets.
 func limitsOnly(t *testing.T, rl RateLimit, clock *testClock) *Auth {
 	t.Helper()
-	cfg := Config{RateLimit: rl, Now: time.Now}
+	deps := Deps{Now: time.Now}
 	if clock != nil {
-		cfg.Now = clock.now
+		deps.Now = clock.now
 	}
-	a, err := New(cfg)
+	a, err := New(Config{RateLimit: rl}, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func (r *emptyReplica) CatchUp(context.Context) error {
 // as often as the client address's budget allows; past it, it is refused as an invalid session
 // without a call; when the leader cannot be reached, the answer is the replica's error.
 func TestUnknownSessionBudget(t *testing.T) {
-	a, err := New(Config{UnknownSessions: Budget{Rate: 0.001, Burst: 2}})
+	a, err := New(Config{UnknownSessions: Budget{Rate: 0.001, Burst: 2}}, Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

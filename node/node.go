@@ -243,8 +243,7 @@ func (n *Node) newAuth() (*auth.Auth, error) {
 		n.logger.Warn("no [[auth.tokens]] configured: accepting the local admin token", "file", absPath(path))
 		ac.Tokens = []auth.Token{tok}
 	}
-	ac.Logger, ac.Metrics, ac.Now = n.logger, n.metrics, n.opts.Now
-	return auth.New(ac)
+	return auth.New(ac, auth.Deps{Logger: n.logger, Metrics: n.metrics, Now: n.opts.Now})
 }
 
 // Fatal delivers the error that stopped the state machine, if one does; the process should

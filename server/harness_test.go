@@ -49,6 +49,7 @@ type testNode struct {
 type setup struct {
 	server Config
 	auth   auth.Config
+	clock  func() time.Time // auth's and so the server's; nil is time.Now
 	push   func(a *auth.Auth) Pusher
 	pusher Pusher      // set instead of push, for a fake
 	tls    *tls.Config // Deps.TLS: serve HTTPS
@@ -78,7 +79,7 @@ func newTestNode(t testing.TB, mutate ...func(*setup)) *testNode {
 			return c
 		}(),
 		auth: auth.Config{
-			ChainID: 56, Logger: logger, Metrics: set,
+			ChainID: 56,
 			Tokens: []auth.Token{
 				{Name: "dash", Role: "viewer", SHA256: sha256.Sum256([]byte(viewerToken))},
 				{Name: "ops", Role: "operator", SHA256: sha256.Sum256([]byte(operatorToken))},
@@ -89,7 +90,7 @@ func newTestNode(t testing.TB, mutate ...func(*setup)) *testNode {
 	for _, m := range mutate {
 		m(&su)
 	}
-	au, err := auth.New(su.auth)
+	au, err := auth.New(su.auth, auth.Deps{Logger: logger, Metrics: set, Now: su.clock})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func withRateLimit(rl auth.RateLimit, clock *testClock) func(*setup) {
 	return func(su *setup) {
 		su.auth.RateLimit = rl
 		if clock != nil {
-			su.auth.Now = clock.now
+			su.clock = clock.now
 		}
 	}
 }
@@ -272,15 +272,15 @@ func TestRateLimitExemptions(t *testing.T) {
 // bareServer is a server with nothing but its clock and auth's budgets, for calling rateLimit.
 func bareServer(t *testing.T, rl auth.RateLimit, clock *testClock) *Server {
 	t.Helper()
-	cfg := auth.Config{RateLimit: rl, Now: time.Now}
+	now := time.Now
 	if clock != nil {
-		cfg.Now = clock.now
+		now = clock.now
 	}
-	a, err := auth.New(cfg)
+	a, err := auth.New(auth.Config{RateLimit: rl}, auth.Deps{Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Server{cfg: Config{NodeID: "node1", Addr: "127.0.0.1:0"}, now: cfg.Now, auth: a}
+	return &Server{cfg: Config{NodeID: "node1", Addr: "127.0.0.1:0"}, now: now, auth: a}
 }
 
 // TestRateLimitDoesNotAllocate: checking a known client allocates nothing, so the cached read

@@ -83,7 +83,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, errors.New("server: Deps.Store, Cache, Registry and Auth are required")
 	}
 	if deps.Now == nil {
-		deps.Now = a.Config().Now
+		deps.Now = a.Clock()
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()

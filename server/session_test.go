@@ -46,7 +46,7 @@ func (w wallet) sign(t testing.TB, msg string) string {
 }
 
 // withClock runs the server on clock (testClock: ratelimit_test.go).
-func withClock(c *testClock) func(*setup) { return func(su *setup) { su.auth.Now = c.now } }
+func withClock(c *testClock) func(*setup) { return func(su *setup) { su.clock = c.now } }
 
 // nonce asks for a login nonce.
 func (n *testNode) nonce(addr string) (nonce, message string) {
