@@ -199,9 +199,9 @@ var errStopReading = errors.New("push: the connection is closing")
 
 // allowFrame spends one of the client's frames_per_second on a frame it sent (data or
 // control). Over budget, the client gets one RATE_LIMITED error frame and its frames are
-// dropped; if it is still over a second after that warning, the connection is closed (1008)
-// and allowFrame returns errStopReading. A second without excess frames forgets the warning.
-// Reader goroutine.
+// dropped, each after a pause of one token's time; if it is still over a second after that
+// warning, the connection is closed (1008) and allowFrame returns errStopReading. A second
+// without excess frames forgets the warning. Reader goroutine.
 func (c *conn) allowFrame() (bool, error) {
 	if c.limiter.Allow() {
 		return true, nil
@@ -220,6 +220,10 @@ func (c *conn) allowFrame() (bool, error) {
 		return false, errStopReading
 	}
 	c.lastOver = now
+	// Read on only when the bucket has a token again (at most 100 ms): a flooding client is
+	// held back by TCP (its writes block once the socket buffers fill) instead of costing the
+	// node a read and a refusal for every frame it can push until it is closed.
+	time.Sleep(min(time.Duration(float64(time.Second)/c.h.cfg.FramesPerSecond), 100*time.Millisecond))
 	return false, nil
 }
 
