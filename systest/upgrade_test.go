@@ -1,6 +1,8 @@
 package systest
 
-//go:generate go run ../internal/upgradetest/genfixture -tag v0.1.0 -out ../testdata/upgrade/v0.1.0
+// The fixtures are generated once per release and committed (testdata/upgrade/README.md):
+//
+//	go run ./internal/upgradetest/genfixture -tag vX.Y.Z
 
 import (
 	"crypto/sha256"
