@@ -359,12 +359,21 @@ func (s *Syncer) connect(ctx context.Context) error {
 		}
 		s.pool = pool
 	}
-	if s.migrated {
+	// The schema goes as far as the cluster version allows (SchemaFor), and further once the
+	// cluster version is raised.
+	target := SchemaVersion()
+	if cv, ok := s.store.(interface{ ClusterVersion() string }); ok {
+		target = SchemaFor(cv.ClusterVersion())
+	}
+	s.mu.Lock()
+	schema := s.schema
+	s.mu.Unlock()
+	if s.migrated && schema >= target {
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout+30*time.Second)
 	defer cancel()
-	v, err := Migrate(cctx, s.pool, s.logger)
+	v, err := MigrateTo(cctx, s.pool, s.logger, target)
 	if err != nil {
 		return err
 	}

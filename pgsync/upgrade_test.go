@@ -14,6 +14,7 @@ import (
 
 	"paimon/internal/pgtest"
 	"paimon/internal/testutil"
+	"paimon/version"
 )
 
 // releaseMigrations are the migration files each release shipped, by SHA-256. A released
@@ -62,7 +63,13 @@ func TestMigrateFromReleaseSchemas(t *testing.T) {
 				VALUES ('0x00000000000000000000000000000000000000aa', 'operator', now(), 7, '\x01', '\x02')`); err != nil {
 				t.Fatalf("a %s row: %v", release, err)
 			}
-			v, err := Migrate(ctx, pool, testutil.Logger(t, "", slog.LevelWarn))
+			// While the cluster still runs at the base version (a member may go back to v0.1.0),
+			// the schema stays at what v0.1.0 accepts.
+			logger := testutil.Logger(t, "", slog.LevelWarn)
+			if v, err := MigrateTo(ctx, pool, logger, SchemaFor(version.Base)); err != nil || v != last {
+				t.Fatalf("migrate at cluster version %s: %d, %v, want %d", version.Base, v, err, last)
+			}
+			v, err := MigrateTo(ctx, pool, logger, SchemaFor(version.Cluster))
 			if err != nil || v != SchemaVersion() {
 				t.Fatalf("migrate from %s's schema: %d, %v", release, v, err)
 			}
@@ -75,5 +82,23 @@ func TestMigrateFromReleaseSchemas(t *testing.T) {
 				t.Fatalf("the current schema refuses an approver: %v", err)
 			}
 		})
+	}
+}
+
+// TestSchemaFor: migrations after v0.1.0's schema wait for the cluster version of their release.
+func TestSchemaFor(t *testing.T) {
+	if got := SchemaFor(version.Base); got != 3 {
+		t.Errorf("SchemaFor(%s) = %d, want v0.1.0's 3", version.Base, got)
+	}
+	if got := SchemaFor(version.Cluster); got != SchemaVersion() {
+		t.Errorf("SchemaFor(%s) = %d, want %d", version.Cluster, got, SchemaVersion())
+	}
+	if got := SchemaFor(""); got != 3 {
+		t.Errorf("SchemaFor(\"\") = %d, want 3", got)
+	}
+	for _, m := range schemaSince {
+		if m.version > SchemaVersion() || !version.Valid(m.cluster) || version.Compare(m.cluster, version.Cluster) > 0 {
+			t.Errorf("schemaSince entry %+v", m)
+		}
 	}
 }
