@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"paimon/fund"
+	"paimon/internal/redact"
 	"paimon/raftstore"
 )
 
@@ -83,7 +84,7 @@ func (s *Server) clusterJoin(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	idx, err := s.store.Join(cctx, m)
 	if errors.Is(err, raftstore.ErrUnreachable) {
 		// The detail (a TLS error, a refused handshake) is for the operator's log only.
-		s.logger.Info("cluster join: raft address unreachable", "id", m.ID, "raft_addr", m.RaftAddr, "error", redact(err.Error()))
+		s.logger.Info("cluster join: raft address unreachable", "id", m.ID, "raft_addr", m.RaftAddr, "error", redact.String(err.Error()))
 		return validation(fmt.Sprintf("raftAddr %s is not reachable: no member of this cluster (a paimon node with its cluster secret) answered there", m.RaftAddr), map[string]any{"field": "raftAddr"})
 	}
 	if err != nil {

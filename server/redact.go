@@ -1,23 +1,30 @@
 package server
 
-import "regexp"
+import (
+	"regexp"
 
-// Credentials that must not reach a log line: the value of an Authorization or
-// X-Paimon-Cluster header (up to the end of its line or of a quoted snippet), a bearer token
-// anywhere, a wallet session token (pms_…) anywhere.
+	"paimon/internal/redact"
+)
+
 var (
-	redactHeader  = regexp.MustCompile(`(?i)((?:authorization|x-paimon-cluster)\s*:\s*)[^\r\n"\\]*`)
-	redactBearer  = regexp.MustCompile(`(?i)(bearer\s+)[^\s"\\]+`)
-	redactSession = regexp.MustCompile(`pms_[A-Za-z0-9_\-]+`)
 	// fasthttp quotes the bytes of a request it could not parse after "contents:"; nothing
 	// after it is kept.
 	redactContents = regexp.MustCompile(`(?s)contents:.*`)
+	// It also quotes the part it refused (a header line, a value, the request line): every
+	// quoted string but a connection's address is dropped.
+	redactQuoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+	addrQuoted   = regexp.MustCompile(`^"[0-9A-Fa-f.:\[\]]+"$`)
 )
 
-// redact removes credentials from a message about a request before it is logged.
-func redact(s string) string {
+// redactRequest removes credentials, and the request bytes fasthttp quotes whatever they
+// hold, from a message about a request before it is logged.
+func redactRequest(s string) string {
 	s = redactContents.ReplaceAllString(s, "contents: [redacted]")
-	s = redactHeader.ReplaceAllString(s, "${1}[redacted]")
-	s = redactBearer.ReplaceAllString(s, "${1}[redacted]")
-	return redactSession.ReplaceAllString(s, "pms_[redacted]")
+	s = redactQuoted.ReplaceAllStringFunc(s, func(q string) string {
+		if addrQuoted.MatchString(q) {
+			return q
+		}
+		return `"[redacted]"`
+	})
+	return redact.String(s)
 }

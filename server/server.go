@@ -277,5 +277,5 @@ var transportProblems = []struct {
 type fasthttpLogger struct{ l *slog.Logger }
 
 func (f fasthttpLogger) Printf(format string, args ...any) {
-	f.l.Debug("fasthttp: " + redact(fmt.Sprintf(format, args...)))
+	f.l.Debug("fasthttp: " + redactRequest(fmt.Sprintf(format, args...)))
 }

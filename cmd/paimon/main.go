@@ -23,6 +23,7 @@ import (
 
 	"paimon/auth"
 	"paimon/config"
+	"paimon/internal/redact"
 	"paimon/node"
 	"paimon/version"
 )
@@ -169,7 +170,8 @@ func runNode(cfg *config.Config, logger *slog.Logger) error {
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: level}
+	// No log line carries a credential, whichever package wrote it.
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: redact.ReplaceAttr}
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
