@@ -248,7 +248,8 @@ func TestFailedLoginsBudgetedClusterWide(t *testing.T) {
 // TestNewSessionAcceptedAtOnceEverywhere: a session opened through one node is accepted by the
 // two others at once, even before they have applied the login (issue 10: a token unknown here
 // is looked for again once this node has applied the leader's read index). 50 logins, each
-// used on the other two nodes at the same moment it is returned.
+// used on the other two nodes at the same moment it is returned (every fifth also in WebSocket
+// auth frames there).
 func TestNewSessionAcceptedAtOnceEverywhere(t *testing.T) {
 	c := newCluster(t, 3)
 	for i := range 3 {
@@ -274,6 +275,20 @@ func TestNewSessionAcceptedAtOnceEverywhere(t *testing.T) {
 	}
 	for k := range 50 {
 		at := k % 3
+		// Every fifth login is also used in a WebSocket auth frame on the two other nodes,
+		// connected before the login.
+		var sockets []*websocket.Conn
+		if k%5 == 0 {
+			for i := range 3 {
+				if i != at {
+					ws, _, err := websocket.DefaultDialer.Dial("ws://"+c.cfgs[i].HTTP.Addr+"/v1/ws", nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					sockets = append(sockets, ws)
+				}
+			}
+		}
 		r, err := call(at, "POST", "/v1/auth/nonce", "", []byte(`{"address":"`+addr+`"}`))
 		if err != nil || r.status != 200 {
 			t.Fatalf("login %d: nonce on node%d: %v %d %s", k, at+1, err, r.status, r.body)
@@ -285,6 +300,21 @@ func TestNewSessionAcceptedAtOnceEverywhere(t *testing.T) {
 			t.Fatalf("login %d on node%d: %v %d %s", k, at+1, err, r.status, r.body)
 		}
 		token := r.json(t)["token"].(string)
+		for _, ws := range sockets {
+			if err := ws.WriteJSON(map[string]any{"op": "auth", "token": token}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, ws := range sockets {
+			f := wsNext(t, ws, nil)
+			for try := 0; f["type"] == "error" && strings.Contains(fmt.Sprint(f["message"]), "leader") && try < 20; try++ {
+				f = wsNext(t, ws, map[string]any{"op": "auth", "token": token}) // an election: retry
+			}
+			if f["type"] != "authenticated" || f["address"] != addr {
+				t.Fatalf("login %d through node%d, WebSocket auth frame on %s: %v", k, at+1, ws.RemoteAddr(), f)
+			}
+			_ = ws.Close()
+		}
 		var wg sync.WaitGroup
 		errs := make([]error, 3)
 		for i := range 3 {
