@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -47,6 +48,7 @@ type ViewRenderer interface {
 // Server serves the API. New does no I/O; Start listens; Close shuts down gracefully.
 type Server struct {
 	cfg      Config
+	caughtUp atomic.Bool // a follower's /readyz saw it catch up with the leader (status.go)
 	deps     Deps
 	now      func() time.Time
 	logger   *slog.Logger

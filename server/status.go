@@ -26,11 +26,13 @@ func (s *Server) serveHealth(ctx *fasthttp.RequestCtx) error {
 	return nil
 }
 
-// serveReady answers 200 when this node's local reads include every write acknowledged before
-// the request (rqlite's /readyz?sync): the leader once it has applied everything committed
-// before its term; a follower once it has heard from the current leader since it started and
-// has applied up to the index the leader reports having applied (every acknowledged write is
-// applied there), which it asks the leader for with a ready probe. Otherwise 503 with the
+// serveReady answers 200 when this node has caught up (rqlite's /readyz?sync): the leader once
+// it has applied everything committed before its term; a follower once it has heard from the
+// current leader since it started and has applied up to the index the leader reports having
+// applied (every acknowledged write is applied there), which it asks the leader for with a
+// ready probe, so that from its first 200 its local reads include every write acknowledged
+// before that request. After that first catch-up a follower is ready while it keeps up with
+// its own commit index, as before, without asking the leader again. Otherwise 503 with the
 // reason. A node restarted after kill -9 thus stays not ready until it has caught up.
 func (s *Server) serveReady(ctx *fasthttp.RequestCtx) error {
 	st := s.store.Status()
@@ -60,12 +62,21 @@ func (s *Server) serveReady(ctx *fasthttp.RequestCtx) error {
 		reason = "not the leader"
 	case st.LastContact.IsZero():
 		reason = "has not heard from the leader since it started"
+	case s.caughtUp.Load():
+		// Caught up with the leader once since it started: from here on it trails the leader
+		// by what replication takes, like any follower, and is ready while it keeps up with the
+		// commit index it holds (no probe of the leader any more).
+		if !st.Settled && !(st.AppliedIndex < st.CommitIndex && waitFor(st.CommitIndex)) {
+			reason = "applying the log: behind the commit index"
+		}
 	default:
 		var err error
 		if leaderApplied, err = s.leaderApplied(st.LeaderID); err != nil {
 			reason = "cannot learn the leader's applied index: " + err.Error()
 		} else if st.AppliedIndex < leaderApplied && !waitFor(leaderApplied) {
 			reason = fmt.Sprintf("catching up: applied %d, the leader has applied %d", s.store.AppliedIndex(), leaderApplied)
+		} else {
+			s.caughtUp.Store(true)
 		}
 	}
 	applied := s.store.AppliedIndex()
