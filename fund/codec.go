@@ -29,6 +29,30 @@ const (
 // written only once the cluster version allows it: an older member must never receive it.
 const codecVersion byte = 1
 
+// OrderedVersion is the version of CmdLogs and CmdPrices applied as issue 18 says: logs at
+// their place in the ledger order within the reorder window, removals matched by block hash,
+// prices from the future refused (order.go). Version 1 keeps v0.1.0's rules, so that a cluster
+// in the middle of an upgrade from v0.1.0, or a node replaying v0.1.0's log, applies them as
+// v0.1.0 did: the server writes version 2 only once the cluster version allows it
+// (CommandVersion says it needs this release's).
+const OrderedVersion byte = 2
+
+// writeVersion is the version byte of a CmdLogs or CmdPrices command asked for version v.
+func writeVersion(v byte) byte {
+	if v == 0 || v > OrderedVersion {
+		return OrderedVersion
+	}
+	return v
+}
+
+// newestVersion is the newest version of a command type this release reads.
+func newestVersion(typ byte) byte {
+	if typ == CmdLogs || typ == CmdPrices {
+		return OrderedVersion
+	}
+	return codecVersion
+}
+
 // CommandVersion returns the cluster version a command needs (raftstore.Config.CommandVersion):
 // version.Base for the types and versions v0.1.0 applies, version.Cluster (this release's) for
 // anything else, so that a command type or version added since is proposed only once every
@@ -75,6 +99,9 @@ type LogsCommand struct {
 	Actor   Actor
 	Events  []chainlog.Event
 	Skipped int
+	// Version is the command version to write (0: OrderedVersion) or that was read: 1 applies
+	// v0.1.0's rules (arrival order, removals by transaction and index).
+	Version byte
 }
 
 // PriceUpdate is one operator price: asset address, 1e18-scaled USD price, time (unix s).
@@ -89,12 +116,15 @@ type PricesCommand struct {
 	Time   int64
 	Actor  Actor
 	Prices []PriceUpdate
+	// Version is the command version to write (0: OrderedVersion) or that was read: 1 does
+	// not refuse prices from the future (v0.1.0).
+	Version byte
 }
 
 // EncodeLogs encodes c as a CmdLogs command.
 func EncodeLogs(c *LogsCommand) []byte {
 	b := make([]byte, 0, 64+160*len(c.Events))
-	b = append(b, CmdLogs, codecVersion)
+	b = append(b, CmdLogs, writeVersion(c.Version))
 	b = binary.AppendVarint(b, c.Time)
 	b = appendActor(b, &c.Actor)
 	b = binary.AppendUvarint(b, uint64(max(c.Skipped, 0)))
@@ -108,7 +138,7 @@ func EncodeLogs(c *LogsCommand) []byte {
 // EncodePrices encodes c as a CmdPrices command.
 func EncodePrices(c *PricesCommand) []byte {
 	b := make([]byte, 0, 64+64*len(c.Prices))
-	b = append(b, CmdPrices, codecVersion)
+	b = append(b, CmdPrices, writeVersion(c.Version))
 	b = binary.AppendVarint(b, c.Time)
 	b = appendActor(b, &c.Actor)
 	b = binary.AppendUvarint(b, uint64(len(c.Prices)))
@@ -135,7 +165,7 @@ func DecodeLogs(cmd []byte) (*LogsCommand, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &LogsCommand{Time: d.varint()}
+	c := &LogsCommand{Time: d.varint(), Version: d.ver}
 	d.actor(&c.Actor)
 	c.Skipped = d.count(0)
 	n := d.count(minEventSize)
@@ -154,7 +184,7 @@ func DecodePrices(cmd []byte) (*PricesCommand, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &PricesCommand{Time: d.varint()}
+	c := &PricesCommand{Time: d.varint(), Version: d.ver}
 	d.actor(&c.Actor)
 	n := d.count(3)
 	if d.err == nil && n > 0 {
@@ -252,7 +282,7 @@ func newDec(cmd []byte, typ byte) (*dec, error) {
 	if cmd[0] != typ {
 		return nil, fmt.Errorf("%w: type %d, want %d", ErrBadCommand, cmd[0], typ)
 	}
-	if err := checkVersion(fmt.Sprintf("command type %d", typ), cmd[1], codecVersion); err != nil {
+	if err := checkVersion(fmt.Sprintf("command type %d", typ), cmd[1], newestVersion(typ)); err != nil {
 		return nil, err
 	}
 	return &dec{b: cmd[2:], ver: cmd[1]}, nil

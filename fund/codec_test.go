@@ -11,7 +11,7 @@ func TestCodecRoundTrip(t *testing.T) {
 	evs := allEvents()
 	evs[3].Removed = true
 	evs[4].BlockTime = 0
-	c := &LogsCommand{Time: 1_736_200_000_123_456_789, Actor: Actor{Name: "ops", Role: "operator", IP: "10.0.0.1", UserAgent: "curl/8"}, Events: evs, Skipped: 3}
+	c := &LogsCommand{Time: 1_736_200_000_123_456_789, Actor: Actor{Name: "ops", Role: "operator", IP: "10.0.0.1", UserAgent: "curl/8"}, Events: evs, Skipped: 3, Version: OrderedVersion}
 	got, err := DecodeLogs(EncodeLogs(c))
 	if err != nil {
 		t.Fatal(err)
@@ -22,7 +22,7 @@ func TestCodecRoundTrip(t *testing.T) {
 	p := &PricesCommand{Time: -5, Actor: Actor{Name: "a"}, Prices: []PriceUpdate{
 		{Asset: chainlog.HexAddress(addr(1)), Price: *e18(3), Time: testNow},
 		{Asset: "not an address", Price: *u(0), Time: 0},
-	}}
+	}, Version: 1}
 	gotP, err := DecodePrices(EncodePrices(p))
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +56,7 @@ func TestCodecStrict(t *testing.T) {
 				t.Fatalf("trailing byte: err %v", err)
 			}
 			bad := append([]byte(nil), cmd...)
-			bad[1] = 2
+			bad[1] = OrderedVersion + 1
 			if _, err := dec(bad); !errors.Is(err, ErrBadCommand) {
 				t.Fatalf("version: err %v", err)
 			}

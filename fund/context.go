@@ -18,6 +18,9 @@ type applyContext struct {
 	cmdTime   int64  // the command's time, unix ns
 	blockTime int64  // effective block time (unix s) of the event being applied
 	journal   []byte // undo journal of the event being applied
+	// legacy applies v0.1.0's rules (a version-1 CmdLogs or CmdPrices, CmdIngest): events
+	// where they arrive and the journaled current price restored on undo (legacy.go).
+	legacy bool
 }
 
 // applyEffects dispatches an event to its contract kind's handler (EVENTS.md has a section

@@ -177,6 +177,7 @@ func ReadIngestCheckpoint(r kv.Reader) (cp IngestCheckpoint, ok bool, err error)
 const maxIngestWindow = 100_000
 
 func (ac *applyContext) applyIngest(c *IngestCommand) (any, error) {
+	ac.legacy = true
 	if verr := checkCommandTime(c.Time); verr != nil {
 		return verr, nil
 	}
@@ -232,9 +233,8 @@ func (ac *applyContext) applyIngest(c *IngestCommand) (any, error) {
 		res.Reverted = n
 		cp.Window = slices.DeleteFunc(cp.Window, func(r BlockRef) bool { return r.Number > c.Ancestor })
 	}
-	sq := sequencer{ac: ac} // a range normally follows the ledger; the webhook may have gone ahead
 	for i := range c.Events {
-		dup, err := sq.add(&c.Events[i], specs[i])
+		dup, err := ac.legacyAdd(&c.Events[i], specs[i]) // v0.1.0's rules (legacy.go)
 		if err != nil {
 			return nil, err
 		}
@@ -243,9 +243,6 @@ func (ac *applyContext) applyIngest(c *IngestCommand) (any, error) {
 		} else {
 			res.Accepted++
 		}
-	}
-	if err := sq.finish(); err != nil {
-		return nil, err
 	}
 	cp.Block, cp.Updated = c.Head, c.Time
 	cp.Window = mergeWindow(cp.Window, c.Blocks, c.Head, c.Window)

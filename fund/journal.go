@@ -151,7 +151,7 @@ func (ac *applyContext) undo(o *journalOp) error {
 	case opAssetAdd:
 		return ac.assetHoldRaw(o.addr, &o.amt, !o.neg)
 	case opKeySet:
-		if o.key[0] == pPrice {
+		if o.key[0] == pPrice && !ac.legacy {
 			// The current price is not restored from the journal: an operator price or a
 			// price deletion may have changed it since. The history point's undo, which
 			// follows (the point was set first), derives it from the remaining history.
@@ -169,7 +169,7 @@ func (ac *applyContext) undo(o *journalOp) error {
 			return err
 		}
 		ac.markKey(o.key)
-		if o.key[0] == pPriceHist && len(o.key) > 21 {
+		if o.key[0] == pPriceHist && len(o.key) > 21 && !ac.legacy {
 			return ac.recomputePrice(common.Address(o.key[1:21]))
 		}
 	case opFlowAdd:

@@ -376,11 +376,18 @@ func (ac *applyContext) applyLogs(c *LogsCommand) (any, error) {
 		}
 		specs[i] = s
 	}
+	prevLast := ac.fund.ints[fLastBlock]
+	res := &LogsResult{Skipped: c.Skipped, Outcomes: make([]Outcome, len(c.Events))}
+	if c.Version == 1 {
+		if err := ac.legacyLogs(c, specs, res); err != nil {
+			return nil, err
+		}
+		return ac.auditLogs(c, res, prevLast)
+	}
 	if verr, err := ac.checkWindow(c.Events); verr != nil || err != nil {
 		return verr, err
 	}
-	prevLast := ac.fund.ints[fLastBlock]
-	res := &LogsResult{Skipped: c.Skipped, Outcomes: make([]Outcome, len(c.Events))}
+	ac.overlay.skipUnchanged = true
 	order := ledgerOrder(c.Events)
 	sq := sequencer{ac: ac}
 	for n := range c.Events {
@@ -420,6 +427,11 @@ func (ac *applyContext) applyLogs(c *LogsCommand) (any, error) {
 	if err := sq.finish(); err != nil {
 		return nil, err
 	}
+	return ac.auditLogs(c, res, prevLast)
+}
+
+// auditLogs writes the logs.submit audit entry of a command with an actor.
+func (ac *applyContext) auditLogs(c *LogsCommand, res *LogsResult, prevLast int64) (any, error) {
 	if !c.Actor.IsZero() {
 		before := fmt.Appendf(nil, `{"lastBlock":%d}`, uint64(prevLast))
 		after := fmt.Appendf(nil, `{"events":%d,"accepted":%d,"duplicates":%d,"reverted":%d,"notFound":%d,"skipped":%d,"lastBlock":%d}`,

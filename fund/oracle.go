@@ -78,7 +78,7 @@ func (ac *applyContext) applyPrices(c *PricesCommand) (any, error) {
 		if verr != nil {
 			return verr, nil
 		}
-		if c.Prices[i].Time > latest {
+		if c.Prices[i].Time > latest && c.Version != 1 {
 			param := fmt.Sprintf("prices[%d].time", i)
 			return &ValidationError{
 				Message: fmt.Sprintf("%s is more than %s ahead of the command's time %s", param, skew, fmtUnix(c.Time/1e9)),
@@ -88,6 +88,7 @@ func (ac *applyContext) applyPrices(c *PricesCommand) (any, error) {
 		assets[i] = a
 	}
 	ac.journal = ac.journal[:0] // not stored: operator prices are not revertible
+	ac.overlay.skipUnchanged = c.Version != 1
 	var before, after []byte
 	for i := range c.Prices {
 		p := &c.Prices[i]

@@ -326,3 +326,34 @@ func mustJSON(v any) string {
 	}
 	return string(b)
 }
+
+// TestVersion1KeepsV010Rules: a version-1 CmdLogs (written while the cluster version is 0.1,
+// or by v0.1.0) applies events where they arrive and matches removals without the block hash,
+// and a version-1 CmdPrices takes a price from the future, as v0.1.0 did: every member of a
+// cluster in the middle of an upgrade applies them alike.
+func TestVersion1KeepsV010Rules(t *testing.T) {
+	h := addr(1)
+	request := mk("RedemptionRequested", 200, 0, testNow, 7, h, h, e18(10), e18(10), u(0), 0, false, testNow, 1)
+	settle := mk("RedemptionSettled", 201, 0, testNow+3, 7, h, h, e18(10), u(0), e18(10), 0)
+	info := testInfo
+	info.ReorderWindow, info.MaxPriceFutureSkew = 10, 5*time.Minute
+	e := newEnvInfo(t, info)
+	v1 := func(evs ...chainlog.Event) *LogsResult {
+		return e.apply(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Events: evs, Version: 1})).(*LogsResult)
+	}
+	v1(settle)
+	v1(request) // late: applied where it arrives, as v0.1.0 did (the request stays open)
+	mustEqual(t, "status", e.json(Redemption(e.st, "7"))["status"], "PENDING")
+	if r := v1(mk("Transfer", 20, 0, testNow, common.Address{}, h, e18(1))); r.Accepted != 1 {
+		t.Fatalf("a log far behind, version 1: %+v", r)
+	}
+	other := removed(settle)
+	other.BlockHash = common.Hash{0xfe}
+	if r := v1(other); r.Reverted != 1 {
+		t.Fatalf("a removal on another fork, version 1: %+v", r)
+	}
+	res := e.apply(EncodePrices(&PricesCommand{Time: testNow * 1e9, Version: 1, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(1), Time: testNow + 10*365*day}}}))
+	if r, ok := res.(*PricesResult); !ok || r.Count != 1 {
+		t.Fatalf("a future price, version 1: %T %v", res, res)
+	}
+}

@@ -47,6 +47,10 @@ type overlay struct {
 	// changed, and at the end of each command their values, with the command's index and time.
 	outbox  bool
 	touched []int32      // entries of primary records the current command changed
+	// skipUnchanged, set by a command for itself (reset by begin), leaves out the records it
+	// read and put back as they were. Only the commands of this release's rules set it
+	// (version-2 logs and prices, price deletion): the others report what v0.1.0 reported.
+	skipUnchanged bool
 	changed []outboxItem // one per (command, primary record it changed), in command order
 }
 
@@ -157,6 +161,7 @@ func (o *overlay) begin() {
 	o.undo = o.undo[:0]
 	o.cmdMark = len(o.entries)
 	o.touched = o.touched[:0]
+	o.skipUnchanged = false
 }
 
 // commit ends a command that was not rolled back: with outbox tracking, the primary records
@@ -165,7 +170,7 @@ func (o *overlay) begin() {
 func (o *overlay) commit(index uint64, t int64) {
 	for _, i := range o.touched {
 		e := &o.entries[i]
-		if e.startKnown && e.ok == e.startOK && bytes.Equal(e.v, e.startV) {
+		if o.skipUnchanged && e.startKnown && e.ok == e.startOK && bytes.Equal(e.v, e.startV) {
 			continue // put back as it was
 		}
 		o.changed = append(o.changed, outboxItem{index: index, time: t, key: e.key, value: e.v, present: e.ok})

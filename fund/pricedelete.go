@@ -66,6 +66,7 @@ func (ac *applyContext) applyPriceDelete(c *PriceDeleteCommand) (any, error) {
 	if c.PointTime <= 0 || c.PointTime > chainlog.MaxUnixSeconds {
 		return invalidParam("time", "time is out of range"), nil
 	}
+	ac.overlay.skipUnchanged = true
 	lo := key(pPriceHist, c.Asset[:], be64(uint64(c.PointTime)))
 	keys, err := ac.scanKeys(lo, prefixEnd(lo))
 	if err != nil {

@@ -32,16 +32,17 @@ func TestFormatVersions(t *testing.T) {
 	}
 	for name, cmd := range cmds {
 		t.Run("command "+name, func(t *testing.T) {
-			if cmd[1] != codecVersion {
-				t.Fatalf("encoded with version %d, want %d", cmd[1], codecVersion)
+			newest := newestVersion(cmd[0]) // OrderedVersion for logs and prices
+			if cmd[1] != newest {
+				t.Fatalf("encoded with version %d, want %d", cmd[1], newest)
 			}
 			if _, err := newEnv(t).m.Apply(kv.NewMem(), 1, cmd); err != nil {
 				t.Fatalf("current version refused: %v", err)
 			}
 			future := bytes.Clone(cmd)
-			future[1] = codecVersion + 1
+			future[1] = newest + 1
 			_, err := newEnv(t).m.Apply(kv.NewMem(), 1, future)
-			want := fmt.Sprintf("format version %d, this release reads versions 1 to %d", codecVersion+1, codecVersion)
+			want := fmt.Sprintf("format version %d, this release reads versions 1 to %d", newest+1, newest)
 			if !errors.Is(err, ErrFutureFormat) || !errors.Is(err, ErrBadCommand) || !strings.Contains(err.Error(), want) {
 				t.Fatalf("a newer version: %v, want ErrFutureFormat naming it (%q)", err, want)
 			}
@@ -87,7 +88,10 @@ func TestCommandVersion(t *testing.T) {
 		cmd  []byte
 		want string
 	}{
-		{"logs", EncodeLogs(&LogsCommand{Time: now}), version.Base},
+		{"logs", EncodeLogs(&LogsCommand{Time: now, Version: 1}), version.Base},
+		{"logs in ledger order", EncodeLogs(&LogsCommand{Time: now}), version.Cluster},
+		{"prices", EncodePrices(&PricesCommand{Time: now, Version: 1}), version.Base},
+		{"prices refusing the future", EncodePrices(&PricesCommand{Time: now}), version.Cluster},
 		{"operator role", EncodeRole(&RoleCommand{Time: now, Address: addr(1), Role: "operator"}), version.Base},
 		{"role removed", EncodeRole(&RoleCommand{Time: now, Address: addr(1), Role: ""}), version.Base},
 		{"approver role", EncodeRole(&RoleCommand{Time: now, Address: addr(1), Role: "approver"}), version.Cluster},

@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"math/big"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
 	"paimon/chainlog"
 	"paimon/fund/fundtest"
+	"paimon/internal/testutil"
+	"paimon/version"
 )
 
 // TestWebhookDeliveryOrder goes through POST /v1/admin/logs: a settlement posted before its
@@ -42,6 +45,8 @@ func TestWebhookDeliveryOrder(t *testing.T) {
 		return n.do("POST", "/v1/admin/logs", operatorToken, fundtest.Body(logs...))
 	}
 	inOrder, late := newTestNode(t), newTestNode(t)
+	waitOrdered(t, inOrder)
+	waitOrdered(t, late)
 	if r := post(inOrder, deposit, mint, request, nav, settle); r.status != 200 {
 		t.Fatalf("in order: %d %s", r.status, r.body)
 	}
@@ -81,4 +86,16 @@ func TestWebhookDeliveryOrder(t *testing.T) {
 	if after := late.get("/v1/redemptions/9", adminToken); field(after.json(t), "status") != "SETTLED" {
 		t.Fatalf("a wrong-hash removal reverted the settlement: %s", after.body)
 	}
+}
+
+// waitOrdered waits until the node's cluster version lets the server propose logs and prices
+// of fund.OrderedVersion (a fresh cluster raises it from the base version once it has a leader).
+func waitOrdered(t *testing.T, n *testNode) {
+	t.Helper()
+	testutil.CheckFor(t, 10*time.Second, func() error {
+		if v := n.store.ClusterVersion(); version.Compare(v, orderedSince) < 0 {
+			return fmt.Errorf("cluster version %s", v)
+		}
+		return nil
+	})
 }

@@ -272,6 +272,7 @@ func TestHealthReadyMetricsStatus(t *testing.T) {
 // 404; bad parameters are 400.
 func TestPricesFromTheFutureAndDelete(t *testing.T) {
 	n := newTestNode(t)
+	waitOrdered(t, n)
 	asset := "0x0000000000000000000000000000000000000a02"
 	now := time.Now().Unix()
 	post := func(price string, at int64) response {

@@ -11,6 +11,7 @@ import (
 	"paimon/chainlog"
 	"paimon/fund"
 	"paimon/raftstore"
+	"paimon/version"
 )
 
 // logResult is the outcome of one posted log, in the order of the request.
@@ -64,7 +65,7 @@ func (s *Server) postLogs(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 		return s.writeJSON(ctx, resp, resp.Index)
 	}
 	cmd := fund.EncodeLogs(&fund.LogsCommand{
-		Time: s.now().UnixNano(), Actor: actorOf(ctx, rc), Events: events, Skipped: resp.Skipped,
+		Time: s.now().UnixNano(), Actor: actorOf(ctx, rc), Events: events, Skipped: resp.Skipped, Version: s.orderedVersion(),
 	})
 	res, err := s.propose(cmd)
 	if err != nil {
@@ -92,7 +93,7 @@ func (s *Server) postPrices(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if err != nil {
 		return err
 	}
-	cmd := fund.EncodePrices(&fund.PricesCommand{Time: s.now().UnixNano(), Actor: actorOf(ctx, rc), Prices: prices})
+	cmd := fund.EncodePrices(&fund.PricesCommand{Time: s.now().UnixNano(), Actor: actorOf(ctx, rc), Prices: prices, Version: s.orderedVersion()})
 	res, err := s.propose(cmd)
 	if err != nil {
 		return err
@@ -139,6 +140,20 @@ func (s *Server) deletePrice(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 		Deleted int    `json:"deleted"`
 		Index   uint64 `json:"index"`
 	}{pr.Deleted, res.Index}, res.Index)
+}
+
+// orderedSince is the cluster version from which every member applies logs in ledger order
+// and refuses prices from the future (fund.OrderedVersion).
+const orderedSince = "0.2"
+
+// orderedVersion is the version of the CmdLogs and CmdPrices to propose: version 1, which
+// every member applies as v0.1.0 did, while the replicated cluster version is below
+// orderedSince (a v0.1.0 member may remain), else fund.OrderedVersion.
+func (s *Server) orderedVersion() byte {
+	if cv, ok := s.store.(interface{ ClusterVersion() string }); ok && version.Compare(cv.ClusterVersion(), orderedSince) < 0 {
+		return 1
+	}
+	return fund.OrderedVersion
 }
 
 // propose replicates a command, bounded by the apply timeout.
