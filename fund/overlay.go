@@ -46,12 +46,12 @@ type overlay struct {
 	// Outbox tracking (only when outbox is set): the primary records the current command
 	// changed, and at the end of each command their values, with the command's index and time.
 	outbox  bool
-	touched []int32      // entries of primary records the current command changed
+	touched []int32 // entries of primary records the current command changed
 	// skipUnchanged, set by a command for itself (reset by begin), leaves out the records it
 	// read and put back as they were. Only the commands of this release's rules set it
 	// (version-2 logs and prices, price deletion): the others report what v0.1.0 reported.
 	skipUnchanged bool
-	changed []outboxItem // one per (command, primary record it changed), in command order
+	changed       []outboxItem // one per (command, primary record it changed), in command order
 }
 
 type overlayEntry struct {
