@@ -114,7 +114,21 @@ func BuildRelease(repo, tag, out string) error {
 // Node is one member of a test cluster.
 type Node struct {
 	ID, HTTP, Raft, Dir string
+	// LogSettings are the [raft] lines on snapshots and log compaction; empty is FixtureLog.
+	LogSettings string
 }
+
+// FixtureLog takes a snapshot every 32 entries and keeps 16 behind it: small data folders that
+// hold a snapshot and a compacted log. Under a steady write load a restarted follower would
+// fall behind the compaction and catch up by snapshot again and again: use LoadLog there.
+const FixtureLog = `snapshot_interval = "1s"
+snapshot_threshold = 32
+trailing_logs = 16`
+
+// LoadLog is the default compaction, for clusters under writes.
+const LoadLog = `snapshot_interval = "30s"
+snapshot_threshold = 8192
+trailing_logs = 10240`
 
 // Secret is the cluster secret of the test clusters and fixtures.
 const Secret = "upgrade-test-cluster-secret-0123456789"
@@ -132,6 +146,10 @@ func TokenSHA256() string {
 // segments and a low snapshot threshold keep the data directories small and put a snapshot
 // (and a compacted log) into them.
 func Config(n Node, all []Node) string {
+	logSettings := n.LogSettings
+	if logSettings == "" {
+		logSettings = FixtureLog
+	}
 	join := make([]string, len(all))
 	for i, m := range all {
 		join[i] = fmt.Sprintf("%q", m.HTTP)
@@ -149,9 +167,7 @@ addr = %q
 heartbeat_timeout = "500ms"
 election_timeout = "500ms"
 leader_lease_timeout = "250ms"
-snapshot_interval = "1s"
-snapshot_threshold = 32
-trailing_logs = 16
+%s
 log_segment_bytes = 1048576
 state_cache_mib = 8
 
@@ -167,7 +183,7 @@ secret = %q
 name = "ops"
 role = "admin"
 sha256 = %q
-`, n.ID, n.Dir, n.HTTP, n.Raft, strings.Join(join, ", "), len(all), Secret, TokenSHA256())
+`, n.ID, n.Dir, n.HTTP, n.Raft, logSettings, strings.Join(join, ", "), len(all), Secret, TokenSHA256())
 }
 
 // Request is one API request of the seeded history.
