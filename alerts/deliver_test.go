@@ -1,0 +1,403 @@
+package alerts
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+const testSecret = "0123456789abcdef-secret"
+
+// receiver is a real HTTP webhook receiver on 127.0.0.1 that records what it is sent and
+// answers what answer says for the n-th request (1-based) it gets.
+type receiver struct {
+	t      *testing.T
+	answer func(n int, w http.ResponseWriter) // nil: 200
+	mu     sync.Mutex
+	n      int
+	got    []received
+}
+
+type received struct {
+	id       string
+	at       time.Time
+	status   int
+	body     []byte
+	verified bool
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rc.mu.Lock()
+	rc.n++
+	n := rc.n
+	rc.mu.Unlock()
+	rw := &statusWriter{ResponseWriter: w, status: 200}
+	if rc.answer != nil {
+		rc.answer(n, rw)
+	}
+	if !rw.wrote {
+		rw.WriteHeader(http.StatusOK)
+	}
+	rc.mu.Lock()
+	rc.got = append(rc.got, received{id: r.Header.Get("X-Paimon-Alert-Id"), at: time.Now(), status: rw.status, body: body,
+		verified: Verify(testSecret, body, r.Header.Get("X-Paimon-Signature"))})
+	rc.mu.Unlock()
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(s int) {
+	w.status, w.wrote = s, true
+	w.ResponseWriter.WriteHeader(s)
+}
+
+// delivered returns how many times each id was answered 2xx, and fails the test on an
+// unverified signature or a body whose id differs from its header.
+func (rc *receiver) delivered() map[string]int {
+	rc.t.Helper()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	out := map[string]int{}
+	for _, g := range rc.got {
+		if !g.verified {
+			rc.t.Errorf("alert %s: signature does not verify", g.id)
+		}
+		var b struct{ ID string }
+		if err := json.Unmarshal(g.body, &b); err != nil || b.ID != g.id {
+			rc.t.Errorf("body id %q (%v) differs from X-Paimon-Alert-Id %q", b.ID, err, g.id)
+		}
+		if g.status/100 == 2 {
+			out[g.id]++
+		}
+	}
+	return out
+}
+
+func (rc *receiver) requests() []received {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]received(nil), rc.got...)
+}
+
+func startReceiver(t *testing.T, answer func(n int, w http.ResponseWriter)) (*receiver, *httptest.Server) {
+	rc := &receiver{t: t, answer: answer}
+	srv := httptest.NewServer(rc)
+	t.Cleanup(srv.Close)
+	return rc, srv
+}
+
+func testConfig(urls ...string) Config {
+	c := DefaultConfig()
+	c.MinBackoff, c.MaxBackoff, c.AttemptTimeout, c.PollInterval = 10*time.Millisecond, 100*time.Millisecond, 2*time.Second, 20*time.Millisecond
+	for i, u := range urls {
+		c.Webhooks = append(c.Webhooks, Webhook{Name: fmt.Sprintf("hook%d", i), URL: u, Secret: testSecret})
+	}
+	return c
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func startDeliverer(t *testing.T, cfg Config, ob Outbox, l Leadership, set *metrics.Set) *Deliverer {
+	t.Helper()
+	d, err := New(cfg, ob, l, Deps{Logger: testLogger(t), Metrics: set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// allDelivered waits until every id in ids was answered 2xx by rc and has a DELIVERED outcome
+// for webhook.
+func allDelivered(t *testing.T, rc *receiver, ob *memOutbox, webhook string, ids []string) {
+	t.Helper()
+	checkFor(t, 20*time.Second, func() error {
+		got, outs := rc.delivered(), ob.outcomes(webhook)
+		for _, id := range ids {
+			if got[id] == 0 {
+				return fmt.Errorf("%s not delivered (receiver got %v)", id, got)
+			}
+			if outs[id].State != StateDelivered {
+				return fmt.Errorf("%s: outcome %+v, want DELIVERED", id, outs[id])
+			}
+		}
+		return nil
+	})
+}
+
+func raiseN(ob *memOutbox, from, n int) []string {
+	var ids []string
+	for i := from; i < from+n; i++ {
+		a := alert(i, "WARNING")
+		ob.raise(a)
+		ids = append(ids, a.ID)
+	}
+	return ids
+}
+
+// TestDeliverRetriesUntilAccepted: a receiver answering 503 to its first attempts gets every
+// alert, each signed, and each id recorded delivered; the metrics count the attempts.
+func TestDeliverRetriesUntilAccepted(t *testing.T) {
+	rc, srv := startReceiver(t, func(n int, w http.ResponseWriter) {
+		if n <= 3 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	ob := &memOutbox{}
+	ids := raiseN(ob, 1, 5)
+	set := metrics.NewSet()
+	d := startDeliverer(t, testConfig(srv.URL), ob, leading(), set)
+	allDelivered(t, rc, ob, "hook0", ids)
+	more := raiseN(ob, 6, 3)
+	d.Notify()
+	allDelivered(t, rc, ob, "hook0", append(ids, more...))
+	if n := len(rc.requests()); n != 8+3 {
+		t.Errorf("receiver got %d requests, want 11 (3 refused, 8 alerts)", n)
+	}
+	var buf bytes.Buffer
+	set.WritePrometheus(&buf)
+	for _, want := range []string{`paimon_alerts_attempts_total{webhook="hook0"} 11`, `paimon_alerts_attempt_failures_total{webhook="hook0"} 3`,
+		`paimon_alerts_delivered_total{webhook="hook0"} 8`, `paimon_alerts_failed_total{webhook="hook0"} 0`, `paimon_alerts_lag_seconds{webhook="hook0"} 0`} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("metrics lack %s:\n%s", want, buf.String())
+		}
+	}
+	if oc := ob.outcomes("hook0")["a-1"]; oc.Attempts != 4 || oc.Status != 200 {
+		t.Errorf("a-1 outcome %+v, want 4 attempts and status 200", oc)
+	}
+}
+
+// TestDeliverReceiverDownThenUp: nothing listens on the webhook's address while alerts pile
+// up (more than a page); once a receiver listens there it gets every one of them, in order.
+func TestDeliverReceiverDownThenUp(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	ob := &memOutbox{}
+	ids := raiseN(ob, 1, 12)
+	cfg := testConfig("http://" + addr + "/hook")
+	cfg.PageSize = 5
+	d := startDeliverer(t, cfg, ob, leading(), nil)
+	checkFor(t, 10*time.Second, func() error {
+		if s := d.Status()[0]; s.Attempts < 5 || s.LastStatus != 0 || s.LastError == "" || !s.Busy {
+			return fmt.Errorf("status %+v: want at least 5 failed attempts at a-1", s)
+		}
+		return nil
+	})
+	if st := d.Status()[0]; st.AlertID != "a-1" || !strings.Contains(st.LastError, "refused") {
+		t.Errorf("status while down: %+v", st)
+	}
+	if strings.Contains(d.Status()[0].LastError, "/hook") {
+		t.Errorf("the error shows the webhook URL: %s", d.Status()[0].LastError)
+	}
+	more := raiseN(ob, 13, 3) // raised while the receiver is down
+	l, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("port %s was taken meanwhile: %v", addr, err)
+	}
+	rc := &receiver{t: t}
+	srv := httptest.NewUnstartedServer(rc)
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	t.Cleanup(srv.Close)
+	ids = append(ids, more...)
+	allDelivered(t, rc, ob, "hook0", ids)
+	for i, r := range rc.requests() {
+		if r.id != ids[i] {
+			t.Fatalf("request %d was %s, want %s (outbox order)", i, r.id, ids[i])
+		}
+	}
+	if ob.maxPage > 5 {
+		t.Errorf("read pages of %d alerts, alerts.page_size is 5", ob.maxPage)
+	}
+}
+
+// TestDeliverLeaderKilledBeforeAck: a leader sends an alert, the receiver takes it, and the
+// leader dies before its acknowledgement commits. The next leader sends it again: the
+// receiver sees the same id twice and dedupes it; every alert ends up recorded delivered.
+func TestDeliverLeaderKilledBeforeAck(t *testing.T) {
+	rc, srv := startReceiver(t, nil)
+	ob := &memOutbox{}
+	ids := raiseN(ob, 1, 3)
+	cfg := testConfig(srv.URL)
+	first := blockingRecord{memOutbox: ob, called: make(chan []Outcome, 1)}
+	d1 := startDeliverer(t, cfg, first, leading(), metrics.NewSet())
+	var acked []Outcome
+	select {
+	case acked = <-first.called:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first leader never tried to acknowledge")
+	}
+	if acked[0].AlertID != "a-1" || acked[0].State != StateDelivered {
+		t.Fatalf("first acknowledgement %+v", acked)
+	}
+	if err := d1.Close(); err != nil { // killed: the ack never commits
+		t.Fatal(err)
+	}
+	if err := d1.Close(); err != nil { // Close is idempotent
+		t.Fatal(err)
+	}
+	if got := rc.delivered(); got["a-1"] != 1 || len(ob.outcomes("hook0")) != 0 {
+		t.Fatalf("after the first leader: receiver %v, outcomes %v", got, ob.outcomes("hook0"))
+	}
+	startDeliverer(t, cfg, ob, leading(), metrics.NewSet())
+	allDelivered(t, rc, ob, "hook0", ids)
+	got := rc.delivered()
+	if got["a-1"] != 2 || got["a-2"] != 1 || got["a-3"] != 1 {
+		t.Errorf("deliveries by id %v, want a-1 twice (sent by both leaders), the others once", got)
+	}
+	seen := map[string]bool{} // what a receiver deduplicating by id keeps
+	for _, r := range rc.requests() {
+		seen[r.id] = true
+	}
+	if len(seen) != 3 {
+		t.Errorf("distinct ids %v, want 3", seen)
+	}
+}
+
+// TestDeliverRefusedNotRetried: a 400 is not retried; the alert is recorded FAILED for that
+// webhook with the status and the receiver's answer, and the next alerts still go through.
+func TestDeliverRefusedNotRetried(t *testing.T) {
+	rc, srv := startReceiver(t, func(n int, w http.ResponseWriter) {
+		if n == 1 {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, "unknown field\n  details")
+		}
+	})
+	ob := &memOutbox{}
+	ids := raiseN(ob, 1, 3)
+	set := metrics.NewSet()
+	startDeliverer(t, testConfig(srv.URL), ob, leading(), set)
+	allDelivered(t, rc, ob, "hook0", ids[1:])
+	oc := ob.outcomes("hook0")["a-1"]
+	if oc.State != StateFailed || oc.Status != 400 || oc.Attempts != 1 || oc.Reason != "HTTP 400, not retried: unknown field details" {
+		t.Errorf("a-1 outcome %+v, want FAILED, 400, 1 attempt and the answer", oc)
+	}
+	if n := len(rc.requests()); n != 3 {
+		t.Errorf("receiver got %d requests, want 3 (no retry of the 400)", n)
+	}
+	var buf bytes.Buffer
+	set.WritePrometheus(&buf)
+	if !strings.Contains(buf.String(), `paimon_alerts_failed_total{webhook="hook0"} 1`) {
+		t.Errorf("metrics:\n%s", buf.String())
+	}
+}
+
+// TestDeliverTooManyRequests: a 429 with Retry-After is retried after the time it asks for.
+func TestDeliverTooManyRequests(t *testing.T) {
+	rc, srv := startReceiver(t, func(n int, w http.ResponseWriter) {
+		if n == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	})
+	ob := &memOutbox{}
+	ids := raiseN(ob, 1, 1)
+	cfg := testConfig(srv.URL)
+	cfg.MaxBackoff = 5 * time.Second
+	startDeliverer(t, cfg, ob, leading(), nil)
+	allDelivered(t, rc, ob, "hook0", ids)
+	reqs := rc.requests()
+	if len(reqs) != 2 || reqs[0].status != 429 {
+		t.Fatalf("requests %+v, want a 429 then a 200", reqs)
+	}
+	if gap := reqs[1].at.Sub(reqs[0].at); gap < 900*time.Millisecond {
+		t.Errorf("retried after %s, Retry-After asked for 1s", gap)
+	}
+}
+
+// TestDeliverSeverityAndExpiry: each webhook gets the alerts at or above its min_severity; an
+// alert older than max_age is marked failed without a request.
+func TestDeliverSeverityAndExpiry(t *testing.T) {
+	rcAll, srvAll := startReceiver(t, nil)
+	rcCrit, srvCrit := startReceiver(t, nil)
+	ob := &memOutbox{}
+	old := alert(0, "CRITICAL")
+	old.Time = time.Now().Add(-48 * time.Hour)
+	ob.raise(old)
+	for i, sev := range []string{"INFO", "WARNING", "HIGH", "CRITICAL"} {
+		ob.raise(alert(i+1, sev))
+	}
+	cfg := testConfig(srvAll.URL, srvCrit.URL)
+	cfg.Webhooks[0].MinSeverity = "info"
+	cfg.Webhooks[1].MinSeverity = "Critical"
+	startDeliverer(t, cfg, ob, leading(), nil)
+	allDelivered(t, rcAll, ob, "hook0", []string{"a-1", "a-2", "a-3", "a-4"})
+	allDelivered(t, rcCrit, ob, "hook1", []string{"a-4"})
+	for _, hook := range []string{"hook0", "hook1"} {
+		if oc := ob.outcomes(hook)["a-0"]; oc.State != StateFailed || !strings.HasPrefix(oc.Reason, "expired") || oc.Attempts != 0 {
+			t.Errorf("%s: expired alert outcome %+v", hook, oc)
+		}
+	}
+	if outs := ob.outcomes("hook1"); len(outs) != 2 {
+		t.Errorf("hook1 outcomes %v: want only a-0 (expired) and a-4", outs)
+	}
+	for _, r := range append(rcAll.requests(), rcCrit.requests()...) {
+		if r.id == "a-0" {
+			t.Error("the expired alert was sent")
+		}
+	}
+}
+
+// TestDeliverFollowsLeadership: a follower sends nothing; it starts when it leads, stops when it
+// steps down, and a second Start or a Start after Close is refused.
+func TestDeliverFollowsLeadership(t *testing.T) {
+	rc, srv := startReceiver(t, nil)
+	ob := &memOutbox{}
+	ids := raiseN(ob, 1, 2)
+	l := &fakeLeader{}
+	d := startDeliverer(t, testConfig(srv.URL), ob, l, nil)
+	if err := d.Start(context.Background()); err != ErrStarted {
+		t.Errorf("second Start = %v, want ErrStarted", err)
+	}
+	if n := len(rc.requests()); n != 0 {
+		t.Fatalf("a follower sent %d requests", n)
+	}
+	l.set(leading().now)
+	allDelivered(t, rc, ob, "hook0", ids)
+	d.Close()
+	if err := d.Start(context.Background()); err != ErrClosed {
+		t.Errorf("Start after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestNewRefusesBadConfig: the constructor validates.
+func TestNewRefusesBadConfig(t *testing.T) {
+	cfg := testConfig("ftp://example.com/")
+	if _, err := New(cfg, &memOutbox{}, leading(), Deps{}); err == nil || !strings.Contains(err.Error(), "alerts.webhooks[0].url") {
+		t.Errorf("New = %v, want the url refused", err)
+	}
+}
