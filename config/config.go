@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"paimon/alerts"
 	"paimon/ingest"
 	"paimon/pgsync"
 	"paimon/push"
@@ -29,7 +30,7 @@ var ErrInvalid = errors.New("invalid configuration")
 //
 // A section that configures one component is that component's own Config ([http] is
 // server.Config, [raft] raftstore.Config, [postgres] pgsync.Config, [ingest] ingest.Config,
-// [push] push.Config): its fields, defaults and checks are declared there, once. The
+// [push] push.Config, [alerts] alerts.Config): its fields, defaults and checks are declared there, once. The
 // sections that span components or map onto another shape (node, fund, read, cache, cluster,
 // auth, ratelimit, log) are declared here, and the methods below compose each component's
 // configuration from the sections it needs.
@@ -45,6 +46,7 @@ type Config struct {
 	Ingest   ingest.Config    `toml:"ingest"`
 	Prices   Prices           `toml:"prices"`
 	Push     push.Config      `toml:"push"`
+	Alerts   alerts.Config    `toml:"alerts"`
 	Auth     Auth             `toml:"auth"`
 	Log      Log              `toml:"log"`
 	// RateLimit holds the per-client budgets of the HTTP API.
@@ -164,6 +166,7 @@ func Default() *Config {
 		Ingest:   ingest.DefaultConfig(),
 		Prices:   Prices{MaxFutureSkew: 5 * time.Minute},
 		Push:     push.DefaultConfig(),
+		Alerts:   alerts.DefaultConfig(),
 		Auth: Auth{
 			Service: "Paimon Edge", NonceTTL: 5 * time.Minute, SessionTTL: 30 * time.Minute,
 			SessionExtendAfter: 5 * time.Minute, Wallets: []Wallet{},
@@ -278,6 +281,7 @@ func (c *Config) Validate() error {
 	if d := c.Prices.MaxFutureSkew; d <= 0 || d > 24*time.Hour {
 		bad("prices.max_future_skew", "%s must be positive and at most 24h", d)
 	}
+	problems(&errs, c.Alerts.Validate())
 	tokenNames := map[string]bool{}
 	tokenHashes := map[string]bool{}
 	for i, t := range c.Auth.Tokens {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"paimon/alerts"
 	"paimon/ingest"
 
 	"errors"
@@ -284,6 +285,47 @@ func TestParseBadValues(t *testing.T) {
 	}
 }
 
+// TestParseAlerts: an [alerts] section with webhooks parses onto alerts.Config, and a bad
+// webhook is refused by Validate naming its key.
+func TestParseAlerts(t *testing.T) {
+	doc := `
+[alerts]
+max_backoff = "2m"
+[[alerts.webhooks]]
+name = "ops-slack"
+url = "https://hooks.slack.com/services/T/B/X"
+format = "slack"
+min_severity = "high"
+[[alerts.webhooks]]
+name = "desk"
+url = "http://10.0.0.5:8080/alerts"
+secret = "0123456789abcdef"
+`
+	c, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := alerts.DefaultConfig()
+	want.MaxBackoff = 2 * time.Minute
+	want.Webhooks = []alerts.Webhook{
+		{Name: "ops-slack", URL: "https://hooks.slack.com/services/T/B/X", Format: "slack", MinSeverity: "high"},
+		{Name: "desk", URL: "http://10.0.0.5:8080/alerts", Secret: "0123456789abcdef"},
+	}
+	if !reflect.DeepEqual(c.Alerts, want) {
+		t.Fatalf("alerts = %+v, want %+v", c.Alerts, want)
+	}
+	c, err = Parse([]byte("[[alerts.webhooks]]\nname = \"x\"\nurl = \"gopher://h/\"\nsecret = \"0123456789abcdef\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "alerts.webhooks[0].url: must be an http:// or https:// URL") {
+		t.Fatalf("Validate = %v, want the url refused by key", err)
+	}
+}
+
 func TestParseDurationSyntax(t *testing.T) {
 	tests := []struct {
 		value string
@@ -482,6 +524,13 @@ func TestValidateRules(t *testing.T) {
 		}, []string{"auth.wallets[0].role"}},
 		{"log level unknown", func(c *Config) { c.Log.Level = "trace" }, []string{"log.level"}},
 		{"log format unknown", func(c *Config) { c.Log.Format = "xml" }, []string{"log.format"}},
+		{"alert webhook not http", func(c *Config) {
+			c.Alerts.Webhooks = []alerts.Webhook{{Name: "a", URL: "file:///etc/passwd", Secret: secret}}
+		}, []string{"alerts.webhooks[0].url"}},
+		{"alert webhook format and severity", func(c *Config) {
+			c.Alerts.Webhooks = []alerts.Webhook{{Name: "a", URL: "https://h/x", Secret: secret, Format: "teams", MinSeverity: "loud"}}
+		}, []string{"alerts.webhooks[0].format", "alerts.webhooks[0].min_severity"}},
+		{"alert backoff bounds", func(c *Config) { c.Alerts.MaxBackoff = c.Alerts.MinBackoff - 1 }, []string{"alerts.max_backoff"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -838,6 +887,10 @@ func FuzzParse(f *testing.F) {
 		"[ingest]\nchain_id = 97\n[[ingest.contracts]]\nname = \"v\"\nkind = \"vault\"\naddress = \"0x8505c32631034a7ce8800239c08547e0434edad9\"\nabi_file = \"v.json\"\n",
 		"[ingest]\ncontracts = []\n",
 		"[push]\nenabled = false\n",
+		"[alerts]\nmin_backoff = \"250ms\"\nmax_backoff = \"5m\"\nattempt_timeout = \"3s\"\npage_size = 10\nmax_age = \"1h\"\n[[alerts.webhooks]]\nname = \"ops\"\nurl = \"https://hooks.example.com/a?b=c\"\nsecret = \"0123456789abcdef\"\nmin_severity = \"high\"\n",
+		"[[alerts.webhooks]]\nname = \"pd\"\nurl = \"http://127.0.0.1:9/\"\nformat = \"pagerduty\"\nrouting_key = \"k\"\n[[alerts.webhooks]]\nname = \"s\"\nurl = \"https://hooks.slack.com/x\"\nformat = \"slack\"\n",
+		"[[alerts.webhooks]]\nname = \"bad\"\nurl = \"ftp://x\"\nformat = \"Slack\"\nmin_severity = 3\n",
+		"[alerts]\nwebhooks = []\nmax_age = 60\n",
 		"[ratelimit]\nenabled = true\nlogin_rate = 0.5\nread_rate = 1e3\nread_burst = 1\nfailed_login_window = \"1h\"\nmax_clients = 64\n",
 		"[[auth.tokens]]\nname = \"ops\"\nrole = \"admin\"\nsha256 = \"" + tokenHash + "\"\n",
 		"[auth]\nservice = \"Paimon Prime\"\nnonce_ttl = \"2m\"\nsession_ttl = \"1h\"\nsession_extend_after = \"10m\"\n[[auth.wallets]]\naddress = \"0x00000000000000000000000000000000000000A1\"\nrole = \"admin\"\n",

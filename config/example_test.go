@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"paimon/alerts"
 )
 
 // examplePath is the documented example configuration at the root of the module.
@@ -106,10 +108,10 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 	}
 }
 
-// TestExampleToken checks that the commented-out [[auth.tokens]] and [[auth.wallets]] entries
-// are valid once uncommented, as someone copying them will do.
+// TestExampleToken checks that the commented-out [[auth.tokens]], [[auth.wallets]] and
+// [[alerts.webhooks]] entries are valid once uncommented, as someone copying them will do.
 func TestExampleToken(t *testing.T) {
-	uncomment := regexp.MustCompile(`(?m)^# (\[\[auth\.tokens\]\]|\[\[auth\.wallets\]\]|name = |role = |sha256 = |address = )`)
+	uncomment := regexp.MustCompile(`(?m)^# (\[\[auth\.tokens\]\]|\[\[auth\.wallets\]\]|\[\[alerts\.webhooks\]\]|name = |role = |sha256 = |address = |url = |format = |min_severity = |routing_key = |secret = )`)
 	doc := uncomment.ReplaceAll(readExample(t), []byte("$1"))
 	c, err := Parse(doc)
 	if err != nil {
@@ -124,6 +126,14 @@ func TestExampleToken(t *testing.T) {
 	}
 	if w := []Wallet{{Address: "0x00000000000000000000000000000000000000a1", Role: "admin"}}; !reflect.DeepEqual(c.Auth.Wallets, w) {
 		t.Fatalf("wallets = %+v, want %+v", c.Auth.Wallets, w)
+	}
+	hooks := []alerts.Webhook{
+		{Name: "ops-slack", URL: "https://hooks.slack.com/services/T000/B000/XXXXXXXX", Format: "slack", MinSeverity: "high"},
+		{Name: "pager", URL: "https://events.pagerduty.com/v2/enqueue", Format: "pagerduty", RoutingKey: "0123456789abcdef0123456789abcdef", MinSeverity: "CRITICAL"},
+		{Name: "risk-desk", URL: "https://risk.example.com/paimon/alerts", Secret: "change-me-to-a-long-random-string"},
+	}
+	if !reflect.DeepEqual(c.Alerts.Webhooks, hooks) {
+		t.Fatalf("webhooks = %+v, want %+v", c.Alerts.Webhooks, hooks)
 	}
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"net/url"
 	"slices"
+	"strconv"
 )
 
 // Public is the node's effective configuration without its secrets, for GET
@@ -10,7 +11,8 @@ import (
 // contracts, confirmations, the fund, consistency, limits and lifetimes). Fields are listed
 // one by one, so a new secret is never shown by accident: the cluster secret, token hashes,
 // the PostgreSQL DSN (only whether one is set and its host) and RPC URLs' paths and queries
-// (which often carry API keys) are left out.
+// (which often carry API keys), and alert webhooks' URL paths and queries, secrets and routing
+// keys (a Slack webhook URL is its credential) are left out.
 func (c *Config) Public() map[string]any {
 	contracts := make([]map[string]any, 0, len(c.Ingest.Contracts))
 	for _, k := range c.Ingest.Contracts {
@@ -23,6 +25,11 @@ func (c *Config) Public() map[string]any {
 	tokens := make([]map[string]string, 0, len(c.Auth.Tokens))
 	for _, t := range c.Auth.Tokens {
 		tokens = append(tokens, map[string]string{"name": t.Name, "role": t.Role})
+	}
+	webhooks := make([]map[string]string, 0, len(c.Alerts.Webhooks))
+	for _, w := range c.Alerts.Webhooks {
+		webhooks = append(webhooks, map[string]string{"name": w.Name, "host": hostOf(w.URL), "format": w.Format,
+			"minSeverity": w.MinSeverity, "signed": strconv.FormatBool(w.Secret != "")})
 	}
 	slices.SortFunc(tokens, func(a, b map[string]string) int {
 		if a["name"] < b["name"] {
@@ -64,6 +71,10 @@ func (c *Config) Public() map[string]any {
 			"readRate": c.RateLimit.ReadRate, "readBurst": c.RateLimit.ReadBurst, "writeRate": c.RateLimit.WriteRate,
 			"writeBurst": c.RateLimit.WriteBurst, "failedLoginPerAddress": c.RateLimit.FailedLoginPerAddress,
 			"failedLoginPerIp": c.RateLimit.FailedLoginPerIP, "failedLoginWindow": c.RateLimit.FailedLoginWindow.String(),
+		},
+		"alerts": map[string]any{
+			"minBackoff": c.Alerts.MinBackoff.String(), "maxBackoff": c.Alerts.MaxBackoff.String(),
+			"attemptTimeout": c.Alerts.AttemptTimeout.String(), "maxAge": c.Alerts.MaxAge.String(), "webhooks": webhooks,
 		},
 		"postgres": map[string]any{"enabled": c.Postgres.DSN != "", "host": hostOf(c.Postgres.DSN)},
 	}
