@@ -84,6 +84,8 @@ func FuzzApply(f *testing.F) {
 	wrongFork.BlockHash[0] ^= 1
 	f.Add(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Events: []chainlog.Event{wrongFork, removed(evs[2]), evs[2]}}))
 	f.Add(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Events: removedAll(evs[6:12])}))
+	f.Add(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Version: 1, Events: []chainlog.Event{evs[13], evs[1], wrongFork, removed(evs[2])}})) // v0.1.0's rules
+	f.Add(EncodePrices(&PricesCommand{Time: 1, Version: 1, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(5), Time: testNow + 10*365*day}}}))
 	f.Add(EncodePrices(&PricesCommand{Time: testNow * 1e9, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(5), Time: testNow + 10*365*day}}}))
 	f.Add(EncodePriceDelete(&PriceDeleteCommand{Time: testNow * 1e9, Actor: Actor{Name: "ops"}, Asset: addr(50), PointTime: testNow}))
 	f.Add(EncodePriceDelete(&PriceDeleteCommand{Time: testNow * 1e9, Asset: addr(51), PointTime: 0}))
