@@ -3,8 +3,10 @@ package systest
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -217,6 +219,13 @@ func TestRollingUpgrade(t *testing.T) {
 		}
 		if st.Version != version.Cluster || st.ClusterVersion != version.Base {
 			t.Fatalf("%s mid-upgrade: version %q, cluster version %q, want %q and %q", nodes[i].ID, st.Version, st.ClusterVersion, version.Cluster, version.Base)
+		}
+		reported := map[string]string{}
+		for _, m := range st.Nodes {
+			reported[m.ID] = m.Version
+		}
+		if reported[nodes[i].ID] != version.Cluster || !slices.Contains(slices.Collect(maps.Values(reported)), "") {
+			t.Fatalf("%s mid-upgrade: members report %v, want %s for itself and none for a v0.1.0 member", nodes[i].ID, reported, version.Cluster)
 		}
 		code, b, err := upgradetest.Do(nodes[i].HTTP, "POST", "/v1/admin/roles", approver)
 		midUpgrade := code == 503 && strings.Contains(string(b), "UNAVAILABLE") && strings.Contains(string(b), "mid-upgrade")
