@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -104,4 +105,40 @@ func TestSignVerify(t *testing.T) {
 	if !Verify("secret", body, sig) || Verify("other", body, sig) || Verify("secret", []byte(`{"id":"2"}`), sig) {
 		t.Error("Verify does not tell a good signature from a bad one")
 	}
+}
+
+// FuzzBody: any alert either renders in every format or is refused with ErrBadAlert; a rendered
+// body is JSON carrying the alert's id and message unchanged.
+func FuzzBody(f *testing.F) {
+	f.Add("42", "critical", "L1 <2%> & falling", `{"a":1}`)
+	f.Add("", "INFO", "\xff\x00", ``)
+	f.Add("x", "warn", "m", `null`)
+	f.Add("\u2028", "High", strings.Repeat("é", 600), `{"nested":{"k":[1,2]}}`)
+	f.Fuzz(func(t *testing.T, id, severity, message, details string) {
+		a := Alert{ID: id, Time: time.Unix(1_736_200_000, 0), Severity: severity, Source: "RULE", Type: "t", Message: message, Details: []byte(details)}
+		for _, format := range []string{FormatGeneric, FormatSlack, FormatPagerDuty} {
+			b, err := Body(a, format, "key")
+			if err != nil {
+				if !errors.Is(err, ErrBadAlert) {
+					t.Fatalf("%s: %v does not wrap ErrBadAlert", format, err)
+				}
+				return
+			}
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatalf("%s body is not JSON: %v\n%s", format, err, b)
+			}
+			if format == FormatGeneric && (m["id"] != asJSON(id) || m["message"] != asJSON(message)) {
+				t.Fatalf("generic body %s does not carry id %q and message %q", b, id, message)
+			}
+		}
+	})
+}
+
+// asJSON is s as a JSON string carries it (invalid UTF-8 bytes replaced).
+func asJSON(s string) string {
+	b, _ := json.Marshal(s)
+	var out string
+	_ = json.Unmarshal(b, &out)
+	return out
 }

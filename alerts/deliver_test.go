@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"paimon/raftstore"
 )
 
 const testSecret = "0123456789abcdef-secret"
@@ -400,4 +402,88 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	if _, err := New(cfg, &memOutbox{}, leading(), Deps{}); err == nil || !strings.Contains(err.Error(), "alerts.webhooks[0].url") {
 		t.Errorf("New = %v, want the url refused", err)
 	}
+}
+
+// TestDeliverWebhooksIndependent: a webhook whose receiver is down does not hold up another.
+func TestDeliverWebhooksIndependent(t *testing.T) {
+	rcDown, srvDown := startReceiver(t, func(n int, w http.ResponseWriter) { w.WriteHeader(http.StatusBadGateway) })
+	rcUp, srvUp := startReceiver(t, nil)
+	ob := &memOutbox{}
+	ids := raiseN(ob, 1, 4)
+	d := startDeliverer(t, testConfig(srvDown.URL, srvUp.URL), ob, leading(), nil)
+	allDelivered(t, rcUp, ob, "hook1", ids)
+	if outs := ob.outcomes("hook0"); len(outs) != 0 {
+		t.Errorf("the failing webhook has outcomes %v", outs)
+	}
+	if len(rcDown.requests()) == 0 || d.Status()[0].LastStatus != http.StatusBadGateway || d.Status()[0].AlertID != "a-1" {
+		t.Errorf("the failing webhook's status %+v", d.Status()[0])
+	}
+}
+
+// TestDeliverAttemptTimeout: a receiver that does not answer within alerts.attempt_timeout is
+// retried, and a redirect is not followed but recorded FAILED.
+func TestDeliverAttemptTimeout(t *testing.T) {
+	rc, srv := startReceiver(t, func(n int, w http.ResponseWriter) {
+		switch n {
+		case 1:
+			time.Sleep(time.Second) // longer than the attempt timeout below
+		case 3:
+			w.Header().Set("Location", "https://elsewhere.example.com/")
+			w.WriteHeader(http.StatusTemporaryRedirect)
+		}
+	})
+	ob := &memOutbox{}
+	raiseN(ob, 1, 2)
+	cfg := testConfig(srv.URL)
+	cfg.AttemptTimeout = 200 * time.Millisecond
+	startDeliverer(t, cfg, ob, leading(), nil)
+	allDelivered(t, rc, ob, "hook0", []string{"a-1"})
+	checkFor(t, 10*time.Second, func() error {
+		if oc := ob.outcomes("hook0")["a-2"]; oc.State != StateFailed || oc.Status != http.StatusTemporaryRedirect {
+			return fmt.Errorf("a-2 outcome %+v, want FAILED 307", oc)
+		}
+		return nil
+	})
+	if oc := ob.outcomes("hook0")["a-1"]; oc.Attempts != 2 {
+		t.Errorf("a-1 outcome %+v, want 2 attempts (the first timed out)", oc)
+	}
+}
+
+// TestDeliverResumesAfterSteppingDown: a leader that steps down in the middle of retrying stops
+// (nothing recorded), and when it leads again it resumes from the outbox.
+func TestDeliverResumesAfterSteppingDown(t *testing.T) {
+	var mu sync.Mutex
+	up := false
+	rc, srv := startReceiver(t, func(n int, w http.ResponseWriter) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !up {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	ob := &memOutbox{}
+	ids := raiseN(ob, 1, 3)
+	l := leading()
+	d := startDeliverer(t, testConfig(srv.URL), ob, l, nil)
+	checkFor(t, 10*time.Second, func() error {
+		if s := d.Status()[0]; s.Attempts < 2 {
+			return fmt.Errorf("status %+v, want 2 failed attempts", s)
+		}
+		return nil
+	})
+	l.set(raftstore.Leadership{})
+	checkFor(t, 10*time.Second, func() error {
+		if d.Status()[0].Busy {
+			return fmt.Errorf("still sending after stepping down: %+v", d.Status()[0])
+		}
+		return nil
+	})
+	if outs := ob.outcomes("hook0"); len(outs) != 0 {
+		t.Fatalf("outcomes %v recorded while the receiver refused everything", outs)
+	}
+	mu.Lock()
+	up = true
+	mu.Unlock()
+	l.set(raftstore.Leadership{Leading: true, Term: 2})
+	allDelivered(t, rc, ob, "hook0", ids)
 }
