@@ -1,4 +1,4 @@
-package alerts
+package alerts_test
 
 import (
 	"encoding/json"
@@ -8,10 +8,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"paimon/alerts"
 )
 
-func testAlert() Alert {
-	return Alert{ID: "42", Time: time.Date(2026, 12, 3, 7, 0, 0, 5, time.FixedZone("x", 3600)), Severity: "critical",
+func testAlert() alerts.Alert {
+	return alerts.Alert{ID: "42", Time: time.Date(2026, 12, 3, 7, 0, 0, 5, time.FixedZone("x", 3600)), Severity: "critical",
 		Source: "CHAIN", Type: "CriticalLiquidityAlert", Message: "L1 at 2% <below> critical", Details: []byte(`{"l1Ratio":200}`)}
 }
 
@@ -25,7 +27,7 @@ func decode(t *testing.T, b []byte) map[string]any {
 }
 
 func TestBodyGeneric(t *testing.T) {
-	b, err := Body(testAlert(), FormatGeneric, "")
+	b, err := alerts.Body(testAlert(), alerts.FormatGeneric, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,14 +38,14 @@ func TestBodyGeneric(t *testing.T) {
 	}
 	a := testAlert()
 	a.Details = nil
-	b, _ = Body(a, "", "")
+	b, _ = alerts.Body(a, "", "")
 	if d := decode(t, b)["details"]; !reflect.DeepEqual(d, map[string]any{}) {
 		t.Errorf("empty details rendered %v, want {}", d)
 	}
 }
 
 func TestBodyPagerDuty(t *testing.T) {
-	b, err := Body(testAlert(), FormatPagerDuty, "RKEY")
+	b, err := alerts.Body(testAlert(), alerts.FormatPagerDuty, "RKEY")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +60,7 @@ func TestBodyPagerDuty(t *testing.T) {
 	for sev, want := range map[string]string{"HIGH": "error", "WARNING": "warning", "INFO": "info"} {
 		a := testAlert()
 		a.Severity = sev
-		b, _ := Body(a, FormatPagerDuty, "k")
+		b, _ := alerts.Body(a, alerts.FormatPagerDuty, "k")
 		if got := decode(t, b)["payload"].(map[string]any)["severity"]; got != want {
 			t.Errorf("%s mapped to %v, want %s", sev, got, want)
 		}
@@ -66,7 +68,7 @@ func TestBodyPagerDuty(t *testing.T) {
 }
 
 func TestBodySlack(t *testing.T) {
-	b, err := Body(testAlert(), FormatSlack, "")
+	b, err := alerts.Body(testAlert(), alerts.FormatSlack, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,14 +83,14 @@ func TestBodySlack(t *testing.T) {
 }
 
 func TestBodyRefusesBadAlerts(t *testing.T) {
-	for _, edit := range []func(*Alert){
-		func(a *Alert) { a.Severity = "SEVERE" },
-		func(a *Alert) { a.Details = []byte(`[1]`) },
-		func(a *Alert) { a.Details = []byte(`{"a":`) },
+	for _, edit := range []func(*alerts.Alert){
+		func(a *alerts.Alert) { a.Severity = "SEVERE" },
+		func(a *alerts.Alert) { a.Details = []byte(`[1]`) },
+		func(a *alerts.Alert) { a.Details = []byte(`{"a":`) },
 	} {
 		a := testAlert()
 		edit(&a)
-		if _, err := Body(a, FormatGeneric, ""); err == nil {
+		if _, err := alerts.Body(a, alerts.FormatGeneric, ""); err == nil {
 			t.Errorf("Body(%+v) rendered", a)
 		}
 	}
@@ -98,16 +100,16 @@ func TestSignVerify(t *testing.T) {
 	body := []byte(`{"id":"1"}`)
 	// echo -n '{"id":"1"}' | openssl dgst -sha256 -hmac secret
 	const want = "sha256=6146142a2ce0159e84c0767881e4ec80bc397da62526e7d19f70795eb79460c0"
-	sig := Sign("secret", body)
+	sig := alerts.Sign("secret", body)
 	if sig != want {
 		t.Fatalf("Sign = %q, want %q", sig, want)
 	}
-	if !Verify("secret", body, sig) || Verify("other", body, sig) || Verify("secret", []byte(`{"id":"2"}`), sig) {
+	if !alerts.Verify("secret", body, sig) || alerts.Verify("other", body, sig) || alerts.Verify("secret", []byte(`{"id":"2"}`), sig) {
 		t.Error("Verify does not tell a good signature from a bad one")
 	}
 }
 
-// FuzzBody: any alert either renders in every format or is refused with ErrBadAlert; a rendered
+// FuzzBody: any alert either renders in every format or is refused with alerts.ErrBadAlert; a rendered
 // body is JSON carrying the alert's id and message unchanged.
 func FuzzBody(f *testing.F) {
 	f.Add("42", "critical", "L1 <2%> & falling", `{"a":1}`)
@@ -115,11 +117,11 @@ func FuzzBody(f *testing.F) {
 	f.Add("x", "warn", "m", `null`)
 	f.Add("\u2028", "High", strings.Repeat("é", 600), `{"nested":{"k":[1,2]}}`)
 	f.Fuzz(func(t *testing.T, id, severity, message, details string) {
-		a := Alert{ID: id, Time: time.Unix(1_736_200_000, 0), Severity: severity, Source: "RULE", Type: "t", Message: message, Details: []byte(details)}
-		for _, format := range []string{FormatGeneric, FormatSlack, FormatPagerDuty} {
-			b, err := Body(a, format, "key")
+		a := alerts.Alert{ID: id, Time: time.Unix(1_736_200_000, 0), Severity: severity, Source: "RULE", Type: "t", Message: message, Details: []byte(details)}
+		for _, format := range []string{alerts.FormatGeneric, alerts.FormatSlack, alerts.FormatPagerDuty} {
+			b, err := alerts.Body(a, format, "key")
 			if err != nil {
-				if !errors.Is(err, ErrBadAlert) {
+				if !errors.Is(err, alerts.ErrBadAlert) {
 					t.Fatalf("%s: %v does not wrap ErrBadAlert", format, err)
 				}
 				return
@@ -128,7 +130,7 @@ func FuzzBody(f *testing.F) {
 			if err := json.Unmarshal(b, &m); err != nil {
 				t.Fatalf("%s body is not JSON: %v\n%s", format, err, b)
 			}
-			if format == FormatGeneric && (m["id"] != asJSON(id) || m["message"] != asJSON(message)) {
+			if format == alerts.FormatGeneric && (m["id"] != asJSON(id) || m["message"] != asJSON(message)) {
 				t.Fatalf("generic body %s does not carry id %q and message %q", b, id, message)
 			}
 		}

@@ -1,4 +1,4 @@
-package alerts
+package alerts_test
 
 import (
 	"bytes"
@@ -17,6 +17,8 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"paimon/alerts"
+	"paimon/alerts/alertstest"
 	"paimon/raftstore"
 )
 
@@ -55,7 +57,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rc.mu.Lock()
 	rc.got = append(rc.got, received{id: r.Header.Get("X-Paimon-Alert-Id"), at: time.Now(), status: rw.status, body: body,
-		verified: Verify(testSecret, body, r.Header.Get("X-Paimon-Signature"))})
+		verified: alerts.Verify(testSecret, body, r.Header.Get("X-Paimon-Signature"))})
 	rc.mu.Unlock()
 }
 
@@ -105,11 +107,11 @@ func startReceiver(t *testing.T, answer func(n int, w http.ResponseWriter)) (*re
 	return rc, srv
 }
 
-func testConfig(urls ...string) Config {
-	c := DefaultConfig()
+func testConfig(urls ...string) alerts.Config {
+	c := alerts.DefaultConfig()
 	c.MinBackoff, c.MaxBackoff, c.AttemptTimeout, c.PollInterval = 10*time.Millisecond, 100*time.Millisecond, 2*time.Second, 20*time.Millisecond
 	for i, u := range urls {
-		c.Webhooks = append(c.Webhooks, Webhook{Name: fmt.Sprintf("hook%d", i), URL: u, Secret: testSecret})
+		c.Webhooks = append(c.Webhooks, alerts.Webhook{Name: fmt.Sprintf("hook%d", i), URL: u, Secret: testSecret})
 	}
 	return c
 }
@@ -125,9 +127,9 @@ func (w tWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func startDeliverer(t *testing.T, cfg Config, ob Outbox, l Leadership, set *metrics.Set) *Deliverer {
+func startDeliverer(t *testing.T, cfg alerts.Config, ob alerts.Outbox, l alerts.Leadership, set *metrics.Set) *alerts.Deliverer {
 	t.Helper()
-	d, err := New(cfg, ob, l, Deps{Logger: testLogger(t), Metrics: set})
+	d, err := alerts.New(cfg, ob, l, alerts.Deps{Logger: testLogger(t), Metrics: set})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,15 +142,15 @@ func startDeliverer(t *testing.T, cfg Config, ob Outbox, l Leadership, set *metr
 
 // allDelivered waits until every id in ids was answered 2xx by rc and has a DELIVERED outcome
 // for webhook.
-func allDelivered(t *testing.T, rc *receiver, ob *memOutbox, webhook string, ids []string) {
+func allDelivered(t *testing.T, rc *receiver, ob *alertstest.MemOutbox, webhook string, ids []string) {
 	t.Helper()
 	checkFor(t, 20*time.Second, func() error {
-		got, outs := rc.delivered(), ob.outcomes(webhook)
+		got, outs := rc.delivered(), ob.Outcomes(webhook)
 		for _, id := range ids {
 			if got[id] == 0 {
 				return fmt.Errorf("%s not delivered (receiver got %v)", id, got)
 			}
-			if outs[id].State != StateDelivered {
+			if outs[id].State != alerts.StateDelivered {
 				return fmt.Errorf("%s: outcome %+v, want DELIVERED", id, outs[id])
 			}
 		}
@@ -156,11 +158,11 @@ func allDelivered(t *testing.T, rc *receiver, ob *memOutbox, webhook string, ids
 	})
 }
 
-func raiseN(ob *memOutbox, from, n int) []string {
+func raiseN(ob *alertstest.MemOutbox, from, n int) []string {
 	var ids []string
 	for i := from; i < from+n; i++ {
 		a := alert(i, "WARNING")
-		ob.raise(a)
+		ob.Raise(a)
 		ids = append(ids, a.ID)
 	}
 	return ids
@@ -174,10 +176,10 @@ func TestDeliverRetriesUntilAccepted(t *testing.T) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	})
-	ob := &memOutbox{}
+	ob := &alertstest.MemOutbox{}
 	ids := raiseN(ob, 1, 5)
 	set := metrics.NewSet()
-	d := startDeliverer(t, testConfig(srv.URL), ob, leading(), set)
+	d := startDeliverer(t, testConfig(srv.URL), ob, alertstest.Leading(), set)
 	allDelivered(t, rc, ob, "hook0", ids)
 	more := raiseN(ob, 6, 3)
 	d.Notify()
@@ -193,7 +195,7 @@ func TestDeliverRetriesUntilAccepted(t *testing.T) {
 			t.Errorf("metrics lack %s:\n%s", want, buf.String())
 		}
 	}
-	if oc := ob.outcomes("hook0")["a-1"]; oc.Attempts != 4 || oc.Status != 200 {
+	if oc := ob.Outcomes("hook0")["a-1"]; oc.Attempts != 4 || oc.Status != 200 {
 		t.Errorf("a-1 outcome %+v, want 4 attempts and status 200", oc)
 	}
 }
@@ -207,11 +209,11 @@ func TestDeliverReceiverDownThenUp(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	ob := &memOutbox{}
+	ob := &alertstest.MemOutbox{}
 	ids := raiseN(ob, 1, 12)
 	cfg := testConfig("http://" + addr + "/hook")
 	cfg.PageSize = 5
-	d := startDeliverer(t, cfg, ob, leading(), nil)
+	d := startDeliverer(t, cfg, ob, alertstest.Leading(), nil)
 	checkFor(t, 10*time.Second, func() error {
 		if s := d.Status()[0]; s.Attempts < 5 || s.LastStatus != 0 || s.LastError == "" || !s.Busy {
 			return fmt.Errorf("status %+v: want at least 5 failed attempts at a-1", s)
@@ -242,8 +244,8 @@ func TestDeliverReceiverDownThenUp(t *testing.T) {
 			t.Fatalf("request %d was %s, want %s (outbox order)", i, r.id, ids[i])
 		}
 	}
-	if ob.maxPage > 5 {
-		t.Errorf("read pages of %d alerts, alerts.page_size is 5", ob.maxPage)
+	if ob.MaxPage() > 5 {
+		t.Errorf("read pages of %d alerts, alerts.page_size is 5", ob.MaxPage())
 	}
 }
 
@@ -252,18 +254,18 @@ func TestDeliverReceiverDownThenUp(t *testing.T) {
 // receiver sees the same id twice and dedupes it; every alert ends up recorded delivered.
 func TestDeliverLeaderKilledBeforeAck(t *testing.T) {
 	rc, srv := startReceiver(t, nil)
-	ob := &memOutbox{}
+	ob := &alertstest.MemOutbox{}
 	ids := raiseN(ob, 1, 3)
 	cfg := testConfig(srv.URL)
-	first := blockingRecord{memOutbox: ob, called: make(chan []Outcome, 1)}
-	d1 := startDeliverer(t, cfg, first, leading(), metrics.NewSet())
-	var acked []Outcome
+	first := blockingRecord{MemOutbox: ob, called: make(chan []alerts.Outcome, 1)}
+	d1 := startDeliverer(t, cfg, first, alertstest.Leading(), metrics.NewSet())
+	var acked []alerts.Outcome
 	select {
 	case acked = <-first.called:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the first leader never tried to acknowledge")
 	}
-	if acked[0].AlertID != "a-1" || acked[0].State != StateDelivered {
+	if acked[0].AlertID != "a-1" || acked[0].State != alerts.StateDelivered {
 		t.Fatalf("first acknowledgement %+v", acked)
 	}
 	if err := d1.Close(); err != nil { // killed: the ack never commits
@@ -272,10 +274,10 @@ func TestDeliverLeaderKilledBeforeAck(t *testing.T) {
 	if err := d1.Close(); err != nil { // Close is idempotent
 		t.Fatal(err)
 	}
-	if got := rc.delivered(); got["a-1"] != 1 || len(ob.outcomes("hook0")) != 0 {
-		t.Fatalf("after the first leader: receiver %v, outcomes %v", got, ob.outcomes("hook0"))
+	if got := rc.delivered(); got["a-1"] != 1 || len(ob.Outcomes("hook0")) != 0 {
+		t.Fatalf("after the first leader: receiver %v, outcomes %v", got, ob.Outcomes("hook0"))
 	}
-	startDeliverer(t, cfg, ob, leading(), metrics.NewSet())
+	startDeliverer(t, cfg, ob, alertstest.Leading(), metrics.NewSet())
 	allDelivered(t, rc, ob, "hook0", ids)
 	got := rc.delivered()
 	if got["a-1"] != 2 || got["a-2"] != 1 || got["a-3"] != 1 {
@@ -299,13 +301,13 @@ func TestDeliverRefusedNotRetried(t *testing.T) {
 			io.WriteString(w, "unknown field\n  details")
 		}
 	})
-	ob := &memOutbox{}
+	ob := &alertstest.MemOutbox{}
 	ids := raiseN(ob, 1, 3)
 	set := metrics.NewSet()
-	startDeliverer(t, testConfig(srv.URL), ob, leading(), set)
+	startDeliverer(t, testConfig(srv.URL), ob, alertstest.Leading(), set)
 	allDelivered(t, rc, ob, "hook0", ids[1:])
-	oc := ob.outcomes("hook0")["a-1"]
-	if oc.State != StateFailed || oc.Status != 400 || oc.Attempts != 1 || oc.Reason != "HTTP 400, not retried: unknown field details" {
+	oc := ob.Outcomes("hook0")["a-1"]
+	if oc.State != alerts.StateFailed || oc.Status != 400 || oc.Attempts != 1 || oc.Reason != "HTTP 400, not retried: unknown field details" {
 		t.Errorf("a-1 outcome %+v, want FAILED, 400, 1 attempt and the answer", oc)
 	}
 	if n := len(rc.requests()); n != 3 {
@@ -326,11 +328,11 @@ func TestDeliverTooManyRequests(t *testing.T) {
 			w.WriteHeader(http.StatusTooManyRequests)
 		}
 	})
-	ob := &memOutbox{}
+	ob := &alertstest.MemOutbox{}
 	ids := raiseN(ob, 1, 1)
 	cfg := testConfig(srv.URL)
 	cfg.MaxBackoff = 5 * time.Second
-	startDeliverer(t, cfg, ob, leading(), nil)
+	startDeliverer(t, cfg, ob, alertstest.Leading(), nil)
 	allDelivered(t, rc, ob, "hook0", ids)
 	reqs := rc.requests()
 	if len(reqs) != 2 || reqs[0].status != 429 {
@@ -346,25 +348,25 @@ func TestDeliverTooManyRequests(t *testing.T) {
 func TestDeliverSeverityAndExpiry(t *testing.T) {
 	rcAll, srvAll := startReceiver(t, nil)
 	rcCrit, srvCrit := startReceiver(t, nil)
-	ob := &memOutbox{}
+	ob := &alertstest.MemOutbox{}
 	old := alert(0, "CRITICAL")
 	old.Time = time.Now().Add(-48 * time.Hour)
-	ob.raise(old)
+	ob.Raise(old)
 	for i, sev := range []string{"INFO", "WARNING", "HIGH", "CRITICAL"} {
-		ob.raise(alert(i+1, sev))
+		ob.Raise(alert(i+1, sev))
 	}
 	cfg := testConfig(srvAll.URL, srvCrit.URL)
 	cfg.Webhooks[0].MinSeverity = "info"
 	cfg.Webhooks[1].MinSeverity = "Critical"
-	startDeliverer(t, cfg, ob, leading(), nil)
+	startDeliverer(t, cfg, ob, alertstest.Leading(), nil)
 	allDelivered(t, rcAll, ob, "hook0", []string{"a-1", "a-2", "a-3", "a-4"})
 	allDelivered(t, rcCrit, ob, "hook1", []string{"a-4"})
 	for _, hook := range []string{"hook0", "hook1"} {
-		if oc := ob.outcomes(hook)["a-0"]; oc.State != StateFailed || !strings.HasPrefix(oc.Reason, "expired") || oc.Attempts != 0 {
+		if oc := ob.Outcomes(hook)["a-0"]; oc.State != alerts.StateFailed || !strings.HasPrefix(oc.Reason, "expired") || oc.Attempts != 0 {
 			t.Errorf("%s: expired alert outcome %+v", hook, oc)
 		}
 	}
-	if outs := ob.outcomes("hook1"); len(outs) != 2 {
+	if outs := ob.Outcomes("hook1"); len(outs) != 2 {
 		t.Errorf("hook1 outcomes %v: want only a-0 (expired) and a-4", outs)
 	}
 	for _, r := range append(rcAll.requests(), rcCrit.requests()...) {
@@ -378,20 +380,20 @@ func TestDeliverSeverityAndExpiry(t *testing.T) {
 // steps down, and a second Start or a Start after Close is refused.
 func TestDeliverFollowsLeadership(t *testing.T) {
 	rc, srv := startReceiver(t, nil)
-	ob := &memOutbox{}
+	ob := &alertstest.MemOutbox{}
 	ids := raiseN(ob, 1, 2)
-	l := &fakeLeader{}
+	l := &alertstest.Leader{}
 	d := startDeliverer(t, testConfig(srv.URL), ob, l, nil)
-	if err := d.Start(context.Background()); err != ErrStarted {
+	if err := d.Start(context.Background()); err != alerts.ErrStarted {
 		t.Errorf("second Start = %v, want ErrStarted", err)
 	}
 	if n := len(rc.requests()); n != 0 {
 		t.Fatalf("a follower sent %d requests", n)
 	}
-	l.set(leading().now)
+	l.Set(raftstore.Leadership{Leading: true, Term: 1})
 	allDelivered(t, rc, ob, "hook0", ids)
 	d.Close()
-	if err := d.Start(context.Background()); err != ErrClosed {
+	if err := d.Start(context.Background()); err != alerts.ErrClosed {
 		t.Errorf("Start after Close = %v, want ErrClosed", err)
 	}
 }
@@ -399,7 +401,7 @@ func TestDeliverFollowsLeadership(t *testing.T) {
 // TestNewRefusesBadConfig: the constructor validates.
 func TestNewRefusesBadConfig(t *testing.T) {
 	cfg := testConfig("ftp://example.com/")
-	if _, err := New(cfg, &memOutbox{}, leading(), Deps{}); err == nil || !strings.Contains(err.Error(), "alerts.webhooks[0].url") {
+	if _, err := alerts.New(cfg, &alertstest.MemOutbox{}, alertstest.Leading(), alerts.Deps{}); err == nil || !strings.Contains(err.Error(), "alerts.webhooks[0].url") {
 		t.Errorf("New = %v, want the url refused", err)
 	}
 }
@@ -408,11 +410,11 @@ func TestNewRefusesBadConfig(t *testing.T) {
 func TestDeliverWebhooksIndependent(t *testing.T) {
 	rcDown, srvDown := startReceiver(t, func(n int, w http.ResponseWriter) { w.WriteHeader(http.StatusBadGateway) })
 	rcUp, srvUp := startReceiver(t, nil)
-	ob := &memOutbox{}
+	ob := &alertstest.MemOutbox{}
 	ids := raiseN(ob, 1, 4)
-	d := startDeliverer(t, testConfig(srvDown.URL, srvUp.URL), ob, leading(), nil)
+	d := startDeliverer(t, testConfig(srvDown.URL, srvUp.URL), ob, alertstest.Leading(), nil)
 	allDelivered(t, rcUp, ob, "hook1", ids)
-	if outs := ob.outcomes("hook0"); len(outs) != 0 {
+	if outs := ob.Outcomes("hook0"); len(outs) != 0 {
 		t.Errorf("the failing webhook has outcomes %v", outs)
 	}
 	if len(rcDown.requests()) == 0 || d.Status()[0].LastStatus != http.StatusBadGateway || d.Status()[0].AlertID != "a-1" {
@@ -432,19 +434,19 @@ func TestDeliverAttemptTimeout(t *testing.T) {
 			w.WriteHeader(http.StatusTemporaryRedirect)
 		}
 	})
-	ob := &memOutbox{}
+	ob := &alertstest.MemOutbox{}
 	raiseN(ob, 1, 2)
 	cfg := testConfig(srv.URL)
 	cfg.AttemptTimeout = 200 * time.Millisecond
-	startDeliverer(t, cfg, ob, leading(), nil)
+	startDeliverer(t, cfg, ob, alertstest.Leading(), nil)
 	allDelivered(t, rc, ob, "hook0", []string{"a-1"})
 	checkFor(t, 10*time.Second, func() error {
-		if oc := ob.outcomes("hook0")["a-2"]; oc.State != StateFailed || oc.Status != http.StatusTemporaryRedirect {
+		if oc := ob.Outcomes("hook0")["a-2"]; oc.State != alerts.StateFailed || oc.Status != http.StatusTemporaryRedirect {
 			return fmt.Errorf("a-2 outcome %+v, want FAILED 307", oc)
 		}
 		return nil
 	})
-	if oc := ob.outcomes("hook0")["a-1"]; oc.Attempts != 2 {
+	if oc := ob.Outcomes("hook0")["a-1"]; oc.Attempts != 2 {
 		t.Errorf("a-1 outcome %+v, want 2 attempts (the first timed out)", oc)
 	}
 }
@@ -461,9 +463,9 @@ func TestDeliverResumesAfterSteppingDown(t *testing.T) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	})
-	ob := &memOutbox{}
+	ob := &alertstest.MemOutbox{}
 	ids := raiseN(ob, 1, 3)
-	l := leading()
+	l := alertstest.Leading()
 	d := startDeliverer(t, testConfig(srv.URL), ob, l, nil)
 	checkFor(t, 10*time.Second, func() error {
 		if s := d.Status()[0]; s.Attempts < 2 {
@@ -471,19 +473,19 @@ func TestDeliverResumesAfterSteppingDown(t *testing.T) {
 		}
 		return nil
 	})
-	l.set(raftstore.Leadership{})
+	l.Set(raftstore.Leadership{})
 	checkFor(t, 10*time.Second, func() error {
 		if d.Status()[0].Busy {
 			return fmt.Errorf("still sending after stepping down: %+v", d.Status()[0])
 		}
 		return nil
 	})
-	if outs := ob.outcomes("hook0"); len(outs) != 0 {
+	if outs := ob.Outcomes("hook0"); len(outs) != 0 {
 		t.Fatalf("outcomes %v recorded while the receiver refused everything", outs)
 	}
 	mu.Lock()
 	up = true
 	mu.Unlock()
-	l.set(raftstore.Leadership{Leading: true, Term: 2})
+	l.Set(raftstore.Leadership{Leading: true, Term: 2})
 	allDelivered(t, rc, ob, "hook0", ids)
 }

@@ -14,10 +14,13 @@ import (
 //   - Entries returns the alerts whose Seq is greater than after, in increasing Seq order, at
 //     most limit of them, each with the outcomes recorded for it so far. Seq increases with
 //     every alert raised (the Raft index that raised it) and is never reused.
-//   - Record proposes outcomes. It may fail (no longer leader, timeout) and may be retried;
-//     applying an outcome for an (alert, webhook) pair that already has one must change
-//     nothing, so a retried or duplicated Record is harmless. Once Record returns nil the
-//     outcomes are committed: a later Entries (on any node, once applied) shows them.
+//   - Record proposes outcomes, each naming its alert by Seq (and AlertID, which must match).
+//     It may fail (no longer leader, timeout) and may be retried; applying an outcome for an
+//     (alert, webhook) pair that already has one, or for an alert no longer in the outbox,
+//     must change nothing, so a retried or duplicated Record is harmless. Once Record returns
+//     nil the outcomes are committed: a later Entries (on any node, once applied) shows them.
+//
+// alertstest.TestOutbox checks an implementation against this contract.
 //
 // Delivery is at least once: an alert sent but not yet recorded when leadership ends is sent
 // again by the next leader, with the same id.
@@ -60,7 +63,8 @@ const (
 
 // Outcome is the final state of one alert for one webhook.
 type Outcome struct {
-	Seq     uint64 `json:"-"`
+	// Seq and AlertID name the alert.
+	Seq     uint64 `json:"seq"`
 	AlertID string `json:"alertId"`
 	Webhook string `json:"webhook"`
 	// State is StateDelivered or StateFailed.
