@@ -211,7 +211,7 @@ func TestDeliverReceiverDownThenUp(t *testing.T) {
 	l.Close()
 	ob := &alertstest.MemOutbox{}
 	ids := raiseN(ob, 1, 12)
-	cfg := testConfig("http://" + addr + "/hook")
+	cfg := testConfig("http://user:url-password@" + addr + "/hook/url-token")
 	cfg.PageSize = 5
 	d := startDeliverer(t, cfg, ob, alertstest.Leading(), nil)
 	checkFor(t, 10*time.Second, func() error {
@@ -223,7 +223,7 @@ func TestDeliverReceiverDownThenUp(t *testing.T) {
 	if st := d.Status()[0]; st.AlertID != "a-1" || !strings.Contains(st.LastError, "refused") {
 		t.Errorf("status while down: %+v", st)
 	}
-	if strings.Contains(d.Status()[0].LastError, "/hook") {
+	if e := d.Status()[0].LastError; strings.Contains(e, "url-token") || strings.Contains(e, "url-password") || strings.Contains(e, "/hook") {
 		t.Errorf("the error shows the webhook URL: %s", d.Status()[0].LastError)
 	}
 	more := raiseN(ob, 13, 3) // raised while the receiver is down

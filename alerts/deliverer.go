@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -392,9 +393,17 @@ func (d *Deliverer) post(ctx context.Context, h *hook, id string, body []byte) (
 }
 
 // redact removes the webhook's URL from a transport error: Slack's and others' URLs carry
-// their credential, and the error is logged and shown in the status.
-func redact(err error, url string) error {
-	return errors.New(strings.ReplaceAll(err.Error(), url, "<webhook url>"))
+// their credential, and the error is logged and shown in the status. The client wraps the
+// cause in a *url.Error naming the URL (as it rewrote it); the cause alone says what failed.
+func redact(err error, rawURL string) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return errors.New("no answer within alerts.attempt_timeout")
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), rawURL, "<webhook url>"))
 }
 
 // parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
