@@ -489,3 +489,18 @@ func TestDeliverResumesAfterSteppingDown(t *testing.T) {
 	l.Set(raftstore.Leadership{Leading: true, Term: 2})
 	allDelivered(t, rc, ob, "hook0", ids)
 }
+
+// TestDeliverNoWebhooks: with no webhook configured the Deliverer leads, does nothing and
+// closes.
+func TestDeliverNoWebhooks(t *testing.T) {
+	ob := &alertstest.MemOutbox{}
+	raiseN(ob, 1, 2)
+	d := startDeliverer(t, alerts.DefaultConfig(), ob, alertstest.Leading(), nil)
+	d.Notify()
+	if len(d.Status()) != 0 {
+		t.Errorf("status %+v", d.Status())
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
