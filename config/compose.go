@@ -16,10 +16,13 @@ import (
 // from others. They assume a validated Config.
 
 // ServerConfig is [http] with the node's id, read.max_staleness, raft.apply_timeout,
-// ingest.chain_id, cluster.secret and the advertised Raft address.
+// ingest.chain_id, cluster.secret, the advertised Raft address, and the rules the server writes
+// into the logs and prices it proposes (ingest.reorder_window_blocks, prices.max_future_skew).
 func (c *Config) ServerConfig() server.Config {
 	s := c.HTTP
 	s.NodeID = c.Node.ID
+	s.ReorderWindow = c.Ingest.ReorderWindowBlocks
+	s.MaxPriceFutureSkew = c.Prices.MaxFutureSkew
 	s.MaxStaleness = c.Read.MaxStaleness
 	s.ApplyTimeout = c.Raft.ApplyTimeout
 	s.ChainID = c.Ingest.ChainID
@@ -55,14 +58,15 @@ func (c *Config) CacheConfig() cache.Config {
 	return cache.Config{SizeBytes: c.Cache.SizeMiB << 20, TTLs: ttls.Classes(), DefaultTTL: c.Cache.DefaultTTL}
 }
 
-// FundInfo is the fund the state machine renders ([fund] and the chain's id) and the rules it
-// applies that every node must share (ingest.reorder_window_blocks, prices.max_future_skew). The outbox is
+// FundInfo is the fund the state machine renders ([fund] and the chain's id). The outbox is
 // always written, whether or not this node syncs to PostgreSQL: every replica must apply
-// commands to the same bytes (the leader prunes it when nothing consumes it).
+// commands to the same bytes (the leader prunes it when nothing consumes it). The rules an
+// operator configures (ingest.reorder_window_blocks, prices.max_future_skew) are not here: the
+// server writes its own into each command it proposes (ServerConfig), so that a node configured
+// otherwise still applies the log as the leader meant it.
 func (c *Config) FundInfo() fund.Info {
 	return fund.Info{
 		FundID: c.Fund.ID, Name: c.Fund.Name, Symbol: c.Fund.Symbol, ChainID: c.Ingest.ChainID, Outbox: true,
-		ReorderWindow: c.Ingest.ReorderWindowBlocks, MaxPriceFutureSkew: c.Prices.MaxFutureSkew,
 	}
 }
 

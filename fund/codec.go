@@ -3,6 +3,9 @@ package fund
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
+	"time"
+
 	"paimon/chainlog"
 
 	"github.com/holiman/uint256"
@@ -102,6 +105,12 @@ type LogsCommand struct {
 	// Version is the command version to write (0: OrderedVersion) or that was read: 1 applies
 	// v0.1.0's rules (arrival order, removals by transaction and index).
 	Version byte
+	// ReorderWindow (version 2 only) is the reorder window the command is applied with, in
+	// blocks (order.go): the proposer's ingest.reorder_window_blocks, written into the command
+	// so that every replica applies the same rule whatever its own configuration. 0 is no
+	// window (tests; the server always writes its configured one, at least 1). Version 1 does
+	// not carry it (it has no window).
+	ReorderWindow uint64
 }
 
 // PriceUpdate is one operator price: asset address, 1e18-scaled USD price, time (unix s).
@@ -119,14 +128,25 @@ type PricesCommand struct {
 	// Version is the command version to write (0: OrderedVersion) or that was read: 1 does
 	// not refuse prices from the future (v0.1.0).
 	Version byte
+	// MaxFutureSkew (version 2 only) is how far ahead of Time a price may be; later ones are
+	// refused. It is the proposer's prices.max_future_skew, written into the command so that
+	// every replica applies the same rule whatever its own configuration. 0 (or negative)
+	// checks nothing (tests; the server always writes its configured one, above 0). Version 1
+	// does not carry it (it has no such check).
+	MaxFutureSkew time.Duration
 }
 
-// EncodeLogs encodes c as a CmdLogs command.
+// EncodeLogs encodes c as a CmdLogs command: type, version, time, actor, (version 2 only) the
+// reorder window, skipped, the events. Version 1 is v0.1.0's layout byte for byte.
 func EncodeLogs(c *LogsCommand) []byte {
 	b := make([]byte, 0, 64+160*len(c.Events))
-	b = append(b, CmdLogs, writeVersion(c.Version))
+	v := writeVersion(c.Version)
+	b = append(b, CmdLogs, v)
 	b = binary.AppendVarint(b, c.Time)
 	b = appendActor(b, &c.Actor)
+	if v >= OrderedVersion {
+		b = binary.AppendUvarint(b, c.ReorderWindow)
+	}
 	b = binary.AppendUvarint(b, uint64(max(c.Skipped, 0)))
 	b = binary.AppendUvarint(b, uint64(len(c.Events)))
 	for i := range c.Events {
@@ -135,12 +155,17 @@ func EncodeLogs(c *LogsCommand) []byte {
 	return b
 }
 
-// EncodePrices encodes c as a CmdPrices command.
+// EncodePrices encodes c as a CmdPrices command: type, version, time, actor, (version 2 only)
+// the max future skew in nanoseconds, the prices. Version 1 is v0.1.0's layout byte for byte.
 func EncodePrices(c *PricesCommand) []byte {
 	b := make([]byte, 0, 64+64*len(c.Prices))
-	b = append(b, CmdPrices, writeVersion(c.Version))
+	v := writeVersion(c.Version)
+	b = append(b, CmdPrices, v)
 	b = binary.AppendVarint(b, c.Time)
 	b = appendActor(b, &c.Actor)
+	if v >= OrderedVersion {
+		b = binary.AppendUvarint(b, uint64(max(c.MaxFutureSkew, 0)))
+	}
 	b = binary.AppendUvarint(b, uint64(len(c.Prices)))
 	for i := range c.Prices {
 		p := &c.Prices[i]
@@ -167,6 +192,9 @@ func DecodeLogs(cmd []byte) (*LogsCommand, error) {
 	}
 	c := &LogsCommand{Time: d.varint(), Version: d.ver}
 	d.actor(&c.Actor)
+	if d.ver >= OrderedVersion {
+		c.ReorderWindow = d.uvarint()
+	}
 	c.Skipped = d.count(0)
 	n := d.count(minEventSize)
 	if d.err == nil && n > 0 {
@@ -186,6 +214,13 @@ func DecodePrices(cmd []byte) (*PricesCommand, error) {
 	}
 	c := &PricesCommand{Time: d.varint(), Version: d.ver}
 	d.actor(&c.Actor)
+	if d.ver >= OrderedVersion {
+		skew := d.uvarint()
+		if skew > math.MaxInt64 {
+			d.fail("max future skew out of range")
+		}
+		c.MaxFutureSkew = time.Duration(skew)
+	}
 	n := d.count(3)
 	if d.err == nil && n > 0 {
 		c.Prices = make([]PriceUpdate, n)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"paimon/chainlog"
 	"testing"
+	"time"
 )
 
 func fuzzLogBodies(f *testing.F) {
@@ -78,8 +79,11 @@ func FuzzApply(f *testing.F) {
 	f.Add(EncodeRole(&RoleCommand{Time: 1, Actor: Actor{Name: "root"}, Address: addr(2), Role: "admin"}))
 	f.Add(EncodeRole(&RoleCommand{Time: 1, Actor: Actor{Name: "root"}, Address: addr(2), Role: "god"}))
 	// Issue 18: out of ledger order (a tail to revert and apply again), a removal on another
-	// fork, removals in ascending order, a price far ahead of its command, price deletions.
+	// fork, removals in ascending order, the reorder window and the price skew the command
+	// carries (version 2), a price far ahead of its command, price deletions.
 	f.Add(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Events: []chainlog.Event{evs[13], evs[1], evs[0], evs[12], evs[1]}}))
+	f.Add(EncodeLogs(&LogsCommand{Time: testNow * 1e9, ReorderWindow: 256, Events: []chainlog.Event{evs[13], evs[1], evs[0], evs[12], evs[1]}}))
+	f.Add(EncodeLogs(&LogsCommand{Time: testNow * 1e9, ReorderWindow: 1, Events: []chainlog.Event{evs[12], removed(evs[2]), evs[0]}}))
 	wrongFork := removed(evs[3])
 	wrongFork.BlockHash[0] ^= 1
 	f.Add(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Events: []chainlog.Event{wrongFork, removed(evs[2]), evs[2]}}))
@@ -87,6 +91,9 @@ func FuzzApply(f *testing.F) {
 	f.Add(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Version: 1, Events: []chainlog.Event{evs[13], evs[1], wrongFork, removed(evs[2])}})) // v0.1.0's rules
 	f.Add(EncodePrices(&PricesCommand{Time: 1, Version: 1, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(5), Time: testNow + 10*365*day}}}))
 	f.Add(EncodePrices(&PricesCommand{Time: testNow * 1e9, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(5), Time: testNow + 10*365*day}}}))
+	f.Add(EncodePrices(&PricesCommand{Time: testNow * 1e9, MaxFutureSkew: 5 * time.Minute, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(5), Time: testNow + 10*365*day}}}))
+	f.Add(EncodePrices(&PricesCommand{Time: testNow * 1e9, MaxFutureSkew: 1<<63 - 1, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(5), Time: testNow + 300}}}))
+	f.Add([]byte{CmdPrices, OrderedVersion, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0}) // a skew beyond int64
 	f.Add(EncodePriceDelete(&PriceDeleteCommand{Time: testNow * 1e9, Actor: Actor{Name: "ops"}, Asset: addr(50), PointTime: testNow}))
 	f.Add(EncodePriceDelete(&PriceDeleteCommand{Time: testNow * 1e9, Asset: addr(51), PointTime: 0}))
 	f.Add([]byte{CmdLogs, 1})

@@ -113,18 +113,20 @@ type env struct {
 	m     *Machine
 	index uint64
 	obs   *recObserver
+	// window is the reorder window of the version-2 CmdLogs that logs writes (0: none).
+	window uint64
 }
 
 type recObserver struct{ got []*Changes }
 
 func (o *recObserver) Applied(c *Changes) { o.got = append(o.got, c) }
 
-// testInfo's reorder window and price skew are open: the fixtures mix the sample walkthrough
-// (blocks near 45,600,000) with events at blocks 10 to 300, which then go to their place in the
-// ledger order before the sample, and give commands small times (1, 2, …) that carry 2025
-// prices. The window and skew tests set their own.
-var testInfo = Info{FundID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", ChainID: 56,
-	ReorderWindow: 1 << 40, MaxPriceFutureSkew: 1 << 62}
+// testInfo is the fund of the tests. Their commands carry no reorder window and no price skew
+// (0: none), as the fixtures mix the sample walkthrough (blocks near 45,600,000) with events at
+// blocks 10 to 300, which then go to their place in the ledger order before the sample, and give
+// commands small times (1, 2, …) that carry 2025 prices. The window and skew tests set their own
+// in their commands, as the server does.
+var testInfo = Info{FundID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", ChainID: 56}
 
 func newEnv(t testing.TB) *env {
 	o := &recObserver{}
@@ -150,7 +152,7 @@ const testNow = int64(1_736_200_000) // 2025-01-06T21:46:40Z
 
 func (e *env) logs(evs ...chainlog.Event) *LogsResult {
 	e.t.Helper()
-	res := e.apply(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Events: evs}))
+	res := e.apply(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Events: evs, ReorderWindow: e.window}))
 	lr, ok := res.(*LogsResult)
 	if !ok {
 		e.t.Fatalf("apply logs: result %T %v", res, res)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"paimon/chainlog"
@@ -12,17 +11,14 @@ import (
 )
 
 // Info is the fund's identity from config, rendered in the overview, and the options that
-// shape the replicated state. Every node of a cluster must use the same Info.
+// shape the replicated state. Every node of a cluster must use the same Info. A rule of apply
+// that an operator may configure does not belong here but in the command that the proposer
+// writes (the reorder window, LogsCommand.ReorderWindow; the price future skew,
+// PricesCommand.MaxFutureSkew): a node's own configuration must never decide what a command
+// does, or nodes configured differently would diverge (DESIGN.md invariants 1 and 5).
 type Info struct {
 	FundID, Name, Symbol string
 	ChainID              uint64
-	// ReorderWindow is how many blocks behind the highest block applied a new log (or a
-	// removal) may be; older ones are refused with CONFLICT (order.go). 0 means
-	// DefaultReorderWindow (256).
-	ReorderWindow uint64
-	// MaxPriceFutureSkew is how far ahead of its command's time an operator price may be;
-	// later ones are refused. 0 means DefaultMaxPriceFutureSkew (5 minutes).
-	MaxPriceFutureSkew time.Duration
 	// Outbox makes every batch append the primary records it changed to the outbox (outbox.go),
 	// for the PostgreSQL sync. Off (the default) writes no outbox at all, so that a node without
 	// sync, where nobody proposes the marks that prune it, does not grow one without bound.
@@ -384,7 +380,7 @@ func (ac *applyContext) applyLogs(c *LogsCommand) (any, error) {
 		}
 		return ac.auditLogs(c, res, prevLast)
 	}
-	if verr, err := ac.checkWindow(c.Events); verr != nil || err != nil {
+	if verr, err := ac.checkWindow(c.Events, c.ReorderWindow); verr != nil || err != nil {
 		return verr, err
 	}
 	ac.overlay.skipUnchanged = true

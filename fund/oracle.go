@@ -68,7 +68,7 @@ func (ac *applyContext) applyPrices(c *PricesCommand) (any, error) {
 		return invalidParam("prices", "prices must have at most %d items", MaxPricesPerRequest), nil
 	}
 	assets := make([]common.Address, len(c.Prices))
-	skew := ac.info.maxPriceFutureSkew()
+	skew := c.MaxFutureSkew              // the proposer's rule, never this node's configuration
 	latest := int64(math.MaxInt64) / 1e9 // the latest price time (s) the command may carry
 	if c.Time <= math.MaxInt64-skew.Nanoseconds() {
 		latest = (c.Time + skew.Nanoseconds()) / 1e9
@@ -78,7 +78,7 @@ func (ac *applyContext) applyPrices(c *PricesCommand) (any, error) {
 		if verr != nil {
 			return verr, nil
 		}
-		if c.Prices[i].Time > latest && c.Version != 1 {
+		if c.Prices[i].Time > latest && c.Version != 1 && skew > 0 {
 			param := fmt.Sprintf("prices[%d].time", i)
 			return &ValidationError{
 				Message: fmt.Sprintf("%s is more than %s ahead of the command's time %s", param, skew, fmtUnix(c.Time/1e9)),
@@ -194,12 +194,6 @@ func prefixEnd(prefix []byte) []byte {
 	return nil // unreachable for the fund's prefixes, which never are all 0xff
 }
 
-// DefaultMaxPriceFutureSkew is Info.MaxPriceFutureSkew when it is 0.
+// DefaultMaxPriceFutureSkew is the default of prices.max_future_skew, the skew the server
+// writes into a version-2 CmdPrices when its configuration sets none.
 const DefaultMaxPriceFutureSkew = 5 * time.Minute
-
-func (i *Info) maxPriceFutureSkew() time.Duration {
-	if i.MaxPriceFutureSkew <= 0 {
-		return DefaultMaxPriceFutureSkew
-	}
-	return i.MaxPriceFutureSkew
-}

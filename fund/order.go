@@ -20,22 +20,17 @@ import (
 // "set" ones (share price, current prices, lastBlock, emergency mode, tier bands) included, so
 // the result is the in-order replay of the logs that remain.
 //
-// The work is bounded by the reorder window (Info.ReorderWindow): a new log, or a removal,
-// more than that many blocks behind the highest block applied is refused (CONFLICT), so a
-// command re-applies at most the window's entries. Within a command the events are taken in
+// The work is bounded by the reorder window, which the command carries
+// (LogsCommand.ReorderWindow: the proposer's ingest.reorder_window_blocks, never the applying
+// node's, so that every replica applies the same rule): a new log, or a removal, more than that
+// many blocks behind the highest block applied is refused (CONFLICT), so a command re-applies
+// at most the window's entries. Within a command the events are taken in
 // ledger order, so a shuffled command reverts the tail at most once.
 
-// DefaultReorderWindow is the reorder window when Info.ReorderWindow is 0: a log may arrive up
+// DefaultReorderWindow is the default of ingest.reorder_window_blocks, the reorder window the
+// server writes into a version-2 CmdLogs when its configuration sets none: a log may arrive up
 // to this many blocks behind the highest block applied.
 const DefaultReorderWindow = 256
-
-// reorderWindow returns the window in blocks.
-func (i *Info) reorderWindow() uint64 {
-	if i.ReorderWindow == 0 {
-		return DefaultReorderWindow
-	}
-	return i.ReorderWindow
-}
 
 // sequencer applies the events of one command at their place in the ledger order.
 type sequencer struct {
@@ -219,11 +214,12 @@ func (ac *applyContext) lastKey(lo, hi []byte) ([]byte, bool, error) {
 }
 
 // checkWindow refuses (CONFLICT, changing nothing) a command whose new logs or removals lie
-// more than the reorder window behind the highest block applied. A log already in the ledger
-// is a duplicate whatever its age, and a removal of a log we do not hold is not found.
-func (ac *applyContext) checkWindow(events []chainlog.Event) (*ValidationError, error) {
-	window, highest := ac.info.reorderWindow(), uint64(ac.fund.ints[fLastBlock])
-	if highest <= window {
+// more than the command's reorder window behind the highest block applied (window 0: no
+// window). A log already in the ledger is a duplicate whatever its age, and a removal of a log
+// we do not hold is not found.
+func (ac *applyContext) checkWindow(events []chainlog.Event, window uint64) (*ValidationError, error) {
+	highest := uint64(ac.fund.ints[fLastBlock])
+	if window == 0 || highest <= window {
 		return nil, nil
 	}
 	floor := highest - window

@@ -122,15 +122,14 @@ func TestLateLogWithinWindowCorrectsTheBooks(t *testing.T) {
 // CONFLICT with the window and the highest block, and changes nothing; a duplicate of an old
 // log is a duplicate whatever its age, and a log inside the window is applied at its place.
 func TestLogOlderThanWindowRefused(t *testing.T) {
-	info := testInfo
-	info.ReorderWindow = 10
-	e := newEnvInfo(t, info)
+	e := newEnv(t)
+	e.window = 10
 	old := mk("Transfer", 50, 0, testNow, common.Address{}, addr(1), e18(1))
 	e.logs(old, mk("Transfer", 100, 0, testNow+150, common.Address{}, addr(2), e18(2)))
 	before := e.dump()
 
 	late := mk("Transfer", 89, 0, testNow+117, common.Address{}, addr(3), e18(3))
-	res := e.apply(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Events: []chainlog.Event{late}}))
+	res := e.apply(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Events: []chainlog.Event{late}, ReorderWindow: 10}))
 	var verr *ValidationError
 	if !errors.As(asError(res), &verr) || verr.Code != CodeConflict {
 		t.Fatalf("late log: %T %v, want CONFLICT", res, res)
@@ -231,15 +230,14 @@ func removedAll(evs []chainlog.Event) []chainlog.Event {
 // TestFuturePriceRefused: an operator price more than the skew ahead of its command is
 // VALIDATION_ERROR and stores nothing; one at the skew is accepted.
 func TestFuturePriceRefused(t *testing.T) {
-	info := testInfo
-	info.MaxPriceFutureSkew = 5 * time.Minute
-	e := newEnvInfo(t, info)
+	e := newEnv(t)
+	const skew = 5 * time.Minute
 	asset := chainlog.HexAddress(addr(50))
 	now := testNow * 1e9
 	e.logs(mk("Transfer", 10, 0, testNow, common.Address{}, addr(1), e18(1)))
 	before := e.dump()
 	for _, ahead := range []int64{301, 10 * 365 * day} {
-		res := e.apply(EncodePrices(&PricesCommand{Time: now, Prices: []PriceUpdate{
+		res := e.apply(EncodePrices(&PricesCommand{Time: now, MaxFutureSkew: skew, Prices: []PriceUpdate{
 			{Asset: asset, Price: *u(1), Time: testNow}, {Asset: asset, Price: *u(2), Time: testNow + ahead}}}))
 		var verr *ValidationError
 		if !errors.As(asError(res), &verr) || verr.Code != "" || verr.Details["param"] != "prices[1].time" {
@@ -249,7 +247,7 @@ func TestFuturePriceRefused(t *testing.T) {
 			t.Fatalf("a refused price changed the store:\n%s", diffDumps(before, after))
 		}
 	}
-	if r, ok := e.apply(EncodePrices(&PricesCommand{Time: now, Prices: []PriceUpdate{{Asset: asset, Price: *u(3), Time: testNow + 300}}})).(*PricesResult); !ok || r.Count != 1 {
+	if r, ok := e.apply(EncodePrices(&PricesCommand{Time: now, MaxFutureSkew: skew, Prices: []PriceUpdate{{Asset: asset, Price: *u(3), Time: testNow + 300}}})).(*PricesResult); !ok || r.Count != 1 {
 		t.Fatal("a price 5 minutes ahead was refused")
 	}
 }
@@ -335,11 +333,10 @@ func TestVersion1KeepsV010Rules(t *testing.T) {
 	h := addr(1)
 	request := mk("RedemptionRequested", 200, 0, testNow, 7, h, h, e18(10), e18(10), u(0), 0, false, testNow, 1)
 	settle := mk("RedemptionSettled", 201, 0, testNow+3, 7, h, h, e18(10), u(0), e18(10), 0)
-	info := testInfo
-	info.ReorderWindow, info.MaxPriceFutureSkew = 10, 5*time.Minute
-	e := newEnvInfo(t, info)
+	e := newEnv(t)
 	v1 := func(evs ...chainlog.Event) *LogsResult {
-		return e.apply(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Events: evs, Version: 1})).(*LogsResult)
+		// A window and a skew asked for are not written: version 1 has neither.
+		return e.apply(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Events: evs, Version: 1, ReorderWindow: 10})).(*LogsResult)
 	}
 	v1(settle)
 	v1(request) // late: applied where it arrives, as v0.1.0 did (the request stays open)
@@ -352,7 +349,7 @@ func TestVersion1KeepsV010Rules(t *testing.T) {
 	if r := v1(other); r.Reverted != 1 {
 		t.Fatalf("a removal on another fork, version 1: %+v", r)
 	}
-	res := e.apply(EncodePrices(&PricesCommand{Time: testNow * 1e9, Version: 1, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(1), Time: testNow + 10*365*day}}}))
+	res := e.apply(EncodePrices(&PricesCommand{Time: testNow * 1e9, Version: 1, MaxFutureSkew: 5 * time.Minute, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(1), Time: testNow + 10*365*day}}}))
 	if r, ok := res.(*PricesResult); !ok || r.Count != 1 {
 		t.Fatalf("a future price, version 1: %T %v", res, res)
 	}

@@ -14,6 +14,7 @@ import (
 	"paimon/auth"
 	"paimon/cache"
 	"paimon/chainlog"
+	"paimon/fund"
 	"paimon/ingest"
 	"paimon/pgsync"
 )
@@ -59,6 +60,15 @@ type Config struct {
 	ClusterSecret []byte `toml:"-"`
 	// RaftAddr is this node's advertised Raft address, reported to peers forming a cluster.
 	RaftAddr string `toml:"-"`
+	// ReorderWindow is the reorder window, in blocks, written into every version-2 CmdLogs
+	// this server proposes (ingest.reorder_window_blocks); 0 means fund.DefaultReorderWindow.
+	// Replicas apply the command's window, never their own setting, so the value that counts
+	// is the proposer's (the leader's: a follower forwards writes).
+	ReorderWindow uint64 `toml:"-"`
+	// MaxPriceFutureSkew is how far ahead of its command a price may be, written into every
+	// version-2 CmdPrices this server proposes (prices.max_future_skew); 0 means
+	// fund.DefaultMaxPriceFutureSkew.
+	MaxPriceFutureSkew time.Duration `toml:"-"`
 }
 
 // DefaultConfig returns the defaults documented in config.example.toml.
@@ -76,6 +86,9 @@ func DefaultConfig() Config {
 		MaxStaleness:  5 * time.Second,
 		ApplyTimeout:  10 * time.Second,
 		ChainID:       56,
+		ReorderWindow: fund.DefaultReorderWindow,
+		// The default of prices.max_future_skew.
+		MaxPriceFutureSkew: fund.DefaultMaxPriceFutureSkew,
 	}
 }
 

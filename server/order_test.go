@@ -88,6 +88,55 @@ func TestWebhookDeliveryOrder(t *testing.T) {
 	}
 }
 
+// TestProposerRulesInCommand: the reorder window and the price future skew are the server's
+// configuration (ingest.reorder_window_blocks, prices.max_future_skew), written into each
+// CmdLogs and CmdPrices it proposes; the state machine, which has no such setting, applies the
+// command's.
+func TestProposerRulesInCommand(t *testing.T) {
+	owner := fundtest.Addr("rules-owner")
+	at := func(block uint64) chainlog.RawLog {
+		ev, err := fundtest.NewEvent("Transfer", common.Address{}, owner, fundtest.E18(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.BlockNumber, ev.BlockTime = block, int64(1_736_121_600+3*block)
+		ev.TxHash, ev.BlockHash = common.BigToHash(big.NewInt(int64(block*100))), common.BigToHash(big.NewInt(int64(block)))
+		raw, err := fundtest.Encode(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	n := newTestNode(t, func(s *setup) { s.server.ReorderWindow, s.server.MaxPriceFutureSkew = 10, time.Minute })
+	waitOrdered(t, n)
+	post := func(path string, body []byte) response {
+		return n.do("POST", path, operatorToken, body)
+	}
+	if r := post("/v1/admin/logs", fundtest.Body(at(1000))); r.status != 200 {
+		t.Fatalf("log: %d %s", r.status, r.body)
+	}
+	r := post("/v1/admin/logs", fundtest.Body(at(980)))
+	expectError(t, "a log 20 blocks behind", r, 409, "CONFLICT")
+	if d := field(r.json(t), "error.details"); field(d, "window") != 10.0 {
+		t.Fatalf("details %v", d)
+	}
+	if r := post("/v1/admin/logs", fundtest.Body(at(990))); r.status != 200 || field(r.json(t), "accepted") != 1.0 {
+		t.Fatalf("a log at the window's edge: %d %s", r.status, r.body)
+	}
+	price := func(ahead time.Duration) []byte {
+		return fmt.Appendf(nil, `{"prices":[{"asset":"0x55d398326f99059ff775485246999027b3197955","price":"1","time":%q}]}`,
+			time.Now().Add(ahead).UTC().Format(time.RFC3339))
+	}
+	r = post("/v1/admin/prices", price(3*time.Minute))
+	expectError(t, "a price 3 minutes ahead", r, 400, "VALIDATION_ERROR")
+	if d := field(r.json(t), "error.details"); field(d, "maxFutureSkew") != "1m0s" {
+		t.Fatalf("details %v", d)
+	}
+	if r := post("/v1/admin/prices", price(20*time.Second)); r.status != 200 {
+		t.Fatalf("a price 20 s ahead: %d %s", r.status, r.body)
+	}
+}
+
 // waitOrdered waits until the node's cluster version lets the server propose logs and prices
 // of fund.OrderedVersion (a fresh cluster raises it from the base version once it has a leader).
 func waitOrdered(t *testing.T, n *testNode) {

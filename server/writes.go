@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -66,6 +67,7 @@ func (s *Server) postLogs(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	}
 	cmd := fund.EncodeLogs(&fund.LogsCommand{
 		Time: s.now().UnixNano(), Actor: actorOf(ctx, rc), Events: events, Skipped: resp.Skipped, Version: s.orderedVersion(),
+		ReorderWindow: s.reorderWindow(),
 	})
 	res, err := s.propose(cmd)
 	if err != nil {
@@ -93,7 +95,10 @@ func (s *Server) postPrices(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if err != nil {
 		return err
 	}
-	cmd := fund.EncodePrices(&fund.PricesCommand{Time: s.now().UnixNano(), Actor: actorOf(ctx, rc), Prices: prices, Version: s.orderedVersion()})
+	cmd := fund.EncodePrices(&fund.PricesCommand{
+		Time: s.now().UnixNano(), Actor: actorOf(ctx, rc), Prices: prices, Version: s.orderedVersion(),
+		MaxFutureSkew: s.maxPriceFutureSkew(),
+	})
 	res, err := s.propose(cmd)
 	if err != nil {
 		return err
@@ -154,6 +159,24 @@ func (s *Server) orderedVersion() byte {
 		return 1
 	}
 	return fund.OrderedVersion
+}
+
+// reorderWindow is the reorder window written into a version-2 CmdLogs: this proposer's
+// configuration (Config.ReorderWindow), which every replica then applies whatever its own.
+func (s *Server) reorderWindow() uint64 {
+	if s.cfg.ReorderWindow == 0 {
+		return fund.DefaultReorderWindow
+	}
+	return s.cfg.ReorderWindow
+}
+
+// maxPriceFutureSkew is the skew written into a version-2 CmdPrices: this proposer's
+// configuration (Config.MaxPriceFutureSkew), which every replica then applies whatever its own.
+func (s *Server) maxPriceFutureSkew() time.Duration {
+	if s.cfg.MaxPriceFutureSkew <= 0 {
+		return fund.DefaultMaxPriceFutureSkew
+	}
+	return s.cfg.MaxPriceFutureSkew
 }
 
 // propose replicates a command, bounded by the apply timeout.
