@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -23,7 +24,10 @@ import (
 // leader, a leader that refuses because it no longer leads, or a leader whose API has just
 // closed. In each of those cases the request certainly did not reach the log, so it is sent
 // again to the new leader, within the write's deadline (ApplyTimeout). A forward whose
-// outcome is unknown (the connection broke after the request was sent) is never retried.
+// outcome is unknown (the connection broke after the request was sent, or the leader answered
+// NO_LEADER without saying it did not propose it) is sent again only on a route marked resend
+// (idempotent: POST /v1/admin/logs, where a log that the first attempt committed is then
+// reported as a duplicate); any other is answered NO_LEADER, never sent twice.
 func (s *Server) forward(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if rc.who.Via != "" || (rc.who.Cluster && rc.who.Name != "cluster-secret") {
 		return fmt.Errorf("%w: forwarded to %s, which is not the leader", raftstore.ErrNoLeader, s.cfg.NodeID)
@@ -35,7 +39,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 		if err != nil {
 			return err
 		}
-		retry, err := s.forwardTo(ctx, rc, leader, addr, deadline)
+		retry, err := s.forwardTo(ctx, rc, leader, addr, deadline, routes[rc.route].resend)
 		if !retry || !time.Now().Before(deadline) {
 			return err
 		}
@@ -78,8 +82,10 @@ func (s *Server) awaitLeader(deadline time.Time, tried string, retry bool) (lead
 
 // forwardTo sends the request to the leader at addr once and relays its answer. It reports
 // retry when the request certainly did not reach the log (no connection could be made, or the
-// node refused it as not proposed) and may be given to the next leader.
-func (s *Server) forwardTo(ctx *fasthttp.RequestCtx, rc *reqCtx, leader, addr string, deadline time.Time) (retry bool, err error) {
+// node refused it as not proposed) and may be given to the next leader; with resend (an
+// idempotent route) also when its outcome is unknown: the connection broke after the request
+// went out, or the leader answered NO_LEADER (a v0.1.0 leader says no more than that).
+func (s *Server) forwardTo(ctx *fasthttp.RequestCtx, rc *reqCtx, leader, addr string, deadline time.Time, resend bool) (retry bool, err error) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -100,10 +106,13 @@ func (s *Server) forwardTo(ctx *fasthttp.RequestCtx, rc *reqCtx, leader, addr st
 			// request was never sent.
 			return true, fmt.Errorf("%w: forwarding to leader %s at %s: %w", raftstore.ErrNoLeader, leader, addr, err)
 		}
-		return false, fmt.Errorf("%w: %w: forwarding to leader %s at %s: %w", raftstore.ErrNoLeader, errOutcomeUnknown, leader, addr, err)
+		return resend, fmt.Errorf("%w: %w: forwarding to leader %s at %s: %w", raftstore.ErrNoLeader, errOutcomeUnknown, leader, addr, err)
 	}
 	if len(resp.Header.Peek(hdrRefused)) > 0 {
 		return true, fmt.Errorf("%w: %s refused the forwarded request: it no longer leads", raftstore.ErrNoLeader, leader)
+	}
+	if resend && resp.StatusCode() == fasthttp.StatusServiceUnavailable && bytes.Contains(resp.Body(), []byte(`"NO_LEADER"`)) {
+		return true, fmt.Errorf("%w: %w: %s answered NO_LEADER to the forwarded request", raftstore.ErrNoLeader, errOutcomeUnknown, leader)
 	}
 	resp.Header.Del(fasthttp.HeaderConnection)
 	resp.CopyTo(&ctx.Response)
@@ -112,7 +121,8 @@ func (s *Server) forwardTo(ctx *fasthttp.RequestCtx, rc *reqCtx, leader, addr st
 
 // errOutcomeUnknown marks a leadership error after which the request may still be applied: a
 // forward whose connection broke after the request was sent, or a proposal whose leader was
-// deposed while it was in flight. It is answered NO_LEADER and never sent again.
+// deposed while it was in flight. It is answered NO_LEADER and never sent again, except on a
+// route marked resend (idempotent), which goes to the (new) leader within apply_timeout.
 var errOutcomeUnknown = errors.New("the request may have been applied")
 
 // hdrRefused, on an error answer from a member, says the request was refused before it was

@@ -15,7 +15,8 @@ var statusCodes = []int{200, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503}
 type routeMetrics struct {
 	set       *metrics.Set
 	forwarded *metrics.Counter
-	// forwardRetries counts forwards sent again to a new leader after a refusal (forward.go).
+	// forwardRetries counts forwards sent again to a (new) leader: after a refusal, or with an
+	// unknown outcome on a resend route (forward.go).
 	forwardRetries *metrics.Counter
 	requests       [][]*metrics.Counter // parallel to statusCodes; last is "other"
 	seconds        []*metrics.PrometheusHistogram

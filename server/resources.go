@@ -53,7 +53,7 @@ func resourceTable() []route {
 		{name: "system_config", method: "GET", path: "/v1/system/config", Access: auth.Viewer, handle: noRC((*Server).serveSystemConfig)},
 
 		// Writes.
-		{name: "admin_logs", method: "POST", path: "/v1/admin/logs", Access: auth.Operator, leader: true, handle: (*Server).postLogs},
+		{name: "admin_logs", method: "POST", path: "/v1/admin/logs", Access: auth.Operator, leader: true, resend: true, handle: (*Server).postLogs},
 		{name: "admin_prices", method: "POST", path: "/v1/admin/prices", Access: auth.Operator, leader: true, handle: (*Server).postPrices},
 		{name: "admin_price_delete", method: "DELETE", path: "/v1/admin/prices/{asset}", Access: auth.Operator, leader: true, params: []string{"time"}, handle: (*Server).deletePrice},
 		{name: "admin_roles_set", method: "POST", path: "/v1/admin/roles", Access: auth.Admin, leader: true, handle: (*Server).postRole},

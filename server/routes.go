@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"strings"
@@ -55,6 +56,10 @@ type route struct {
 	cluster, membersOnly bool
 	// leader routes are served by the leader; a follower forwards them.
 	leader bool
+	// resend marks an idempotent write (applying it twice changes nothing the first did not,
+	// and the second answer reports that honestly): one whose outcome is unknown (forward.go)
+	// is sent again to the (new) leader within apply_timeout rather than answered NO_LEADER.
+	resend bool
 	// login routes spend the login rate budget rather than the read or write one; unlimited
 	// ones spend none (health, readiness, metrics).
 	login, unlimited bool
@@ -256,10 +261,11 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx, rc *reqCtx, methodOK bool) e
 		// it to the heap on every request, cached reads included.
 		other := *rc
 		err := rt.handle(s, ctx, &other)
-		if rt.leader && rc.who.Via == "" && refused(err) {
+		if rt.leader && rc.who.Via == "" && (refused(err) || rt.resend && errors.Is(err, errOutcomeUnknown)) {
 			// This node stopped leading (it is handing leadership over) between the check
-			// above and its proposal, which was refused before it reached the log: the new
-			// leader takes the request.
+			// above and its proposal, which was refused before it reached the log, or (an
+			// idempotent route) lost leadership with it in flight: the new leader takes the
+			// request.
 			return s.forward(ctx, rc)
 		}
 		return err

@@ -152,8 +152,8 @@ func (w *rollingWriters) waitProgress(n int) {
 
 // TestRollingUpgrade replaces the three v0.1.0 nodes of a cluster under continuous writes with
 // the current binary, one at a time, followers first, the leader last (its SIGTERM hands
-// leadership over). Then: no acknowledged write is lost or applied twice, every node holds the
-// same state, the cluster version rises only after the last node, and until then a command
+// leadership over). Then: no writer saw NO_LEADER, no acknowledged write is lost or applied
+// twice, every node holds the same state, the cluster version rises only after the last node, and until then a command
 // v0.1.0 cannot apply (the approver role) is refused as mid-upgrade. It also downgrades the
 // first upgraded follower back to v0.1.0 and upgrades it again: supported until the cluster
 // version is raised.
@@ -305,8 +305,8 @@ func TestRollingUpgrade(t *testing.T) {
 	if len(w.errs) > 0 {
 		t.Fatalf("writer errors: %v", w.errs)
 	}
-	t.Logf("writes acknowledged %d (per writer %v); NO_LEADER answers %d, connection errors %d",
-		w.total(), w.written, w.noLeader.Load(), w.connErrs.Load())
+	t.Logf("writes acknowledged %d (per writer %v); NO_LEADER answers %d %v, connection errors %d",
+		w.total(), w.written, w.noLeader.Load(), w.byPhase, w.connErrs.Load())
 
 	// Every acknowledged write, once, on every node; every node the same.
 	if _, err := upgradetest.WaitConverged(nodes, 30*time.Second); err != nil {
@@ -330,16 +330,12 @@ func TestRollingUpgrade(t *testing.T) {
 			t.Fatalf("%s differs from node1: %s", n.ID, strings.Join(d[:min(len(d), 5)], "\n"))
 		}
 	}
-	// The stopping v0.1.0 leader closes its API before it hands leadership over, and answers
-	// NO_LEADER to forwards without saying whether they were proposed (the current release
-	// marks those it did not propose, which a follower then retries): a few NO_LEADER answers
-	// can reach clients then, never otherwise.
-	if n := w.noLeader.Load(); n > 0 {
-		t.Logf("%d NO_LEADER answers during the rolling upgrade: %v", n, w.byPhase)
-	}
+	// No NO_LEADER answer in any phase. The stopping v0.1.0 leader closes its API before it
+	// hands leadership over and says nothing of whether a forward it answered NO_LEADER or
+	// broke off was proposed; POST /v1/admin/logs is idempotent (a log applied twice is a
+	// duplicate), so a current follower sends such a forward again to the new leader
+	// (server/forward.go, resend) instead of answering NO_LEADER.
 	for phase, n := range w.byPhase {
-		if !strings.HasPrefix(phase, "replacing "+nodes[leader].ID+",") {
-			t.Errorf("%d NO_LEADER answers while %s", n, phase)
-		}
+		t.Errorf("%d NO_LEADER answers while %s", n, phase)
 	}
 }
