@@ -44,6 +44,9 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 			return err
 		}
 		s.metrics.forwardRetries.Inc()
+		if errors.Is(err, errOutcomeUnknown) {
+			s.metrics.forwardResends.Inc()
+		}
 		tried = leader
 	}
 }

@@ -16,15 +16,16 @@ type routeMetrics struct {
 	set       *metrics.Set
 	forwarded *metrics.Counter
 	// forwardRetries counts forwards sent again to a (new) leader: after a refusal, or with an
-	// unknown outcome on a resend route (forward.go).
-	forwardRetries *metrics.Counter
-	requests       [][]*metrics.Counter // parallel to statusCodes; last is "other"
-	seconds        []*metrics.PrometheusHistogram
+	// unknown outcome on a resend route (forward.go); forwardResends the latter alone.
+	forwardRetries, forwardResends *metrics.Counter
+	requests                       [][]*metrics.Counter // parallel to statusCodes; last is "other"
+	seconds                        []*metrics.PrometheusHistogram
 }
 
 func newRouteMetrics(set *metrics.Set) *routeMetrics {
 	m := &routeMetrics{set: set, forwarded: set.GetOrCreateCounter("paimon_http_forwarded_total"),
-		forwardRetries: set.GetOrCreateCounter("paimon_http_forward_retries_total")}
+		forwardRetries: set.GetOrCreateCounter("paimon_http_forward_retries_total"),
+		forwardResends: set.GetOrCreateCounter("paimon_http_forward_resends_total")}
 	m.requests = make([][]*metrics.Counter, len(routes))
 	m.seconds = make([]*metrics.PrometheusHistogram, len(routes))
 	for id := range routes {

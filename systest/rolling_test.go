@@ -56,8 +56,11 @@ type rollingWriters struct {
 	errs     []string
 	noLeader atomic.Int64
 	connErrs atomic.Int64
-	phase    atomic.Value // string: what the test is doing, for the NO_LEADER answers
-	byPhase  map[string]int
+	// dups counts writes answered as a duplicate: sent again (by a forwarding node after an
+	// unknown outcome, or by the writer after a connection error) when the first had committed.
+	dups    atomic.Int64
+	phase   atomic.Value // string: what the test is doing, for the NO_LEADER answers
+	byPhase map[string]int
 }
 
 func startRollingWriters(t *testing.T, nodes []upgradetest.Node, n int) *rollingWriters {
@@ -105,6 +108,9 @@ func startRollingWriters(t *testing.T, nodes []upgradetest.Node, n int) *rolling
 					if code != 200 || json.Unmarshal(b, &res) != nil || res.Accepted+res.Duplicates != 1 {
 						w.fail("writer %d seq %d via %s: %d %s", i, seq, nodes[k].ID, code, b)
 						return
+					}
+					if res.Duplicates == 1 {
+						w.dups.Add(1)
 					}
 					break
 				}
@@ -305,8 +311,8 @@ func TestRollingUpgrade(t *testing.T) {
 	if len(w.errs) > 0 {
 		t.Fatalf("writer errors: %v", w.errs)
 	}
-	t.Logf("writes acknowledged %d (per writer %v); NO_LEADER answers %d %v, connection errors %d",
-		w.total(), w.written, w.noLeader.Load(), w.byPhase, w.connErrs.Load())
+	t.Logf("writes acknowledged %d (per writer %v, %d answered as duplicates); NO_LEADER answers %d %v, connection errors %d",
+		w.total(), w.written, w.dups.Load(), w.noLeader.Load(), w.byPhase, w.connErrs.Load())
 
 	// Every acknowledged write, once, on every node; every node the same.
 	if _, err := upgradetest.WaitConverged(nodes, 30*time.Second); err != nil {
@@ -328,6 +334,15 @@ func TestRollingUpgrade(t *testing.T) {
 	for _, n := range nodes[1:] {
 		if d := upgradetest.Compare(n.HTTP, answers); len(d) > 0 {
 			t.Fatalf("%s differs from node1: %s", n.ID, strings.Join(d[:min(len(d), 5)], "\n"))
+		}
+	}
+	for _, f := range followers {
+		if _, b, err := upgradetest.Do(nodes[f].HTTP, "GET", "/metrics", ""); err == nil {
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(l, "paimon_http_forward_re") {
+					t.Logf("%s (upgraded before the leader stopped): %s", nodes[f].ID, l)
+				}
+			}
 		}
 	}
 	// No NO_LEADER answer in any phase. The stopping v0.1.0 leader closes its API before it
