@@ -53,7 +53,7 @@ func BenchmarkApply(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if i%perStore == 0 {
 			b.StopTimer()
-			st, m = kv.NewMem(), NewMachine(testInfo, nil)
+			st, m = kv.NewMem(), NewMachine(testInfo, NewViews(testInfo), nil)
 			b.StartTimer()
 		}
 		idx := uint64(i + 1)

@@ -130,7 +130,7 @@ var testInfo = Info{FundID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "
 
 func newEnv(t testing.TB) *env {
 	o := &recObserver{}
-	return &env{t: t, st: kv.NewMem(), m: NewMachine(testInfo, o), obs: o}
+	return &env{t: t, st: kv.NewMem(), m: NewMachine(testInfo, NewViews(testInfo), o), obs: o}
 }
 
 // apply runs one command as a one-entry batch and returns its result.

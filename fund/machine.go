@@ -60,6 +60,32 @@ const (
 	NumClasses
 )
 
+// ViewRenderer renders the materialized views that EndBatch stores under V and reports in
+// Changes.Views. They are part of the replicated state, so every node's Machine must be given
+// the same renderer (NewViews). The Machine calls Forget, ViewDefs and RenderBatch from its
+// own goroutine only; RenderView must be safe for concurrent use (readers call it).
+type ViewRenderer interface {
+	// ViewDefs lists the views in the order EndBatch renders them.
+	ViewDefs() []ViewDef
+	// Forget is called at the start of each EndBatch's views: the renderer drops what it kept
+	// from earlier batches that a class in changed (every class when all) may have made stale.
+	Forget(changed *[NumClasses]bool, all bool)
+	// RenderBatch renders view name from r, the state at the end of the batch (the fund
+	// singleton written); it may reuse what it read for another view of the batch or, if
+	// Forget did not drop it, of an earlier batch.
+	RenderBatch(r kv.Reader, name string) ([]byte, error)
+	// RenderView renders view name from r alone.
+	RenderView(r kv.Reader, name string) ([]byte, error)
+}
+
+// ViewDef declares a materialized view: its name, the class it belongs to (marked changed
+// when it is re-rendered) and the classes whose change makes it stale.
+type ViewDef struct {
+	Name  string
+	Class Class
+	Deps  []Class
+}
+
 // View is a materialized view re-rendered in a batch.
 type View struct {
 	Name  string
@@ -143,19 +169,19 @@ type PricesResult struct {
 // Machine is the fund's state machine. It keeps the fund singleton decoded in memory and is
 // driven by one goroutine (the FSM): Load, then per batch Apply… EndBatch, then Committed.
 type Machine struct {
-	info Info
-	obs  Observer
+	info  Info
+	views ViewRenderer
+	obs   Observer
 
 	fund      fundState
 	fundDirty bool
 	dirty     [NumClasses]bool
 	allViews  bool // render every view at the next EndBatch (fresh state or after Load)
 	changes   *Changes
-	overlay   overlay   // the batch's reads and writes, flushed at EndBatch
-	assets    assetRows // assets with prices as the views last read them
-	pruneTo   uint64    // sync mark set in this batch (0: none): EndBatch prunes the outbox to it
-	outboxBuf []byte    // reused buffer for outbox keys and values
-	journal   []byte    // reused buffer for the undo journal of the event being applied
+	overlay   overlay // the batch's reads and writes, flushed at EndBatch
+	pruneTo   uint64  // sync mark set in this batch (0: none): EndBatch prunes the outbox to it
+	outboxBuf []byte  // reused buffer for outbox keys and values
+	journal   []byte  // reused buffer for the undo journal of the event being applied
 
 	// tip is an upper bound of the applied ledger positions (none lies after it), so that
 	// events arriving in ledger order need no scan (order.go). tipKnown is false until it is
@@ -165,9 +191,12 @@ type Machine struct {
 }
 
 // NewMachine returns a Machine over an empty state; call Load before Apply when the store
-// may hold state. obs may be nil.
-func NewMachine(info Info, obs Observer) *Machine {
-	m := &Machine{info: info, obs: obs, fund: newFundState(), allViews: true, changes: newChanges(), overlay: newOverlay()}
+// may hold state. views renders the materialized views (NewViews(info)); obs may be nil.
+func NewMachine(info Info, views ViewRenderer, obs Observer) *Machine {
+	if views == nil {
+		panic("fund: NewMachine without a ViewRenderer") // the views are replicated state
+	}
+	m := &Machine{info: info, views: views, obs: obs, fund: newFundState(), allViews: true, changes: newChanges(), overlay: newOverlay()}
 	m.overlay.outbox = info.Outbox
 	return m
 }
@@ -185,7 +214,6 @@ func (m *Machine) Load(r kv.Reader) error {
 	m.allViews = true
 	m.changes = newChanges()
 	m.overlay.reset()
-	m.assets = assetRows{}
 	m.pruneTo = 0
 	m.tipKnown = false
 	return nil
@@ -467,22 +495,20 @@ func (m *Machine) EndBatch(rw kv.ReadWriter, lastIndex uint64) error {
 		}
 		m.fundDirty = false
 	}
-	if m.allViews || m.dirty[ClassAssets] || m.dirty[ClassPrices] {
-		m.assets = assetRows{}
-	}
-	for _, v := range viewDefs {
-		if !m.allViews && !viewDirty(v.deps, &m.dirty) {
+	m.views.Forget(&m.dirty, m.allViews)
+	for _, v := range m.views.ViewDefs() {
+		if !m.allViews && !viewDirty(v.Deps, &m.dirty) {
 			continue
 		}
-		body, err := renderView(rw, &m.fund, m.info, v.name, &m.assets)
+		body, err := m.views.RenderBatch(rw, v.Name)
 		if err != nil {
 			return err
 		}
-		if err := rw.Set(viewKey(v.name), body); err != nil {
-			return fmt.Errorf("fund: write view %s: %w", v.name, err)
+		if err := rw.Set(viewKey(v.Name), body); err != nil {
+			return fmt.Errorf("fund: write view %s: %w", v.Name, err)
 		}
-		m.changes.Views = append(m.changes.Views, View{Name: v.name, Class: v.class, Body: body})
-		m.changes.Classes[v.class] = true
+		m.changes.Views = append(m.changes.Views, View{Name: v.Name, Class: v.Class, Body: body})
+		m.changes.Classes[v.Class] = true
 	}
 	m.allViews = false
 	m.dirty = [NumClasses]bool{}
@@ -500,14 +526,10 @@ func (m *Machine) Committed() {
 	}
 }
 
-// RenderView renders a materialized view from r with this machine's Info (a fallback for a
-// view that ReadView does not find, e.g. before the first batch).
+// RenderView renders a materialized view from r with this machine's renderer (a fallback
+// for a view that ReadView does not find, e.g. before the first batch).
 func (m *Machine) RenderView(r kv.Reader, name string) ([]byte, error) {
-	f, err := loadFund(r)
-	if err != nil {
-		return nil, err
-	}
-	return renderView(r, &f, m.info, name, &assetRows{})
+	return m.views.RenderView(r, name)
 }
 
 func (m *Machine) mark(classes ...Class) {

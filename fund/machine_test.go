@@ -396,7 +396,7 @@ func bytesReplaceLast(b, old, new []byte) []byte {
 func TestLoadMatchesMemory(t *testing.T) {
 	e := newEnv(t)
 	e.logs(allEvents()...)
-	m2 := NewMachine(testInfo, nil)
+	m2 := NewMachine(testInfo, NewViews(testInfo), nil)
 	if err := m2.Load(e.st); err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func inOrder(t *testing.T, info Info, evs []chainlog.Event) *env {
 
 func newEnvInfo(t testing.TB, info Info) *env {
 	e := newEnv(t)
-	e.m = NewMachine(info, e.obs)
+	e.m = NewMachine(info, NewViews(info), e.obs)
 	return e
 }
 

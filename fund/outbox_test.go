@@ -17,7 +17,7 @@ var outboxInfo = func() Info { i := testInfo; i.Outbox = true; return i }()
 
 func newOutboxEnv(t testing.TB) *env {
 	o := &recObserver{}
-	return &env{t: t, st: kv.NewMem(), m: NewMachine(outboxInfo, o), obs: o}
+	return &env{t: t, st: kv.NewMem(), m: NewMachine(outboxInfo, NewViews(outboxInfo), o), obs: o}
 }
 
 // The sample commands' times (unix ns).
@@ -672,7 +672,7 @@ func BenchmarkApplyOutbox(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if i%perStore == 0 {
 			b.StopTimer()
-			st, m = kv.NewMem(), NewMachine(outboxInfo, nil)
+			st, m = kv.NewMem(), NewMachine(outboxInfo, NewViews(outboxInfo), nil)
 			b.StartTimer()
 		}
 		idx := uint64(i + 1)

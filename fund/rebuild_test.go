@@ -21,7 +21,7 @@ func randomState(t *testing.T, seed uint64, info Info, noMarks bool) *env {
 		}
 	}
 	o := &recObserver{}
-	e := &env{t: t, st: kv.NewMem(), m: NewMachine(info, o), obs: o}
+	e := &env{t: t, st: kv.NewMem(), m: NewMachine(info, NewViews(info), o), obs: o}
 	applyBatches(t, e, rng, cmds, 8)
 	return e
 }
@@ -139,7 +139,7 @@ func TestRestoreFromOutbox(t *testing.T) {
 			if err := RebuildIndexes(restored); err != nil {
 				t.Fatal(err)
 			}
-			m := NewMachine(outboxInfo, nil)
+			m := NewMachine(outboxInfo, NewViews(outboxInfo), nil)
 			for _, name := range ViewNames() {
 				body, err := m.RenderView(restored, name)
 				if err != nil {

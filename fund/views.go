@@ -25,11 +25,7 @@ const (
 
 // viewDefs lists the materialized views, the class each belongs to, and the classes whose
 // change makes it stale.
-var viewDefs = []struct {
-	name  string
-	class Class
-	deps  []Class
-}{
+var viewDefs = []ViewDef{
 	{ViewOverview, ClassOverview, []Class{ClassOverview, ClassAssets, ClassPrices, ClassTiers}},
 	{ViewNav, ClassNav, []Class{ClassNav}},
 	{ViewTiers, ClassTiers, []Class{ClassTiers, ClassAssets, ClassPrices}},
@@ -51,7 +47,7 @@ func viewDirty(deps []Class, dirty *[NumClasses]bool) bool {
 func ViewNames() []string {
 	out := make([]string, len(viewDefs))
 	for i, v := range viewDefs {
-		out[i] = v.name
+		out[i] = v.Name
 	}
 	return out
 }
@@ -73,6 +69,55 @@ func (a *assetRows) get(r kv.Reader) ([]assetRow, error) {
 		a.rows, a.loaded = rows, true
 	}
 	return a.rows, nil
+}
+
+// Views is the ViewRenderer of the fund's materialized views.
+type Views struct {
+	info Info
+	// What RenderBatch read, for the rest of the batch: the fund singleton and, across
+	// batches until an asset or a price changes, the assets with their prices (the overview,
+	// tiers and assets views all read them).
+	fund       fundState
+	fundLoaded bool
+	assets     assetRows
+}
+
+// NewViews returns the renderer of the materialized views for a Machine (NewMachine) with
+// Info info.
+func NewViews(info Info) *Views { return &Views{info: info} }
+
+// ViewDefs implements ViewRenderer.
+func (v *Views) ViewDefs() []ViewDef { return viewDefs }
+
+// Forget implements ViewRenderer: the singleton is read again in every batch, the assets
+// when an asset or a price changed (every write of an X or P key marks ClassAssets or
+// ClassPrices).
+func (v *Views) Forget(changed *[NumClasses]bool, all bool) {
+	v.fundLoaded = false
+	if all || changed[ClassAssets] || changed[ClassPrices] {
+		v.assets = assetRows{}
+	}
+}
+
+// RenderBatch implements ViewRenderer.
+func (v *Views) RenderBatch(r kv.Reader, name string) ([]byte, error) {
+	if !v.fundLoaded {
+		f, err := loadFund(r)
+		if err != nil {
+			return nil, err
+		}
+		v.fund, v.fundLoaded = f, true
+	}
+	return renderView(r, &v.fund, v.info, name, &v.assets)
+}
+
+// RenderView implements ViewRenderer; it keeps nothing, so readers may call it concurrently.
+func (v *Views) RenderView(r kv.Reader, name string) ([]byte, error) {
+	f, err := loadFund(r)
+	if err != nil {
+		return nil, err
+	}
+	return renderView(r, &f, v.info, name, &assetRows{})
 }
 
 func renderView(r kv.Reader, f *fundState, info Info, name string, assets *assetRows) ([]byte, error) {
@@ -440,7 +485,7 @@ func be64get(b []byte) uint64 {
 func ReadView(r kv.Reader, name string) ([]byte, error) {
 	known := false
 	for _, v := range viewDefs {
-		known = known || v.name == name
+		known = known || v.Name == name
 	}
 	if !known {
 		return nil, ErrNotFound

@@ -49,7 +49,8 @@ func newSim(t testing.TB, rate float64, mutate ...func(*chainsim.Config)) *chain
 func newRig(t testing.TB, sim *chainsim.Sim, urls []string, mutate ...func(*Config)) *testRig {
 	t.Helper()
 	logger := testutil.Logger(t, "", slog.LevelWarn)
-	machine := fund.NewMachine(fund.Info{FundID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", ChainID: chainsim.ChainID}, nil)
+	info := fund.Info{FundID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", ChainID: chainsim.ChainID}
+	machine := fund.NewMachine(info, fund.NewViews(info), nil)
 	rc := raftstore.DefaultConfig()
 	rc.Dir = t.TempDir()
 	rc.BindAddr = testutil.FreeAddr(t)

@@ -135,7 +135,9 @@ func (n *Node) Start() (err error) {
 		n.hub.Start()
 		observer = fund.Observers{n.updater, n.hub}
 	}
-	n.machine = fund.NewMachine(cfg.FundInfo(), observer)
+	info := cfg.FundInfo()
+	views := fund.NewViews(info)
+	n.machine = fund.NewMachine(info, views, observer)
 
 	// The store opens the Raft log and the state and replays what the state lacks.
 	clusterTLS, err := LoadClusterTLS(cfg.Cluster)
@@ -181,7 +183,7 @@ func (n *Node) Start() (err error) {
 		return err
 	}
 	deps := server.Deps{
-		Store: n.store, Cache: n.cache, Registry: n.registry, Views: n.machine, Auth: n.auth,
+		Store: n.store, Cache: n.cache, Registry: n.registry, Views: views, Auth: n.auth,
 		TLS: httpTLS, PeerTLS: peerTLS, Ingest: n.ingester, PGSync: n.syncer,
 		SystemConfig: cfg.Public(), Logger: n.logger, Metrics: n.metrics, Now: n.opts.Now,
 	}

@@ -31,7 +31,7 @@ func Restore(ctx context.Context, cfg *config.Config, logger *slog.Logger, progr
 	if err != nil {
 		return 0, 0, err
 	}
-	return pgsync.Restore(ctx, pool, rc, raftstore.Deps{TLS: clusterTLS, Logger: logger}, fund.NewMachine(cfg.FundInfo(), nil), progress)
+	return pgsync.Restore(ctx, pool, rc, raftstore.Deps{TLS: clusterTLS, Logger: logger}, fund.NewViews(cfg.FundInfo()), progress)
 }
 
 // VerifyOffline compares the state of a stopped node (its data folder) with PostgreSQL.

@@ -27,7 +27,8 @@ type testNode struct {
 func newTestNode(t testing.TB, dsn string, mutate ...func(*Config)) *testNode {
 	t.Helper()
 	logger := testutil.Logger(t, "", slog.LevelWarn)
-	machine := fund.NewMachine(fund.Info{FundID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", ChainID: 56, Outbox: true}, nil)
+	info := fund.Info{FundID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", ChainID: 56, Outbox: true}
+	machine := fund.NewMachine(info, fund.NewViews(info), nil)
 	rc := raftstore.DefaultConfig()
 	rc.Dir = t.TempDir()
 	rc.BindAddr = testutil.FreeAddr(t)

@@ -95,7 +95,8 @@ func newEnvB(tb testing.TB, t *testing.T, cfg Config) *env {
 		tb.Fatal(err)
 	}
 	e := &env{t: t, hub: h, st: kv.NewMem()}
-	e.m = fund.NewMachine(fund.Info{FundID: "ppf", Name: "Paimon Prime Fund", Symbol: "PPF", ChainID: 56, Outbox: true}, h)
+	info := fund.Info{FundID: "ppf", Name: "Paimon Prime Fund", Symbol: "PPF", ChainID: 56, Outbox: true}
+	e.m = fund.NewMachine(info, fund.NewViews(info), h)
 	h.Start()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -127,7 +127,7 @@ func newFundState(b testing.TB, dir string) *Store {
 func newFundStateInfo(b testing.TB, dir string, info fund.Info) *Store {
 	cfg := DefaultConfig()
 	cfg.Dir = dir
-	s, err := New(cfg, fund.NewMachine(info, nil), Deps{Logger: testLogger(b)})
+	s, err := New(cfg, fund.NewMachine(info, fund.NewViews(info), nil), Deps{Logger: testLogger(b)})
 	if err != nil {
 		b.Fatal(err)
 	}

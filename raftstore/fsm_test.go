@@ -40,7 +40,8 @@ func TestFSMBatchesMatchOneByOne(t *testing.T) {
 	}
 
 	mem := kv.NewMem()
-	m := fund.NewMachine(fund.Info{FundID: "bench", Name: "Bench", Symbol: "B", ChainID: 56}, nil)
+	info := fund.Info{FundID: "bench", Name: "Bench", Symbol: "B", ChainID: 56}
+	m := fund.NewMachine(info, fund.NewViews(info), nil)
 	var want []string
 	for i, c := range cmds {
 		res, err := m.Apply(mem, uint64(i+1), c)

@@ -98,7 +98,8 @@ func newTestNode(t testing.TB, mutate ...func(*setup)) *testNode {
 		su.pusher = su.push(au)
 	}
 	updater := NewCacheUpdater(vc, au)
-	machine := fund.NewMachine(fund.Info{FundID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", ChainID: 56}, updater)
+	info := fund.Info{FundID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", ChainID: 56}
+	machine := fund.NewMachine(info, fund.NewViews(info), updater)
 	rcfg := raftstore.DefaultConfig()
 	rcfg.Dir = t.TempDir()
 	rcfg.BindAddr = freeAddr(t)

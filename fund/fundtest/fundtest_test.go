@@ -93,7 +93,8 @@ func TestRandomEventsCoverEveryEventAndApply(t *testing.T) {
 	if !reflect.DeepEqual(evs, fundtest.RandomEvents(1, 2000)) {
 		t.Fatal("RandomEvents is not deterministic")
 	}
-	st, m := kv.NewMem(), fund.NewMachine(fund.Info{FundID: "f"}, nil)
+	info := fund.Info{FundID: "f"}
+	st, m := kv.NewMem(), fund.NewMachine(info, fund.NewViews(info), nil)
 	res := applyAll(t, st, m, evs, evs[len(evs)-1].BlockTime)
 	if res.Accepted != len(evs) {
 		t.Fatalf("accepted %d of %d (%d duplicates)", res.Accepted, len(evs), res.Duplicates)
@@ -164,7 +165,8 @@ func TestDatasetApplies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, m := kv.NewMem(), fund.NewMachine(fund.Info{FundID: "paimon-prime", ChainID: 56}, nil)
+	info := fund.Info{FundID: "paimon-prime", ChainID: 56}
+	st, m := kv.NewMem(), fund.NewMachine(info, fund.NewViews(info), nil)
 	if res := applyAll(t, st, m, evs, stats.End); res.Accepted != len(evs) {
 		t.Fatalf("accepted %d of %d", res.Accepted, len(evs))
 	}
@@ -353,7 +355,8 @@ func TestChainTypedMethods(t *testing.T) {
 	if !reflect.DeepEqual(back, evs) {
 		t.Fatal("decoded events differ from the emitted ones")
 	}
-	st, m := kv.NewMem(), fund.NewMachine(fund.Info{FundID: "f"}, nil)
+	info := fund.Info{FundID: "f"}
+	st, m := kv.NewMem(), fund.NewMachine(info, fund.NewViews(info), nil)
 	if res := applyAll(t, st, m, evs, c.Now()); res.Accepted != len(evs) {
 		t.Fatalf("accepted %d of %d", res.Accepted, len(evs))
 	}
