@@ -15,7 +15,7 @@ import (
 	"paimon/raftstore"
 )
 
-// ViewRenderer renders the fund's materialized views (fund.Machine).
+// ViewRenderer renders the fund's materialized views (fund.Views).
 type ViewRenderer interface {
 	RenderView(r kv.Reader, name string) ([]byte, error)
 }
