@@ -43,7 +43,8 @@ func TestDifferentlyConfiguredNodesAgree(t *testing.T) {
 	}
 
 	apply := func(c *Config) (*kv.Mem, []any) {
-		st, m := kv.NewMem(), fund.NewMachine(c.FundInfo(), nil)
+		info := c.FundInfo()
+		st, m := kv.NewMem(), fund.NewMachine(info, fund.NewViews(info), nil)
 		var results []any
 		for i, cmd := range cmds {
 			res, err := m.Apply(st, uint64(i+1), cmd)
