@@ -58,8 +58,31 @@ type listener struct {
 	mu    sync.Mutex
 	perIP map[[16]byte]int
 	// lingers are the lingering closes in progress (each ends within lingerTimeout); Close
-	// of the server waits for them.
-	lingers sync.WaitGroup
+	// of the server waits for them (waitLingers). noLinger, under mu, is set once it waits:
+	// fasthttp's workers may still close a connection after its Shutdown returned (over TLS,
+	// the tls.Conn's Close reaches ours late), and a WaitGroup must not be added to while it
+	// is waited for, so such a close is a plain one.
+	lingers  sync.WaitGroup
+	noLinger bool
+}
+
+// startLinger counts a lingering close, unless the server is already waiting for them.
+func (l *listener) startLinger() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.noLinger {
+		return false
+	}
+	l.lingers.Add(1)
+	return true
+}
+
+// waitLingers waits for the lingering closes in progress; later closes do not linger.
+func (l *listener) waitLingers() {
+	l.mu.Lock()
+	l.noLinger = true
+	l.mu.Unlock()
+	l.lingers.Wait()
 }
 
 func newListener(ln net.Listener, tls bool, maxPerIP, maxBody int, logger *slog.Logger, ms *metrics.Set) *listener {
@@ -225,8 +248,7 @@ func (c *trackedConn) UnsafeConn() net.Conn { return c.Conn }
 func (c *trackedConn) Close() error {
 	var err error
 	c.once.Do(func() {
-		if c.linger.Load() {
-			c.l.lingers.Add(1)
+		if c.linger.Load() && c.l.startLinger() {
 			go c.lingerClose()
 			return
 		}

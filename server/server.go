@@ -195,7 +195,7 @@ func (s *Server) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		if s.ln != nil {
 			s.closeErr = s.srv.ShutdownWithContext(ctx)
-			s.ln.lingers.Wait() // each within lingerTimeout
+			s.ln.waitLingers() // each within lingerTimeout
 		}
 		close(s.stopTouches)
 		s.wg.Wait()
