@@ -10,6 +10,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"paimon/internal/hostport"
 	"paimon/version"
 )
 
@@ -104,14 +105,8 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
 	hostPort := func(key, v string, needHost bool) {
-		host, port, err := net.SplitHostPort(v)
-		switch {
-		case err != nil:
-			bad(key, "%q is not host:port: %v", v, err)
-		case needHost && host == "":
-			bad(key, "%q needs a host", v)
-		case port == "":
-			bad(key, "%q needs a port", v)
+		if err := hostport.Check(v, needHost); err != nil {
+			bad(key, "%v", err)
 		}
 	}
 	hostPort("raft.addr", c.BindAddr, false)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -16,6 +15,7 @@ import (
 	"paimon/chainlog"
 	"paimon/fund"
 	"paimon/ingest"
+	"paimon/internal/hostport"
 	"paimon/pgsync"
 )
 
@@ -109,14 +109,8 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
 	hostPort := func(key, v string, needHost bool) {
-		host, port, err := net.SplitHostPort(v)
-		switch {
-		case err != nil:
-			bad(key, "%q is not host:port: %v", v, err)
-		case needHost && host == "":
-			bad(key, "%q needs a host", v)
-		case port == "":
-			bad(key, "%q needs a port", v)
+		if err := hostport.Check(v, needHost); err != nil {
+			bad(key, "%v", err)
 		}
 	}
 	hostPort("http.addr", c.Addr, false)
