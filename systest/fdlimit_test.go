@@ -25,38 +25,7 @@ import (
 func startLimited(t *testing.T, nofile int, args ...string) *proc {
 	t.Helper()
 	script := fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, nofile)
-	cmd := exec.Command("bash", append([]string{"-c", script, paimonBin}, args...)...)
-	out, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{t: t, cmd: cmd, done: make(chan struct{})}
-	for i, a := range args {
-		if a == "-http-addr" {
-			p.url = "http://" + args[i+1]
-		}
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			p.logsMu.Lock()
-			p.logs.WriteString(sc.Text() + "\n")
-			p.logsMu.Unlock()
-		}
-		_ = cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("process log:\n%s", p.logText())
-		}
-	})
-	return p
+	return startCmd(t, exec.Command("bash", append([]string{"-c", script, paimonBin}, args...)...), args)
 }
 
 // keepAlive is one HTTP/1.1 connection kept open, to ask a node things while it cannot

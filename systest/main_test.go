@@ -114,7 +114,13 @@ func (p *proc) logText() string {
 
 func startProc(t *testing.T, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(paimonBin, args...)
+	return startCmd(t, exec.Command(paimonBin, args...), args)
+}
+
+// startCmd starts cmd, a paimon binary run with args (directly or through a wrapper), keeps
+// its log, and kills it when the test ends.
+func startCmd(t *testing.T, cmd *exec.Cmd, args []string) *proc {
+	t.Helper()
 	out, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
