@@ -1,46 +1,18 @@
 package raftstore
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
-)
 
-// dirDigest hashes every file's path, mode and content under dir.
-func dirDigest(t *testing.T, dir string) string {
-	t.Helper()
-	h := sha256.New()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(h, "%s %v\n", strings.TrimPrefix(p, dir), info.Mode())
-		if d.Type().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			h.Write(b)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("%x", h.Sum(nil))
-}
+	"paimon/internal/testutil"
+)
 
 func readMarker(t *testing.T, dir string) formatMarker {
 	t.Helper()
@@ -83,7 +55,7 @@ func TestFormatMarker(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, formatFile), future, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	before := dirDigest(t, dir)
+	before := testutil.DirDigest(t, dir)
 	s, err := New(cfg, &counterSM{}, testDeps(t))
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +66,7 @@ func TestFormatMarker(t *testing.T) {
 		t.Fatalf("Open of a future directory: %v, want ErrFutureFormat with %q", err, want)
 	}
 	s.Close()
-	if after := dirDigest(t, dir); after != before {
+	if after := testutil.DirDigest(t, dir); after != before {
 		t.Fatal("a refused data directory was changed")
 	}
 }

@@ -5,10 +5,8 @@ package systest
 //	go run ./internal/upgradetest/genfixture -tag vX.Y.Z
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"paimon/internal/testutil"
 	"paimon/internal/upgradetest"
 	"paimon/version"
 )
@@ -142,34 +141,6 @@ func TestUpgradeFixtures(t *testing.T) {
 	}
 }
 
-// treeDigest hashes every path, mode and file content under dir.
-func treeDigest(t *testing.T, dir string) string {
-	t.Helper()
-	h := sha256.New()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(h, "%s %v %d\n", strings.TrimPrefix(p, dir), info.Mode(), info.Size())
-		if d.Type().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			h.Write(b)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("%x", h.Sum(nil))
-}
-
 // TestFutureFormatRefused: a data folder whose format marker names a format newer than this
 // binary reads is refused at start, with a message naming the format and the release that
 // wrote it, and is left byte for byte as it was.
@@ -183,7 +154,7 @@ func TestFutureFormatRefused(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(upgradetest.Config(n, nodes)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	before := treeDigest(t, n.Dir)
+	before := testutil.DirDigest(t, n.Dir)
 	code, stdout, stderr := runPaimon(t, "serve", "-config", cfg)
 	if code == 0 {
 		t.Fatalf("paimon serve on a future data folder exited 0:\n%s%s", stdout, stderr)
@@ -193,7 +164,7 @@ func TestFutureFormatRefused(t *testing.T) {
 			t.Fatalf("the refusal does not say %q:\n%s", want, stderr)
 		}
 	}
-	if after := treeDigest(t, n.Dir); after != before {
+	if after := testutil.DirDigest(t, n.Dir); after != before {
 		t.Fatal("the refused data folder was changed")
 	}
 }
