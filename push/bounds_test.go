@@ -104,6 +104,19 @@ func pipeConn(h *Hub) (*conn, net.Conn) {
 	}, b
 }
 
+// waitTaken waits until c's writer has taken every queued frame.
+func waitTaken(t *testing.T, c *conn) {
+	t.Helper()
+	testutil.CheckFor(t, 5*time.Second, func() error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if len(c.q) > 0 {
+			return fmt.Errorf("%d frames not taken", len(c.q))
+		}
+		return nil
+	})
+}
+
 // TestControlFramesBounded: control frames (pongs, error frames, replies) count against
 // queue_messages: a connection whose client makes the node queue more without reading is
 // closed with 1008 after one error frame, and counted; replays are bounded too.
@@ -117,7 +130,11 @@ func TestControlFramesBounded(t *testing.T) {
 	}
 	defer h.Close()
 	c, peer := pipeConn(h)
-	for range 100 {
+	// The writer takes the first frame and blocks writing it (nobody reads the pipe yet); wait
+	// for that, or a writer scheduled late takes every queued frame at once.
+	c.enqueueControl(pongFrame)
+	waitTaken(t, c)
+	for range 99 {
 		c.enqueueControl(pongFrame)
 	}
 	c.mu.Lock()
@@ -163,14 +180,7 @@ func TestControlFramesBounded(t *testing.T) {
 		frames[i] = pongFrame
 	}
 	r.enqueueControl(pongFrame) // taken by the writer, which then blocks
-	testutil.CheckFor(t, 5*time.Second, func() error {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if len(r.q) > 0 {
-			return fmt.Errorf("%d frames not taken", len(r.q))
-		}
-		return nil
-	})
+	waitTaken(t, r)
 	for range testChannels {
 		r.enqueueReplay(frames)
 	}
