@@ -18,6 +18,7 @@ import (
 	"paimon/pgsync"
 	"paimon/push"
 	"paimon/raftstore"
+	"paimon/risk"
 	"paimon/server"
 )
 
@@ -30,7 +31,7 @@ var ErrInvalid = errors.New("invalid configuration")
 //
 // A section that configures one component is that component's own Config ([http] is
 // server.Config, [raft] raftstore.Config, [postgres] pgsync.Config, [ingest] ingest.Config,
-// [push] push.Config, [alerts] alerts.Config): its fields, defaults and checks are declared there, once. The
+// [push] push.Config, [alerts] alerts.Config, [risk] risk.Config): its fields, defaults and checks are declared there, once. The
 // sections that span components or map onto another shape (node, fund, read, cache, cluster,
 // auth, ratelimit, log) are declared here, and the methods below compose each component's
 // configuration from the sections it needs.
@@ -47,6 +48,7 @@ type Config struct {
 	Prices   Prices           `toml:"prices"`
 	Push     push.Config      `toml:"push"`
 	Alerts   alerts.Config    `toml:"alerts"`
+	Risk     risk.Config      `toml:"risk"`
 	Auth     Auth             `toml:"auth"`
 	Log      Log              `toml:"log"`
 	// RateLimit holds the per-client budgets of the HTTP API.
@@ -167,6 +169,7 @@ func Default() *Config {
 		Prices:   Prices{MaxFutureSkew: 5 * time.Minute},
 		Push:     push.DefaultConfig(),
 		Alerts:   alerts.DefaultConfig(),
+		Risk:     risk.DefaultConfig(),
 		Auth: Auth{
 			Service: "Paimon Edge", NonceTTL: 5 * time.Minute, SessionTTL: 30 * time.Minute,
 			SessionExtendAfter: 5 * time.Minute, Wallets: []Wallet{},
@@ -282,6 +285,7 @@ func (c *Config) Validate() error {
 		bad("prices.max_future_skew", "%s must be positive and at most 24h", d)
 	}
 	problems(&errs, c.Alerts.Validate())
+	problems(&errs, c.Risk.Validate())
 	tokenNames := map[string]bool{}
 	tokenHashes := map[string]bool{}
 	for i, t := range c.Auth.Tokens {

@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+
+	"paimon/risk"
 )
 
 // Public is the node's effective configuration without its secrets, for GET
@@ -30,6 +32,11 @@ func (c *Config) Public() map[string]any {
 	for _, w := range c.Alerts.Webhooks {
 		webhooks = append(webhooks, map[string]string{"name": w.Name, "host": hostOf(w.URL), "format": w.Format,
 			"minSeverity": w.MinSeverity, "signed": strconv.FormatBool(w.Secret != "")})
+	}
+	th := c.Risk.Thresholds()
+	thresholds := make([]map[string]any, 0, len(th))
+	for i, t := range th {
+		thresholds = append(thresholds, map[string]any{"indicator": risk.Indicator(i).Name(), "warn": t.Warn, "critical": t.Critical, "hysteresis": t.Hysteresis})
 	}
 	slices.SortFunc(tokens, func(a, b map[string]string) int {
 		if a["name"] < b["name"] {
@@ -76,6 +83,8 @@ func (c *Config) Public() map[string]any {
 			"minBackoff": c.Alerts.MinBackoff.String(), "maxBackoff": c.Alerts.MaxBackoff.String(),
 			"attemptTimeout": c.Alerts.AttemptTimeout.String(), "maxAge": c.Alerts.MaxAge.String(), "webhooks": webhooks,
 		},
+		// This node's [risk]; the state machine applies the leader's (GET /v1/risk/status shows them).
+		"risk":     map[string]any{"thresholds": thresholds},
 		"postgres": map[string]any{"enabled": c.Postgres.DSN != "", "host": hostOf(c.Postgres.DSN)},
 	}
 }

@@ -34,7 +34,8 @@ func TestPublicHasNoSecrets(t *testing.T) {
 		}
 	}
 	for _, want := range []string{`"chainId":56`, c.Ingest.Contracts[0].Address, `"confirmations":`, `"host":"postgres://db.internal:5432"`,
-		`"https://bsc.example.com"`, `"name":"ops","role":"operator"`, `"host":"https://hooks.slack.com"`, `"name":"desk"`} {
+		`"https://bsc.example.com"`, `"name":"ops","role":"operator"`, `"host":"https://hooks.slack.com"`, `"name":"desk"`,
+		`{"critical":200,"hysteresis":10,"indicator":"navDriftBps","warn":50}`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the public configuration lacks %s:\n%s", want, body)
 		}

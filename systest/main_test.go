@@ -301,6 +301,11 @@ func TestVersionAndCheckConfig(t *testing.T) {
 	if code, _, errOut := runPaimon(t, "serve", "-config", bad, "-check-config"); code != 2 || !strings.Contains(errOut, "http.adress") {
 		t.Fatalf("check-config on a bad file: %d %q", code, errOut)
 	}
+	badRisk := filepath.Join(t.TempDir(), "risk.toml")
+	os.WriteFile(badRisk, []byte("[risk]\nl1_ratio_warn = 300\nl1_ratio_critical = 600\n"), 0o600)
+	if code, _, errOut := runPaimon(t, "serve", "-config", badRisk, "-check-config"); code != 2 || !strings.Contains(errOut, "risk.l1_ratio_warn") {
+		t.Fatalf("check-config with thresholds that make no sense: %d %q", code, errOut)
+	}
 	if code, _, errOut := runPaimon(t, "serve", "-check-config", "-http-addr", "nope"); code != 2 || !strings.Contains(errOut, "http.addr") {
 		t.Fatalf("check-config with a bad flag: %d %q", code, errOut)
 	}
