@@ -41,7 +41,7 @@ func (ac *applyContext) assetEvent(ev *chainlog.Event, s *chainlog.Spec, pos *le
 		if err := ac.assetHold(a[1].Address, uint8(a[0].Uint.Uint64()), &a[2].Uint, true); err != nil {
 			return err
 		}
-		return ac.raiseRisk(ev, s, pos, sevHigh)
+		return ac.raiseChainRisk(ev, s, pos, SeverityHigh)
 	case chainlog.LayerConfigUpdated:
 		if tier := a[0].Uint.Uint64(); tier < 3 {
 			ac.setBand(uint8(tier), &band{target: a[1].Uint, min: a[2].Uint, max: a[3].Uint})

@@ -40,6 +40,11 @@ const codecVersion byte = 1
 // (CommandVersion says it needs this release's).
 const OrderedVersion byte = 2
 
+// RiskVersion is the version of CmdIngest that stores CHAIN risk events as whole events
+// (record version 2, risk.go) and raises what follows from them; version 1 stores them as
+// v0.1.0 did. The ingester writes it once the cluster version allows (CommandVersion).
+const RiskVersion byte = 2
+
 // writeVersion is the version byte of a CmdLogs or CmdPrices command asked for version v.
 func writeVersion(v byte) byte {
 	if v == 0 || v > OrderedVersion {
@@ -52,6 +57,9 @@ func writeVersion(v byte) byte {
 func newestVersion(typ byte) byte {
 	if typ == CmdLogs || typ == CmdPrices {
 		return OrderedVersion
+	}
+	if typ == CmdIngest {
+		return RiskVersion
 	}
 	return codecVersion
 }

@@ -21,6 +21,13 @@ type applyContext struct {
 	// legacy applies v0.1.0's rules (a version-1 CmdLogs or CmdPrices, CmdIngest): events
 	// where they arrive and the journaled current price restored on undo (legacy.go).
 	legacy bool
+	// riskV1 writes CHAIN risk events as v0.1.0 did (record version 1, nothing else raised):
+	// a version-1 CmdLogs or CmdIngest (risk.go).
+	riskV1  bool
+	riskOrd uint32 // the next ordinal of a RULE or SYSTEM risk event of this command
+	// riskKept holds the resolution of the CHAIN risk events this command reverted, by key, so
+	// that an entry the sequencer re-applies comes back resolved (risk.go).
+	riskKept map[string]riskRec
 }
 
 // applyEffects dispatches an event to its contract kind's handler (EVENTS.md has a section

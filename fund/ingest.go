@@ -37,6 +37,9 @@ type BlockRef struct {
 // out of order. With Reorg set, the ledger entries of every block above Ancestor (an orphaned
 // fork) are reverted, newest first, before the range's events are applied.
 type IngestCommand struct {
+	// Version is the command's version: 1 (v0.1.0's) or RiskVersion; 0 encodes RiskVersion.
+	// Both apply v0.1.0's ledger rules; they differ in the risk events (risk.go).
+	Version  byte
 	Time     int64 // unix ns
 	Prev     BlockRef
 	Reorg    bool
@@ -63,7 +66,11 @@ type IngestCheckpoint struct {
 // EncodeIngest encodes c as a CmdIngest command.
 func EncodeIngest(c *IngestCommand) []byte {
 	b := make([]byte, 0, 128+160*len(c.Events)+40*len(c.Blocks))
-	b = append(b, CmdIngest, codecVersion)
+	v := c.Version
+	if v == 0 || v > RiskVersion {
+		v = RiskVersion
+	}
+	b = append(b, CmdIngest, v)
 	b = binary.AppendVarint(b, c.Time)
 	b = appendBlockRef(b, c.Prev)
 	if c.Reorg {
@@ -104,7 +111,7 @@ func DecodeIngest(cmd []byte) (*IngestCommand, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &IngestCommand{Time: d.varint(), Prev: d.blockRef()}
+	c := &IngestCommand{Version: d.ver, Time: d.varint(), Prev: d.blockRef()}
 	switch d.u8() {
 	case 0:
 	case 1:
@@ -177,7 +184,7 @@ func ReadIngestCheckpoint(r kv.Reader) (cp IngestCheckpoint, ok bool, err error)
 const maxIngestWindow = 100_000
 
 func (ac *applyContext) applyIngest(c *IngestCommand) (any, error) {
-	ac.legacy = true
+	ac.legacy, ac.riskV1 = true, c.Version < RiskVersion
 	if verr := checkCommandTime(c.Time); verr != nil {
 		return verr, nil
 	}

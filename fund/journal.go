@@ -158,8 +158,12 @@ func (ac *applyContext) undo(o *journalOp) error {
 			return nil
 		}
 		// Read it first: a record put back as it was is then not reported as changed (overlay).
-		if _, _, err := ac.get(o.key); err != nil {
+		cur, _, err := ac.get(o.key)
+		if err != nil {
 			return err
+		}
+		if o.key[0] == pRisk && !ac.legacy {
+			ac.keepRiskResolution(o.key, cur)
 		}
 		if o.created {
 			if err := ac.set(o.key, o.val); err != nil {
@@ -309,6 +313,8 @@ func (m *Machine) markKey(k []byte) {
 		m.mark(ClassPrices)
 	case pNav:
 		m.mark(ClassNav)
+	case pRisk:
+		m.mark(ClassRisk)
 	}
 }
 

@@ -167,12 +167,6 @@ func (ac *applyContext) revertEntry(pos ledgerPos, rec *ledgerRecord) (*chainlog
 	return s, nil
 }
 
-// raiseRisk stores a risk event under its own prefix (journaled: reverting deletes it).
-func (ac *applyContext) raiseRisk(ev *chainlog.Event, s *chainlog.Spec, pos *ledgerPos, sev uint8) error {
-	r := riskRec{severity: sev, spec: s.ID, time: ac.blockTime, contract: ev.Contract}
-	return ac.setKey(key(pRisk, pos[:]), r.encode())
-}
-
 // eventTime turns an event's uint256 timestamp into unix seconds; zero or out-of-range values
 // fall back to the block time.
 func eventTime(u *uint256.Int, fallback int64) int64 {

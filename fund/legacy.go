@@ -15,7 +15,7 @@ import (
 
 // legacyLogs applies a version-1 CmdLogs's events in arrival order.
 func (ac *applyContext) legacyLogs(c *LogsCommand, specs []*chainlog.Spec, res *LogsResult) error {
-	ac.legacy = true
+	ac.legacy, ac.riskV1 = true, true
 	for i := range c.Events {
 		ev := &c.Events[i]
 		out := &res.Outcomes[i]

@@ -57,6 +57,7 @@ const (
 	ClassRedemptions
 	ClassLedger
 	ClassAudit
+	ClassRisk
 	NumClasses
 )
 
@@ -109,6 +110,7 @@ type Changes struct {
 	Redemptions  []string          // request ids (decimal) that changed
 	Prices       []string          // assets (lower-case hex) whose current price changed
 	Transactions []TxRef           // ledger entries added or reverted (added to the contract)
+	RiskEvents   []string          // ids of the risk events raised or resolved, in order (may repeat)
 	seenAcct     map[[20]byte]bool // dedup helpers
 	seenRed      map[string]bool   //
 	seenPrice    map[common.Address]bool
@@ -341,6 +343,7 @@ type savepoint struct {
 	dirty, classes                     [NumClasses]bool
 	index, pruneTo                     uint64
 	accounts, redemptions, prices, txs int
+	risk                               int
 	sessions, roles                    int
 	tip                                ledgerPos
 	tipKnown, hasTip                   bool
@@ -352,6 +355,7 @@ func (m *Machine) savepoint() savepoint {
 	return savepoint{
 		fund: m.fund, fundDirty: m.fundDirty, dirty: m.dirty, classes: c.Classes, index: c.Index, pruneTo: m.pruneTo,
 		accounts: len(c.Accounts), redemptions: len(c.Redemptions), prices: len(c.Prices), txs: len(c.Transactions),
+		risk:     len(c.RiskEvents),
 		sessions: len(c.Sessions), roles: len(c.Roles),
 		tip: m.tip, tipKnown: m.tipKnown, hasTip: m.hasTip,
 	}
@@ -378,6 +382,7 @@ func (m *Machine) rollback(sp savepoint) {
 	c.Accounts, c.Redemptions = c.Accounts[:sp.accounts], c.Redemptions[:sp.redemptions]
 	c.Prices, c.Transactions = c.Prices[:sp.prices], c.Transactions[:sp.txs]
 	c.Sessions, c.Roles = c.Sessions[:sp.sessions], c.Roles[:sp.roles]
+	c.RiskEvents = c.RiskEvents[:sp.risk]
 }
 
 func checkCommandTime(t int64) *ValidationError {

@@ -256,39 +256,6 @@ func (r *redemption) clone() *redemption {
 	return &c
 }
 
-// Risk severities.
-const (
-	sevWarning  uint8 = 1
-	sevHigh     uint8 = 2
-	sevCritical uint8 = 3
-)
-
-var severityNames = [...]string{"", "warning", "high", "critical"}
-
-// riskRec is a risk event: severity, which event raised it, when and where.
-type riskRec struct {
-	severity uint8
-	spec     uint8
-	time     int64
-	contract common.Address
-}
-
-func (k *riskRec) encode() []byte {
-	b := make([]byte, 3, 3+binary.MaxVarintLen64+20)
-	b[0], b[1], b[2] = recVersion, k.severity, k.spec
-	b = binary.AppendVarint(b, k.time)
-	return append(b, k.contract[:]...)
-}
-
-func (k *riskRec) decode(v []byte) error {
-	d := &dec{b: v}
-	d.recordVersion()
-	k.severity, k.spec = d.u8(), d.u8()
-	k.time = d.varint()
-	k.contract = [20]byte(d.fixed(20))
-	return d.finish()
-}
-
 func boolByte(v bool) byte {
 	if v {
 		return 1

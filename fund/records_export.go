@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"paimon/chainlog"
 	"strconv"
+	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/holiman/uint256"
@@ -115,14 +116,28 @@ type FlowBucketRecord struct {
 	Subscriptions, Redemptions *big.Int
 }
 
-// RiskEventRecord is a risk event (key K).
+// RiskEventRecord is a risk event (key K). BlockNumber is the block of a CHAIN event, or the
+// fund's last block when a RULE or SYSTEM event was raised; LogIndex and TxHash are a CHAIN
+// event's (0 and "" otherwise). Severity is lower-case ("info", "warning", "high", "critical",
+// as the risk_events table has always held it); Event is the type. A version-1 record (v0.1.0's)
+// has no Message, Details or Index.
 type RiskEventRecord struct {
 	BlockNumber, LogIndex uint64
 	TxHash                string
-	Severity              string // "warning", "high", "critical"
-	Event                 string // the event that raised it
-	BlockTime             int64
+	Severity              string
+	Event                 string
+	BlockTime             int64 // unix s: the block time (CHAIN) or the raising command's time
 	Contract              string
+
+	ID         string // RiskEventID
+	Source     string // CHAIN, RULE, SYSTEM
+	Message    string
+	Details    json.RawMessage // a JSON object, nil when the record has none
+	Resolved   bool
+	ResolvedBy string
+	ResolvedAt int64 // unix ns, 0 when unresolved
+	Note       string
+	Index      uint64 // the Raft index that raised it; 0 for a version-1 record
 }
 
 // LedgerRecord is a ledger entry (key L), as GET /v1/transactions renders it.
@@ -161,7 +176,7 @@ func DecodeRecord(key, value []byte) (rec any, ok bool, err error) {
 	if !IsPrimaryRecord(key) {
 		return nil, false, nil
 	}
-	if n := primaryKeyLen[key[0]]; len(key) != n {
+	if n := primaryKeyLen[key[0]]; len(key) != n && !isRiskKey(key) {
 		return nil, true, corrupt("record key", fmt.Errorf("%x has %d bytes, want %d", key, len(key), n))
 	}
 	switch key[0] {
@@ -352,14 +367,21 @@ func riskEventRecord(k, v []byte) (*RiskEventRecord, error) {
 	if err := r.decode(v); err != nil {
 		return nil, corrupt("risk event", err)
 	}
-	if int(r.severity) >= len(severityNames) || r.severity == 0 || r.spec == 0 || chainlog.SpecByID(r.spec) == nil {
-		return nil, corrupt("risk event", fmt.Errorf("severity %d, event %d", r.severity, r.spec))
+	if (len(k) == riskChainKeyLen) != (r.source == SourceChain) {
+		return nil, corrupt("risk event", fmt.Errorf("a %s event under a key of %d bytes", r.source, len(k)))
 	}
-	pos := k[1:]
-	return &RiskEventRecord{
-		BlockNumber: binary.BigEndian.Uint64(pos), LogIndex: binary.BigEndian.Uint64(pos[8:]), TxHash: chainlog.HexHash([32]byte(pos[16:])),
-		Severity: severityNames[r.severity], Event: chainlog.SpecByID(r.spec).Name, BlockTime: r.time, Contract: chainlog.HexAddress(r.contract),
-	}, nil
+	rec := &RiskEventRecord{
+		BlockNumber: binary.BigEndian.Uint64(k[1:]), Severity: strings.ToLower(r.severity.String()), Event: r.typ, BlockTime: r.time,
+		ID: RiskEventID(k), Source: r.source.String(), Message: r.message, Resolved: r.resolved, ResolvedBy: r.resolvedBy,
+		ResolvedAt: r.resolvedAt, Note: r.note, Index: r.index,
+	}
+	if r.details != nil {
+		rec.Details = json.RawMessage(r.details)
+	}
+	if r.source == SourceChain {
+		rec.LogIndex, rec.TxHash, rec.Contract = binary.BigEndian.Uint64(k[9:]), chainlog.HexHash([32]byte(k[17:])), chainlog.HexAddress(r.contract)
+	}
+	return rec, nil
 }
 
 func ledgerRecordOf(k, v []byte) (*LedgerRecord, error) {

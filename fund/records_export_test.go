@@ -288,6 +288,10 @@ func FuzzDecodeRecord(f *testing.F) {
 	e.st.Dump(func(k, v []byte) { f.Add(bytes.Clone(k), bytes.Clone(v)) })
 	f.Add([]byte{pFund}, []byte(nil))
 	f.Add([]byte{pRedemption}, []byte{1})
+	rule := riskRec{source: SourceRule, severity: SeverityHigh, index: 10, typ: "l1Ratio", message: "m", details: []byte(`{"a":1}`), resolved: true, resolvedBy: "ops", resolvedAt: 5, note: "n"}
+	f.Add(riskCmdKey(11, 10, 0), rule.encode())
+	v1 := riskRec{severity: SeverityCritical, spec: chainlog.EmergencyModeChanged, time: testNow}
+	f.Add(key(pRisk, make([]byte, ledgerPosLen)), v1.encodeV1())
 	f.Fuzz(func(t *testing.T, key, value []byte) {
 		rec, ok, err := DecodeRecord(key, value)
 		if ok != IsPrimaryRecord(key) {

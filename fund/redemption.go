@@ -26,9 +26,9 @@ func (ac *applyContext) redemptionEvent(ev *chainlog.Event, s *chainlog.Spec, po
 	a := ev.Args
 	switch s.ID {
 	case chainlog.LowLiquidityAlert:
-		return ac.raiseRisk(ev, s, pos, sevWarning)
+		return ac.raiseChainRisk(ev, s, pos, SeverityWarning)
 	case chainlog.CriticalLiquidityAlert:
-		return ac.raiseRisk(ev, s, pos, sevCritical)
+		return ac.raiseChainRisk(ev, s, pos, SeverityCritical)
 	}
 	id := a[0].Uint.Bytes32()
 	old, err := ac.loadRedemption(&id)

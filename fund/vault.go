@@ -47,7 +47,7 @@ func (ac *applyContext) vaultEvent(ev *chainlog.Event, s *chainlog.Spec, pos *le
 		return ac.setKey(navKey(eventTime(&a[2].Uint, ac.blockTime), ev.BlockNumber, ev.LogIndex), p.encode())
 	case chainlog.EmergencyModeChanged:
 		ac.setEmergency(a[0].Bool)
-		return ac.raiseRisk(ev, s, pos, sevCritical)
+		return ac.raiseChainRisk(ev, s, pos, SeverityCritical)
 	case chainlog.RedemptionFeeAdded, chainlog.RedemptionFeeReduced:
 		ac.fundAdd(fFeeRedemption, &a[0].Uint, s.ID == chainlog.RedemptionFeeReduced)
 	}

@@ -19,6 +19,7 @@ import (
 	"paimon/chainlog"
 	"paimon/fund"
 	"paimon/raftstore"
+	"paimon/version"
 )
 
 // Store is what the ingester needs of the replicated store.
@@ -483,7 +484,7 @@ func (g *Ingester) fetch(ctx context.Context, prev fund.BlockRef, from, to uint6
 			"applied_hash", prev.Hash.Hex(), "canonical_parent", first.ParentHash.Hex())
 		return span{reorg: true}, nil
 	}
-	cmd := &fund.IngestCommand{Time: g.deps.Now().UnixNano(), Head: last.Ref(), Window: g.cfg.ReorgWindow}
+	cmd := &fund.IngestCommand{Version: g.ingestVersion(), Time: g.deps.Now().UnixNano(), Head: last.Ref(), Window: g.cfg.ReorgWindow}
 	for _, h := range headers {
 		cmd.Blocks = append(cmd.Blocks, h.Ref())
 	}
@@ -634,4 +635,17 @@ func oldest(w []fund.BlockRef) uint64 {
 		return 0
 	}
 	return w[0].Number
+}
+
+// riskSince is the cluster version from which every member applies fund.RiskVersion.
+const riskSince = "0.2"
+
+// ingestVersion is the version of the CmdIngest to propose: 1, which every member applies as
+// v0.1.0 did, while the replicated cluster version is below riskSince (a v0.1.0 member may
+// remain), else fund.RiskVersion (CHAIN risk events stored whole).
+func (g *Ingester) ingestVersion() byte {
+	if cv, ok := g.store.(interface{ ClusterVersion() string }); ok && version.Compare(cv.ClusterVersion(), riskSince) < 0 {
+		return 1
+	}
+	return fund.RiskVersion
 }
