@@ -21,7 +21,8 @@ const (
 	CmdAudit    byte = 3
 	CmdSyncMark byte = 4 // the replicated sync high-water mark (outbox.go)
 	// 5: CmdIngest (ingest.go); 6..10: CmdNonce, CmdLogin, CmdTouch, CmdLogout, CmdRole
-	// (session.go).
+	// (session.go); 11: CmdPriceDelete (pricedelete.go); 12, 13: CmdRiskEvent, CmdRiskResolve
+	// (risk_cmd.go).
 )
 
 // codecVersion is the second byte of every command this release writes, recVersion

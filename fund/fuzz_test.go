@@ -65,6 +65,10 @@ func FuzzApply(f *testing.F) {
 	f.Add(EncodePrices(&PricesCommand{Time: 1, Prices: []PriceUpdate{{Asset: "bad", Price: *u(5), Time: testNow}}}))
 	f.Add(EncodeAudit(&AuditCommand{Time: 1, Actor: Actor{Name: "ops"}, Action: "cluster.join", After: []byte(`{"id":"n2"}`)}))
 	f.Add(EncodeSyncMark(1, 1))
+	f.Add(EncodeRiskEvent(&RiskEventCommand{Time: 1, Type: "INGEST_HALTED", Severity: SeverityCritical, Message: "m", Details: []byte(`{"a":1}`)}))
+	f.Add(EncodeRiskEvent(&RiskEventCommand{Time: 1, Type: "INGEST_HALTED", Clear: true}))
+	f.Add(EncodeRiskResolve(&RiskResolveCommand{Time: 1, Actor: Actor{Name: "ops"}, ID: "11-5-" + chainlog.HexHash(txOf(11, 5)), Note: "checked"}))
+	f.Add(EncodeRiskResolve(&RiskResolveCommand{Time: 1, Actor: Actor{Name: "ops"}, ID: "0-i1-0"}))
 	f.Add(EncodeSyncMark(98, testNow*1e9))
 	f.Add(EncodeSyncMark(99, 1)) // the command's own index: refused
 	f.Add(EncodeSyncMark(1, -1))
@@ -125,7 +129,8 @@ func FuzzApply(f *testing.F) {
 			if r.Accepted+r.Duplicates+r.Reverted+r.NotFound != len(r.Outcomes) {
 				t.Fatalf("outcome counts %+v", r)
 			}
-		case *PricesResult, *PriceDeleteResult, *AuditResult, *SyncMarkResult, *IngestResult, *SessionResult, *RoleResult:
+		case *PricesResult, *PriceDeleteResult, *AuditResult, *SyncMarkResult, *IngestResult, *SessionResult, *RoleResult,
+			*RiskEventResult, *RiskResolveResult:
 		default:
 			t.Fatalf("result %T", res)
 		}

@@ -317,6 +317,18 @@ func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error)
 			ac.cmdTime = c.Time
 			res, err = ac.applyPriceDelete(c)
 		}
+	case CmdRiskEvent:
+		var c *RiskEventCommand
+		if c, err = DecodeRiskEvent(cmd); err == nil {
+			ac.cmdTime = c.Time
+			res, err = ac.applyRiskEvent(c)
+		}
+	case CmdRiskResolve:
+		var c *RiskResolveCommand
+		if c, err = DecodeRiskResolve(cmd); err == nil {
+			ac.cmdTime = c.Time
+			res, err = ac.applyRiskResolve(c)
+		}
 	default:
 		err = fmt.Errorf("%w: unknown command type %d", ErrBadCommand, cmd[0])
 	}

@@ -175,3 +175,136 @@ func FuzzRiskEventKey(f *testing.F) {
 		}
 	})
 }
+
+func TestSystemRiskEvents(t *testing.T) {
+	e := newEnv(t)
+	e.logs(mk("Transfer", 40, 0, testNow, addr(1), addr(2), e18(1)))
+	raise := func(c RiskEventCommand) any {
+		c.Time = (testNow + 5) * 1e9
+		return e.apply(EncodeRiskEvent(&c))
+	}
+	halted := RiskEventCommand{Type: "INGEST_HALTED", Severity: SeverityCritical, Message: "ingest halted", Details: []byte(`{"reason":"deep fork"}`)}
+	r1 := raise(halted).(*RiskEventResult)
+	if r1.ID != "40-i2-0" {
+		t.Fatalf("first raise: %+v", r1)
+	}
+	// The condition persists: the leader raising it again (each poll, a new leader) changes nothing.
+	before := e.dump()
+	for i := 0; i < 3; i++ {
+		if r := raise(halted).(*RiskEventResult); r.ID != "" || r.Cleared {
+			t.Fatalf("raise while in force: %+v", r)
+		}
+	}
+	if e.dump() != before {
+		t.Fatal("a raise while the condition is in force changed the state")
+	}
+	// Another condition is independent.
+	if r := raise(RiskEventCommand{Type: "PG_SYNC_LAG", Severity: SeverityWarning}).(*RiskEventResult); r.ID == "" {
+		t.Fatal("another condition was not raised")
+	}
+	if r := raise(RiskEventCommand{Type: "INGEST_HALTED", Clear: true}).(*RiskEventResult); !r.Cleared {
+		t.Fatal("clear: not cleared")
+	}
+	if r := raise(RiskEventCommand{Type: "INGEST_HALTED", Clear: true}).(*RiskEventResult); r.Cleared {
+		t.Fatal("second clear cleared something")
+	}
+	if r := raise(halted).(*RiskEventResult); r.ID == "" || r.ID == r1.ID {
+		t.Fatalf("raise after clear: %+v", r)
+	}
+	got := riskRecords(t, e)
+	if len(got) != 3 || got[0].Source != "SYSTEM" || got[0].Event != "INGEST_HALTED" || got[0].Severity != "critical" ||
+		string(got[0].Details) != `{"reason":"deep fork"}` || got[0].BlockTime != testNow+5 || got[0].Index != 2 {
+		t.Fatalf("events: %+v", got)
+	}
+	for name, c := range map[string]RiskEventCommand{
+		"type":     {Type: "", Severity: SeverityInfo},
+		"type2":    {Type: "a b", Severity: SeverityInfo},
+		"severity": {Type: "X", Severity: 9},
+		"details":  {Type: "X", Severity: SeverityInfo, Details: []byte(`[1]`)},
+		"message":  {Type: "X", Severity: SeverityInfo, Message: string(bytes.Repeat([]byte("m"), maxRiskMessage+1))},
+	} {
+		before := e.dump()
+		if res := raise(c); !isValidation(res) {
+			t.Errorf("%s: %v, want a validation error", name, res)
+		}
+		if e.dump() != before {
+			t.Errorf("%s: a refused command changed the state", name)
+		}
+	}
+}
+
+func TestResolveRiskEvent(t *testing.T) {
+	e := newEnv(t)
+	ev := mk("LowLiquidityAlert", 11, 5, testNow, 900, 1000, e18(1), e18(10))
+	e.apply(EncodeLogs(&LogsCommand{Version: 1, Time: testNow * 1e9, Events: []chainlog.Event{ev}})) // a v0.1.0 record
+	id := riskRecords(t, e)[0].ID
+	ops := Actor{Name: "ops", Role: "operator", IP: "127.0.0.1"}
+	resolve := func(id, note string) any {
+		return e.apply(EncodeRiskResolve(&RiskResolveCommand{Time: (testNow + 30) * 1e9, Actor: ops, ID: id, Note: note}))
+	}
+	res, ok := resolve(id, "liquidity topped up").(*RiskResolveResult)
+	if !ok {
+		t.Fatalf("resolve: %v", res)
+	}
+	r := res.Event
+	if !r.Resolved || r.ResolvedBy != "ops" || r.ResolvedAt != (testNow+30)*1e9 || r.Note != "liquidity topped up" || r.ID != id ||
+		r.Message == "" || r.Details == nil || r.Source != "CHAIN" {
+		t.Fatalf("resolved: %+v", r)
+	}
+	if got := riskRecords(t, e); len(got) != 1 || !got[0].Resolved {
+		t.Fatalf("stored: %+v", got)
+	}
+	body, err := Audit(e.st, AuditFilter{Action: "risk.resolve"}, Page{Limit: 10})
+	if err != nil || !bytes.Contains(body, []byte(`"resource":"risk/events/`+id+`"`)) || !bytes.Contains(body, []byte(`liquidity topped up`)) {
+		t.Fatalf("audit: %s %v", body, err)
+	}
+	// Twice: CONFLICT naming the first resolution, nothing changed.
+	before := e.dump()
+	if verr, ok := resolve(id, "again").(*ValidationError); !ok || verr.Code != CodeConflict || verr.Details["resolvedBy"] != "ops" {
+		t.Fatalf("second resolve: %v", verr)
+	}
+	if e.dump() != before {
+		t.Fatal("a refused resolve changed the state")
+	}
+	if verr, ok := resolve("11-i99-0", "").(*ValidationError); !ok || verr.Code != CodeNotFound {
+		t.Fatalf("unknown id: %v", verr)
+	}
+	if verr, ok := resolve("nope", "").(*ValidationError); !ok || verr.Code != "" {
+		t.Fatalf("bad id: %v", verr)
+	}
+	if verr, ok := resolve(id, string(bytes.Repeat([]byte("n"), maxRiskNote+1))).(*ValidationError); !ok || verr.Code != "" {
+		t.Fatalf("long note: %v", verr)
+	}
+}
+
+// TestResolvedChainEventSurvivesReorder: a late log before a resolved CHAIN event re-applies its
+// entry; the event stays resolved and the state equals the in-order replay.
+func TestResolvedChainEventSurvivesReorder(t *testing.T) {
+	alert := mk("EmergencyModeChanged", 20, 0, testNow, true)
+	late := mk("Transfer", 10, 0, testNow, addr(1), addr(2), e18(1))
+	resolve := func(e *env) {
+		id := riskRecords(t, e)[0].ID
+		if _, ok := e.apply(EncodeRiskResolve(&RiskResolveCommand{Time: 7, Actor: Actor{Name: "ops"}, ID: id})).(*RiskResolveResult); !ok {
+			t.Fatal("resolve refused")
+		}
+	}
+	inOrder := newEnv(t)
+	inOrder.logs(late)
+	inOrder.logs(alert)
+	resolve(inOrder)
+	shuffled := newEnv(t)
+	shuffled.logs(alert)
+	resolve(shuffled)
+	shuffled.logs(late)
+	if got := riskRecords(t, shuffled); len(got) != 1 || !got[0].Resolved {
+		t.Fatalf("after the late log: %+v", got)
+	}
+	// The risk record is byte for byte the in-order replay's (the audit entries' indexes differ
+	// with the command order, so the whole stores cannot be compared).
+	pos := makeLedgerPos(20, 0, alert.TxHash)
+	va, err1 := inOrder.st.Get(key(pRisk, pos[:]))
+	vb, err2 := shuffled.st.Get(key(pRisk, pos[:]))
+	if err1 != nil || err2 != nil || !bytes.Equal(va, vb) {
+		t.Fatalf("risk records differ: %x (%v) and %x (%v)", va, err1, vb, err2)
+	}
+}

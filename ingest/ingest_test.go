@@ -17,6 +17,7 @@ import (
 
 	"paimon/fund/fundtest"
 
+	"paimon/fund"
 	"paimon/internal/chainsim"
 	"paimon/internal/testutil"
 )
@@ -67,6 +68,29 @@ func TestIngestRollsBackReorgs(t *testing.T) {
 		testutil.CheckFor(t, 30*time.Second, func() error {
 			if st := r.ing.Status(); !st.Halted || st.Alert == "" {
 				return fmt.Errorf("not halted: %+v", st)
+			}
+			return nil
+		})
+		// The halt is a SYSTEM risk event, in force in the replicated state.
+		testutil.CheckFor(t, 10*time.Second, func() error {
+			v, err := r.store.Read()
+			if err != nil {
+				return err
+			}
+			defer v.Close()
+			if ok, err := fund.RiskConditionActive(v, fund.RiskIngestHalted); err != nil || !ok {
+				return fmt.Errorf("INGEST_HALTED in force: %v %v", ok, err)
+			}
+			var n int
+			err = v.Scan([]byte{'K'}, []byte{'L'}, false, func(k, val []byte) bool {
+				rec, _, err := fund.DecodeRecord(k, val)
+				if re, ok := rec.(*fund.RiskEventRecord); err == nil && ok && re.Source == "SYSTEM" && re.Event == fund.RiskIngestHalted && re.Severity == "critical" {
+					n++
+				}
+				return true
+			})
+			if err != nil || n != 1 {
+				return fmt.Errorf("%d INGEST_HALTED events (%v)", n, err)
 			}
 			return nil
 		})

@@ -7,6 +7,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,6 +58,10 @@ type Ingester struct {
 		skipped                   map[string]*metrics.Counter
 		rangeSeconds              *metrics.PrometheusHistogram
 	}
+
+	// haltChecked: this term has looked whether the replicated INGEST_HALTED condition is in
+	// force and cleared it (only the lead goroutine uses it).
+	haltChecked bool
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -262,13 +267,14 @@ func (g *Ingester) checkpoint() (fund.IngestCheckpoint, error) {
 
 // lead ingests until ctx ends (leadership lost or Close) or an error it cannot retry in place.
 func (g *Ingester) lead(ctx context.Context) error {
+	g.haltChecked = false
 	id, err := g.pool.chainID(ctx)
 	if err != nil {
 		return err
 	}
 	if id != g.cfg.ChainID {
 		err := fmt.Errorf("%w: the endpoints serve chain %d, the configuration says %d", ErrChainID, id, g.cfg.ChainID)
-		g.halt(err.Error())
+		g.halt(ctx, err.Error(), map[string]any{"reason": "chain_id", "chainId": id, "configured": g.cfg.ChainID})
 		return err
 	}
 	for ctx.Err() == nil {
@@ -292,10 +298,49 @@ func (g *Ingester) lead(ctx context.Context) error {
 // errRestart asks lead to restart the pipeline from the replicated checkpoint.
 var errRestart = errors.New("restart from the checkpoint")
 
-// halt records a condition that needs an operator: ingest stops trying until then.
-func (g *Ingester) halt(alert string) {
+// halt records a condition that needs an operator: ingest stops trying until then. It raises
+// the SYSTEM risk event INGEST_HALTED (once while the condition is in force, however many
+// leaders halt on it: the state keeps it until a range applies again).
+func (g *Ingester) halt(ctx context.Context, alert string, details map[string]any) {
 	g.logger.Error("chain ingest halted", "alert", alert)
 	g.update(func(s *Status) { s.Halted, s.Alert = true, alert })
+	det, _ := json.Marshal(details) // fixed keys of numbers and strings: always marshals, sorted
+	g.proposeRisk(ctx, &fund.RiskEventCommand{Type: fund.RiskIngestHalted, Severity: fund.SeverityCritical, Message: "chain ingest halted: " + alert, Details: det})
+}
+
+// clearHalt clears INGEST_HALTED once per term, after the first range applied: ingest runs
+// again (an operator restored or resynced, or a new leader's RPC sees the right chain).
+func (g *Ingester) clearHalt(ctx context.Context) {
+	if g.haltChecked {
+		return
+	}
+	v, err := g.store.Read()
+	if err != nil {
+		return
+	}
+	active, err := fund.RiskConditionActive(v, fund.RiskIngestHalted)
+	v.Close()
+	if err != nil {
+		return
+	}
+	g.haltChecked = true
+	if active {
+		g.proposeRisk(ctx, &fund.RiskEventCommand{Type: fund.RiskIngestHalted, Clear: true})
+	}
+}
+
+// proposeRisk proposes a CmdRiskEvent. A failure is logged, not returned: the risk event is a
+// report about ingest, and a cluster still at version 0.1 refuses the command type.
+func (g *Ingester) proposeRisk(ctx context.Context, c *fund.RiskEventCommand) {
+	c.Time = g.deps.Now().UnixNano()
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := g.store.Propose(pctx, fund.EncodeRiskEvent(c)); err != nil {
+		g.logger.Warn("propose risk event", "type", c.Type, "clear", c.Clear, "error", err)
+		if c.Clear {
+			g.haltChecked = false // try again after the next range
+		}
+	}
 }
 
 // span is one range on its way from the fetcher to the proposer.
@@ -353,6 +398,7 @@ func (g *Ingester) pipeline(ctx context.Context, cp fund.IngestCheckpoint) error
 			return errRestart
 		}
 		prev = sp.cmd.Head
+		g.clearHalt(ctx)
 		g.m.proposals.Inc()
 		g.m.events.Add(r.Accepted)
 		g.m.rangeSeconds.UpdateDuration(start)
@@ -593,7 +639,7 @@ func (g *Ingester) handleReorg(ctx context.Context) error {
 	if ancestor == nil {
 		alert := fmt.Sprintf("the chain forked below the %d kept blocks (oldest kept %d); ingest is halted so the state cannot diverge from the chain: investigate, then restore or resync",
 			len(cp.Window), oldest(cp.Window))
-		g.halt(alert)
+		g.halt(ctx, alert, map[string]any{"reason": "deep_reorg", "keptBlocks": len(cp.Window), "oldestKept": oldest(cp.Window), "checkpoint": cp.Block.Number})
 		<-ctx.Done() // stays halted while this node leads
 		return fmt.Errorf("%w: %s", ErrDeepReorg, alert)
 	}

@@ -125,7 +125,7 @@ func TestVerifyFindsDifferences(t *testing.T) {
 func TestSyncCatchesUpAfterPostgresOutage(t *testing.T) {
 	pg := pgtest.Start(t)
 	dsn := pg.NewDatabase(t)
-	n := newTestNode(t, dsn)
+	n := newTestNode(t, dsn, func(c *Config) { c.MaxLag = 2 * time.Second })
 	evs := randomEvents(11, 4000)
 	n.applyEvents(evs[:500], 50)
 	n.waitSynced(30 * time.Second)
@@ -157,6 +157,8 @@ func TestSyncCatchesUpAfterPostgresOutage(t *testing.T) {
 		t.Fatalf("during the outage the status shows lag %d (max seen %d), %.1fs, error %q", st.LagIndex, lastLag, st.LagSeconds, st.LastError)
 	}
 	t.Logf("after %s down: lag %d entries, %.1fs; error %q", outage, st.LagIndex, st.LagSeconds, st.LastError)
+	// A lag over postgres.max_lag is one SYSTEM risk event, in force until the lag is back.
+	n.checkLagEvent(true)
 	pg.Restart(t)
 	start := time.Now()
 	n.waitSynced(60 * time.Second)
@@ -165,6 +167,36 @@ func TestSyncCatchesUpAfterPostgresOutage(t *testing.T) {
 		t.Fatalf("error after catching up: %q", st.LastError)
 	}
 	n.verify(testPool(t, dsn))
+	testutil.CheckFor(t, 10*time.Second, func() error { return n.lagEvent(false) })
+}
+
+// lagEvent checks that PG_SYNC_LAG is (or is not) in force and that exactly one event raised it.
+func (n *testNode) lagEvent(active bool) error {
+	v, err := n.store.Read()
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	if ok, err := fund.RiskConditionActive(v, fund.RiskPGSyncLag); err != nil || ok != active {
+		return fmt.Errorf("PG_SYNC_LAG in force %v (%v), want %v", ok, err, active)
+	}
+	var events int
+	err = v.Scan([]byte{'K'}, []byte{'L'}, false, func(k, val []byte) bool {
+		rec, _, err := fund.DecodeRecord(k, val)
+		if r, ok := rec.(*fund.RiskEventRecord); err == nil && ok && r.Source == "SYSTEM" && r.Event == fund.RiskPGSyncLag {
+			events++
+		}
+		return true
+	})
+	if err != nil || events != 1 {
+		return fmt.Errorf("%d PG_SYNC_LAG events (%v), want 1", events, err)
+	}
+	return nil
+}
+
+func (n *testNode) checkLagEvent(active bool) {
+	n.t.Helper()
+	testutil.CheckFor(n.t, 10*time.Second, func() error { return n.lagEvent(active) })
 }
 
 func TestFullCopyWhenPostgresIsBehindTheMark(t *testing.T) {

@@ -8,6 +8,7 @@ package pgsync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +43,10 @@ type Config struct {
 	ConnectTimeout time.Duration `toml:"connect_timeout"`
 	MaxBackoff     time.Duration `toml:"max_backoff"`
 	MarkInterval   time.Duration `toml:"mark_interval"`
+	// MaxLag is the sync lag (age of the oldest change PostgreSQL lacks) over which the leader
+	// raises the SYSTEM risk event PG_SYNC_LAG; it is cleared once the lag is back under half
+	// of it. 0 raises none.
+	MaxLag time.Duration `toml:"max_lag"`
 	// ApplicationName names the syncer's connections in pg_stat_activity ("paimon/<node id>",
 	// set from node.id; not a key of its own).
 	ApplicationName string `toml:"-"`
@@ -56,6 +61,7 @@ func DefaultConfig() Config {
 		ConnectTimeout: 5 * time.Second,
 		MaxBackoff:     30 * time.Second,
 		MarkInterval:   time.Second,
+		MaxLag:         time.Minute,
 	}
 }
 
@@ -81,6 +87,9 @@ func (c *Config) Validate() error {
 		if d.v <= 0 {
 			bad(d.key, "%s must be positive", d.v)
 		}
+	}
+	if c.MaxLag < 0 {
+		bad("max_lag", "%s must not be negative (0 raises no lag risk event)", c.MaxLag)
 	}
 	return errors.Join(errs...)
 }
@@ -120,6 +129,8 @@ type Syncer struct {
 	synced      uint64 // PostgreSQL's synced index as last read or written; valid while leading
 	known       bool   // synced was read from PostgreSQL in this leadership
 	markedAt    time.Time
+	lagRaised   int8            // PG_SYNC_LAG in force: -1 unknown (read from the state), 0 no, 1 yes
+	lagAt       time.Time       // when the lag was last checked
 	parts       map[string]bool // monthly partitions known to exist
 	newParts    []string        // partitions created by the transaction in progress
 	partitioned map[string]bool // tables natively partitioned (not TimescaleDB hypertables)
@@ -268,6 +279,7 @@ func (s *Syncer) run() {
 // leader may have synced in between.
 func (s *Syncer) syncTerm(ctx context.Context) {
 	s.known = false
+	s.lagRaised = -1
 	defer func() {
 		s.known = false
 		s.setRunning(false)
@@ -296,11 +308,63 @@ func (s *Syncer) syncTerm(ctx context.Context) {
 				wait = 0 // more may be waiting: drain again at once
 			}
 		}
+		s.watchLag(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(wait):
 		}
+	}
+}
+
+// watchLag raises the SYSTEM risk event PG_SYNC_LAG when the lag goes over MaxLag and clears it
+// once the lag is under half of it, checking at most once a second. The state keeps whether
+// it is in force (a term starts by reading it), so a lag that persists across leaders raises
+// one event.
+func (s *Syncer) watchLag(ctx context.Context) {
+	if s.cfg.MaxLag <= 0 || s.cfg.DSN == "" || s.now().Sub(s.lagAt) < time.Second {
+		return
+	}
+	s.lagAt = s.now()
+	if s.lagRaised < 0 {
+		v, err := s.store.Read()
+		if err != nil {
+			return
+		}
+		active, err := fund.RiskConditionActive(v, fund.RiskPGSyncLag)
+		v.Close()
+		if err != nil {
+			return
+		}
+		s.lagRaised = 0
+		if active {
+			s.lagRaised = 1
+		}
+	}
+	st := s.Status()
+	lag := time.Duration(st.LagSeconds * float64(time.Second))
+	var c *fund.RiskEventCommand
+	switch {
+	case s.lagRaised == 0 && lag > s.cfg.MaxLag:
+		det, _ := json.Marshal(map[string]any{"lagSeconds": int64(st.LagSeconds), "lagEntries": st.LagIndex, "maxLagSeconds": int64(s.cfg.MaxLag.Seconds()),
+			"syncedIndex": st.SyncedIndex, "lastError": st.LastError})
+		c = &fund.RiskEventCommand{Type: fund.RiskPGSyncLag, Severity: fund.SeverityWarning, Details: det,
+			Message: fmt.Sprintf("PostgreSQL sync lags %s behind the state (bound %s, %d entries)", lag.Round(time.Second), s.cfg.MaxLag, st.LagIndex)}
+	case s.lagRaised == 1 && lag < s.cfg.MaxLag/2:
+		c = &fund.RiskEventCommand{Type: fund.RiskPGSyncLag, Clear: true}
+	default:
+		return
+	}
+	c.Time = s.now().UnixNano()
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := s.store.Propose(pctx, fund.EncodeRiskEvent(c)); err != nil {
+		s.logger.Warn("propose risk event", "type", c.Type, "clear", c.Clear, "error", err)
+		return
+	}
+	s.lagRaised = 1
+	if c.Clear {
+		s.lagRaised = 0
 	}
 }
 

@@ -122,7 +122,13 @@ func toRow(index uint64, key, value []byte) (row, error) {
 	case *fund.FlowBucketRecord:
 		r.vals = append([]any{time.Unix(x.Hour, 0).UTC(), num(x.Subscriptions), num(x.Redemptions)}, tail...)
 	case *fund.RiskEventRecord:
-		r.vals = append([]any{int64(x.BlockNumber), int64(x.LogIndex), x.TxHash, x.Severity, x.Event, ts(x.BlockTime), x.Contract}, tail...)
+		li, tx := int64(x.LogIndex), x.TxHash
+		if x.Source != "CHAIN" {
+			// A RULE or SYSTEM event has no log: its row is keyed by its id in tx_hash (log_index
+			// -1), unique like the key; the whole record is in rec.
+			li, tx = -1, x.ID
+		}
+		r.vals = append([]any{int64(x.BlockNumber), li, tx, x.Severity, x.Event, ts(x.BlockTime), x.Contract}, tail...)
 	case *fund.LedgerRecord:
 		r.part = time.Unix(x.BlockTime, 0).UTC()
 		r.vals = append([]any{x.TxHash, int64(x.LogIndex), int64(x.BlockNumber), x.BlockHash, r.part, x.Contract, x.Event, []byte(x.Args)}, tail...)
