@@ -3,6 +3,7 @@ package fund
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"paimon/chainlog"
+	"paimon/kv"
 )
 
 // Risk events (OPERATIONS.md, "Risk"): CHAIN ones from the four chain events, RULE ones when an
@@ -413,4 +415,37 @@ func isJSONObject(b []byte) bool {
 		return false
 	}
 	return false
+}
+
+// PrefixRisk is the key prefix of the risk events (K): one scan of it, in key order, is every
+// risk event in the order of RiskEventID's total order.
+const PrefixRisk = pRisk
+
+// RiskEventOf decodes the risk event stored under k with value v. A version-1 record gets the
+// message and details a version-2 one holds from its ledger entry in r.
+func RiskEventOf(r kv.Reader, k, v []byte) (*RiskEventRecord, error) {
+	if !isRiskKey(k) {
+		return nil, corrupt("risk event key", fmt.Errorf("%x", k))
+	}
+	rec, err := riskEventRecord(k, v)
+	if err != nil || v[0] != 1 {
+		return rec, err
+	}
+	lv, err := r.Get(key(pLedger, k[1:]))
+	if errors.Is(err, kv.ErrNotFound) {
+		return rec, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fund: get: %w", err)
+	}
+	l, err := decodeLedger(lv)
+	if err != nil {
+		return nil, corrupt("ledger entry", err)
+	}
+	if s, verr := eventSpec(&l.ev); verr == nil {
+		var det []byte
+		rec.Message, det = riskChainText(&l.ev, s)
+		rec.Details = json.RawMessage(det)
+	}
+	return rec, nil
 }
