@@ -10,6 +10,7 @@ import (
 	"paimon/fund"
 	"paimon/fund/fundtest"
 	"paimon/kv"
+	"paimon/readmodel"
 )
 
 // TestDifferentlyConfiguredNodesAgree: the log a leader configured one way proposes is applied
@@ -44,7 +45,7 @@ func TestDifferentlyConfiguredNodesAgree(t *testing.T) {
 
 	apply := func(c *Config) (*kv.Mem, []any) {
 		info := c.FundInfo()
-		st, m := kv.NewMem(), fund.NewMachine(info, fund.NewViews(info), nil)
+		st, m := kv.NewMem(), fund.NewMachine(info, readmodel.NewViews(info), nil)
 		var results []any
 		for i, cmd := range cmds {
 			res, err := m.Apply(st, uint64(i+1), cmd)

@@ -3,6 +3,7 @@ package fund
 import (
 	"encoding/binary"
 	"encoding/json"
+	"time"
 )
 
 // auditRec is one privileged action.
@@ -116,3 +117,9 @@ func (ac *applyContext) applyAudit(c *AuditCommand) (any, error) {
 
 // AuditResult is the result of a CmdAudit command.
 type AuditResult struct{}
+
+// fmtUnix renders unix seconds as RFC 3339 UTC (the times in audit values and messages).
+func fmtUnix(t int64) string { return time.Unix(t, 0).UTC().Format(time.RFC3339) }
+
+// fmtUnixNano renders unix nanoseconds as RFC 3339 UTC (with fractional seconds if any).
+func fmtUnixNano(t int64) string { return time.Unix(0, t).UTC().Format(time.RFC3339Nano) }

@@ -2,6 +2,7 @@ package fund
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -150,6 +151,8 @@ func (e *env) apply(cmd []byte) any {
 
 const testNow = int64(1_736_200_000) // 2025-01-06T21:46:40Z
 
+const day = int64(86400)
+
 func (e *env) logs(evs ...chainlog.Event) *LogsResult {
 	e.t.Helper()
 	res := e.apply(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Events: evs, ReorderWindow: e.window}))
@@ -184,6 +187,35 @@ func (e *env) view(name string) map[string]any {
 
 func (e *env) account(a common.Address) map[string]any {
 	return e.json(Account(e.st, a))
+}
+
+// pages walks a list to its end with the given limit and returns every item.
+func (e *env) pages(limit int, list func(p Page) ([]byte, error)) []any {
+	e.t.Helper()
+	var all []any
+	p := Page{Limit: limit}
+	for i := 0; i < 1000; i++ {
+		body := e.json(list(p))
+		items, _ := body["items"].([]any)
+		if len(items) > limit {
+			e.t.Fatalf("page of %d items, limit %d", len(items), limit)
+		}
+		all = append(all, items...)
+		next, ok := body["nextCursor"].(string)
+		if !ok {
+			return all
+		}
+		if len(items) != limit {
+			e.t.Fatalf("short page %d with a next cursor", len(items))
+		}
+		c, err := base64.RawURLEncoding.DecodeString(next)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		p.Cursor = c
+	}
+	e.t.Fatal("pagination does not end")
+	return nil
 }
 
 // diffDumps shows the first differing lines of two dumps.

@@ -2,9 +2,11 @@ package fund
 
 import (
 	"encoding/binary"
+	"fmt"
 	"hash/fnv"
 
 	"github.com/ethereum/go-ethereum/common"
+	"paimon/kv"
 )
 
 // Key prefixes, one byte per record kind (see DESIGN.md). Numbers in keys are big-endian so
@@ -102,4 +104,24 @@ func hash8(s string) []byte {
 	h := fnv.New64a()
 	h.Write([]byte(s))
 	return h.Sum(nil)
+}
+
+// be64get reads a big-endian uint64 (keys hold their numbers big-endian).
+func be64get(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
+
+// scan wraps kv.Reader.Scan so that the callback can fail.
+func scan(r kv.Reader, lo, hi []byte, reverse bool, fn func(k, v []byte) (bool, error)) error {
+	var ferr error
+	err := r.Scan(lo, hi, reverse, func(k, v []byte) bool {
+		more, err := fn(k, v)
+		if err != nil {
+			ferr = err
+			return false
+		}
+		return more
+	})
+	if err != nil {
+		return fmt.Errorf("fund: scan: %w", err)
+	}
+	return ferr
 }

@@ -532,6 +532,16 @@ func (m *Machine) EndBatch(rw kv.ReadWriter, lastIndex uint64) error {
 	return nil
 }
 
+// viewDirty reports whether a class in deps changed.
+func viewDirty(deps []Class, dirty *[NumClasses]bool) bool {
+	for _, c := range deps {
+		if dirty[c] {
+			return true
+		}
+	}
+	return false
+}
+
 // Committed hands the changes accumulated since the last call to the observer (if any) and
 // starts a fresh Changes. Call it after the batch is committed and visible to readers.
 func (m *Machine) Committed() {

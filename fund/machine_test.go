@@ -452,3 +452,22 @@ func TestChanges(t *testing.T) {
 	}
 	var _ kv.Reader = e.st
 }
+
+// TestChangesReloaded: the first batch of a machine and the first after Load say so; the
+// others do not.
+func TestChangesReloaded(t *testing.T) {
+	e := newOutboxEnv(t)
+	mint := mk("Transfer", 1, 0, testNow, common.Address{}, addr(1), u(5))
+	e.logs(mint)
+	e.logs(mk("Transfer", 2, 0, testNow, common.Address{}, addr(2), u(5)))
+	if err := e.m.Load(e.st); err != nil {
+		t.Fatal(err)
+	}
+	e.logs(mk("Transfer", 3, 0, testNow, common.Address{}, addr(3), u(5)))
+	e.logs(mk("Transfer", 4, 0, testNow, common.Address{}, addr(4), u(5)))
+	var got []bool
+	for _, c := range e.obs.got {
+		got = append(got, c.Reloaded)
+	}
+	mustEqual(t, "Reloaded", got, []bool{true, false, true, false})
+}

@@ -411,3 +411,32 @@ func auditRecord(v []byte) (*AuditRecord, error) {
 		Before: rawOrNull(a.before), After: rawOrNull(a.after),
 	}, nil
 }
+
+// signedBig is u with the API's sign: a uint256 with the top bit set (a balance that wrapped
+// below zero) is negative.
+func signedBig(u *uint256.Int) *big.Int {
+	if u.Sign() < 0 {
+		return new(big.Int).Neg(new(uint256.Int).Neg(u).ToBig())
+	}
+	return u.ToBig()
+}
+
+// tierName is the API name of a tier: 0 is "L1".
+func tierName(t uint8) string { return "L" + strconv.Itoa(int(t)+1) }
+
+// channelName is the API name of a redemption channel; one outside the known ones is its
+// number.
+func channelName(c uint8) string {
+	if int(c) < len(channelNames) {
+		return channelNames[c]
+	}
+	return strconv.Itoa(int(c))
+}
+
+// rawOrNull is an audit entry's before or after value as JSON: null when empty or invalid.
+func rawOrNull(b []byte) json.RawMessage {
+	if len(b) == 0 || !json.Valid(b) {
+		return json.RawMessage("null")
+	}
+	return b
+}

@@ -13,6 +13,7 @@ import (
 	"paimon/internal/chainsim"
 	"paimon/internal/testutil"
 	"paimon/raftstore"
+	"paimon/readmodel"
 )
 
 // testRig is a single node (Raft store, fund machine) ingesting from a simulated chain.
@@ -50,7 +51,7 @@ func newRig(t testing.TB, sim *chainsim.Sim, urls []string, mutate ...func(*Conf
 	t.Helper()
 	logger := testutil.Logger(t, "", slog.LevelWarn)
 	info := fund.Info{FundID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", ChainID: chainsim.ChainID}
-	machine := fund.NewMachine(info, fund.NewViews(info), nil)
+	machine := fund.NewMachine(info, readmodel.NewViews(info), nil)
 	rc := raftstore.DefaultConfig()
 	rc.Dir = t.TempDir()
 	rc.BindAddr = testutil.FreeAddr(t)

@@ -26,6 +26,7 @@ import (
 	"paimon/pgsync"
 	"paimon/push"
 	"paimon/raftstore"
+	"paimon/readmodel"
 	"paimon/server"
 )
 
@@ -136,7 +137,7 @@ func (n *Node) Start() (err error) {
 		observer = fund.Observers{n.updater, n.hub}
 	}
 	info := cfg.FundInfo()
-	views := fund.NewViews(info)
+	views := readmodel.NewViews(info)
 	n.machine = fund.NewMachine(info, views, observer)
 
 	// The store opens the Raft log and the state and replays what the state lacks.

@@ -8,9 +8,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"paimon/config"
-	"paimon/fund"
 	"paimon/pgsync"
 	"paimon/raftstore"
+	"paimon/readmodel"
 )
 
 // Restore rebuilds the configured (empty) data folder from PostgreSQL (`paimon pg restore`):
@@ -31,7 +31,7 @@ func Restore(ctx context.Context, cfg *config.Config, logger *slog.Logger, progr
 	if err != nil {
 		return 0, 0, err
 	}
-	return pgsync.Restore(ctx, pool, rc, raftstore.Deps{TLS: clusterTLS, Logger: logger}, fund.NewViews(cfg.FundInfo()), progress)
+	return pgsync.Restore(ctx, pool, rc, raftstore.Deps{TLS: clusterTLS, Logger: logger}, readmodel.NewViews(cfg.FundInfo()), progress)
 }
 
 // VerifyOffline compares the state of a stopped node (its data folder) with PostgreSQL.

@@ -14,6 +14,7 @@ import (
 	"paimon/fund/fundtest"
 	"paimon/internal/testutil"
 	"paimon/raftstore"
+	"paimon/readmodel"
 )
 
 // testNode is a single-node store with the fund's state machine (outbox on) and a syncer.
@@ -28,7 +29,7 @@ func newTestNode(t testing.TB, dsn string, mutate ...func(*Config)) *testNode {
 	t.Helper()
 	logger := testutil.Logger(t, "", slog.LevelWarn)
 	info := fund.Info{FundID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", ChainID: 56, Outbox: true}
-	machine := fund.NewMachine(info, fund.NewViews(info), nil)
+	machine := fund.NewMachine(info, readmodel.NewViews(info), nil)
 	rc := raftstore.DefaultConfig()
 	rc.Dir = t.TempDir()
 	rc.BindAddr = testutil.FreeAddr(t)

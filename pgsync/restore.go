@@ -13,9 +13,10 @@ import (
 	"paimon/fund"
 	"paimon/kv"
 	"paimon/raftstore"
+	"paimon/readmodel"
 )
 
-// ViewRenderer renders the fund's materialized views (fund.Views).
+// ViewRenderer renders the fund's materialized views (readmodel.Views).
 type ViewRenderer interface {
 	RenderView(r kv.Reader, name string) ([]byte, error)
 }
@@ -98,7 +99,7 @@ func Restore(ctx context.Context, pool *pgxpool.Pool, rcfg raftstore.Config, rde
 			return err
 		}
 		progress("rendering the views")
-		for _, name := range fund.ViewNames() {
+		for _, name := range readmodel.ViewNames() {
 			body, err := views.RenderView(rw, name)
 			if err != nil {
 				return fmt.Errorf("render view %s: %w", name, err)

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"paimon/auth"
-	"paimon/fund"
+	"paimon/readmodel"
 )
 
 // Channel is one WebSocket channel the hub serves. A node's channels are declared by the
@@ -21,9 +21,9 @@ type Channel struct {
 	// Access is who may subscribe (auth checks it as it checks a route's).
 	Access auth.Access
 	// Record is the kind of record each of whose changes the channel carries, as its GET
-	// renders it (fund.RecordJSON); a per-address channel carries those of its address. Or
+	// renders it (readmodel.RecordJSON); a per-address channel carries those of its address. Or
 	// View is the materialized view the channel carries, once per batch that changes it.
-	Record fund.RecordKind
+	Record readmodel.RecordKind
 	View   string
 	// Pending: the channel also carries the pending and removed frames of unconfirmed chain
 	// events (a per-address channel, those of the event's addresses).
@@ -50,7 +50,7 @@ type catalog struct {
 	chans    []Channel
 	byName   map[string]kind // single channels
 	prefixes []kind          // per-address channels
-	byRecord map[fund.RecordKind]kind
+	byRecord map[readmodel.RecordKind]kind
 	byView   map[string]kind
 	pending  []kind
 	names    string // for the unknown-channel error
@@ -60,17 +60,17 @@ func newCatalog(cs []Channel) (*catalog, error) {
 	if len(cs) == 0 || len(cs) > 255 {
 		return nil, errors.New("push: a hub needs 1 to 255 channels")
 	}
-	cat := &catalog{chans: cs, byName: map[string]kind{}, byRecord: map[fund.RecordKind]kind{}, byView: map[string]kind{}}
+	cat := &catalog{chans: cs, byName: map[string]kind{}, byRecord: map[readmodel.RecordKind]kind{}, byView: map[string]kind{}}
 	var names []string
 	for i, c := range cs {
 		k := kind(i)
 		if c.Name == "" || c.Name == ":" {
 			return nil, fmt.Errorf("push: channel %d has no name", i)
 		}
-		if (c.Record == fund.RecordOther) == (c.View == "") {
+		if (c.Record == readmodel.RecordOther) == (c.View == "") {
 			return nil, fmt.Errorf("push: channel %s: carries records or a view, one of both", c.Name)
 		}
-		if c.PerAddress() != (c.Record == fund.RecordAccount) {
+		if c.PerAddress() != (c.Record == readmodel.RecordAccount) {
 			return nil, fmt.Errorf("push: channel %s: only the records of accounts are per address", c.Name)
 		}
 		if _, dup := cat.byName[c.Name]; dup {
@@ -83,7 +83,7 @@ func newCatalog(cs []Channel) (*catalog, error) {
 		} else {
 			names = append(names, c.Name)
 		}
-		if c.Record != fund.RecordOther {
+		if c.Record != readmodel.RecordOther {
 			if _, dup := cat.byRecord[c.Record]; dup {
 				return nil, fmt.Errorf("push: channel %s: record kind %d feeds another channel", c.Name, c.Record)
 			}
@@ -132,7 +132,7 @@ func (cat *catalog) parse(name string) (channel, *frameError) {
 	}
 	for _, k := range cat.prefixes {
 		if a, ok := strings.CutPrefix(name, cat.chans[k].Name); ok {
-			addr, err := fund.ParseAddress(a)
+			addr, err := readmodel.ParseAddress(a)
 			if err != nil {
 				return channel{}, &frameError{code: codeValidation, msg: fmt.Sprintf("channel %.60q: address must be 0x and 40 hex digits", name)}
 			}

@@ -11,6 +11,7 @@ import (
 
 	"paimon/fund"
 	"paimon/fund/fundtest"
+	"paimon/readmodel"
 )
 
 // TestEveryChannel runs a fund lifecycle (deposits, an asset and its prices, NAV updates,
@@ -85,18 +86,18 @@ func TestEveryChannel(t *testing.T) {
 			t.Fatalf("%s: last message\n%s\nGET\n%s", what, got, want)
 		}
 	}
-	want, err := fund.Account(e.st, owner)
+	want, err := readmodel.Account(e.st, owner)
 	check("account", last[acct+"/"+strings.ToLower(owner.Hex())], want, err)
-	want, err = fund.Price(e.st, strings.ToLower(token.Hex()), fund.PriceQuery{})
+	want, err = readmodel.Price(e.st, strings.ToLower(token.Hex()), readmodel.PriceQuery{})
 	check("price", last["prices/"+strings.ToLower(token.Hex())], want, err)
 	for _, id := range []string{"1", "2"} {
-		want, err = fund.Redemption(e.st, id)
+		want, err = readmodel.Redemption(e.st, id)
 		check("redemption "+id, last["redemptions/"+id], want, err)
 	}
-	want, err = fund.ReadView(e.st, fund.ViewOverview)
+	want, err = readmodel.ReadView(e.st, readmodel.ViewOverview)
 	check("overview", last["fund:overview/"], want, err)
 	for _, ev := range evs {
-		want, err = fund.LedgerEntry(e.st, ev.TxHash, ev.LogIndex)
+		want, err = readmodel.LedgerEntry(e.st, ev.TxHash, ev.LogIndex)
 		check("ledger entry", last[fmt.Sprintf("transactions/%s/%d", ev.TxHash.Hex(), ev.LogIndex)], want, err)
 	}
 	if count["fund:nav"] != 2 || count["prices"] != 2 || count["redemptions"] < 3 {
@@ -134,14 +135,14 @@ func TestCatalogRefusesBadChannels(t *testing.T) {
 	}
 	for name, cs := range map[string][]Channel{
 		"none":             nil,
-		"no name":          {{Record: fund.RecordNav}},
-		"twice":            {{Name: "prices", Record: fund.RecordPrice}, {Name: "prices", Record: fund.RecordNav}},
+		"no name":          {{Record: readmodel.RecordNav}},
+		"twice":            {{Name: "prices", Record: readmodel.RecordPrice}, {Name: "prices", Record: readmodel.RecordNav}},
 		"nothing feeds it": {{Name: "prices"}},
-		"records and view": {{Name: "prices", Record: fund.RecordPrice, View: fund.ViewPrices}},
-		"a record twice":   {{Name: "prices", Record: fund.RecordPrice}, {Name: "quotes", Record: fund.RecordPrice}},
-		"per address, nav": {{Name: "nav:", Record: fund.RecordNav}},
-		"accounts, single": {{Name: "accounts", Record: fund.RecordAccount}},
-		"a view twice":     {{Name: "a", View: fund.ViewOverview}, {Name: "b", View: fund.ViewOverview}},
+		"records and view": {{Name: "prices", Record: readmodel.RecordPrice, View: readmodel.ViewPrices}},
+		"a record twice":   {{Name: "prices", Record: readmodel.RecordPrice}, {Name: "quotes", Record: readmodel.RecordPrice}},
+		"per address, nav": {{Name: "nav:", Record: readmodel.RecordNav}},
+		"accounts, single": {{Name: "accounts", Record: readmodel.RecordAccount}},
+		"a view twice":     {{Name: "a", View: readmodel.ViewOverview}, {Name: "b", View: readmodel.ViewOverview}},
 	} {
 		if _, err := New(testConfig(), testAuth{}, cs, nil, nil); err == nil {
 			t.Errorf("%s: accepted %+v", name, cs)

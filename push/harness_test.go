@@ -24,6 +24,7 @@ import (
 	"paimon/fund/fundtest"
 	"paimon/internal/testutil"
 	"paimon/kv"
+	"paimon/readmodel"
 )
 
 // tokens the test authenticator knows.
@@ -54,12 +55,12 @@ func (testAuth) Recheck([32]byte) (auth.Principal, error) {
 // testChannels are API.md's channels (the node takes them from the server's route table,
 // server.Channels).
 var testChannels = []Channel{
-	{Name: "fund:overview", Access: auth.Public, View: fund.ViewOverview},
-	{Name: "fund:nav", Access: auth.Public, Record: fund.RecordNav},
-	{Name: "prices", Access: auth.Public, Record: fund.RecordPrice},
-	{Name: "redemptions", Access: auth.Viewer, Record: fund.RecordRedemption},
-	{Name: "transactions", Access: auth.Viewer, Record: fund.RecordLedger, Pending: true},
-	{Name: "account:", Access: auth.OwnerOrViewer, Record: fund.RecordAccount, Pending: true},
+	{Name: "fund:overview", Access: auth.Public, View: readmodel.ViewOverview},
+	{Name: "fund:nav", Access: auth.Public, Record: readmodel.RecordNav},
+	{Name: "prices", Access: auth.Public, Record: readmodel.RecordPrice},
+	{Name: "redemptions", Access: auth.Viewer, Record: readmodel.RecordRedemption},
+	{Name: "transactions", Access: auth.Viewer, Record: readmodel.RecordLedger, Pending: true},
+	{Name: "account:", Access: auth.OwnerOrViewer, Record: readmodel.RecordAccount, Pending: true},
 }
 
 // env is a hub fed by a real state machine over an in-memory store, served by a real fasthttp
@@ -96,7 +97,7 @@ func newEnvB(tb testing.TB, t *testing.T, cfg Config) *env {
 	}
 	e := &env{t: t, hub: h, st: kv.NewMem()}
 	info := fund.Info{FundID: "ppf", Name: "Paimon Prime Fund", Symbol: "PPF", ChainID: 56, Outbox: true}
-	e.m = fund.NewMachine(info, fund.NewViews(info), h)
+	e.m = fund.NewMachine(info, readmodel.NewViews(info), h)
 	h.Start()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"paimon/auth"
 	"paimon/fund"
+	"paimon/readmodel"
 )
 
 // Errors of Serve, before the WebSocket handshake; the server maps them to HTTP responses.
@@ -328,7 +329,7 @@ type msg struct {
 func (h *Hub) render(b *batch, out []msg) []msg {
 	for i := range b.ch.Records {
 		r := &b.ch.Records[i]
-		rk, addr, ref := fund.RecordRef(r.Key)
+		rk, addr, ref := readmodel.RecordRef(r.Key)
 		k, ok := h.cat.byRecord[rk]
 		if !ok {
 			continue
@@ -338,7 +339,7 @@ func (h *Hub) render(b *batch, out []msg) []msg {
 			out = append(out, msg{ch: c, seq: r.Index, frame: eventFrame("removed", c, r.Index, ref)})
 			continue
 		}
-		body, _, err := fund.RecordJSON(r.Key, r.Value)
+		body, _, err := readmodel.RecordJSON(r.Key, r.Value)
 		if err != nil {
 			// The state machine wrote it: a record it cannot render is a bug, not a client's
 			// problem. Skip it rather than stop every channel.

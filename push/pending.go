@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"paimon/chainlog"
-	"paimon/fund"
+	"paimon/readmodel"
 )
 
 // Pending pushes unconfirmed chain events (ingest.PendingSink): each as a "pending" frame on
@@ -17,7 +17,7 @@ func (h *Hub) Pending(evs []chainlog.Event) {
 	now := h.now().Unix()
 	for i := range evs {
 		ev := &evs[i]
-		body, err := fund.LedgerJSONOf(ev, now)
+		body, err := readmodel.LedgerJSONOf(ev, now)
 		if err != nil {
 			h.log.Warn("push: cannot render a pending event", "tx", ev.TxHash.Hex(), "log_index", ev.LogIndex, "err", err)
 			continue
@@ -47,7 +47,7 @@ func (h *Hub) Withdrawn(evs []chainlog.Event) {
 // (transactions, and the account:{address} of each address of ev).
 func (h *Hub) broadcastEvent(typ string, ev *chainlog.Event, data []byte) {
 	at := time.Now().UnixNano()
-	accts := fund.EventAccounts(ev)
+	accts := readmodel.EventAccounts(ev)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, k := range h.cat.pending {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 
-	"paimon/fund"
+	"paimon/readmodel"
 )
 
 // TestSubscribeReceiveUnsubscribe: a client subscribed to every kind of channel receives each
@@ -60,10 +60,10 @@ func TestSubscribeReceiveUnsubscribe(t *testing.T) {
 		switch f.Channel {
 		case "fund:overview":
 			if *f.Seq == i3 {
-				wantBody, err = fund.ReadView(e.st, fund.ViewOverview)
+				wantBody, err = readmodel.ReadView(e.st, readmodel.ViewOverview)
 			}
 		case wantCh[3]:
-			wantBody, err = fund.Account(e.st, walletAddr)
+			wantBody, err = readmodel.Account(e.st, walletAddr)
 		}
 		if err != nil {
 			t.Fatal(err)

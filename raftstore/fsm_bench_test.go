@@ -10,6 +10,7 @@ import (
 	"paimon/chainlog"
 	"paimon/fund"
 	"paimon/fund/fundtest"
+	"paimon/readmodel"
 )
 
 // Batch shape of the FSM benchmarks: ingest proposes commands of ~100 events, and Raft hands
@@ -127,7 +128,7 @@ func newFundState(b testing.TB, dir string) *Store {
 func newFundStateInfo(b testing.TB, dir string, info fund.Info) *Store {
 	cfg := DefaultConfig()
 	cfg.Dir = dir
-	s, err := New(cfg, fund.NewMachine(info, fund.NewViews(info), nil), Deps{Logger: testLogger(b)})
+	s, err := New(cfg, fund.NewMachine(info, readmodel.NewViews(info), nil), Deps{Logger: testLogger(b)})
 	if err != nil {
 		b.Fatal(err)
 	}

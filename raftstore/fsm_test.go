@@ -14,6 +14,7 @@ import (
 	"paimon/fund"
 	"paimon/fund/fundtest"
 	"paimon/kv"
+	"paimon/readmodel"
 )
 
 // TestFSMBatchesMatchOneByOne applies the same fund commands (new events, duplicates and
@@ -41,7 +42,7 @@ func TestFSMBatchesMatchOneByOne(t *testing.T) {
 
 	mem := kv.NewMem()
 	info := fund.Info{FundID: "bench", Name: "Bench", Symbol: "B", ChainID: 56}
-	m := fund.NewMachine(info, fund.NewViews(info), nil)
+	m := fund.NewMachine(info, readmodel.NewViews(info), nil)
 	var want []string
 	for i, c := range cmds {
 		res, err := m.Apply(mem, uint64(i+1), c)

@@ -24,6 +24,7 @@ import (
 	"paimon/ingest"
 	"paimon/internal/testutil"
 	"paimon/raftstore"
+	"paimon/readmodel"
 )
 
 // Tokens of the test node, one per role.
@@ -99,7 +100,7 @@ func newTestNode(t testing.TB, mutate ...func(*setup)) *testNode {
 	}
 	updater := NewCacheUpdater(vc, au)
 	info := fund.Info{FundID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", ChainID: 56}
-	machine := fund.NewMachine(info, fund.NewViews(info), updater)
+	machine := fund.NewMachine(info, readmodel.NewViews(info), updater)
 	rcfg := raftstore.DefaultConfig()
 	rcfg.Dir = t.TempDir()
 	rcfg.BindAddr = freeAddr(t)

@@ -12,6 +12,7 @@ import (
 	"paimon/fund"
 	"paimon/kv"
 	"paimon/raftstore"
+	"paimon/readmodel"
 )
 
 // read says how a route reads the replicated state through the cache (its row in
@@ -47,7 +48,7 @@ const (
 
 // readQuery is what a renderer gets of a request: its query and its path parameter, parsed.
 type readQuery struct {
-	get     fund.Getter
+	get     readmodel.Getter
 	group   string   // the asset or the request id
 	account [20]byte // accountParam
 }
@@ -102,7 +103,7 @@ func (s *Server) target(ctx *fasthttp.RequestCtx, rc *reqCtx, buf []byte, addr *
 	t := readTarget{class: rd.class}
 	switch rd.param {
 	case assetParam:
-		asset, err := fund.ParseAsset(string(rc.param))
+		asset, err := readmodel.ParseAsset(string(rc.param))
 		if err != nil {
 			return t, err
 		}
@@ -114,7 +115,7 @@ func (s *Server) target(ctx *fasthttp.RequestCtx, rc *reqCtx, buf []byte, addr *
 		}
 		t.group = addr[:]
 	case redemptionParam:
-		id, err := fund.ParseRequestID(string(rc.param))
+		id, err := readmodel.ParseRequestID(string(rc.param))
 		if err != nil {
 			return t, err
 		}
@@ -212,7 +213,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, body []byte, index uint64) {
 func (s *Server) build(ctx *fasthttp.RequestCtx, rc *reqCtx, t readTarget, addr [20]byte, v *raftstore.View) ([]byte, error) {
 	rd := routes[rc.route].read
 	if t.view {
-		body, err := fund.ReadView(v, rd.view)
+		body, err := readmodel.ReadView(v, rd.view)
 		if errors.Is(err, fund.ErrNotFound) {
 			return s.views.RenderView(v, rd.view)
 		}
@@ -224,66 +225,68 @@ func (s *Server) build(ctx *fasthttp.RequestCtx, rc *reqCtx, t readTarget, addr 
 // The renderers of the reads that a view does not answer (resources.go).
 
 func renderNavHistory(v kv.Reader, q *readQuery) ([]byte, error) {
-	nq, err := fund.ParseNavQuery(q.get)
+	nq, err := readmodel.ParseNavQuery(q.get)
 	if err != nil {
 		return nil, err
 	}
-	return fund.NavHistory(v, nq)
+	return readmodel.NavHistory(v, nq)
 }
 
 func renderPrice(v kv.Reader, q *readQuery) ([]byte, error) {
-	pq, err := fund.ParsePriceQuery(q.get)
+	pq, err := readmodel.ParsePriceQuery(q.get)
 	if err != nil {
 		return nil, err
 	}
-	return fund.Price(v, q.group, pq)
+	return readmodel.Price(v, q.group, pq)
 }
 
-func renderAccount(v kv.Reader, q *readQuery) ([]byte, error) { return fund.Account(v, q.account) }
+func renderAccount(v kv.Reader, q *readQuery) ([]byte, error) { return readmodel.Account(v, q.account) }
 
 func renderAccountTransactions(v kv.Reader, q *readQuery) ([]byte, error) {
-	p, err := fund.ParsePage(q.get)
+	p, err := readmodel.ParsePage(q.get)
 	if err != nil {
 		return nil, err
 	}
-	return fund.AccountTransactions(v, q.account, p)
+	return readmodel.AccountTransactions(v, q.account, p)
 }
 
-func renderRedemption(v kv.Reader, q *readQuery) ([]byte, error) { return fund.Redemption(v, q.group) }
+func renderRedemption(v kv.Reader, q *readQuery) ([]byte, error) {
+	return readmodel.Redemption(v, q.group)
+}
 
 func renderRedemptions(v kv.Reader, q *readQuery) ([]byte, error) {
-	f, err := fund.ParseRedemptionFilter(q.get)
+	f, err := readmodel.ParseRedemptionFilter(q.get)
 	if err != nil {
 		return nil, err
 	}
-	return pageOf(q.get, v, func(r kv.Reader, p fund.Page) ([]byte, error) { return fund.Redemptions(r, f, p) })
+	return pageOf(q.get, v, func(r kv.Reader, p readmodel.Page) ([]byte, error) { return readmodel.Redemptions(r, f, p) })
 }
 
 func renderTransactions(v kv.Reader, q *readQuery) ([]byte, error) {
-	f, err := fund.ParseTxFilter(q.get)
+	f, err := readmodel.ParseTxFilter(q.get)
 	if err != nil {
 		return nil, err
 	}
-	return pageOf(q.get, v, func(r kv.Reader, p fund.Page) ([]byte, error) { return fund.Transactions(r, f, p) })
+	return pageOf(q.get, v, func(r kv.Reader, p readmodel.Page) ([]byte, error) { return readmodel.Transactions(r, f, p) })
 }
 
 func renderAudit(v kv.Reader, q *readQuery) ([]byte, error) {
-	f, err := fund.ParseAuditFilter(q.get)
+	f, err := readmodel.ParseAuditFilter(q.get)
 	if err != nil {
 		return nil, err
 	}
-	return pageOf(q.get, v, func(r kv.Reader, p fund.Page) ([]byte, error) { return fund.Audit(r, f, p) })
+	return pageOf(q.get, v, func(r kv.Reader, p readmodel.Page) ([]byte, error) { return readmodel.Audit(r, f, p) })
 }
 
-func pageOf(get fund.Getter, r kv.Reader, list func(kv.Reader, fund.Page) ([]byte, error)) ([]byte, error) {
-	p, err := fund.ParsePage(get)
+func pageOf(get readmodel.Getter, r kv.Reader, list func(kv.Reader, readmodel.Page) ([]byte, error)) ([]byte, error) {
+	p, err := readmodel.ParsePage(get)
 	if err != nil {
 		return nil, err
 	}
 	return list(r, p)
 }
 
-func queryGetter(args *fasthttp.Args) fund.Getter {
+func queryGetter(args *fasthttp.Args) readmodel.Getter {
 	return func(name string) (string, bool) {
 		if !args.Has(name) {
 			return "", false

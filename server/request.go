@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"paimon/fund"
+	"paimon/readmodel"
 )
 
 // parseLogsRequest decodes the body of POST /v1/admin/logs ({"logs": [...]}) strictly:
@@ -99,7 +100,7 @@ func parsePricesRequest(body []byte) ([]fund.PriceUpdate, error) {
 		if p.Price.IsZero() {
 			return nil, invalidParam(name("price"), "%s must be positive", name("price"))
 		}
-		if p.Time, err = fund.ParseTime(name("time"), *it.Time); err != nil {
+		if p.Time, err = readmodel.ParseTime(name("time"), *it.Time); err != nil {
 			return nil, err
 		}
 		if p.Time == 0 {

@@ -3,6 +3,7 @@ package server
 import (
 	"paimon/auth"
 	"paimon/fund"
+	"paimon/readmodel"
 )
 
 // resourceTable declares every endpoint of the API once (routes.go derives the rest). A read
@@ -21,32 +22,32 @@ func resourceTable() []route {
 
 		// The fund's public reads.
 		{name: "fund_overview", method: "GET", path: "/v1/fund/overview", Access: auth.Public, channel: "fund:overview",
-			read: &read{view: fund.ViewOverview, changedBy: []fund.Class{fund.ClassOverview}, ttl: overviewTTL}},
-		{name: "fund_nav_history", method: "GET", path: "/v1/fund/nav/history", Access: auth.Public, params: fund.NavParams, channel: "fund:nav", record: fund.RecordNav,
-			read: &read{view: fund.ViewNav, changedBy: []fund.Class{fund.ClassNav}, ttl: navTTL, render: renderNavHistory}},
+			read: &read{view: readmodel.ViewOverview, changedBy: []fund.Class{fund.ClassOverview}, ttl: overviewTTL}},
+		{name: "fund_nav_history", method: "GET", path: "/v1/fund/nav/history", Access: auth.Public, params: readmodel.NavParams, channel: "fund:nav", record: readmodel.RecordNav,
+			read: &read{view: readmodel.ViewNav, changedBy: []fund.Class{fund.ClassNav}, ttl: navTTL, render: renderNavHistory}},
 		{name: "fund_tiers", method: "GET", path: "/v1/fund/tiers", Access: auth.Public,
-			read: &read{view: fund.ViewTiers, changedBy: []fund.Class{fund.ClassTiers}}},
+			read: &read{view: readmodel.ViewTiers, changedBy: []fund.Class{fund.ClassTiers}}},
 		{name: "fund_assets", method: "GET", path: "/v1/fund/assets", Access: auth.Public,
-			read: &read{view: fund.ViewAssets, changedBy: []fund.Class{fund.ClassAssets}}},
+			read: &read{view: readmodel.ViewAssets, changedBy: []fund.Class{fund.ClassAssets}}},
 		{name: "fund_flows", method: "GET", path: "/v1/fund/flows", Access: auth.Public,
-			read: &read{view: fund.ViewFlows, changedBy: []fund.Class{fund.ClassFlows}}},
-		{name: "prices", method: "GET", path: "/v1/prices", Access: auth.Public, channel: "prices", record: fund.RecordPrice,
-			read: &read{view: fund.ViewPrices, changedBy: []fund.Class{fund.ClassPrices}, ttl: pricesTTL}},
-		{name: "price", method: "GET", path: "/v1/prices/{asset}", Access: auth.Public, params: fund.PriceParams,
+			read: &read{view: readmodel.ViewFlows, changedBy: []fund.Class{fund.ClassFlows}}},
+		{name: "prices", method: "GET", path: "/v1/prices", Access: auth.Public, channel: "prices", record: readmodel.RecordPrice,
+			read: &read{view: readmodel.ViewPrices, changedBy: []fund.Class{fund.ClassPrices}, ttl: pricesTTL}},
+		{name: "price", method: "GET", path: "/v1/prices/{asset}", Access: auth.Public, params: readmodel.PriceParams,
 			read: &read{param: assetParam, ttl: pricesTTL, render: renderPrice}},
 
 		// Authenticated reads.
-		{name: "account", method: "GET", path: "/v1/accounts/{address}", Access: auth.OwnerOrViewer, channel: "account:", record: fund.RecordAccount, pending: true,
+		{name: "account", method: "GET", path: "/v1/accounts/{address}", Access: auth.OwnerOrViewer, channel: "account:", record: readmodel.RecordAccount, pending: true,
 			read: &read{param: accountParam, render: renderAccount}},
-		{name: "account_transactions", method: "GET", path: "/v1/accounts/{address}/transactions", Access: auth.OwnerOrViewer, params: fund.PageParams,
+		{name: "account_transactions", method: "GET", path: "/v1/accounts/{address}/transactions", Access: auth.OwnerOrViewer, params: readmodel.PageParams,
 			read: &read{param: accountParam, changedBy: []fund.Class{fund.ClassLedger}, render: renderAccountTransactions}},
-		{name: "redemptions", method: "GET", path: "/v1/redemptions", Access: auth.Viewer, params: withPage(fund.RedemptionParams), channel: "redemptions", record: fund.RecordRedemption,
+		{name: "redemptions", method: "GET", path: "/v1/redemptions", Access: auth.Viewer, params: withPage(readmodel.RedemptionParams), channel: "redemptions", record: readmodel.RecordRedemption,
 			read: &read{changedBy: []fund.Class{fund.ClassRedemptions}, render: renderRedemptions}},
 		{name: "redemption", method: "GET", path: "/v1/redemptions/{requestId}", Access: auth.Viewer,
 			read: &read{param: redemptionParam, render: renderRedemption}},
-		{name: "transactions", method: "GET", path: "/v1/transactions", Access: auth.Viewer, params: withPage(fund.TxParams), channel: "transactions", record: fund.RecordLedger, pending: true,
+		{name: "transactions", method: "GET", path: "/v1/transactions", Access: auth.Viewer, params: withPage(readmodel.TxParams), channel: "transactions", record: readmodel.RecordLedger, pending: true,
 			read: &read{changedBy: []fund.Class{fund.ClassLedger}, render: renderTransactions}},
-		{name: "audit", method: "GET", path: "/v1/audit", Access: auth.Viewer, params: withPage(fund.AuditParams),
+		{name: "audit", method: "GET", path: "/v1/audit", Access: auth.Viewer, params: withPage(readmodel.AuditParams),
 			read: &read{changedBy: []fund.Class{fund.ClassAudit}, render: renderAudit}},
 		{name: "ingest_status", method: "GET", path: "/v1/ingest/status", Access: auth.Viewer, leader: true, handle: noRC((*Server).serveIngestStatus)},
 		{name: "cluster_status", method: "GET", path: "/v1/cluster/status", Access: auth.Viewer, cluster: true, handle: noRC((*Server).serveClusterStatus)},
@@ -78,5 +79,5 @@ func resourceTable() []route {
 
 // withPage adds the pagination parameters to a list's filters.
 func withPage(filters []string) []string {
-	return append(append([]string(nil), filters...), fund.PageParams...)
+	return append(append([]string(nil), filters...), readmodel.PageParams...)
 }

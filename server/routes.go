@@ -11,8 +11,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"paimon/auth"
-	"paimon/fund"
 	"paimon/push"
+	"paimon/readmodel"
 )
 
 // The route table (resources.go) is the one list of the API: every endpoint is one row, and
@@ -49,7 +49,7 @@ type route struct {
 	// records of kind record or, without one, the read's view once per batch; pending: also
 	// the frames of unconfirmed chain events (push.Channel).
 	channel string
-	record  fund.RecordKind
+	record  readmodel.RecordKind
 	pending bool
 	// cluster routes accept member nodes and the cluster secret as well as user tokens;
 	// membersOnly ones accept only those.
@@ -105,7 +105,7 @@ func init() {
 		seen[key], seen[rt.name], seen[rt.path] = true, true, true
 		if rt.channel != "" {
 			c := push.Channel{Name: rt.channel, Access: rt.Access, Record: rt.record, Pending: rt.pending}
-			if rt.record == fund.RecordOther && rt.read != nil {
+			if rt.record == readmodel.RecordOther && rt.read != nil {
 				c.View = rt.read.view
 			}
 			channels = append(channels, c)

@@ -13,6 +13,7 @@ import (
 	"paimon/auth"
 	"paimon/fund"
 	"paimon/raftstore"
+	"paimon/readmodel"
 	"paimon/version"
 )
 
@@ -33,7 +34,7 @@ type nonceResponse struct {
 
 // parseWallet parses a wallet address of a request body; the zero address is refused.
 func parseWallet(s string) (common.Address, error) {
-	addr, err := fund.ParseAddress(s)
+	addr, err := readmodel.ParseAddress(s)
 	if err != nil {
 		return addr, err
 	}
@@ -92,7 +93,7 @@ func parseLogin(body []byte) (addr common.Address, n fund.Nonce, sig []byte, err
 	if err = decodeStrict(body, &req); err != nil {
 		return
 	}
-	if addr, err = fund.ParseAddress(req.Address); err != nil {
+	if addr, err = readmodel.ParseAddress(req.Address); err != nil {
 		return
 	}
 	nb, ok := hex0x(req.Nonce, fund.NonceLen)

@@ -12,6 +12,7 @@ import (
 	"paimon/chainlog"
 	"paimon/fund"
 	"paimon/raftstore"
+	"paimon/readmodel"
 	"paimon/version"
 )
 
@@ -117,7 +118,7 @@ func (s *Server) postPrices(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 // RFC 3339 or unix seconds); the current price is then the latest point left. No point at
 // that time is 404 NOT_FOUND.
 func (s *Server) deletePrice(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
-	asset, err := fund.ParseAsset(string(rc.param))
+	asset, err := readmodel.ParseAsset(string(rc.param))
 	if err != nil {
 		return err
 	}
@@ -128,7 +129,7 @@ func (s *Server) deletePrice(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if !ctx.QueryArgs().Has("time") {
 		return validation("time is required", map[string]any{"param": "time"})
 	}
-	t, err := fund.ParseTime("time", string(ctx.QueryArgs().Peek("time")))
+	t, err := readmodel.ParseTime("time", string(ctx.QueryArgs().Peek("time")))
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"paimon/fund"
 	"paimon/fund/fundtest"
 	"paimon/kv"
+	"paimon/readmodel"
 )
 
 func TestContractsMatchDefaultConfig(t *testing.T) {
@@ -94,7 +95,7 @@ func TestRandomEventsCoverEveryEventAndApply(t *testing.T) {
 		t.Fatal("RandomEvents is not deterministic")
 	}
 	info := fund.Info{FundID: "f"}
-	st, m := kv.NewMem(), fund.NewMachine(info, fund.NewViews(info), nil)
+	st, m := kv.NewMem(), fund.NewMachine(info, readmodel.NewViews(info), nil)
 	res := applyAll(t, st, m, evs, evs[len(evs)-1].BlockTime)
 	if res.Accepted != len(evs) {
 		t.Fatalf("accepted %d of %d (%d duplicates)", res.Accepted, len(evs), res.Duplicates)
@@ -166,7 +167,7 @@ func TestDatasetApplies(t *testing.T) {
 		t.Fatal(err)
 	}
 	info := fund.Info{FundID: "paimon-prime", ChainID: 56}
-	st, m := kv.NewMem(), fund.NewMachine(info, fund.NewViews(info), nil)
+	st, m := kv.NewMem(), fund.NewMachine(info, readmodel.NewViews(info), nil)
 	if res := applyAll(t, st, m, evs, stats.End); res.Accepted != len(evs) {
 		t.Fatalf("accepted %d of %d", res.Accepted, len(evs))
 	}
@@ -177,7 +178,7 @@ func TestDatasetApplies(t *testing.T) {
 		TotalRedemptionLiability string `json:"totalRedemptionLiability"`
 		TotalLockedShares        string `json:"totalLockedShares"`
 	}
-	readJSON(t, &ov)(fund.ReadView(st, fund.ViewOverview))
+	readJSON(t, &ov)(readmodel.ReadView(st, readmodel.ViewOverview))
 	if ov.HolderCount != spec.Holders {
 		t.Errorf("holderCount %d, want %d", ov.HolderCount, spec.Holders)
 	}
@@ -192,7 +193,9 @@ func TestDatasetApplies(t *testing.T) {
 		t.Errorf("%d NAV points, want %d", n, spec.NavHours)
 	}
 	byStatus := map[string]int{}
-	for _, it := range listAll(t, func(p fund.Page) ([]byte, error) { return fund.Redemptions(st, fund.RedemptionFilter{}, p) }) {
+	for _, it := range listAll(t, func(p readmodel.Page) ([]byte, error) {
+		return readmodel.Redemptions(st, readmodel.RedemptionFilter{}, p)
+	}) {
 		byStatus[it["status"].(string)]++
 	}
 	want := map[string]int{"SETTLED": stats.Settled, "CANCELLED": stats.Cancelled, "REJECTED": stats.Rejected}
@@ -209,7 +212,7 @@ func TestDatasetApplies(t *testing.T) {
 	// Every holder has an account with shares.
 	for _, h := range d.Holders {
 		var acct struct{ Shares string }
-		readJSON(t, &acct)(fund.Account(st, h))
+		readJSON(t, &acct)(readmodel.Account(st, h))
 		if v, err := uint256.FromDecimal(acct.Shares); err != nil || v.IsZero() {
 			t.Fatalf("holder %s has shares %q", h.Hex(), acct.Shares)
 		}
@@ -267,17 +270,17 @@ func countNavPoints(t *testing.T, st kv.Reader, from, to int64) int {
 	const window = 900 * 3600 // under the 1,000-item limit for hourly points
 	for lo := from; lo <= to; lo += window {
 		var body struct{ Items []any }
-		q := fund.NavQuery{From: lo, To: min(lo+window-1, to), HasFrom: true, HasTo: true, Interval: fund.IntervalRaw, Limit: fund.MaxLimit}
-		readJSON(t, &body)(fund.NavHistory(st, q))
+		q := readmodel.NavQuery{From: lo, To: min(lo+window-1, to), HasFrom: true, HasTo: true, Interval: readmodel.IntervalRaw, Limit: readmodel.MaxLimit}
+		readJSON(t, &body)(readmodel.NavHistory(st, q))
 		n += len(body.Items)
 	}
 	return n
 }
 
-func listAll(t *testing.T, list func(fund.Page) ([]byte, error)) []map[string]any {
+func listAll(t *testing.T, list func(readmodel.Page) ([]byte, error)) []map[string]any {
 	t.Helper()
 	var all []map[string]any
-	p := fund.Page{Limit: fund.MaxLimit}
+	p := readmodel.Page{Limit: readmodel.MaxLimit}
 	for {
 		var body struct {
 			Items      []map[string]any
@@ -356,7 +359,7 @@ func TestChainTypedMethods(t *testing.T) {
 		t.Fatal("decoded events differ from the emitted ones")
 	}
 	info := fund.Info{FundID: "f"}
-	st, m := kv.NewMem(), fund.NewMachine(info, fund.NewViews(info), nil)
+	st, m := kv.NewMem(), fund.NewMachine(info, readmodel.NewViews(info), nil)
 	if res := applyAll(t, st, m, evs, c.Now()); res.Accepted != len(evs) {
 		t.Fatalf("accepted %d of %d", res.Accepted, len(evs))
 	}
@@ -367,7 +370,7 @@ func TestChainTypedMethods(t *testing.T) {
 		TotalSupply   string `json:"totalSupply"`
 		Fees          struct{ Management, Performance, Redemption string }
 	}
-	readJSON(t, &ov)(fund.ReadView(st, fund.ViewOverview))
+	readJSON(t, &ov)(readmodel.ReadView(st, readmodel.ViewOverview))
 	// 1500 minted − 50 withdrawn − 100 settled − 5 burned.
 	if !ov.EmergencyMode || ov.HolderCount != 2 || ov.Nav != "1.01" || ov.TotalSupply != fundtest.E18(1345).Dec() ||
 		ov.Fees.Management != fundtest.E18(1).Dec() || ov.Fees.Performance != fundtest.E18(2).Dec() || ov.Fees.Redemption != fundtest.E18(2).Dec() {
@@ -378,13 +381,13 @@ func TestChainTypedMethods(t *testing.T) {
 			Status   string
 			Timeline []any
 		}
-		readJSON(t, &r)(fund.Redemption(st, fmt.Sprint(id)))
+		readJSON(t, &r)(readmodel.Redemption(st, fmt.Sprint(id)))
 		if r.Status != want {
 			t.Errorf("redemption %d is %s, want %s", id, r.Status, want)
 		}
 	}
 	var acct struct{ Shares, LockedShares string }
-	readJSON(t, &acct)(fund.Account(st, alice))
+	readJSON(t, &acct)(readmodel.Account(st, alice))
 	if acct.Shares != fundtest.E18(800).Dec() || acct.LockedShares != fundtest.E18(20).Dec() {
 		t.Errorf("alice: %+v", acct)
 	}

@@ -7,6 +7,7 @@ import (
 	"paimon/chainlog"
 	"paimon/fund"
 	"paimon/kv"
+	"paimon/readmodel"
 )
 
 // Replay applies raw logs, in order, to a fresh state machine, skipping the ones the registry
@@ -22,7 +23,7 @@ func Replay(reg *chainlog.Registry, logs []chainlog.RawLog) (*kv.Mem, error) {
 		evs = append(evs, ev)
 	}
 	st := kv.NewMem()
-	m := fund.NewMachine(fund.Info{}, fund.NewViews(fund.Info{}), nil)
+	m := fund.NewMachine(fund.Info{}, readmodel.NewViews(fund.Info{}), nil)
 	res, err := m.Apply(st, 1, fund.EncodeLogs(&fund.LogsCommand{Time: 1, Events: evs}))
 	if err != nil {
 		return nil, err

@@ -1,7 +1,8 @@
-package fund
+package readmodel
 
 import (
 	"paimon/chainlog"
+	"paimon/fund"
 	"strings"
 	"testing"
 
@@ -86,7 +87,7 @@ func TestTransactionsPagination(t *testing.T) {
 	if _, err := AccountTransactions(e.st, h2, Page{Limit: 10}); err != nil {
 		t.Errorf("sender transactions: %v", err)
 	}
-	if _, err := AccountTransactions(e.st, addr(9), Page{Limit: 10}); err != ErrNotFound {
+	if _, err := AccountTransactions(e.st, addr(9), Page{Limit: 10}); err != fund.ErrNotFound {
 		t.Errorf("unknown account transactions: err %v", err)
 	}
 	for _, c := range [][]byte{{1, 2, 3}, make([]byte, 49)} {
@@ -139,7 +140,7 @@ func TestRedemptionsList(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Redemption(e.st, "10"); err != ErrNotFound {
+	if _, err := Redemption(e.st, "10"); err != fund.ErrNotFound {
 		t.Errorf("unknown redemption: %v", err)
 	}
 	if _, err := Redemption(e.st, "x"); !isValidation(err) {
@@ -152,11 +153,11 @@ func TestRedemptionsList(t *testing.T) {
 
 func TestAuditEntries(t *testing.T) {
 	e := newEnv(t)
-	ops := Actor{Name: "ops-token", Role: "operator", IP: "10.1.2.3", UserAgent: "curl/8.5"}
-	admin := Actor{Name: "0x" + strings.Repeat("ab", 20), Role: "admin", IP: "::1"}
-	e.apply(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Actor: ops, Skipped: 2, Events: []chainlog.Event{mk("Deposit", 5, 0, testNow, addr(1), addr(1), u(10), u(10))}}))
-	e.apply(EncodePrices(&PricesCommand{Time: testNow*1e9 + 5e8, Actor: ops, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(7), Time: testNow}}}))
-	e.apply(EncodePrices(&PricesCommand{Time: testNow*1e9 + 6e8, Actor: admin, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(8), Time: testNow + 1}}}))
+	ops := fund.Actor{Name: "ops-token", Role: "operator", IP: "10.1.2.3", UserAgent: "curl/8.5"}
+	admin := fund.Actor{Name: "0x" + strings.Repeat("ab", 20), Role: "admin", IP: "::1"}
+	e.apply(fund.EncodeLogs(&fund.LogsCommand{Time: testNow * 1e9, Actor: ops, Skipped: 2, Events: []chainlog.Event{mk("Deposit", 5, 0, testNow, addr(1), addr(1), u(10), u(10))}}))
+	e.apply(fund.EncodePrices(&fund.PricesCommand{Time: testNow*1e9 + 5e8, Actor: ops, Prices: []fund.PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(7), Time: testNow}}}))
+	e.apply(fund.EncodePrices(&fund.PricesCommand{Time: testNow*1e9 + 6e8, Actor: admin, Prices: []fund.PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(8), Time: testNow + 1}}}))
 	e.logs(mk("Deposit", 6, 0, testNow, addr(1), addr(1), u(10), u(10))) // system: no audit entry
 	all := e.pages(2, func(p Page) ([]byte, error) { return Audit(e.st, AuditFilter{}, p) })
 	if len(all) != 3 {
@@ -230,7 +231,7 @@ func TestPriceReads(t *testing.T) {
 	e := newEnv(t)
 	tok := addr(50)
 	e.logs(mk("PriceSet", 1, 0, testNow, tok, u(100), testNow-10, 1))
-	e.apply(EncodePrices(&PricesCommand{Time: 1, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(tok), Price: *u(200), Time: testNow}, {Asset: chainlog.HexAddress(tok), Price: *u(150), Time: testNow - 5}}}))
+	e.apply(fund.EncodePrices(&fund.PricesCommand{Time: 1, Prices: []fund.PriceUpdate{{Asset: chainlog.HexAddress(tok), Price: *u(200), Time: testNow}, {Asset: chainlog.HexAddress(tok), Price: *u(150), Time: testNow - 5}}}))
 	e.check("price", e.json(Price(e.st, chainlog.HexAddress(tok), PriceQuery{})), expect{"price": 200, "source": "api", "sourceId": nil, "items": nil, "time": fmtUnix(testNow)})
 	if _, err := Price(e.st, strings.ToUpper(chainlog.HexAddress(tok)[2:]), PriceQuery{}); !isValidation(err) {
 		t.Errorf("asset without 0x: err %v", err)
@@ -240,10 +241,10 @@ func TestPriceReads(t *testing.T) {
 	e.check("history", hist, expect{"items.0.price": 150, "items.1.price": 200, "items.1.source": "api"})
 	hist = e.json(Price(e.st, chainlog.HexAddress(tok), PriceQuery{History: true, To: testNow - 6, HasTo: true}))
 	e.check("history to", hist, expect{"items.0.price": 100, "items.0.source": "oracle", "items.0.sourceId": 1, "items.1": nil})
-	if _, err := Price(e.st, chainlog.HexAddress(addr(51)), PriceQuery{}); err != ErrNotFound {
+	if _, err := Price(e.st, chainlog.HexAddress(addr(51)), PriceQuery{}); err != fund.ErrNotFound {
 		t.Errorf("unknown asset: %v", err)
 	}
-	if _, err := ReadView(e.st, "nope"); err != ErrNotFound {
+	if _, err := ReadView(e.st, "nope"); err != fund.ErrNotFound {
 		t.Errorf("unknown view: %v", err)
 	}
 }

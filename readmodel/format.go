@@ -1,4 +1,4 @@
-package fund
+package readmodel
 
 import (
 	"math/big"

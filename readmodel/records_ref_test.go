@@ -1,4 +1,4 @@
-package fund
+package readmodel
 
 import (
 	"encoding/json"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
+	"paimon/fund"
 )
 
 // TestRecordRefMatchesBody: the identity RecordRef renders for a pushed record names the same
@@ -63,30 +64,11 @@ func TestRecordRefMatchesBody(t *testing.T) {
 		}
 	}
 	mustEqual(t, "kinds", seen, map[RecordKind]int{RecordAccount: 3, RecordRedemption: 1, RecordPrice: 6, RecordNav: 6, RecordLedger: 33})
-	for _, k := range [][]byte{nil, {}, {pAccount, 1}, {pFund}, {pLedger}, append([]byte{pView}, "overview"...)} {
+	for _, k := range [][]byte{nil, {}, {fund.PrefixAccount, 1}, {'S'}, {fund.PrefixLedger}, append([]byte{'V'}, "overview"...)} {
 		if kind, _, ref := RecordRef(k); kind != RecordOther || ref != nil {
 			t.Fatalf("RecordRef(%x) = %d %s", k, kind, ref)
 		}
 	}
-}
-
-// TestChangesReloaded: the first batch of a machine and the first after Load say so; the
-// others do not.
-func TestChangesReloaded(t *testing.T) {
-	e := newOutboxEnv(t)
-	mint := mk("Transfer", 1, 0, testNow, common.Address{}, addr(1), u(5))
-	e.logs(mint)
-	e.logs(mk("Transfer", 2, 0, testNow, common.Address{}, addr(2), u(5)))
-	if err := e.m.Load(e.st); err != nil {
-		t.Fatal(err)
-	}
-	e.logs(mk("Transfer", 3, 0, testNow, common.Address{}, addr(3), u(5)))
-	e.logs(mk("Transfer", 4, 0, testNow, common.Address{}, addr(4), u(5)))
-	var got []bool
-	for _, c := range e.obs.got {
-		got = append(got, c.Reloaded)
-	}
-	mustEqual(t, "Reloaded", got, []bool{true, false, true, false})
 }
 
 // TestEventAccounts: the distinct non-zero address arguments, in argument order.

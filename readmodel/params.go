@@ -1,11 +1,14 @@
-package fund
+package readmodel
 
 import (
 	"encoding/base64"
-	"paimon/chainlog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"paimon/chainlog"
+	"paimon/fund"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
@@ -240,14 +243,14 @@ var RedemptionParams = []string{"status", "channel", "owner", "requiresApproval"
 func ParseRedemptionFilter(get Getter) (RedemptionFilter, error) {
 	var f RedemptionFilter
 	if s, ok := get("status"); ok {
-		if statusCode(strings.ToUpper(s)) < 0 {
-			return f, invalidParam("status", "status must be one of %s", strings.Join(statusNames[:], ", "))
+		if !slices.Contains(fund.RedemptionStatuses(), strings.ToUpper(s)) {
+			return f, invalidParam("status", "status must be one of %s", strings.Join(fund.RedemptionStatuses(), ", "))
 		}
 		f.Status = strings.ToUpper(s)
 	}
 	if s, ok := get("channel"); ok {
-		if channelCode(strings.ToUpper(s)) < 0 {
-			return f, invalidParam("channel", "channel must be one of %s", strings.Join(channelNames[:], ", "))
+		if !slices.Contains(fund.RedemptionChannels(), strings.ToUpper(s)) {
+			return f, invalidParam("channel", "channel must be one of %s", strings.Join(fund.RedemptionChannels(), ", "))
 		}
 		f.Channel = strings.ToUpper(s)
 	}
@@ -263,24 +266,6 @@ func ParseRedemptionFilter(get Getter) (RedemptionFilter, error) {
 		f.RequiresApproval = &b
 	}
 	return f, nil
-}
-
-func statusCode(s string) int {
-	for i, n := range statusNames {
-		if n == s {
-			return i
-		}
-	}
-	return -1
-}
-
-func channelCode(s string) int {
-	for i, n := range channelNames {
-		if n == s {
-			return i
-		}
-	}
-	return -1
 }
 
 // TxFilter filters the ledger; zero values mean "any". Block bounds are inclusive.

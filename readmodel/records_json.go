@@ -1,9 +1,10 @@
-package fund
+package readmodel
 
 import (
 	"fmt"
 	"math/big"
 	"paimon/chainlog"
+	"paimon/fund"
 	"slices"
 	"strconv"
 
@@ -31,36 +32,36 @@ import (
 // the GET of a missing resource is. A key of the wrong length or a value that does not decode
 // is an error wrapping ErrInvariant. RecordJSON never panics, whatever the bytes.
 func RecordJSON(key, value []byte) (body []byte, ok bool, err error) {
-	if !IsPrimaryRecord(key) {
+	if !fund.IsPrimaryRecord(key) {
 		return nil, false, nil
 	}
 	switch key[0] {
-	case pAccount, pRedemption, pPrice, pNav, pLedger:
+	case fund.PrefixAccount, fund.PrefixRedemption, fund.PrefixPrice, fund.PrefixNav, fund.PrefixLedger:
 	default:
 		return nil, false, nil
 	}
-	if n := primaryKeyLen[key[0]]; len(key) != n {
+	if n := fund.PrimaryKeyLen(key); len(key) != n {
 		return nil, true, corrupt("record key", fmt.Errorf("%x has %d bytes, want %d", key, len(key), n))
 	}
 	if value == nil {
-		return nil, true, ErrNotFound
+		return nil, true, fund.ErrNotFound
 	}
 	switch key[0] {
-	case pAccount:
+	case fund.PrefixAccount:
 		body, err = renderAccount([20]byte(key[1:]), value)
-	case pRedemption:
-		var rd *redemption
-		if rd, err = decodeRedemption(value); err == nil {
-			body, err = rd.json(true)
+	case fund.PrefixRedemption:
+		var rd *fund.StoredRedemption
+		if rd, err = fund.DecodeRedemption(value); err == nil {
+			body, err = redemptionJSONOf(rd, true)
 		}
-	case pPrice:
-		var p priceRec
-		if p, err = decodePrice(value); err == nil {
+	case fund.PrefixPrice:
+		var p fund.StoredPrice
+		if p, err = fund.DecodePrice(value); err == nil {
 			body, err = renderPrice([20]byte(key[1:]), &p, nil)
 		}
-	case pNav:
+	case fund.PrefixNav:
 		body, err = renderNavPoint(key, value)
-	case pLedger:
+	case fund.PrefixLedger:
 		body, err = renderLedgerRecord(value)
 	}
 	if err != nil {
@@ -80,8 +81,8 @@ func LedgerJSONOf(ev *chainlog.Event, blockTime int64) ([]byte, error) {
 	if e.BlockTime == 0 {
 		e.BlockTime = blockTime
 	}
-	if _, verr := eventSpec(&e); verr != nil {
-		return nil, verr
+	if err := fund.ValidateEvent(&e); err != nil {
+		return nil, err
 	}
 	return ledgerItem(&e)
 }
@@ -106,30 +107,30 @@ const (
 // of a ledger entry. addr is the account's address for RecordAccount. Any other key, including
 // a pushed kind of the wrong length, is RecordOther with a nil ref.
 func RecordRef(key []byte) (k RecordKind, addr [20]byte, ref []byte) {
-	if len(key) == 0 || len(key) != primaryKeyLen[key[0]] {
+	if len(key) == 0 || len(key) != fund.PrimaryKeyLen(key) {
 		return RecordOther, addr, nil
 	}
 	b := make([]byte, 0, 128)
 	switch key[0] {
-	case pAccount:
+	case fund.PrefixAccount:
 		copy(addr[:], key[1:])
 		b = append(append(append(b, `{"address":"`...), chainlog.HexAddress(addr)...), `"}`...)
 		return RecordAccount, addr, b
-	case pRedemption:
+	case fund.PrefixRedemption:
 		id := new(big.Int).SetBytes(key[1:])
 		b = append(append(append(b, `{"requestId":"`...), id.String()...), `"}`...)
 		return RecordRedemption, addr, b
-	case pPrice:
+	case fund.PrefixPrice:
 		b = append(append(append(b, `{"asset":"`...), chainlog.HexAddress(common.Address(key[1:]))...), `"}`...)
 		return RecordPrice, addr, b
-	case pNav:
+	case fund.PrefixNav:
 		b = append(append(b, `{"time":"`...), fmtUnix(int64(be64get(key[1:])))...)
 		b = append(b, `","blockNumber":`...)
 		b = strconv.AppendUint(b, be64get(key[9:]), 10)
 		b = append(b, `,"logIndex":`...)
 		b = strconv.AppendUint(b, be64get(key[17:]), 10)
 		return RecordNav, addr, append(b, '}')
-	case pLedger:
+	case fund.PrefixLedger:
 		b = append(append(b, `{"txHash":"`...), chainlog.HexHash(common.Hash(key[17:49]))...)
 		b = append(b, `","logIndex":`...)
 		b = strconv.AppendUint(b, be64get(key[9:]), 10)

@@ -1,4 +1,4 @@
-package fund
+package readmodel
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/holiman/uint256"
 	"paimon/chainlog"
+	"paimon/fund"
 	"paimon/kv"
 )
 
@@ -25,22 +26,13 @@ const (
 
 // viewDefs lists the materialized views, the class each belongs to, and the classes whose
 // change makes it stale.
-var viewDefs = []ViewDef{
-	{ViewOverview, ClassOverview, []Class{ClassOverview, ClassAssets, ClassPrices, ClassTiers}},
-	{ViewNav, ClassNav, []Class{ClassNav}},
-	{ViewTiers, ClassTiers, []Class{ClassTiers, ClassAssets, ClassPrices}},
-	{ViewAssets, ClassAssets, []Class{ClassAssets, ClassPrices}},
-	{ViewFlows, ClassFlows, []Class{ClassFlows}},
-	{ViewPrices, ClassPrices, []Class{ClassPrices}},
-}
-
-func viewDirty(deps []Class, dirty *[NumClasses]bool) bool {
-	for _, c := range deps {
-		if dirty[c] {
-			return true
-		}
-	}
-	return false
+var viewDefs = []fund.ViewDef{
+	{Name: ViewOverview, Class: fund.ClassOverview, Deps: []fund.Class{fund.ClassOverview, fund.ClassAssets, fund.ClassPrices, fund.ClassTiers}},
+	{Name: ViewNav, Class: fund.ClassNav, Deps: []fund.Class{fund.ClassNav}},
+	{Name: ViewTiers, Class: fund.ClassTiers, Deps: []fund.Class{fund.ClassTiers, fund.ClassAssets, fund.ClassPrices}},
+	{Name: ViewAssets, Class: fund.ClassAssets, Deps: []fund.Class{fund.ClassAssets, fund.ClassPrices}},
+	{Name: ViewFlows, Class: fund.ClassFlows, Deps: []fund.Class{fund.ClassFlows}},
+	{Name: ViewPrices, Class: fund.ClassPrices, Deps: []fund.Class{fund.ClassPrices}},
 }
 
 // ViewNames returns the names of the materialized views.
@@ -71,38 +63,38 @@ func (a *assetRows) get(r kv.Reader) ([]assetRow, error) {
 	return a.rows, nil
 }
 
-// Views is the ViewRenderer of the fund's materialized views.
+// Views is the fund.ViewRenderer of the fund's materialized views.
 type Views struct {
-	info Info
+	info fund.Info
 	// What RenderBatch read, for the rest of the batch: the fund singleton and, across
 	// batches until an asset or a price changes, the assets with their prices (the overview,
 	// tiers and assets views all read them).
-	fund       fundState
+	fund       fund.StoredFund
 	fundLoaded bool
 	assets     assetRows
 }
 
-// NewViews returns the renderer of the materialized views for a Machine (NewMachine) with
-// Info info.
-func NewViews(info Info) *Views { return &Views{info: info} }
+// NewViews returns the renderer of the materialized views for a fund.Machine
+// (fund.NewMachine) with Info info.
+func NewViews(info fund.Info) *Views { return &Views{info: info} }
 
-// ViewDefs implements ViewRenderer.
-func (v *Views) ViewDefs() []ViewDef { return viewDefs }
+// ViewDefs implements fund.ViewRenderer.
+func (v *Views) ViewDefs() []fund.ViewDef { return viewDefs }
 
-// Forget implements ViewRenderer: the singleton is read again in every batch, the assets
+// Forget implements fund.ViewRenderer: the singleton is read again in every batch, the assets
 // when an asset or a price changed (every write of an X or P key marks ClassAssets or
 // ClassPrices).
-func (v *Views) Forget(changed *[NumClasses]bool, all bool) {
+func (v *Views) Forget(changed *[fund.NumClasses]bool, all bool) {
 	v.fundLoaded = false
-	if all || changed[ClassAssets] || changed[ClassPrices] {
+	if all || changed[fund.ClassAssets] || changed[fund.ClassPrices] {
 		v.assets = assetRows{}
 	}
 }
 
-// RenderBatch implements ViewRenderer.
+// RenderBatch implements fund.ViewRenderer.
 func (v *Views) RenderBatch(r kv.Reader, name string) ([]byte, error) {
 	if !v.fundLoaded {
-		f, err := loadFund(r)
+		f, err := fund.LoadFund(r)
 		if err != nil {
 			return nil, err
 		}
@@ -111,16 +103,17 @@ func (v *Views) RenderBatch(r kv.Reader, name string) ([]byte, error) {
 	return renderView(r, &v.fund, v.info, name, &v.assets)
 }
 
-// RenderView implements ViewRenderer; it keeps nothing, so readers may call it concurrently.
+// RenderView implements fund.ViewRenderer; it keeps nothing, so readers may call it
+// concurrently.
 func (v *Views) RenderView(r kv.Reader, name string) ([]byte, error) {
-	f, err := loadFund(r)
+	f, err := fund.LoadFund(r)
 	if err != nil {
 		return nil, err
 	}
 	return renderView(r, &f, v.info, name, &assetRows{})
 }
 
-func renderView(r kv.Reader, f *fundState, info Info, name string, assets *assetRows) ([]byte, error) {
+func renderView(r kv.Reader, f *fund.StoredFund, info fund.Info, name string, assets *assetRows) ([]byte, error) {
 	switch name {
 	case ViewOverview:
 		rows, err := assets.get(r)
@@ -147,7 +140,7 @@ func renderView(r kv.Reader, f *fundState, info Info, name string, assets *asset
 	case ViewPrices:
 		return renderPrices(r)
 	}
-	return nil, ErrNotFound
+	return nil, fund.ErrNotFound
 }
 
 // scan wraps kv.Reader.Scan so that the callback can fail.
@@ -162,7 +155,7 @@ func scan(r kv.Reader, lo, hi []byte, reverse bool, fn func(k, v []byte) (bool, 
 		return more
 	})
 	if err != nil {
-		return fmt.Errorf("fund: scan: %w", err)
+		return fmt.Errorf("readmodel: scan: %w", err)
 	}
 	return ferr
 }
@@ -173,27 +166,29 @@ func getOpt(r kv.Reader, k []byte) ([]byte, bool, error) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("fund: get: %w", err)
+		return nil, false, fmt.Errorf("readmodel: get: %w", err)
 	}
 	return v, true, nil
 }
 
+// tierName is the API name of a tier: 0 is "L1".
 func tierName(t uint8) string { return "L" + strconv.Itoa(int(t)+1) }
 
 type assetRow struct {
 	token common.Address
-	a     asset
-	price *priceRec
+	a     fund.StoredAsset
+	price *fund.StoredPrice
 	value uint256.Int // holding × price / 1e18, signed (wrap-around)
 }
 
 // loadAssets reads every asset (ascending by address) with its current price and value.
 func loadAssets(r kv.Reader) ([]assetRow, error) {
 	var rows []assetRow
-	err := scan(r, []byte{pAsset}, []byte{pAsset + 1}, false, func(k, v []byte) (bool, error) {
+	err := scan(r, []byte{fund.PrefixAsset}, []byte{fund.PrefixAsset + 1}, false, func(k, v []byte) (bool, error) {
 		row := assetRow{token: [20]byte(k[1:21])}
-		if err := row.a.decode(v); err != nil {
-			return false, corrupt("asset", err)
+		var err error
+		if row.a, err = fund.DecodeAsset(v); err != nil {
+			return false, err
 		}
 		rows = append(rows, row)
 		return true, nil
@@ -203,16 +198,17 @@ func loadAssets(r kv.Reader) ([]assetRow, error) {
 	}
 	for i := range rows {
 		row := &rows[i]
-		v, ok, err := getOpt(r, priceKey(row.token))
+		v, ok, err := getOpt(r, key(fund.PrefixPrice, row.token[:]))
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			row.price = &priceRec{}
-			if err := row.price.decode(v); err != nil {
-				return nil, corrupt("price", err)
+			p, err := fund.DecodePrice(v)
+			if err != nil {
+				return nil, err
 			}
-			row.value = assetValue(&row.a.holding, &row.price.price)
+			row.price = &p
+			row.value = assetValue(&row.a.Holding, &row.price.Price)
 		}
 	}
 	return rows, nil
@@ -251,11 +247,11 @@ func computeTiers(rows []assetRow) *tierStats {
 	ts := &tierStats{}
 	for i := range rows {
 		row := &rows[i]
-		if !row.a.active || row.a.tier > 2 {
+		if !row.a.Active || row.a.Tier > 2 {
 			continue
 		}
-		ts.value[row.a.tier].Add(&ts.value[row.a.tier], &row.value)
-		ts.assets[row.a.tier] = append(ts.assets[row.a.tier], chainlog.HexAddress(row.token))
+		ts.value[row.a.Tier].Add(&ts.value[row.a.Tier], &row.value)
+		ts.assets[row.a.Tier] = append(ts.assets[row.a.Tier], chainlog.HexAddress(row.token))
 	}
 	var total uint256.Int
 	for t := range ts.value {
@@ -306,35 +302,35 @@ type overviewJSON struct {
 
 func num(u *uint256.Int) json.Number { return json.Number(u.Dec()) }
 
-func renderOverview(rows []assetRow, f *fundState, info Info) ([]byte, error) {
+func renderOverview(rows []assetRow, f *fund.StoredFund, info fund.Info) ([]byte, error) {
 	ts := computeTiers(rows)
 	o := overviewJSON{
 		FundID: info.FundID, Name: info.Name, Symbol: info.Symbol, ChainID: info.ChainID,
-		SharePrice:               f.amounts[fSharePrice].Dec(),
-		Nav:                      navString(&f.amounts[fSharePrice]),
-		TotalAssets:              decSigned(&f.amounts[fTotalAssets]),
-		TotalSupply:              decSigned(&f.amounts[fTotalSupply]),
-		TotalLockedShares:        decSigned(&f.amounts[fTotalLocked]),
-		TotalRedemptionLiability: decSigned(&f.amounts[fLiability]),
-		EmergencyMode:            f.emergency,
-		HolderCount:              f.holders,
+		SharePrice:               f.SharePrice.Dec(),
+		Nav:                      navString(&f.SharePrice),
+		TotalAssets:              decSigned(&f.TotalAssets),
+		TotalSupply:              decSigned(&f.TotalSupply),
+		TotalLockedShares:        decSigned(&f.TotalLockedShares),
+		TotalRedemptionLiability: decSigned(&f.TotalRedemptionLiability),
+		EmergencyMode:            f.EmergencyMode,
+		HolderCount:              f.HolderCount,
 		Tiers:                    map[string]tierBrief{},
 		Fees: feesJSON{
-			Management:  decSigned(&f.amounts[fFeeManagement]),
-			Performance: decSigned(&f.amounts[fFeePerformance]),
-			Redemption:  decSigned(&f.amounts[fFeeRedemption]),
+			Management:  decSigned(&f.FeeManagement),
+			Performance: decSigned(&f.FeePerformance),
+			Redemption:  decSigned(&f.FeeRedemption),
 		},
-		LastBlock: uint64(f.ints[fLastBlock]),
+		LastBlock: f.LastBlock,
 	}
 	for t := uint8(0); t < 3; t++ {
-		b := &f.tiers[t]
+		b := &f.Tiers[t]
 		o.Tiers[tierName(t)] = tierBrief{
 			Value: decSigned(&ts.value[t]), Ratio: json.Number(ts.ratio[t].String()),
-			TargetRatio: num(&b.target), MinRatio: num(&b.min), MaxRatio: num(&b.max),
+			TargetRatio: num(&b.Target), MinRatio: num(&b.Min), MaxRatio: num(&b.Max),
 		}
 	}
-	if f.ints[fUpdatedAt] != 0 {
-		s := fmtUnixNano(f.ints[fUpdatedAt])
+	if f.UpdatedAt != 0 {
+		s := fmtUnixNano(f.UpdatedAt)
 		o.UpdatedAt = &s
 	}
 	return json.Marshal(&o)
@@ -351,19 +347,19 @@ type tierJSON struct {
 	Assets      []string    `json:"assets"`
 }
 
-func renderTiers(rows []assetRow, f *fundState) ([]byte, error) {
+func renderTiers(rows []assetRow, f *fund.StoredFund) ([]byte, error) {
 	ts := computeTiers(rows)
 	items := make([]tierJSON, 3)
 	for t := uint8(0); t < 3; t++ {
-		b := &f.tiers[t]
-		dev := new(big.Int).Sub(ts.ratio[t], b.target.ToBig())
+		b := &f.Tiers[t]
+		dev := new(big.Int).Sub(ts.ratio[t], b.Target.ToBig())
 		assets := ts.assets[t]
 		if assets == nil {
 			assets = []string{}
 		}
 		items[t] = tierJSON{
 			Tier: tierName(t), Value: decSigned(&ts.value[t]), Ratio: json.Number(ts.ratio[t].String()),
-			TargetRatio: num(&b.target), MinRatio: num(&b.min), MaxRatio: num(&b.max),
+			TargetRatio: num(&b.Target), MinRatio: num(&b.Min), MaxRatio: num(&b.Max),
 			Deviation: json.Number(dev.String()), Assets: assets,
 		}
 	}
@@ -385,11 +381,11 @@ func renderAssets(rows []assetRow) ([]byte, error) {
 	for i := range rows {
 		row := &rows[i]
 		items[i] = assetJSON{
-			Token: chainlog.HexAddress(row.token), Tier: tierName(row.a.tier), Active: row.a.active,
-			TargetAllocation: num(&row.a.alloc), Holding: decSigned(&row.a.holding), Value: decSigned(&row.value),
+			Token: chainlog.HexAddress(row.token), Tier: tierName(row.a.Tier), Active: row.a.Active,
+			TargetAllocation: num(&row.a.Allocation), Holding: decSigned(&row.a.Holding), Value: decSigned(&row.value),
 		}
 		if row.price != nil {
-			p := row.price.price.Dec()
+			p := row.price.Price.Dec()
 			items[i].Price = &p
 		}
 	}
@@ -408,20 +404,20 @@ type flowsJSON struct {
 
 // renderFlows sums the hourly buckets of the 24 (168) hours ending with the hour that holds
 // the fund's latest block time.
-func renderFlows(r kv.Reader, f *fundState) ([]byte, error) {
-	var d1, d7 [2]uint256.Int
-	if latest := f.ints[fLatestTime]; latest > 0 {
+func renderFlows(r kv.Reader, f *fund.StoredFund) ([]byte, error) {
+	var d1, d7 [2]uint256.Int // subscriptions, redemptions
+	if latest := f.LatestBlockTime; latest > 0 {
 		end := latest - latest%3600
 		start24, start7 := end-23*3600, max(end-167*3600, 0)
 		err := scan(r, flowKey(start7), flowKey(end+1), false, func(k, v []byte) (bool, error) {
-			var b flowBucket
-			if err := b.decode(v); err != nil {
-				return false, corrupt("flow bucket", err)
+			b, err := fund.DecodeFlowBucket(v)
+			if err != nil {
+				return false, err
 			}
-			for i := range b.v {
-				d7[i].Add(&d7[i], &b.v[i])
+			for i, amount := range [2]*uint256.Int{&b.Subscriptions, &b.Redemptions} {
+				d7[i].Add(&d7[i], amount)
 				if int64(be64get(k[1:])) >= start24 {
-					d1[i].Add(&d1[i], &b.v[i])
+					d1[i].Add(&d1[i], amount)
 				}
 			}
 			return true, nil
@@ -436,7 +432,7 @@ func renderFlows(r kv.Reader, f *fundState) ([]byte, error) {
 	return json.Marshal(&flowsJSON{
 		Subscriptions24h: decSigned(&d1[0]), Redemptions24h: decSigned(&d1[1]), Net24h: decSigned(&n1),
 		Subscriptions7d: decSigned(&d7[0]), Redemptions7d: decSigned(&d7[1]), Net7d: decSigned(&n7),
-		PendingRedemptions: decSigned(&f.amounts[fLiability]),
+		PendingRedemptions: decSigned(&f.TotalRedemptionLiability),
 	})
 }
 
@@ -449,23 +445,24 @@ type priceJSON struct {
 	Items    json.RawMessage `json:"items,omitempty"`
 }
 
-func (p *priceRec) json(asset string) priceJSON {
-	j := priceJSON{Asset: asset, Price: p.price.Dec(), Source: "api", Time: fmtUnix(p.time)}
-	if p.source == srcOracle {
-		id := p.sourceID
-		j.Source, j.SourceID = "oracle", &id
+// priceJSONOf renders a current price or a price point; asset "" leaves it out.
+func priceJSONOf(p *fund.StoredPrice, asset string) priceJSON {
+	j := priceJSON{Asset: asset, Price: p.Price.Dec(), Source: p.Source, Time: fmtUnix(p.Time)}
+	if p.Source == "oracle" {
+		id := p.SourceID
+		j.SourceID = &id
 	}
 	return j
 }
 
 func renderPrices(r kv.Reader) ([]byte, error) {
 	items := []priceJSON{}
-	err := scan(r, []byte{pPrice}, []byte{pPrice + 1}, false, func(k, v []byte) (bool, error) {
-		var p priceRec
-		if err := p.decode(v); err != nil {
-			return false, corrupt("price", err)
+	err := scan(r, []byte{fund.PrefixPrice}, []byte{fund.PrefixPrice + 1}, false, func(k, v []byte) (bool, error) {
+		p, err := fund.DecodePrice(v)
+		if err != nil {
+			return false, err
 		}
-		items = append(items, p.json(chainlog.HexAddress([20]byte(k[1:21]))))
+		items = append(items, priceJSONOf(&p, chainlog.HexAddress([20]byte(k[1:21]))))
 		return true, nil
 	})
 	if err != nil {
@@ -474,28 +471,22 @@ func renderPrices(r kv.Reader) ([]byte, error) {
 	return json.Marshal(map[string]any{"items": items})
 }
 
-func be64get(b []byte) uint64 {
-	_ = b[7]
-	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
-		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
-}
-
-// ReadView returns a materialized view's JSON as the last batch rendered it; ErrNotFound for an
-// unknown name or before the first batch (Machine.RenderView renders one on demand).
+// ReadView returns a materialized view's JSON as the last batch rendered it; fund.ErrNotFound
+// for an unknown name or before the first batch (Views.RenderView renders one on demand).
 func ReadView(r kv.Reader, name string) ([]byte, error) {
 	known := false
 	for _, v := range viewDefs {
 		known = known || v.Name == name
 	}
 	if !known {
-		return nil, ErrNotFound
+		return nil, fund.ErrNotFound
 	}
-	v, ok, err := getOpt(r, viewKey(name))
+	v, ok, err := getOpt(r, fund.ViewKey(name))
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		return nil, ErrNotFound
+		return nil, fund.ErrNotFound
 	}
 	return bytes.Clone(v), nil
 }

@@ -1,14 +1,17 @@
-package fund
+package readmodel
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/holiman/uint256"
 	"paimon/chainlog"
+	"paimon/fund"
 	"paimon/kv"
 )
 
@@ -102,13 +105,13 @@ type navBody struct {
 // (N time bn li) with value v: the history encodes it within its body, RecordJSON (push) on
 // its own (renderNavPoint), and encoding/json writes a struct the same bytes either way.
 func navItemOf(k, v []byte) (navItem, error) {
-	var p navPoint
-	if err := p.decode(v); err != nil {
-		return navItem{}, corrupt("nav point", err)
+	p, err := fund.DecodeNavPoint(v)
+	if err != nil {
+		return navItem{}, err
 	}
 	return navItem{
-		Time: fmtUnix(int64(be64get(k[1:]))), SharePrice: p.sharePrice.Dec(), Nav: navString(&p.sharePrice),
-		TotalAssets: decSigned(&p.totalAssets), TotalSupply: decSigned(&p.totalSupply),
+		Time: fmtUnix(int64(be64get(k[1:]))), SharePrice: p.SharePrice.Dec(), Nav: navString(&p.SharePrice),
+		TotalAssets: decSigned(&p.TotalAssets), TotalSupply: decSigned(&p.TotalSupply),
 	}, nil
 }
 
@@ -124,22 +127,22 @@ func renderNavPoint(k, v []byte) ([]byte, error) {
 const day = 86400
 
 // lastNavAtOrBefore returns the newest NAV point with time <= t.
-func lastNavAtOrBefore(r kv.Reader, t int64) (int64, *navPoint, error) {
-	var pt *navPoint
+func lastNavAtOrBefore(r kv.Reader, t int64) (int64, *fund.StoredNavPoint, error) {
+	var pt *fund.StoredNavPoint
 	var at int64
 	if t < 0 {
 		return 0, nil, nil
 	}
-	hi := kv.PrefixEnd([]byte{pNav})
+	hi := kv.PrefixEnd([]byte{fund.PrefixNav})
 	if t < math.MaxInt64 {
-		hi = key(pNav, be64(uint64(t+1)))
+		hi = key(fund.PrefixNav, be64(uint64(t+1)))
 	}
-	err := scan(r, []byte{pNav}, hi, true, func(k, v []byte) (bool, error) {
-		pt = &navPoint{}
-		at = int64(be64get(k[1:]))
-		if err := pt.decode(v); err != nil {
-			return false, corrupt("nav point", err)
+	err := scan(r, []byte{fund.PrefixNav}, hi, true, func(k, v []byte) (bool, error) {
+		p, err := fund.DecodeNavPoint(v)
+		if err != nil {
+			return false, err
 		}
+		pt, at = &p, int64(be64get(k[1:]))
 		return false, nil
 	})
 	return at, pt, err
@@ -184,7 +187,7 @@ func navHistory(r kv.Reader, q NavQuery) ([]byte, error) {
 	if from <= to {
 		// Newest first: with buckets, take the newest point of a bucket and then seek below
 		// the bucket's start, so the cost is one seek per bucket, not one step per point.
-		lo, hi := key(pNav, be64(uint64(from))), key(pNav, be64(uint64(to)+1))
+		lo, hi := key(fund.PrefixNav, be64(uint64(from))), key(fund.PrefixNav, be64(uint64(to)+1))
 		for len(body.Items) < q.Limit && bytes.Compare(lo, hi) < 0 {
 			var next []byte
 			err = scan(r, lo, hi, true, func(k, v []byte) (bool, error) {
@@ -195,7 +198,7 @@ func navHistory(r kv.Reader, q NavQuery) ([]byte, error) {
 				}
 				body.Items = append(body.Items, item)
 				if width > 0 {
-					next = key(pNav, be64(uint64(t-t%width)))
+					next = key(fund.PrefixNav, be64(uint64(t-t%width)))
 					return false, nil
 				}
 				return len(body.Items) < q.Limit, nil
@@ -221,7 +224,7 @@ func navHistory(r kv.Reader, q NavQuery) ([]byte, error) {
 			return nil, err
 		}
 		if ref != nil {
-			*c.dst = percentChange(&latest.sharePrice, &ref.sharePrice)
+			*c.dst = percentChange(&latest.SharePrice, &ref.SharePrice)
 		}
 	}
 	return json.Marshal(&body)
@@ -243,14 +246,14 @@ func Price(r kv.Reader, asset string, q PriceQuery) ([]byte, error) {
 	if err != nil {
 		return nil, invalidParam("asset", "asset must be 0x followed by 40 hex digits")
 	}
-	v, ok, err := getOpt(r, priceKey(a))
+	v, ok, err := getOpt(r, key(fund.PrefixPrice, a[:]))
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		return nil, ErrNotFound
+		return nil, fund.ErrNotFound
 	}
-	cur, err := decodePrice(v)
+	cur, err := fund.DecodePrice(v)
 	if err != nil {
 		return nil, err
 	}
@@ -266,14 +269,14 @@ func Price(r kv.Reader, asset string, q PriceQuery) ([]byte, error) {
 		}
 		hist := []historyItem{}
 		if !q.HasFrom || q.From <= to {
-			prefix := key(pPriceHist, a[:])
+			prefix := key(fund.PrefixPriceHistory, a[:])
 			err := scan(r, append(bytes.Clone(prefix), be64(uint64(max(q.From, 0)))...), append(prefix, be64(uint64(to)+1)...), true,
 				func(k, v []byte) (bool, error) {
-					var p priceRec
-					if err := p.decode(v); err != nil {
-						return false, corrupt("price point", err)
+					p, err := fund.DecodePricePoint(v)
+					if err != nil {
+						return false, err
 					}
-					j := p.json("")
+					j := priceJSONOf(&p, "")
 					hist = append(hist, historyItem{Price: j.Price, Source: j.Source, SourceID: j.SourceID, Time: j.Time})
 					return len(hist) < limit, nil
 				})
@@ -291,18 +294,10 @@ func Price(r kv.Reader, asset string, q PriceQuery) ([]byte, error) {
 	return renderPrice(a, &cur, items)
 }
 
-func decodePrice(v []byte) (priceRec, error) {
-	var p priceRec
-	if err := p.decode(v); err != nil {
-		return priceRec{}, corrupt("price", err)
-	}
-	return p, nil
-}
-
 // renderPrice renders asset's current price as GET /v1/prices/{asset} does, with the history
 // items when not nil: the read and RecordJSON (push, without history) share it.
-func renderPrice(asset common.Address, cur *priceRec, items json.RawMessage) ([]byte, error) {
-	out := cur.json(chainlog.HexAddress(asset))
+func renderPrice(asset common.Address, cur *fund.StoredPrice, items json.RawMessage) ([]byte, error) {
+	out := priceJSONOf(cur, chainlog.HexAddress(asset))
 	out.Items = items
 	return json.Marshal(&out)
 }
@@ -321,14 +316,14 @@ type accountJSON struct {
 	LastActivity       *string `json:"lastActivity"`
 }
 
-// Account returns a share holder's account; ErrNotFound if no event ever touched it.
+// Account returns a share holder's account; fund.ErrNotFound if no event ever touched it.
 func Account(r kv.Reader, addr common.Address) ([]byte, error) {
-	v, ok, err := getOpt(r, accountKey(addr))
+	v, ok, err := getOpt(r, key(fund.PrefixAccount, addr[:]))
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		return nil, ErrNotFound
+		return nil, fund.ErrNotFound
 	}
 	return renderAccount(addr, v)
 }
@@ -336,33 +331,33 @@ func Account(r kv.Reader, addr common.Address) ([]byte, error) {
 // renderAccount renders the account record v of addr as GET /v1/accounts/{address} does: the
 // read and RecordJSON (push) share it.
 func renderAccount(addr common.Address, v []byte) ([]byte, error) {
-	var a account
-	if err := a.decode(v); err != nil {
-		return nil, corrupt("account", err)
+	a, err := fund.DecodeAccount(v)
+	if err != nil {
+		return nil, err
 	}
 	j := accountJSON{
-		Address: chainlog.HexAddress(addr), Shares: decSigned(&a.amt[aShares]), LockedShares: decSigned(&a.amt[aLocked]),
-		Deposited: decSigned(&a.amt[aDeposited]), Withdrawn: decSigned(&a.amt[aWithdrawn]),
-		Redeemed: decSigned(&a.amt[aRedeemed]), PendingRedemptions: decSigned(&a.amt[aPending]),
+		Address: chainlog.HexAddress(addr), Shares: decSigned(&a.Shares), LockedShares: decSigned(&a.LockedShares),
+		Deposited: decSigned(&a.Deposited), Withdrawn: decSigned(&a.Withdrawn),
+		Redeemed: decSigned(&a.Redeemed), PendingRedemptions: decSigned(&a.PendingRedemptions),
 	}
-	if a.first != 0 || a.last != 0 {
-		f, l := fmtUnix(a.first), fmtUnix(a.last)
+	if a.FirstSeen != 0 || a.LastActivity != 0 {
+		f, l := fmtUnix(a.FirstSeen), fmtUnix(a.LastActivity)
 		j.FirstSeen, j.LastActivity = &f, &l
 	}
 	return json.Marshal(&j)
 }
 
 // AccountTransactions lists the ledger entries with addr as an address argument, newest
-// first; ErrNotFound for an address that has neither an account nor ledger entries.
+// first; fund.ErrNotFound for an address that has neither an account nor ledger entries.
 func AccountTransactions(r kv.Reader, addr common.Address, p Page) ([]byte, error) {
-	body, n, err := listLedger(r, key(pLedgerAddr, addr[:]), TxFilter{}, p)
+	body, n, err := listLedger(r, key(fund.PrefixLedgerByAddress, addr[:]), TxFilter{}, p)
 	if err != nil {
 		return nil, err
 	}
 	if n == 0 && p.Cursor == nil {
-		if _, ok, err := getOpt(r, accountKey(addr)); err != nil || !ok {
+		if _, ok, err := getOpt(r, key(fund.PrefixAccount, addr[:])); err != nil || !ok {
 			if err == nil {
-				err = ErrNotFound
+				err = fund.ErrNotFound
 			}
 			return nil, err
 		}
@@ -384,20 +379,19 @@ type ledgerJSON struct {
 }
 
 // LedgerEntry returns one ledger entry as GET /v1/transactions renders it (for push);
-// ErrNotFound if it is not in the ledger.
+// fund.ErrNotFound if it is not in the ledger.
 func LedgerEntry(r kv.Reader, tx common.Hash, logIndex uint64) ([]byte, error) {
-	v, ok, err := getOpt(r, txKey(tx, logIndex))
+	v, ok, err := getOpt(r, fund.LedgerTxKey(tx, logIndex))
 	if err != nil {
 		return nil, err
 	}
 	if !ok || len(v) != 8 {
-		return nil, ErrNotFound
+		return nil, fund.ErrNotFound
 	}
-	pos := makeLedgerPos(be64get(v), logIndex, tx)
-	rv, ok, err := getOpt(r, key(pLedger, pos[:]))
+	rv, ok, err := getOpt(r, fund.LedgerKey(be64get(v), logIndex, tx))
 	if err != nil || !ok {
 		if err == nil {
-			err = ErrNotFound
+			err = fund.ErrNotFound
 		}
 		return nil, err
 	}
@@ -406,11 +400,11 @@ func LedgerEntry(r kv.Reader, tx common.Hash, logIndex uint64) ([]byte, error) {
 
 // renderLedgerRecord renders a stored ledger entry (L) as one item of GET /v1/transactions.
 func renderLedgerRecord(v []byte) ([]byte, error) {
-	rec, err := decodeLedger(v)
+	ev, err := fund.DecodeLedgerEvent(v)
 	if err != nil {
-		return nil, corrupt("ledger entry", err)
+		return nil, err
 	}
-	return ledgerItem(&rec.ev)
+	return ledgerItem(ev)
 }
 
 // ledgerItem renders an event as one item of GET /v1/transactions: the one renderer of a
@@ -418,7 +412,7 @@ func renderLedgerRecord(v []byte) ([]byte, error) {
 func ledgerItem(ev *chainlog.Event) ([]byte, error) {
 	s := chainlog.SpecByName(ev.Name)
 	if s == nil || len(ev.Args) != len(s.Args) {
-		return nil, corrupt("ledger entry", errorString("unknown event "+ev.Name))
+		return nil, corrupt("ledger entry", errors.New("unknown event "+ev.Name))
 	}
 	return json.Marshal(&ledgerJSON{
 		TxHash: chainlog.HexHash(ev.TxHash), LogIndex: ev.LogIndex, BlockNumber: ev.BlockNumber,
@@ -433,27 +427,27 @@ func Transactions(r kv.Reader, f TxFilter, p Page) ([]byte, error) {
 	var prefix []byte
 	switch {
 	case f.Address != nil:
-		prefix = key(pLedgerAddr, f.Address[:])
+		prefix = key(fund.PrefixLedgerByAddress, f.Address[:])
 		f.Address = nil
 	case f.Contract != nil:
-		prefix = key(pLedgerCon, f.Contract[:])
+		prefix = key(fund.PrefixLedgerByContract, f.Contract[:])
 		f.Contract = nil
 	case f.Event != "":
 		s := chainlog.SpecByName(f.Event)
 		if s == nil {
 			return nil, invalidParam("event", "event must be a known event name")
 		}
-		prefix = key(pLedgerEv, []byte{s.ID})
+		prefix = key(fund.PrefixLedgerByEvent, []byte{s.ID})
 		f.Event = ""
 	default:
-		prefix = []byte{pLedger}
+		prefix = []byte{fund.PrefixLedger}
 	}
 	body, _, err := listLedger(r, prefix, f, p)
 	return body, err
 }
 
 func listLedger(r kv.Reader, prefix []byte, f TxFilter, p Page) ([]byte, int, error) {
-	pg := &pager{prefix: prefix, posLen: ledgerPosLen, page: fixPage(p)}
+	pg := &pager{prefix: prefix, posLen: fund.LedgerPosLen, page: fixPage(p)}
 	var loPos, hiPos []byte
 	if f.FromBlock != nil {
 		loPos = be64(*f.FromBlock)
@@ -465,30 +459,30 @@ func listLedger(r kv.Reader, prefix []byte, f TxFilter, p Page) ([]byte, int, er
 	if err != nil {
 		return nil, 0, err
 	}
-	direct := len(prefix) == 1 && prefix[0] == pLedger
+	direct := len(prefix) == 1 && prefix[0] == fund.PrefixLedger
 	err = scan(r, lo, hi, true, func(k, v []byte) (bool, error) {
 		pos := k[len(prefix):]
-		if len(pos) != ledgerPosLen {
-			return false, corrupt("ledger index", errorString("bad key length"))
+		if len(pos) != fund.LedgerPosLen {
+			return false, corrupt("ledger index", errBadKeyLength)
 		}
 		if !direct {
-			rv, ok, err := getOpt(r, key(pLedger, pos))
+			rv, ok, err := getOpt(r, key(fund.PrefixLedger, pos))
 			if err != nil {
 				return false, err
 			}
 			if !ok {
-				return false, corrupt("ledger index", errorString("dangling index key"))
+				return false, corrupt("ledger index", errDanglingIndex)
 			}
 			v = rv
 		}
-		rec, err := decodeLedger(v)
+		ev, err := fund.DecodeLedgerEvent(v)
 		if err != nil {
-			return false, corrupt("ledger entry", err)
+			return false, err
 		}
-		if !txMatch(&rec.ev, &f) {
+		if !txMatch(ev, &f) {
 			return true, nil
 		}
-		item, err := ledgerItem(&rec.ev)
+		item, err := ledgerItem(ev)
 		if err != nil {
 			return false, err
 		}
@@ -557,120 +551,104 @@ func optAddrString(a common.Address) *string {
 	return &s
 }
 
-func channelName(c uint8) string {
-	if int(c) < len(channelNames) {
-		return channelNames[c]
-	}
-	return strconv.Itoa(int(c))
-}
-
-// json renders the redemption as GET /v1/redemptions/{requestId} does (withTimeline) or as an
-// item of GET /v1/redemptions: the reads and RecordJSON (push) share it.
-func (r *redemption) json(withTimeline bool) ([]byte, error) {
+// redemptionJSONOf renders the redemption as GET /v1/redemptions/{requestId} does
+// (withTimeline) or as an item of GET /v1/redemptions: the reads and RecordJSON (push) share
+// it.
+func redemptionJSONOf(r *fund.StoredRedemption, withTimeline bool) ([]byte, error) {
 	j := redemptionJSON{
-		RequestID: r.id.Dec(), Owner: optAddrString(r.owner), Receiver: optAddrString(r.receiver),
-		Shares: r.shares.Dec(), LockedAmount: r.locked.Dec(), EstimatedFee: r.estFee.Dec(),
-		GrossAmount: r.gross.Dec(), Fee: r.fee.Dec(), NetAmount: r.net.Dec(),
-		Channel: channelName(r.channel), Status: statusNames[r.status], RequiresApproval: r.requiresApproval,
-		WindowID: r.windowID.Dec(), TxHash: chainlog.HexHash(r.tx),
+		RequestID: r.ID.Dec(), Owner: optAddrString(r.Owner), Receiver: optAddrString(r.Receiver),
+		Shares: r.Shares.Dec(), LockedAmount: r.LockedAmount.Dec(), EstimatedFee: r.EstimatedFee.Dec(),
+		GrossAmount: r.GrossAmount.Dec(), Fee: r.Fee.Dec(), NetAmount: r.NetAmount.Dec(),
+		Channel: r.Channel, Status: r.Status, RequiresApproval: r.RequiresApproval,
+		WindowID: r.WindowID.Dec(), TxHash: chainlog.HexHash(r.TxHash),
 	}
-	if st := &r.settlementTime; !st.IsZero() && st.IsUint64() && st.Uint64() <= chainlog.MaxUnixSeconds {
+	if st := &r.SettlementTime; !st.IsZero() && st.IsUint64() && st.Uint64() <= chainlog.MaxUnixSeconds {
 		s := fmtUnix(int64(st.Uint64()))
 		j.SettlementTime = &s
 	}
-	if r.requestedAt != 0 {
-		s := fmtUnix(r.requestedAt)
+	if r.RequestedAt != 0 {
+		s := fmtUnix(r.RequestedAt)
 		j.RequestedAt = &s
 	}
 	if withTimeline {
-		tl := make([]timelineJSON, len(r.timeline))
-		for i, t := range r.timeline {
-			tl[i] = timelineJSON{Status: statusNames[t.status%numStatuses], Time: fmtUnix(t.time), TxHash: chainlog.HexHash(t.tx), BlockNumber: t.bn}
+		tl := make([]timelineJSON, len(r.Timeline))
+		for i, t := range r.Timeline {
+			tl[i] = timelineJSON{Status: t.Status, Time: fmtUnix(t.Time), TxHash: chainlog.HexHash(t.TxHash), BlockNumber: t.BlockNumber}
 		}
 		j.Timeline = &tl
 	}
 	return json.Marshal(&j)
 }
 
-func readRedemption(r kv.Reader, id *[32]byte) (*redemption, error) {
-	v, ok, err := getOpt(r, redemptionKey(id))
+func readRedemption(r kv.Reader, id []byte) (*fund.StoredRedemption, error) {
+	v, ok, err := getOpt(r, key(fund.PrefixRedemption, id))
 	if err != nil || !ok {
 		if err == nil {
-			err = ErrNotFound
+			err = fund.ErrNotFound
 		}
 		return nil, err
 	}
-	return decodeRedemption(v)
+	return fund.DecodeRedemption(v)
 }
 
-func decodeRedemption(v []byte) (*redemption, error) {
-	rd := &redemption{}
-	if err := rd.decode(v); err != nil {
-		return nil, corrupt("redemption", err)
-	}
-	return rd, nil
-}
-
-// Redemption returns one redemption with its timeline; ErrNotFound if unknown.
+// Redemption returns one redemption with its timeline; fund.ErrNotFound if unknown.
 func Redemption(r kv.Reader, id string) ([]byte, error) {
 	canon, err := ParseRequestID(id)
 	if err != nil {
 		return nil, err
 	}
-	u := uint256.MustFromDecimal(canon)
-	b := u.Bytes32()
-	rd, err := readRedemption(r, &b)
+	b := uint256.MustFromDecimal(canon).Bytes32()
+	rd, err := readRedemption(r, b[:])
 	if err != nil {
 		return nil, err
 	}
-	return rd.json(true)
+	return redemptionJSONOf(rd, true)
 }
 
 // Redemptions lists redemptions, highest requestId first, filtered by f (owner or status
 // index when given; the other conditions filter records).
 func Redemptions(r kv.Reader, f RedemptionFilter, p Page) ([]byte, error) {
-	status, channel := -1, -1
+	var statusPrefix []byte
 	if f.Status != "" {
-		if status = statusCode(f.Status); status < 0 {
+		var ok bool
+		if statusPrefix, ok = fund.RedemptionStatusPrefix(f.Status); !ok {
 			return nil, invalidParam("status", "status is invalid")
 		}
 	}
-	if f.Channel != "" {
-		if channel = channelCode(f.Channel); channel < 0 {
-			return nil, invalidParam("channel", "channel is invalid")
-		}
+	if f.Channel != "" && !slices.Contains(fund.RedemptionChannels(), f.Channel) {
+		return nil, invalidParam("channel", "channel is invalid")
 	}
 	var prefix []byte
 	switch {
 	case f.Owner != nil:
-		prefix = key(pRedOwner, f.Owner[:])
-	case status >= 0:
-		prefix = key(pRedStatus, []byte{byte(status)})
+		prefix = key(fund.PrefixRedemptionByOwner, f.Owner[:])
+	case statusPrefix != nil:
+		prefix = statusPrefix
 	default:
-		prefix = []byte{pRedemption}
+		prefix = []byte{fund.PrefixRedemption}
 	}
-	pg := &pager{prefix: prefix, posLen: 32, page: fixPage(p)}
+	pg := &pager{prefix: prefix, posLen: redemptionIDLen, page: fixPage(p)}
 	lo, hi, err := pg.bounds(nil, nil)
 	if err != nil {
 		return nil, err
 	}
 	err = scan(r, lo, hi, true, func(k, v []byte) (bool, error) {
 		pos := k[len(prefix):]
-		if len(pos) != 32 {
-			return false, corrupt("redemption key", errorString("bad key length"))
+		if len(pos) != redemptionIDLen {
+			return false, corrupt("redemption key", errBadKeyLength)
 		}
-		rd, err := readRedemption(r, (*[32]byte)(pos))
+		rd, err := readRedemption(r, pos)
 		if err != nil {
-			if err == ErrNotFound {
-				err = corrupt("redemption index", errorString("dangling index key"))
+			if err == fund.ErrNotFound {
+				err = corrupt("redemption index", errDanglingIndex)
 			}
 			return false, err
 		}
-		if (status >= 0 && int(rd.status) != status) || (channel >= 0 && int(rd.channel) != channel) ||
-			(f.Owner != nil && rd.owner != *f.Owner) || (f.RequiresApproval != nil && rd.requiresApproval != *f.RequiresApproval) {
+		if (f.Status != "" && rd.Status != f.Status) || (f.Channel != "" && rd.Channel != f.Channel) ||
+			(f.Owner != nil && rd.Owner != *f.Owner) || (f.RequiresApproval != nil && rd.RequiresApproval != *f.RequiresApproval) {
 			return true, nil
 		}
-		item, err := rd.json(false)
+		item, err := redemptionJSONOf(rd, false)
 		if err != nil {
 			return false, err
 		}
@@ -698,6 +676,7 @@ type auditJSON struct {
 	Index     uint64          `json:"index"`
 }
 
+// rawOrNull is an audit entry's before or after value as JSON: null when empty or invalid.
 func rawOrNull(b []byte) json.RawMessage {
 	if len(b) == 0 || !json.Valid(b) {
 		return json.RawMessage("null")
@@ -710,44 +689,44 @@ func Audit(r kv.Reader, f AuditFilter, p Page) ([]byte, error) {
 	var prefix []byte
 	switch {
 	case f.Actor != "":
-		prefix = key(pAuditIdx, []byte{'a'}, hash8(f.Actor))
+		prefix = fund.AuditActorPrefix(f.Actor)
 	case f.Action != "":
-		prefix = key(pAuditIdx, []byte{'x'}, hash8(f.Action))
+		prefix = fund.AuditActionPrefix(f.Action)
 	default:
-		prefix = []byte{pAudit}
+		prefix = []byte{fund.PrefixAudit}
 	}
 	direct := len(prefix) == 1
-	pg := &pager{prefix: prefix, posLen: 12, page: fixPage(p)}
+	pg := &pager{prefix: prefix, posLen: fund.AuditPosLen, page: fixPage(p)}
 	lo, hi, err := pg.bounds(nil, nil)
 	if err != nil {
 		return nil, err
 	}
 	err = scan(r, lo, hi, true, func(k, v []byte) (bool, error) {
 		pos := k[len(prefix):]
-		if len(pos) != 12 {
-			return false, corrupt("audit key", errorString("bad key length"))
+		if len(pos) != fund.AuditPosLen {
+			return false, corrupt("audit key", errBadKeyLength)
 		}
 		if !direct {
-			rv, ok, err := getOpt(r, key(pAudit, pos))
+			rv, ok, err := getOpt(r, key(fund.PrefixAudit, pos))
 			if err != nil || !ok {
 				if err == nil {
-					err = corrupt("audit index", errorString("dangling index key"))
+					err = corrupt("audit index", errDanglingIndex)
 				}
 				return false, err
 			}
 			v = rv
 		}
-		var a auditRec
-		if err := a.decode(v); err != nil {
-			return false, corrupt("audit entry", err)
+		a, err := fund.DecodeAuditEntry(v)
+		if err != nil {
+			return false, err
 		}
-		if (f.Actor != "" && a.actor.Name != f.Actor) || (f.Action != "" && a.action != f.Action) {
+		if (f.Actor != "" && a.Actor.Name != f.Actor) || (f.Action != "" && a.Action != f.Action) {
 			return true, nil
 		}
 		item, err := json.Marshal(&auditJSON{
-			ID: strconv.FormatUint(a.index, 10) + "-" + strconv.FormatUint(uint64(a.ord), 10), Time: fmtUnixNano(a.time),
-			Actor: a.actor.Name, Role: a.actor.Role, Action: a.action, Resource: a.resource,
-			IP: a.actor.IP, UserAgent: a.actor.UserAgent, Before: rawOrNull(a.before), After: rawOrNull(a.after), Index: a.index,
+			ID: strconv.FormatUint(a.Index, 10) + "-" + strconv.FormatUint(uint64(a.Ord), 10), Time: fmtUnixNano(a.Time),
+			Actor: a.Actor.Name, Role: a.Actor.Role, Action: a.Action, Resource: a.Resource,
+			IP: a.Actor.IP, UserAgent: a.Actor.UserAgent, Before: rawOrNull(a.Before), After: rawOrNull(a.After), Index: a.Index,
 		})
 		if err != nil {
 			return false, err

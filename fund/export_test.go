@@ -1,0 +1,86 @@
+package fund
+
+import (
+	"github.com/ethereum/go-ethereum/common"
+	"paimon/chainlog"
+	"paimon/kv"
+)
+
+// The read model (package readmodel) renders the JSON that many of these behaviour tests
+// check, but fund does not import it (readmodel imports fund). These hooks give the tests its
+// functions under their readmodel names; readmodel_test.go (package fund_test, which may
+// import readmodel) fills them before any test runs. The query types mirror readmodel's
+// field for field, so that the hooks convert them. Tests of the read model itself are in
+// readmodel.
+
+// Page, TxFilter, RedemptionFilter, AuditFilter, PriceQuery and NavQuery mirror readmodel's.
+type (
+	Page struct {
+		Limit  int
+		Cursor []byte
+	}
+	TxFilter struct {
+		Event              string
+		Contract, Address  *common.Address
+		FromBlock, ToBlock *uint64
+	}
+	RedemptionFilter struct {
+		Status           string
+		Channel          string
+		Owner            *common.Address
+		RequiresApproval *bool
+	}
+	AuditFilter struct {
+		Actor, Action string
+	}
+	PriceQuery struct {
+		History        bool
+		From, To       int64
+		HasFrom, HasTo bool
+		Limit          int
+	}
+	NavQuery struct {
+		From, To       int64
+		HasFrom, HasTo bool
+		Interval       string
+		Limit          int
+	}
+	// RecordKind is readmodel.RecordKind; only RecordOther (0) is named here.
+	RecordKind uint8
+)
+
+// readmodel's constants the tests use (readmodel_test.go checks they are the same).
+const (
+	ViewOverview = "overview"
+	ViewNav      = "nav"
+	ViewTiers    = "tiers"
+	ViewAssets   = "assets"
+	ViewFlows    = "flows"
+	ViewPrices   = "prices"
+
+	IntervalRaw = "raw"
+	MaxLimit    = 1000
+
+	RecordOther RecordKind = 0
+)
+
+// readmodel's functions (filled by readmodel_test.go).
+var (
+	NewViews            func(Info) ViewRenderer
+	ViewNames           func() []string
+	ReadView            func(r kv.Reader, name string) ([]byte, error)
+	Account             func(r kv.Reader, addr common.Address) ([]byte, error)
+	AccountTransactions func(r kv.Reader, addr common.Address, p Page) ([]byte, error)
+	Price               func(r kv.Reader, asset string, q PriceQuery) ([]byte, error)
+	NavHistory          func(r kv.Reader, q NavQuery) ([]byte, error)
+	Redemption          func(r kv.Reader, id string) ([]byte, error)
+	Redemptions         func(r kv.Reader, f RedemptionFilter, p Page) ([]byte, error)
+	Transactions        func(r kv.Reader, f TxFilter, p Page) ([]byte, error)
+	Audit               func(r kv.Reader, f AuditFilter, p Page) ([]byte, error)
+	LedgerEntry         func(r kv.Reader, tx common.Hash, logIndex uint64) ([]byte, error)
+	RecordJSON          func(key, value []byte) ([]byte, bool, error)
+	RecordRef           func(key []byte) (RecordKind, [20]byte, []byte)
+	LedgerJSONOf        func(ev *chainlog.Event, blockTime int64) ([]byte, error)
+	ParseAddress        func(s string) (common.Address, error)
+	ParseTime           func(name, s string) (int64, error)
+)

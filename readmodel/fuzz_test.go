@@ -1,0 +1,75 @@
+package readmodel
+
+import (
+	"encoding/json"
+	"testing"
+
+	"paimon/chainlog"
+	"paimon/fund"
+)
+
+// FuzzQueryParsers gives every parameter the same fuzzed value: each parser returns a
+// result or a *ValidationError naming a parameter.
+func FuzzQueryParsers(f *testing.F) {
+	for _, s := range []string{"", "10", "0", "1001", "2025-01-06T00:00:00Z", "raw", "1d", "true", "PENDING", "emergency",
+		"0x8505c32631034a7ce8800239c08547e0434edad9", "Deposit", "0x10", "AQI", "-1", "99999999999999999999"} {
+		f.Add(s, true)
+	}
+	f.Add("x", false)
+	f.Fuzz(func(t *testing.T, v string, present bool) {
+		get := func(string) (string, bool) { return v, present }
+		for name, parse := range map[string]func(Getter) (any, error){"page": pageP, "nav": navP, "price": priceP, "redemptions": redP, "tx": txP, "audit": auditP} {
+			if _, err := parse(get); err != nil {
+				ve, ok := err.(*fund.ValidationError)
+				if !ok || ve.Details["param"] == nil || ve.Message == "" {
+					t.Fatalf("%s: error %T %v", name, err, err)
+				}
+			}
+		}
+		for _, p := range []func(string) (string, error){ParseRequestID, ParseAsset} {
+			if s, err := p(v); err != nil && !isValidation(err) || err == nil && s == "" {
+				t.Fatalf("%q: %q %v", v, s, err)
+			}
+		}
+	})
+}
+
+// FuzzCursor uses arbitrary cursors on every list: a page or a *ValidationError.
+func FuzzCursor(f *testing.F) {
+	e := newEnv(f)
+	e.logs(allEvents()...)
+	e.apply(fund.EncodePrices(&fund.PricesCommand{Time: 1, Actor: fund.Actor{Name: "ops"}, Prices: []fund.PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(5), Time: testNow}}}))
+	for _, s := range []string{"", "AQI", "AAAAAAAAAAEAAAAAAAAAAQ", "____", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} {
+		f.Add(s, "2")
+	}
+	f.Fuzz(func(t *testing.T, cursor, limit string) {
+		p, err := ParsePage(getter("cursor", cursor, "limit", limit))
+		if err != nil {
+			if !isValidation(err) {
+				t.Fatalf("ParsePage: %T %v", err, err)
+			}
+			return
+		}
+		h := addr(1)
+		lists := []func() ([]byte, error){
+			func() ([]byte, error) { return Transactions(e.st, TxFilter{}, p) },
+			func() ([]byte, error) { return Transactions(e.st, TxFilter{Event: "Transfer"}, p) },
+			func() ([]byte, error) { return Redemptions(e.st, RedemptionFilter{}, p) },
+			func() ([]byte, error) { return Redemptions(e.st, RedemptionFilter{Owner: &h}, p) },
+			func() ([]byte, error) { return Audit(e.st, AuditFilter{}, p) },
+			func() ([]byte, error) { return AccountTransactions(e.st, h, p) },
+		}
+		for i, list := range lists {
+			body, err := list()
+			if err != nil {
+				if !isValidation(err) {
+					t.Fatalf("list %d: %T %v", i, err, err)
+				}
+				continue
+			}
+			if !json.Valid(body) {
+				t.Fatalf("list %d: invalid JSON", i)
+			}
+		}
+	})
+}
