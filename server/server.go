@@ -110,6 +110,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		metrics:     newRouteMetrics(deps.Metrics),
 	}
 	a.Bind(replica{s})
+	if deps.Store != nil {
+		registerStateMetrics(deps.Metrics, deps.Store)
+	}
 	s.bufs.New = func() any { b := make([]byte, 0, 16<<10); return &b }
 	s.peers = &fasthttp.Client{
 		Name: "paimon-peer",
