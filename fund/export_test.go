@@ -2,7 +2,6 @@ package fund
 
 import (
 	"github.com/ethereum/go-ethereum/common"
-	"paimon/chainlog"
 	"paimon/kv"
 )
 
@@ -13,16 +12,11 @@ import (
 // field for field, so that the hooks convert them. Tests of the read model itself are in
 // readmodel.
 
-// Page, TxFilter, RedemptionFilter, AuditFilter, PriceQuery and NavQuery mirror readmodel's.
+// Page, RedemptionFilter, AuditFilter, PriceQuery and NavQuery mirror readmodel's.
 type (
 	Page struct {
 		Limit  int
 		Cursor []byte
-	}
-	TxFilter struct {
-		Event              string
-		Contract, Address  *common.Address
-		FromBlock, ToBlock *uint64
 	}
 	RedemptionFilter struct {
 		Status           string
@@ -45,8 +39,6 @@ type (
 		Interval       string
 		Limit          int
 	}
-	// RecordKind is readmodel.RecordKind; only RecordOther (0) is named here.
-	RecordKind uint8
 )
 
 // readmodel's constants the tests use (readmodel_test.go checks they are the same).
@@ -60,27 +52,20 @@ const (
 
 	IntervalRaw = "raw"
 	MaxLimit    = 1000
-
-	RecordOther RecordKind = 0
 )
 
 // readmodel's functions (filled by readmodel_test.go).
 var (
-	NewViews            func(Info) ViewRenderer
-	ViewNames           func() []string
-	ReadView            func(r kv.Reader, name string) ([]byte, error)
-	Account             func(r kv.Reader, addr common.Address) ([]byte, error)
-	AccountTransactions func(r kv.Reader, addr common.Address, p Page) ([]byte, error)
-	Price               func(r kv.Reader, asset string, q PriceQuery) ([]byte, error)
-	NavHistory          func(r kv.Reader, q NavQuery) ([]byte, error)
-	Redemption          func(r kv.Reader, id string) ([]byte, error)
-	Redemptions         func(r kv.Reader, f RedemptionFilter, p Page) ([]byte, error)
-	Transactions        func(r kv.Reader, f TxFilter, p Page) ([]byte, error)
-	Audit               func(r kv.Reader, f AuditFilter, p Page) ([]byte, error)
-	LedgerEntry         func(r kv.Reader, tx common.Hash, logIndex uint64) ([]byte, error)
-	RecordJSON          func(key, value []byte) ([]byte, bool, error)
-	RecordRef           func(key []byte) (RecordKind, [20]byte, []byte)
-	LedgerJSONOf        func(ev *chainlog.Event, blockTime int64) ([]byte, error)
-	ParseAddress        func(s string) (common.Address, error)
-	ParseTime           func(name, s string) (int64, error)
+	NewViews    func(Info) ViewRenderer
+	ViewNames   func() []string
+	ReadView    func(r kv.Reader, name string) ([]byte, error)
+	Account     func(r kv.Reader, addr common.Address) ([]byte, error)
+	Price       func(r kv.Reader, asset string, q PriceQuery) ([]byte, error)
+	NavHistory  func(r kv.Reader, q NavQuery) ([]byte, error)
+	Redemption  func(r kv.Reader, id string) ([]byte, error)
+	Redemptions func(r kv.Reader, f RedemptionFilter, p Page) ([]byte, error)
+	Audit       func(r kv.Reader, f AuditFilter, p Page) ([]byte, error)
+	LedgerEntry func(r kv.Reader, tx common.Hash, logIndex uint64) ([]byte, error)
+	RecordJSON  func(key, value []byte) ([]byte, bool, error)
+	ParseTime   func(name, s string) (int64, error)
 )

@@ -3,7 +3,6 @@ package fund_test
 import (
 	"fmt"
 
-	"github.com/ethereum/go-ethereum/common"
 	"paimon/fund"
 	"paimon/kv"
 	"paimon/readmodel"
@@ -16,7 +15,6 @@ func init() {
 		{fund.ViewOverview, readmodel.ViewOverview}, {fund.ViewNav, readmodel.ViewNav}, {fund.ViewTiers, readmodel.ViewTiers},
 		{fund.ViewAssets, readmodel.ViewAssets}, {fund.ViewFlows, readmodel.ViewFlows}, {fund.ViewPrices, readmodel.ViewPrices},
 		{fund.IntervalRaw, readmodel.IntervalRaw}, {fmt.Sprint(fund.MaxLimit), fmt.Sprint(readmodel.MaxLimit)},
-		{fmt.Sprint(fund.RecordOther), fmt.Sprint(uint8(readmodel.RecordOther))},
 	} {
 		if c[0] != c[1] {
 			panic(fmt.Sprintf("fund's test constant %q is %q in readmodel", c[0], c[1]))
@@ -26,9 +24,6 @@ func init() {
 	fund.ViewNames = readmodel.ViewNames
 	fund.ReadView = readmodel.ReadView
 	fund.Account = readmodel.Account
-	fund.AccountTransactions = func(r kv.Reader, addr common.Address, p fund.Page) ([]byte, error) {
-		return readmodel.AccountTransactions(r, addr, readmodel.Page(p))
-	}
 	fund.Price = func(r kv.Reader, asset string, q fund.PriceQuery) ([]byte, error) {
 		return readmodel.Price(r, asset, readmodel.PriceQuery(q))
 	}
@@ -39,19 +34,10 @@ func init() {
 	fund.Redemptions = func(r kv.Reader, f fund.RedemptionFilter, p fund.Page) ([]byte, error) {
 		return readmodel.Redemptions(r, readmodel.RedemptionFilter(f), readmodel.Page(p))
 	}
-	fund.Transactions = func(r kv.Reader, f fund.TxFilter, p fund.Page) ([]byte, error) {
-		return readmodel.Transactions(r, readmodel.TxFilter(f), readmodel.Page(p))
-	}
 	fund.Audit = func(r kv.Reader, f fund.AuditFilter, p fund.Page) ([]byte, error) {
 		return readmodel.Audit(r, readmodel.AuditFilter(f), readmodel.Page(p))
 	}
 	fund.LedgerEntry = readmodel.LedgerEntry
 	fund.RecordJSON = readmodel.RecordJSON
-	fund.RecordRef = func(key []byte) (fund.RecordKind, [20]byte, []byte) {
-		k, addr, ref := readmodel.RecordRef(key)
-		return fund.RecordKind(k), addr, ref
-	}
-	fund.LedgerJSONOf = readmodel.LedgerJSONOf
-	fund.ParseAddress = readmodel.ParseAddress
 	fund.ParseTime = readmodel.ParseTime
 }

@@ -1,6 +1,7 @@
 package readmodel
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -238,29 +239,24 @@ func mustEqual(t testing.TB, what string, got, want any) {
 	}
 }
 
-// sampleCommands returns the committed examples (examples/sample-*.json, which fund's
-// TestSampleFiles generates) as the HTTP path encodes them: the logs, then the prices, both by
-// an operator, at the times fund's tests give them.
-func sampleCommands(t testing.TB) (logs, prices []byte) {
+// readSample decodes the JSON file examples/name into dst.
+func readSample(t testing.TB, name string, dst any) {
 	t.Helper()
-	const (
-		sampleStart      = int64(1_736_121_600) // 2025-01-06T00:00:00Z
-		sampleLogsTime   = (sampleStart + 6*day) * 1e9
-		samplePricesTime = (sampleStart+6*day+3600)*1e9 + 5
-	)
-	var logsBody struct{ Logs []chainlog.RawLog }
-	var pricesBody struct {
-		Prices []struct{ Asset, Price, Time string }
+	b, err := os.ReadFile("../examples/" + name)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for file, dst := range map[string]any{"../examples/sample-logs.json": &logsBody, "../examples/sample-prices.json": &pricesBody} {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(b, dst); err != nil {
-			t.Fatal(err)
-		}
+	if err := json.Unmarshal(b, dst); err != nil {
+		t.Fatal(err)
 	}
+}
+
+// sampleEvents returns the events of the committed walkthrough (examples/sample-logs.json,
+// which fund's TestSampleFiles generates), decoded.
+func sampleEvents(t testing.TB) []chainlog.Event {
+	t.Helper()
+	var body struct{ Logs []chainlog.RawLog }
+	readSample(t, "sample-logs.json", &body)
 	reg, err := chainlog.NewRegistry([]chainlog.ContractConfig{
 		{Name: "vault", Kind: "vault", Address: chainlog.HexAddress(vaultAddr)},
 		{Name: "redemptions", Kind: "redemption_manager", Address: chainlog.HexAddress(rmAddr)},
@@ -270,12 +266,31 @@ func sampleCommands(t testing.TB) (logs, prices []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs := make([]chainlog.Event, len(logsBody.Logs))
-	for i := range logsBody.Logs {
-		if evs[i], err = reg.Decode(&logsBody.Logs[i]); err != nil {
+	evs := make([]chainlog.Event, len(body.Logs))
+	for i := range body.Logs {
+		if evs[i], err = reg.Decode(&body.Logs[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return evs
+}
+
+// sampleCommands returns the committed walkthrough (examples/sample-*.json) as the HTTP path
+// encodes it: the logs, then the prices, both by an operator, at the times fund's tests give
+// them.
+func sampleCommands(t testing.TB) (logs, prices []byte) {
+	t.Helper()
+	const (
+		sampleStart      = int64(1_736_121_600) // 2025-01-06T00:00:00Z
+		sampleLogsTime   = (sampleStart + 6*day) * 1e9
+		samplePricesTime = (sampleStart+6*day+3600)*1e9 + 5
+	)
+	evs := sampleEvents(t)
+	var pricesBody struct {
+		Prices []struct{ Asset, Price, Time string }
+	}
+	readSample(t, "sample-prices.json", &pricesBody)
+	var err error
 	ps := make([]fund.PriceUpdate, len(pricesBody.Prices))
 	for i, p := range pricesBody.Prices {
 		if ps[i].Asset, err = ParseAsset(p.Asset); err != nil {
@@ -291,4 +306,46 @@ func sampleCommands(t testing.TB) (logs, prices []byte) {
 	ops := fund.Actor{Name: "ops", Role: "operator", IP: "127.0.0.1"}
 	return fund.EncodeLogs(&fund.LogsCommand{Time: sampleLogsTime, Actor: ops, Events: evs}),
 		fund.EncodePrices(&fund.PricesCommand{Time: samplePricesTime, Actor: ops, Prices: ps})
+}
+
+func removed(e chainlog.Event) chainlog.Event {
+	e.Removed = true
+	return e
+}
+
+// navKey is the key of a NAV point: N time8 bn8 li8.
+func navKey(t int64, bn, li uint64) []byte {
+	return key(fund.PrefixNav, be64(uint64(t)), be64(bn), be64(li))
+}
+
+// Addresses of the sample walkthrough (examples/sample-*.json, fund's sample_test.go).
+var (
+	alice = common.BytesToAddress(crypto.Keccak256([]byte("paimon sample: alice"))[12:])
+	usdt  = common.HexToAddress("0x55d398326f99059ff775485246999027b3197955") // BSC-USD
+)
+
+func readOutbox(t testing.TB, r kv.Reader, after uint64) []fund.OutboxEntry {
+	t.Helper()
+	var out []fund.OutboxEntry
+	if err := fund.ReadOutbox(r, after, 0, func(e fund.OutboxEntry) bool { out = append(out, e); return true }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// sameRecords compares Changes.Records with outbox entries, field by field (nil Value for a
+// deletion in both).
+func sameRecords(t *testing.T, what string, got, want []fund.OutboxEntry) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d records, want %d", what, len(got), len(want))
+	}
+	for i := range got {
+		g, w := &got[i], &want[i]
+		if g.Index != w.Index || g.Ord != w.Ord || g.Time != w.Time || !bytes.Equal(g.Key, w.Key) ||
+			!bytes.Equal(g.Value, w.Value) || (g.Value == nil) != (w.Value == nil) {
+			t.Fatalf("%s: record %d = %d-%d %d %x (nil %v), want %d-%d %d %x (nil %v)", what, i,
+				g.Index, g.Ord, g.Time, g.Key, g.Value == nil, w.Index, w.Ord, w.Time, w.Key, w.Value == nil)
+		}
+	}
 }

@@ -1,16 +1,16 @@
-package fund
+package readmodel
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/holiman/uint256"
 	"paimon/chainlog"
+	"paimon/fund"
 	"paimon/kv"
 )
 
@@ -59,33 +59,33 @@ func indexOfKey(keys [][]byte, k []byte) int {
 func readResource(t testing.TB, r kv.Reader, key []byte) ([]byte, error) {
 	t.Helper()
 	switch key[0] {
-	case pAccount:
+	case fund.PrefixAccount:
 		return Account(r, [20]byte(key[1:]))
-	case pRedemption:
+	case fund.PrefixRedemption:
 		return Redemption(r, new(uint256.Int).SetBytes(key[1:]).Dec())
-	case pPrice:
+	case fund.PrefixPrice:
 		return Price(r, chainlog.HexAddress([20]byte(key[1:])), PriceQuery{})
-	case pNav:
+	case fund.PrefixNav:
 		body, err := NavHistory(r, NavQuery{Interval: IntervalRaw, HasFrom: true, Limit: MaxLimit})
 		items := listItems(t, body, err)
-		keys := keysOf(t, r, pNav, false)
+		keys := keysOf(t, r, fund.PrefixNav, false)
 		if len(items) != len(keys) {
 			t.Fatalf("%d NAV items for %d points", len(items), len(keys))
 		}
 		if i := indexOfKey(keys, key); i >= 0 {
 			return items[i], nil
 		}
-		return nil, ErrNotFound
-	case pLedger:
+		return nil, fund.ErrNotFound
+	case fund.PrefixLedger:
 		body, err := Transactions(r, TxFilter{}, Page{Limit: MaxLimit})
 		items := listItems(t, body, err)
-		keys := keysOf(t, r, pLedger, true)
+		keys := keysOf(t, r, fund.PrefixLedger, true)
 		if len(items) != len(keys) {
 			t.Fatalf("%d ledger items for %d entries", len(items), len(keys))
 		}
 		i := indexOfKey(keys, key)
 		if i < 0 {
-			return nil, ErrNotFound
+			return nil, fund.ErrNotFound
 		}
 		pos := key[1:]
 		one, err := LedgerEntry(r, common.Hash(pos[16:]), be64get(pos[8:]))
@@ -100,7 +100,7 @@ func readResource(t testing.TB, r kv.Reader, key []byte) ([]byte, error) {
 
 // checkRecordsRender checks each record that RecordJSON renders against the GET of r, which
 // must hold the records' values (the state right after their batch).
-func checkRecordsRender(t *testing.T, what string, r kv.Reader, recs []OutboxEntry, seen map[byte]int) {
+func checkRecordsRender(t *testing.T, what string, r kv.Reader, recs []fund.OutboxEntry, seen map[byte]int) {
 	t.Helper()
 	for _, rec := range recs {
 		body, ok, err := RecordJSON(rec.Key, rec.Value)
@@ -115,7 +115,7 @@ func checkRecordsRender(t *testing.T, what string, r kv.Reader, recs []OutboxEnt
 		}
 		want, werr := readResource(t, r, rec.Key)
 		if rec.Value == nil {
-			if !errors.Is(err, ErrNotFound) || !errors.Is(werr, ErrNotFound) {
+			if !errors.Is(err, fund.ErrNotFound) || !errors.Is(werr, fund.ErrNotFound) {
 				t.Fatalf("%s: deleted %x renders %s %v, reads %s %v", what, rec.Key, body, err, want, werr)
 			}
 			continue
@@ -128,32 +128,6 @@ func checkRecordsRender(t *testing.T, what string, r kv.Reader, recs []OutboxEnt
 		}
 		seen[rec.Key[0]]++
 	}
-}
-
-// sameRecords compares Changes.Records with outbox entries, field by field (nil Value for a
-// deletion in both).
-func sameRecords(t *testing.T, what string, got, want []OutboxEntry) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: %d records, want %d", what, len(got), len(want))
-	}
-	for i := range got {
-		g, w := &got[i], &want[i]
-		if g.Index != w.Index || g.Ord != w.Ord || g.Time != w.Time || !bytes.Equal(g.Key, w.Key) ||
-			!bytes.Equal(g.Value, w.Value) || (g.Value == nil) != (w.Value == nil) {
-			t.Fatalf("%s: record %d = %d-%d %d %x (nil %v), want %d-%d %d %x (nil %v)", what, i,
-				g.Index, g.Ord, g.Time, g.Key, g.Value == nil, w.Index, w.Ord, w.Time, w.Key, w.Value == nil)
-		}
-	}
-}
-
-// lastChanges returns the Changes of the last committed batch.
-func (e *env) lastChanges() *Changes {
-	e.t.Helper()
-	if len(e.obs.got) == 0 {
-		e.t.Fatal("no batch committed")
-	}
-	return e.obs.got[len(e.obs.got)-1]
 }
 
 // TestRecordsSample applies the walkthrough (examples/sample-*.json) with the outbox on: each
@@ -177,7 +151,7 @@ func TestRecordsSample(t *testing.T) {
 	}
 	// The walkthrough: 3 holders, 1 redemption, 3 prices set by the oracle and again by the
 	// operator, 6 NAV points, 33 ledger entries.
-	mustEqual(t, "rendered records", seen, map[byte]int{pAccount: 3, pRedemption: 1, pPrice: 6, pNav: 6, pLedger: 33})
+	mustEqual(t, "rendered records", seen, map[byte]int{fund.PrefixAccount: 3, fund.PrefixRedemption: 1, fund.PrefixPrice: 6, fund.PrefixNav: 6, fund.PrefixLedger: 33})
 }
 
 // TestRecordsManyCommandsInABatch: a batch of many commands has one record per command and
@@ -189,7 +163,7 @@ func TestRecordsManyCommandsInABatch(t *testing.T) {
 	evs = append(evs, removed(evs[1]), mk("Transfer", 14, 0, testNow, addr(9), addr(1), e18(3)))
 	for i := range evs {
 		e.index++
-		if _, err := e.m.Apply(e.st, e.index, EncodeLogs(&LogsCommand{Time: (testNow + int64(i)) * 1e9, Events: evs[i : i+1]})); err != nil {
+		if _, err := e.m.Apply(e.st, e.index, fund.EncodeLogs(&fund.LogsCommand{Time: (testNow + int64(i)) * 1e9, Events: evs[i : i+1]})); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -200,11 +174,11 @@ func TestRecordsManyCommandsInABatch(t *testing.T) {
 	recs := e.lastChanges().Records
 	sameRecords(t, "batch", recs, readOutbox(t, e.st, 0))
 	mustEqual(t, "first and last index", fmt.Sprint(recs[0].Index, recs[len(recs)-1].Index), fmt.Sprint(1, len(evs)))
-	last := map[string]OutboxEntry{}
+	last := map[string]fund.OutboxEntry{}
 	for _, r := range recs {
 		last[string(r.Key)] = r
 	}
-	var final []OutboxEntry
+	var final []fund.OutboxEntry
 	for _, r := range recs {
 		if l := last[string(r.Key)]; l.Index == r.Index && l.Ord == r.Ord {
 			final = append(final, r)
@@ -222,70 +196,8 @@ func TestRecordsManyCommandsInABatch(t *testing.T) {
 	}
 }
 
-// TestRecordsIndependentOfBatching: the records handed to the observer are the same however
-// the commands were batched, including the entries a sync mark of the same batch prunes.
-func TestRecordsIndependentOfBatching(t *testing.T) {
-	for seed := uint64(1); seed <= 4; seed++ {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			cmds := randomCommands(rand.New(rand.NewPCG(seed, 11)), 150)
-			one, many := newOutboxEnv(t), newOutboxEnv(t)
-			applyBatches(t, one, rand.New(rand.NewPCG(seed, 1)), cmds, 1)
-			applyBatches(t, many, rand.New(rand.NewPCG(seed, 2)), cmds, 12)
-			all := func(e *env) []OutboxEntry {
-				var out []OutboxEntry
-				for _, c := range e.obs.got {
-					out = append(out, c.Records...)
-				}
-				return out
-			}
-			if len(many.obs.got) >= len(one.obs.got) {
-				t.Fatalf("%d batches, not fewer than %d", len(many.obs.got), len(one.obs.got))
-			}
-			sameRecords(t, "batched", all(many), all(one))
-		})
-	}
-}
-
-func TestRecordsPrunedInTheSameBatch(t *testing.T) {
-	price := func(i int) []byte {
-		return EncodePrices(&PricesCommand{Time: int64(i) * 1e9, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50 + i)), Price: *u(7), Time: testNow}}})
-	}
-	e := newOutboxEnv(t)
-	for _, c := range [][]byte{price(1), price(2), EncodeSyncMark(2, 5)} {
-		e.index++
-		if _, err := e.m.Apply(e.st, e.index, c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := e.m.EndBatch(e.st, e.index); err != nil {
-		t.Fatal(err)
-	}
-	e.m.Committed()
-	if n := len(readOutbox(t, e.st, 0)); n != 0 {
-		t.Fatalf("%d outbox entries left", n)
-	}
-	var idx []uint64
-	for _, r := range e.lastChanges().Records {
-		idx = append(idx, r.Index)
-	}
-	mustEqual(t, "record indexes", idx, []uint64{1, 1, 1, 2, 2, 2}) // S, P, H of each price
-}
-
-func TestRecordsOffWithoutOutbox(t *testing.T) {
-	logs, prices := sampleCommands(t)
-	e := newEnv(t)
-	e.apply(logs)
-	e.apply(prices)
-	e.logs(removed(sampleEvents()[0]))
-	for i, c := range e.obs.got {
-		if c.Records != nil {
-			t.Fatalf("batch %d: %d records with the outbox off", i, len(c.Records))
-		}
-	}
-}
-
 // TestRecordsOfARevert: reverting a mint deletes the ledger entry and the account it created:
-// both are records with a nil Value, which RecordJSON reports as ErrNotFound.
+// both are records with a nil Value, which RecordJSON reports as fund.ErrNotFound.
 func TestRecordsOfARevert(t *testing.T) {
 	mint := mk("Transfer", 1, 0, testNow, common.Address{}, addr(1), u(5))
 	e := newOutboxEnv(t)
@@ -298,18 +210,18 @@ func TestRecordsOfARevert(t *testing.T) {
 		}
 		deleted[r.Key[0]]++
 		body, ok, err := RecordJSON(r.Key, r.Value)
-		if kind := bytes.IndexByte([]byte(pushKinds), r.Key[0]) >= 0; ok != kind || (ok && !errors.Is(err, ErrNotFound)) || body != nil {
+		if kind := bytes.IndexByte([]byte(pushKinds), r.Key[0]) >= 0; ok != kind || (ok && !errors.Is(err, fund.ErrNotFound)) || body != nil {
 			t.Fatalf("deleted %x: %s %v %v", r.Key, body, ok, err)
 		}
 	}
-	mustEqual(t, "deleted", deleted, map[byte]int{pFund: 1, pAccount: 1, pLedger: 1})
+	mustEqual(t, "deleted", deleted, map[byte]int{'S': 1, fund.PrefixAccount: 1, fund.PrefixLedger: 1})
 	sameRecords(t, "revert", e.lastChanges().Records, readOutbox(t, e.st, 1))
 }
 
 // TestLedgerJSONOfMatchesApplied: a pending event renders as its ledger entry will once
 // applied, with a block time of its own or the command's.
 func TestLedgerJSONOfMatchesApplied(t *testing.T) {
-	evs := append(allEvents(), sampleEvents()...)
+	evs := append(allEvents(), sampleEvents(t)...)
 	noTime := mk("Deposit", 300, 0, 0, addr(3), addr(3), e18(1), e18(1))
 	evs = append(evs, noTime)
 	const cmdTime = (testNow + 77) * 1e9
@@ -324,9 +236,8 @@ func TestLedgerJSONOfMatchesApplied(t *testing.T) {
 		if ev.BlockTime != bt {
 			t.Fatal("LedgerJSONOf changed the caller's event")
 		}
-		e.apply(EncodeLogs(&LogsCommand{Time: cmdTime, Events: []chainlog.Event{*ev}}))
-		pos := makeLedgerPos(ev.BlockNumber, ev.LogIndex, ev.TxHash)
-		lk := key(pLedger, pos[:])
+		e.apply(fund.EncodeLogs(&fund.LogsCommand{Time: cmdTime, Events: []chainlog.Event{*ev}}))
+		lk := fund.LedgerKey(ev.BlockNumber, ev.LogIndex, ev.TxHash)
 		var applied []byte
 		for _, r := range e.lastChanges().Records {
 			if bytes.Equal(r.Key, lk) {
@@ -362,9 +273,9 @@ func TestLedgerJSONOfMatchesApplied(t *testing.T) {
 			ev := mk("Deposit", 1, 0, testNow, addr(3), addr(3), e18(1), e18(1))
 			tc.edit(&ev)
 			body, err := LedgerJSONOf(&ev, testNow)
-			var verr *ValidationError
+			var verr *fund.ValidationError
 			if !errors.As(err, &verr) || body != nil {
-				t.Fatalf("%s %v, want a *ValidationError", body, err)
+				t.Fatalf("%s %v, want a *fund.ValidationError", body, err)
 			}
 		})
 	}
@@ -374,12 +285,12 @@ func TestRecordJSONRefuses(t *testing.T) {
 	e := newOutboxEnv(t)
 	logs, _ := sampleCommands(t)
 	e.apply(logs)
-	acct := accountKey(alice)
+	acct := key(fund.PrefixAccount, alice[:])
 	acctVal, err := e.st.Get(acct)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ledger := keysOf(t, e.st, pLedger, false)[0]
+	ledger := keysOf(t, e.st, fund.PrefixLedger, false)[0]
 	ledgerVal, _ := e.st.Get(ledger)
 	tests := []struct {
 		name     string
@@ -387,27 +298,27 @@ func TestRecordJSONRefuses(t *testing.T) {
 		wantOK   bool
 		wantErr  error
 	}{
-		{"fund singleton", []byte{pFund}, []byte{1}, false, nil},
-		{"asset", assetKey(usdt), []byte{1}, false, nil},
-		{"price point", key(pPriceHist, make([]byte, 20+8+17)), []byte{1}, false, nil},
+		{"fund singleton", []byte{'S'}, []byte{1}, false, nil},
+		{"asset", key(fund.PrefixAsset, usdt[:]), []byte{1}, false, nil},
+		{"price point", key(fund.PrefixPriceHistory, make([]byte, 20+8+17)), []byte{1}, false, nil},
 		{"flow bucket", flowKey(0), []byte{1}, false, nil},
-		{"risk event", key(pRisk, make([]byte, ledgerPosLen)), []byte{1}, false, nil},
-		{"audit", key(pAudit, make([]byte, 12)), []byte{1}, false, nil},
-		{"ingest checkpoint", []byte{pIngest}, []byte{1}, false, nil},
-		{"view", viewKey(ViewOverview), []byte("{}"), false, nil},
-		{"outbox", outboxKey(1, 0), []byte{1}, false, nil},
+		{"risk event", key(fund.PrefixRisk, make([]byte, fund.LedgerPosLen)), []byte{1}, false, nil},
+		{"audit", key(fund.PrefixAudit, make([]byte, 12)), []byte{1}, false, nil},
+		{"ingest checkpoint", []byte{'I'}, []byte{1}, false, nil},
+		{"view", fund.ViewKey(ViewOverview), []byte("{}"), false, nil},
+		{"outbox", key('O', be64(1), []byte{0, 0, 0, 0}), []byte{1}, false, nil},
 		{"raftstore", []byte("m/applied"), be64(1), false, nil},
 		{"empty key", nil, nil, false, nil},
-		{"short account key", acct[:20], acctVal, true, ErrInvariant},
-		{"long ledger key", append(bytes.Clone(ledger), 0), ledgerVal, true, ErrInvariant},
-		{"account truncated", acct, acctVal[:len(acctVal)-1], true, ErrInvariant},
-		{"account trailing byte", acct, append(bytes.Clone(acctVal), 0), true, ErrInvariant},
-		{"ledger garbage", ledger, []byte{1, 2, 3}, true, ErrInvariant},
-		{"redemption empty", key(pRedemption, make([]byte, 32)), []byte{}, true, ErrInvariant},
-		{"price version", priceKey(usdt), []byte{9, 0, 0, 0, 0}, true, ErrInvariant},
-		{"nav short", navKey(1, 2, 3), []byte{1, 1}, true, ErrInvariant},
-		{"deleted account", acct, nil, true, ErrNotFound},
-		{"deleted ledger entry", ledger, nil, true, ErrNotFound},
+		{"short account key", acct[:20], acctVal, true, fund.ErrInvariant},
+		{"long ledger key", append(bytes.Clone(ledger), 0), ledgerVal, true, fund.ErrInvariant},
+		{"account truncated", acct, acctVal[:len(acctVal)-1], true, fund.ErrInvariant},
+		{"account trailing byte", acct, append(bytes.Clone(acctVal), 0), true, fund.ErrInvariant},
+		{"ledger garbage", ledger, []byte{1, 2, 3}, true, fund.ErrInvariant},
+		{"redemption empty", key(fund.PrefixRedemption, make([]byte, 32)), []byte{}, true, fund.ErrInvariant},
+		{"price version", key(fund.PrefixPrice, usdt[:]), []byte{9, 0, 0, 0, 0}, true, fund.ErrInvariant},
+		{"nav short", navKey(1, 2, 3), []byte{1, 1}, true, fund.ErrInvariant},
+		{"deleted account", acct, nil, true, fund.ErrNotFound},
+		{"deleted ledger entry", ledger, nil, true, fund.ErrNotFound},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -434,29 +345,29 @@ func FuzzRecordJSON(f *testing.F) {
 			f.Add(bytes.Clone(r.Key), bytes.Clone(r.Value))
 		}
 	}
-	f.Add([]byte{pNav}, []byte{1})
-	f.Add(navKey(-1, 0, 0), (&navPoint{}).encode())
-	f.Add(key(pRedemption, bytes.Repeat([]byte{0xff}, 32)), []byte(nil))
+	f.Add([]byte{fund.PrefixNav}, []byte{1})
+	f.Add(navKey(-1, 0, 0), []byte{1, 0, 0, 0}) // a NAV point of zeros: version 1, three empty amounts
+	f.Add(key(fund.PrefixRedemption, bytes.Repeat([]byte{0xff}, 32)), []byte(nil))
 	f.Fuzz(func(t *testing.T, key, value []byte) {
 		body, ok, err := RecordJSON(key, value)
-		want := IsPrimaryRecord(key) && bytes.IndexByte([]byte(pushKinds), key[0]) >= 0
-		if k, _, ref := RecordRef(key); (k != RecordOther) != (want && len(key) == primaryKeyLen[key[0]]) || (ref != nil && !json.Valid(ref)) {
+		want := fund.IsPrimaryRecord(key) && bytes.IndexByte([]byte(pushKinds), key[0]) >= 0
+		if k, _, ref := RecordRef(key); (k != RecordOther) != (want && len(key) == fund.PrimaryKeyLen(key)) || (ref != nil && !json.Valid(ref)) {
 			t.Fatalf("RecordRef(%x) = %d %s", key, k, ref)
 		}
 		if ok != want {
 			t.Fatalf("ok %v for %x", ok, key)
 		}
 		if !ok || err != nil {
-			if body != nil || (!ok && err != nil) || (err != nil && !errors.Is(err, ErrInvariant) && !(value == nil && errors.Is(err, ErrNotFound))) {
+			if body != nil || (!ok && err != nil) || (err != nil && !errors.Is(err, fund.ErrInvariant) && !(value == nil && errors.Is(err, fund.ErrNotFound))) {
 				t.Fatalf("%x: %s %v %v", key, body, ok, err)
 			}
-			if !ok || len(key) != primaryKeyLen[key[0]] || value == nil {
+			if !ok || len(key) != fund.PrimaryKeyLen(key) || value == nil {
 				return
 			}
 		} else if !json.Valid(body) {
 			t.Fatalf("%x: invalid JSON %s", key, body)
 		}
-		if key[0] == pNav && int64(be64get(key[1:])) < 0 {
+		if key[0] == fund.PrefixNav && int64(be64get(key[1:])) < 0 {
 			return // the history lists times from 0 on
 		}
 		st := kv.NewMem()
@@ -466,9 +377,9 @@ func FuzzRecordJSON(f *testing.F) {
 		var read []byte
 		var rerr error
 		switch key[0] {
-		case pNav, pLedger:
+		case fund.PrefixNav, fund.PrefixLedger:
 			var items []json.RawMessage
-			if key[0] == pNav {
+			if key[0] == fund.PrefixNav {
 				b, lerr := NavHistory(st, NavQuery{Interval: IntervalRaw, HasFrom: true})
 				rerr = lerr
 				if lerr == nil {
