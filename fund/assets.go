@@ -71,6 +71,7 @@ func (ac *applyContext) assetSet(token common.Address, fn func(x *asset)) error 
 	prev := *x
 	if !ok {
 		x.active = true
+		ac.noteAsset(token)
 	}
 	fn(x)
 	if !ok || x.tier != prev.tier || x.active != prev.active || !x.alloc.Eq(&prev.alloc) {
@@ -89,6 +90,7 @@ func (ac *applyContext) assetHold(token common.Address, tier uint8, amt *uint256
 	if !ok {
 		ac.journalAssetSet(token, true, x)
 		x.tier, x.active = tier, true
+		ac.noteAsset(token)
 	}
 	if !amt.IsZero() {
 		ac.journal = append(ac.journal, opAssetAdd)

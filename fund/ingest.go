@@ -38,7 +38,9 @@ type BlockRef struct {
 // fork) are reverted, newest first, before the range's events are applied.
 type IngestCommand struct {
 	// Version is the command's version: 1 (v0.1.0's) or RiskVersion; 0 encodes RiskVersion.
-	// Both apply v0.1.0's ledger rules; they differ in the risk events (risk.go).
+	// Both apply v0.1.0's ledger rules; they differ in the risk events (risk.go), and version
+	// 2 needs this release's cluster version, so its first command starts the books
+	// (BooksVersion, books.go).
 	Version  byte
 	Time     int64 // unix ns
 	Prev     BlockRef
@@ -50,6 +52,10 @@ type IngestCommand struct {
 	Blocks   []BlockRef // blocks of the range whose hashes the poller knows, kept for reorgs
 	Window   int        // how many kept blocks the checkpoint holds at most
 }
+
+// BooksVersion is the version of CmdIngest whose first command starts the books: RiskVersion,
+// the first version that needs this release's cluster version.
+const BooksVersion = RiskVersion
 
 // IngestResult is the result of a CmdIngest command.
 type IngestResult struct {

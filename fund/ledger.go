@@ -96,6 +96,7 @@ func (ac *applyContext) applyEvent(ev *chainlog.Event, s *chainlog.Spec, tk []by
 	if err := ac.applyEffects(ev, s, &pos); err != nil {
 		return err
 	}
+	ac.booksEvent(ev, s, false)
 	if err := ac.set(key(pLedger, pos[:]), encodeLedger(ev, ac.journal)); err != nil {
 		return err
 	}
@@ -151,6 +152,7 @@ func (ac *applyContext) revertEntry(pos ledgerPos, rec *ledgerRecord) (*chainlog
 	if err != nil {
 		return nil, corrupt("ledger journal", err)
 	}
+	ac.booksEvent(&rec.ev, s, true)
 	for i := len(ops) - 1; i >= 0; i-- {
 		if err := ac.undo(&ops[i]); err != nil {
 			return nil, err

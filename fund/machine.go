@@ -190,6 +190,15 @@ type Machine struct {
 	// computed after NewMachine or Load; hasTip is false for an empty ledger.
 	tip              ledgerPos
 	tipKnown, hasTip bool
+
+	// tokens lists the asset tokens the books value (books.go, assetTokens), scanned once
+	// after NewMachine or Load (tokensKnown); booksBuf is the Books Apply computes into.
+	tokens      []common.Address
+	tokensKnown bool
+	booksBuf    Books
+	// figuresStale is set when the current command changed what the books derive from
+	// (booksClass); the command's end recomputes the singleton's figures.
+	figuresStale bool
 }
 
 // NewMachine returns a Machine over an empty state; call Load before Apply when the store
@@ -218,6 +227,7 @@ func (m *Machine) Load(r kv.Reader) error {
 	m.overlay.reset()
 	m.pruneTo = 0
 	m.tipKnown = false
+	m.tokensKnown = false
 	return nil
 }
 
@@ -250,6 +260,9 @@ func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error)
 	ac := &applyContext{Machine: m, store: rw, index: index, journal: m.journal[:0]}
 	sp := m.savepoint()
 	m.changes.Index = index
+	if err := ac.startBooksIfDue(cmd); err != nil {
+		return nil, err
+	}
 	switch cmd[0] {
 	case CmdLogs:
 		var c *LogsCommand
@@ -329,6 +342,12 @@ func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error)
 			ac.cmdTime = c.Time
 			res, err = ac.applyRiskResolve(c)
 		}
+	case CmdAssetMeta:
+		var c *AssetMetaCommand
+		if c, err = DecodeAssetMeta(cmd); err == nil {
+			ac.cmdTime = c.Time
+			res, err = ac.applyAssetMeta(c)
+		}
 	default:
 		err = fmt.Errorf("%w: unknown command type %d", ErrBadCommand, cmd[0])
 	}
@@ -338,7 +357,11 @@ func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error)
 	}
 	if _, refused := res.(*ValidationError); refused {
 		m.rollback(sp)
+		m.figuresStale = false
 		return res, nil
+	}
+	if err := ac.refreshFigures(); err != nil {
+		return nil, err
 	}
 	if m.info.Outbox {
 		m.recordChanges(index, ac.cmdTime, &sp.fund)
@@ -499,10 +522,11 @@ func (m *Machine) EndBatch(rw kv.ReadWriter, lastIndex uint64) error {
 	}
 	if m.fundDirty {
 		// The initial singleton is not stored, so that reverting everything restores an
-		// empty store exactly.
+		// empty store exactly (with or without books: books that are all zero start again,
+		// exactly, from the ledger at the next command that starts them, see books.go).
 		enc := m.fund.encode()
 		var err error
-		if bytes.Equal(enc, initialFund) {
+		if bytes.Equal(enc, initialFund) || bytes.Equal(enc, initialBooksFund) {
 			err = rw.Delete([]byte{pFund})
 		} else {
 			err = rw.Set([]byte{pFund}, enc)
@@ -563,6 +587,7 @@ func (m *Machine) mark(classes ...Class) {
 	for _, c := range classes {
 		m.dirty[c] = true
 		m.changes.Classes[c] = true
+		m.figuresStale = m.figuresStale || booksClass[c]
 	}
 }
 

@@ -191,11 +191,13 @@ func TestEffectsAndInverse(t *testing.T) {
 		}},
 		{"AssetPurchased", []chainlog.Event{mk("AssetAdded", 1, 0, testNow, tok1, 0, 4000), mk("AssetAdded", 1, 1, testNow, tok2, 1, 4000),
 			mk("AssetPurchased", 1, 2, testNow, tok2, 1, e18(1), e18(1)),
-			mk("PriceSet", 1, 3, testNow, tok1, e18(2), testNow, 0), mk("PriceSet", 1, 4, testNow, tok2, oneE18, testNow, 0)},
+			mk("PriceSet", 1, 3, testNow, tok1, e18(2), testNow, 0), mk("PriceSet", 1, 4, testNow, tok2, oneE18, testNow, 0),
+			mk("Deposit", 1, 5, testNow, h1, h1, e18(10), e18(10))},
 			mk("AssetPurchased", 30, 0, testNow, tok1, 0, e18(6), e18(3)), func(e *env) {
-				e.check("assets", e.view(ViewAssets), expect{"items.0.holding": e18(3), "items.0.value": e18(6), "items.0.price": e18(2)})
-				e.check("tiers", e.view(ViewTiers), expect{"items.0.value": e18(6), "items.0.ratio": 8571, "items.1.ratio": 1428, "items.0.assets.0": chainlog.HexAddress(tok1)})
-				e.check("overview", e.view(ViewOverview), expect{"tiers.L1.ratio": 8571, "tiers.L2.value": e18(1)})
+				// cash 10 - 1 - 6 = 3; L1 = cash 3 + 3 tokens at 2 = 9, L2 = 1.
+				e.check("assets", e.view(ViewAssets), expect{"items.0.holding": e18(3), "items.0.value": e18(6), "items.0.price": e18(2), "items.0.decimals": 18})
+				e.check("tiers", e.view(ViewTiers), expect{"items.0.value": e18(9), "items.0.ratio": 9000, "items.1.ratio": 1000, "items.0.assets.0": chainlog.HexAddress(tok1)})
+				e.check("overview", e.view(ViewOverview), expect{"tiers.L1.ratio": 9000, "tiers.L2.value": e18(1), "cash": e18(3), "grossAssets": e18(10), "totalAssets": e18(10)})
 			}},
 		{"AssetPurchased unknown asset", nil, mk("AssetPurchased", 30, 0, testNow, tok1, 2, u(6), u(3)), func(e *env) {
 			e.check("assets", e.view(ViewAssets), expect{"items.0.holding": 3, "items.0.tier": "L3", "items.0.active": true})

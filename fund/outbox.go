@@ -132,7 +132,7 @@ func (m *Machine) recordChanges(index uint64, t int64, before *fundState) {
 		return
 	}
 	it := outboxItem{index: index, time: t, key: []byte{pFund}}
-	if enc := m.fund.encode(); !bytes.Equal(enc, initialFund) {
+	if enc := m.fund.encode(); !bytes.Equal(enc, initialFund) && !bytes.Equal(enc, initialBooksFund) {
 		it.value, it.present = enc, true
 	}
 	m.overlay.changed = append(m.overlay.changed, it)

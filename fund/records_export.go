@@ -35,6 +35,16 @@ type FundRecord struct {
 	LastBlock                                                             uint64
 	LatestBlockTime                                                       int64 // unix s
 	UpdatedAt                                                             int64 // unix ns (command time); 0 before any change
+
+	// The books (EVENTS.md "The fund's books"), once they started (Books; see fund DESIGN.md
+	// "The books"): TotalAssets is then the books' (grossAssets − liability − redemption
+	// fees), before it v0.1.0's sum of flows, and the fields below are nil. Signed amounts;
+	// TierRatios in basis points; ComputedSharePrice and NavDriftBps nil when not computable.
+	Books                  bool
+	Cash, GrossAssets      *big.Int
+	TierValues, TierRatios [3]*big.Int
+	ComputedSharePrice     *big.Int
+	NavDriftBps            *big.Int
 }
 
 // TierBand is a tier's configured ratios in basis points (unsigned, as the API renders them).
@@ -255,6 +265,20 @@ func fundRecord(v []byte) (*FundRecord, error) {
 	for t := range f.tiers {
 		b := &f.tiers[t]
 		r.Tiers[t] = TierBand{TargetRatio: unsignedBig(&b.target), MinRatio: unsignedBig(&b.min), MaxRatio: unsignedBig(&b.max)}
+	}
+	if f.books {
+		g := &f.figures
+		r.Books, r.TotalAssets = true, signedBig(&g.total)
+		r.Cash, r.GrossAssets = signedBig(&f.cash), signedBig(&g.gross)
+		for t := range g.tierValue {
+			r.TierValues[t], r.TierRatios[t] = signedBig(&g.tierValue[t]), signedBig(&g.tierRatio[t])
+		}
+		if g.hasComputed {
+			r.ComputedSharePrice = signedBig(&g.computedPrice)
+		}
+		if g.hasDrift {
+			r.NavDriftBps = signedBig(&g.driftBp)
+		}
 	}
 	return r, nil
 }

@@ -99,6 +99,20 @@ func TestDecodeRecordMatchesAPI(t *testing.T) {
 				tier := tierName(uint8(i))
 				want["tiers."+tier+".targetRatio"], want["tiers."+tier+".minRatio"], want["tiers."+tier+".maxRatio"] = b.TargetRatio, b.MinRatio, b.MaxRatio
 			}
+			if !r.Books {
+				t.Fatal("the sample state has no books")
+			}
+			want["cash"], want["grossAssets"] = bigStr(r.Cash), bigStr(r.GrossAssets)
+			for i := range r.TierValues {
+				tier := tierName(uint8(i))
+				want["tiers."+tier+".value"], want["tiers."+tier+".ratio"] = bigStr(r.TierValues[i]), r.TierRatios[i]
+			}
+			if r.ComputedSharePrice != nil {
+				want["computedSharePrice"] = bigStr(r.ComputedSharePrice)
+			}
+			if r.NavDriftBps != nil {
+				want["navDriftBps"] = r.NavDriftBps
+			}
 			e.check("fund", o, want)
 			mustEqual(t, "latest block time", r.LatestBlockTime, e.m.fund.ints[fLatestTime])
 		case *AccountRecord:

@@ -105,6 +105,10 @@ type StoredFund struct {
 	LastBlock                                                             uint64
 	LatestBlockTime                                                       int64 // unix s
 	UpdatedAt                                                             int64 // unix ns (command time); 0 before any change
+	// Books is set once the fund keeps its books (DESIGN.md "The books"); Cash is then the
+	// vault's stablecoin (two's complement). BooksOf derives the other figures.
+	Books bool
+	Cash  uint256.Int
 }
 
 // LoadFund reads the fund singleton from r: the initial state while none is stored.
@@ -119,6 +123,7 @@ func LoadFund(r kv.Reader) (StoredFund, error) {
 		FeeManagement: f.amounts[fFeeManagement], FeePerformance: f.amounts[fFeePerformance], FeeRedemption: f.amounts[fFeeRedemption],
 		EmergencyMode: f.emergency, HolderCount: f.holders,
 		LastBlock: uint64(f.ints[fLastBlock]), LatestBlockTime: f.ints[fLatestTime], UpdatedAt: f.ints[fUpdatedAt],
+		Books: f.books, Cash: f.cash,
 	}
 	for t, b := range f.tiers {
 		s.Tiers[t] = StoredTierBand{Target: b.target, Min: b.min, Max: b.max}

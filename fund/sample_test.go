@@ -181,7 +181,15 @@ func TestSampleData(t *testing.T) {
 	e.check("overview", e.view(ViewOverview), expect{
 		"fundId": "paimon-prime", "chainId": 56,
 		"sharePrice": "1005200000000000000", "nav": "1.0052",
-		"totalAssets":              "154958062000000000000000",
+		// The books (EVENTS.md): cash = 175,000 deposited - 174,400 invested - 20,041.938
+		// settled - 9.59 fees = -19,451.528 (the walkthrough invests more than it holds);
+		// L1 = cash + 55,000 USDT; totalAssets = grossAssets (no liability, no redemption
+		// fees); the published NAV 1.0052 is 53 bps above the books' 0.99986.
+		"cash":                     "-19451528000000000000000",
+		"grossAssets":              "154948472000000000000000",
+		"totalAssets":              "154948472000000000000000",
+		"computedSharePrice":       "999860850797906623",
+		"navDriftBps":              53,
 		"totalSupply":              "154970035956851777866560",
 		"totalLockedShares":        0,
 		"totalRedemptionLiability": 0,
@@ -190,10 +198,12 @@ func TestSampleData(t *testing.T) {
 		"fees.management":          "9590000000000000000",
 		"tiers.L1.targetRatio":     2000,
 		"tiers.L3.maxRatio":        6000,
-		"tiers.L1.value":           "55000000000000000000000",
+		"tiers.L1.value":           "35548472000000000000000",
 		"tiers.L2.value":           "45900000000000000000000",
 		"tiers.L3.value":           "73500000000000000000000",
-		"tiers.L1.ratio":           3153,
+		"tiers.L1.ratio":           2294,
+		"tiers.L2.ratio":           2962,
+		"tiers.L3.ratio":           4743,
 		"lastBlock":                sampleFirstBlock + uint64((5*day)/3),
 		"updatedAt":                "2025-01-12T00:00:00Z",
 	})
@@ -205,7 +215,7 @@ func TestSampleData(t *testing.T) {
 		"timeline.1.status": "APPROVED", "timeline.2.status": "SETTLED", "timeline.2.time": "2025-01-10T12:00:00Z", "settlementTime": "2025-01-10T12:00:00Z"})
 	nav := e.view(ViewNav)
 	e.check("nav", nav, expect{"items.0.nav": "1", "items.5.nav": "1.0052", "change24h": "0.0697", "change7d": nil})
-	e.check("tiers", e.view(ViewTiers), expect{"items.0.deviation": 1153, "items.2.assets.0": chainlog.HexAddress(rwa)})
+	e.check("tiers", e.view(ViewTiers), expect{"items.0.deviation": 294, "items.2.assets.0": chainlog.HexAddress(rwa)})
 	// Flows end at the latest block (day 5): the 24h window holds no flow, 7d holds all.
 	e.check("flows", e.view(ViewFlows), expect{"subscriptions24h": 0, "subscriptions7d": "175000000000000000000000", "redemptions7d": "20041938000000000000000"})
 

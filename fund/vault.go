@@ -44,6 +44,13 @@ func (ac *applyContext) vaultEvent(ev *chainlog.Event, s *chainlog.Spec, pos *le
 	case chainlog.NavUpdated:
 		ac.fundSetU256(fSharePrice, &a[1].Uint)
 		p := navPoint{sharePrice: a[1].Uint, totalAssets: ac.fund.amounts[fTotalAssets], totalSupply: ac.fund.amounts[fTotalSupply]}
+		if ac.fund.books {
+			// The books' totalAssets (the vault's formula), not v0.1.0's sum of flows.
+			if err := ac.books(&ac.booksBuf); err != nil {
+				return err
+			}
+			p.totalAssets = ac.booksBuf.TotalAssets
+		}
 		return ac.setKey(navKey(eventTime(&a[2].Uint, ac.blockTime), ev.BlockNumber, ev.LogIndex), p.encode())
 	case chainlog.EmergencyModeChanged:
 		ac.setEmergency(a[0].Bool)

@@ -101,17 +101,10 @@ func TestCommandVersion(t *testing.T) {
 		{"a type v0.1.0 lacks", []byte{11, 1, 0}, version.Cluster},
 		{"ingest", EncodeIngest(&IngestCommand{Version: 1, Time: now}), version.Base},
 		{"ingest with whole risk events", EncodeIngest(&IngestCommand{Time: now}), version.Cluster},
+		{"asset metadata", EncodeAssetMeta(&AssetMetaCommand{Time: now}), version.Cluster},
 	} {
 		if got := CommandVersion(tc.cmd); got != tc.want {
 			t.Errorf("%s: CommandVersion = %q, want %q", tc.name, got, tc.want)
 		}
 	}
-}
-
-// newestRecordVersion is the newest version of a record kind: risk events have their own.
-func newestRecordVersion(prefix byte) byte {
-	if prefix == pRisk {
-		return riskVersion
-	}
-	return recVersion
 }

@@ -383,6 +383,7 @@ func (g *Ingester) pipeline(ctx context.Context, cp fund.IngestCheckpoint) error
 			return g.handleReorg(ctx)
 		}
 		sp.cmd.Prev = prev
+		sp.cmd.Version = g.ingestVersion()
 		start := time.Now()
 		res, err := g.store.Propose(ctx, fund.EncodeIngest(sp.cmd))
 		if err != nil {
@@ -662,6 +663,7 @@ func (g *Ingester) handleReorg(ctx context.Context) error {
 		return errRestart // the chain moved again while we looked
 	}
 	sp.cmd.Prev, sp.cmd.Reorg, sp.cmd.Ancestor = cp.Block, true, ancestor.Number
+	sp.cmd.Version = g.ingestVersion()
 	res, err := g.store.Propose(ctx, fund.EncodeIngest(sp.cmd))
 	if err != nil {
 		return err

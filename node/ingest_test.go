@@ -13,6 +13,7 @@ import (
 	"paimon/fund/fundtest"
 	"paimon/internal/chainsim"
 	"paimon/internal/testutil"
+	"paimon/version"
 )
 
 // TestLeaderKilledDuringIngest stops the leader while it ingests a live chain: the new leader
@@ -33,8 +34,13 @@ func TestLeaderKilledDuringIngest(t *testing.T) {
 	defer sim.Close()
 	var mining sync.WaitGroup
 	stopMining := make(chan struct{})
+	startMining := make(chan struct{})
 	mining.Add(1)
 	go func() {
+		select {
+		case <-startMining:
+		case <-stopMining:
+		}
 		defer mining.Done()
 		for {
 			select {
@@ -69,6 +75,16 @@ func TestLeaderKilledDuringIngest(t *testing.T) {
 		c.start(i)
 	}
 	l := c.waitLeader(15 * time.Second)
+	// The chain's events start once the cluster runs this release's cluster version, so that
+	// every range is applied with the books, as the replay applies it (ranges ingested before,
+	// while a v0.1.0 member might remain, keep v0.1.0's NAV point totals).
+	checkFor(t, 20*time.Second, func() error {
+		if v := c.nodes[l].Store().ClusterVersion(); v != version.Cluster {
+			return fmt.Errorf("cluster version %s", v)
+		}
+		return nil
+	})
+	close(startMining)
 	applied := func(i int) uint64 {
 		v, err := c.nodes[i].Store().Read()
 		if err != nil {

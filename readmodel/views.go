@@ -178,7 +178,8 @@ type assetRow struct {
 	token common.Address
 	a     fund.StoredAsset
 	price *fund.StoredPrice
-	value uint256.Int // holding × price / 1e18, signed (wrap-around)
+	meta  *fund.StoredAssetMeta // nil: no metadata (decimals 18)
+	value uint256.Int           // holding × price / 10^decimals, signed (wrap-around)
 }
 
 // loadAssets reads every asset (ascending by address) with its current price and value.
@@ -208,25 +209,15 @@ func loadAssets(r kv.Reader) ([]assetRow, error) {
 				return nil, err
 			}
 			row.price = &p
-			row.value = assetValue(&row.a.Holding, &row.price.Price)
+		}
+		if err := loadRowMeta(r, row); err != nil {
+			return nil, err
+		}
+		if row.price != nil {
+			row.value = fund.AssetValue(&row.a.Holding, &row.price.Price, row.decimals())
 		}
 	}
 	return rows, nil
-}
-
-// assetValue is holding × price / 1e18; a "negative" holding gives a negative value.
-func assetValue(holding, price *uint256.Int) uint256.Int {
-	h := *holding
-	neg := h.Sign() < 0
-	if neg {
-		h.Neg(&h)
-	}
-	var v uint256.Int
-	v.MulDivOverflow(&h, price, oneE18)
-	if neg {
-		v.Neg(&v)
-	}
-	return v
 }
 
 func signedBig(u *uint256.Int) *big.Int {
@@ -234,37 +225,6 @@ func signedBig(u *uint256.Int) *big.Int {
 		return new(big.Int).Neg(new(uint256.Int).Neg(u).ToBig())
 	}
 	return u.ToBig()
-}
-
-type tierStats struct {
-	value  [3]uint256.Int
-	ratio  [3]*big.Int
-	assets [3][]string
-}
-
-// computeTiers sums the active assets' values per tier and each tier's share in bps.
-func computeTiers(rows []assetRow) *tierStats {
-	ts := &tierStats{}
-	for i := range rows {
-		row := &rows[i]
-		if !row.a.Active || row.a.Tier > 2 {
-			continue
-		}
-		ts.value[row.a.Tier].Add(&ts.value[row.a.Tier], &row.value)
-		ts.assets[row.a.Tier] = append(ts.assets[row.a.Tier], chainlog.HexAddress(row.token))
-	}
-	var total uint256.Int
-	for t := range ts.value {
-		total.Add(&total, &ts.value[t])
-	}
-	tb := signedBig(&total)
-	for t := range ts.value {
-		ts.ratio[t] = new(big.Int)
-		if tb.Sign() > 0 {
-			ts.ratio[t].Quo(new(big.Int).Mul(signedBig(&ts.value[t]), bigTenThousand), tb)
-		}
-	}
-	return ts
 }
 
 type tierBrief struct {
@@ -288,7 +248,11 @@ type overviewJSON struct {
 	ChainID                  uint64               `json:"chainId"`
 	SharePrice               string               `json:"sharePrice"`
 	Nav                      string               `json:"nav"`
+	Cash                     *string              `json:"cash"`
+	GrossAssets              *string              `json:"grossAssets"`
 	TotalAssets              string               `json:"totalAssets"`
+	ComputedSharePrice       *string              `json:"computedSharePrice"`
+	NavDriftBps              *json.Number         `json:"navDriftBps"`
 	TotalSupply              string               `json:"totalSupply"`
 	TotalLockedShares        string               `json:"totalLockedShares"`
 	TotalRedemptionLiability string               `json:"totalRedemptionLiability"`
@@ -303,12 +267,12 @@ type overviewJSON struct {
 func num(u *uint256.Int) json.Number { return json.Number(u.Dec()) }
 
 func renderOverview(rows []assetRow, f *fund.StoredFund, info fund.Info) ([]byte, error) {
-	ts := computeTiers(rows)
+	bk := booksOfRows(rows, f)
 	o := overviewJSON{
 		FundID: info.FundID, Name: info.Name, Symbol: info.Symbol, ChainID: info.ChainID,
 		SharePrice:               f.SharePrice.Dec(),
 		Nav:                      navString(&f.SharePrice),
-		TotalAssets:              decSigned(&f.TotalAssets),
+		TotalAssets:              decSigned(&bk.TotalAssets),
 		TotalSupply:              decSigned(&f.TotalSupply),
 		TotalLockedShares:        decSigned(&f.TotalLockedShares),
 		TotalRedemptionLiability: decSigned(&f.TotalRedemptionLiability),
@@ -325,10 +289,11 @@ func renderOverview(rows []assetRow, f *fund.StoredFund, info fund.Info) ([]byte
 	for t := uint8(0); t < 3; t++ {
 		b := &f.Tiers[t]
 		o.Tiers[tierName(t)] = tierBrief{
-			Value: decSigned(&ts.value[t]), Ratio: json.Number(ts.ratio[t].String()),
+			Value: decSigned(&bk.Tiers[t].Value), Ratio: json.Number(decSigned(&bk.Tiers[t].Ratio)),
 			TargetRatio: num(&b.Target), MinRatio: num(&b.Min), MaxRatio: num(&b.Max),
 		}
 	}
+	o.booksFields(bk)
 	if f.UpdatedAt != 0 {
 		s := fmtUnixNano(f.UpdatedAt)
 		o.UpdatedAt = &s
@@ -348,17 +313,14 @@ type tierJSON struct {
 }
 
 func renderTiers(rows []assetRow, f *fund.StoredFund) ([]byte, error) {
-	ts := computeTiers(rows)
+	bk := booksOfRows(rows, f)
 	items := make([]tierJSON, 3)
 	for t := uint8(0); t < 3; t++ {
 		b := &f.Tiers[t]
-		dev := new(big.Int).Sub(ts.ratio[t], b.Target.ToBig())
-		assets := ts.assets[t]
-		if assets == nil {
-			assets = []string{}
-		}
+		dev := new(big.Int).Sub(signedBig(&bk.Tiers[t].Ratio), b.Target.ToBig())
+		assets := tierAssets(rows, t)
 		items[t] = tierJSON{
-			Tier: tierName(t), Value: decSigned(&ts.value[t]), Ratio: json.Number(ts.ratio[t].String()),
+			Tier: tierName(t), Value: decSigned(&bk.Tiers[t].Value), Ratio: json.Number(decSigned(&bk.Tiers[t].Ratio)),
 			TargetRatio: num(&b.Target), MinRatio: num(&b.Min), MaxRatio: num(&b.Max),
 			Deviation: json.Number(dev.String()), Assets: assets,
 		}
@@ -374,6 +336,7 @@ type assetJSON struct {
 	Holding          string      `json:"holding"`
 	Price            *string     `json:"price"`
 	Value            string      `json:"value"`
+	assetMetaJSON
 }
 
 func renderAssets(rows []assetRow) ([]byte, error) {
@@ -388,6 +351,7 @@ func renderAssets(rows []assetRow) ([]byte, error) {
 			p := row.price.Price.Dec()
 			items[i].Price = &p
 		}
+		items[i].assetMetaJSON = row.metaJSON()
 	}
 	return json.Marshal(map[string]any{"items": items})
 }

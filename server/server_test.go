@@ -30,7 +30,7 @@ func TestWalkthroughSampleLogs(t *testing.T) {
 	ov := n.mustGet("/v1/fund/overview", "")
 	for path, want := range map[string]any{
 		"nav": "1.0052", "sharePrice": "1005200000000000000", "holderCount": 3.0,
-		"totalAssets": "154958062000000000000000", "tiers.L1.targetRatio": 2000.0, "fees.management": "9590000000000000000",
+		"totalAssets": "154948472000000000000000", "tiers.L1.targetRatio": 2000.0, "fees.management": "9590000000000000000",
 	} {
 		if got := field(ov, path); got != want {
 			t.Errorf("overview %s = %v, want %v", path, got, want)
