@@ -28,6 +28,8 @@ type applyContext struct {
 	// riskKept holds the resolution of the CHAIN risk events this command reverted, by key, so
 	// that an entry the sequencer re-applies comes back resolved (risk.go).
 	riskKept map[string]riskRec
+	// alertOrd is how many alerts the command raised so far (their Seq, alerts.go).
+	alertOrd uint64
 }
 
 // applyEffects dispatches an event to its contract kind's handler (EVENTS.md has a section

@@ -163,6 +163,23 @@ func (e *env) logs(evs ...chainlog.Event) *LogsResult {
 	return lr
 }
 
+// isAlertKey reports whether k belongs to the alert outbox (alerts.go), which records what was
+// raised when (Seq is the raising command's index) and is neither journaled nor held by
+// PostgreSQL: replay, revert and restore reproduce everything else (stateDump).
+func isAlertKey(k []byte) bool { return len(k) > 0 && (k[0] == pAlert || k[0] == pAlertID) }
+
+// stateDump is dump without the alert outbox: what a revert, an in-order replay or a restore
+// from PostgreSQL reproduces byte for byte.
+func (e *env) stateDump() string {
+	var b strings.Builder
+	e.st.Dump(func(k, v []byte) {
+		if !isAlertKey(k) {
+			fmt.Fprintf(&b, "%x=%x\n", k, v)
+		}
+	})
+	return b.String()
+}
+
 func (e *env) dump() string {
 	var b strings.Builder
 	e.st.Dump(func(k, v []byte) { fmt.Fprintf(&b, "%x=%x\n", k, v) })

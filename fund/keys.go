@@ -37,6 +37,8 @@ const (
 	pSession    = 'Z' // Z hash32 → wallet session (not synced: sessions are ephemeral)
 	pSessionExp = 'z' // z expires8 hash32 → ∅ (sessions by expiry, for pruning)
 	pRole       = 'Y' // Y addr20 → wallet role
+	pAlert      = 'J' // J seq8 → alert and its delivery outcomes (alerts.go; not synced)
+	pAlertID    = 'j' // j id → seq8 (an alert per risk event id)
 )
 
 // ledgerPosLen is the length of a ledger position: bn8 li8 tx32.

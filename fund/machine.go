@@ -58,6 +58,7 @@ const (
 	ClassLedger
 	ClassAudit
 	ClassRisk
+	ClassAlerts
 	NumClasses
 )
 
@@ -129,6 +130,10 @@ type Changes struct {
 	// cache follows them.
 	Sessions []SessionChange
 	Roles    []RoleChange
+
+	// Alerts is how many alerts the batch raised (alerts.go): the node wakes the alert
+	// Deliverer when it is not 0.
+	Alerts int
 
 	// Reloaded is set on the first batch after the machine was created or Load replaced its
 	// state (open, snapshot restore): the state may have jumped past commands no Changes
@@ -348,6 +353,12 @@ func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error)
 			ac.cmdTime = c.Time
 			res, err = ac.applyAssetMeta(c)
 		}
+	case CmdAlertOutcome:
+		var c *AlertOutcomeCommand
+		if c, err = DecodeAlertOutcome(cmd); err == nil {
+			ac.cmdTime = c.Time
+			res, err = ac.applyAlertOutcome(c)
+		}
 	default:
 		err = fmt.Errorf("%w: unknown command type %d", ErrBadCommand, cmd[0])
 	}
@@ -379,7 +390,7 @@ type savepoint struct {
 	index, pruneTo                     uint64
 	accounts, redemptions, prices, txs int
 	risk                               int
-	sessions, roles                    int
+	sessions, roles, alerts            int
 	tip                                ledgerPos
 	tipKnown, hasTip                   bool
 }
@@ -391,7 +402,7 @@ func (m *Machine) savepoint() savepoint {
 		fund: m.fund, fundDirty: m.fundDirty, dirty: m.dirty, classes: c.Classes, index: c.Index, pruneTo: m.pruneTo,
 		accounts: len(c.Accounts), redemptions: len(c.Redemptions), prices: len(c.Prices), txs: len(c.Transactions),
 		risk:     len(c.RiskEvents),
-		sessions: len(c.Sessions), roles: len(c.Roles),
+		sessions: len(c.Sessions), roles: len(c.Roles), alerts: c.Alerts,
 		tip: m.tip, tipKnown: m.tipKnown, hasTip: m.hasTip,
 	}
 }
@@ -418,6 +429,7 @@ func (m *Machine) rollback(sp savepoint) {
 	c.Prices, c.Transactions = c.Prices[:sp.prices], c.Transactions[:sp.txs]
 	c.Sessions, c.Roles = c.Sessions[:sp.sessions], c.Roles[:sp.roles]
 	c.RiskEvents = c.RiskEvents[:sp.risk]
+	c.Alerts = sp.alerts
 }
 
 func checkCommandTime(t int64) *ValidationError {

@@ -328,8 +328,11 @@ func (ac *applyContext) raiseRiskEvent(e *RiskEvent, pos *ledgerPos) error {
 		}
 	}
 	ac.mark(ClassRisk)
-	ac.changes.RiskEvents = append(ac.changes.RiskEvents, RiskEventID(k))
-	return nil
+	id := RiskEventID(k)
+	ac.changes.RiskEvents = append(ac.changes.RiskEvents, id)
+	// Every risk event raises its alert (alerts.go): once per id, not journaled.
+	return ac.raiseAlert(&alertInput{id: id, time: r.time * 1e9, severity: r.severity.String(), source: r.source.String(),
+		typ: r.typ, message: r.message, details: r.details})
 }
 
 // keepRiskResolution notes the resolution of the CHAIN risk event at k, whose value is cur,

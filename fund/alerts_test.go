@@ -1,0 +1,218 @@
+package fund
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"paimon/chainlog"
+	"paimon/version"
+)
+
+func alertEnv(t *testing.T) *env { return newEnv(t) }
+
+func (e *env) alerts() []Alert {
+	e.t.Helper()
+	as, err := ReadAlerts(e.st, 0, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return as
+}
+
+func (e *env) outcome(t int64, os ...AlertOutcome) *AlertOutcomeResult {
+	e.t.Helper()
+	res := e.apply(EncodeAlertOutcome(&AlertOutcomeCommand{Time: t, Outcomes: os}))
+	r, ok := res.(*AlertOutcomeResult)
+	if !ok {
+		e.t.Fatalf("apply outcome: result %T %v", res, res)
+	}
+	return r
+}
+
+// Every CHAIN risk event raises one alert, with the severity OPERATIONS.md maps it to, a Seq
+// from the command's index, and its log in the details; the batch's Changes say so.
+func TestAlertsRaisedFromChainEvents(t *testing.T) {
+	e := alertEnv(t)
+	e.logs(mk("Transfer", 10, 0, testNow, addr(1), addr(2), e18(1)))
+	if len(e.alerts()) != 0 {
+		t.Fatal("a transfer raised an alert")
+	}
+	e.logs(
+		mk("LowLiquidityAlert", 11, 5, testNow, 900, 1000, e18(1), e18(10)),
+		mk("CriticalLiquidityAlert", 11, 6, testNow, 500, 1000, e18(1)),
+		mk("EmergencyModeChanged", 12, 0, testNow, true),
+	)
+	got := e.alerts()
+	want := []struct{ typ, sev string }{{"LowLiquidityAlert", "WARNING"}, {"CriticalLiquidityAlert", "CRITICAL"}, {"EmergencyModeChanged", "CRITICAL"}}
+	if len(got) != len(want) {
+		t.Fatalf("%d alerts, want %d: %+v", len(got), len(want), got)
+	}
+	for i, a := range got {
+		if a.Type != want[i].typ || a.Severity != want[i].sev || a.Source != "CHAIN" || a.Seq != alertSeq(e.index, uint64(i)) ||
+			a.Raised != testNow*1e9 || a.Time != testNow*1e9 || a.ID == "" {
+			t.Errorf("alert %d = %+v", i, a)
+		}
+		var d map[string]any
+		if err := json.Unmarshal(a.Details, &d); err != nil || d["blockNumber"] == nil || d["args"] == nil {
+			t.Errorf("alert %d details %s: %v", i, a.Details, err)
+		}
+	}
+	last := e.obs.got[len(e.obs.got)-1]
+	if last.Alerts != 3 || !last.Classes[ClassAlerts] {
+		t.Errorf("changes: %d alerts, class %v", last.Alerts, last.Classes[ClassAlerts])
+	}
+}
+
+// A version-1 CmdLogs (what is proposed while a v0.1.0 member may remain) writes what v0.1.0
+// writes: its risk event, and no alert.
+func TestAlertsNotFromVersion1(t *testing.T) {
+	e := alertEnv(t)
+	ev := mk("CriticalLiquidityAlert", 11, 6, testNow, 500, 1000, e18(1))
+	e.apply(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Events: []chainlog.Event{ev}, Version: 1}))
+	if n := len(e.alerts()); n != 0 {
+		t.Fatalf("%d alerts from a version-1 command", n)
+	}
+	e.logs(mk("CriticalLiquidityAlert", 12, 0, testNow, 500, 1000, e18(1)))
+	if n := len(e.alerts()); n != 1 {
+		t.Fatalf("%d alerts from a version-2 command, want 1", n)
+	}
+}
+
+// An alert is raised once per risk event: the log re-applied (an earlier log made room for
+// itself) or removed and re-added raises no second one; a reorg removing the log keeps the
+// alert (a delivered alert cannot be unsent).
+func TestAlertOncePerRiskEvent(t *testing.T) {
+	e := alertEnv(t)
+	crit := mk("CriticalLiquidityAlert", 20, 0, testNow, 500, 1000, e18(1))
+	e.logs(crit)
+	e.logs(mk("LowLiquidityAlert", 19, 0, testNow, 900, 1000, e18(1), e18(10))) // before it: it is re-applied
+	e.logs(removed(crit))
+	if n := len(e.alerts()); n != 2 {
+		t.Fatalf("%d alerts after the removal, want 2 (kept)", n)
+	}
+	e.logs(crit)
+	got := e.alerts()
+	if len(got) != 2 || got[0].Type != "CriticalLiquidityAlert" || got[1].Type != "LowLiquidityAlert" {
+		t.Fatalf("alerts %+v", got)
+	}
+}
+
+// Outcomes: the first per (alert, webhook) is stored; repeats, other ids and pruned or unknown
+// alerts change nothing; a malformed outcome is a user error.
+func TestAlertOutcomes(t *testing.T) {
+	e := alertEnv(t)
+	e.logs(mk("CriticalLiquidityAlert", 20, 0, testNow, 500, 1000, e18(1)))
+	a := e.alerts()[0]
+	ok := AlertOutcome{Seq: a.Seq, AlertID: a.ID, Webhook: "slack", State: AlertDelivered, Status: 200, Attempts: 2, Time: 5}
+	if r := e.outcome(testNow*1e9, ok); r.Recorded != 1 || r.Ignored != 0 {
+		t.Fatalf("first: %+v", r)
+	}
+	fail := AlertOutcome{Seq: a.Seq, AlertID: a.ID, Webhook: "ops", State: AlertFailed, Status: 400, Reason: "HTTP 400", Attempts: 1, Time: 6}
+	again := ok
+	again.State = AlertFailed
+	wrongID := fail
+	wrongID.AlertID, wrongID.Webhook = "other", "x"
+	gone := ok
+	gone.Seq += 99
+	if r := e.outcome(testNow*1e9, again, fail, wrongID, gone); r.Recorded != 1 || r.Ignored != 3 {
+		t.Fatalf("second: %+v", r)
+	}
+	got := e.alerts()[0].Outcomes
+	if len(got) != 2 || got[0].Webhook != "slack" || got[0].State != AlertDelivered || got[0].Attempts != 2 ||
+		got[1].Webhook != "ops" || got[1].Reason != "HTTP 400" || got[1].Status != 400 {
+		t.Fatalf("outcomes %+v", got)
+	}
+	before := e.dump()
+	for _, bad := range []AlertOutcome{
+		{Seq: a.Seq, AlertID: a.ID, Webhook: "y", State: "SENT"},
+		{Seq: a.Seq, AlertID: a.ID, Webhook: "", State: AlertFailed},
+		{Seq: a.Seq, AlertID: a.ID, Webhook: "y", State: AlertFailed, Reason: string(make([]byte, MaxAlertReasonLen+1))},
+	} {
+		if res := e.apply(EncodeAlertOutcome(&AlertOutcomeCommand{Time: 1, Outcomes: []AlertOutcome{ok, bad}})); !isValidation(res) {
+			t.Errorf("%+v: %T %v", bad, res, res)
+		}
+	}
+	if e.dump() != before {
+		t.Fatal("a refused outcome command changed the state")
+	}
+}
+
+// Alerts older than AlertRetention (by the time of the command that raised them) are pruned by
+// later commands, oldest first, so the outbox stays bounded; an outcome for one is ignored.
+func TestAlertsPruned(t *testing.T) {
+	e := alertEnv(t)
+	t0 := testNow * 1e9
+	e.apply(EncodeLogs(&LogsCommand{Time: t0, Events: []chainlog.Event{mk("CriticalLiquidityAlert", 20, 0, testNow, 500, 1000, e18(1))}}))
+	e.apply(EncodeLogs(&LogsCommand{Time: t0 + int64(time.Hour), Events: []chainlog.Event{mk("LowLiquidityAlert", 21, 0, testNow, 900, 1000, e18(1), e18(10))}}))
+	old := e.alerts()
+	if len(old) != 2 {
+		t.Fatalf("%d alerts", len(old))
+	}
+	later := t0 + int64(AlertRetention) + int64(time.Minute)
+	if r := e.outcome(later, AlertOutcome{Seq: old[0].Seq, AlertID: old[0].ID, Webhook: "a", State: AlertDelivered}); r.Recorded != 1 {
+		t.Fatalf("outcome before the prune: %+v", r)
+	}
+	got := e.alerts()
+	if len(got) != 1 || got[0].Seq != old[1].Seq {
+		t.Fatalf("after the prune: %+v", got)
+	}
+	if r := e.outcome(later, AlertOutcome{Seq: old[0].Seq, AlertID: old[0].ID, Webhook: "b", State: AlertDelivered}); r.Ignored != 1 {
+		t.Fatalf("outcome of a pruned alert: %+v", r)
+	}
+	// The id index went with it: no dangling keys.
+	if _, ok, _ := getOpt(e.st, alertIDKey(old[0].ID)); ok {
+		t.Fatal("the pruned alert's id key is left")
+	}
+}
+
+// The outbox does not depend on how the commands were grouped into batches: a batch that
+// raises and prunes in one go writes what one-command batches write.
+func TestAlertsBatchIndependent(t *testing.T) {
+	t0 := testNow * 1e9
+	cmds := [][]byte{
+		EncodeLogs(&LogsCommand{Time: t0, Events: []chainlog.Event{mk("CriticalLiquidityAlert", 20, 0, testNow, 500, 1000, e18(1))}}),
+		EncodeLogs(&LogsCommand{Time: t0 + 1, Events: []chainlog.Event{mk("LowLiquidityAlert", 21, 0, testNow, 900, 1000, e18(1), e18(10))}}),
+		EncodeLogs(&LogsCommand{Time: t0 + int64(AlertRetention) + 10, Events: []chainlog.Event{mk("EmergencyModeChanged", 22, 0, testNow, true)}}),
+	}
+	one, batched := alertEnv(t), alertEnv(t)
+	for _, c := range cmds {
+		one.apply(c)
+	}
+	for _, c := range cmds {
+		batched.index++
+		if _, err := batched.m.Apply(batched.st, batched.index, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := batched.m.EndBatch(batched.st, batched.index); err != nil {
+		t.Fatal(err)
+	}
+	batched.m.Committed()
+	if a, b := one.dump(), batched.dump(); a != b {
+		t.Fatalf("batched state differs:\n%s", diffDumps(a, b))
+	}
+	if n := len(one.alerts()); n != 1 {
+		t.Fatalf("%d alerts after the prune, want 1", n)
+	}
+}
+
+func TestAlertOutcomeCodec(t *testing.T) {
+	c := &AlertOutcomeCommand{Time: 42, Outcomes: []AlertOutcome{
+		{Seq: 1 << 20, AlertID: "chain-1", Webhook: "slack", State: AlertDelivered, Status: 200, Attempts: 3, Time: -1},
+		{Seq: 7, AlertID: "x", Webhook: "pd", State: AlertFailed, Status: 400, Reason: "HTTP 400: no", Attempts: 1, Time: 9},
+	}}
+	b := EncodeAlertOutcome(c)
+	got, err := DecodeAlertOutcome(b)
+	if err != nil || len(got.Outcomes) != 2 || got.Time != 42 || got.Outcomes[0] != c.Outcomes[0] || got.Outcomes[1] != c.Outcomes[1] {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	for n := range b {
+		if _, err := DecodeAlertOutcome(b[:n]); err == nil {
+			t.Fatalf("truncated at %d decoded", n)
+		}
+	}
+	if CommandVersion(b) != version.Cluster {
+		t.Fatalf("CommandVersion = %s", CommandVersion(b))
+	}
+}
