@@ -4,11 +4,13 @@ import (
 	"encoding/hex"
 	"strings"
 
+	"paimon/alerts"
 	"paimon/auth"
 	"paimon/cache"
 	"paimon/fund"
 	"paimon/pgsync"
 	"paimon/raftstore"
+	"paimon/readmodel"
 	"paimon/server"
 )
 
@@ -17,9 +19,14 @@ import (
 
 // ServerConfig is [http] with the node's id, read.max_staleness, raft.apply_timeout,
 // ingest.chain_id, cluster.secret, the advertised Raft address, and the rules the server writes
-// into the logs and prices it proposes (ingest.reorder_window_blocks, prices.max_future_skew).
+// into the logs and prices it proposes (ingest.reorder_window_blocks, prices.max_future_skew),
+// and the alert webhooks' names and min_severity (GET /v1/alerts shows what each is owed).
 func (c *Config) ServerConfig() server.Config {
 	s := c.HTTP
+	s.AlertWebhooks = make([]readmodel.AlertWebhook, len(c.Alerts.Webhooks))
+	for i, w := range c.Alerts.Webhooks {
+		s.AlertWebhooks[i] = readmodel.AlertWebhook{Name: w.Name, MinSeverity: w.MinSeverity}
+	}
 	s.NodeID = c.Node.ID
 	s.ReorderWindow = c.Ingest.ReorderWindowBlocks
 	s.MaxPriceFutureSkew = c.Prices.MaxFutureSkew
@@ -43,6 +50,10 @@ func (c *Config) StoreConfig() raftstore.Config {
 	r.Bootstrap = c.Cluster.BootstrapExpect <= 1 && len(c.Cluster.Join) == 0
 	return r
 }
+
+// AlertsConfig is [alerts] as it is: the alert Deliverer needs no other section (the
+// outcomes it proposes wait raft.apply_timeout, which the node gives its outbox).
+func (c *Config) AlertsConfig() alerts.Config { return c.Alerts }
 
 // PGSyncConfig is [postgres] with the connections named after the node.
 func (c *Config) PGSyncConfig() pgsync.Config {

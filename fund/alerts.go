@@ -372,18 +372,9 @@ func ReadAlerts(r kv.Reader, after uint64, limit int) ([]Alert, error) {
 	return out, err
 }
 
-// ScanAlertsDesc calls fn for the alerts with Seq < before (0: all), newest first, until fn
-// returns false (GET /v1/alerts).
-func ScanAlertsDesc(r kv.Reader, before uint64, fn func(Alert) bool) error {
-	hi := []byte{pAlert + 1}
-	if before != 0 {
-		hi = alertKey(before)
-	}
-	return scan(r, []byte{pAlert}, hi, true, func(k, v []byte) (bool, error) {
-		a, err := decodeAlert(k, v)
-		if err != nil {
-			return false, err
-		}
-		return fn(a), nil
-	})
-}
+// PrefixAlert is the prefix of the alert outbox: J seq8 → alert (DecodeAlert).
+const PrefixAlert = pAlert
+
+// DecodeAlert decodes the alert stored at k (PrefixAlert, Seq); the result shares nothing
+// with v.
+func DecodeAlert(k, v []byte) (Alert, error) { return decodeAlert(k, v) }

@@ -161,7 +161,7 @@ func TestAlertsPruned(t *testing.T) {
 		t.Fatalf("outcome of a pruned alert: %+v", r)
 	}
 	// The id index went with it: no dangling keys.
-	if _, ok, _ := getOpt(e.st, alertIDKey(old[0].ID)); ok {
+	if _, err := e.st.Get(alertIDKey(old[0].ID)); err == nil {
 		t.Fatal("the pruned alert's id key is left")
 	}
 }

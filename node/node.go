@@ -17,6 +17,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"paimon/alerts"
 	"paimon/auth"
 	"paimon/cache"
 	"paimon/chainlog"
@@ -56,6 +57,8 @@ type Node struct {
 	machine  *fund.Machine
 	store    *raftstore.Store
 	syncer   *pgsync.Syncer
+	alerts   *alerts.Deliverer
+	waker    alertWaker // wakes alerts when a batch raised one
 	ingester *ingest.Ingester
 	pending  *ingest.PendingWatcher // nil unless [ingest] pending with push and RPC endpoints
 	server   *server.Server
@@ -124,7 +127,7 @@ func (n *Node) Start() (err error) {
 		return err
 	}
 	n.updater = server.NewCacheUpdater(n.cache, n.auth)
-	var observer fund.Observer = n.updater
+	var observer fund.Observer = fund.Observers{n.updater, &n.waker}
 
 	// The push hub observes every applied batch from the first (the log replayed at open starts
 	// its resume windows); it authenticates through auth and authorizes channels by the
@@ -134,7 +137,7 @@ func (n *Node) Start() (err error) {
 			return err
 		}
 		n.hub.Start()
-		observer = fund.Observers{n.updater, n.hub}
+		observer = fund.Observers{n.updater, n.hub, &n.waker}
 	}
 	info := cfg.FundInfo()
 	views := readmodel.NewViews(info)
@@ -165,6 +168,15 @@ func (n *Node) Start() (err error) {
 		return err
 	}
 
+	// The alert Deliverer sends the replicated alert outbox to the webhooks while this node
+	// leads, and records each outcome through the store: it needs the store open; the
+	// waker, observing since the first batch, tells it of new alerts from here on.
+	outbox := &alertOutbox{store: n.store, applyTimeout: cfg.Raft.ApplyTimeout, now: time.Now}
+	if n.alerts, err = alerts.New(cfg.AlertsConfig(), outbox, n.store, alerts.Deps{Logger: n.logger, Metrics: n.metrics}); err != nil {
+		return err
+	}
+	n.waker.d.Store(n.alerts)
+
 	// Chain ingest runs on the leader only, through the store like any write. Unconfirmed
 	// events are previewed on every node, from its own endpoints' view of the tip.
 	ingestDeps := ingest.Deps{Registry: n.registry, Logger: n.logger, Metrics: n.metrics}
@@ -185,7 +197,7 @@ func (n *Node) Start() (err error) {
 	}
 	deps := server.Deps{
 		Store: n.store, Cache: n.cache, Registry: n.registry, Views: views, Auth: n.auth,
-		TLS: httpTLS, PeerTLS: peerTLS, Ingest: n.ingester, PGSync: n.syncer,
+		TLS: httpTLS, PeerTLS: peerTLS, Ingest: n.ingester, PGSync: n.syncer, Alerts: n.alerts,
 		SystemConfig: cfg.Public(), Logger: n.logger, Metrics: n.metrics, Now: n.opts.Now,
 	}
 	if n.hub != nil {
@@ -216,6 +228,9 @@ func (n *Node) Start() (err error) {
 
 	// Leader-only work follows the store's leadership notification from here on.
 	n.syncer.Start()
+	if err := n.alerts.Start(context.Background()); err != nil {
+		return err
+	}
 	n.ingester.Start()
 	if n.pending != nil {
 		n.pending.Start()
@@ -275,6 +290,9 @@ func (n *Node) Close(ctx context.Context) error {
 		if n.syncer != nil {
 			errs = append(errs, n.syncer.Close())
 		}
+		if n.alerts != nil {
+			errs = append(errs, n.alerts.Close())
+		}
 		// WebSocket clients first (close 1001): fasthttp's shutdown does not wait for hijacked
 		// connections, and the hub refuses new ones from here on.
 		if n.hub != nil {
@@ -323,6 +341,9 @@ func (n *Node) Syncer() *pgsync.Syncer { return n.syncer }
 
 // Hub is the node's push hub; nil when push is disabled.
 func (n *Node) Hub() *push.Hub { return n.hub }
+
+// Alerts is the node's alert Deliverer.
+func (n *Node) Alerts() *alerts.Deliverer { return n.alerts }
 
 // Store is the node's Raft store.
 func (n *Node) Store() *raftstore.Store { return n.store }

@@ -92,6 +92,7 @@ func TestAuthorizationTable(t *testing.T) {
 		{"redemption", "GET", "/v1/redemptions/1", "", viewers},
 		{"transactions", "GET", "/v1/transactions", "", viewers},
 		{"audit", "GET", "/v1/audit", "", viewers},
+		{"alerts", "GET", "/v1/alerts", "", viewers},
 		{"ingest_status", "GET", "/v1/ingest/status", "", viewers},
 		{"cluster_status", "GET", "/v1/cluster/status", "", viewers},
 		{"system_config", "GET", "/v1/system/config", "", viewers},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"paimon/alerts"
 	"paimon/auth"
 	"paimon/cache"
 	"paimon/chainlog"
@@ -17,6 +18,7 @@ import (
 	"paimon/ingest"
 	"paimon/internal/hostport"
 	"paimon/pgsync"
+	"paimon/readmodel"
 )
 
 // Config is the [http] section: the API listener. The fields tagged `toml:"-"` come from other
@@ -69,6 +71,10 @@ type Config struct {
 	// version-2 CmdPrices this server proposes (prices.max_future_skew); 0 means
 	// fund.DefaultMaxPriceFutureSkew.
 	MaxPriceFutureSkew time.Duration `toml:"-"`
+	// AlertWebhooks are the configured webhooks ([[alerts.webhooks]] names and
+	// min_severity): GET /v1/alerts shows PENDING for each one an alert is for and has no
+	// outcome for yet.
+	AlertWebhooks []readmodel.AlertWebhook `toml:"-"`
 }
 
 // DefaultConfig returns the defaults documented in config.example.toml.
@@ -150,6 +156,12 @@ type IngestReporter interface {
 	Status() ingest.Status
 }
 
+// AlertsReporter reports the alert webhooks' delivery as this node sees it (an
+// *alerts.Deliverer: only the leader sends).
+type AlertsReporter interface {
+	Status() []alerts.WebhookStatus
+}
+
 // PGSync is the PostgreSQL sync as the server reports and verifies it (a *pgsync.Syncer).
 type PGSync interface {
 	Status() pgsync.Status
@@ -184,6 +196,8 @@ type Deps struct {
 	Ingest IngestReporter
 	// PGSync reports and verifies the PostgreSQL sync; nil reports it disabled.
 	PGSync PGSync
+	// Alerts reports the alert deliveries in GET /v1/cluster/status; nil reports none.
+	Alerts AlertsReporter
 	// Logger (nil: slog.Default()), Metrics (nil: a set of its own), Now (nil: auth's clock).
 	Logger  *slog.Logger
 	Metrics *metrics.Set

@@ -51,6 +51,9 @@ type readQuery struct {
 	get     readmodel.Getter
 	group   string   // the asset or the request id
 	account [20]byte // accountParam
+	// webhooks are the configured alert webhooks (GET /v1/alerts shows their PENDING
+	// deliveries).
+	webhooks []readmodel.AlertWebhook
 }
 
 // numCacheClasses is the number of cache classes: one per read route.
@@ -219,7 +222,7 @@ func (s *Server) build(ctx *fasthttp.RequestCtx, rc *reqCtx, t readTarget, addr 
 		}
 		return body, err
 	}
-	return rd.render(v, &readQuery{get: queryGetter(ctx.QueryArgs()), group: string(t.group), account: addr})
+	return rd.render(v, &readQuery{get: queryGetter(ctx.QueryArgs()), group: string(t.group), account: addr, webhooks: s.cfg.AlertWebhooks})
 }
 
 // The renderers of the reads that a view does not answer (resources.go).
@@ -276,6 +279,14 @@ func renderAudit(v kv.Reader, q *readQuery) ([]byte, error) {
 		return nil, err
 	}
 	return pageOf(q.get, v, func(r kv.Reader, p readmodel.Page) ([]byte, error) { return readmodel.Audit(r, f, p) })
+}
+
+func renderAlerts(v kv.Reader, q *readQuery) ([]byte, error) {
+	f, err := readmodel.ParseAlertFilter(q.get)
+	if err != nil {
+		return nil, err
+	}
+	return pageOf(q.get, v, func(r kv.Reader, p readmodel.Page) ([]byte, error) { return readmodel.Alerts(r, f, q.webhooks, p) })
 }
 
 func pageOf(get readmodel.Getter, r kv.Reader, list func(kv.Reader, readmodel.Page) ([]byte, error)) ([]byte, error) {

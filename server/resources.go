@@ -49,6 +49,8 @@ func resourceTable() []route {
 			read: &read{changedBy: []fund.Class{fund.ClassLedger}, render: renderTransactions}},
 		{name: "audit", method: "GET", path: "/v1/audit", Access: auth.Viewer, params: withPage(readmodel.AuditParams),
 			read: &read{changedBy: []fund.Class{fund.ClassAudit}, render: renderAudit}},
+		{name: "alerts", method: "GET", path: "/v1/alerts", Access: auth.Viewer, params: withPage(readmodel.AlertParams),
+			read: &read{changedBy: []fund.Class{fund.ClassAlerts}, render: renderAlerts}},
 		{name: "ingest_status", method: "GET", path: "/v1/ingest/status", Access: auth.Viewer, leader: true, handle: noRC((*Server).serveIngestStatus)},
 		{name: "cluster_status", method: "GET", path: "/v1/cluster/status", Access: auth.Viewer, cluster: true, handle: noRC((*Server).serveClusterStatus)},
 		{name: "system_config", method: "GET", path: "/v1/system/config", Access: auth.Viewer, handle: noRC((*Server).serveSystemConfig)},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"paimon/alerts"
 	"paimon/raftstore"
 	"paimon/version"
 )
@@ -165,11 +166,16 @@ func (s *Server) serveClusterStatus(ctx *fasthttp.RequestCtx) error {
 		LastContactMs  int64         `json:"lastContactMs"`
 		Nodes          []clusterNode `json:"nodes"`
 		PGSync         PGSyncStatus  `json:"pgsync"`
+		// Alerts is each webhook's delivery as this node sees it: the leader sends.
+		Alerts []alerts.WebhookStatus `json:"alerts"`
 	}{
 		NodeID: st.NodeID, Version: st.Version, Release: version.Release(), ClusterVersion: st.ClusterVersion,
 		Leader: st.LeaderID, State: st.State, Term: st.Term,
 		AppliedIndex: st.AppliedIndex, CommitIndex: st.CommitIndex, LastContactMs: -1,
-		Nodes: make([]clusterNode, len(members)),
+		Nodes: make([]clusterNode, len(members)), Alerts: []alerts.WebhookStatus{},
+	}
+	if s.deps.Alerts != nil {
+		out.Alerts = s.deps.Alerts.Status()
 	}
 	if !st.LastContact.IsZero() {
 		out.LastContactMs = time.Since(st.LastContact).Milliseconds()

@@ -24,12 +24,13 @@ type MemOutbox struct {
 	maxPage int
 }
 
-// Raise appends an alert; Seqs grow with gaps, as Raft indexes do.
-func (o *MemOutbox) Raise(a alerts.Alert) {
+// Raise appends an alert and returns it; Seqs grow with gaps, as Raft indexes do.
+func (o *MemOutbox) Raise(a alerts.Alert) alerts.Alert {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	seq := uint64(len(o.entries)+1) * 10
 	o.entries = append(o.entries, alerts.Entry{Seq: seq, Alert: a})
+	return a
 }
 
 // Entries implements alerts.Outbox.
@@ -140,8 +141,11 @@ func (l *Leader) Set(now raftstore.Leadership) {
 }
 
 // TestOutbox checks the Outbox contract the Deliverer relies on. newOutbox returns an empty
-// outbox and a function that raises an alert in it (committed and applied when it returns).
-func TestOutbox(t *testing.T, newOutbox func(t *testing.T) (alerts.Outbox, func(alerts.Alert))) {
+// outbox and a function that raises an alert in it (committed and applied when it returns)
+// and returns the alert as the outbox holds it: an outbox over a state machine raises alerts
+// from risk events, with the id and text the state machine gives them, so it may raise
+// another alert than the one asked for; Entries must then return exactly what raise did.
+func TestOutbox(t *testing.T, newOutbox func(t *testing.T) (alerts.Outbox, func(alerts.Alert) alerts.Alert)) {
 	ctx := context.Background()
 	ob, raise := newOutbox(t)
 	page, err := ob.Entries(ctx, 0, 10)
@@ -149,9 +153,10 @@ func TestOutbox(t *testing.T, newOutbox func(t *testing.T) (alerts.Outbox, func(
 		t.Fatalf("Entries of an empty outbox = %v, %v", page, err)
 	}
 	raised := time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC)
+	var want []alerts.Alert
 	for i := 1; i <= 5; i++ {
-		raise(alerts.Alert{ID: fmt.Sprint(i), Time: raised, Severity: "WARNING", Source: "RULE", Type: "l1Ratio",
-			Message: fmt.Sprint("alert ", i), Details: []byte(`{"i":` + fmt.Sprint(i) + `}`)})
+		want = append(want, raise(alerts.Alert{ID: fmt.Sprint(i), Time: raised, Severity: "WARNING", Source: "RULE", Type: "l1Ratio",
+			Message: fmt.Sprint("alert ", i), Details: []byte(`{"i":` + fmt.Sprint(i) + `}`)}))
 	}
 	// Pages in Seq order, after the cursor, at most limit.
 	var all []alerts.Entry
@@ -178,8 +183,10 @@ func TestOutbox(t *testing.T, newOutbox func(t *testing.T) (alerts.Outbox, func(
 		t.Fatalf("paged through %d alerts, want 5", len(all))
 	}
 	for i, e := range all {
-		if e.Alert.ID != fmt.Sprint(i+1) || !e.Alert.Time.Equal(raised) || e.Alert.Message != fmt.Sprint("alert ", i+1) || len(e.Outcomes) != 0 {
-			t.Fatalf("entry %d = %+v", i, e)
+		w := want[i]
+		if e.Alert.ID != w.ID || !e.Alert.Time.Equal(w.Time) || e.Alert.Message != w.Message || e.Alert.Severity != w.Severity ||
+			e.Alert.Source != w.Source || e.Alert.Type != w.Type || string(e.Alert.Details) != string(w.Details) || len(e.Outcomes) != 0 {
+			t.Fatalf("entry %d = %+v, raised %+v", i, e, w)
 		}
 	}
 	// Outcomes: the first per (alert, webhook) stays; repeats and unknown alerts change nothing.

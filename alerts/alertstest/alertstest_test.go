@@ -7,7 +7,7 @@ import (
 )
 
 func TestMemOutbox(t *testing.T) {
-	TestOutbox(t, func(t *testing.T) (alerts.Outbox, func(alerts.Alert)) {
+	TestOutbox(t, func(t *testing.T) (alerts.Outbox, func(alerts.Alert) alerts.Alert) {
 		ob := &MemOutbox{}
 		return ob, ob.Raise
 	})
