@@ -216,3 +216,14 @@ func TestAlertOutcomeCodec(t *testing.T) {
 		t.Fatalf("CommandVersion = %s", CommandVersion(b))
 	}
 }
+
+// A CHAIN event's alert is its risk event: the same id, message and details.
+func TestChainAlertIsTheRiskEvent(t *testing.T) {
+	e := alertEnv(t)
+	e.logs(mk("CriticalLiquidityAlert", 20, 0, testNow, 500, 1000, e18(1)))
+	a := e.alerts()[0]
+	mustEqual(t, "message", a.Message, "liquidity ratio 500 bps is below the critical threshold of 1000 bps (available 1000000000000000000)")
+	mustEqual(t, "id", a.ID, "20-0-"+chainlog.HexHash(txOf(20, 0)))
+	pos := makeLedgerPos(20, 0, txOf(20, 0))
+	mustEqual(t, "risk event id", RiskEventID(key(pRisk, pos[:])), a.ID)
+}

@@ -239,7 +239,7 @@ func TestAlertsDeliveredAcrossLeaders(t *testing.T) {
 		if r := c.do(node, "POST", "/v1/admin/logs", adminToken, fundtest.Body(raw)); r.status != http.StatusOK {
 			t.Fatalf("post risk event %d: %d %s", seq, r.status, r.body)
 		}
-		return fmt.Sprintf("chain-%d-%d-%s", ev.BlockNumber, ev.LogIndex, chainlog.HexHash(ev.TxHash))
+		return fmt.Sprintf("%d-%d-%s", ev.BlockNumber, ev.LogIndex, chainlog.HexHash(ev.TxHash)) // the risk event's id
 	}
 	flakyDelivered := func(id string) func() error {
 		return func() error {
