@@ -164,6 +164,12 @@ func (ac *applyContext) raiseAlert(in *alertInput) error {
 	if _, ok, err := ac.get(idk); err != nil || ok {
 		return err
 	}
+	if ac.alertOrd == 0 {
+		// Once per command: a command raising many alerts scans the outbox's head once.
+		if err := ac.pruneAlerts(); err != nil {
+			return err
+		}
+	}
 	seq := alertSeq(ac.index, ac.alertOrd)
 	ac.alertOrd++
 	a := Alert{Seq: seq, ID: in.id, Raised: ac.cmdTime, Time: in.time, Severity: in.severity, Source: in.source,
@@ -176,7 +182,7 @@ func (ac *applyContext) raiseAlert(in *alertInput) error {
 	}
 	ac.mark(ClassAlerts)
 	ac.changes.Alerts++
-	return ac.pruneAlerts()
+	return nil
 }
 
 // pruneAlerts deletes, oldest first, up to alertPruneLimit alerts raised more than
