@@ -79,6 +79,9 @@ func PrimaryKeyLen(key []byte) int {
 	if len(key) == 0 {
 		return 0
 	}
+	if isRiskKey(key) {
+		return len(key) // a risk event's key has two shapes (risk.go)
+	}
 	return primaryKeyLen[key[0]]
 }
 

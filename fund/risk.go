@@ -420,18 +420,25 @@ func isJSONObject(b []byte) bool {
 	return false
 }
 
+// RiskChainPosLen and RiskCmdPosLen are the lengths of the two shapes of a risk event's key
+// after its prefix (a list's cursor is one).
+const (
+	RiskChainPosLen = riskChainKeyLen - 1
+	RiskCmdPosLen   = riskCmdKeyLen - 1
+)
+
 // PrefixRisk is the key prefix of the risk events (K): one scan of it, in key order, is every
 // risk event in the order of RiskEventID's total order.
 const PrefixRisk = pRisk
 
 // RiskEventOf decodes the risk event stored under k with value v. A version-1 record gets the
-// message and details a version-2 one holds from its ledger entry in r.
+// message and details a version-2 one holds from its ledger entry in r (none when r is nil).
 func RiskEventOf(r kv.Reader, k, v []byte) (*RiskEventRecord, error) {
 	if !isRiskKey(k) {
 		return nil, corrupt("risk event key", fmt.Errorf("%x", k))
 	}
 	rec, err := riskEventRecord(k, v)
-	if err != nil || v[0] != 1 {
+	if err != nil || v[0] != 1 || r == nil {
 		return rec, err
 	}
 	lv, err := r.Get(key(pLedger, k[1:]))

@@ -23,10 +23,12 @@ import (
 //   - redemption (R) as GET /v1/redemptions/{requestId}, with its timeline;
 //   - current price (P) as GET /v1/prices/{asset}, without history;
 //   - NAV point (N) as one item of GET /v1/fund/nav/history?interval=raw;
-//   - ledger entry (L) as one item of GET /v1/transactions.
+//   - ledger entry (L) as one item of GET /v1/transactions;
+//   - risk event (K) as one item of GET /v1/risk/events (a v0.1.0 record without the message
+//     and details its ledger entry would give, which the value alone does not hold).
 //
 // ok is false (and err nil) for every other key: the other primary records (the fund
-// singleton, assets, flow buckets, price points, risk events, audit entries, the ingest
+// singleton, assets, flow buckets, price points, audit entries, the ingest
 // checkpoint), which push serves through the re-rendered views or not at all, and keys that
 // are not primary records. A nil value (a deletion, as in Changes.Records) is ErrNotFound, as
 // the GET of a missing resource is. A key of the wrong length or a value that does not decode
@@ -36,7 +38,7 @@ func RecordJSON(key, value []byte) (body []byte, ok bool, err error) {
 		return nil, false, nil
 	}
 	switch key[0] {
-	case fund.PrefixAccount, fund.PrefixRedemption, fund.PrefixPrice, fund.PrefixNav, fund.PrefixLedger:
+	case fund.PrefixAccount, fund.PrefixRedemption, fund.PrefixPrice, fund.PrefixNav, fund.PrefixLedger, fund.PrefixRisk:
 	default:
 		return nil, false, nil
 	}
@@ -63,6 +65,11 @@ func RecordJSON(key, value []byte) (body []byte, ok bool, err error) {
 		body, err = renderNavPoint(key, value)
 	case fund.PrefixLedger:
 		body, err = renderLedgerRecord(value)
+	case fund.PrefixRisk:
+		var rec *fund.RiskEventRecord
+		if rec, err = fund.RiskEventOf(nil, key, value); err == nil {
+			body, err = RiskEventJSON(rec)
+		}
 	}
 	if err != nil {
 		return nil, true, err
@@ -98,13 +105,14 @@ const (
 	RecordPrice                        // P: prices
 	RecordNav                          // N: fund:nav
 	RecordLedger                       // L: transactions
+	RecordRisk                         // K: risk
 )
 
 // RecordRef says which pushed resource the primary record under key is and renders its
 // identity, the data of a "removed" frame when a command deletes the record (a reorg reverting
 // what created it): {"address"} of an account, {"requestId"} of a redemption, {"asset"} of a
 // price, {"time","blockNumber","logIndex"} of a NAV point, {"txHash","logIndex","blockNumber"}
-// of a ledger entry. addr is the account's address for RecordAccount. Any other key, including
+// of a ledger entry, {"id"} of a risk event. addr is the account's address for RecordAccount. Any other key, including
 // a pushed kind of the wrong length, is RecordOther with a nil ref.
 func RecordRef(key []byte) (k RecordKind, addr [20]byte, ref []byte) {
 	if len(key) == 0 || len(key) != fund.PrimaryKeyLen(key) {
@@ -137,6 +145,9 @@ func RecordRef(key []byte) (k RecordKind, addr [20]byte, ref []byte) {
 		b = append(b, `,"blockNumber":`...)
 		b = strconv.AppendUint(b, be64get(key[1:]), 10)
 		return RecordLedger, addr, append(b, '}')
+	case fund.PrefixRisk:
+		b = append(append(append(b, `{"id":"`...), fund.RiskEventID(key)...), `"}`...)
+		return RecordRisk, addr, b
 	}
 	return RecordOther, addr, nil
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // pushKinds are the record kinds RecordJSON renders.
-const pushKinds = "ARPNL"
+const pushKinds = "ARPNLK"
 
 // listItems returns the raw items of a list body, byte for byte as the body holds them.
 func listItems(t testing.TB, body []byte, err error) []json.RawMessage {
@@ -76,6 +76,8 @@ func readResource(t testing.TB, r kv.Reader, key []byte) ([]byte, error) {
 			return items[i], nil
 		}
 		return nil, fund.ErrNotFound
+	case fund.PrefixRisk:
+		return RiskEventByID(r, fund.RiskEventID(key))
 	case fund.PrefixLedger:
 		body, err := Transactions(r, TxFilter{}, Page{Limit: MaxLimit})
 		items := listItems(t, body, err)
@@ -302,7 +304,9 @@ func TestRecordJSONRefuses(t *testing.T) {
 		{"asset", key(fund.PrefixAsset, usdt[:]), []byte{1}, false, nil},
 		{"price point", key(fund.PrefixPriceHistory, make([]byte, 20+8+17)), []byte{1}, false, nil},
 		{"flow bucket", flowKey(0), []byte{1}, false, nil},
-		{"risk event", key(fund.PrefixRisk, make([]byte, fund.LedgerPosLen)), []byte{1}, false, nil},
+		{"risk event truncated", key(fund.PrefixRisk, make([]byte, fund.LedgerPosLen)), []byte{1}, true, fund.ErrInvariant},
+		{"risk event, short key", key(fund.PrefixRisk, make([]byte, 20)), []byte{1}, true, fund.ErrInvariant},
+		{"deleted risk event", key(fund.PrefixRisk, make([]byte, fund.RiskCmdPosLen)), nil, true, fund.ErrNotFound},
 		{"audit", key(fund.PrefixAudit, make([]byte, 12)), []byte{1}, false, nil},
 		{"ingest checkpoint", []byte{'I'}, []byte{1}, false, nil},
 		{"view", fund.ViewKey(ViewOverview), []byte("{}"), false, nil},

@@ -93,6 +93,8 @@ func TestAuthorizationTable(t *testing.T) {
 		{"transactions", "GET", "/v1/transactions", "", viewers},
 		{"audit", "GET", "/v1/audit", "", viewers},
 		{"alerts", "GET", "/v1/alerts", "", viewers},
+		{"risk_events", "GET", "/v1/risk/events", "", viewers},
+		{"risk_event_resolve", "POST", "/v1/risk/events/1-i1-0/resolve", `{"note":"x"}`, operators},
 		{"ingest_status", "GET", "/v1/ingest/status", "", viewers},
 		{"cluster_status", "GET", "/v1/cluster/status", "", viewers},
 		{"system_config", "GET", "/v1/system/config", "", viewers},
@@ -152,6 +154,7 @@ func TestAuthorizationTable(t *testing.T) {
 		{"prices", everyone},
 		{"redemptions", viewers},
 		{"transactions", viewers},
+		{"risk", viewers},
 		{"account:" + owner.addr, ownerOrViewer},
 	}
 	if len(chans) != len(channels) {
