@@ -227,3 +227,31 @@ func TestChainAlertIsTheRiskEvent(t *testing.T) {
 	pos := makeLedgerPos(20, 0, txOf(20, 0))
 	mustEqual(t, "risk event id", RiskEventID(key(pRisk, pos[:])), a.ID)
 }
+
+// A SYSTEM risk event the leader proposes (CmdRiskEvent) raises its alert like any other: one
+// per event, none while the condition stays in force, another once it was cleared and comes back.
+func TestSystemRiskEventAlert(t *testing.T) {
+	e := alertEnv(t)
+	raise := func(clear bool) {
+		t.Helper()
+		res := e.apply(EncodeRiskEvent(&RiskEventCommand{Time: testNow * 1e9, Clear: clear, Type: "INGEST_HALTED", Severity: SeverityHigh,
+			Message: "ingest halted: a reorg deeper than the window", Details: []byte(`{"block":7}`)}))
+		if _, ok := res.(*RiskEventResult); !ok {
+			t.Fatalf("risk event: %T %v", res, res)
+		}
+	}
+	raise(false)
+	raise(false) // still in force: no event, no alert
+	as := e.alerts()
+	if len(as) != 1 {
+		t.Fatalf("%d alerts, want 1", len(as))
+	}
+	a := as[0]
+	mustEqual(t, "alert", []any{a.Source, a.Severity, a.Type, a.Message, string(a.Details), a.Time},
+		[]any{"SYSTEM", "HIGH", "INGEST_HALTED", "ingest halted: a reorg deeper than the window", `{"block":7}`, testNow * 1e9})
+	raise(true)
+	raise(false)
+	if as := e.alerts(); len(as) != 2 || as[1].ID == a.ID {
+		t.Fatalf("alerts after clear and raise: %+v", as)
+	}
+}
