@@ -2,10 +2,12 @@ package fund
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
 	"paimon/chainlog"
+	"paimon/kv"
 	"paimon/version"
 )
 
@@ -253,5 +255,40 @@ func TestSystemRiskEventAlert(t *testing.T) {
 	raise(false)
 	if as := e.alerts(); len(as) != 2 || as[1].ID == a.ID {
 		t.Fatalf("alerts after clear and raise: %+v", as)
+	}
+}
+
+// BenchmarkRiskEventAlert: Apply + EndBatch of a one-event CmdLogs carrying a
+// CriticalLiquidityAlert, version 2 (the whole risk event and its alert) against version 1
+// (v0.1.0's risk record, no alert), on kv.Mem reset every 512 commands.
+func BenchmarkRiskEventAlert(b *testing.B) {
+	const perStore = 512
+	for _, v := range []byte{1, 2} {
+		b.Run(fmt.Sprintf("version%d", v), func(b *testing.B) {
+			cmds := make([][]byte, perStore)
+			for i := range cmds {
+				ev := mk("CriticalLiquidityAlert", uint64(i+1), 0, testNow, 500, 1000, e18(1))
+				cmds[i] = EncodeLogs(&LogsCommand{Time: testNow * 1e9, Version: v, Events: []chainlog.Event{ev}})
+			}
+			var st *kv.Mem
+			var m *Machine
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if i%perStore == 0 {
+					b.StopTimer()
+					st, m = kv.NewMem(), NewMachine(testInfo, NewViews(testInfo), nil)
+					b.StartTimer()
+				}
+				idx := uint64(i%perStore + 1)
+				if _, err := m.Apply(st, idx, cmds[i%perStore]); err != nil {
+					b.Fatal(err)
+				}
+				if err := m.EndBatch(st, idx); err != nil {
+					b.Fatal(err)
+				}
+				m.Committed()
+			}
+		})
 	}
 }
