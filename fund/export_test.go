@@ -49,6 +49,7 @@ const (
 	ViewAssets   = "assets"
 	ViewFlows    = "flows"
 	ViewPrices   = "prices"
+	ViewRisk     = "risk"
 
 	IntervalRaw = "raw"
 	MaxLimit    = 1000

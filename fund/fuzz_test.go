@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"paimon/chainlog"
+	"paimon/risk"
 	"testing"
 	"time"
 )
@@ -100,6 +101,17 @@ func FuzzApply(f *testing.F) {
 	f.Add([]byte{CmdPrices, OrderedVersion, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0}) // a skew beyond int64
 	f.Add(EncodePriceDelete(&PriceDeleteCommand{Time: testNow * 1e9, Actor: Actor{Name: "ops"}, Asset: addr(50), PointTime: testNow}))
 	f.Add(EncodePriceDelete(&PriceDeleteCommand{Time: testNow * 1e9, Asset: addr(51), PointTime: 0}))
+	// The risk thresholds (riskstatus.go): tight ones that make indicators cross, ones that make
+	// no sense (refused), a truncated command.
+	tight := risk.DefaultThresholds()
+	tight[risk.PendingApprovals] = risk.Threshold{}
+	tight[risk.OverdueRedemptions] = risk.Threshold{}
+	tight[risk.MaxAssetConcentration] = risk.Threshold{Warn: 1, Critical: 2, Hysteresis: 1}
+	f.Add(EncodeRiskThresholds(&RiskThresholdsCommand{Time: testNow * 1e9, Thresholds: tight}))
+	bad := risk.DefaultThresholds()
+	bad[risk.NavDriftBps].Warn = -1
+	f.Add(EncodeRiskThresholds(&RiskThresholdsCommand{Time: testNow * 1e9, Thresholds: bad}))
+	f.Add([]byte{CmdRiskThresholds, 1, 2, 0})
 	f.Add([]byte{CmdLogs, 1})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, cmd []byte) {
@@ -130,7 +142,7 @@ func FuzzApply(f *testing.F) {
 				t.Fatalf("outcome counts %+v", r)
 			}
 		case *PricesResult, *PriceDeleteResult, *AuditResult, *SyncMarkResult, *IngestResult, *SessionResult, *RoleResult,
-			*RiskEventResult, *RiskResolveResult:
+			*RiskEventResult, *RiskResolveResult, *RiskThresholdsResult:
 		default:
 			t.Fatalf("result %T", res)
 		}

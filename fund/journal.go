@@ -348,6 +348,7 @@ func (ac *applyContext) flowRaw(hour int64, which int, amt *uint256.Int, neg boo
 	}
 	addSigned(&f.v[which], amt, neg)
 	ac.mark(ClassFlows)
+	ac.riskFlows.valid = false
 	if f.v[0].IsZero() && f.v[1].IsZero() {
 		return ac.del(k)
 	}

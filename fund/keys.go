@@ -39,6 +39,7 @@ const (
 	pRole       = 'Y' // Y addr20 → wallet role
 	pAlert      = 'J' // J seq8 → alert and its delivery outcomes (alerts.go; not synced)
 	pAlertID    = 'j' // j id → seq8 (an alert per risk event id)
+	pRiskState  = 'Q' // Q → the risk indicators' thresholds and statuses (riskstatus.go; not synced)
 )
 
 // ledgerPosLen is the length of a ledger position: bn8 li8 tx32.

@@ -8,6 +8,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"paimon/chainlog"
 	"paimon/kv"
+	"paimon/risk"
 )
 
 // Info is the fund's identity from config, rendered in the overview, and the options that
@@ -59,6 +60,8 @@ const (
 	ClassAudit
 	ClassRisk
 	ClassAlerts
+	// ClassRiskStatus: the risk indicators' evaluation (GET /v1/risk/status).
+	ClassRiskStatus
 	NumClasses
 )
 
@@ -204,6 +207,19 @@ type Machine struct {
 	// figuresStale is set when the current command changed what the books derive from
 	// (booksClass); the command's end recomputes the singleton's figures.
 	figuresStale bool
+	// The risk indicators (riskstatus.go): the replicated state kept decoded (written at
+	// EndBatch when riskDirty), riskStale when the next command must evaluate whatever it
+	// changed (new thresholds), and what the evaluations reuse: the open redemptions and the
+	// 24 h redemptions (derived from the state, dropped by Load and rollback), the books and
+	// the report.
+	risk       riskState
+	riskDirty  bool
+	riskStale  bool
+	riskOpen   openRedemptions
+	riskFlows  riskFlowCache
+	riskBooks  Books
+	riskAssets bool // riskBooks.Assets are the state's (dropped by any asset or price change)
+	riskReport risk.Report
 }
 
 // NewMachine returns a Machine over an empty state; call Load before Apply when the store
@@ -212,7 +228,7 @@ func NewMachine(info Info, views ViewRenderer, obs Observer) *Machine {
 	if views == nil {
 		panic("fund: NewMachine without a ViewRenderer") // the views are replicated state
 	}
-	m := &Machine{info: info, views: views, obs: obs, fund: newFundState(), allViews: true, changes: newChanges(), overlay: newOverlay()}
+	m := &Machine{info: info, views: views, obs: obs, fund: newFundState(), risk: newRiskState(), allViews: true, changes: newChanges(), overlay: newOverlay()}
 	m.overlay.outbox = info.Outbox
 	return m
 }
@@ -224,8 +240,14 @@ func (m *Machine) Load(r kv.Reader) error {
 	if err != nil {
 		return err
 	}
+	rs, err := loadRisk(r)
+	if err != nil {
+		return err
+	}
 	m.fund = f
 	m.fundDirty = false
+	m.risk, m.riskDirty, m.riskStale = rs, false, false
+	m.riskOpen.known, m.riskFlows.valid, m.riskAssets = false, false, false
 	m.dirty = [NumClasses]bool{}
 	m.allViews = true
 	m.changes = newChanges()
@@ -359,6 +381,12 @@ func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error)
 			ac.cmdTime = c.Time
 			res, err = ac.applyAlertOutcome(c)
 		}
+	case CmdRiskThresholds:
+		var c *RiskThresholdsCommand
+		if c, err = DecodeRiskThresholds(cmd); err == nil {
+			ac.cmdTime = c.Time
+			res, err = ac.applyRiskThresholds(c)
+		}
 	default:
 		err = fmt.Errorf("%w: unknown command type %d", ErrBadCommand, cmd[0])
 	}
@@ -372,6 +400,12 @@ func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error)
 		return res, nil
 	}
 	if err := ac.refreshFigures(); err != nil {
+		return nil, err
+	}
+	// The risk indicators, once per command that changed the fund (its singleton always
+	// changes then: updatedAt, the latest block), so that their history does not depend on
+	// how Raft batched the commands.
+	if err := ac.evaluateRisk(m.fund != sp.fund); err != nil {
 		return nil, err
 	}
 	if m.info.Outbox {
@@ -393,6 +427,8 @@ type savepoint struct {
 	sessions, roles, alerts            int
 	tip                                ledgerPos
 	tipKnown, hasTip                   bool
+	riskState                          riskState
+	riskDirty, riskStale               bool
 }
 
 func (m *Machine) savepoint() savepoint {
@@ -404,6 +440,7 @@ func (m *Machine) savepoint() savepoint {
 		risk:     len(c.RiskEvents),
 		sessions: len(c.Sessions), roles: len(c.Roles), alerts: c.Alerts,
 		tip: m.tip, tipKnown: m.tipKnown, hasTip: m.hasTip,
+		riskState: m.risk, riskDirty: m.riskDirty, riskStale: m.riskStale,
 	}
 }
 
@@ -413,6 +450,8 @@ func (m *Machine) rollback(sp savepoint) {
 	m.overlay.rollback()
 	m.fund, m.fundDirty, m.dirty, m.pruneTo = sp.fund, sp.fundDirty, sp.dirty, sp.pruneTo
 	m.tip, m.tipKnown, m.hasTip = sp.tip, sp.tipKnown, sp.hasTip
+	m.risk, m.riskDirty, m.riskStale = sp.riskState, sp.riskDirty, sp.riskStale
+	m.riskOpen.known, m.riskFlows.valid, m.riskAssets = false, false, false // rebuilt from the rolled-back state
 	c := m.changes
 	c.Classes, c.Index = sp.classes, sp.index
 	for _, a := range c.Accounts[sp.accounts:] {
@@ -548,6 +587,9 @@ func (m *Machine) EndBatch(rw kv.ReadWriter, lastIndex uint64) error {
 		}
 		m.fundDirty = false
 	}
+	if err := m.writeRisk(rw); err != nil {
+		return err
+	}
 	m.views.Forget(&m.dirty, m.allViews)
 	for _, v := range m.views.ViewDefs() {
 		if !m.allViews && !viewDirty(v.Deps, &m.dirty) {
@@ -600,6 +642,9 @@ func (m *Machine) mark(classes ...Class) {
 		m.dirty[c] = true
 		m.changes.Classes[c] = true
 		m.figuresStale = m.figuresStale || booksClass[c]
+		if c == ClassAssets || c == ClassPrices {
+			m.riskAssets = false // riskstatus.go reads the assets again
+		}
 	}
 }
 

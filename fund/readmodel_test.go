@@ -14,6 +14,7 @@ func init() {
 	for _, c := range [][2]string{
 		{fund.ViewOverview, readmodel.ViewOverview}, {fund.ViewNav, readmodel.ViewNav}, {fund.ViewTiers, readmodel.ViewTiers},
 		{fund.ViewAssets, readmodel.ViewAssets}, {fund.ViewFlows, readmodel.ViewFlows}, {fund.ViewPrices, readmodel.ViewPrices},
+		{fund.ViewRisk, readmodel.ViewRisk},
 		{fund.IntervalRaw, readmodel.IntervalRaw}, {fmt.Sprint(fund.MaxLimit), fmt.Sprint(readmodel.MaxLimit)},
 	} {
 		if c[0] != c[1] {

@@ -152,6 +152,7 @@ func (ac *applyContext) swapRedemption(id *[32]byte, old, new *redemption) error
 			return err
 		}
 	}
+	ac.noteRedemption(old, new)
 	var idInt uint256.Int
 	ac.markRedemption(idInt.SetBytes32(id[:]).Dec())
 	if new == nil {

@@ -11,6 +11,7 @@ import (
 
 	"paimon/chainlog"
 	"paimon/kv"
+	"paimon/risk"
 	"paimon/version"
 )
 
@@ -19,18 +20,19 @@ import (
 func TestFormatVersions(t *testing.T) {
 	now := testNow * 1e9
 	cmds := map[string][]byte{
-		"logs":         EncodeLogs(&LogsCommand{Time: now, Events: []chainlog.Event{mk("Transfer", 1, 0, testNow, addr(1), addr(2), e18(1))}}),
-		"prices":       EncodePrices(&PricesCommand{Time: now, Prices: []PriceUpdate{{Asset: addr(3).Hex(), Price: *e18(2), Time: testNow}}}),
-		"audit":        EncodeAudit(&AuditCommand{Time: now, Actor: Actor{Name: "root", Role: "admin"}, Action: "x", Resource: "y"}),
-		"sync mark":    EncodeSyncMark(1, now),
-		"ingest":       EncodeIngest(&IngestCommand{Time: now, Head: BlockRef{Number: 1, Hash: common.Hash{1}}, Window: 8}),
-		"nonce":        EncodeNonce(&NonceCommand{Time: now, Address: addr(1)}),
-		"login":        EncodeLogin(&LoginCommand{Time: now, Address: addr(1)}),
-		"touch":        EncodeTouch(&TouchCommand{Time: now}),
-		"logout":       EncodeLogout(&LogoutCommand{Time: now}),
-		"risk event":   EncodeRiskEvent(&RiskEventCommand{Time: now, Type: "PG_SYNC_LAG", Severity: SeverityWarning}),
-		"risk resolve": EncodeRiskResolve(&RiskResolveCommand{Time: now, ID: "1-i1-0"}),
-		"role":         EncodeRole(&RoleCommand{Time: now, Address: addr(1), Role: "viewer"}),
+		"logs":            EncodeLogs(&LogsCommand{Time: now, Events: []chainlog.Event{mk("Transfer", 1, 0, testNow, addr(1), addr(2), e18(1))}}),
+		"prices":          EncodePrices(&PricesCommand{Time: now, Prices: []PriceUpdate{{Asset: addr(3).Hex(), Price: *e18(2), Time: testNow}}}),
+		"audit":           EncodeAudit(&AuditCommand{Time: now, Actor: Actor{Name: "root", Role: "admin"}, Action: "x", Resource: "y"}),
+		"sync mark":       EncodeSyncMark(1, now),
+		"ingest":          EncodeIngest(&IngestCommand{Time: now, Head: BlockRef{Number: 1, Hash: common.Hash{1}}, Window: 8}),
+		"nonce":           EncodeNonce(&NonceCommand{Time: now, Address: addr(1)}),
+		"login":           EncodeLogin(&LoginCommand{Time: now, Address: addr(1)}),
+		"touch":           EncodeTouch(&TouchCommand{Time: now}),
+		"logout":          EncodeLogout(&LogoutCommand{Time: now}),
+		"risk event":      EncodeRiskEvent(&RiskEventCommand{Time: now, Type: "PG_SYNC_LAG", Severity: SeverityWarning}),
+		"risk resolve":    EncodeRiskResolve(&RiskResolveCommand{Time: now, ID: "1-i1-0"}),
+		"role":            EncodeRole(&RoleCommand{Time: now, Address: addr(1), Role: "viewer"}),
+		"risk thresholds": EncodeRiskThresholds(&RiskThresholdsCommand{Time: now, Thresholds: risk.DefaultThresholds()}),
 	}
 	for name, cmd := range cmds {
 		t.Run("command "+name, func(t *testing.T) {
@@ -102,6 +104,7 @@ func TestCommandVersion(t *testing.T) {
 		{"ingest", EncodeIngest(&IngestCommand{Version: 1, Time: now}), version.Base},
 		{"ingest with whole risk events", EncodeIngest(&IngestCommand{Time: now}), version.Cluster},
 		{"asset metadata", EncodeAssetMeta(&AssetMetaCommand{Time: now}), version.Cluster},
+		{"risk thresholds", EncodeRiskThresholds(&RiskThresholdsCommand{Time: now, Thresholds: risk.DefaultThresholds()}), version.Cluster},
 	} {
 		if got := CommandVersion(tc.cmd); got != tc.want {
 			t.Errorf("%s: CommandVersion = %q, want %q", tc.name, got, tc.want)

@@ -62,6 +62,7 @@ type Node struct {
 	ingester *ingest.Ingester
 	pending  *ingest.PendingWatcher // nil unless [ingest] pending with push and RPC endpoints
 	server   *server.Server
+	riskProp *riskProposer // replicates [risk] while this node leads
 
 	fatal     chan error
 	stop      context.CancelFunc // ends cluster formation
@@ -232,6 +233,8 @@ func (n *Node) Start() (err error) {
 		return err
 	}
 	n.ingester.Start()
+	n.riskProp = newRiskProposer(n.store, cfg.Risk.Thresholds(), n.logger, n.opts.Now)
+	n.riskProp.Start()
 	if n.pending != nil {
 		n.pending.Start()
 	}
@@ -283,6 +286,9 @@ func (n *Node) Close(ctx context.Context) error {
 		// Ingest and the syncer next: they read the store and propose to it.
 		if n.ingester != nil {
 			errs = append(errs, n.ingester.Close())
+		}
+		if n.riskProp != nil {
+			errs = append(errs, n.riskProp.Close())
 		}
 		if n.pending != nil {
 			errs = append(errs, n.pending.Close())

@@ -33,6 +33,7 @@ var viewDefs = []fund.ViewDef{
 	{Name: ViewAssets, Class: fund.ClassAssets, Deps: []fund.Class{fund.ClassAssets, fund.ClassPrices}},
 	{Name: ViewFlows, Class: fund.ClassFlows, Deps: []fund.Class{fund.ClassFlows}},
 	{Name: ViewPrices, Class: fund.ClassPrices, Deps: []fund.Class{fund.ClassPrices}},
+	{Name: ViewRisk, Class: fund.ClassRiskStatus, Deps: []fund.Class{fund.ClassRiskStatus, fund.ClassTiers}}, // tiers: the bands, before the first evaluation
 }
 
 // ViewNames returns the names of the materialized views.
@@ -139,6 +140,8 @@ func renderView(r kv.Reader, f *fund.StoredFund, info fund.Info, name string, as
 		return renderFlows(r, f)
 	case ViewPrices:
 		return renderPrices(r)
+	case ViewRisk:
+		return renderRiskStatus(r)
 	}
 	return nil, fund.ErrNotFound
 }

@@ -86,6 +86,7 @@ func TestAuthorizationTable(t *testing.T) {
 		{"fund_flows", "GET", "/v1/fund/flows", "", everyone},
 		{"prices", "GET", "/v1/prices", "", everyone},
 		{"price", "GET", "/v1/prices/0x0000000000000000000000000000000000000a02", "", everyone},
+		{"risk_status", "GET", "/v1/risk/status", "", everyone},
 		{"account", "GET", acct, "", ownerOrViewer},
 		{"account_transactions", "GET", acct + "/transactions", "", ownerOrViewer},
 		{"redemptions", "GET", "/v1/redemptions", "", viewers},

@@ -38,6 +38,7 @@ func cachedPaths(t testing.TB, n *testNode) map[string][2]string {
 		"account":           {"/v1/accounts/" + owner, viewerToken},
 		"overview_linear":   {"/v1/fund/overview?consistency=local", ""},
 		"account_anonymous": {"/v1/fund/flows", ""},
+		"risk_status":       {"/v1/risk/status", ""},
 	}
 }
 

@@ -56,6 +56,9 @@ func (m *routeMetrics) observe(id routeID, status int, start time.Time) {
 
 func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx) error {
 	ctx.Response.Header.SetContentType("text/plain; version=0.0.4")
+	if err := s.risk.update(s.store); err != nil {
+		s.logger.Warn("risk metrics", "error", err) // the other metrics are still worth serving
+	}
 	s.deps.Metrics.WritePrometheus(ctx)
 	metrics.WriteProcessMetrics(ctx)
 	return nil

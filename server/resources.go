@@ -35,6 +35,8 @@ func resourceTable() []route {
 			read: &read{view: readmodel.ViewPrices, changedBy: []fund.Class{fund.ClassPrices}, ttl: pricesTTL}},
 		{name: "price", method: "GET", path: "/v1/prices/{asset}", Access: auth.Public, params: readmodel.PriceParams,
 			read: &read{param: assetParam, ttl: pricesTTL, render: renderPrice}},
+		{name: "risk_status", method: "GET", path: "/v1/risk/status", Access: auth.Public,
+			read: &read{view: readmodel.ViewRisk, changedBy: []fund.Class{fund.ClassRiskStatus}, ttl: overviewTTL}},
 
 		// Authenticated reads.
 		{name: "account", method: "GET", path: "/v1/accounts/{address}", Access: auth.OwnerOrViewer, channel: "account:", record: readmodel.RecordAccount, pending: true,

@@ -58,6 +58,7 @@ type Server struct {
 	views    ViewRenderer
 	auth     *auth.Auth
 	metrics  *routeMetrics
+	risk     *riskMetrics
 
 	srv       *fasthttp.Server
 	ln        *listener
@@ -108,6 +109,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		auth:        a,
 		stopTouches: make(chan struct{}),
 		metrics:     newRouteMetrics(deps.Metrics),
+		risk:        newRiskMetrics(deps.Metrics),
 	}
 	a.Bind(replica{s})
 	if deps.Store != nil {

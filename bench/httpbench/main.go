@@ -39,11 +39,13 @@ const (
 	// The overview again with credentials: what authentication costs on a cached read.
 	targetOverviewToken   = "GET /v1/fund/overview (token)"
 	targetOverviewSession = "GET /v1/fund/overview (session)"
+	// The risk status: a public materialized view served from the cache like the overview.
+	targetRisk = "GET /v1/risk/status"
 )
 
 var targetKeys = map[string]string{
 	"bare": targetBare, "overview": targetOverview, "nav": targetNav, "account": targetAccount,
-	"overview_token": targetOverviewToken, "overview_session": targetOverviewSession,
+	"overview_token": targetOverviewToken, "overview_session": targetOverviewSession, "risk": targetRisk,
 }
 
 type options struct {
@@ -75,7 +77,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.spec.NavHours, "nav-hours", o.spec.NavHours, "data set: hourly NAV points (8760 = a year)")
 	fs.IntVar(&o.spec.Redemptions, "redemptions", o.spec.Redemptions, "data set: redemption requests")
 	fs.IntVar(&o.maxBody, "max-body", 1<<20, "largest POST /v1/admin/logs body in bytes (the node's http.max_body_bytes)")
-	targets := fs.String("targets", "bare,overview,nav,account", "comma-separated targets: bare, overview, nav, account, overview_token, overview_session")
+	targets := fs.String("targets", "bare,overview,nav,account", "comma-separated targets: bare, overview, nav, account, overview_token, overview_session, risk")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary folder (binaries, data, node log)")
 	fs.StringVar(&o.nodeLogLevel, "node-log-level", "warn", "the node's -log-level")
@@ -88,7 +90,7 @@ func parseFlags(args []string) (*options, error) {
 	for _, t := range strings.Split(*targets, ",") {
 		name, ok := targetKeys[strings.TrimSpace(t)]
 		if !ok {
-			return nil, fmt.Errorf("-targets: unknown target %q (want bare, overview, nav, account, overview_token, overview_session)", t)
+			return nil, fmt.Errorf("-targets: unknown target %q (want bare, overview, nav, account, overview_token, overview_session, risk)", t)
 		}
 		o.targets = append(o.targets, name)
 	}
@@ -204,6 +206,7 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 		targetBare: "http://" + bareAddr + "/v1/fund/overview", targetOverview: n.Base + "/v1/fund/overview",
 		targetNav: n.Base + "/v1/fund/nav/history", targetAccount: n.Base + account,
 		targetOverviewToken: n.Base + "/v1/fund/overview", targetOverviewSession: n.Base + "/v1/fund/overview",
+		targetRisk: n.Base + "/v1/risk/status",
 	}
 	scripts := map[string]string{targetAccount: script, targetOverviewToken: script}
 	if slices.Contains(o.targets, targetOverviewSession) {

@@ -35,7 +35,9 @@ func Replay(reg *chainlog.Registry, logs []chainlog.RawLog) (*kv.Mem, error) {
 }
 
 // ChainRecords decodes every primary record of a state that the chain's events determine (all
-// but the ingest checkpoint and the audit log), with the fund's update time cleared (it is the
+// but the ingest checkpoint, the audit log and the risk events that commands raised rather
+// than chain events: RULE ones when an indicator crossed a threshold, which depend on the
+// commands the logs came in, and SYSTEM ones), with the fund's update time cleared (it is the
 // command's time, not the chain's), keyed by state key.
 func ChainRecords(r kv.Reader) (map[string]any, error) {
 	out := map[string]any{}
@@ -52,6 +54,9 @@ func ChainRecords(r kv.Reader) (map[string]any, error) {
 		}
 		if f, ok := rec.(*fund.FundRecord); ok {
 			f.UpdatedAt = 0
+		}
+		if e, ok := rec.(*fund.RiskEventRecord); ok && e.Source != "CHAIN" {
+			return true
 		}
 		out[string(k)] = rec
 		return true
