@@ -95,6 +95,7 @@ func TestAuthorizationTable(t *testing.T) {
 		{"audit", "GET", "/v1/audit", "", viewers},
 		{"alerts", "GET", "/v1/alerts", "", viewers},
 		{"risk_events", "GET", "/v1/risk/events", "", viewers},
+		{"risk_liquidity_forecast", "GET", "/v1/risk/liquidity-forecast?horizon=30d", "", viewers},
 		{"risk_event_resolve", "POST", "/v1/risk/events/1-i1-0/resolve", `{"note":"x"}`, operators},
 		{"ingest_status", "GET", "/v1/ingest/status", "", viewers},
 		{"cluster_status", "GET", "/v1/cluster/status", "", viewers},

@@ -55,6 +55,8 @@ func resourceTable() []route {
 			read: &read{changedBy: []fund.Class{fund.ClassAlerts}, render: renderAlerts}},
 		{name: "risk_events", method: "GET", path: "/v1/risk/events", Access: auth.Viewer, params: withPage(readmodel.RiskEventParams), channel: "risk", record: readmodel.RecordRisk,
 			read: &read{changedBy: []fund.Class{fund.ClassRisk}, render: renderRiskEvents}},
+		{name: "risk_liquidity_forecast", method: "GET", path: "/v1/risk/liquidity-forecast", Access: auth.Viewer, params: readmodel.ForecastParams,
+			read: &read{changedBy: []fund.Class{fund.ClassRedemptions, fund.ClassFlows, fund.ClassOverview, fund.ClassTiers, fund.ClassAssets, fund.ClassPrices}, render: renderLiquidityForecast}},
 		{name: "ingest_status", method: "GET", path: "/v1/ingest/status", Access: auth.Viewer, leader: true, handle: noRC((*Server).serveIngestStatus)},
 		{name: "cluster_status", method: "GET", path: "/v1/cluster/status", Access: auth.Viewer, cluster: true, handle: noRC((*Server).serveClusterStatus)},
 		{name: "system_config", method: "GET", path: "/v1/system/config", Access: auth.Viewer, handle: noRC((*Server).serveSystemConfig)},

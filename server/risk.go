@@ -11,8 +11,8 @@ import (
 	"paimon/readmodel"
 )
 
-// The risk events (OPERATIONS.md, "Risk"): GET /v1/risk/events, POST
-// /v1/risk/events/{id}/resolve.
+// The risk events and the liquidity forecast (OPERATIONS.md, "Risk"): GET /v1/risk/events,
+// POST /v1/risk/events/{id}/resolve, GET /v1/risk/liquidity-forecast.
 
 func renderRiskEvents(v kv.Reader, q *readQuery) ([]byte, error) {
 	f, err := readmodel.ParseRiskEventFilter(q.get)
@@ -20,6 +20,14 @@ func renderRiskEvents(v kv.Reader, q *readQuery) ([]byte, error) {
 		return nil, err
 	}
 	return pageOf(q.get, v, func(r kv.Reader, p readmodel.Page) ([]byte, error) { return readmodel.RiskEvents(r, f, p) })
+}
+
+func renderLiquidityForecast(v kv.Reader, q *readQuery) ([]byte, error) {
+	fq, err := readmodel.ParseForecastQuery(q.get)
+	if err != nil {
+		return nil, err
+	}
+	return readmodel.LiquidityForecast(v, fq)
 }
 
 // resolveRequest is the body of POST /v1/risk/events/{id}/resolve; the body may be empty.
