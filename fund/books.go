@@ -606,3 +606,11 @@ func readOpt(r kv.Reader, k []byte) ([]byte, bool, error) {
 	}
 	return v, true, nil
 }
+
+// Int256String renders a two's complement figure as a signed decimal ("-5").
+func Int256String(u *uint256.Int) string {
+	if u.Sign() < 0 {
+		return "-" + new(uint256.Int).Neg(u).Dec()
+	}
+	return u.Dec()
+}

@@ -89,6 +89,9 @@ func (ac *applyContext) applyEvent(ev *chainlog.Event, s *chainlog.Spec, tk []by
 		ac.fundSetInt(fLastBlock, int64(ev.BlockNumber))
 	}
 	if ac.blockTime > ac.fund.ints[fLatestTime] {
+		if err := ac.snapshotDays(ac.blockTime); err != nil {
+			return err
+		}
 		ac.fundSetInt(fLatestTime, ac.blockTime)
 	}
 	ac.fundSetInt(fUpdatedAt, ac.cmdTime)

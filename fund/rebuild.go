@@ -14,6 +14,7 @@ import (
 var primaryPrefixes = [256]bool{
 	pFund: true, pAccount: true, pRedemption: true, pAsset: true, pPrice: true, pPriceHist: true,
 	pNav: true, pFlow: true, pRisk: true, pLedger: true, pAudit: true, pIngest: true, pRole: true,
+	pAssetMeta: true, pDaySnap: true,
 }
 
 // indexPrefixes lists the prefixes of the index keys, which RebuildIndexes derives.
@@ -22,7 +23,7 @@ var indexPrefixes = []byte{pLedgerTx, pLedgerAddr, pLedgerEv, pLedgerCon, pRedOw
 // IsPrimaryRecord reports whether key is a primary record (the outbox/PostgreSQL set): the
 // fund singleton (S), the ingest checkpoint (I), accounts (A), redemptions (R), assets (X), current prices (P), price
 // points (H), NAV points (N), flow buckets (F), risk events (K), the ledger (L), the audit
-// log (U) and wallet roles (Y). Index keys, views, the outbox, the sync mark, login nonces and
+// log (U), wallet roles (Y), asset metadata (D) and daily snapshots (B). Index keys, views, the outbox, the sync mark, login nonces and
 // wallet sessions (ephemeral: a node rebuilt from PostgreSQL starts with none) and raftstore's
 // keys are not.
 func IsPrimaryRecord(key []byte) bool {
@@ -44,6 +45,8 @@ const (
 	RecAudit      = "audit"
 	RecIngest     = "ingest_checkpoint"
 	RecRole       = "role"
+	RecAssetMeta  = "asset_meta"
+	RecDaySnap    = "daily_snapshot"
 )
 
 // RecordType names the kind of a primary record from its key alone (a deleted record's outbox
@@ -79,6 +82,10 @@ func RecordType(key []byte) string {
 		return RecIngest
 	case pRole:
 		return RecRole
+	case pAssetMeta:
+		return RecAssetMeta
+	case pDaySnap:
+		return RecDaySnap
 	}
 	return ""
 }

@@ -178,6 +178,13 @@ type RoleRecord struct {
 	Index     uint64 // the Raft index that set it
 }
 
+// AssetMetaRecord is an asset's metadata (key D), set by CmdAssetMeta.
+type AssetMetaRecord struct {
+	Token        string
+	Decimals     uint8
+	Symbol, Name string // "" when unknown
+}
+
 // DecodeRecord decodes a primary record. The result is one of the *XxxRecord types; ok is
 // false (and err nil) for a key that is not a primary record (index keys, views, the outbox,
 // raftstore's m/ keys). A primary key of the wrong length or a value that does not decode is
@@ -217,6 +224,15 @@ func DecodeRecord(key, value []byte) (rec any, ok bool, err error) {
 		if cp, err = decodeIngestCheckpoint(value); err == nil {
 			rec = &cp
 		}
+	case pAssetMeta:
+		var m assetMeta
+		if err = m.decode(value); err == nil {
+			rec = &AssetMetaRecord{Token: chainlog.HexAddress(common.Address(key[1:])), Decimals: m.decimals, Symbol: m.symbol, Name: m.name}
+		} else {
+			err = corrupt("asset metadata", err)
+		}
+	case pDaySnap:
+		rec, err = daySnapshotRecord(key, value)
 	case pRole:
 		var r roleRec
 		if r, err = decodeRole(value); err == nil {
@@ -235,7 +251,7 @@ func DecodeRecord(key, value []byte) (rec any, ok bool, err error) {
 var primaryKeyLen = [256]int{
 	pFund: 1, pIngest: 1, pAccount: 1 + 20, pRedemption: 1 + 32, pAsset: 1 + 20, pPrice: 1 + 20,
 	pPriceHist: 1 + 20 + 8 + 17, pNav: 1 + 8 + 8 + 8, pFlow: 1 + 8, pRisk: 1 + ledgerPosLen,
-	pLedger: 1 + ledgerPosLen, pAudit: 1 + 12, pRole: 1 + 20,
+	pLedger: 1 + ledgerPosLen, pAudit: 1 + 12, pRole: 1 + 20, pAssetMeta: 1 + 20, pDaySnap: 1 + 8,
 }
 
 func unsignedBig(u *uint256.Int) *big.Int { return u.ToBig() }

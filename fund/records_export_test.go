@@ -26,6 +26,7 @@ func recordsEnv(t *testing.T) *env {
 	e.apply(EncodeIngest(&IngestCommand{Time: testNow * 1e9, Head: BlockRef{Number: 99, Hash: common.Hash{9, 9}},
 		Blocks: []BlockRef{{Number: 98, Hash: common.Hash{9, 8}}}, Window: 8}))
 	e.apply(EncodeRole(&RoleCommand{Time: testNow*1e9 + 7, Actor: Actor{Name: "root", Role: "admin"}, Address: addr(4), Role: "operator"}))
+	e.apply(EncodeAssetMeta(&AssetMetaCommand{Time: testNow * 1e9, Assets: []AssetMeta{{Token: usdt, Decimals: 18, Symbol: "USDT", Name: "Tether USD"}}}))
 	return e
 }
 
@@ -216,6 +217,28 @@ func TestDecodeRecordMatchesAPI(t *testing.T) {
 			items := e.json(body, nil)["items"].([]any)
 			mustEqual(t, "roles", len(items), 1)
 			e.check("role", items[0].(map[string]any), expect{"address": r.Address, "role": r.Role, "updatedAt": fmtUnixNano(r.UpdatedAt), "index": r.Index})
+		case *AssetMetaRecord:
+			found := false
+			for _, it := range e.view(ViewAssets)["items"].([]any) {
+				if field(it, "token") == r.Token {
+					found = true
+					e.check("asset "+r.Token, it.(map[string]any), expect{"decimals": int(r.Decimals), "symbol": optStr(r.Symbol), "name": optStr(r.Name)})
+				}
+			}
+			if !found {
+				t.Fatalf("asset metadata of %s: no such asset", r.Token)
+			}
+		case *DaySnapshotRecord:
+			if r.Day%86400 != 0 || r.BlockTime >= r.Day+86400 {
+				t.Errorf("daily snapshot of %d at block time %d", r.Day, r.BlockTime)
+			}
+			sum := new(big.Int)
+			for _, v := range r.TierValues {
+				sum.Add(sum, v)
+			}
+			if sum.Cmp(r.GrossAssets) != 0 || new(big.Int).Sub(new(big.Int).Sub(r.GrossAssets, r.TotalRedemptionLiability), r.FeeRedemption).Cmp(r.TotalAssets) != 0 {
+				t.Errorf("daily snapshot %d does not add up: %+v", r.Day, r)
+			}
 		case *IngestCheckpoint:
 			if r.Block.Number != 99 || len(r.Window) != 2 || r.Window[0].Number != 98 || r.Window[1] != r.Block {
 				t.Errorf("ingest checkpoint %+v", r)

@@ -27,6 +27,7 @@ type batch struct {
 	entries   int
 	rows      []row   // one per record: its last change in the batch
 	snapshots [][]any // every change of the fund's totals
+	books     []any   // the last fund_books row of the batch, if any
 }
 
 // prepare reads the outbox entries after index (up to BatchRows, never stopping inside an
@@ -63,6 +64,9 @@ func (s *Syncer) prepare(after uint64) (*batch, error) {
 		}
 		if r.snapshot != nil {
 			b.snapshots = append(b.snapshots, r.snapshot)
+		}
+		if r.t == tFund {
+			b.books = r.books // the last change of the singleton decides (nil: no books)
 		}
 		k := r.t.name + "\x00" + string(r.pk)
 		if i, ok := latest[k]; ok {
@@ -134,6 +138,9 @@ func (s *Syncer) write(ctx context.Context, b *batch) error {
 		w.add(r)
 	}
 	w.snapshots = b.snapshots
+	if b.books != nil {
+		w.books = append(w.books, b.books)
+	}
 	if err := w.flush(ctx); err != nil {
 		return err
 	}
@@ -186,6 +193,7 @@ type txWriter struct {
 	deletes   [][]any // tbl, pk, raft_index
 	timeline  [][]any
 	snapshots [][]any
+	books     [][]any // fund_books rows (one per fund change written; the upsert keeps the newest)
 	months    map[*table]map[time.Time]bool
 }
 
@@ -255,7 +263,7 @@ func (w *txWriter) flush(ctx context.Context) error {
 	for _, c := range []struct {
 		t    *table
 		rows *[][]any
-	}{{tTimeline, &w.timeline}, {tSnapshot, &w.snapshots}, {tDeletes, &w.deletes}} {
+	}{{tTimeline, &w.timeline}, {tSnapshot, &w.snapshots}, {tBooks, &w.books}, {tDeletes, &w.deletes}} {
 		if err := copyRows(c.t, c.t.name, *c.rows); err != nil {
 			return err
 		}
@@ -285,6 +293,11 @@ func (w *txWriter) apply(ctx context.Context) error {
 			return fmt.Errorf("timeline: %w", err)
 		}
 	}
+	if w.staged[tBooks] {
+		if _, err := w.tx.Exec(ctx, upsertSQL(tBooks, stageName(tBooks))); err != nil {
+			return fmt.Errorf("upsert %s: %w", tBooks.name, err)
+		}
+	}
 	if w.staged[tSnapshot] {
 		if _, err := w.tx.Exec(ctx, `INSERT INTO fund_snapshots (`+strings.Join(tSnapshot.cols, ", ")+`)
 			SELECT `+strings.Join(tSnapshot.cols, ", ")+` FROM stage_fund_snapshots ON CONFLICT (raft_index) DO NOTHING`); err != nil {
@@ -292,8 +305,8 @@ func (w *txWriter) apply(ctx context.Context) error {
 		}
 	}
 	if w.staged[tDeletes] {
-		for _, t := range syncedTables {
-			if t.appendOnly {
+		for _, t := range prunedTables {
+			if !t.inSchema(w.s.currentSchema()) {
 				continue
 			}
 			if _, err := w.tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %s t USING stage_deletes d

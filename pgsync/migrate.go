@@ -56,6 +56,7 @@ var schemaSince = []struct {
 	cluster string
 }{
 	{4, "0.2"}, // 00004_wallet_roles_approver.sql
+	{5, "0.2"}, // 00005_books.sql
 }
 
 // SchemaFor returns the newest schema version the cluster version allows this binary to

@@ -61,6 +61,13 @@ func Restore(ctx context.Context, pool *pgxpool.Pool, rcfg raftstore.Config, rde
 	start := time.Now()
 	err = raftstore.Seed(rcfg, rdeps, index, func(rw kv.ReadWriter) error {
 		for _, t := range syncedTables {
+			if ok, err := tableExists(ctx, tx, t); err != nil || !ok {
+				if err != nil {
+					return err
+				}
+				progress(fmt.Sprintf("  %-20s (not in this schema)", t.name))
+				continue
+			}
 			rows, err := tx.Query(ctx, fmt.Sprintf("SELECT pk, rec FROM %s WHERE raft_index <= $1 ORDER BY pk", t.name), synced)
 			if err != nil {
 				return fmt.Errorf("read %s: %w", t.name, err)

@@ -71,8 +71,8 @@ func (s *Syncer) fullResync(ctx context.Context) error {
 	}
 	// Rows of records the state no longer has. The audit log is append-only and the state never
 	// deletes an audit entry.
-	for _, t := range syncedTables {
-		if t.appendOnly {
+	for _, t := range prunedTables {
+		if !t.inSchema(s.currentSchema()) {
 			continue
 		}
 		q := "DELETE FROM " + t.name

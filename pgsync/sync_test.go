@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/holiman/uint256"
 
 	"paimon/fund"
@@ -36,9 +37,46 @@ func TestSyncRandomEventsThenVerify(t *testing.T) {
 		addr := fundtest.Addr(fmt.Sprintf("wallet%d", i%3))
 		n.propose(fund.EncodeRole(&fund.RoleCommand{Time: n.now(), Actor: admin, Address: addr, Role: role}))
 	}
+	// Two deposits days later: the fund crosses UTC days (daily snapshots).
+	later := fundtest.NewChain(fundtest.ChainConfig{Seed: 99, Start: fundtest.DefaultStart + 3*86400, FirstBlock: fundtest.DefaultFirstBlock + 1_000_000})
+	later.Deposit(fundtest.Addr("late depositor"), fundtest.E18(10), fundtest.E18(10))
+	later.Advance(2 * 24 * time.Hour)
+	later.Deposit(fundtest.Addr("late depositor"), fundtest.E18(5), fundtest.E18(5))
+	n.applyEvents(later.Events(), 50)
+	usdt := common.HexToAddress("0x55d398326f99059ff775485246999027b3197955")
+	n.propose(fund.EncodeAssetMeta(&fund.AssetMetaCommand{Time: n.now(), Assets: []fund.AssetMeta{{Token: usdt, Decimals: 6, Symbol: "USDT", Name: "Tether USD"}}}))
 	n.waitSynced(60 * time.Second)
 	pool := testPool(t, dsn)
 	rep := n.verify(pool)
+	// The books: fund_books holds the state's figures, asset_metadata the decimals, and
+	// daily_snapshots a row per UTC day the random history crossed.
+	v, err := n.store.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	books, err := fund.ReadBooks(v)
+	v.Close()
+	if err != nil || !books.Started {
+		t.Fatalf("books: %+v, %v", books, err)
+	}
+	var cash, totalAssets string
+	var decimals, days int
+	if err := pool.QueryRow(context.Background(), `SELECT cash::text, total_assets::text FROM fund_books`).Scan(&cash, &totalAssets); err != nil {
+		t.Fatal(err)
+	}
+	if want := fund.Int256String(&books.Cash); cash != want {
+		t.Errorf("fund_books.cash = %s, want %s", cash, want)
+	}
+	if want := fund.Int256String(&books.TotalAssets); totalAssets != want {
+		t.Errorf("fund_books.total_assets = %s, want %s", totalAssets, want)
+	}
+	if err := pool.QueryRow(context.Background(), `SELECT decimals FROM asset_metadata WHERE token = $1`, strings.ToLower(usdt.Hex())).Scan(&decimals); err != nil || decimals != 6 {
+		t.Errorf("asset_metadata: decimals %d (%v)", decimals, err)
+	}
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM daily_snapshots WHERE gross_assets = l1_value + l2_value + l3_value
+		AND total_assets = gross_assets - total_redemption_liability - fee_redemption`).Scan(&days); err != nil || days == 0 {
+		t.Errorf("daily_snapshots: %d rows that add up (%v)", days, err)
+	}
 	// wallet0: viewer, then admin; wallet1: operator, then removed; wallet2: admin, then
 	// approver (the role added after v0.1.0: migration 00004 lets the table hold it).
 	var roles string

@@ -559,3 +559,10 @@ func (s *Syncer) pruneOnly(ctx context.Context) error {
 	}
 	return err
 }
+
+// currentSchema is the schema version the syncer migrated PostgreSQL to.
+func (s *Syncer) currentSchema() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.schema
+}

@@ -20,32 +20,40 @@ type table struct {
 	key        []string
 	partBy     string // a timestamptz column partitioned by month; "" for none
 	appendOnly bool   // rows are inserted once and never updated or deleted
+	since      int64  // the schema version that created the table (0: v0.1.0's schema)
 }
 
 var (
-	tFund        = &table{name: "fund_state", key: []string{"id"}, cols: cols("id", "share_price", "total_assets", "total_supply", "total_locked_shares", "total_redemption_liability", "fee_management", "fee_performance", "fee_redemption", "emergency_mode", "holder_count", "tiers", "last_block", "latest_block_time", "updated_at")}
-	tAccount     = &table{name: "accounts", key: []string{"address"}, cols: cols("address", "shares", "locked_shares", "deposited", "withdrawn", "redeemed", "pending_redemptions", "first_seen", "last_activity")}
-	tRedemption  = &table{name: "redemptions", key: []string{"request_id"}, cols: cols("request_id", "owner", "receiver", "shares", "locked_amount", "estimated_fee", "gross_amount", "fee", "net_amount", "channel", "status", "requires_approval", "settlement_time", "window_id", "requested_at", "tx_hash")}
-	tAsset       = &table{name: "assets", key: []string{"token"}, cols: cols("token", "tier", "active", "target_allocation", "holding")}
-	tPrice       = &table{name: "prices", key: []string{"asset"}, cols: cols("asset", "price", "source", "source_id", "time")}
-	tPricePoint  = &table{name: "price_history", key: []string{"asset", "time", "origin"}, partBy: "time", cols: cols("asset", "time", "origin", "price", "source", "source_id")}
-	tNavPoint    = &table{name: "nav_history", key: []string{"time", "block_number", "log_index"}, partBy: "time", cols: cols("time", "block_number", "log_index", "share_price", "total_assets", "total_supply")}
-	tFlowBucket  = &table{name: "flows_hourly", key: []string{"hour"}, cols: cols("hour", "subscriptions", "redemptions")}
-	tRiskEvent   = &table{name: "risk_events", key: []string{"block_number", "log_index", "tx_hash"}, cols: cols("block_number", "log_index", "tx_hash", "severity", "event", "block_time", "contract")}
-	tLedger      = &table{name: "ledger", key: []string{"tx_hash", "log_index", "block_time"}, partBy: "block_time", cols: cols("tx_hash", "log_index", "block_number", "block_hash", "block_time", "contract", "event", "args")}
-	tAudit       = &table{name: "audit_log", key: []string{"id", "time"}, partBy: "time", appendOnly: true, cols: cols("id", "time", "actor", "role", "action", "resource", "ip", "user_agent", "before", "after")}
-	tIngest      = &table{name: "ingest_checkpoint", key: []string{"id"}, cols: cols("id", "block_number", "block_hash", "recent", "updated_at")}
-	tRole        = &table{name: "wallet_roles", key: []string{"address"}, cols: cols("address", "role", "updated_at")}
-	tTimeline    = &table{name: "redemption_timeline", cols: []string{"request_id", "step", "status", "time", "tx_hash", "block_number", "raft_index"}}
+	tFund       = &table{name: "fund_state", key: []string{"id"}, cols: cols("id", "share_price", "total_assets", "total_supply", "total_locked_shares", "total_redemption_liability", "fee_management", "fee_performance", "fee_redemption", "emergency_mode", "holder_count", "tiers", "last_block", "latest_block_time", "updated_at")}
+	tAccount    = &table{name: "accounts", key: []string{"address"}, cols: cols("address", "shares", "locked_shares", "deposited", "withdrawn", "redeemed", "pending_redemptions", "first_seen", "last_activity")}
+	tRedemption = &table{name: "redemptions", key: []string{"request_id"}, cols: cols("request_id", "owner", "receiver", "shares", "locked_amount", "estimated_fee", "gross_amount", "fee", "net_amount", "channel", "status", "requires_approval", "settlement_time", "window_id", "requested_at", "tx_hash")}
+	tAsset      = &table{name: "assets", key: []string{"token"}, cols: cols("token", "tier", "active", "target_allocation", "holding")}
+	tPrice      = &table{name: "prices", key: []string{"asset"}, cols: cols("asset", "price", "source", "source_id", "time")}
+	tPricePoint = &table{name: "price_history", key: []string{"asset", "time", "origin"}, partBy: "time", cols: cols("asset", "time", "origin", "price", "source", "source_id")}
+	tNavPoint   = &table{name: "nav_history", key: []string{"time", "block_number", "log_index"}, partBy: "time", cols: cols("time", "block_number", "log_index", "share_price", "total_assets", "total_supply")}
+	tFlowBucket = &table{name: "flows_hourly", key: []string{"hour"}, cols: cols("hour", "subscriptions", "redemptions")}
+	tRiskEvent  = &table{name: "risk_events", key: []string{"block_number", "log_index", "tx_hash"}, cols: cols("block_number", "log_index", "tx_hash", "severity", "event", "block_time", "contract")}
+	tLedger     = &table{name: "ledger", key: []string{"tx_hash", "log_index", "block_time"}, partBy: "block_time", cols: cols("tx_hash", "log_index", "block_number", "block_hash", "block_time", "contract", "event", "args")}
+	tAudit      = &table{name: "audit_log", key: []string{"id", "time"}, partBy: "time", appendOnly: true, cols: cols("id", "time", "actor", "role", "action", "resource", "ip", "user_agent", "before", "after")}
+	tIngest     = &table{name: "ingest_checkpoint", key: []string{"id"}, cols: cols("id", "block_number", "block_hash", "recent", "updated_at")}
+	tRole       = &table{name: "wallet_roles", key: []string{"address"}, cols: cols("address", "role", "updated_at")}
+	tTimeline   = &table{name: "redemption_timeline", cols: []string{"request_id", "step", "status", "time", "tx_hash", "block_number", "raft_index"}}
+	tAssetMeta  = &table{name: "asset_metadata", key: []string{"token"}, since: 5, cols: cols("token", "decimals", "symbol", "name")}
+	tDaySnap    = &table{name: "daily_snapshots", key: []string{"day"}, since: 5, cols: cols("day", "block_time", "last_block", "cash", "gross_assets", "total_assets", "l1_value", "l2_value", "l3_value", "l1_ratio", "l2_ratio", "l3_ratio", "total_redemption_liability", "fee_redemption", "fee_management", "fee_performance", "total_supply", "total_locked_shares", "share_price", "computed_share_price", "nav_drift_bps", "emergency_mode", "holder_count")}
+	// tBooks is derived from the fund singleton once its books started (no rec: fund_state's is it).
+	tBooks       = &table{name: "fund_books", key: []string{"id"}, since: 5, cols: []string{"id", "cash", "gross_assets", "total_assets", "l1_value", "l2_value", "l3_value", "l1_ratio", "l2_ratio", "l3_ratio", "computed_share_price", "nav_drift_bps", "raft_index", "pk"}}
 	tSnapshot    = &table{name: "fund_snapshots", cols: []string{"raft_index", "updated_at", "share_price", "total_assets", "total_supply", "total_locked_shares", "total_redemption_liability", "holder_count", "last_block"}}
 	recordTables = map[string]*table{
 		fund.RecFund: tFund, fund.RecAccount: tAccount, fund.RecRedemption: tRedemption, fund.RecAsset: tAsset,
 		fund.RecPrice: tPrice, fund.RecPricePoint: tPricePoint, fund.RecNavPoint: tNavPoint, fund.RecFlowBucket: tFlowBucket,
 		fund.RecRiskEvent: tRiskEvent, fund.RecLedger: tLedger, fund.RecAudit: tAudit, fund.RecIngest: tIngest,
-		fund.RecRole: tRole,
+		fund.RecRole: tRole, fund.RecAssetMeta: tAssetMeta, fund.RecDaySnap: tDaySnap,
 	}
 	// syncedTables is the order of writes in a transaction: redemptions before their timeline.
-	syncedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tAudit, tIngest, tRole}
+	syncedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tAudit, tIngest, tRole, tAssetMeta, tDaySnap}
+	// prunedTables are the tables whose rows a deleted record removes (by pk): the synced ones
+	// that are not append-only, and fund_books with its singleton.
+	prunedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tIngest, tRole, tAssetMeta, tDaySnap, tBooks}
 )
 
 func cols(typed ...string) []string { return append(typed, "raft_index", "pk", "rec") }
@@ -60,6 +68,7 @@ type row struct {
 	part     time.Time // the partition column's value, for partitioned tables
 	timeline [][]any   // redemption_timeline rows of a redemption
 	snapshot []any     // the fund_snapshots row of a fund change
+	books    []any     // the fund_books row of a fund change once the books started
 }
 
 // toRow converts an outbox entry (or a primary record of a full copy) into a row.
@@ -92,6 +101,10 @@ func toRow(index uint64, key, value []byte) (row, error) {
 			x.EmergencyMode, x.HolderCount, tj, int64(x.LastBlock), ts(x.LatestBlockTime), updated}, tail...)
 		r.snapshot = []any{int64(index), updated, num(x.SharePrice), num(x.TotalAssets), num(x.TotalSupply), num(x.TotalLockedShares),
 			num(x.TotalRedemptionLiability), x.HolderCount, int64(x.LastBlock)}
+		if x.Books {
+			r.books = []any{true, num(x.Cash), num(x.GrossAssets), num(x.TotalAssets), num(x.TierValues[0]), num(x.TierValues[1]), num(x.TierValues[2]),
+				num(x.TierRatios[0]), num(x.TierRatios[1]), num(x.TierRatios[2]), num(x.ComputedSharePrice), num(x.NavDriftBps), int64(index), key}
+		}
 	case *fund.AccountRecord:
 		r.vals = append([]any{x.Address, num(x.Shares), num(x.LockedShares), num(x.Deposited), num(x.Withdrawn), num(x.Redeemed),
 			num(x.PendingRedemptions), ts(x.FirstSeen), ts(x.LastActivity)}, tail...)
@@ -144,6 +157,14 @@ func toRow(index uint64, key, value []byte) (row, error) {
 		r.vals = append([]any{true, int64(x.Block.Number), x.Block.Hash.Hex(), rj, tsNano(x.Updated)}, tail...)
 	case *fund.RoleRecord:
 		r.vals = append([]any{x.Address, x.Role, tsNano(x.UpdatedAt)}, tail...)
+	case *fund.AssetMetaRecord:
+		r.vals = append([]any{x.Token, int16(x.Decimals), str(x.Symbol), str(x.Name)}, tail...)
+	case *fund.DaySnapshotRecord:
+		r.vals = append([]any{time.Unix(x.Day, 0).UTC(), ts(x.BlockTime), int64(x.LastBlock), num(x.Cash), num(x.GrossAssets), num(x.TotalAssets),
+			num(x.TierValues[0]), num(x.TierValues[1]), num(x.TierValues[2]), num(x.TierRatios[0]), num(x.TierRatios[1]), num(x.TierRatios[2]),
+			num(x.TotalRedemptionLiability), num(x.FeeRedemption), num(x.FeeManagement), num(x.FeePerformance),
+			num(x.TotalSupply), num(x.TotalLockedShares), num(x.SharePrice), num(x.ComputedSharePrice), num(x.NavDriftBps),
+			x.EmergencyMode, x.HolderCount}, tail...)
 	default:
 		return row{}, fmt.Errorf("outbox entry %d: unexpected record %T", index, rec)
 	}
@@ -245,3 +266,6 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// inSchema reports whether table t exists at schema version schema.
+func (t *table) inSchema(schema int64) bool { return t.since <= schema }
