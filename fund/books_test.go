@@ -25,13 +25,13 @@ import (
 // bookModel replays events into the fund's books.
 type bookModel struct {
 	cash, supply, locked, liability, feeRed, feeMgmt, feePerf, sharePrice *big.Int
-	latest                                                              int64
-	assets                                                              map[common.Address]*modelAsset
-	prices                                                              map[common.Address]*modelPrice
-	decimals                                                            map[common.Address]int
-	reds                                                                map[string]*modelRedemption
-	navs                                                                map[[2]uint64]modelNav // (block, log index) → the NAV point
-	days                                                                map[int64]modelFigures // UTC day → the books at its end
+	latest                                                                int64
+	assets                                                                map[common.Address]*modelAsset
+	prices                                                                map[common.Address]*modelPrice
+	decimals                                                              map[common.Address]int
+	reds                                                                  map[string]*modelRedemption
+	navs                                                                  map[[2]uint64]modelNav // (block, log index) → the NAV point
+	days                                                                  map[int64]modelFigures // UTC day → the books at its end
 }
 
 type modelAsset struct {
