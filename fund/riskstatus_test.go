@@ -287,3 +287,28 @@ func TestRiskStatusView(t *testing.T) {
 		t.Fatalf("l1Ratio thresholds from the band: %s", b)
 	}
 }
+
+// TestRiskEvaluationAllocatesNothing: an evaluation after a command that changed no asset or
+// price (the books' assets, the open redemptions and the 24 h redemptions kept) allocates
+// nothing.
+func TestRiskEvaluationAllocatesNothing(t *testing.T) {
+	e := riskEnv(t, risk.DefaultThresholds())
+	e.logs(request(10, 1, true, testNow+day), mk("AssetAdded", 10, 1, testNow+10, addr(50), 1, 4000),
+		mk("PriceSet", 10, 2, testNow+10, addr(50), oneE18, testNow, 2), mk("AssetPurchased", 10, 3, testNow+10, addr(50), 1, e18(5), e18(5)))
+	e.logs(mk("Deposit", 11, 0, testNow+11, addr(1), addr(1), e18(10), e18(10)))
+	ac := &applyContext{Machine: e.m, store: e.st, index: e.index, cmdTime: testNow * 1e9}
+	if err := ac.evaluateRisk(true); err != nil {
+		t.Fatal(err)
+	}
+	if !ac.riskAssets || !ac.riskOpen.known || !ac.riskFlows.valid {
+		t.Fatal("the inputs are not kept")
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := ac.evaluateRisk(true); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("an evaluation allocates %v times", allocs)
+	}
+}
