@@ -147,7 +147,8 @@ type RiskEventRecord struct {
 	ResolvedBy string
 	ResolvedAt int64 // unix ns, 0 when unresolved
 	Note       string
-	Index      uint64 // the Raft index that raised it; 0 for a version-1 record
+	Index      uint64 // the Raft index that raised it; 0 for a version-1 record and a CHAIN event
+	Version    byte   // the record's version: 1 (v0.1.0's, CHAIN only) or 2
 }
 
 // LedgerRecord is a ledger entry (key L), as GET /v1/transactions renders it.
@@ -413,7 +414,7 @@ func riskEventRecord(k, v []byte) (*RiskEventRecord, error) {
 	rec := &RiskEventRecord{
 		BlockNumber: binary.BigEndian.Uint64(k[1:]), Severity: strings.ToLower(r.severity.String()), Event: r.typ, BlockTime: r.time,
 		ID: RiskEventID(k), Source: r.source.String(), Message: r.message, Resolved: r.resolved, ResolvedBy: r.resolvedBy,
-		ResolvedAt: r.resolvedAt, Note: r.note, Index: r.index,
+		ResolvedAt: r.resolvedAt, Note: r.note, Index: r.index, Version: r.ver,
 	}
 	if r.details != nil {
 		rec.Details = json.RawMessage(r.details)

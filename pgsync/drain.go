@@ -194,6 +194,7 @@ type txWriter struct {
 	timeline  [][]any
 	snapshots [][]any
 	books     [][]any // fund_books rows (one per fund change written; the upsert keeps the newest)
+	risk      [][]any // risk_event_details rows (one per risk event written)
 	months    map[*table]map[time.Time]bool
 }
 
@@ -206,9 +207,15 @@ func stageName(t *table) string { return "stage_" + t.name }
 func (w *txWriter) add(r row) {
 	if r.deleted {
 		w.deletes = append(w.deletes, []any{r.t.name, r.pk, int64(r.index)})
+		if r.t == tRiskEvent {
+			w.deletes = append(w.deletes, []any{tRiskDetail.name, r.pk, int64(r.index)})
+		}
 		return
 	}
 	w.rows[r.t] = append(w.rows[r.t], r.vals)
+	if r.risk != nil {
+		w.risk = append(w.risk, r.risk)
+	}
 	w.timeline = append(w.timeline, r.timeline...)
 	if r.t.partBy != "" {
 		if w.months[r.t] == nil {
@@ -263,7 +270,7 @@ func (w *txWriter) flush(ctx context.Context) error {
 	for _, c := range []struct {
 		t    *table
 		rows *[][]any
-	}{{tTimeline, &w.timeline}, {tSnapshot, &w.snapshots}, {tBooks, &w.books}, {tDeletes, &w.deletes}} {
+	}{{tTimeline, &w.timeline}, {tSnapshot, &w.snapshots}, {tBooks, &w.books}, {tRiskDetail, &w.risk}, {tDeletes, &w.deletes}} {
 		if err := copyRows(c.t, c.t.name, *c.rows); err != nil {
 			return err
 		}
@@ -296,6 +303,11 @@ func (w *txWriter) apply(ctx context.Context) error {
 	if w.staged[tBooks] {
 		if _, err := w.tx.Exec(ctx, upsertSQL(tBooks, stageName(tBooks))); err != nil {
 			return fmt.Errorf("upsert %s: %w", tBooks.name, err)
+		}
+	}
+	if w.staged[tRiskDetail] {
+		if _, err := w.tx.Exec(ctx, upsertSQL(tRiskDetail, stageName(tRiskDetail))); err != nil {
+			return fmt.Errorf("upsert %s: %w", tRiskDetail.name, err)
 		}
 	}
 	if w.staged[tSnapshot] {

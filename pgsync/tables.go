@@ -39,6 +39,8 @@ var (
 	tRole       = &table{name: "wallet_roles", key: []string{"address"}, cols: cols("address", "role", "updated_at")}
 	tTimeline   = &table{name: "redemption_timeline", cols: []string{"request_id", "step", "status", "time", "tx_hash", "block_number", "raft_index"}}
 	tAssetMeta  = &table{name: "asset_metadata", key: []string{"token"}, since: 5, cols: cols("token", "decimals", "symbol", "name")}
+	// tRiskDetail is derived from a risk event of record version 2 (no rec: risk_events' is it).
+	tRiskDetail = &table{name: "risk_event_details", key: []string{"id"}, since: 6, cols: []string{"id", "time", "source", "severity", "type", "message", "details", "block_number", "resolved", "resolved_by", "resolved_at", "note", "event_index", "raft_index", "pk"}}
 	tDaySnap    = &table{name: "daily_snapshots", key: []string{"day"}, since: 5, cols: cols("day", "block_time", "last_block", "cash", "gross_assets", "total_assets", "l1_value", "l2_value", "l3_value", "l1_ratio", "l2_ratio", "l3_ratio", "total_redemption_liability", "fee_redemption", "fee_management", "fee_performance", "total_supply", "total_locked_shares", "share_price", "computed_share_price", "nav_drift_bps", "emergency_mode", "holder_count")}
 	// tBooks is derived from the fund singleton once its books started (no rec: fund_state's is it).
 	tBooks       = &table{name: "fund_books", key: []string{"id"}, since: 5, cols: []string{"id", "cash", "gross_assets", "total_assets", "l1_value", "l2_value", "l3_value", "l1_ratio", "l2_ratio", "l3_ratio", "computed_share_price", "nav_drift_bps", "raft_index", "pk"}}
@@ -53,7 +55,7 @@ var (
 	syncedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tAudit, tIngest, tRole, tAssetMeta, tDaySnap}
 	// prunedTables are the tables whose rows a deleted record removes (by pk): the synced ones
 	// that are not append-only, and fund_books with its singleton.
-	prunedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tIngest, tRole, tAssetMeta, tDaySnap, tBooks}
+	prunedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tIngest, tRole, tAssetMeta, tDaySnap, tBooks, tRiskDetail}
 )
 
 func cols(typed ...string) []string { return append(typed, "raft_index", "pk", "rec") }
@@ -69,6 +71,7 @@ type row struct {
 	timeline [][]any   // redemption_timeline rows of a redemption
 	snapshot []any     // the fund_snapshots row of a fund change
 	books    []any     // the fund_books row of a fund change once the books started
+	risk     []any     // the risk_event_details row of a risk event of record version 2
 }
 
 // toRow converts an outbox entry (or a primary record of a full copy) into a row.
@@ -142,6 +145,14 @@ func toRow(index uint64, key, value []byte) (row, error) {
 			li, tx = -1, x.ID
 		}
 		r.vals = append([]any{int64(x.BlockNumber), li, tx, x.Severity, x.Event, ts(x.BlockTime), x.Contract}, tail...)
+		if x.Version >= 2 {
+			var idx any
+			if x.Index != 0 {
+				idx = int64(x.Index)
+			}
+			r.risk = []any{x.ID, ts(x.BlockTime), x.Source, strings.ToUpper(x.Severity), x.Event, x.Message, jsonOrNil(x.Details), int64(x.BlockNumber),
+				x.Resolved, str(x.ResolvedBy), tsNano(x.ResolvedAt), str(x.Note), idx, int64(index), key}
+		}
 	case *fund.LedgerRecord:
 		r.part = time.Unix(x.BlockTime, 0).UTC()
 		r.vals = append([]any{x.TxHash, int64(x.LogIndex), int64(x.BlockNumber), x.BlockHash, r.part, x.Contract, x.Event, []byte(x.Args)}, tail...)
