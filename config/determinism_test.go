@@ -17,11 +17,14 @@ import (
 // to the same bytes by a node configured another way (DESIGN.md invariants 1 and 5). The rules
 // issue 18 made configurable, the reorder window (ingest.reorder_window_blocks) and the price
 // future skew (prices.max_future_skew), travel in the version-2 CmdLogs and CmdPrices the leader
-// writes; a node's own settings never decide what a command does.
+// writes; a node's own settings never decide what a command does. The risk thresholds ([risk])
+// travel in the CmdRiskThresholds the leader proposes (node/risk.go).
 func TestDifferentlyConfiguredNodesAgree(t *testing.T) {
 	leader, other := Default(), Default()
 	leader.Ingest.ReorderWindowBlocks, leader.Prices.MaxFutureSkew = 10, time.Minute
 	other.Ingest.ReorderWindowBlocks, other.Prices.MaxFutureSkew = 1000, time.Hour
+	leader.Risk.NavDriftBpsWarn, other.Risk.NavDriftBpsWarn = 20, 150
+	leader.Risk.OracleStalenessSecondsWarn, other.Risk.OracleStalenessSecondsWarn = 7200, 200_000
 
 	chain := fundtest.NewChain(fundtest.ChainConfig{Seed: 18})
 	for i := range 30 {
@@ -41,6 +44,8 @@ func TestDifferentlyConfiguredNodesAgree(t *testing.T) {
 		// Ten minutes ahead of the command: past the leader's skew, within the other node's.
 		fund.EncodePrices(&fund.PricesCommand{Time: cmdTime, MaxFutureSkew: sc.MaxPriceFutureSkew, Prices: []fund.PriceUpdate{
 			{Asset: chainlog.HexAddress(fundtest.Addr("asset")), Price: *fundtest.E18(2), Time: chain.Now() + 600}}}),
+		// What the leader's node/risk.go proposes.
+		fund.EncodeRiskThresholds(&fund.RiskThresholdsCommand{Time: cmdTime, Thresholds: leader.Risk.Thresholds()}),
 	}
 
 	apply := func(c *Config) (*kv.Mem, []any) {
@@ -70,6 +75,14 @@ func TestDifferentlyConfiguredNodesAgree(t *testing.T) {
 	for i := 1; i < 3; i++ {
 		if _, ok := resA[i].(*fund.ValidationError); !ok {
 			t.Errorf("command %d: %T %v, want the leader's rules to refuse it", i, resA[i], resA[i])
+		}
+	}
+	if r, ok := resA[3].(*fund.RiskThresholdsResult); !ok || !r.Changed {
+		t.Errorf("risk thresholds: %T %v, want them applied", resA[3], resA[3])
+	}
+	for _, st := range []*kv.Mem{a, b} {
+		if th, replicated, err := fund.RiskThresholds(st); err != nil || !replicated || th != leader.Risk.Thresholds() {
+			t.Errorf("risk thresholds %v (replicated %v, %v), want the leader's", th, replicated, err)
 		}
 	}
 	if da, db := dump(a), dump(b); da != db {
