@@ -2,6 +2,9 @@ package server
 
 import (
 	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -121,4 +124,60 @@ func BenchmarkAuthenticatedRead(b *testing.B) {
 	b.ReportMetric(per(2), "ns/session")
 	b.ReportMetric(100*(per(1)/per(0)-1), "%token-overhead")
 	b.ReportMetric(100*(per(2)/per(0)-1), "%session-overhead")
+}
+
+// BenchmarkRiskStatusOverHTTP compares GET /v1/risk/status with GET /v1/fund/overview over
+// real HTTP on 127.0.0.1 (a fasthttp client, 32 concurrent requesters), in alternating rounds
+// of 20,000 requests each, so that the machine's noise falls on both alike. It reports the
+// requests per second of each and their ratio (the target: the risk status serves as fast as
+// the overview). The client shares the cores with the server: the absolute figures are lower
+// than wrk's (bench/httpbench), the ratio is what counts.
+func BenchmarkRiskStatusOverHTTP(b *testing.B) {
+	n := newTestNode(b)
+	cachedPaths(b, n) // the walkthrough's logs
+	addr := strings.TrimPrefix(n.url, "http://")
+	client := &fasthttp.HostClient{Addr: addr, MaxConns: 64}
+	paths := []string{"/v1/fund/overview", "/v1/risk/status"}
+	const round, workers = 20000, 32
+	var elapsed [2]time.Duration
+	run := func(path string) time.Duration {
+		var wg sync.WaitGroup
+		var failed atomic.Int64
+		start := time.Now()
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+				defer fasthttp.ReleaseRequest(req)
+				defer fasthttp.ReleaseResponse(resp)
+				req.SetRequestURI("http://" + addr + path)
+				for i := w; i < round; i += workers {
+					if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+						failed.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if f := failed.Load(); f > 0 {
+			b.Fatalf("%s: %d failed requests", path, f)
+		}
+		return time.Since(start)
+	}
+	for _, p := range paths { // warm the cache and the connections
+		run(p)
+	}
+	rounds := 0
+	b.ResetTimer()
+	for b.Loop() {
+		for i, p := range paths {
+			elapsed[i] += run(p)
+		}
+		rounds++
+	}
+	rps := func(i int) float64 { return float64(rounds*round) / elapsed[i].Seconds() }
+	b.ReportMetric(rps(0), "overview-req/s")
+	b.ReportMetric(rps(1), "risk-req/s")
+	b.ReportMetric(rps(1)/rps(0), "risk/overview")
 }
