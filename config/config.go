@@ -13,7 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+
 	"paimon/alerts"
+	"paimon/chainlog"
+	"paimon/fund"
 	"paimon/ingest"
 	"paimon/pgsync"
 	"paimon/push"
@@ -66,6 +70,19 @@ type Fund struct {
 	ID     string `toml:"id"`
 	Name   string `toml:"name"`
 	Symbol string `toml:"symbol"`
+	// Assets are the fund's assets whose metadata the leader proposes (fund.CmdAssetMeta):
+	// decimals change what the books value an asset at. An asset not listed (or listed without
+	// decimals) gets its decimals from the token (eth_call decimals()) when an RPC is
+	// configured, else 18.
+	Assets []FundAsset `toml:"assets"`
+}
+
+// FundAsset is one [[fund.assets]] entry.
+type FundAsset struct {
+	Address  string `toml:"address"`
+	Symbol   string `toml:"symbol"`
+	Name     string `toml:"name"`
+	Decimals *int   `toml:"decimals"` // nil: from the token, else 18
 }
 
 // Read configures read consistency.
@@ -158,7 +175,7 @@ type Log struct {
 func Default() *Config {
 	return &Config{
 		Node:     Node{ID: "node1", DataDir: "./data"},
-		Fund:     Fund{ID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT"},
+		Fund:     Fund{ID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", Assets: []FundAsset{}},
 		HTTP:     server.DefaultConfig(),
 		Read:     Read{MaxStaleness: 5 * time.Second},
 		Raft:     raftstore.DefaultConfig(),
@@ -242,6 +259,29 @@ func (c *Config) Validate() error {
 	}
 	if c.Fund.Symbol == "" {
 		bad("fund.symbol", "must not be empty")
+	}
+	seen := map[string]bool{}
+	for i, a := range c.Fund.Assets {
+		key := fmt.Sprintf("fund.assets[%d]", i)
+		addr, err := chainlog.ParseAddress(a.Address)
+		switch {
+		case err != nil:
+			bad(key+".address", "%q must be 0x followed by 40 hex digits", a.Address)
+		case addr == (common.Address{}):
+			bad(key+".address", "must not be the zero address")
+		case seen[strings.ToLower(a.Address)]:
+			bad(key+".address", "%s is listed twice", a.Address)
+		}
+		seen[strings.ToLower(a.Address)] = true
+		if a.Decimals != nil && (*a.Decimals < 0 || *a.Decimals > fund.MaxDecimals) {
+			bad(key+".decimals", "%d must be between 0 and %d", *a.Decimals, fund.MaxDecimals)
+		}
+		if len(a.Symbol) > fund.MaxAssetMetaText {
+			bad(key+".symbol", "must be at most %d bytes", fund.MaxAssetMetaText)
+		}
+		if len(a.Name) > fund.MaxAssetMetaText {
+			bad(key+".name", "must be at most %d bytes", fund.MaxAssetMetaText)
+		}
 	}
 	problems(&errs, c.HTTP.Validate())
 	if c.HTTP.Advertise == "" && (len(c.Cluster.Join) > 0 || c.Cluster.BootstrapExpect > 1) {

@@ -418,6 +418,14 @@ func TestValidateRules(t *testing.T) {
 		{"data dir empty", func(c *Config) { c.Node.DataDir = "" }, []string{"node.data_dir"}},
 		{"fund name empty", func(c *Config) { c.Fund.Name = "" }, []string{"fund.name"}},
 		{"fund symbol empty", func(c *Config) { c.Fund.Symbol = "" }, []string{"fund.symbol"}},
+		{"fund asset address", func(c *Config) { c.Fund.Assets = []FundAsset{{Address: "0x12"}} }, []string{"fund.assets[0].address"}},
+		{"fund asset twice", func(c *Config) {
+			c.Fund.Assets = []FundAsset{{Address: "0x55d398326f99059ff775485246999027b3197955"}, {Address: "0x55D398326f99059fF775485246999027B3197955"}}
+		}, []string{"fund.assets[1].address"}},
+		{"fund asset decimals", func(c *Config) {
+			d := 78
+			c.Fund.Assets = []FundAsset{{Address: "0x55d398326f99059ff775485246999027b3197955", Decimals: &d}}
+		}, []string{"fund.assets[0].decimals"}},
 		{"http addr without port", func(c *Config) { c.HTTP.Addr = "localhost" }, []string{"http.addr"}},
 		{"http addr with empty port", func(c *Config) { c.HTTP.Addr = "localhost:" }, []string{"http.addr"}},
 		{"max body too small", func(c *Config) { c.HTTP.MaxBodyBytes = 1023 }, []string{"http.max_body_bytes"}},

@@ -108,10 +108,11 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 	}
 }
 
-// TestExampleToken checks that the commented-out [[auth.tokens]], [[auth.wallets]] and
-// [[alerts.webhooks]] entries are valid once uncommented, as someone copying them will do.
+// TestExampleToken checks that the commented-out [[auth.tokens]], [[auth.wallets]],
+// [[alerts.webhooks]] and [[fund.assets]] entries are valid once uncommented, as someone
+// copying them will do.
 func TestExampleToken(t *testing.T) {
-	uncomment := regexp.MustCompile(`(?m)^# (\[\[auth\.tokens\]\]|\[\[auth\.wallets\]\]|\[\[alerts\.webhooks\]\]|name = |role = |sha256 = |address = |url = |format = |min_severity = |routing_key = |secret = )`)
+	uncomment := regexp.MustCompile(`(?m)^# (\[\[auth\.tokens\]\]|\[\[auth\.wallets\]\]|\[\[alerts\.webhooks\]\]|\[\[fund\.assets\]\]|name = |role = |sha256 = |address = |url = |format = |min_severity = |routing_key = |secret = |symbol = |decimals = )`)
 	doc := uncomment.ReplaceAll(readExample(t), []byte("$1"))
 	c, err := Parse(doc)
 	if err != nil {

@@ -46,7 +46,7 @@ func (c *Config) Public() map[string]any {
 	})
 	return map[string]any{
 		"node": map[string]any{"id": c.Node.ID},
-		"fund": map[string]any{"id": c.Fund.ID, "name": c.Fund.Name, "symbol": c.Fund.Symbol},
+		"fund": map[string]any{"id": c.Fund.ID, "name": c.Fund.Name, "symbol": c.Fund.Symbol, "assets": c.Fund.Assets},
 		"chain": map[string]any{
 			"chainId": c.Ingest.ChainID, "confirmations": c.Ingest.Confirmations, "startBlock": c.Ingest.StartBlock,
 			"pollInterval": c.Ingest.PollInterval.String(), "reorgWindow": c.Ingest.ReorgWindow, "pending": c.Ingest.Pending,

@@ -25,7 +25,7 @@ func assetMetaKey(token common.Address) []byte { return key(pAssetMeta, token[:]
 // Limits of CmdAssetMeta.
 const (
 	MaxAssetMetaPerCommand = 1000
-	maxAssetMetaText       = 64 // bytes of a symbol or a name
+	MaxAssetMetaText       = 64 // bytes of a symbol or a name
 )
 
 // AssetMeta is one asset's metadata.
@@ -122,8 +122,8 @@ func (ac *applyContext) applyAssetMeta(c *AssetMetaCommand) (any, error) {
 			return invalidParam(fmt.Sprintf("assets[%d].address", i), "assets[%d].address must not be the zero address", i), nil
 		case a.Decimals > MaxDecimals:
 			return invalidParam(fmt.Sprintf("assets[%d].decimals", i), "assets[%d].decimals must be at most %d", i, MaxDecimals), nil
-		case len(a.Symbol) > maxAssetMetaText || len(a.Name) > maxAssetMetaText:
-			return invalidParam(fmt.Sprintf("assets[%d]", i), "assets[%d]: symbol and name must be at most %d bytes", i, maxAssetMetaText), nil
+		case len(a.Symbol) > MaxAssetMetaText || len(a.Name) > MaxAssetMetaText:
+			return invalidParam(fmt.Sprintf("assets[%d]", i), "assets[%d]: symbol and name must be at most %d bytes", i, MaxAssetMetaText), nil
 		}
 	}
 	ac.journal = ac.journal[:0]

@@ -63,6 +63,10 @@ type Node struct {
 	pending  *ingest.PendingWatcher // nil unless [ingest] pending with push and RPC endpoints
 	server   *server.Server
 	riskProp *riskProposer // replicates [risk] while this node leads
+	// assetMeta replicates the assets' metadata while this node leads; closeCallers closes
+	// its eth_call clients.
+	assetMeta    *assetMetaProposer
+	closeCallers func()
 
 	fatal     chan error
 	stop      context.CancelFunc // ends cluster formation
@@ -235,6 +239,15 @@ func (n *Node) Start() (err error) {
 	n.ingester.Start()
 	n.riskProp = newRiskProposer(n.store, cfg.Risk.Thresholds(), n.logger, n.opts.Now)
 	n.riskProp.Start()
+	// Asset metadata (decimals: they change the books) is replicated by the leader, from
+	// [[fund.assets]] or read from the tokens through the ingest endpoints.
+	callers, closeCallers, err := dialCallers(cfg.Ingest.RPCURLs)
+	if err != nil {
+		return err
+	}
+	n.closeCallers = closeCallers
+	n.assetMeta = newAssetMetaProposer(n.store, cfg.Fund.Assets, callers, n.logger, n.opts.Now)
+	n.assetMeta.Start()
 	if n.pending != nil {
 		n.pending.Start()
 	}
@@ -289,6 +302,10 @@ func (n *Node) Close(ctx context.Context) error {
 		}
 		if n.riskProp != nil {
 			errs = append(errs, n.riskProp.Close())
+		}
+		if n.assetMeta != nil {
+			errs = append(errs, n.assetMeta.Close())
+			n.closeCallers()
 		}
 		if n.pending != nil {
 			errs = append(errs, n.pending.Close())
