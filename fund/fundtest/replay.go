@@ -35,7 +35,9 @@ func Replay(reg *chainlog.Registry, logs []chainlog.RawLog) (*kv.Mem, error) {
 }
 
 // ChainRecords decodes every primary record of a state that the chain's events determine (all
-// but the ingest checkpoint, the audit log and the risk events that commands raised rather
+// but the ingest checkpoint, the audit log, the asset metadata the leader proposes (from its
+// configuration or eth_call; it changes the books only for decimals other than 18) and the
+// risk events that commands raised rather
 // than chain events: RULE ones when an indicator crossed a threshold, which depend on the
 // commands the logs came in, and SYSTEM ones), with the fund's update time cleared (it is the
 // command's time, not the chain's), keyed by state key.
@@ -44,7 +46,7 @@ func ChainRecords(r kv.Reader) (map[string]any, error) {
 	var derr error
 	err := r.Scan(nil, nil, false, func(k, v []byte) bool {
 		typ := fund.RecordType(k)
-		if typ == "" || typ == fund.RecIngest || typ == fund.RecAudit {
+		if typ == "" || typ == fund.RecIngest || typ == fund.RecAudit || typ == fund.RecAssetMeta {
 			return true
 		}
 		rec, _, err := fund.DecodeRecord(k, v)
