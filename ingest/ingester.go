@@ -60,8 +60,9 @@ type Ingester struct {
 	}
 
 	// haltChecked: this term has looked whether the replicated INGEST_HALTED condition is in
-	// force and cleared it (only the lead goroutine uses it).
-	haltChecked bool
+	// force and cleared it; haltRaised: this term proposed it (a halt retried with backoff is
+	// not proposed again). Only the lead goroutine uses them.
+	haltChecked, haltRaised bool
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -222,6 +223,7 @@ func (g *Ingester) run() {
 func (g *Ingester) leadTerm(ctx context.Context) {
 	g.update(func(s *Status) { s.Running = true })
 	defer g.update(func(s *Status) { s.Running = false })
+	g.haltRaised = false
 	failures := 0
 	for ctx.Err() == nil {
 		err := g.lead(ctx)
@@ -304,8 +306,11 @@ var errRestart = errors.New("restart from the checkpoint")
 func (g *Ingester) halt(ctx context.Context, alert string, details map[string]any) {
 	g.logger.Error("chain ingest halted", "alert", alert)
 	g.update(func(s *Status) { s.Halted, s.Alert = true, alert })
+	if g.haltRaised {
+		return
+	}
 	det, _ := json.Marshal(details) // fixed keys of numbers and strings: always marshals, sorted
-	g.proposeRisk(ctx, &fund.RiskEventCommand{Type: fund.RiskIngestHalted, Severity: fund.SeverityCritical, Message: "chain ingest halted: " + alert, Details: det})
+	g.haltRaised = g.proposeRisk(ctx, &fund.RiskEventCommand{Type: fund.RiskIngestHalted, Severity: fund.SeverityCritical, Message: "chain ingest halted: " + alert, Details: det})
 }
 
 // clearHalt clears INGEST_HALTED once per term, after the first range applied: ingest runs
@@ -324,14 +329,15 @@ func (g *Ingester) clearHalt(ctx context.Context) {
 		return
 	}
 	g.haltChecked = true
-	if active {
-		g.proposeRisk(ctx, &fund.RiskEventCommand{Type: fund.RiskIngestHalted, Clear: true})
+	if active && g.proposeRisk(ctx, &fund.RiskEventCommand{Type: fund.RiskIngestHalted, Clear: true}) {
+		g.haltRaised = false
 	}
 }
 
-// proposeRisk proposes a CmdRiskEvent. A failure is logged, not returned: the risk event is a
-// report about ingest, and a cluster still at version 0.1 refuses the command type.
-func (g *Ingester) proposeRisk(ctx context.Context, c *fund.RiskEventCommand) {
+// proposeRisk proposes a CmdRiskEvent and reports whether it was committed. A failure is
+// logged, not returned: the risk event is a report about ingest, and a cluster still at version
+// 0.1 refuses the command type.
+func (g *Ingester) proposeRisk(ctx context.Context, c *fund.RiskEventCommand) bool {
 	c.Time = g.deps.Now().UnixNano()
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -340,7 +346,9 @@ func (g *Ingester) proposeRisk(ctx context.Context, c *fund.RiskEventCommand) {
 		if c.Clear {
 			g.haltChecked = false // try again after the next range
 		}
+		return false
 	}
+	return true
 }
 
 // span is one range on its way from the fetcher to the proposer.
