@@ -85,7 +85,7 @@ func (c *Config) Public() map[string]any {
 		},
 		// This node's [risk]; the state machine applies the leader's (GET /v1/risk/status shows them).
 		"risk":     map[string]any{"thresholds": thresholds},
-		"postgres": map[string]any{"enabled": c.Postgres.DSN != "", "host": hostOf(c.Postgres.DSN)},
+		"postgres": map[string]any{"enabled": c.Postgres.DSN != "", "host": hostOf(c.Postgres.DSN), "maxLag": c.Postgres.MaxLag.String()},
 	}
 }
 
