@@ -106,6 +106,18 @@ func (m *assetMeta) decode(v []byte) error {
 	return d.finish()
 }
 
+// metaDecimals reads the decimals of an asset metadata record without decoding its texts
+// (the apply path reads them per asset and batch).
+func metaDecimals(v []byte) (uint8, error) {
+	d := &dec{b: v}
+	d.recordVersion()
+	dd := d.u8()
+	if d.err == nil && dd > MaxDecimals {
+		d.fail("decimals out of range")
+	}
+	return dd, d.err
+}
+
 // applyAssetMeta stores the metadata that differs from what the state holds. Like an
 // operator price it is not an event and is not revertible.
 func (ac *applyContext) applyAssetMeta(c *AssetMetaCommand) (any, error) {

@@ -67,3 +67,23 @@ func BenchmarkApply(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkBooks measures computing the Books inside apply (what refreshFigures, a NAV point,
+// a day's snapshot and the risk indicators do) over the sample state's assets, the overlay
+// warm as in a batch: allocation-free once the buffer has room.
+func BenchmarkBooks(b *testing.B) {
+	e := recordsEnv(b)
+	ac := &applyContext{Machine: e.m, store: e.st}
+	var bk Books
+	if err := ac.books(&bk); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := ac.books(&bk); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(bk.Assets)), "assets")
+}

@@ -138,7 +138,7 @@ func (ac *applyContext) scanMerged(lo, hi []byte, fn func(k, v []byte) error) er
 // a reverted event deleted may stay listed, and is skipped when its record is absent), in
 // ascending order. It is scanned once after NewMachine or Load and kept up to date by
 // noteAsset.
-func (ac *applyContext) assetTokens() ([]common.Address, error) {
+func (ac *applyContext) assetTokens() ([]bookToken, error) {
 	if !ac.tokensKnown {
 		var tokens []common.Address
 		err := ac.scanMerged([]byte{pAsset}, []byte{pAsset + 1}, func(k, _ []byte) error {
@@ -151,9 +151,25 @@ func (ac *applyContext) assetTokens() ([]common.Address, error) {
 			return nil, err
 		}
 		slices.SortFunc(tokens, func(a, b common.Address) int { return bytes.Compare(a[:], b[:]) })
-		ac.tokens, ac.tokensKnown = slices.Compact(tokens), true
+		tokens = slices.Compact(tokens)
+		ac.tokens = make([]bookToken, len(tokens))
+		for i, t := range tokens {
+			ac.tokens[i] = newBookToken(t)
+		}
+		ac.tokensKnown = true
 	}
 	return ac.tokens, nil
+}
+
+// bookToken is a token the books value, with its record keys built once (the overlay keeps the
+// keys it is given: these are never modified).
+type bookToken struct {
+	addr                  common.Address
+	assetK, priceK, metaK []byte
+}
+
+func newBookToken(t common.Address) bookToken {
+	return bookToken{addr: t, assetK: assetKey(t), priceK: priceKey(t), metaK: assetMetaKey(t)}
 }
 
 // noteAsset adds a token whose record is being created to the known tokens.
@@ -161,9 +177,9 @@ func (m *Machine) noteAsset(token common.Address) {
 	if !m.tokensKnown {
 		return // scanned at the next use
 	}
-	i, found := slices.BinarySearchFunc(m.tokens, token, func(a, b common.Address) int { return bytes.Compare(a[:], b[:]) })
+	i, found := slices.BinarySearchFunc(m.tokens, token, func(a bookToken, b common.Address) int { return bytes.Compare(a.addr[:], b[:]) })
 	if !found {
-		m.tokens = slices.Insert(m.tokens, i, token)
+		m.tokens = slices.Insert(m.tokens, i, newBookToken(token))
 	}
 }
 
@@ -399,8 +415,9 @@ func (ac *applyContext) books(b *Books) error {
 		return err
 	}
 	b.Assets = b.Assets[:0]
-	for _, token := range tokens {
-		v, ok, err := ac.get(assetKey(token))
+	for i := range tokens {
+		tk := &tokens[i]
+		v, ok, err := ac.get(tk.assetK)
 		if err != nil {
 			return err
 		}
@@ -413,7 +430,7 @@ func (ac *applyContext) books(b *Books) error {
 		}
 		var price *priceRec
 		var p priceRec
-		if pv, ok, err := ac.get(priceKey(token)); err != nil {
+		if pv, ok, err := ac.get(tk.priceK); err != nil {
 			return err
 		} else if ok {
 			if err := p.decode(pv); err != nil {
@@ -422,17 +439,15 @@ func (ac *applyContext) books(b *Books) error {
 			price = &p
 		}
 		decimals := uint8(18)
-		if mv, ok, err := ac.get(assetMetaKey(token)); err != nil {
+		if mv, ok, err := ac.get(tk.metaK); err != nil {
 			return err
 		} else if ok {
-			var meta assetMeta
-			if err := meta.decode(mv); err != nil {
+			if decimals, err = metaDecimals(mv); err != nil {
 				return corrupt("asset metadata", err)
 			}
-			decimals = meta.decimals
 		}
 		b.Assets = append(b.Assets, AssetBooks{})
-		fillAsset(&b.Assets[len(b.Assets)-1], token, &x, price, decimals)
+		fillAsset(&b.Assets[len(b.Assets)-1], tk.addr, &x, price, decimals)
 	}
 	computeBooks(&ac.fund, b)
 	return nil

@@ -201,7 +201,7 @@ type Machine struct {
 
 	// tokens lists the asset tokens the books value (books.go, assetTokens), scanned once
 	// after NewMachine or Load (tokensKnown); booksBuf is the Books Apply computes into.
-	tokens      []common.Address
+	tokens      []bookToken
 	tokensKnown bool
 	booksBuf    Books
 	// figuresStale is set when the current command changed what the books derive from

@@ -14,7 +14,7 @@ import (
 
 // recordsEnv holds every kind of primary record: the walkthrough with its prices, one event
 // of every kind, a holder gone "negative", and an audit entry with before/after values.
-func recordsEnv(t *testing.T) *env {
+func recordsEnv(t testing.TB) *env {
 	logs, prices := sampleCommands(t)
 	e := newOutboxEnv(t)
 	e.apply(logs)
