@@ -114,7 +114,6 @@ type Changes struct {
 	Redemptions  []string          // request ids (decimal) that changed
 	Prices       []string          // assets (lower-case hex) whose current price changed
 	Transactions []TxRef           // ledger entries added or reverted (added to the contract)
-	RiskEvents   []string          // ids of the risk events raised or resolved, in order (may repeat)
 	seenAcct     map[[20]byte]bool // dedup helpers
 	seenRed      map[string]bool   //
 	seenPrice    map[common.Address]bool
@@ -423,7 +422,6 @@ type savepoint struct {
 	dirty, classes                     [NumClasses]bool
 	index, pruneTo                     uint64
 	accounts, redemptions, prices, txs int
-	risk                               int
 	sessions, roles, alerts            int
 	tip                                ledgerPos
 	tipKnown, hasTip                   bool
@@ -437,7 +435,6 @@ func (m *Machine) savepoint() savepoint {
 	return savepoint{
 		fund: m.fund, fundDirty: m.fundDirty, dirty: m.dirty, classes: c.Classes, index: c.Index, pruneTo: m.pruneTo,
 		accounts: len(c.Accounts), redemptions: len(c.Redemptions), prices: len(c.Prices), txs: len(c.Transactions),
-		risk:     len(c.RiskEvents),
 		sessions: len(c.Sessions), roles: len(c.Roles), alerts: c.Alerts,
 		tip: m.tip, tipKnown: m.tipKnown, hasTip: m.hasTip,
 		riskState: m.risk, riskDirty: m.riskDirty, riskStale: m.riskStale,
@@ -467,7 +464,6 @@ func (m *Machine) rollback(sp savepoint) {
 	c.Accounts, c.Redemptions = c.Accounts[:sp.accounts], c.Redemptions[:sp.redemptions]
 	c.Prices, c.Transactions = c.Prices[:sp.prices], c.Transactions[:sp.txs]
 	c.Sessions, c.Roles = c.Sessions[:sp.sessions], c.Roles[:sp.roles]
-	c.RiskEvents = c.RiskEvents[:sp.risk]
 	c.Alerts = sp.alerts
 }
 

@@ -329,7 +329,6 @@ func (ac *applyContext) raiseRiskEvent(e *RiskEvent, pos *ledgerPos) error {
 	}
 	ac.mark(ClassRisk)
 	id := RiskEventID(k)
-	ac.changes.RiskEvents = append(ac.changes.RiskEvents, id)
 	// Every risk event raises its alert (alerts.go): once per id, not journaled.
 	return ac.raiseAlert(&alertInput{id: id, time: r.time * 1e9, severity: r.severity.String(), source: r.source.String(),
 		typ: r.typ, message: r.message, details: r.details})

@@ -208,7 +208,6 @@ func (ac *applyContext) applyRiskResolve(c *RiskResolveCommand) (any, error) {
 		return nil, err
 	}
 	ac.mark(ClassRisk)
-	ac.changes.RiskEvents = append(ac.changes.RiskEvents, c.ID)
 	if !c.Actor.IsZero() {
 		note, _ := json.Marshal(c.Note) // a string always marshals
 		after := append(append([]byte(`{"resolved":true,"note":`), note...), '}')
