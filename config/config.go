@@ -17,6 +17,7 @@ import (
 
 	"paimon/alerts"
 	"paimon/chainlog"
+	"paimon/executor"
 	"paimon/fund"
 	"paimon/ingest"
 	"paimon/pgsync"
@@ -35,7 +36,7 @@ var ErrInvalid = errors.New("invalid configuration")
 //
 // A section that configures one component is that component's own Config ([http] is
 // server.Config, [raft] raftstore.Config, [postgres] pgsync.Config, [ingest] ingest.Config,
-// [push] push.Config, [alerts] alerts.Config, [risk] risk.Config): its fields, defaults and checks are declared there, once. The
+// [push] push.Config, [alerts] alerts.Config, [risk] risk.Config, [executor] executor.Config): its fields, defaults and checks are declared there, once. The
 // sections that span components or map onto another shape (node, fund, read, cache, cluster,
 // auth, ratelimit, log) are declared here, and the methods below compose each component's
 // configuration from the sections it needs.
@@ -53,8 +54,10 @@ type Config struct {
 	Push     push.Config      `toml:"push"`
 	Alerts   alerts.Config    `toml:"alerts"`
 	Risk     risk.Config      `toml:"risk"`
-	Auth     Auth             `toml:"auth"`
-	Log      Log              `toml:"log"`
+	// Executor is declared for the executor of issue 12, not built yet: nothing reads it.
+	Executor executor.Config `toml:"executor"`
+	Auth     Auth            `toml:"auth"`
+	Log      Log             `toml:"log"`
 	// RateLimit holds the per-client budgets of the HTTP API.
 	RateLimit RateLimit `toml:"ratelimit"`
 }
@@ -187,6 +190,7 @@ func Default() *Config {
 		Push:     push.DefaultConfig(),
 		Alerts:   alerts.DefaultConfig(),
 		Risk:     risk.DefaultConfig(),
+		Executor: executor.DefaultConfig(),
 		Auth: Auth{
 			Service: "Paimon Edge", NonceTTL: 5 * time.Minute, SessionTTL: 30 * time.Minute,
 			SessionExtendAfter: 5 * time.Minute, Wallets: []Wallet{},
@@ -326,6 +330,10 @@ func (c *Config) Validate() error {
 	}
 	problems(&errs, c.Alerts.Validate())
 	problems(&errs, c.Risk.Validate())
+	problems(&errs, c.Executor.Validate())
+	if id := c.Executor.ChainID; id != 0 && id != c.Ingest.ChainID {
+		bad("executor.chain_id", "%d differs from ingest.chain_id %d: the executor sends to the chain the node ingests (0: the same)", id, c.Ingest.ChainID)
+	}
 	tokenNames := map[string]bool{}
 	tokenHashes := map[string]bool{}
 	for i, t := range c.Auth.Tokens {
