@@ -9,6 +9,8 @@
 //	go run ./bench/chainsim -config-out chainsim.toml            until Ctrl-C
 //	go run ./bench/chainsim -rate flood -duration 1m              a minute of full blocks
 //	go run ./bench/chainsim -reorg-depth 3 -reorg-every 20        a 3-block reorg every 20 blocks
+//	go run ./bench/chainsim -fund-contracts -approval-share 0.3 -config-out chainsim.toml -executor-key-out executor.key
+//	                                                              the fund's Solidity contracts, driven by users
 //
 // See bench/README.md for a two-terminal demo with a node; the library is internal/chainsim.
 package main
@@ -35,6 +37,7 @@ type options struct {
 	configOut     string
 	duration      time.Duration
 	progress      time.Duration
+	fund          fundOptions
 }
 
 // rateFlag is -rate: events per second, or "flood".
@@ -80,9 +83,18 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0: at Ctrl-C)")
 	fs.DurationVar(&o.progress, "progress", 5*time.Second, "time between progress lines")
 	level := fs.String("log-level", "info", "debug, info, warn or error (reorgs are logged at info)")
+	fs.BoolVar(&o.fund.enabled, "fund-contracts", false, "deploy the fund's Solidity contracts (vault, redemption manager, asset controller, oracle) and drive users instead of the emitters; the config written ingests them and has an [executor] section")
+	fs.Float64Var(&o.fund.approvalShare, "approval-share", 0.2, "with -fund-contracts: the share of redemption requests at or above the approval threshold")
+	fs.IntVar(&o.fund.users, "users", 20, "with -fund-contracts: user accounts (funded at genesis)")
+	fs.Float64Var(&o.fund.userRate, "user-rate", 2, "with -fund-contracts: user actions per second (a deposit, or a deposit and a redemption request)")
+	fs.Float64Var(&o.fund.threshold, "approval-threshold", 100_000, "with -fund-contracts: the redemption amount (whole USDT) from which a request needs approval")
+	fs.DurationVar(&o.fund.settleDelay, "settlement-delay", time.Minute, "with -fund-contracts: a standard request's settlement time after the request (T+7 compressed; emergency: a tenth)")
+	fs.StringVar(&o.fund.executorKeyOut, "executor-key-out", "", "with -fund-contracts: write the executor's private key (hex) to FILE (default with -config-out: FILE.executor.key next to it)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
@@ -98,6 +110,15 @@ func parseFlags(args []string) (*options, error) {
 		return nil, errors.New("-confirmations must not be negative")
 	case o.duration < 0 || o.progress <= 0:
 		return nil, errors.New("-duration must be ≥ 0 and -progress > 0")
+	}
+	if err := o.fund.validate(o, explicit); err != nil {
+		return nil, err
+	}
+	if o.fund.enabled {
+		if o.fund.executorKeyOut == "" && o.configOut != "" {
+			o.fund.executorKeyOut = o.configOut + ".executor.key"
+		}
+		o.sim.Accounts = o.fund.accounts(newFundKeys(o.sim.Seed), o.sim.Seed)
 	}
 	if err := o.sim.Validate(); err != nil {
 		return nil, err
@@ -128,21 +149,47 @@ func run(ctx context.Context, o *options, command string) (err error) {
 		}
 	}()
 	start := time.Now()
+	var fr *fundRun
+	if o.fund.enabled {
+		if fr, err = startFund(ctx, sim, o, newFundKeys(o.sim.Seed)); err != nil {
+			return err
+		}
+		defer fr.close()
+	}
 
 	fmt.Printf("command: %s\n", command)
 	fmt.Printf("rpc url: %s\n", sim.URL())
 	fmt.Printf("chain id: %d\n", chainsim.ChainID)
 	fmt.Printf("sender: %s\n", sim.Sender())
-	fmt.Println("contracts:")
-	for _, c := range fundtest.Contracts() {
-		fmt.Printf("  %-12s %-19s %s\n", c.Name, c.Kind, c.Address)
+	if fr != nil {
+		fr.printFund(o)
+	} else {
+		fmt.Println("contracts:")
+		for _, c := range fundtest.Contracts() {
+			fmt.Printf("  %-12s %-19s %s\n", c.Name, c.Kind, c.Address)
+		}
 	}
 	reorgs := "none"
 	if o.sim.ReorgEvery > 0 {
 		reorgs = fmt.Sprintf("%d blocks every %d blocks", o.sim.ReorgDepth, o.sim.ReorgEvery)
 	}
-	fmt.Printf("blocks: every %s; events: %s/s; reorgs: %s; seed %d\n", o.sim.BlockInterval, rateFlag{&o.sim.Rate}, reorgs, o.sim.Seed)
+	events := rateFlag{&o.sim.Rate}.String() + "/s"
+	if fr != nil {
+		events = "the users' (the emitters are silent)"
+	}
+	fmt.Printf("blocks: every %s; events: %s; reorgs: %s; seed %d\n", o.sim.BlockInterval, events, reorgs, o.sim.Seed)
 	snippet := sim.ConfigSnippet(o.confirmations)
+	if fr != nil {
+		snippet = sim.ConfigSnippetFor(o.confirmations, fr.fund.ContractConfigs())
+		if o.fund.executorKeyOut != "" {
+			path, err := writeExecutorKey(o.fund.executorKeyOut, fr.keys.executor)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("executor key: written to %s\n", path)
+			snippet += executorSection(path)
+		}
+	}
 	if o.configOut != "" {
 		if err := os.WriteFile(o.configOut, []byte(snippet), 0o644); err != nil {
 			return err
@@ -162,16 +209,26 @@ func run(ctx context.Context, o *options, command string) (err error) {
 	}
 	tick := time.NewTicker(o.progress)
 	defer tick.Stop()
+	var users <-chan time.Time // the users' actions, once a block interval
+	if fr != nil {
+		ut := time.NewTicker(o.sim.BlockInterval)
+		defer ut.Stop()
+		users = ut.C
+	}
 	last, lastAt, lastErr := sim.Stats(), start, ""
 	for {
 		select {
 		case <-ctx.Done():
 			fmt.Println()
-			printFinal(sim, start)
+			printFinal(sim, start, fr)
 			return nil
 		case <-done:
-			printFinal(sim, start)
+			printFinal(sim, start, fr)
 			return nil
+		case now := <-users:
+			if err := fr.step(ctx, now); err != nil && ctx.Err() == nil {
+				fmt.Printf("        users: %v\n", err)
+			}
 		case now := <-tick.C:
 			st := sim.Stats()
 			secs := now.Sub(lastAt).Seconds()
@@ -179,6 +236,9 @@ func run(ctx context.Context, o *options, command string) (err error) {
 				now.Sub(start).Round(time.Second), st.Head, st.Blocks, benchkit.Thousands(st.Events),
 				float64(st.Events-last.Events)/secs, benchkit.Thousands(st.CanonicalEvents),
 				benchkit.Thousands(st.OrphanedEvents), st.Reorgs)
+			if fr != nil {
+				fmt.Printf("        %s\n", fr.progress())
+			}
 			if st.LastError != "" && st.LastError != lastErr {
 				fmt.Printf("        mining error: %s\n", st.LastError)
 				lastErr = st.LastError
@@ -188,11 +248,14 @@ func run(ctx context.Context, o *options, command string) (err error) {
 	}
 }
 
-func printFinal(sim *chainsim.Sim, start time.Time) {
+func printFinal(sim *chainsim.Sim, start time.Time, fr *fundRun) {
 	st := sim.Stats()
 	fmt.Printf("stopped after %s: head %d, %d blocks, %s transactions, %s events (%s canonical, %s orphaned), %d reorgs\n",
 		time.Since(start).Round(time.Second), st.Head, st.Blocks, benchkit.Thousands(st.Txs), benchkit.Thousands(st.Events),
 		benchkit.Thousands(st.CanonicalEvents), benchkit.Thousands(st.OrphanedEvents), st.Reorgs)
+	if fr != nil {
+		fmt.Printf("  %s\n", fr.progress())
+	}
 	rs := sim.Reorgs()
 	if len(rs) > 10 {
 		fmt.Printf("  (the last 10 of %d reorgs)\n", len(rs))

@@ -74,6 +74,13 @@ type Config struct {
 	History int
 	// Holders is the most distinct share holders the generator creates.
 	Holders int
+	// Accounts are funded at genesis (as the sender is) for transactions from outside the
+	// simulator: deployed contracts, their users, an executor. Outside transactions are mined
+	// with the blocks alongside the generated ones; a block is checked to hold every
+	// transaction of the sender, not to hold only those. Automatic reorgs cannot be combined
+	// with them (a reorg re-mines or drops whole blocks, outside transactions too, which would
+	// leave their senders' nonces behind).
+	Accounts []common.Address
 	// Logger receives the simulator's messages and go-ethereum's warnings; nil discards them.
 	Logger *slog.Logger
 }
@@ -117,6 +124,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("chainsim: ReorgDepth %d is deeper than History %d", c.ReorgDepth, c.History)
 	case c.Holders < 1:
 		return fmt.Errorf("chainsim: Holders %d must be at least 1", c.Holders)
+	case len(c.Accounts) > 0 && c.ReorgEvery > 0:
+		return errors.New("chainsim: ReorgEvery cannot be combined with Accounts (outside transactions)")
 	}
 	return nil
 }
@@ -255,6 +264,9 @@ func (s *Sim) Start() error {
 	}
 	code := emitterCode()
 	alloc := types.GenesisAlloc{s.sender: {Balance: senderBalance}}
+	for _, a := range s.cfg.Accounts {
+		alloc[a] = types.Account{Balance: senderBalance}
+	}
 	for _, c := range fundtest.Contracts() {
 		alloc[common.HexToAddress(c.Address)] = types.Account{Code: code, Balance: new(big.Int)}
 	}

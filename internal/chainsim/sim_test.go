@@ -31,6 +31,9 @@ func TestConfigValidate(t *testing.T) {
 		"every, no depth":   func(c *Config) { c.ReorgEvery = 5 },
 		"deeper than kept":  func(c *Config) { c.ReorgDepth = c.History + 1 },
 		"no holders":        func(c *Config) { c.Holders = 0 },
+		"reorgs and outside transactions": func(c *Config) {
+			c.ReorgDepth, c.ReorgEvery, c.Accounts = 2, 5, []common.Address{{1}}
+		},
 	} {
 		c := DefaultConfig()
 		mutate(&c)

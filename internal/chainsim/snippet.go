@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"paimon/chainlog"
 	"paimon/fund/fundtest"
 )
 
@@ -15,6 +16,12 @@ import (
 // other section keeps the node's defaults, so the snippet is a complete config file. Before
 // Start the URL is the configured address (its port may be 0).
 func (s *Sim) ConfigSnippet(confirmations int) string {
+	return s.ConfigSnippetFor(confirmations, fundtest.Contracts())
+}
+
+// ConfigSnippetFor is ConfigSnippet listing other contracts: those deployed on the chain
+// (internal/fundchain) instead of the emitters at the default addresses.
+func (s *Sim) ConfigSnippetFor(confirmations int, contracts []chainlog.ContractConfig) string {
 	s.mu.Lock()
 	url := s.url
 	s.mu.Unlock()
@@ -48,7 +55,7 @@ func (s *Sim) ConfigSnippet(confirmations int) string {
 	fmt.Fprintf(&b, "start_block = 0\n")
 	fmt.Fprintf(&b, "poll_interval = %q\n", poll.String())
 	fmt.Fprintf(&b, "max_block_range = %d\n", maxRange)
-	for _, c := range fundtest.Contracts() {
+	for _, c := range contracts {
 		fmt.Fprintf(&b, "\n[[ingest.contracts]]\nname = %q\nkind = %q\naddress = %q\n", c.Name, c.Kind, c.Address)
 	}
 	return b.String()

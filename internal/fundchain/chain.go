@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
@@ -45,6 +46,21 @@ type Chain struct {
 	Commit func()
 	// Poll is the receipt polling interval without Commit (default 20ms).
 	Poll time.Duration
+
+	chainID atomic.Pointer[big.Int] // read once
+}
+
+// ChainID returns the backend's chain id, asked once.
+func (c *Chain) ChainID(ctx context.Context) (*big.Int, error) {
+	if id := c.chainID.Load(); id != nil {
+		return id, nil
+	}
+	id, err := c.Backend.ChainID(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("fundchain: chain id: %w", err)
+	}
+	c.chainID.Store(id)
+	return id, nil
 }
 
 // Tx is one transaction to send: a call of Method on To's contract, or a deployment.
@@ -81,9 +97,9 @@ func (c *Chain) Sign(ctx context.Context, key *ecdsa.PrivateKey, t Tx) (*types.T
 	if err != nil {
 		return nil, err
 	}
-	chainID, err := c.Backend.ChainID(ctx)
+	chainID, err := c.ChainID(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("fundchain: chain id: %w", err)
+		return nil, err
 	}
 	var nonce uint64
 	if t.Nonce != nil {
@@ -164,7 +180,9 @@ func (c *Chain) Wait(ctx context.Context, hash common.Hash) (*types.Receipt, err
 			}
 			return r, nil
 		}
-		if !errors.Is(err, ethereum.NotFound) && !strings.Contains(err.Error(), "not found") {
+		// Not mined yet, or mined but not indexed yet (geth answers "transaction indexing is
+		// in progress" for a while after start).
+		if !errors.Is(err, ethereum.NotFound) && !strings.Contains(err.Error(), "not found") && !strings.Contains(err.Error(), "indexing is in progress") {
 			return nil, fmt.Errorf("fundchain: receipt of %s: %w", hash, err)
 		}
 		select {
