@@ -339,9 +339,13 @@ func (g *Ingester) clearHalt(ctx context.Context) {
 // 0.1 refuses the command type.
 func (g *Ingester) proposeRisk(ctx context.Context, c *fund.RiskEventCommand) bool {
 	c.Time = g.deps.Now().UnixNano()
+	cmd := fund.EncodeRiskEvent(c)
+	if cv, ok := g.store.(interface{ ClusterVersion() string }); ok && version.Compare(cv.ClusterVersion(), fund.CommandVersion(cmd)) < 0 {
+		return false // a cluster mid-upgrade cannot apply it yet
+	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := g.store.Propose(pctx, fund.EncodeRiskEvent(c)); err != nil {
+	if _, err := g.store.Propose(pctx, cmd); err != nil {
 		g.logger.Warn("propose risk event", "type", c.Type, "clear", c.Clear, "error", err)
 		if c.Clear {
 			g.haltChecked = false // try again after the next range

@@ -23,6 +23,7 @@ import (
 
 	"paimon/fund"
 	"paimon/raftstore"
+	"paimon/version"
 )
 
 // Store is what the syncer needs of the replicated store.
@@ -356,9 +357,13 @@ func (s *Syncer) watchLag(ctx context.Context) {
 		return
 	}
 	c.Time = s.now().UnixNano()
+	cmd := fund.EncodeRiskEvent(c)
+	if cv, ok := s.store.(interface{ ClusterVersion() string }); ok && version.Compare(cv.ClusterVersion(), fund.CommandVersion(cmd)) < 0 {
+		return // a cluster mid-upgrade cannot apply it yet: nothing to report but the lag itself
+	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := s.store.Propose(pctx, fund.EncodeRiskEvent(c)); err != nil {
+	if _, err := s.store.Propose(pctx, cmd); err != nil {
 		s.logger.Warn("propose risk event", "type", c.Type, "clear", c.Clear, "error", err)
 		return
 	}
