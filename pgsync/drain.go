@@ -27,7 +27,6 @@ type batch struct {
 	entries   int
 	rows      []row   // one per record: its last change in the batch
 	snapshots [][]any // every change of the fund's totals
-	books     []any   // the last fund_books row of the batch, if any
 }
 
 // prepare reads the outbox entries after index (up to BatchRows, never stopping inside an
@@ -64,9 +63,6 @@ func (s *Syncer) prepare(after uint64) (*batch, error) {
 		}
 		if r.snapshot != nil {
 			b.snapshots = append(b.snapshots, r.snapshot)
-		}
-		if r.t == tFund {
-			b.books = r.books // the last change of the singleton decides (nil: no books)
 		}
 		k := r.t.name + "\x00" + string(r.pk)
 		if i, ok := latest[k]; ok {
@@ -138,9 +134,6 @@ func (s *Syncer) write(ctx context.Context, b *batch) error {
 		w.add(r)
 	}
 	w.snapshots = b.snapshots
-	if b.books != nil {
-		w.books = append(w.books, b.books)
-	}
 	if err := w.flush(ctx); err != nil {
 		return err
 	}
@@ -215,6 +208,9 @@ func (w *txWriter) add(r row) {
 	w.rows[r.t] = append(w.rows[r.t], r.vals)
 	if r.risk != nil {
 		w.risk = append(w.risk, r.risk)
+	}
+	if r.books != nil { // the singleton's (once per batch: rows hold each record's last change)
+		w.books = append(w.books, r.books)
 	}
 	w.timeline = append(w.timeline, r.timeline...)
 	if r.t.partBy != "" {

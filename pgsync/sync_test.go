@@ -261,9 +261,21 @@ func TestFullCopyWhenPostgresIsBehindTheMark(t *testing.T) {
 	s.Start()
 	defer s.Close()
 	n.waitSynced(30 * time.Second)
+	// The full copy wrote the books' row too.
+	testutil.CheckFor(t, 30*time.Second, func() error {
+		if got := s.m.resyncs.Get(); got != 1 {
+			return fmt.Errorf("%d full copies", got)
+		}
+		return nil
+	})
+	pool := testPool(t, dsn)
+	var rows int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM fund_books f JOIN fund_state s ON s.pk = f.pk AND s.raft_index = f.raft_index`).Scan(&rows); err != nil || rows != 1 {
+		t.Fatalf("fund_books after the full copy: %d rows (%v)", rows, err)
+	}
 	n.applyEvents(randomEvents(6, 100), 50) // and it goes on entry by entry
 	n.waitSynced(30 * time.Second)
-	n.verify(testPool(t, dsn))
+	n.verify(pool)
 	if got := s.m.resyncs.Get(); got != 1 {
 		t.Fatalf("%d full copies, want 1", got)
 	}
