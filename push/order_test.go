@@ -28,7 +28,9 @@ func TestLateLogPushesTheCorrectedResource(t *testing.T) {
 
 	owner := fundtest.Addr("late-owner")
 	block := fundtest.NextBlock() // after the mints so far, in ledger order
-	deposit := redemptionEvent(t, block, "Deposit", 0, owner, owner, fundtest.E18(10), fundtest.E18(10))
+	// The deposit brings more cash than the request adds to the liability, so that the NAV
+	// point's totalAssets (grossAssets − liability − fees) changes.
+	deposit := redemptionEvent(t, block, "Deposit", 0, owner, owner, fundtest.E18(20), fundtest.E18(20))
 	request := redemptionEvent(t, block, "RedemptionRequested", 1, big.NewInt(42), owner, owner, fundtest.E18(10), fundtest.E18(10), big.NewInt(0), uint8(0), false, big.NewInt(0), big.NewInt(1))
 	nav := redemptionEvent(t, block, "NavUpdated", 2, fundtest.E18(1), fundtest.Amount("1.01"), big.NewInt(1_750_000_100))
 	settle := redemptionEvent(t, block, "RedemptionSettled", 3, big.NewInt(42), owner, owner, fundtest.E18(10), big.NewInt(0), fundtest.E18(10), uint8(0))
