@@ -1,6 +1,6 @@
 # Shortcuts; the README's two commands work without make.
 
-.PHONY: run test build bench bench-http bench-go
+.PHONY: run test build bench bench-http bench-go contracts
 
 run:
 	go run ./cmd/paimon serve
@@ -15,6 +15,11 @@ RELEASE ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -X paimon/version.release=$(RELEASE) -X paimon/version.commit=$(COMMIT) -X paimon/version.date=$(DATE)
+
+# Rebuilds the fund contracts' committed ABIs and bytecode from contracts/*.sol (needs node and
+# npm: solc is installed from npm into a cache folder the first time).
+contracts:
+	go generate ./internal/fundchain
 
 build:
 	go build -ldflags "$(LDFLAGS)" -o paimon ./cmd/paimon

@@ -2,6 +2,7 @@
 // contract's ABI and creation bytecode to the output folder: NAME.abi (JSON) and NAME.bin (hex).
 // Run by build.sh (go generate ./internal/fundchain), which installs solc first.
 'use strict';
+const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
 const solc = require('solc');
@@ -40,4 +41,8 @@ for (const file of Object.keys(output.contracts).sort()) {
   }
 }
 fs.writeFileSync(path.join(out, 'SOLC_VERSION'), solc.version() + '\n');
+// The sources the artifacts were built from: a Go test compares them with contracts/*.sol, so
+// a contract changed without `go generate` fails the tests.
+const sums = Object.keys(sources).map((f) => crypto.createHash('sha256').update(sources[f].content).digest('hex') + '  ' + f);
+fs.writeFileSync(path.join(out, 'SOURCES.sha256'), sums.join('\n') + '\n');
 console.log('solc ' + solc.version() + ': ' + names.join(', ') + ' -> ' + out);

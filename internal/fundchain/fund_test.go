@@ -3,8 +3,12 @@ package fundchain
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -383,5 +387,40 @@ func TestEveryEvent(t *testing.T) {
 	must(nil, err)
 	if ta.Sign() <= 0 {
 		t.Fatalf("totalAssets %s", ta)
+	}
+}
+
+// TestArtifactsUpToDate checks that the committed artifacts were built from the contracts as
+// they are: a .sol changed without `go generate ./internal/fundchain` fails here.
+func TestArtifactsUpToDate(t *testing.T) {
+	sums, err := artifactFS.ReadFile("artifacts/SOURCES.sha256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(sums)), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			t.Fatalf("SOURCES.sha256: bad line %q", line)
+		}
+		want[f[1]] = f[0]
+	}
+	files, err := filepath.Glob("../../contracts/*.sol")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no contracts/*.sol: %v", err)
+	}
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := filepath.Base(p)
+		if got := fmt.Sprintf("%x", sha256.Sum256(b)); got != want[name] {
+			t.Errorf("%s changed since the artifacts were built: run go generate ./internal/fundchain", name)
+		}
+		delete(want, name)
+	}
+	for name := range want {
+		t.Errorf("the artifacts were built from %s, which is gone: run go generate ./internal/fundchain", name)
 	}
 }
