@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -395,16 +396,24 @@ func riskChainText(ev *chainlog.Event, s *chainlog.Spec) (string, []byte) {
 	return msg, append(b, '}')
 }
 
+// truncate cuts s to at most n bytes at a rune boundary, and replaces invalid UTF-8 (text
+// that PostgreSQL's text columns and JSON must be able to hold).
 func truncate(s string, n int) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }
 
-// isJSONObject reports whether b is one valid JSON object.
+// isJSONObject reports whether b is one valid JSON object in valid UTF-8.
 func isJSONObject(b []byte) bool {
-	if !json.Valid(b) {
+	if !utf8.Valid(b) || !json.Valid(b) {
 		return false
 	}
 	for _, c := range b {

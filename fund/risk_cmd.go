@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"paimon/kv"
 )
@@ -128,8 +129,8 @@ func (ac *applyContext) applyRiskEvent(c *RiskEventCommand) (any, error) {
 		return invalidParam("type", "risk event type must be 1 to %d letters, digits, '_', '.' or '-'", maxRiskType), nil
 	case !c.Clear && c.Severity.String() == "":
 		return invalidParam("severity", "risk event severity %d is not one of INFO, WARNING, HIGH, CRITICAL", c.Severity), nil
-	case len(c.Message) > maxRiskMessage:
-		return invalidParam("message", "risk event message is over %d bytes", maxRiskMessage), nil
+	case len(c.Message) > maxRiskMessage || !utf8.ValidString(c.Message):
+		return invalidParam("message", "risk event message must be UTF-8 of at most %d bytes", maxRiskMessage), nil
 	case len(c.Details) > maxRiskDetails || (c.Details != nil && !isJSONObject(c.Details)):
 		return invalidParam("details", "risk event details must be a JSON object of at most %d bytes", maxRiskDetails), nil
 	}
@@ -166,8 +167,8 @@ func (ac *applyContext) applyRiskResolve(c *RiskResolveCommand) (any, error) {
 	if verr := checkCommandTime(c.Time); verr != nil {
 		return verr, nil
 	}
-	if len(c.Note) > maxRiskNote {
-		return invalidParam("note", "note is over %d bytes", maxRiskNote), nil
+	if len(c.Note) > maxRiskNote || !utf8.ValidString(c.Note) || !utf8.ValidString(c.Actor.Name) {
+		return invalidParam("note", "note must be UTF-8 of at most %d bytes", maxRiskNote), nil
 	}
 	k, ok := RiskEventKey(c.ID)
 	if !ok {

@@ -222,6 +222,8 @@ func TestSystemRiskEvents(t *testing.T) {
 		"severity": {Type: "X", Severity: 9},
 		"details":  {Type: "X", Severity: SeverityInfo, Details: []byte(`[1]`)},
 		"message":  {Type: "X", Severity: SeverityInfo, Message: string(bytes.Repeat([]byte("m"), maxRiskMessage+1))},
+		"utf8":     {Type: "X", Severity: SeverityInfo, Message: "bad \xff"},
+		"details2": {Type: "X", Severity: SeverityInfo, Details: []byte("{\"a\":\"\xff\"}")},
 	} {
 		before := e.dump()
 		if res := raise(c); !isValidation(res) {
@@ -306,5 +308,19 @@ func TestResolvedChainEventSurvivesReorder(t *testing.T) {
 	vb, err2 := shuffled.st.Get(key(pRisk, pos[:]))
 	if err1 != nil || err2 != nil || !bytes.Equal(va, vb) {
 		t.Fatalf("risk records differ: %x (%v) and %x (%v)", va, err1, vb, err2)
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"abc", 5, "abc"}, {"abcdef", 3, "abc"}, {"aé", 2, "a"}, {"aé", 3, "aé"}, {"€€", 4, "€"}, {"a\xffb", 10, "a\uFFFDb"},
+	} {
+		if got := truncate(tc.in, tc.n); got != tc.want {
+			t.Errorf("truncate(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
 	}
 }
