@@ -160,9 +160,10 @@ contract PaimonRedemptionManager is Roles {
         for (uint256 id = firstOpen; id < nextRequestId && settled < max; id++) {
             if (!isDue(id)) continue;
             Request storage r = requests[id];
-            uint256 net = r.lockedAmount - r.fee;
-            if (net > cash) continue;
-            cash -= net;
+            if (r.lockedAmount - r.fee > cash) continue;
+            // A settlement pays net and books the fee as redemption fees, which the vault
+            // then reserves: its available cash falls by the whole lockedAmount.
+            cash = cash > r.lockedAmount ? cash - r.lockedAmount : 0;
             _settle(id);
             settled++;
         }

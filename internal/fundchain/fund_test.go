@@ -424,3 +424,58 @@ func TestArtifactsUpToDate(t *testing.T) {
 		t.Errorf("the artifacts were built from %s, which is gone: run go generate ./internal/fundchain", name)
 	}
 }
+
+// TestBatchSettleSkipsWhatCashCannotPay: a batch settles the due requests the vault's cash can
+// pay, oldest first, and leaves the others open instead of reverting. After the first
+// settlement the vault has 500 USDT available: the fee of the first (1,000) stays in the vault
+// but is reserved as redemption fees, so the second (net 999) must wait.
+func TestBatchSettleSkipsWhatCashCannotPay(t *testing.T) {
+	tc := newTestChain(t)
+	ctx := testCtx(t)
+	p := DefaultParams()
+	p.StandardDelay, p.EmergencyDelay = 0, 0
+	f, err := Deploy(ctx, tc.chain, tc.admin, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.GrantExecutor(ctx, tc.admin, crypto.PubkeyToAddress(tc.executor.PublicKey)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Faucet(ctx, tc.user, E18(300_000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Deposit(ctx, tc.user, E18(300_000)); err != nil {
+		t.Fatal(err)
+	}
+	first, _, err := f.RequestRedemption(ctx, tc.user, E18(99_999), ChannelEmergency) // fee 1 %
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, _, err := f.RequestRedemption(ctx, tc.user, E18(1_000), ChannelStandard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Leave 99,999 + 500 available.
+	if _, err := f.PurchaseAsset(ctx, tc.executor, 0, E18(300_000-99_999-500)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.BatchSettleRedemptions(ctx, tc.executor, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(eventsOf(t, f, r)); got != "RedemptionSettled SharesBurned Transfer RedemptionFeeAdded" {
+		t.Fatalf("batch emits %s", got)
+	}
+	for id, want := range map[*big.Int]uint8{first: StatusSettled, second: StatusPending} {
+		q, err := f.Request(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Status != want {
+			t.Errorf("request %s: status %d, want %d", id, q.Status, want)
+		}
+	}
+	if _, err := f.SettleRedemption(ctx, tc.executor, second); !errors.Is(err, ErrReverted) || !strings.Contains(err.Error(), "insufficient liquidity") {
+		t.Fatalf("settling what the cash cannot pay: %v", err)
+	}
+}
