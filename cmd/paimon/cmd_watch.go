@@ -25,9 +25,9 @@ import (
 const watchUsage = `usage:
   paimon watch [-url ws://127.0.0.1:8080/v1/ws] [-token T] [-since N] [-reconnect] [-ca FILE] [-insecure] CHANNEL...
       subscribe to push channels (fund:overview, fund:nav, prices, redemptions, transactions,
-      account:0x...) and print every frame as a line of JSON. The token (default $PAIMON_TOKEN,
-      else ./data/admin.token when it exists) is sent in an auth frame; redemptions,
-      transactions and other accounts need viewer. With -reconnect it reconnects after a drop
+      risk, account:0x...) and print every frame as a line of JSON. The token (default
+      $PAIMON_TOKEN, else ./data/admin.token when it exists) is sent in an auth frame;
+      redemptions, transactions, risk and other accounts need viewer. With -reconnect it reconnects after a drop
       and resumes with since = the last seq it printed. A node with [http] TLS answers at
       wss://; -ca trusts a private CA (PEM) besides the system roots, -insecure trusts any
       certificate (testing only).
