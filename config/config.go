@@ -56,8 +56,10 @@ type Config struct {
 	Risk     risk.Config      `toml:"risk"`
 	// Executor is declared for the executor of issue 12, not built yet: nothing reads it.
 	Executor executor.Config `toml:"executor"`
-	Auth     Auth            `toml:"auth"`
-	Log      Log             `toml:"log"`
+	// Approvals is [approvals]: approval tickets' rules and the leader's tick (approvals.go).
+	Approvals Approvals `toml:"approvals"`
+	Auth      Auth      `toml:"auth"`
+	Log       Log       `toml:"log"`
 	// RateLimit holds the per-client budgets of the HTTP API.
 	RateLimit RateLimit `toml:"ratelimit"`
 }
@@ -177,20 +179,21 @@ type Log struct {
 // addresses of the other three, which examples/sample-logs.json uses).
 func Default() *Config {
 	return &Config{
-		Node:     Node{ID: "node1", DataDir: "./data"},
-		Fund:     Fund{ID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", Assets: []FundAsset{}},
-		HTTP:     server.DefaultConfig(),
-		Read:     Read{MaxStaleness: 5 * time.Second},
-		Raft:     raftstore.DefaultConfig(),
-		Cache:    Cache{SizeMiB: 64, OverviewTTL: 60 * time.Second, NavTTL: 5 * time.Minute, PricesTTL: 300 * time.Second, DefaultTTL: 60 * time.Second},
-		Cluster:  Cluster{BootstrapExpect: 1},
-		Postgres: pgsync.DefaultConfig(),
-		Ingest:   ingest.DefaultConfig(),
-		Prices:   Prices{MaxFutureSkew: 5 * time.Minute},
-		Push:     push.DefaultConfig(),
-		Alerts:   alerts.DefaultConfig(),
-		Risk:     risk.DefaultConfig(),
-		Executor: executor.DefaultConfig(),
+		Node:      Node{ID: "node1", DataDir: "./data"},
+		Fund:      Fund{ID: "paimon-prime", Name: "Paimon Prime Fund", Symbol: "PPT", Assets: []FundAsset{}},
+		HTTP:      server.DefaultConfig(),
+		Read:      Read{MaxStaleness: 5 * time.Second},
+		Raft:      raftstore.DefaultConfig(),
+		Cache:     Cache{SizeMiB: 64, OverviewTTL: 60 * time.Second, NavTTL: 5 * time.Minute, PricesTTL: 300 * time.Second, DefaultTTL: 60 * time.Second},
+		Cluster:   Cluster{BootstrapExpect: 1},
+		Postgres:  pgsync.DefaultConfig(),
+		Ingest:    ingest.DefaultConfig(),
+		Prices:    Prices{MaxFutureSkew: 5 * time.Minute},
+		Push:      push.DefaultConfig(),
+		Alerts:    alerts.DefaultConfig(),
+		Risk:      risk.DefaultConfig(),
+		Executor:  executor.DefaultConfig(),
+		Approvals: DefaultApprovals(),
 		Auth: Auth{
 			Service: "Paimon Edge", NonceTTL: 5 * time.Minute, SessionTTL: 30 * time.Minute,
 			SessionExtendAfter: 5 * time.Minute, Wallets: []Wallet{},
@@ -334,6 +337,7 @@ func (c *Config) Validate() error {
 	if id := c.Executor.ChainID; id != 0 && id != c.Ingest.ChainID {
 		bad("executor.chain_id", "%d differs from ingest.chain_id %d: the executor sends to the chain the node ingests (0: the same)", id, c.Ingest.ChainID)
 	}
+	problems(&errs, c.Approvals.Validate())
 	tokenNames := map[string]bool{}
 	tokenHashes := map[string]bool{}
 	for i, t := range c.Auth.Tokens {

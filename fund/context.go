@@ -28,6 +28,9 @@ type applyContext struct {
 	// riskKept holds the resolution of the CHAIN risk events this command reverted, by key, so
 	// that an entry the sequencer re-applies comes back resolved (risk.go).
 	riskKept map[string]riskRec
+	// ticketsKept holds the tickets this command reverted with their opening event, by key,
+	// so that the sequencer's re-application brings them back as they were (approvals.go).
+	ticketsKept map[string][]byte
 	// alertOrd is how many alerts the command raised so far (their Seq, alerts.go).
 	alertOrd uint64
 }

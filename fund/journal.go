@@ -165,6 +165,11 @@ func (ac *applyContext) undo(o *journalOp) error {
 		if o.key[0] == pRisk && !ac.legacy {
 			ac.keepRiskResolution(o.key, cur)
 		}
+		if o.key[0] == pTicket {
+			if err := ac.undoTicket(o.key, cur, o.val, o.created); err != nil {
+				return err
+			}
+		}
 		if o.created {
 			if err := ac.set(o.key, o.val); err != nil {
 				return err

@@ -62,6 +62,8 @@ const (
 	ClassAlerts
 	// ClassRiskStatus: the risk indicators' evaluation (GET /v1/risk/status).
 	ClassRiskStatus
+	// ClassApprovals: approval tickets and their rules (GET /v1/approvals…).
+	ClassApprovals
 	NumClasses
 )
 
@@ -379,6 +381,24 @@ func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error)
 		if c, err = DecodeAlertOutcome(cmd); err == nil {
 			ac.cmdTime = c.Time
 			res, err = ac.applyAlertOutcome(c)
+		}
+	case CmdApprovalRules:
+		var c *ApprovalRulesCommand
+		if c, err = DecodeApprovalRules(cmd); err == nil {
+			ac.cmdTime = c.Time
+			res, err = ac.applyApprovalRules(c)
+		}
+	case CmdApprovalDecision:
+		var c *ApprovalDecisionCommand
+		if c, err = DecodeApprovalDecision(cmd); err == nil {
+			ac.cmdTime = c.Time
+			res, err = ac.applyApprovalDecision(c)
+		}
+	case CmdTick:
+		var c *TickCommand
+		if c, err = DecodeTick(cmd); err == nil {
+			ac.cmdTime = c.Time
+			res, err = ac.applyTick(c)
 		}
 	case CmdRiskThresholds:
 		var c *RiskThresholdsCommand

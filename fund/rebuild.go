@@ -14,11 +14,11 @@ import (
 var primaryPrefixes = [256]bool{
 	pFund: true, pAccount: true, pRedemption: true, pAsset: true, pPrice: true, pPriceHist: true,
 	pNav: true, pFlow: true, pRisk: true, pLedger: true, pAudit: true, pIngest: true, pRole: true,
-	pAssetMeta: true, pDaySnap: true,
+	pAssetMeta: true, pDaySnap: true, pTicket: true, pTicketRec: true,
 }
 
 // indexPrefixes lists the prefixes of the index keys, which RebuildIndexes derives.
-var indexPrefixes = []byte{pLedgerTx, pLedgerAddr, pLedgerEv, pLedgerCon, pRedOwner, pRedStatus, pAuditIdx}
+var indexPrefixes = []byte{pLedgerTx, pLedgerAddr, pLedgerEv, pLedgerCon, pRedOwner, pRedStatus, pAuditIdx, pTicketDue}
 
 // IsPrimaryRecord reports whether key is a primary record (the outbox/PostgreSQL set): the
 // fund singleton (S), the ingest checkpoint (I), accounts (A), redemptions (R), assets (X), current prices (P), price
@@ -47,6 +47,8 @@ const (
 	RecRole       = "role"
 	RecAssetMeta  = "asset_meta"
 	RecDaySnap    = "daily_snapshot"
+	RecTicket     = "approval_ticket"
+	RecApproval   = "approval_record"
 )
 
 // RecordType names the kind of a primary record from its key alone (a deleted record's outbox
@@ -86,6 +88,10 @@ func RecordType(key []byte) string {
 		return RecAssetMeta
 	case pDaySnap:
 		return RecDaySnap
+	case pTicket:
+		return RecTicket
+	case pTicketRec:
+		return RecApproval
 	}
 	return ""
 }
@@ -118,6 +124,7 @@ func rebuildIndexes(rw kv.ReadWriter, chunk int) error {
 		{pLedger, ledgerIndexPairs},
 		{pRedemption, redemptionIndexPairs},
 		{pAudit, auditIndexPairs},
+		{pTicket, ticketIndexPairs},
 	} {
 		if err := rebuildFrom(rw, r.prefix, chunk, r.keys); err != nil {
 			return err
@@ -215,4 +222,19 @@ func auditIndexPairs(k, v []byte) ([]kvPair, error) {
 		{key(pAuditIdx, []byte{'a'}, hash8(a.actor.Name), pos), nil},
 		{key(pAuditIdx, []byte{'x'}, hash8(a.action), pos), nil},
 	}, nil
+}
+
+// ticketIndexPairs: an open ticket's next SLA time (the due index CmdTick reads).
+func ticketIndexPairs(k, v []byte) ([]kvPair, error) {
+	if len(k) != 1+1+32 {
+		return nil, corrupt("approval ticket key", fmt.Errorf("%x", k))
+	}
+	var t ticketRec
+	if err := t.decode(v); err != nil {
+		return nil, corrupt("approval ticket", err)
+	}
+	if d := t.nextDue(); d != 0 {
+		return []kvPair{{ticketDueKey(d, t.typ, &t.ref), nil}}, nil
+	}
+	return nil, nil
 }

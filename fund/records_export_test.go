@@ -27,6 +27,9 @@ func recordsEnv(t testing.TB) *env {
 		Blocks: []BlockRef{{Number: 98, Hash: common.Hash{9, 8}}}, Window: 8}))
 	e.apply(EncodeRole(&RoleCommand{Time: testNow*1e9 + 7, Actor: Actor{Name: "root", Role: "admin"}, Address: addr(4), Role: "operator"}))
 	e.apply(EncodeAssetMeta(&AssetMetaCommand{Time: testNow * 1e9, Assets: []AssetMeta{{Token: usdt, Decimals: 18, Symbol: "USDT", Name: "Tether USD"}}}))
+	// An approval ticket that passes its SLA (approval records).
+	e.logs(request(15, 77, true, testNow+day))
+	e.apply(EncodeTick(&TickCommand{Time: (testNow + 30*day) * 1e9}))
 	return e
 }
 
@@ -178,8 +181,8 @@ func TestDecodeRecordMatchesAPI(t *testing.T) {
 		case *FlowBucketRecord:
 			buckets = append(buckets, r)
 		case *RiskEventRecord:
-			if r.Source == "RULE" { // an indicator's crossing (riskstatus.go): no ledger entry
-				mustEqual(t, "RULE event index", r.Index > 0 && r.TxHash == "", true)
+			if r.Source == "RULE" || r.Source == "SYSTEM" { // an indicator's crossing (riskstatus.go), an SLA (approvals.go): no ledger entry
+				mustEqual(t, r.Source+" event index", r.Index > 0 && r.TxHash == "", true)
 				break
 			}
 			l := e.json(LedgerEntry(e.st, common.HexToHash(r.TxHash), r.LogIndex))
@@ -238,6 +241,16 @@ func TestDecodeRecordMatchesAPI(t *testing.T) {
 			}
 			if sum.Cmp(r.GrossAssets) != 0 || new(big.Int).Sub(new(big.Int).Sub(r.GrossAssets, r.TotalRedemptionLiability), r.FeeRedemption).Cmp(r.TotalAssets) != 0 {
 				t.Errorf("daily snapshot %d does not add up: %+v", r.Day, r)
+			}
+		case *TicketRecord:
+			// The approval tickets' API rendering is readmodel's (its tests); here the record
+			// must name itself as its key does.
+			if k, ok := TicketKey(r.ID); !ok || !bytes.Equal(k, key) || r.Status.String() == "" {
+				t.Errorf("ticket %x decoded as %+v", key, r)
+			}
+		case *ApprovalRecord:
+			if k, ok := TicketKey(r.TicketID); !ok || !bytes.Equal(TicketTrailPrefix(k), key[:34]) || r.Decision.String() == "" {
+				t.Errorf("approval record %x decoded as %+v", key, r)
 			}
 		case *IngestCheckpoint:
 			if r.Block.Number != 99 || len(r.Window) != 2 || r.Window[0].Number != 98 || r.Window[1] != r.Block {
@@ -347,7 +360,8 @@ func FuzzDecodeRecord(f *testing.F) {
 		want := map[byte]string{pFund: "*fund.FundRecord", pAccount: "*fund.AccountRecord", pRedemption: "*fund.RedemptionRecord",
 			pAsset: "*fund.AssetRecord", pPrice: "*fund.PriceRecord", pPriceHist: "*fund.PricePointRecord", pNav: "*fund.NavPointRecord",
 			pFlow: "*fund.FlowBucketRecord", pRisk: "*fund.RiskEventRecord", pLedger: "*fund.LedgerRecord", pAudit: "*fund.AuditRecord",
-			pIngest: "*fund.IngestCheckpoint"}[key[0]]
+			pIngest: "*fund.IngestCheckpoint", pRole: "*fund.RoleRecord", pAssetMeta: "*fund.AssetMetaRecord", pDaySnap: "*fund.DaySnapshotRecord",
+			pTicket: "*fund.TicketRecord", pTicketRec: "*fund.ApprovalRecord"}[key[0]]
 		if got := fmt.Sprintf("%T", rec); got != want {
 			t.Fatalf("%x decoded to %s, want %s", key, got, want)
 		}

@@ -90,7 +90,23 @@ func (ac *applyContext) redemptionEvent(ev *chainlog.Event, s *chainlog.Spec, po
 	if old != nil {
 		ac.journal = appendString(ac.journal, string(old.encode()))
 	}
-	return ac.swapRedemption(&id, old, r)
+	if err := ac.swapRedemption(&id, old, r); err != nil {
+		return err
+	}
+	// Approval tickets (approvals.go), journaled with the event after the redemption.
+	switch s.ID {
+	case chainlog.RedemptionRequested:
+		if r.requiresApproval {
+			return ac.openRedemptionTicket(r, &id, ev)
+		}
+	case chainlog.RedemptionApproved:
+		return ac.closeRedemptionTicket(&id, ev, stApproved)
+	case chainlog.RedemptionRejected:
+		return ac.closeRedemptionTicket(&id, ev, stRejected)
+	case chainlog.RedemptionCancelled:
+		return ac.closeRedemptionTicket(&id, ev, stCancelled)
+	}
+	return nil
 }
 
 func (ac *applyContext) undoRedemption(o *journalOp) error {

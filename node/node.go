@@ -67,6 +67,8 @@ type Node struct {
 	// its eth_call clients.
 	assetMeta    *assetMetaProposer
 	closeCallers func()
+	// approvals replicates [approvals] and proposes ticks while this node leads.
+	approvals *approvalsLeader
 
 	fatal     chan error
 	stop      context.CancelFunc // ends cluster formation
@@ -248,6 +250,12 @@ func (n *Node) Start() (err error) {
 	n.closeCallers = closeCallers
 	n.assetMeta = newAssetMetaProposer(n.store, cfg.Fund.Assets, callers, n.logger, n.opts.Now)
 	n.assetMeta.Start()
+	rules, err := cfg.Approvals.Rules()
+	if err != nil {
+		return err // Validate checked it
+	}
+	n.approvals = newApprovalsLeader(n.store, rules, cfg.Approvals.TickInterval, n.logger, n.opts.Now)
+	n.approvals.Start()
 	if n.pending != nil {
 		n.pending.Start()
 	}
@@ -306,6 +314,9 @@ func (n *Node) Close(ctx context.Context) error {
 		if n.assetMeta != nil {
 			errs = append(errs, n.assetMeta.Close())
 			n.closeCallers()
+		}
+		if n.approvals != nil {
+			errs = append(errs, n.approvals.Close())
 		}
 		if n.pending != nil {
 			errs = append(errs, n.pending.Close())

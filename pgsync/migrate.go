@@ -58,6 +58,7 @@ var schemaSince = []struct {
 	{4, "0.2"}, // 00004_wallet_roles_approver.sql
 	{5, "0.2"}, // 00005_books.sql
 	{6, "0.2"}, // 00006_risk_events.sql
+	{7, "0.2"}, // 00007_approvals.sql
 }
 
 // SchemaFor returns the newest schema version the cluster version allows this binary to

@@ -42,6 +42,8 @@ var (
 	// tRiskDetail is derived from a risk event of record version 2 (no rec: risk_events' is it).
 	tRiskDetail = &table{name: "risk_event_details", key: []string{"id"}, since: 6, cols: []string{"id", "time", "source", "severity", "type", "message", "details", "block_number", "resolved", "resolved_by", "resolved_at", "note", "event_index", "raft_index", "pk"}}
 	tDaySnap    = &table{name: "daily_snapshots", key: []string{"day"}, since: 5, cols: cols("day", "block_time", "last_block", "cash", "gross_assets", "total_assets", "l1_value", "l2_value", "l3_value", "l1_ratio", "l2_ratio", "l3_ratio", "total_redemption_liability", "fee_redemption", "fee_management", "fee_performance", "total_supply", "total_locked_shares", "share_price", "computed_share_price", "nav_drift_bps", "emergency_mode", "holder_count")}
+	tTicket     = &table{name: "approval_tickets", key: []string{"id"}, since: 7, cols: cols("id", "type", "reference_id", "status", "channel", "amount", "requester", "required_approvals", "approvals", "created_at", "sla_warn_at", "sla_escalate_at", "sla_deadline", "closed_at", "exec_tx_hash", "exec_outcome")}
+	tApproval   = &table{name: "approval_records", key: []string{"ticket_id", "seq"}, since: 7, appendOnly: true, cols: cols("ticket_id", "seq", "decision", "actor", "role", "reason", "time", "status_after")}
 	// tBooks is derived from the fund singleton once its books started (no rec: fund_state's is it).
 	tBooks       = &table{name: "fund_books", key: []string{"id"}, since: 5, cols: []string{"id", "cash", "gross_assets", "total_assets", "l1_value", "l2_value", "l3_value", "l1_ratio", "l2_ratio", "l3_ratio", "computed_share_price", "nav_drift_bps", "raft_index", "pk"}}
 	tSnapshot    = &table{name: "fund_snapshots", cols: []string{"raft_index", "updated_at", "share_price", "total_assets", "total_supply", "total_locked_shares", "total_redemption_liability", "holder_count", "last_block"}}
@@ -50,12 +52,13 @@ var (
 		fund.RecPrice: tPrice, fund.RecPricePoint: tPricePoint, fund.RecNavPoint: tNavPoint, fund.RecFlowBucket: tFlowBucket,
 		fund.RecRiskEvent: tRiskEvent, fund.RecLedger: tLedger, fund.RecAudit: tAudit, fund.RecIngest: tIngest,
 		fund.RecRole: tRole, fund.RecAssetMeta: tAssetMeta, fund.RecDaySnap: tDaySnap,
+		fund.RecTicket: tTicket, fund.RecApproval: tApproval,
 	}
 	// syncedTables is the order of writes in a transaction: redemptions before their timeline.
-	syncedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tAudit, tIngest, tRole, tAssetMeta, tDaySnap}
+	syncedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tAudit, tIngest, tRole, tAssetMeta, tDaySnap, tTicket, tApproval}
 	// prunedTables are the tables whose rows a deleted record removes (by pk): the synced ones
 	// that are not append-only, and fund_books with its singleton.
-	prunedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tIngest, tRole, tAssetMeta, tDaySnap, tBooks, tRiskDetail}
+	prunedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tIngest, tRole, tAssetMeta, tDaySnap, tBooks, tRiskDetail, tTicket}
 )
 
 func cols(typed ...string) []string { return append(typed, "raft_index", "pk", "rec") }
@@ -176,6 +179,17 @@ func toRow(index uint64, key, value []byte) (row, error) {
 			num(x.TotalRedemptionLiability), num(x.FeeRedemption), num(x.FeeManagement), num(x.FeePerformance),
 			num(x.TotalSupply), num(x.TotalLockedShares), num(x.SharePrice), num(x.ComputedSharePrice), num(x.NavDriftBps),
 			x.EmergencyMode, x.HolderCount}, tail...)
+	case *fund.TicketRecord:
+		ref, err := decimal(x.ReferenceID)
+		if err != nil {
+			return row{}, err
+		}
+		r.vals = append([]any{x.ID, x.Type.String(), ref, x.Status.String(), x.Channel, num(x.Amount.ToBig()), x.Requester,
+			int16(x.Required), int16(x.Approved()), ts(x.CreatedAt), ts(x.WarnAt), ts(x.EscalateAt), ts(x.DueAt), tsNano(x.ClosedAt),
+			str(x.ExecTx), str(x.ExecOutcome)}, tail...)
+	case *fund.ApprovalRecord:
+		r.vals = append([]any{x.TicketID, int32(x.Seq), x.Decision.String(), str(x.Actor), str(x.Role), str(x.Reason),
+			time.Unix(0, x.Time).UTC(), x.StatusAfter.String()}, tail...)
 	default:
 		return row{}, fmt.Errorf("outbox entry %d: unexpected record %T", index, rec)
 	}
