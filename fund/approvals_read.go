@@ -130,16 +130,16 @@ func ReadTicket(r kv.Reader, id string) (TicketRecord, error) {
 
 // ApprovalRecord is one entry of a ticket's trail (append only).
 type ApprovalRecord struct {
-	TicketID      string
-	Seq           uint32
-	Decision      Decision
-	Actor, Role   string // "" for the system (SLA milestones, expiry)
-	Reason        string
-	Time          int64 // unix ns
-	Index         uint64
-	StatusAfter   TicketStatus
-	TicketType    TicketType
-	ReferenceID   string // the ticket's reference (decimal)
+	TicketID    string
+	Seq         uint32
+	Decision    Decision
+	Actor, Role string // "" for the system (SLA milestones, expiry)
+	Reason      string
+	Time        int64 // unix ns
+	Index       uint64
+	StatusAfter TicketStatus
+	TicketType  TicketType
+	ReferenceID string // the ticket's reference (decimal)
 }
 
 // DecodeApprovalRecord decodes the approval record stored under k (PrefixTicketTrail).
