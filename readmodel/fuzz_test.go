@@ -13,14 +13,15 @@ import (
 func FuzzQueryParsers(f *testing.F) {
 	for _, s := range []string{"", "10", "0", "1001", "2025-01-06T00:00:00Z", "raw", "1d", "true", "PENDING", "emergency",
 		"0x8505c32631034a7ce8800239c08547e0434edad9", "Deposit", "0x10", "AQI", "-1", "99999999999999999999",
-		"7d", "30d", "1d ", "CRITICAL", "warning", "CHAIN", "system", "false"} {
+		"7d", "30d", "1d ", "CRITICAL", "warning", "CHAIN", "system", "false",
+		"PARTIALLY_APPROVED", "expired", "REDEMPTION", "rebalance", "2025-01-06T00:00:00+02:00", "1736121600"} {
 		f.Add(s, true)
 	}
 	f.Add("x", false)
 	f.Fuzz(func(t *testing.T, v string, present bool) {
 		get := func(string) (string, bool) { return v, present }
 		for name, parse := range map[string]func(Getter) (any, error){"page": pageP, "nav": navP, "price": priceP, "redemptions": redP, "tx": txP, "audit": auditP,
-			"risk events": riskP, "forecast": forecastP} {
+			"risk events": riskP, "forecast": forecastP, "approvals": approvalsP, "sla report": slaP} {
 			if _, err := parse(get); err != nil {
 				ve, ok := err.(*fund.ValidationError)
 				if !ok || ve.Details["param"] == nil || ve.Message == "" {
@@ -42,7 +43,8 @@ func FuzzCursor(f *testing.F) {
 	e.logs(allEvents()...)
 	e.apply(fund.EncodePrices(&fund.PricesCommand{Time: 1, Actor: fund.Actor{Name: "ops"}, Prices: []fund.PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(5), Time: testNow}}}))
 	for _, s := range []string{"", "AQI", "AAAAAAAAAAEAAAAAAAAAAQ", "____", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-		"AAAAAAAAAAv__________wAAAAAAAAADAAAAAA"} { // a RULE/SYSTEM risk event's position
+		"AAAAAAAAAAv__________wAAAAAAAAADAAAAAA",         // a RULE/SYSTEM risk event's position
+		"AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB"} { // an approval ticket's key
 		f.Add(s, "2")
 	}
 	f.Fuzz(func(t *testing.T, cursor, limit string) {
@@ -62,6 +64,10 @@ func FuzzCursor(f *testing.F) {
 			func() ([]byte, error) { return Audit(e.st, AuditFilter{}, p) },
 			func() ([]byte, error) { return AccountTransactions(e.st, h, p) },
 			func() ([]byte, error) { return RiskEvents(e.st, RiskEventFilter{}, p) },
+			func() ([]byte, error) { return Approvals(e.st, ApprovalFilter{}, p) },
+			func() ([]byte, error) {
+				return Approvals(e.st, ApprovalFilter{Status: fund.TicketPending, Type: fund.TicketRedemption}, p)
+			},
 		}
 		for i, list := range lists {
 			body, err := list()
@@ -78,5 +84,7 @@ func FuzzCursor(f *testing.F) {
 	})
 }
 
-func riskP(g Getter) (any, error)     { return ParseRiskEventFilter(g) }
-func forecastP(g Getter) (any, error) { return ParseForecastQuery(g) }
+func riskP(g Getter) (any, error)      { return ParseRiskEventFilter(g) }
+func forecastP(g Getter) (any, error)  { return ParseForecastQuery(g) }
+func approvalsP(g Getter) (any, error) { return ParseApprovalFilter(g) }
+func slaP(g Getter) (any, error)       { return ParseSLAReportQuery(g) }

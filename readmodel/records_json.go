@@ -25,7 +25,8 @@ import (
 //   - NAV point (N) as one item of GET /v1/fund/nav/history?interval=raw;
 //   - ledger entry (L) as one item of GET /v1/transactions;
 //   - risk event (K) as one item of GET /v1/risk/events (a v0.1.0 record without the message
-//     and details its ledger entry would give, which the value alone does not hold).
+//     and details its ledger entry would give, which the value alone does not hold);
+//   - approval ticket (G) as one item of GET /v1/approvals.
 //
 // ok is false (and err nil) for every other key: the other primary records (the fund
 // singleton, assets, flow buckets, price points, audit entries, the ingest
@@ -38,7 +39,7 @@ func RecordJSON(key, value []byte) (body []byte, ok bool, err error) {
 		return nil, false, nil
 	}
 	switch key[0] {
-	case fund.PrefixAccount, fund.PrefixRedemption, fund.PrefixPrice, fund.PrefixNav, fund.PrefixLedger, fund.PrefixRisk:
+	case fund.PrefixAccount, fund.PrefixRedemption, fund.PrefixPrice, fund.PrefixNav, fund.PrefixLedger, fund.PrefixRisk, fund.PrefixTicket:
 	default:
 		return nil, false, nil
 	}
@@ -69,6 +70,11 @@ func RecordJSON(key, value []byte) (body []byte, ok bool, err error) {
 		var rec *fund.RiskEventRecord
 		if rec, err = fund.RiskEventOf(nil, key, value); err == nil {
 			body, err = RiskEventJSON(rec)
+		}
+	case fund.PrefixTicket:
+		var t fund.TicketRecord
+		if t, err = fund.DecodeTicket(value); err == nil {
+			body, err = TicketJSON(&t)
 		}
 	}
 	if err != nil {
@@ -106,6 +112,7 @@ const (
 	RecordNav                          // N: fund:nav
 	RecordLedger                       // L: transactions
 	RecordRisk                         // K: risk
+	RecordTicket                       // G: approvals
 )
 
 // RecordRef says which pushed resource the primary record under key is and renders its
@@ -148,6 +155,11 @@ func RecordRef(key []byte) (k RecordKind, addr [20]byte, ref []byte) {
 	case fund.PrefixRisk:
 		b = append(append(append(b, `{"id":"`...), fund.RiskEventID(key)...), `"}`...)
 		return RecordRisk, addr, b
+	case fund.PrefixTicket:
+		var ref [32]byte
+		copy(ref[:], key[2:])
+		b = append(append(append(b, `{"id":"`...), fund.TicketID(fund.TicketType(key[1]), &ref)...), `"}`...)
+		return RecordTicket, addr, b
 	}
 	return RecordOther, addr, nil
 }

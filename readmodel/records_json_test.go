@@ -15,7 +15,7 @@ import (
 )
 
 // pushKinds are the record kinds RecordJSON renders.
-const pushKinds = "ARPNLK"
+const pushKinds = "ARPNLKG"
 
 // listItems returns the raw items of a list body, byte for byte as the body holds them.
 func listItems(t testing.TB, body []byte, err error) []json.RawMessage {
@@ -95,6 +95,15 @@ func readResource(t testing.TB, r kv.Reader, key []byte) ([]byte, error) {
 			t.Fatalf("LedgerEntry %s %v differs from the list's item %s", one, err, items[i])
 		}
 		return items[i], nil
+	case fund.PrefixTicket:
+		body, err := Approvals(r, ApprovalFilter{}, Page{Limit: MaxLimit})
+		for _, it := range listItems(t, body, err) {
+			var v struct{ ID string }
+			if json.Unmarshal(it, &v) == nil && v.ID == fund.TicketID(fund.TicketType(key[1]), (*[32]byte)(key[2:34])) {
+				return it, nil
+			}
+		}
+		return nil, fund.ErrNotFound
 	}
 	t.Fatalf("no read for %x", key)
 	return nil, nil
@@ -151,10 +160,10 @@ func TestRecordsSample(t *testing.T) {
 		sameRecords(t, c.name, ch.Records, readOutbox(t, e.st, e.index-1))
 		checkRecordsRender(t, c.name, e.st, ch.Records, seen)
 	}
-	// The walkthrough: 3 holders, 1 redemption, 3 prices set by the oracle and again by the
-	// operator, 6 NAV points, 33 ledger entries, and the 5 RULE risk events of the indicators
-	// it takes past the default thresholds (fund/riskstatus.go).
-	mustEqual(t, "rendered records", seen, map[byte]int{fund.PrefixAccount: 3, fund.PrefixRedemption: 1, fund.PrefixPrice: 6, fund.PrefixNav: 6, fund.PrefixLedger: 33, fund.PrefixRisk: 5})
+	// The walkthrough: 3 holders, 1 redemption (with its approval ticket), 3 prices set by the
+	// oracle and again by the operator, 6 NAV points, 33 ledger entries, and the 5 RULE risk
+	// events of the indicators it takes past the default thresholds (fund/riskstatus.go).
+	mustEqual(t, "rendered records", seen, map[byte]int{fund.PrefixAccount: 3, fund.PrefixRedemption: 1, fund.PrefixPrice: 6, fund.PrefixNav: 6, fund.PrefixLedger: 33, fund.PrefixRisk: 5, fund.PrefixTicket: 1})
 }
 
 // TestRecordsManyCommandsInABatch: a batch of many commands has one record per command and

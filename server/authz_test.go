@@ -97,6 +97,15 @@ func TestAuthorizationTable(t *testing.T) {
 		{"risk_events", "GET", "/v1/risk/events", "", viewers},
 		{"risk_liquidity_forecast", "GET", "/v1/risk/liquidity-forecast?horizon=30d", "", viewers},
 		{"risk_event_resolve", "POST", "/v1/risk/events/1-i1-0/resolve", `{"note":"x"}`, operators},
+		{"redemptions_pending_approvals", "GET", "/v1/redemptions/pending-approvals", "", admins}, // approvers and above
+		{"approvals", "GET", "/v1/approvals", "", admins},
+		{"approvals_sla_report", "GET", "/v1/approvals/sla-report", "", admins},
+		{"approval", "GET", "/v1/approvals/redemption-999999", "", admins},
+		{"approval_approve", "POST", "/v1/approvals/redemption-999999/approve", "", admins},
+		{"approval_reject", "POST", "/v1/approvals/redemption-999999/reject", `{"reason":"x"}`, admins},
+		// Anyone may ask; the state machine lets only the requester or an admin cancel (an
+		// unknown ticket is 404 to all).
+		{"approval_cancel", "POST", "/v1/approvals/redemption-999999/cancel", "", identified},
 		{"ingest_status", "GET", "/v1/ingest/status", "", viewers},
 		{"cluster_status", "GET", "/v1/cluster/status", "", viewers},
 		{"system_config", "GET", "/v1/system/config", "", viewers},
@@ -157,6 +166,7 @@ func TestAuthorizationTable(t *testing.T) {
 		{"redemptions", viewers},
 		{"transactions", viewers},
 		{"risk", viewers},
+		{"approvals", admins},
 		{"account:" + owner.addr, ownerOrViewer},
 	}
 	if len(chans) != len(channels) {

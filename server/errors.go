@@ -67,6 +67,8 @@ func apiErrorOf(err error) (*apiError, bool) {
 			return &apiError{Status: 409, Code: ve.Code, Message: ve.Message, Details: ve.Details}, false
 		case fund.CodeNotFound:
 			return &apiError{Status: 404, Code: ve.Code, Message: ve.Message, Details: ve.Details}, false
+		case fund.CodeForbidden:
+			return &apiError{Status: 403, Code: ve.Code, Message: ve.Message, Details: ve.Details}, false
 		}
 		return validation(ve.Message, ve.Details), false
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -43,6 +44,7 @@ const (
 	assetParam
 	accountParam
 	redemptionParam
+	ticketParam // an approval ticket's id (the route's class is invalidated whole by ClassApprovals)
 	numParamKinds
 )
 
@@ -123,6 +125,11 @@ func (s *Server) target(ctx *fasthttp.RequestCtx, rc *reqCtx, buf []byte, addr *
 			return t, err
 		}
 		t.group = []byte(id)
+	case ticketParam:
+		if _, _, ok := fund.ParseTicketID(string(rc.param)); !ok {
+			return t, fmt.Errorf("%w: approval ticket %.100q", errNotFound, rc.param)
+		}
+		t.group = rc.param
 	}
 	start := len(buf)
 	if rd.view != "" && (rd.render == nil || !hasQuery(ctx.QueryArgs())) {

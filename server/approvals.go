@@ -1,0 +1,110 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/valyala/fasthttp"
+
+	"paimon/fund"
+	"paimon/kv"
+	"paimon/readmodel"
+)
+
+// Approval tickets (OPERATIONS.md, "Approval tickets"): GET /v1/approvals, GET
+// /v1/approvals/{id}, POST /v1/approvals/{id}/approve|reject|cancel, GET
+// /v1/redemptions/pending-approvals, GET /v1/approvals/sla-report. Every decision goes through
+// the log (fund.CmdApprovalDecision), which checks it against the replicated ticket and audits
+// it; a refused one changes nothing.
+
+func renderApprovals(v kv.Reader, q *readQuery) ([]byte, error) {
+	f, err := readmodel.ParseApprovalFilter(q.get)
+	if err != nil {
+		return nil, err
+	}
+	return pageOf(q.get, v, func(r kv.Reader, p readmodel.Page) ([]byte, error) { return readmodel.Approvals(r, f, p) })
+}
+
+func renderTicket(v kv.Reader, q *readQuery) ([]byte, error) { return readmodel.Ticket(v, q.group) }
+
+func renderPendingApprovals(v kv.Reader, _ *readQuery) ([]byte, error) {
+	return readmodel.PendingApprovals(v)
+}
+
+func renderSLAReport(v kv.Reader, q *readQuery) ([]byte, error) {
+	rq, err := readmodel.ParseSLAReportQuery(q.get)
+	if err != nil {
+		return nil, err
+	}
+	return readmodel.SLAReport(v, rq)
+}
+
+// decisionRequest is the body of the decision endpoints; it may be empty (approve, cancel).
+type decisionRequest struct {
+	Reason string `json:"reason"`
+}
+
+// maxDecisionReason is the longest reason a decision keeps (fund refuses longer ones too).
+const maxDecisionReason = 1024
+
+// parseDecision reads a decision's body: an optional JSON object {"reason"}, the reason valid
+// UTF-8 of at most 1,024 bytes and, for a rejection, not empty.
+func parseDecision(body []byte, d fund.Decision) (string, error) {
+	var req decisionRequest
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := decodeStrict(body, &req); err != nil {
+			return "", err
+		}
+	}
+	switch {
+	case len(req.Reason) > maxDecisionReason:
+		return "", validation(fmt.Sprintf("reason is over %d bytes", maxDecisionReason), map[string]any{"param": "reason"})
+	case !utf8.ValidString(req.Reason):
+		return "", validation("reason must be valid UTF-8", map[string]any{"param": "reason"})
+	case d == fund.DecisionReject && len(bytes.TrimSpace([]byte(req.Reason))) == 0:
+		return "", validation("a rejection needs a reason", map[string]any{"param": "reason"})
+	}
+	return req.Reason, nil
+}
+
+func (s *Server) approveTicket(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
+	return s.decide(ctx, rc, fund.DecisionApprove)
+}
+
+func (s *Server) rejectTicket(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
+	return s.decide(ctx, rc, fund.DecisionReject)
+}
+
+func (s *Server) cancelTicket(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
+	return s.decide(ctx, rc, fund.DecisionCancel)
+}
+
+// decide proposes a decision and answers the ticket after it. An id that names no ticket is
+// 404; the state machine refuses the rest (409 for a closed ticket, a ticket past its
+// deadline or a second decision by the same approver; 403 for the requester or a role that may
+// not decide).
+func (s *Server) decide(ctx *fasthttp.RequestCtx, rc *reqCtx, d fund.Decision) error {
+	id := string(rc.param)
+	if _, _, ok := fund.ParseTicketID(id); !ok {
+		return fmt.Errorf("%w: approval ticket %.100q", errNotFound, id)
+	}
+	reason, err := parseDecision(ctx.PostBody(), d)
+	if err != nil {
+		return err
+	}
+	res, err := s.propose(fund.EncodeApprovalDecision(&fund.ApprovalDecisionCommand{Time: s.now().UnixNano(), Actor: actorOf(ctx, rc), Ticket: id, Decision: d, Reason: reason}))
+	if err != nil {
+		return err
+	}
+	dr, ok := res.Value.(*fund.ApprovalDecisionResult)
+	if !ok {
+		return resultError(res.Value)
+	}
+	body, err := readmodel.TicketJSON(&dr.Ticket)
+	if err != nil {
+		return err
+	}
+	s.respond(ctx, body, res.Index)
+	return nil
+}
