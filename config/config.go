@@ -54,7 +54,7 @@ type Config struct {
 	Push     push.Config      `toml:"push"`
 	Alerts   alerts.Config    `toml:"alerts"`
 	Risk     risk.Config      `toml:"risk"`
-	// Executor is declared for the executor of issue 12, not built yet: nothing reads it.
+	// Executor is the leader's executor (issue 12; package executor): off without key_file.
 	Executor executor.Config `toml:"executor"`
 	// Approvals is [approvals]: approval tickets' rules and the leader's tick (approvals.go).
 	Approvals Approvals `toml:"approvals"`

@@ -10,9 +10,8 @@ import (
 // and reject redemptions, batch settlements, a rebalance's purchases and redemptions) and the
 // limits it sends them with.
 //
-// Only the configuration exists so far: nothing reads these keys yet (the executor of issue 12
-// is not built), but a config written for it (bench/chainsim -fund-contracts -config-out)
-// loads, and its keys are checked. An empty key_file leaves the executor off.
+// An empty key_file leaves the executor off. bench/chainsim -fund-contracts -config-out writes
+// a section with a key file.
 type Config struct {
 	// KeyFile is a file holding the executor's secp256k1 private key as hex (go-ethereum's
 	// crypto.LoadECDSA format, which bench/chainsim -executor-key-out writes). Its account

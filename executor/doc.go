@@ -1,3 +1,4 @@
-// Package executor declares the [executor] section: the key and limits with which the leader
-// will send the fund's transactions (issue 12). The executor itself is not built yet.
+// Package executor sends the fund's transactions from the leader: each recorded in Raft as an
+// intent before it is sent, simulated, broadcast, tracked to confirmation, replaced when
+// stuck, never signed twice for one decision (see DESIGN.md).
 package executor

@@ -112,6 +112,8 @@ func FuzzApply(f *testing.F) {
 	bad[risk.NavDriftBps].Warn = -1
 	f.Add(EncodeRiskThresholds(&RiskThresholdsCommand{Time: testNow * 1e9, Thresholds: bad}))
 	f.Add([]byte{CmdRiskThresholds, 1, 2, 0})
+	f.Add(EncodeTxIntent(&TxIntentCommand{Time: testNow * 1e9, Purpose: "APPROVE", Reference: "t-1", Nonce: 3, Hash: [32]byte{1}, Raw: []byte{2, 1}}))
+	f.Add(EncodeTxUpdate(&TxUpdateCommand{Time: testNow * 1e9, Seq: 1 << 16, State: TxSent}))
 	f.Add([]byte{CmdLogs, 1})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, cmd []byte) {
@@ -142,7 +144,7 @@ func FuzzApply(f *testing.F) {
 				t.Fatalf("outcome counts %+v", r)
 			}
 		case *PricesResult, *PriceDeleteResult, *AuditResult, *SyncMarkResult, *IngestResult, *SessionResult, *RoleResult,
-			*RiskEventResult, *RiskResolveResult, *RiskThresholdsResult:
+			*RiskEventResult, *RiskResolveResult, *RiskThresholdsResult, *TxIntentResult, *TxUpdateResult:
 		default:
 			t.Fatalf("result %T", res)
 		}

@@ -64,6 +64,8 @@ const (
 	ClassRiskStatus
 	// ClassApprovals: approval tickets and their rules (GET /v1/approvals…).
 	ClassApprovals
+	// ClassExecutor: the executor's transaction intents (GET /v1/executor/transactions).
+	ClassExecutor
 	NumClasses
 )
 
@@ -405,6 +407,18 @@ func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error)
 		if c, err = DecodeRiskThresholds(cmd); err == nil {
 			ac.cmdTime = c.Time
 			res, err = ac.applyRiskThresholds(c)
+		}
+	case CmdTxIntent:
+		var c *TxIntentCommand
+		if c, err = DecodeTxIntent(cmd); err == nil {
+			ac.cmdTime = c.Time
+			res, err = ac.applyTxIntent(c)
+		}
+	case CmdTxUpdate:
+		var c *TxUpdateCommand
+		if c, err = DecodeTxUpdate(cmd); err == nil {
+			ac.cmdTime = c.Time
+			res, err = ac.applyTxUpdate(c)
 		}
 	default:
 		err = fmt.Errorf("%w: unknown command type %d", ErrBadCommand, cmd[0])

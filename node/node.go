@@ -22,6 +22,7 @@ import (
 	"paimon/cache"
 	"paimon/chainlog"
 	"paimon/config"
+	"paimon/executor"
 	"paimon/fund"
 	"paimon/ingest"
 	"paimon/pgsync"
@@ -59,10 +60,14 @@ type Node struct {
 	syncer   *pgsync.Syncer
 	alerts   *alerts.Deliverer
 	waker    alertWaker // wakes alerts when a batch raised one
-	ingester *ingest.Ingester
-	pending  *ingest.PendingWatcher // nil unless [ingest] pending with push and RPC endpoints
-	server   *server.Server
-	riskProp *riskProposer // replicates [risk] while this node leads
+	// executor sends the fund's transactions while this node leads (nil without
+	// [executor] key_file); closeExecutor closes its RPC clients.
+	executor      *executor.Executor
+	closeExecutor func()
+	ingester      *ingest.Ingester
+	pending       *ingest.PendingWatcher // nil unless [ingest] pending with push and RPC endpoints
+	server        *server.Server
+	riskProp      *riskProposer // replicates [risk] while this node leads
 	// assetMeta replicates the assets' metadata while this node leads; closeCallers closes
 	// its eth_call clients.
 	assetMeta    *assetMetaProposer
@@ -184,6 +189,12 @@ func (n *Node) Start() (err error) {
 	}
 	n.waker.d.Store(n.alerts)
 
+	// The executor records every transaction in the store before it sends it, and sends
+	// while this node leads: it needs the store open.
+	if n.executor, n.closeExecutor, err = newExecutor(cfg, n.store, n); err != nil {
+		return err
+	}
+
 	// Chain ingest runs on the leader only, through the store like any write. Unconfirmed
 	// events are previewed on every node, from its own endpoints' view of the tip.
 	ingestDeps := ingest.Deps{Registry: n.registry, Logger: n.logger, Metrics: n.metrics}
@@ -239,6 +250,11 @@ func (n *Node) Start() (err error) {
 		return err
 	}
 	n.ingester.Start()
+	if n.executor != nil {
+		if err := n.executor.Start(context.Background()); err != nil {
+			return err
+		}
+	}
 	n.riskProp = newRiskProposer(n.store, cfg.Risk.Thresholds(), n.logger, n.opts.Now)
 	n.riskProp.Start()
 	// Asset metadata (decimals: they change the books) is replicated by the leader, from
@@ -308,6 +324,10 @@ func (n *Node) Close(ctx context.Context) error {
 		if n.ingester != nil {
 			errs = append(errs, n.ingester.Close())
 		}
+		if n.executor != nil {
+			errs = append(errs, n.executor.Close())
+			n.closeExecutor()
+		}
 		if n.riskProp != nil {
 			errs = append(errs, n.riskProp.Close())
 		}
@@ -375,6 +395,10 @@ func (n *Node) Syncer() *pgsync.Syncer { return n.syncer }
 
 // Hub is the node's push hub; nil when push is disabled.
 func (n *Node) Hub() *push.Hub { return n.hub }
+
+// Executor is the node's executor (nil without [executor] key_file): decisions to execute on
+// chain are submitted to it on the leader.
+func (n *Node) Executor() *executor.Executor { return n.executor }
 
 // Alerts is the node's alert Deliverer.
 func (n *Node) Alerts() *alerts.Deliverer { return n.alerts }

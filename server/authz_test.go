@@ -94,6 +94,7 @@ func TestAuthorizationTable(t *testing.T) {
 		{"transactions", "GET", "/v1/transactions", "", viewers},
 		{"audit", "GET", "/v1/audit", "", viewers},
 		{"alerts", "GET", "/v1/alerts", "", viewers},
+		{"executor_transactions", "GET", "/v1/executor/transactions", "", operators},
 		{"risk_events", "GET", "/v1/risk/events", "", viewers},
 		{"risk_liquidity_forecast", "GET", "/v1/risk/liquidity-forecast?horizon=30d", "", viewers},
 		{"risk_event_resolve", "POST", "/v1/risk/events/1-i1-0/resolve", `{"note":"x"}`, operators},

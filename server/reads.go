@@ -296,6 +296,14 @@ func renderAlerts(v kv.Reader, q *readQuery) ([]byte, error) {
 	return pageOf(q.get, v, func(r kv.Reader, p readmodel.Page) ([]byte, error) { return readmodel.Alerts(r, f, q.webhooks, p) })
 }
 
+func renderExecutorTransactions(v kv.Reader, q *readQuery) ([]byte, error) {
+	f, err := readmodel.ParseExecutorTxFilter(q.get)
+	if err != nil {
+		return nil, err
+	}
+	return pageOf(q.get, v, func(r kv.Reader, p readmodel.Page) ([]byte, error) { return readmodel.ExecutorTransactions(r, f, p) })
+}
+
 func pageOf(get readmodel.Getter, r kv.Reader, list func(kv.Reader, readmodel.Page) ([]byte, error)) ([]byte, error) {
 	p, err := readmodel.ParsePage(get)
 	if err != nil {

@@ -53,6 +53,8 @@ func resourceTable() []route {
 			read: &read{changedBy: []fund.Class{fund.ClassAudit}, render: renderAudit}},
 		{name: "alerts", method: "GET", path: "/v1/alerts", Access: auth.Viewer, params: withPage(readmodel.AlertParams),
 			read: &read{changedBy: []fund.Class{fund.ClassAlerts}, render: renderAlerts}},
+		{name: "executor_transactions", method: "GET", path: "/v1/executor/transactions", Access: auth.Operator, params: withPage(readmodel.ExecutorTxParams),
+			read: &read{changedBy: []fund.Class{fund.ClassExecutor}, render: renderExecutorTransactions}},
 		{name: "risk_events", method: "GET", path: "/v1/risk/events", Access: auth.Viewer, params: withPage(readmodel.RiskEventParams), channel: "risk", record: readmodel.RecordRisk,
 			read: &read{changedBy: []fund.Class{fund.ClassRisk}, render: renderRiskEvents}},
 		{name: "risk_liquidity_forecast", method: "GET", path: "/v1/risk/liquidity-forecast", Access: auth.Viewer, params: readmodel.ForecastParams,

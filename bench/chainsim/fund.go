@@ -144,7 +144,7 @@ func (r *fundRun) close() { r.client.Close() }
 
 // executorSection is the [executor] section of the config written.
 func executorSection(keyFile string) string {
-	return fmt.Sprintf("\n# The executor's account (issue 12; the executor is not built yet, the section is checked):\n"+
+	return fmt.Sprintf("\n# The executor's account (issue 12; the leader's executor sends with it):\n"+
 		"# a development key derived from -seed, funded at genesis, with the executor role on the vault,\n"+
 		"# the redemption manager and the asset controller.\n[executor]\nkey_file = %q\nchain_id = %d\n", keyFile, chainsim.ChainID)
 }

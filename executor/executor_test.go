@@ -1,0 +1,397 @@
+package executor
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+
+	"paimon/internal/chainsim"
+	"paimon/internal/fundchain"
+	"paimon/internal/testutil"
+	"paimon/raftstore"
+)
+
+// memStore is a Store in memory with the state machine's rules (fund/txintent.go).
+type memStore struct {
+	mu      sync.Mutex
+	intents []Intent
+	seq     uint64
+	failUpd atomic.Bool // Update fails (a leader that lost its quorum)
+}
+
+func (s *memStore) Intents(context.Context) ([]Intent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Intent, len(s.intents))
+	for i, t := range s.intents {
+		t.Attempts = append([]Attempt(nil), t.Attempts...)
+		out[i] = t
+	}
+	return out, nil
+}
+
+func (s *memStore) Record(_ context.Context, t Intent) (Intent, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, x := range s.intents {
+		if x.Purpose == t.Purpose && x.Reference == t.Reference {
+			return x, false, nil
+		}
+	}
+	s.seq++
+	t.Seq, t.State, t.Updated = s.seq<<16, StateSigned, t.Created
+	t.Attempts[0].State, t.Attempts[0].Time = StateSigned, t.Created
+	s.intents = append(s.intents, t)
+	return t, true, nil
+}
+
+func (s *memStore) Update(_ context.Context, u Update) error {
+	if s.failUpd.Load() {
+		return errors.New("memStore: not the leader")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.intents {
+		t := &s.intents[i]
+		if t.Seq != u.Seq || t.State == StateConfirmed || t.State == StateFailed {
+			continue
+		}
+		if len(u.Replacement.Raw) > 0 {
+			for j := range t.Attempts {
+				t.Attempts[j].State = StateReplaced
+			}
+			a := u.Replacement
+			a.State, a.Time = StateSent, u.Time
+			t.Attempts = append(t.Attempts, a)
+			t.State = StateSent
+		} else {
+			t.State, t.Reason, t.Block, t.MinedHash = u.State, u.Reason, u.Block, u.MinedHash
+			for j := range t.Attempts {
+				if u.State == StateSent && t.Attempts[j].State == StateSigned {
+					t.Attempts[j].State = StateSent
+				}
+			}
+		}
+		t.Updated = u.Time
+	}
+	return nil
+}
+
+func (s *memStore) get(seq uint64) Intent {
+	ts, _ := s.Intents(context.Background())
+	for _, t := range ts {
+		if t.Seq == seq {
+			return t
+		}
+	}
+	return Intent{}
+}
+
+// leadership is a Leadership the test drives.
+type leadership struct{ ch chan raftstore.Leadership }
+
+func newLeadership() *leadership { return &leadership{ch: make(chan raftstore.Leadership, 4)} }
+func (l *leadership) SubscribeLeadership() (<-chan raftstore.Leadership, func()) {
+	return l.ch, func() {}
+}
+func (l *leadership) set(leading bool, term uint64) {
+	l.ch <- raftstore.Leadership{Leading: leading, Term: term}
+}
+
+// world is a simulated chain over HTTP JSON-RPC with the fund deployed and a redemption
+// waiting for approval.
+type world struct {
+	ctx      context.Context
+	sim      *chainsim.Sim
+	client   *ethclient.Client
+	f        *fundchain.Fund
+	executor *ecdsa.PrivateKey
+	id       *big.Int // a request over the approval threshold, PENDING_APPROVAL
+}
+
+func newWorld(t *testing.T, seed int64) *world {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	admin, exec, user := fundchain.DerivedKey("admin", seed), fundchain.DerivedKey("executor", seed), fundchain.DerivedKey("user", seed)
+	scfg := chainsim.DefaultConfig()
+	scfg.BlockInterval, scfg.Rate, scfg.Seed = 50*time.Millisecond, 0, seed
+	for _, k := range []*ecdsa.PrivateKey{admin, exec, user} {
+		scfg.Accounts = append(scfg.Accounts, crypto.PubkeyToAddress(k.PublicKey))
+	}
+	scfg.Logger = testutil.Logger(t, "chainsim", slog.LevelWarn)
+	sim, err := chainsim.New(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	client, err := ethclient.DialContext(ctx, sim.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	f, err := fundchain.Deploy(ctx, &fundchain.Chain{Backend: client}, admin, fundchain.DefaultParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.GrantExecutor(ctx, admin, crypto.PubkeyToAddress(exec.PublicKey)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Faucet(ctx, user, fundchain.E18(1_000_000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Deposit(ctx, user, fundchain.E18(500_000)); err != nil {
+		t.Fatal(err)
+	}
+	id, _, err := f.RequestRedemption(ctx, user, fundchain.E18(150_000), fundchain.ChannelStandard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &world{ctx: ctx, sim: sim, client: client, f: f, executor: exec, id: id}
+}
+
+func (w *world) newExecutor(t *testing.T, store Store, l Leadership, clients ...Client) *Executor {
+	if len(clients) == 0 {
+		clients = []Client{w.client}
+	}
+	cfg := DefaultConfig()
+	cfg.KeyFile, cfg.Confirmations = "unused", 2
+	e, err := New(cfg, Deps{Store: store, Leadership: l, Clients: clients, Key: w.executor, ChainID: chainsim.ChainID,
+		RedemptionManager: w.f.Addr.Of(fundchain.RedemptionManager), Poll: 20 * time.Millisecond,
+		Logger: testutil.Logger(t, "executor", slog.LevelDebug)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// approvals counts the RedemptionApproved logs of the request on chain.
+func (w *world) approvals(t *testing.T) int {
+	t.Helper()
+	ev := fundchain.ABI(fundchain.RedemptionManager).Events["RedemptionApproved"]
+	logs, err := w.client.FilterLogs(w.ctx, ethereum.FilterQuery{
+		Addresses: []common.Address{w.f.Addr.Of(fundchain.RedemptionManager)},
+		Topics:    [][]common.Hash{{ev.ID}, {common.BigToHash(w.id)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(logs)
+}
+
+// submit submits d, retrying until the executor leads.
+func submit(t *testing.T, e *Executor, d Decision) Intent {
+	t.Helper()
+	var it Intent
+	checkFor(t, 10*time.Second, func() (err error) {
+		it, err = e.Submit(context.Background(), d)
+		return err
+	})
+	return it
+}
+
+func waitState(t *testing.T, s *memStore, seq uint64, want string) Intent {
+	t.Helper()
+	var it Intent
+	checkFor(t, 30*time.Second, func() error {
+		if it = s.get(seq); it.State != want {
+			return fmt.Errorf("intent %d: %s %q, want %s", seq, it.State, it.Reason, want)
+		}
+		return nil
+	})
+	return it
+}
+
+func checkFor(t *testing.T, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestApproveMinedOnce(t *testing.T) {
+	w := newWorld(t, 11)
+	store, l := &memStore{}, newLeadership()
+	e := w.newExecutor(t, store, l)
+	l.set(true, 1)
+	d := Decision{Purpose: PurposeApprove, Reference: "ticket-1", RedemptionID: w.id}
+	it := submit(t, e, d)
+	again := submit(t, e, d)
+	if again.Seq != it.Seq || len(again.Attempts) != 1 || again.Attempts[0].Hash != it.Attempts[0].Hash {
+		t.Fatalf("the same decision submitted twice: %+v then %+v", it, again)
+	}
+	done := waitState(t, store, it.Seq, StateConfirmed)
+	if done.MinedHash != it.Attempts[0].Hash || done.Block == 0 {
+		t.Fatalf("confirmed %+v, want the recorded hash %s", done, it.Attempts[0].Hash)
+	}
+	if n := w.approvals(t); n != 1 {
+		t.Fatalf("%d RedemptionApproved logs, want 1", n)
+	}
+	// Submitting the decision after it was executed signs nothing either.
+	if after := submit(t, e, d); after.Seq != it.Seq || after.State != StateConfirmed {
+		t.Fatalf("after confirmation: %+v", after)
+	}
+	if ts, _ := store.Intents(w.ctx); len(ts) != 1 {
+		t.Fatalf("%d intents, want 1", len(ts))
+	}
+}
+
+func TestRevertFailsAndSendsNothing(t *testing.T) {
+	w := newWorld(t, 12)
+	store, l := &memStore{}, newLeadership()
+	e := w.newExecutor(t, store, l)
+	l.set(true, 1)
+	from := crypto.PubkeyToAddress(w.executor.PublicKey)
+	before, err := w.client.NonceAt(w.ctx, from, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Settling a request that waits for approval reverts.
+	it := submit(t, e, Decision{Purpose: PurposeSettle, Reference: "redemption:" + w.id.String(), RedemptionID: w.id})
+	failed := waitState(t, store, it.Seq, StateFailed)
+	if !strings.Contains(failed.Reason, "revert") || failed.Block != 0 {
+		t.Fatalf("failed %+v: want the revert reason, no block", failed)
+	}
+	// Nothing was sent: the nonce is unused, and the next decision takes it.
+	ok := submit(t, e, Decision{Purpose: PurposeApprove, Reference: "ticket-2", RedemptionID: w.id})
+	if ok.Nonce != it.Nonce || it.Nonce != before {
+		t.Fatalf("nonces %d then %d, chain's %d: a failed simulation must leave its nonce unused", it.Nonce, ok.Nonce, before)
+	}
+	waitState(t, store, ok.Seq, StateConfirmed)
+	after, err := w.client.NonceAt(w.ctx, from, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != before+1 {
+		t.Fatalf("executor nonce %d -> %d: want exactly one transaction mined", before, after)
+	}
+}
+
+// refusing is an RPC that takes no transaction (a leader cut off before its broadcast).
+type refusing struct {
+	Client
+	sends atomic.Int32
+}
+
+func (r *refusing) SendTransaction(context.Context, *types.Transaction) error {
+	r.sends.Add(1)
+	return errors.New("refusing: connection refused")
+}
+
+func TestNewLeaderRebroadcasts(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sent bool // the old leader's broadcast went out, its SENT was never committed
+	}{{"before broadcast", false}, {"after broadcast", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			seed := int64(13)
+			if tc.sent {
+				seed = 14
+			}
+			w := newWorld(t, seed)
+			store := &memStore{}
+			la, lb := newLeadership(), newLeadership()
+			var a *Executor
+			var cut *refusing
+			if tc.sent {
+				store.failUpd.Store(true) // the broadcast happens, its SENT cannot commit
+				a = w.newExecutor(t, store, la)
+			} else {
+				cut = &refusing{Client: w.client}
+				a = w.newExecutor(t, store, la, cut)
+			}
+			la.set(true, 1)
+			it := submit(t, a, Decision{Purpose: PurposeApprove, Reference: "ticket-3", RedemptionID: w.id})
+			if tc.sent {
+				checkFor(t, 10*time.Second, func() error {
+					if _, _, err := w.client.TransactionByHash(w.ctx, it.Attempts[0].Hash); err != nil {
+						return fmt.Errorf("old leader's broadcast: %w", err)
+					}
+					return nil
+				})
+			} else {
+				checkFor(t, 10*time.Second, func() error {
+					if cut.sends.Load() == 0 {
+						return errors.New("no broadcast tried yet")
+					}
+					return nil
+				})
+			}
+			la.set(false, 0)
+			a.Close()
+			if got := store.get(it.Seq); got.State != StateSigned {
+				t.Fatalf("the old leader left %s, want SIGNED", got.State)
+			}
+			store.failUpd.Store(false)
+
+			b := w.newExecutor(t, store, lb)
+			lb.set(true, 2)
+			// The decision submitted again on the new leader signs nothing new.
+			if again := submit(t, b, Decision{Purpose: PurposeApprove, Reference: "ticket-3", RedemptionID: w.id}); again.Seq != it.Seq {
+				t.Fatalf("new leader's intent %d, want %d", again.Seq, it.Seq)
+			}
+			done := waitState(t, store, it.Seq, StateConfirmed)
+			if len(done.Attempts) != 1 || done.MinedHash != it.Attempts[0].Hash {
+				t.Fatalf("mined %s with %d attempts, want the recorded %s alone", done.MinedHash, len(done.Attempts), it.Attempts[0].Hash)
+			}
+			if n := w.approvals(t); n != 1 {
+				t.Fatalf("%d RedemptionApproved logs, want 1", n)
+			}
+		})
+	}
+}
+
+func TestLoadKey(t *testing.T) {
+	dir := t.TempDir()
+	k := fundchain.DerivedKey("executor", 1)
+	good := filepath.Join(dir, "good.key")
+	if err := crypto.SaveECDSA(good, k); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadKey(good)
+	if err != nil || crypto.PubkeyToAddress(got.PublicKey) != crypto.PubkeyToAddress(k.PublicKey) {
+		t.Fatalf("LoadKey: %v", err)
+	}
+	secret := "zz" + strings.Repeat("ab", 31)
+	bad := filepath.Join(dir, "bad.key")
+	if err := os.WriteFile(bad, []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadKey(bad)
+	if err == nil || !strings.Contains(err.Error(), "executor.key_file") || strings.Contains(err.Error(), "abab") || strings.Contains(err.Error(), "zz") {
+		t.Fatalf("bad key error %v: want the key named, its content never shown", err)
+	}
+	if _, err := LoadKey(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "executor.key_file") {
+		t.Fatalf("missing key: %v", err)
+	}
+}

@@ -1,0 +1,155 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/ethclient"
+
+	"paimon/config"
+	"paimon/executor"
+	"paimon/fund"
+	"paimon/raftstore"
+)
+
+// executorStore is the executor.Store of a node: the intents of the state machine
+// (fund/txintent.go), read from the local replica (the executor works on the leader only,
+// whose replica holds every committed intent) and written by proposing CmdTxIntent and
+// CmdTxUpdate.
+type executorStore struct {
+	store        *raftstore.Store
+	applyTimeout time.Duration
+}
+
+// Intents implements executor.Store.
+func (s *executorStore) Intents(ctx context.Context) ([]executor.Intent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	v, err := s.store.Read()
+	if err != nil {
+		return nil, err
+	}
+	defer v.Close()
+	ts, err := fund.ReadTxIntents(v, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]executor.Intent, len(ts))
+	for i := range ts {
+		out[i] = intentOf(&ts[i])
+	}
+	return out, nil
+}
+
+// intentOf converts a stored intent (fund does not import executor).
+func intentOf(t *fund.TxIntent) executor.Intent {
+	it := executor.Intent{Seq: t.Seq, Purpose: t.Purpose, Reference: t.Reference, From: t.From, To: t.To, Nonce: t.Nonce,
+		State: t.State, Reason: t.Reason, Block: t.Block, MinedHash: t.MinedHash,
+		Created: time.Unix(0, t.Created).UTC(), Updated: time.Unix(0, t.Updated).UTC()}
+	for _, a := range t.Attempts {
+		it.Attempts = append(it.Attempts, executor.Attempt{Hash: a.Hash, Raw: a.Raw, State: a.State, Time: time.Unix(0, a.Time).UTC()})
+	}
+	return it
+}
+
+// Record implements executor.Store: one CmdTxIntent.
+func (s *executorStore) Record(ctx context.Context, t executor.Intent) (executor.Intent, bool, error) {
+	if len(t.Attempts) != 1 {
+		return executor.Intent{}, false, errors.New("executor store: an intent is recorded with one attempt")
+	}
+	c := &fund.TxIntentCommand{Time: t.Created.UnixNano(), Purpose: t.Purpose, Reference: t.Reference, From: t.From, To: t.To,
+		Nonce: t.Nonce, Hash: t.Attempts[0].Hash, Raw: t.Attempts[0].Raw}
+	res, err := s.propose(ctx, fund.EncodeTxIntent(c))
+	if err != nil {
+		return executor.Intent{}, false, err
+	}
+	r, ok := res.(*fund.TxIntentResult)
+	if !ok {
+		return executor.Intent{}, false, fmt.Errorf("executor store: unexpected result %T", res)
+	}
+	return intentOf(&r.Intent), r.Created, nil
+}
+
+// Update implements executor.Store: one CmdTxUpdate.
+func (s *executorStore) Update(ctx context.Context, u executor.Update) error {
+	c := &fund.TxUpdateCommand{Time: u.Time.UnixNano(), Seq: u.Seq, State: u.State, Reason: truncateUTF8(u.Reason, fund.MaxTxReasonLen),
+		Block: u.Block, MinedHash: u.MinedHash, Replacement: fund.TxAttempt{Hash: u.Replacement.Hash, Raw: u.Replacement.Raw}}
+	_, err := s.propose(ctx, fund.EncodeTxUpdate(c))
+	return err
+}
+
+func (s *executorStore) propose(ctx context.Context, cmd []byte) (any, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.applyTimeout)
+	defer cancel()
+	res, err := s.store.Propose(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	if verr, ok := res.Value.(*fund.ValidationError); ok {
+		return nil, fmt.Errorf("executor store: refused: %s", verr.Message)
+	}
+	return res.Value, nil
+}
+
+// newExecutor builds the executor from [executor] when a key file is configured (nil, nil
+// otherwise): the key loaded (an error names the file, never its content), a client per
+// ingest.rpc_urls, the redemption manager from [[ingest.contracts]].
+func newExecutor(cfg *config.Config, store *raftstore.Store, n *Node) (*executor.Executor, func(), error) {
+	ec := cfg.Executor
+	if !ec.Enabled() {
+		return nil, func() {}, nil
+	}
+	key, err := executor.LoadKey(ec.KeyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	var rm common.Address
+	for _, c := range cfg.Ingest.Contracts {
+		if c.Kind == "redemption_manager" {
+			rm = common.HexToAddress(c.Address)
+		}
+	}
+	if rm == (common.Address{}) {
+		return nil, nil, errors.New("executor: no [[ingest.contracts]] of kind redemption_manager to send to")
+	}
+	if len(cfg.Ingest.RPCURLs) == 0 {
+		return nil, nil, errors.New("executor: no ingest.rpc_urls to send through")
+	}
+	var clients []executor.Client
+	var eths []*ethclient.Client
+	closeAll := func() {
+		for _, c := range eths {
+			c.Close()
+		}
+	}
+	for _, u := range cfg.Ingest.RPCURLs {
+		c, err := ethclient.Dial(u)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("ingest.rpc_urls %s: %w", u, err)
+		}
+		eths = append(eths, c)
+		clients = append(clients, c)
+	}
+	chainID := ec.ChainID
+	if chainID == 0 {
+		chainID = cfg.Ingest.ChainID
+	}
+	confirmations := ec.Confirmations
+	if confirmations == 0 {
+		confirmations = int(min(cfg.Ingest.Confirmations, 1<<20))
+	}
+	e, err := executor.New(ec, executor.Deps{
+		Store: &executorStore{store: store, applyTimeout: cfg.Raft.ApplyTimeout}, Leadership: store, Clients: clients,
+		Key: key, RedemptionManager: rm, ChainID: chainID, Confirmations: confirmations, Logger: n.logger, Now: n.opts.Now,
+	})
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	return e, closeAll, nil
+}

@@ -1,0 +1,142 @@
+package node
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+
+	"paimon/executor"
+	"paimon/ingest"
+	"paimon/internal/chainsim"
+	"paimon/internal/fundchain"
+	"paimon/internal/testutil"
+)
+
+// TestExecutorApprovesOnChain runs a node with [executor] against the fund's contracts on the
+// simulated chain: a decision to approve a redemption waiting for approval is recorded in Raft,
+// sent once, mined and confirmed; the redemption turns APPROVED from the ingested event; GET
+// /v1/executor/transactions shows it CONFIRMED; the key appears in no answer.
+func TestExecutorApprovesOnChain(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	admin, exec, user := fundchain.DerivedKey("admin", 5), fundchain.DerivedKey("executor", 5), fundchain.DerivedKey("user", 5)
+	scfg := chainsim.DefaultConfig()
+	scfg.BlockInterval, scfg.Rate, scfg.Seed = 50*time.Millisecond, 0, 5
+	for _, k := range []*ecdsa.PrivateKey{admin, exec, user} {
+		scfg.Accounts = append(scfg.Accounts, crypto.PubkeyToAddress(k.PublicKey))
+	}
+	scfg.Logger = testutil.Logger(t, "chainsim", slog.LevelWarn)
+	sim, err := chainsim.New(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	client, err := ethclient.DialContext(ctx, sim.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	f, err := fundchain.Deploy(ctx, &fundchain.Chain{Backend: client}, admin, fundchain.DefaultParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.GrantExecutor(ctx, admin, crypto.PubkeyToAddress(exec.PublicKey)); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "executor.key")
+	if err := crypto.SaveECDSA(keyFile, exec); err != nil {
+		t.Fatal(err)
+	}
+
+	c := newCluster(t, 1)
+	cfg := c.cfgs[0]
+	cfg.Cluster.Join, cfg.Cluster.BootstrapExpect = nil, 0
+	cfg.Ingest.ChainID, cfg.Ingest.RPCURLs, cfg.Ingest.Confirmations = chainsim.ChainID, []string{sim.URL()}, 2
+	cfg.Ingest.PollInterval, cfg.Ingest.StartBlock = 20*time.Millisecond, 0
+	cfg.Ingest.Contracts = nil
+	for _, ct := range f.ContractConfigs() {
+		cfg.Ingest.Contracts = append(cfg.Ingest.Contracts, ingest.Contract{Name: ct.Name, Kind: ct.Kind, Address: ct.Address})
+	}
+	cfg.Executor.KeyFile = keyFile
+	c.start(0)
+	c.waitLeader(15 * time.Second)
+	c.waitClusterVersion(0)
+
+	if err := f.Faucet(ctx, user, fundchain.E18(1_000_000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Deposit(ctx, user, fundchain.E18(500_000)); err != nil {
+		t.Fatal(err)
+	}
+	id, _, err := f.RequestRedemption(ctx, user, fundchain.E18(150_000), fundchain.ChannelStandard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := c.nodes[0].Executor()
+	d := executor.Decision{Purpose: executor.PurposeApprove, Reference: "ticket-1", RedemptionID: id}
+	var it executor.Intent
+	checkFor(t, 10*time.Second, func() (err error) {
+		it, err = e.Submit(ctx, d)
+		return err
+	})
+	checkFor(t, 30*time.Second, func() error {
+		r := c.do(0, "GET", "/v1/executor/transactions", adminToken, nil)
+		var page struct {
+			Items []struct {
+				ID        uint64 `json:"id"`
+				Purpose   string `json:"purpose"`
+				Reference string `json:"reference"`
+				State     string `json:"state"`
+				Hash      string `json:"hash"`
+				Attempts  []struct {
+					Hash string `json:"hash"`
+				} `json:"attempts"`
+			} `json:"items"`
+		}
+		if err := json.Unmarshal(r.body, &page); err != nil || r.status != 200 {
+			return fmt.Errorf("GET /v1/executor/transactions: %d %s", r.status, r.body)
+		}
+		if len(page.Items) != 1 || page.Items[0].State != "CONFIRMED" || page.Items[0].Hash != it.Attempts[0].Hash.Hex() ||
+			page.Items[0].Purpose != "APPROVE" || page.Items[0].Reference != "ticket-1" {
+			return fmt.Errorf("transactions %s", r.body)
+		}
+		return nil
+	})
+	checkFor(t, 20*time.Second, func() error {
+		r := c.do(0, "GET", "/v1/redemptions/"+id.String(), viewerToken, nil)
+		if !strings.Contains(string(r.body), `"status":"APPROVED"`) {
+			return fmt.Errorf("redemption %s: %s", id, r.body)
+		}
+		return nil
+	})
+	// Submitted again (a retried ticket, a new leader): the same intent, nothing signed.
+	if again, err := e.Submit(ctx, d); err != nil || again.Seq != it.Seq || len(again.Attempts) != 1 {
+		t.Fatalf("submitted again: %+v, %v", again, err)
+	}
+	ev := fundchain.ABI(fundchain.RedemptionManager).Events["RedemptionApproved"]
+	logs, err := client.FilterLogs(ctx, ethereum.FilterQuery{Addresses: []common.Address{f.Addr.Of(fundchain.RedemptionManager)},
+		Topics: [][]common.Hash{{ev.ID}, {common.BigToHash(id)}}})
+	if err != nil || len(logs) != 1 {
+		t.Fatalf("%d RedemptionApproved logs (%v), want 1", len(logs), err)
+	}
+	keyHex := fmt.Sprintf("%x", crypto.FromECDSA(exec))
+	for _, path := range []string{"/v1/system/config", "/v1/executor/transactions", "/v1/cluster/status"} {
+		if r := c.do(0, "GET", path, adminToken, nil); strings.Contains(strings.ToLower(string(r.body)), keyHex) {
+			t.Fatalf("%s shows the executor's key", path)
+		}
+	}
+}
