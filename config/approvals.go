@@ -35,6 +35,11 @@ type Approvals struct {
 	// TickInterval is how often the leader checks whether an SLA time passed and, if one did,
 	// proposes a tick (fund.CmdTick).
 	TickInterval time.Duration `toml:"tick_interval"`
+	// RequireSignature refuses an approve or reject by a wallet session without an EIP-712
+	// signature of {ticketId, decision, reason, chainId} by its wallet, and one by a static API
+	// token unless ExemptStaticTokens. Checked by the node that serves the decision.
+	RequireSignature   bool `toml:"require_signature"`
+	ExemptStaticTokens bool `toml:"exempt_static_tokens"`
 }
 
 // DefaultApprovals are fund.DefaultApprovalRules with a one-second tick.

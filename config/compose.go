@@ -18,7 +18,7 @@ import (
 // from others. They assume a validated Config.
 
 // ServerConfig is [http] with the node's id, read.max_staleness, raft.apply_timeout,
-// ingest.chain_id, cluster.secret, the advertised Raft address, and the rules the server writes
+// ingest.chain_id, approvals.require_signature and exempt_static_tokens, cluster.secret, the advertised Raft address, and the rules the server writes
 // into the logs and prices it proposes (ingest.reorder_window_blocks, prices.max_future_skew),
 // and the alert webhooks' names and min_severity (GET /v1/alerts shows what each is owed).
 func (c *Config) ServerConfig() server.Config {
@@ -33,6 +33,7 @@ func (c *Config) ServerConfig() server.Config {
 	s.MaxStaleness = c.Read.MaxStaleness
 	s.ApplyTimeout = c.Raft.ApplyTimeout
 	s.ChainID = c.Ingest.ChainID
+	s.ApprovalSignature, s.ApprovalTokensExempt = c.Approvals.RequireSignature, c.Approvals.ExemptStaticTokens
 	s.ClusterSecret = []byte(c.Cluster.Secret)
 	s.RaftAddr = c.RaftAdvertise()
 	return s

@@ -37,6 +37,30 @@ func TestSyncRandomEventsThenVerify(t *testing.T) {
 		addr := fundtest.Addr(fmt.Sprintf("wallet%d", i%3))
 		n.propose(fund.EncodeRole(&fund.RoleCommand{Time: n.now(), Actor: admin, Address: addr, Role: role}))
 	}
+	// Approval tickets: an approval of the first open one, then a tick past every SLA (their
+	// trails: approval_records).
+	var ticket string
+	var opened int64
+	v, err := n.store.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = v.Scan([]byte{fund.PrefixTicket}, []byte{fund.PrefixTicket + 1}, false, func(_, val []byte) bool {
+		tk, err := fund.DecodeTicket(val)
+		if err == nil && tk.Status.Open() {
+			ticket, opened = tk.ID, tk.CreatedAt
+		}
+		return ticket == ""
+	})
+	v.Close()
+	if ticket == "" {
+		t.Fatal("the random history opened no approval ticket")
+	}
+	res := n.propose(fund.EncodeApprovalDecision(&fund.ApprovalDecisionCommand{Time: (opened + 1) * 1e9, Actor: fund.Actor{Name: "ann", Role: "approver"}, Ticket: ticket, Decision: fund.DecisionApprove, Reason: "ok"}))
+	if _, ok := res.Value.(*fund.ApprovalDecisionResult); !ok {
+		t.Fatalf("decision: %+v", res.Value)
+	}
+	n.propose(fund.EncodeTick(&fund.TickCommand{Time: n.now() + int64(400*24*time.Hour)}))
 	// Two deposits days later: the fund crosses UTC days (daily snapshots).
 	later := fundtest.NewChain(fundtest.ChainConfig{Seed: 99, Start: fundtest.DefaultStart + 3*86400, FirstBlock: fundtest.DefaultFirstBlock + 1_000_000})
 	later.Deposit(fundtest.Addr("late depositor"), fundtest.E18(10), fundtest.E18(10))
@@ -50,7 +74,7 @@ func TestSyncRandomEventsThenVerify(t *testing.T) {
 	rep := n.verify(pool)
 	// The books: fund_books holds the state's figures, asset_metadata the decimals, and
 	// daily_snapshots a row per UTC day the random history crossed.
-	v, err := n.store.Read()
+	v, err = n.store.Read()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +100,12 @@ func TestSyncRandomEventsThenVerify(t *testing.T) {
 	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM daily_snapshots WHERE gross_assets = l1_value + l2_value + l3_value
 		AND total_assets = gross_assets - total_redemption_liability - fee_redemption`).Scan(&days); err != nil || days == 0 {
 		t.Errorf("daily_snapshots: %d rows that add up (%v)", days, err)
+	}
+	var tickets, records, approvals int
+	if err := pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM approval_tickets), (SELECT count(*) FROM approval_records),
+		(SELECT count(*) FROM approval_records WHERE ticket_id = $1 AND decision = 'APPROVE' AND actor = 'ann')`, ticket).Scan(&tickets, &records, &approvals); err != nil ||
+		tickets == 0 || records <= tickets || approvals != 1 {
+		t.Errorf("approval_tickets %d, approval_records %d, the approval %d (%v)", tickets, records, approvals, err)
 	}
 	// wallet0: viewer, then admin; wallet1: operator, then removed; wallet2: admin, then
 	// approver (the role added after v0.1.0: migration 00004 lets the table hold it).

@@ -43,29 +43,34 @@ func renderSLAReport(v kv.Reader, q *readQuery) ([]byte, error) {
 // decisionRequest is the body of the decision endpoints; it may be empty (approve, cancel).
 type decisionRequest struct {
 	Reason string `json:"reason"`
+	// Signature is the EIP-712 second factor of a wallet session (approvals_sig.go).
+	Signature string `json:"signature"`
 }
 
 // maxDecisionReason is the longest reason a decision keeps (fund refuses longer ones too).
 const maxDecisionReason = 1024
 
-// parseDecision reads a decision's body: an optional JSON object {"reason"}, the reason valid
-// UTF-8 of at most 1,024 bytes and, for a rejection, not empty.
-func parseDecision(body []byte, d fund.Decision) (string, error) {
+// parseDecision reads a decision's body: an optional JSON object {"reason", "signature"}, the
+// reason valid UTF-8 of at most 1,024 bytes and, for a rejection, not empty; a cancellation
+// takes no signature.
+func parseDecision(body []byte, d fund.Decision) (decisionRequest, error) {
 	var req decisionRequest
 	if len(bytes.TrimSpace(body)) > 0 {
 		if err := decodeStrict(body, &req); err != nil {
-			return "", err
+			return req, err
 		}
 	}
 	switch {
 	case len(req.Reason) > maxDecisionReason:
-		return "", validation(fmt.Sprintf("reason is over %d bytes", maxDecisionReason), map[string]any{"param": "reason"})
+		return req, validation(fmt.Sprintf("reason is over %d bytes", maxDecisionReason), map[string]any{"param": "reason"})
 	case !utf8.ValidString(req.Reason):
-		return "", validation("reason must be valid UTF-8", map[string]any{"param": "reason"})
+		return req, validation("reason must be valid UTF-8", map[string]any{"param": "reason"})
 	case d == fund.DecisionReject && len(bytes.TrimSpace([]byte(req.Reason))) == 0:
-		return "", validation("a rejection needs a reason", map[string]any{"param": "reason"})
+		return req, validation("a rejection needs a reason", map[string]any{"param": "reason"})
+	case d == fund.DecisionCancel && req.Signature != "":
+		return req, validation("a cancellation takes no signature", map[string]any{"param": "signature"})
 	}
-	return req.Reason, nil
+	return req, nil
 }
 
 func (s *Server) approveTicket(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
@@ -89,11 +94,16 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, rc *reqCtx, d fund.Decision) e
 	if _, _, ok := fund.ParseTicketID(id); !ok {
 		return fmt.Errorf("%w: approval ticket %.100q", errNotFound, id)
 	}
-	reason, err := parseDecision(ctx.PostBody(), d)
+	req, err := parseDecision(ctx.PostBody(), d)
 	if err != nil {
 		return err
 	}
-	res, err := s.propose(fund.EncodeApprovalDecision(&fund.ApprovalDecisionCommand{Time: s.now().UnixNano(), Actor: actorOf(ctx, rc), Ticket: id, Decision: d, Reason: reason}))
+	if d != fund.DecisionCancel {
+		if err := s.checkDecisionSignature(&rc.who, req.Signature, id, d, req.Reason); err != nil {
+			return err
+		}
+	}
+	res, err := s.propose(fund.EncodeApprovalDecision(&fund.ApprovalDecisionCommand{Time: s.now().UnixNano(), Actor: actorOf(ctx, rc), Ticket: id, Decision: d, Reason: req.Reason}))
 	if err != nil {
 		return err
 	}

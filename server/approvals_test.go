@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/crypto"
 
 	"paimon/fund"
 	"paimon/fund/fundtest"
@@ -116,12 +118,14 @@ func TestApprovalEndpoints(t *testing.T) {
 // FuzzParseDecision: a decision body is a reason or a VALIDATION_ERROR, never a panic.
 func FuzzParseDecision(f *testing.F) {
 	for _, s := range []string{"", "{}", `{"reason":"ok"}`, `{"reason":""}`, `{"reason":" "}`, `{"reason":1}`, `{"reason":"x","y":2}`,
-		`{"reason":"\xff"}`, `[]`, `{"reason":"` + strings.Repeat("a", 1025) + `"}`, `{"reason":"a"} {}`, "null"} {
+		`{"reason":"\xff"}`, `[]`, `{"reason":"` + strings.Repeat("a", 1025) + `"}`, `{"reason":"a"} {}`, "null",
+		`{"reason":"ok","signature":"0x` + strings.Repeat("11", 65) + `"}`, `{"signature":""}`, `{"signature":5}`} {
 		f.Add([]byte(s), uint8(1))
 		f.Add([]byte(s), uint8(2))
 	}
 	f.Fuzz(func(t *testing.T, body []byte, d uint8) {
-		reason, err := parseDecision(body, decisionOf(d))
+		req, err := parseDecision(body, decisionOf(d))
+		reason := req.Reason
 		if err != nil {
 			if ae, ok := apiErrorOf(err); ok || ae.Status != 400 {
 				t.Fatalf("%q: %v", body, err)
@@ -135,3 +139,74 @@ func FuzzParseDecision(f *testing.F) {
 }
 
 func decisionOf(d uint8) fund.Decision { return fund.Decision(d%3 + 1) }
+
+// signDecision is a wallet's EIP-712 signature of a decision on chain 56 (the test node's).
+func signDecision(t testing.TB, w wallet, id string, d fund.Decision, reason string) string {
+	t.Helper()
+	h, err := DecisionHash(id, d, reason, 56)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := crypto.Sign(h, w.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig[64] += 27
+	return hexutil.Encode(sig)
+}
+
+// TestApprovalSignatures: with approvals.require_signature, a wallet session's decision needs
+// its EIP-712 signature; a missing, malformed or foreign one, or one of another decision, is a
+// clear 4xx and changes nothing; static tokens are refused unless exempt.
+func TestApprovalSignatures(t *testing.T) {
+	for _, exempt := range []bool{false, true} {
+		n := newTestNode(t, func(su *setup) { su.server.ApprovalSignature, su.server.ApprovalTokensExempt = true, exempt })
+		alice, bob, carol := newWallet(t), newWallet(t), newWallet(t)
+		for _, w := range []wallet{alice, bob} {
+			if r := n.do("POST", "/v1/admin/roles", adminToken, []byte(`{"address":"`+w.addr+`","role":"approver"}`)); r.status != 200 {
+				t.Fatalf("grant: %d %s", r.status, r.body)
+			}
+		}
+		ta := n.login(alice)
+		id := 5151
+		if exempt {
+			id = 5152
+		}
+		if r := n.do("POST", "/v1/admin/logs", operatorToken, requestLog(t, id, carol.addr, 2_000_000)); r.status != 200 {
+			t.Fatalf("logs: %d %s", r.status, r.body)
+		}
+		tid := fmt.Sprintf("redemption-%d", id)
+		body := func(reason, sig string) []byte {
+			return []byte(fmt.Sprintf(`{"reason":%q,"signature":%q}`, reason, sig))
+		}
+		for _, c := range []struct {
+			what, token string
+			body        []byte
+			status      int
+		}{
+			{"no signature", ta, []byte(`{"reason":"ok"}`), 400},
+			{"malformed", ta, body("ok", "0x1234"), 400},
+			{"not hex", ta, body("ok", "zz"), 400},
+			{"by another wallet", ta, body("ok", signDecision(t, bob, tid, fund.DecisionApprove, "ok")), 403},
+			{"of another reason", ta, body("ok", signDecision(t, alice, tid, fund.DecisionApprove, "other")), 403},
+			{"of a rejection", ta, body("ok", signDecision(t, alice, tid, fund.DecisionReject, "ok")), 403},
+			{"of another ticket", ta, body("ok", signDecision(t, alice, "redemption-1", fund.DecisionApprove, "ok")), 403},
+			{"a static token's signature", adminToken, body("ok", signDecision(t, alice, tid, fund.DecisionApprove, "ok")), 400},
+		} {
+			if r := n.do("POST", "/v1/approvals/"+tid+"/approve", c.token, c.body); r.status != c.status {
+				t.Errorf("exempt %v, %s: %d %s, want %d", exempt, c.what, r.status, r.body, c.status)
+			}
+		}
+		if got := n.mustGet("/v1/approvals/"+tid+"?consistency=leader", adminToken); got["status"] != "PENDING" {
+			t.Fatalf("a refused decision changed the ticket: %v", got)
+		}
+		r := n.do("POST", "/v1/approvals/"+tid+"/approve", ta, body("ok", signDecision(t, alice, tid, fund.DecisionApprove, "ok")))
+		if r.status != 200 || r.json(t)["status"] != "PARTIALLY_APPROVED" {
+			t.Fatalf("signed approval: %d %s", r.status, r.body)
+		}
+		r = n.do("POST", "/v1/approvals/"+tid+"/approve", adminToken, nil)
+		if want := map[bool]int{false: 403, true: 200}[exempt]; r.status != want {
+			t.Fatalf("exempt %v: a static token without a signature: %d %s, want %d", exempt, r.status, r.body, want)
+		}
+	}
+}

@@ -57,6 +57,11 @@ type Config struct {
 	// ChainID is reported by GET /v1/ingest/status when this node ingests nothing
 	// (ingest.chain_id).
 	ChainID uint64 `toml:"-"`
+	// ApprovalSignature refuses an approval decision without an EIP-712 signature
+	// (approvals.require_signature); ApprovalTokensExempt lets static API tokens decide without
+	// one (approvals.exempt_static_tokens). server/approvals_sig.go.
+	ApprovalSignature    bool `toml:"-"`
+	ApprovalTokensExempt bool `toml:"-"`
 	// ClusterSecret authenticates requests between members (forwarding, joins)
 	// (cluster.secret).
 	ClusterSecret []byte `toml:"-"`

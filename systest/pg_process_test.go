@@ -99,7 +99,8 @@ func TestPGVerifyAndRestore(t *testing.T) {
 	t.Logf("pg verify:\n%s", out)
 
 	paths := []string{"/v1/fund/overview", "/v1/fund/nav/history", "/v1/fund/tiers", "/v1/fund/assets", "/v1/fund/flows", "/v1/prices",
-		"/v1/redemptions?limit=1000", "/v1/redemptions/1", "/v1/transactions?limit=1000", "/v1/transactions?event=Transfer&limit=50"}
+		"/v1/redemptions?limit=1000", "/v1/redemptions/1", "/v1/transactions?limit=1000", "/v1/transactions?event=Transfer&limit=50",
+		"/v1/approvals?limit=1000", "/v1/approvals/sla-report"}
 	var owner string
 	{
 		_, b, _ := p.do("GET", "/v1/redemptions/1", token, "")
