@@ -132,6 +132,16 @@ type Deps struct {
 	Now func() time.Time
 	// Poll is how often open transactions are looked at without a Notify (default 500ms).
 	Poll time.Duration
+	// Source, when set, is asked at each round of the leader's loop for the decisions to
+	// execute (approval tickets decided on the node); those without an intent are submitted.
+	Source Source
+}
+
+// Source lists decisions waiting to be executed: every APPROVED or REJECTED approval ticket,
+// say, whether or not it has an intent already (the executor skips those that do). It is read
+// on the leader, from its replica.
+type Source interface {
+	Decisions(ctx context.Context) ([]Decision, error)
 }
 
 // Executor sends the fund's transactions from the leader: see DESIGN.md.
@@ -256,6 +266,12 @@ func (e *Executor) Submit(ctx context.Context, d Decision) (Intent, error) {
 	if err != nil {
 		return Intent{}, err
 	}
+	return e.submit(ctx, d, data, intents)
+}
+
+// submit signs and records the decision's transaction unless intents hold one for it; the
+// caller holds e.work.
+func (e *Executor) submit(ctx context.Context, d Decision, data []byte, intents []Intent) (Intent, error) {
 	nonce := uint64(0)
 	for i := range intents {
 		t := &intents[i]

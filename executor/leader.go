@@ -57,6 +57,14 @@ func (e *Executor) round(ctx context.Context, tm *term) {
 		}
 		return
 	}
+	if e.deps.Source != nil {
+		if intents, err = e.fromSource(ctx, intents); err != nil {
+			if ctx.Err() == nil {
+				e.log.Warn("executor: decisions", "err", err)
+			}
+			return
+		}
+	}
 	for i := range intents {
 		t := &intents[i]
 		if !t.open() || ctx.Err() != nil {
@@ -66,6 +74,37 @@ func (e *Executor) round(ctx context.Context, tm *term) {
 			e.log.Warn("executor: transaction", "seq", t.Seq, "purpose", t.Purpose, "reference", t.Reference, "nonce", t.Nonce, "err", err)
 		}
 	}
+}
+
+// fromSource submits the Source's decisions that have no intent yet and returns the intents
+// with theirs.
+func (e *Executor) fromSource(ctx context.Context, intents []Intent) ([]Intent, error) {
+	ds, err := e.deps.Source.Decisions(ctx)
+	if err != nil {
+		return intents, err
+	}
+	have := make(map[[2]string]bool, len(intents))
+	for i := range intents {
+		have[[2]string{intents[i].Purpose, intents[i].Reference}] = true
+	}
+	for _, d := range ds {
+		if have[[2]string{d.Purpose, d.Reference}] {
+			continue
+		}
+		data, err := d.calldata()
+		if err != nil {
+			e.log.Warn("executor: decision refused", "purpose", d.Purpose, "reference", d.Reference, "err", err)
+			have[[2]string{d.Purpose, d.Reference}] = true
+			continue
+		}
+		t, err := e.submit(ctx, d, data, intents)
+		if err != nil {
+			return intents, err
+		}
+		have[[2]string{d.Purpose, d.Reference}] = true
+		intents = append(intents, t)
+	}
+	return intents, nil
 }
 
 // process moves one open intent on as far as the chain allows.

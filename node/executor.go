@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -13,6 +14,7 @@ import (
 	"paimon/executor"
 	"paimon/fund"
 	"paimon/raftstore"
+	"paimon/version"
 )
 
 // executorStore is the executor.Store of a node: the intents of the state machine
@@ -146,10 +148,74 @@ func newExecutor(cfg *config.Config, store *raftstore.Store, n *Node) (*executor
 	e, err := executor.New(ec, executor.Deps{
 		Store: &executorStore{store: store, applyTimeout: cfg.Raft.ApplyTimeout}, Leadership: store, Clients: clients,
 		Key: key, RedemptionManager: rm, ChainID: chainID, Confirmations: confirmations, Logger: n.logger, Now: n.opts.Now,
+		Source: &ticketDecisions{store: store},
 	})
 	if err != nil {
 		closeAll()
 		return nil, nil, err
 	}
 	return e, closeAll, nil
+}
+
+// ticketDecisions is the executor's Source on a node: every redemption ticket the approvers
+// decided (APPROVED: approveRedemption; REJECTED: rejectRedemption with the rejecting
+// approver's reason), keyed by the ticket's id, so a ticket gets one intent whichever leader
+// reads it and however often. The chain's RedemptionApproved / RedemptionRejected then closes
+// the ticket as EXECUTED (fund/approvals.go). Read from the leader's replica.
+type ticketDecisions struct {
+	store *raftstore.Store
+}
+
+// Decisions implements executor.Source.
+func (s *ticketDecisions) Decisions(ctx context.Context) ([]executor.Decision, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if version.Compare(s.store.ClusterVersion(), version.Cluster) < 0 {
+		return nil, nil // the intents' commands wait for every member to run this release
+	}
+	v, err := s.store.Read()
+	if err != nil {
+		return nil, err
+	}
+	defer v.Close()
+	var out []executor.Decision
+	var derr error
+	prefix := []byte{fund.PrefixTicket, byte(fund.TicketRedemption)}
+	err = v.Scan(prefix, []byte{fund.PrefixTicket, byte(fund.TicketRedemption) + 1}, false, func(_, val []byte) bool {
+		t, err := fund.DecodeTicket(val)
+		if err != nil {
+			derr = err
+			return false
+		}
+		if d, ok := ticketDecision(&t); ok {
+			out = append(out, d)
+		}
+		return true
+	})
+	if err == nil {
+		err = derr
+	}
+	return out, err
+}
+
+// ticketDecision is the decision a decided redemption ticket asks the executor for.
+func ticketDecision(t *fund.TicketRecord) (executor.Decision, bool) {
+	id, ok := new(big.Int).SetString(t.ReferenceID, 10)
+	if !ok {
+		return executor.Decision{}, false
+	}
+	switch t.Status {
+	case fund.TicketApproved:
+		return executor.Decision{Purpose: executor.PurposeApprove, Reference: t.ID, RedemptionID: id}, true
+	case fund.TicketRejected:
+		reason := "rejected"
+		for _, a := range t.Approvals {
+			if a.Decision == fund.DecisionReject && a.Reason != "" {
+				reason = a.Reason
+			}
+		}
+		return executor.Decision{Purpose: executor.PurposeReject, Reference: t.ID, RedemptionID: id, Reason: reason}, true
+	}
+	return executor.Decision{}, false
 }

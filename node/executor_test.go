@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 
+	"paimon/config"
 	"paimon/executor"
 	"paimon/ingest"
 	"paimon/internal/chainsim"
@@ -138,5 +140,152 @@ func TestExecutorApprovesOnChain(t *testing.T) {
 		if r := c.do(0, "GET", path, adminToken, nil); strings.Contains(strings.ToLower(string(r.body)), keyHex) {
 			t.Fatalf("%s shows the executor's key", path)
 		}
+	}
+}
+
+// TestTicketsExecutedOnChain is issue 12's path on a three-node cluster and the real contracts:
+// a redemption over the threshold opens a ticket on every node; two approvers decide it through
+// two followers; the leader's executor sends approveRedemption once; the redemption turns
+// APPROVED from the ingested event and the ticket EXECUTED. A second ticket is rejected (its
+// reason on chain) and the leader is stopped right after the rejection: the new leader finishes
+// it, and each request has exactly one decision log on chain.
+func TestTicketsExecutedOnChain(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	admin, exec, user := fundchain.DerivedKey("admin", 6), fundchain.DerivedKey("executor", 6), fundchain.DerivedKey("user", 6)
+	scfg := chainsim.DefaultConfig()
+	scfg.BlockInterval, scfg.Rate, scfg.Seed = 50*time.Millisecond, 0, 6
+	for _, k := range []*ecdsa.PrivateKey{admin, exec, user} {
+		scfg.Accounts = append(scfg.Accounts, crypto.PubkeyToAddress(k.PublicKey))
+	}
+	scfg.Logger = testutil.Logger(t, "chainsim", slog.LevelWarn)
+	sim, err := chainsim.New(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	client, err := ethclient.DialContext(ctx, sim.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	f, err := fundchain.Deploy(ctx, &fundchain.Chain{Backend: client}, admin, fundchain.DefaultParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.GrantExecutor(ctx, admin, crypto.PubkeyToAddress(exec.PublicKey)); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "executor.key")
+	if err := crypto.SaveECDSA(keyFile, exec); err != nil {
+		t.Fatal(err)
+	}
+
+	c := newCluster(t, 3)
+	for i, cfg := range c.cfgs {
+		cfg.Ingest.ChainID, cfg.Ingest.RPCURLs, cfg.Ingest.Confirmations = chainsim.ChainID, []string{sim.URL()}, 2
+		cfg.Ingest.PollInterval, cfg.Ingest.StartBlock = 20*time.Millisecond, 0
+		cfg.Ingest.Contracts = nil
+		for _, ct := range f.ContractConfigs() {
+			cfg.Ingest.Contracts = append(cfg.Ingest.Contracts, ingest.Contract{Name: ct.Name, Kind: ct.Kind, Address: ct.Address})
+		}
+		cfg.Executor.KeyFile = keyFile
+		cfg.Approvals.DefaultRequired, cfg.Approvals.LargeRequired = 2, 2
+		cfg.Approvals.TickInterval = 100 * time.Millisecond
+		cfg.Auth.Tokens = append(cfg.Auth.Tokens,
+			config.Token{Name: "ann", Role: "approver", SHA256: tokenSum(annToken)},
+			config.Token{Name: "ben", Role: "approver", SHA256: tokenSum(benToken)})
+		c.start(i)
+	}
+	l := c.waitLeader(20 * time.Second)
+	c.waitClusterVersion(l)
+
+	if err := f.Faucet(ctx, user, fundchain.E18(1_000_000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Deposit(ctx, user, fundchain.E18(500_000)); err != nil {
+		t.Fatal(err)
+	}
+	approveID, _, err := f.RequestRedemption(ctx, user, fundchain.E18(150_000), fundchain.ChannelStandard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rejectID, _, err := f.RequestRedemption(ctx, user, fundchain.E18(120_000), fundchain.ChannelStandard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ticket := func(id fmt.Stringer) string { return "/v1/approvals/redemption-" + id.String() }
+	for _, id := range []fmt.Stringer{approveID, rejectID} {
+		c.sameOnEvery(ticket(id), adminToken, 0, func(m map[string]any) error {
+			if m["status"] != "PENDING" {
+				return fmt.Errorf("ticket %v", m)
+			}
+			return nil
+		})
+	}
+	decide := func(node int, id fmt.Stringer, token, verb, body, want string) {
+		t.Helper()
+		checkFor(t, 10*time.Second, func() error {
+			r := c.do(node, "POST", ticket(id)+"/"+verb, token, []byte(body))
+			if r.status != 200 || r.json(t)["status"] != want {
+				return fmt.Errorf("%s %s through node%d: %d %s", verb, id, node+1, r.status, r.body)
+			}
+			return nil
+		})
+	}
+	f1, f2 := (l+1)%3, (l+2)%3
+	decide(f1, approveID, annToken, "approve", `{"reason":"checked"}`, "PARTIALLY_APPROVED")
+	decide(f2, approveID, benToken, "approve", `{}`, "APPROVED")
+	closed := func(id fmt.Stringer, outcome string) {
+		t.Helper()
+		c.sameOnEvery(ticket(id), adminToken, 0, func(m map[string]any) error {
+			if m["status"] != "EXECUTED" || !strings.Contains(fmt.Sprint(m), outcome) {
+				return fmt.Errorf("ticket %v", m)
+			}
+			return nil
+		})
+	}
+	closed(approveID, "APPROVED")
+
+	// The rejection, then the leader goes away at once: before or after its broadcast.
+	decide(f1, rejectID, annToken, "reject", `{"reason":"source of funds unclear"}`, "REJECTED")
+	c.stop(l)
+	checkFor(t, 30*time.Second, func() error {
+		if c.leader() < 0 {
+			return fmt.Errorf("no new leader")
+		}
+		return nil
+	})
+	for _, i := range []int{f1, f2} {
+		checkFor(t, 30*time.Second, func() error {
+			r := c.do(i, "GET", ticket(rejectID), adminToken, nil)
+			if !strings.Contains(string(r.body), `"EXECUTED"`) {
+				return fmt.Errorf("node%d: %s", i+1, r.body)
+			}
+			return nil
+		})
+	}
+	rm := f.Addr.Of(fundchain.RedemptionManager)
+	abi := fundchain.ABI(fundchain.RedemptionManager)
+	for _, x := range []struct {
+		event string
+		id    fmt.Stringer
+	}{{"RedemptionApproved", approveID}, {"RedemptionRejected", rejectID}, {"RedemptionApproved", rejectID}, {"RedemptionRejected", approveID}} {
+		logs, err := client.FilterLogs(ctx, ethereum.FilterQuery{Addresses: []common.Address{rm},
+			Topics: [][]common.Hash{{abi.Events[x.event].ID}, {common.BigToHash(x.id.(*big.Int))}}})
+		want := 1
+		if (x.event == "RedemptionApproved") != (x.id == fmt.Stringer(approveID)) {
+			want = 0
+		}
+		if err != nil || len(logs) != want {
+			t.Fatalf("%s for %s: %d logs (%v), want %d", x.event, x.id, len(logs), err, want)
+		}
+	}
+	r := c.do(f1, "GET", "/v1/executor/transactions", adminToken, nil)
+	if n := strings.Count(string(r.body), `"state":"CONFIRMED"`) + strings.Count(string(r.body), `"state":"MINED"`); n < 2 || !strings.Contains(string(r.body), `"reference":"redemption-`) {
+		t.Fatalf("executor transactions: %s", r.body)
 	}
 }
