@@ -5,6 +5,7 @@ import (
 	"math/big"
 
 	"github.com/holiman/uint256"
+	"paimon/kv"
 )
 
 // Daily snapshots (DESIGN.md "The books"): the books at the end of every UTC day, written
@@ -135,11 +136,35 @@ type DaySnapshotRecord struct {
 	HolderCount                                  int64
 }
 
+// ReadDaySnapshot returns the daily snapshot of the UTC day that starts at day (its first
+// second); ok is false when there is none (the day in progress, a day before the books
+// started or before the fund's first event).
+func ReadDaySnapshot(r kv.Reader, day int64) (rec *DaySnapshotRecord, ok bool, err error) {
+	k := daySnapKey(day)
+	v, ok, err := readOpt(r, k)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	rec, err = daySnapshotRecord(k, v)
+	return rec, err == nil, err
+}
+
+// BooksSnapshot renders the books as they are now in the shape of a daily snapshot of the day
+// that starts at day: the figures of the day in progress, which has no snapshot yet.
+func BooksSnapshot(b *Books, day int64) *DaySnapshotRecord {
+	k := daySnapKey(day)
+	return daySnapshotRecordOf(k, snapshotOf(b))
+}
+
 func daySnapshotRecord(k, v []byte) (*DaySnapshotRecord, error) {
 	var s daySnapshot
 	if err := s.decode(v); err != nil {
 		return nil, corrupt("daily snapshot", err)
 	}
+	return daySnapshotRecordOf(k, &s), nil
+}
+
+func daySnapshotRecordOf(k []byte, s *daySnapshot) *DaySnapshotRecord {
 	sb := signedBig
 	r := &DaySnapshotRecord{
 		Day: int64(binary.BigEndian.Uint64(k[1:9])), BlockTime: s.blockTime, LastBlock: uint64(s.lastBlock),
@@ -157,5 +182,5 @@ func daySnapshotRecord(k, v []byte) (*DaySnapshotRecord, error) {
 	if s.hasDrift {
 		r.NavDriftBps = sb(&s.drift)
 	}
-	return r, nil
+	return r
 }

@@ -97,6 +97,7 @@ func TestAuthorizationTable(t *testing.T) {
 		{"executor_transactions", "GET", "/v1/executor/transactions", "", operators},
 		{"risk_events", "GET", "/v1/risk/events", "", viewers},
 		{"risk_liquidity_forecast", "GET", "/v1/risk/liquidity-forecast?horizon=30d", "", viewers},
+		{"reports", "GET", "/v1/reports/daily?date=2025-01-06", "", viewers},
 		{"risk_event_resolve", "POST", "/v1/risk/events/1-i1-0/resolve", `{"note":"x"}`, operators},
 		{"redemptions_pending_approvals", "GET", "/v1/redemptions/pending-approvals", "", admins}, // approvers and above
 		{"approvals", "GET", "/v1/approvals", "", admins},

@@ -21,6 +21,7 @@ import (
 	"paimon/chainlog"
 	"paimon/kv"
 	"paimon/raftstore"
+	"paimon/report"
 )
 
 // Store is what the server needs of the replicated store.
@@ -59,6 +60,7 @@ type Server struct {
 	auth     *auth.Auth
 	metrics  *routeMetrics
 	risk     *riskMetrics
+	reports  *report.Cache // rendered reports of closed periods (reports.go)
 
 	srv       *fasthttp.Server
 	ln        *listener
@@ -110,6 +112,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		stopTouches: make(chan struct{}),
 		metrics:     newRouteMetrics(deps.Metrics),
 		risk:        newRiskMetrics(deps.Metrics),
+		reports:     report.NewCache(maxCachedReports),
 	}
 	a.Bind(replica{s})
 	if deps.Store != nil {

@@ -1,0 +1,62 @@
+package server
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// TestReports: GET /v1/reports/{kind} after the walkthrough's logs in every format, the
+// refusals of a bad kind, date, format or parameter, and the cache of a closed period.
+func TestReports(t *testing.T) {
+	n := newTestNode(t)
+	n.do("POST", "/v1/admin/logs", operatorToken, readFile(t, "../examples/sample-logs.json"))
+
+	rep := n.mustGet("/v1/reports/daily?date=2025-01-06", viewerToken)
+	if field(rep, "period.kind") != "daily" || field(rep, "period.from") != "2025-01-06" || field(rep, "period.to") != "2025-01-06" {
+		t.Fatalf("period: %v", rep["period"])
+	}
+	if field(rep, "flows.deposits") == "0" || field(rep, "closing.totalAssets") == nil || field(rep, "opening.totalAssets") != "0" {
+		t.Errorf("the walkthrough's day: %v", rep)
+	}
+	if w := n.mustGet("/v1/reports/weekly?date=2025-01-08&format=json", viewerToken); field(w, "period.from") != "2025-01-06" ||
+		field(w, "period.to") != "2025-01-12" || field(w, "flows.deposits") == "0" {
+		t.Errorf("the week: %v", w["period"])
+	}
+
+	r := n.get("/v1/reports/monthly?date=2025-01-20&format=csv", viewerToken)
+	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/csv") ||
+		!bytes.HasPrefix(r.body, []byte("period.kind,period.from,period.to,opening.sharePrice")) ||
+		!strings.Contains(r.header.Get("Content-Disposition"), "paimon-monthly-2025-01-01.csv") {
+		t.Errorf("csv: %d %v %.200s", r.status, r.header, r.body)
+	}
+	r = n.get("/v1/reports/daily?date=2025-01-06&format=pdf", viewerToken)
+	if r.status != 200 || r.header.Get("Content-Type") != "application/pdf" || !bytes.HasPrefix(r.body, []byte("%PDF-")) ||
+		!bytes.Contains(r.body, []byte("daily report 2025-01-06")) {
+		t.Errorf("pdf: %d %v %.100q", r.status, r.header, r.body)
+	}
+
+	for _, path := range []string{
+		"/v1/reports/yearly?date=2025-01-06", "/v1/reports/daily", "/v1/reports/daily?date=2025-02-30",
+		"/v1/reports/daily?date=2025-01-06&format=xls", "/v1/reports/daily?date=2025-01-06&limit=3",
+	} {
+		if r := n.get(path, viewerToken); r.status != 400 || r.errorCode() != "VALIDATION_ERROR" {
+			t.Errorf("%s: %d %s", path, r.status, r.body)
+		}
+	}
+	if r := n.get("/v1/reports/daily?date=2025-01-06", ""); r.status != 401 {
+		t.Errorf("without a token: %d", r.status)
+	}
+
+	// A closed period (the fund has applied an event after it) is cached; the current one is not.
+	for i, want := range []string{"", "hit"} {
+		if r := n.get("/v1/reports/daily?date=2025-01-05", viewerToken); r.status != 200 || r.header.Get("X-Paimon-Report-Cache") != want {
+			t.Errorf("closed day, request %d: %d cache %q", i, r.status, r.header.Get("X-Paimon-Report-Cache"))
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if r := n.get("/v1/reports/monthly?date=2025-01-06", viewerToken); r.header.Get("X-Paimon-Report-Cache") != "" {
+			t.Errorf("the current month was cached")
+		}
+	}
+}
