@@ -36,6 +36,7 @@ usage:
   paimon pg verify|restore [-config FILE]  compare with, or rebuild from, PostgreSQL
   paimon watch [-url U] [-token T] CHANNEL...  print push frames (WebSocket)
   paimon login -key-file FILE [-url U]  sign in with a wallet key; print the session token
+  paimon report daily|weekly|monthly -date D [-format json|csv|pdf] [-o FILE]  fetch a report
   paimon token                          make an API token and its config entry
   paimon version                        print the release, commit and build date
 
@@ -58,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return watch(args[1:], stdout, stderr)
 	case "login":
 		return login(args[1:], stdout, stderr)
+	case "report":
+		return reportCommand(args[1:], stdout, stderr)
 	case "token":
 		tok, sum := auth.NewToken()
 		fmt.Fprintf(stdout, "token: %s\n\n[[auth.tokens]]\nname = \"NAME\"\nrole = \"viewer\"  # viewer, operator or admin\nsha256 = \"%s\"\n", tok, sum)
