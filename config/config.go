@@ -56,6 +56,8 @@ type Config struct {
 	Risk     risk.Config      `toml:"risk"`
 	// Executor is the leader's executor (issue 12; package executor): off without key_file.
 	Executor executor.Config `toml:"executor"`
+	// Keeper is [keeper]: the leader's batch settlements through the executor.
+	Keeper executor.KeeperConfig `toml:"keeper"`
 	// Approvals is [approvals]: approval tickets' rules and the leader's tick (approvals.go).
 	Approvals Approvals `toml:"approvals"`
 	Auth      Auth      `toml:"auth"`
@@ -193,6 +195,7 @@ func Default() *Config {
 		Alerts:    alerts.DefaultConfig(),
 		Risk:      risk.DefaultConfig(),
 		Executor:  executor.DefaultConfig(),
+		Keeper:    executor.DefaultKeeperConfig(),
 		Approvals: DefaultApprovals(),
 		Auth: Auth{
 			Service: "Paimon Edge", NonceTTL: 5 * time.Minute, SessionTTL: 30 * time.Minute,
@@ -334,6 +337,7 @@ func (c *Config) Validate() error {
 	problems(&errs, c.Alerts.Validate())
 	problems(&errs, c.Risk.Validate())
 	problems(&errs, c.Executor.Validate())
+	problems(&errs, c.Keeper.Validate())
 	if id := c.Executor.ChainID; id != 0 && id != c.Ingest.ChainID {
 		bad("executor.chain_id", "%d differs from ingest.chain_id %d: the executor sends to the chain the node ingests (0: the same)", id, c.Ingest.ChainID)
 	}

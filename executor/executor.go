@@ -46,7 +46,7 @@ const (
 // leader, however often it is submitted.
 type Decision struct {
 	Purpose string
-	// Reference names what decided it: an approval ticket's id, "redemption:<id>" for an
+	// Reference names what decided it: an approval ticket's id, "redemption-<id>" for an
 	// operator's settlement, a keeper round's name.
 	Reference string
 	// RedemptionID is the request of APPROVE, REJECT and SETTLE.
@@ -135,6 +135,10 @@ type Deps struct {
 	// Source, when set, is asked at each round of the leader's loop for the decisions to
 	// execute (approval tickets decided on the node); those without an intent are submitted.
 	Source Source
+	// Keeper and Due, when Due is set and Keeper.SettleInterval is not 0, run the keeper on
+	// the leader: every interval a BATCH_SETTLE when Due counts due redemptions.
+	Keeper KeeperConfig
+	Due    Due
 }
 
 // Source lists decisions waiting to be executed: every APPROVED or REJECTED approval ticket,
@@ -182,6 +186,11 @@ func New(cfg Config, deps Deps) (*Executor, error) {
 	}
 	if deps.Poll <= 0 {
 		deps.Poll = 500 * time.Millisecond
+	}
+	if deps.Due != nil && deps.Keeper.SettleInterval > 0 {
+		if err := deps.Keeper.Validate(); err != nil {
+			return nil, err
+		}
 	}
 	if deps.Confirmations <= 0 {
 		deps.Confirmations = max(cfg.Confirmations, 1)

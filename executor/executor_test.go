@@ -123,9 +123,14 @@ type world struct {
 	f        *fundchain.Fund
 	executor *ecdsa.PrivateKey
 	id       *big.Int // a request over the approval threshold, PENDING_APPROVAL
+	user     *ecdsa.PrivateKey
 }
 
 func newWorld(t *testing.T, seed int64) *world {
+	return newWorldWith(t, seed, fundchain.DefaultParams())
+}
+
+func newWorldWith(t *testing.T, seed int64, params fundchain.Params) *world {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	admin, exec, user := fundchain.DerivedKey("admin", seed), fundchain.DerivedKey("executor", seed), fundchain.DerivedKey("user", seed)
@@ -148,7 +153,7 @@ func newWorld(t *testing.T, seed int64) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(client.Close)
-	f, err := fundchain.Deploy(ctx, &fundchain.Chain{Backend: client}, admin, fundchain.DefaultParams())
+	f, err := fundchain.Deploy(ctx, &fundchain.Chain{Backend: client}, admin, params)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,17 +170,26 @@ func newWorld(t *testing.T, seed int64) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &world{ctx: ctx, sim: sim, client: client, f: f, executor: exec, id: id}
+	return &world{ctx: ctx, sim: sim, client: client, f: f, executor: exec, id: id, user: user}
 }
 
 func (w *world) newExecutor(t *testing.T, store Store, l Leadership, clients ...Client) *Executor {
+	return w.newExecutorWith(t, DefaultConfig().ReplaceAfter, store, l, clients...)
+}
+
+func (w *world) newExecutorWith(t *testing.T, replaceAfter time.Duration, store Store, l Leadership, clients ...Client) *Executor {
+	return w.newExecutorDeps(t, replaceAfter, store, l, nil, clients...)
+}
+
+func (w *world) newExecutorDeps(t *testing.T, replaceAfter time.Duration, store Store, l Leadership, due Due, clients ...Client) *Executor {
 	if len(clients) == 0 {
 		clients = []Client{w.client}
 	}
 	cfg := DefaultConfig()
-	cfg.KeyFile, cfg.Confirmations = "unused", 2
+	cfg.KeyFile, cfg.Confirmations, cfg.ReplaceAfter = "unused", 2, replaceAfter
 	e, err := New(cfg, Deps{Store: store, Leadership: l, Clients: clients, Key: w.executor, ChainID: chainsim.ChainID,
 		RedemptionManager: w.f.Addr.Of(fundchain.RedemptionManager), Poll: 20 * time.Millisecond,
+		Keeper: KeeperConfig{SettleInterval: time.Second, BatchMax: 10}, Due: due,
 		Logger: testutil.Logger(t, "executor", slog.LevelDebug)})
 	if err != nil {
 		t.Fatal(err)
@@ -393,5 +407,140 @@ func TestLoadKey(t *testing.T) {
 	}
 	if _, err := LoadKey(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "executor.key_file") {
 		t.Fatalf("missing key: %v", err)
+	}
+}
+
+// dropping is an RPC that answers a send without passing it on while drop is set: a
+// transaction lost on its way (a pool that evicted it, a fee too low to be mined).
+type dropping struct {
+	Client
+	drop    atomic.Bool
+	dropped atomic.Int32
+}
+
+func (d *dropping) SendTransaction(ctx context.Context, tx *types.Transaction) error {
+	if d.drop.Load() {
+		d.dropped.Add(1)
+		return nil
+	}
+	return d.Client.SendTransaction(ctx, tx)
+}
+
+// A transaction that stays unmined is replaced after replace_after by the same call at the same
+// nonce with higher fees, recorded before it is sent; the replacement is mined, once. An RPC
+// that is down meanwhile changes nothing.
+func TestStuckTransactionReplaced(t *testing.T) {
+	w := newWorld(t, 15)
+	store, l := &memStore{}, newLeadership()
+	lossy := &dropping{Client: w.client}
+	lossy.drop.Store(true)
+	down, err := ethclient.Dial("http://127.0.0.1:1") // nothing listens there
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	e := w.newExecutorWith(t, time.Second, store, l, lossy, down)
+	l.set(true, 1)
+	it := submit(t, e, Decision{Purpose: PurposeApprove, Reference: "ticket-4", RedemptionID: w.id})
+	checkFor(t, 10*time.Second, func() error {
+		if got := store.get(it.Seq); len(got.Attempts) < 2 {
+			return fmt.Errorf("%d attempts, state %s", len(got.Attempts), got.State)
+		}
+		return nil
+	})
+	lossy.drop.Store(false)
+	done := waitState(t, store, it.Seq, StateConfirmed)
+	first, second := done.Attempts[0], done.Attempts[1]
+	if first.State != StateReplaced || done.MinedHash == first.Hash || done.Nonce != it.Nonce {
+		t.Fatalf("confirmed %+v: want a replacement mined", done)
+	}
+	old, repl := new(types.Transaction), new(types.Transaction)
+	if err := old.UnmarshalBinary(first.Raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := repl.UnmarshalBinary(second.Raw); err != nil {
+		t.Fatal(err)
+	}
+	if repl.Nonce() != old.Nonce() || repl.GasFeeCap().Cmp(old.GasFeeCap()) <= 0 || repl.GasTipCap().Cmp(old.GasTipCap()) <= 0 ||
+		string(repl.Data()) != string(old.Data()) {
+		t.Fatalf("replacement nonce %d fee %s tip %s, original nonce %d fee %s tip %s", repl.Nonce(), repl.GasFeeCap(), repl.GasTipCap(),
+			old.Nonce(), old.GasFeeCap(), old.GasTipCap())
+	}
+	if n := w.approvals(t); n != 1 {
+		t.Fatalf("%d RedemptionApproved logs, want 1", n)
+	}
+}
+
+// An outside transaction of the executor's account takes the nonce of an intent that was
+// never mined: the intent is FAILED, and the next decision takes the chain's next nonce.
+func TestOutsideTransactionTakesTheNonce(t *testing.T) {
+	w := newWorld(t, 16)
+	store, l := &memStore{}, newLeadership()
+	lossy := &dropping{Client: w.client}
+	lossy.drop.Store(true)
+	e := w.newExecutor(t, store, l, lossy)
+	l.set(true, 1)
+	it := submit(t, e, Decision{Purpose: PurposeApprove, Reference: "ticket-5", RedemptionID: w.id})
+	checkFor(t, 10*time.Second, func() error {
+		if lossy.dropped.Load() == 0 {
+			return errors.New("not sent yet")
+		}
+		return nil
+	})
+	// Someone with the key approves the request by hand, at the same nonce.
+	if _, err := w.f.ApproveRedemption(w.ctx, w.executor, w.id); err != nil {
+		t.Fatal(err)
+	}
+	failed := waitState(t, store, it.Seq, StateFailed)
+	if !strings.Contains(failed.Reason, "used by another transaction") {
+		t.Fatalf("failed: %q", failed.Reason)
+	}
+	lossy.drop.Store(false)
+	next := submit(t, e, Decision{Purpose: PurposeReject, Reference: "ticket-6", RedemptionID: w.id, Reason: "x"})
+	if next.Nonce != it.Nonce+1 {
+		t.Fatalf("next nonce %d, want %d", next.Nonce, it.Nonce+1)
+	}
+	if n := w.approvals(t); n != 1 {
+		t.Fatalf("%d RedemptionApproved logs, want 1", n)
+	}
+}
+
+// dueFunc is a Due from a function.
+type dueFunc func() int
+
+func (f dueFunc) Due(context.Context, time.Time) (int, error) { return f(), nil }
+
+// The keeper settles due redemptions with one batch while something is due, one batch at a
+// time, and sends nothing while nothing is.
+func TestKeeperSettlesDueRedemptions(t *testing.T) {
+	p := fundchain.DefaultParams()
+	p.StandardDelay = 0 // due at once
+	w := newWorldWith(t, 17, p)
+	small, _, err := w.f.RequestRedemption(w.ctx, w.user, fundchain.E18(1_000), fundchain.ChannelStandard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var due atomic.Int32
+	store, l := &memStore{}, newLeadership()
+	w.newExecutorDeps(t, time.Minute, store, l, dueFunc(func() int { return int(due.Load()) }))
+	l.set(true, 1)
+	time.Sleep(1500 * time.Millisecond) // a keeper round with nothing due: nothing sent
+	if ts, _ := store.Intents(w.ctx); len(ts) != 0 {
+		t.Fatalf("%d intents with nothing due", len(ts))
+	}
+	due.Store(1)
+	checkFor(t, 20*time.Second, func() error {
+		ts, _ := store.Intents(w.ctx)
+		if len(ts) == 0 || ts[0].State != StateConfirmed || ts[0].Purpose != PurposeBatchSettle {
+			return fmt.Errorf("intents %+v", ts)
+		}
+		return nil
+	})
+	due.Store(0)
+	ev := fundchain.ABI(fundchain.RedemptionManager).Events["RedemptionSettled"]
+	logs, err := w.client.FilterLogs(w.ctx, ethereum.FilterQuery{Addresses: []common.Address{w.f.Addr.Of(fundchain.RedemptionManager)},
+		Topics: [][]common.Hash{{ev.ID}}})
+	if err != nil || len(logs) != 1 || logs[0].Topics[1] != common.BigToHash(small) {
+		t.Fatalf("settled logs %d (%v), want the small request's alone", len(logs), err)
 	}
 }

@@ -29,6 +29,12 @@ func (e *Executor) lead(ctx context.Context) {
 	tm := &term{broadcast: map[uint64]bool{}, atCaps: map[uint64]time.Time{}}
 	tick := time.NewTicker(e.deps.Poll)
 	defer tick.Stop()
+	var keeper <-chan time.Time
+	if e.deps.Due != nil && e.deps.Keeper.SettleInterval > 0 {
+		kt := time.NewTicker(e.deps.Keeper.SettleInterval)
+		defer kt.Stop()
+		keeper = kt.C
+	}
 	for {
 		e.round(ctx, tm)
 		select {
@@ -36,6 +42,8 @@ func (e *Executor) lead(ctx context.Context) {
 			return
 		case <-tick.C:
 		case <-e.wake:
+		case <-keeper:
+			e.keep(ctx)
 		}
 	}
 }

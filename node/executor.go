@@ -13,6 +13,7 @@ import (
 	"paimon/config"
 	"paimon/executor"
 	"paimon/fund"
+	"paimon/kv"
 	"paimon/raftstore"
 	"paimon/version"
 )
@@ -148,7 +149,7 @@ func newExecutor(cfg *config.Config, store *raftstore.Store, n *Node) (*executor
 	e, err := executor.New(ec, executor.Deps{
 		Store: &executorStore{store: store, applyTimeout: cfg.Raft.ApplyTimeout}, Leadership: store, Clients: clients,
 		Key: key, RedemptionManager: rm, ChainID: chainID, Confirmations: confirmations, Logger: n.logger, Now: n.opts.Now,
-		Source: &ticketDecisions{store: store},
+		Source: &ticketDecisions{store: store}, Keeper: cfg.Keeper, Due: &dueRedemptions{store: store},
 	})
 	if err != nil {
 		closeAll()
@@ -218,4 +219,84 @@ func ticketDecision(t *fund.TicketRecord) (executor.Decision, bool) {
 		return executor.Decision{Purpose: executor.PurposeReject, Reference: t.ID, RedemptionID: id, Reason: reason}, true
 	}
 	return executor.Decision{}, false
+}
+
+// dueRedemptions is the keeper's Due on a node: the redemptions PENDING or APPROVED whose
+// settlement time has come, from the leader's replica.
+type dueRedemptions struct {
+	store *raftstore.Store
+}
+
+// Due implements executor.Due.
+func (d *dueRedemptions) Due(ctx context.Context, now time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	v, err := d.store.Read()
+	if err != nil {
+		return 0, err
+	}
+	defer v.Close()
+	n := 0
+	for _, status := range []string{"PENDING", "APPROVED"} {
+		prefix, ok := fund.RedemptionStatusPrefix(status)
+		if !ok {
+			return 0, fmt.Errorf("keeper: no redemption status %s", status)
+		}
+		var ids [][]byte
+		err := v.Scan(prefix, kv.PrefixEnd(prefix), false, func(k, _ []byte) bool {
+			ids = append(ids, append([]byte(nil), k[len(prefix):]...))
+			return true
+		})
+		if err != nil {
+			return 0, err
+		}
+		for _, id := range ids {
+			val, err := v.Get(append([]byte{fund.PrefixRedemption}, id...))
+			if err != nil {
+				return 0, fmt.Errorf("keeper: redemption %x: %w", id, err)
+			}
+			r, err := fund.DecodeRedemption(val)
+			if err != nil {
+				return 0, err
+			}
+			if r.SettlementTime.IsUint64() && int64(r.SettlementTime.Uint64()) <= now.Unix() {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// executorSettler is the server's Settler: SETTLE decisions keyed by the request, so a request
+// gets one settlement transaction however often an operator asks.
+type executorSettler struct {
+	e *executor.Executor
+}
+
+// intentJSON is how POST /v1/redemptions/{id}/settle shows the intent (the fields of GET
+// /v1/executor/transactions that exist before it is sent).
+type intentJSON struct {
+	ID        uint64 `json:"id"`
+	Purpose   string `json:"purpose"`
+	Reference string `json:"reference"`
+	Nonce     uint64 `json:"nonce"`
+	State     string `json:"state"`
+	Reason    string `json:"reason"`
+	Hash      string `json:"hash"`
+}
+
+// SettleRedemption implements server.Settler.
+func (s executorSettler) SettleRedemption(ctx context.Context, id *big.Int) (any, error) {
+	t, err := s.e.Submit(ctx, executor.Decision{Purpose: executor.PurposeSettle, Reference: "redemption-" + id.String(), RedemptionID: id})
+	if err != nil {
+		return nil, err
+	}
+	out := intentJSON{ID: t.Seq, Purpose: t.Purpose, Reference: t.Reference, Nonce: t.Nonce, State: t.State, Reason: t.Reason}
+	if t.MinedHash != (common.Hash{}) {
+		out.Hash = t.MinedHash.Hex()
+	} else if len(t.Attempts) > 0 {
+		out.Hash = t.Attempts[len(t.Attempts)-1].Hash.Hex()
+	}
+	return out, nil
 }

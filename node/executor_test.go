@@ -135,6 +135,30 @@ func TestExecutorApprovesOnChain(t *testing.T) {
 	if err != nil || len(logs) != 1 {
 		t.Fatalf("%d RedemptionApproved logs (%v), want 1", len(logs), err)
 	}
+	// An operator's settlement of a request not due yet (T+7): 202 with the intent, then
+	// FAILED with the simulation's reason, nothing sent; asked again, the same intent.
+	settle := func() map[string]any {
+		t.Helper()
+		r := c.do(0, "POST", "/v1/redemptions/"+id.String()+"/settle", adminToken, nil)
+		if r.status != 202 {
+			t.Fatalf("settle: %d %s", r.status, r.body)
+		}
+		return r.json(t)
+	}
+	first := settle()
+	if first["purpose"] != "SETTLE" || first["reference"] != "redemption-"+id.String() {
+		t.Fatalf("settle: %v", first)
+	}
+	checkFor(t, 20*time.Second, func() error {
+		r := c.do(0, "GET", "/v1/executor/transactions?purpose=settle", adminToken, nil)
+		if !strings.Contains(string(r.body), `"state":"FAILED"`) || !strings.Contains(string(r.body), "revert") {
+			return fmt.Errorf("settle transaction: %s", r.body)
+		}
+		return nil
+	})
+	if again := settle(); again["id"] != first["id"] || again["state"] != "FAILED" {
+		t.Fatalf("settle again: %v, first %v", again, first)
+	}
 	keyHex := fmt.Sprintf("%x", crypto.FromECDSA(exec))
 	for _, path := range []string{"/v1/system/config", "/v1/executor/transactions", "/v1/cluster/status"} {
 		if r := c.do(0, "GET", path, adminToken, nil); strings.Contains(strings.ToLower(string(r.body)), keyHex) {

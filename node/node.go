@@ -221,6 +221,9 @@ func (n *Node) Start() (err error) {
 	if n.hub != nil {
 		deps.Push = n.hub
 	}
+	if n.executor != nil {
+		deps.Settler = executorSettler{n.executor}
+	}
 	if n.server, err = server.New(cfg.ServerConfig(), deps); err != nil {
 		return err
 	}

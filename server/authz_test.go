@@ -99,6 +99,7 @@ func TestAuthorizationTable(t *testing.T) {
 		{"risk_liquidity_forecast", "GET", "/v1/risk/liquidity-forecast?horizon=30d", "", viewers},
 		{"reports", "GET", "/v1/reports/daily?date=2025-01-06", "", viewers},
 		{"risk_event_resolve", "POST", "/v1/risk/events/1-i1-0/resolve", `{"note":"x"}`, operators},
+		{"redemption_settle", "POST", "/v1/redemptions/1/settle", "", operators},
 		{"redemptions_pending_approvals", "GET", "/v1/redemptions/pending-approvals", "", admins}, // approvers and above
 		{"approvals", "GET", "/v1/approvals", "", admins},
 		{"approvals_sla_report", "GET", "/v1/approvals/sla-report", "", admins},

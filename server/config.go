@@ -203,6 +203,9 @@ type Deps struct {
 	PGSync PGSync
 	// Alerts reports the alert deliveries in GET /v1/cluster/status; nil reports none.
 	Alerts AlertsReporter
+	// Settler settles one redemption through the executor (POST
+	// /v1/redemptions/{id}/settle); nil answers 503 EXECUTOR_OFF.
+	Settler Settler
 	// Logger (nil: slog.Default()), Metrics (nil: a set of its own), Now (nil: auth's clock).
 	Logger  *slog.Logger
 	Metrics *metrics.Set

@@ -76,6 +76,7 @@ func resourceTable() []route {
 		{name: "admin_logs", method: "POST", path: "/v1/admin/logs", Access: auth.Operator, leader: true, resend: true, handle: (*Server).postLogs},
 		{name: "admin_prices", method: "POST", path: "/v1/admin/prices", Access: auth.Operator, leader: true, handle: (*Server).postPrices},
 		{name: "admin_price_delete", method: "DELETE", path: "/v1/admin/prices/{asset}", Access: auth.Operator, leader: true, params: []string{"time"}, handle: (*Server).deletePrice},
+		{name: "redemption_settle", method: "POST", path: "/v1/redemptions/{requestId}/settle", Access: auth.Operator, leader: true, handle: (*Server).settleRedemption},
 		{name: "risk_event_resolve", method: "POST", path: "/v1/risk/events/{id}/resolve", Access: auth.Operator, leader: true, handle: (*Server).resolveRiskEvent},
 		{name: "approval_approve", method: "POST", path: "/v1/approvals/{id}/approve", Access: auth.Approver, leader: true, handle: (*Server).approveTicket},
 		{name: "approval_reject", method: "POST", path: "/v1/approvals/{id}/reject", Access: auth.Approver, leader: true, handle: (*Server).rejectTicket},
