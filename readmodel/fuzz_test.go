@@ -11,7 +11,7 @@ import (
 // FuzzQueryParsers gives every parameter the same fuzzed value: each parser returns a
 // result or a *ValidationError naming a parameter.
 func FuzzQueryParsers(f *testing.F) {
-	for _, s := range []string{"", "10", "0", "1001", "2025-01-06T00:00:00Z", "raw", "1d", "true", "PENDING", "emergency",
+	for _, s := range []string{"", "10", "0", "1001", "2025-01-06T00:00:00Z", "raw", "1d", "1w", "true", "PENDING", "emergency",
 		"0x8505c32631034a7ce8800239c08547e0434edad9", "Deposit", "0x10", "AQI", "-1", "99999999999999999999",
 		"7d", "30d", "1d ", "CRITICAL", "warning", "CHAIN", "system", "false",
 		"PARTIALLY_APPROVED", "expired", "REDEMPTION", "rebalance", "2025-01-06T00:00:00+02:00", "1736121600"} {

@@ -147,6 +147,7 @@ const (
 	IntervalRaw  = "raw"
 	IntervalHour = "1h"
 	IntervalDay  = "1d"
+	IntervalWeek = "1w" // ISO weeks, from Monday 00:00 UTC
 )
 
 // NavQuery selects NAV points: [From, To] (unix s, inclusive), bucketed by Interval, at most
@@ -162,7 +163,7 @@ type NavQuery struct {
 // NavParams are the query parameters ParseNavQuery reads.
 var NavParams = []string{"from", "to", "interval", "limit"}
 
-// ParseNavQuery parses from, to (RFC 3339 or unix seconds), interval (raw, 1h, 1d; default
+// ParseNavQuery parses from, to (RFC 3339 or unix seconds), interval (raw, 1h, 1d, 1w; default
 // 1d) and limit.
 func ParseNavQuery(get Getter) (NavQuery, error) {
 	q := NavQuery{Interval: IntervalDay}
@@ -177,8 +178,8 @@ func ParseNavQuery(get Getter) (NavQuery, error) {
 		return NavQuery{}, invalidParam("from", "from must not be after to")
 	}
 	if s, ok := get("interval"); ok {
-		if s != IntervalRaw && s != IntervalHour && s != IntervalDay {
-			return NavQuery{}, invalidParam("interval", "interval must be raw, 1h or 1d")
+		if s != IntervalRaw && s != IntervalHour && s != IntervalDay && s != IntervalWeek {
+			return NavQuery{}, invalidParam("interval", "interval must be raw, 1h, 1d or 1w")
 		}
 		q.Interval = s
 	}

@@ -41,7 +41,7 @@ func TestQueryParsers(t *testing.T) {
 		{"nav negative", navP, []string{"to", "-5"}, "to must be an RFC 3339", ""},
 		{"nav far", navP, []string{"to", "99999999999999"}, "to is out of range", ""},
 		{"nav order", navP, []string{"from", "10", "to", "5"}, "from must not be after to", ""},
-		{"nav interval", navP, []string{"interval", "1w"}, "interval must be raw, 1h or 1d", ""},
+		{"nav interval", navP, []string{"interval", "1m"}, "interval must be raw, 1h, 1d or 1w", ""},
 		{"price ok", priceP, []string{"history", "1", "limit", "3"}, "", "{true 0 0 false false 3}"},
 		{"price history", priceP, []string{"history", "yes"}, "history must be", ""},
 		{"price to", priceP, []string{"to", ""}, "to must be an RFC 3339", ""},

@@ -177,12 +177,16 @@ func navHistory(r kv.Reader, q NavQuery) ([]byte, error) {
 	} else {
 		from = max(to-30*day, 0)
 	}
-	var width int64
+	// A bucket is [start, start+width) with start ≡ offset (mod width): weeks start on a
+	// Monday, and 1970-01-01 was a Thursday.
+	var width, offset int64
 	switch q.Interval {
 	case IntervalHour:
 		width = 3600
 	case IntervalDay:
 		width = day
+	case IntervalWeek:
+		width, offset = 7*day, 4*day
 	}
 	if from <= to {
 		// Newest first: with buckets, take the newest point of a bucket and then seek below
@@ -198,7 +202,7 @@ func navHistory(r kv.Reader, q NavQuery) ([]byte, error) {
 				}
 				body.Items = append(body.Items, item)
 				if width > 0 {
-					next = key(fund.PrefixNav, be64(uint64(t-t%width)))
+					next = key(fund.PrefixNav, be64(uint64(max(t-((t-offset)%width+width)%width, 0))))
 					return false, nil
 				}
 				return len(body.Items) < q.Limit, nil

@@ -202,6 +202,15 @@ func TestNavHistoryAndChanges(t *testing.T) {
 	limited := e.json(NavHistory(e.st, NavQuery{Interval: IntervalHour, Limit: 4}))
 	mustEqual(t, "limited", field(limited, "items.3.time"), fmtUnix(latest))
 	mustEqual(t, "limited first", field(limited, "items.0.time"), fmtUnix(latest-3*43200))
+	// Weeks from Monday: 2025-01-01 is a Wednesday, so the first week holds Jan 1–5 and the
+	// last (Feb 3–9) ends at the latest point.
+	weeks := e.json(NavHistory(e.st, NavQuery{From: base, HasFrom: true, Interval: IntervalWeek}))
+	witems := weeks["items"].([]any)
+	mustEqual(t, "weeks", len(witems), 6)
+	mustEqual(t, "interval", field(weeks, "interval"), "1w")
+	mustEqual(t, "first week", field(witems[0], "time"), fmtUnix(base+4*day+43200))
+	mustEqual(t, "second week", field(witems[1], "time"), fmtUnix(base+11*day+43200))
+	mustEqual(t, "last week", field(witems[5], "time"), fmtUnix(latest))
 	empty := e.json(NavHistory(e.st, NavQuery{From: 5, To: 6, HasFrom: true, HasTo: true}))
 	mustEqual(t, "empty", len(empty["items"].([]any)), 0)
 }
