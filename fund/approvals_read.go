@@ -173,3 +173,41 @@ func NextApprovalDue(r kv.Reader) (due int64, ok bool, err error) {
 	}
 	return due, ok, nil
 }
+
+// TicketIntent returns the executor's transaction intent for a decided ticket (one per
+// (purpose, ticket id): APPROVE for an APPROVED ticket, REJECT for a REJECTED one, the chain's
+// outcome for an EXECUTED one), ok false when it has none.
+func TicketIntent(r kv.Reader, t *TicketRecord) (TxIntent, bool, error) {
+	purpose := ""
+	switch {
+	case t.Status == TicketApproved || t.Status == TicketExecuted && t.ExecOutcome == "APPROVED":
+		purpose = "APPROVE"
+	case t.Status == TicketRejected || t.Status == TicketExecuted && t.ExecOutcome == "REJECTED":
+		purpose = "REJECT"
+	default:
+		return TxIntent{}, false, nil
+	}
+	sk, err := r.Get(txDecisionKey(purpose, t.ID))
+	if errors.Is(err, kv.ErrNotFound) {
+		return TxIntent{}, false, nil
+	}
+	if err != nil {
+		return TxIntent{}, false, fmt.Errorf("fund: get: %w", err)
+	}
+	if len(sk) != 8 {
+		return TxIntent{}, false, corrupt("intent reference", fmt.Errorf("%x", sk))
+	}
+	k := txIntentKey(be64get(sk))
+	v, err := r.Get(k)
+	if errors.Is(err, kv.ErrNotFound) {
+		return TxIntent{}, false, nil
+	}
+	if err != nil {
+		return TxIntent{}, false, fmt.Errorf("fund: get: %w", err)
+	}
+	it, err := decodeTxIntent(k, v)
+	if err != nil {
+		return TxIntent{}, false, err
+	}
+	return it, true, nil
+}

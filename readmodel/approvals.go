@@ -28,11 +28,12 @@ type ticketApprovalJSON struct {
 type ticketExecutionJSON struct {
 	TxHash      string  `json:"txHash"`
 	Status      string  `json:"status"`
-	Outcome     string  `json:"outcome"`
-	BlockNumber uint64  `json:"blockNumber"`
+	Outcome     *string `json:"outcome"`
+	BlockNumber *uint64 `json:"blockNumber"`
 	Nonce       *uint64 `json:"nonce"`
 	SubmittedAt *string `json:"submittedAt"`
-	ConfirmedAt string  `json:"confirmedAt"`
+	ConfirmedAt *string `json:"confirmedAt"`
+	Reason      *string `json:"reason,omitempty"`
 }
 
 type ticketJSON struct {
@@ -74,7 +75,8 @@ func ticketView(t *fund.TicketRecord) *ticketJSON {
 		j.Approvals = append(j.Approvals, aj)
 	}
 	if t.ExecTx != "" {
-		j.Execution = &ticketExecutionJSON{TxHash: t.ExecTx, Status: "CONFIRMED", Outcome: t.ExecOutcome, BlockNumber: t.ExecBlock, ConfirmedAt: fmtUnix(t.ExecTime)}
+		out, bn, at := t.ExecOutcome, t.ExecBlock, fmtUnix(t.ExecTime)
+		j.Execution = &ticketExecutionJSON{TxHash: t.ExecTx, Status: "CONFIRMED", Outcome: &out, BlockNumber: &bn, ConfirmedAt: &at}
 	}
 	if t.ClosedAt != 0 {
 		c := fmtUnixNano(t.ClosedAt)
@@ -126,6 +128,35 @@ func Ticket(r kv.Reader, id string) ([]byte, error) {
 		*ticketJSON
 		Trail []trailJSON `json:"trail"`
 	}{ticketView(&t), []trailJSON{}}
+	// The executor's intent for the decision, when there is one: its transaction, state, nonce
+	// and time (the list and push show the ticket's record alone).
+	it, found, err := fund.TicketIntent(r, &t)
+	if err != nil {
+		return nil, err
+	}
+	if found {
+		ex := out.Execution
+		if ex == nil {
+			ex = &ticketExecutionJSON{Status: it.State}
+			if it.Block != 0 {
+				bn := it.Block
+				ex.BlockNumber = &bn
+			}
+			out.Execution = ex
+		}
+		if n := len(it.Attempts); n > 0 && ex.TxHash == "" {
+			ex.TxHash = chainlog.HexHash(it.Attempts[n-1].Hash)
+		}
+		if it.MinedHash != ([32]byte{}) && ex.TxHash == "" {
+			ex.TxHash = chainlog.HexHash(it.MinedHash)
+		}
+		nonce, at := it.Nonce, fmtUnixNano(it.Created)
+		ex.Nonce, ex.SubmittedAt = &nonce, &at
+		if it.Reason != "" {
+			r := it.Reason
+			ex.Reason = &r
+		}
+	}
 	p := fund.TicketTrailPrefix(k)
 	err = scan(r, p, append(bytes.Clone(p), 0xff, 0xff, 0xff, 0xff, 0xff), false, func(k, v []byte) (bool, error) {
 		a, err := fund.DecodeApprovalRecord(k, v)

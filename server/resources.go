@@ -67,7 +67,7 @@ func resourceTable() []route {
 		{name: "approvals_sla_report", method: "GET", path: "/v1/approvals/sla-report", Access: auth.Admin, params: readmodel.SLAReportParams,
 			read: &read{changedBy: []fund.Class{fund.ClassApprovals}, render: renderSLAReport}},
 		{name: "approval", method: "GET", path: "/v1/approvals/{id}", Access: auth.Approver,
-			read: &read{param: ticketParam, changedBy: []fund.Class{fund.ClassApprovals}, render: renderTicket}},
+			read: &read{param: ticketParam, changedBy: []fund.Class{fund.ClassApprovals, fund.ClassExecutor}, render: renderTicket}},
 		{name: "ingest_status", method: "GET", path: "/v1/ingest/status", Access: auth.Viewer, leader: true, handle: noRC((*Server).serveIngestStatus)},
 		{name: "cluster_status", method: "GET", path: "/v1/cluster/status", Access: auth.Viewer, cluster: true, handle: noRC((*Server).serveClusterStatus)},
 		{name: "system_config", method: "GET", path: "/v1/system/config", Access: auth.Viewer, handle: noRC((*Server).serveSystemConfig)},
