@@ -74,7 +74,10 @@ func applyAll(evs []chainlog.Event) *kv.Mem {
 	var index uint64
 	for i := 0; i < len(evs); i += 500 {
 		index++
-		cmd := fund.EncodeLogs(&fund.LogsCommand{Time: (fundtest.DefaultStart + 400*86400) * 1e9, Events: evs[i:min(i+500, len(evs))]})
+		chunk := evs[i:min(i+500, len(evs))]
+		// Proposed a minute after its last block, as an ingester would: the command time dates
+		// what it raises (RULE risk events).
+		cmd := fund.EncodeLogs(&fund.LogsCommand{Time: (chunk[len(chunk)-1].BlockTime + 60) * 1e9, Events: chunk})
 		res, err := m.Apply(st, index, cmd)
 		if err != nil {
 			panic(err)

@@ -281,8 +281,9 @@ func (rep *Report) riskEvents(r kv.Reader, p Period) error {
 			return false
 		}
 		if e.BlockTime >= p.From && e.BlockTime < p.To {
-			if _, ok := rep.RiskEvents[e.Severity]; ok {
-				rep.RiskEvents[e.Severity]++
+			sev := strings.ToUpper(e.Severity) // the record's is lower-case
+			if _, ok := rep.RiskEvents[sev]; ok {
+				rep.RiskEvents[sev]++
 			}
 		}
 		return true
@@ -293,6 +294,17 @@ func (rep *Report) riskEvents(r kv.Reader, p Period) error {
 	return err
 }
 
+// decidedAt returns when a ticket was decided (unix s): approved or rejected by its approvers,
+// or by the chain's RedemptionApproved or RedemptionRejected (EXECUTED, dated by that block).
+// A ticket cancelled or expired was not decided.
+func decidedAt(t *fund.TicketRecord) (int64, bool) {
+	switch t.Status {
+	case fund.TicketApproved, fund.TicketRejected, fund.TicketExecuted:
+		return t.ClosedAt / 1e9, t.ClosedAt != 0
+	}
+	return 0, false
+}
+
 func (rep *Report) approvals(r kv.Reader, p Period) error {
 	var ferr error
 	err := r.Scan([]byte{fund.PrefixTicket}, []byte{fund.PrefixTicket + 1}, false, func(_, v []byte) bool {
@@ -301,12 +313,9 @@ func (rep *Report) approvals(r kv.Reader, p Period) error {
 			ferr = err
 			return false
 		}
-		if t.Status != fund.TicketApproved && t.Status != fund.TicketRejected || t.ClosedAt == 0 {
-			return true
-		}
-		if at := t.ClosedAt / 1e9; at >= p.From && at < p.To {
+		if at, ok := decidedAt(&t); ok && at >= p.From && at < p.To {
 			rep.Approvals.Decided++
-			if !t.Breached {
+			if !t.Breached && (t.DueAt == 0 || at <= t.DueAt) {
 				rep.Approvals.WithinSLA++
 			}
 		}

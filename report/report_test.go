@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"paimon/fund"
+	"paimon/kv"
 )
 
 // TestReportsAddUpOverAYear: on a generated year, the sums over every daily report equal the
@@ -48,6 +51,18 @@ func TestReportsAddUpOverAYear(t *testing.T) {
 	if got, want := sum.strings(), life.strings(); !slices.Equal(got, want) {
 		t.Fatalf("Σ daily reports %v, life of fund %v", got, want)
 	}
+	// Risk events and decided tickets: the daily counts add up to the store's.
+	risk, decided := map[string]int64{}, int64(0)
+	for _, rep := range daily {
+		for s, n := range rep.RiskEvents {
+			risk[s] += n
+		}
+		decided += rep.Approvals.Decided
+	}
+	wantRisk, wantDecided := storeCounts(t, st)
+	if fmt.Sprint(risk) != fmt.Sprint(wantRisk) || decided != wantDecided || wantDecided == 0 || wantRisk["WARNING"] == 0 {
+		t.Fatalf("Σ daily risk events %v, decided %d; the store has %v, %d", risk, decided, wantRisk, wantDecided)
+	}
 	if figs(prev.Closing) == figs(Figures{}) || *prev.Closing.TotalAssets == "0" {
 		t.Fatalf("final closing %s", figs(prev.Closing))
 	}
@@ -85,6 +100,36 @@ func TestReportsAddUpOverAYear(t *testing.T) {
 		}
 	}
 	t.Logf("%d events over %d days; life of fund %v", len(data.Events), len(daily), life.strings())
+}
+
+// storeCounts counts the store's risk events by severity and its decided tickets.
+func storeCounts(t *testing.T, r kv.Reader) (map[string]int64, int64) {
+	risk := map[string]int64{"INFO": 0, "WARNING": 0, "HIGH": 0, "CRITICAL": 0}
+	var decided int64
+	err := r.Scan([]byte{fund.PrefixRisk}, []byte{fund.PrefixRisk + 1}, false, func(k, v []byte) bool {
+		e, err := fund.RiskEventOf(r, k, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		risk[strings.ToUpper(e.Severity)]++
+		return true
+	})
+	if err == nil {
+		err = r.Scan([]byte{fund.PrefixTicket}, []byte{fund.PrefixTicket + 1}, false, func(_, v []byte) bool {
+			tk, err := fund.DecodeTicket(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tk.Status == fund.TicketApproved || tk.Status == fund.TicketRejected || tk.Status == fund.TicketExecuted {
+				decided++
+			}
+			return true
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return risk, decided
 }
 
 func figs(f Figures) string {
