@@ -83,6 +83,13 @@ func (c *Config) Public() map[string]any {
 			"minBackoff": c.Alerts.MinBackoff.String(), "maxBackoff": c.Alerts.MaxBackoff.String(),
 			"attemptTimeout": c.Alerts.AttemptTimeout.String(), "maxAge": c.Alerts.MaxAge.String(), "webhooks": webhooks,
 		},
+		// [executor] without its key file (the key never leaves the executor), and [keeper].
+		"executor": map[string]any{
+			"enabled": c.Executor.Enabled(), "chainId": c.Executor.ChainID, "gasLimit": c.Executor.GasLimit,
+			"maxFeeGwei": c.Executor.MaxFeeGwei, "maxTipGwei": c.Executor.MaxTipGwei,
+			"confirmations": c.Executor.Confirmations, "replaceAfter": c.Executor.ReplaceAfter.String(),
+		},
+		"keeper": map[string]any{"settleInterval": c.Keeper.SettleInterval.String(), "batchMax": c.Keeper.BatchMax},
 		// This node's [risk]; the state machine applies the leader's (GET /v1/risk/status shows them).
 		"risk":     map[string]any{"thresholds": thresholds},
 		"postgres": map[string]any{"enabled": c.Postgres.DSN != "", "host": hostOf(c.Postgres.DSN), "maxLag": c.Postgres.MaxLag.String()},
