@@ -11,7 +11,7 @@ import (
 // FuzzQueryParsers gives every parameter the same fuzzed value: each parser returns a
 // result or a *ValidationError naming a parameter.
 func FuzzQueryParsers(f *testing.F) {
-	for _, s := range []string{"", "10", "0", "1001", "2025-01-06T00:00:00Z", "raw", "1d", "1w", "true", "PENDING", "emergency",
+	for _, s := range []string{"", "10", "0", "1001", "2025-01-06T00:00:00Z", "raw", "1d", "1w", "L2", "l3", "true", "PENDING", "emergency",
 		"0x8505c32631034a7ce8800239c08547e0434edad9", "Deposit", "0x10", "AQI", "-1", "99999999999999999999",
 		"7d", "30d", "1d ", "CRITICAL", "warning", "CHAIN", "system", "false",
 		"PARTIALLY_APPROVED", "expired", "REDEMPTION", "rebalance", "2025-01-06T00:00:00+02:00", "1736121600"} {
@@ -21,7 +21,7 @@ func FuzzQueryParsers(f *testing.F) {
 	f.Fuzz(func(t *testing.T, v string, present bool) {
 		get := func(string) (string, bool) { return v, present }
 		for name, parse := range map[string]func(Getter) (any, error){"page": pageP, "nav": navP, "price": priceP, "redemptions": redP, "tx": txP, "audit": auditP,
-			"risk events": riskP, "forecast": forecastP, "approvals": approvalsP, "sla report": slaP} {
+			"risk events": riskP, "forecast": forecastP, "approvals": approvalsP, "sla report": slaP, "assets": assetsP} {
 			if _, err := parse(get); err != nil {
 				ve, ok := err.(*fund.ValidationError)
 				if !ok || ve.Details["param"] == nil || ve.Message == "" {
@@ -88,3 +88,4 @@ func riskP(g Getter) (any, error)      { return ParseRiskEventFilter(g) }
 func forecastP(g Getter) (any, error)  { return ParseForecastQuery(g) }
 func approvalsP(g Getter) (any, error) { return ParseApprovalFilter(g) }
 func slaP(g Getter) (any, error)       { return ParseSLAReportQuery(g) }
+func assetsP(g Getter) (any, error)    { return ParseAssetQuery(g) }

@@ -242,6 +242,14 @@ func renderNavHistory(v kv.Reader, q *readQuery) ([]byte, error) {
 	return readmodel.NavHistory(v, nq)
 }
 
+func renderAssets(v kv.Reader, q *readQuery) ([]byte, error) {
+	aq, err := readmodel.ParseAssetQuery(q.get)
+	if err != nil {
+		return nil, err
+	}
+	return readmodel.Assets(v, aq)
+}
+
 func renderPrice(v kv.Reader, q *readQuery) ([]byte, error) {
 	pq, err := readmodel.ParsePriceQuery(q.get)
 	if err != nil {

@@ -60,3 +60,39 @@ func TestReports(t *testing.T) {
 		}
 	}
 }
+
+// TestAssetFilters: GET /v1/fund/assets?tier=&active= keeps the view's items that match; a bad
+// filter is refused.
+func TestAssetFilters(t *testing.T) {
+	n := newTestNode(t)
+	n.do("POST", "/v1/admin/logs", operatorToken, readFile(t, "../examples/sample-logs.json"))
+	all := n.mustGet("/v1/fund/assets", "")["items"].([]any)
+	if len(all) < 2 {
+		t.Fatalf("the walkthrough has %d assets", len(all))
+	}
+	total := 0
+	for _, tier := range []string{"L1", "L2", "l3"} {
+		items := n.mustGet("/v1/fund/assets?tier="+tier, "")["items"].([]any)
+		for _, it := range items {
+			if it.(map[string]any)["tier"] != strings.ToUpper(tier) {
+				t.Errorf("tier=%s: %v", tier, it)
+			}
+		}
+		total += len(items)
+	}
+	active := n.mustGet("/v1/fund/assets?active=true", "")["items"].([]any)
+	inactive := n.mustGet("/v1/fund/assets?active=false&tier=L1", "")["items"].([]any)
+	if total != len(all) || len(active) == 0 || len(active) > len(all) {
+		t.Errorf("%d assets, %d by tier, %d active, %d inactive in L1", len(all), total, len(active), len(inactive))
+	}
+	for _, it := range active {
+		if it.(map[string]any)["active"] != true {
+			t.Errorf("active=true: %v", it)
+		}
+	}
+	for _, q := range []string{"tier=L4", "active=yes", "tier="} {
+		if r := n.get("/v1/fund/assets?"+q, ""); r.status != 400 || r.errorCode() != "VALIDATION_ERROR" {
+			t.Errorf("%s: %d %s", q, r.status, r.body)
+		}
+	}
+}
