@@ -1,0 +1,265 @@
+package chaos
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"paimon/auth"
+	"paimon/internal/testutil"
+)
+
+// node is one paimon process: its config, its proxies, and the running process if any.
+type node struct {
+	name      string
+	args      []string
+	url       string // the node's own HTTP address: the test's clients talk to it directly
+	raftProxy *Proxy // the advertised Raft address: peers reach the node through it
+	httpProxy *Proxy // the advertised HTTP address (forwarded writes and reads)
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	done   chan struct{}
+	paused bool
+	logs   strings.Builder
+}
+
+// cluster is three paimon processes on 127.0.0.1, each behind its proxies.
+type cluster struct {
+	t     *testing.T
+	nodes []*node
+	token string
+}
+
+func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	dir := t.TempDir()
+	token, sum := auth.NewToken()
+	c := &cluster{t: t, token: token}
+	for i := range 3 { // every node exists before a proxy can ask c.owner about it
+		c.nodes = append(c.nodes, &node{name: fmt.Sprintf("node%d", i+1)})
+	}
+	for _, n := range c.nodes {
+		httpAddr, raftAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
+		var err error
+		if n.raftProxy, err = NewProxy("127.0.0.1:0", raftAddr, c.owner); err != nil {
+			t.Fatal(err)
+		}
+		if n.httpProxy, err = NewProxy("127.0.0.1:0", httpAddr, c.owner); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.raftProxy.Close(); n.httpProxy.Close() })
+		n.url = "http://" + httpAddr
+	}
+	var join []string
+	for _, n := range c.nodes {
+		join = append(join, `"`+n.httpProxy.Addr()+`"`)
+	}
+	for _, n := range c.nodes {
+		cfg := fmt.Sprintf(`
+[node]
+id = %q
+data_dir = %q
+
+[http]
+addr = %q
+advertise = %q
+
+[raft]
+addr = %q
+advertise = %q
+heartbeat_timeout = "500ms"
+election_timeout = "500ms"
+leader_lease_timeout = "250ms"
+
+[cluster]
+join = [%s]
+bootstrap_expect = 3
+secret = "chaos-cluster-secret-0123456789ab"
+
+[[auth.tokens]]
+name = "ops"
+role = "admin"
+sha256 = %q
+`, n.name, filepath.Join(dir, n.name), strings.TrimPrefix(n.url, "http://"), n.httpProxy.Addr(),
+			n.raftProxy.target, n.raftProxy.Addr(), strings.Join(join, ", "), sum)
+		path := filepath.Join(dir, n.name+".toml")
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		n.args = []string{"serve", "-config", path}
+	}
+	t.Cleanup(func() {
+		for _, n := range c.nodes {
+			n.kill()
+			if t.Failed() {
+				t.Logf("%s log (tail):\n%s", n.name, tail(n.logText(), 60))
+			}
+		}
+	})
+	return c
+}
+
+// owner names the node process that opened a connection to one of the proxies.
+func (c *cluster) owner(conn net.Conn) string {
+	pids := map[int]string{}
+	for _, n := range c.nodes {
+		n.mu.Lock()
+		if n.cmd != nil && n.cmd.Process != nil {
+			pids[n.cmd.Process.Pid] = n.name
+		}
+		n.mu.Unlock()
+	}
+	return ConnOwner(conn, pids)
+}
+
+// start starts node i's process.
+func (c *cluster) start(i int) {
+	n := c.nodes[i]
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	cmd := exec.Command(paimonBin, n.args...)
+	out, err := cmd.StderrPipe()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	n.cmd, n.done, n.paused = cmd, done, false
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			n.mu.Lock()
+			n.logs.WriteString(sc.Text() + "\n")
+			n.mu.Unlock()
+		}
+		_ = cmd.Wait()
+	}()
+}
+
+// kill sends SIGKILL (after SIGCONT if paused) and waits for the exit; no-op when down.
+func (n *node) kill() {
+	n.mu.Lock()
+	cmd, done := n.cmd, n.done
+	n.cmd = nil
+	n.paused = false
+	n.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGCONT)
+	_ = cmd.Process.Kill()
+	<-done
+}
+
+// signal sends sig to the running process.
+func (n *node) signal(sig syscall.Signal) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil {
+		_ = n.cmd.Process.Signal(sig)
+		n.paused = sig == syscall.SIGSTOP
+	}
+}
+
+func (n *node) logText() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.logs.String()
+}
+
+func tail(s string, lines int) string {
+	ls := strings.Split(s, "\n")
+	if len(ls) > lines {
+		ls = ls[len(ls)-lines:]
+	}
+	return strings.Join(ls, "\n")
+}
+
+// httpClient is shared by every client of the test; each request has its own deadline.
+var httpClient = &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+// do sends one request to node i and returns status, body and X-Paimon-Index.
+func (c *cluster) do(i int, method, path, body string) (int, []byte, uint64, error) {
+	req, err := http.NewRequest(method, c.nodes[i].url+path, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	idx, _ := strconv.ParseUint(resp.Header.Get("X-Paimon-Index"), 10, 64)
+	return resp.StatusCode, b, idx, err
+}
+
+// leader asks the nodes for the cluster status and returns the leader's index, or -1.
+func (c *cluster) leader() int {
+	for i := range c.nodes {
+		status, body, _, err := c.do(i, "GET", "/v1/cluster/status", "")
+		if debugStatus {
+			c.t.Logf("status %d: %d %s %v", i, status, body, err)
+		}
+		if err != nil || status != 200 {
+			continue
+		}
+		var st struct{ Leader string }
+		if json.Unmarshal(body, &st) == nil && st.Leader != "" {
+			if k, err := strconv.Atoi(strings.TrimPrefix(st.Leader, "node")); err == nil && k >= 1 && k <= 3 {
+				return k - 1
+			}
+		}
+	}
+	return -1
+}
+
+// waitLeader polls until a node names a leader that answers a linearizable read.
+func (c *cluster) waitLeader(timeout time.Duration) int {
+	c.t.Helper()
+	l := -1
+	testutil.CheckFor(c.t, timeout, func() error {
+		if l = c.leader(); l < 0 {
+			return fmt.Errorf("no leader")
+		}
+		if status, b, _, err := c.do(l, "GET", "/v1/prices?consistency=linearizable", ""); err != nil || status != 200 {
+			return fmt.Errorf("leader %d does not serve: %d %s %v", l, status, b, err)
+		}
+		return nil
+	})
+	return l
+}
+
+// heal removes every proxy rule.
+func (c *cluster) heal() {
+	for _, n := range c.nodes {
+		n.raftProxy.Heal()
+		n.httpProxy.Heal()
+	}
+}
+
+// setLink applies l to what node from sends to node to (Raft and HTTP).
+func (c *cluster) setLink(from, to int, l Link) {
+	c.nodes[to].raftProxy.SetLink(c.nodes[from].name, l)
+	c.nodes[to].httpProxy.SetLink(c.nodes[from].name, l)
+}
+
+var debugStatus = false

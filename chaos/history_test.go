@@ -1,0 +1,168 @@
+package chaos
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// The register of the campaign: each key is an asset's current price. A write is a price point
+// at a unique time (the write's seq, in seconds after base) whose price is the seq too, and the
+// current price is the point with the latest time (fund/oracle.go priceIsNewer), so the model
+// is a max-register: a write replaces the state only if its seq is greater. A read returns the
+// seq of the current price, 0 when the asset has none.
+
+// opKind is what an operation did.
+type opKind string
+
+const (
+	opWrite opKind = "write"
+	// the three read levels of docs/API.md "Consistency"
+	opReadLinearizable opKind = "linearizable"
+	opReadLeader       opKind = "leader"
+	opReadLocal        opKind = "local"
+)
+
+// op is one recorded operation.
+type op struct {
+	Client int    `json:"client"`
+	Node   int    `json:"node"` // the node the client sent it to
+	Kind   opKind `json:"kind"`
+	Key    int    `json:"key"`
+	Seq    int64  `json:"seq"` // written, or read (0: no price)
+	Call   int64  `json:"call"`
+	Return int64  `json:"return"` // math.MaxInt64-ish for a write whose outcome is unknown
+	OK     bool   `json:"ok"`     // acknowledged (writes); reads are recorded only when answered
+	Index  uint64 `json:"index"`  // X-Paimon-Index of the answer
+	Served string `json:"served,omitempty"`
+	Err    string `json:"err,omitempty"`
+}
+
+// recorder collects the operations of every client.
+type recorder struct {
+	start time.Time
+	mu    sync.Mutex
+	ops   []op
+}
+
+func (r *recorder) now() int64 { return int64(time.Since(r.start)) }
+
+func (r *recorder) add(o op) {
+	r.mu.Lock()
+	r.ops = append(r.ops, o)
+	r.mu.Unlock()
+}
+
+func (r *recorder) history() []op {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]op(nil), r.ops...)
+}
+
+// workload is the clients' shared setup.
+type workload struct {
+	c    *cluster
+	rec  *recorder
+	keys []string // asset addresses
+	base time.Time
+	seq  atomic.Int64
+	// plantLocalAsLinearizable is the planted bug: the clients send linearizable reads as
+	// local ones but record them as linearizable, as a node serving them locally would.
+	plantLocalAsLinearizable bool
+}
+
+func newWorkload(c *cluster, keys int) *workload {
+	w := &workload{c: c, rec: &recorder{start: time.Now()}, base: time.Now().Add(-72 * time.Hour).Truncate(time.Second)}
+	for k := range keys {
+		w.keys = append(w.keys, fmt.Sprintf("0x%040x", 0xc4a0500+k))
+	}
+	return w
+}
+
+// write posts one price and records it.
+func (w *workload) write(client, node int, rng *rand.Rand) {
+	key := rng.IntN(len(w.keys))
+	seq := w.seq.Add(1)
+	body := fmt.Sprintf(`{"prices":[{"asset":%q,"price":"%d","time":%q}]}`, w.keys[key], seq, w.base.Add(time.Duration(seq)*time.Second).Format(time.RFC3339))
+	o := op{Client: client, Node: node, Kind: opWrite, Key: key, Seq: seq, Call: w.rec.now()}
+	status, b, idx, err := w.c.do(node, "POST", "/v1/admin/prices", body)
+	o.Return = w.rec.now()
+	switch {
+	case err == nil && status == 200:
+		o.OK, o.Index = true, idx
+	case err != nil && isRefused(err):
+		return // never reached a node: not applied, nothing to check
+	case err != nil:
+		o.Err = err.Error()
+	case status == 400 || (status == 503 && strings.Contains(string(b), `"NO_LEADER"`)):
+		return // refused before it was proposed
+	default:
+		o.Err = fmt.Sprintf("%d %s", status, b)
+	}
+	w.rec.add(o)
+}
+
+// isRefused reports whether the connection was refused: the request never left the client.
+func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
+
+// read reads one key at a level and records it when answered.
+func (w *workload) read(client, node int, kind opKind, rng *rand.Rand) {
+	key := rng.IntN(len(w.keys))
+	level := string(kind)
+	if kind == opReadLinearizable && w.plantLocalAsLinearizable {
+		level = "local"
+	}
+	o := op{Client: client, Node: node, Kind: kind, Key: key, Call: w.rec.now()}
+	status, b, idx, err := w.c.do(node, "GET", "/v1/prices/"+w.keys[key]+"?consistency="+level, "")
+	o.Return = w.rec.now()
+	if err != nil || (status != 200 && status != 404) {
+		return // a refused or lost read has no effect: nothing to check
+	}
+	o.OK, o.Index = true, idx
+	if status == 200 {
+		var p struct{ Price string }
+		if err := json.Unmarshal(b, &p); err != nil {
+			return
+		}
+		o.Seq, _ = strconv.ParseInt(p.Price, 10, 64)
+	}
+	w.rec.add(o)
+}
+
+// run runs one writer and one reader per node until stop is closed; reads cycle through the
+// three levels.
+func (w *workload) run(seed int64, stop <-chan struct{}) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	levels := []opKind{opReadLinearizable, opReadLeader, opReadLocal}
+	for n := range w.c.nodes {
+		for role := range 2 {
+			client := n*2 + role
+			rng := rand.New(rand.NewPCG(uint64(seed), uint64(client)))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if role == 0 {
+						w.write(client, n, rng)
+					} else {
+						w.read(client, n, levels[i%3], rng)
+					}
+					time.Sleep(time.Duration(5+rng.IntN(20)) * time.Millisecond)
+				}
+			}()
+		}
+	}
+	return &wg
+}

@@ -1,0 +1,117 @@
+package chaos
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// fault is one kind of fault the nemesis injects.
+type fault string
+
+const (
+	faultKill    fault = "kill9-restart"   // SIGKILL a random node, restart it on the same data
+	faultPause   fault = "pause-leader"    // SIGSTOP the leader, SIGCONT later
+	faultIsolate fault = "isolate"         // cut a random node off from both peers, both ways
+	faultAsym    fault = "leader-asym-cut" // the leader cannot reach one follower; that follower still reaches it
+	faultLatency fault = "latency"         // 20-150 ms on every chunk between one node and its peers
+)
+
+var allFaults = []fault{faultKill, faultPause, faultIsolate, faultAsym, faultLatency}
+
+// nemesis injects one fault at a time, drawn from a seeded source, and logs each.
+type nemesis struct {
+	c      *cluster
+	rng    *rand.Rand
+	logf   func(string, ...any)
+	counts map[fault]int
+	log    []string
+}
+
+func newNemesis(c *cluster, seed int64, logf func(string, ...any)) *nemesis {
+	return &nemesis{c: c, rng: rand.New(rand.NewPCG(uint64(seed), 0x4e454d)), logf: logf, counts: map[fault]int{}}
+}
+
+func (n *nemesis) note(start time.Time, format string, args ...any) {
+	s := fmt.Sprintf("%7.2fs ", time.Since(start).Seconds()) + fmt.Sprintf(format, args...)
+	n.log = append(n.log, s)
+	n.logf("nemesis: %s", s)
+}
+
+// run injects faults until d has passed, then heals everything.
+func (n *nemesis) run(d time.Duration, start time.Time) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		f := allFaults[n.rng.IntN(len(allFaults))]
+		hold := time.Duration(1000+n.rng.IntN(2000)) * time.Millisecond
+		n.inject(f, hold, start)
+		time.Sleep(time.Duration(500+n.rng.IntN(1000)) * time.Millisecond)
+	}
+}
+
+// inject applies f for hold and undoes it.
+func (n *nemesis) inject(f fault, hold time.Duration, start time.Time) {
+	c := n.c
+	victim := n.rng.IntN(len(c.nodes))
+	switch f {
+	case faultKill:
+		n.note(start, "%s %s for %s", f, c.nodes[victim].name, hold)
+		c.nodes[victim].kill()
+		time.Sleep(hold)
+		c.start(victim)
+	case faultPause:
+		l := c.leader()
+		if l < 0 {
+			l = victim
+		}
+		n.note(start, "%s %s for %s", f, c.nodes[l].name, hold)
+		c.nodes[l].signal(syscall.SIGSTOP)
+		time.Sleep(hold)
+		c.nodes[l].signal(syscall.SIGCONT)
+	case faultIsolate:
+		n.note(start, "%s %s for %s", f, c.nodes[victim].name, hold)
+		for j := range c.nodes {
+			if j != victim {
+				c.setLink(victim, j, Link{Cut: true})
+				c.setLink(j, victim, Link{Cut: true})
+			}
+		}
+		time.Sleep(hold)
+		c.heal()
+	case faultAsym:
+		l := c.leader()
+		if l < 0 {
+			l = victim
+		}
+		fol := (l + 1 + n.rng.IntN(len(c.nodes)-1)) % len(c.nodes)
+		n.note(start, "%s %s -/-> %s for %s", f, c.nodes[l].name, c.nodes[fol].name, hold)
+		c.setLink(l, fol, Link{Cut: true})
+		time.Sleep(hold)
+		c.heal()
+	case faultLatency:
+		lat := time.Duration(20+n.rng.IntN(130)) * time.Millisecond
+		n.note(start, "%s %s +%s for %s", f, c.nodes[victim].name, lat, hold)
+		for j := range c.nodes {
+			if j != victim {
+				c.setLink(victim, j, Link{Latency: lat})
+				c.setLink(j, victim, Link{Latency: lat})
+			}
+		}
+		time.Sleep(hold)
+		c.heal()
+	}
+	n.counts[f]++
+}
+
+// summary is "kill9-restart=3 latency=2 ...".
+func (n *nemesis) summary() string {
+	var parts []string
+	for f, k := range n.counts {
+		parts = append(parts, fmt.Sprintf("%s=%d", f, k))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,197 @@
+// Package chaos is the fault campaign of issue 14: real paimon processes behind TCP proxies the
+// test controls, a seeded nemesis, clients recording every operation, and a linearizability
+// checker (porcupine) over the history. This file is the proxy; the campaign is in the tests.
+package chaos
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// Unknown is the source name of a connection whose owner the proxy's Identify could not name
+// (the test's own clients, or a process that has exited meanwhile).
+const Unknown = "unknown"
+
+// Link is what the proxy does to the connections one source opens to it.
+type Link struct {
+	// Cut closes the source's open connections and every new one as soon as it is accepted:
+	// the source can no longer reach the target (one way: the target's own connections to the
+	// source go through the source's proxy and are not affected).
+	Cut bool
+	// Latency delays every chunk copied on the source's connections, in both directions.
+	Latency time.Duration
+}
+
+// Proxy forwards TCP connections from a listen address to a target address and applies a Link
+// per source. A node advertises its proxy's address, so every peer reaches it through the
+// proxy; the proxy names the peer that opened a connection with Identify (see ConnOwner), which
+// makes per-link and asymmetric cuts possible on one loopback interface.
+type Proxy struct {
+	target   string
+	identify func(net.Conn) string
+	ln       net.Listener
+
+	mu    sync.Mutex
+	links map[string]Link
+	conns map[string]map[net.Conn]struct{} // by source, both halves of each proxied connection
+	wg    sync.WaitGroup
+	done  bool
+}
+
+// NewProxy listens on listen (e.g. "127.0.0.1:0") and forwards to target. identify names the
+// source of an accepted connection; nil names every connection Unknown.
+func NewProxy(listen, target string, identify func(net.Conn) string) (*Proxy, error) {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, err
+	}
+	if identify == nil {
+		identify = func(net.Conn) string { return Unknown }
+	}
+	p := &Proxy{target: target, identify: identify, ln: ln, links: map[string]Link{}, conns: map[string]map[net.Conn]struct{}{}}
+	p.wg.Add(1)
+	go p.accept()
+	return p, nil
+}
+
+// Addr is the address the proxy listens on.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// SetLink sets what happens to the connections from source; a cut closes the open ones now.
+func (p *Proxy) SetLink(source string, l Link) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if l == (Link{}) {
+		delete(p.links, source)
+	} else {
+		p.links[source] = l
+	}
+	if l.Cut {
+		for c := range p.conns[source] {
+			c.Close()
+		}
+	}
+}
+
+// Heal removes every link rule.
+func (p *Proxy) Heal() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	clear(p.links)
+}
+
+// Close stops accepting, closes every proxied connection and waits for the copying to end.
+// It is idempotent.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	if p.done {
+		p.mu.Unlock()
+		return nil
+	}
+	p.done = true
+	err := p.ln.Close()
+	for _, cs := range p.conns {
+		for c := range cs {
+			c.Close()
+		}
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+	return err
+}
+
+func (p *Proxy) link(source string) Link {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.links[source]
+}
+
+func (p *Proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.wg.Add(1)
+		go p.serve(c)
+	}
+}
+
+// track registers c under source; it refuses (false) when the proxy is closing or the link
+// is cut.
+func (p *Proxy) track(source string, cs ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done || p.links[source].Cut {
+		return false
+	}
+	if p.conns[source] == nil {
+		p.conns[source] = map[net.Conn]struct{}{}
+	}
+	for _, c := range cs {
+		p.conns[source][c] = struct{}{}
+	}
+	return true
+}
+
+func (p *Proxy) untrack(source string, cs ...net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range cs {
+		delete(p.conns[source], c)
+		c.Close()
+	}
+}
+
+func (p *Proxy) serve(in net.Conn) {
+	defer p.wg.Done()
+	source := p.identify(in)
+	if p.link(source).Cut {
+		in.Close()
+		return
+	}
+	out, err := net.DialTimeout("tcp", p.target, 2*time.Second)
+	if err != nil {
+		in.Close()
+		return
+	}
+	if !p.track(source, in, out) {
+		in.Close()
+		out.Close()
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); p.copy(source, out, in) }()
+	go func() { defer wg.Done(); p.copy(source, in, out) }()
+	wg.Wait()
+	p.untrack(source, in, out)
+}
+
+// copy copies src to dst chunk by chunk, applying the source's link to each chunk; it closes
+// both ends when either side ends or the link is cut.
+func (p *Proxy) copy(source string, dst, src net.Conn) {
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			l := p.link(source)
+			if l.Cut {
+				return
+			}
+			if l.Latency > 0 {
+				time.Sleep(l.Latency)
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return // EOF or a closed connection: either way this direction is over
+		}
+	}
+}

@@ -1,0 +1,81 @@
+package chaos
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// echo starts a line echo server and returns its address.
+func echo(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// roundTrip sends a line through addr and returns how long the echo took, or an error.
+func roundTrip(addr string) (time.Duration, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	start := time.Now()
+	if _, err := c.Write([]byte("ping\n")); err != nil {
+		return 0, err
+	}
+	if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// TestProxyLinks checks that ConnOwner names the test process as the source of its own
+// connections, and that a cut and a latency apply to that source only.
+func TestProxyLinks(t *testing.T) {
+	self := map[int]string{os.Getpid(): "self"}
+	p, err := NewProxy("127.0.0.1:0", echo(t), func(c net.Conn) string { return ConnOwner(c, self) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := roundTrip(p.Addr()); err != nil {
+		t.Fatalf("through the proxy: %v", err)
+	}
+
+	p.SetLink("other", Link{Cut: true})
+	if _, err := roundTrip(p.Addr()); err != nil {
+		t.Fatalf("a cut of another source cut this one: %v", err)
+	}
+
+	p.SetLink("self", Link{Cut: true})
+	if _, err := roundTrip(p.Addr()); err == nil {
+		t.Fatal("a cut source still gets through: ConnOwner did not name this process")
+	}
+
+	p.SetLink("self", Link{Latency: 50 * time.Millisecond})
+	if d, err := roundTrip(p.Addr()); err != nil || d < 100*time.Millisecond {
+		t.Fatalf("with 50 ms on each direction the echo took %s (%v), want at least 100 ms", d, err)
+	}
+
+	p.Heal()
+	if _, err := roundTrip(p.Addr()); err != nil {
+		t.Fatalf("after heal: %v", err)
+	}
+}
