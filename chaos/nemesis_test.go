@@ -26,13 +26,14 @@ var allFaults = []fault{faultKill, faultPause, faultIsolate, faultAsym, faultLat
 type nemesis struct {
 	c      *cluster
 	rng    *rand.Rand
+	faults []fault // what run draws from
 	logf   func(string, ...any)
 	counts map[fault]int
 	log    []string
 }
 
-func newNemesis(c *cluster, seed int64, logf func(string, ...any)) *nemesis {
-	return &nemesis{c: c, rng: rand.New(rand.NewPCG(uint64(seed), 0x4e454d)), logf: logf, counts: map[fault]int{}}
+func newNemesis(c *cluster, seed int64, faults []fault, logf func(string, ...any)) *nemesis {
+	return &nemesis{c: c, rng: rand.New(rand.NewPCG(uint64(seed), 0x4e454d)), faults: faults, logf: logf, counts: map[fault]int{}}
 }
 
 func (n *nemesis) note(start time.Time, format string, args ...any) {
@@ -45,7 +46,7 @@ func (n *nemesis) note(start time.Time, format string, args ...any) {
 func (n *nemesis) run(d time.Duration, start time.Time) {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		f := allFaults[n.rng.IntN(len(allFaults))]
+		f := n.faults[n.rng.IntN(len(n.faults))]
 		hold := time.Duration(1000+n.rng.IntN(2000)) * time.Millisecond
 		n.inject(f, hold, start)
 		time.Sleep(time.Duration(500+n.rng.IntN(1000)) * time.Millisecond)
