@@ -130,7 +130,7 @@ func newWorld(t *testing.T, seed int64) *world {
 	return newWorldWith(t, seed, fundchain.DefaultParams())
 }
 
-func newWorldWith(t *testing.T, seed int64, params fundchain.Params) *world {
+func newWorldWith(t testing.TB, seed int64, params fundchain.Params) *world {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	admin, exec, user := fundchain.DerivedKey("admin", seed), fundchain.DerivedKey("executor", seed), fundchain.DerivedKey("user", seed)
@@ -181,7 +181,7 @@ func (w *world) newExecutorWith(t *testing.T, replaceAfter time.Duration, store 
 	return w.newExecutorDeps(t, replaceAfter, store, l, nil, clients...)
 }
 
-func (w *world) newExecutorDeps(t *testing.T, replaceAfter time.Duration, store Store, l Leadership, due Due, clients ...Client) *Executor {
+func (w *world) newExecutorDeps(t testing.TB, replaceAfter time.Duration, store Store, l Leadership, due Due, clients ...Client) *Executor {
 	if len(clients) == 0 {
 		clients = []Client{w.client}
 	}
@@ -238,7 +238,7 @@ func waitState(t *testing.T, s *memStore, seq uint64, want string) Intent {
 	return it
 }
 
-func checkFor(t *testing.T, timeout time.Duration, f func() error) {
+func checkFor(t testing.TB, timeout time.Duration, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
