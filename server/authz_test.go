@@ -98,6 +98,7 @@ func TestAuthorizationTable(t *testing.T) {
 		{"risk_events", "GET", "/v1/risk/events", "", viewers},
 		{"risk_liquidity_forecast", "GET", "/v1/risk/liquidity-forecast?horizon=30d", "", viewers},
 		{"reports", "GET", "/v1/reports/daily?date=2025-01-06", "", viewers},
+		{"fund_fees", "GET", "/v1/fund/fees", "", viewers},
 		{"risk_event_resolve", "POST", "/v1/risk/events/1-i1-0/resolve", `{"note":"x"}`, operators},
 		{"redemption_settle", "POST", "/v1/redemptions/1/settle", "", operators},
 		{"redemptions_pending_approvals", "GET", "/v1/redemptions/pending-approvals", "", admins}, // approvers and above

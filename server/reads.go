@@ -250,6 +250,8 @@ func renderAssets(v kv.Reader, q *readQuery) ([]byte, error) {
 	return readmodel.Assets(v, aq)
 }
 
+func renderFees(v kv.Reader, _ *readQuery) ([]byte, error) { return readmodel.Fees(v) }
+
 func renderPrice(v kv.Reader, q *readQuery) ([]byte, error) {
 	pq, err := readmodel.ParsePriceQuery(q.get)
 	if err != nil {
