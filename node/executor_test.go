@@ -312,4 +312,41 @@ func TestTicketsExecutedOnChain(t *testing.T) {
 	if n := strings.Count(string(r.body), `"state":"CONFIRMED"`) + strings.Count(string(r.body), `"state":"MINED"`); n < 2 || !strings.Contains(string(r.body), `"reference":"redemption-`) {
 		t.Fatalf("executor transactions: %s", r.body)
 	}
+
+	// The stopped node comes back; a third ticket reaches its quorum and the leader is cut off
+	// from the others at once (its Raft connections dropped, as a kill -9 looks to them; it
+	// still reaches the chain, so a recorded intent may be sent by it and by the new leader:
+	// the same bytes). One RedemptionApproved, the ticket EXECUTED on the majority.
+	c.start(l)
+	third, _, err := f.RequestRedemption(ctx, user, fundchain.E18(110_000), fundchain.ChannelStandard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.sameOnEvery(ticket(third), adminToken, 0, func(m map[string]any) error {
+		if m["status"] != "PENDING" {
+			return fmt.Errorf("ticket %v", m)
+		}
+		return nil
+	})
+	l2 := c.waitLeader(20 * time.Second)
+	g1, g2 := (l2+1)%3, (l2+2)%3
+	decide(g1, third, annToken, "approve", `{}`, "PARTIALLY_APPROVED")
+	decide(g2, third, benToken, "approve", `{}`, "APPROVED")
+	c.nets[l2].setCut(true)
+	defer c.nets[l2].setCut(false)
+	c.waitLeaderAmong(l2, 30*time.Second)
+	for _, i := range []int{g1, g2} {
+		checkFor(t, 30*time.Second, func() error {
+			r := c.do(i, "GET", ticket(third), adminToken, nil)
+			if !strings.Contains(string(r.body), `"EXECUTED"`) {
+				return fmt.Errorf("node%d: %s", i+1, r.body)
+			}
+			return nil
+		})
+	}
+	logs, err := client.FilterLogs(ctx, ethereum.FilterQuery{Addresses: []common.Address{rm},
+		Topics: [][]common.Hash{{abi.Events["RedemptionApproved"].ID}, {common.BigToHash(third)}}})
+	if err != nil || len(logs) != 1 {
+		t.Fatalf("RedemptionApproved for %s after the cut: %d logs (%v), want 1", third, len(logs), err)
+	}
 }
