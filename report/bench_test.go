@@ -85,5 +85,28 @@ func BenchmarkReport(b *testing.B) {
 			}
 		}
 	})
+	b.Run("year/monthly/cached/pdf", func(b *testing.B) {
+		c := NewCache(64)
+		var periods []Period
+		for d := first - first%secondsPerDay; d <= last; {
+			p := PeriodOf(Monthly, time.Unix(d, 0).UTC())
+			periods = append(periods, p)
+			d = p.To
+		}
+		periods = periods[:len(periods)-1] // the month in progress is not cached
+		for _, p := range periods {
+			if _, _, _, err := c.Render(st, p, PDF); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for b.Loop() {
+			for _, p := range periods {
+				if _, _, hit, err := c.Render(st, p, PDF); err != nil || !hit {
+					b.Fatal(err, hit)
+				}
+			}
+		}
+		b.ReportMetric(float64(len(periods)), "reports/op")
+	})
 	b.Logf("%d events", len(data.Events))
 }
