@@ -23,6 +23,12 @@ func (s *Store) ReadIndex(ctx context.Context) (uint64, error) {
 	if !s.IsLeader() {
 		return 0, s.notLeader()
 	}
+	// A leader's commit index counts only once its term's no-op is applied: before that it can
+	// be older than what the previous leader acknowledged (the Raft paper's read-index needs an
+	// entry of the current term committed first).
+	if err := s.WaitSettled(ctx); err != nil {
+		return 0, err
+	}
 	s.readMu.Lock()
 	if s.readNext == nil {
 		s.readNext = &readRound{done: make(chan struct{})}
@@ -39,6 +45,37 @@ func (s *Store) ReadIndex(ctx context.Context) (uint64, error) {
 	case <-ctx.Done():
 		return 0, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
 	}
+}
+
+// Settled reports whether this node leads and has applied its term's no-op: its state then
+// holds every entry committed before its term, so every write a previous leader acknowledged.
+// It reads two atomics and allocates nothing (leader reads ask it on every request).
+func (s *Store) Settled() bool {
+	r := s.raft
+	return r != nil && r.State() == raft.Leader && s.settledTerm.Load() == r.CurrentTerm()
+}
+
+// WaitSettled waits until Settled: a new leader's no-op commits within a heartbeat round or
+// two. It returns ErrNotLeader (or ErrNoLeader) when this node does not lead or stops leading,
+// and ErrTimeout when ctx ends first. Found by the chaos campaign: a new leader answered a
+// leader read with a value older than a write its predecessor had acknowledged.
+func (s *Store) WaitSettled(ctx context.Context) error {
+	for !s.Settled() {
+		if err := s.usable(); err != nil {
+			return err
+		}
+		if !s.IsLeader() {
+			return s.notLeader()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: the new leader's no-op is not applied yet: %w", ErrTimeout, ctx.Err())
+		case <-s.closed:
+			return ErrClosed
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // readRound is one shared leadership confirmation.

@@ -59,6 +59,15 @@ func (s *Server) ensureConsistency(rc *reqCtx) error {
 		if !s.store.IsLeader() {
 			return s.notLeaderError()
 		}
+		if !s.store.Settled() {
+			// A new leader serves nothing until its state holds what its predecessor
+			// acknowledged (raftstore.WaitSettled).
+			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ApplyTimeout)
+			defer cancel()
+			if err := s.store.WaitSettled(ctx); err != nil {
+				return err
+			}
+		}
 	case consistencyLinearizable:
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ApplyTimeout)
 		defer cancel()

@@ -38,6 +38,8 @@ type Store interface {
 	ReadIndex(ctx context.Context) (uint64, error)
 	Stale(maxStaleness time.Duration) bool
 	IsLeader() bool
+	Settled() bool
+	WaitSettled(ctx context.Context) error
 	Status() raftstore.Status
 }
 
