@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -101,8 +100,6 @@ func (w *workload) write(client, node int, rng *rand.Rand) {
 		return // never reached a node: not applied, nothing to check
 	case err != nil:
 		o.Err = err.Error()
-	case status == 400 || (status == 503 && strings.Contains(string(b), `"NO_LEADER"`)):
-		return // refused before it was proposed
 	default:
 		o.Err = fmt.Sprintf("%d %s", status, b)
 	}
