@@ -72,6 +72,7 @@ func resourceTable() []route {
 			read: &read{param: ticketParam, changedBy: []fund.Class{fund.ClassApprovals, fund.ClassExecutor}, render: renderTicket}},
 		{name: "ingest_status", method: "GET", path: "/v1/ingest/status", Access: auth.Viewer, leader: true, handle: noRC((*Server).serveIngestStatus)},
 		{name: "cluster_status", method: "GET", path: "/v1/cluster/status", Access: auth.Viewer, cluster: true, handle: noRC((*Server).serveClusterStatus)},
+		{name: "system_health", method: "GET", path: "/v1/system/health", Access: auth.Public, handle: noRC((*Server).serveSystemHealth)},
 		{name: "system_config", method: "GET", path: "/v1/system/config", Access: auth.Viewer, handle: noRC((*Server).serveSystemConfig)},
 
 		// Writes.

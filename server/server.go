@@ -52,6 +52,7 @@ type ViewRenderer interface {
 type Server struct {
 	cfg      Config
 	caughtUp atomic.Bool // a follower's /readyz saw it catch up with the leader (status.go)
+	started  time.Time   // when New ran: GET /v1/system/health's uptime
 	deps     Deps
 	now      func() time.Time
 	logger   *slog.Logger
@@ -103,6 +104,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{
 		cfg:         cfg,
+		started:     time.Now(),
 		deps:        deps,
 		now:         deps.Now,
 		logger:      deps.Logger,
