@@ -180,8 +180,10 @@ var knownBugs = []struct {
 	check  opKind // verdict logged, not asserted, or ""
 	detail string
 }{
-	// none open: raft-wal-truncated-tail (masked kill9-restart) was fixed by raft-wal v0.4.1,
-	// new-leader-stale-reads (masked the leader verdict) by raftstore's settled term.
+	// Fixed since: raft-wal-truncated-tail (masked kill9-restart; raft-wal v0.4.1) and
+	// new-leader-stale-reads (masked the leader verdict; raftstore's settled term).
+	{"local-reads-regress-after-kill9", "", opReadLocal,
+		"after kill -9 and restart a node served a local read one Raft index older than one it served before the kill (seed 2, 3 min; chaos/DESIGN.md Findings 4)"},
 }
 
 // TestCampaign runs the nemesis for -chaos.duration against clients on every node and checks
@@ -219,6 +221,17 @@ func TestCampaign(t *testing.T) {
 	if masked[opReadLeader] && v.Leader != porcupine.Ok {
 		t.Logf("leader reads: %s (known bug, masked)", v.Leader)
 		v.Leader = porcupine.Ok
+	}
+	if masked[opReadLocal] {
+		kept := v.LocalErrors[:0]
+		for _, e := range v.LocalErrors {
+			if strings.Contains(e, "went back in time") {
+				t.Logf("%s (known bug, masked)", e)
+			} else {
+				kept = append(kept, e)
+			}
+		}
+		v.LocalErrors = kept
 	}
 	if !v.ok() {
 		files, err := writeFailure(*flagOut, cp.seed, history, v)
