@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"paimon/fund"
@@ -26,8 +25,7 @@ type approvalsLeader struct {
 	now      func() time.Time
 	interval time.Duration
 
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	leaderLoop
 }
 
 func newApprovalsLeader(store *raftstore.Store, rules fund.ApprovalRules, interval time.Duration, logger *slog.Logger, now func() time.Time) *approvalsLeader {
@@ -39,24 +37,7 @@ func newApprovalsLeader(store *raftstore.Store, rules fund.ApprovalRules, interv
 
 // Start follows leadership until Close.
 func (p *approvalsLeader) Start() {
-	ctx, stop := context.WithCancel(context.Background())
-	p.stop = stop
-	changes, unsubscribe := p.store.SubscribeLeadership()
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		defer unsubscribe()
-		raftstore.WhileLeader(ctx, changes, p.lead)
-	}()
-}
-
-// Close stops it and waits; safe to call more than once.
-func (p *approvalsLeader) Close() error {
-	if p.stop != nil {
-		p.stop()
-	}
-	p.wg.Wait()
-	return nil
+	p.start(p.store, p.lead)
 }
 
 func (p *approvalsLeader) lead(ctx context.Context) {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/big"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -57,8 +56,7 @@ type assetMetaProposer struct {
 	read   map[common.Address]fund.AssetMeta
 	failed map[common.Address]time.Time
 
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	leaderLoop
 }
 
 func newAssetMetaProposer(store *raftstore.Store, assets []config.FundAsset, callers []contractCaller, logger *slog.Logger, now func() time.Time) *assetMetaProposer {
@@ -99,24 +97,7 @@ func dialCallers(urls []string) ([]contractCaller, func(), error) {
 
 // Start follows leadership until Close.
 func (p *assetMetaProposer) Start() {
-	ctx, stop := context.WithCancel(context.Background())
-	p.stop = stop
-	changes, unsubscribe := p.store.SubscribeLeadership()
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		defer unsubscribe()
-		raftstore.WhileLeader(ctx, changes, p.lead)
-	}()
-}
-
-// Close stops the proposer and waits for it; it is safe to call more than once.
-func (p *assetMetaProposer) Close() error {
-	if p.stop != nil {
-		p.stop()
-	}
-	p.wg.Wait()
-	return nil
+	p.start(p.store, p.lead)
 }
 
 func (p *assetMetaProposer) lead(ctx context.Context) {

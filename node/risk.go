@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"paimon/fund"
@@ -29,8 +28,7 @@ type riskProposer struct {
 	now      func() time.Time
 	interval time.Duration
 
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	leaderLoop
 }
 
 func newRiskProposer(store *raftstore.Store, want risk.Thresholds, logger *slog.Logger, now func() time.Time) *riskProposer {
@@ -42,24 +40,7 @@ func newRiskProposer(store *raftstore.Store, want risk.Thresholds, logger *slog.
 
 // Start follows leadership until Close.
 func (p *riskProposer) Start() {
-	ctx, stop := context.WithCancel(context.Background())
-	p.stop = stop
-	changes, unsubscribe := p.store.SubscribeLeadership()
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		defer unsubscribe()
-		raftstore.WhileLeader(ctx, changes, p.lead)
-	}()
-}
-
-// Close stops the proposer and waits for it; it is safe to call more than once.
-func (p *riskProposer) Close() error {
-	if p.stop != nil {
-		p.stop()
-	}
-	p.wg.Wait()
-	return nil
+	p.start(p.store, p.lead)
 }
 
 func (p *riskProposer) lead(ctx context.Context) {
