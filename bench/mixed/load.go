@@ -54,7 +54,7 @@ func (s *kindStats) fail(counter *atomic.Int64, key, msg string) {
 // generator sends a timeline of requests from a pool of workers over pooled keep-alive
 // connections and measures each one.
 type generator struct {
-	tl      timeline
+	tl      benchkit.Timeline
 	deck    []int // kinds, see deck
 	tgt     *target
 	client  *fasthttp.HostClient
@@ -75,7 +75,7 @@ type generator struct {
 // wake-up (timer slack) and the hand-off to a worker take 0.05–0.3 ms on an idle machine.
 const lateLimit = time.Millisecond
 
-func newGenerator(tl timeline, d []int, tgt *target, addr string, workers int, timeout time.Duration, seed uint64) *generator {
+func newGenerator(tl benchkit.Timeline, d []int, tgt *target, addr string, workers int, timeout time.Duration, seed uint64) *generator {
 	g := &generator{tl: tl, deck: d, tgt: tgt, workers: workers, timeout: timeout, seed: seed, stats: make([]kindStats, len(kinds)),
 		// One connection per worker at most: a worker has one request in flight at a time.
 		client: &fasthttp.HostClient{Addr: addr, MaxConns: workers, ReadTimeout: timeout, WriteTimeout: timeout,
@@ -100,7 +100,7 @@ func (g *generator) run(ctx context.Context, start time.Time) {
 			g.worker(ch, uint64(w))
 		}()
 	}
-	pace(ctx, g.tl, start, ch)
+	benchkit.Pace(ctx, g.tl, start, ch)
 	wg.Wait()
 }
 
@@ -109,7 +109,7 @@ func (g *generator) windowStart() time.Time { return g.windowStartAt(g.start) }
 
 // windowStartAt is when the first measured request is due on a timeline that starts at start.
 func (g *generator) windowStartAt(start time.Time) time.Time {
-	return start.Add(g.tl.due(g.tl.slotsIn(g.tl.warmup)))
+	return start.Add(g.tl.Due(g.tl.SlotsIn(g.tl.Warmup)))
 }
 
 // worker sends the requests it is handed until ch closes, one at a time.
@@ -120,7 +120,7 @@ func (g *generator) worker(ch <-chan int64, id uint64) {
 	defer fasthttp.ReleaseResponse(resp)
 	var uri []byte
 	for i := range ch {
-		due := g.start.Add(g.tl.due(i))
+		due := g.start.Add(g.tl.Due(i))
 		k := g.deck[i%int64(len(g.deck))]
 		uri = g.prepare(req, uri, &kinds[k], i, rng)
 		n := g.inFlight.Add(1)
@@ -170,7 +170,7 @@ var acceptedOne = []byte(`"accepted":1`)
 // in the latency histograms too (a timeout at its full length).
 func (g *generator) record(i int64, k int, due, sent, done time.Time, resp *fasthttp.Response, err error) {
 	code := resp.StatusCode()
-	if !g.tl.measured(i) {
+	if !g.tl.Measured(i) {
 		g.warmSent.Add(1)
 		if err != nil || code < 200 || code > 299 {
 			g.warmFailed.Add(1)

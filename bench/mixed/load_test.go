@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/valyala/fasthttp"
 
+	"paimon/bench/internal/benchkit"
 	"paimon/fund/fundtest"
 )
 
@@ -51,7 +52,7 @@ func TestGenerator(t *testing.T) {
 	holders := []string{"0x00000000000000000000000000000000000000aa"}
 	tgt := &target{base: "http://" + ln.Addr().String(), token: "tok", holders: []common.Address{fundtest.Addr("holder")},
 		hexes: holders, assets: []string{"0xasset"}}
-	tl := timeline{rate: 600, warmup: 100 * time.Millisecond, duration: 500 * time.Millisecond}
+	tl := benchkit.Timeline{Rate: 600, Warmup: 100 * time.Millisecond, Duration: 500 * time.Millisecond}
 	g := newGenerator(tl, deck(mix, 1), tgt, ln.Addr().String(), 8, time.Second, 1)
 	g.run(context.Background(), time.Now().Add(10*time.Millisecond))
 

@@ -121,7 +121,7 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 	}
 	defer benchkit.RemoveTemp(tmp, o.keep, &err)
 
-	tl := timeline{rate: o.rate, warmup: o.warmup, duration: o.duration}
+	tl := benchkit.Timeline{Rate: o.rate, Warmup: o.warmup, Duration: o.duration}
 	rep := &report{Time: time.Now().UTC(), Command: command, Machine: machineInfo(repo), Mix: formatMix(o.mix), Settings: map[string]any{
 		"rate": o.rate, "duration": o.duration.String(), "warmup": o.warmup.String(), "mix": o.mixText, "workers": o.workers,
 		"timeout": o.timeout.String(), "seed": o.seed, "dataSeed": o.spec.Seed, "holders": o.spec.Holders, "navHours": o.spec.NavHours,
@@ -163,7 +163,7 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 	g := newGenerator(tl, deck(o.mix, o.seed), tgt, n.HTTPAddr, o.workers, o.timeout, o.seed)
 	fmt.Printf("\nmix: %s\n", rep.Mix)
 	fmt.Printf("open loop: %s req/s for %s (after a %s warm-up), %d workers, timeout %s: %s requests\n",
-		benchkit.Thousands(o.rate), o.duration, o.warmup, o.workers, o.timeout, benchkit.Thousands(int(tl.total())))
+		benchkit.Thousands(o.rate), o.duration, o.warmup, o.workers, o.timeout, benchkit.Thousands(int(tl.Total())))
 	start := time.Now().Add(100 * time.Millisecond) // every worker waits for its first request
 	var before, after sample
 	sampled := make(chan struct{})

@@ -99,7 +99,7 @@ type report struct {
 
 // results fills the report's measurements from a finished generator.
 func (r *report) results(g *generator, mix []mixEntry) {
-	r.Planned = g.tl.total() - g.tl.slotsIn(g.tl.warmup)
+	r.Planned = g.tl.Total() - g.tl.SlotsIn(g.tl.Warmup)
 	r.Sent = g.sent.Load()
 	r.Warmup.Sent, r.Warmup.Failed = g.warmSent.Load(), g.warmFailed.Load()
 	if last := g.lastDone.Load(); last > 0 {
@@ -142,7 +142,7 @@ func (r *report) results(g *generator, mix []mixEntry) {
 	// The generator kept up when nearly every request left on time (P99 less than 1 ms late)
 	// and it never ran out of workers.
 	r.Generator.KeptUp = r.Generator.LateMs.P99 < benchkit.Millis(lateLimit) && r.Generator.MaxInFlight < int64(g.workers)
-	r.setVerdict(g.tl.rate)
+	r.setVerdict(g.tl.Rate)
 }
 
 // setVerdict judges the run against DESIGN.md's target.

@@ -3,39 +3,15 @@ package main
 import (
 	"net/netip"
 	"testing"
-)
 
-func TestSourceAddr(t *testing.T) {
-	for _, tc := range []struct {
-		i, perIP int
-		want     string
-	}{
-		{0, 1000, "127.0.0.1"},
-		{999, 1000, "127.0.0.1"},
-		{1000, 1000, "127.0.0.2"},
-		{19799, 1000, "127.0.0.20"},
-		{253, 1, "127.0.0.254"},
-		{254, 1, "127.0.1.1"}, // .255 and .0 are skipped
-		{254*256 + 3, 1, "127.1.0.4"},
-		{maxSources - 1, 1, "127.255.255.254"},
-	} {
-		got, err := sourceAddr(tc.i, tc.perIP)
-		if err != nil || got.String() != tc.want {
-			t.Errorf("sourceAddr(%d, %d) = %v, %v; want %s", tc.i, tc.perIP, got, err, tc.want)
-		}
-	}
-	for _, bad := range [][2]int{{-1, 10}, {0, 0}, {maxSources, 1}} {
-		if a, err := sourceAddr(bad[0], bad[1]); err == nil {
-			t.Errorf("sourceAddr(%d, %d) = %v", bad[0], bad[1], a)
-		}
-	}
-}
+	"paimon/bench/internal/benchkit"
+)
 
 func TestSourceAddrsRespectThePerIPLimit(t *testing.T) {
 	const n, perIP = 20000, 1000
 	count := map[netip.Addr]int{}
 	for i := range n {
-		a, err := sourceAddr(i, perIP)
+		a, err := benchkit.SourceAddr(i, perIP)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -94,7 +94,7 @@ func parseFlags(args []string) (*options, error) {
 		return nil, errors.New("-workers must be ≥ 0, -per-ip and -dial-concurrency ≥ 1, -read-buffer ≥ 256")
 	case o.settle < 0 || o.gcWait < 0 || o.drain < time.Second:
 		return nil, errors.New("-settle and -gc-wait must be ≥ 0, -drain ≥ 1s")
-	case sourcesNeeded(o.conns, o.perIP) > maxSources:
+	case sourcesNeeded(o.conns, o.perIP) > benchkit.MaxSources:
 		return nil, fmt.Errorf("-conns %d at -per-ip %d needs more source addresses than 127.0.0.0/8 has", o.conns, o.perIP)
 	}
 	if o.node != "" {

@@ -10,11 +10,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -181,7 +179,7 @@ var writeBuffers = &sync.Pool{}
 // connect dials connection i from its source address, upgrades with the token, subscribes,
 // waits for "subscribed" and leaves the connection to its reader.
 func (w *worker) connect(ctx context.Context, i int) {
-	src, err := sourceAddr(i, w.o.perIP)
+	src, err := benchkit.SourceAddr(i, w.o.perIP)
 	if err != nil {
 		w.fail(&w.failed, &w.firstError, err.Error())
 		return
@@ -215,7 +213,7 @@ func (w *worker) connect(ctx context.Context, i int) {
 	for {
 		_, r, err := ws.NextReader()
 		if err == nil {
-			buf, err = readMessage(r, buf[:0])
+			buf, err = benchkit.ReadMessage(r, buf[:0])
 		}
 		if err != nil {
 			ws.Close()
@@ -260,7 +258,7 @@ func (w *worker) read(c *client, buf []byte) {
 	for {
 		_, r, err := c.ws.NextReader()
 		if err == nil {
-			buf, err = readMessage(r, buf[:0])
+			buf, err = benchkit.ReadMessage(r, buf[:0])
 		}
 		if err != nil {
 			w.ended(c, err)
@@ -293,23 +291,6 @@ func (w *worker) keepSample(p []byte) {
 	w.sample = string(p[:min(len(p), 600)])
 }
 
-// readMessage reads the rest of a message into buf, growing it as needed.
-func readMessage(r io.Reader, buf []byte) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
-}
-
 // ended records why a subscribed connection ended, unless the worker is closing it.
 func (w *worker) ended(c *client, err error) {
 	c.open.Store(false)
@@ -317,7 +298,7 @@ func (w *worker) ended(c *client, err error) {
 	if w.quitting.Load() {
 		return
 	}
-	why, detail := closeReason(err)
+	why, detail := benchkit.CloseReason(err)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.closed++
@@ -325,20 +306,6 @@ func (w *worker) ended(c *client, err error) {
 	if w.firstClose == "" {
 		w.firstClose = detail
 	}
-}
-
-// closeReason names how a connection ended: its close code, or the kind of network error.
-func closeReason(err error) (why, detail string) {
-	var ce *websocket.CloseError
-	switch {
-	case errors.As(err, &ce):
-		return strconv.Itoa(ce.Code), fmt.Sprintf("close %d %q", ce.Code, ce.Text)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "eof", err.Error()
-	case errors.Is(err, syscall.ECONNRESET):
-		return "reset", err.Error()
-	}
-	return "error", err.Error()
 }
 
 // snapshot is a report of the worker's state.

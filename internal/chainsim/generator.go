@@ -252,12 +252,19 @@ func (g *generator) setPrice(tx *genTx, i int) bool {
 
 func (g *generator) price(tx *genTx) bool { return g.setPrice(tx, g.rng.IntN(len(g.m.tokens))) }
 
+// HolderAddr is the address of the n-th holder (from 0) the generator of seed creates: a load
+// tool that watches the holders' accounts (bench/seedplan's WebSocket clients) knows them
+// before they appear on the chain.
+func HolderAddr(seed int64, n int) common.Address {
+	return fundtest.Addr(fmt.Sprintf("chainsim %d: holder %d", seed, n))
+}
+
 // deposit subscribes 100 to 1,000,000 USDT (skewed to small tickets) at the current NAV, from
 // a new holder while there is room for one half of the time, else from a known one.
 func (g *generator) deposit(tx *genTx) bool {
 	m := g.m
 	if n := len(m.holders); n < g.holders && (n == 0 || g.rng.IntN(2) == 0) {
-		m.holders = append(m.holders, holder{addr: fundtest.Addr(fmt.Sprintf("chainsim %d: holder %d", g.seed, n))})
+		m.holders = append(m.holders, holder{addr: HolderAddr(g.seed, n)})
 	}
 	h := &m.holders[g.rng.IntN(len(m.holders))]
 	assets := fromFloat(math.Pow(10, 2+4*math.Pow(g.rng.Float64(), 1.5)), 2)

@@ -6,7 +6,8 @@
 // scripts/test.sh starts one cluster for the whole suite and exports its DSN as
 // PAIMON_TEST_POSTGRES; NewDatabase then creates a fresh database in it. Without that variable
 // each test binary starts one shared cluster on first use (a package using it stops it from its
-// TestMain with Main). Tests that stop and start PostgreSQL get a cluster of their own with Start.
+// TestMain with Main). Tests that stop and start PostgreSQL get a cluster of their own with Start;
+// New is the same outside a test.
 package pgtest
 
 import (
@@ -171,6 +172,16 @@ func Start(t testing.TB) *Cluster {
 	t.Cleanup(c.remove)
 	return c
 }
+
+// New starts a cluster outside a test (bench/seedplan runs one for its nodes); Close stops
+// and removes it.
+func New() (*Cluster, error) { return newCluster() }
+
+// Close stops the server and removes its folder.
+func (c *Cluster) Close() { c.remove() }
+
+// LogPath is the server's log file.
+func (c *Cluster) LogPath() string { return filepath.Join(c.dir, "postgres.log") }
 
 // Stop stops the server (immediately, as a crash would); Start brings it back on the same port.
 func (c *Cluster) Stop(t testing.TB) {

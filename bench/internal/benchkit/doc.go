@@ -3,7 +3,7 @@
 // free loopback ports, loaded with a generated data set), describing the machine, a latency
 // histogram, and the number formats of their reports.
 //
-// The runners (bench/httpbench, bench/mixed, bench/cluster, bench/ws) are separate commands
+// The runners (bench/httpbench, bench/mixed, bench/cluster, bench/ws, bench/seedplan) are separate commands
 // with their own flags, phases and report layouts; benchkit has only the parts in which they
 // do not differ. It prints nothing except where a function says so, and keeps no
 // package-level state.

@@ -1,4 +1,4 @@
-package main
+package benchkit
 
 import (
 	"context"
@@ -6,35 +6,35 @@ import (
 	"time"
 )
 
-// timeline is the open-loop schedule: request i is due at start + i/rate, whether or not the
-// requests before it have been answered. The first warmup's worth of requests is sent but not
-// measured.
-type timeline struct {
-	rate     int // requests per second
-	warmup   time.Duration
-	duration time.Duration // measured, after the warm-up
+// Timeline is an open-loop schedule: request i is due at start + i/Rate, whether or not the
+// requests before it have been answered. The first Warmup's worth of requests is sent but not
+// measured. bench/mixed and bench/seedplan drive their load with it.
+type Timeline struct {
+	Rate     int // requests per second
+	Warmup   time.Duration
+	Duration time.Duration // measured, after the warm-up
 }
 
-// total returns how many requests the timeline holds (warm-up and measured).
-func (t timeline) total() int64 { return t.slotsIn(t.warmup + t.duration) }
+// Total returns how many requests the timeline holds (warm-up and measured).
+func (t Timeline) Total() int64 { return t.SlotsIn(t.Warmup + t.Duration) }
 
-// slotsIn returns how many requests are due in the first d of the timeline.
-func (t timeline) slotsIn(d time.Duration) int64 {
+// SlotsIn returns how many requests are due in the first d of the timeline.
+func (t Timeline) SlotsIn(d time.Duration) int64 {
 	// The last slot due before d: ceil(d·rate/1s), in integers so that nothing drifts.
-	n := int64(d) * int64(t.rate)
+	n := int64(d) * int64(t.Rate)
 	return (n + int64(time.Second) - 1) / int64(time.Second)
 }
 
-// due returns when request i is due, from the start of the timeline. Integer arithmetic:
+// Due returns when request i is due, from the start of the timeline. Integer arithmetic:
 // request 1,000,000 at 2,000 req/s is due at exactly 500 s.
-func (t timeline) due(i int64) time.Duration {
-	return time.Duration(i * int64(time.Second) / int64(t.rate))
+func (t Timeline) Due(i int64) time.Duration {
+	return time.Duration(i * int64(time.Second) / int64(t.Rate))
 }
 
-// measured reports whether request i falls after the warm-up.
-func (t timeline) measured(i int64) bool { return i >= t.slotsIn(t.warmup) }
+// Measured reports whether request i falls after the warm-up.
+func (t Timeline) Measured(i int64) bool { return i >= t.SlotsIn(t.Warmup) }
 
-// pace hands the requests of t out on ch at their due times, start + due(i), in order, and
+// Pace hands the requests of t out on ch at their due times, start + Due(i), in order, and
 // closes ch after the last one or when ctx is done. ch is unbuffered: a request is handed to
 // a worker that is free, and when every worker is busy the next one waits, so it is sent late
 // and its latency, measured from its due time, includes that wait (no coordinated omission).
@@ -43,11 +43,11 @@ func (t timeline) measured(i int64) bool { return i >= t.slotsIn(t.warmup) }
 // runtime waits for its timers in epoll_wait, whose timeout is in whole milliseconds, so a
 // timer fires up to ~1 ms late (0.5 ms typically), which would be counted as the node's
 // latency. A blocking nanosleep wakes within the kernel's timer slack (50 µs).
-func pace(ctx context.Context, t timeline, start time.Time, ch chan<- int64) {
+func Pace(ctx context.Context, t Timeline, start time.Time, ch chan<- int64) {
 	defer close(ch)
-	total := t.total()
+	total := t.Total()
 	for i := int64(0); i < total; i++ {
-		due := start.Add(t.due(i))
+		due := start.Add(t.Due(i))
 		for {
 			if ctx.Err() != nil {
 				return
