@@ -84,6 +84,11 @@ func TestFormationInAnyOrderAndFollowerWrites(t *testing.T) {
 			t.Fatalf("cluster status: %v", st)
 		}
 	}
+	// A report is a local read like any other: a follower that hears from its leader serves
+	// it (it refused every one with STALE_READ, judging itself stale within 0 s).
+	if r := c.do(f, "GET", "/v1/reports/daily?date=2025-01-06", viewerToken, nil); r.status != 200 || r.header.Get("X-Paimon-Node") != c.cfgs[f].Node.ID {
+		t.Fatalf("a report on follower node%d: %d %s, served by %q", f+1, r.status, r.body, r.header.Get("X-Paimon-Node"))
+	}
 }
 
 func TestLinearizableReadsSeeAcknowledgedWrites(t *testing.T) {

@@ -21,6 +21,11 @@ func (s *Server) serveReport(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if err != nil {
 		return err
 	}
+	// The read level (a local read with the configured max_staleness): without it, a follower
+	// judged itself stale within 0 s and refused every report with STALE_READ.
+	if err := s.parseConsistency(ctx, rc); err != nil {
+		return err
+	}
 	if err := s.ensureConsistency(rc); err != nil {
 		return err
 	}
