@@ -179,9 +179,10 @@ func (c *Cache) Get(dst []byte, class Class, group, key []byte) ([]byte, uint64,
 	return append(dst[:start], v[headerSize:]...), index, true
 }
 
-// Set stores body for key, built from the state at index. A value built before the class's or
-// its group's last invalidation is not stored.
-func (c *Cache) Set(class Class, group, key []byte, index uint64, body []byte) {
+// Set stores body for key, built from the state at index; body may come in parts (a header of
+// the caller's and the bytes), which are stored as one value. A value built before the
+// class's or its group's last invalidation is not stored.
+func (c *Cache) Set(class Class, group, key []byte, index uint64, body ...[]byte) {
 	if index < c.version[class].Load() || (group != nil && index < c.groups[class][bucket(group)].Load()) {
 		return
 	}
@@ -189,18 +190,29 @@ func (c *Cache) Set(class Class, group, key []byte, index uint64, body []byte) {
 	var hdr [headerSize]byte
 	binary.BigEndian.PutUint64(hdr[1:9], uint64(c.now().UnixNano()+c.ttl[class]))
 	binary.BigEndian.PutUint64(hdr[9:17], index)
-	v := make([]byte, 0, headerSize+len(body))
-	if len(body) > bigThreshold {
+	n := 0
+	for _, b := range body {
+		n += len(b)
+	}
+	v := make([]byte, 0, headerSize+n)
+	if n > bigThreshold {
 		// fastcache stores a big value as several entries, so header and body cannot be
 		// written at once: the body goes first, with its own copy of the header, then the
 		// header. Get serves the body only if both headers match, so two Sets racing on one
 		// key never pair one's header (index) with the other's body.
 		hdr[0] = flagBig
-		c.fc.SetBig(bigKey(k[:0:0], class, key), append(append(v, hdr[:]...), body...))
+		c.fc.SetBig(bigKey(k[:0:0], class, key), appendAll(append(v, hdr[:]...), body))
 		c.fc.Set(k, hdr[:])
 		return
 	}
-	c.fc.Set(k, append(append(v, hdr[:]...), body...))
+	c.fc.Set(k, appendAll(append(v, hdr[:]...), body))
+}
+
+func appendAll(dst []byte, parts [][]byte) []byte {
+	for _, b := range parts {
+		dst = append(dst, b...)
+	}
+	return dst
 }
 
 // Invalidate makes every value of class built before index a miss.

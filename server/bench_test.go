@@ -45,6 +45,29 @@ func cachedPaths(t testing.TB, n *testNode) map[string][2]string {
 	}
 }
 
+// encodedReads are cached reads with an Accept-Encoding (path, Accept-Encoding, If-None-Match,
+// the Content-Encoding of the answer), read after cachedPaths and loadDataset: the NAV
+// history in each coding, the overview (under minCompressBytes: identity for every client)
+// and a 304.
+var encodedReads = map[string][4]string{
+	"nav_gzip":      {"/v1/fund/nav/history", "gzip", "", "gzip"},
+	"nav_br":        {"/v1/fund/nav/history", "gzip, deflate, br, zstd", "", "br"},
+	"nav_zstd":      {"/v1/fund/nav/history", "zstd;q=1, br;q=0.5", "", "zstd"},
+	"nav_identity":  {"/v1/fund/nav/history", "identity", "", ""},
+	"nav_gzip_304":  {"/v1/fund/nav/history", "gzip", "*", ""},
+	"overview_gzip": {"/v1/fund/overview", "gzip, br", "", ""},
+}
+
+// encodedCtx is handlerCtx with the headers of an encodedReads row.
+func encodedCtx(r [4]string) *fasthttp.RequestCtx {
+	ctx := handlerCtx(r[0], "")
+	ctx.Request.Header.Set("Accept-Encoding", r[1])
+	if r[2] != "" {
+		ctx.Request.Header.Set("If-None-Match", r[2])
+	}
+	return ctx
+}
+
 // TestCachedReadsDoNotAllocate is the zero-allocation target of the read path: a cache hit
 // (anonymous, with a token or with a wallet session) allocates nothing.
 func TestCachedReadsDoNotAllocate(t *testing.T) {
@@ -68,6 +91,25 @@ func TestCachedReadsDoNotAllocate(t *testing.T) {
 			}
 		})
 	}
+	m := newTestNode(t) // the walkthrough's NAV history is too small to compress
+	loadDataset(t, m)
+	for name, r := range encodedReads {
+		t.Run(name, func(t *testing.T) {
+			ctx := encodedCtx(r)
+			m.srv.Handler(ctx) // warm: renders the representation
+			m.srv.Handler(ctx)
+			if st := ctx.Response.StatusCode(); st != 200 && st != 304 || string(ctx.Response.Header.ContentEncoding()) != r[3] {
+				t.Fatalf("%s (%s): %d, Content-Encoding %q", r[0], r[1], st, ctx.Response.Header.ContentEncoding())
+			}
+			allocs := testing.AllocsPerRun(200, func() {
+				ctx.Response.Reset()
+				m.srv.Handler(ctx)
+			})
+			if allocs != 0 {
+				t.Fatalf("%s (%s): %.1f allocations per cached request, want 0", r[0], r[1], allocs)
+			}
+		})
+	}
 }
 
 func BenchmarkCachedRead(b *testing.B) {
@@ -82,6 +124,21 @@ func BenchmarkCachedRead(b *testing.B) {
 				ctx.Response.Reset()
 				n.srv.Handler(ctx)
 			}
+		})
+	}
+	m := newTestNode(b) // the walkthrough's NAV history is too small to compress
+	loadDataset(b, m)
+	for name, r := range encodedReads {
+		b.Run(name, func(b *testing.B) {
+			ctx := encodedCtx(r)
+			m.srv.Handler(ctx)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				ctx.Response.Reset()
+				m.srv.Handler(ctx)
+			}
+			b.ReportMetric(float64(len(ctx.Response.Body())), "body-bytes")
 		})
 	}
 }

@@ -3,6 +3,8 @@ package server
 import (
 	"time"
 
+	"github.com/cespare/xxhash/v2"
+
 	"paimon/auth"
 	"paimon/cache"
 	"paimon/fund"
@@ -87,7 +89,8 @@ func (u *CacheUpdater) Applied(ch *fund.Changes) {
 		// A view is re-rendered when any class it depends on changed, which may not be its own
 		// class: invalidate before writing through, so no older rendering can win a race.
 		c.Invalidate(cc, idx)
-		c.Set(cc, nil, []byte(v.Name), idx, v.Body)
+		p := entryPrefix(encIdentity, xxhash.Sum64(v.Body))
+		c.Set(cc, nil, []byte(v.Name), idx, p[:], v.Body)
 	}
 }
 

@@ -165,7 +165,9 @@ func hasQuery(args *fasthttp.Args) bool {
 	return false
 }
 
-// serveRead is the read path: consistency check, cache, then the local replica on a miss.
+// serveRead is the read path: consistency check, cache, then the local replica on a miss. The
+// cache holds each rendering's representations (encoding.go) under the identity key and its
+// variant keys; a request looks up the one its Accept-Encoding chooses.
 func (s *Server) serveRead(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if err := s.ensureConsistency(rc); err != nil {
 		return err
@@ -176,26 +178,42 @@ func (s *Server) serveRead(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if err != nil {
 		return err
 	}
+	enc := negotiate(ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding))
+	key := variantKey(t.key, enc)
 	// Load the applied index before looking in the cache: a valid cached value reflects the
 	// state at least at this index (see package cache).
 	applied := s.store.AppliedIndex()
 	bp := s.bufs.Get().(*[]byte)
-	body, idx, ok := s.cache.Get((*bp)[:0], t.class, t.group, t.key)
-	if ok {
-		s.respond(ctx, body, max(idx, applied))
-		*bp = body[:0]
+	entry, idx, ok := s.cache.Get((*bp)[:0], t.class, t.group, key)
+	if ok && s.respondEntry(ctx, entry, max(idx, applied)) {
+		*bp = entry[:0]
 		s.bufs.Put(bp)
 		return nil
 	}
+	if enc != encIdentity {
+		// This representation is not cached: make it once from the identity bytes if they are.
+		if entry, idx, ok = s.cache.Get(entry[:0], t.class, t.group, t.key); ok {
+			if _, _, _, valid := splitEntry(entry); valid {
+				v := variantEntry(entry, enc)
+				s.cache.Set(t.class, bytes.Clone(t.group), bytes.Clone(key), idx, v)
+				s.respondEntry(ctx, v, max(idx, applied))
+				*bp = entry[:0]
+				s.bufs.Put(bp)
+				return nil
+			}
+		}
+	}
+	*bp = entry[:0]
 	s.bufs.Put(bp)
 	// The miss path hands copies to code that may keep them, so that the hit path's buffers
 	// stay on the stack.
 	miss := readTarget{class: t.class, view: t.view, group: bytes.Clone(t.group), key: bytes.Clone(t.key)}
-	return s.serveMiss(ctx, rc, miss, addr)
+	return s.serveMiss(ctx, rc, miss, addr, enc)
 }
 
-// serveMiss answers a read the cache did not have from the local replica and caches it.
-func (s *Server) serveMiss(ctx *fasthttp.RequestCtx, rc *reqCtx, t readTarget, addr [20]byte) error {
+// serveMiss answers a read the cache did not have from the local replica and caches its
+// identity bytes, and the representation in enc when that is another.
+func (s *Server) serveMiss(ctx *fasthttp.RequestCtx, rc *reqCtx, t readTarget, addr [20]byte, enc encoding) error {
 	v, err := s.store.Read()
 	if err != nil {
 		return err
@@ -205,18 +223,55 @@ func (s *Server) serveMiss(ctx *fasthttp.RequestCtx, rc *reqCtx, t readTarget, a
 	if err != nil {
 		return err
 	}
-	s.cache.Set(t.class, t.group, t.key, v.Index, body)
-	s.respond(ctx, body, v.Index)
+	entry := identityEntry(body)
+	s.cache.Set(t.class, t.group, t.key, v.Index, entry)
+	if enc != encIdentity {
+		entry = variantEntry(entry, enc)
+		s.cache.Set(t.class, t.group, variantKey(t.key, enc), v.Index, entry)
+	}
+	s.respondEntry(ctx, entry, v.Index)
 	return nil
 }
 
+// respond answers with JSON built for this request (a write's result) at index.
 func (s *Server) respond(ctx *fasthttp.RequestCtx, body []byte, index uint64) {
+	s.indexHeaders(ctx, index)
+	ctx.SetBody(body)
+}
+
+func (s *Server) indexHeaders(ctx *fasthttp.RequestCtx, index uint64) {
 	var num [20]byte
 	h := &ctx.Response.Header
 	h.SetContentType(contentJSON)
 	h.SetBytesV("X-Paimon-Index", strconv.AppendUint(num[:0], index, 10))
 	h.Set("X-Paimon-Node", s.cfg.NodeID)
+}
+
+// respondEntry answers with a cache entry: its bytes, coding and entity tag, or 304 Not
+// Modified when If-None-Match names that tag. It reports false for bytes that are not an
+// entry.
+func (s *Server) respondEntry(ctx *fasthttp.RequestCtx, entry []byte, index uint64) bool {
+	enc, hash, body, ok := splitEntry(entry)
+	if !ok {
+		return false
+	}
+	var tag [24]byte
+	s.indexHeaders(ctx, index)
+	h := &ctx.Response.Header
+	h.Set(fasthttp.HeaderVary, fasthttp.HeaderAcceptEncoding)
+	etag := appendETag(tag[:0], hash, enc)
+	h.SetBytesV(fasthttp.HeaderETag, etag)
+	if inm := ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 && noneMatch(inm, etag) {
+		// The headers stay (ETag, Vary: RFC 9110 §15.4.5); no body.
+		ctx.Response.ResetBody()
+		ctx.SetStatusCode(fasthttp.StatusNotModified)
+		return true
+	}
+	if enc != encIdentity {
+		h.Set(fasthttp.HeaderContentEncoding, encodingNames[enc])
+	}
 	ctx.SetBody(body)
+	return true
 }
 
 // build answers a read from the local replica: the route's view, or its renderer.

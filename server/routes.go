@@ -211,6 +211,10 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	if err := s.dispatch(ctx, &rc, methodOK); err != nil {
 		s.writeError(ctx, err)
 	}
+	if routes[id].read == nil {
+		// A cached read carries its representations in the cache (serveRead).
+		compressOnTheFly(ctx)
+	}
 	s.metrics.observe(id, ctx.Response.StatusCode(), start)
 }
 

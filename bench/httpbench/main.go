@@ -41,11 +41,31 @@ const (
 	targetOverviewSession = "GET /v1/fund/overview (session)"
 	// The risk status: a public materialized view served from the cache like the overview.
 	targetRisk = "GET /v1/risk/status"
+	// The NAV history with an Accept-Encoding: its compressed representation from the cache.
+	targetNavGzip = "GET /v1/fund/nav/history (gzip)"
+	targetNavBr   = "GET /v1/fund/nav/history (br)"
+	targetNavZstd = "GET /v1/fund/nav/history (zstd)"
 )
 
 var targetKeys = map[string]string{
 	"bare": targetBare, "overview": targetOverview, "nav": targetNav, "account": targetAccount,
 	"overview_token": targetOverviewToken, "overview_session": targetOverviewSession, "risk": targetRisk,
+	"nav_gzip": targetNavGzip, "nav_br": targetNavBr, "nav_zstd": targetNavZstd,
+}
+
+// targetEncoding is the Accept-Encoding a target sends (none: wrk sends no such header).
+var targetEncoding = map[string]string{targetNavGzip: "gzip", targetNavBr: "br", targetNavZstd: "zstd"}
+
+// sizedReads are the cached reads whose bytes per response the run prints in every coding
+// (path, whether it needs the token).
+var sizedReads = []struct {
+	path string
+	auth bool
+}{
+	{"/v1/fund/overview", false}, {"/v1/fund/nav/history", false}, {"/v1/fund/nav/history?interval=1h&limit=1000", false},
+	{"/v1/fund/tiers", false}, {"/v1/fund/flows", false}, {"/v1/fund/assets", false}, {"/v1/prices", false},
+	{"/v1/risk/status", false}, {"/v1/fund/fees", true}, {"/v1/transactions", true}, {"/v1/redemptions", true},
+	{"/v1/audit", true},
 }
 
 type options struct {
@@ -77,7 +97,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.spec.NavHours, "nav-hours", o.spec.NavHours, "data set: hourly NAV points (8760 = a year)")
 	fs.IntVar(&o.spec.Redemptions, "redemptions", o.spec.Redemptions, "data set: redemption requests")
 	fs.IntVar(&o.maxBody, "max-body", 1<<20, "largest POST /v1/admin/logs body in bytes (the node's http.max_body_bytes)")
-	targets := fs.String("targets", "bare,overview,nav,account", "comma-separated targets: bare, overview, nav, account, overview_token, overview_session, risk")
+	targets := fs.String("targets", "bare,overview,nav,account", "comma-separated targets: bare, overview, nav, account, overview_token, overview_session, risk, nav_gzip, nav_br, nav_zstd")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary folder (binaries, data, node log)")
 	fs.StringVar(&o.nodeLogLevel, "node-log-level", "warn", "the node's -log-level")
@@ -90,7 +110,7 @@ func parseFlags(args []string) (*options, error) {
 	for _, t := range strings.Split(*targets, ",") {
 		name, ok := targetKeys[strings.TrimSpace(t)]
 		if !ok {
-			return nil, fmt.Errorf("-targets: unknown target %q (want bare, overview, nav, account, overview_token, overview_session, risk)", t)
+			return nil, fmt.Errorf("-targets: unknown target %q (want bare, overview, nav, account, overview_token, overview_session, risk, nav_gzip, nav_br, nav_zstd)", t)
 		}
 		o.targets = append(o.targets, name)
 	}
@@ -206,9 +226,17 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 		targetBare: "http://" + bareAddr + "/v1/fund/overview", targetOverview: n.Base + "/v1/fund/overview",
 		targetNav: n.Base + "/v1/fund/nav/history", targetAccount: n.Base + account,
 		targetOverviewToken: n.Base + "/v1/fund/overview", targetOverviewSession: n.Base + "/v1/fund/overview",
-		targetRisk: n.Base + "/v1/risk/status",
+		targetRisk:    n.Base + "/v1/risk/status",
+		targetNavGzip: n.Base + "/v1/fund/nav/history", targetNavBr: n.Base + "/v1/fund/nav/history", targetNavZstd: n.Base + "/v1/fund/nav/history",
 	}
 	scripts := map[string]string{targetAccount: script, targetOverviewToken: script}
+	for t, enc := range targetEncoding {
+		s := filepath.Join(tmp, "accept-"+enc+".lua")
+		if err := os.WriteFile(s, []byte(fmt.Sprintf("wrk.headers[\"Accept-Encoding\"] = %q\n", enc)), 0o600); err != nil {
+			return err
+		}
+		scripts[t] = s
+	}
 	if slices.Contains(o.targets, targetOverviewSession) {
 		// A wallet session: a fresh key signs the login message (EIP-191), as a user would.
 		tok, err := walletLogin(ctx, n)
@@ -225,13 +253,17 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 	size := map[string]int{targetBare: len(overview), targetOverviewToken: len(overview), targetOverviewSession: len(overview)}
 	for _, t := range o.targets {
 		if _, known := size[t]; !known {
-			b, err := n.Get(ctx, strings.TrimPrefix(urls[t], n.Base), t == targetAccount)
+			b, _, err := getEncoded(ctx, n, strings.TrimPrefix(urls[t], n.Base), t == targetAccount, targetEncoding[t])
 			if err != nil {
 				return err
 			}
 			size[t] = len(b)
 		}
 	}
+	if rep.Sizes, err = responseSizes(ctx, n); err != nil {
+		return err
+	}
+	printSizes(rep.Sizes)
 	warm := "no warm-up"
 	if o.warmup > 0 {
 		warm = "after a " + o.warmup.String() + " warm-up"
@@ -251,7 +283,7 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("  %-28s %10s req/s  p50 %-8s p99 %-8s errors %d\n    %s\n", t, benchkit.Thousands(int(res.RequestsPerSec+0.5)),
+			fmt.Printf("  %-34s %10s req/s  p50 %-8s p99 %-8s errors %d\n    %s\n", t, benchkit.Thousands(int(res.RequestsPerSec+0.5)),
 				benchkit.FormatMs(res.LatencyMs["p50"]), benchkit.FormatMs(res.LatencyMs["p99"]), res.errors(), line)
 			runs[t] = append(runs[t], *res)
 			lines[t] = line

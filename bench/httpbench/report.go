@@ -68,6 +68,7 @@ type report struct {
 	Settings map[string]any `json:"settings"`
 	Load     map[string]any `json:"load"`
 	Results  []result       `json:"results"`
+	Sizes    []sizeRow      `json:"sizes"` // bytes per response of the cached reads in each coding
 }
 
 // setRatios fills RatioToBare from the bare handler's result, if it ran.
@@ -100,27 +101,54 @@ func (r *report) printTable() {
 	if multi {
 		fmt.Printf("median of %d rounds per target; spread = slowest–fastest round\n", len(r.Results[0].Runs))
 	}
-	fmt.Printf("%-28s %8s %10s %9s %9s %8s %7s", "target", "body", "req/s", "P50", "P99", "vs bare", "errors")
+	fmt.Printf("%-34s %8s %10s %9s %9s %8s %7s", "target", "body", "req/s", "P50", "P99", "vs bare", "errors")
 	if multi {
 		fmt.Printf(" %15s", "spread req/s")
 	}
 	fmt.Println()
-	fmt.Println(strings.Repeat("-", 84+16*boolInt(multi)))
+	fmt.Println(strings.Repeat("-", 90+16*boolInt(multi)))
 	for _, x := range r.Results {
 		ratio := "-"
 		if x.RatioToBare > 0 {
 			ratio = fmt.Sprintf("%.2f", x.RatioToBare)
 		}
-		fmt.Printf("%-28s %8s %10s %9s %9s %8s %7d", x.Target, benchkit.ByteSize(x.BodyBytes), benchkit.Thousands(int(x.RequestsPerSec+0.5)),
+		fmt.Printf("%-34s %8s %10s %9s %9s %8s %7d", x.Target, benchkit.ByteSize(x.BodyBytes), benchkit.Thousands(int(x.RequestsPerSec+0.5)),
 			benchkit.FormatMs(x.LatencyMs["p50"]), benchkit.FormatMs(x.LatencyMs["p99"]), ratio, x.errors())
 		if multi {
 			fmt.Printf(" %15s", fmt.Sprintf("%sk–%sk", benchkit.Thousands(int(x.MinRequestsPerSec/1000)), benchkit.Thousands(int(x.MaxRequestsPerSec/1000+0.5))))
 		}
 		fmt.Println()
 	}
+	r.printEncodedRatios()
 	fmt.Println()
 	fmt.Printf("load average before %s, after %s\n", r.Machine.LoadBefore, r.Machine.LoadAfter)
 	fmt.Println("design target (DESIGN.md): a cached read ≥ 80,000 req/s and ≥ 0.75 × bare in the same run")
+}
+
+// printEncodedRatios prints the req/s of each compressed NAV history target against the
+// identity one of the same run (DESIGN.md: a compressed cached read ≥ 0.9 × identity).
+func (r *report) printEncodedRatios() {
+	var identity float64
+	for _, x := range r.Results {
+		if x.Target == targetNav {
+			identity = x.RequestsPerSec
+		}
+	}
+	for _, x := range r.Results {
+		if enc, ok := targetEncoding[x.Target]; ok && identity > 0 {
+			fmt.Printf("%s vs identity: %.2f × the req/s, %s vs %s per response\n", enc, x.RequestsPerSec/identity,
+				benchkit.ByteSize(x.BodyBytes), benchkit.ByteSize(r.bodyOf(targetNav)))
+		}
+	}
+}
+
+func (r *report) bodyOf(target string) int {
+	for _, x := range r.Results {
+		if x.Target == target {
+			return x.BodyBytes
+		}
+	}
+	return 0
 }
 
 func boolInt(b bool) int {
