@@ -114,6 +114,7 @@ func TestAuthorizationTable(t *testing.T) {
 		{"cluster_status", "GET", "/v1/cluster/status", "", viewers},
 		{"system_config", "GET", "/v1/system/config", "", viewers},
 		{"system_health", "GET", "/v1/system/health", "", everyone},
+		{"openapi", "GET", "/v1/openapi.json", "", everyone},
 		{"admin_logs", "POST", "/v1/admin/logs", `{"logs":[]}`, operators},
 		{"admin_prices", "POST", "/v1/admin/prices", `{"prices":[]}`, operators},
 		{"admin_price_delete", "DELETE", "/v1/admin/prices/0x0000000000000000000000000000000000000a02?time=1", "", operators},

@@ -73,6 +73,7 @@ func resourceTable() []route {
 		{name: "ingest_status", method: "GET", path: "/v1/ingest/status", Access: auth.Viewer, leader: true, handle: noRC((*Server).serveIngestStatus)},
 		{name: "cluster_status", method: "GET", path: "/v1/cluster/status", Access: auth.Viewer, cluster: true, handle: noRC((*Server).serveClusterStatus)},
 		{name: "system_health", method: "GET", path: "/v1/system/health", Access: auth.Public, handle: noRC((*Server).serveSystemHealth)},
+		{name: "openapi", method: "GET", path: "/v1/openapi.json", Access: auth.Public, handle: noRC((*Server).serveOpenAPI)},
 		{name: "system_config", method: "GET", path: "/v1/system/config", Access: auth.Viewer, handle: noRC((*Server).serveSystemConfig)},
 
 		// Writes.
