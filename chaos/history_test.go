@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -39,6 +40,9 @@ type op struct {
 	Call   int64  `json:"call"`
 	Return int64  `json:"return"` // math.MaxInt64-ish for a write whose outcome is unknown
 	OK     bool   `json:"ok"`     // acknowledged (writes); reads are recorded only when answered
+	// NoLeader: a write answered 503 NO_LEADER, which says it was not proposed (docs/API.md):
+	// it must not be applied (TestCampaign asserts it; chaos/DESIGN.md Findings 3).
+	NoLeader bool `json:"noLeader,omitempty"`
 	Index  uint64 `json:"index"`  // X-Paimon-Index of the answer
 	Served string `json:"served,omitempty"`
 	Err    string `json:"err,omitempty"`
@@ -102,6 +106,7 @@ func (w *workload) write(client, node int, rng *rand.Rand) {
 		o.Err = err.Error()
 	default:
 		o.Err = fmt.Sprintf("%d %s", status, b)
+		o.NoLeader = status == 503 && strings.Contains(string(b), `"NO_LEADER"`)
 	}
 	w.rec.add(o)
 }

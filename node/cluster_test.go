@@ -305,7 +305,9 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 					if err != nil {
 						continue // that node is restarting; try the next
 					}
-					if r.status == 503 && r.code() == "NO_LEADER" {
+					// NO_LEADER: not proposed; UNAVAILABLE: perhaps applied (then the next
+					// attempt is a duplicate). Either way the same log goes again.
+					if r.status == 503 && (r.code() == "NO_LEADER" || r.code() == "UNAVAILABLE") {
 						noLeader.Add(1)
 						time.Sleep(20 * time.Millisecond)
 						continue

@@ -13,7 +13,7 @@ type consistency uint8
 
 const (
 	// consistencyLocal serves this node's replica, refused when it has not heard from a leader
-	// within max_staleness.
+	// within max_staleness or has not caught up with the leader since it started.
 	consistencyLocal consistency = iota
 	// consistencyLeader is served by the leader.
 	consistencyLeader
@@ -54,6 +54,9 @@ func (s *Server) ensureConsistency(rc *reqCtx) error {
 	case consistencyLocal:
 		if s.store.Stale(rc.staleness) {
 			return errStaleRead
+		}
+		if !s.caughtUp.Load() && !s.leadsSettled() {
+			return errNotCaughtUp // status.go catchUpAfterStart
 		}
 	case consistencyLeader:
 		if !s.store.IsLeader() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -27,6 +28,9 @@ var (
 	errForbidden = auth.ErrForbidden
 	// errStaleRead: this node has not heard from a leader within max_staleness.
 	errStaleRead = errors.New("this node has not heard from a leader within max_staleness")
+	// errNotCaughtUp: since it started, this node has not yet applied what the leader had
+	// applied (status.go catchUpAfterStart); a STALE_READ too.
+	errNotCaughtUp = fmt.Errorf("%w: since it started, this node has not caught up with the leader yet", errStaleRead)
 	// errNotFound: no route or no such resource.
 	errNotFound = errors.New("not found")
 	// errBodyTooLarge: the request body exceeds http.max_body_bytes.
@@ -92,7 +96,11 @@ func apiErrorOf(err error) (*apiError, bool) {
 	case errors.Is(err, errBodyTooLarge):
 		return &apiError{Status: 413, Code: "PAYLOAD_TOO_LARGE", Message: err.Error()}, false
 	case errors.Is(err, errStaleRead):
-		return &apiError{Status: 503, Code: "STALE_READ", Message: err.Error()}, false
+		return &apiError{Status: 503, Code: "STALE_READ", Message: strings.TrimPrefix(err.Error(), errStaleRead.Error()+": ")}, false
+	case errors.Is(err, errOutcomeUnknown):
+		// Before NO_LEADER, which says the request was not proposed (forward.go).
+		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "leadership moved while the request was in flight: it may have been applied; read before sending it again",
+			Details: map[string]any{"outcome": "unknown"}}, false
 	case errors.Is(err, raftstore.ErrNoLeader), errors.Is(err, raftstore.ErrNotLeader):
 		return &apiError{Status: 503, Code: "NO_LEADER", Message: "the cluster has no leader right now; retry shortly"}, false
 	case errors.Is(err, raftstore.ErrTimeout), errors.Is(err, context.DeadlineExceeded):

@@ -27,7 +27,9 @@ import (
 // outcome is unknown (the connection broke after the request was sent, or the leader answered
 // NO_LEADER without saying it did not propose it) is sent again only on a route marked resend
 // (idempotent: POST /v1/admin/logs, where a log that the first attempt committed is then
-// reported as a duplicate); any other is answered NO_LEADER, never sent twice.
+// reported as a duplicate); any other is answered 503 UNAVAILABLE with details.outcome
+// "unknown", never sent twice. NO_LEADER is answered only when the request certainly was not
+// proposed (docs/API.md; chaos/DESIGN.md Findings 3).
 func (s *Server) forward(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if rc.who.Via != "" || (rc.who.Cluster && rc.who.Name != "cluster-secret") {
 		return fmt.Errorf("%w: forwarded to %s, which is not the leader", raftstore.ErrNoLeader, s.cfg.NodeID)
@@ -114,8 +116,10 @@ func (s *Server) forwardTo(ctx *fasthttp.RequestCtx, rc *reqCtx, leader, addr st
 	if len(resp.Header.Peek(hdrRefused)) > 0 {
 		return true, fmt.Errorf("%w: %s refused the forwarded request: it no longer leads", raftstore.ErrNoLeader, leader)
 	}
-	if resend && resp.StatusCode() == fasthttp.StatusServiceUnavailable && bytes.Contains(resp.Body(), []byte(`"NO_LEADER"`)) {
-		return true, fmt.Errorf("%w: %w: %s answered NO_LEADER to the forwarded request", raftstore.ErrNoLeader, errOutcomeUnknown, leader)
+	if !ctx.IsGet() && resp.StatusCode() == fasthttp.StatusServiceUnavailable && bytes.Contains(resp.Body(), []byte(`"NO_LEADER"`)) {
+		// Without hdrRefused (a v0.1.0 leader's answer) NO_LEADER does not say the write was
+		// not proposed, and this node's NO_LEADER must (docs/API.md).
+		return resend, fmt.Errorf("%w: %w: %s answered NO_LEADER to the forwarded request", raftstore.ErrNoLeader, errOutcomeUnknown, leader)
 	}
 	resp.Header.Del(fasthttp.HeaderConnection)
 	resp.CopyTo(&ctx.Response)
@@ -124,8 +128,10 @@ func (s *Server) forwardTo(ctx *fasthttp.RequestCtx, rc *reqCtx, leader, addr st
 
 // errOutcomeUnknown marks a leadership error after which the request may still be applied: a
 // forward whose connection broke after the request was sent, or a proposal whose leader was
-// deposed while it was in flight. It is answered NO_LEADER and never sent again, except on a
-// route marked resend (idempotent), which goes to the (new) leader within apply_timeout.
+// deposed while it was in flight. It is answered 503 UNAVAILABLE with details.outcome
+// "unknown" (never NO_LEADER, which says the request was not proposed) and never sent again,
+// except on a route marked resend (idempotent), which goes to the (new) leader within
+// apply_timeout.
 var errOutcomeUnknown = errors.New("the request may have been applied")
 
 // hdrRefused, on an error answer from a member, says the request was refused before it was

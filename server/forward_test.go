@@ -16,9 +16,9 @@ import (
 // TestForwardRetries: a forward is sent again to the next leader only when the request
 // certainly did not reach the log: nothing listens at the leader's address, or the member
 // refused it as not proposed (hdrRefused). A connection that breaks after the request went out
-// is an unknown outcome: answered NO_LEADER, never sent again, unless the route is idempotent
-// (resend), which is sent again then, and also after a plain NO_LEADER answer (a v0.1.0
-// leader's). Any other answer is relayed.
+// is an unknown outcome (answered UNAVAILABLE, outcome unknown), never sent again, unless the
+// route is idempotent (resend), which is sent again then; so is a plain NO_LEADER answer (a
+// v0.1.0 leader's, which does not say the write was not proposed). Any other answer is relayed.
 func TestForwardRetries(t *testing.T) {
 	n := newTestNode(t)
 	serve := func(h fasthttp.RequestHandler) string {
@@ -74,7 +74,7 @@ func TestForwardRetries(t *testing.T) {
 		{"nothing listens", false, testutil.FreeAddr(t), true, false, 0, true},
 		{"refused as not proposed", false, refusing, true, false, 0, true},
 		{"connection broken after sending", false, hanging.Addr().String(), false, true, 0, true},
-		{"NO_LEADER answer", false, answering, false, false, 503, false},
+		{"NO_LEADER answer", false, answering, false, true, 0, true},
 		{"any other answer", false, unavailable, false, false, 503, false},
 		{"idempotent: nothing listens", true, testutil.FreeAddr(t), true, false, 0, true},
 		{"idempotent: refused as not proposed", true, refusing, true, false, 0, true},

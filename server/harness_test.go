@@ -53,8 +53,9 @@ type setup struct {
 	auth   auth.Config
 	clock  func() time.Time // auth's and so the server's; nil is time.Now
 	push   func(a *auth.Auth) Pusher
-	pusher Pusher      // set instead of push, for a fake
-	tls    *tls.Config // Deps.TLS: serve HTTPS
+	pusher Pusher                       // set instead of push, for a fake
+	tls    *tls.Config                  // Deps.TLS: serve HTTPS
+	store  func(*raftstore.Store) Store // wraps the store the server uses; nil: none
 }
 
 func newTestNode(t testing.TB, mutate ...func(*setup)) *testNode {
@@ -129,7 +130,11 @@ func newTestNode(t testing.TB, mutate ...func(*setup)) *testNode {
 		}
 		return nil
 	})
-	srv, err := New(su.server, Deps{Store: store, Cache: vc, Registry: reg, Views: machine, Auth: au, Push: su.pusher, TLS: su.tls, Logger: logger, Metrics: set})
+	var st Store = store
+	if su.store != nil {
+		st = su.store(store)
+	}
+	srv, err := New(su.server, Deps{Store: st, Cache: vc, Registry: reg, Views: machine, Auth: au, Push: su.pusher, TLS: su.tls, Logger: logger, Metrics: set})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,9 +50,11 @@ type ViewRenderer interface {
 
 // Server serves the API. New does no I/O; Start listens; Close shuts down gracefully.
 type Server struct {
-	cfg      Config
-	caughtUp atomic.Bool // a follower's /readyz saw it catch up with the leader (status.go)
-	started  time.Time   // when New ran: GET /v1/system/health's uptime
+	cfg Config
+	// caughtUp: since it started, this node has applied what the leader had applied (or it
+	// leads, settled): its local reads and /readyz wait for it (status.go catchUpAfterStart).
+	caughtUp atomic.Bool
+	started  time.Time // when New ran: GET /v1/system/health's uptime
 	deps     Deps
 	now      func() time.Time
 	logger   *slog.Logger
@@ -73,7 +75,7 @@ type Server struct {
 	closeErr  error
 	bufs      sync.Pool
 
-	stopTouches chan struct{}
+	stop chan struct{} // closed by Close: the background loops end
 }
 
 // New returns a server that reads through deps.Cache, writes through deps.Store and
@@ -103,20 +105,20 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		cfg.Concurrency = DefaultConcurrency()
 	}
 	s := &Server{
-		cfg:         cfg,
-		started:     time.Now(),
-		deps:        deps,
-		now:         deps.Now,
-		logger:      deps.Logger,
-		store:       deps.Store,
-		cache:       deps.Cache,
-		registry:    deps.Registry,
-		views:       deps.Views,
-		auth:        a,
-		stopTouches: make(chan struct{}),
-		metrics:     newRouteMetrics(deps.Metrics),
-		risk:        newRiskMetrics(deps.Metrics),
-		reports:     report.NewCache(maxCachedReports),
+		cfg:      cfg,
+		started:  time.Now(),
+		deps:     deps,
+		now:      deps.Now,
+		logger:   deps.Logger,
+		store:    deps.Store,
+		cache:    deps.Cache,
+		registry: deps.Registry,
+		views:    deps.Views,
+		auth:     a,
+		stop:     make(chan struct{}),
+		metrics:  newRouteMetrics(deps.Metrics),
+		risk:     newRiskMetrics(deps.Metrics),
+		reports:  report.NewCache(maxCachedReports),
 	}
 	a.Bind(replica{s})
 	if deps.Store != nil {
@@ -169,10 +171,14 @@ func (s *Server) Start() error {
 		s.srv.TLSConfig = s.deps.TLS.Clone()
 		serve = func(ln net.Listener) error { return s.srv.ServeTLS(ln, "", "") }
 	}
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go func() {
 		defer s.wg.Done()
-		s.runTouches(s.stopTouches)
+		s.runTouches(s.stop)
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.catchUpAfterStart(s.stop)
 	}()
 	go func() {
 		defer s.wg.Done()
@@ -209,7 +215,7 @@ func (s *Server) Close(ctx context.Context) error {
 			s.closeErr = s.srv.ShutdownWithContext(ctx)
 			s.ln.waitLingers() // each within lingerTimeout
 		}
-		close(s.stopTouches)
+		close(s.stop)
 		s.wg.Wait()
 	})
 	return s.closeErr

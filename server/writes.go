@@ -185,7 +185,9 @@ func (s *Server) propose(cmd []byte) (raftstore.Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ApplyTimeout)
 	defer cancel()
 	res, err := s.store.Propose(ctx, cmd)
-	if errors.Is(err, raftstore.ErrNotLeader) {
+	if errors.Is(err, raftstore.ErrNotLeader) || errors.Is(err, raftstore.ErrNoLeader) {
+		// Deposed with the command in flight (raftstore.Refused is false): it may still
+		// commit, whether or not a new leader is known yet.
 		if !raftstore.Refused(err) {
 			return res, fmt.Errorf("%w: %w", s.notLeaderError(), errOutcomeUnknown)
 		}

@@ -150,7 +150,8 @@ func TestKill9LeaderUnderWrites(t *testing.T) {
 				for attempt := 0; ; attempt++ {
 					p := c.procs[(w+attempt)%3]
 					status, b, err := p.do("POST", "/v1/admin/logs", c.token, body)
-					if err != nil || (status == 503 && strings.Contains(string(b), "NO_LEADER")) {
+					// NO_LEADER (not proposed) or an unknown outcome: the same log again.
+					if err != nil || (status == 503 && (strings.Contains(string(b), "NO_LEADER") || strings.Contains(string(b), `"outcome":"unknown"`))) {
 						if attempt > 2000 {
 							mu.Lock()
 							errs = append(errs, fmt.Sprintf("writer %d gave up on seq %d: %v %s", w, seq, err, b))

@@ -183,10 +183,9 @@ func TestGracefulLeaderRestart(t *testing.T) {
 	}
 }
 
-// TestReadyAfterKill9 kills a follower with SIGKILL while writers write through the two other
-// nodes, lets the cluster run on, and starts the follower again: from its first 200 on /readyz,
-// its local reads show every write acknowledged before that /readyz request.
-func TestReadyAfterKill9(t *testing.T) {
+// startAroundFollower starts a process cluster and six writers writing through the leader
+// and one follower; it returns the other follower (the victim of a test) and the load.
+func startAroundFollower(t *testing.T, label string) (*processCluster, int, *writeLoad) {
 	c := newProcessCluster(t)
 	for i := range 3 {
 		c.start(i)
@@ -194,12 +193,19 @@ func TestReadyAfterKill9(t *testing.T) {
 	l := c.waitLeader(20 * time.Second)
 	victim := (l + 1) % 3
 	other := 3 - l - victim
-	ld := startWriteLoad(c, "ready", 6, func(w, attempt int) int {
+	return c, victim, startWriteLoad(c, label, 6, func(w, attempt int) int {
 		if (w+attempt)%2 == 0 {
 			return l
 		}
 		return other
 	})
+}
+
+// TestReadyAfterKill9 kills a follower with SIGKILL while writers write through the two other
+// nodes, lets the cluster run on, and starts the follower again: from its first 200 on /readyz,
+// its local reads show every write acknowledged before that /readyz request.
+func TestReadyAfterKill9(t *testing.T) {
+	c, victim, ld := startAroundFollower(t, "ready")
 	time.Sleep(time.Second) // writes flow before the kill
 	c.procs[victim].kill9()
 	time.Sleep(3 * time.Second) // the victim falls behind

@@ -1,0 +1,62 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/hashicorp/raft"
+
+	"paimon/raftstore"
+)
+
+// deposedStore is the test node's store whose proposals fail with err, when set.
+type deposedStore struct {
+	*raftstore.Store
+	err *atomic.Pointer[error]
+}
+
+func (d deposedStore) Propose(ctx context.Context, cmd []byte) (raftstore.Result, error) {
+	if err := d.err.Load(); err != nil {
+		return raftstore.Result{}, *err
+	}
+	return d.Store.Propose(ctx, cmd)
+}
+
+// TestWriteOutcomeUnknown: a write whose leader was deposed with the command in flight may
+// still commit, so it is answered 503 UNAVAILABLE with details.outcome "unknown", never
+// NO_LEADER, which says the write was not proposed (docs/API.md; chaos/DESIGN.md Findings 3:
+// writes answered NO_LEADER were found applied). Whether or not a new leader is known yet.
+func TestWriteOutcomeUnknown(t *testing.T) {
+	var fail atomic.Pointer[error]
+	n := newTestNode(t, func(s *setup) {
+		s.store = func(st *raftstore.Store) Store { return deposedStore{Store: st, err: &fail} }
+	})
+	body := []byte(`{"prices":[{"asset":"0x55d398326f99059ff775485246999027b3197955","price":"1","time":"2026-01-01T00:00:00Z"}]}`)
+	for _, tt := range []struct {
+		name string
+		err  error
+	}{
+		{"deposed, no leader known", fmt.Errorf("%w: %w", raftstore.ErrNoLeader, raft.ErrLeadershipLost)},
+		{"deposed, a new leader known", fmt.Errorf("%w: %w", raftstore.ErrNotLeader, raft.ErrLeadershipLost)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fail.Store(&tt.err)
+			defer fail.Store(nil)
+			r := n.do("POST", "/v1/admin/prices", adminToken, body)
+			if r.status != 503 || r.errorCode() != "UNAVAILABLE" {
+				t.Fatalf("got %d %s, want 503 UNAVAILABLE", r.status, r.body)
+			}
+			if got := field(r.json(t), "error.details.outcome"); got != "unknown" {
+				t.Fatalf("details.outcome = %v, want unknown: %s", got, r.body)
+			}
+			if h := r.header.Get(hdrRefused); h != "" {
+				t.Fatalf("%s: %s on a write that may have been applied", hdrRefused, h)
+			}
+		})
+	}
+	if r := n.do("POST", "/v1/admin/prices", adminToken, body); r.status != 200 {
+		t.Fatalf("a write through the store itself: %d %s", r.status, r.body)
+	}
+}
