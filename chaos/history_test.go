@@ -42,10 +42,10 @@ type op struct {
 	OK     bool   `json:"ok"`     // acknowledged (writes); reads are recorded only when answered
 	// NoLeader: a write answered 503 NO_LEADER, which says it was not proposed (docs/API.md):
 	// it must not be applied (TestCampaign asserts it; chaos/DESIGN.md Findings 3).
-	NoLeader bool `json:"noLeader,omitempty"`
-	Index  uint64 `json:"index"`  // X-Paimon-Index of the answer
-	Served string `json:"served,omitempty"`
-	Err    string `json:"err,omitempty"`
+	NoLeader bool   `json:"noLeader,omitempty"`
+	Index    uint64 `json:"index"` // X-Paimon-Index of the answer
+	Served   string `json:"served,omitempty"`
+	Err      string `json:"err,omitempty"`
 }
 
 // recorder collects the operations of every client.
