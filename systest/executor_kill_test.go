@@ -229,10 +229,10 @@ func TestExecutorKill9AroundBroadcast(t *testing.T) {
 	if err := f.GrantExecutor(ctx, admin, execAddr); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Faucet(ctx, user, fundchain.E18(1_000_000)); err != nil {
+	if err := f.Faucet(ctx, user, fundchain.E18(5_000_000)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Deposit(ctx, user, fundchain.E18(500_000)); err != nil {
+	if _, err := f.Deposit(ctx, user, fundchain.E18(4_000_000)); err != nil {
 		t.Fatal(err)
 	}
 	keyFile := filepath.Join(t.TempDir(), "executor.key")
@@ -257,11 +257,6 @@ sha256 = %q
 name = "ben"
 role = "approver"
 sha256 = %q
-
-[approvals]
-default_required = 2
-large_required = 2
-tick_interval = "200ms"
 
 [executor]
 key_file = %q
@@ -338,7 +333,9 @@ poll_interval = "50ms"
 			paused.Store(false)
 		}},
 	} {
-		id, _, err := f.RequestRedemption(ctx, user, fundchain.E18(int64(110_000+10_000*intents)), fundchain.ChannelStandard)
+		// Over the default large amount (1,000,000 USDT), so two approvals are needed from the
+		// first entry on, before and after the leader replicates its [approvals] rules.
+		id, _, err := f.RequestRedemption(ctx, user, fundchain.E18(int64(1_100_000+10_000*intents)), fundchain.ChannelStandard)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -423,16 +420,20 @@ poll_interval = "50ms"
 	}
 }
 
-// ticketIs checks a ticket's status and, unless txHash is "", the hash of the transaction
-// that executed it.
+// ticketIs checks a ticket's status, its quorum of two and, unless txHash is "", the hash of
+// the transaction that executed it.
 func ticketIs(status, txHash string) func([]byte) error {
 	return func(b []byte) error {
 		var tk struct {
-			Status    string
-			Execution *struct{ TxHash string }
+			Status            string
+			RequiredApprovals int
+			Execution         *struct{ TxHash string }
 		}
 		if err := json.Unmarshal(b, &tk); err != nil {
 			return err
+		}
+		if tk.RequiredApprovals != 2 {
+			return fmt.Errorf("ticket %s needs %d approvals, want 2 (a large amount)", b, tk.RequiredApprovals)
 		}
 		if tk.Status != status || (txHash != "" && (tk.Execution == nil || !strings.EqualFold(tk.Execution.TxHash, txHash))) {
 			return fmt.Errorf("ticket %s, want %s executed by %s", b, status, txHash)
