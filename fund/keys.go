@@ -40,8 +40,8 @@ const (
 	pAlert      = 'J' // J seq8 → alert and its delivery outcomes (alerts.go; not synced)
 	pAlertID    = 'j' // j id → seq8 (an alert per risk event id)
 	pRiskState  = 'Q' // Q → the risk indicators' thresholds and statuses (riskstatus.go; not synced)
-	pTxIntent   = 'C' // C seq8 → the executor's transaction intent (txintent.go; not synced)
-	pTxDecision = 'x' // x purpose 0 reference → seq8 (one intent per decision)
+	pTxIntent   = 'C' // C seq8 → the executor's transaction intent (txintent.go; a primary record)
+	pTxDecision = 'x' // x purpose 0 reference → seq8 (one intent per decision; index, derived from C)
 )
 
 // ledgerPosLen is the length of a ledger position: bn8 li8 tx32.

@@ -269,6 +269,7 @@ func TestOutboxTombstones(t *testing.T) {
 func randomCommands(rng *rand.Rand, n int) [][]byte {
 	var cmds [][]byte
 	var applied []chainlog.Event
+	var intents []uint64 // the seqs the executor's intents may have
 	bn := uint64(1)
 	for len(cmds) < n {
 		index := uint64(len(cmds) + 1)
@@ -279,6 +280,20 @@ func randomCommands(rng *rand.Rand, n int) [][]byte {
 		case r == 1:
 			cmds = append(cmds, EncodePrices(&PricesCommand{Time: t, Actor: Actor{Name: "op"},
 				Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50 + rng.IntN(3))), Price: *u(1 + rng.Uint64N(9)), Time: testNow + rng.Int64N(100)}}}))
+		case r == 3 && rng.IntN(2) == 0:
+			// The executor's intents: a decision of a small pool (a second one for it changes
+			// nothing), or a known intent's progress or replacement.
+			if len(intents) == 0 || rng.IntN(2) == 0 {
+				cmds = append(cmds, EncodeTxIntent(&TxIntentCommand{Time: t, Purpose: "APPROVE", Reference: fmt.Sprint("redemption-", rng.IntN(4)),
+					From: addr(5), To: addr(6), Nonce: rng.Uint64N(9), Hash: [32]byte{byte(index)}, Raw: []byte{2, byte(index)}}))
+				intents = append(intents, index<<16)
+				continue
+			}
+			c := &TxUpdateCommand{Time: t, Seq: intents[rng.IntN(len(intents))], State: []string{TxSent, TxMined, TxFailed}[rng.IntN(3)]}
+			if rng.IntN(3) == 0 {
+				c.Replacement = TxAttempt{Hash: [32]byte{byte(index), 1}, Raw: []byte{2, byte(index), 1}}
+			}
+			cmds = append(cmds, EncodeTxUpdate(c))
 		case r == 2:
 			cmds = append(cmds, EncodeAudit(&AuditCommand{Time: t, Actor: Actor{Name: []string{"a", "b"}[rng.IntN(2)]}, Action: "cluster.join"}))
 		default:

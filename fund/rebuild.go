@@ -14,16 +14,17 @@ import (
 var primaryPrefixes = [256]bool{
 	pFund: true, pAccount: true, pRedemption: true, pAsset: true, pPrice: true, pPriceHist: true,
 	pNav: true, pFlow: true, pRisk: true, pLedger: true, pAudit: true, pIngest: true, pRole: true,
-	pAssetMeta: true, pDaySnap: true, pTicket: true, pTicketRec: true,
+	pAssetMeta: true, pDaySnap: true, pTicket: true, pTicketRec: true, pTxIntent: true,
 }
 
 // indexPrefixes lists the prefixes of the index keys, which RebuildIndexes derives.
-var indexPrefixes = []byte{pLedgerTx, pLedgerAddr, pLedgerEv, pLedgerCon, pRedOwner, pRedStatus, pAuditIdx, pTicketDue}
+var indexPrefixes = []byte{pLedgerTx, pLedgerAddr, pLedgerEv, pLedgerCon, pRedOwner, pRedStatus, pAuditIdx, pTicketDue, pTxDecision}
 
 // IsPrimaryRecord reports whether key is a primary record (the outbox/PostgreSQL set): the
 // fund singleton (S), the ingest checkpoint (I), accounts (A), redemptions (R), assets (X), current prices (P), price
 // points (H), NAV points (N), flow buckets (F), risk events (K), the ledger (L), the audit
-// log (U), wallet roles (Y), asset metadata (D) and daily snapshots (B). Index keys, views, the outbox, the sync mark, login nonces and
+// log (U), wallet roles (Y), asset metadata (D), daily snapshots (B), approval tickets (G) and
+// their trails (g), and the executor's transaction intents (C). Index keys, views, the outbox, the sync mark, login nonces and
 // wallet sessions (ephemeral: a node rebuilt from PostgreSQL starts with none) and raftstore's
 // keys are not.
 func IsPrimaryRecord(key []byte) bool {
@@ -49,6 +50,7 @@ const (
 	RecDaySnap    = "daily_snapshot"
 	RecTicket     = "approval_ticket"
 	RecApproval   = "approval_record"
+	RecTxIntent   = "executor_transaction"
 )
 
 // RecordType names the kind of a primary record from its key alone (a deleted record's outbox
@@ -92,6 +94,8 @@ func RecordType(key []byte) string {
 		return RecTicket
 	case pTicketRec:
 		return RecApproval
+	case pTxIntent:
+		return RecTxIntent
 	}
 	return ""
 }
@@ -104,7 +108,7 @@ func ViewKey(name string) []byte { return viewKey(name) }
 // its scan, since a store may not be modified during its own scan.
 const rebuildChunk = 4096
 
-// RebuildIndexes derives every index key (T a e c o s u) from the primary records present in
+// RebuildIndexes derives every index key (T a e c o s u h x) from the primary records present in
 // rw, deleting any stale index keys first; used after primary records were written back from
 // PostgreSQL. Applying it to a state whose index keys were all removed restores it byte for
 // byte. Views are not touched: render them with Machine.RenderView and store them under
@@ -125,6 +129,7 @@ func rebuildIndexes(rw kv.ReadWriter, chunk int) error {
 		{pRedemption, redemptionIndexPairs},
 		{pAudit, auditIndexPairs},
 		{pTicket, ticketIndexPairs},
+		{pTxIntent, txIntentIndexPairs},
 	} {
 		if err := rebuildFrom(rw, r.prefix, chunk, r.keys); err != nil {
 			return err
@@ -237,4 +242,15 @@ func ticketIndexPairs(k, v []byte) ([]kvPair, error) {
 		return []kvPair{{ticketDueKey(d, t.typ, &t.ref), nil}}, nil
 	}
 	return nil, nil
+}
+
+// txIntentIndexPairs: the decision's key (x purpose 0 reference → seq8), by which apply keeps
+// one intent per decision: a node restored from PostgreSQL finds the intents it recorded and
+// never signs a second transaction for the same decision.
+func txIntentIndexPairs(k, v []byte) ([]kvPair, error) {
+	t, err := decodeTxIntent(k, v)
+	if err != nil {
+		return nil, err
+	}
+	return []kvPair{{txDecisionKey(t.Purpose, t.Reference), be64(t.Seq)}}, nil
 }

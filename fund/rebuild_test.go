@@ -107,7 +107,7 @@ func TestRebuildIndexes(t *testing.T) {
 	}
 	for seed := uint64(1); seed <= 3; seed++ {
 		orig := randomState(t, seed, outboxInfo, false)
-		for _, p := range []byte{pLedgerTx, pLedgerAddr, pLedgerEv, pLedgerCon, pRedOwner, pRedStatus, pAuditIdx} {
+		for _, p := range []byte{pLedgerTx, pLedgerAddr, pLedgerEv, pLedgerCon, pRedOwner, pRedStatus, pAuditIdx, pTxDecision, pTxIntent} {
 			if orig.count(p) == 0 {
 				t.Fatalf("seed %d: no %c keys in the state", seed, p)
 			}

@@ -30,6 +30,11 @@ func recordsEnv(t testing.TB) *env {
 	// An approval ticket that passes its SLA (approval records).
 	e.logs(request(15, 77, true, testNow+day))
 	e.apply(EncodeTick(&TickCommand{Time: (testNow + 30*day) * 1e9}))
+	// An executor's intent, sent, then replaced at its nonce (one intent with two attempts).
+	it := e.apply(EncodeTxIntent(&TxIntentCommand{Time: testNow * 1e9, Purpose: "SETTLE", Reference: "redemption-77",
+		From: addr(5), To: addr(6), Nonce: 3, Hash: [32]byte{7}, Raw: []byte{0x02, 1, 2, 3}})).(*TxIntentResult)
+	e.apply(EncodeTxUpdate(&TxUpdateCommand{Time: testNow*1e9 + 1, Seq: it.Intent.Seq, State: TxSent}))
+	e.apply(EncodeTxUpdate(&TxUpdateCommand{Time: testNow*1e9 + 2, Seq: it.Intent.Seq, Replacement: TxAttempt{Hash: [32]byte{8}, Raw: []byte{0x02, 4, 5}}}))
 	return e
 }
 
@@ -251,6 +256,13 @@ func TestDecodeRecordMatchesAPI(t *testing.T) {
 		case *ApprovalRecord:
 			if k, ok := TicketKey(r.TicketID); !ok || !bytes.Equal(TicketTrailPrefix(k), key[:34]) || r.Decision.String() == "" {
 				t.Errorf("approval record %x decoded as %+v", key, r)
+			}
+		case *TxIntent:
+			// GET /v1/executor/transactions renders intents (readmodel's tests); here the record
+			// must be the one the commands made.
+			if r.Seq != be64get(key[1:]) || r.Purpose != "SETTLE" || r.Reference != "redemption-77" || r.Nonce != 3 ||
+				r.State != TxSent || len(r.Attempts) != 2 || r.Attempts[0].State != TxReplaced || r.Attempts[1].Hash != [32]byte{8} {
+				t.Errorf("tx intent %x decoded as %+v", key, r)
 			}
 		case *IngestCheckpoint:
 			if r.Block.Number != 99 || len(r.Window) != 2 || r.Window[0].Number != 98 || r.Window[1] != r.Block {

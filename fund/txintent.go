@@ -13,8 +13,10 @@ import (
 // reference), with its nonce and raw signed bytes; its progress (sent, mined, confirmed,
 // failed, replaced by a higher fee at the same nonce) is recorded through CmdTxUpdate. A new
 // leader reads the open intents and rebroadcasts their bytes: it never signs a second
-// transaction for a decision that has an intent. Intents are not primary records
-// (PostgreSQL does not hold them) and are never pruned yet.
+// transaction for a decision that has an intent. Intents are primary records (C): PostgreSQL
+// holds them (executor_transactions), so a node restored from it knows what was signed and
+// sent; the decision key (x) is their index, derived again by RebuildIndexes. They are never
+// pruned yet.
 
 // Command types of the executor, following CmdTick (19) in the append-only list.
 const (

@@ -2,10 +2,8 @@ package node
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"math/big"
 	"path/filepath"
 	"strings"
@@ -15,14 +13,12 @@ import (
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/ethclient"
 
 	"paimon/config"
 	"paimon/executor"
 	"paimon/ingest"
 	"paimon/internal/chainsim"
 	"paimon/internal/fundchain"
-	"paimon/internal/testutil"
 )
 
 // TestExecutorApprovesOnChain runs a node with [executor] against the fund's contracts on the
@@ -33,25 +29,7 @@ func TestExecutorApprovesOnChain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	admin, exec, user := fundchain.DerivedKey("admin", 5), fundchain.DerivedKey("executor", 5), fundchain.DerivedKey("user", 5)
-	scfg := chainsim.DefaultConfig()
-	scfg.BlockInterval, scfg.Rate, scfg.Seed = 50*time.Millisecond, 0, 5
-	for _, k := range []*ecdsa.PrivateKey{admin, exec, user} {
-		scfg.Accounts = append(scfg.Accounts, crypto.PubkeyToAddress(k.PublicKey))
-	}
-	scfg.Logger = testutil.Logger(t, "chainsim", slog.LevelWarn)
-	sim, err := chainsim.New(scfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	client, err := ethclient.DialContext(ctx, sim.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	sim, client := startFundSim(t, ctx, 5, admin, exec, user)
 	f, err := fundchain.Deploy(ctx, &fundchain.Chain{Backend: client}, admin, fundchain.DefaultParams())
 	if err != nil {
 		t.Fatal(err)
@@ -159,6 +137,23 @@ func TestExecutorApprovesOnChain(t *testing.T) {
 	if again := settle(); again["id"] != first["id"] || again["state"] != "FAILED" {
 		t.Fatalf("settle again: %v, first %v", again, first)
 	}
+	// Both requests are audited, by the operator, with the intent they got.
+	r := c.do(0, "GET", "/v1/audit?action=redemption.settle", adminToken, nil)
+	var audit struct {
+		Items []struct {
+			Actor    string         `json:"actor"`
+			Resource string         `json:"resource"`
+			After    map[string]any `json:"after"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(r.body, &audit); err != nil || len(audit.Items) != 2 {
+		t.Fatalf("audit of the settlements: %s (%v)", r.body, err)
+	}
+	for _, a := range audit.Items {
+		if a.Actor != "root" || a.Resource != "redemptions/"+id.String() || a.After["id"] != first["id"] || a.After["purpose"] != "SETTLE" {
+			t.Fatalf("audit of a settlement: %s", r.body)
+		}
+	}
 	keyHex := fmt.Sprintf("%x", crypto.FromECDSA(exec))
 	for _, path := range []string{"/v1/system/config", "/v1/executor/transactions", "/v1/cluster/status"} {
 		if r := c.do(0, "GET", path, adminToken, nil); strings.Contains(strings.ToLower(string(r.body)), keyHex) {
@@ -177,25 +172,7 @@ func TestTicketsExecutedOnChain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	admin, exec, user := fundchain.DerivedKey("admin", 6), fundchain.DerivedKey("executor", 6), fundchain.DerivedKey("user", 6)
-	scfg := chainsim.DefaultConfig()
-	scfg.BlockInterval, scfg.Rate, scfg.Seed = 50*time.Millisecond, 0, 6
-	for _, k := range []*ecdsa.PrivateKey{admin, exec, user} {
-		scfg.Accounts = append(scfg.Accounts, crypto.PubkeyToAddress(k.PublicKey))
-	}
-	scfg.Logger = testutil.Logger(t, "chainsim", slog.LevelWarn)
-	sim, err := chainsim.New(scfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	client, err := ethclient.DialContext(ctx, sim.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	sim, client := startFundSim(t, ctx, 6, admin, exec, user)
 	f, err := fundchain.Deploy(ctx, &fundchain.Chain{Backend: client}, admin, fundchain.DefaultParams())
 	if err != nil {
 		t.Fatal(err)

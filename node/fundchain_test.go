@@ -2,20 +2,16 @@ package node
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/ethclient"
 
 	"paimon/ingest"
 	"paimon/internal/chainsim"
 	"paimon/internal/fundchain"
-	"paimon/internal/testutil"
 )
 
 // TestIngestFundContracts runs a node against the fund's Solidity contracts on the simulated
@@ -26,25 +22,7 @@ func TestIngestFundContracts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	admin, executor, user := fundchain.DerivedKey("admin", 3), fundchain.DerivedKey("executor", 3), fundchain.DerivedKey("user", 3)
-	scfg := chainsim.DefaultConfig()
-	scfg.BlockInterval, scfg.Rate, scfg.Seed = 50*time.Millisecond, 0, 3
-	for _, k := range []*ecdsa.PrivateKey{admin, executor, user} {
-		scfg.Accounts = append(scfg.Accounts, crypto.PubkeyToAddress(k.PublicKey))
-	}
-	scfg.Logger = testutil.Logger(t, "chainsim", slog.LevelWarn)
-	sim, err := chainsim.New(scfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	client, err := ethclient.DialContext(ctx, sim.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	sim, client := startFundSim(t, ctx, 3, admin, executor, user)
 	p := fundchain.DefaultParams()
 	p.StandardDelay = 0 // due at once, once approved
 	f, err := fundchain.Deploy(ctx, &fundchain.Chain{Backend: client}, admin, p)

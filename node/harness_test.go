@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -17,9 +18,12 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
 
 	"paimon/config"
 	"paimon/fund/fundtest"
+	"paimon/internal/chainsim"
 	"paimon/internal/testutil"
 	"paimon/raftstore"
 )
@@ -324,3 +328,29 @@ var (
 	checkFor = testutil.CheckFor
 	freeAddr = testutil.FreeAddr
 )
+
+// startFundSim starts a simulated chain with 50 ms blocks, no generated traffic and keys'
+// accounts funded, and dials it; both are closed when the test ends.
+func startFundSim(t *testing.T, ctx context.Context, seed int64, keys ...*ecdsa.PrivateKey) (*chainsim.Sim, *ethclient.Client) {
+	t.Helper()
+	scfg := chainsim.DefaultConfig()
+	scfg.BlockInterval, scfg.Rate, scfg.Seed = 50*time.Millisecond, 0, seed
+	for _, k := range keys {
+		scfg.Accounts = append(scfg.Accounts, crypto.PubkeyToAddress(k.PublicKey))
+	}
+	scfg.Logger = testutil.Logger(t, "chainsim", slog.LevelWarn)
+	sim, err := chainsim.New(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	client, err := ethclient.DialContext(ctx, sim.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	return sim, client
+}

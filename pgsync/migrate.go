@@ -59,6 +59,7 @@ var schemaSince = []struct {
 	{5, "0.2"}, // 00005_books.sql
 	{6, "0.2"}, // 00006_risk_events.sql
 	{7, "0.2"}, // 00007_approvals.sql
+	{8, "0.2"}, // 00008_executor.sql
 }
 
 // SchemaFor returns the newest schema version the cluster version allows this binary to

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"paimon/chainlog"
 	"paimon/fund"
 )
 
@@ -44,6 +45,7 @@ var (
 	tDaySnap    = &table{name: "daily_snapshots", key: []string{"day"}, since: 5, cols: cols("day", "block_time", "last_block", "cash", "gross_assets", "total_assets", "l1_value", "l2_value", "l3_value", "l1_ratio", "l2_ratio", "l3_ratio", "total_redemption_liability", "fee_redemption", "fee_management", "fee_performance", "total_supply", "total_locked_shares", "share_price", "computed_share_price", "nav_drift_bps", "emergency_mode", "holder_count")}
 	tTicket     = &table{name: "approval_tickets", key: []string{"id"}, since: 7, cols: cols("id", "type", "reference_id", "status", "channel", "amount", "requester", "required_approvals", "approvals", "created_at", "sla_warn_at", "sla_escalate_at", "sla_deadline", "closed_at", "exec_tx_hash", "exec_outcome")}
 	tApproval   = &table{name: "approval_records", key: []string{"ticket_id", "seq"}, since: 7, appendOnly: true, cols: cols("ticket_id", "seq", "decision", "actor", "role", "reason", "time", "status_after")}
+	tTxIntent   = &table{name: "executor_transactions", key: []string{"seq"}, since: 8, cols: cols("seq", "purpose", "reference", "from_address", "to_address", "nonce", "state", "failure", "block_number", "tx_hash", "attempts", "created_at", "updated_at")}
 	// tBooks is derived from the fund singleton once its books started (no rec: fund_state's is it).
 	tBooks       = &table{name: "fund_books", key: []string{"id"}, since: 5, cols: []string{"id", "cash", "gross_assets", "total_assets", "l1_value", "l2_value", "l3_value", "l1_ratio", "l2_ratio", "l3_ratio", "computed_share_price", "nav_drift_bps", "raft_index", "pk"}}
 	tSnapshot    = &table{name: "fund_snapshots", cols: []string{"raft_index", "updated_at", "share_price", "total_assets", "total_supply", "total_locked_shares", "total_redemption_liability", "holder_count", "last_block"}}
@@ -52,13 +54,13 @@ var (
 		fund.RecPrice: tPrice, fund.RecPricePoint: tPricePoint, fund.RecNavPoint: tNavPoint, fund.RecFlowBucket: tFlowBucket,
 		fund.RecRiskEvent: tRiskEvent, fund.RecLedger: tLedger, fund.RecAudit: tAudit, fund.RecIngest: tIngest,
 		fund.RecRole: tRole, fund.RecAssetMeta: tAssetMeta, fund.RecDaySnap: tDaySnap,
-		fund.RecTicket: tTicket, fund.RecApproval: tApproval,
+		fund.RecTicket: tTicket, fund.RecApproval: tApproval, fund.RecTxIntent: tTxIntent,
 	}
 	// syncedTables is the order of writes in a transaction: redemptions before their timeline.
-	syncedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tAudit, tIngest, tRole, tAssetMeta, tDaySnap, tTicket, tApproval}
+	syncedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tAudit, tIngest, tRole, tAssetMeta, tDaySnap, tTicket, tApproval, tTxIntent}
 	// prunedTables are the tables whose rows a deleted record removes (by pk): the synced ones
 	// that are not append-only, and fund_books with its singleton.
-	prunedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tIngest, tRole, tAssetMeta, tDaySnap, tBooks, tRiskDetail, tTicket}
+	prunedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tIngest, tRole, tAssetMeta, tDaySnap, tBooks, tRiskDetail, tTicket, tTxIntent}
 )
 
 func cols(typed ...string) []string { return append(typed, "raft_index", "pk", "rec") }
@@ -190,6 +192,23 @@ func toRow(index uint64, key, value []byte) (row, error) {
 	case *fund.ApprovalRecord:
 		r.vals = append([]any{x.TicketID, int32(x.Seq), x.Decision.String(), str(x.Actor), str(x.Role), str(x.Reason),
 			time.Unix(0, x.Time).UTC(), x.StatusAfter.String()}, tail...)
+	case *fund.TxIntent:
+		attempts := make([]map[string]any, len(x.Attempts))
+		for i, a := range x.Attempts {
+			attempts[i] = map[string]any{"hash": chainlog.HexHash(a.Hash), "state": a.State, "time": time.Unix(0, a.Time).UTC()}
+		}
+		aj, _ := json.Marshal(attempts)
+		var block, hash any
+		if x.Block != 0 {
+			block = int64(x.Block)
+		}
+		if x.MinedHash != ([32]byte{}) {
+			hash = chainlog.HexHash(x.MinedHash)
+		} else if n := len(x.Attempts); n > 0 {
+			hash = chainlog.HexHash(x.Attempts[n-1].Hash)
+		}
+		r.vals = append([]any{int64(x.Seq), x.Purpose, x.Reference, chainlog.HexAddress(x.From), chainlog.HexAddress(x.To), int64(x.Nonce),
+			x.State, str(x.Reason), block, hash, aj, time.Unix(0, x.Created).UTC(), time.Unix(0, x.Updated).UTC()}, tail...)
 	default:
 		return row{}, fmt.Errorf("outbox entry %d: unexpected record %T", index, rec)
 	}

@@ -20,7 +20,8 @@ type Settler interface {
 // executor records a settleRedemption(id) transaction, one per request however often it is
 // asked, and answers 202 with it; its simulation, broadcast and receipt follow (GET
 // /v1/executor/transactions). A request that is not due reverts in the simulation: FAILED
-// with the reason, nothing sent.
+// with the reason, nothing sent. Every request is audited (redemption.settle, with the intent
+// it got, new or recorded before), in an entry of its own right after the intent's.
 func (s *Server) settleRedemption(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	id, ok := new(big.Int).SetString(string(rc.param), 10)
 	if !ok || id.Sign() < 0 || id.BitLen() > 256 {
@@ -37,7 +38,8 @@ func (s *Server) settleRedemption(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	if err != nil {
 		return err
 	}
-	s.respond(ctx, body, 0)
+	index := s.audit(ctx, rc, "redemption.settle", "redemptions/"+id.String(), nil, json.RawMessage(body))
+	s.respond(ctx, body, index)
 	ctx.SetStatusCode(http.StatusAccepted)
 	return nil
 }

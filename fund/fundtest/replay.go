@@ -36,7 +36,8 @@ func Replay(reg *chainlog.Registry, logs []chainlog.RawLog) (*kv.Mem, error) {
 
 // ChainRecords decodes every primary record of a state that the chain's events determine (all
 // but the ingest checkpoint, the audit log, the asset metadata the leader proposes (from its
-// configuration or eth_call; it changes the books only for decimals other than 18) and the
+// configuration or eth_call; it changes the books only for decimals other than 18), the
+// executor's transaction intents and the
 // risk events that commands raised rather
 // than chain events: RULE ones when an indicator crossed a threshold, which depend on the
 // commands the logs came in, and SYSTEM ones), with the fund's update time cleared (it is the
@@ -46,7 +47,7 @@ func ChainRecords(r kv.Reader) (map[string]any, error) {
 	var derr error
 	err := r.Scan(nil, nil, false, func(k, v []byte) bool {
 		typ := fund.RecordType(k)
-		if typ == "" || typ == fund.RecIngest || typ == fund.RecAudit || typ == fund.RecAssetMeta {
+		if typ == "" || typ == fund.RecIngest || typ == fund.RecAudit || typ == fund.RecAssetMeta || typ == fund.RecTxIntent {
 			return true
 		}
 		rec, _, err := fund.DecodeRecord(k, v)
