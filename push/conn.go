@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -41,11 +42,16 @@ type conn struct {
 	controls int      // control frames in q (replies, pongs, pings, errors, resets)
 	replays  int      // replayed frames in q
 	writing  bool     // a writer goroutine is running
+	dirty    bool     // in the hub's dirty list: the next flush pass writes the queue
+	flushing bool     // a flush pass is writing the queue: no writer starts meanwhile
 	closing  bool     // a close frame is queued: nothing more is
 	slow     bool     // closing as a slow consumer (counted once)
 	wake     chan struct{}
 	closed   chan struct{} // closed with the network connection
 	closeNow sync.Once
+	// raw is the bare TCP connection's, for the flush passes' non-blocking writes; nil on a
+	// connection that is not bare TCP (TLS), whose frames always go through its writer.
+	raw syscall.RawConn
 
 	// recheck asks the reader goroutine to re-resolve the identity (set by the hub).
 	recheck atomic.Bool
@@ -87,13 +93,17 @@ type qframe struct {
 }
 
 func newConn(h *Hub, ws *websocket.Conn, ip string, who auth.Principal) *conn {
-	return &conn{
+	c := &conn{
 		h: h, ws: ws, nc: rawConn(ws.NetConn()), ip: ip, who: who,
 		credKey: who.Key, credAccount: who.Wallet, credHasAcct: who.Session,
 		wake: make(chan struct{}, 1), closed: make(chan struct{}),
 		subs:    map[channel]struct{}{},
 		limiter: rate.NewLimiter(rate.Limit(h.cfg.FramesPerSecond), h.cfg.FrameBurst),
 	}
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		c.raw, _ = tc.SyscallConn()
+	}
+	return c
 }
 
 // enqueue queues the live frames of one message group (called by the publisher under the hub
@@ -120,8 +130,23 @@ func (c *conn) enqueue(frames [][]byte, at int64) bool {
 		c.q = append(c.q, qframe{b: f, at: at})
 	}
 	c.groups++
-	c.startWriterLocked()
+	c.markLocked()
 	return true
+}
+
+// markLocked hands the queue to the hub's next flush pass (hub lock held: the publisher's,
+// right after the batches it is publishing), which writes it without waking a goroutine of
+// the connection's. A connection whose writer goroutine runs (it has a backlog) wakes it; one
+// that is not bare TCP starts it.
+func (c *conn) markLocked() {
+	if c.writing || c.raw == nil {
+		c.startWriterLocked()
+		return
+	}
+	if !c.dirty {
+		c.dirty = true
+		c.h.dirty = append(c.h.dirty, c)
+	}
 }
 
 // enqueueControl queues a control frame (pong, ping, reset, error, replies). Control frames
@@ -241,6 +266,9 @@ func (c *conn) closeWith(code int, reason string) {
 }
 
 func (c *conn) startWriterLocked() {
+	if c.flushing {
+		return // the flush pass writing the queue starts the writer after, if it is needed
+	}
 	if c.writing {
 		select {
 		case c.wake <- struct{}{}:
@@ -250,7 +278,7 @@ func (c *conn) startWriterLocked() {
 	}
 	c.writing = true
 	c.h.wg.Add(1)
-	go c.writeLoop()
+	go c.writeLoop(nil)
 }
 
 // closeNC closes the network connection, which ends the reader and any write in progress.
@@ -261,7 +289,11 @@ func (c *conn) closeNC() {
 	})
 }
 
-func (c *conn) writeLoop() {
+// writeLoop writes the queue while it has frames, with a write deadline; first is what a
+// flush pass could not write without waiting (written before the queue). On bare TCP it ends
+// as soon as the queue is empty (the flush passes write the steady stream); on other
+// connections it lingers for more.
+func (c *conn) writeLoop(first []qframe) {
 	defer c.h.wg.Done()
 	var (
 		timer    *time.Timer
@@ -271,7 +303,16 @@ func (c *conn) writeLoop() {
 	)
 	for {
 		c.mu.Lock()
-		if len(c.q) == 0 {
+		var out []qframe
+		switch {
+		case first != nil:
+			out, first = first, nil
+		case len(c.q) == 0 && c.raw != nil && !c.closing:
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		if out == nil && len(c.q) == 0 {
 			if c.closing {
 				c.writing = false
 				c.mu.Unlock()
@@ -299,8 +340,10 @@ func (c *conn) writeLoop() {
 			c.mu.Unlock()
 			continue
 		}
-		out := c.q
-		c.q, c.spare, c.exempt, c.groups, c.controls, c.replays = c.spare[:0], nil, 0, 0, 0, 0
+		if out == nil {
+			out = c.q
+			c.q, c.spare, c.exempt, c.groups, c.controls, c.replays = c.spare[:0], nil, 0, 0, 0, 0
+		}
 		c.mu.Unlock()
 
 		vec = vec[:0]
@@ -353,6 +396,7 @@ func (c *conn) writeLoop() {
 		}
 		if live > 0 {
 			c.h.m.delivered.Add(live)
+			c.h.m.writes.Inc()
 			c.h.m.deliveryLag.Update(float64(c.h.now().UnixNano()-oldest) / 1e9)
 		}
 		c.mu.Lock()

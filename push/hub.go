@@ -63,9 +63,12 @@ type Hub struct {
 	subs     []subscribers              // per single kind: its subscribers
 	addrSubs []map[[20]byte]subscribers // per per-address kind: the subscribers of each address
 	conns    map[*conn]struct{}
-	perIP    map[string]int
-	nconns   int // connections admitted, including those upgrading
-	closed   bool
+	dirty    []*conn // connections with frames for the next flush pass (flush.go)
+	// dirtySpare is the previous pass's list, reused.
+	dirtySpare []*conn
+	perIP      map[string]int
+	nconns     int // connections admitted, including those upgrading
+	closed     bool
 
 	stopped atomic.Bool // Close began: Applied drops batches
 	stop    chan struct{}
@@ -160,6 +163,7 @@ type Stats struct {
 	Index       uint64 // last published seq
 	Published   uint64 // messages published
 	Delivered   uint64 // messages written to clients
+	Writes      uint64 // socket writes that carried messages (Delivered / Writes: messages per write)
 	SlowDropped uint64 // connections closed as slow consumers
 	Resets      uint64 // reset frames sent
 }
@@ -179,6 +183,7 @@ func (h *Hub) Stats() Stats {
 	h.mu.Unlock()
 	s.Published = h.m.published.Get()
 	s.Delivered = h.m.delivered.Get()
+	s.Writes = h.m.writes.Get()
 	s.SlowDropped = h.m.slow.Get()
 	s.Resets = h.m.resets.Get()
 	return s
@@ -249,6 +254,8 @@ func (h *Hub) publishLoop() {
 		for _, b := range items {
 			h.publish(b)
 		}
+		// Everything published since the last pass goes out now, one write per connection.
+		h.flushDirty()
 		clear(items)
 		spare = items
 	}

@@ -8,7 +8,7 @@ type hubMetrics struct {
 	published, delivered, replayed    *metrics.Counter
 	slow, writeErrors, resets         *metrics.Counter
 	refused, overflows, renderErrors  *metrics.Counter
-	pending                           *metrics.Counter
+	pending, writes                   *metrics.Counter
 	publishLag, deliveryLag           *metrics.Histogram
 	overFrames, overQueue             *metrics.Counter
 }
@@ -34,6 +34,7 @@ func newHubMetrics(set *metrics.Set) *hubMetrics {
 		delivered:    set.GetOrCreateCounter("paimon_push_messages_delivered_total"),
 		replayed:     set.GetOrCreateCounter("paimon_push_messages_replayed_total"),
 		pending:      set.GetOrCreateCounter("paimon_push_pending_messages_total"),
+		writes:       set.GetOrCreateCounter("paimon_push_socket_writes_total"),
 		slow:         set.GetOrCreateCounter("paimon_push_slow_consumers_total"),
 		writeErrors:  set.GetOrCreateCounter("paimon_push_write_errors_total"),
 		resets:       set.GetOrCreateCounter("paimon_push_resets_total"),

@@ -55,6 +55,8 @@ type options struct {
 	keep            bool
 	jsonPath        string
 	nodeLogLevel    string
+	server          string // node, bare or both
+	rounds          int
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -77,6 +79,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary folder (node binary, data, node and worker logs)")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&o.nodeLogLevel, "node-log-level", "warn", "the node's -log-level")
+	fs.StringVar(&o.server, "server", "node", "what the clients connect to: node, bare (the bare fan-out loop: the same frames to the same sockets, no hub) or both (bare then node, -rounds times)")
+	fs.IntVar(&o.rounds, "rounds", 1, "with -server both: how many bare/node pairs to run in turn")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -94,6 +98,10 @@ func parseFlags(args []string) (*options, error) {
 		return nil, errors.New("-workers must be ≥ 0, -per-ip and -dial-concurrency ≥ 1, -read-buffer ≥ 256")
 	case o.settle < 0 || o.gcWait < 0 || o.drain < time.Second:
 		return nil, errors.New("-settle and -gc-wait must be ≥ 0, -drain ≥ 1s")
+	case o.server != "node" && o.server != "bare" && o.server != "both":
+		return nil, fmt.Errorf("-server %q: want node, bare or both", o.server)
+	case o.rounds < 1:
+		return nil, errors.New("-rounds must be ≥ 1")
 	case sourcesNeeded(o.conns, o.perIP) > benchkit.MaxSources:
 		return nil, fmt.Errorf("-conns %d at -per-ip %d needs more source addresses than 127.0.0.0/8 has", o.conns, o.perIP)
 	}
@@ -117,14 +125,18 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "-worker" {
 		os.Exit(runWorker(os.Args[1:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "-bare" {
+		os.Exit(runBare(os.Args[1:]))
+	}
 	os.Exit(benchkit.Command[*options]{
 		Name: "ws", Pkg: "./bench/ws", Parse: parseFlags, Run: bench,
 		Interrupted: func(*options) string { return "stopped the workers and the node" },
 	}.Main(os.Args[1:]))
 }
 
-// bench runs the whole benchmark. Every process it starts is stopped and the temporary folder
-// removed on return, whatever the outcome.
+// bench runs the whole benchmark: one run against the node or the bare loop, or (-server
+// both) bare and node in turn, -rounds times. Every process it starts is stopped and the
+// temporary folder removed on return, whatever the outcome.
 func bench(ctx context.Context, o *options, command string) (err error) {
 	tmp, err := os.MkdirTemp("", "paimon-ws-")
 	if err != nil {
@@ -135,31 +147,82 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 		command = strings.ReplaceAll(command, o.token, "$PAIMON_TOKEN") // a secret stays out of the report
 	}
 	repo, _ := benchkit.FindRepo(o.repo) // for the commit; required only to build a node
-	res := &result{Time: time.Now().UTC(), Command: command, Machine: machineInfo(repo)}
+	servers := []string{o.server}
+	rounds := 1
+	if o.server == "both" {
+		servers, rounds = []string{serverBare, serverNode}, o.rounds
+	}
+	var all []*result
+	for round := 1; round <= rounds; round++ {
+		for _, srv := range servers {
+			if len(servers) > 1 {
+				fmt.Printf("\n==== round %d of %d: %s ====\n", round, rounds, srv)
+			}
+			res, err := runOne(ctx, o, command, repo, tmp, srv)
+			if err != nil {
+				return err
+			}
+			res.Round = round
+			all = append(all, res)
+		}
+	}
+	if len(all) > 1 {
+		printComparison(all)
+	}
+	if o.jsonPath != "" {
+		var v any = all
+		if len(all) == 1 {
+			v = all[0]
+		}
+		if err := benchkit.WriteJSON(o.jsonPath, v); err != nil {
+			return err
+		}
+		fmt.Printf("wrote %s\n", o.jsonPath)
+	}
+	return nil
+}
+
+// What the clients connect to (-server).
+const (
+	serverNode = "node"
+	serverBare = "bare"
+)
+
+// runOne starts the server (the node, or the bare loop), connects the clients, measures and
+// stops everything it started.
+func runOne(ctx context.Context, o *options, command, repo, tmp, server string) (res *result, err error) {
+	res = &result{Time: time.Now().UTC(), Command: command, Machine: machineInfo(repo), Server: server}
 	fmt.Printf("command: %s\n", command)
 	res.printMachine()
 
-	// 1. The node: built and started here on its embedded defaults, or given.
+	// 1. The node: built and started here on its embedded defaults, or given; or the bare loop.
 	n := &nodeClient{base: o.node, http: &http.Client{Timeout: 30 * time.Second}}
 	token := o.token
 	var nodeProc *benchkit.Proc
-	if o.node == "" {
+	switch {
+	case server == serverBare:
+		if nodeProc, n.base, err = startBare(ctx, tmp); err != nil {
+			return nil, err
+		}
+		defer stopNode(nodeProc, &err)
+		res.NodeSettings = "the bare fan-out loop (ws -bare): no hub, one writer goroutine per core, blocking writes"
+	case o.node == "":
 		if repo == "" {
 			_, err := benchkit.FindRepo(o.repo)
-			return err
+			return nil, err
 		}
 		if nodeProc, token, n.base, err = startNode(ctx, repo, tmp, o.nodeLogLevel); err != nil {
-			return err
+			return nil, err
 		}
 		defer stopNode(nodeProc, &err)
 		res.NodeSettings = "embedded defaults (push.max_conns_per_ip 256, http.max_conns_per_ip 256, push.queue_messages 1024, push.write_timeout 5s); none changed"
-	} else {
+	default:
 		if err := benchkit.WaitHTTP(ctx, nil, n.base+"/readyz", 10*time.Second); err != nil {
-			return err
+			return nil, err
 		}
 		res.NodeSettings = "a running node (" + n.base + "): its own configuration"
 	}
-	fmt.Printf("node: %s\n", res.NodeSettings)
+	fmt.Printf("%s: %s\n", server, res.NodeSettings)
 
 	// 2. How many connections this machine lets the node hold.
 	conns := o.conns
@@ -183,13 +246,13 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 	res.Conns, res.Workers, res.SourceAddrs = conns, workers, sourcesNeeded(conns, o.perIP)
 	res.Settings = map[string]any{"conns": conns, "connsRequested": o.conns, "rate": o.rate, "duration": o.duration.String(),
 		"workers": workers, "perIP": o.perIP, "dialConcurrency": o.dialConcurrency, "readBuffer": o.readBuffer,
-		"settle": o.settle.String(), "gcWait": o.gcWait.String(), "drain": o.drain.String(), "node": n.base}
+		"settle": o.settle.String(), "gcWait": o.gcWait.String(), "drain": o.drain.String(), "node": n.base, "server": server}
 
 	// 3. The node's memory before any connection.
 	fmt.Printf("sampling the node's memory for %s before connecting\n", o.settle)
 	before, err := n.settledMemory(ctx, o.settle)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	// 4. Open and subscribe the connections.
@@ -206,34 +269,53 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 		}
 	}()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := p.connect(ctx, res, o.allowRefused); err != nil {
-		return err
+		return nil, err
 	}
 	connectedAt := time.Now()
 
 	// 5. Idle memory per connection.
 	if err := idleMemory(ctx, n, o, res, before, connectedAt); err != nil {
-		return err
+		return nil, err
 	}
 
 	// 6. The load: writes at the rate, every client timing what it receives.
 	if err := runLoadPhase(ctx, n, p, token, o, res); err != nil {
-		return err
+		return nil, err
 	}
 	res.Machine.LoadAfter = benchkit.LoadAvg()
 	res.print()
 	if nodeProc != nil && nodeProc.Exited() {
-		return fmt.Errorf("the node exited during the benchmark: %v\n%s", nodeProc.Err(), nodeProc.LogTail(20))
+		return nil, fmt.Errorf("the %s exited during the benchmark: %v\n%s", server, nodeProc.Err(), nodeProc.LogTail(20))
 	}
-	if o.jsonPath != "" {
-		if err := benchkit.WriteJSON(o.jsonPath, res); err != nil {
-			return err
-		}
-		fmt.Printf("wrote %s\n", o.jsonPath)
+	return res, nil
+}
+
+// startBare starts this program as the bare fan-out server on a free loopback port and
+// returns once /readyz answers.
+func startBare(ctx context.Context, tmp string) (*benchkit.Proc, string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, "", err
 	}
-	return nil
+	addr, err := benchkit.FreeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := benchkit.StartProc(benchkit.ProcSpec{Name: "bare", Bin: exe, LogPath: filepath.Join(tmp, "bare.log"),
+		Args: []string{"-bare", "-addr", addr}})
+	if err != nil {
+		return nil, "", err
+	}
+	base := "http://" + addr
+	if err := benchkit.WaitHTTP(ctx, p, base+"/readyz", 30*time.Second); err != nil {
+		_ = p.Stop(10 * time.Second)
+		return nil, "", err
+	}
+	fmt.Printf("bare fan-out server at %s (pid %d)\n", addr, p.Pid())
+	return p, base, nil
 }
 
 // startNode builds the node and starts it on its embedded defaults with a data folder in tmp
@@ -242,10 +324,12 @@ func bench(ctx context.Context, o *options, command string) (err error) {
 func startNode(ctx context.Context, repo, tmp, logLevel string) (p *benchkit.Proc, token, base string, err error) {
 	t0 := time.Now()
 	bin := filepath.Join(tmp, "paimon")
-	if err := benchkit.GoBuild(ctx, repo, bin, "./cmd/paimon"); err != nil {
-		return nil, "", "", err
+	if _, err := os.Stat(bin); err != nil { // built once per run
+		if err := benchkit.GoBuild(ctx, repo, bin, "./cmd/paimon"); err != nil {
+			return nil, "", "", err
+		}
+		fmt.Printf("built the node in %s\n", time.Since(t0).Round(100*time.Millisecond))
 	}
-	fmt.Printf("built the node in %s\n", time.Since(t0).Round(100*time.Millisecond))
 	httpAddr, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, "", "", err
@@ -254,7 +338,10 @@ func startNode(ctx context.Context, repo, tmp, logLevel string) (p *benchkit.Pro
 	if err != nil {
 		return nil, "", "", err
 	}
-	dataDir := filepath.Join(tmp, "data")
+	dataDir, err := os.MkdirTemp(tmp, "data-")
+	if err != nil {
+		return nil, "", "", err
+	}
 	p, err = benchkit.StartProc(benchkit.ProcSpec{Name: "node", Bin: bin, LogPath: filepath.Join(tmp, "node.log"),
 		Args: []string{"serve", "-data-dir", dataDir, "-http-addr", httpAddr, "-raft-addr", raftAddr, "-log-level", logLevel}})
 	if err != nil {

@@ -32,6 +32,8 @@ func machineInfo(repo string) machine {
 type result struct {
 	Time         time.Time      `json:"time"`
 	Command      string         `json:"command"`
+	Server       string         `json:"server"`          // node or bare
+	Round        int            `json:"round,omitempty"` // with -server both
 	Machine      machine        `json:"machine"`
 	NodeSettings string         `json:"nodeSettings"`
 	Settings     map[string]any `json:"settings"`
@@ -317,4 +319,43 @@ func closeCodes(codes map[string]int, first string) string {
 		parts[i] = fmt.Sprintf("%s×%d", k, codes[k])
 	}
 	return "(" + strings.Join(parts, ", ") + "; first: " + first + ")"
+}
+
+// printComparison prints the runs of -server both side by side, and the node's messages/s
+// and latency against the bare loop's of the same round.
+func printComparison(all []*result) {
+	fmt.Println()
+	fmt.Println("bare fan-out loop vs node, in turn (-server both)")
+	fmt.Printf("%-6s %-5s %12s %12s %10s %10s %10s %12s %12s\n", "round", "", "received", "messages/s", "P50", "P99", "max", "server cores", "msgs/write")
+	fmt.Println(strings.Repeat("-", 98))
+	bare := map[int]*result{}
+	var ratios []float64
+	for _, r := range all {
+		d := r.Delivery
+		perWrite := "-"
+		if r.Node.DeliveryMs.N > 0 {
+			perWrite = fmt.Sprintf("%.2f", float64(r.Node.Delivered)/float64(r.Node.DeliveryMs.N))
+		}
+		cores := "-"
+		if r.CPU.Seconds > 0 {
+			cores = fmt.Sprintf("%.2f", r.CPU.NodeSeconds/r.CPU.Seconds)
+		}
+		fmt.Printf("%-6d %-5s %12s %12s %10s %10s %10s %12s %12s\n", r.Round, r.Server, pct(d.Received, d.Expected),
+			benchkit.Thousands(int(d.PerSec+0.5)), benchkit.FormatMs(d.LatencyMs.P50), benchkit.FormatMs(d.LatencyMs.P99),
+			benchkit.FormatMs(d.LatencyMs.Max), cores, perWrite)
+		if r.Server == serverBare {
+			bare[r.Round] = r
+		} else if b := bare[r.Round]; b != nil && b.Delivery.PerSec > 0 {
+			ratios = append(ratios, d.PerSec/b.Delivery.PerSec)
+		}
+	}
+	if len(ratios) > 0 {
+		parts := make([]string, len(ratios))
+		for i, x := range ratios {
+			parts[i] = fmt.Sprintf("%.2f", x)
+		}
+		sort.Float64s(ratios)
+		fmt.Printf("node / bare messages/s, per round: %s (min %.2f, max %.2f)\n", strings.Join(parts, ", "), ratios[0], ratios[len(ratios)-1])
+	}
+	fmt.Println("design target (DESIGN.md): fan-out ≥ 0.8 × the bare loop; 5,000 connections at 50 updates/s apply → client P99 < 100 ms")
 }

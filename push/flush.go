@@ -1,0 +1,167 @@
+package push
+
+import (
+	"errors"
+	"os"
+	"runtime"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Flush passes (DESIGN.md, "Writes"): the publisher queues a batch's frames on every
+// subscriber and marks the connections; then one pass writes each marked connection's whole
+// queue with one non-blocking writev, on GOMAXPROCS goroutines at most. No goroutine of the
+// connection's is woken per message, and whatever was published while a pass ran goes out in
+// the next pass, in the same write: under load a write carries more messages. A write the
+// socket cannot take at once (its buffer is full: a slow client) leaves the rest to the
+// connection's writer goroutine, which waits with the write deadline as before.
+
+const (
+	// flushShard is the fewest connections one goroutine of a pass writes: below that, a
+	// second goroutine costs more than it saves.
+	flushShard = 256
+	// maxIovecs is the most buffers one writev takes (IOV_MAX on Linux); a longer queue goes
+	// to the writer goroutine, whose net.Buffers splits it.
+	maxIovecs = 1024
+)
+
+// flushDirty runs one pass over the connections marked since the last one. The publisher
+// calls it after each round of batches, broadcastEvent after its frames.
+func (h *Hub) flushDirty() {
+	h.mu.Lock()
+	conns := h.dirty
+	h.dirty, h.dirtySpare = h.dirtySpare[:0], nil
+	h.mu.Unlock()
+	if len(conns) == 0 {
+		h.putDirtySpare(conns)
+		return
+	}
+	workers := min(runtime.GOMAXPROCS(0), (len(conns)+flushShard-1)/flushShard)
+	per := (len(conns) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		part := conns[w*per : min(len(conns), (w+1)*per)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			flushAll(part)
+		}()
+	}
+	flushAll(conns[:per])
+	wg.Wait()
+	clear(conns)
+	h.putDirtySpare(conns)
+}
+
+func (h *Hub) putDirtySpare(conns []*conn) {
+	h.mu.Lock()
+	if h.dirtySpare == nil {
+		h.dirtySpare = conns[:0]
+	}
+	h.mu.Unlock()
+}
+
+func flushAll(conns []*conn) {
+	var iov [][]byte
+	for _, c := range conns {
+		iov = c.flush(iov[:0])
+	}
+	clear(iov)
+}
+
+// flush writes the connection's queue without waiting, if no writer goroutine has it. It
+// returns its scratch buffer list for the next connection.
+func (c *conn) flush(iov [][]byte) [][]byte {
+	c.mu.Lock()
+	c.dirty = false
+	switch {
+	case c.writing || c.flushing || len(c.q) == 0:
+		// A running writer was woken when the frames were queued.
+		c.mu.Unlock()
+		return iov
+	case c.closing || len(c.q) > maxIovecs:
+		c.startWriterLocked()
+		c.mu.Unlock()
+		return iov
+	}
+	out := c.q
+	c.q, c.spare, c.exempt, c.groups, c.controls, c.replays = c.spare[:0], nil, 0, 0, 0, 0
+	c.flushing = true
+	c.mu.Unlock()
+
+	for i := range out {
+		iov = append(iov, out[i].b)
+	}
+	n, err := c.writeNow(iov)
+	// The frames written whole; the rest, from the first one cut, is the writer's.
+	k := 0
+	var oldest int64
+	live := 0
+	for ; k < len(out) && n >= len(out[k].b); k++ {
+		n -= len(out[k].b)
+		if at := out[k].at; at != 0 {
+			live++
+			if oldest == 0 || at < oldest {
+				oldest = at
+			}
+		}
+	}
+	if live > 0 {
+		c.h.m.delivered.Add(live)
+		c.h.m.writes.Inc()
+		c.h.m.deliveryLag.Update(float64(c.h.now().UnixNano()-oldest) / 1e9)
+	}
+
+	c.mu.Lock()
+	c.flushing = false
+	switch {
+	case err != nil:
+		c.writing, c.closing, c.q = false, true, nil
+		c.mu.Unlock()
+		c.h.m.writeErrors.Inc()
+		c.closeNC()
+		return iov
+	case k < len(out):
+		rest := out[k:]
+		rest[0].b = rest[0].b[n:]
+		c.writing = true
+		c.h.wg.Add(1)
+		go c.writeLoop(rest)
+	default:
+		clear(out)
+		c.spare = out[:0]
+		if len(c.q) > 0 {
+			c.startWriterLocked() // control frames queued during the write
+		}
+	}
+	c.mu.Unlock()
+	return iov
+}
+
+// writeNow writes bufs with one writev that does not wait: it returns what the socket took
+// (0 when its buffer is full) and an error only for a broken connection.
+func (c *conn) writeNow(bufs [][]byte) (int, error) {
+	var n int
+	var werr error
+	err := c.raw.Write(func(fd uintptr) bool {
+		for {
+			n, werr = unix.Writev(int(fd), bufs)
+			if werr != unix.EINTR {
+				return true // done, or EAGAIN: never wait here
+			}
+		}
+	})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// The deadline a writer goroutine set earlier has passed (nothing was written): the
+		// writer takes the frames and sets a new one.
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if werr == unix.EAGAIN {
+		return max(n, 0), nil
+	}
+	return max(n, 0), werr
+}
