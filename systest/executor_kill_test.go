@@ -264,16 +264,7 @@ key_file = %q
 [keeper]
 settle_interval = "0s"
 
-[ingest]
-chain_id = %d
-rpc_urls = [%q]
-confirmations = 2
-start_block = 0
-poll_interval = "50ms"
-`, annSum, benSum, keyFile, chainsim.ChainID, proxies[i].url)
-		for _, ct := range f.ContractConfigs() {
-			extra += fmt.Sprintf("\n[[ingest.contracts]]\nname = %q\nkind = %q\naddress = %q\n", ct.Name, ct.Kind, ct.Address)
-		}
+%s`, annSum, benSum, keyFile, strings.Replace(sim.ConfigSnippetFor(2, f.ContractConfigs()), sim.URL(), proxies[i].url, 1))
 		appendFile(t, c.args[i][2], extra)
 		c.start(i)
 	}
