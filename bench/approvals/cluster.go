@@ -18,7 +18,6 @@ import (
 
 	"paimon/auth"
 	"paimon/bench/internal/benchkit"
-	"paimon/internal/chainsim"
 	"paimon/version"
 )
 
@@ -64,11 +63,8 @@ func startCluster(ctx context.Context, o *options, bin, dir string, ch *chain, t
 		}
 		https, rafts = append(https, h), append(rafts, r)
 	}
-	var contracts strings.Builder
-	for _, ct := range ch.fund.ContractConfigs() {
-		fmt.Fprintf(&contracts, "\n[[ingest.contracts]]\nname = %q\nkind = %q\naddress = %q\n", ct.Name, ct.Kind, ct.Address)
-	}
-	poll := min(max(o.blockInterval/4, 20*time.Millisecond), 250*time.Millisecond)
+	// [ingest] on the chain and its deployed contracts (blocks on demand: a 100 ms poll).
+	ingest := ch.sim.ConfigSnippetFor(o.confirmations, ch.fund.ContractConfigs())
 	for i := range 3 {
 		id := fmt.Sprintf("node%d", i+1)
 		cfg := fmt.Sprintf(`[node]
@@ -107,14 +103,8 @@ key_file = %q
 [keeper]
 settle_interval = "0s"
 
-[ingest]
-chain_id = %d
-rpc_urls = [%q]
-confirmations = %d
-start_block = 0
-poll_interval = %q
 %s`, id, filepath.Join(dir, id), https[i], rafts[i], strings.Join(https, `", "`), adminSum, annSum, benSum,
-			keyFile, chainsim.ChainID, ch.sim.URL(), o.confirmations, poll.String(), contracts.String())
+			keyFile, ingest)
 		path := filepath.Join(dir, id+".toml")
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			return c, err
