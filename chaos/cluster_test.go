@@ -28,6 +28,7 @@ type node struct {
 	url       string // the node's own HTTP address: the test's clients talk to it directly
 	raftProxy *Proxy // the advertised Raft address: peers reach the node through it
 	httpProxy *Proxy // the advertised HTTP address (forwarded writes and reads)
+	config    string // its config file
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -41,15 +42,19 @@ type cluster struct {
 	t     *testing.T
 	nodes []*node
 	token string
+	env   *env // PostgreSQL, the chain, the small disk: nil in the planted test
 }
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t *testing.T, e *env) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	token, sum := auth.NewToken()
-	c := &cluster{t: t, token: token}
+	c := &cluster{t: t, token: token, env: e}
 	for i := range 3 { // every node exists before a proxy can ask c.owner about it
 		c.nodes = append(c.nodes, &node{name: fmt.Sprintf("node%d", i+1)})
+	}
+	if e != nil {
+		e.attach(c, dir)
 	}
 	for _, n := range c.nodes {
 		httpAddr, raftAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
@@ -89,17 +94,24 @@ join = [%s]
 bootstrap_expect = 3
 secret = "chaos-cluster-secret-0123456789ab"
 
+[ratelimit]
+enabled = false
+
 [[auth.tokens]]
 name = "ops"
 role = "admin"
 sha256 = %q
 `, n.name, filepath.Join(dir, n.name), strings.TrimPrefix(n.url, "http://"), n.httpProxy.Addr(),
 			n.raftProxy.target, n.raftProxy.Addr(), strings.Join(join, ", "), sum)
+		if e != nil {
+			cfg += e.config()
+		}
 		path := filepath.Join(dir, n.name+".toml")
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		n.args = []string{"serve", "-config", path}
+		n.config = path
 	}
 	t.Cleanup(func() {
 		for _, n := range c.nodes {
@@ -178,6 +190,21 @@ func (n *node) signal(sig syscall.Signal) {
 	}
 }
 
+// running reports whether the process is started and has not exited.
+func (n *node) running() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return false
+	}
+	select {
+	case <-n.done:
+		return false
+	default:
+		return true
+	}
+}
+
 func (n *node) logText() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -195,13 +222,21 @@ func tail(s string, lines int) string {
 // httpClient is shared by every client of the test; each request has its own deadline.
 var httpClient = &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
-// do sends one request to node i and returns status, body and X-Paimon-Index.
+// do sends one request to node i with the admin token and returns status, body and
+// X-Paimon-Index.
 func (c *cluster) do(i int, method, path, body string) (int, []byte, uint64, error) {
+	return c.doAs(i, c.token, method, path, body)
+}
+
+// doAs is do with token.
+func (c *cluster) doAs(i int, token, method, path, body string) (int, []byte, uint64, error) {
 	req, err := http.NewRequest(method, c.nodes[i].url+path, strings.NewReader(body))
 	if err != nil {
 		return 0, nil, 0, err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
 		return 0, nil, 0, err

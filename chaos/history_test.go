@@ -11,6 +11,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/ethereum/go-ethereum/accounts"
+	"github.com/ethereum/go-ethereum/crypto"
 )
 
 // The register of the campaign: each key is an asset's current price. A write is a price point
@@ -79,10 +82,15 @@ type workload struct {
 	// plantLocalAsLinearizable is the planted bug: the clients send linearizable reads as
 	// local ones but record them as linearizable, as a node serving them locally would.
 	plantLocalAsLinearizable bool
+	// sessions: each node's session client signs in and uses the session elsewhere.
+	sessions sessionStats
+	// withSessions runs the session clients (the campaign, not the planted test).
+	withSessions bool
 }
 
 func newWorkload(c *cluster, keys int) *workload {
 	w := &workload{c: c, rec: &recorder{start: time.Now()}, base: time.Now().Add(-72 * time.Hour).Truncate(time.Second)}
+	w.sessions.fails = map[string]int{}
 	for k := range keys {
 		w.keys = append(w.keys, fmt.Sprintf("0x%040x", 0xc4a0500+k))
 	}
@@ -143,9 +151,13 @@ func (w *workload) read(client, node int, kind opKind, rng *rand.Rand) {
 func (w *workload) run(seed int64, stop <-chan struct{}) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	levels := []opKind{opReadLinearizable, opReadLeader, opReadLocal}
+	roles := 2
+	if w.withSessions {
+		roles = 3
+	}
 	for n := range w.c.nodes {
-		for role := range 2 {
-			client := n*2 + role
+		for role := range roles {
+			client := n*roles + role
 			rng := rand.New(rand.NewPCG(uint64(seed), uint64(client)))
 			wg.Add(1)
 			go func() {
@@ -156,10 +168,14 @@ func (w *workload) run(seed int64, stop <-chan struct{}) *sync.WaitGroup {
 						return
 					default:
 					}
-					if role == 0 {
+					switch role {
+					case 0:
 						w.write(client, n, rng)
-					} else {
+					case 1:
 						w.read(client, n, levels[i%3], rng)
+					case 2:
+						w.session(n, rng)
+						time.Sleep(200 * time.Millisecond)
 					}
 					time.Sleep(time.Duration(5+rng.IntN(20)) * time.Millisecond)
 				}
@@ -167,4 +183,69 @@ func (w *workload) run(seed int64, stop <-chan struct{}) *sync.WaitGroup {
 		}
 	}
 	return &wg
+}
+
+// sessionStats counts the session clients' logins and uses.
+type sessionStats struct {
+	mu                 sync.Mutex
+	logins, loginFails int
+	uses, useRefused   int            // answered 200; refused with a 5xx (no leader, unknown)
+	invalid            []string       // a use answered 401 after its login was acknowledged: never
+	fails              map[string]int // login failures by answer
+}
+
+func (s *sessionStats) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fmt.Sprintf("sessions logins=%d login-failures=%d uses=%d uses-refused=%d uses-invalid=%d", s.logins, s.loginFails, s.uses, s.useRefused, len(s.invalid))
+}
+
+// session signs in with a new wallet on node (nonce, personal_sign, login: docs/API.md) and
+// uses the session on another node (GET /v1/auth/me): a session whose login was acknowledged
+// is known on every node (a node that does not know it yet catches up before refusing it).
+func (w *workload) session(node int, rng *rand.Rand) {
+	st := &w.sessions
+	fail := func(what string) {
+		st.mu.Lock()
+		st.loginFails++
+		st.fails[what]++
+		st.mu.Unlock()
+	}
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		panic(err)
+	}
+	addr := strings.ToLower(crypto.PubkeyToAddress(key.PublicKey).Hex())
+	status, b, _, err := w.c.doAs(node, "", "POST", "/v1/auth/nonce", fmt.Sprintf(`{"address":%q}`, addr))
+	var nonce struct{ Nonce, Message string }
+	if err != nil || status != 200 || json.Unmarshal(b, &nonce) != nil {
+		fail(fmt.Sprintf("nonce %d", status))
+		return
+	}
+	sig, err := crypto.Sign(accounts.TextHash([]byte(nonce.Message)), key)
+	if err != nil {
+		panic(err)
+	}
+	sig[64] += 27
+	status, b, _, err = w.c.doAs(node, "", "POST", "/v1/auth/login", fmt.Sprintf(`{"address":%q,"nonce":%q,"signature":"0x%x"}`, addr, nonce.Nonce, sig))
+	var login struct{ Token string }
+	if err != nil || status != 200 || json.Unmarshal(b, &login) != nil || login.Token == "" {
+		fail(fmt.Sprintf("login %d", status))
+		return
+	}
+	st.mu.Lock()
+	st.logins++
+	st.mu.Unlock()
+	other := (node + 1 + rng.IntN(len(w.c.nodes)-1)) % len(w.c.nodes)
+	status, b, _, err = w.c.doAs(other, login.Token, "GET", "/v1/auth/me", "")
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	switch {
+	case err == nil && status == 200:
+		st.uses++
+	case err == nil && status == 401:
+		st.invalid = append(st.invalid, fmt.Sprintf("%s: session from node%d refused by node%d at %s: %s", addr, node+1, other+1, time.Duration(w.rec.now()), b))
+	default:
+		st.useRefused++
+	}
 }

@@ -19,6 +19,9 @@ var (
 	flagOut = flag.String("chaos.out", "", "folder for failure files (default: the OS temp folder)")
 	// flagKnownBugs keeps the faults and checks of knownBugs out of the run ("mask", the suite's
 	// default, so that main stays green while they are open) or in it ("check").
+	// flagFaults limits the nemesis to these faults (comma-separated names), e.g. to replay or
+	// to exercise one; empty: all.
+	flagFaults    = flag.String("chaos.faults", "", "comma-separated faults the nemesis draws from (default all)")
 	flagKnownBugs = flag.String("chaos.known-bugs", "mask", "mask: leave out the faults and checks of open bugs (chaos/DESIGN.md); check: run everything")
 )
 

@@ -20,7 +20,26 @@ const (
 	faultLatency fault = "latency"         // 20-150 ms on every chunk between one node and its peers
 )
 
+// The faults of the cluster's environment (env_test.go).
+const (
+	faultDisk  fault = "disk-full"     // fill the small node's tmpfs data folder, free it later
+	faultPG    fault = "pg-stop"       // stop PostgreSQL (immediately, as a crash), start it later
+	faultChain fault = "chain-rpc-cut" // every node's connections to the chain's RPC cut
+)
+
 var allFaults = []fault{faultKill, faultPause, faultIsolate, faultAsym, faultLatency}
+
+// envFaults are the faults e makes possible.
+func envFaults(e *env) []fault {
+	if e == nil {
+		return nil
+	}
+	fs := []fault{faultPG, faultChain}
+	if e.diskNode >= 0 {
+		fs = append(fs, faultDisk)
+	}
+	return fs
+}
 
 // nemesis injects one fault at a time, drawn from a seeded source, and logs each.
 type nemesis struct {
@@ -30,10 +49,11 @@ type nemesis struct {
 	logf   func(string, ...any)
 	counts map[fault]int
 	log    []string
+	seed   int64
 }
 
 func newNemesis(c *cluster, seed int64, faults []fault, logf func(string, ...any)) *nemesis {
-	return &nemesis{c: c, rng: rand.New(rand.NewPCG(uint64(seed), 0x4e454d)), faults: faults, logf: logf, counts: map[fault]int{}}
+	return &nemesis{c: c, rng: rand.New(rand.NewPCG(uint64(seed), 0x4e454d)), faults: faults, logf: logf, counts: map[fault]int{}, seed: seed}
 }
 
 func (n *nemesis) note(start time.Time, format string, args ...any) {
@@ -103,6 +123,43 @@ func (n *nemesis) inject(f fault, hold time.Duration, start time.Time) {
 		}
 		time.Sleep(hold)
 		c.heal()
+	case faultDisk:
+		// Held longer than the others: the node needs new space only now and then (a Raft
+		// log segment, a state flush), and a full disk must be met to be tested.
+		e, nd := c.env, c.nodes[c.env.diskNode]
+		hold = 4 * hold
+		n.note(start, "%s %s for %s", f, nd.name, hold)
+		errsBefore := len(errorLines(nd.logText()))
+		filled, err := e.fillDisk()
+		n.logf("nemesis: filled %s with %d bytes (%v)", nd.name, filled, err)
+		time.Sleep(hold)
+		if err := e.unfillDisk(); err != nil {
+			c.t.Errorf("freeing the disk: %v", err)
+		}
+		errs := errorLines(nd.logText())[errsBefore:]
+		n.logf("nemesis: freed %s: %d bytes free; it logged %d errors while full%s", nd.name, e.freeBytes(), len(errs), strings.Join(distinct(errs, 3), "\n  "))
+		if !nd.running() {
+			n.counts["disk-full-crash"]++
+			msg := fmt.Sprintf("%s exited while its disk was full (seed %d; chaos/DESIGN.md Findings 5): %s", nd.name, n.seed, panicLine(nd.logText()))
+			if knownBugMasked("disk-full-crashes-node") {
+				n.logf("nemesis: %s (known bug, masked); restarting it", msg)
+			} else {
+				c.t.Error(msg)
+			}
+			c.start(e.diskNode)
+		}
+	case faultPG:
+		n.note(start, "%s for %s", f, hold)
+		c.env.pg.Stop(c.t)
+		time.Sleep(hold)
+		c.env.pg.Restart(c.t)
+	case faultChain:
+		n.note(start, "%s for %s", f, hold)
+		for _, nd := range c.nodes {
+			c.env.chain.SetLink(nd.name, Link{Cut: true})
+		}
+		time.Sleep(hold)
+		c.env.chain.Heal()
 	}
 	n.counts[f]++
 }
@@ -115,4 +172,14 @@ func (n *nemesis) summary() string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, " ")
+}
+
+// panicLine is the last "panic: " line of a node's log, or "".
+func panicLine(log string) string {
+	i := strings.LastIndex(log, "panic: ")
+	if i < 0 {
+		return ""
+	}
+	line, _, _ := strings.Cut(log[i:], "\n")
+	return line
 }
