@@ -1,6 +1,6 @@
 # Shortcuts; the README's two commands work without make.
 
-.PHONY: run test build bench bench-http bench-go contracts
+.PHONY: run test build release bench bench-http bench-go contracts
 
 run:
 	go run ./cmd/paimon serve
@@ -23,6 +23,12 @@ contracts:
 
 build:
 	go build -ldflags "$(LDFLAGS)" -o paimon ./cmd/paimon
+
+# Reproducible static binaries for linux/amd64 and linux/arm64 in dist/, with SHA256SUMS: the
+# build date is the commit's (SOURCE_DATE_EPOCH), so building the same commit twice gives the
+# same bytes (scripts/release_test.sh checks it).
+release:
+	RELEASE=$(RELEASE) COMMIT=$(COMMIT) ./scripts/release.sh dist
 
 # Go benchmarks (handler, FSM apply, log stores) and the wrk-based HTTP runner.
 bench: bench-go bench-http
