@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,7 +19,8 @@ import (
 	"paimon/bench/internal/benchkit"
 )
 
-// executorPoll is the executor's round interval (executor.DefaultPoll; a decision wakes it).
+// executorPoll is the executor's round interval (executor Deps.Poll's default): an approved
+// ticket waits for the next round (nothing wakes the executor when a ticket turns APPROVED).
 const executorPoll = 500 * time.Millisecond
 
 // bench runs the benchmark: build, chain, cluster, tickets, the baseline's writes, the
@@ -39,7 +41,7 @@ func bench(ctx context.Context, o *options, command string) (res *results, err e
 	if err := benchkit.GoBuild(ctx, repo, bin, "./cmd/paimon", o.buildFlags...); err != nil {
 		return nil, err
 	}
-	res = &results{Command: command, Machine: benchkit.ReadMachine(repo), Tickets: o.tickets, Clients: o.clients,
+	res = &results{Command: command, Machine: benchkit.ReadMachine(repo), Tickets: o.tickets, Clients: o.clients, TicketRate: o.ticketRate,
 		Nodes: 3, BlockInterval: o.blockInterval.String(), Confirmations: o.confirmations, ExecutorPoll: executorPoll.String()}
 	fmt.Fprintln(os.Stderr, "approvals: starting the chain and deploying the fund's contracts")
 	ch, err := startChain(ctx, o)
@@ -135,18 +137,18 @@ func bench(ctx context.Context, o *options, command string) (res *results, err e
 		}
 	}
 	// Unmeasured: connections opened, the nodes' first writes behind them.
-	if w := c.phase(ctx, o, 4*o.clients, prices(2*o.tickets)); w.Failed > 0 {
+	if w := c.phase(ctx, o, 4*o.clients, 0, prices(2*o.tickets)); w.Failed > 0 {
 		return res, fmt.Errorf("warm-up: %d price writes failed: %s", w.Failed, w.FirstError)
 	}
 	fmt.Fprintf(os.Stderr, "approvals: baseline, %d price writes\n", 2*o.tickets)
-	res.Baseline = c.phase(ctx, o, o.tickets, prices(0))
+	res.Baseline = c.phase(ctx, o, o.tickets, 0, prices(0))
 	if res.Baseline.Failed > 0 {
 		return res, fmt.Errorf("%d price writes failed, the first: %s", res.Baseline.Failed, res.Baseline.FirstError)
 	}
 
 	fmt.Fprintf(os.Stderr, "approvals: %d decisions (two per ticket, through two nodes)\n", 2*o.tickets)
 	acks := make([]time.Time, o.tickets)
-	res.Decisions = c.phase(ctx, o, o.tickets, func(ctx context.Context, k int, rec func(time.Duration)) error {
+	res.Decisions = c.phase(ctx, o, o.tickets, o.ticketRate, func(ctx context.Context, k int, rec func(time.Duration)) error {
 		path := "/v1/approvals/redemption-" + ids[k].String() + "/approve"
 		if _, err := c.send(ctx, c.nodes[k%3], path, c.approvers[0], decision, `"status":"PARTIALLY_APPROVED"`, rec); err != nil {
 			return err
@@ -188,8 +190,9 @@ func bench(ctx context.Context, o *options, command string) (res *results, err e
 }
 
 // phase sends jobs 0..n-1 (each two requests) from o.clients clients and measures the
-// requests per second over the phase and each request's latency as the client saw it.
-func (c *cluster) phase(ctx context.Context, o *options, n int, job func(ctx context.Context, k int, rec func(time.Duration)) error) phaseResult {
+// requests per second over the phase and each request's latency as the client saw it. With a
+// rate, jobs are handed out as Poisson arrivals of that rate.
+func (c *cluster) phase(ctx context.Context, o *options, n int, rate float64, job func(ctx context.Context, k int, rec func(time.Duration)) error) phaseResult {
 	var hist benchkit.Hist
 	var failed atomic.Int64
 	var mu sync.Mutex
@@ -213,7 +216,14 @@ func (c *cluster) phase(ctx context.Context, o *options, n int, job func(ctx con
 			}
 		}()
 	}
+	rng := rand.New(rand.NewPCG(uint64(o.seed), 12))
+	due := start
 	for k := range n {
+		if rate > 0 {
+			// Poisson arrivals: never in step with the blocks.
+			due = due.Add(time.Duration(rng.ExpFloat64() / rate * float64(time.Second)))
+			time.Sleep(time.Until(due))
+		}
 		jobs <- k
 	}
 	close(jobs)

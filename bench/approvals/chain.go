@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -184,14 +185,40 @@ func (c *chain) openTickets(ctx context.Context) ([]*big.Int, error) {
 			if errs[i] = c.fund.Faucet(ctx, u, fundchain.E18(1_300_000)); errs[i] != nil {
 				return
 			}
-			if _, errs[i] = c.fund.Deposit(ctx, u, fundchain.E18(1_200_000)); errs[i] != nil {
+			// Gas estimation right after the previous receipt has been seen to miss its state
+			// (the deposit "reverting" on an allowance just granted): estimated again a
+			// moment later.
+			if errs[i] = retry(ctx, func() error {
+				_, err := c.fund.Deposit(ctx, u, fundchain.E18(1_200_000))
+				return err
+			}); errs[i] != nil {
 				return
 			}
-			ids[i], _, errs[i] = c.fund.RequestRedemption(ctx, u, fundchain.E18(1_100_000), fundchain.ChannelStandard)
+			errs[i] = retry(ctx, func() (err error) {
+				ids[i], _, err = c.fund.RequestRedemption(ctx, u, fundchain.E18(1_100_000), fundchain.ChannelStandard)
+				return err
+			})
 		}()
 	}
 	wg.Wait()
 	return ids, errors.Join(errs...)
+}
+
+// retry runs f up to three times while it fails with fundchain.ErrReverted before sending
+// (an estimate), 200 ms apart.
+func retry(ctx context.Context, f func() error) error {
+	var err error
+	for range 3 {
+		if err = f(); err == nil || !errors.Is(err, fundchain.ErrReverted) || strings.Contains(err.Error(), " in block ") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return err
 }
 
 // approvedLogs counts the RedemptionApproved logs of each request on the whole chain.

@@ -30,6 +30,7 @@ type options struct {
 	nodes         int
 	tickets       int
 	clients       int
+	ticketRate    float64
 	duration      time.Duration
 	blockInterval time.Duration
 	confirmations int
@@ -47,6 +48,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.nodes, "nodes", 3, "cluster size (3: the only size supported)")
 	fs.IntVar(&o.tickets, "tickets", 1000, "approval tickets opened (redemptions over the threshold), each decided by two approvers")
 	fs.IntVar(&o.clients, "clients", 8, "concurrent clients sending the decisions (and the baseline's writes)")
+	fs.Float64Var(&o.ticketRate, "ticket-rate", 0, "decide this many tickets a second on average, as Poisson arrivals (0: as fast as the clients go); paced, the decisions measure latency, not cost")
 	fs.DurationVar(&o.duration, "duration", 5*time.Minute, "the longest the run may take once the cluster is up (opening, both phases, execution); past it the run fails")
 	fs.DurationVar(&o.blockInterval, "block-interval", time.Second, "the chain's block period while measuring")
 	fs.IntVar(&o.confirmations, "confirmations", 3, "the nodes' ingest.confirmations (the executor's too)")
@@ -69,6 +71,8 @@ func parseFlags(args []string) (*options, error) {
 		return nil, errors.New("-tickets must be within 1..5000")
 	case o.clients < 1 || o.clients > 256:
 		return nil, errors.New("-clients must be within 1..256")
+	case !(o.ticketRate >= 0 && o.ticketRate <= 1e6):
+		return nil, errors.New("-ticket-rate must be within 0..1e6")
 	case o.duration < 10*time.Second:
 		return nil, errors.New("-duration must be at least 10s")
 	case o.blockInterval < 50*time.Millisecond:

@@ -18,7 +18,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, bad := range [][]string{
 		{"-nodes", "1"}, {"-tickets", "0"}, {"-clients", "0"}, {"-duration", "1s"},
-		{"-block-interval", "1ms"}, {"-confirmations", "0"}, {"extra"},
+		{"-block-interval", "1ms"}, {"-ticket-rate", "-1"}, {"-confirmations", "0"}, {"extra"},
 	} {
 		if _, err := parseFlags(bad); err == nil {
 			t.Errorf("%q accepted", bad)

@@ -28,6 +28,7 @@ type results struct {
 	Nodes         int              `json:"nodes"`
 	Tickets       int              `json:"tickets"`
 	Clients       int              `json:"clients"`
+	TicketRate    float64          `json:"ticketRate"` // 0: unpaced
 	BlockInterval string           `json:"blockInterval"`
 	Confirmations int              `json:"confirmations"`
 	ExecutorPoll  string           `json:"executorPoll"`
@@ -57,7 +58,7 @@ type results struct {
 func (r *results) print(w io.Writer) {
 	fmt.Fprintf(w, "\napprovals: %d paimon processes, %d tickets (each approved by 2 approvers through 2 nodes), %d clients\n",
 		r.Nodes, r.Tickets, r.Clients)
-	fmt.Fprintf(w, "chain: simulated (chainsim, fund contracts), a block every %s, ingest.confirmations %d; executor poll %s (a decision wakes it)\n",
+	fmt.Fprintf(w, "chain: simulated (chainsim, fund contracts), a block every %s, ingest.confirmations %d; executor poll %s (approved tickets are picked up at its rounds)\n",
 		r.BlockInterval, r.Confirmations, r.ExecutorPoll)
 	fmt.Fprintf(w, "request bodies: price write %d B, decision %d B; tickets opened in %.1f s\n\n", r.BodyBytes[0], r.BodyBytes[1], r.OpenSeconds)
 	fmt.Fprintf(w, "%-30s %8s %8s %9s %8s %8s %8s %7s %6s\n", "phase", "requests", "seconds", "req/s", "P50", "P99", "max", "retries", "failed")
@@ -68,6 +69,9 @@ func (r *results) print(w io.Writer) {
 	}{{"baseline: price writes", r.Baseline}, {"approval decisions", r.Decisions}} {
 		fmt.Fprintf(w, "%-30s %8d %8.2f %9.1f %8s %8s %8s %7d %6d\n", p.name, p.p.Requests, p.p.Seconds, p.p.PerSecond,
 			benchkit.FormatMs(p.p.Latency.P50), benchkit.FormatMs(p.p.Latency.P99), benchkit.FormatMs(p.p.Latency.Max), p.p.Retries, p.p.Failed)
+	}
+	if r.TicketRate > 0 {
+		fmt.Fprintf(w, "decisions paced at %g tickets/s: their req/s is the pace, the ratio is no cost\n", r.TicketRate)
 	}
 	fmt.Fprintf(w, "decisions/s ÷ writes/s: %.2f\n\n", r.Ratio)
 	fmt.Fprintf(w, "%-46s %6s %9s %9s %9s\n", "from the quorum-reaching decision's ack to", "n", "P50", "P99", "max")
