@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Checks that the release is reproducible: builds it twice, the second time from a copy of the
-# commit's files in another folder (no .git, another path), and compares the SHA256SUMS; each
+# Checks that the release is reproducible: builds it twice, from two copies of the tree in two
+# folders (no .git, different paths), and compares the SHA256SUMS; each
 # binary must be static and print the stamped version. Slow (two builds per architecture, minutes
 # on a cold cache): run by hand or by `go test ./systest -run TestReleaseReproducible -release`.
 #
@@ -14,11 +14,14 @@ export RELEASE=${RELEASE:-$(git describe --tags --always --dirty 2>/dev/null || 
 export COMMIT=${COMMIT:-$(git rev-parse HEAD)}
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
 
-scripts/release.sh "$tmp/a" >/dev/null
-mkdir -p "$tmp/src"
-# The working tree as it is (tracked and new files, not ignored ones), so a dirty tree compares too.
-git ls-files -z --cached --others --exclude-standard | xargs -0 -I{} cp --parents {} "$tmp/src/" 2>/dev/null || true
-(cd "$tmp/src" && scripts/release.sh "$tmp/b" >/dev/null)
+# Two copies of the working tree as it is now (tracked and new files, not ignored ones: a dirty
+# tree compares too), in two folders without .git; each builds the release.
+for d in src1 src2; do
+	mkdir -p "$tmp/$d"
+	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$tmp/$d/" 2>/dev/null || true
+done
+(cd "$tmp/src1" && scripts/release.sh "$tmp/a" >/dev/null)
+(cd "$tmp/src2" && scripts/release.sh "$tmp/b" >/dev/null)
 
 if ! cmp -s "$tmp/a/SHA256SUMS" "$tmp/b/SHA256SUMS"; then
 	echo "release_test: the two builds differ" >&2
