@@ -2,13 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
-	"encoding/json"
-	"fmt"
-	"net/http"
-	"strings"
 
-	"github.com/ethereum/go-ethereum/accounts"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"paimon/bench/internal/benchkit"
@@ -21,28 +15,5 @@ func walletLogin(ctx context.Context, n *benchkit.Node) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	addr := strings.ToLower(crypto.PubkeyToAddress(key.PublicKey).Hex())
-	code, b, err := n.Do(ctx, http.MethodPost, "/v1/auth/nonce", []byte(`{"address":"`+addr+`"}`), false)
-	if err != nil || code != http.StatusOK {
-		return "", fmt.Errorf("POST /v1/auth/nonce: %d %s %v", code, benchkit.Snippet(b), err)
-	}
-	var nr struct{ Nonce, Message string }
-	if err := json.Unmarshal(b, &nr); err != nil {
-		return "", err
-	}
-	sig, err := crypto.Sign(accounts.TextHash([]byte(nr.Message)), key)
-	if err != nil {
-		return "", err
-	}
-	sig[64] += 27
-	body, _ := json.Marshal(map[string]string{"address": addr, "nonce": nr.Nonce, "signature": "0x" + hex.EncodeToString(sig)})
-	code, b, err = n.Do(ctx, http.MethodPost, "/v1/auth/login", body, false)
-	if err != nil || code != http.StatusOK {
-		return "", fmt.Errorf("POST /v1/auth/login: %d %s %v", code, benchkit.Snippet(b), err)
-	}
-	var lr struct{ Token string }
-	if err := json.Unmarshal(b, &lr); err != nil || lr.Token == "" {
-		return "", fmt.Errorf("POST /v1/auth/login: no token in %s", benchkit.Snippet(b))
-	}
-	return lr.Token, nil
+	return benchkit.WalletLogin(ctx, n, key)
 }

@@ -390,6 +390,20 @@ func (s *Sim) Stats() Stats {
 	return st
 }
 
+// SetRate changes the events per second of the blocks mined from now on (0: empty blocks,
+// which still confirm the blocks before them): a load tool runs the chain at its rate for a
+// measured window, then lets the last events confirm. Flood is refused.
+func (s *Sim) SetRate(rate float64) error {
+	if rate < 0 || math.IsNaN(rate) || math.IsInf(rate, 0) {
+		return fmt.Errorf("chainsim: rate %v must be finite and ≥ 0", rate)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.Rate = rate
+	s.budget = min(s.budget, 0) // nothing owed at the old rate is carried over
+	return nil
+}
+
 // run is the mining loop of a BlockInterval.
 func (s *Sim) run(ctx context.Context) {
 	defer close(s.done)

@@ -180,6 +180,9 @@ func New() (*Cluster, error) { return newCluster() }
 // Close stops the server and removes its folder.
 func (c *Cluster) Close() { c.remove() }
 
+// DataDir is the server's data folder (postmaster.pid names its process).
+func (c *Cluster) DataDir() string { return c.dataDir() }
+
 // LogPath is the server's log file.
 func (c *Cluster) LogPath() string { return filepath.Join(c.dir, "postgres.log") }
 

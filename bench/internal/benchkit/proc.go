@@ -141,12 +141,12 @@ func (p *Proc) CPUSeconds() float64 {
 	if err != nil {
 		return 0
 	}
-	return statCPUSeconds(b)
+	return StatCPUSeconds(b)
 }
 
-// statCPUSeconds reads utime and stime from the text of /proc/PID/stat, in clock ticks
+// StatCPUSeconds reads utime and stime from the text of /proc/PID/stat, in clock ticks
 // (USER_HZ, 100 on Linux); 0 when the text is not such a line.
-func statCPUSeconds(stat []byte) float64 {
+func StatCPUSeconds(stat []byte) float64 {
 	// The command name (field 2) may hold spaces; the fields after its closing ')' are fixed.
 	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {

@@ -128,7 +128,7 @@ func TestStatCPUSeconds(t *testing.T) {
 		{"no name", "garbage", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := statCPUSeconds([]byte(tc.stat)); got < tc.want-1e-9 || got > tc.want+1e-9 {
+			if got := StatCPUSeconds([]byte(tc.stat)); got < tc.want-1e-9 || got > tc.want+1e-9 {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"paimon/bench/internal/benchkit"
+)
+
+// Resources: CPU seconds of each node over the run and its peak resident memory (VmHWM), from
+// /proc; the same for PostgreSQL (the postmaster and its children) and the runner; the
+// machine's busy CPU (/proc/stat, other people's work included); and the PostgreSQL sync lag
+// every node reports in GET /v1/cluster/status, sampled every second.
+
+// nodeUse is one node's resources over the run.
+type nodeUse struct {
+	ID         string  `json:"id"`
+	CPUSeconds float64 `json:"cpuSeconds"`
+	Cores      float64 `json:"cores"` // CPU seconds / run length
+	PeakRSSMiB float64 `json:"peakRssMiB"`
+}
+
+// usage is every figure of the resources section.
+type usage struct {
+	Seconds          float64   `json:"seconds"` // the measured run's length
+	Nodes            []nodeUse `json:"nodes"`
+	PostgresCPU      float64   `json:"postgresCpuSeconds"`
+	PostgresRSSMiB   float64   `json:"postgresRssMiB"` // sum over its processes at the end
+	RunnerCPU        float64   `json:"runnerCpuSeconds"`
+	RunnerPeakRSSMiB float64   `json:"runnerPeakRssMiB"`
+	MachineBusy      float64   `json:"machineBusyCores"` // average busy cores of the whole machine
+	PGLagMaxSeconds  float64   `json:"pgLagMaxSeconds"`
+	PGLagMaxIndex    uint64    `json:"pgLagMaxIndex"`
+	PGLagEndSeconds  float64   `json:"pgLagEndSeconds"`
+	PGLagSamples     int       `json:"pgLagSamples"`
+	PGLastError      string    `json:"pgLastError,omitempty"`
+}
+
+// meter takes the before and after readings and samples the sync lag in between.
+type meter struct {
+	c      *cluster
+	pgDir  string // PostgreSQL's data folder, "" when it is not ours
+	start  time.Time
+	cpu0   []float64
+	pg0    float64
+	self0  float64
+	stat0  [2]uint64
+	mu     sync.Mutex
+	u      usage
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startMeter(ctx context.Context, c *cluster, pgDir string) *meter {
+	m := &meter{c: c, pgDir: pgDir, start: time.Now(), self0: benchkit.SelfCPUSeconds(), stat0: machineJiffies(), done: make(chan struct{})}
+	for _, n := range c.members {
+		m.cpu0 = append(m.cpu0, n.proc.CPUSeconds())
+	}
+	m.pg0, _ = postgresUse(pgDir)
+	ctx, m.cancel = context.WithCancel(ctx)
+	go m.sample(ctx)
+	return m
+}
+
+func (m *meter) sample(ctx context.Context) {
+	defer close(m.done)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, n := range m.c.members {
+			st, err := n.status(ctx)
+			if err != nil || !st.PGSync.Running {
+				continue // the leader runs the sync and reports the lag
+			}
+			m.mu.Lock()
+			m.u.PGLagSamples++
+			m.u.PGLagMaxSeconds = max(m.u.PGLagMaxSeconds, st.PGSync.LagSeconds)
+			m.u.PGLagMaxIndex = max(m.u.PGLagMaxIndex, st.PGSync.LagIndex)
+			m.u.PGLagEndSeconds = st.PGSync.LagSeconds
+			if st.PGSync.LastError != "" {
+				m.u.PGLastError = st.PGSync.LastError
+			}
+			m.mu.Unlock()
+		}
+	}
+}
+
+// stop ends the sampling and reads the figures.
+func (m *meter) stop() usage {
+	m.cancel()
+	<-m.done
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u := m.u
+	u.Seconds = time.Since(m.start).Seconds()
+	for i, n := range m.c.members {
+		cpu := n.proc.CPUSeconds() - m.cpu0[i]
+		u.Nodes = append(u.Nodes, nodeUse{ID: n.id, CPUSeconds: cpu, Cores: cpu / u.Seconds, PeakRSSMiB: peakRSS(n.proc.Pid())})
+	}
+	pg, rss := postgresUse(m.pgDir)
+	u.PostgresCPU, u.PostgresRSSMiB = pg-m.pg0, rss
+	u.RunnerCPU = benchkit.SelfCPUSeconds() - m.self0
+	u.RunnerPeakRSSMiB = peakRSS(os.Getpid())
+	s1 := machineJiffies()
+	if s1[1] > m.stat0[1] {
+		u.MachineBusy = float64(s1[0]-m.stat0[0]) / 100 / u.Seconds
+	}
+	return u
+}
+
+// peakRSS reads VmHWM (the peak resident set) of a process, in MiB; 0 when unknown.
+func peakRSS(pid int) float64 {
+	return statusKiB(pid, "VmHWM:") / 1024
+}
+
+func statusKiB(pid int, field string) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == field {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			return v
+		}
+	}
+	return 0
+}
+
+// postgresUse returns the CPU seconds and the resident memory (MiB) of the PostgreSQL server
+// whose data folder is dir: the postmaster (its pid is the first line of postmaster.pid) and
+// its children. Children that exited took their CPU time with them, so this is a lower bound.
+func postgresUse(dir string) (cpu, rssMiB float64) {
+	if dir == "" {
+		return 0, 0
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "postmaster.pid"))
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	pm, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		return 0, 0
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range procs {
+		st, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		pid, ppid := statPids(st)
+		if pid != pm && ppid != pm {
+			continue
+		}
+		cpu += benchkit.StatCPUSeconds(st)
+		rssMiB += statusKiB(pid, "VmRSS:") / 1024
+	}
+	return cpu, rssMiB
+}
+
+// statPids reads the pid (field 1) and the parent pid (field 4) of a /proc/PID/stat text.
+func statPids(stat []byte) (pid, ppid int) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, 0
+	}
+	pid, _ = strconv.Atoi(strings.TrimSpace(string(stat[:bytes.IndexByte(stat, ' ')])))
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) > 1 {
+		ppid, _ = strconv.Atoi(f[1])
+	}
+	return pid, ppid
+}
+
+// machineJiffies returns the busy and total clock ticks of every CPU since boot (/proc/stat).
+func machineJiffies() [2]uint64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return [2]uint64{}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return [2]uint64{}
+	}
+	var busy, total uint64
+	for i, s := range f[1:] {
+		v, _ := strconv.ParseUint(s, 10, 64)
+		total += v
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return [2]uint64{busy, total}
+}
