@@ -91,17 +91,7 @@ func newGenerator(tl benchkit.Timeline, d []int, tgt *target, addr string, worke
 // answered or has timed out; ctx stops sending.
 func (g *generator) run(ctx context.Context, start time.Time) {
 	g.start = start
-	ch := make(chan int64)
-	var wg sync.WaitGroup
-	for w := range g.workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			g.worker(ch, uint64(w))
-		}()
-	}
-	benchkit.Pace(ctx, g.tl, start, ch)
-	wg.Wait()
+	benchkit.Drive(ctx, g.tl, start, g.workers, func(w int, ch <-chan int64) { g.worker(ch, uint64(w)) })
 }
 
 // windowStart is when the first measured request was due.

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"paimon/bench/internal/benchkit"
 	"paimon/internal/chainsim"
 )
 
@@ -109,4 +110,77 @@ func (c *chain) blocks() uint64 {
 		return 0
 	}
 	return last - first + 1
+}
+
+// visibility measures event processing through the API: each node's newest ledger entry
+// (GET /v1/transactions?limit=1, newest first) polled every 100 ms; a measured block counts
+// once it is at or below that, with the latency mined → seen. Unlike the WebSocket figure it
+// does not depend on the push streaming every event (a batch of more than the channel's
+// window is a "reset" there).
+type visibility struct {
+	lat     benchkit.Hist // µs
+	blocks  atomic.Int64  // (block, node) pairs seen
+	mu      sync.Mutex
+	seen    []uint64 // per node, the newest block seen
+	lastErr string
+}
+
+func (c *chain) pollVisible(ctx context.Context, nodes []*member, v *visibility) {
+	v.seen = make([]uint64, len(nodes))
+	var wg sync.WaitGroup
+	for i, m := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				b, err := m.api.Get(ctx, "/v1/transactions?limit=1", true)
+				if err != nil {
+					v.mu.Lock()
+					v.lastErr = err.Error()
+					v.mu.Unlock()
+					continue
+				}
+				newest, ok := number(b, blockField)
+				if !ok {
+					continue
+				}
+				now := time.Now()
+				v.mu.Lock()
+				from := v.seen[i] + 1
+				v.seen[i] = max(v.seen[i], newest)
+				v.mu.Unlock()
+				for blk := from; blk <= newest; blk++ {
+					if at, ok := c.mined(blk); ok {
+						v.lat.Add(now.Sub(at).Microseconds())
+						v.blocks.Add(1)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// missing returns the (block, node) pairs of the measured blocks not seen.
+func (v *visibility) missing(c *chain) int64 {
+	first, last := c.first.Load(), c.last.Load()
+	if c.blocks() == 0 {
+		return 0
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var n int64
+	for _, s := range v.seen {
+		if s < last {
+			n += int64(last - max(s, first-1))
+		}
+	}
+	return n
 }

@@ -248,6 +248,11 @@ func runPlan(ctx context.Context, o *options, command string) (rep *report, err 
 		_, evErr = ch.endWindow()
 		eventsEnd = time.Now()
 	}()
+	vis := &visibility{}
+	visCtx, stopVis := context.WithCancel(ctx)
+	defer stopVis()
+	visDone := make(chan struct{})
+	go func() { defer close(visDone); ch.pollVisible(visCtx, c.members, vis) }()
 	stopProgress := progress(ctx, start, rd, wr, ch, pool)
 	wg.Wait()
 	stopProgress()
@@ -265,7 +270,9 @@ func runPlan(ctx context.Context, o *options, command string) (rep *report, err 
 	if err != nil {
 		return nil, err
 	}
-	drained := drain(ctx, pool, int64(wr.ok.Load()), int64(expected), o.drain)
+	drained := drain(ctx, pool, int64(wr.ok.Load()), int64(expected), func() bool { return vis.missing(ch) == 0 }, o.drain)
+	stopVis()
+	<-visDone
 	usage := meter.stop()
 	wsOpen := pool.openNow()
 	wsMsgs := pool.messages() - msgs0
@@ -275,7 +282,7 @@ func runPlan(ctx context.Context, o *options, command string) (rep *report, err 
 	after := benchkit.LoadAvg()
 	pool.closeAll()
 
-	rep = buildReport(o, command, before, after, rd, wr, ch, pool, expected, eventSecs, drained, usage, ver, wsOpen, wsMsgs,
+	rep = buildReport(o, command, before, after, rd, wr, ch, pool, vis, expected, eventSecs, drained, usage, ver, wsOpen, wsMsgs,
 		readDur, writeDur)
 	rep.print(os.Stdout)
 	if o.out != "" {
@@ -372,15 +379,16 @@ func progress(ctx context.Context, start time.Time, rd *reader, wr *writer, ch *
 
 func first(a int64, _ int) int64 { return a }
 
-// drain waits until each price client has every acknowledged write and each event client every
-// measured event, or nothing arrived for 10 s, or timeout passed; it says which.
-func drain(ctx context.Context, pool *wsPool, writes, events int64, timeout time.Duration) string {
+// drain waits until each price client has every acknowledged write, each event client every
+// measured event and every node shows the last measured block in its API, or nothing arrived
+// for 10 s, or timeout passed; it says which.
+func drain(ctx context.Context, pool *wsPool, writes, events int64, visible func() bool, timeout time.Duration) string {
 	deadline := time.Now().Add(timeout)
 	last, lastChange := int64(-1), time.Now()
 	for {
 		p, pc := pool.fewest(true)
 		e, ec := pool.fewest(false)
-		if (pc == 0 || p >= writes) && (ec == 0 || e >= events) {
+		if (pc == 0 || p >= writes) && (ec == 0 || e >= events) && visible() {
 			return "complete"
 		}
 		if n := pool.messages(); n != last {

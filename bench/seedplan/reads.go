@@ -120,6 +120,9 @@ type reader struct {
 	late     benchkit.Hist // µs, due → sent
 	lateOver atomic.Int64  // sent more than 1 ms late
 	start    time.Time
+	handed   atomic.Int64 // requests handed to a worker
+	unsent   int64        // requests never sent: due before the cut-off, every worker busy
+	cut      time.Time    // when sending stopped
 }
 
 func newReader(tl benchkit.Timeline, eps []endpoint, nodes []*member, p *readParams, workers int, timeout time.Duration, seed uint64) *reader {
@@ -148,17 +151,8 @@ func deck(eps []endpoint, seed uint64) []int {
 // run sends the timeline from start and returns once every request is answered or timed out.
 func (r *reader) run(ctx context.Context, start time.Time) {
 	r.start = start
-	ch := make(chan int64)
-	var wg sync.WaitGroup
-	for w := range r.workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.worker(ch, uint64(w))
-		}()
-	}
-	benchkit.Pace(ctx, r.tl, start, ch)
-	wg.Wait()
+	r.cut = drive(ctx, r.tl, start, r.timeout, r.workers, func(w int, ch <-chan int64) { r.worker(ch, uint64(w)) })
+	r.unsent = countUnsent(r.tl, r.handed.Load(), start, r.cut, &r.all)
 }
 
 func (r *reader) worker(ch <-chan int64, id uint64) {
@@ -167,6 +161,7 @@ func (r *reader) worker(ch <-chan int64, id uint64) {
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	for i := range ch {
+		r.handed.Add(1)
 		due := r.start.Add(r.tl.Due(i))
 		k := r.deck[(i/int64(len(r.nodes)))%int64(len(r.deck))] // every endpoint on every node
 		m := r.nodes[i%int64(len(r.nodes))]
@@ -233,4 +228,30 @@ func errKind(err error) string {
 		return "timeout"
 	}
 	return err.Error()
+}
+
+// drive runs a test's open-loop timeline (benchkit.Drive) and stops handing requests out once
+// its window and grace have passed: a generator whose every worker is busy (the nodes answer
+// slower than the rate needs) would otherwise run on long after the plan's duration. It
+// returns the cut-off.
+func drive(ctx context.Context, tl benchkit.Timeline, start time.Time, grace time.Duration, workers int, work func(int, <-chan int64)) time.Time {
+	cut := start.Add(tl.Warmup + tl.Duration + grace)
+	dctx, cancel := context.WithDeadline(ctx, cut)
+	defer cancel()
+	benchkit.Drive(dctx, tl, start, workers, work)
+	if now := time.Now(); now.Before(cut) {
+		return now
+	}
+	return cut
+}
+
+// countUnsent returns how many requests of tl were never handed out (Pace hands them out in
+// order, so they are the last ones) and adds each to lat with the latency it had at least:
+// from its due time to the cut-off (0 for one due after it).
+func countUnsent(tl benchkit.Timeline, handed int64, start, cut time.Time, lat *benchkit.Hist) int64 {
+	total := tl.Total()
+	for i := handed; i < total; i++ {
+		lat.Add(cut.Sub(start.Add(tl.Due(i))).Microseconds())
+	}
+	return max(total-handed, 0)
 }

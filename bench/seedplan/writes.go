@@ -56,6 +56,9 @@ type writer struct {
 	firstErr              string
 	start                 time.Time
 	firstSend, lastAnswer atomic.Int64 // unix ns
+	handed                atomic.Int64 // requests handed to a worker
+	unsent                int64        // never sent (see drive)
+	cut                   time.Time
 }
 
 func newWriter(tl benchkit.Timeline, nodes []*member, token string, workers int, timeout time.Duration) *writer {
@@ -69,17 +72,8 @@ func newWriter(tl benchkit.Timeline, nodes []*member, token string, workers int,
 
 func (w *writer) run(ctx context.Context, start time.Time) {
 	w.start = start
-	ch := make(chan int64)
-	var wg sync.WaitGroup
-	for _, st := range w.states {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.worker(ch, st)
-		}()
-	}
-	benchkit.Pace(ctx, w.tl, start, ch)
-	wg.Wait()
+	w.cut = drive(ctx, w.tl, start, w.timeout, len(w.states), func(i int, ch <-chan int64) { w.worker(ch, w.states[i]) })
+	w.unsent = countUnsent(w.tl, w.handed.Load(), start, w.cut, &w.lat)
 }
 
 func (w *writer) worker(ch <-chan int64, st *writerState) {
@@ -87,6 +81,7 @@ func (w *writer) worker(ch <-chan int64, st *writerState) {
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	for i := range ch {
+		w.handed.Add(1)
 		due := w.start.Add(w.tl.Due(i))
 		m := w.nodes[i%int64(len(w.nodes))]
 		t := w.base + st.next

@@ -2,6 +2,7 @@ package benchkit
 
 import (
 	"context"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -66,4 +67,22 @@ func Pace(ctx context.Context, t Timeline, start time.Time, ch chan<- int64) {
 			return
 		}
 	}
+}
+
+// Drive runs workers goroutines, each calling work with its number and the channel Pace hands
+// the requests of t out on from start, and returns once Pace is done and every worker has
+// returned (every request sent has been answered or has timed out); ctx stops sending. start
+// should be a moment in the near future, so that every worker waits when the first is due.
+func Drive(ctx context.Context, t Timeline, start time.Time, workers int, work func(w int, ch <-chan int64)) {
+	ch := make(chan int64)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work(w, ch)
+		}()
+	}
+	Pace(ctx, t, start, ch)
+	wg.Wait()
 }
