@@ -244,7 +244,9 @@ func (c *testCluster) follower() int {
 
 func (c *testCluster) url(i int) string { return "http://" + c.cfgs[i].HTTP.Addr }
 
-var httpClient = &http.Client{Timeout: 10 * time.Second}
+var httpClient = &http.Client{Timeout: 10 * time.Second,
+	// A redirect (GET /console) is an answer to check, not to follow.
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 type response struct {
 	status int

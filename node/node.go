@@ -22,6 +22,7 @@ import (
 	"paimon/cache"
 	"paimon/chainlog"
 	"paimon/config"
+	"paimon/console"
 	"paimon/executor"
 	"paimon/fund"
 	"paimon/ingest"
@@ -220,6 +221,9 @@ func (n *Node) Start() (err error) {
 	}
 	if n.hub != nil {
 		deps.Push = n.hub
+	}
+	if deps.Console, err = console.New(); err != nil {
+		return err
 	}
 	if n.executor != nil {
 		deps.Settler = executorSettler{n.executor}

@@ -26,6 +26,18 @@ PGBIN=$(pgbin) || {
 }
 export PAIMON_TEST_PGBIN="$PGBIN"
 
+# The console's browser tests (package console) drive Debian's headless Chromium; they fail,
+# never skip, without it. Install it when missing and we may (root with apt-get).
+if ! command -v chromium >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "test.sh: installing chromium for the console's browser tests"
+		apt-get install -y chromium >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y chromium >/dev/null; }
+	else
+		echo "test.sh: chromium not found; the console's browser tests need it (Debian: apt-get install -y chromium)" >&2
+		exit 1
+	fi
+fi
+
 as_postgres() {
 	if [ "$(id -u)" = 0 ]; then
 		runuser -u postgres -- "$@"

@@ -206,6 +206,8 @@ type Deps struct {
 	// Settler settles one redemption through the executor (POST
 	// /v1/redemptions/{id}/settle); nil answers 503 EXECUTOR_OFF.
 	Settler Settler
+	// Console serves the operator console at /console/; nil answers 404 there.
+	Console Console
 	// Logger (nil: slog.Default()), Metrics (nil: a set of its own), Now (nil: auth's clock).
 	Logger  *slog.Logger
 	Metrics *metrics.Set

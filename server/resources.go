@@ -97,6 +97,11 @@ func resourceTable() []route {
 		{name: "cluster_readindex", method: "GET", path: "/v1/cluster/readindex", Access: auth.Admin, cluster: true, membersOnly: true, leader: true, handle: (*Server).clusterReadIndex},
 
 		// WebSocket and sessions.
+		// The operator console (package console).
+		{name: "console_redirect", method: "GET", path: "/console", Access: auth.Public, handle: noRC((*Server).redirectConsole)},
+		{name: "console", method: "GET", path: "/console/", Access: auth.Public, handle: noRC((*Server).serveConsole)},
+		{name: "console_asset", method: "GET", path: "/console/assets/{file}", Access: auth.Public, handle: (*Server).serveConsoleAsset},
+
 		{name: "ws", method: "GET", path: "/v1/ws", Access: auth.Public, handle: (*Server).serveWS},
 		{name: "auth_nonce", method: "POST", path: "/v1/auth/nonce", Access: auth.Public, login: true, leader: true, handle: noRC((*Server).authNonce)},
 		{name: "auth_login", method: "POST", path: "/v1/auth/login", Access: auth.Public, login: true, leader: true, handle: (*Server).authLogin},
