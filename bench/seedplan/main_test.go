@@ -17,6 +17,9 @@ import (
 // and that PostgreSQL equals the leader's state. The targets themselves are not asserted: the
 // rates are a fraction of the report's and the machine is shared.
 func TestTinyPlan(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three nodes, PostgreSQL and a chain for about 40 s (as bench/approvals' test, -short skips it)")
+	}
 	out := filepath.Join(t.TempDir(), "seedplan.json")
 	o, err := parseFlags([]string{"-scale", "0.005", "-read-rate", "1000", "-write-rate", "100", "-event-rate", "100",
 		"-ws-conns", "60", "-ws-price-clients", "6", "-ws-event-clients", "3", "-read-workers", "40", "-write-workers", "20",

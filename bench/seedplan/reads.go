@@ -148,6 +148,13 @@ func deck(eps []endpoint, seed uint64) []int {
 	return d
 }
 
+// pick returns request i's endpoint (an index in eps) and node: node i mod nodes and deck
+// entry (i / nodes) mod len(deck), so every endpoint reaches every node (deck[i mod len], with
+// a deck whose length is a multiple of the nodes, would pin each entry to one node).
+func pick(deck []int, nodes int, i int64) (endpoint, node int) {
+	return deck[(i/int64(nodes))%int64(len(deck))], int(i % int64(nodes))
+}
+
 // run sends the timeline from start and returns once every request is answered or timed out.
 func (r *reader) run(ctx context.Context, start time.Time) {
 	r.start = start
@@ -163,8 +170,8 @@ func (r *reader) worker(ch <-chan int64, id uint64) {
 	for i := range ch {
 		r.handed.Add(1)
 		due := r.start.Add(r.tl.Due(i))
-		k := r.deck[(i/int64(len(r.nodes)))%int64(len(r.deck))] // every endpoint on every node
-		m := r.nodes[i%int64(len(r.nodes))]
+		k, n := pick(r.deck, len(r.nodes), i)
+		m := r.nodes[n]
 		r.prepare(req, m, &r.eps[k], i, rng)
 		sent := time.Now()
 		err := m.reads.Do(req, resp)
