@@ -504,3 +504,48 @@ func TestDeliverNoWebhooks(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReloadWebhooks: Reload swaps the webhooks of a running Deliverer: the webhook named
+// hook0 moved to a new URL receives the alerts raised after (outcomes are kept per webhook
+// name, so what was delivered under that name is not sent again), the old URL receives nothing
+// more, and a config that does not validate changes nothing.
+func TestReloadWebhooks(t *testing.T) {
+	rcA, srvA := startReceiver(t, nil)
+	rcB, srvB := startReceiver(t, nil)
+	ob := &alertstest.MemOutbox{}
+	first := raiseN(ob, 1, 3)
+	d := startDeliverer(t, testConfig(srvA.URL), ob, alertstest.Leading(), nil)
+	allDelivered(t, rcA, ob, "hook0", first)
+
+	bad := testConfig(srvB.URL)
+	bad.Webhooks[0].URL = "ftp://nowhere"
+	if err := d.Reload(bad); err == nil {
+		t.Fatal("Reload accepted a webhook with an ftp URL")
+	}
+	if st := d.Status(); len(st) != 1 || st[0].Name != "hook0" {
+		t.Fatalf("after a refused reload: %+v", st)
+	}
+
+	// hook0 is now B.
+	if err := d.Reload(testConfig(srvB.URL)); err != nil {
+		t.Fatal(err)
+	}
+	before := len(rcA.requests())
+	second := raiseN(ob, 4, 2)
+	d.Notify()
+	checkFor(t, 20*time.Second, func() error {
+		got := rcB.delivered()
+		for _, id := range second {
+			if got[id] == 0 {
+				return fmt.Errorf("%s not delivered to the new webhook (got %v)", id, got)
+			}
+		}
+		return nil
+	})
+	if n := len(rcA.requests()); n != before {
+		t.Errorf("the removed webhook got %d more requests", n-before)
+	}
+	if st := d.Status(); len(st) != 1 || st[0].Name != "hook0" {
+		t.Errorf("status after the reload: %+v", st)
+	}
+}

@@ -68,7 +68,11 @@ type Deliverer struct {
 		attempts, failures, delivered, failed map[string]*metrics.Counter
 	}
 
+	set *metrics.Set
+
+	// mu guards the lifecycle, cfg and hooks; Reload swaps cfg and hooks while no worker runs.
 	mu      sync.Mutex
+	parent  context.Context // Start's
 	started bool
 	closed  bool
 	cancel  context.CancelFunc
@@ -115,26 +119,72 @@ func New(cfg Config, outbox Outbox, leader Leadership, deps Deps) (*Deliverer, e
 	d.m.failures = map[string]*metrics.Counter{}
 	d.m.delivered = map[string]*metrics.Counter{}
 	d.m.failed = map[string]*metrics.Counter{}
-	set := deps.Metrics
+	d.set = deps.Metrics
+	d.hooks = d.newHooks(cfg)
+	return d, nil
+}
+
+// newHooks makes a hook per webhook of cfg, with its metrics (registered once per webhook name;
+// the lag gauge reads whichever hook has the name when scraped).
+func (d *Deliverer) newHooks(cfg Config) []*hook {
+	var hooks []*hook
 	for _, w := range cfg.Webhooks {
 		h := &hook{Webhook: w, min: w.minSeverity(), wake: make(chan struct{}, 1)}
 		h.status = WebhookStatus{Name: w.Name, Format: w.format()}
-		d.hooks = append(d.hooks, h)
+		hooks = append(hooks, h)
 		label := fmt.Sprintf(`{webhook=%q}`, w.Name)
-		d.m.attempts[w.Name] = set.GetOrCreateCounter("paimon_alerts_attempts_total" + label)
-		d.m.failures[w.Name] = set.GetOrCreateCounter("paimon_alerts_attempt_failures_total" + label)
-		d.m.delivered[w.Name] = set.GetOrCreateCounter("paimon_alerts_delivered_total" + label)
-		d.m.failed[w.Name] = set.GetOrCreateCounter("paimon_alerts_failed_total" + label)
-		set.GetOrCreateGauge("paimon_alerts_lag_seconds"+label, func() float64 {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			if !h.status.Busy {
-				return 0
+		d.m.attempts[w.Name] = d.set.GetOrCreateCounter("paimon_alerts_attempts_total" + label)
+		d.m.failures[w.Name] = d.set.GetOrCreateCounter("paimon_alerts_attempt_failures_total" + label)
+		d.m.delivered[w.Name] = d.set.GetOrCreateCounter("paimon_alerts_delivered_total" + label)
+		d.m.failed[w.Name] = d.set.GetOrCreateCounter("paimon_alerts_failed_total" + label)
+		name := w.Name
+		d.set.GetOrCreateGauge("paimon_alerts_lag_seconds"+label, func() float64 {
+			for _, h := range d.currentHooks() {
+				if h.Name != name {
+					continue
+				}
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				if !h.status.Busy {
+					return 0
+				}
+				return max(d.now().Sub(h.status.Since).Seconds(), 0)
 			}
-			return max(d.now().Sub(h.status.Since).Seconds(), 0)
+			return 0
 		})
 	}
-	return d, nil
+	return hooks
+}
+
+func (d *Deliverer) currentHooks() []*hook {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.hooks
+}
+
+// Reload replaces the webhooks and the delivery settings (a configuration reload). cfg is
+// validated first; when refused, nothing changes. A running Deliverer stops its workers (a
+// request in flight is abandoned and sent again: delivery is at least once) and starts them
+// again with the new webhooks, each resuming from the first alert without an outcome for it.
+func (d *Deliverer) Reload(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	if d.started {
+		d.cancel()
+		<-d.done
+	}
+	// The workers are stopped: the metric maps and cfg are this goroutine's alone.
+	d.cfg, d.hooks = cfg, d.newHooks(cfg)
+	if d.started {
+		d.run()
+	}
+	return nil
 }
 
 // Start runs the Deliverer in the background until ctx ends or Close: while this node leads,
@@ -149,15 +199,22 @@ func (d *Deliverer) Start(ctx context.Context) error {
 		return ErrStarted
 	}
 	d.started = true
-	ctx, d.cancel = context.WithCancel(ctx)
-	d.done = make(chan struct{})
-	changes, unsubscribe := d.leader.SubscribeLeadership()
-	go func() {
-		defer close(d.done)
-		defer unsubscribe()
-		raftstore.WhileLeader(ctx, changes, d.lead)
-	}()
+	d.parent = ctx
+	d.run()
 	return nil
+}
+
+// run starts the leadership loop under d.parent; d.mu is held.
+func (d *Deliverer) run() {
+	ctx, cancel := context.WithCancel(d.parent)
+	d.cancel, d.done = cancel, make(chan struct{})
+	changes, unsubscribe := d.leader.SubscribeLeadership()
+	hooks, done := d.hooks, d.done
+	go func() {
+		defer close(done)
+		defer unsubscribe()
+		raftstore.WhileLeader(ctx, changes, func(ctx context.Context) { d.lead(ctx, hooks) })
+	}()
 }
 
 // Close stops the Deliverer and waits for its goroutines; a request in flight is abandoned (its
@@ -184,7 +241,7 @@ func (d *Deliverer) Close() error {
 // Notify tells the workers the outbox has new alerts (the node calls it when it applies one);
 // without it they look every alerts.poll_interval. It never blocks.
 func (d *Deliverer) Notify() {
-	for _, h := range d.hooks {
+	for _, h := range d.currentHooks() {
 		select {
 		case h.wake <- struct{}{}:
 		default:
@@ -194,8 +251,9 @@ func (d *Deliverer) Notify() {
 
 // Status returns each webhook's delivery state as this node sees it (only the leader sends).
 func (d *Deliverer) Status() []WebhookStatus {
-	out := make([]WebhookStatus, 0, len(d.hooks))
-	for _, h := range d.hooks {
+	hooks := d.currentHooks()
+	out := make([]WebhookStatus, 0, len(hooks))
+	for _, h := range hooks {
 		h.mu.Lock()
 		out = append(out, h.status)
 		h.mu.Unlock()
@@ -204,10 +262,10 @@ func (d *Deliverer) Status() []WebhookStatus {
 }
 
 // lead runs one worker per webhook for one term of leadership.
-func (d *Deliverer) lead(ctx context.Context) {
-	d.logger.Info("delivering alerts", "webhooks", len(d.hooks))
+func (d *Deliverer) lead(ctx context.Context, hooks []*hook) {
+	d.logger.Info("delivering alerts", "webhooks", len(hooks))
 	var wg sync.WaitGroup
-	for _, h := range d.hooks {
+	for _, h := range hooks {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

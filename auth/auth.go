@@ -154,7 +154,8 @@ type Auth struct {
 	wallets   map[[20]byte]Role // bootstrap wallet roles
 	sessions  *sessionCache
 	touches   *TouchQueue
-	limits    *limits
+	limits    atomic.Pointer[limits] // replaced whole by SetRateLimit
+	set       *metrics.Set
 	metrics   metricSet
 	replica   atomic.Pointer[replicaBox]
 
@@ -192,8 +193,10 @@ func New(cfg Config, deps Deps) (*Auth, error) {
 		wallets:   make(map[[20]byte]Role, len(cfg.Wallets)),
 		sessions:  newSessionCache(),
 		touches:   newTouchQueue(),
-		limits:    newLimits(cfg.RateLimit, cfg.UnknownSessions, deps.Metrics),
+		set:       deps.Metrics,
 	}
+	a.limits.Store(newLimits(cfg.RateLimit, cfg.UnknownSessions, deps.Metrics))
+	a.registerLimitGauges()
 	for _, t := range cfg.Tokens {
 		r, _ := ParseRole(t.Role)
 		a.tokens[t.SHA256] = Principal{Name: t.Name, Role: r}

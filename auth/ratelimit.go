@@ -139,7 +139,6 @@ func newLimits(c RateLimit, unknown Budget, set *metrics.Set) *limits {
 		b.refused = set.GetOrCreateCounter(`paimon_http_rate_limited_total{budget="` + b.name + `"}`)
 		if budgets[i].Rate > 0 {
 			b.lim = newLimiter(rate.Limit(budgets[i].Rate), budgets[i].Burst, c.MaxClients, c.IdleEvict)
-			set.GetOrCreateGauge(`paimon_http_rate_limit_clients{budget="`+b.name+`"}`, b.lim.gauge)
 		}
 	}
 	perWindow := func(n int) rate.Limit { return rate.Limit(float64(n) / c.FailedLoginWindow.Seconds()) }
@@ -157,14 +156,42 @@ func newLimits(c RateLimit, unknown Budget, set *metrics.Set) *limits {
 	return l
 }
 
+// registerLimitGauges registers the clients each budget remembers, read from the budgets in
+// force (SetRateLimit replaces them).
+func (a *Auth) registerLimitGauges() {
+	for i := range numBudgets {
+		a.set.GetOrCreateGauge(`paimon_http_rate_limit_clients{budget="`+budgetNames[i]+`"}`, func() float64 {
+			if lim := a.limits.Load().budgets[i].lim; lim != nil {
+				return lim.gauge()
+			}
+			return 0
+		})
+	}
+}
+
+// SetRateLimit replaces the per-client budgets (a configuration reload): r is validated first
+// and, when refused, the budgets in force stay. The new budgets start full: every client's
+// bucket is forgotten, as after an idle eviction (a reload is rare, and a client can gain at
+// most one burst from it). The unknown-session budget is not part of r and stays.
+func (a *Auth) SetRateLimit(r RateLimit) error {
+	if err := r.validate(); err != nil {
+		return err
+	}
+	old := a.limits.Load()
+	l := newLimits(r, Budget{}, a.set)
+	l.unknownSessions = old.unknownSessions
+	a.limits.Store(l)
+	return nil
+}
+
 // Limited reports whether budget b limits anything.
-func (a *Auth) Limited(b BudgetID) bool { return a.limits.budgets[b].lim != nil }
+func (a *Auth) Limited(b BudgetID) bool { return a.limits.Load().budgets[b].lim != nil }
 
 // Allow spends one token of budget b for the client key (a credential's Key, else IPKey of
 // the client's address), or refuses with a *RateLimitError. It does not allocate for a known
 // client.
 func (a *Auth) Allow(b BudgetID, key *[32]byte, now time.Time) error {
-	bl := &a.limits.budgets[b]
+	bl := &a.limits.Load().budgets[b]
 	if bl.lim == nil {
 		return nil
 	}
@@ -188,14 +215,15 @@ func (a *Auth) FailedLoginAllowed(ip string, wallet [20]byte) error {
 	now := a.now()
 	var retryAfter time.Duration
 	ok := true
-	if l := a.limits.failedIPWallet; l != nil {
+	lims := a.limits.Load()
+	if l := lims.failedIPWallet; l != nil {
 		var key [32]byte
 		ipWalletKey(&key, ip, wallet)
 		if w := l.wait(&key, now); w > 0 {
 			ok, retryAfter = false, max(retryAfter, w)
 		}
 	}
-	if l := a.limits.failedIP; l != nil {
+	if l := lims.failedIP; l != nil {
 		var key [32]byte
 		IPStringKey(&key, ip)
 		if w := l.wait(&key, now); w > 0 {
@@ -205,19 +233,20 @@ func (a *Auth) FailedLoginAllowed(ip string, wallet [20]byte) error {
 	if ok {
 		return nil
 	}
-	a.limits.failedRefused.Inc()
+	lims.failedRefused.Inc()
 	return &RateLimitError{Budget: budgetFailedLogin, RetryAfter: retryAfter}
 }
 
 // RecordFailedLogin spends one failure of the (ip, wallet) and the ip failed-login budgets.
 func (a *Auth) RecordFailedLogin(ip string, wallet [20]byte) {
 	now := a.now()
-	if l := a.limits.failedIPWallet; l != nil {
+	lims := a.limits.Load()
+	if l := lims.failedIPWallet; l != nil {
 		var key [32]byte
 		ipWalletKey(&key, ip, wallet)
 		l.spend(&key, now)
 	}
-	if l := a.limits.failedIP; l != nil {
+	if l := lims.failedIP; l != nil {
 		var key [32]byte
 		IPStringKey(&key, ip)
 		l.spend(&key, now)

@@ -95,7 +95,7 @@ func TestFailedLoginsLockNobodyElse(t *testing.T) {
 	if ok, _ := allowed("2001:db8:0:1::1", c); !ok {
 		t.Error("another IPv6 /64 is refused")
 	}
-	if n := a.limits.failedIP.len(); n != 2 {
+	if n := a.limits.Load().failedIP.len(); n != 2 {
 		t.Fatalf("%d IPs tracked, want 2 (the attacker and attacker6's /64)", n)
 	}
 
@@ -254,5 +254,38 @@ func TestLimiterDoesNotAllocate(t *testing.T) {
 	l.allow(k, now)
 	if allocs := testing.AllocsPerRun(1000, func() { l.allow(k, now) }); allocs != 0 {
 		t.Fatalf("%.1f allocations per check of a known key, want 0", allocs)
+	}
+}
+
+// TestSetRateLimit: SetRateLimit switches a budget on and off while Auth runs, and a budget
+// that does not validate is refused with the budgets in force unchanged.
+func TestSetRateLimit(t *testing.T) {
+	clock := &testClock{}
+	a := limitsOnly(t, RateLimit{}, clock)
+	var key [32]byte
+	IPStringKey(&key, "192.0.2.1")
+	if a.Limited(BudgetReads) || a.Allow(BudgetReads, &key, clock.now()) != nil {
+		t.Fatal("reads limited with no budget")
+	}
+	if err := a.SetRateLimit(RateLimit{Read: Budget{Rate: 0.001, Burst: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	var refused int
+	for range 3 {
+		if a.Allow(BudgetReads, &key, clock.now()) != nil {
+			refused++
+		}
+	}
+	if refused != 1 {
+		t.Fatalf("3 reads with a burst of 2: %d refused, want 1", refused)
+	}
+	if err := a.SetRateLimit(RateLimit{Read: Budget{Rate: -1, Burst: 2}}); err == nil {
+		t.Fatal("a negative rate was accepted")
+	}
+	if a.Allow(BudgetReads, &key, clock.now()) == nil {
+		t.Fatal("the refused reload changed the budget in force")
+	}
+	if err := a.SetRateLimit(RateLimit{}); err != nil || a.Limited(BudgetReads) {
+		t.Fatalf("switching the budget off: %v, limited %v", err, a.Limited(BudgetReads))
 	}
 }

@@ -96,7 +96,7 @@ func (a *Auth) CheckUnknownSession(ctx context.Context, tok []byte, client *[32]
 	if b == nil {
 		return ErrSessionInvalid
 	}
-	if err := a.limits.unknownSessions.allow(client, a.now()); err != nil {
+	if err := a.limits.Load().unknownSessions.allow(client, a.now()); err != nil {
 		return ErrSessionInvalid
 	}
 	a.metrics.catchUps.Inc()

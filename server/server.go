@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,6 +67,9 @@ type Server struct {
 	metrics  *routeMetrics
 	risk     *riskMetrics
 	reports  *report.Cache // rendered reports of closed periods (reports.go)
+	// cert is the API's certificate, served to every new TLS handshake: SetCertificate
+	// replaces it while the node runs.
+	cert atomic.Pointer[tls.Certificate]
 
 	srv       *fasthttp.Server
 	ln        *listener
@@ -155,6 +159,17 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	return s, nil
 }
 
+// SetCertificate replaces the API's certificate (a configuration reload): handshakes from now
+// on present it; connections already open keep theirs. It reports false, changing nothing,
+// when the server does not serve TLS (turning TLS on or off takes a restart).
+func (s *Server) SetCertificate(cert *tls.Certificate) bool {
+	if s.deps.TLS == nil || cert == nil {
+		return false
+	}
+	s.cert.Store(cert)
+	return true
+}
+
 // Start listens on the configured address and serves in the background, over TLS when a
 // certificate is configured.
 func (s *Server) Start() error {
@@ -169,6 +184,11 @@ func (s *Server) Start() error {
 		// The TLS listener hands fasthttp *tls.Conn connections, which it hijacks for
 		// WebSocket like any other (push then writes through TLS, not the writev fast path).
 		s.srv.TLSConfig = s.deps.TLS.Clone()
+		if c := s.srv.TLSConfig.Certificates; len(c) > 0 {
+			s.cert.Store(&c[0])
+		}
+		s.srv.TLSConfig.Certificates = nil
+		s.srv.TLSConfig.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil }
 		serve = func(ln net.Listener) error { return s.srv.ServeTLS(ln, "", "") }
 	}
 	s.wg.Add(3)

@@ -66,7 +66,7 @@ func pgCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx := context.Background()
 	if args[0] == "restore" {
-		logger := newLogger(config.Log{Level: "warn", Format: "text"}, stderr)
+		logger, _ := newLogger(config.Log{Level: "warn", Format: "text"}, stderr)
 		progress := func(line string) { fmt.Fprintln(stdout, line) }
 		idx, n, err := node.Restore(ctx, cfg, logger, progress)
 		if err != nil {

@@ -1,7 +1,7 @@
 // Command paimon is the Paimon Edge node: one binary per host that serves the Paimon Prime
 // Fund's API from a Raft-replicated Pebble store through an in-process cache.
 //
-//	paimon serve [-config FILE] [flags]   run a node
+//	paimon serve [-config FILE] [flags]   run a node (SIGHUP reloads what can change while it runs)
 //	paimon serve -check-config [...]      validate the configuration and exit
 //	paimon pg verify|restore [-config FILE]  compare with, or rebuild from, PostgreSQL
 //	paimon watch [-url U] [-token T] CHANNEL...  print a node's push frames
@@ -133,8 +133,12 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			cfg.Node.ID, cfg.HTTP.Addr, cfg.RaftAdvertise(), cfg.Node.DataDir, len(cfg.Ingest.Contracts), len(cfg.Auth.Tokens))
 		return 0
 	}
-	logger := newLogger(cfg.Log, stderr)
-	if err := runNode(cfg, logger); err != nil {
+	logger, level := newLogger(cfg.Log, stderr)
+	reload := func() (*config.Config, error) {
+		c, _, err := loadConfig(args, io.Discard)
+		return c, err
+	}
+	if err := runNode(cfg, logger, level, reload); err != nil {
 		logger.Error("node stopped", "error", err)
 		return 1
 	}
@@ -142,9 +146,13 @@ func serve(args []string, stdout, stderr io.Writer) int {
 }
 
 // runNode starts the node, serves until SIGINT/SIGTERM or a fatal apply error, and closes it.
-func runNode(cfg *config.Config, logger *slog.Logger) error {
+// SIGHUP reloads the configuration (reloadConfig).
+func runNode(cfg *config.Config, logger *slog.Logger, level *slog.LevelVar, load func() (*config.Config, error)) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	n, err := node.New(cfg, logger, node.Options{})
 	if err != nil {
 		return err
@@ -155,9 +163,15 @@ func runNode(cfg *config.Config, logger *slog.Logger) error {
 	v := version.Get()
 	logger.Info("paimon running", "release", v.Release, "commit", v.Commit, "cluster_version", v.Cluster)
 	var fatal error
-	select {
-	case <-ctx.Done():
-	case fatal = <-n.Fatal():
+	for running := true; running; {
+		select {
+		case <-ctx.Done():
+			running = false
+		case fatal = <-n.Fatal():
+			running = false
+		case <-hup:
+			cfg = reloadConfig(cfg, n, logger, level, load)
+		}
 	}
 	logger.Info("shutting down")
 	// A leader hands leadership over first, while its API still serves; then in-flight
@@ -170,13 +184,60 @@ func runNode(cfg *config.Config, logger *slog.Logger) error {
 	return fatal
 }
 
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
+// reloadConfig is SIGHUP: the file, environment and flags are read and validated again (as at
+// start); a configuration that fails is refused with a log line and the running one stays.
+// Otherwise the node applies what can change while it runs (node.Reload: the API certificate,
+// rate limits, alert webhooks), the log level changes here, and every other changed key is
+// named as needing a restart. It returns the configuration now in force for the next reload's
+// comparison: the running one with the reloaded keys changed.
+func reloadConfig(cur *config.Config, n *node.Node, logger *slog.Logger, level *slog.LevelVar, load func() (*config.Config, error)) *config.Config {
+	logger.Info("reloading configuration (SIGHUP)")
+	next, err := load()
+	if err == nil {
+		_, err = parseLevel(next.Log.Level)
+	}
+	if err != nil {
+		logger.Error("configuration reload refused: keeping the running configuration", "error", err)
+		return cur
+	}
+	restart, err := n.Reload(next)
+	if err != nil {
+		logger.Error("configuration reload refused: keeping the running configuration", "error", err)
+		return cur
+	}
+	lv, _ := parseLevel(next.Log.Level)
+	level.Set(lv)
+	applied := *cur
+	applied.HTTP.TLSCertFile, applied.HTTP.TLSKeyFile = next.HTTP.TLSCertFile, next.HTTP.TLSKeyFile
+	applied.RateLimit, applied.Alerts, applied.Log.Level = next.RateLimit, next.Alerts, next.Log.Level
+	var changed []string
+	for _, k := range config.Changed(cur, next) {
+		if config.IsReloadable(k) {
+			changed = append(changed, k)
+		}
+	}
+	logger.Info("configuration reloaded", "applied", changed, "log_level", lv.String())
+	if len(restart) > 0 {
+		logger.Warn("configuration changes that need a restart were not applied", "keys", restart)
+	}
+	return &applied
+}
+
+func parseLevel(s string) (slog.Level, error) {
 	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level))
+	err := level.UnmarshalText([]byte(s))
+	return level, err
+}
+
+// newLogger builds the process's logger; its level can change while it runs (SIGHUP).
+func newLogger(c config.Log, w io.Writer) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
+	lv, _ := parseLevel(c.Level)
+	level.Set(lv)
 	// No log line carries a credential, whichever package wrote it.
 	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: redact.ReplaceAttr}
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), level
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), level
 }
