@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -139,6 +140,8 @@ type Deps struct {
 	// the leader: every interval a BATCH_SETTLE when Due counts due redemptions.
 	Keeper KeeperConfig
 	Due    Due
+	// Metrics receives the executor's metrics (nil: a set of its own).
+	Metrics *metrics.Set
 }
 
 // Source lists decisions waiting to be executed: every APPROVED or REJECTED approval ticket,
@@ -154,6 +157,7 @@ type Executor struct {
 	deps Deps
 	from common.Address
 	log  *slog.Logger
+	mon  *monitor
 
 	wake chan struct{}
 
@@ -195,9 +199,12 @@ func New(cfg Config, deps Deps) (*Executor, error) {
 	if deps.Confirmations <= 0 {
 		deps.Confirmations = max(cfg.Confirmations, 1)
 	}
+	if deps.Metrics == nil {
+		deps.Metrics = metrics.NewSet()
+	}
 	from := crypto.PubkeyToAddress(deps.Key.PublicKey)
 	return &Executor{cfg: cfg, deps: deps, from: from, log: deps.Logger.With("component", "executor", "account", from.Hex()),
-		wake: make(chan struct{}, 1)}, nil
+		mon: newMonitor(deps.Metrics, len(deps.Clients)), wake: make(chan struct{}, 1)}, nil
 }
 
 // Account returns the executor's address (never its key).
@@ -315,6 +322,7 @@ func (e *Executor) submit(ctx context.Context, d Decision, data []byte, intents 
 		return Intent{}, err
 	}
 	if created {
+		e.mon.state(StateSigned)
 		e.log.Info("transaction intent recorded", "purpose", d.Purpose, "reference", d.Reference, "nonce", nonce,
 			"hash", tx.Hash().Hex(), "seq", t.Seq)
 		e.Notify()
@@ -374,6 +382,13 @@ func bigMin(a, b *big.Int) *big.Int {
 	return a
 }
 
+func bigMax(a, b *big.Int) *big.Int {
+	if a.Cmp(b) < 0 {
+		return new(big.Int).Set(b)
+	}
+	return a
+}
+
 // pendingNonce is the account's next nonce as the chain sees it (its pool included).
 func (e *Executor) pendingNonce(ctx context.Context) (uint64, error) {
 	var n uint64
@@ -387,16 +402,20 @@ func (e *Executor) pendingNonce(ctx context.Context) (uint64, error) {
 	return n, nil
 }
 
-// first calls fn on each client in turn until one answers.
+// first calls fn on each client in turn until one answers (an error that is the chain's
+// answer, such as a revert, is fn's to turn into nil).
 func (e *Executor) first(ctx context.Context, fn func(context.Context, Client) error) error {
 	var errs []error
-	for _, c := range e.deps.Clients {
+	for i, c := range e.deps.Clients {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := fn(cctx, c)
 		cancel()
+		if ctx.Err() == nil {
+			e.mon.rpc(i, err)
+		}
 		if err == nil {
 			return nil
 		}

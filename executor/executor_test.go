@@ -33,6 +33,8 @@ type memStore struct {
 	intents []Intent
 	seq     uint64
 	failUpd atomic.Bool // Update fails (a leader that lost its quorum)
+	// afterRecord, when set, runs after an intent was recorded (before Submit returns).
+	afterRecord func()
 }
 
 func (s *memStore) Intents(context.Context) ([]Intent, error) {
@@ -58,6 +60,9 @@ func (s *memStore) Record(_ context.Context, t Intent) (Intent, bool, error) {
 	t.Seq, t.State, t.Updated = s.seq<<16, StateSigned, t.Created
 	t.Attempts[0].State, t.Attempts[0].Time = StateSigned, t.Created
 	s.intents = append(s.intents, t)
+	if s.afterRecord != nil {
+		s.afterRecord()
+	}
 	return t, true, nil
 }
 
@@ -542,5 +547,214 @@ func TestKeeperSettlesDueRedemptions(t *testing.T) {
 		Topics: [][]common.Hash{{ev.ID}}})
 	if err != nil || len(logs) != 1 || logs[0].Topics[1] != common.BigToHash(small) {
 		t.Fatalf("settled logs %d (%v), want the small request's alone", len(logs), err)
+	}
+}
+
+// lowball is an RPC that, while low is set, reports a head without base fee and a 1 wei tip:
+// an executor signing then pays a fee cap of 1 wei, below any real base fee (go-ethereum's never
+// falls below 7 wei), so its transaction is accepted into the pool but can never be mined.
+type lowball struct {
+	Client
+	low atomic.Bool
+}
+
+func (l *lowball) HeaderByNumber(ctx context.Context, n *big.Int) (*types.Header, error) {
+	h, err := l.Client.HeaderByNumber(ctx, n)
+	if err == nil && l.low.Load() {
+		h = types.CopyHeader(h)
+		h.BaseFee = new(big.Int)
+	}
+	return h, err
+}
+
+func (l *lowball) SuggestGasTipCap(ctx context.Context) (*big.Int, error) {
+	if l.low.Load() {
+		return big.NewInt(1), nil
+	}
+	return l.Client.SuggestGasTipCap(ctx)
+}
+
+// A transaction whose gas price is too low to be mined (fee cap below the base fee) stays
+// SENT; after replace_after it is replaced at the same nonce by one paying at least what a new
+// transaction would (fee cap over the base fee) and at least 12.5 % more; the replacement is
+// mined, once, the underpriced one never.
+func TestUnderpricedTransactionBumped(t *testing.T) {
+	w := newWorld(t, 18)
+	store, l := &memStore{}, newLeadership()
+	cheap := &lowball{Client: w.client}
+	cheap.low.Store(true)
+	e := w.newExecutorWith(t, time.Second, store, l, cheap)
+	l.set(true, 1)
+	it := submit(t, e, Decision{Purpose: PurposeApprove, Reference: "ticket-7", RedemptionID: w.id})
+	cheap.low.Store(false)
+	first := new(types.Transaction)
+	if err := first.UnmarshalBinary(it.Attempts[0].Raw); err != nil {
+		t.Fatal(err)
+	}
+	head, err := w.client.HeaderByNumber(w.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.GasFeeCap().Cmp(head.BaseFee) >= 0 {
+		t.Fatalf("the first transaction pays %s, the base fee is %s: it could be mined", first.GasFeeCap(), head.BaseFee)
+	}
+	// The pool took it (SENT), and it stays unmined until replaced.
+	checkFor(t, 10*time.Second, func() error {
+		if got := store.get(it.Seq); got.State != StateSent && len(got.Attempts) < 2 {
+			return fmt.Errorf("state %s", got.State)
+		}
+		return nil
+	})
+	done := waitState(t, store, it.Seq, StateConfirmed)
+	if len(done.Attempts) != 2 || done.MinedHash != done.Attempts[1].Hash || done.Attempts[0].State != StateReplaced {
+		t.Fatalf("confirmed %+v: want the one replacement mined", done)
+	}
+	repl := new(types.Transaction)
+	if err := repl.UnmarshalBinary(done.Attempts[1].Raw); err != nil {
+		t.Fatal(err)
+	}
+	r, err := w.client.TransactionReceipt(w.ctx, repl.Hash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := w.client.HeaderByNumber(w.ctx, r.BlockNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if repl.Nonce() != first.Nonce() || repl.GasFeeCap().Cmp(block.BaseFee) < 0 || first.GasFeeCap().Cmp(block.BaseFee) >= 0 ||
+		repl.GasTipCap().Cmp(first.GasTipCap()) <= 0 || string(repl.Data()) != string(first.Data()) {
+		t.Fatalf("replacement nonce %d fee cap %s tip %s, first nonce %d fee cap %s tip %s, base fee %s", repl.Nonce(), repl.GasFeeCap(), repl.GasTipCap(),
+			first.Nonce(), first.GasFeeCap(), first.GasTipCap(), block.BaseFee)
+	}
+	if _, err := w.client.TransactionReceipt(w.ctx, first.Hash()); err == nil {
+		t.Fatal("the underpriced transaction has a receipt")
+	}
+	if n := w.approvals(t); n != 1 {
+		t.Fatalf("%d RedemptionApproved logs, want 1", n)
+	}
+	if n, err := w.client.NonceAt(w.ctx, crypto.PubkeyToAddress(w.executor.PublicKey), nil); err != nil || n != it.Nonce+1 {
+		t.Fatalf("account nonce %d (%v), want %d", n, err, it.Nonce+1)
+	}
+}
+
+// gate is an RPC that is down (every call refused) while closed is set.
+type gate struct {
+	Client
+	closed atomic.Bool
+	calls  atomic.Int32 // calls refused
+}
+
+var errDown = errors.New("gate: connection refused")
+
+func (g *gate) down() bool {
+	if g.closed.Load() {
+		g.calls.Add(1)
+		return true
+	}
+	return false
+}
+
+func (g *gate) SendTransaction(ctx context.Context, tx *types.Transaction) error {
+	if g.down() {
+		return errDown
+	}
+	return g.Client.SendTransaction(ctx, tx)
+}
+
+func (g *gate) CallContract(ctx context.Context, msg ethereum.CallMsg, n *big.Int) ([]byte, error) {
+	if g.down() {
+		return nil, errDown
+	}
+	return g.Client.CallContract(ctx, msg, n)
+}
+
+func (g *gate) HeaderByNumber(ctx context.Context, n *big.Int) (*types.Header, error) {
+	if g.down() {
+		return nil, errDown
+	}
+	return g.Client.HeaderByNumber(ctx, n)
+}
+
+func (g *gate) TransactionReceipt(ctx context.Context, h common.Hash) (*types.Receipt, error) {
+	if g.down() {
+		return nil, errDown
+	}
+	return g.Client.TransactionReceipt(ctx, h)
+}
+
+func (g *gate) NonceAt(ctx context.Context, a common.Address, n *big.Int) (uint64, error) {
+	if g.down() {
+		return 0, errDown
+	}
+	return g.Client.NonceAt(ctx, a, n)
+}
+
+func (g *gate) PendingNonceAt(ctx context.Context, a common.Address) (uint64, error) {
+	if g.down() {
+		return 0, errDown
+	}
+	return g.Client.PendingNonceAt(ctx, a)
+}
+
+// RPCs that are down: one of two endpoints is down for good (nothing listens there); the other
+// goes down right after the intent is recorded, so every RPC is down: the intent stays SIGNED
+// (visible, nothing sent, nothing re-signed) for as long as that lasts, and the status says
+// every RPC is down and, after 3 × replace_after, the transaction stuck; when the second comes
+// back it goes out through it, once, and is mined; the status then counts the one dead RPC, and
+// the metrics the states.
+func TestRPCDown(t *testing.T) {
+	w := newWorld(t, 19)
+	store, l := &memStore{}, newLeadership()
+	dead, err := ethclient.Dial("http://127.0.0.1:1") // nothing listens there
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	up := &gate{Client: w.client}
+	store.afterRecord = func() { up.closed.Store(true) }
+	e := w.newExecutorWith(t, time.Second, store, l, dead, up)
+	l.set(true, 1)
+	it := submit(t, e, Decision{Purpose: PurposeApprove, Reference: "ticket-8", RedemptionID: w.id})
+	// Every RPC down: the leader's rounds keep failing (calls refused) and the intent waits.
+	checkFor(t, 10*time.Second, func() error {
+		if n := up.calls.Load(); n < 10 {
+			return fmt.Errorf("%d refused calls", n)
+		}
+		return nil
+	})
+	if got := store.get(it.Seq); got.State != StateSigned || len(got.Attempts) != 1 {
+		t.Fatalf("with every RPC down: %+v, want SIGNED with its one attempt", got)
+	}
+	if _, _, err := w.client.TransactionByHash(w.ctx, it.Attempts[0].Hash); err == nil {
+		t.Fatal("sent while every RPC was down")
+	}
+	checkFor(t, 10*time.Second, func() error {
+		if st := e.Status(); !st.Leading || st.RPCs != 2 || st.RPCsDown != 2 || st.Open != 1 || st.Stuck != 1 {
+			return fmt.Errorf("status with every RPC down: %+v", st)
+		}
+		return nil
+	})
+	up.closed.Store(false)
+	done := waitState(t, store, it.Seq, StateConfirmed)
+	if len(done.Attempts) != 1 || done.MinedHash != it.Attempts[0].Hash {
+		t.Fatalf("confirmed %+v: want the recorded transaction mined", done)
+	}
+	if n := w.approvals(t); n != 1 {
+		t.Fatalf("%d RedemptionApproved logs, want 1", n)
+	}
+	checkFor(t, 5*time.Second, func() error {
+		if st := e.Status(); st.RPCsDown != 1 || st.Open != 0 || st.Stuck != 0 {
+			return fmt.Errorf("status after: %+v", st)
+		}
+		return nil
+	})
+	var b strings.Builder
+	e.deps.Metrics.WritePrometheus(&b)
+	for _, want := range []string{`paimon_executor_transactions_total{state="SIGNED"} 1`, `paimon_executor_transactions_total{state="SENT"} 1`,
+		`paimon_executor_transactions_total{state="CONFIRMED"} 1`, `paimon_executor_transactions_total{state="FAILED"} 0`,
+		"paimon_executor_rpcs_down 1", "paimon_executor_open_intents 0", "paimon_executor_intent_to_mined_seconds_count 1"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("metrics lack %q:\n%s", want, b.String())
+		}
 	}
 }

@@ -52,6 +52,7 @@ func (e *Executor) setLeading(b bool) {
 	e.mu.Lock()
 	e.leading = b
 	e.mu.Unlock()
+	e.mon.setLeading(b)
 }
 
 // round looks at every open intent once.
@@ -70,9 +71,11 @@ func (e *Executor) round(ctx context.Context, tm *term) {
 			if ctx.Err() == nil {
 				e.log.Warn("executor: decisions", "err", err)
 			}
+			e.mon.round(intents, e.deps.Now(), e.cfg.ReplaceAfter)
 			return
 		}
 	}
+	e.mon.round(intents, e.deps.Now(), e.cfg.ReplaceAfter)
 	for i := range intents {
 		t := &intents[i]
 		if !t.open() || ctx.Err() != nil {
@@ -156,8 +159,13 @@ func (e *Executor) process(ctx context.Context, tm *term, t *Intent) error {
 		e.log.Info("transaction sent", "seq", t.Seq, "purpose", t.Purpose, "reference", t.Reference, "nonce", t.Nonce, "hash", tx.Hash().Hex())
 		return e.update(ctx, Update{Seq: t.Seq, State: StateSent})
 	}
-	// SENT and not mined.
-	if e.deps.Now().Sub(last.Time) >= e.cfg.ReplaceAfter {
+	// SENT and not mined for replace_after since it was last sent or replaced (an intent that
+	// waited SIGNED while every RPC was down gets its time once it is out).
+	since := last.Time
+	if t.Updated.After(since) {
+		since = t.Updated
+	}
+	if e.deps.Now().Sub(since) >= e.cfg.ReplaceAfter {
 		return e.replace(ctx, tm, t, tx)
 	}
 	if !tm.broadcast[t.Seq] {
@@ -171,15 +179,21 @@ func (e *Executor) process(ctx context.Context, tm *term, t *Intent) error {
 }
 
 // replace signs the intent's transaction again at the same nonce with higher fees, records
-// the replacement, then broadcasts it. At the fee caps it only rebroadcasts.
+// the replacement, then broadcasts it: each fee at least 12.5 % over the old one (nodes want
+// 10 % to replace) and at least what a new transaction would pay now (fees: a base fee that rose
+// past the old fee cap is caught up in one step, not in 12.5 % steps), within the caps. At the
+// caps it only rebroadcasts.
 func (e *Executor) replace(ctx context.Context, tm *term, t *Intent, old *types.Transaction) error {
 	maxTip := new(big.Int).Mul(new(big.Int).SetUint64(e.cfg.MaxTipGwei), gwei)
 	maxFee := new(big.Int).Mul(new(big.Int).SetUint64(e.cfg.MaxFeeGwei), gwei)
 	bump := func(v *big.Int) *big.Int { // +12.5 %: nodes want at least 10 % to replace
 		return new(big.Int).Add(v, new(big.Int).Add(new(big.Int).Div(v, big.NewInt(8)), big.NewInt(1)))
 	}
-	tip := bigMin(bump(old.GasTipCap()), maxTip)
-	feeCap := bigMin(bump(old.GasFeeCap()), maxFee)
+	tip, feeCap := bump(old.GasTipCap()), bump(old.GasFeeCap())
+	if nowTip, nowCap, err := e.fees(ctx); err == nil { // else the bumps alone
+		tip, feeCap = bigMax(tip, nowTip), bigMax(feeCap, nowCap)
+	}
+	tip, feeCap = bigMin(tip, maxTip), bigMin(feeCap, maxFee)
 	if tip.Cmp(bump(old.GasTipCap())) < 0 || feeCap.Cmp(bump(old.GasFeeCap())) < 0 {
 		// A replacement below the nodes' 10 % bump would be refused: send the same bytes
 		// again, once per replace_after.
@@ -202,6 +216,7 @@ func (e *Executor) replace(ctx context.Context, tm *term, t *Intent, old *types.
 	if err := e.update(ctx, Update{Seq: t.Seq, Replacement: Attempt{Hash: tx.Hash(), Raw: raw}}); err != nil {
 		return err
 	}
+	e.mon.replacements.Inc()
 	n := e.broadcast(ctx, raw)
 	tm.broadcast[t.Seq] = n > 0
 	e.log.Info("transaction replaced", "seq", t.Seq, "nonce", t.Nonce, "old", old.Hash().Hex(), "hash", tx.Hash().Hex(),
@@ -219,6 +234,7 @@ func (e *Executor) mined(ctx context.Context, t *Intent, r *types.Receipt) error
 	if err := e.update(ctx, Update{Seq: t.Seq, State: StateMined, Block: block, MinedHash: r.TxHash}); err != nil {
 		return err
 	}
+	e.mon.mined.Update(e.deps.Now().Sub(t.Created).Seconds())
 	e.log.Info("transaction mined", "seq", t.Seq, "purpose", t.Purpose, "reference", t.Reference, "hash", r.TxHash.Hex(), "block", block)
 	t.State, t.Block, t.MinedHash = StateMined, block, r.TxHash
 	return e.confirm(ctx, t)
@@ -329,6 +345,9 @@ func (e *Executor) broadcast(ctx context.Context, raw []byte) int {
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
 			err := c.SendTransaction(cctx, tx)
+			if ctx.Err() == nil {
+				e.mon.rpc(i, transportError(err))
+			}
 			if err != nil && !strings.Contains(err.Error(), "already known") && !strings.Contains(err.Error(), "known transaction") {
 				e.log.Debug("executor: broadcast refused", "rpc", i, "hash", tx.Hash().Hex(), "err", err)
 				return
@@ -348,5 +367,20 @@ func (e *Executor) update(ctx context.Context, u Update) error {
 	if len(u.Reason) > 512 {
 		u.Reason = u.Reason[:509] + "..."
 	}
-	return e.deps.Store.Update(ctx, u)
+	if err := e.deps.Store.Update(ctx, u); err != nil {
+		return err
+	}
+	e.mon.state(u.State) // "" for a replacement: not a state
+	return nil
+}
+
+// transportError is err when it says the endpoint could not be reached or answer (nil for an
+// answer, a refusal of the transaction included: the endpoint is up).
+func transportError(err error) error {
+	var de rpc.DataError
+	var re rpc.Error
+	if err == nil || errors.As(err, &de) || errors.As(err, &re) {
+		return nil
+	}
+	return err
 }

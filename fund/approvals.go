@@ -108,7 +108,7 @@ const (
 	DecisionExpire      Decision = 6 // the deadline passed undecided: EXPIRED, SLA breach (system)
 )
 
-var decisionNames = [...]string{"", "APPROVE", "REJECT", "CANCEL", "SLA_WARN", "SLA_ESCALATE", "EXPIRE"}
+var decisionNames = [...]string{"", "APPROVE", "REJECT", "CANCEL", "SLA_WARN", "SLA_ESCALATE", "EXPIRE", "RETRY"}
 
 // String returns the API name, or "" for an invalid decision.
 func (d Decision) String() string {
@@ -125,8 +125,10 @@ const (
 	firedBreach   uint8 = 4
 )
 
-// ticketVersion is the newest ticket record version.
-const ticketVersion byte = 1
+// ticketVersion is the newest ticket record version: 2 adds the operator's retries
+// (approvals_retry.go), written only by a ticket that was retried (CmdTicketRetry needs the
+// cluster version that reads it), so a ticket never retried keeps version 1's bytes.
+const ticketVersion byte = 2
 
 // approvalEntry is one approval (or rejection) counted on the ticket.
 type approvalEntry struct {
@@ -167,11 +169,18 @@ type ticketRec struct {
 	execBn      uint64
 	execTime    int64 // unix s: its block time
 	execOutcome uint8 // the redemption status the chain set (stApproved, stRejected, stCancelled)
+	// retries counts the operator's retries of its failed transaction (CmdTicketRetry): the
+	// executor's reference of its decision is TicketExecReference(id, retries).
+	retries uint32
 }
 
 func (t *ticketRec) encode() []byte {
 	b := make([]byte, 0, 256+64*len(t.approvals))
-	b = append(b, ticketVersion, byte(t.typ))
+	ver := byte(1)
+	if t.retries > 0 {
+		ver = 2
+	}
+	b = append(b, ver, byte(t.typ))
 	b = append(b, t.ref[:]...)
 	b = append(b, byte(t.status), t.channel)
 	b = appendU256(b, &t.amount)
@@ -200,7 +209,11 @@ func (t *ticketRec) encode() []byte {
 	b = append(b, t.execTx[:]...)
 	b = binary.AppendUvarint(b, t.execBn)
 	b = binary.AppendVarint(b, t.execTime)
-	return append(b, t.execOutcome)
+	b = append(b, t.execOutcome)
+	if ver >= 2 {
+		b = binary.AppendUvarint(b, uint64(t.retries))
+	}
+	return b
 }
 
 func (t *ticketRec) decode(v []byte) error {
@@ -243,6 +256,9 @@ func (t *ticketRec) decode(v []byte) error {
 	t.execBn = d.uvarint()
 	t.execTime = d.varint()
 	t.execOutcome = d.u8()
+	if ver >= 2 {
+		t.retries = uint32(d.uvarint())
+	}
 	if d.err == nil && (t.typ.String() == "" || t.status.String() == "") {
 		d.fail(fmt.Sprintf("ticket type %d, status %d", t.typ, t.status))
 	}
@@ -343,6 +359,7 @@ func (ac *applyContext) moveDue(old, new *ticketRec) error {
 	if od == nd && (old == nil) == (new == nil) {
 		return nil
 	}
+	ac.noteTicket(od != 0, nd != 0)
 	if od != 0 {
 		if err := ac.del(ticketDueKey(od, old.typ, &old.ref)); err != nil {
 			return err

@@ -340,6 +340,7 @@ func (ac *applyContext) applyTick(c *TickCommand) (any, error) {
 			if err := ac.del(dk); err != nil { // stale: the ticket moved on
 				return nil, err
 			}
+			ac.noteTicket(true, false) // the open-ticket count is the due keys'
 			continue
 		}
 		t := *old

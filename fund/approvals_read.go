@@ -54,6 +54,8 @@ type TicketRecord struct {
 	ExecBlock   uint64
 	ExecTime    int64  // unix s
 	ExecOutcome string // the redemption status the chain set: APPROVED, REJECTED, CANCELLED
+	// Retries counts the operator's retries of a failed transaction (ExecReference).
+	Retries uint32
 }
 
 // Approved counts the approvals.
@@ -75,7 +77,7 @@ func ticketRecord(t *ticketRec) TicketRecord {
 		CreatedAt: t.createdAt, WarnAt: t.warnAt, EscalateAt: t.escAt, DueAt: t.deadline,
 		WarnFired: t.fired&firedWarn != 0, EscalateFired: t.fired&firedEscalate != 0, Breached: t.fired&firedBreach != 0,
 		OpenedTx: chainlog.HexHash(t.openedTx), OpenedBlock: t.openedBn, Records: t.records,
-		UpdatedIndex: t.updatedIndex, UpdatedAt: t.updatedAt, ClosedAt: t.closedAt}
+		UpdatedIndex: t.updatedIndex, UpdatedAt: t.updatedAt, ClosedAt: t.closedAt, Retries: t.retries}
 	for _, a := range t.approvals {
 		r.Approvals = append(r.Approvals, TicketApproval{Approver: a.actor, Role: a.role, Decision: a.decision, Reason: a.reason, Time: a.time, Index: a.index})
 	}
@@ -174,20 +176,21 @@ func NextApprovalDue(r kv.Reader) (due int64, ok bool, err error) {
 	return due, ok, nil
 }
 
-// TicketIntent returns the executor's transaction intent for a decided ticket (one per
-// (purpose, ticket id): APPROVE for an APPROVED ticket, REJECT for a REJECTED one, the chain's
-// outcome for an EXECUTED one), ok false when it has none.
+// TicketIntent returns the executor's transaction intent for a decided ticket's current
+// decision (one per (purpose, ExecReference): APPROVE for an APPROVED ticket, REJECT for a
+// REJECTED one, the chain's outcome for an EXECUTED one), ok false when it has none.
 func TicketIntent(r kv.Reader, t *TicketRecord) (TxIntent, bool, error) {
-	purpose := ""
+	purpose := ticketPurpose(t.Status)
 	switch {
-	case t.Status == TicketApproved || t.Status == TicketExecuted && t.ExecOutcome == "APPROVED":
+	case t.Status == TicketExecuted && t.ExecOutcome == "APPROVED":
 		purpose = "APPROVE"
-	case t.Status == TicketRejected || t.Status == TicketExecuted && t.ExecOutcome == "REJECTED":
+	case t.Status == TicketExecuted && t.ExecOutcome == "REJECTED":
 		purpose = "REJECT"
-	default:
+	}
+	if purpose == "" {
 		return TxIntent{}, false, nil
 	}
-	sk, err := r.Get(txDecisionKey(purpose, t.ID))
+	sk, err := r.Get(txDecisionKey(purpose, t.ExecReference()))
 	if errors.Is(err, kv.ErrNotFound) {
 		return TxIntent{}, false, nil
 	}

@@ -203,6 +203,7 @@ func TestApprovalCodecs(t *testing.T) {
 		EncodeApprovalRules(&ApprovalRulesCommand{Time: 5, Rules: testApprovalRules()}),
 		EncodeApprovalDecision(&ApprovalDecisionCommand{Time: 5, Actor: Actor{Name: "a", Role: "approver"}, Ticket: "redemption-1", Decision: DecisionReject, Reason: "r"}),
 		EncodeTick(&TickCommand{Time: 5}),
+		EncodeTicketRetry(&TicketRetryCommand{Time: 5, Actor: Actor{Name: "o", Role: "operator"}, Ticket: "redemption-1", Reason: "r"}),
 	} {
 		e := newEnv(t)
 		if _, err := e.m.Apply(e.st, 1, cmd); err != nil {

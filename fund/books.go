@@ -534,6 +534,8 @@ func newestRecordVersion(prefix byte) byte {
 		return fundRecVersion
 	case pRisk:
 		return riskVersion
+	case pTicket:
+		return ticketVersion
 	}
 	return recVersion
 }

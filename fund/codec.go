@@ -22,7 +22,9 @@ const (
 	CmdSyncMark byte = 4 // the replicated sync high-water mark (outbox.go)
 	// 5: CmdIngest (ingest.go); 6..10: CmdNonce, CmdLogin, CmdTouch, CmdLogout, CmdRole
 	// (session.go); 11: CmdPriceDelete (pricedelete.go); 12, 13: CmdRiskEvent, CmdRiskResolve
-	// (risk_cmd.go).
+	// (risk_cmd.go); 17..19 approvals (approvals_cmd.go); 20, 21: CmdTxIntent, CmdTxUpdate
+	// (txintent.go); 22: CmdTicketRetry (approvals_retry.go); 23 reserved for issue 12; 24..29
+	// rebalancing (issue 13).
 )
 
 // codecVersion is the second byte of every command this release writes, recVersion

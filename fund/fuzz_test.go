@@ -114,6 +114,7 @@ func FuzzApply(f *testing.F) {
 	f.Add([]byte{CmdRiskThresholds, 1, 2, 0})
 	f.Add(EncodeTxIntent(&TxIntentCommand{Time: testNow * 1e9, Purpose: "APPROVE", Reference: "t-1", Nonce: 3, Hash: [32]byte{1}, Raw: []byte{2, 1}}))
 	f.Add(EncodeTxUpdate(&TxUpdateCommand{Time: testNow * 1e9, Seq: 1 << 16, State: TxSent}))
+	f.Add(EncodeTicketRetry(&TicketRetryCommand{Time: testNow * 1e9, Actor: Actor{Name: "ops", Role: "operator"}, Ticket: "redemption-1"}))
 	f.Add([]byte{CmdLogs, 1})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, cmd []byte) {

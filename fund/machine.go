@@ -215,14 +215,16 @@ type Machine struct {
 	// changed (new thresholds), and what the evaluations reuse: the open redemptions and the
 	// 24 h redemptions (derived from the state, dropped by Load and rollback), the books and
 	// the report.
-	risk       riskState
-	riskDirty  bool
-	riskStale  bool
-	riskOpen   openRedemptions
-	riskFlows  riskFlowCache
-	riskBooks  Books
-	riskAssets bool // riskBooks.Assets are the state's (dropped by any asset or price change)
-	riskReport risk.Report
+	risk      riskState
+	riskDirty bool
+	riskStale bool
+	riskOpen  openRedemptions
+	// riskTickets counts the open approval tickets (pendingApprovals), like riskOpen.
+	riskTickets openTickets
+	riskFlows   riskFlowCache
+	riskBooks   Books
+	riskAssets  bool // riskBooks.Assets are the state's (dropped by any asset or price change)
+	riskReport  risk.Report
 }
 
 // NewMachine returns a Machine over an empty state; call Load before Apply when the store
@@ -250,7 +252,7 @@ func (m *Machine) Load(r kv.Reader) error {
 	m.fund = f
 	m.fundDirty = false
 	m.risk, m.riskDirty, m.riskStale = rs, false, false
-	m.riskOpen.known, m.riskFlows.valid, m.riskAssets = false, false, false
+	m.riskOpen.known, m.riskFlows.valid, m.riskAssets, m.riskTickets.known = false, false, false, false
 	m.dirty = [NumClasses]bool{}
 	m.allViews = true
 	m.changes = newChanges()
@@ -420,6 +422,12 @@ func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error)
 			ac.cmdTime = c.Time
 			res, err = ac.applyTxUpdate(c)
 		}
+	case CmdTicketRetry:
+		var c *TicketRetryCommand
+		if c, err = DecodeTicketRetry(cmd); err == nil {
+			ac.cmdTime = c.Time
+			res, err = ac.applyTicketRetry(c)
+		}
 	default:
 		err = fmt.Errorf("%w: unknown command type %d", ErrBadCommand, cmd[0])
 	}
@@ -482,7 +490,7 @@ func (m *Machine) rollback(sp savepoint) {
 	m.fund, m.fundDirty, m.dirty, m.pruneTo = sp.fund, sp.fundDirty, sp.dirty, sp.pruneTo
 	m.tip, m.tipKnown, m.hasTip = sp.tip, sp.tipKnown, sp.hasTip
 	m.risk, m.riskDirty, m.riskStale = sp.riskState, sp.riskDirty, sp.riskStale
-	m.riskOpen.known, m.riskFlows.valid, m.riskAssets = false, false, false // rebuilt from the rolled-back state
+	m.riskOpen.known, m.riskFlows.valid, m.riskAssets, m.riskTickets.known = false, false, false, false // rebuilt from the rolled-back state
 	c := m.changes
 	c.Classes, c.Index = sp.classes, sp.index
 	for _, a := range c.Accounts[sp.accounts:] {

@@ -193,13 +193,12 @@ func (m *Machine) writeRisk(rw kv.ReadWriter) error {
 }
 
 // openRedemptions is what the redemption indicators need of the open redemptions: their
-// settlement times (sorted) and how many wait for approval. Derived from the state, built on
+// settlement times (sorted). Derived from the state, built on
 // first use after NewMachine, Load or a rolled-back command, then kept up to date by
 // swapRedemption.
 type openRedemptions struct {
-	known           bool
-	settle          []int64 // settlement times (unix s) of the open redemptions that have one
-	pendingApproval int64
+	known  bool
+	settle []int64 // settlement times (unix s) of the open redemptions that have one
 }
 
 func settleTime(r *redemption) int64 {
@@ -212,9 +211,6 @@ func settleTime(r *redemption) int64 {
 func (o *openRedemptions) add(r *redemption, sign int64) {
 	if r == nil || !statusOpen(r.status) {
 		return
-	}
-	if r.status == stPendingApproval {
-		o.pendingApproval += sign
 	}
 	t := settleTime(r)
 	if t == 0 {
@@ -244,7 +240,7 @@ func (ac *applyContext) openRedemptions() (*openRedemptions, error) {
 	if o.known {
 		return o, nil
 	}
-	o.settle, o.pendingApproval = o.settle[:0], 0
+	o.settle = o.settle[:0]
 	var ids [][32]byte
 	for st := range stApproved + 1 {
 		lo := []byte{pRedStatus, st}
@@ -268,6 +264,53 @@ func (ac *applyContext) openRedemptions() (*openRedemptions, error) {
 	}
 	o.known = true
 	return o, nil
+}
+
+// openTickets counts the approval tickets still waiting for decisions (PENDING,
+// PARTIALLY_APPROVED): the pendingApprovals indicator. An open ticket always has an SLA time to
+// come (the deadline expires it), so they are the due index's keys (h). Counted from the state
+// on first use after NewMachine, Load or a rolled-back command, then kept up to date by
+// moveDue, which follows every write of a ticket (the journal's undo included).
+type openTickets struct {
+	known bool
+	n     int64
+}
+
+// noteTicket follows a ticket that was open (wasOpen) and is open now (isOpen); a change makes
+// the command evaluate the indicators, so the count is current after every decision, tick and
+// opening, whatever else the command changed.
+func (ac *applyContext) noteTicket(wasOpen, isOpen bool) {
+	if wasOpen == isOpen {
+		return
+	}
+	ac.riskStale = true
+	if ac.riskTickets.known {
+		if isOpen {
+			ac.riskTickets.n++
+		} else {
+			ac.riskTickets.n--
+		}
+	}
+}
+
+// openTicketCount returns the open tickets, counting the due index (the store merged with the
+// batch's overlay) when the count is not known.
+func (ac *applyContext) openTicketCount() (int64, error) {
+	o := &ac.riskTickets
+	if !o.known {
+		o.n = 0
+		err := ac.scanMerged([]byte{pTicketDue}, []byte{pTicketDue + 1}, func(k, _ []byte) error {
+			if len(k) == 1+8+1+32 {
+				o.n++
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		o.known = true
+	}
+	return o.n, nil
 }
 
 // redemptions24h is the redemptions of the 24 hourly flow buckets ending with the hour of the
@@ -360,7 +403,11 @@ func (ac *applyContext) riskValues(b *Books, v *risk.Values) error {
 	if err != nil {
 		return err
 	}
-	v.Set(risk.PendingApprovals, o.pendingApproval)
+	tickets, err := ac.openTicketCount()
+	if err != nil {
+		return err
+	}
+	v.Set(risk.PendingApprovals, tickets)
 	overdue := int64(0)
 	if b.BlockTime > 0 {
 		i, _ := slices.BinarySearch(o.settle, b.BlockTime)

@@ -312,3 +312,43 @@ func TestRiskEvaluationAllocatesNothing(t *testing.T) {
 		t.Fatalf("an evaluation allocates %v times", allocs)
 	}
 }
+
+// TestPendingApprovalsCountsOpenTickets: pendingApprovals counts the approval tickets waiting
+// for decisions (PENDING, PARTIALLY_APPROVED), evaluated in the command that changes one: a
+// ticket that reached its quorum leaves the count in its decision's command, while its
+// redemption is still PENDING_APPROVAL until the chain approves it; an expired one leaves it in
+// the tick; a machine loaded afterwards counts the same from the state.
+func TestPendingApprovalsCountsOpenTickets(t *testing.T) {
+	th := risk.DefaultThresholds()
+	th[risk.PendingApprovals] = risk.Threshold{Warn: 5, Critical: 10, Hysteresis: 1}
+	e := riskEnv(t, th)
+	e.apply(EncodeApprovalRules(&ApprovalRulesCommand{Time: 1, Rules: testApprovalRules()})) // quorum 2, deadline 300 s
+	pending := func() int64 {
+		t.Helper()
+		var v struct{ Indicators []struct{ Value *int64 } }
+		b, err := e.st.Get(viewKey(ViewRisk))
+		if err != nil || json.Unmarshal(b, &v) != nil || v.Indicators[risk.PendingApprovals].Value == nil {
+			t.Fatalf("risk view %s (%v)", b, err)
+		}
+		return *v.Indicators[risk.PendingApprovals].Value
+	}
+	e.logs(request(10, 1, true, testNow+day), request(11, 2, true, testNow+day), request(12, 3, false, testNow+day))
+	mustEqual(t, "two tickets", pending(), 2)
+	bt := testNow + 10
+	e.decide(bt+1, "alice", "approver", "redemption-1", DecisionApprove, "")
+	mustEqual(t, "partially approved", pending(), 2)
+	e.decide(bt+2, "bob", "approver", "redemption-1", DecisionApprove, "")
+	mustEqual(t, "approved, the redemption still PENDING_APPROVAL", pending(), 1)
+	e.apply(EncodeTick(&TickCommand{Time: (bt + 1000) * 1e9}))
+	mustEqual(t, "the other expired", pending(), 0)
+	e.logs(request(20, 4, true, testNow+day))
+	mustEqual(t, "a new one", pending(), 1)
+
+	m := NewMachine(testInfo, NewViews(testInfo), nil)
+	if err := m.Load(e.st); err != nil {
+		t.Fatal(err)
+	}
+	e.m = m
+	e.decide(testNow+21, "alice", "approver", "redemption-4", DecisionReject, "no")
+	mustEqual(t, "rejected after a reload", pending(), 0)
+}

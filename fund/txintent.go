@@ -187,21 +187,13 @@ func (ac *applyContext) applyTxIntent(c *TxIntentCommand) (any, error) {
 	case len(c.Raw) == 0 || len(c.Raw) > maxTxRawLen:
 		return invalidParam("raw", "must be 1 to %d bytes", maxTxRawLen), nil
 	}
-	dk := txDecisionKey(c.Purpose, c.Reference)
-	v, ok, err := ac.get(dk)
-	if err != nil {
-		return nil, err
-	}
-	if ok {
-		if len(v) != 8 {
-			return nil, corrupt("tx decision", fmt.Errorf("%x", v))
-		}
-		t, err := ac.txIntent(binary.BigEndian.Uint64(v))
+	if t, ok, err := ac.intentOf(c.Purpose, c.Reference); err != nil || ok {
 		if err != nil {
 			return nil, err
 		}
 		return &TxIntentResult{Intent: t}, nil
 	}
+	dk := txDecisionKey(c.Purpose, c.Reference)
 	t := TxIntent{Seq: ac.index << 16, Purpose: c.Purpose, Reference: c.Reference, From: c.From, To: c.To,
 		Nonce: c.Nonce, State: TxSigned, Created: c.Time, Updated: c.Time,
 		Attempts: []TxAttempt{{Hash: c.Hash, Raw: c.Raw, State: TxSigned, Time: c.Time}}}

@@ -33,6 +33,7 @@ func TestFormatVersions(t *testing.T) {
 		"risk resolve":    EncodeRiskResolve(&RiskResolveCommand{Time: now, ID: "1-i1-0"}),
 		"role":            EncodeRole(&RoleCommand{Time: now, Address: addr(1), Role: "viewer"}),
 		"risk thresholds": EncodeRiskThresholds(&RiskThresholdsCommand{Time: now, Thresholds: risk.DefaultThresholds()}),
+		"ticket retry":    EncodeTicketRetry(&TicketRetryCommand{Time: now, Actor: Actor{Name: "ops", Role: "operator"}, Ticket: "redemption-1"}),
 	}
 	for name, cmd := range cmds {
 		t.Run("command "+name, func(t *testing.T) {

@@ -149,7 +149,7 @@ func newExecutor(cfg *config.Config, store *raftstore.Store, n *Node) (*executor
 	e, err := executor.New(ec, executor.Deps{
 		Store: &executorStore{store: store, applyTimeout: cfg.Raft.ApplyTimeout}, Leadership: store, Clients: clients,
 		Key: key, RedemptionManager: rm, ChainID: chainID, Confirmations: confirmations, Logger: n.logger, Now: n.opts.Now,
-		Source: &ticketDecisions{store: store}, Keeper: cfg.Keeper, Due: &dueRedemptions{store: store},
+		Source: &ticketDecisions{store: store}, Keeper: cfg.Keeper, Due: &dueRedemptions{store: store}, Metrics: n.metrics,
 	})
 	if err != nil {
 		closeAll()
@@ -160,8 +160,9 @@ func newExecutor(cfg *config.Config, store *raftstore.Store, n *Node) (*executor
 
 // ticketDecisions is the executor's Source on a node: every redemption ticket the approvers
 // decided (APPROVED: approveRedemption; REJECTED: rejectRedemption with the rejecting
-// approver's reason), keyed by the ticket's id, so a ticket gets one intent whichever leader
-// reads it and however often. The chain's RedemptionApproved / RedemptionRejected then closes
+// approver's reason), keyed by the ticket's execution reference (its id, "<id>/retry-N" after
+// an operator's N-th retry of a failed transaction: fund.TicketExecReference), so a ticket gets
+// one intent per retry whichever leader reads it and however often. The chain's RedemptionApproved / RedemptionRejected then closes
 // the ticket as EXECUTED (fund/approvals.go). Read from the leader's replica.
 type ticketDecisions struct {
 	store *raftstore.Store
@@ -208,7 +209,7 @@ func ticketDecision(t *fund.TicketRecord) (executor.Decision, bool) {
 	}
 	switch t.Status {
 	case fund.TicketApproved:
-		return executor.Decision{Purpose: executor.PurposeApprove, Reference: t.ID, RedemptionID: id}, true
+		return executor.Decision{Purpose: executor.PurposeApprove, Reference: t.ExecReference(), RedemptionID: id}, true
 	case fund.TicketRejected:
 		reason := "rejected"
 		for _, a := range t.Approvals {
@@ -216,7 +217,7 @@ func ticketDecision(t *fund.TicketRecord) (executor.Decision, bool) {
 				reason = a.Reason
 			}
 		}
-		return executor.Decision{Purpose: executor.PurposeReject, Reference: t.ID, RedemptionID: id, Reason: reason}, true
+		return executor.Decision{Purpose: executor.PurposeReject, Reference: t.ExecReference(), RedemptionID: id, Reason: reason}, true
 	}
 	return executor.Decision{}, false
 }

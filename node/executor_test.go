@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -13,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
 
 	"paimon/config"
 	"paimon/executor"
@@ -21,15 +23,10 @@ import (
 	"paimon/internal/fundchain"
 )
 
-// TestExecutorApprovesOnChain runs a node with [executor] against the fund's contracts on the
-// simulated chain: a decision to approve a redemption waiting for approval is recorded in Raft,
-// sent once, mined and confirmed; the redemption turns APPROVED from the ingested event; GET
-// /v1/executor/transactions shows it CONFIRMED; the key appears in no answer.
-func TestExecutorApprovesOnChain(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	admin, exec, user := fundchain.DerivedKey("admin", 5), fundchain.DerivedKey("executor", 5), fundchain.DerivedKey("user", 5)
-	sim, client := startFundSim(t, ctx, 5, admin, exec, user)
+// deployFund deploys the fund's contracts from admin, gives exec the executor role and writes
+// exec's key file (returned) for [executor] key_file.
+func deployFund(t *testing.T, ctx context.Context, client *ethclient.Client, admin, exec *ecdsa.PrivateKey) (*fundchain.Fund, string) {
+	t.Helper()
 	f, err := fundchain.Deploy(ctx, &fundchain.Chain{Backend: client}, admin, fundchain.DefaultParams())
 	if err != nil {
 		t.Fatal(err)
@@ -41,31 +38,62 @@ func TestExecutorApprovesOnChain(t *testing.T) {
 	if err := crypto.SaveECDSA(keyFile, exec); err != nil {
 		t.Fatal(err)
 	}
+	return f, keyFile
+}
 
-	c := newCluster(t, 1)
-	cfg := c.cfgs[0]
-	cfg.Cluster.Join, cfg.Cluster.BootstrapExpect = nil, 0
-	cfg.Ingest.ChainID, cfg.Ingest.RPCURLs, cfg.Ingest.Confirmations = chainsim.ChainID, []string{sim.URL()}, 2
-	cfg.Ingest.PollInterval, cfg.Ingest.StartBlock = 20*time.Millisecond, 0
-	cfg.Ingest.Contracts = nil
-	for _, ct := range f.ContractConfigs() {
-		cfg.Ingest.Contracts = append(cfg.Ingest.Contracts, ingest.Contract{Name: ct.Name, Kind: ct.Kind, Address: ct.Address})
-	}
-	cfg.Executor.KeyFile = keyFile
-	c.start(0)
-	c.waitLeader(15 * time.Second)
-	c.waitClusterVersion(0)
-
+// requestRedemptions gives user 1,000,000 USDT, deposits 500,000 and requests a STANDARD
+// redemption of each number of shares (whole units), returning the request ids.
+func requestRedemptions(t *testing.T, ctx context.Context, f *fundchain.Fund, user *ecdsa.PrivateKey, shares ...int64) []*big.Int {
+	t.Helper()
 	if err := f.Faucet(ctx, user, fundchain.E18(1_000_000)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.Deposit(ctx, user, fundchain.E18(500_000)); err != nil {
 		t.Fatal(err)
 	}
-	id, _, err := f.RequestRedemption(ctx, user, fundchain.E18(150_000), fundchain.ChannelStandard)
-	if err != nil {
-		t.Fatal(err)
+	var ids []*big.Int
+	for _, n := range shares {
+		id, _, err := f.RequestRedemption(ctx, user, fundchain.E18(n), fundchain.ChannelStandard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
 	}
+	return ids
+}
+
+// fundNodeConfig points a node at the fund's contracts on the chain at rpc (2 confirmations,
+// 20 ms polls) with the executor's key file.
+func fundNodeConfig(cfg *config.Config, f *fundchain.Fund, rpc, keyFile string) {
+	cfg.Ingest.ChainID, cfg.Ingest.RPCURLs, cfg.Ingest.Confirmations = chainsim.ChainID, []string{rpc}, 2
+	cfg.Ingest.PollInterval, cfg.Ingest.StartBlock = 20*time.Millisecond, 0
+	cfg.Ingest.Contracts = nil
+	for _, ct := range f.ContractConfigs() {
+		cfg.Ingest.Contracts = append(cfg.Ingest.Contracts, ingest.Contract{Name: ct.Name, Kind: ct.Kind, Address: ct.Address})
+	}
+	cfg.Executor.KeyFile = keyFile
+}
+
+// TestExecutorApprovesOnChain runs a node with [executor] against the fund's contracts on the
+// simulated chain: a decision to approve a redemption waiting for approval is recorded in Raft,
+// sent once, mined and confirmed; the redemption turns APPROVED from the ingested event; GET
+// /v1/executor/transactions shows it CONFIRMED; the key appears in no answer.
+func TestExecutorApprovesOnChain(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	admin, exec, user := fundchain.DerivedKey("admin", 5), fundchain.DerivedKey("executor", 5), fundchain.DerivedKey("user", 5)
+	sim, client := startFundSim(t, ctx, 5, admin, exec, user)
+	f, keyFile := deployFund(t, ctx, client, admin, exec)
+
+	c := newCluster(t, 1)
+	cfg := c.cfgs[0]
+	cfg.Cluster.Join, cfg.Cluster.BootstrapExpect = nil, 0
+	fundNodeConfig(cfg, f, sim.URL(), keyFile)
+	c.start(0)
+	c.waitLeader(15 * time.Second)
+	c.waitClusterVersion(0)
+
+	id := requestRedemptions(t, ctx, f, user, 150_000)[0]
 	e := c.nodes[0].Executor()
 	d := executor.Decision{Purpose: executor.PurposeApprove, Reference: "ticket-1", RedemptionID: id}
 	var it executor.Intent
@@ -154,6 +182,14 @@ func TestExecutorApprovesOnChain(t *testing.T) {
 			t.Fatalf("audit of a settlement: %s", r.body)
 		}
 	}
+	// The executor in the health (the leader's, every RPC up, nothing stuck) and the metrics.
+	if r := c.do(0, "GET", "/v1/system/health", "", nil); !strings.Contains(string(r.body), `"executor":{"status":"ok"`) {
+		t.Fatalf("health: %s", r.body)
+	}
+	if r := c.do(0, "GET", "/metrics", "", nil); !strings.Contains(string(r.body), `paimon_executor_transactions_total{state="CONFIRMED"} 1`) ||
+		!strings.Contains(string(r.body), "paimon_executor_intent_to_mined_seconds_count 1") {
+		t.Fatalf("metrics: %s", r.body)
+	}
 	keyHex := fmt.Sprintf("%x", crypto.FromECDSA(exec))
 	for _, path := range []string{"/v1/system/config", "/v1/executor/transactions", "/v1/cluster/status"} {
 		if r := c.do(0, "GET", path, adminToken, nil); strings.Contains(strings.ToLower(string(r.body)), keyHex) {
@@ -173,27 +209,11 @@ func TestTicketsExecutedOnChain(t *testing.T) {
 	defer cancel()
 	admin, exec, user := fundchain.DerivedKey("admin", 6), fundchain.DerivedKey("executor", 6), fundchain.DerivedKey("user", 6)
 	sim, client := startFundSim(t, ctx, 6, admin, exec, user)
-	f, err := fundchain.Deploy(ctx, &fundchain.Chain{Backend: client}, admin, fundchain.DefaultParams())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.GrantExecutor(ctx, admin, crypto.PubkeyToAddress(exec.PublicKey)); err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(t.TempDir(), "executor.key")
-	if err := crypto.SaveECDSA(keyFile, exec); err != nil {
-		t.Fatal(err)
-	}
+	f, keyFile := deployFund(t, ctx, client, admin, exec)
 
 	c := newCluster(t, 3)
 	for i, cfg := range c.cfgs {
-		cfg.Ingest.ChainID, cfg.Ingest.RPCURLs, cfg.Ingest.Confirmations = chainsim.ChainID, []string{sim.URL()}, 2
-		cfg.Ingest.PollInterval, cfg.Ingest.StartBlock = 20*time.Millisecond, 0
-		cfg.Ingest.Contracts = nil
-		for _, ct := range f.ContractConfigs() {
-			cfg.Ingest.Contracts = append(cfg.Ingest.Contracts, ingest.Contract{Name: ct.Name, Kind: ct.Kind, Address: ct.Address})
-		}
-		cfg.Executor.KeyFile = keyFile
+		fundNodeConfig(cfg, f, sim.URL(), keyFile)
 		cfg.Approvals.DefaultRequired, cfg.Approvals.LargeRequired = 2, 2
 		cfg.Approvals.TickInterval = 100 * time.Millisecond
 		cfg.Auth.Tokens = append(cfg.Auth.Tokens,
@@ -204,20 +224,8 @@ func TestTicketsExecutedOnChain(t *testing.T) {
 	l := c.waitLeader(20 * time.Second)
 	c.waitClusterVersion(l)
 
-	if err := f.Faucet(ctx, user, fundchain.E18(1_000_000)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Deposit(ctx, user, fundchain.E18(500_000)); err != nil {
-		t.Fatal(err)
-	}
-	approveID, _, err := f.RequestRedemption(ctx, user, fundchain.E18(150_000), fundchain.ChannelStandard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rejectID, _, err := f.RequestRedemption(ctx, user, fundchain.E18(120_000), fundchain.ChannelStandard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ids := requestRedemptions(t, ctx, f, user, 150_000, 120_000)
+	approveID, rejectID := ids[0], ids[1]
 	ticket := func(id fmt.Stringer) string { return "/v1/approvals/redemption-" + id.String() }
 	for _, id := range []fmt.Stringer{approveID, rejectID} {
 		c.sameOnEvery(ticket(id), adminToken, 0, func(m map[string]any) error {

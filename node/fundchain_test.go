@@ -46,16 +46,7 @@ func TestIngestFundContracts(t *testing.T) {
 	c.waitLeader(15 * time.Second)
 	c.waitClusterVersion(0)
 
-	if err := f.Faucet(ctx, user, fundchain.E18(1_000_000)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Deposit(ctx, user, fundchain.E18(500_000)); err != nil {
-		t.Fatal(err)
-	}
-	id, _, err := f.RequestRedemption(ctx, user, fundchain.E18(150_000), fundchain.ChannelStandard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := requestRedemptions(t, ctx, f, user, 150_000)[0]
 	status := func(want string) {
 		t.Helper()
 		checkFor(t, 20*time.Second, func() error {

@@ -226,7 +226,7 @@ func (n *Node) Start() (err error) {
 		return err
 	}
 	if n.executor != nil {
-		deps.Settler = executorSettler{n.executor}
+		deps.Settler, deps.Executor = executorSettler{n.executor}, n.executor
 	}
 	if n.server, err = server.New(cfg.ServerConfig(), deps); err != nil {
 		return err

@@ -386,12 +386,15 @@ func TestOpenAPIResponses(t *testing.T) {
 		post("approval_approve", "/v1/approvals/"+open[0]+"/approve", P, `{"reason":"checked the wire"}`, 200)
 		get("approval", "/v1/approvals/"+open[0], P, 200)
 		post("approval_cancel", "/v1/approvals/"+open[0]+"/cancel", A, "", 409)
+		post("approval_retry", "/v1/approvals/"+open[0]+"/retry", V, "", 403)
+		post("approval_retry", "/v1/approvals/"+open[0]+"/retry", O, `{"reason":"again"}`, 409) // no transaction to retry
 		post("approval_reject", "/v1/approvals/"+open[1]+"/reject", A, `{"reason":"too large"}`, 200)
 		get("redemptions_pending_approvals", "/v1/redemptions/pending-approvals", P, 200)
 	} else {
 		t.Errorf("open approval tickets %v, want the two posted after the year", open)
 	}
 	post("approval_cancel", "/v1/approvals/redemption-100000/cancel", A, "", 404)
+	post("approval_retry", "/v1/approvals/redemption-100000/retry", A, "", 404)
 	post("approval_reject", "/v1/approvals/redemption-100000/reject", P, `{"reason":"x"}`, 404)
 
 	// Risk events: resolve one, twice.

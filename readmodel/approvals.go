@@ -53,6 +53,7 @@ type ticketJSON struct {
 	SLAEscalated      bool                 `json:"slaEscalated"`
 	SLABreached       bool                 `json:"slaBreached"`
 	Execution         *ticketExecutionJSON `json:"execution"`
+	Retries           uint32               `json:"retries"`
 	CreatedAt         string               `json:"createdAt"`
 	ClosedAt          *string              `json:"closedAt"`
 	OpenedTxHash      string               `json:"openedTxHash"`
@@ -65,7 +66,7 @@ func ticketView(t *fund.TicketRecord) *ticketJSON {
 		Amount: t.Amount.Dec(), Requester: t.Requester, RequiredApprovals: t.Required, Approvals: []ticketApprovalJSON{},
 		SLAWarnAt: fmtUnix(t.WarnAt), SLAEscalateAt: fmtUnix(t.EscalateAt), SLADeadline: fmtUnix(t.DueAt),
 		SLAWarned: t.WarnFired, SLAEscalated: t.EscalateFired, SLABreached: t.Breached,
-		CreatedAt: fmtUnix(t.CreatedAt), OpenedTxHash: t.OpenedTx, OpenedBlock: t.OpenedBlock}
+		CreatedAt: fmtUnix(t.CreatedAt), OpenedTxHash: t.OpenedTx, OpenedBlock: t.OpenedBlock, Retries: t.Retries}
 	for _, a := range t.Approvals {
 		aj := ticketApprovalJSON{Approver: a.Approver, Role: a.Role, Decision: a.Decision.String(), Time: fmtUnixNano(a.Time), Index: a.Index}
 		if a.Reason != "" {

@@ -9,6 +9,7 @@ import (
 
 	"paimon/fund"
 	"paimon/kv"
+	"paimon/raftstore"
 	"paimon/readmodel"
 )
 
@@ -16,7 +17,8 @@ import (
 // /v1/approvals/{id}, POST /v1/approvals/{id}/approve|reject|cancel, GET
 // /v1/redemptions/pending-approvals, GET /v1/approvals/sla-report. Every decision goes through
 // the log (fund.CmdApprovalDecision), which checks it against the replicated ticket and audits
-// it; a refused one changes nothing.
+// it; a refused one changes nothing. POST /v1/approvals/{id}/retry (operator) retries a decided
+// ticket whose transaction FAILED (fund.CmdTicketRetry), audited likewise.
 
 func renderApprovals(v kv.Reader, q *readQuery) ([]byte, error) {
 	f, err := readmodel.ParseApprovalFilter(q.get)
@@ -107,6 +109,11 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, rc *reqCtx, d fund.Decision) e
 	if err != nil {
 		return err
 	}
+	return s.respondTicket(ctx, res)
+}
+
+// respondTicket answers the ticket a decision or a retry left, or the refusal.
+func (s *Server) respondTicket(ctx *fasthttp.RequestCtx, res raftstore.Result) error {
 	dr, ok := res.Value.(*fund.ApprovalDecisionResult)
 	if !ok {
 		return resultError(res.Value)
@@ -117,4 +124,37 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, rc *reqCtx, d fund.Decision) e
 	}
 	s.respond(ctx, body, res.Index)
 	return nil
+}
+
+// retryRequest is the body of POST /v1/approvals/{id}/retry; it may be empty.
+type retryRequest struct {
+	Reason string `json:"reason"`
+}
+
+// retryTicket is POST /v1/approvals/{id}/retry (operator, on the leader): the ticket's
+// decision gets a new execution reference, so the leader's executor sends one new transaction
+// for it. Only an APPROVED or REJECTED ticket whose current transaction FAILED: anything else
+// is 409 and changes nothing (404 for an unknown ticket).
+func (s *Server) retryTicket(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
+	id := string(rc.param)
+	if _, _, ok := fund.ParseTicketID(id); !ok {
+		return fmt.Errorf("%w: approval ticket %.100q", errNotFound, id)
+	}
+	var req retryRequest
+	if body := ctx.PostBody(); len(bytes.TrimSpace(body)) > 0 {
+		if err := decodeStrict(body, &req); err != nil {
+			return err
+		}
+	}
+	switch {
+	case len(req.Reason) > maxDecisionReason:
+		return validation(fmt.Sprintf("reason is over %d bytes", maxDecisionReason), map[string]any{"param": "reason"})
+	case !utf8.ValidString(req.Reason):
+		return validation("reason must be valid UTF-8", map[string]any{"param": "reason"})
+	}
+	res, err := s.propose(fund.EncodeTicketRetry(&fund.TicketRetryCommand{Time: s.now().UnixNano(), Actor: actorOf(ctx, rc), Ticket: id, Reason: req.Reason}))
+	if err != nil {
+		return err
+	}
+	return s.respondTicket(ctx, res)
 }

@@ -110,6 +110,7 @@ func TestAuthorizationTable(t *testing.T) {
 		// Anyone may ask; the state machine lets only the requester or an admin cancel (an
 		// unknown ticket is 404 to all).
 		{"approval_cancel", "POST", "/v1/approvals/redemption-999999/cancel", "", identified},
+		{"approval_retry", "POST", "/v1/approvals/redemption-999999/retry", "", operators},
 		{"ingest_status", "GET", "/v1/ingest/status", "", viewers},
 		{"cluster_status", "GET", "/v1/cluster/status", "", viewers},
 		{"system_config", "GET", "/v1/system/config", "", viewers},

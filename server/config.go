@@ -14,6 +14,7 @@ import (
 	"paimon/auth"
 	"paimon/cache"
 	"paimon/chainlog"
+	"paimon/executor"
 	"paimon/fund"
 	"paimon/ingest"
 	"paimon/internal/hostport"
@@ -167,6 +168,12 @@ type AlertsReporter interface {
 	Status() []alerts.WebhookStatus
 }
 
+// ExecutorReporter reports the executor as this node sees it (an *executor.Executor: it
+// runs on the leader only).
+type ExecutorReporter interface {
+	Status() executor.Status
+}
+
 // PGSync is the PostgreSQL sync as the server reports and verifies it (a *pgsync.Syncer).
 type PGSync interface {
 	Status() pgsync.Status
@@ -208,6 +215,8 @@ type Deps struct {
 	Settler Settler
 	// Console serves the operator console at /console/; nil answers 404 there.
 	Console Console
+	// Executor reports the executor in GET /v1/system/health; nil reports it disabled.
+	Executor ExecutorReporter
 	// Logger (nil: slog.Default()), Metrics (nil: a set of its own), Now (nil: auth's clock).
 	Logger  *slog.Logger
 	Metrics *metrics.Set

@@ -104,8 +104,19 @@ func (s *Server) serveSystemHealth(ctx *fasthttp.RequestCtx) error {
 		c.Push = comp(healthOK, "")
 	}
 	c.Executor = comp(healthDisabled, "")
-	if s.deps.Settler != nil {
-		c.Executor = comp(healthOK, "")
+	if s.deps.Executor != nil {
+		switch es := s.deps.Executor.Status(); {
+		case !es.Leading:
+			c.Executor = comp(healthOK, "") // it runs on the leader only
+		case es.RPCs > 0 && es.RPCsDown == es.RPCs:
+			c.Executor = comp(healthDegraded, "every RPC endpoint is down")
+		case es.RPCsDown > 0:
+			c.Executor = comp(healthDegraded, "an RPC endpoint is down")
+		case es.Stuck > 0:
+			c.Executor = comp(healthDegraded, "a transaction is stuck")
+		default:
+			c.Executor = comp(healthOK, "")
+		}
 	}
 
 	c.Alerts = comp(healthDisabled, "")

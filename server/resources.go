@@ -85,6 +85,7 @@ func resourceTable() []route {
 		{name: "approval_approve", method: "POST", path: "/v1/approvals/{id}/approve", Access: auth.Approver, leader: true, handle: (*Server).approveTicket},
 		{name: "approval_reject", method: "POST", path: "/v1/approvals/{id}/reject", Access: auth.Approver, leader: true, handle: (*Server).rejectTicket},
 		{name: "approval_cancel", method: "POST", path: "/v1/approvals/{id}/cancel", Access: auth.Anyone, leader: true, handle: (*Server).cancelTicket},
+		{name: "approval_retry", method: "POST", path: "/v1/approvals/{id}/retry", Access: auth.Operator, leader: true, handle: (*Server).retryTicket},
 		{name: "admin_roles_set", method: "POST", path: "/v1/admin/roles", Access: auth.Admin, leader: true, handle: (*Server).postRole},
 		{name: "admin_roles", method: "GET", path: "/v1/admin/roles", Access: auth.Admin, handle: noRC((*Server).getRoles)},
 		{name: "pg_verify", method: "GET", path: "/v1/admin/pg/verify", Access: auth.Admin, cluster: true, params: []string{"wait"}, handle: noRC((*Server).pgVerify)},
