@@ -153,6 +153,11 @@ func TestConsole(t *testing.T) {
 	t.Run("served", func(t *testing.T) { testServed(t, e) })
 	t.Run("fund", func(t *testing.T) { testFundPage(t, e, bctx, sh) })
 	t.Run("operations", func(t *testing.T) { testOperations(t, e, bctx, w, sh) })
+	t.Run("risk", func(t *testing.T) { testRisk(t, e, bctx, sh) })
+	t.Run("cluster", func(t *testing.T) { testCluster(t, e, bctx, sh) })
+	if *firstPaintRuns > 0 {
+		t.Run("firstpaint", func(t *testing.T) { testFirstPaint(t, e, bctx) })
+	}
 }
 
 // testServed checks how the console is served: the page never cached, the assets under hashed
@@ -287,6 +292,8 @@ func testFundPage(t *testing.T, e *env, ctx context.Context, sh *shots) {
 		t.Fatalf("after the reconnect: resumes %+v, /v1/prices fetched %d times (before %d)", resumed, fetchesAfter, fetchesBefore)
 	}
 	waitText(t, ctx, 5*time.Second, "#live-state", contains("live"))
+
+	accessible(t, ctx, "fund")
 
 	// A phone's screen.
 	phone(t, ctx, true)
@@ -442,4 +449,5 @@ func testOperations(t *testing.T, e *env, ctx context.Context, w *wallet, sh *sh
 	if err := e.get("/v1/rebalance/status", adminToken, nil); err != nil && strings.Contains(err.Error(), ": 404 ") {
 		waitText(t, ctx, 5*time.Second, "#rebalance-na", contains("not available"))
 	}
+	accessible(t, ctx, "operations")
 }

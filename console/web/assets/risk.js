@@ -53,7 +53,7 @@ function Events() {
       setMsg('Resolved ' + id);
     } catch (e) { setErr(e); }
   };
-  return html`<${Section} title="Risk events" id="risk-events">
+  return html`<${Section} title="Risk events" id="risk-events" wide>
     ${err && html`<${ErrorNote} error=${err} />`}
     ${msg && html`<p class="note ok" role="status">${msg}</p>`}
     ${items && html`<${Table} caption="Risk events, newest first" cols=${['Time', 'Source', 'Severity', 'Type', 'Message', 'Resolved']}
@@ -70,7 +70,7 @@ function Alerts() {
   const load = () => api('/v1/alerts?limit=50').then((r) => setItems(r.items), setErr);
   useEffect(() => { load(); }, []);
   useLive('risk', () => setTimeout(load, 500), load); // each risk event has its alert
-  return html`<${Section} title="Alerts and their delivery" id="alerts">
+  return html`<${Section} title="Alerts and their delivery" id="alerts" wide>
     ${err && html`<${ErrorNote} error=${err} />`}
     ${items && html`<${Table} caption="Alerts, newest first" cols=${['Time', 'Severity', 'Type', 'Message', 'Deliveries']} empty="No alerts."
       rows=${items.map((a) => ({ key: a.id, cells: [time(a.time), html`<${Pill} s=${a.severity} />`, a.type, a.message,

@@ -18,7 +18,8 @@ export function Figure({ k, label, value, tone = '' }) {
 // Table renders rows [{key, cells, attrs?, onClick?}]; num are the right-aligned columns.
 export function Table({ caption, cols, rows, num = [], empty = 'Nothing to show.' }) {
   if (!rows.length) return html`<p class="muted">${empty}</p>`;
-  return html`<div class="table-wrap"><table>
+  // The wrapper scrolls sideways on a narrow screen: focusable, so a keyboard can scroll it too.
+  return html`<div class="table-wrap" tabindex="0" role="region" aria-label=${caption}><table>
     <caption class="sr-only">${caption}</caption>
     <thead><tr>${cols.map((c, i) => html`<th scope="col" class=${num.includes(i) ? 'num' : ''}>${c}</th>`)}</tr></thead>
     <tbody>${rows.map((r) => html`<tr key=${r.key} ...${r.attrs || {}} class=${r.selected ? 'selected' : ''}>
@@ -32,7 +33,7 @@ export function ErrorNote({ error }) {
 }
 
 export function Pill({ s }) {
-  const tone = /CRITICAL|FAILED|REJECTED|EXPIRED|BREACH|down|HIGH/.test(s) ? 'bad'
+  const tone = s === 'disabled' ? 'off' : /CRITICAL|FAILED|REJECTED|EXPIRED|BREACH|down|HIGH/.test(s) ? 'bad'
     : /WARN|ELEVATED|PENDING|PARTIAL|degraded|SENT|SIGNED/.test(s) ? 'warn' : 'ok';
   return html`<span class=${'pill ' + tone}>${s}</span>`;
 }
