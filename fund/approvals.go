@@ -1,6 +1,7 @@
 package fund
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -455,11 +456,28 @@ func (ac *applyContext) openRedemptionTicket(r *redemption, id *[32]byte, ev *ch
 	t := &ticketRec{typ: TicketRedemption, ref: *id, status: TicketPending, channel: r.channel, amount: r.locked,
 		requester: r.owner, createdAt: ac.blockTime, openedTx: ev.TxHash, openedBn: ev.BlockNumber}
 	t.required = rules.Required(&t.amount)
+	// A ticket for this id that a reorg dropped after decisions left its trail (append only):
+	// the new one continues its sequence, so no approval record is ever overwritten (PostgreSQL's
+	// approval_records keeps the first version of a (ticket, seq) row and would differ).
+	if t.records, err = ac.nextTrailSeq(TicketRedemption, id); err != nil {
+		return err
+	}
 	sla := rules.SLAFor(r.channel)
 	t.warnAt = ac.blockTime + sla.Warn
 	t.escAt = ac.blockTime + sla.Escalate
 	t.deadline = ac.blockTime + sla.Deadline
 	return ac.putTicketJournaled(nil, t)
+}
+
+// nextTrailSeq is the seq the next approval record of the ticket (typ, ref) gets when it has no
+// stored ticket: one after its trail's last record, 0 when it has none.
+func (ac *applyContext) nextTrailSeq(typ TicketType, ref *[32]byte) (uint32, error) {
+	lo := key(pTicketRec, []byte{byte(typ)}, ref[:])
+	last, ok, err := ac.lastKey(lo, append(bytes.Clone(lo), 0xff, 0xff, 0xff, 0xff, 0xff))
+	if err != nil || !ok || len(last) != len(lo)+4 {
+		return 0, err
+	}
+	return binary.BigEndian.Uint32(last[len(lo):]) + 1, nil
 }
 
 // closeRedemptionTicket closes the ticket of a redemption the chain decided

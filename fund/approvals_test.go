@@ -307,3 +307,35 @@ func TestApprovalsIndependentOfBatching(t *testing.T) {
 		}
 	}
 }
+
+// TestTrailSurvivesAReorgedRequest: a request with a decision is dropped by a reorg (its
+// ticket goes, its trail stays: append only) and comes back in another block: the new ticket's
+// records continue the trail's sequence, so the earlier decision's record is never overwritten.
+func TestTrailSurvivesAReorgedRequest(t *testing.T) {
+	e := newEnv(t)
+	e.apply(EncodeApprovalRules(&ApprovalRulesCommand{Time: 1, Rules: testApprovalRules()}))
+	req := request(20, 5, true, testNow+day)
+	e.logs(req)
+	const id = "redemption-5"
+	e.decide(testNow+21, "alice", "approver", id, DecisionApprove, "first")
+	k, _ := TicketKey(id)
+	first, err := e.st.Get(ticketRecKey(TicketRedemption, (*[32]byte)(k[2:]), 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first = bytes.Clone(first)
+	e.logs(removed(req))
+	if _, err := ReadTicket(e.st, id); err != ErrNotFound {
+		t.Fatalf("the reorg left the ticket: %v", err)
+	}
+	e.logs(request(25, 5, true, testNow+day)) // the same request, mined again in another block
+	tk := e.ticket(id)
+	if tk.Status != TicketPending || tk.Records != 1 {
+		t.Fatalf("reopened ticket %+v: want PENDING continuing the trail at 1", tk)
+	}
+	e.decide(testNow+26, "bob", "approver", id, DecisionApprove, "second")
+	mustEqual(t, "trail", fmt.Sprint(trailOf(t, e.st, id)), "[APPROVE:alice:PARTIALLY_APPROVED APPROVE:bob:PARTIALLY_APPROVED]")
+	if again, err := e.st.Get(ticketRecKey(TicketRedemption, (*[32]byte)(k[2:]), 0)); err != nil || !bytes.Equal(again, first) {
+		t.Fatalf("the first record was overwritten: %x, was %x (%v)", again, first, err)
+	}
+}
