@@ -2,7 +2,7 @@
 // trail with approve / reject (signed by the wallet: EIP-712), redemptions with their
 // timelines, reports, and rebalancing when the node has it.
 import { html, useState, useEffect, useRef } from 'preact';
-import { api, amount, time, short, can, getSession, decisionTypedData } from 'c/api.js';
+import { api, amount, time, short, can, getSession, decisionTypedData, bps } from 'c/api.js';
 import { useLive } from 'c/live.js';
 import { Section, Table, ErrorNote, Pill } from 'c/ui.js';
 
@@ -173,12 +173,49 @@ function Reports() {
   <//>`;
 }
 
+// Rebalance shows GET /v1/rebalance/status and the history; an operator previews a plan and
+// executes it (a plan above the approval amount opens a ticket). A node without rebalancing
+// answers 404: the section says so.
 function Rebalance() {
   const [st, setSt] = useState(null);
+  const [hist, setHist] = useState(null);
+  const [plan, setPlan] = useState(null);
   const [err, setErr] = useState(null);
-  useEffect(() => { api('/v1/rebalance/status').then(setSt, setErr); }, []);
-  return html`<${Section} title="Rebalancing" id="rebalance">
-    ${err && (err.status === 404 ? html`<p class="muted" id="rebalance-na">Rebalancing is not available on this node.</p>` : html`<${ErrorNote} error=${err} />`)}
-    ${st && html`<pre class="json">${JSON.stringify(st, null, 2)}</pre>`}
+  const [na, setNa] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const load = () => {
+    api('/v1/rebalance/status').then(setSt, (e) => (e.status === 404 ? setNa(true) : setErr(e)));
+    api('/v1/rebalance/history?limit=10').then((r) => setHist(r.items), () => {});
+  };
+  useEffect(load, []);
+  useLive(na ? null : 'rebalance', (p) => { if (plan && p.planId === plan.planId) setPlan(p); load(); }, load);
+  const act = (f) => async () => {
+    setBusy(true); setErr(null);
+    try { setPlan(await f()); load(); } catch (e) { setErr(e); }
+    setBusy(false);
+  };
+  const preview = act(() => api('/v1/rebalance/preview', { method: 'POST', body: {} }));
+  const execute = act(() => api('/v1/rebalance/execute', { method: 'POST', body: { planId: plan.planId } }));
+  return html`<${Section} title="Rebalancing" id="rebalance" wide>
+    ${na && html`<p class="muted" id="rebalance-na">Rebalancing is not available on this node.</p>`}
+    ${err && html`<${ErrorNote} error=${err} />`}
+    ${st && html`<div id="rebalance-status">
+      <p>${st.needsRebalance ? html`<${Pill} s="OUTSIDE BAND" /> a tier is outside its band` : html`<${Pill} s="in band" /> every tier is within its band`}
+        · gross assets ${amount(st.grossAssets)}</p>
+      <${Table} caption="Tiers against their targets" cols=${['Tier', 'Value', 'Ratio', 'Target', 'Band', 'Deviation']} num=${[1, 2, 3, 5]}
+        rows=${['L1', 'L2', 'L3'].filter((k) => st.tiers?.[k]).map((k) => { const x = st.tiers[k]; return { key: k, cells: [k, amount(x.value), bps(x.ratio),
+          bps(x.targetRatio), bps(x.minRatio) + ' – ' + bps(x.maxRatio), bps(x.deviation)] }; })} />
+      ${st.pendingPlan && html`<p>Plan ${st.pendingPlan.planId} is <${Pill} s=${st.pendingPlan.status} />${st.pendingPlan.ticketId ? ' (ticket ' + st.pendingPlan.ticketId + ')' : ''}</p>`}
+      ${can('operator') && html`<div class="actions">
+        <button type="button" id="rebalance-preview" disabled=${busy} onClick=${preview}>Preview a plan</button>
+        ${plan && plan.status === 'PROPOSED' && html`<button type="button" class="primary" id="rebalance-execute" disabled=${busy} onClick=${execute}>Execute plan ${plan.planId}</button>`}
+      </div>`}
+    </div>`}
+    ${plan && html`<div id="rebalance-plan"><h3>Plan ${plan.planId}: <${Pill} s=${plan.status} /> · ${amount(plan.totalAmount)}${plan.requiresApproval ? ' · needs approval' : ''}</h3>
+      <${Table} caption="The plan's actions" cols=${['#', 'Type', 'Tier', 'Asset', 'Amount', 'Status']} num=${[4]}
+        rows=${(plan.actions || []).map((a) => ({ key: a.index, cells: [a.index, a.type, a.tier, html`<span title=${a.asset}>${short(a.asset)}</span>`, amount(a.amount), html`<${Pill} s=${a.status} />`] }))} />
+    </div>`}
+    ${hist && hist.length > 0 && html`<${Table} caption="Recent plans" cols=${['Plan', 'Status', 'Amount', 'Created', 'Finished']} num=${[2]}
+      rows=${hist.map((p) => ({ key: p.planId, cells: [p.planId, html`<${Pill} s=${p.status} />`, amount(p.totalAmount), time(p.createdAt), time(p.finishedAt)] }))} />`}
   <//>`;
 }
