@@ -18,8 +18,10 @@ const (
 
 // ---- CmdApprovalRules ----
 
-// ApprovalRulesCommand sets the rules tickets open with from then on (a ticket keeps the
-// quorum and SLA times it opened with).
+// ApprovalRulesCommand sets the rules tickets open with from then on. An open ticket keeps
+// its SLA times, and its quorum unless the new rules ask more for its amount: then the quorum
+// is raised (never lowered), so that no ticket is approved with fewer approvals than the rules
+// in force (a ticket opened under the defaults before the leader's first rules).
 type ApprovalRulesCommand struct {
 	Time  int64 // the proposer's clock, unix ns
 	Rules ApprovalRules
@@ -69,7 +71,54 @@ func (ac *applyContext) applyApprovalRules(c *ApprovalRulesCommand) (any, error)
 		return nil, err
 	}
 	ac.mark(ClassApprovals)
+	if err := ac.raiseQuorums(&c.Rules, c.Time); err != nil {
+		return nil, err
+	}
 	return &ApprovalRulesResult{Changed: true}, nil
+}
+
+// raiseQuorums raises the quorum of every open ticket to what rules ask for its amount when
+// that is more (never lowers it), each with an audit entry by the system
+// (approval.quorum_raise, before and after: required; ordinals 0, 1, … in the command). Open tickets are those of the due
+// index (h): an open ticket always has a next SLA time (its deadline expires it).
+func (ac *applyContext) raiseQuorums(rules *ApprovalRules, at int64) error {
+	due, err := ac.scanKeys([]byte{pTicketDue}, []byte{pTicketDue + 1})
+	if err != nil {
+		return err
+	}
+	seen := map[[33]byte]bool{}
+	var ord uint32
+	for _, dk := range due {
+		if len(dk) != 1+8+1+32 || seen[[33]byte(dk[9:])] {
+			continue
+		}
+		seen[[33]byte(dk[9:])] = true
+		typ, ref := TicketType(dk[9]), [32]byte(dk[10:])
+		old, err := ac.loadTicket(ticketKey(typ, &ref))
+		if err != nil {
+			return err
+		}
+		if old == nil || !old.status.Open() {
+			continue
+		}
+		req := rules.Required(&old.amount)
+		if req <= old.required {
+			continue
+		}
+		t := *old
+		t.approvals = append([]approvalEntry(nil), old.approvals...)
+		t.required, t.updatedIndex, t.updatedAt = req, ac.index, at
+		if err := ac.putTicket(old, &t); err != nil {
+			return err
+		}
+		before := fmt.Appendf(nil, `{"required":%d}`, old.required)
+		after := fmt.Appendf(nil, `{"required":%d}`, t.required)
+		if err := ac.writeAudit(ac.index, ord, at, &Actor{}, "approval.quorum_raise", "approvals/"+TicketID(typ, &ref), before, after); err != nil {
+			return err
+		}
+		ord++
+	}
+	return nil
 }
 
 // ---- CmdApprovalDecision ----

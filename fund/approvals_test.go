@@ -339,3 +339,66 @@ func TestTrailSurvivesAReorgedRequest(t *testing.T) {
 		t.Fatalf("the first record was overwritten: %x, was %x (%v)", again, first, err)
 	}
 }
+
+// TestApprovalRulesRaiseOpenQuorum: a ticket opened before any CmdApprovalRules (the
+// defaults: 1 approval) gets the quorum of the rules that follow (default_required 3): two
+// approvals leave it PARTIALLY_APPROVED, the third approves it. The raise is audited, changes
+// the ticket record in the rules command's outbox entries (PostgreSQL's sync), leaves the SLA
+// times and closed tickets alone, and a later rule asking less never lowers it.
+func TestApprovalRulesRaiseOpenQuorum(t *testing.T) {
+	e := newOutboxEnv(t)
+	e.logs(request(20, 5, true, testNow+day), request(21, 6, true, testNow+day))
+	const id, closed = "redemption-5", "redemption-6"
+	opened := e.ticket(id)
+	mustEqual(t, "required before the rules", opened.Required, uint8(1))
+	e.decide(testNow+22, "wallet:"+chainlog.HexAddress(addr(6)), "viewer", closed, DecisionCancel, "")
+
+	rules := DefaultApprovalRules()
+	rules.DefaultRequired = 3
+	if res, ok := e.apply(EncodeApprovalRules(&ApprovalRulesCommand{Time: (testNow + 30) * 1e9, Rules: rules})).(*ApprovalRulesResult); !ok || !res.Changed {
+		t.Fatalf("rules: %+v", res)
+	}
+	tk := e.ticket(id)
+	mustEqual(t, "raised", fmt.Sprintln(tk.Status, tk.Required, tk.WarnAt, tk.EscalateAt, tk.DueAt),
+		fmt.Sprintln("PENDING", 3, opened.WarnAt, opened.EscalateAt, opened.DueAt))
+	mustEqual(t, "closed ticket", e.ticket(closed).Required, uint8(1))
+	k, _ := TicketKey(id)
+	var synced int
+	for _, o := range readOutbox(t, e.st, e.index-1) {
+		if bytes.Equal(o.Key, k) {
+			got, err := DecodeTicket(o.Value)
+			if err != nil || got.Required != 3 || o.Index != e.index {
+				t.Fatalf("outbox entry of the raised ticket: %+v %v", got, err)
+			}
+			synced++
+		} else if o.Key[0] == pTicket {
+			t.Fatalf("outbox entry of another ticket %x", o.Key)
+		}
+	}
+	mustEqual(t, "outbox entries of the ticket", synced, 1)
+	var audits []string
+	scan(e.st, []byte{pAudit}, []byte{pAudit + 1}, false, func(k, v []byte) (bool, error) {
+		var a auditRec
+		if a.decode(v) == nil && a.action == "approval.quorum_raise" {
+			audits = append(audits, a.resource+" "+string(a.before)+" "+string(a.after))
+		}
+		return true, nil
+	})
+	mustEqual(t, "audit", fmt.Sprint(audits), `[approvals/redemption-5 {"required":1} {"required":3}]`)
+
+	// Lower rules leave the open ticket's quorum as it is.
+	rules.DefaultRequired = 2
+	e.apply(EncodeApprovalRules(&ApprovalRulesCommand{Time: (testNow + 40) * 1e9, Rules: rules}))
+	mustEqual(t, "after lower rules", e.ticket(id).Required, uint8(3))
+
+	for i, who := range []string{"alice", "bob"} {
+		r, ok := e.decide(testNow+50+int64(i), who, "approver", id, DecisionApprove, "").(*ApprovalDecisionResult)
+		if !ok || r.Ticket.Status != TicketPartiallyApproved {
+			t.Fatalf("approval %d: %+v", i+1, r)
+		}
+	}
+	r, ok := e.decide(testNow+60, "carol", "approver", id, DecisionApprove, "").(*ApprovalDecisionResult)
+	if !ok || r.Ticket.Status != TicketApproved || r.Ticket.Approved() != 3 {
+		t.Fatalf("third approval: %+v", r)
+	}
+}
