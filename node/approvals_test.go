@@ -153,6 +153,18 @@ func TestApprovalTicketsOnACluster(t *testing.T) {
 			t.Errorf("%s not once in %s", typ, body)
 		}
 	}
+	// Each raised its alert once, the same (index included) on every node.
+	alerts := c.sameOnEvery("/v1/alerts?source=SYSTEM", viewerToken, 0, func(m map[string]any) error {
+		if n := len(m["items"].([]any)); n != 3 {
+			return fmt.Errorf("%d SYSTEM alerts", n)
+		}
+		return nil
+	})
+	for _, typ := range []string{"APPROVAL_SLA_WARN", "APPROVAL_SLA_ESCALATE", "APPROVAL_SLA_BREACH"} {
+		if bytes.Count(alerts, []byte(`"type":"`+typ+`"`)) != 1 {
+			t.Errorf("alert %s not once in %s", typ, alerts)
+		}
+	}
 	rep := c.do(l, "GET", "/v1/approvals/sla-report", adminToken, nil).json(t)
 	if rep["total"] != 2.0 || rep["breached"] != 1.0 || rep["slaWarnings"] != 1.0 || rep["slaEscalations"] != 1.0 {
 		t.Errorf("sla report %v", rep)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -208,5 +209,28 @@ func TestApprovalSignatures(t *testing.T) {
 		if want := map[bool]int{false: 403, true: 200}[exempt]; r.status != want {
 			t.Fatalf("exempt %v: a static token without a signature: %d %s, want %d", exempt, r.status, r.body, want)
 		}
+	}
+}
+
+// TestDecisionAfterTheDeadline: a decision dated at or after the ticket's SLA deadline (the
+// server's clock moved past it) is a clear 409 and changes nothing: no approval, no trail entry.
+func TestDecisionAfterTheDeadline(t *testing.T) {
+	var offset atomic.Int64
+	n := newTestNode(t, func(su *setup) {
+		su.clock = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	})
+	if r := n.do("POST", "/v1/admin/logs", operatorToken, requestLog(t, 77, newWallet(t).addr, 10)); r.status != 200 {
+		t.Fatalf("logs: %d %s", r.status, r.body)
+	}
+	const id = "redemption-77"
+	before := n.mustGet("/v1/approvals/"+id+"?consistency=leader", adminToken)
+	offset.Store(int64(25 * time.Hour)) // past every channel's default deadline (24 h at most)
+	r := n.do("POST", "/v1/approvals/"+id+"/approve", adminToken, []byte(`{"reason":"late"}`))
+	if r.status != 409 || r.errorCode() != "CONFLICT" || !strings.Contains(string(r.body), "deadline") {
+		t.Fatalf("a decision past the deadline: %d %s", r.status, r.body)
+	}
+	after := n.mustGet("/v1/approvals/"+id+"?consistency=leader", adminToken)
+	if fmt.Sprint(after) != fmt.Sprint(before) || after["status"] != "PENDING" || len(after["approvals"].([]any)) != 0 {
+		t.Fatalf("a refused decision changed the ticket:\n%v\n%v", before, after)
 	}
 }
