@@ -35,7 +35,7 @@ type TicketType uint8
 // The ticket types (stored; never renumber).
 const (
 	TicketRedemption TicketType = 1
-	TicketRebalance  TicketType = 2 // rebalance plans (not opened yet)
+	TicketRebalance  TicketType = 2 // rebalance plans (ref: the plan id, rebalance.go)
 )
 
 var ticketTypeNames = [...]string{"", "REDEMPTION", "REBALANCE"}
@@ -128,8 +128,9 @@ const (
 
 // ticketVersion is the newest ticket record version: 2 adds the operator's retries
 // (approvals_retry.go), written only by a ticket that was retried (CmdTicketRetry needs the
-// cluster version that reads it), so a ticket never retried keeps version 1's bytes.
-const ticketVersion byte = 2
+// cluster version that reads it); 3 appends the requester's name (a REBALANCE ticket's: the
+// actor who executed the plan). A ticket with neither keeps version 1's bytes.
+const ticketVersion byte = 3
 
 // approvalEntry is one approval (or rejection) counted on the ticket.
 type approvalEntry struct {
@@ -173,6 +174,9 @@ type ticketRec struct {
 	// retries counts the operator's retries of its failed transaction (CmdTicketRetry): the
 	// executor's reference of its decision is TicketExecReference(id, retries).
 	retries uint32
+	// requesterName names the requester when it is not a wallet (a REBALANCE ticket: the
+	// actor's name); "" for a redemption's, whose requester is the owner's address.
+	requesterName string
 }
 
 func (t *ticketRec) encode() []byte {
@@ -180,6 +184,9 @@ func (t *ticketRec) encode() []byte {
 	ver := byte(1)
 	if t.retries > 0 {
 		ver = 2
+	}
+	if t.requesterName != "" {
+		ver = 3
 	}
 	b = append(b, ver, byte(t.typ))
 	b = append(b, t.ref[:]...)
@@ -213,6 +220,9 @@ func (t *ticketRec) encode() []byte {
 	b = append(b, t.execOutcome)
 	if ver >= 2 {
 		b = binary.AppendUvarint(b, uint64(t.retries))
+	}
+	if ver >= 3 {
+		b = appendString(b, t.requesterName)
 	}
 	return b
 }
@@ -259,6 +269,9 @@ func (t *ticketRec) decode(v []byte) error {
 	t.execOutcome = d.u8()
 	if ver >= 2 {
 		t.retries = uint32(d.uvarint())
+	}
+	if ver >= 3 {
+		t.requesterName = d.str()
 	}
 	if d.err == nil && (t.typ.String() == "" || t.status.String() == "") {
 		d.fail(fmt.Sprintf("ticket type %d, status %d", t.typ, t.status))

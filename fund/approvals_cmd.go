@@ -170,7 +170,12 @@ func DecodeApprovalDecision(cmd []byte) (*ApprovalDecisionCommand, error) {
 const CodeForbidden = "FORBIDDEN"
 
 // requesterName is how an Actor names the wallet that requested a ticket (auth.WalletName).
-func requesterName(t *ticketRec) string { return "wallet:" + chainlog.HexAddress(t.requester) }
+func requesterName(t *ticketRec) string {
+	if t.requesterName != "" {
+		return t.requesterName
+	}
+	return "wallet:" + chainlog.HexAddress(t.requester)
+}
 
 // canApprove: approvers and admins decide tickets (OPERATIONS.md, "Roles").
 func canApprove(role string) bool { return role == "approver" || role == "admin" }
@@ -255,6 +260,9 @@ func (ac *applyContext) applyApprovalDecision(c *ApprovalDecisionCommand) (any, 
 		return nil, err
 	}
 	if err := ac.putTicket(old, &t); err != nil {
+		return nil, err
+	}
+	if err := ac.rebalanceTicketDecided(&t, c.Time); err != nil {
 		return nil, err
 	}
 	action := "approval." + map[Decision]string{DecisionApprove: "approve", DecisionReject: "reject", DecisionCancel: "cancel"}[c.Decision]
@@ -400,6 +408,9 @@ func (ac *applyContext) applyTick(c *TickCommand) (any, error) {
 			}
 		}
 		if err := ac.putTicket(old, &t); err != nil {
+			return nil, err
+		}
+		if err := ac.rebalanceTicketDecided(&t, c.Time); err != nil {
 			return nil, err
 		}
 	}

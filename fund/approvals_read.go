@@ -39,7 +39,7 @@ type TicketRecord struct {
 	Status                               TicketStatus
 	Channel                              string
 	Amount                               uint256.Int
-	Requester                            string // lower-case hex address
+	Requester                            string // lower-case hex address; a REBALANCE ticket's: the actor's name
 	Required                             int
 	Approvals                            []TicketApproval
 	CreatedAt, WarnAt, EscalateAt, DueAt int64 // unix s
@@ -78,6 +78,9 @@ func ticketRecord(t *ticketRec) TicketRecord {
 		WarnFired: t.fired&firedWarn != 0, EscalateFired: t.fired&firedEscalate != 0, Breached: t.fired&firedBreach != 0,
 		OpenedTx: chainlog.HexHash(t.openedTx), OpenedBlock: t.openedBn, Records: t.records,
 		UpdatedIndex: t.updatedIndex, UpdatedAt: t.updatedAt, ClosedAt: t.closedAt, Retries: t.retries}
+	if t.requesterName != "" {
+		r.Requester = t.requesterName
+	}
 	for _, a := range t.approvals {
 		r.Approvals = append(r.Approvals, TicketApproval{Approver: a.actor, Role: a.role, Decision: a.decision, Reason: a.reason, Time: a.time, Index: a.index})
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"paimon/chainlog"
+	"paimon/rebalance"
 	"paimon/risk"
 	"testing"
 	"time"
@@ -66,6 +67,9 @@ func FuzzApply(f *testing.F) {
 	f.Add(EncodePrices(&PricesCommand{Time: 1, Prices: []PriceUpdate{{Asset: "bad", Price: *u(5), Time: testNow}}}))
 	f.Add(EncodeAudit(&AuditCommand{Time: 1, Actor: Actor{Name: "ops"}, Action: "cluster.join", After: []byte(`{"id":"n2"}`)}))
 	f.Add(EncodeSyncMark(1, 1))
+	f.Add(EncodeRebalancePlan(&RebalancePlanCommand{Time: 1, Actor: Actor{Name: "ops"}, Targets: [3]uint64{4000, 3000, 3000},
+		Plan: rebalance.Plan{Actions: []rebalance.Action{{Type: rebalance.Purchase, Tier: 1, Asset: addr(50), Amount: *u(5), Tokens: *u(5)}}, TotalAmount: *u(5)}}))
+	f.Add(EncodeRebalanceExecute(&RebalanceExecuteCommand{Time: 1, Actor: Actor{Name: "ops"}, PlanID: 1}))
 	f.Add(EncodeRiskEvent(&RiskEventCommand{Time: 1, Type: "INGEST_HALTED", Severity: SeverityCritical, Message: "m", Details: []byte(`{"a":1}`)}))
 	f.Add(EncodeRiskEvent(&RiskEventCommand{Time: 1, Type: "INGEST_HALTED", Clear: true}))
 	f.Add(EncodeRiskResolve(&RiskResolveCommand{Time: 1, Actor: Actor{Name: "ops"}, ID: "11-5-" + chainlog.HexHash(txOf(11, 5)), Note: "checked"}))
@@ -145,7 +149,7 @@ func FuzzApply(f *testing.F) {
 				t.Fatalf("outcome counts %+v", r)
 			}
 		case *PricesResult, *PriceDeleteResult, *AuditResult, *SyncMarkResult, *IngestResult, *SessionResult, *RoleResult,
-			*RiskEventResult, *RiskResolveResult, *RiskThresholdsResult, *TxIntentResult, *TxUpdateResult:
+			*RiskEventResult, *RiskResolveResult, *RiskThresholdsResult, *TxIntentResult, *TxUpdateResult, *RebalancePlanResult:
 		default:
 			t.Fatalf("result %T", res)
 		}

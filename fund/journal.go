@@ -170,6 +170,11 @@ func (ac *applyContext) undo(o *journalOp) error {
 				return err
 			}
 		}
+		if o.key[0] == pPlan {
+			if err := ac.undoPlan(o.key, cur, o.val, o.created); err != nil {
+				return err
+			}
+		}
 		if o.created {
 			if err := ac.set(o.key, o.val); err != nil {
 				return err
@@ -320,6 +325,8 @@ func (m *Machine) markKey(k []byte) {
 		m.mark(ClassNav)
 	case pRisk:
 		m.mark(ClassRisk)
+	case pPlan:
+		m.mark(ClassRebalance)
 	}
 }
 

@@ -100,6 +100,9 @@ func (ac *applyContext) applyEvent(ev *chainlog.Event, s *chainlog.Spec, tk []by
 		return err
 	}
 	ac.booksEvent(ev, s, false)
+	if err := ac.rebalanceEvent(ev, s); err != nil { // after the books: a completed plan records them
+		return err
+	}
 	if err := ac.set(key(pLedger, pos[:]), encodeLedger(ev, ac.journal)); err != nil {
 		return err
 	}

@@ -66,6 +66,8 @@ const (
 	ClassApprovals
 	// ClassExecutor: the executor's transaction intents (GET /v1/executor/transactions).
 	ClassExecutor
+	// ClassRebalance: rebalancing plans (GET /v1/rebalance/…).
+	ClassRebalance
 	NumClasses
 )
 
@@ -427,6 +429,18 @@ func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error)
 		if c, err = DecodeTicketRetry(cmd); err == nil {
 			ac.cmdTime = c.Time
 			res, err = ac.applyTicketRetry(c)
+		}
+	case CmdRebalancePlan:
+		var c *RebalancePlanCommand
+		if c, err = DecodeRebalancePlan(cmd); err == nil {
+			ac.cmdTime = c.Time
+			res, err = ac.applyRebalancePlan(c)
+		}
+	case CmdRebalanceExecute:
+		var c *RebalanceExecuteCommand
+		if c, err = DecodeRebalanceExecute(cmd); err == nil {
+			ac.cmdTime = c.Time
+			res, err = ac.applyRebalanceExecute(c)
 		}
 	default:
 		err = fmt.Errorf("%w: unknown command type %d", ErrBadCommand, cmd[0])

@@ -14,11 +14,11 @@ import (
 var primaryPrefixes = [256]bool{
 	pFund: true, pAccount: true, pRedemption: true, pAsset: true, pPrice: true, pPriceHist: true,
 	pNav: true, pFlow: true, pRisk: true, pLedger: true, pAudit: true, pIngest: true, pRole: true,
-	pAssetMeta: true, pDaySnap: true, pTicket: true, pTicketRec: true, pTxIntent: true,
+	pAssetMeta: true, pDaySnap: true, pTicket: true, pTicketRec: true, pTxIntent: true, pPlan: true,
 }
 
 // indexPrefixes lists the prefixes of the index keys, which RebuildIndexes derives.
-var indexPrefixes = []byte{pLedgerTx, pLedgerAddr, pLedgerEv, pLedgerCon, pRedOwner, pRedStatus, pAuditIdx, pTicketDue, pTxDecision}
+var indexPrefixes = []byte{pLedgerTx, pLedgerAddr, pLedgerEv, pLedgerCon, pRedOwner, pRedStatus, pAuditIdx, pTicketDue, pTxDecision, pPlanStatus}
 
 // IsPrimaryRecord reports whether key is a primary record (the outbox/PostgreSQL set): the
 // fund singleton (S), the ingest checkpoint (I), accounts (A), redemptions (R), assets (X), current prices (P), price
@@ -51,6 +51,7 @@ const (
 	RecTicket     = "approval_ticket"
 	RecApproval   = "approval_record"
 	RecTxIntent   = "executor_transaction"
+	RecPlan       = "rebalance_plan"
 )
 
 // RecordType names the kind of a primary record from its key alone (a deleted record's outbox
@@ -96,6 +97,8 @@ func RecordType(key []byte) string {
 		return RecApproval
 	case pTxIntent:
 		return RecTxIntent
+	case pPlan:
+		return RecPlan
 	}
 	return ""
 }
@@ -130,6 +133,7 @@ func rebuildIndexes(rw kv.ReadWriter, chunk int) error {
 		{pAudit, auditIndexPairs},
 		{pTicket, ticketIndexPairs},
 		{pTxIntent, txIntentIndexPairs},
+		{pPlan, planIndexPairs},
 	} {
 		if err := rebuildFrom(rw, r.prefix, chunk, r.keys); err != nil {
 			return err
@@ -253,4 +257,13 @@ func txIntentIndexPairs(k, v []byte) ([]kvPair, error) {
 		return nil, err
 	}
 	return []kvPair{{txDecisionKey(t.Purpose, t.Reference), be64(t.Seq)}}, nil
+}
+
+// planIndexPairs: a plan's status index.
+func planIndexPairs(k, v []byte) ([]kvPair, error) {
+	p, err := decodePlan(k, v)
+	if err != nil {
+		return nil, err
+	}
+	return []kvPair{{planStatusKey(p.Status, p.ID), nil}}, nil
 }

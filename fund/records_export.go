@@ -249,6 +249,11 @@ func DecodeRecord(key, value []byte) (rec any, ok bool, err error) {
 		if t, err = decodeTxIntent(key, value); err == nil {
 			rec = &t
 		}
+	case pPlan:
+		var p PlanRecord
+		if p, err = decodePlan(key, value); err == nil {
+			rec = &p
+		}
 	case pRole:
 		var r roleRec
 		if r, err = decodeRole(value); err == nil {
@@ -268,7 +273,7 @@ var primaryKeyLen = [256]int{
 	pFund: 1, pIngest: 1, pAccount: 1 + 20, pRedemption: 1 + 32, pAsset: 1 + 20, pPrice: 1 + 20,
 	pPriceHist: 1 + 20 + 8 + 17, pNav: 1 + 8 + 8 + 8, pFlow: 1 + 8, pRisk: 1 + ledgerPosLen,
 	pLedger: 1 + ledgerPosLen, pAudit: 1 + 12, pRole: 1 + 20, pAssetMeta: 1 + 20, pDaySnap: 1 + 8,
-	pTicket: 1 + 1 + 32, pTicketRec: 1 + 1 + 32 + 4, pTxIntent: 1 + 8,
+	pTicket: 1 + 1 + 32, pTicketRec: 1 + 1 + 32 + 4, pTxIntent: 1 + 8, pPlan: planKeyLen,
 }
 
 func unsignedBig(u *uint256.Int) *big.Int { return u.ToBig() }

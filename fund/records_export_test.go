@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"paimon/chainlog"
+	"paimon/rebalance"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -35,6 +36,20 @@ func recordsEnv(t testing.TB) *env {
 		From: addr(5), To: addr(6), Nonce: 3, Hash: [32]byte{7}, Raw: []byte{0x02, 1, 2, 3}})).(*TxIntentResult)
 	e.apply(EncodeTxUpdate(&TxUpdateCommand{Time: testNow*1e9 + 1, Seq: it.Intent.Seq, State: TxSent}))
 	e.apply(EncodeTxUpdate(&TxUpdateCommand{Time: testNow*1e9 + 2, Seq: it.Intent.Seq, Replacement: TxAttempt{Hash: [32]byte{8}, Raw: []byte{0x02, 4, 5}}}))
+	// A rebalance plan pending its approval (a REBALANCE ticket, version 3).
+	b, err := ReadBooks(e.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pre rebalance.State
+	for i := range pre.Tiers {
+		pre.Tiers[i].Ratio = uint64(max(b.RatioBps(i), 0))
+	}
+	plan := rebalance.Plan{Pre: pre, Actions: []rebalance.Action{{Type: rebalance.Purchase, Tier: 1, Asset: addr(50), Amount: *e18(1), Tokens: *e18(1)}}, TotalAmount: *e18(1)}
+	e.apply(EncodeRebalancePlan(&RebalancePlanCommand{Time: (testNow + 30*day) * 1e9, Actor: Actor{Name: "token:ops", Role: "operator"}, Targets: [3]uint64{4000, 3000, 3000}, Plan: plan}))
+	if r, ok := e.apply(EncodeRebalanceExecute(&RebalanceExecuteCommand{Time: (testNow + 30*day) * 1e9, Actor: Actor{Name: "token:ops", Role: "operator"}, PlanID: e.index})).(*RebalancePlanResult); !ok || r.Plan.Status != PlanPendingApproval {
+		t.Fatalf("rebalance plan: %+v", r)
+	}
 	return e
 }
 
@@ -263,6 +278,10 @@ func TestDecodeRecordMatchesAPI(t *testing.T) {
 			if r.Seq != be64get(key[1:]) || r.Purpose != "SETTLE" || r.Reference != "redemption-77" || r.Nonce != 3 ||
 				r.State != TxSent || len(r.Attempts) != 2 || r.Attempts[0].State != TxReplaced || r.Attempts[1].Hash != [32]byte{8} {
 				t.Errorf("tx intent %x decoded as %+v", key, r)
+			}
+		case *PlanRecord:
+			if !bytes.Equal(PlanKey(r.ID), key) || r.Status != PlanPendingApproval || r.Ticket == "" || len(r.Actions) != 1 {
+				t.Errorf("plan %x decoded as %+v", key, r)
 			}
 		case *IngestCheckpoint:
 			if r.Block.Number != 99 || len(r.Window) != 2 || r.Window[0].Number != 98 || r.Window[1] != r.Block {

@@ -280,6 +280,9 @@ func (ac *applyContext) applyTxUpdate(c *TxUpdateCommand) (any, error) {
 		return nil, err
 	}
 	ac.mark(ClassExecutor)
+	if err := ac.rebalanceIntentUpdated(&t, c.Time); err != nil {
+		return nil, err
+	}
 	return &TxUpdateResult{Applied: true}, nil
 }
 

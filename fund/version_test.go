@@ -34,6 +34,8 @@ func TestFormatVersions(t *testing.T) {
 		"role":            EncodeRole(&RoleCommand{Time: now, Address: addr(1), Role: "viewer"}),
 		"risk thresholds": EncodeRiskThresholds(&RiskThresholdsCommand{Time: now, Thresholds: risk.DefaultThresholds()}),
 		"ticket retry":    EncodeTicketRetry(&TicketRetryCommand{Time: now, Actor: Actor{Name: "ops", Role: "operator"}, Ticket: "redemption-1"}),
+		"rebalance plan":  EncodeRebalancePlan(&RebalancePlanCommand{Time: now, Actor: Actor{Name: "ops"}, Targets: [3]uint64{10_000}}),
+		"rebalance run":   EncodeRebalanceExecute(&RebalanceExecuteCommand{Time: now, Actor: Actor{Name: "ops"}, PlanID: 1}),
 	}
 	for name, cmd := range cmds {
 		t.Run("command "+name, func(t *testing.T) {
@@ -106,6 +108,8 @@ func TestCommandVersion(t *testing.T) {
 		{"ingest with whole risk events", EncodeIngest(&IngestCommand{Time: now}), version.Cluster},
 		{"asset metadata", EncodeAssetMeta(&AssetMetaCommand{Time: now}), version.Cluster},
 		{"risk thresholds", EncodeRiskThresholds(&RiskThresholdsCommand{Time: now, Thresholds: risk.DefaultThresholds()}), version.Cluster},
+		{"rebalance plan", EncodeRebalancePlan(&RebalancePlanCommand{Time: now}), version.Cluster},
+		{"rebalance execute", EncodeRebalanceExecute(&RebalanceExecuteCommand{Time: now}), version.Cluster},
 	} {
 		if got := CommandVersion(tc.cmd); got != tc.want {
 			t.Errorf("%s: CommandVersion = %q, want %q", tc.name, got, tc.want)
