@@ -34,6 +34,7 @@ func (c *Config) ServerConfig() server.Config {
 	s.ApplyTimeout = c.Raft.ApplyTimeout
 	s.ChainID = c.Ingest.ChainID
 	s.ApprovalSignature, s.ApprovalTokensExempt = c.Approvals.RequireSignature, c.Approvals.ExemptStaticTokens
+	s.Rebalance = c.Rebalance
 	s.ClusterSecret = []byte(c.Cluster.Secret)
 	s.RaftAddr = c.RaftAdvertise()
 	return s

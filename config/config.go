@@ -23,6 +23,7 @@ import (
 	"paimon/pgsync"
 	"paimon/push"
 	"paimon/raftstore"
+	"paimon/rebalance"
 	"paimon/risk"
 	"paimon/server"
 )
@@ -60,8 +61,10 @@ type Config struct {
 	Keeper executor.KeeperConfig `toml:"keeper"`
 	// Approvals is [approvals]: approval tickets' rules and the leader's tick (approvals.go).
 	Approvals Approvals `toml:"approvals"`
-	Auth      Auth      `toml:"auth"`
-	Log       Log       `toml:"log"`
+	// Rebalance is [rebalance]: plans' approval amount, slippage bounds, liquidity horizon.
+	Rebalance rebalance.Config `toml:"rebalance"`
+	Auth      Auth             `toml:"auth"`
+	Log       Log              `toml:"log"`
 	// RateLimit holds the per-client budgets of the HTTP API.
 	RateLimit RateLimit `toml:"ratelimit"`
 }
@@ -197,6 +200,7 @@ func Default() *Config {
 		Executor:  executor.DefaultConfig(),
 		Keeper:    executor.DefaultKeeperConfig(),
 		Approvals: DefaultApprovals(),
+		Rebalance: rebalance.DefaultConfig(),
 		Auth: Auth{
 			Service: "Paimon Edge", NonceTTL: 5 * time.Minute, SessionTTL: 30 * time.Minute,
 			SessionExtendAfter: 5 * time.Minute, Wallets: []Wallet{},
@@ -342,6 +346,7 @@ func (c *Config) Validate() error {
 		bad("executor.chain_id", "%d differs from ingest.chain_id %d: the executor sends to the chain the node ingests (0: the same)", id, c.Ingest.ChainID)
 	}
 	problems(&errs, c.Approvals.Validate())
+	problems(&errs, c.Rebalance.Validate())
 	tokenNames := map[string]bool{}
 	tokenHashes := map[string]bool{}
 	for i, t := range c.Auth.Tokens {

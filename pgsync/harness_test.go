@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holiman/uint256"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"paimon/chainlog"
@@ -15,6 +16,7 @@ import (
 	"paimon/internal/testutil"
 	"paimon/raftstore"
 	"paimon/readmodel"
+	"paimon/rebalance"
 )
 
 // testNode is a single-node store with the fund's state machine (outbox on) and a syncer.
@@ -129,3 +131,30 @@ func removed(evs []chainlog.Event) []chainlog.Event {
 }
 
 func randomEvents(seed int64, n int) []chainlog.Event { return fundtest.RandomEvents(seed, n) }
+
+// proposeTestPlan stores a one-action rebalance plan computed at the current books' ratios and
+// executes it with an approval amount of 0 (PENDING_APPROVAL, a REBALANCE ticket); its id.
+func (n *testNode) proposeTestPlan(t *testing.T) uint64 {
+	t.Helper()
+	v, err := n.store.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := fund.ReadBooks(v)
+	v.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pre rebalance.State
+	for i := range pre.Tiers {
+		pre.Tiers[i].Ratio = uint64(max(b.RatioBps(i), 0))
+	}
+	one := *uint256.NewInt(1e18)
+	plan := rebalance.Plan{Pre: pre, TotalAmount: one,
+		Actions: []rebalance.Action{{Type: rebalance.Purchase, Tier: 1, Asset: [20]byte{0xa1}, Amount: one, Tokens: one, MinReceived: one, MaxSlippageBps: 50}}}
+	ops := fund.Actor{Name: "token:ops", Role: "operator"}
+	res := n.propose(fund.EncodeRebalancePlan(&fund.RebalancePlanCommand{Time: n.now(), Actor: ops, Targets: [3]uint64{4000, 3000, 3000}, Plan: plan}))
+	id := res.Value.(*fund.RebalancePlanResult).Plan.ID
+	n.propose(fund.EncodeRebalanceExecute(&fund.RebalanceExecuteCommand{Time: n.now(), Actor: ops, PlanID: id}))
+	return id
+}

@@ -60,6 +60,7 @@ var schemaSince = []struct {
 	{6, "0.2"}, // 00006_risk_events.sql
 	{7, "0.2"}, // 00007_approvals.sql
 	{8, "0.2"}, // 00008_executor.sql
+	{9, "0.2"}, // 00009_rebalance_plans.sql
 }
 
 // SchemaFor returns the newest schema version the cluster version allows this binary to

@@ -61,6 +61,8 @@ func TestSyncRandomEventsThenVerify(t *testing.T) {
 		t.Fatalf("decision: %+v", res.Value)
 	}
 	n.propose(fund.EncodeTick(&fund.TickCommand{Time: n.now() + int64(400*24*time.Hour)}))
+	// A rebalance plan, pending its approval (rebalance_plans; its ticket in approval_tickets).
+	planID := n.proposeTestPlan(t)
 	// Two deposits days later: the fund crosses UTC days (daily snapshots).
 	later := fundtest.NewChain(fundtest.ChainConfig{Seed: 99, Start: fundtest.DefaultStart + 3*86400, FirstBlock: fundtest.DefaultFirstBlock + 1_000_000})
 	later.Deposit(fundtest.Addr("late depositor"), fundtest.E18(10), fundtest.E18(10))
@@ -106,6 +108,11 @@ func TestSyncRandomEventsThenVerify(t *testing.T) {
 		(SELECT count(*) FROM approval_records WHERE ticket_id = $1 AND decision = 'APPROVE' AND actor = 'ann')`, ticket).Scan(&tickets, &records, &approvals); err != nil ||
 		tickets == 0 || records <= tickets || approvals != 1 {
 		t.Errorf("approval_tickets %d, approval_records %d, the approval %d (%v)", tickets, records, approvals, err)
+	}
+	var planStatus, planJSONID string
+	if err := pool.QueryRow(context.Background(), `SELECT status, plan->>'planId' FROM rebalance_plans WHERE id = $1`, int64(planID)).Scan(&planStatus, &planJSONID); err != nil ||
+		planStatus != "PENDING_APPROVAL" || planJSONID != fund.PlanID(planID) {
+		t.Errorf("rebalance_plans: %q %q (%v)", planStatus, planJSONID, err)
 	}
 	// wallet0: viewer, then admin; wallet1: operator, then removed; wallet2: admin, then
 	// approver (the role added after v0.1.0: migration 00004 lets the table hold it).

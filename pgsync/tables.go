@@ -11,6 +11,7 @@ import (
 
 	"paimon/chainlog"
 	"paimon/fund"
+	"paimon/readmodel"
 )
 
 // table is one synced table: its typed columns (the trailing raft_index, pk, rec included), the
@@ -46,6 +47,7 @@ var (
 	tTicket     = &table{name: "approval_tickets", key: []string{"id"}, since: 7, cols: cols("id", "type", "reference_id", "status", "channel", "amount", "requester", "required_approvals", "approvals", "created_at", "sla_warn_at", "sla_escalate_at", "sla_deadline", "closed_at", "exec_tx_hash", "exec_outcome")}
 	tApproval   = &table{name: "approval_records", key: []string{"ticket_id", "seq"}, since: 7, appendOnly: true, cols: cols("ticket_id", "seq", "decision", "actor", "role", "reason", "time", "status_after")}
 	tTxIntent   = &table{name: "executor_transactions", key: []string{"seq"}, since: 8, cols: cols("seq", "purpose", "reference", "from_address", "to_address", "nonce", "state", "failure", "block_number", "tx_hash", "attempts", "created_at", "updated_at")}
+	tPlan       = &table{name: "rebalance_plans", key: []string{"id"}, since: 9, cols: cols("id", "status", "total_amount", "requires_approval", "ticket_id", "created_by", "created_at", "executed_by", "executed_at", "finished_at", "reason", "plan")}
 	// tBooks is derived from the fund singleton once its books started (no rec: fund_state's is it).
 	tBooks       = &table{name: "fund_books", key: []string{"id"}, since: 5, cols: []string{"id", "cash", "gross_assets", "total_assets", "l1_value", "l2_value", "l3_value", "l1_ratio", "l2_ratio", "l3_ratio", "computed_share_price", "nav_drift_bps", "raft_index", "pk"}}
 	tSnapshot    = &table{name: "fund_snapshots", cols: []string{"raft_index", "updated_at", "share_price", "total_assets", "total_supply", "total_locked_shares", "total_redemption_liability", "holder_count", "last_block"}}
@@ -54,13 +56,13 @@ var (
 		fund.RecPrice: tPrice, fund.RecPricePoint: tPricePoint, fund.RecNavPoint: tNavPoint, fund.RecFlowBucket: tFlowBucket,
 		fund.RecRiskEvent: tRiskEvent, fund.RecLedger: tLedger, fund.RecAudit: tAudit, fund.RecIngest: tIngest,
 		fund.RecRole: tRole, fund.RecAssetMeta: tAssetMeta, fund.RecDaySnap: tDaySnap,
-		fund.RecTicket: tTicket, fund.RecApproval: tApproval, fund.RecTxIntent: tTxIntent,
+		fund.RecTicket: tTicket, fund.RecApproval: tApproval, fund.RecTxIntent: tTxIntent, fund.RecPlan: tPlan,
 	}
 	// syncedTables is the order of writes in a transaction: redemptions before their timeline.
-	syncedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tAudit, tIngest, tRole, tAssetMeta, tDaySnap, tTicket, tApproval, tTxIntent}
+	syncedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tAudit, tIngest, tRole, tAssetMeta, tDaySnap, tTicket, tApproval, tTxIntent, tPlan}
 	// prunedTables are the tables whose rows a deleted record removes (by pk): the synced ones
 	// that are not append-only, and fund_books with its singleton.
-	prunedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tIngest, tRole, tAssetMeta, tDaySnap, tBooks, tRiskDetail, tTicket, tTxIntent}
+	prunedTables = []*table{tFund, tAccount, tRedemption, tAsset, tPrice, tPricePoint, tNavPoint, tFlowBucket, tRiskEvent, tLedger, tIngest, tRole, tAssetMeta, tDaySnap, tBooks, tRiskDetail, tTicket, tTxIntent, tPlan}
 )
 
 func cols(typed ...string) []string { return append(typed, "raft_index", "pk", "rec") }
@@ -209,6 +211,13 @@ func toRow(index uint64, key, value []byte) (row, error) {
 		}
 		r.vals = append([]any{int64(x.Seq), x.Purpose, x.Reference, chainlog.HexAddress(x.From), chainlog.HexAddress(x.To), int64(x.Nonce),
 			x.State, str(x.Reason), block, hash, aj, time.Unix(0, x.Created).UTC(), time.Unix(0, x.Updated).UTC()}, tail...)
+	case *fund.PlanRecord:
+		plan, err := readmodel.PlanJSON(x, nil)
+		if err != nil {
+			return row{}, err
+		}
+		r.vals = append([]any{int64(x.ID), x.Status.String(), num(x.TotalAmount.ToBig()), x.RequiresApproval, str(x.Ticket), x.CreatedBy,
+			tsNano(x.CreatedAt), str(x.ExecutedBy), tsNano(x.ExecutedAt), tsNano(x.FinishedAt), str(x.Reason), plan}, tail...)
 	default:
 		return row{}, fmt.Errorf("outbox entry %d: unexpected record %T", index, rec)
 	}

@@ -21,7 +21,7 @@ import (
 var sumColumn = map[*table]string{
 	tFund: "total_assets", tAccount: "shares", tRedemption: "locked_amount", tAsset: "holding", tPrice: "price",
 	tPricePoint: "price", tNavPoint: "total_assets", tFlowBucket: "subscriptions", tDaySnap: "total_assets",
-	tTicket: "amount",
+	tTicket: "amount", tPlan: "total_amount",
 }
 
 // TableReport compares one table.

@@ -92,41 +92,16 @@ func LiquidityForecast(r kv.Reader, q ForecastQuery) ([]byte, error) {
 
 	// Outflows by day.
 	outflows := make([]uint256.Int, days)
-	for _, status := range []string{"PENDING", "PENDING_APPROVAL", "APPROVED"} {
-		prefix, _ := fund.RedemptionStatusPrefix(status)
-		err := scan(r, prefix, kv.PrefixEnd(prefix), false, func(k, _ []byte) (bool, error) {
-			id := k[len(prefix):]
-			if len(id) != redemptionIDLen {
-				return false, corrupt("redemption key", errBadKeyLength)
-			}
-			rd, err := readRedemption(r, id)
-			if err != nil {
-				if err == fund.ErrNotFound {
-					err = corrupt("redemption index", errDanglingIndex)
-				}
-				return false, err
-			}
-			d := 0
-			if st := &rd.SettlementTime; st.IsUint64() && st.Uint64() <= chainlog.MaxUnixSeconds && st.Uint64() > 0 {
-				due := int64(st.Uint64())
-				if due >= end {
-					return true, nil // due after the horizon
-				}
-				if due > now {
-					d = int((due - now) / day)
-				}
-			}
-			var pay uint256.Int
-			if rd.LockedAmount.Cmp(&rd.EstimatedFee) > 0 {
-				pay.Sub(&rd.LockedAmount, &rd.EstimatedFee)
-			}
-			outflows[d].Add(&outflows[d], &pay)
-			out.OpenRedemptions++
-			return true, nil
-		})
-		if err != nil {
-			return nil, err
+	err = dueRedemptions(r, now, end, func(due int64, pay *uint256.Int) {
+		d := 0
+		if due > now {
+			d = int((due - now) / day)
 		}
+		outflows[d].Add(&outflows[d], pay)
+		out.OpenRedemptions++
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	// Inflows: the trailing window's subscriptions at their daily rate.
@@ -181,4 +156,44 @@ func LiquidityForecast(r kv.Reader, q ForecastQuery) ([]byte, error) {
 	out.ConfirmedOutflows, out.ExpectedInflows = totalOut.Dec(), prevIn.Dec()
 	out.Projected, out.Shortfall = decSigned(&balance), worst.Dec()
 	return json.Marshal(&out)
+}
+
+// dueRedemptions calls fn for every open redemption (PENDING, PENDING_APPROVAL, APPROVED) due
+// before end, with its settlement time (now for one without, or overdue) and what it will pay:
+// lockedAmount − estimatedFee (the fee stays in the vault). The liquidity forecast's outflows
+// and the cash a rebalancing plan may not spend.
+func dueRedemptions(r kv.Reader, now, end int64, fn func(due int64, pay *uint256.Int)) error {
+	for _, status := range []string{"PENDING", "PENDING_APPROVAL", "APPROVED"} {
+		prefix, _ := fund.RedemptionStatusPrefix(status)
+		err := scan(r, prefix, kv.PrefixEnd(prefix), false, func(k, _ []byte) (bool, error) {
+			id := k[len(prefix):]
+			if len(id) != redemptionIDLen {
+				return false, corrupt("redemption key", errBadKeyLength)
+			}
+			rd, err := readRedemption(r, id)
+			if err != nil {
+				if err == fund.ErrNotFound {
+					err = corrupt("redemption index", errDanglingIndex)
+				}
+				return false, err
+			}
+			due := now
+			if st := &rd.SettlementTime; st.IsUint64() && st.Uint64() <= chainlog.MaxUnixSeconds && st.Uint64() > 0 {
+				if int64(st.Uint64()) >= end {
+					return true, nil // due after the horizon
+				}
+				due = max(int64(st.Uint64()), now)
+			}
+			var pay uint256.Int
+			if rd.LockedAmount.Cmp(&rd.EstimatedFee) > 0 {
+				pay.Sub(&rd.LockedAmount, &rd.EstimatedFee)
+			}
+			fn(due, &pay)
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

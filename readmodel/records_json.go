@@ -26,7 +26,8 @@ import (
 //   - ledger entry (L) as one item of GET /v1/transactions;
 //   - risk event (K) as one item of GET /v1/risk/events (a v0.1.0 record without the message
 //     and details its ledger entry would give, which the value alone does not hold);
-//   - approval ticket (G) as one item of GET /v1/approvals.
+//   - approval ticket (G) as one item of GET /v1/approvals;
+//   - rebalance plan (M) as one item of GET /v1/rebalance/history.
 //
 // ok is false (and err nil) for every other key: the other primary records (the fund
 // singleton, assets, flow buckets, price points, audit entries, the ingest
@@ -39,7 +40,7 @@ func RecordJSON(key, value []byte) (body []byte, ok bool, err error) {
 		return nil, false, nil
 	}
 	switch key[0] {
-	case fund.PrefixAccount, fund.PrefixRedemption, fund.PrefixPrice, fund.PrefixNav, fund.PrefixLedger, fund.PrefixRisk, fund.PrefixTicket:
+	case fund.PrefixAccount, fund.PrefixRedemption, fund.PrefixPrice, fund.PrefixNav, fund.PrefixLedger, fund.PrefixRisk, fund.PrefixTicket, fund.PrefixPlan:
 	default:
 		return nil, false, nil
 	}
@@ -75,6 +76,11 @@ func RecordJSON(key, value []byte) (body []byte, ok bool, err error) {
 		var t fund.TicketRecord
 		if t, err = fund.DecodeTicket(value); err == nil {
 			body, err = TicketJSON(&t)
+		}
+	case fund.PrefixPlan:
+		var p fund.PlanRecord
+		if p, err = fund.DecodePlan(key, value); err == nil {
+			body, err = PlanJSON(&p, nil)
 		}
 	}
 	if err != nil {
@@ -113,6 +119,7 @@ const (
 	RecordLedger                       // L: transactions
 	RecordRisk                         // K: risk
 	RecordTicket                       // G: approvals
+	RecordPlan                         // M: rebalance
 )
 
 // RecordRef says which pushed resource the primary record under key is and renders its
@@ -160,6 +167,9 @@ func RecordRef(key []byte) (k RecordKind, addr [20]byte, ref []byte) {
 		copy(ref[:], key[2:])
 		b = append(append(append(b, `{"id":"`...), fund.TicketID(fund.TicketType(key[1]), &ref)...), `"}`...)
 		return RecordTicket, addr, b
+	case fund.PrefixPlan:
+		b = append(append(append(b, `{"planId":"`...), fund.PlanID(be64get(key[1:]))...), `"}`...)
+		return RecordPlan, addr, b
 	}
 	return RecordOther, addr, nil
 }

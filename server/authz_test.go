@@ -111,6 +111,10 @@ func TestAuthorizationTable(t *testing.T) {
 		// unknown ticket is 404 to all).
 		{"approval_cancel", "POST", "/v1/approvals/redemption-999999/cancel", "", identified},
 		{"approval_retry", "POST", "/v1/approvals/redemption-999999/retry", "", operators},
+		{"rebalance_status", "GET", "/v1/rebalance/status", "", viewers},
+		{"rebalance_history", "GET", "/v1/rebalance/history", "", viewers},
+		{"rebalance_preview", "POST", "/v1/rebalance/preview", `{}`, operators},
+		{"rebalance_execute", "POST", "/v1/rebalance/execute", `{"planId":"1"}`, operators},
 		{"ingest_status", "GET", "/v1/ingest/status", "", viewers},
 		{"cluster_status", "GET", "/v1/cluster/status", "", viewers},
 		{"system_config", "GET", "/v1/system/config", "", viewers},
@@ -177,6 +181,7 @@ func TestAuthorizationTable(t *testing.T) {
 		{"transactions", viewers},
 		{"risk", viewers},
 		{"approvals", admins},
+		{"rebalance", viewers},
 		{"account:" + owner.addr, ownerOrViewer},
 	}
 	if len(chans) != len(channels) {

@@ -20,6 +20,7 @@ import (
 	"paimon/internal/hostport"
 	"paimon/pgsync"
 	"paimon/readmodel"
+	"paimon/rebalance"
 )
 
 // Config is the [http] section: the API listener. The fields tagged `toml:"-"` come from other
@@ -63,6 +64,9 @@ type Config struct {
 	// one (approvals.exempt_static_tokens). server/approvals_sig.go.
 	ApprovalSignature    bool `toml:"-"`
 	ApprovalTokensExempt bool `toml:"-"`
+	// Rebalance is [rebalance]: the planner's slippage bounds and liquidity horizon, and the
+	// approval amount written into every execute command this server proposes.
+	Rebalance rebalance.Config `toml:"-"`
 	// ClusterSecret authenticates requests between members (forwarding, joins)
 	// (cluster.secret).
 	ClusterSecret []byte `toml:"-"`
@@ -101,6 +105,7 @@ func DefaultConfig() Config {
 		ReorderWindow: fund.DefaultReorderWindow,
 		// The default of prices.max_future_skew.
 		MaxPriceFutureSkew: fund.DefaultMaxPriceFutureSkew,
+		Rebalance:          rebalance.DefaultConfig(),
 	}
 }
 

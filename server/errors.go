@@ -15,6 +15,7 @@ import (
 	"paimon/fund"
 	"paimon/push"
 	"paimon/raftstore"
+	"paimon/rebalance"
 )
 
 // The server's own sentinel errors. Every error a handler returns is mapped to an HTTP status
@@ -75,6 +76,14 @@ func apiErrorOf(err error) (*apiError, bool) {
 			return &apiError{Status: 403, Code: ve.Code, Message: ve.Message, Details: ve.Details}, false
 		}
 		return validation(ve.Message, ve.Details), false
+	}
+	var ie *rebalance.InfeasibleError
+	if errors.As(err, &ie) {
+		return &apiError{Status: http.StatusUnprocessableEntity, Code: "VALIDATION_ERROR", Message: ie.Message, Details: ie.Details}, false
+	}
+	var re *rebalance.RequestError
+	if errors.As(err, &re) {
+		return validation(re.Message, map[string]any{"param": re.Param}), false
 	}
 	var rl *auth.RateLimitError
 	if errors.As(err, &rl) {
