@@ -397,6 +397,23 @@ func TestOpenAPIResponses(t *testing.T) {
 	post("approval_retry", "/v1/approvals/redemption-100000/retry", A, "", 404)
 	post("approval_reject", "/v1/approvals/redemption-100000/reject", P, `{"reason":"x"}`, 404)
 
+	// Rebalancing: the year's books against their bands, a plan, its execution.
+	get("rebalance_status", "/v1/rebalance/status", V, 200)
+	// The generated year pays out more than its ingested deposits (negative cash): a large
+	// deposit makes it a fund to rebalance.
+	whale := fundtest.Addr("openapi-whale")
+	cc.call("admin_logs", "POST", "/v1/admin/logs", O, eventsBody(t, "openapi-whale", mustEvent(t, "Deposit", whale, whale, fundtest.E18(50_000_000), fundtest.E18(50_000_000))), 200)
+	post("rebalance_preview", "/v1/rebalance/preview", V, "", 403)
+	post("rebalance_preview", "/v1/rebalance/preview", O, `{"targetRatios":{"L1":10000}}`, 400)
+	post("rebalance_preview", "/v1/rebalance/preview", O, `{"targetRatios":{"L1":0,"L2":0,"L3":10000}}`, 422)
+	plan := post("rebalance_preview", "/v1/rebalance/preview", O, "", 200).json(t)
+	post("rebalance_execute", "/v1/rebalance/execute", O, `{"planId":"999999"}`, 404)
+	post("rebalance_execute", "/v1/rebalance/execute", O, `{"planId":"`+fmt.Sprint(plan["planId"])+`"}`, 200)
+	post("rebalance_execute", "/v1/rebalance/execute", O, `{"planId":"`+fmt.Sprint(plan["planId"])+`"}`, 409)
+	get("rebalance_history", "/v1/rebalance/history?limit=5", V, 200)
+	get("rebalance_history", "/v1/rebalance/history?status=LOST", V, 400)
+	get("rebalance_status", "/v1/rebalance/status", V, 200)
+
 	// Risk events: resolve one, twice.
 	var eventID string
 	for _, it := range r.json(t)["items"].([]any) {
