@@ -13,7 +13,7 @@ import (
 	"paimon/fund/fundtest"
 )
 
-const opsToken = "ops-operator-token-for-cluster-tests"
+const rebalanceOpsToken = "rebalance-operator-token-for-cluster-tests"
 
 // eventsBody is a webhook body with the events, each in a block of its own at now.
 func eventsBody(t testing.TB, tag string, evs ...chainlog.Event) []byte {
@@ -48,7 +48,7 @@ func mustEvent(t testing.TB, name string, args ...any) chainlog.Event {
 func TestRebalancePreviewOnACluster(t *testing.T) {
 	c := newCluster(t, 3)
 	for i := range c.cfgs {
-		c.cfgs[i].Auth.Tokens = append(c.cfgs[i].Auth.Tokens, config.Token{Name: "ops", Role: "operator", SHA256: tokenSum(opsToken)})
+		c.cfgs[i].Auth.Tokens = append(c.cfgs[i].Auth.Tokens, config.Token{Name: "ops", Role: "operator", SHA256: tokenSum(rebalanceOpsToken)})
 		c.start(i)
 	}
 	l := c.waitLeader(20 * time.Second)
@@ -77,14 +77,14 @@ func TestRebalancePreviewOnACluster(t *testing.T) {
 	if r := c.do(f, "POST", "/v1/rebalance/preview", viewerToken, nil); r.status != 403 {
 		t.Fatalf("a viewer previews: %d %s", r.status, r.body)
 	}
-	if r := c.do(f, "POST", "/v1/rebalance/preview", opsToken, []byte(`{"targetRatios":{"L1":4000,"L2":3000}}`)); r.status != 400 || r.code() != "VALIDATION_ERROR" {
+	if r := c.do(f, "POST", "/v1/rebalance/preview", rebalanceOpsToken, []byte(`{"targetRatios":{"L1":4000,"L2":3000}}`)); r.status != 400 || r.code() != "VALIDATION_ERROR" {
 		t.Fatalf("a bad body: %d %s", r.status, r.body)
 	}
-	r := c.do(f, "POST", "/v1/rebalance/preview", opsToken, []byte(`{"targetRatios":{"L1":1000,"L2":4500,"L3":4500}}`))
+	r := c.do(f, "POST", "/v1/rebalance/preview", rebalanceOpsToken, []byte(`{"targetRatios":{"L1":1000,"L2":4500,"L3":4500}}`))
 	if r.status != 422 || r.code() != "VALIDATION_ERROR" || r.json(t)["error"].(map[string]any)["details"].(map[string]any)["reason"] != "TARGET_OUTSIDE_BAND" {
 		t.Fatalf("targets outside the bands: %d %s", r.status, r.body)
 	}
-	r = c.do(f, "POST", "/v1/rebalance/preview", opsToken, nil)
+	r = c.do(f, "POST", "/v1/rebalance/preview", rebalanceOpsToken, nil)
 	if r.status != 200 {
 		t.Fatalf("preview: %d %s", r.status, r.body)
 	}
@@ -112,14 +112,14 @@ func TestRebalancePreviewOnACluster(t *testing.T) {
 		}
 		return nil
 	})
-	r = c.do((l+2)%3, "POST", "/v1/rebalance/execute", opsToken, []byte(`{"planId":"`+id+`"}`))
+	r = c.do((l+2)%3, "POST", "/v1/rebalance/execute", rebalanceOpsToken, []byte(`{"planId":"`+id+`"}`))
 	if r.status != 200 || r.json(t)["status"] != "EXECUTING" {
 		t.Fatalf("execute: %d %s", r.status, r.body)
 	}
-	if r := c.do(f, "POST", "/v1/rebalance/execute", opsToken, []byte(`{"planId":"`+id+`"}`)); r.status != 409 {
+	if r := c.do(f, "POST", "/v1/rebalance/execute", rebalanceOpsToken, []byte(`{"planId":"`+id+`"}`)); r.status != 409 {
 		t.Fatalf("execute again: %d %s", r.status, r.body)
 	}
-	if r := c.do(f, "POST", "/v1/rebalance/execute", opsToken, []byte(`{"planId":"999999"}`)); r.status != 404 {
+	if r := c.do(f, "POST", "/v1/rebalance/execute", rebalanceOpsToken, []byte(`{"planId":"999999"}`)); r.status != 404 {
 		t.Fatalf("an unknown plan: %d %s", r.status, r.body)
 	}
 	c.sameOnEvery("/v1/rebalance/status", viewerToken, 0, func(m map[string]any) error {
