@@ -295,6 +295,19 @@ func testFundPage(t *testing.T, e *env, ctx context.Context, sh *shots) {
 
 	accessible(t, ctx, "fund")
 
+	// The keyboard: the first Tab reaches the skip link, the next ones the pages' links.
+	js[bool](t, ctx, `document.activeElement && document.activeElement.blur(), true`)
+	var focused []string
+	for range 3 {
+		if err := chromedp.Do(ctx, chromedp.KeyEvent("\t")); err != nil {
+			t.Fatal(err)
+		}
+		focused = append(focused, js[string](t, ctx, `document.activeElement.textContent.trim()`))
+	}
+	if strings.Join(focused, "|") != "Skip to content|Fund|Operations" {
+		t.Errorf("tabbing focuses %q, want the skip link then the pages", focused)
+	}
+
 	// A phone's screen.
 	phone(t, ctx, true)
 	sh.take(ctx, "fund-phone")
