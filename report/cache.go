@@ -2,18 +2,25 @@ package report
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"paimon/kv"
 )
 
 // Cache keeps the rendered reports of closed periods, which no longer change (a period is
 // closed once the fund has applied an event after it). A report of the current period is
-// computed on every request. Safe for concurrent use; bounded: when full it starts over.
+// computed on every call (the server keeps it in its read cache until something it reads changes). Safe for concurrent use; bounded: when full it starts over.
 type Cache struct {
 	mu  sync.Mutex
 	m   map[cacheKey]cached
 	max int
+	// builds counts the reports computed (Builds).
+	builds atomic.Uint64
 }
+
+// Builds returns the number of reports c has computed (a miss of the cache): for tests and
+// benchmarks.
+func (c *Cache) Builds() uint64 { return c.builds.Load() }
 
 type cacheKey struct {
 	p Period
@@ -38,6 +45,7 @@ func (c *Cache) Render(r kv.Reader, p Period, f Format) (body []byte, ctype stri
 	if ok {
 		return e.body, e.ctype, true, nil
 	}
+	c.builds.Add(1)
 	rep, err := Build(r, p)
 	if err != nil {
 		return nil, "", false, err

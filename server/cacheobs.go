@@ -21,6 +21,7 @@ type CacheTTLs struct {
 // read route's TTL (resources.go), else Default.
 func (t CacheTTLs) Classes() []time.Duration {
 	ttl := make([]time.Duration, numCacheClasses)
+	ttl[reportClass] = t.Default
 	for i := range routes {
 		if rd := routes[i].read; rd != nil {
 			ttl[rd.class] = t.Default

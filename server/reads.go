@@ -81,6 +81,12 @@ func initReads() {
 			paramClasses[rd.param] = append(paramClasses[rd.param], rd.class)
 		}
 	}
+	// The reports of the current period (reports.go), invalidated by what a report reads.
+	reportClass = numCacheClasses
+	numCacheClasses++
+	for _, fc := range reportChangedBy {
+		classInvalidates[fc] = append(classInvalidates[fc], reportClass)
+	}
 }
 
 func overviewTTL(c CacheTTLs) time.Duration { return c.Overview }

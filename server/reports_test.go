@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"paimon/fund/fundtest"
 )
 
 // TestReports: GET /v1/reports/{kind} after the walkthrough's logs in every format, the
@@ -54,10 +58,25 @@ func TestReports(t *testing.T) {
 			t.Errorf("closed day, request %d: %d cache %q", i, r.status, r.header.Get("X-Paimon-Report-Cache"))
 		}
 	}
-	for i := 0; i < 2; i++ {
-		if r := n.get("/v1/reports/monthly?date=2025-01-06", viewerToken); r.header.Get("X-Paimon-Report-Cache") != "" {
-			t.Errorf("the current month was cached")
+	// The current period is computed once per change of what it reads: a second request is
+	// answered from the read cache, a price write (the closing books) computes it again.
+	builds := n.srv.reports.Builds()
+	for i, want := range []string{"", "hit"} {
+		if r := n.get("/v1/reports/monthly?date=2025-01-06", viewerToken); r.status != 200 || r.header.Get("X-Paimon-Report-Cache") != want {
+			t.Errorf("current month, request %d: %d cache %q", i, r.status, r.header.Get("X-Paimon-Report-Cache"))
 		}
+	}
+	if got := n.srv.reports.Builds() - builds; got != 1 {
+		t.Errorf("two requests of the current month computed it %d times, want 1", got)
+	}
+	if r := n.do("POST", "/v1/admin/prices", operatorToken, []byte(`{"prices":[{"asset":"0x55d398326f99059ff775485246999027b3197955","price":"1010000000000000000","time":"2025-01-06T12:00:00Z"}]}`)); r.status != 200 {
+		t.Fatalf("price write: %d %s", r.status, r.body)
+	}
+	if r := n.get("/v1/reports/monthly?date=2025-01-06", viewerToken); r.status != 200 || r.header.Get("X-Paimon-Report-Cache") != "" {
+		t.Errorf("current month after a price write: %d cache %q", r.status, r.header.Get("X-Paimon-Report-Cache"))
+	}
+	if got := n.srv.reports.Builds() - builds; got != 2 {
+		t.Errorf("after a price write the current month was computed %d times in all, want 2", got)
 	}
 }
 
@@ -94,5 +113,43 @@ func TestAssetFilters(t *testing.T) {
 		if r := n.get("/v1/fund/assets?"+q, ""); r.status != 400 || r.errorCode() != "VALIDATION_ERROR" {
 			t.Errorf("%s: %d %s", q, r.status, r.body)
 		}
+	}
+}
+
+// TestFeesCache: GET /v1/fund/fees stays cached across a price write (the fees do not depend on
+// prices) and changes with a fee event.
+func TestFeesCache(t *testing.T) {
+	n := newTestNode(t)
+	before := n.mustGet("/v1/fund/fees", viewerToken)
+	hits := n.cache.Stats().Hits
+	n.mustGet("/v1/fund/fees", viewerToken)
+	if n.cache.Stats().Hits <= hits {
+		t.Fatalf("a second read of the fees was not a cache hit")
+	}
+	if r := n.do("POST", "/v1/admin/prices", operatorToken, []byte(`{"prices":[{"asset":"0x55d398326f99059ff775485246999027b3197955","price":"1010000000000000000","time":"2025-01-06T12:00:00Z"}]}`)); r.status != 200 {
+		t.Fatalf("price write: %d %s", r.status, r.body)
+	}
+	hits = n.cache.Stats().Hits
+	n.mustGet("/v1/fund/fees", viewerToken)
+	if n.cache.Stats().Hits <= hits {
+		t.Errorf("a price write invalidated the fees")
+	}
+
+	ev, err := fundtest.NewEvent("RedemptionFeeAdded", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.BlockNumber, ev.TxHash, ev.BlockHash, ev.BlockTime = 10, common.Hash{1}, common.Hash{2}, 1_736_200_000
+	raw, err := fundtest.Encode(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := n.do("POST", "/v1/admin/logs", operatorToken, []byte(logsBody(t, raw))); r.status != 200 {
+		t.Fatalf("fee event: %d %s", r.status, r.body)
+	}
+	after := n.mustGet("/v1/fund/fees", viewerToken)
+	if field(before, "accumulated.redemption") != "0" || field(after, "accumulated.redemption") != "7" ||
+		field(after, "withdrawable.redemption") != "7" {
+		t.Errorf("fees before %v, after a fee event of 7 %v", before, after)
 	}
 }

@@ -57,8 +57,10 @@ func resourceTable() []route {
 			read: &read{changedBy: []fund.Class{fund.ClassExecutor}, render: renderExecutorTransactions}},
 		{name: "risk_events", method: "GET", path: "/v1/risk/events", Access: auth.Viewer, params: withPage(readmodel.RiskEventParams), channel: "risk", record: readmodel.RecordRisk,
 			read: &read{changedBy: []fund.Class{fund.ClassRisk}, render: renderRiskEvents}},
+		// The fees change only through chain events (ledger entries, applied or reverted), never
+		// through a price: a price write (ClassOverview) does not invalidate them.
 		{name: "fund_fees", method: "GET", path: "/v1/fund/fees", Access: auth.Viewer,
-			read: &read{changedBy: []fund.Class{fund.ClassOverview, fund.ClassLedger}, render: renderFees}},
+			read: &read{changedBy: []fund.Class{fund.ClassLedger}, render: renderFees}},
 		{name: "reports", method: "GET", path: "/v1/reports/{kind}", Access: auth.Viewer, params: reportParams, handle: (*Server).serveReport},
 		{name: "risk_liquidity_forecast", method: "GET", path: "/v1/risk/liquidity-forecast", Access: auth.Viewer, params: readmodel.ForecastParams,
 			read: &read{changedBy: []fund.Class{fund.ClassRedemptions, fund.ClassFlows, fund.ClassOverview, fund.ClassTiers, fund.ClassAssets, fund.ClassPrices}, render: renderLiquidityForecast}},
