@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -150,12 +151,32 @@ func newExecutor(cfg *config.Config, store *raftstore.Store, n *Node) (*executor
 		Store: &executorStore{store: store, applyTimeout: cfg.Raft.ApplyTimeout}, Leadership: store, Clients: clients,
 		Key: key, RedemptionManager: rm, ChainID: chainID, Confirmations: confirmations, Logger: n.logger, Now: n.opts.Now,
 		Source: &ticketDecisions{store: store}, Keeper: cfg.Keeper, Due: &dueRedemptions{store: store}, Metrics: n.metrics,
+		Poll: n.opts.ExecutorPoll,
 	})
 	if err != nil {
 		closeAll()
 		return nil, nil, err
 	}
 	return e, closeAll, nil
+}
+
+// executorWaker wakes the executor when an applied batch changed an approval ticket
+// (ClassApprovals: among others a ticket turning APPROVED or REJECTED), so that the leader's
+// loop reads the decision at once rather than at its next Poll (which stays the fallback). It
+// observes from the first batch, before the executor exists; Notify never blocks, and on a
+// follower it only fills the wake the loop reads once it leads.
+type executorWaker struct {
+	e atomic.Pointer[executor.Executor]
+}
+
+// Applied implements fund.Observer.
+func (w *executorWaker) Applied(c *fund.Changes) {
+	if !c.Classes[fund.ClassApprovals] {
+		return
+	}
+	if e := w.e.Load(); e != nil {
+		e.Notify()
+	}
 }
 
 // ticketDecisions is the executor's Source on a node: every redemption ticket the approvers

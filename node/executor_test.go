@@ -335,3 +335,51 @@ func TestTicketsExecutedOnChain(t *testing.T) {
 		t.Fatalf("RedemptionApproved for %s after the cut: %d logs (%v), want 1", third, len(logs), err)
 	}
 }
+
+// TestApprovedTicketWakesExecutor: with the executor's Poll at an hour, a ticket turning
+// APPROVED still has its approveRedemption sent and mined within seconds: the applied decision
+// wakes the executor (executorWaker), the poll is only the fallback.
+func TestApprovedTicketWakesExecutor(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	admin, exec, user := fundchain.DerivedKey("admin", 7), fundchain.DerivedKey("executor", 7), fundchain.DerivedKey("user", 7)
+	sim, client := startFundSim(t, ctx, 7, admin, exec, user)
+	f, keyFile := deployFund(t, ctx, client, admin, exec)
+
+	c := newCluster(t, 1)
+	cfg := c.cfgs[0]
+	cfg.Cluster.Join, cfg.Cluster.BootstrapExpect = nil, 0
+	fundNodeConfig(cfg, f, sim.URL(), keyFile)
+	cfg.Approvals.DefaultRequired, cfg.Approvals.LargeRequired = 1, 1
+	cfg.Auth.Tokens = append(cfg.Auth.Tokens, config.Token{Name: "ann", Role: "approver", SHA256: tokenSum(annToken)})
+	c.opts[0].ExecutorPoll = time.Hour
+	c.start(0)
+	c.waitLeader(15 * time.Second)
+	c.waitClusterVersion(0)
+
+	id := requestRedemptions(t, ctx, f, user, 150_000)[0]
+	ticket := "/v1/approvals/redemption-" + id.String()
+	checkFor(t, 20*time.Second, func() error {
+		if r := c.do(0, "GET", ticket, adminToken, nil); r.status != 200 || r.json(t)["status"] != "PENDING" {
+			return fmt.Errorf("ticket: %d %s", r.status, r.body)
+		}
+		return nil
+	})
+	checkFor(t, 10*time.Second, func() error {
+		if r := c.do(0, "POST", ticket+"/approve", annToken, []byte(`{}`)); r.status != 200 || r.json(t)["status"] != "APPROVED" {
+			return fmt.Errorf("approve: %d %s", r.status, r.body)
+		}
+		return nil
+	})
+	approved := time.Now()
+	ev := fundchain.ABI(fundchain.RedemptionManager).Events["RedemptionApproved"]
+	checkFor(t, 10*time.Second, func() error {
+		logs, err := client.FilterLogs(ctx, ethereum.FilterQuery{Addresses: []common.Address{f.Addr.Of(fundchain.RedemptionManager)},
+			Topics: [][]common.Hash{{ev.ID}, {common.BigToHash(id)}}})
+		if err != nil || len(logs) != 1 {
+			return fmt.Errorf("%d RedemptionApproved logs (%v)", len(logs), err)
+		}
+		return nil
+	})
+	t.Logf("quorum to mined: %s (Poll 1h)", time.Since(approved).Round(time.Millisecond))
+}

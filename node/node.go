@@ -42,6 +42,8 @@ type Options struct {
 	// PGBeforeCommit, for fault-injection tests, runs inside each PostgreSQL sync transaction
 	// just before it commits.
 	PGBeforeCommit func(lastIndex uint64)
+	// ExecutorPoll, for tests, is the executor's Poll (0: its default, 500 ms).
+	ExecutorPoll time.Duration
 }
 
 // Node is one running node. New does no I/O; Start opens and serves; Close stops (idempotent).
@@ -60,7 +62,8 @@ type Node struct {
 	store    *raftstore.Store
 	syncer   *pgsync.Syncer
 	alerts   *alerts.Deliverer
-	waker    alertWaker // wakes alerts when a batch raised one
+	waker    alertWaker    // wakes alerts when a batch raised one
+	execWake executorWaker // wakes the executor when a batch changed a ticket
 	// executor sends the fund's transactions while this node leads (nil without
 	// [executor] key_file); closeExecutor closes its RPC clients.
 	executor      *executor.Executor
@@ -140,7 +143,7 @@ func (n *Node) Start() (err error) {
 		return err
 	}
 	n.updater = server.NewCacheUpdater(n.cache, n.auth)
-	var observer fund.Observer = fund.Observers{n.updater, &n.waker}
+	var observer fund.Observer = fund.Observers{n.updater, &n.waker, &n.execWake}
 
 	// The push hub observes every applied batch from the first (the log replayed at open starts
 	// its resume windows); it authenticates through auth and authorizes channels by the
@@ -150,7 +153,7 @@ func (n *Node) Start() (err error) {
 			return err
 		}
 		n.hub.Start()
-		observer = fund.Observers{n.updater, n.hub, &n.waker}
+		observer = fund.Observers{n.updater, n.hub, &n.waker, &n.execWake}
 	}
 	info := cfg.FundInfo()
 	views := readmodel.NewViews(info)
@@ -195,6 +198,7 @@ func (n *Node) Start() (err error) {
 	if n.executor, n.closeExecutor, err = newExecutor(cfg, n.store, n); err != nil {
 		return err
 	}
+	n.execWake.e.Store(n.executor)
 
 	// Chain ingest runs on the leader only, through the store like any write. Unconfirmed
 	// events are previewed on every node, from its own endpoints' view of the tip.
