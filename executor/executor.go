@@ -56,6 +56,10 @@ type Decision struct {
 	Reason string
 	// Max is BATCH_SETTLE's bound.
 	Max uint64
+	// Asset, Amount and MinReceived are a rebalance trade's (PURCHASE, REDEEM: assets.go).
+	Asset       common.Address
+	Amount      *big.Int
+	MinReceived *big.Int
 }
 
 // calldata returns the decision's transaction input on the redemption manager.
@@ -89,6 +93,8 @@ func (d *Decision) calldata() ([]byte, error) {
 			return nil, fmt.Errorf("%w: BATCH_SETTLE needs a positive max", ErrBadDecision)
 		}
 		return fundchain.Pack(fundchain.RedemptionManager, "batchSettleRedemptions", new(big.Int).SetUint64(d.Max))
+	case PurposePurchase, PurposeRedeem:
+		return d.assetCalldata()
 	}
 	return nil, fmt.Errorf("%w: unknown purpose %q", ErrBadDecision, d.Purpose)
 }
@@ -121,8 +127,11 @@ type Deps struct {
 	Clients []Client
 	// Key signs the transactions (LoadKey); never logged.
 	Key *ecdsa.PrivateKey
-	// RedemptionManager is the redemption manager's address, the To of every decision so far.
+	// RedemptionManager is the redemption manager's address, the To of its decisions.
 	RedemptionManager common.Address
+	// AssetController is the asset controller's address, the To of a rebalance's trades
+	// (zero: they are refused as ErrBadDecision).
+	AssetController common.Address
 	// ChainID is the chain the transactions are signed for.
 	ChainID uint64
 	// Confirmations is the depth at which a mined transaction is CONFIRMED (Config's, or
@@ -267,6 +276,9 @@ func (e *Executor) Submit(ctx context.Context, d Decision) (Intent, error) {
 	if err != nil {
 		return Intent{}, err
 	}
+	if _, err := e.target(d.Purpose); err != nil {
+		return Intent{}, err
+	}
 	e.mu.Lock()
 	closed, leading := e.closed, e.leading
 	e.mu.Unlock()
@@ -307,7 +319,11 @@ func (e *Executor) submit(ctx context.Context, d Decision, data []byte, intents 
 	if err != nil {
 		return Intent{}, err
 	}
-	tx, err := e.sign(nonce, tip, feeCap, data)
+	to, err := e.target(d.Purpose)
+	if err != nil {
+		return Intent{}, err
+	}
+	tx, err := e.sign(to, nonce, tip, feeCap, data)
 	if err != nil {
 		return Intent{}, err
 	}
@@ -316,7 +332,7 @@ func (e *Executor) submit(ctx context.Context, d Decision, data []byte, intents 
 		return Intent{}, fmt.Errorf("executor: encode transaction: %w", err)
 	}
 	t, created, err := e.deps.Store.Record(ctx, Intent{Purpose: d.Purpose, Reference: d.Reference, From: e.from,
-		To: e.deps.RedemptionManager, Nonce: nonce, Created: e.deps.Now(),
+		To: to, Nonce: nonce, Created: e.deps.Now(),
 		Attempts: []Attempt{{Hash: tx.Hash(), Raw: raw}}})
 	if err != nil {
 		return Intent{}, err
@@ -330,10 +346,9 @@ func (e *Executor) submit(ctx context.Context, d Decision, data []byte, intents 
 	return t, nil
 }
 
-// sign signs an EIP-1559 call of the redemption manager.
-func (e *Executor) sign(nonce uint64, tip, feeCap *big.Int, data []byte) (*types.Transaction, error) {
+// sign signs an EIP-1559 call of contract to.
+func (e *Executor) sign(to common.Address, nonce uint64, tip, feeCap *big.Int, data []byte) (*types.Transaction, error) {
 	id := new(big.Int).SetUint64(e.deps.ChainID)
-	to := e.deps.RedemptionManager
 	tx, err := types.SignNewTx(e.deps.Key, types.LatestSignerForChainID(id), &types.DynamicFeeTx{
 		ChainID: id, Nonce: nonce, GasTipCap: tip, GasFeeCap: feeCap, Gas: e.cfg.GasLimit, To: &to, Data: data,
 	})

@@ -103,6 +103,9 @@ func (e *Executor) fromSource(ctx context.Context, intents []Intent) ([]Intent, 
 			continue
 		}
 		data, err := d.calldata()
+		if err == nil {
+			_, err = e.target(d.Purpose)
+		}
 		if err != nil {
 			e.log.Warn("executor: decision refused", "purpose", d.Purpose, "reference", d.Reference, "err", err)
 			have[[2]string{d.Purpose, d.Reference}] = true
@@ -204,7 +207,7 @@ func (e *Executor) replace(ctx context.Context, tm *term, t *Intent, old *types.
 		}
 		return nil
 	}
-	tx, err := e.sign(t.Nonce, tip, feeCap, old.Data())
+	tx, err := e.sign(t.To, t.Nonce, tip, feeCap, old.Data())
 	if err != nil {
 		return err
 	}

@@ -442,7 +442,7 @@ func (ac *applyContext) rebalanceEvent(ev *chainlog.Event, s *chainlog.Spec) err
 	default:
 		return nil
 	}
-	if ac.legacy || ac.riskV1 {
+	if ac.riskV1 { // v0.1.0's rules: no plans
 		return nil
 	}
 	keys, err := ac.scanKeys(PlanStatusPrefix(PlanExecuting), []byte{pPlanStatus, byte(PlanExecuting) + 1})

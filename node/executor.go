@@ -111,10 +111,13 @@ func newExecutor(cfg *config.Config, store *raftstore.Store, n *Node) (*executor
 	if err != nil {
 		return nil, nil, err
 	}
-	var rm common.Address
+	var rm, ac common.Address
 	for _, c := range cfg.Ingest.Contracts {
-		if c.Kind == "redemption_manager" {
+		switch c.Kind {
+		case "redemption_manager":
 			rm = common.HexToAddress(c.Address)
+		case "asset_controller":
+			ac = common.HexToAddress(c.Address)
 		}
 	}
 	if rm == (common.Address{}) {
@@ -149,8 +152,8 @@ func newExecutor(cfg *config.Config, store *raftstore.Store, n *Node) (*executor
 	}
 	e, err := executor.New(ec, executor.Deps{
 		Store: &executorStore{store: store, applyTimeout: cfg.Raft.ApplyTimeout}, Leadership: store, Clients: clients,
-		Key: key, RedemptionManager: rm, ChainID: chainID, Confirmations: confirmations, Logger: n.logger, Now: n.opts.Now,
-		Source: &ticketDecisions{store: store}, Keeper: cfg.Keeper, Due: &dueRedemptions{store: store}, Metrics: n.metrics,
+		Key: key, RedemptionManager: rm, AssetController: ac, ChainID: chainID, Confirmations: confirmations, Logger: n.logger, Now: n.opts.Now,
+		Source: sources{&ticketDecisions{store: store}, &planDecisions{store: store}}, Keeper: cfg.Keeper, Due: &dueRedemptions{store: store}, Metrics: n.metrics,
 		Poll: n.opts.ExecutorPoll,
 	})
 	if err != nil {

@@ -1,0 +1,178 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+
+	"paimon/config"
+	"paimon/fund"
+	"paimon/ingest"
+	"paimon/internal/chainsim"
+	"paimon/internal/fundchain"
+)
+
+// TestRebalanceExecutedOnChain: three nodes on the simulated chain with the fund's contracts.
+// 500,000 of cash against bands of 20/30/50 %: a preview through a follower plans two purchases
+// (400,000, over the approval amount: a REBALANCE ticket needing two approvers); approved by
+// two approvers, the leader's executor sends purchaseAsset for each action in order, the
+// AssetPurchased events are ingested and the plan is COMPLETED on every node with its realised
+// state within 50 bps of every target and equal to the estimate; the ticket is EXECUTED and the
+// asset controller holds the tokens. A second plan, its L2 asset's price raised 1 % on the
+// oracle after the preview (beyond its 50 bps slippage bound), reverts in simulation: the plan
+// is FAILED with the contract's reason.
+func TestRebalanceExecutedOnChain(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	admin, exec, user := fundchain.DerivedKey("admin", 13), fundchain.DerivedKey("executor", 13), fundchain.DerivedKey("user", 13)
+	sim, client := startFundSim(t, ctx, 13, admin, exec, user)
+	f, keyFile := deployFund(t, ctx, client, admin, exec)
+
+	c := newCluster(t, 3)
+	for i, cfg := range c.cfgs {
+		cfg.Ingest.ChainID, cfg.Ingest.RPCURLs, cfg.Ingest.Confirmations = chainsim.ChainID, []string{sim.URL()}, 2
+		cfg.Ingest.PollInterval, cfg.Ingest.StartBlock = 20*time.Millisecond, 0
+		cfg.Ingest.Contracts = nil
+		for _, ct := range f.ContractConfigs() {
+			cfg.Ingest.Contracts = append(cfg.Ingest.Contracts, ingest.Contract{Name: ct.Name, Kind: ct.Kind, Address: ct.Address})
+		}
+		cfg.Executor.KeyFile = keyFile
+		cfg.Approvals.DefaultRequired, cfg.Approvals.LargeRequired, cfg.Approvals.LargeAmount = 1, 2, "300000000000000000000000"
+		cfg.Auth.Tokens = append(cfg.Auth.Tokens,
+			config.Token{Name: "ops", Role: "operator", SHA256: tokenSum(rebalanceOpsToken)},
+			config.Token{Name: "ann", Role: "approver", SHA256: tokenSum(annToken)},
+			config.Token{Name: "ben", Role: "approver", SHA256: tokenSum(benToken)})
+		c.start(i)
+	}
+	l := c.waitLeader(20 * time.Second)
+	c.waitClusterVersion(l)
+	checkFor(t, 20*time.Second, func() error { // the leader's [approvals] rules, replicated
+		v, err := c.nodes[l].Store().Read()
+		if err != nil {
+			return err
+		}
+		defer v.Close()
+		rules, replicated, err := fund.ReadApprovalRules(v)
+		if err != nil || !replicated || rules.LargeRequired != 2 {
+			return fmt.Errorf("rules %+v replicated %v: %v", rules, replicated, err)
+		}
+		return nil
+	})
+	if err := f.Faucet(ctx, user, fundchain.E18(1_000_000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Deposit(ctx, user, fundchain.E18(500_000)); err != nil {
+		t.Fatal(err)
+	}
+	c.sameOnEvery("/v1/rebalance/status", viewerToken, 0, func(m map[string]any) error {
+		if m["needsRebalance"] != true || m["grossAssets"] != "500000000000000000000000" {
+			return fmt.Errorf("status %v", m)
+		}
+		return nil
+	})
+	f1, f2 := (l+1)%3, (l+2)%3
+	r := c.do(f1, "POST", "/v1/rebalance/preview", rebalanceOpsToken, nil)
+	if r.status != 200 {
+		t.Fatalf("preview: %d %s", r.status, r.body)
+	}
+	plan := r.json(t)
+	id := plan["planId"].(string)
+	if len(plan["actions"].([]any)) != 2 || plan["totalAmount"] != "400000000000000000000000" || plan["requiresApproval"] != true {
+		t.Fatalf("plan %s", r.body)
+	}
+	r = c.do(f2, "POST", "/v1/rebalance/execute", rebalanceOpsToken, []byte(`{"planId":"`+id+`"}`))
+	if r.status != 200 || r.json(t)["status"] != "PENDING_APPROVAL" || r.json(t)["ticketId"] != "rebalance-"+id {
+		t.Fatalf("execute: %d %s", r.status, r.body)
+	}
+	ticket := "/v1/approvals/rebalance-" + id
+	if r := c.do(f1, "POST", ticket+"/approve", annToken, nil); r.status != 200 || r.json(t)["status"] != "PARTIALLY_APPROVED" {
+		t.Fatalf("ann: %d %s", r.status, r.body)
+	}
+	if r := c.do(f2, "POST", ticket+"/approve", benToken, nil); r.status != 200 || r.json(t)["status"] != "APPROVED" {
+		t.Fatalf("ben: %d %s", r.status, r.body)
+	}
+	var done map[string]any
+	checkFor(t, 60*time.Second, func() error {
+		r := c.do(f1, "GET", "/v1/rebalance/history?status=COMPLETED", viewerToken, nil)
+		items, _ := r.json(t)["items"].([]any)
+		if len(items) != 1 {
+			fr := c.do(f1, "GET", "/v1/executor/transactions", adminToken, nil)
+			return fmt.Errorf("not completed; transactions %s", fr.body)
+		}
+		done = items[0].(map[string]any)
+		return nil
+	})
+	for name, cmp := range done["comparison"].(map[string]any) {
+		m := cmp.(map[string]any)
+		if d := m["deviationBps"].(float64); d > 50 || d < -50 || m["differenceBps"] != 0.0 {
+			t.Errorf("tier %s realised %v", name, m)
+		}
+	}
+	for i, a := range done["actions"].([]any) {
+		a := a.(map[string]any)
+		tok := common.HexToAddress(a["asset"].(string))
+		data, _ := fundchain.Pack(fundchain.USDT, "balanceOf", f.Addr.Of(fundchain.AssetController))
+		out, err := client.CallContract(ctx, ethereum.CallMsg{To: &tok, Data: data}, nil)
+		var v []any
+		if err == nil {
+			v, err = fundchain.ABI(fundchain.USDT).Unpack("balanceOf", out)
+		}
+		if err != nil || a["status"] != "DONE" || v[0].(*big.Int).String() != a["realisedTokens"] || a["realisedTokens"] != a["expectedTokens"] {
+			t.Errorf("action %d: %v; the controller holds %v (%v)", i, a, v, err)
+		}
+	}
+	c.sameOnEvery(ticket, adminToken, 0, func(m map[string]any) error {
+		if m["status"] != "EXECUTED" {
+			return fmt.Errorf("ticket %v", m)
+		}
+		return nil
+	})
+	c.sameOnEvery("/v1/rebalance/history?limit=1", viewerToken, 0, func(m map[string]any) error {
+		if it := m["items"].([]any); len(it) != 1 || it[0].(map[string]any)["status"] != "COMPLETED" {
+			return fmt.Errorf("history %v", m)
+		}
+		return nil
+	})
+
+	// A second plan whose L2 trade reverts: the price moved beyond its slippage bound.
+	if _, err := f.Deposit(ctx, user, fundchain.E18(100_000)); err != nil {
+		t.Fatal(err)
+	}
+	var second map[string]any
+	checkFor(t, 30*time.Second, func() error {
+		r := c.do(f1, "POST", "/v1/rebalance/preview", rebalanceOpsToken, nil)
+		if r.status != 200 || len(r.json(t)["actions"].([]any)) != 2 {
+			return fmt.Errorf("preview: %d %s", r.status, r.body)
+		}
+		second = r.json(t)
+		return nil
+	})
+	mmf := f.Addr.Assets[1]
+	if _, err := f.Exec(ctx, admin, fundchain.Oracle, "setPrice", mmf, new(big.Int).Div(fundchain.E18(10302), big.NewInt(10000)), uint8(1)); err != nil {
+		t.Fatal(err)
+	}
+	id2 := second["planId"].(string)
+	checkFor(t, 30*time.Second, func() error {
+		r := c.do(f2, "GET", "/v1/prices/"+strings.ToLower(mmf.Hex()), viewerToken, nil)
+		if r.json(t)["price"] != "1030200000000000000" {
+			return fmt.Errorf("price %s", r.body)
+		}
+		return nil
+	})
+	if r := c.do(f2, "POST", "/v1/rebalance/execute", rebalanceOpsToken, []byte(`{"planId":"`+id2+`"}`)); r.status != 200 || r.json(t)["status"] != "EXECUTING" {
+		t.Fatalf("execute the second: %d %s", r.status, r.body)
+	}
+	c.sameOnEvery("/v1/rebalance/history?limit=1", viewerToken, 0, func(m map[string]any) error {
+		p := m["items"].([]any)[0].(map[string]any)
+		if p["planId"] != id2 || p["status"] != "FAILED" || !strings.Contains(fmt.Sprint(p["reason"]), "slippage") {
+			return fmt.Errorf("second plan %v", p)
+		}
+		return nil
+	})
+}
