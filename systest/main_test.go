@@ -172,17 +172,22 @@ func (p *proc) stop() {
 func (p *proc) waitReady(timeout time.Duration) time.Duration {
 	p.t.Helper()
 	start := time.Now()
+	last := "no answer"
 	for time.Since(start) < timeout {
 		resp, err := http.Get(p.url + "/readyz")
-		if err == nil {
+		if err != nil {
+			last = err.Error()
+		} else {
+			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return time.Since(start)
 			}
+			last = fmt.Sprintf("%d %s", resp.StatusCode, body)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	p.t.Fatalf("not ready after %s", timeout)
+	p.t.Fatalf("not ready after %s; /readyz last answered: %s", timeout, last)
 	return 0
 }
 
