@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/big"
 	"strings"
 	"testing"
@@ -139,6 +140,7 @@ func TestRebalanceExecutedOnChain(t *testing.T) {
 		}
 		return nil
 	})
+	checkRebalanceMetrics(t, c, 1, 0, done)
 
 	// A second plan whose L2 trade reverts: the price moved beyond its slippage bound.
 	if _, err := f.Deposit(ctx, user, fundchain.E18(100_000)); err != nil {
@@ -173,6 +175,51 @@ func TestRebalanceExecutedOnChain(t *testing.T) {
 		if p["planId"] != id2 || p["status"] != "FAILED" || !strings.Contains(fmt.Sprint(p["reason"]), "slippage") {
 			return fmt.Errorf("second plan %v", p)
 		}
+		second = p
 		return nil
 	})
+	checkRebalanceMetrics(t, c, 1, 1, second)
+}
+
+// checkRebalanceMetrics waits until every node's /metrics counts the completed and failed
+// executions, none cancelled, and shows the deviations of plan last (as GET
+// /v1/rebalance/history renders it): the largest |ratio − target| of its pre, estimated post
+// and realised states, computed here from the JSON.
+func checkRebalanceMetrics(t *testing.T, c *testCluster, completed, failed int, last map[string]any) {
+	t.Helper()
+	targets := last["targetRatios"].(map[string]any)
+	maxDev := func(state string) string {
+		var m float64
+		for tier, v := range last[state].(map[string]any)["tiers"].(map[string]any) {
+			m = max(m, math.Abs(v.(map[string]any)["ratio"].(float64)-targets[tier].(float64)))
+		}
+		return fmt.Sprint(m)
+	}
+	want := map[string]string{
+		`paimon_rebalance_executions_total{status="COMPLETED"}`: fmt.Sprint(completed),
+		`paimon_rebalance_executions_total{status="FAILED"}`:    fmt.Sprint(failed),
+		`paimon_rebalance_executions_total{status="CANCELLED"}`: "0",
+		`paimon_rebalance_deviation_bps{stage="pre"}`:           maxDev("preState"),
+		`paimon_rebalance_deviation_bps{stage="estimated"}`:     maxDev("postState"),
+		`paimon_rebalance_deviation_bps{stage="realised"}`:      maxDev("realisedState"),
+	}
+	if want[`paimon_rebalance_deviation_bps{stage="estimated"}`] == want[`paimon_rebalance_deviation_bps{stage="pre"}`] {
+		t.Fatalf("plan %v: the estimate does not move the deviation", last["planId"])
+	}
+	for i := range c.nodes {
+		checkFor(t, 10*time.Second, func() error {
+			got := map[string]string{}
+			for _, line := range strings.Split(string(c.do(i, "GET", "/metrics", "", nil).body), "\n") {
+				if name, v, ok := strings.Cut(line, " "); ok && want[name] != "" {
+					got[name] = v
+				}
+			}
+			for name, v := range want {
+				if got[name] != v {
+					return fmt.Errorf("node %d: %s = %q, want %s (plan %v)", i, name, got[name], v, last["planId"])
+				}
+			}
+			return nil
+		})
+	}
 }

@@ -233,6 +233,15 @@ func (s *State) setRatios() {
 // Deviation is ratio − target in basis points.
 func Deviation(ratio, target uint64) int64 { return int64(ratio) - int64(target) }
 
+// MaxDeviation is the largest |ratio − target| over the tiers of s, in basis points.
+func MaxDeviation(s *State, targets [NumTiers]uint64) uint64 {
+	var m uint64
+	for t := range s.Tiers {
+		m = max(m, absDev(s.Tiers[t].Ratio, targets[t]))
+	}
+	return m
+}
+
 func absDev(ratio, target uint64) uint64 {
 	if ratio > target {
 		return ratio - target

@@ -9,9 +9,11 @@ import (
 )
 
 // stateMetrics are the gauges read from the replicated state: the redemptions owed and
-// requested, the risk events by source and severity and those not resolved. They are computed
+// requested, the risk events by source and severity and those not resolved, the rebalancing
+// plans' executions and deviations (rebalance_metrics.go). They are computed
 // when /metrics is scraped, at most once per applied index (one scan of the redemptions'
-// status index, keys only, and one of the risk events), so that apply pays nothing for them.
+// status index, keys only, one of the risk events and one of the plans), so that apply pays
+// nothing for them.
 type stateMetrics struct {
 	store Store
 
@@ -26,6 +28,7 @@ type stateFigures struct {
 	open, total int
 	risk        [4][5]int // by source, severity
 	unresolved  [5]int    // by severity
+	plans       planFigures
 }
 
 var (
@@ -49,6 +52,7 @@ func registerStateMetrics(set *metrics.Set, store Store) {
 		set.GetOrCreateGauge(`paimon_risk_events_unresolved{severity="`+sev.String()+`"}`,
 			func() float64 { return float64(m.get().unresolved[sev]) })
 	}
+	registerPlanMetrics(set, m)
 }
 
 // get returns the figures as of the applied index, computing them if it moved. On a read
@@ -85,6 +89,9 @@ func (m *stateMetrics) get() stateFigures {
 		return true
 	})
 	if err != nil || rerr != nil {
+		return m.last
+	}
+	if f.plans, err = readPlanFigures(v); err != nil {
 		return m.last
 	}
 	m.index, m.valid, m.last = v.Index, true, f
