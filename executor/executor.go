@@ -142,6 +142,9 @@ type Deps struct {
 	Now func() time.Time
 	// Poll is how often open transactions are looked at without a Notify (default 500ms).
 	Poll time.Duration
+	// RPCProbe is how often the leader asks the endpoints whose last call failed whether they
+	// answer again (default 10s): calls go to the endpoints that answer.
+	RPCProbe time.Duration
 	// Source, when set, is asked at each round of the leader's loop for the decisions to
 	// execute (approval tickets decided on the node); those without an intent are submitted.
 	Source Source
@@ -199,6 +202,9 @@ func New(cfg Config, deps Deps) (*Executor, error) {
 	}
 	if deps.Poll <= 0 {
 		deps.Poll = 500 * time.Millisecond
+	}
+	if deps.RPCProbe <= 0 {
+		deps.RPCProbe = 10 * time.Second
 	}
 	if deps.Due != nil && deps.Keeper.SettleInterval > 0 {
 		if err := deps.Keeper.Validate(); err != nil {
@@ -418,10 +424,14 @@ func (e *Executor) pendingNonce(ctx context.Context) (uint64, error) {
 }
 
 // first calls fn on each client in turn until one answers (an error that is the chain's
-// answer, such as a revert, is fn's to turn into nil).
+// answer, such as a revert, is fn's to turn into nil). Endpoints whose last call answered come
+// first, in their configured order, then those whose last call failed: a dead endpoint listed
+// first costs one failed call per round of the ones that failed, not one per call (a
+// blackholed one up to 5 s each).
 func (e *Executor) first(ctx context.Context, fn func(context.Context, Client) error) error {
 	var errs []error
-	for i, c := range e.deps.Clients {
+	for _, i := range e.mon.rpcOrder() {
+		c := e.deps.Clients[i]
 		if err := ctx.Err(); err != nil {
 			return err
 		}

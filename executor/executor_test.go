@@ -129,6 +129,7 @@ type world struct {
 	executor *ecdsa.PrivateKey
 	id       *big.Int // a request over the approval threshold, PENDING_APPROVAL
 	user     *ecdsa.PrivateKey
+	probe    time.Duration // Deps.RPCProbe of the executors it builds (0: the default)
 }
 
 func newWorld(t *testing.T, seed int64) *world {
@@ -194,7 +195,7 @@ func (w *world) newExecutorDeps(t testing.TB, replaceAfter time.Duration, store 
 	cfg.KeyFile, cfg.Confirmations, cfg.ReplaceAfter = "unused", 2, replaceAfter
 	e, err := New(cfg, Deps{Store: store, Leadership: l, Clients: clients, Key: w.executor, ChainID: chainsim.ChainID,
 		RedemptionManager: w.f.Addr.Of(fundchain.RedemptionManager), Poll: 20 * time.Millisecond,
-		Keeper: KeeperConfig{SettleInterval: time.Second, BatchMax: 10}, Due: due,
+		RPCProbe: w.probe, Keeper: KeeperConfig{SettleInterval: time.Second, BatchMax: 10}, Due: due,
 		Logger: testutil.Logger(t, "executor", slog.LevelDebug)})
 	if err != nil {
 		t.Fatal(err)
@@ -757,4 +758,37 @@ func TestRPCDown(t *testing.T) {
 			t.Errorf("metrics lack %q:\n%s", want, b.String())
 		}
 	}
+}
+
+// TestDeadRPCSkipped lists a dead endpoint first: after its first failure the calls go to the
+// one that answers (the dead one hears only broadcasts and the probes), and once it answers
+// again the probe marks it up.
+func TestDeadRPCSkipped(t *testing.T) {
+	w := newWorld(t, 23)
+	w.probe = 300 * time.Millisecond
+	store, l := &memStore{}, newLeadership()
+	dead := &gate{Client: w.client}
+	dead.closed.Store(true)
+	e := w.newExecutorWith(t, time.Second, store, l, dead, w.client)
+	start := time.Now()
+	l.set(true, 1)
+	it := submit(t, e, Decision{Purpose: PurposeApprove, Reference: "ticket-9", RedemptionID: w.id})
+	waitState(t, store, it.Seq, StateConfirmed)
+	// Rounds run every 20 ms, each with calls while the intent is open: dozens a second went to
+	// the dead endpoint when it was always tried first. Allowed now: the first failure, one
+	// broadcast per attempt, and one probe per period.
+	elapsed := time.Since(start)
+	if n, allowed := int(dead.calls.Load()), 2+len(store.get(it.Seq).Attempts)+int(elapsed/w.probe)+1; n > allowed {
+		t.Fatalf("the dead endpoint was called %d times in %v, want at most %d", n, elapsed, allowed)
+	}
+	if st := e.Status(); st.RPCsDown != 1 {
+		t.Fatalf("status with the first endpoint dead: %+v", st)
+	}
+	dead.closed.Store(false)
+	checkFor(t, 5*time.Second, func() error {
+		if st := e.Status(); st.RPCsDown != 0 {
+			return fmt.Errorf("status after the endpoint came back: %+v", st)
+		}
+		return nil
+	})
 }

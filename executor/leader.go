@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
@@ -35,6 +36,11 @@ func (e *Executor) lead(ctx context.Context) {
 		defer kt.Stop()
 		keeper = kt.C
 	}
+	probe := time.NewTicker(e.deps.RPCProbe)
+	defer probe.Stop()
+	var probing atomic.Bool // a probe runs: skip the tick, never two at once
+	var probes sync.WaitGroup
+	defer probes.Wait()
 	for {
 		e.round(ctx, tm)
 		select {
@@ -44,7 +50,33 @@ func (e *Executor) lead(ctx context.Context) {
 		case <-e.wake:
 		case <-keeper:
 			e.keep(ctx)
+		case <-probe.C:
+			if probing.CompareAndSwap(false, true) {
+				probes.Go(func() {
+					defer probing.Store(false)
+					e.probeDown(ctx)
+				})
+			}
 		}
+	}
+}
+
+// probeDown asks each endpoint whose last call failed for the chain's head and notes the
+// outcome. Calls go to the endpoints that answer first (Executor.first): without a probe, an
+// endpoint that came back would stay down in the status until every other one failed or a
+// broadcast reached it.
+func (e *Executor) probeDown(ctx context.Context) {
+	for i, c := range e.deps.Clients {
+		if !e.mon.rpcDown[i].Load() {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := c.HeaderByNumber(cctx, nil)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		e.mon.rpc(i, transportError(err))
 	}
 }
 

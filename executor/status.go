@@ -62,6 +62,20 @@ func b2f(b bool) float64 {
 // rpc notes the outcome of a call to endpoint i.
 func (m *monitor) rpc(i int, err error) { m.rpcDown[i].Store(err != nil) }
 
+// rpcOrder lists the endpoints to try: those whose last call answered, then those whose last
+// call failed, each in the configured order.
+func (m *monitor) rpcOrder() []int {
+	order := make([]int, 0, len(m.rpcDown))
+	for _, down := range []bool{false, true} {
+		for i := range m.rpcDown {
+			if m.rpcDown[i].Load() == down {
+				order = append(order, i)
+			}
+		}
+	}
+	return order
+}
+
 // state counts a state this executor committed.
 func (m *monitor) state(s string) {
 	if c := m.states[s]; c != nil {
