@@ -13,11 +13,12 @@ import (
 type fault string
 
 const (
-	faultKill    fault = "kill9-restart"   // SIGKILL a random node, restart it on the same data
-	faultPause   fault = "pause-leader"    // SIGSTOP the leader, SIGCONT later
-	faultIsolate fault = "isolate"         // cut a random node off from both peers, both ways
-	faultAsym    fault = "leader-asym-cut" // the leader cannot reach one follower; that follower still reaches it
-	faultLatency fault = "latency"         // 20-150 ms on every chunk between one node and its peers
+	faultKill      fault = "kill9-restart"   // SIGKILL a random node, restart it on the same data
+	faultPause     fault = "pause-leader"    // SIGSTOP the leader, SIGCONT later
+	faultIsolate   fault = "isolate"         // cut a random node off from both peers, both ways
+	faultAsym      fault = "leader-asym-cut" // the leader cannot reach one follower; that follower still reaches it
+	faultLatency   fault = "latency"         // 20-150 ms on every chunk between one node and its peers
+	faultBandwidth fault = "bandwidth"       // 32-512 KiB/s each way between one node and its peers
 )
 
 // The faults of the cluster's environment (env_test.go).
@@ -27,7 +28,7 @@ const (
 	faultChain fault = "chain-rpc-cut" // every node's connections to the chain's RPC cut
 )
 
-var allFaults = []fault{faultKill, faultPause, faultIsolate, faultAsym, faultLatency}
+var allFaults = []fault{faultKill, faultPause, faultIsolate, faultAsym, faultLatency, faultBandwidth}
 
 // envFaults are the faults e makes possible.
 func envFaults(e *env) []fault {
@@ -119,6 +120,17 @@ func (n *nemesis) inject(f fault, hold time.Duration, start time.Time) {
 			if j != victim {
 				c.setLink(victim, j, Link{Latency: lat})
 				c.setLink(j, victim, Link{Latency: lat})
+			}
+		}
+		time.Sleep(hold)
+		c.heal()
+	case faultBandwidth:
+		bw := (32 + n.rng.IntN(480)) << 10
+		n.note(start, "%s %s %d KiB/s for %s", f, c.nodes[victim].name, bw>>10, hold)
+		for j := range c.nodes {
+			if j != victim {
+				c.setLink(victim, j, Link{Bandwidth: bw})
+				c.setLink(j, victim, Link{Bandwidth: bw})
 			}
 		}
 		time.Sleep(hold)

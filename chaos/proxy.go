@@ -4,9 +4,12 @@
 package chaos
 
 import (
+	"context"
 	"net"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Unknown is the source name of a connection whose owner the proxy's Identify could not name
@@ -21,6 +24,10 @@ type Link struct {
 	Cut bool
 	// Latency delays every chunk copied on the source's connections, in both directions.
 	Latency time.Duration
+	// Bandwidth, when positive, limits the bytes per second the source's connections carry, in
+	// each direction: all of its connections share one token bucket per direction (a link of
+	// that capacity), whose burst is a tenth of a second's worth (at least 4 KiB).
+	Bandwidth int
 }
 
 // Proxy forwards TCP connections from a listen address to a target address and applies a Link
@@ -32,11 +39,12 @@ type Proxy struct {
 	identify func(net.Conn) string
 	ln       net.Listener
 
-	mu    sync.Mutex
-	links map[string]Link
-	conns map[string]map[net.Conn]struct{} // by source, both halves of each proxied connection
-	wg    sync.WaitGroup
-	done  bool
+	mu      sync.Mutex
+	links   map[string]Link
+	buckets map[string]*[2]*rate.Limiter     // by source, for a Link with a Bandwidth: to the target, back
+	conns   map[string]map[net.Conn]struct{} // by source, both halves of each proxied connection
+	wg      sync.WaitGroup
+	done    bool
 }
 
 // NewProxy listens on listen (e.g. "127.0.0.1:0") and forwards to target. identify names the
@@ -49,7 +57,7 @@ func NewProxy(listen, target string, identify func(net.Conn) string) (*Proxy, er
 	if identify == nil {
 		identify = func(net.Conn) string { return Unknown }
 	}
-	p := &Proxy{target: target, identify: identify, ln: ln, links: map[string]Link{}, conns: map[string]map[net.Conn]struct{}{}}
+	p := &Proxy{target: target, identify: identify, ln: ln, links: map[string]Link{}, buckets: map[string]*[2]*rate.Limiter{}, conns: map[string]map[net.Conn]struct{}{}}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -67,6 +75,11 @@ func (p *Proxy) SetLink(source string, l Link) {
 	} else {
 		p.links[source] = l
 	}
+	delete(p.buckets, source)
+	if l.Bandwidth > 0 {
+		burst := max(l.Bandwidth/10, 4<<10)
+		p.buckets[source] = &[2]*rate.Limiter{rate.NewLimiter(rate.Limit(l.Bandwidth), burst), rate.NewLimiter(rate.Limit(l.Bandwidth), burst)}
+	}
 	if l.Cut {
 		for c := range p.conns[source] {
 			c.Close()
@@ -79,6 +92,7 @@ func (p *Proxy) Heal() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	clear(p.links)
+	clear(p.buckets)
 }
 
 // Close stops accepting, closes every proxied connection and waits for the copying to end.
@@ -105,6 +119,16 @@ func (p *Proxy) link(source string) Link {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.links[source]
+}
+
+// bucket is the token bucket of source's traffic in direction dir (0: to the target), or nil.
+func (p *Proxy) bucket(source string, dir int) *rate.Limiter {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if b := p.buckets[source]; b != nil {
+		return b[dir]
+	}
+	return nil
 }
 
 func (p *Proxy) accept() {
@@ -164,15 +188,16 @@ func (p *Proxy) serve(in net.Conn) {
 	}
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); p.copy(source, out, in) }()
-	go func() { defer wg.Done(); p.copy(source, in, out) }()
+	go func() { defer wg.Done(); p.copy(source, 0, out, in) }()
+	go func() { defer wg.Done(); p.copy(source, 1, in, out) }()
 	wg.Wait()
 	p.untrack(source, in, out)
 }
 
-// copy copies src to dst chunk by chunk, applying the source's link to each chunk; it closes
-// both ends when either side ends or the link is cut.
-func (p *Proxy) copy(source string, dst, src net.Conn) {
+// copy copies src to dst chunk by chunk, applying the source's link to each chunk (dir is the
+// direction: 0 to the target, 1 back); it closes both ends when either side ends or the link
+// is cut.
+func (p *Proxy) copy(source string, dir int, dst, src net.Conn) {
 	defer dst.Close()
 	defer src.Close()
 	buf := make([]byte, 32<<10)
@@ -186,7 +211,7 @@ func (p *Proxy) copy(source string, dst, src net.Conn) {
 			if l.Latency > 0 {
 				time.Sleep(l.Latency)
 			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+			if werr := p.write(source, dir, dst, buf[:n]); werr != nil {
 				return
 			}
 		}
@@ -194,4 +219,23 @@ func (p *Proxy) copy(source string, dst, src net.Conn) {
 			return // EOF or a closed connection: either way this direction is over
 		}
 	}
+}
+
+// write writes b to dst, in pieces no larger than the bucket's burst, each once the source's
+// bucket for dir holds its bytes (the bucket is looked up per piece, so a heal applies at once).
+func (p *Proxy) write(source string, dir int, dst net.Conn, b []byte) error {
+	for len(b) > 0 {
+		n := len(b)
+		if lim := p.bucket(source, dir); lim != nil {
+			n = min(n, lim.Burst())
+			if err := lim.WaitN(context.Background(), n); err != nil {
+				return err
+			}
+		}
+		if _, err := dst.Write(b[:n]); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
 }

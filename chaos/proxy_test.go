@@ -79,3 +79,61 @@ func TestProxyLinks(t *testing.T) {
 		t.Fatalf("after heal: %v", err)
 	}
 }
+
+// transfer sends n bytes through addr to the echo server and reads them back; it returns how
+// long that took.
+func transfer(addr string, n int) (time.Duration, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Write(make([]byte, n))
+		errc <- err
+	}()
+	if _, err := io.ReadFull(c, make([]byte, n)); err != nil {
+		return 0, err
+	}
+	if err := <-errc; err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// TestProxyBandwidth checks the token bucket: 512 KiB echoed through a 1 MiB/s link takes
+// about 0.4 s (the bytes beyond the 100 ms burst, each direction metered on its own but
+// concurrently), another source is not limited, and a heal lifts the limit.
+func TestProxyBandwidth(t *testing.T) {
+	self := map[int]string{os.Getpid(): "self"}
+	p, err := NewProxy("127.0.0.1:0", echo(t), func(c net.Conn) string { return ConnOwner(c, self) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	const n = 512 << 10
+	free, err := transfer(p.Addr(), n)
+	if err != nil {
+		t.Fatalf("unlimited: %v", err)
+	}
+	p.SetLink("other", Link{Bandwidth: 1 << 10})
+	if d, err := transfer(p.Addr(), n); err != nil || d > time.Second {
+		t.Fatalf("another source's limit slowed this one: %s (%v)", d, err)
+	}
+	p.SetLink("self", Link{Bandwidth: 1 << 20})
+	limited, err := transfer(p.Addr(), n)
+	if err != nil {
+		t.Fatalf("limited: %v", err)
+	}
+	if limited < 300*time.Millisecond || limited > 3*time.Second {
+		t.Fatalf("512 KiB at 1 MiB/s took %s (unlimited %s), want about 0.4 s", limited, free)
+	}
+	p.Heal()
+	if d, err := transfer(p.Addr(), n); err != nil || d > limited*3/4 {
+		t.Fatalf("after heal: %s (%v), limited %s", d, err, limited)
+	}
+	t.Logf("512 KiB echoed: unlimited %s, at 1 MiB/s %s", free, limited)
+}
