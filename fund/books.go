@@ -268,6 +268,21 @@ func Int64(u *uint256.Int) int64 {
 // RatioBps returns tier t's ratio in basis points (saturated to int64).
 func (b *Books) RatioBps(t int) int64 { return Int64(&b.Tiers[t].Ratio) }
 
+// AllocationBps returns asset i's share of its tier in basis points: its value × 10000 / the
+// tier's value (cash included in L1), truncated toward zero, saturated to int64; false when the
+// asset does not count in a tier (inactive) or the tier's value is not positive.
+func (b *Books) AllocationBps(i int) (int64, bool) {
+	a := &b.Assets[i]
+	if !a.Active || a.Tier >= 3 || b.Tiers[a.Tier].Value.Sign() <= 0 {
+		return 0, false
+	}
+	var r uint256.Int
+	if !mulQuo(&r, &a.Value, u256TenThousand, &b.Tiers[a.Tier].Value) {
+		return 0, false
+	}
+	return Int64(&r), true
+}
+
 // DriftBps returns navDriftBps, false when it is unknown.
 func (b *Books) DriftBps() (int64, bool) { return Int64(&b.NavDriftBps), b.HasNavDrift }
 

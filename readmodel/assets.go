@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"paimon/fund"
 	"paimon/kv"
 )
 
@@ -39,17 +40,18 @@ func ParseAssetQuery(get Getter) (AssetQuery, error) {
 }
 
 // Assets renders GET /v1/fund/assets with the assets q selects: the assets view's items,
-// filtered (the view itself answers the query without parameters).
+// filtered (the view itself answers the query without parameters); allocations stay shares of
+// the whole tier.
 func Assets(r kv.Reader, q AssetQuery) ([]byte, error) {
 	rows, err := loadAssets(r)
 	if err != nil {
 		return nil, err
 	}
-	kept := rows[:0]
-	for _, row := range rows {
-		if (q.Tier < 0 || int(row.a.Tier) == q.Tier) && (q.Active == nil || row.a.Active == *q.Active) {
-			kept = append(kept, row)
-		}
+	f, err := fund.LoadFund(r)
+	if err != nil {
+		return nil, err
 	}
-	return renderAssets(kept)
+	return renderAssets(rows, &f, func(row *assetRow) bool {
+		return (q.Tier < 0 || int(row.a.Tier) == q.Tier) && (q.Active == nil || row.a.Active == *q.Active)
+	})
 }

@@ -30,7 +30,7 @@ var viewDefs = []fund.ViewDef{
 	{Name: ViewOverview, Class: fund.ClassOverview, Deps: []fund.Class{fund.ClassOverview, fund.ClassAssets, fund.ClassPrices, fund.ClassTiers}},
 	{Name: ViewNav, Class: fund.ClassNav, Deps: []fund.Class{fund.ClassNav}},
 	{Name: ViewTiers, Class: fund.ClassTiers, Deps: []fund.Class{fund.ClassTiers, fund.ClassAssets, fund.ClassPrices}},
-	{Name: ViewAssets, Class: fund.ClassAssets, Deps: []fund.Class{fund.ClassAssets, fund.ClassPrices}},
+	{Name: ViewAssets, Class: fund.ClassAssets, Deps: []fund.Class{fund.ClassAssets, fund.ClassPrices, fund.ClassTiers}}, // tiers: cash (allocations in L1)
 	{Name: ViewFlows, Class: fund.ClassFlows, Deps: []fund.Class{fund.ClassFlows}},
 	{Name: ViewPrices, Class: fund.ClassPrices, Deps: []fund.Class{fund.ClassPrices}},
 	{Name: ViewRisk, Class: fund.ClassRiskStatus, Deps: []fund.Class{fund.ClassRiskStatus, fund.ClassTiers}}, // tiers: the bands, before the first evaluation
@@ -135,7 +135,7 @@ func renderView(r kv.Reader, f *fund.StoredFund, info fund.Info, name string, as
 		if err != nil {
 			return nil, err
 		}
-		return renderAssets(rows)
+		return renderAssets(rows, f, nil)
 	case ViewFlows:
 		return renderFlows(r, f)
 	case ViewPrices:
@@ -339,22 +339,35 @@ type assetJSON struct {
 	Holding          string      `json:"holding"`
 	Price            *string     `json:"price"`
 	Value            string      `json:"value"`
+	// Allocation is the asset's share of its tier's value (cash in L1), in bps (null: inactive,
+	// or the tier's value is not positive); targetAllocation is its target.
+	Allocation *int64 `json:"allocation"`
 	assetMetaJSON
 }
 
-func renderAssets(rows []assetRow) ([]byte, error) {
-	items := make([]assetJSON, len(rows))
+// renderAssets renders the assets for which keep is true (nil: all); the allocations are
+// shares of the tiers as the books value them, from every row.
+func renderAssets(rows []assetRow, f *fund.StoredFund, keep func(*assetRow) bool) ([]byte, error) {
+	bk := booksOfRows(rows, f)
+	items := make([]assetJSON, 0, len(rows))
 	for i := range rows {
 		row := &rows[i]
-		items[i] = assetJSON{
+		if keep != nil && !keep(row) {
+			continue
+		}
+		item := assetJSON{
 			Token: chainlog.HexAddress(row.token), Tier: tierName(row.a.Tier), Active: row.a.Active,
 			TargetAllocation: num(&row.a.Allocation), Holding: decSigned(&row.a.Holding), Value: decSigned(&row.value),
 		}
 		if row.price != nil {
 			p := row.price.Price.Dec()
-			items[i].Price = &p
+			item.Price = &p
 		}
-		items[i].assetMetaJSON = row.metaJSON()
+		if a, ok := bk.AllocationBps(i); ok {
+			item.Allocation = &a
+		}
+		item.assetMetaJSON = row.metaJSON()
+		items = append(items, item)
 	}
 	return json.Marshal(map[string]any{"items": items})
 }

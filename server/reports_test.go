@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"math/big"
 	"strings"
 	"testing"
 
@@ -151,5 +152,74 @@ func TestFeesCache(t *testing.T) {
 	if field(before, "accumulated.redemption") != "0" || field(after, "accumulated.redemption") != "7" ||
 		field(after, "withdrawable.redemption") != "7" {
 		t.Errorf("fees before %v, after a fee event of 7 %v", before, after)
+	}
+}
+
+// TestAssetAllocations: each active asset's allocation is its value's share of its tier's value
+// (GET /v1/fund/tiers, cash in L1) in bps, truncated; an inactive asset's is null; a filter
+// keeps the shares of the whole tier; a deposit (cash only) moves the L1 assets' shares.
+func TestAssetAllocations(t *testing.T) {
+	n := newTestNode(t)
+	n.do("POST", "/v1/admin/logs", operatorToken, readFile(t, "../examples/sample-logs.json"))
+	check := func() map[string]any {
+		t.Helper()
+		tierValue := map[string]*big.Int{}
+		for _, it := range n.mustGet("/v1/fund/tiers", "")["items"].([]any) {
+			tierValue[field(it, "tier").(string)], _ = new(big.Int).SetString(field(it, "value").(string), 10)
+		}
+		byToken := map[string]any{}
+		counted := map[string]int{}
+		for _, it := range n.mustGet("/v1/fund/assets", "")["items"].([]any) {
+			a := it.(map[string]any)
+			byToken[a["token"].(string)] = a["allocation"]
+			tv := tierValue[a["tier"].(string)]
+			if a["active"] != true || tv.Sign() <= 0 {
+				if a["allocation"] != nil {
+					t.Errorf("asset %v: allocation %v, want null", a["token"], a["allocation"])
+				}
+				continue
+			}
+			v, _ := new(big.Int).SetString(a["value"].(string), 10)
+			want := new(big.Int).Quo(new(big.Int).Mul(v, big.NewInt(10_000)), tv)
+			if a["allocation"] != float64(want.Int64()) {
+				t.Errorf("asset %v in %v: allocation %v, want %v × 10000 / %v = %v", a["token"], a["tier"], a["allocation"], v, tv, want)
+			}
+			counted[a["tier"].(string)]++
+		}
+		if counted["L1"] == 0 || counted["L2"] == 0 {
+			t.Fatalf("the walkthrough has active assets in %v", counted)
+		}
+		for _, tier := range []string{"L1", "L2", "L3"} {
+			for _, it := range n.mustGet("/v1/fund/assets?tier="+tier, "")["items"].([]any) {
+				if a := it.(map[string]any); a["allocation"] != byToken[a["token"].(string)] {
+					t.Errorf("tier=%s: %v has allocation %v, unfiltered %v", tier, a["token"], a["allocation"], byToken[a["token"].(string)])
+				}
+			}
+		}
+		return byToken
+	}
+	before := check()
+	owner := fundtest.Addr("allocation-owner")
+	ev, err := fundtest.NewEvent("Deposit", owner, owner, fundtest.E18(1_000_000), fundtest.E18(1_000_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.BlockNumber, ev.BlockTime = 50_000_000, 1_736_300_000
+	ev.TxHash, ev.BlockHash = common.BigToHash(big.NewInt(77)), common.BigToHash(big.NewInt(50_000_000))
+	raw, err := fundtest.Encode(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := n.do("POST", "/v1/admin/logs", operatorToken, fundtest.Body(raw)); r.status != 200 || r.json(t)["accepted"] != 1.0 {
+		t.Fatalf("deposit: %d %s", r.status, r.body)
+	}
+	after := check()
+	moved := false
+	for _, it := range n.mustGet("/v1/fund/assets?tier=L1&active=true", "")["items"].([]any) {
+		tok := it.(map[string]any)["token"].(string)
+		moved = moved || after[tok] != before[tok]
+	}
+	if !moved {
+		t.Errorf("a deposit left the L1 allocations at %v", after)
 	}
 }

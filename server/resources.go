@@ -28,7 +28,7 @@ func resourceTable() []route {
 		{name: "fund_tiers", method: "GET", path: "/v1/fund/tiers", Access: auth.Public,
 			read: &read{view: readmodel.ViewTiers, changedBy: []fund.Class{fund.ClassTiers}}},
 		{name: "fund_assets", method: "GET", path: "/v1/fund/assets", Access: auth.Public, params: readmodel.AssetParams,
-			read: &read{view: readmodel.ViewAssets, changedBy: []fund.Class{fund.ClassAssets, fund.ClassPrices}, render: renderAssets}},
+			read: &read{view: readmodel.ViewAssets, changedBy: []fund.Class{fund.ClassAssets, fund.ClassPrices, fund.ClassTiers}, render: renderAssets}},
 		{name: "fund_flows", method: "GET", path: "/v1/fund/flows", Access: auth.Public,
 			read: &read{view: readmodel.ViewFlows, changedBy: []fund.Class{fund.ClassFlows}}},
 		{name: "prices", method: "GET", path: "/v1/prices", Access: auth.Public, channel: "prices", record: readmodel.RecordPrice,
