@@ -69,6 +69,21 @@ func (s *shots) take(ctx context.Context, name string) {
 	if err != nil {
 		s.t.Fatalf("screenshot %s: %v", name, err)
 	}
+	s.save(name, png)
+}
+
+// takeOf is a screenshot of the element sel alone.
+func (s *shots) takeOf(ctx context.Context, name, sel string) {
+	s.t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(sel)))
+	if err != nil {
+		s.t.Fatalf("screenshot %s of %s: %v", name, sel, err)
+	}
+	s.save(name, png)
+}
+
+func (s *shots) save(name string, png []byte) {
+	s.t.Helper()
 	write := func(dir string) {
 		if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 			s.t.Fatal(err)
@@ -144,7 +159,7 @@ func TestConsole(t *testing.T) {
 	defer cancel()
 	w := &wallet{chainID: chainsim.ChainID}
 	bctx := browser(t, ctx, chromedp.WithListener(w.listener)) // first: a missing browser fails before the node is built
-	e := newEnv(t, ctx)
+	e := newEnv(t, ctx, true)
 	sh := newShots(t)
 	if err := w.install(bctx); err != nil {
 		t.Fatal(err)

@@ -145,6 +145,45 @@ func testCluster(t *testing.T, e *env, ctx context.Context, sh *shots) {
 	}
 	sh.take(ctx, "cluster")
 	accessible(t, ctx, "cluster")
+
+	// Polled, not pushed (no WebSocket channel carries these): every poll period while the tab
+	// is visible, nothing while it is hidden, at once when it is shown again. The period is
+	// shortened to 200 ms for the test (taken when the polling restarts).
+	reads := `performance.getEntriesByType('resource').filter(r => r.name.endsWith('/v1/system/health')).length`
+	hide := func(hidden bool) {
+		t.Helper()
+		js[bool](t, ctx, fmt.Sprintf(`(() => {
+  if (%t) {
+    Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});
+    Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'hidden'});
+  } else { delete document.hidden; delete document.visibilityState; }
+  document.dispatchEvent(new Event('visibilitychange'));
+  return document.hidden === %t;
+})()`, hidden, hidden))
+	}
+	atLeast := func(n int, within time.Duration) {
+		t.Helper()
+		testutil.CheckFor(t, within, func() error {
+			if got := js[int](t, ctx, reads); got < n {
+				return fmt.Errorf("%d reads of /v1/system/health, want %d", got, n)
+			}
+			return nil
+		})
+	}
+	js[bool](t, ctx, `performance.setResourceTimingBufferSize(100000), paimonCluster.every = 200, true`)
+	hide(true)
+	hide(false)
+	atLeast(js[int](t, ctx, reads)+3, 5*time.Second)
+	hide(true)
+	time.Sleep(300 * time.Millisecond) // a read under way lands
+	paused := js[int](t, ctx, reads)
+	time.Sleep(1500 * time.Millisecond)
+	if n := js[int](t, ctx, reads); n != paused {
+		t.Errorf("a hidden tab read /v1/system/health %d times in 1.5 s", n-paused)
+	}
+	hide(false)
+	atLeast(paused+1, time.Second)
+	js[bool](t, ctx, `paimonCluster.every = 5000, true`)
 }
 
 // -console.firstpaint N measures the first contentful paint of the Fund page N times, cold

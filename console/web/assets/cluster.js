@@ -1,7 +1,9 @@
 // The Cluster page: nodes, leader, Raft indexes, ingest, PostgreSQL sync, executor
 // transactions, WebSocket connections and each component's health, from /v1/cluster/status,
 // /v1/system/health, /v1/ingest/status, /v1/executor/transactions and /metrics. None of these
-// is pushed, so the page reads them again every 5 seconds while it is open.
+// is pushed (the WebSocket has no cluster or system channel: docs/API.md), so the page reads
+// them again every 5 seconds while it is open and visible: a hidden tab reads nothing
+// (visibilitychange) and reads at once when shown again.
 import { html, useState, useEffect } from 'preact';
 import { api, time, can, getSession, short } from 'c/api.js';
 import { Section, Table, ErrorNote, Pill, Figure } from 'c/ui.js';
@@ -16,6 +18,11 @@ export function metric(text, name) {
   }
   return found ? sum : null;
 }
+
+// poll.every is the period of the reads (ms; the browser test shortens it), taken at each
+// (re)start.
+export const poll = { every: 5000 };
+window.paimonCluster = poll;
 
 export function ClusterPage() {
   const [health, setHealth] = useState(null);
@@ -40,7 +47,17 @@ export function ClusterPage() {
       setAt(new Date().toISOString()); setErr(null);
     }, setErr);
   };
-  useEffect(() => { load(); const t = setInterval(load, 5000); return () => clearInterval(t); }, []);
+  useEffect(() => {
+    let t = null;
+    const stop = () => { clearInterval(t); t = null; };
+    const on = () => {
+      if (document.hidden) { stop(); return; }
+      if (t === null) { load(); t = setInterval(load, poll.every); }
+    };
+    on();
+    document.addEventListener('visibilitychange', on);
+    return () => { stop(); document.removeEventListener('visibilitychange', on); };
+  }, []);
   return html`<div class="page">
     <h1>Cluster</h1>
     ${err && html`<${ErrorNote} error=${err} />`}

@@ -1,10 +1,11 @@
 // The Operations page: the approval queue with SLA countdowns, a ticket's detail and audit
 // trail with approve / reject (signed by the wallet: EIP-712), redemptions with their
-// timelines, reports, and rebalancing when the node has it.
+// timelines, reports, and rebalancing (rebalance.js) when the node has it.
 import { html, useState, useEffect, useRef } from 'preact';
-import { api, amount, time, short, can, getSession, decisionTypedData, bps } from 'c/api.js';
+import { api, amount, time, short, can, getSession, decisionTypedData } from 'c/api.js';
 import { useLive } from 'c/live.js';
 import { Section, Table, ErrorNote, Pill } from 'c/ui.js';
+import { Rebalance, showPlan } from 'c/rebalance.js';
 
 // useNow ticks every second for the countdowns (a clock, not a poll: nothing is fetched).
 function useNow() {
@@ -41,9 +42,16 @@ export function OperationsPage() {
 
 function Queue({ selected, onSelect }) {
   const [q, setQ] = useState(null);
+  const [plans, setPlans] = useState(null);
   const [err, setErr] = useState(null);
   const now = useNow();
-  const load = () => api('/v1/redemptions/pending-approvals').then(setQ, setErr);
+  // The redemptions' queue, and the REBALANCE tickets still open (one plan is active at a time:
+  // the newest few tickets hold the open one).
+  const load = () => {
+    api('/v1/redemptions/pending-approvals').then(setQ, setErr);
+    api('/v1/approvals?type=REBALANCE&limit=10').then((r) => setPlans(r.items.filter((t) => t.status === 'PENDING' || t.status === 'PARTIALLY_APPROVED')),
+      (e) => (e.status === 404 || e.status === 400 ? setPlans([]) : setErr(e)));
+  };
   useEffect(() => { load(); }, []);
   useLive('approvals', load, load);
   useLive('redemptions', load, load);
@@ -57,6 +65,12 @@ function Queue({ selected, onSelect }) {
           i.ticketStatus ? html`<${Pill} s=${i.ticketStatus} />` : '—', `${i.approvals} / ${i.requiredApprovals}`,
           html`<span class=${i.urgent ? 'pill bad' : ''} data-sla=${i.slaDeadline}>${countdown(i.slaDeadline, now)}</span>`,
           i.ticketId && html`<button type="button" onClick=${() => onSelect(i.ticketId)} aria-label=${'Open ticket ' + i.ticketId}>Open</button>`] }))} />`}
+    ${plans && html`<h3>Rebalancing plans</h3><${Table} caption="Rebalancing plans waiting for approval" empty="No rebalancing plan waits for approval."
+      cols=${['Ticket', 'Status', 'Plan', 'Amount', 'Requested by', 'Approvals', 'SLA left', '']} num=${[3]}
+      rows=${plans.map((t) => ({ key: t.id, selected: t.id === selected, attrs: { 'data-ticket': t.id },
+        cells: [t.id, html`<${Pill} s=${t.status} />`, t.referenceId, amount(t.amount), t.requester, `${t.approvals.length} / ${t.requiredApprovals}`,
+          html`<span data-sla=${t.slaDeadline}>${countdown(t.slaDeadline, now)}</span>`,
+          html`<button type="button" onClick=${() => onSelect(t.id)} aria-label=${'Open ticket ' + t.id}>Open</button>`] }))} />`}
   <//>`;
 }
 
@@ -96,10 +110,11 @@ function Ticket({ id }) {
     ${err && html`<${ErrorNote} error=${err} />`}
     ${done && html`<p class="note ok" role="status">${done}</p>`}
     ${t && html`<div>
-      <p>Status <span id="ticket-status"><${Pill} s=${t.status} /></span> · ${t.type} ${t.referenceId} · ${amount(t.amount)} ·
-        ${t.channel} · requested by <span title=${t.requester}>${short(t.requester)}</span></p>
-      <p>Approvals ${t.approvals.length} of ${t.requiredApprovals} · SLA: warn ${time(t.slaWarnAt)}, deadline ${time(t.slaDeadline)}
-        (${countdown(t.slaDeadline, now)} left)</p>
+      <p>Status <span id="ticket-status"><${Pill} s=${t.status} /></span> · ${t.type} ${t.referenceId} · ${amount(t.amount)} · ${t.channel
+        } · requested by <span title=${t.requester}>${/^0x/.test(t.requester) ? short(t.requester) : t.requester}</span>
+        ${t.type === 'REBALANCE' && html` <button type="button" id="ticket-plan" onClick=${() => showPlan(t.referenceId)}>Show plan ${t.referenceId}</button>`}</p>
+      <p>Approvals ${t.approvals.length} of ${t.requiredApprovals} · SLA: warn ${time(t.slaWarnAt)}, deadline ${time(t.slaDeadline)} (${
+        countdown(t.slaDeadline, now)} left)</p>
       ${t.execution && html`<p id="ticket-execution">Execution: <${Pill} s=${t.execution.status} />
         ${t.execution.txHash && html` tx <code title=${t.execution.txHash}>${short(t.execution.txHash)}</code>`}
         ${t.execution.outcome ? ' → ' + t.execution.outcome : ''}${t.execution.reason ? ' (' + t.execution.reason + ')' : ''}</p>`}
@@ -170,52 +185,5 @@ function Reports() {
     </div>
     ${msg && html`<p class="note ok" role="status" id="report-msg">${msg}</p>`}
     ${err && html`<${ErrorNote} error=${err} />`}
-  <//>`;
-}
-
-// Rebalance shows GET /v1/rebalance/status and the history; an operator previews a plan and
-// executes it (a plan above the approval amount opens a ticket). A node without rebalancing
-// answers 404: the section says so.
-function Rebalance() {
-  const [st, setSt] = useState(null);
-  const [hist, setHist] = useState(null);
-  const [plan, setPlan] = useState(null);
-  const [err, setErr] = useState(null);
-  const [na, setNa] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const load = () => {
-    api('/v1/rebalance/status').then(setSt, (e) => (e.status === 404 ? setNa(true) : setErr(e)));
-    api('/v1/rebalance/history?limit=10').then((r) => setHist(r.items), () => {});
-  };
-  useEffect(load, []);
-  useLive(na ? null : 'rebalance', (p) => { if (plan && p.planId === plan.planId) setPlan(p); load(); }, load);
-  const act = (f) => async () => {
-    setBusy(true); setErr(null);
-    try { setPlan(await f()); load(); } catch (e) { setErr(e); }
-    setBusy(false);
-  };
-  const preview = act(() => api('/v1/rebalance/preview', { method: 'POST', body: {} }));
-  const execute = act(() => api('/v1/rebalance/execute', { method: 'POST', body: { planId: plan.planId } }));
-  return html`<${Section} title="Rebalancing" id="rebalance" wide>
-    ${na && html`<p class="muted" id="rebalance-na">Rebalancing is not available on this node.</p>`}
-    ${err && html`<${ErrorNote} error=${err} />`}
-    ${st && html`<div id="rebalance-status">
-      <p>${st.needsRebalance ? html`<${Pill} s="OUTSIDE BAND" /> a tier is outside its band` : html`<${Pill} s="in band" /> every tier is within its band`}
-        · gross assets ${amount(st.grossAssets)}</p>
-      <${Table} caption="Tiers against their targets" cols=${['Tier', 'Value', 'Ratio', 'Target', 'Band', 'Deviation']} num=${[1, 2, 3, 5]}
-        rows=${['L1', 'L2', 'L3'].filter((k) => st.tiers?.[k]).map((k) => { const x = st.tiers[k]; return { key: k, cells: [k, amount(x.value), bps(x.ratio),
-          bps(x.targetRatio), bps(x.minRatio) + ' – ' + bps(x.maxRatio), bps(x.deviation)] }; })} />
-      ${st.pendingPlan && html`<p>Plan ${st.pendingPlan.planId} is <${Pill} s=${st.pendingPlan.status} />${st.pendingPlan.ticketId ? ' (ticket ' + st.pendingPlan.ticketId + ')' : ''}</p>`}
-      ${can('operator') && html`<div class="actions">
-        <button type="button" id="rebalance-preview" disabled=${busy} onClick=${preview}>Preview a plan</button>
-        ${plan && plan.status === 'PROPOSED' && html`<button type="button" class="primary" id="rebalance-execute" disabled=${busy} onClick=${execute}>Execute plan ${plan.planId}</button>`}
-      </div>`}
-    </div>`}
-    ${plan && html`<div id="rebalance-plan"><h3>Plan ${plan.planId}: <${Pill} s=${plan.status} /> · ${amount(plan.totalAmount)}${plan.requiresApproval ? ' · needs approval' : ''}</h3>
-      <${Table} caption="The plan's actions" cols=${['#', 'Type', 'Tier', 'Asset', 'Amount', 'Status']} num=${[4]}
-        rows=${(plan.actions || []).map((a) => ({ key: a.index, cells: [a.index, a.type, a.tier, html`<span title=${a.asset}>${short(a.asset)}</span>`, amount(a.amount), html`<${Pill} s=${a.status} />`] }))} />
-    </div>`}
-    ${hist && hist.length > 0 && html`<${Table} caption="Recent plans" cols=${['Plan', 'Status', 'Amount', 'Created', 'Finished']} num=${[2]}
-      rows=${hist.map((p) => ({ key: p.planId, cells: [p.planId, html`<${Pill} s=${p.status} />`, amount(p.totalAmount), time(p.createdAt), time(p.finishedAt)] }))} />`}
   <//>`;
 }
