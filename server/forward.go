@@ -31,13 +31,25 @@ import (
 // "unknown", never sent twice. NO_LEADER is answered only when the request certainly was not
 // proposed (docs/API.md; chaos/DESIGN.md Findings 3).
 func (s *Server) forward(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
+	return s.forwardWithin(ctx, rc, false)
+}
+
+// forwardHandOver forwards a request this node refused because it stopped leading between its
+// leader check and its proposal (it is handing leadership over): leadership is known to be
+// moving, so the first attempt too waits for the new leader until the write's deadline, not
+// forwardElection (an election after a hand-over on a loaded machine can take longer).
+func (s *Server) forwardHandOver(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
+	return s.forwardWithin(ctx, rc, true)
+}
+
+func (s *Server) forwardWithin(ctx *fasthttp.RequestCtx, rc *reqCtx, handOver bool) error {
 	if rc.who.Via != "" || (rc.who.Cluster && rc.who.Name != "cluster-secret") {
 		return fmt.Errorf("%w: forwarded to %s, which is not the leader", raftstore.ErrNoLeader, s.cfg.NodeID)
 	}
 	deadline := time.Now().Add(s.cfg.ApplyTimeout)
 	tried := ""
 	for attempt := 0; ; attempt++ {
-		leader, addr, err := s.awaitLeader(deadline, tried, attempt > 0)
+		leader, addr, err := s.awaitLeader(deadline, tried, attempt > 0 || handOver)
 		if err != nil {
 			return err
 		}
