@@ -95,8 +95,9 @@ type Approvals struct {
 	WithinSLA int64 `json:"withinSla"`
 }
 
-// Rebalances counts the rebalancing plans completed and failed in the period: always zero until
-// rebalancing exists (issue 13).
+// Rebalances counts the rebalancing plans that ended COMPLETED or FAILED in the period (by
+// their finishedAt: a completed plan's last trade's block time, a failed one's failing
+// command's time).
 type Rebalances struct {
 	Completed int64 `json:"completed"`
 	Failed    int64 `json:"failed"`
@@ -122,7 +123,8 @@ const maxNavPoints = 1000
 // Opening figures are the daily snapshot of the day before the period, closing ones that of its
 // last day; a day without one is the current books when the fund has applied nothing since
 // (the day in progress), zero before the fund's first event, and null otherwise (before the
-// books started). Flows, fees, risk events and approvals are those dated inside the period.
+// books started). Flows, fees, risk events, approvals and rebalances are those dated inside the
+// period.
 func Build(r kv.Reader, p Period) (*Report, error) {
 	books, err := fund.ReadBooks(r)
 	if err != nil {
@@ -158,6 +160,9 @@ func Build(r kv.Reader, p Period) (*Report, error) {
 		return nil, err
 	}
 	if err := rep.approvals(r, p); err != nil {
+		return nil, err
+	}
+	if err := rep.rebalances(r, p); err != nil {
 		return nil, err
 	}
 	if err := rep.nav(r, p); err != nil {
@@ -318,6 +323,31 @@ func (rep *Report) approvals(r kv.Reader, p Period) error {
 			if !t.Breached && (t.DueAt == 0 || at <= t.DueAt) {
 				rep.Approvals.WithinSLA++
 			}
+		}
+		return true
+	})
+	if err == nil {
+		err = ferr
+	}
+	return err
+}
+
+func (rep *Report) rebalances(r kv.Reader, p Period) error {
+	var ferr error
+	err := r.Scan([]byte{fund.PrefixPlan}, []byte{fund.PrefixPlan + 1}, false, func(k, v []byte) bool {
+		pl, err := fund.DecodePlan(k, v)
+		if err != nil {
+			ferr = err
+			return false
+		}
+		if at := pl.FinishedAt / 1e9; at < p.From || at >= p.To {
+			return true
+		}
+		switch pl.Status {
+		case fund.PlanCompleted:
+			rep.Rebalances.Completed++
+		case fund.PlanFailed:
+			rep.Rebalances.Failed++
 		}
 		return true
 	})

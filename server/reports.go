@@ -15,10 +15,11 @@ var reportParams = []string{"date", "format"}
 
 // reportChangedBy are the fund classes whose change may change a report of the current period:
 // the books (overview, tiers, assets, prices), the ledger (flows, fees, day snapshots), NAV,
-// redemptions, risk events, approvals and the executor. Audit and alerts are not in a report.
+// redemptions, risk events, approvals, the executor and the rebalancing plans. Audit and alerts
+// are not in a report.
 var reportChangedBy = []fund.Class{fund.ClassOverview, fund.ClassNav, fund.ClassTiers, fund.ClassAssets, fund.ClassFlows,
 	fund.ClassPrices, fund.ClassAccounts, fund.ClassRedemptions, fund.ClassLedger, fund.ClassRisk, fund.ClassRiskStatus,
-	fund.ClassApprovals, fund.ClassExecutor}
+	fund.ClassApprovals, fund.ClassExecutor, fund.ClassRebalance}
 
 // reportClass is the read cache's class of rendered reports (numbered by initReads).
 var reportClass cache.Class
