@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"paimon/risk"
 )
@@ -37,6 +39,14 @@ func (c *Config) Public() map[string]any {
 	thresholds := make([]map[string]any, 0, len(th))
 	for i, t := range th {
 		thresholds = append(thresholds, map[string]any{"indicator": risk.Indicator(i).Name(), "warn": t.Warn, "critical": t.Critical, "hysteresis": t.Hysteresis})
+	}
+	slippage := make(map[string]int, len(c.Rebalance.AssetSlippageBps))
+	for a, bps := range c.Rebalance.AssetSlippageBps {
+		slippage[strings.ToLower(a)] = bps
+	}
+	ap := &c.Approvals
+	sla := func(warn, escalate, deadline time.Duration) map[string]string {
+		return map[string]string{"warn": warn.String(), "escalate": escalate.String(), "deadline": deadline.String()}
 	}
 	slices.SortFunc(tokens, func(a, b map[string]string) int {
 		if a["name"] < b["name"] {
@@ -91,7 +101,23 @@ func (c *Config) Public() map[string]any {
 		},
 		"keeper": map[string]any{"settleInterval": c.Keeper.SettleInterval.String(), "batchMax": c.Keeper.BatchMax},
 		// This node's [risk]; the state machine applies the leader's (GET /v1/risk/status shows them).
-		"risk":     map[string]any{"thresholds": thresholds},
+		"risk": map[string]any{"thresholds": thresholds},
+		// This node's [approvals]; tickets follow the rules the leader replicated.
+		"approvals": map[string]any{
+			"defaultRequired": ap.DefaultRequired, "largeAmount": ap.LargeAmount, "largeRequired": ap.LargeRequired,
+			"sla": map[string]any{
+				"STANDARD":  sla(ap.StandardWarn, ap.StandardEscalate, ap.StandardDeadline),
+				"EMERGENCY": sla(ap.EmergencyWarn, ap.EmergencyEscalate, ap.EmergencyDeadline),
+				"SCHEDULED": sla(ap.ScheduledWarn, ap.ScheduledEscalate, ap.ScheduledDeadline),
+			},
+			"tickInterval": ap.TickInterval.String(), "requireSignature": ap.RequireSignature, "exemptStaticTokens": ap.ExemptStaticTokens,
+		},
+		// This node's [rebalance]: a preview uses the slippage bounds and horizon of the node that
+		// leads, an execution the approval amount of the leader that proposes it.
+		"rebalance": map[string]any{
+			"approvalAmount": c.Rebalance.ApprovalAmount, "slippageBps": c.Rebalance.SlippageBps, "assetSlippageBps": slippage,
+			"liquidityHorizon": c.Rebalance.LiquidityHorizon.String(),
+		},
 		"postgres": map[string]any{"enabled": c.Postgres.DSN != "", "host": hostOf(c.Postgres.DSN), "maxLag": c.Postgres.MaxLag.String()},
 	}
 }
