@@ -874,6 +874,39 @@ func schemaKeys(t reflect.Type, prefix string) []string {
 	return out
 }
 
+// parseSeeds are documents for the fuzz targets that parse configurations (FuzzParse,
+// FuzzReload), each section's keys with good and bad values.
+var parseSeeds = []string{
+	"",
+	"[node]\nid = \"edge-1\"\ndata_dir = \"/var/lib/paimon\"\n",
+	"[fund]\nid = \"f\"\nname = \"Fund \\\"quoted\\\" \\u00e9\"\nsymbol = 'PPT'\n",
+	"[http]\naddr = \":8080\"\nmax_body_bytes = 4096\nread_timeout = \"1.5s\"\nconcurrency = 10\n",
+	"[read]\nmax_staleness = \"250ms\"\n",
+	"[raft]\naddr = \"0.0.0.0:7000\"\nadvertise = \"edge-1:7000\"\napply_timeout = \"1h2m3.000000004s\"\nsnapshot_threshold = 1\n",
+	"[raft]\napply_timeout = 10\n",
+	"[cache]\nsize_mib = 1\nnav_ttl = \"5m\"\n",
+	"[cluster]\njoin = [\"a:1\", \"b:2\", \"c:3\"]\nbootstrap_expect = 3\nsecret = \"0123456789abcdef\"\n",
+	"[postgres]\ndsn = \"postgres://u:p@h:5432/db?sslmode=disable\"\n",
+	"[ingest]\nchain_id = 97\n[[ingest.contracts]]\nname = \"v\"\nkind = \"vault\"\naddress = \"0x8505c32631034a7ce8800239c08547e0434edad9\"\nabi_file = \"v.json\"\n",
+	"[ingest]\ncontracts = []\n",
+	"[push]\nenabled = false\n",
+	"[alerts]\nmin_backoff = \"250ms\"\nmax_backoff = \"5m\"\nattempt_timeout = \"3s\"\npage_size = 10\nmax_age = \"1h\"\n[[alerts.webhooks]]\nname = \"ops\"\nurl = \"https://hooks.example.com/a?b=c\"\nsecret = \"0123456789abcdef\"\nmin_severity = \"high\"\n",
+	"[[alerts.webhooks]]\nname = \"pd\"\nurl = \"http://127.0.0.1:9/\"\nformat = \"pagerduty\"\nrouting_key = \"k\"\n[[alerts.webhooks]]\nname = \"s\"\nurl = \"https://hooks.slack.com/x\"\nformat = \"slack\"\n",
+	"[[alerts.webhooks]]\nname = \"bad\"\nurl = \"ftp://x\"\nformat = \"Slack\"\nmin_severity = 3\n",
+	"[alerts]\nwebhooks = []\nmax_age = 60\n",
+	"[risk]\nl1_ratio_warn = 1200\nl1_ratio_critical = 600\nl1_ratio_hysteresis = 25\nredemption_coverage_warn = 15000\noverdue_redemptions_warn = 2\n",
+	"[risk]\nnav_drift_bps_warn = 300\nnav_drift_bps_critical = 200\npending_approvals_hysteresis = -1\nmax_asset_concentration_critical = 10001\n",
+	"[risk]\nl1l2_ratio_warn = 0x10\noracle_staleness_seconds_warn = 1_000\ndaily_redemption_rate_warn = \"5%\"\n",
+	"[ratelimit]\nenabled = true\nlogin_rate = 0.5\nread_rate = 1e3\nread_burst = 1\nfailed_login_window = \"1h\"\nmax_clients = 64\n",
+	"[[auth.tokens]]\nname = \"ops\"\nrole = \"admin\"\nsha256 = \"" + tokenHash + "\"\n",
+	"[auth]\nservice = \"Paimon Prime\"\nnonce_ttl = \"2m\"\nsession_ttl = \"1h\"\nsession_extend_after = \"10m\"\n[[auth.wallets]]\naddress = \"0x00000000000000000000000000000000000000A1\"\nrole = \"admin\"\n",
+	"[auth]\nsession_ttl = \"1s\"\n[[auth.wallets]]\naddress = \"0x12\"\nrole = \"root\"\n",
+	"[log]\nlevel = \"debug\"\nformat = \"json\"\n",
+	"[raft]\nadress = \"x\"\n",
+	"http.addr = \"127.0.0.1:1\"\nlog = {level = \"warn\"}\n",
+	"[http]\ntls_cert_file = \"/etc/paimon/tls.crt\"\ntls_key_file = \"/etc/paimon/tls.key\"\n[log]\nlevel = \"warn\"\n",
+}
+
 // FuzzParse checks that Parse never panics, that every error it returns wraps ErrInvalid, and
 // that a document that parses and validates round-trips: re-encoded with toml.Marshal and
 // parsed again it gives an equal Config. The one weakening: nil and empty lists compare equal
@@ -883,35 +916,7 @@ func schemaKeys(t reflect.Type, prefix string) []string {
 // minimizing each new input grown from the 5 KB example seed otherwise stalls the workers.
 func FuzzParse(f *testing.F) {
 	f.Add(readExample(f))
-	for _, seed := range []string{
-		"",
-		"[node]\nid = \"edge-1\"\ndata_dir = \"/var/lib/paimon\"\n",
-		"[fund]\nid = \"f\"\nname = \"Fund \\\"quoted\\\" \\u00e9\"\nsymbol = 'PPT'\n",
-		"[http]\naddr = \":8080\"\nmax_body_bytes = 4096\nread_timeout = \"1.5s\"\nconcurrency = 10\n",
-		"[read]\nmax_staleness = \"250ms\"\n",
-		"[raft]\naddr = \"0.0.0.0:7000\"\nadvertise = \"edge-1:7000\"\napply_timeout = \"1h2m3.000000004s\"\nsnapshot_threshold = 1\n",
-		"[raft]\napply_timeout = 10\n",
-		"[cache]\nsize_mib = 1\nnav_ttl = \"5m\"\n",
-		"[cluster]\njoin = [\"a:1\", \"b:2\", \"c:3\"]\nbootstrap_expect = 3\nsecret = \"0123456789abcdef\"\n",
-		"[postgres]\ndsn = \"postgres://u:p@h:5432/db?sslmode=disable\"\n",
-		"[ingest]\nchain_id = 97\n[[ingest.contracts]]\nname = \"v\"\nkind = \"vault\"\naddress = \"0x8505c32631034a7ce8800239c08547e0434edad9\"\nabi_file = \"v.json\"\n",
-		"[ingest]\ncontracts = []\n",
-		"[push]\nenabled = false\n",
-		"[alerts]\nmin_backoff = \"250ms\"\nmax_backoff = \"5m\"\nattempt_timeout = \"3s\"\npage_size = 10\nmax_age = \"1h\"\n[[alerts.webhooks]]\nname = \"ops\"\nurl = \"https://hooks.example.com/a?b=c\"\nsecret = \"0123456789abcdef\"\nmin_severity = \"high\"\n",
-		"[[alerts.webhooks]]\nname = \"pd\"\nurl = \"http://127.0.0.1:9/\"\nformat = \"pagerduty\"\nrouting_key = \"k\"\n[[alerts.webhooks]]\nname = \"s\"\nurl = \"https://hooks.slack.com/x\"\nformat = \"slack\"\n",
-		"[[alerts.webhooks]]\nname = \"bad\"\nurl = \"ftp://x\"\nformat = \"Slack\"\nmin_severity = 3\n",
-		"[alerts]\nwebhooks = []\nmax_age = 60\n",
-		"[risk]\nl1_ratio_warn = 1200\nl1_ratio_critical = 600\nl1_ratio_hysteresis = 25\nredemption_coverage_warn = 15000\noverdue_redemptions_warn = 2\n",
-		"[risk]\nnav_drift_bps_warn = 300\nnav_drift_bps_critical = 200\npending_approvals_hysteresis = -1\nmax_asset_concentration_critical = 10001\n",
-		"[risk]\nl1l2_ratio_warn = 0x10\noracle_staleness_seconds_warn = 1_000\ndaily_redemption_rate_warn = \"5%\"\n",
-		"[ratelimit]\nenabled = true\nlogin_rate = 0.5\nread_rate = 1e3\nread_burst = 1\nfailed_login_window = \"1h\"\nmax_clients = 64\n",
-		"[[auth.tokens]]\nname = \"ops\"\nrole = \"admin\"\nsha256 = \"" + tokenHash + "\"\n",
-		"[auth]\nservice = \"Paimon Prime\"\nnonce_ttl = \"2m\"\nsession_ttl = \"1h\"\nsession_extend_after = \"10m\"\n[[auth.wallets]]\naddress = \"0x00000000000000000000000000000000000000A1\"\nrole = \"admin\"\n",
-		"[auth]\nsession_ttl = \"1s\"\n[[auth.wallets]]\naddress = \"0x12\"\nrole = \"root\"\n",
-		"[log]\nlevel = \"debug\"\nformat = \"json\"\n",
-		"[raft]\nadress = \"x\"\n",
-		"http.addr = \"127.0.0.1:1\"\nlog = {level = \"warn\"}\n",
-	} {
+	for _, seed := range parseSeeds {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, doc []byte) {

@@ -21,6 +21,15 @@ func IsReloadable(key string) bool {
 	return false
 }
 
+// ApplyReloadable returns the configuration a node runs with after SIGHUP applied next: cur
+// with next's values of the Reloadable keys, every other key as it was (it needs a restart).
+func ApplyReloadable(cur, next *Config) *Config {
+	applied := *cur
+	applied.HTTP.TLSCertFile, applied.HTTP.TLSKeyFile = next.HTTP.TLSCertFile, next.HTTP.TLSKeyFile
+	applied.RateLimit, applied.Alerts, applied.Log.Level = next.RateLimit, next.Alerts, next.Log.Level
+	return &applied
+}
+
 // Changed lists the dotted TOML keys whose values differ between a and b, in the order of
 // the configuration; a list or a table of lists ([[auth.tokens]]) counts as one key.
 func Changed(a, b *Config) []string {

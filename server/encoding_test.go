@@ -117,6 +117,34 @@ func FuzzAcceptEncoding(f *testing.F) {
 	})
 }
 
+// FuzzNoneMatch: any If-None-Match parses without panicking or allocating, and matches the
+// tag it names: quoted alone, weak (W/), or after a malformed-free list of other tags.
+func FuzzNoneMatch(f *testing.F) {
+	for _, s := range []string{`"00000000000000ff-gz"`, `W/"00000000000000ff-gz"`, `"a", "b" ,W/"c"`, `*`, `,,, "x"`,
+		`"unterminated`, `W/`, `W`, `""`, `"a"x"b"`, "\"\xff\"", ` `} {
+		f.Add(s, `"00000000000000ff-gz"`)
+	}
+	f.Fuzz(func(t *testing.T, h, tag string) {
+		if len(tag) < 2 || tag[0] != '"' || tag[len(tag)-1] != '"' || strings.Contains(tag[1:len(tag)-1], `"`) {
+			tag = `"` + strings.ReplaceAll(tag, `"`, "") + `"` // an ETag as the server makes them
+		}
+		hb, tb := []byte(h), []byte(tag)
+		if n := testing.AllocsPerRun(1, func() { noneMatch(hb, tb) }); n != 0 {
+			t.Fatalf("%q: %v allocations", h, n)
+		}
+		got := noneMatch(hb, tb)
+		if !noneMatch([]byte(tag), tb) || !noneMatch([]byte("W/"+tag), tb) {
+			t.Fatalf("%s does not match itself", tag)
+		}
+		if strings.ContainsAny(h, `*`) {
+			return // "*" anywhere in a list matches: nothing more to say
+		}
+		if got && !strings.Contains(h, tag) {
+			t.Fatalf("%q matches %s without naming it", h, tag)
+		}
+	})
+}
+
 // decode undoes a Content-Encoding with a decoder of its own (not the server's encoders).
 func decode(t *testing.T, enc string, b []byte) []byte {
 	t.Helper()

@@ -18,12 +18,12 @@ var openAPIETag = sync.OnceValue(func() string {
 
 // serveOpenAPI is GET /v1/openapi.json (public): the API's OpenAPI 3.1 document, embedded in
 // the binary (api/openapi.json). It never changes while the process runs: clients may cache it
-// for an hour and revalidate with If-None-Match.
+// for an hour and revalidate with If-None-Match (a list, weak tags and "*" as for cached reads).
 func (s *Server) serveOpenAPI(ctx *fasthttp.RequestCtx) error {
 	etag := openAPIETag()
 	ctx.Response.Header.Set("ETag", etag)
 	ctx.Response.Header.Set("Cache-Control", "public, max-age=3600")
-	if string(ctx.Request.Header.Peek("If-None-Match")) == etag {
+	if noneMatch(ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch), []byte(etag)) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return nil
 	}

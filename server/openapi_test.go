@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -124,14 +125,19 @@ func TestOpenAPIServed(t *testing.T) {
 	if etag == "" || r.header.Get("Content-Type") != "application/json" || r.header.Get("Cache-Control") == "" {
 		t.Errorf("headers %v", r.header)
 	}
-	req, _ := http.NewRequest("GET", n.url+"/v1/openapi.json", nil)
-	req.Header.Set("If-None-Match", etag)
-	resp, err := n.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 304 {
-		t.Errorf("If-None-Match with the ETag: %d, want 304", resp.StatusCode)
+	for _, c := range []struct {
+		inm  string
+		want int
+	}{{etag, 304}, {"W/" + etag, 304}, {`"other", ` + etag, 304}, {"*", 304}, {`"other"`, 200}, {strings.Trim(etag, `"`), 200}} {
+		req, _ := http.NewRequest("GET", n.url+"/v1/openapi.json", nil)
+		req.Header.Set("If-None-Match", c.inm)
+		resp, err := n.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("If-None-Match %s: %d, want %d", c.inm, resp.StatusCode, c.want)
+		}
 	}
 }

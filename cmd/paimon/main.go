@@ -207,9 +207,6 @@ func reloadConfig(cur *config.Config, n *node.Node, logger *slog.Logger, level *
 	}
 	lv, _ := parseLevel(next.Log.Level)
 	level.Set(lv)
-	applied := *cur
-	applied.HTTP.TLSCertFile, applied.HTTP.TLSKeyFile = next.HTTP.TLSCertFile, next.HTTP.TLSKeyFile
-	applied.RateLimit, applied.Alerts, applied.Log.Level = next.RateLimit, next.Alerts, next.Log.Level
 	var changed []string
 	for _, k := range config.Changed(cur, next) {
 		if config.IsReloadable(k) {
@@ -220,7 +217,7 @@ func reloadConfig(cur *config.Config, n *node.Node, logger *slog.Logger, level *
 	if len(restart) > 0 {
 		logger.Warn("configuration changes that need a restart were not applied", "keys", restart)
 	}
-	return &applied
+	return config.ApplyReloadable(cur, next)
 }
 
 func parseLevel(s string) (slog.Level, error) {
