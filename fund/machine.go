@@ -80,7 +80,11 @@ type ViewRenderer interface {
 	ViewDefs() []ViewDef
 	// Forget is called at the start of each EndBatch's views: the renderer drops what it kept
 	// from earlier batches that a class in changed (every class when all) may have made stale.
-	Forget(changed *[NumClasses]bool, all bool)
+	// prices lists the assets whose current price (a P key) the batch wrote or deleted, each
+	// once (nil when all): every such write since the last Forget with all is in some batch's
+	// list, so a renderer may keep the current prices and read again only these. The slice is
+	// the Machine's, valid during the call.
+	Forget(changed *[NumClasses]bool, all bool, prices []common.Address)
 	// RenderBatch renders view name from r, the state at the end of the batch (the fund
 	// singleton written); it may reuse what it read for another view of the batch or, if
 	// Forget did not drop it, of an earlier batch.
@@ -193,10 +197,11 @@ type Machine struct {
 	dirty     [NumClasses]bool
 	allViews  bool // render every view at the next EndBatch (fresh state or after Load)
 	changes   *Changes
-	overlay   overlay // the batch's reads and writes, flushed at EndBatch
-	pruneTo   uint64  // sync mark set in this batch (0: none): EndBatch prunes the outbox to it
-	outboxBuf []byte  // reused buffer for outbox keys and values
-	journal   []byte  // reused buffer for the undo journal of the event being applied
+	overlay   overlay          // the batch's reads and writes, flushed at EndBatch
+	pruneTo   uint64           // sync mark set in this batch (0: none): EndBatch prunes the outbox to it
+	outboxBuf []byte           // reused buffer for outbox keys and values
+	pricesBuf []common.Address // reused: the assets whose P key EndBatch writes (ViewRenderer.Forget)
+	journal   []byte           // reused buffer for the undo journal of the event being applied
 
 	// tip is an upper bound of the applied ledger positions (none lies after it), so that
 	// events arriving in ledger order need no scan (order.go). tipKnown is false until it is
@@ -620,6 +625,7 @@ func (m *Machine) EndBatch(rw kv.ReadWriter, lastIndex uint64) error {
 	if err := m.writeOutbox(rw); err != nil {
 		return err
 	}
+	m.pricesBuf = m.overlay.writtenPrices(m.pricesBuf[:0])
 	if err := m.overlay.flush(rw); err != nil {
 		return err
 	}
@@ -642,7 +648,11 @@ func (m *Machine) EndBatch(rw kv.ReadWriter, lastIndex uint64) error {
 	if err := m.writeRisk(rw); err != nil {
 		return err
 	}
-	m.views.Forget(&m.dirty, m.allViews)
+	prices := m.pricesBuf
+	if m.allViews {
+		prices = nil
+	}
+	m.views.Forget(&m.dirty, m.allViews, prices)
 	for _, v := range m.views.ViewDefs() {
 		if !m.allViews && !viewDirty(v.Deps, &m.dirty) {
 			continue

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"unsafe"
 
+	"github.com/ethereum/go-ethereum/common"
 	"paimon/kv"
 )
 
@@ -234,6 +235,17 @@ func (o *overlay) flush(w kv.Writer) error {
 	o.order = order[:0]
 	o.reset()
 	return nil
+}
+
+// writtenPrices appends to dst the assets whose current price (P asset20) the batch wrote or
+// deleted, once each, in first-touch order; every P write of Apply goes through the overlay.
+func (o *overlay) writtenPrices(dst []common.Address) []common.Address {
+	for i := range o.entries {
+		if e := &o.entries[i]; e.dirty && len(e.key) == 1+common.AddressLength && e.key[0] == pPrice {
+			dst = append(dst, common.Address(e.key[1:]))
+		}
+	}
+	return dst
 }
 
 // flushItem is an entry to write with the first 8 bytes of its key (big-endian, zero-padded)

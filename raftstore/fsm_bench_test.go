@@ -1,15 +1,19 @@
 package raftstore
 
 import (
+	"flag"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/hashicorp/raft"
 
 	"paimon/chainlog"
 	"paimon/fund"
 	"paimon/fund/fundtest"
+	"paimon/kv"
 	"paimon/readmodel"
 )
 
@@ -126,9 +130,14 @@ func newFundState(b testing.TB, dir string) *Store {
 
 // newFundStateInfo is newFundState with the fund's Info (e.g. Outbox on).
 func newFundStateInfo(b testing.TB, dir string, info fund.Info) *Store {
+	return newFundStateViews(b, dir, info, readmodel.NewViews(info))
+}
+
+// newFundStateViews is newFundStateInfo with a view renderer of the caller's.
+func newFundStateViews(b testing.TB, dir string, info fund.Info, views fund.ViewRenderer) *Store {
 	cfg := DefaultConfig()
 	cfg.Dir = dir
-	s, err := New(cfg, fund.NewMachine(info, readmodel.NewViews(info), nil), Deps{Logger: testLogger(b)})
+	s, err := New(cfg, fund.NewMachine(info, views, nil), Deps{Logger: testLogger(b)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -139,4 +148,86 @@ func newFundStateInfo(b testing.TB, dir string, info fund.Info) *Store {
 		b.Fatal(err)
 	}
 	return s
+}
+
+// BenchmarkFSMApplyPrices measures the apply path of operator price writes as bench/seedplan
+// sends them: POST /v1/admin/prices with one price each, 100 writers with an asset each, Raft
+// batches of benchCmdsPerBatch commands. Every write overwrites its asset's current price, so
+// the memtable holds one version of that key per write until it is flushed (64 MiB), and the
+// prices view is rendered after every batch. Before timing, -prefill writes (default 50,000:
+// 50 s of the plan) fill the memtable. One iteration is one batch; it reports writes/s.
+//
+//   - scan-next: the prices view rendered from a scan of every current price, stepping with
+//     Next (as before bench/RESULTS.md §19's fix: every version of every price is visited);
+//
+//   - scan-nextprefix: the same scan stepping with NextPrefix (scan's step: one seek per key);
+//
+//   - kept: the view kept across batches (readmodel.Views), each batch reading only the prices
+//     it wrote.
+//
+//     go test ./raftstore -run XXX -bench FSMApplyPrices -benchtime 2000x -count 3
+func BenchmarkFSMApplyPrices(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		step func(*pebble.Iterator) bool
+		scan bool // render the prices view from a full scan in every batch
+	}{
+		{"scan-next", (*pebble.Iterator).Next, true},
+		{"scan-nextprefix", (*pebble.Iterator).NextPrefix, true},
+		{"kept", (*pebble.Iterator).NextPrefix, false},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			defer func(old func(*pebble.Iterator) bool) { scanNext = old }(scanNext)
+			scanNext = c.step
+			info := fund.Info{FundID: "bench", Name: "Bench", Symbol: "B", ChainID: 56, Outbox: true} // the seedplan's nodes sync PostgreSQL
+			var views fund.ViewRenderer = readmodel.NewViews(info)
+			if c.scan {
+				views = scanPrices{views}
+			}
+			s := newFundStateViews(b, b.TempDir(), info, views)
+			defer s.state.close()
+			var index uint64
+			batch := func() []*raft.Log {
+				logs := make([]*raft.Log, benchCmdsPerBatch)
+				for i := range logs {
+					index++
+					w := index % 100
+					p := fund.PriceUpdate{Asset: fmt.Sprintf("0x5eed%036x", w+1), Time: 1_700_000_000 + int64(index)}
+					p.Price.SetUint64(index)
+					logs[i] = &raft.Log{Index: index, Type: raft.LogCommand, Data: fund.EncodePrices(&fund.PricesCommand{
+						Time: int64(index) * 1e9, Actor: fund.Actor{Name: "bench", Role: "admin"}, Prices: []fund.PriceUpdate{p}})}
+				}
+				return logs
+			}
+			apply := func() {
+				for j, res := range s.fsm.ApplyBatch(batch()) {
+					if pr, ok := res.(*fund.PricesResult); !ok || pr.Count != 1 {
+						b.Fatalf("entry %d: result %#v", j, res)
+					}
+				}
+			}
+			for range *benchPricePrefill / benchCmdsPerBatch {
+				apply()
+			}
+			b.ResetTimer()
+			for range b.N {
+				apply()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N*benchCmdsPerBatch)/b.Elapsed().Seconds(), "writes/s")
+		})
+	}
+}
+
+var benchPricePrefill = flag.Int("prefill", 50_000, "BenchmarkFSMApplyPrices: price writes applied before timing")
+
+// scanPrices renders the prices view from a full scan in every batch (RenderView), as
+// readmodel.Views did before it kept the view.
+type scanPrices struct{ fund.ViewRenderer }
+
+func (s scanPrices) RenderBatch(r kv.Reader, name string) ([]byte, error) {
+	if name == readmodel.ViewPrices {
+		return s.RenderView(r, name)
+	}
+	return s.ViewRenderer.RenderBatch(r, name)
 }

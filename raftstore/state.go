@@ -236,6 +236,14 @@ func getCopy(g getter, key []byte) ([]byte, error) {
 	return out, c.Close()
 }
 
+// scan calls fn on each key of it in order (rev: descending) until fn returns false.
+//
+// Forward, it steps with NextPrefix, not Next. With Pebble's default comparer a key's prefix
+// is the whole key, so both stop at the same next key, but Next walks every older version of
+// the current key still in the memtable one by one, while NextPrefix seeks past them after
+// one step. A key overwritten on every write (an asset's current price, a flow bucket, a
+// view) has one version per write in the memtable until it is flushed (64 MiB): a scan over
+// such keys with Next cost O(writes since the flush), not O(keys) (bench/RESULTS.md §19).
 func scan(it *pebble.Iterator, rev bool, fn func(k, v []byte) bool) error {
 	var ok bool
 	if rev {
@@ -250,7 +258,7 @@ func scan(it *pebble.Iterator, rev bool, fn func(k, v []byte) bool) error {
 		if rev {
 			ok = it.Prev()
 		} else {
-			ok = it.Next()
+			ok = scanNext(it)
 		}
 	}
 	if err := it.Error(); err != nil {
@@ -259,6 +267,10 @@ func scan(it *pebble.Iterator, rev bool, fn func(k, v []byte) bool) error {
 	}
 	return it.Close()
 }
+
+// scanNext steps a forward scan to the next key (see scan); benchmarks set it to
+// (*pebble.Iterator).Next to measure the difference.
+var scanNext = (*pebble.Iterator).NextPrefix
 
 // pebbleLogger routes Pebble's log lines into slog at debug level (errors at error level).
 type pebbleLogger struct{ l *slog.Logger }

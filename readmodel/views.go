@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"slices"
 	"strconv"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -73,6 +74,9 @@ type Views struct {
 	fund       fund.StoredFund
 	fundLoaded bool
 	assets     assetRows
+	// prices keeps the prices view's items across batches: each batch reads again only the
+	// assets whose current price it wrote (Forget's prices), not every current price.
+	prices priceRows
 }
 
 // NewViews returns the renderer of the materialized views for a fund.Machine
@@ -84,11 +88,16 @@ func (v *Views) ViewDefs() []fund.ViewDef { return viewDefs }
 
 // Forget implements fund.ViewRenderer: the singleton is read again in every batch, the assets
 // when an asset or a price changed (every write of an X or P key marks ClassAssets or
-// ClassPrices).
-func (v *Views) Forget(changed *[fund.NumClasses]bool, all bool) {
+// ClassPrices), the current prices of the assets in prices (all of them after all).
+func (v *Views) Forget(changed *[fund.NumClasses]bool, all bool, prices []common.Address) {
 	v.fundLoaded = false
 	if all || changed[fund.ClassAssets] || changed[fund.ClassPrices] {
 		v.assets = assetRows{}
+	}
+	if all {
+		v.prices = priceRows{}
+	} else {
+		v.prices.forget(prices)
 	}
 }
 
@@ -101,7 +110,7 @@ func (v *Views) RenderBatch(r kv.Reader, name string) ([]byte, error) {
 		}
 		v.fund, v.fundLoaded = f, true
 	}
-	return renderView(r, &v.fund, v.info, name, &v.assets)
+	return renderView(r, &v.fund, v.info, name, &v.assets, &v.prices)
 }
 
 // RenderView implements fund.ViewRenderer; it keeps nothing, so readers may call it
@@ -111,10 +120,12 @@ func (v *Views) RenderView(r kv.Reader, name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return renderView(r, &f, v.info, name, &assetRows{})
+	return renderView(r, &f, v.info, name, &assetRows{}, nil)
 }
 
-func renderView(r kv.Reader, f *fund.StoredFund, info fund.Info, name string, assets *assetRows) ([]byte, error) {
+// renderView renders view name; prices, when not nil, keeps the prices view's items across
+// calls (Views.RenderBatch), else the prices are scanned.
+func renderView(r kv.Reader, f *fund.StoredFund, info fund.Info, name string, assets *assetRows, prices *priceRows) ([]byte, error) {
 	switch name {
 	case ViewOverview:
 		rows, err := assets.get(r)
@@ -139,6 +150,9 @@ func renderView(r kv.Reader, f *fund.StoredFund, info fund.Info, name string, as
 	case ViewFlows:
 		return renderFlows(r, f)
 	case ViewPrices:
+		if prices != nil {
+			return prices.render(r)
+		}
 		return renderPrices(r)
 	case ViewRisk:
 		return renderRiskStatus(r)
@@ -435,6 +449,7 @@ func priceJSONOf(p *fund.StoredPrice, asset string) priceJSON {
 	return j
 }
 
+// renderPrices renders the prices view from a scan of every current price.
 func renderPrices(r kv.Reader) ([]byte, error) {
 	items := []priceJSON{}
 	err := scan(r, []byte{fund.PrefixPrice}, []byte{fund.PrefixPrice + 1}, false, func(k, v []byte) (bool, error) {
@@ -449,6 +464,89 @@ func renderPrices(r kv.Reader) ([]byte, error) {
 		return nil, err
 	}
 	return json.Marshal(map[string]any{"items": items})
+}
+
+// priceRows is the prices view kept across batches (Views.prices): each current price's item
+// JSON, ascending by asset as a scan of the P keys returns them. The view is the same bytes as
+// renderPrices: json.Marshal renders an element of a slice exactly as it renders the value
+// alone. Before a full render (loaded false) nothing is kept; after one, stale lists the
+// assets whose P key was written since (Forget), read again at the next render.
+type priceRows struct {
+	loaded bool
+	assets []common.Address // ascending
+	items  [][]byte         // items[i]: assets[i]'s priceJSON
+	stale  []common.Address
+}
+
+// forget notes the assets whose current price changed; render reads them again.
+func (p *priceRows) forget(assets []common.Address) {
+	if p.loaded {
+		p.stale = append(p.stale, assets...)
+	}
+}
+
+// render returns the prices view: a scan of the P keys the first time, then, for each asset
+// noted by forget, one read of its current price.
+func (p *priceRows) render(r kv.Reader) ([]byte, error) {
+	if !p.loaded {
+		p.assets, p.items = p.assets[:0], p.items[:0]
+		err := scan(r, []byte{fund.PrefixPrice}, []byte{fund.PrefixPrice + 1}, false, func(k, v []byte) (bool, error) {
+			item, err := priceItem(k[1:21], v)
+			if err != nil {
+				return false, err
+			}
+			p.assets, p.items = append(p.assets, common.Address(k[1:21])), append(p.items, item)
+			return true, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		p.loaded = true
+	}
+	for _, a := range p.stale {
+		v, ok, err := getOpt(r, key(fund.PrefixPrice, a[:]))
+		if err != nil {
+			return nil, err
+		}
+		i, found := slices.BinarySearchFunc(p.assets, a, func(x, y common.Address) int { return bytes.Compare(x[:], y[:]) })
+		switch {
+		case ok:
+			item, err := priceItem(a[:], v)
+			if err != nil {
+				return nil, err
+			}
+			if found {
+				p.items[i] = item
+			} else {
+				p.assets, p.items = slices.Insert(p.assets, i, a), slices.Insert(p.items, i, item)
+			}
+		case found:
+			p.assets, p.items = slices.Delete(p.assets, i, i+1), slices.Delete(p.items, i, i+1)
+		}
+	}
+	p.stale = p.stale[:0]
+	n := len(`{"items":[]}`) + len(p.items)
+	for _, it := range p.items {
+		n += len(it)
+	}
+	out := make([]byte, 0, n)
+	out = append(out, `{"items":[`...)
+	for i, it := range p.items {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, it...)
+	}
+	return append(out, `]}`...), nil
+}
+
+// priceItem renders the current price v of asset (20 bytes) as an item of the prices view.
+func priceItem(asset, v []byte) ([]byte, error) {
+	pr, err := fund.DecodePrice(v)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(priceJSONOf(&pr, chainlog.HexAddress([20]byte(asset))))
 }
 
 // ReadView returns a materialized view's JSON as the last batch rendered it; fund.ErrNotFound
