@@ -251,6 +251,34 @@ func testFundPage(t *testing.T, e *env, ctx context.Context, sh *shots) {
 		}
 		return nil
 	})
+	// The assets: each one's allocation (its share of its tier) and target as the API's.
+	testutil.CheckFor(t, 10*time.Second, func() error {
+		var as struct {
+			Items []struct {
+				Token            string
+				Allocation       *int
+				TargetAllocation int
+			}
+		}
+		if err := e.get("/v1/fund/assets", "", &as); err != nil {
+			return err
+		}
+		allocated := 0
+		for _, a := range as.Items {
+			cells := js[[]string](t, ctx, fmt.Sprintf(`[...(document.querySelector('#assets tr[data-token="%s"]') || {cells: []}).cells].map(c => c.textContent.trim())`, a.Token))
+			want := "—"
+			if a.Allocation != nil {
+				want, allocated = bps(*a.Allocation), allocated+1
+			}
+			if len(cells) < 5 || cells[3] != want || cells[4] != bps(a.TargetAllocation) {
+				return fmt.Errorf("asset %s: the page shows %q, the API allocation %s of target %s", a.Token, cells, want, bps(a.TargetAllocation))
+			}
+		}
+		if allocated == 0 {
+			return fmt.Errorf("no asset of %d has an allocation", len(as.Items))
+		}
+		return nil
+	})
 	// The chart: the default 30 daily points of the history, then a year of weeks.
 	var hist struct{ Items []struct{ Nav string } }
 	if err := e.get("/v1/fund/nav/history", "", &hist); err != nil {
@@ -270,6 +298,9 @@ func testFundPage(t *testing.T, e *env, ctx context.Context, sh *shots) {
 	for _, tier := range []string{"L1", "L2", "L3"} {
 		waitText(t, ctx, 5*time.Second, `[data-tier="`+tier+`"] .ratio`, contains("%"))
 	}
+	// The screenshot shows the page live (the state shown, not only the socket's: the socket
+	// may open before the header listens to it).
+	waitText(t, ctx, 10*time.Second, "#live-state", contains("live"))
 	sh.take(ctx, "fund")
 
 	// A price posted to the node arrives on the page through the WebSocket.

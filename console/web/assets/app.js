@@ -54,7 +54,8 @@ function App() {
 
 function LiveState() {
   const [s, set] = useState(live.state);
-  useEffect(() => live.onState(set), []);
+  // The socket may have opened between the first render and this effect: read the state again.
+  useEffect(() => { set(live.state); return live.onState(set); }, []);
   return html`<div class=${'live ' + s} role="status" aria-live="polite" id="live-state">${s === 'live' ? '● live' : '○ ' + s}</div>`;
 }
 

@@ -55,10 +55,10 @@ export function FundPage() {
     <${NavChart} />
     ${flows && html`<${Flows} f=${flows} />`}
     ${assets && html`<${Section} title="Assets" id="assets">
-      <${Table} caption="Assets of the fund" cols=${['Asset', 'Tier', 'Active', 'Target', 'Holding', 'Price', 'Value']}
-        rows=${assets.map((a) => ({ key: a.token, cells: [
-          html`<span title=${a.token}>${names[a.token]}</span>`, a.tier, a.active ? 'yes' : 'no', bps(a.targetAllocation),
-          amount(a.holding), price(a.price), amount(a.value)] }))} num=${[3, 4, 5, 6]} />
+      <${Table} caption="Assets of the fund: each one's share of its tier against its target" cols=${['Asset', 'Tier', 'Active', 'Allocation', 'Target', 'Holding', 'Price', 'Value']}
+        rows=${assets.map((a) => ({ key: a.token, attrs: { 'data-token': a.token }, cells: [
+          html`<span title=${a.token}>${names[a.token]}</span>`, a.tier, a.active ? 'yes' : 'no', bps(a.allocation), bps(a.targetAllocation),
+          amount(a.holding), price(a.price), amount(a.value)] }))} num=${[3, 4, 5, 6, 7]} />
     <//>`}
     ${prices && html`<${Section} title="Prices" id="prices">
       <${Table} caption="Current price of each asset" cols=${['Asset', 'Price', 'Source', 'Time']}
