@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"paimon/chainlog"
+	"paimon/chainlog/chainlogtest"
 	"paimon/kv"
 	"paimon/version"
 )
@@ -225,8 +226,8 @@ func TestChainAlertIsTheRiskEvent(t *testing.T) {
 	e.logs(mk("CriticalLiquidityAlert", 20, 0, testNow, 500, 1000, e18(1)))
 	a := e.alerts()[0]
 	mustEqual(t, "message", a.Message, "liquidity ratio 500 bps is below the critical threshold of 1000 bps (available 1000000000000000000)")
-	mustEqual(t, "id", a.ID, "20-0-"+chainlog.HexHash(txOf(20, 0)))
-	pos := makeLedgerPos(20, 0, txOf(20, 0))
+	mustEqual(t, "id", a.ID, "20-0-"+chainlog.HexHash(chainlogtest.TxHash(20, 0)))
+	pos := makeLedgerPos(20, 0, chainlogtest.TxHash(20, 0))
 	mustEqual(t, "risk event id", RiskEventID(key(pRisk, pos[:])), a.ID)
 }
 

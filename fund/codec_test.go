@@ -5,13 +5,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"paimon/chainlog"
+	"paimon/chainlog/chainlogtest"
 	"reflect"
 	"testing"
 	"time"
 )
 
 func TestCodecRoundTrip(t *testing.T) {
-	evs := allEvents()
+	evs := chainlogtest.AllEvents(testNow)
 	evs[3].Removed = true
 	evs[4].BlockTime = 0
 	c := &LogsCommand{Time: 1_736_200_000_123_456_789, Actor: Actor{Name: "ops", Role: "operator", IP: "10.0.0.1", UserAgent: "curl/8"}, Events: evs, Skipped: 3, Version: OrderedVersion, ReorderWindow: 10_000_000}
@@ -54,9 +55,9 @@ func TestCodecRoundTrip(t *testing.T) {
 
 func TestCodecStrict(t *testing.T) {
 	cmds := map[string][]byte{
-		"logs":      EncodeLogs(&LogsCommand{Time: 9, Actor: Actor{Name: "x"}, Events: allEvents()[:4], Skipped: 1, ReorderWindow: 300}),
+		"logs":      EncodeLogs(&LogsCommand{Time: 9, Actor: Actor{Name: "x"}, Events: chainlogtest.AllEvents(testNow)[:4], Skipped: 1, ReorderWindow: 300}),
 		"prices":    EncodePrices(&PricesCommand{Time: 9, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(1)), Price: *u(300), Time: 7}}, MaxFutureSkew: 5 * time.Minute}),
-		"logs v1":   EncodeLogs(&LogsCommand{Time: 9, Actor: Actor{Name: "x"}, Events: allEvents()[:4], Skipped: 1, Version: 1}),
+		"logs v1":   EncodeLogs(&LogsCommand{Time: 9, Actor: Actor{Name: "x"}, Events: chainlogtest.AllEvents(testNow)[:4], Skipped: 1, Version: 1}),
 		"prices v1": EncodePrices(&PricesCommand{Time: 9, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(1)), Price: *u(300), Time: 7}}, Version: 1}),
 	}
 	for name, cmd := range cmds {
@@ -91,7 +92,7 @@ func TestCodecStrict(t *testing.T) {
 func TestCodecVersion2Layout(t *testing.T) {
 	actor := Actor{Name: "ops", Role: "operator", IP: "10.0.0.1", UserAgent: "curl/8"}
 	head := appendActor(binary.AppendVarint(nil, 9), &actor) // time, actor
-	lc := &LogsCommand{Time: 9, Actor: actor, Events: allEvents()[:3], Skipped: 2, ReorderWindow: 300}
+	lc := &LogsCommand{Time: 9, Actor: actor, Events: chainlogtest.AllEvents(testNow)[:3], Skipped: 2, ReorderWindow: 300}
 	pc := &PricesCommand{Time: 9, Actor: actor, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(1)), Price: *u(300), Time: 7}}, MaxFutureSkew: 5 * time.Minute}
 	for _, tc := range []struct {
 		name   string

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"paimon/chainlog"
+	"paimon/chainlog/chainlogtest"
 	"paimon/rebalance"
 	"paimon/risk"
 	"testing"
@@ -13,8 +14,8 @@ import (
 
 func fuzzLogBodies(f *testing.F) {
 	var logs []chainlog.RawLog
-	for _, ev := range allEvents() {
-		logs = append(logs, encodeLog(f, ev))
+	for _, ev := range chainlogtest.AllEvents(testNow) {
+		logs = append(logs, chainlogtest.EncodeLog(f, ev))
 	}
 	for i := 0; i < len(logs); i += 5 {
 		b, _ := json.Marshal(map[string]any{"logs": logs[i:min(i+5, len(logs))]})
@@ -31,7 +32,7 @@ func fuzzLogBodies(f *testing.F) {
 // decodes into an event that Apply accepts and the codec round-trips, or is a *chainlog.SkipError.
 func FuzzDecode(f *testing.F) {
 	fuzzLogBodies(f)
-	r := testRegistry(f)
+	r := chainlogtest.Registry()
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var loose struct{ Logs []chainlog.RawLog }
 		_ = json.Unmarshal(body, &loose) // also logs the webhook's strict parser refuses
@@ -60,7 +61,7 @@ func FuzzDecode(f *testing.F) {
 // FuzzApply runs arbitrary bytes as a command: an error (undecodable) or a result, never a
 // panic; a rejected command changes nothing, and the aggregates stay consistent.
 func FuzzApply(f *testing.F) {
-	evs := allEvents()
+	evs := chainlogtest.AllEvents(testNow)
 	f.Add(EncodeLogs(&LogsCommand{Time: testNow * 1e9, Events: evs}))
 	f.Add(EncodeLogs(&LogsCommand{Time: 1, Actor: Actor{Name: "ops"}, Events: []chainlog.Event{removed(evs[0]), evs[10], evs[11]}, Skipped: 2}))
 	f.Add(EncodePrices(&PricesCommand{Time: 1, Actor: Actor{Name: "ops"}, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(5), Time: testNow}}}))
@@ -72,7 +73,7 @@ func FuzzApply(f *testing.F) {
 	f.Add(EncodeRebalanceExecute(&RebalanceExecuteCommand{Time: 1, Actor: Actor{Name: "ops"}, PlanID: 1}))
 	f.Add(EncodeRiskEvent(&RiskEventCommand{Time: 1, Type: "INGEST_HALTED", Severity: SeverityCritical, Message: "m", Details: []byte(`{"a":1}`)}))
 	f.Add(EncodeRiskEvent(&RiskEventCommand{Time: 1, Type: "INGEST_HALTED", Clear: true}))
-	f.Add(EncodeRiskResolve(&RiskResolveCommand{Time: 1, Actor: Actor{Name: "ops"}, ID: "11-5-" + chainlog.HexHash(txOf(11, 5)), Note: "checked"}))
+	f.Add(EncodeRiskResolve(&RiskResolveCommand{Time: 1, Actor: Actor{Name: "ops"}, ID: "11-5-" + chainlog.HexHash(chainlogtest.TxHash(11, 5)), Note: "checked"}))
 	f.Add(EncodeRiskResolve(&RiskResolveCommand{Time: 1, Actor: Actor{Name: "ops"}, ID: "0-i1-0"}))
 	f.Add(EncodeSyncMark(98, testNow*1e9))
 	f.Add(EncodeSyncMark(99, 1)) // the command's own index: refused

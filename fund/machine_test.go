@@ -9,6 +9,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"paimon/chainlog"
+	"paimon/chainlog/chainlogtest"
 	"paimon/kv"
 )
 
@@ -140,7 +141,7 @@ func TestEffectsAndInverse(t *testing.T) {
 		}},
 		{"RedemptionApproved", []chainlog.Event{request(1, true)}, mk("RedemptionApproved", 30, 0, testNow+5, 1, addr(9), testNow+day), func(e *env) {
 			e.check("redemption", e.redemption("1"), expect{"status": "APPROVED", "settlementTime": "2025-01-07T21:46:40Z",
-				"timeline.1.status": "APPROVED", "timeline.1.time": "2025-01-06T21:46:45Z", "timeline.1.txHash": chainlog.HexHash(txOf(30, 0))})
+				"timeline.1.status": "APPROVED", "timeline.1.time": "2025-01-06T21:46:45Z", "timeline.1.txHash": chainlog.HexHash(chainlogtest.TxHash(30, 0))})
 			e.check("account", e.account(h1), expect{"pendingRedemptions": e18(2)})
 			if _, err := Account(e.st, addr(9)); err != ErrNotFound {
 				t.Errorf("approver account: %v", err)
@@ -397,7 +398,7 @@ func bytesReplaceLast(b, old, new []byte) []byte {
 
 func TestLoadMatchesMemory(t *testing.T) {
 	e := newEnv(t)
-	e.logs(allEvents()...)
+	e.logs(chainlogtest.AllEvents(testNow)...)
 	m2 := NewMachine(testInfo, NewViews(testInfo), nil)
 	if err := m2.Load(e.st); err != nil {
 		t.Fatal(err)

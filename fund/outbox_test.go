@@ -10,6 +10,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"paimon/chainlog"
+	"paimon/chainlog/chainlogtest"
 	"paimon/kv"
 )
 
@@ -38,7 +39,7 @@ func sampleCommands(t testing.TB) (logs, prices []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := testRegistry(t)
+	reg := chainlogtest.Registry()
 	evs := make([]chainlog.Event, len(raw))
 	for i := range raw {
 		if evs[i], err = reg.Decode(&raw[i]); err != nil {
@@ -215,8 +216,8 @@ func TestOutboxOffChangesNothingElse(t *testing.T) {
 	for _, x := range []*env{off, on} {
 		x.apply(logs)
 		x.apply(prices)
-		x.logs(allEvents()...)
-		x.logs(removed(allEvents()[3]))
+		x.logs(chainlogtest.AllEvents(testNow)...)
+		x.logs(removed(chainlogtest.AllEvents(testNow)[3]))
 	}
 	if n := off.count(pOutbox); n != 0 {
 		t.Fatalf("outbox off wrote %d entries", n)

@@ -7,6 +7,7 @@ import (
 	"github.com/holiman/uint256"
 
 	"paimon/chainlog"
+	"paimon/chainlog/chainlogtest"
 	"paimon/rebalance"
 )
 
@@ -93,15 +94,15 @@ func TestRebalancePlanLifecycle(t *testing.T) {
 	}
 
 	// A purchase by another transaction (not the intent's) leaves the plan alone.
-	e.intent(p.ID, 0, "PURCHASE", txOf(30, 0))
+	e.intent(p.ID, 0, "PURCHASE", chainlogtest.TxHash(30, 0))
 	e.logs(mk("AssetPurchased", 29, 0, testNow, l2Asset, 1, e18(1), e18(1)))
 	mustEqual(t, "after a foreign purchase", e.plan(p.ID).Actions[0].State, ActionPending)
 	e.logs(mk("AssetPurchased", 30, 0, testNow, l2Asset, 1, e18(30), e18(30)))
 	got := e.plan(p.ID)
-	if got.Actions[0].State != ActionDone || got.Actions[0].TxHash != txOf(30, 0) || got.Actions[0].RealisedTokens != *e18(30) || got.Status != PlanExecuting {
+	if got.Actions[0].State != ActionDone || got.Actions[0].TxHash != chainlogtest.TxHash(30, 0) || got.Actions[0].RealisedTokens != *e18(30) || got.Status != PlanExecuting {
 		t.Fatalf("after action 0: %+v", got.Actions[0])
 	}
-	e.intent(p.ID, 1, "PURCHASE", txOf(31, 0))
+	e.intent(p.ID, 1, "PURCHASE", chainlogtest.TxHash(31, 0))
 	last := mk("AssetPurchased", 31, 0, testNow, l3Asset, 2, e18(30), e18(30))
 	e.logs(last)
 	done := e.plan(p.ID)
@@ -147,7 +148,7 @@ func TestRebalanceApproval(t *testing.T) {
 	e.decide(testNow+21, "bob", "approver", tk.ID, DecisionApprove, "")
 	mustEqual(t, "two approvals", e.plan(p.ID).Status, PlanExecuting)
 
-	seq := e.intent(p.ID, 0, "PURCHASE", txOf(40, 0))
+	seq := e.intent(p.ID, 0, "PURCHASE", chainlogtest.TxHash(40, 0))
 	e.apply(EncodeTxUpdate(&TxUpdateCommand{Time: (testNow + 30) * 1e9, Seq: seq, State: TxFailed, Reason: "execution reverted: assets: slippage"}))
 	f := e.plan(p.ID)
 	if f.Status != PlanFailed || f.Actions[0].State != ActionFailed || f.Actions[1].State != ActionSkipped || f.FinishedAt != (testNow+30)*1e9 {

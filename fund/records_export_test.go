@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"paimon/chainlog"
+	"paimon/chainlog/chainlogtest"
 	"paimon/rebalance"
 	"testing"
 
@@ -20,7 +21,7 @@ func recordsEnv(t testing.TB) *env {
 	e := newOutboxEnv(t)
 	e.apply(logs)
 	e.apply(prices)
-	e.logs(allEvents()...)
+	e.logs(chainlogtest.AllEvents(testNow)...)
 	e.logs(mk("Transfer", 14, 0, testNow, addr(9), addr(1), e18(3))) // addr(9) never received any
 	e.apply(EncodeAudit(&AuditCommand{Time: testNow*1e9 + 123, Actor: Actor{Name: "root", Role: "admin", IP: "10.0.0.1", UserAgent: "curl"},
 		Action: "cluster.join", Resource: "cluster/n2", Before: []byte(`{"voters":1}`), After: []byte(`{"voters":2}`)}))
@@ -368,7 +369,7 @@ func TestDecodeRecordRefuses(t *testing.T) {
 // or not a primary record; never a panic.
 func FuzzDecodeRecord(f *testing.F) {
 	e := newEnv(f)
-	e.logs(allEvents()...)
+	e.logs(chainlogtest.AllEvents(testNow)...)
 	e.apply(EncodePrices(&PricesCommand{Time: 1, Actor: Actor{Name: "ops"}, Prices: []PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(5), Time: testNow}}}))
 	e.st.Dump(func(k, v []byte) { f.Add(bytes.Clone(k), bytes.Clone(v)) })
 	f.Add([]byte{pFund}, []byte(nil))

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"paimon/chainlog"
+	"paimon/chainlog/chainlogtest"
 )
 
 // riskRecords decodes every risk event of the store, in key order.
@@ -83,7 +84,7 @@ func TestChainRiskEventsV1(t *testing.T) {
 	ev := mk("LowLiquidityAlert", 11, 5, testNow, 900, 1000, e18(1), e18(10))
 	wantV1 := []byte{1, 1, chainlog.LowLiquidityAlert}
 	wantV1 = binary.AppendVarint(wantV1, testNow)
-	wantV1 = append(wantV1, rmAddr[:]...)
+	wantV1 = append(wantV1, chainlogtest.RedemptionManagerAddress[:]...)
 	pos := makeLedgerPos(11, 5, ev.TxHash)
 	for name, cmd := range map[string][]byte{
 		"logs v1":   EncodeLogs(&LogsCommand{Version: 1, Time: testNow * 1e9, Events: []chainlog.Event{ev}}),
@@ -161,7 +162,7 @@ func TestRiskEventKeyRefuses(t *testing.T) {
 // FuzzRiskEventKey: an id either names a risk key whose id it is, or is refused; never a panic.
 func FuzzRiskEventKey(f *testing.F) {
 	f.Add("11-i10-0")
-	f.Add("11-5-" + chainlog.HexHash(txOf(11, 5)))
+	f.Add("11-5-" + chainlog.HexHash(chainlogtest.TxHash(11, 5)))
 	f.Add("18446744073709551615-i18446744073709551615-4294967295")
 	f.Add("1-i1-4294967296")
 	f.Add("-i-")

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"paimon/chainlog"
+	"paimon/chainlog/chainlogtest"
 	"path/filepath"
 	"testing"
 
@@ -128,7 +129,7 @@ func samplePricesBody() []byte {
 func TestSampleLogs(t *testing.T) {
 	var logs []chainlog.RawLog
 	for _, ev := range sampleEvents() {
-		logs = append(logs, encodeLog(t, ev))
+		logs = append(logs, chainlogtest.EncodeLog(t, ev))
 	}
 	b, err := json.MarshalIndent(map[string]any{"logs": logs}, "", "  ")
 	if err != nil {
@@ -163,7 +164,7 @@ func TestSampleData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := testRegistry(t)
+	reg := chainlogtest.Registry()
 	var evs []chainlog.Event
 	for i := range raw {
 		ev, err := reg.Decode(&raw[i])

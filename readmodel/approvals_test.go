@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"paimon/chainlog"
+	"paimon/chainlog/chainlogtest"
 	"paimon/fund"
 )
 
@@ -23,7 +24,7 @@ func TestTicketShowsItsIntent(t *testing.T) {
 	if one["execution"] != nil {
 		t.Fatalf("execution before any intent: %v", one["execution"])
 	}
-	tx := txOf(99, 1)
+	tx := chainlogtest.TxHash(99, 1)
 	e.apply(fund.EncodeTxIntent(&fund.TxIntentCommand{Time: (testNow + 6) * 1e9, Purpose: "APPROVE", Reference: id, From: addr(7), To: addr(8),
 		Nonce: 4, Hash: tx, Raw: []byte{1, 2, 3}}))
 	one = e.json(Ticket(e.st, id))

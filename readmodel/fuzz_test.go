@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"paimon/chainlog"
+	"paimon/chainlog/chainlogtest"
 	"paimon/fund"
 )
 
@@ -40,7 +41,7 @@ func FuzzQueryParsers(f *testing.F) {
 // FuzzCursor uses arbitrary cursors on every list: a page or a *ValidationError.
 func FuzzCursor(f *testing.F) {
 	e := newEnv(f)
-	e.logs(allEvents()...)
+	e.logs(chainlogtest.AllEvents(testNow)...)
 	e.apply(fund.EncodePrices(&fund.PricesCommand{Time: 1, Actor: fund.Actor{Name: "ops"}, Prices: []fund.PriceUpdate{{Asset: chainlog.HexAddress(addr(50)), Price: *u(5), Time: testNow}}}))
 	for _, s := range []string{"", "AQI", "AAAAAAAAAAEAAAAAAAAAAQ", "____", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
 		"AAAAAAAAAAv__________wAAAAAAAAADAAAAAA",         // a RULE/SYSTEM risk event's position

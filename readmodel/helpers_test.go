@@ -2,10 +2,8 @@ package readmodel
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"os"
 	"strconv"
 	"strings"
@@ -15,110 +13,21 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/holiman/uint256"
 	"paimon/chainlog"
+	"paimon/chainlog/chainlogtest"
 	"paimon/fund"
 	"paimon/kv"
 )
 
-// The contract addresses of the default config (the same as fund's tests).
+// The event builders of chainlogtest, by the short names the tests are written with.
 var (
-	vaultAddr  = common.HexToAddress("0x8505c32631034a7ce8800239c08547e0434edad9")
-	rmAddr     = common.HexToAddress("0x0000000000000000000000000000000000000a01")
-	acAddr     = common.HexToAddress("0x0000000000000000000000000000000000000a02")
-	oracleAddr = common.HexToAddress("0x0000000000000000000000000000000000000a03")
+	mk      = chainlogtest.Event
+	addr    = chainlogtest.Address
+	u       = uint256.NewInt
+	e18     = chainlogtest.E18
+	removed = chainlogtest.Removed
 )
 
-func contractOf(k chainlog.Kind) common.Address {
-	return [...]common.Address{{}, vaultAddr, rmAddr, acAddr, oracleAddr}[k]
-}
-
-func addr(n int) common.Address { return common.BigToAddress(big.NewInt(int64(0x1000 + n))) }
-
-func u(v uint64) *uint256.Int { return uint256.NewInt(v) }
-
-// e18 returns v × 1e18.
-func e18(v uint64) *uint256.Int { return new(uint256.Int).Mul(u(v), oneE18) }
-
-func txOf(bn, li uint64) common.Hash {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:], bn)
-	binary.BigEndian.PutUint64(b[8:], li)
-	return crypto.Keccak256Hash(b[:])
-}
-
 const testNow = int64(1_736_200_000) // 2025-01-06T21:46:40Z
-
-// mk builds a valid Event of the named kind; args are common.Address, uint64, int,
-// *uint256.Int, bool or string, in declaration order.
-func mk(name string, bn, li uint64, bt int64, args ...any) chainlog.Event {
-	s := chainlog.SpecByName(name)
-	if s == nil {
-		panic("unknown event " + name)
-	}
-	if len(args) != len(s.Args) {
-		panic(fmt.Sprintf("%s: %d args, want %d", name, len(args), len(s.Args)))
-	}
-	e := chainlog.Event{
-		TxHash: txOf(bn, li), LogIndex: li, BlockNumber: bn, BlockHash: crypto.Keccak256Hash(be64(bn)),
-		BlockTime: bt, Contract: contractOf(s.Kind), Kind: s.Kind, Name: s.Name,
-	}
-	for i, a := range s.Args {
-		arg := chainlog.Arg{Name: a.Name, Type: a.Type}
-		switch v := args[i].(type) {
-		case common.Address:
-			arg.Address = v
-		case uint64:
-			arg.Uint.SetUint64(v)
-		case int:
-			arg.Uint.SetUint64(uint64(v))
-		case int64:
-			arg.Uint.SetUint64(uint64(v))
-		case *uint256.Int:
-			arg.Uint = *v
-		case bool:
-			arg.Bool = v
-		case string:
-			arg.String = v
-		default:
-			panic(fmt.Sprintf("%s: bad arg %T", name, v))
-		}
-		e.Args = append(e.Args, arg)
-	}
-	return e
-}
-
-// allEvents has one valid event of every kind.
-func allEvents() []chainlog.Event {
-	h1, h2 := addr(1), addr(2)
-	return []chainlog.Event{
-		mk("Transfer", 10, 0, testNow, common.Address{}, h1, e18(5)),
-		mk("Deposit", 10, 1, testNow, h1, h1, e18(5), e18(5)),
-		mk("Withdraw", 10, 2, testNow, h1, h2, h1, e18(1), e18(1)),
-		mk("SharesLocked", 10, 3, testNow, h1, e18(1)),
-		mk("SharesUnlocked", 10, 4, testNow, h1, e18(1)),
-		mk("SharesBurned", 10, 5, testNow, h1, u(7)),
-		mk("NavUpdated", 10, 6, testNow, oneE18, u(1_020_000_000_000_000_000), testNow),
-		mk("EmergencyModeChanged", 10, 7, testNow, true),
-		mk("RedemptionFeeAdded", 10, 8, testNow, u(3)),
-		mk("RedemptionFeeReduced", 10, 9, testNow, u(1)),
-		mk("RedemptionRequested", 11, 0, testNow, 1, h1, h2, e18(2), e18(2), u(5), 1, true, testNow+7*day, 3),
-		mk("RedemptionApproved", 11, 1, testNow, 1, h2, testNow+day),
-		mk("RedemptionRejected", 11, 2, testNow, 2, h2, "not allowed \"now\" ✓"),
-		mk("RedemptionCancelled", 11, 3, testNow, 3, h1),
-		mk("RedemptionSettled", 11, 4, testNow, 1, h1, h2, e18(2), u(5), e18(1), 1),
-		mk("LowLiquidityAlert", 11, 5, testNow, 900, 1000, e18(1), e18(10)),
-		mk("CriticalLiquidityAlert", 11, 6, testNow, 500, 1000, e18(1)),
-		mk("AssetAdded", 12, 0, testNow, addr(50), 1, 4000),
-		mk("AssetRemoved", 12, 1, testNow, addr(51)),
-		mk("AssetAllocationUpdated", 12, 2, testNow, addr(50), 4000, 5000),
-		mk("AssetPurchased", 12, 3, testNow, addr(50), 1, e18(10), e18(9)),
-		mk("AssetRedeemed", 12, 4, testNow, addr(50), 1, e18(1), e18(1)),
-		mk("WaterfallLiquidation", 12, 5, testNow, 2, addr(52), e18(1), e18(1)),
-		mk("LayerConfigUpdated", 12, 6, testNow, 2, 3000, 2000, 4000),
-		mk("ManagementFeeCollected", 12, 7, testNow, e18(1), e18(100), 86400),
-		mk("PerformanceFeeCollected", 12, 8, testNow, e18(1), e18(2), e18(3)),
-		mk("PriceSet", 13, 0, testNow, addr(50), oneE18, testNow, 2),
-	}
-}
 
 // env is a fund.Machine, rendering its views with Views, over a kv.Mem.
 type env struct {
@@ -257,17 +166,10 @@ func sampleEvents(t testing.TB) []chainlog.Event {
 	t.Helper()
 	var body struct{ Logs []chainlog.RawLog }
 	readSample(t, "sample-logs.json", &body)
-	reg, err := chainlog.NewRegistry([]chainlog.ContractConfig{
-		{Name: "vault", Kind: "vault", Address: chainlog.HexAddress(vaultAddr)},
-		{Name: "redemptions", Kind: "redemption_manager", Address: chainlog.HexAddress(rmAddr)},
-		{Name: "assets", Kind: "asset_controller", Address: chainlog.HexAddress(acAddr)},
-		{Name: "oracle", Kind: "oracle", Address: chainlog.HexAddress(oracleAddr)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := chainlogtest.Registry()
 	evs := make([]chainlog.Event, len(body.Logs))
 	for i := range body.Logs {
+		var err error
 		if evs[i], err = reg.Decode(&body.Logs[i]); err != nil {
 			t.Fatal(err)
 		}
@@ -306,11 +208,6 @@ func sampleCommands(t testing.TB) (logs, prices []byte) {
 	ops := fund.Actor{Name: "ops", Role: "operator", IP: "127.0.0.1"}
 	return fund.EncodeLogs(&fund.LogsCommand{Time: sampleLogsTime, Actor: ops, Events: evs}),
 		fund.EncodePrices(&fund.PricesCommand{Time: samplePricesTime, Actor: ops, Prices: ps})
-}
-
-func removed(e chainlog.Event) chainlog.Event {
-	e.Removed = true
-	return e
 }
 
 // navKey is the key of a NAV point: N time8 bn8 li8.

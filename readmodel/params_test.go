@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"paimon/chainlog"
+	"paimon/chainlog/chainlogtest"
 )
 
 func getter(kv ...string) Getter {
@@ -120,7 +121,7 @@ func TestParseIDs(t *testing.T) {
 			t.Errorf("ParseRequestID(%q) err = %v", in, err)
 		}
 	}
-	if got, err := ParseAsset("0x8505C32631034A7CE8800239C08547E0434EDAD9"); err != nil || got != chainlog.HexAddress(vaultAddr) {
+	if got, err := ParseAsset("0x8505C32631034A7CE8800239C08547E0434EDAD9"); err != nil || got != chainlog.HexAddress(chainlogtest.VaultAddress) {
 		t.Errorf("ParseAsset = %q, %v", got, err)
 	}
 	for _, in := range []string{"", "0x", "8505c32631034a7ce8800239c08547e0434edad9", "0x8505c32631034a7ce8800239c08547e0434edad", "0xg505c32631034a7ce8800239c08547e0434edad9"} {

@@ -2,6 +2,7 @@ package readmodel
 
 import (
 	"paimon/chainlog"
+	"paimon/chainlog/chainlogtest"
 	"paimon/fund"
 	"strings"
 	"testing"
@@ -65,11 +66,11 @@ func TestTransactionsPagination(t *testing.T) {
 		n    int
 	}{
 		{"event", TxFilter{Event: "Deposit"}, 7},
-		{"contract", TxFilter{Contract: &oracleAddr}, 7},
+		{"contract", TxFilter{Contract: &chainlogtest.OracleAddress}, 7},
 		{"address h2", TxFilter{Address: &h2}, 7},
 		{"address h1", TxFilter{Address: &h1}, 14},
 		{"address and event", TxFilter{Address: &h1, Event: "Transfer"}, 7},
-		{"address and contract", TxFilter{Address: &h1, Contract: &oracleAddr}, 0},
+		{"address and contract", TxFilter{Address: &h1, Contract: &chainlogtest.OracleAddress}, 0},
 		{"blocks", TxFilter{FromBlock: &from, ToBlock: &to}, 9},
 		{"event and blocks", TxFilter{Event: "PriceSet", FromBlock: &from}, 5},
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/holiman/uint256"
 	"paimon/chainlog"
+	"paimon/chainlog/chainlogtest"
 	"paimon/fund"
 	"paimon/kv"
 )
@@ -171,7 +172,7 @@ func TestRecordsSample(t *testing.T) {
 // state, and renders as the GET does.
 func TestRecordsManyCommandsInABatch(t *testing.T) {
 	e := newOutboxEnv(t)
-	evs := allEvents()
+	evs := chainlogtest.AllEvents(testNow)
 	evs = append(evs, removed(evs[1]), mk("Transfer", 14, 0, testNow, addr(9), addr(1), e18(3)))
 	for i := range evs {
 		e.index++
@@ -233,7 +234,7 @@ func TestRecordsOfARevert(t *testing.T) {
 // TestLedgerJSONOfMatchesApplied: a pending event renders as its ledger entry will once
 // applied, with a block time of its own or the command's.
 func TestLedgerJSONOfMatchesApplied(t *testing.T) {
-	evs := append(allEvents(), sampleEvents(t)...)
+	evs := append(chainlogtest.AllEvents(testNow), sampleEvents(t)...)
 	noTime := mk("Deposit", 300, 0, 0, addr(3), addr(3), e18(1), e18(1))
 	evs = append(evs, noTime)
 	const cmdTime = (testNow + 77) * 1e9
@@ -352,8 +353,8 @@ func FuzzRecordJSON(f *testing.F) {
 	logs, prices := sampleCommands(f)
 	e.apply(logs)
 	e.apply(prices)
-	e.logs(allEvents()...)
-	e.logs(removed(allEvents()[0]))
+	e.logs(chainlogtest.AllEvents(testNow)...)
+	e.logs(removed(chainlogtest.AllEvents(testNow)[0]))
 	for _, c := range e.obs.got {
 		for _, r := range c.Records {
 			f.Add(bytes.Clone(r.Key), bytes.Clone(r.Value))

@@ -3,239 +3,49 @@
 package fundtest
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 
-	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/common/hexutil"
-	"github.com/holiman/uint256"
 
 	"paimon/chainlog"
+	"paimon/chainlog/chainlogtest"
 	"paimon/fund"
 )
 
-// The contract addresses of the default configuration (config.Default()).
+// The contract addresses of the default configuration (config.Default()), chainlogtest's.
 var (
-	VaultAddress             = common.HexToAddress("0x8505c32631034a7ce8800239c08547e0434edad9")
-	RedemptionManagerAddress = common.HexToAddress("0x0000000000000000000000000000000000000a01")
-	AssetControllerAddress   = common.HexToAddress("0x0000000000000000000000000000000000000a02")
-	OracleAddress            = common.HexToAddress("0x0000000000000000000000000000000000000a03")
+	VaultAddress             = chainlogtest.VaultAddress
+	RedemptionManagerAddress = chainlogtest.RedemptionManagerAddress
+	AssetControllerAddress   = chainlogtest.AssetControllerAddress
+	OracleAddress            = chainlogtest.OracleAddress
 )
 
 // Contracts returns the default contract set, with the names and addresses of config.Default()
-// and the built-in ABIs.
-func Contracts() []chainlog.ContractConfig {
-	return []chainlog.ContractConfig{
-		{Name: "vault", Kind: "vault", Address: hexAddr(VaultAddress)},
-		{Name: "redemptions", Kind: "redemption_manager", Address: hexAddr(RedemptionManagerAddress)},
-		{Name: "assets", Kind: "asset_controller", Address: hexAddr(AssetControllerAddress)},
-		{Name: "oracle", Kind: "oracle", Address: hexAddr(OracleAddress)},
-	}
-}
+// and the built-in ABIs (chainlogtest.Contracts).
+func Contracts() []chainlog.ContractConfig { return chainlogtest.Contracts() }
 
 // Registry returns a registry of Contracts(). It panics if the fund refuses them, which would
 // mean the fund's built-in ABIs are broken.
-func Registry() *chainlog.Registry {
-	r, err := chainlog.NewRegistry(Contracts())
-	if err != nil {
-		panic("fundtest: default contracts: " + err.Error())
-	}
-	return r
-}
+func Registry() *chainlog.Registry { return chainlogtest.Registry() }
 
 // ContractOf returns the default address of a contract kind (zero for an unknown kind).
-func ContractOf(k chainlog.Kind) common.Address {
-	switch k {
-	case chainlog.KindVault:
-		return VaultAddress
-	case chainlog.KindRedemptionManager:
-		return RedemptionManagerAddress
-	case chainlog.KindAssetController:
-		return AssetControllerAddress
-	case chainlog.KindOracle:
-		return OracleAddress
-	}
-	return common.Address{}
-}
-
-// eventDef is one event of a built-in ABI, as go-ethereum parsed it.
-type eventDef struct {
-	kind  chainlog.Kind
-	abi   abi.Event
-	types []chainlog.ArgType
-}
-
-// defs maps event names to their definitions. It is built once from chainlog.BuiltinABI and never
-// changed, so sharing it is safe.
-var defs = func() map[string]*eventDef {
-	m := map[string]*eventDef{}
-	for k := chainlog.KindVault; k <= chainlog.KindOracle; k++ {
-		parsed, err := abi.JSON(bytes.NewReader(chainlog.BuiltinABI(k)))
-		if err != nil {
-			panic("fundtest: built-in ABI of " + k.String() + ": " + err.Error())
-		}
-		for name, ev := range parsed.Events {
-			d := &eventDef{kind: k, abi: ev}
-			for _, in := range ev.Inputs {
-				t, ok := argTypes[in.Type.String()]
-				if !ok {
-					panic("fundtest: unsupported type " + in.Type.String() + " in " + name)
-				}
-				d.types = append(d.types, t)
-			}
-			m[name] = d
-		}
-	}
-	return m
-}()
-
-var argTypes = map[string]chainlog.ArgType{
-	"address": chainlog.ArgAddress, "uint256": chainlog.ArgUint256, "uint8": chainlog.ArgUint8, "bool": chainlog.ArgBool, "string": chainlog.ArgString,
-}
+func ContractOf(k chainlog.Kind) common.Address { return chainlogtest.ContractOf(k) }
 
 // NewEvent builds an event of the named kind (any event of EVENTS.md) from its arguments in
-// declaration order, addressed to the default contract of its kind. Accepted argument values:
-// common.Address for addresses; *uint256.Int, uint256.Int, *big.Int, uint64, int, int64 or
-// uint8 for integers; bool; string. The position fields (block, transaction, log index, time)
-// are left zero: Chain fills them.
+// declaration order, addressed to the default contract of its kind, as chainlogtest.NewEvent
+// does (which lists the accepted argument values). The position fields (block, transaction,
+// log index, time) are left zero: Chain fills them.
 func NewEvent(name string, args ...any) (chainlog.Event, error) {
-	d := defs[name]
-	if d == nil {
-		return chainlog.Event{}, fmt.Errorf("fundtest: unknown event %q", name)
-	}
-	if len(args) != len(d.types) {
-		return chainlog.Event{}, fmt.Errorf("fundtest: %s takes %d arguments, got %d", name, len(d.types), len(args))
-	}
-	ev := chainlog.Event{Contract: ContractOf(d.kind), Kind: d.kind, Name: name, Args: make([]chainlog.Arg, len(args))}
-	for i, v := range args {
-		a := chainlog.Arg{Name: d.abi.Inputs[i].Name, Type: d.types[i]}
-		if err := setArg(&a, v); err != nil {
-			return chainlog.Event{}, fmt.Errorf("fundtest: %s argument %s: %w", name, a.Name, err)
-		}
-		ev.Args[i] = a
-	}
-	return ev, nil
-}
-
-func setArg(a *chainlog.Arg, v any) error {
-	switch a.Type {
-	case chainlog.ArgAddress:
-		addr, ok := v.(common.Address)
-		if !ok {
-			return fmt.Errorf("want common.Address, got %T", v)
-		}
-		a.Address = addr
-	case chainlog.ArgUint256, chainlog.ArgUint8:
-		switch x := v.(type) {
-		case *uint256.Int:
-			a.Uint.Set(x)
-		case uint256.Int:
-			a.Uint = x
-		case *big.Int:
-			if x.Sign() < 0 || a.Uint.SetFromBig(x) {
-				return fmt.Errorf("%s does not fit uint256", x)
-			}
-		case uint64:
-			a.Uint.SetUint64(x)
-		case uint8:
-			a.Uint.SetUint64(uint64(x))
-		case int:
-			if x < 0 {
-				return fmt.Errorf("negative value %d", x)
-			}
-			a.Uint.SetUint64(uint64(x))
-		case int64:
-			if x < 0 {
-				return fmt.Errorf("negative value %d", x)
-			}
-			a.Uint.SetUint64(uint64(x))
-		default:
-			return fmt.Errorf("want an integer, got %T", v)
-		}
-		if a.Type == chainlog.ArgUint8 && (!a.Uint.IsUint64() || a.Uint.Uint64() > 255) {
-			return fmt.Errorf("%s does not fit uint8", a.Uint.Dec())
-		}
-	case chainlog.ArgBool:
-		b, ok := v.(bool)
-		if !ok {
-			return fmt.Errorf("want bool, got %T", v)
-		}
-		a.Bool = b
-	case chainlog.ArgString:
-		s, ok := v.(string)
-		if !ok {
-			return fmt.Errorf("want string, got %T", v)
-		}
-		a.String = s
-	}
-	return nil
+	return chainlogtest.NewEvent(name, args...)
 }
 
 // Encode ABI-encodes an event into an eth_getLogs object with go-ethereum's abi package
-// (independently of the fund's decoder): topic 0 and the indexed arguments as topics, the rest
-// packed into data. The log's address is ev.Contract. A zero BlockTime leaves blockTimestamp
-// out, as providers without it do.
-func Encode(ev chainlog.Event) (chainlog.RawLog, error) {
-	d := defs[ev.Name]
-	if d == nil {
-		return chainlog.RawLog{}, fmt.Errorf("fundtest: unknown event %q", ev.Name)
-	}
-	if len(ev.Args) != len(d.types) {
-		return chainlog.RawLog{}, fmt.Errorf("fundtest: %s has %d arguments, want %d", ev.Name, len(ev.Args), len(d.types))
-	}
-	topics := []string{d.abi.ID.Hex()}
-	data := make([]any, 0, len(ev.Args))
-	for i, in := range d.abi.Inputs {
-		a := &ev.Args[i]
-		if a.Type != d.types[i] {
-			return chainlog.RawLog{}, fmt.Errorf("fundtest: %s argument %s is %s, want %s", ev.Name, in.Name, a.Type, d.types[i])
-		}
-		var v any
-		switch a.Type {
-		case chainlog.ArgAddress:
-			v = a.Address
-		case chainlog.ArgUint256:
-			v = a.Uint.ToBig()
-		case chainlog.ArgUint8:
-			v = uint8(a.Uint.Uint64())
-		case chainlog.ArgBool:
-			v = a.Bool
-		case chainlog.ArgString:
-			v = a.String
-		}
-		if !in.Indexed {
-			data = append(data, v)
-			continue
-		}
-		tp, err := abi.MakeTopics([]any{v})
-		if err != nil {
-			return chainlog.RawLog{}, fmt.Errorf("fundtest: %s topic %s: %w", ev.Name, in.Name, err)
-		}
-		topics = append(topics, tp[0][0].Hex())
-	}
-	packed, err := d.abi.Inputs.NonIndexed().Pack(data...)
-	if err != nil {
-		return chainlog.RawLog{}, fmt.Errorf("fundtest: pack %s: %w", ev.Name, err)
-	}
-	l := chainlog.RawLog{
-		Address:         hexAddr(ev.Contract),
-		Topics:          topics,
-		Data:            hexutil.Encode(packed),
-		BlockNumber:     hexutil.EncodeUint64(ev.BlockNumber),
-		BlockHash:       ev.BlockHash.Hex(),
-		TransactionHash: ev.TxHash.Hex(),
-		LogIndex:        hexutil.EncodeUint64(ev.LogIndex),
-		Removed:         ev.Removed,
-	}
-	if ev.BlockTime > 0 {
-		l.BlockTimestamp = hexutil.EncodeUint64(uint64(ev.BlockTime))
-	}
-	return l, nil
-}
+// (independently of the fund's decoder), as chainlogtest.Encode does: topic 0 and the indexed
+// arguments as topics, the rest packed into data. The log's address is ev.Contract. A zero
+// BlockTime leaves blockTimestamp out, as providers without it do.
+func Encode(ev chainlog.Event) (chainlog.RawLog, error) { return chainlogtest.Encode(ev) }
 
 // EncodeAll encodes events in order; see Encode.
 func EncodeAll(evs []chainlog.Event) ([]chainlog.RawLog, error) {
@@ -302,5 +112,3 @@ func RequestBodies(logs []chainlog.RawLog, maxBytes int) ([][]byte, error) {
 	flush()
 	return bodies, nil
 }
-
-func hexAddr(a common.Address) string { return hexutil.Encode(a[:]) }

@@ -15,10 +15,7 @@ import (
 // eventNames lists every event in a fixed order (map iteration order must not reach the
 // generated data).
 var eventNames = func() []string {
-	names := make([]string, 0, len(defs))
-	for n := range defs {
-		names = append(names, n)
-	}
+	names := chainlog.EventNames()
 	sort.Strings(names)
 	return names
 }()
@@ -54,16 +51,16 @@ func RandomEvents(seed int64, n int) []chainlog.Event {
 			}
 			c.NewTx()
 		}
-		c.Emit(name, randomArgs(rng, defs[name], c.Now(), holders, tokens, maxID)...)
+		c.Emit(name, randomArgs(rng, chainlog.SpecByName(name), c.Now(), holders, tokens, maxID)...)
 	}
 	return c.events
 }
 
-func randomArgs(rng *rand.Rand, d *eventDef, now int64, holders, tokens []common.Address, maxID int) []any {
-	args := make([]any, len(d.types))
-	for i, t := range d.types {
-		name := strings.ToLower(d.abi.Inputs[i].Name)
-		switch t {
+func randomArgs(rng *rand.Rand, s *chainlog.Spec, now int64, holders, tokens []common.Address, maxID int) []any {
+	args := make([]any, len(s.Args))
+	for i, a := range s.Args {
+		name := strings.ToLower(a.Name)
+		switch a.Type {
 		case chainlog.ArgAddress:
 			switch {
 			case name == "token" || name == "asset":
