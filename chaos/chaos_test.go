@@ -165,7 +165,7 @@ func sortedKeys(m map[int64]bool) []int64 {
 
 // stats counts the history's operations by kind and outcome.
 func stats(history []op) string {
-	var acked, noLeader, unknown int
+	var acked, noLeader, diskFull, unknown int
 	reads := map[opKind]int{}
 	for _, o := range history {
 		switch {
@@ -175,12 +175,14 @@ func stats(history []op) string {
 			acked++
 		case o.NoLeader:
 			noLeader++
+		case o.DiskFull:
+			diskFull++
 		default:
 			unknown++
 		}
 	}
-	return fmt.Sprintf("writes acked=%d no-leader=%d unknown=%d; reads linearizable=%d leader=%d local=%d",
-		acked, noLeader, unknown, reads[opReadLinearizable], reads[opReadLeader], reads[opReadLocal])
+	return fmt.Sprintf("writes acked=%d no-leader=%d disk-full=%d unknown=%d; reads linearizable=%d leader=%d local=%d",
+		acked, noLeader, diskFull, unknown, reads[opReadLinearizable], reads[opReadLeader], reads[opReadLocal])
 }
 
 // knownBugs are the open bugs the campaign found; with -chaos.known-bugs=mask (the default)
@@ -191,12 +193,12 @@ var knownBugs = []struct {
 	check  opKind // verdict logged, not asserted, or ""
 	detail string
 }{
-	// Fixed since: raft-wal-truncated-tail (masked kill9-restart; raft-wal v0.4.1),
-	// new-leader-stale-reads (masked the leader verdict; raftstore's settled term) and
+	// None open. Fixed since: raft-wal-truncated-tail (masked kill9-restart; raft-wal v0.4.1),
+	// new-leader-stale-reads (masked the leader verdict; raftstore's settled term),
 	// local-reads-regress-after-kill9 (masked the local monotonicity check; local reads wait
-	// until the node caught up since its start, server/status.go catchUpAfterStart).
-	{"disk-full-crashes-node", "", "",
-		"a node whose disk fills up panics in Pebble's WAL write (no space left on device) instead of refusing writes; restarted once space returns it catches up, nothing lost (chaos/DESIGN.md Findings 5)"},
+	// until the node caught up since its start, server/status.go catchUpAfterStart) and
+	// disk-full-crashes-node (logged a node's exit while its disk was full; raftstore's disk
+	// guard, raftstore/disk.go).
 }
 
 // knownBugMasked reports whether the open bug name is masked in this run.
@@ -253,15 +255,15 @@ func TestCampaign(t *testing.T) {
 	v := checkHistory(history, committed, time.Minute)
 	noLeaderApplied := 0
 	for _, o := range history {
-		if o.NoLeader && committed[o.Seq] {
+		if (o.NoLeader || o.DiskFull) && committed[o.Seq] {
 			noLeaderApplied++
 			if noLeaderApplied <= 10 {
-				t.Errorf("write %d (key %d) answered NO_LEADER by node%d was applied: %s", o.Seq, o.Key, o.Node+1, o.Err)
+				t.Errorf("write %d (key %d) refused as not proposed by node%d was applied: %s", o.Seq, o.Key, o.Node+1, o.Err)
 			}
 		}
 	}
 	if noLeaderApplied > 0 {
-		t.Errorf("%d writes answered 503 NO_LEADER were applied; NO_LEADER says a write was not proposed (chaos/DESIGN.md Findings 3; seed %d)", noLeaderApplied, cp.seed)
+		t.Errorf("%d writes answered 503 NO_LEADER or disk_full were applied; both say a write was not proposed (chaos/DESIGN.md Findings 3; seed %d)", noLeaderApplied, cp.seed)
 	}
 	t.Logf("seed %d: faults %s; %s; %s; verdict linearizable=%s leader=%s local-errors=%d",
 		cp.seed, nem.summary(), stats(history), &cp.w.sessions, v.Linearizable, v.Leader, len(v.LocalErrors))

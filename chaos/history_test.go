@@ -45,7 +45,10 @@ type op struct {
 	OK     bool   `json:"ok"`     // acknowledged (writes); reads are recorded only when answered
 	// NoLeader: a write answered 503 NO_LEADER, which says it was not proposed (docs/API.md):
 	// it must not be applied (TestCampaign asserts it; chaos/DESIGN.md Findings 3).
-	NoLeader bool   `json:"noLeader,omitempty"`
+	NoLeader bool `json:"noLeader,omitempty"`
+	// DiskFull: a write answered 503 UNAVAILABLE with details.reason "disk_full", refused
+	// before the log by a leader short of space: it must not be applied either.
+	DiskFull bool   `json:"diskFull,omitempty"`
 	Index    uint64 `json:"index"` // X-Paimon-Index of the answer
 	Served   string `json:"served,omitempty"`
 	Err      string `json:"err,omitempty"`
@@ -115,6 +118,7 @@ func (w *workload) write(client, node int, rng *rand.Rand) {
 	default:
 		o.Err = fmt.Sprintf("%d %s", status, b)
 		o.NoLeader = status == 503 && strings.Contains(string(b), `"NO_LEADER"`)
+		o.DiskFull = status == 503 && strings.Contains(string(b), `"reason":"disk_full"`)
 	}
 	w.rec.add(o)
 }

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -142,9 +143,19 @@ func (n *nemesis) inject(f fault, hold time.Duration, start time.Time) {
 		hold = 4 * hold
 		n.note(start, "%s %s for %s", f, nd.name, hold)
 		errsBefore := len(errorLines(nd.logText()))
+		if c.leader() == e.diskNode {
+			n.counts["disk-full-leader"]++ // it must hand leadership over
+		}
 		filled, err := e.fillDisk()
 		n.logf("nemesis: filled %s with %d bytes (%v)", nd.name, filled, err)
-		time.Sleep(hold)
+		deadline := time.Now().Add(hold)
+		// The node must notice (its disk guard checks every second) and say so in its health.
+		if c.diskHealth(e.diskNode, "degraded", 3*time.Second) {
+			n.counts["disk-full-refusing"]++
+		} else if nd.running() {
+			c.t.Errorf("%s's health does not show its full disk within 3 s (seed %d)", nd.name, n.seed)
+		}
+		time.Sleep(time.Until(deadline))
 		if err := e.unfillDisk(); err != nil {
 			c.t.Errorf("freeing the disk: %v", err)
 		}
@@ -152,13 +163,10 @@ func (n *nemesis) inject(f fault, hold time.Duration, start time.Time) {
 		n.logf("nemesis: freed %s: %d bytes free; it logged %d errors while full%s", nd.name, e.freeBytes(), len(errs), strings.Join(distinct(errs, 3), "\n  "))
 		if !nd.running() {
 			n.counts["disk-full-crash"]++
-			msg := fmt.Sprintf("%s exited while its disk was full (seed %d; chaos/DESIGN.md Findings 5): %s", nd.name, n.seed, panicLine(nd.logText()))
-			if knownBugMasked("disk-full-crashes-node") {
-				n.logf("nemesis: %s (known bug, masked); restarting it", msg)
-			} else {
-				c.t.Error(msg)
-			}
+			c.t.Errorf("%s exited while its disk was full (seed %d; chaos/DESIGN.md Findings 5): %s", nd.name, n.seed, panicLine(nd.logText()))
 			c.start(e.diskNode)
+		} else if !c.diskHealth(e.diskNode, "ok", 5*time.Second) {
+			c.t.Errorf("%s's health still shows a full disk 5 s after space returned (seed %d)", nd.name, n.seed)
 		}
 	case faultPG:
 		n.note(start, "%s for %s", f, hold)
@@ -194,4 +202,22 @@ func panicLine(log string) string {
 	}
 	line, _, _ := strings.Cut(log[i:], "\n")
 	return line
+}
+
+// diskHealth polls node i's GET /v1/system/health until its pebble component has status
+// (ok, degraded) or timeout passes, and reports whether it did.
+func (c *cluster) diskHealth(i int, status string, timeout time.Duration) bool {
+	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		code, b, _, err := c.do(i, "GET", "/v1/system/health", "")
+		if err != nil || code != 200 {
+			continue
+		}
+		var h struct {
+			Components struct{ Pebble struct{ Status string } }
+		}
+		if json.Unmarshal(b, &h) == nil && h.Components.Pebble.Status == status {
+			return true
+		}
+	}
+	return false
 }

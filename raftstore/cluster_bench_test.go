@@ -16,6 +16,13 @@ import (
 // its own counterSM, and returns them once one leads.
 func openTestCluster(tb testing.TB, n int) []*Store {
 	tb.Helper()
+	return openTestClusterWith(tb, n, nil)
+}
+
+// openTestClusterWith is openTestCluster with mutate applied to each store's config and deps
+// (nil: none).
+func openTestClusterWith(tb testing.TB, n int, mutate func(i int, cfg *Config, deps *Deps)) []*Store {
+	tb.Helper()
 	stores := make([]*Store, n)
 	var servers []raft.Server
 	for i := range stores {
@@ -23,7 +30,11 @@ func openTestCluster(tb testing.TB, n int) []*Store {
 		cfg.NodeID = fmt.Sprintf("n%d", i+1)
 		cfg.Bootstrap = false
 		cfg.Secret = []byte("bench-secret-0123456789")
-		s, err := New(cfg, &counterSM{}, testDeps(tb))
+		deps := testDeps(tb)
+		if mutate != nil {
+			mutate(i, &cfg, &deps)
+		}
+		s, err := New(cfg, &counterSM{}, deps)
 		if err != nil {
 			tb.Fatal(err)
 		}

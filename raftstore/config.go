@@ -41,6 +41,12 @@ type Config struct {
 	LogSegmentBytes int `toml:"log_segment_bytes"`
 	// StateCacheMiB is the Pebble block cache of the state store.
 	StateCacheMiB int `toml:"state_cache_mib"`
+	// DiskReserveMiB and DiskReservePercent set the free space the data folder's file system
+	// keeps: max(DiskReserveMiB MiB, DiskReservePercent % of its size). Below it the node
+	// refuses writes, its log and state wait, and a leader hands leadership over (disk.go);
+	// both 0 turn the guard off.
+	DiskReserveMiB     int     `toml:"disk_reserve_mib"`
+	DiskReservePercent float64 `toml:"disk_reserve_percent"`
 
 	// NodeID is this node's Raft server id; unique across the cluster for all time (node.id).
 	NodeID string `toml:"-"`
@@ -63,6 +69,9 @@ type Config struct {
 	// VersionCheckInterval is how often the leader asks the members which version they support
 	// while the cluster version is below its own; 0 is 2s.
 	VersionCheckInterval time.Duration `toml:"-"`
+	// DiskCheckInterval is how often the free space of Dir is checked besides before every log
+	// append and state commit; 0 is 1s.
+	DiskCheckInterval time.Duration `toml:"-"`
 }
 
 // DefaultConfig returns the defaults documented in config.example.toml: a single node that
@@ -86,6 +95,8 @@ func DefaultConfig() Config {
 		LogCacheSize:       4096,
 		StateCacheMiB:      128,
 		LogSegmentBytes:    64 << 20,
+		DiskReserveMiB:     160,
+		DiskReservePercent: 1,
 	}
 }
 
@@ -148,6 +159,14 @@ func (c *Config) Validate() error {
 	if c.StateCacheMiB < 1 || c.StateCacheMiB > 1<<16 {
 		bad("raft.state_cache_mib", "%d must be between 1 and 65536", c.StateCacheMiB)
 	}
+	if c.DiskReserveMiB < 0 || c.DiskReserveMiB > 1<<20 {
+		bad("raft.disk_reserve_mib", "%d must be between 0 and 1048576", c.DiskReserveMiB)
+	} else if c.DiskReserveMiB > 0 && c.DiskReserveMiB<<20 < c.LogSegmentBytes {
+		bad("raft.disk_reserve_mib", "%d must be 0 (no floor) or hold a Raft log segment (raft.log_segment_bytes %d)", c.DiskReserveMiB, c.LogSegmentBytes)
+	}
+	if !(c.DiskReservePercent >= 0 && c.DiskReservePercent <= 50) {
+		bad("raft.disk_reserve_percent", "%v must be between 0 and 50", c.DiskReservePercent)
+	}
 	if c.LogCacheSize < 0 {
 		bad("raft.log_cache_size", "%d must not be negative", c.LogCacheSize)
 	}
@@ -172,6 +191,9 @@ func (c *Config) check() error {
 	}
 	if c.VersionCheckInterval <= 0 {
 		c.VersionCheckInterval = 2 * time.Second
+	}
+	if c.DiskCheckInterval <= 0 {
+		c.DiskCheckInterval = time.Second
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -199,6 +221,9 @@ type Deps struct {
 	// CommandVersion returns the cluster version a state-machine command needs; Propose
 	// refuses a command above the cluster's version with ErrMidUpgrade. Nil allows every command.
 	CommandVersion func(cmd []byte) string
+	// FreeSpace reports the free space of the data folder's file system for the disk guard;
+	// nil is StatfsFreeSpace.
+	FreeSpace FreeSpaceFunc
 }
 
 func (d *Deps) fill() {
@@ -216,5 +241,8 @@ func (d *Deps) fill() {
 	}
 	if d.OnRestore == nil {
 		d.OnRestore = func(uint64) {}
+	}
+	if d.FreeSpace == nil {
+		d.FreeSpace = StatfsFreeSpace
 	}
 }

@@ -29,6 +29,10 @@ var (
 	ErrMidUpgrade = errors.New("raftstore: the cluster is mid-upgrade")
 	// ErrTooOld: a joining node does not support the cluster's version.
 	ErrTooOld = errors.New("raftstore: node release too old for the cluster")
+	// ErrDiskFull: the data folder's free space is below its reserve (raft.disk_reserve_mib,
+	// raft.disk_reserve_percent): the command was refused before it reached the log, so it is
+	// safe to send again once space returns or another member leads.
+	ErrDiskFull = errors.New("raftstore: data folder below its free-space reserve")
 	// ErrInvalidConfig wraps every configuration error of New and Seed.
 	ErrInvalidConfig = errors.New("raftstore: invalid config")
 )

@@ -52,6 +52,9 @@ type fsm struct {
 	metaPending [][2]string
 	// versionPending is a cluster version raised in the batch being applied (clusterversion.go).
 	versionPending string
+	// halted: the store closed while a batch waited for disk space; that batch was not
+	// committed, so no later one may be (it would skip entries).
+	halted bool
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -63,7 +66,11 @@ func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 // stored index were applied before a restart and are skipped.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	results := make([]any, len(logs))
-	if err := f.s.fatalErr(); err != nil {
+	err := f.s.fatalErr()
+	if err == nil && f.halted {
+		err = ErrClosed
+	}
+	if err != nil {
 		for i := range results {
 			results[i] = err
 		}
@@ -99,6 +106,10 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	binary.BigEndian.PutUint64(idx[:], last)
 	if err := b.Set(keyApplied, idx[:], nil); err != nil {
 		return f.fail(results, err)
+	}
+	// Pebble panics when its WAL write fails, so the commit waits for space instead.
+	if err := f.s.waitForSpace(); err != nil {
+		return f.halt(results, err)
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return f.fail(results, fmt.Errorf("commit batch at %d: %w", last, err))
@@ -141,6 +152,17 @@ func (f *fsm) applyCommand(rw kv.ReadWriter, l *raft.Log) (any, error) {
 	}
 }
 
+// halt drops the batch (the store is closing while it waited for space): nothing of it is
+// committed and no later batch is applied, so the state stays at a whole batch and the
+// entries replay after a restart.
+func (f *fsm) halt(results []any, err error) []any {
+	f.halted = true
+	for i := range results {
+		results[i] = err
+	}
+	return results
+}
+
 func (f *fsm) fail(results []any, err error) []any {
 	f.s.setFatal(err)
 	for i := range results {
@@ -154,6 +176,9 @@ func (f *fsm) fail(results []any, err error) []any {
 // copy of those entries.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	st := f.s.state
+	if f.s.disk.check() {
+		return nil, f.s.disk.errShort("snapshot put off")
+	}
 	if err := st.syncWAL(); err != nil {
 		return nil, fmt.Errorf("sync state before snapshot: %w", err)
 	}
@@ -165,6 +190,9 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 // the live one, verified, and switched in atomically.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	if f.s.disk.check() {
+		return f.s.disk.errShort("snapshot restore put off")
+	}
 	st := f.s.state
 	gen := st.gen + 1
 	if err := removeGen(st, gen); err != nil {

@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -31,6 +32,9 @@ func (s *Store) watchLeadership() {
 				continue
 			}
 			s.logger.Info("became leader", "term", s.raft.CurrentTerm())
+			if s.disk.short() {
+				s.disk.wake() // hand over to a member with space (disk.go)
+			}
 			s.commitNoop()
 			if s.IsLeader() {
 				s.publishLeadership(true)
@@ -51,11 +55,20 @@ func (s *Store) commitNoop() {
 			s.settledTerm.Store(term)
 			return
 		}
-		s.logger.Warn("leader no-op failed", "attempt", attempt, "error", err)
+		pause := 100 * time.Millisecond
+		if errors.Is(err, ErrDiskFull) {
+			// Refused until space returns or this node hands leadership over: said once.
+			pause = s.cfg.DiskCheckInterval
+			if attempt == 0 {
+				s.logger.Warn("leader no-op refused: short of disk space", "error", err)
+			}
+		} else {
+			s.logger.Warn("leader no-op failed", "attempt", attempt, "error", err)
+		}
 		select {
 		case <-s.closed:
 			return
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(pause):
 		}
 	}
 }

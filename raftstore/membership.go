@@ -40,6 +40,9 @@ type Member struct {
 	// ("" for a release before cluster versions). Never sent in a join or notify request: v0.1.0
 	// refuses unknown fields there.
 	Version string `json:"version,omitempty"`
+	// DiskLow, in a notify answer, says the member's data folder is below its free-space
+	// reserve: a leader short of space does not hand leadership to it. Never sent in a request.
+	DiskLow bool `json:"diskLow,omitempty"`
 }
 
 func encodeNodeMeta(id, httpAddr string) []byte {

@@ -71,6 +71,11 @@ type Store struct {
 
 	metrics storeMetrics
 
+	// disk guards the data folder's free space; fsmWaitingForDisk is set while the state
+	// machine waits for space (disk.go).
+	disk              *diskGuard
+	fsmWaitingForDisk atomic.Bool
+
 	// format is the data directory format this store writes and how it gets there (format.go).
 	format formatPlan
 	// clusterVersion is the applied cluster version; peerAccess what Form was given, for asking
@@ -84,6 +89,7 @@ type storeMetrics struct {
 	applyEntries *metrics.Counter
 	proposals    *metrics.Counter
 	proposeFail  *metrics.Counter
+	diskRefusals *metrics.Counter
 }
 
 // New validates cfg and returns an unopened store.
@@ -107,12 +113,14 @@ func New(cfg Config, sm StateMachine, deps Deps) (*Store, error) {
 		format:    currentPlan(),
 	}
 	s.fsm = &fsm{s: s}
+	s.disk = newDiskGuard(cfg, deps.FreeSpace, deps.Logger)
 	set := deps.Metrics
 	s.metrics = storeMetrics{
 		applySeconds: set.GetOrCreatePrometheusHistogram("paimon_fsm_apply_seconds"),
 		applyEntries: set.GetOrCreateCounter("paimon_fsm_applied_entries_total"),
 		proposals:    set.GetOrCreateCounter("paimon_raft_proposals_total"),
 		proposeFail:  set.GetOrCreateCounter("paimon_raft_proposals_failed_total"),
+		diskRefusals: set.GetOrCreateCounter("paimon_raft_proposals_refused_disk_total"),
 	}
 	s.readRoundsTotal = set.GetOrCreateCounter("paimon_raft_read_index_rounds_total")
 	return s, nil
@@ -153,10 +161,12 @@ func (s *Store) Open() (err error) {
 		wal.WithSegmentSize(s.cfg.LogSegmentBytes), wal.WithLogger(newHCLog(s.logger, "raft-wal"))); err != nil {
 		return fmt.Errorf("open raft log: %w", err)
 	}
-	logs, err := raft.NewLogCache(max(s.cfg.LogCacheSize, 1), s.wal)
+	cached, err := raft.NewLogCache(max(s.cfg.LogCacheSize, 1), s.wal)
 	if err != nil {
 		return err
 	}
+	// The guard sits in front of the cache, which would flatten its ErrDiskFull into text.
+	logs := guardedLogs{LogStore: cached, g: s.disk}
 	if s.snaps, err = raft.NewFileSnapshotStoreWithLogger(raftDir, s.cfg.SnapshotRetain, newHCLog(s.logger, "snapshots")); err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
@@ -206,9 +216,11 @@ func (s *Store) Open() (err error) {
 		}
 	}
 	s.registerMetrics()
-	s.wg.Add(3)
+	s.disk.check()
+	s.wg.Add(4)
 	go s.watchLeadership()
 	go s.readRounds()
+	go s.watchDisk()
 	go func() {
 		defer s.wg.Done()
 		ctx, cancel := context.WithCancel(context.Background())
@@ -356,6 +368,10 @@ func (s *Store) Propose(ctx context.Context, cmd []byte) (Result, error) {
 	}
 	if err := s.allowed(cmd); err != nil {
 		return Result{}, err
+	}
+	if s.disk.short() {
+		s.metrics.diskRefusals.Inc()
+		return Result{}, s.disk.errShort("proposal refused")
 	}
 	s.metrics.proposals.Inc()
 	timeout := s.cfg.ApplyTimeout
@@ -572,12 +588,17 @@ type Status struct {
 	// Version is the highest cluster version this node supports, ClusterVersion the one the
 	// cluster has applied here.
 	Version, ClusterVersion string
+	// DiskLow is true while the data folder is below its free-space reserve (the node refuses
+	// writes; disk.go); DiskFree and DiskReserve are the bytes of the last check.
+	DiskLow               bool
+	DiskFree, DiskReserve uint64
 }
 
 // Status reports the node's Raft state.
 func (s *Store) Status() Status {
 	st := Status{NodeID: s.cfg.NodeID, AppliedIndex: s.AppliedIndex(), Fatal: s.fatalErr(),
-		Version: s.cfg.Version, ClusterVersion: s.ClusterVersion()}
+		Version: s.cfg.Version, ClusterVersion: s.ClusterVersion(),
+		DiskLow: s.disk.short(), DiskFree: s.disk.freeB.Load(), DiskReserve: s.disk.reserveB.Load()}
 	r := s.raft
 	if r == nil {
 		st.State = "Shutdown"
@@ -621,6 +642,10 @@ func (s *Store) registerMetrics() {
 		}
 		return 0
 	})
+	set.GetOrCreateGauge("paimon_disk_free_bytes", func() float64 { return float64(s.disk.freeB.Load()) })
+	set.GetOrCreateGauge("paimon_disk_reserve_bytes", func() float64 { return float64(s.disk.reserveB.Load()) })
+	set.GetOrCreateGauge("paimon_disk_low", func() float64 { return b2f(s.disk.short()) })
+	set.GetOrCreateGauge("paimon_fsm_waiting_for_disk", func() float64 { return b2f(s.fsmWaitingForDisk.Load()) })
 	set.GetOrCreateGauge("paimon_raft_last_contact_seconds", func() float64 {
 		lc := s.LastContact()
 		if lc.IsZero() {
@@ -628,4 +653,11 @@ func (s *Store) registerMetrics() {
 		}
 		return time.Since(lc).Seconds()
 	})
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

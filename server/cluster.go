@@ -135,8 +135,9 @@ func (s *Server) clusterNotify(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 }
 
 func (s *Server) self() raftstore.Member {
+	st := s.store.Status()
 	return raftstore.Member{ID: s.cfg.NodeID, RaftAddr: s.cfg.RaftAddr, HTTPAddr: s.cfg.AdvertiseAddr(), Voter: true,
-		Version: s.store.Status().Version}
+		Version: st.Version, DiskLow: st.DiskLow}
 }
 
 func membershipError(err error) error {

@@ -116,6 +116,11 @@ func apiErrorOf(err error) (*apiError, bool) {
 		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "timed out waiting for the cluster; retry shortly"}, false
 	case errors.Is(err, raftstore.ErrClosed):
 		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "the node is shutting down"}, false
+	case errors.Is(err, raftstore.ErrDiskFull):
+		// Refused before the log: safe to send again once another member leads (this one
+		// hands leadership over) or space returns.
+		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "the node's data folder is below its free-space reserve: the write was not proposed; retry shortly",
+			Details: map[string]any{"reason": "disk_full"}}, false
 	case errors.Is(err, raftstore.ErrMidUpgrade):
 		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "the cluster is mid-upgrade: " + strings.TrimPrefix(err.Error(), raftstore.ErrMidUpgrade.Error()+": ")}, false
 	case errors.Is(err, raftstore.ErrFatal):

@@ -56,6 +56,8 @@ type setup struct {
 	pusher Pusher                       // set instead of push, for a fake
 	tls    *tls.Config                  // Deps.TLS: serve HTTPS
 	store  func(*raftstore.Store) Store // wraps the store the server uses; nil: none
+	// freeSpace, when set, is the data folder's free space the store's disk guard sees.
+	freeSpace raftstore.FreeSpaceFunc
 }
 
 func newTestNode(t testing.TB, mutate ...func(*setup)) *testNode {
@@ -109,7 +111,10 @@ func newTestNode(t testing.TB, mutate ...func(*setup)) *testNode {
 	rcfg.HeartbeatTimeout = 200 * time.Millisecond
 	rcfg.ElectionTimeout = 200 * time.Millisecond
 	rcfg.LeaderLeaseTimeout = 100 * time.Millisecond
-	store, err := raftstore.New(rcfg, machine, raftstore.Deps{Logger: logger, Metrics: set, OnRestore: updater.Restored})
+	if su.freeSpace != nil {
+		rcfg.DiskCheckInterval = 20 * time.Millisecond
+	}
+	store, err := raftstore.New(rcfg, machine, raftstore.Deps{Logger: logger, Metrics: set, OnRestore: updater.Restored, FreeSpace: su.freeSpace})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,6 +70,10 @@ func (s *Server) serveSystemHealth(ctx *fasthttp.RequestCtx) error {
 		c.Raft = comp(healthOK, "")
 		c.Pebble = comp(healthOK, "")
 	}
+	if st.DiskLow && st.Fatal == nil {
+		// The store refuses writes and its log and state wait (raftstore/disk.go).
+		c.Pebble = comp(healthDegraded, "the data folder is below its free-space reserve: writes refused")
+	}
 	c.Raft.Version = st.ClusterVersion // the cluster version applied here
 
 	// The view cache is always on and has no failure of its own: a miss reads the store.

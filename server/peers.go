@@ -40,7 +40,7 @@ func (p *PeerClient) Notify(ctx context.Context, httpAddr string, me raftstore.M
 }
 
 func (p *PeerClient) call(ctx context.Context, httpAddr, path string, me raftstore.Member) ([]byte, error) {
-	me.Version = "" // v0.1.0 refuses unknown fields in join and notify bodies
+	me.Version, me.DiskLow = "", false // v0.1.0 refuses unknown fields in join and notify bodies
 	body, err := json.Marshal(me)
 	if err != nil {
 		return nil, err
