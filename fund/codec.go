@@ -23,8 +23,9 @@ const (
 	// 5: CmdIngest (ingest.go); 6..10: CmdNonce, CmdLogin, CmdTouch, CmdLogout, CmdRole
 	// (session.go); 11: CmdPriceDelete (pricedelete.go); 12, 13: CmdRiskEvent, CmdRiskResolve
 	// (risk_cmd.go); 17..19 approvals (approvals_cmd.go); 20, 21: CmdTxIntent, CmdTxUpdate
-	// (txintent.go); 22: CmdTicketRetry (approvals_retry.go); 23 reserved for issue 12; 24..29
-	// rebalancing (issue 13).
+	// (txintent.go); 22: CmdTicketRetry (approvals_retry.go); 23 reserved for issue 12; 24, 25:
+	// CmdRebalancePlan, CmdRebalanceExecute (rebalance_cmd.go); 26: CmdRebalanceCancel
+	// (rebalance_cancel.go); 27..29 see COORD.md.
 )
 
 // codecVersion is the second byte of every command this release writes, recVersion

@@ -71,6 +71,7 @@ func FuzzApply(f *testing.F) {
 	f.Add(EncodeRebalancePlan(&RebalancePlanCommand{Time: 1, Actor: Actor{Name: "ops"}, Targets: [3]uint64{4000, 3000, 3000},
 		Plan: rebalance.Plan{Actions: []rebalance.Action{{Type: rebalance.Purchase, Tier: 1, Asset: addr(50), Amount: *u(5), Tokens: *u(5)}}, TotalAmount: *u(5)}}))
 	f.Add(EncodeRebalanceExecute(&RebalanceExecuteCommand{Time: 1, Actor: Actor{Name: "ops"}, PlanID: 1}))
+	f.Add(EncodeRebalanceCancel(&RebalanceCancelCommand{Time: 1, Actor: Actor{Name: "ops"}, PlanID: 1, Reason: "superseded"}))
 	f.Add(EncodeRiskEvent(&RiskEventCommand{Time: 1, Type: "INGEST_HALTED", Severity: SeverityCritical, Message: "m", Details: []byte(`{"a":1}`)}))
 	f.Add(EncodeRiskEvent(&RiskEventCommand{Time: 1, Type: "INGEST_HALTED", Clear: true}))
 	f.Add(EncodeRiskResolve(&RiskResolveCommand{Time: 1, Actor: Actor{Name: "ops"}, ID: "11-5-" + chainlog.HexHash(chainlogtest.TxHash(11, 5)), Note: "checked"}))

@@ -447,6 +447,12 @@ func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error)
 			ac.cmdTime = c.Time
 			res, err = ac.applyRebalanceExecute(c)
 		}
+	case CmdRebalanceCancel:
+		var c *RebalanceCancelCommand
+		if c, err = DecodeRebalanceCancel(cmd); err == nil {
+			ac.cmdTime = c.Time
+			res, err = ac.applyRebalanceCancel(c)
+		}
 	default:
 		err = fmt.Errorf("%w: unknown command type %d", ErrBadCommand, cmd[0])
 	}

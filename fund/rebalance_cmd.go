@@ -198,7 +198,7 @@ func (ac *applyContext) applyRebalanceExecute(c *RebalanceExecuteCommand) (any, 
 	}
 	id := PlanID(c.PlanID)
 	if old == nil {
-		return &ValidationError{Code: CodeNotFound, Message: "rebalance plan " + id + " not found", Details: map[string]any{"planId": id}}, nil
+		return planNotFound(id), nil
 	}
 	conflict := func(msg string, details map[string]any) *ValidationError {
 		details["planId"], details["status"] = id, old.Status.String()
@@ -262,6 +262,11 @@ func (ac *applyContext) applyRebalanceExecute(c *RebalanceExecuteCommand) (any, 
 		return nil, err
 	}
 	return &RebalancePlanResult{Plan: *p}, nil
+}
+
+// planNotFound is the refusal of a command naming no plan.
+func planNotFound(id string) *ValidationError {
+	return &ValidationError{Code: CodeNotFound, Message: "rebalance plan " + id + " not found", Details: map[string]any{"planId": id}}
 }
 
 // startPlan makes p EXECUTING, or COMPLETED at once when it has no action.

@@ -1,6 +1,7 @@
 package fund
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -214,5 +215,44 @@ func TestRebalancePlanRefused(t *testing.T) {
 	x := &RebalanceExecuteCommand{Time: 5, Actor: ops, PlanID: 9, ApprovalAmount: *e18(4)}
 	if dx, err := DecodeRebalanceExecute(EncodeRebalanceExecute(x)); err != nil || *dx != *x {
 		t.Fatalf("execute codec: %v %+v", err, dx)
+	}
+}
+
+// TestRebalanceCancel: a PROPOSED plan is cancelled with who and why, audited; a second
+// cancel, one of an executing plan and one of an unknown plan are refused and change nothing;
+// a cancelled plan cannot be executed and does not supersede an older one.
+func TestRebalanceCancel(t *testing.T) {
+	e := rebalanceEnv(t)
+	older := e.preview([3]uint64{4000, 3000, 3000})
+	p := e.preview([3]uint64{4000, 3000, 3000})
+	cancel := func(id uint64, reason string) any {
+		return e.apply(EncodeRebalanceCancel(&RebalanceCancelCommand{Time: (testNow + 5) * 1e9, Actor: ops, PlanID: id, Reason: reason}))
+	}
+	res := cancel(p.ID, "targets under review").(*RebalancePlanResult)
+	if res.Plan.Status != PlanCancelled || res.Plan.Reason != "cancelled by token:ops: targets under review" || res.Plan.FinishedAt != (testNow+5)*1e9 ||
+		res.Plan.UpdatedIndex != e.index || res.Plan.ExecutedAt != 0 {
+		t.Fatalf("cancel: %+v", res.Plan)
+	}
+	mustEqual(t, "stored", e.plan(p.ID).Status, PlanCancelled)
+	audit := e.pages(100, func(pg Page) ([]byte, error) { return Audit(e.st, AuditFilter{Action: "rebalance.cancel"}, pg) })
+	if len(audit) != 1 || audit[0].(map[string]any)["resource"] != "rebalance/"+PlanID(p.ID) {
+		t.Fatalf("audit %v", audit)
+	}
+
+	before := e.stateDump()
+	refusedWith(t, "cancelled twice", cancel(p.ID, ""), CodeConflict)
+	refusedWith(t, "unknown plan", cancel(999, ""), CodeNotFound)
+	refusedWith(t, "reason too long", cancel(older.ID, strings.Repeat("x", MaxCancelReason+1)), "")
+	refusedWith(t, "no actor", e.apply(EncodeRebalanceCancel(&RebalanceCancelCommand{Time: testNow * 1e9, PlanID: older.ID})), "")
+	refusedWith(t, "execute a cancelled plan", e.execute(p.ID, e18(1000)), CodeConflict)
+	if e.stateDump() != before {
+		t.Fatal("a refused cancel changed the state")
+	}
+	mustEqual(t, "the older plan still executes", e.execute(older.ID, e18(1000)).(*RebalancePlanResult).Plan.Status, PlanExecuting)
+	refusedWith(t, "cancel an executing plan", cancel(older.ID, ""), CodeConflict)
+
+	c := &RebalanceCancelCommand{Time: 5, Actor: ops, PlanID: 9, Reason: "why"}
+	if d, err := DecodeRebalanceCancel(EncodeRebalanceCancel(c)); err != nil || *d != *c {
+		t.Fatalf("cancel codec: %v %+v", err, d)
 	}
 }

@@ -20,22 +20,23 @@ import (
 func TestFormatVersions(t *testing.T) {
 	now := testNow * 1e9
 	cmds := map[string][]byte{
-		"logs":            EncodeLogs(&LogsCommand{Time: now, Events: []chainlog.Event{mk("Transfer", 1, 0, testNow, addr(1), addr(2), e18(1))}}),
-		"prices":          EncodePrices(&PricesCommand{Time: now, Prices: []PriceUpdate{{Asset: addr(3).Hex(), Price: *e18(2), Time: testNow}}}),
-		"audit":           EncodeAudit(&AuditCommand{Time: now, Actor: Actor{Name: "root", Role: "admin"}, Action: "x", Resource: "y"}),
-		"sync mark":       EncodeSyncMark(1, now),
-		"ingest":          EncodeIngest(&IngestCommand{Time: now, Head: BlockRef{Number: 1, Hash: common.Hash{1}}, Window: 8}),
-		"nonce":           EncodeNonce(&NonceCommand{Time: now, Address: addr(1)}),
-		"login":           EncodeLogin(&LoginCommand{Time: now, Address: addr(1)}),
-		"touch":           EncodeTouch(&TouchCommand{Time: now}),
-		"logout":          EncodeLogout(&LogoutCommand{Time: now}),
-		"risk event":      EncodeRiskEvent(&RiskEventCommand{Time: now, Type: "PG_SYNC_LAG", Severity: SeverityWarning}),
-		"risk resolve":    EncodeRiskResolve(&RiskResolveCommand{Time: now, ID: "1-i1-0"}),
-		"role":            EncodeRole(&RoleCommand{Time: now, Address: addr(1), Role: "viewer"}),
-		"risk thresholds": EncodeRiskThresholds(&RiskThresholdsCommand{Time: now, Thresholds: risk.DefaultThresholds()}),
-		"ticket retry":    EncodeTicketRetry(&TicketRetryCommand{Time: now, Actor: Actor{Name: "ops", Role: "operator"}, Ticket: "redemption-1"}),
-		"rebalance plan":  EncodeRebalancePlan(&RebalancePlanCommand{Time: now, Actor: Actor{Name: "ops"}, Targets: [3]uint64{10_000}}),
-		"rebalance run":   EncodeRebalanceExecute(&RebalanceExecuteCommand{Time: now, Actor: Actor{Name: "ops"}, PlanID: 1}),
+		"logs":             EncodeLogs(&LogsCommand{Time: now, Events: []chainlog.Event{mk("Transfer", 1, 0, testNow, addr(1), addr(2), e18(1))}}),
+		"prices":           EncodePrices(&PricesCommand{Time: now, Prices: []PriceUpdate{{Asset: addr(3).Hex(), Price: *e18(2), Time: testNow}}}),
+		"audit":            EncodeAudit(&AuditCommand{Time: now, Actor: Actor{Name: "root", Role: "admin"}, Action: "x", Resource: "y"}),
+		"sync mark":        EncodeSyncMark(1, now),
+		"ingest":           EncodeIngest(&IngestCommand{Time: now, Head: BlockRef{Number: 1, Hash: common.Hash{1}}, Window: 8}),
+		"nonce":            EncodeNonce(&NonceCommand{Time: now, Address: addr(1)}),
+		"login":            EncodeLogin(&LoginCommand{Time: now, Address: addr(1)}),
+		"touch":            EncodeTouch(&TouchCommand{Time: now}),
+		"logout":           EncodeLogout(&LogoutCommand{Time: now}),
+		"risk event":       EncodeRiskEvent(&RiskEventCommand{Time: now, Type: "PG_SYNC_LAG", Severity: SeverityWarning}),
+		"risk resolve":     EncodeRiskResolve(&RiskResolveCommand{Time: now, ID: "1-i1-0"}),
+		"role":             EncodeRole(&RoleCommand{Time: now, Address: addr(1), Role: "viewer"}),
+		"risk thresholds":  EncodeRiskThresholds(&RiskThresholdsCommand{Time: now, Thresholds: risk.DefaultThresholds()}),
+		"ticket retry":     EncodeTicketRetry(&TicketRetryCommand{Time: now, Actor: Actor{Name: "ops", Role: "operator"}, Ticket: "redemption-1"}),
+		"rebalance plan":   EncodeRebalancePlan(&RebalancePlanCommand{Time: now, Actor: Actor{Name: "ops"}, Targets: [3]uint64{10_000}}),
+		"rebalance run":    EncodeRebalanceExecute(&RebalanceExecuteCommand{Time: now, Actor: Actor{Name: "ops"}, PlanID: 1}),
+		"rebalance cancel": EncodeRebalanceCancel(&RebalanceCancelCommand{Time: now, Actor: Actor{Name: "ops"}, PlanID: 1, Reason: "no"}),
 	}
 	for name, cmd := range cmds {
 		t.Run("command "+name, func(t *testing.T) {
@@ -110,6 +111,7 @@ func TestCommandVersion(t *testing.T) {
 		{"risk thresholds", EncodeRiskThresholds(&RiskThresholdsCommand{Time: now, Thresholds: risk.DefaultThresholds()}), version.Cluster},
 		{"rebalance plan", EncodeRebalancePlan(&RebalancePlanCommand{Time: now}), version.Cluster},
 		{"rebalance execute", EncodeRebalanceExecute(&RebalanceExecuteCommand{Time: now}), version.Cluster},
+		{"rebalance cancel", EncodeRebalanceCancel(&RebalanceCancelCommand{Time: now}), version.Cluster},
 	} {
 		if got := CommandVersion(tc.cmd); got != tc.want {
 			t.Errorf("%s: CommandVersion = %q, want %q", tc.name, got, tc.want)

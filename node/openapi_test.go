@@ -408,6 +408,13 @@ func TestOpenAPIResponses(t *testing.T) {
 	post("rebalance_preview", "/v1/rebalance/preview", O, `{"targetRatios":{"L1":0,"L2":0,"L3":10000}}`, 422)
 	plan := post("rebalance_preview", "/v1/rebalance/preview", O, "", 200).json(t)
 	post("rebalance_execute", "/v1/rebalance/execute", O, `{"planId":"999999"}`, 404)
+	dropped := post("rebalance_preview", "/v1/rebalance/preview", O, "", 200).json(t)["planId"]
+	post("rebalance_cancel", "/v1/rebalance/"+fmt.Sprint(dropped)+"/cancel", V, "", 403)
+	post("rebalance_cancel", "/v1/rebalance/"+fmt.Sprint(dropped)+"/cancel", O, `{"reason":1}`, 400)
+	post("rebalance_cancel", "/v1/rebalance/"+fmt.Sprint(dropped)+"/cancel", O, `{"reason":"previewed twice"}`, 200)
+	post("rebalance_cancel", "/v1/rebalance/"+fmt.Sprint(dropped)+"/cancel", O, "", 409)
+	post("rebalance_cancel", "/v1/rebalance/999999/cancel", O, "", 404)
+	post("rebalance_cancel", "/v1/rebalance/x1/cancel", O, "", 404)
 	post("rebalance_execute", "/v1/rebalance/execute", O, `{"planId":"`+fmt.Sprint(plan["planId"])+`"}`, 200)
 	post("rebalance_execute", "/v1/rebalance/execute", O, `{"planId":"`+fmt.Sprint(plan["planId"])+`"}`, 409)
 	get("rebalance_history", "/v1/rebalance/history?limit=5", V, 200)

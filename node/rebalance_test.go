@@ -3,6 +3,7 @@ package node
 import (
 	"crypto/sha256"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,7 +45,9 @@ func mustEvent(t testing.TB, name string, args ...any) chainlog.Event {
 // TestRebalancePreviewOnACluster: GET /v1/rebalance/status shows the tiers against their
 // bands; a preview (through a follower) runs the planner on the leader's books and the plan is
 // replicated, the same on every node; an infeasible target is 422 with the planner's reason, a
-// bad body 400; execute starts it, and a second execute is 409; only operators preview.
+// bad body 400; execute starts it, and a second execute is 409; only operators preview. A
+// second plan, cancelled through a follower while PROPOSED, is CANCELLED on every node and
+// pushed on the channel rebalance; cancelling it again, or the executing plan, is 409.
 func TestRebalancePreviewOnACluster(t *testing.T) {
 	c := newCluster(t, 3)
 	for i := range c.cfgs {
@@ -128,5 +131,35 @@ func TestRebalancePreviewOnACluster(t *testing.T) {
 			return fmt.Errorf("status %v", m)
 		}
 		return nil
+	})
+
+	ws := dialWS(t, c.cfgs[(l+2)%3].HTTP.Addr, nil, "rebalance")
+	r = c.do(f, "POST", "/v1/rebalance/preview", rebalanceOpsToken, nil)
+	if r.status != 200 {
+		t.Fatalf("second preview: %d %s", r.status, r.body)
+	}
+	second := r.json(t)["planId"].(string)
+	r = c.do(f, "POST", "/v1/rebalance/"+second+"/cancel", rebalanceOpsToken, []byte(`{"reason":"one is running"}`))
+	if r.status != 200 || r.json(t)["status"] != "CANCELLED" || r.json(t)["reason"] != "cancelled by ops: one is running" {
+		t.Fatalf("cancel: %d %s", r.status, r.body)
+	}
+	for _, pid := range []string{second, id} {
+		if r := c.do(f, "POST", "/v1/rebalance/"+pid+"/cancel", rebalanceOpsToken, nil); r.status != 409 || r.code() != "CONFLICT" {
+			t.Fatalf("cancel plan %s again: %d %s", pid, r.status, r.body)
+		}
+	}
+	c.sameOnEvery("/v1/rebalance/history?status=CANCELLED", viewerToken, 0, func(m map[string]any) error {
+		if items := m["items"].([]any); len(items) != 1 || items[0].(map[string]any)["planId"] != second {
+			return fmt.Errorf("cancelled plans %v", m)
+		}
+		return nil
+	})
+	checkFor(t, 10*time.Second, func() error {
+		for _, e := range ws.events("rebalance") {
+			if strings.Contains(e, `"planId":"`+second+`"`) && strings.Contains(e, `"status":"CANCELLED"`) {
+				return nil
+			}
+		}
+		return fmt.Errorf("channel rebalance: %v", ws.events("rebalance"))
 	})
 }

@@ -132,9 +132,20 @@ func removed(evs []chainlog.Event) []chainlog.Event {
 
 func randomEvents(seed int64, n int) []chainlog.Event { return fundtest.RandomEvents(seed, n) }
 
+var testPlanActor = fund.Actor{Name: "token:ops", Role: "operator"}
+
 // proposeTestPlan stores a one-action rebalance plan computed at the current books' ratios and
 // executes it with an approval amount of 0 (PENDING_APPROVAL, a REBALANCE ticket); its id.
 func (n *testNode) proposeTestPlan(t *testing.T) uint64 {
+	t.Helper()
+	id := n.storeTestPlan(t)
+	n.propose(fund.EncodeRebalanceExecute(&fund.RebalanceExecuteCommand{Time: n.now(), Actor: testPlanActor, PlanID: id}))
+	return id
+}
+
+// storeTestPlan stores a one-action rebalance plan computed at the current books' ratios
+// (PROPOSED); its id.
+func (n *testNode) storeTestPlan(t *testing.T) uint64 {
 	t.Helper()
 	v, err := n.store.Read()
 	if err != nil {
@@ -152,9 +163,6 @@ func (n *testNode) proposeTestPlan(t *testing.T) uint64 {
 	one := *uint256.NewInt(1e18)
 	plan := rebalance.Plan{Pre: pre, TotalAmount: one,
 		Actions: []rebalance.Action{{Type: rebalance.Purchase, Tier: 1, Asset: [20]byte{0xa1}, Amount: one, Tokens: one, MinReceived: one, MaxSlippageBps: 50}}}
-	ops := fund.Actor{Name: "token:ops", Role: "operator"}
-	res := n.propose(fund.EncodeRebalancePlan(&fund.RebalancePlanCommand{Time: n.now(), Actor: ops, Targets: [3]uint64{4000, 3000, 3000}, Plan: plan}))
-	id := res.Value.(*fund.RebalancePlanResult).Plan.ID
-	n.propose(fund.EncodeRebalanceExecute(&fund.RebalanceExecuteCommand{Time: n.now(), Actor: ops, PlanID: id}))
-	return id
+	res := n.propose(fund.EncodeRebalancePlan(&fund.RebalancePlanCommand{Time: n.now(), Actor: testPlanActor, Targets: [3]uint64{4000, 3000, 3000}, Plan: plan}))
+	return res.Value.(*fund.RebalancePlanResult).Plan.ID
 }

@@ -63,6 +63,11 @@ func TestSyncRandomEventsThenVerify(t *testing.T) {
 	n.propose(fund.EncodeTick(&fund.TickCommand{Time: n.now() + int64(400*24*time.Hour)}))
 	// A rebalance plan, pending its approval (rebalance_plans; its ticket in approval_tickets).
 	planID := n.proposeTestPlan(t)
+	// Another, cancelled while PROPOSED (fund.CmdRebalanceCancel): its row follows.
+	cancelledID := n.storeTestPlan(t)
+	if res := n.propose(fund.EncodeRebalanceCancel(&fund.RebalanceCancelCommand{Time: n.now(), Actor: testPlanActor, PlanID: cancelledID, Reason: "test"})); res.Value.(*fund.RebalancePlanResult).Plan.Status != fund.PlanCancelled {
+		t.Fatalf("cancel: %+v", res.Value)
+	}
 	// Two deposits days later: the fund crosses UTC days (daily snapshots).
 	later := fundtest.NewChain(fundtest.ChainConfig{Seed: 99, Start: fundtest.DefaultStart + 3*86400, FirstBlock: fundtest.DefaultFirstBlock + 1_000_000})
 	later.Deposit(fundtest.Addr("late depositor"), fundtest.E18(10), fundtest.E18(10))
@@ -113,6 +118,11 @@ func TestSyncRandomEventsThenVerify(t *testing.T) {
 	if err := pool.QueryRow(context.Background(), `SELECT status, plan->>'planId' FROM rebalance_plans WHERE id = $1`, int64(planID)).Scan(&planStatus, &planJSONID); err != nil ||
 		planStatus != "PENDING_APPROVAL" || planJSONID != fund.PlanID(planID) {
 		t.Errorf("rebalance_plans: %q %q (%v)", planStatus, planJSONID, err)
+	}
+	var cancelledReason string
+	if err := pool.QueryRow(context.Background(), `SELECT status, reason, plan->>'status' FROM rebalance_plans WHERE id = $1`, int64(cancelledID)).Scan(&planStatus, &cancelledReason, &planJSONID); err != nil ||
+		planStatus != "CANCELLED" || cancelledReason != "cancelled by token:ops: test" || planJSONID != "CANCELLED" {
+		t.Errorf("the cancelled plan's row: %q %q %q (%v)", planStatus, cancelledReason, planJSONID, err)
 	}
 	// wallet0: viewer, then admin; wallet1: operator, then removed; wallet2: admin, then
 	// approver (the role added after v0.1.0: migration 00004 lets the table hold it).

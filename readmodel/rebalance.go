@@ -141,7 +141,7 @@ func PlanJSON(p *fund.PlanRecord, approval *uint256.Int) ([]byte, error) {
 	if p.Status == fund.PlanProposed && approval != nil {
 		out.RequiresApproval = p.TotalAmount.Gt(approval)
 	}
-	if p.Status != fund.PlanProposed {
+	if p.ExecutedAt != 0 { // the threshold its execution was judged against
 		a := p.ApprovalAmount.Dec()
 		out.ApprovalAmount = &a
 	}

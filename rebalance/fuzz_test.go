@@ -3,7 +3,9 @@ package rebalance_test
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"paimon/rebalance"
 )
@@ -59,6 +61,32 @@ func FuzzParseExecute(f *testing.F) {
 		}
 		if req.PlanID == 0 {
 			t.Fatal("plan id 0 accepted")
+		}
+	})
+}
+
+// FuzzParseCancel: a reason within its bound, or a *RequestError naming a parameter; a parsed
+// reason re-encoded parses the same.
+func FuzzParseCancel(f *testing.F) {
+	for _, s := range []string{``, `{}`, `{"reason":"targets under review"}`, `{"reason":null}`, `{"reason":1}`,
+		`{"reason":"\xff"}`, `{"reason":"` + strings.Repeat("x", rebalance.MaxCancelReason+1) + `"}`, `{"why":"x"}`, `{} {}`, `[`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := rebalance.ParseCancel(body)
+		if err != nil {
+			var re *rebalance.RequestError
+			if !errors.As(err, &re) || re.Param == "" || re.Message == "" {
+				t.Fatalf("error %v is not a RequestError", err)
+			}
+			return
+		}
+		if len(req.Reason) > rebalance.MaxCancelReason || !utf8.ValidString(req.Reason) {
+			t.Fatalf("reason %q accepted", req.Reason)
+		}
+		b, _ := json.Marshal(map[string]string{"reason": req.Reason})
+		if again, err := rebalance.ParseCancel(b); err != nil || again != req {
+			t.Fatalf("round trip of %s: %v", b, err)
 		}
 	})
 }

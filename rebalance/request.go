@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 )
 
 // RequestError is a request body that does not parse: the parameter at fault and why.
@@ -23,7 +24,7 @@ type PreviewRequest struct {
 	Targets *[NumTiers]uint64
 }
 
-// MaxRequestBytes bounds a preview or execute body.
+// MaxRequestBytes bounds a preview, execute or cancel body.
 const MaxRequestBytes = 4096
 
 // ParsePreview parses a preview body: empty, {} or {"targetRatios": {"L1": n, "L2": n,
@@ -98,11 +99,51 @@ func ParseExecute(body []byte) (ExecuteRequest, error) {
 	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
 		s = s[1 : len(s)-1]
 	}
-	id, err := strconv.ParseUint(s, 10, 64)
-	if err != nil || id == 0 || strconv.FormatUint(id, 10) != s {
+	id, ok := ParsePlanID(s)
+	if !ok {
 		return req, &RequestError{Param: "planId", Message: "planId must be a plan id (a positive decimal integer)"}
 	}
 	req.PlanID = id
+	return req, nil
+}
+
+// ParsePlanID parses a plan id as the API writes it: a positive decimal integer, canonical (no
+// sign, no leading zero).
+func ParsePlanID(s string) (uint64, bool) {
+	id, err := strconv.ParseUint(s, 10, 64)
+	return id, err == nil && id != 0 && strconv.FormatUint(id, 10) == s
+}
+
+// CancelRequest is the body of POST /v1/rebalance/{id}/cancel.
+type CancelRequest struct {
+	Reason string
+}
+
+// MaxCancelReason bounds a cancellation's reason, in bytes of UTF-8.
+const MaxCancelReason = 256
+
+// ParseCancel parses a cancel body: empty, {} or {"reason": "..."} (valid UTF-8, at most
+// MaxCancelReason bytes).
+func ParseCancel(body []byte) (CancelRequest, error) {
+	var req CancelRequest
+	if len(body) > MaxRequestBytes {
+		return req, &RequestError{Param: "body", Message: fmt.Sprintf("body is over %d bytes", MaxRequestBytes)}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return req, nil
+	}
+	var raw struct {
+		Reason *string `json:"reason"`
+	}
+	if err := decodeStrict(body, &raw); err != nil {
+		return req, err
+	}
+	if raw.Reason != nil {
+		req.Reason = *raw.Reason
+	}
+	if len(req.Reason) > MaxCancelReason || !utf8.ValidString(req.Reason) {
+		return CancelRequest{}, &RequestError{Param: "reason", Message: fmt.Sprintf("reason must be valid UTF-8 of at most %d bytes", MaxCancelReason)}
+	}
 	return req, nil
 }
 

@@ -115,6 +115,7 @@ func TestAuthorizationTable(t *testing.T) {
 		{"rebalance_history", "GET", "/v1/rebalance/history", "", viewers},
 		{"rebalance_preview", "POST", "/v1/rebalance/preview", `{}`, operators},
 		{"rebalance_execute", "POST", "/v1/rebalance/execute", `{"planId":"1"}`, operators},
+		{"rebalance_cancel", "POST", "/v1/rebalance/999999/cancel", `{"reason":"x"}`, operators},
 		{"ingest_status", "GET", "/v1/ingest/status", "", viewers},
 		{"cluster_status", "GET", "/v1/cluster/status", "", viewers},
 		{"system_config", "GET", "/v1/system/config", "", viewers},

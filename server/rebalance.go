@@ -1,6 +1,8 @@
 package server
 
 import (
+	"fmt"
+
 	"github.com/valyala/fasthttp"
 
 	"paimon/fund"
@@ -10,7 +12,7 @@ import (
 )
 
 // Rebalancing (OPERATIONS.md, "Rebalancing"): GET /v1/rebalance/status and /history (reads,
-// resources.go), POST /v1/rebalance/preview and /execute. The preview runs the planner on the
+// resources.go), POST /v1/rebalance/preview, /execute and /{id}/cancel. The preview runs the planner on the
 // leader's books and makes the plan replicated state (fund.CmdRebalancePlan); execute starts it
 // through the log (fund.CmdRebalanceExecute), which decides "one plan at a time" and the
 // approval ticket; the executor then sends its trades (node/rebalance.go).
@@ -68,6 +70,26 @@ func (s *Server) executeRebalance(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 	}
 	res, err := s.propose(fund.EncodeRebalanceExecute(&fund.RebalanceExecuteCommand{Time: s.now().UnixNano(), Actor: actorOf(ctx, rc),
 		PlanID: req.PlanID, ApprovalAmount: s.cfg.Rebalance.Approval()}))
+	if err != nil {
+		return err
+	}
+	return s.respondPlan(ctx, res.Value, res.Index)
+}
+
+// cancelRebalance is POST /v1/rebalance/{id}/cancel (operator, on the leader): {reason?} → the
+// plan CANCELLED. Only a PROPOSED plan: any other status is 409 (a plan pending approval is
+// cancelled through its ticket); an unknown plan 404.
+func (s *Server) cancelRebalance(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
+	id, ok := rebalance.ParsePlanID(string(rc.param))
+	if !ok {
+		return fmt.Errorf("%w: rebalance plan %.100q", errNotFound, rc.param)
+	}
+	req, err := rebalance.ParseCancel(ctx.PostBody())
+	if err != nil {
+		return err
+	}
+	res, err := s.propose(fund.EncodeRebalanceCancel(&fund.RebalanceCancelCommand{Time: s.now().UnixNano(), Actor: actorOf(ctx, rc),
+		PlanID: id, Reason: req.Reason}))
 	if err != nil {
 		return err
 	}

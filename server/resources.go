@@ -94,6 +94,7 @@ func resourceTable() []route {
 		{name: "approval_retry", method: "POST", path: "/v1/approvals/{id}/retry", Access: auth.Operator, leader: true, handle: (*Server).retryTicket},
 		{name: "rebalance_preview", method: "POST", path: "/v1/rebalance/preview", Access: auth.Operator, leader: true, handle: (*Server).previewRebalance},
 		{name: "rebalance_execute", method: "POST", path: "/v1/rebalance/execute", Access: auth.Operator, leader: true, handle: (*Server).executeRebalance},
+		{name: "rebalance_cancel", method: "POST", path: "/v1/rebalance/{id}/cancel", Access: auth.Operator, leader: true, handle: (*Server).cancelRebalance},
 		{name: "admin_roles_set", method: "POST", path: "/v1/admin/roles", Access: auth.Admin, leader: true, handle: (*Server).postRole},
 		{name: "admin_roles", method: "GET", path: "/v1/admin/roles", Access: auth.Admin, handle: noRC((*Server).getRoles)},
 		{name: "pg_verify", method: "GET", path: "/v1/admin/pg/verify", Access: auth.Admin, cluster: true, params: []string{"wait"}, handle: noRC((*Server).pgVerify)},
