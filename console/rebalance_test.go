@@ -190,6 +190,19 @@ func TestConsoleRebalance(t *testing.T) {
 	if n := js[int](t, bctx, `document.querySelectorAll('#approve, #queue button').length`); n != 0 {
 		t.Fatalf("an operator sees %d approval controls", n)
 	}
+	var cfg struct {
+		Rebalance struct{ ApprovalAmount string }
+	}
+	if err := e.get("/v1/system/config", viewerToken, &cfg); err != nil || cfg.Rebalance.ApprovalAmount == "" {
+		t.Fatalf("system config: %+v (%v)", cfg, err)
+	}
+	waitText(t, bctx, 5*time.Second, "#rebalance-plan", contains("Above the approval amount ("+amount(cfg.Rebalance.ApprovalAmount)+")"))
+	// The API's plan from the history (a PROPOSED plan there says requiresApproval only as
+	// recorded): the page still says it needs approval; then back to the page's plan.
+	click(t, bctx, `#rebalance button[aria-label="Show plan `+want.PlanID+`"]`)
+	waitText(t, bctx, 5*time.Second, `#rebalance-plan[data-plan="`+want.PlanID+`"] h3`, contains("needs approval"))
+	click(t, bctx, `#rebalance button[aria-label="Show plan `+id+`"]`)
+	waitText(t, bctx, 5*time.Second, `#rebalance-plan[data-plan="`+id+`"] h3`, contains("needs approval"))
 	accessible(t, bctx, "operations (operator, a plan proposed)")
 
 	// Execute: above the approval amount, a REBALANCE ticket needing two approvers.

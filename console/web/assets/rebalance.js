@@ -41,11 +41,16 @@ export function Rebalance() {
   const [busy, setBusy] = useState(false);
   const [note, setNote] = useState(null);
   const [form, setForm] = useState({ L1: '', L2: '', L3: '' });
+  const [approval, setApproval] = useState(null); // [rebalance] approval_amount (a PROPOSED plan has none yet)
   const timer = useRef(null);
   const loadStatus = () => api('/v1/rebalance/status').then(setSt, (e) => (e.status === 404 ? setNa(true) : setErr(e)));
   const loadHistory = () => api('/v1/rebalance/history?limit=10').then((r) => setHist(r.items), () => {});
   const load = () => { loadStatus(); loadHistory(); };
-  useEffect(() => { load(); return () => clearTimeout(timer.current); }, []);
+  useEffect(() => {
+    load();
+    api('/v1/system/config').then((c) => setApproval(c.rebalance?.approvalAmount ?? null), () => {});
+    return () => clearTimeout(timer.current);
+  }, []);
   useEffect(() => {
     const on = (e) => api('/v1/rebalance/history?limit=50').then((r) => {
       const p = r.items.find((x) => x.planId === e.detail);
@@ -110,7 +115,7 @@ export function Rebalance() {
         <button type="submit" id="rebalance-preview" disabled=${busy}>Preview a plan</button>
       </div>
     </form>`}
-    ${plan && html`<${PlanView} plan=${plan} busy=${busy} onExecute=${execute} />`}
+    ${plan && html`<${PlanView} plan=${plan} approval=${plan.approvalAmount ?? approval} busy=${busy} onExecute=${execute} />`}
     ${hist && hist.length > 0 && html`<h3>Recent plans</h3><${Table} caption="Recent plans, newest first" cols=${['Plan', 'Status', 'Amount', 'Actions', 'Created', 'Finished', '']} num=${[2, 3]}
       rows=${hist.map((p) => ({ key: p.planId, selected: plan?.planId === p.planId, attrs: { 'data-plan': p.planId },
         cells: [p.planId, html`<${Pill} s=${p.status} />`, amount(p.totalAmount), (p.actions || []).length, time(p.createdAt), time(p.finishedAt),
@@ -129,8 +134,12 @@ function stateCell(s, k) {
 
 // PlanView is one plan: its states (before, target, the estimate after, realised once done)
 // and its actions; an operator executes a PROPOSED plan.
-function PlanView({ plan, busy, onExecute }) {
+function PlanView({ plan, approval, busy, onExecute }) {
   const cmp = plan.comparison || {};
+  // A PROPOSED plan as the history and the channel give it says requiresApproval only as
+  // recorded (false until executed; the preview's answer compares with the node's threshold):
+  // compare with the threshold here too.
+  const needs = plan.status === 'PROPOSED' && approval ? BigInt(plan.totalAmount) > BigInt(approval) : plan.requiresApproval;
   const realised = !!plan.realisedState;
   const cols = ['Books', 'Before', 'Target', 'Estimated after'].concat(realised ? ['Realised', 'Realised − estimate'] : []);
   const rows = [...TIERS, 'cash', 'gross'].map((k) => ({ key: k, attrs: { 'data-state': k },
@@ -140,7 +149,7 @@ function PlanView({ plan, busy, onExecute }) {
         cmp[k] ? `${cmp[k].differenceBps} bps` : ''] : []) }));
   return html`<div id="rebalance-plan" data-plan=${plan.planId} data-status=${plan.status}>
     <h3>Plan ${plan.planId}: <span id="rebalance-plan-status"><${Pill} s=${plan.status} /></span> · ${amount(plan.totalAmount)} to trade
-      ${plan.requiresApproval ? ' · needs approval' : ''}${plan.ticketId ? ' (ticket ' + plan.ticketId + ')' : ''}</h3>
+      ${needs ? ' · needs approval' : ''}${plan.ticketId ? ' (ticket ' + plan.ticketId + ')' : ''}</h3>
     <p class="muted">Targets ${TIERS.map((k) => k + ' ' + bps(plan.targetRatios?.[k])).join(', ')} · cash reserved for redemptions ${amount(plan.reservedCash)
       } · proposed by ${plan.createdBy} ${time(plan.createdAt)}${plan.executedBy ? ' · executed by ' + plan.executedBy + ' ' + time(plan.executedAt) : ''
       }${plan.finishedAt ? ' · finished ' + time(plan.finishedAt) : ''}</p>
@@ -154,7 +163,7 @@ function PlanView({ plan, busy, onExecute }) {
         a.txHash ? html`<code title=${a.txHash}>${short(a.txHash)}</code>${a.blockNumber ? ' · block ' + a.blockNumber : ''}` : '—'] }))} />
     ${plan.status === 'PROPOSED' && can('operator') && html`<div class="actions">
       <button type="button" class="primary" id="rebalance-execute" disabled=${busy} onClick=${onExecute}>Execute plan ${plan.planId}</button>
-      ${plan.requiresApproval && html`<span class="muted">Above the approval amount${plan.approvalAmount ? ' (' + amount(plan.approvalAmount) + ')' : ''}: executing opens a ticket for approvers.</span>`}
+      ${needs && html`<span class="muted">Above the approval amount${approval ? ' (' + amount(approval) + ')' : ''}: executing opens a ticket for approvers.</span>`}
     </div>`}
   </div>`;
 }
