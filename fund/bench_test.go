@@ -43,7 +43,10 @@ func benchCommands(n, size int) [][]byte {
 // BenchmarkApply measures Apply + EndBatch throughput on kv.Mem (one 256-event command per
 // batch). kv.Mem inserts into a sorted slice, so the store is reset every 8 batches (outside
 // the timer) to keep its cost from dominating; Pebble numbers come from bench/.
-func BenchmarkApply(b *testing.B) {
+func BenchmarkApply(b *testing.B) { benchApply(b, testInfo) }
+
+// benchApply is BenchmarkApply for the fund info.
+func benchApply(b *testing.B, info Info) {
 	const size, perStore = 256, 8
 	cmds := benchCommands(perStore, size)
 	var st *kv.Mem
@@ -53,7 +56,7 @@ func BenchmarkApply(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if i%perStore == 0 {
 			b.StopTimer()
-			st, m = kv.NewMem(), NewMachine(testInfo, NewViews(testInfo), nil)
+			st, m = kv.NewMem(), NewMachine(info, NewViews(info), nil)
 			b.StartTimer()
 		}
 		idx := uint64(i + 1)

@@ -11,6 +11,7 @@ import (
 	"github.com/holiman/uint256"
 	"paimon/chainlog"
 	"paimon/chainlog/chainlogtest"
+	"paimon/internal/testutil"
 	"paimon/kv"
 )
 
@@ -145,30 +146,17 @@ func (e *env) account(a common.Address) map[string]any {
 // pages walks a list to its end with the given limit and returns every item.
 func (e *env) pages(limit int, list func(p Page) ([]byte, error)) []any {
 	e.t.Helper()
-	var all []any
-	p := Page{Limit: limit}
-	for i := 0; i < 1000; i++ {
-		body := e.json(list(p))
-		items, _ := body["items"].([]any)
-		if len(items) > limit {
-			e.t.Fatalf("page of %d items, limit %d", len(items), limit)
+	return testutil.Pages(e.t, limit, func(cursor string) map[string]any {
+		p := Page{Limit: limit}
+		if cursor != "" {
+			c, err := base64.RawURLEncoding.DecodeString(cursor)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			p.Cursor = c
 		}
-		all = append(all, items...)
-		next, ok := body["nextCursor"].(string)
-		if !ok {
-			return all
-		}
-		if len(items) != limit {
-			e.t.Fatalf("short page %d with a next cursor", len(items))
-		}
-		c, err := base64.RawURLEncoding.DecodeString(next)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		p.Cursor = c
-	}
-	e.t.Fatal("pagination does not end")
-	return nil
+		return e.json(list(p))
+	})
 }
 
 // diffDumps shows the first differing lines of two dumps.

@@ -299,21 +299,7 @@ func randomCommands(rng *rand.Rand, n int) [][]byte {
 			cmds = append(cmds, EncodeAudit(&AuditCommand{Time: t, Actor: Actor{Name: []string{"a", "b"}[rng.IntN(2)]}, Action: "cluster.join"}))
 		default:
 			bn++
-			var evs []chainlog.Event
-			for k := 1 + rng.IntN(12); k > 0; k-- {
-				switch {
-				case len(applied) > 0 && rng.IntN(6) == 0:
-					i := rng.IntN(len(applied))
-					evs = append(evs, removed(applied[i]))
-					applied = append(applied[:i], applied[i+1:]...)
-				case len(applied) > 0 && rng.IntN(12) == 0:
-					evs = append(evs, applied[rng.IntN(len(applied))]) // duplicate
-				default:
-					ev := randomEvent(rng, bn, uint64(len(evs)))
-					evs = append(evs, ev)
-					applied = append(applied, ev)
-				}
-			}
+			evs := randomBlock(rng, bn, &applied)
 			var actor Actor
 			if rng.IntN(4) == 0 {
 				actor.Name = "ingest-op"
@@ -680,27 +666,4 @@ func TestDecodeSyncMarkStrict(t *testing.T) {
 }
 
 // BenchmarkApplyOutbox is BenchmarkApply with the outbox on (never pruned).
-func BenchmarkApplyOutbox(b *testing.B) {
-	const size, perStore = 256, 8
-	cmds := benchCommands(perStore, size)
-	var st *kv.Mem
-	var m *Machine
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if i%perStore == 0 {
-			b.StopTimer()
-			st, m = kv.NewMem(), NewMachine(outboxInfo, NewViews(outboxInfo), nil)
-			b.StartTimer()
-		}
-		idx := uint64(i + 1)
-		if _, err := m.Apply(st, idx, cmds[i%perStore]); err != nil {
-			b.Fatal(err)
-		}
-		if err := m.EndBatch(st, idx); err != nil {
-			b.Fatal(err)
-		}
-		m.Committed()
-	}
-	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
-}
+func BenchmarkApplyOutbox(b *testing.B) { benchApply(b, outboxInfo) }

@@ -22,21 +22,7 @@ func TestBatchedEqualsUnbatched(t *testing.T) {
 			bn := uint64(1)
 			for len(cmds) < 60 {
 				bn++
-				var evs []chainlog.Event
-				for n := 1 + rng.IntN(12); n > 0; n-- {
-					switch {
-					case len(applied) > 0 && rng.IntN(6) == 0:
-						i := rng.IntN(len(applied))
-						evs = append(evs, removed(applied[i]))
-						applied = append(applied[:i], applied[i+1:]...)
-					case len(applied) > 0 && rng.IntN(12) == 0:
-						evs = append(evs, applied[rng.IntN(len(applied))]) // duplicate
-					default:
-						ev := randomEvent(rng, bn, uint64(len(evs)))
-						evs = append(evs, ev)
-						applied = append(applied, ev)
-					}
-				}
+				evs := randomBlock(rng, bn, &applied)
 				cmds = append(cmds, EncodeLogs(&LogsCommand{Time: (testNow + int64(bn)) * 1e9, Events: evs}))
 				if rng.IntN(5) == 0 {
 					cmds = append(cmds, EncodePrices(&PricesCommand{Time: (testNow + int64(bn)) * 1e9, Actor: Actor{Name: "op"},

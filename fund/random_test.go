@@ -10,6 +10,28 @@ import (
 	"github.com/holiman/uint256"
 )
 
+// randomBlock returns 1 to 12 events for block bn: mostly new random events (randomEvent),
+// which it appends to *applied, and now and then a revert of one of *applied (which it takes
+// out) or a duplicate of one.
+func randomBlock(rng *rand.Rand, bn uint64, applied *[]chainlog.Event) []chainlog.Event {
+	var evs []chainlog.Event
+	for n := 1 + rng.IntN(12); n > 0; n-- {
+		switch {
+		case len(*applied) > 0 && rng.IntN(6) == 0:
+			i := rng.IntN(len(*applied))
+			evs = append(evs, removed((*applied)[i]))
+			*applied = append((*applied)[:i], (*applied)[i+1:]...)
+		case len(*applied) > 0 && rng.IntN(12) == 0:
+			evs = append(evs, (*applied)[rng.IntN(len(*applied))]) // duplicate
+		default:
+			ev := randomEvent(rng, bn, uint64(len(evs)))
+			evs = append(evs, ev)
+			*applied = append(*applied, ev)
+		}
+	}
+	return evs
+}
+
 // randomEvent builds a valid event of a random kind over small pools of holders, tokens and
 // request ids, so that events interact (and balances go "negative").
 func randomEvent(rng *rand.Rand, bn, li uint64) chainlog.Event {

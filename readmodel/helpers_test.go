@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -15,6 +13,7 @@ import (
 	"paimon/chainlog"
 	"paimon/chainlog/chainlogtest"
 	"paimon/fund"
+	"paimon/internal/testutil"
 	"paimon/kv"
 )
 
@@ -101,39 +100,13 @@ func (e *env) json(b []byte, err error) map[string]any {
 
 func (e *env) view(name string) map[string]any { return e.json(ReadView(e.st, name)) }
 
-// field reads a dotted path ("tiers.L3.targetRatio", "items.0.status") from decoded JSON.
-func field(v any, path string) any {
-	for _, p := range strings.Split(path, ".") {
-		switch x := v.(type) {
-		case map[string]any:
-			v = x[p]
-		case []any:
-			var i int
-			fmt.Sscan(p, &i)
-			if i >= len(x) {
-				return nil
-			}
-			v = x[i]
-		default:
-			return nil
-		}
-	}
-	return v
-}
+var field = testutil.Field
 
-type expect map[string]any // path → value (compared with fmt.Sprint)
+type expect = testutil.Fields // path → value (compared with fmt.Sprint)
 
 func (e *env) check(what string, got map[string]any, want expect) {
 	e.t.Helper()
-	for path, w := range want {
-		g := field(got, path)
-		if f, ok := g.(float64); ok {
-			g = strconv.FormatFloat(f, 'f', -1, 64)
-		}
-		if fmt.Sprint(g) != fmt.Sprint(w) {
-			e.t.Errorf("%s.%s = %v, want %v", what, path, g, w)
-		}
-	}
+	testutil.CheckFields(e.t, what, got, want)
 }
 
 func isValidation(err any) bool {

@@ -4,6 +4,7 @@ import (
 	"paimon/chainlog"
 	"paimon/chainlog/chainlogtest"
 	"paimon/fund"
+	"paimon/internal/testutil"
 	"strings"
 	"testing"
 
@@ -13,30 +14,17 @@ import (
 // pages walks a list to its end with the given limit and returns every item.
 func (e *env) pages(limit int, list func(p Page) ([]byte, error)) []any {
 	e.t.Helper()
-	var all []any
-	p := Page{Limit: limit}
-	for i := 0; i < 1000; i++ {
-		body := e.json(list(p))
-		items, _ := body["items"].([]any)
-		if len(items) > limit {
-			e.t.Fatalf("page of %d items, limit %d", len(items), limit)
+	return testutil.Pages(e.t, limit, func(cursor string) map[string]any {
+		p := Page{Limit: limit}
+		if cursor != "" {
+			pg, err := ParsePage(getter("cursor", cursor, "limit", "1"))
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			p.Cursor = pg.Cursor
 		}
-		all = append(all, items...)
-		next, ok := body["nextCursor"].(string)
-		if !ok {
-			return all
-		}
-		if len(items) != limit {
-			e.t.Fatalf("short page %d with a next cursor", len(items))
-		}
-		pg, err := ParsePage(getter("cursor", next, "limit", "1"))
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		p.Cursor = pg.Cursor
-	}
-	e.t.Fatal("pagination does not end")
-	return nil
+		return e.json(list(p))
+	})
 }
 
 func TestTransactionsPagination(t *testing.T) {

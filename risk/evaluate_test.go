@@ -19,82 +19,69 @@ func one(i Indicator, th Threshold, prev Status, x int64) Status {
 	return r.Status[i]
 }
 
-func TestStatusHigherIsWorse(t *testing.T) {
-	th := Threshold{Warn: 100, Critical: 200, Hysteresis: 10}
-	tests := []struct {
+// TestStatus steps one indicator of each direction (higher is worse, lower is worse, absolute)
+// from a previous status to a value, through the thresholds and their hysteresis.
+func TestStatus(t *testing.T) {
+	type step struct {
 		name string
 		prev Status
 		x    int64
 		want Status
+	}
+	for _, group := range []struct {
+		name  string
+		ind   Indicator
+		th    Threshold
+		steps []step
 	}{
-		{"below warn", Normal, 50, Normal},
-		{"at warn is not past it", Normal, 100, Normal},
-		{"past warn", Normal, 101, Warning},
-		{"at critical is not past it", Normal, 200, Warning},
-		{"straight to critical", Normal, 201, Critical},
-		{"warning holds inside the hysteresis", Warning, 95, Warning},
-		{"warning holds at the edge", Warning, 91, Warning},
-		{"warning clears at warn - hysteresis", Warning, 90, Normal},
-		{"warning escalates", Warning, 250, Critical},
-		{"critical holds inside the hysteresis", Critical, 191, Critical},
-		{"critical steps down to warning", Critical, 190, Warning},
-		{"critical steps down to warning, not past warn - h", Critical, 91, Warning},
-		{"critical clears at once", Critical, 0, Normal},
-		{"negative values are normal", Normal, -500, Normal},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := one(MaxAssetConcentration, th, tt.prev, tt.x); got != tt.want {
-				t.Fatalf("status(%s, %d) = %s, want %s", tt.prev, tt.x, got, tt.want)
-			}
-		})
-	}
-}
-
-func TestStatusLowerIsWorse(t *testing.T) {
-	th := Threshold{Warn: 2000, Critical: 1000, Hysteresis: 100}
-	tests := []struct {
-		name string
-		prev Status
-		x    int64
-		want Status
-	}{
-		{"above warn", Normal, 5000, Normal},
-		{"at warn is not past it", Normal, 2000, Normal},
-		{"below warn", Normal, 1999, Warning},
-		{"straight to critical", Normal, 999, Critical},
-		{"warning holds inside the hysteresis", Warning, 2099, Warning},
-		{"warning clears at warn + hysteresis", Warning, 2100, Normal},
-		{"critical holds", Critical, 1099, Critical},
-		{"critical to warning", Critical, 1100, Warning},
-		{"critical clears", Critical, 9000, Normal},
-		{"negative ratio is critical", Normal, -5, Critical},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := one(RedemptionCoverage, th, tt.prev, tt.x); got != tt.want {
-				t.Fatalf("status(%s, %d) = %s, want %s", tt.prev, tt.x, got, tt.want)
-			}
-		})
-	}
-	// A lower-is-worse threshold of 0 is off.
-	if got := one(RedemptionCoverage, Threshold{}, Critical, -100); got != Normal {
-		t.Fatalf("thresholds off: status = %s, want NORMAL", got)
-	}
-}
-
-func TestStatusAbsoluteDrift(t *testing.T) {
-	th := Threshold{Warn: 50, Critical: 200, Hysteresis: 10}
-	for _, tt := range []struct {
-		prev Status
-		x    int64
-		want Status
-	}{
-		{Normal, -51, Warning}, {Normal, 51, Warning}, {Normal, -201, Critical}, {Warning, -41, Warning},
-		{Warning, -40, Normal}, {Normal, math.MinInt64, Critical}, {Normal, math.MaxInt64, Critical},
+		{"higher is worse", MaxAssetConcentration, Threshold{Warn: 100, Critical: 200, Hysteresis: 10}, []step{
+			{"below warn", Normal, 50, Normal},
+			{"at warn is not past it", Normal, 100, Normal},
+			{"past warn", Normal, 101, Warning},
+			{"at critical is not past it", Normal, 200, Warning},
+			{"straight to critical", Normal, 201, Critical},
+			{"warning holds inside the hysteresis", Warning, 95, Warning},
+			{"warning holds at the edge", Warning, 91, Warning},
+			{"warning clears at warn - hysteresis", Warning, 90, Normal},
+			{"warning escalates", Warning, 250, Critical},
+			{"critical holds inside the hysteresis", Critical, 191, Critical},
+			{"critical steps down to warning", Critical, 190, Warning},
+			{"critical steps down to warning, not past warn - h", Critical, 91, Warning},
+			{"critical clears at once", Critical, 0, Normal},
+			{"negative values are normal", Normal, -500, Normal},
+		}},
+		{"lower is worse", RedemptionCoverage, Threshold{Warn: 2000, Critical: 1000, Hysteresis: 100}, []step{
+			{"above warn", Normal, 5000, Normal},
+			{"at warn is not past it", Normal, 2000, Normal},
+			{"below warn", Normal, 1999, Warning},
+			{"straight to critical", Normal, 999, Critical},
+			{"warning holds inside the hysteresis", Warning, 2099, Warning},
+			{"warning clears at warn + hysteresis", Warning, 2100, Normal},
+			{"critical holds", Critical, 1099, Critical},
+			{"critical to warning", Critical, 1100, Warning},
+			{"critical clears", Critical, 9000, Normal},
+			{"negative ratio is critical", Normal, -5, Critical},
+		}},
+		// A lower-is-worse threshold of 0 is off.
+		{"lower is worse, thresholds off", RedemptionCoverage, Threshold{}, []step{
+			{"critical clears", Critical, -100, Normal},
+		}},
+		{"absolute drift", NavDriftBps, Threshold{Warn: 50, Critical: 200, Hysteresis: 10}, []step{
+			{"below -warn", Normal, -51, Warning},
+			{"past warn", Normal, 51, Warning},
+			{"below -critical", Normal, -201, Critical},
+			{"warning holds inside the hysteresis", Warning, -41, Warning},
+			{"warning clears at -(warn - hysteresis)", Warning, -40, Normal},
+			{"min int64", Normal, math.MinInt64, Critical},
+			{"max int64", Normal, math.MaxInt64, Critical},
+		}},
 	} {
-		if got := one(NavDriftBps, th, tt.prev, tt.x); got != tt.want {
-			t.Errorf("drift status(%s, %d) = %s, want %s", tt.prev, tt.x, got, tt.want)
+		for _, st := range group.steps {
+			t.Run(group.name+"/"+st.name, func(t *testing.T) {
+				if got := one(group.ind, group.th, st.prev, st.x); got != st.want {
+					t.Errorf("status(%s, %d) = %s, want %s", st.prev, st.x, got, st.want)
+				}
+			})
 		}
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -243,28 +242,10 @@ func readFile(t testing.TB, path string) []byte {
 	return b
 }
 
-// field walks a decoded JSON value by a dotted path ("tiers.L1.value", "items.0.status").
-func field(v any, path string) any {
-	for _, p := range strings.Split(path, ".") {
-		switch x := v.(type) {
-		case map[string]any:
-			v = x[p]
-		case []any:
-			var i int
-			if _, err := fmt.Sscan(p, &i); err != nil || i < 0 || i >= len(x) {
-				return nil
-			}
-			v = x[i]
-		default:
-			return nil
-		}
-	}
-	return v
-}
-
 var (
 	checkFor = testutil.CheckFor
 	freeAddr = testutil.FreeAddr
+	field    = testutil.Field
 )
 
 // routeNamed is the id of the route called name.
