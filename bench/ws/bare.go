@@ -27,8 +27,9 @@ import (
 // POST /v1/admin/logs (each mint becomes the transactions event frame the node would push:
 // the same ledger entry JSON, readmodel.LedgerJSONOf, in the same envelope), /readyz and
 // /metrics — and writes every frame to every connection with a minimal loop: one goroutine
-// per core, each owning a share of the connections, writes whatever frames arrived since its
-// last pass to each of its connections in one blocking writev. No Raft, no state machine, no
+// per core, each owning a share of the connections, writes each of its connections the frames
+// it has not had yet (the log as it is when the pass reaches that connection, as the node's
+// flush passes take a queue) in one blocking writev. No Raft, no state machine, no
 // hub, no queues, no budgets: what the same frames to the same sockets cost on this machine,
 // the measure of the hub's overhead (bench/README.md, "ws").
 
@@ -235,8 +236,10 @@ func (s *bareServer) serveConn(ws *websocket.Conn) {
 	s.closed.Inc()
 }
 
-// fanOut is one shard's loop: wait for frames, write each connection what it has not had,
-// in one writev.
+// fanOut is one shard's loop: wait for frames, write each connection what it has not had, in
+// one writev. Like the node's flush passes, a pass takes the log as it is when it reaches a
+// connection, so that frames posted during a pass reach the connections it has not written
+// yet in the same pass.
 func (s *bareServer) fanOut(sh *bareShard) {
 	seen := 0
 	var conns []*bareConn
@@ -246,13 +249,15 @@ func (s *bareServer) fanOut(sh *bareShard) {
 		for len(s.log) == seen {
 			s.cond.Wait()
 		}
-		log := s.log
+		seen = len(s.log)
 		s.mu.Unlock()
-		seen = len(log)
 		sh.mu.Lock()
 		conns = append(conns[:0], sh.conns...)
 		sh.mu.Unlock()
 		for _, c := range conns {
+			s.mu.Lock()
+			log := s.log
+			s.mu.Unlock()
 			if c.dead || c.next >= len(log) {
 				continue
 			}

@@ -46,6 +46,7 @@ type options struct {
 	perIP           int
 	dialConcurrency int
 	readBuffer      int
+	pollInterval    time.Duration
 	settle          time.Duration
 	gcWait          time.Duration
 	drain           time.Duration
@@ -69,7 +70,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.workers, "workers", 0, fmt.Sprintf("worker processes holding the connections (default: enough for at most %d each)", maxPerWorker))
 	fs.IntVar(&o.perIP, "per-ip", 250, "connections per source address (under the node's push and http max_conns_per_ip, 256, leaving room for the run's own HTTP calls)")
 	fs.IntVar(&o.dialConcurrency, "dial-concurrency", 32, "connections each worker opens at once")
-	fs.IntVar(&o.readBuffer, "read-buffer", 4096, "client read buffer per connection in bytes")
+	fs.IntVar(&o.readBuffer, "read-buffer", 64<<10, "bytes a worker's poller reads from a socket at once")
+	fs.DurationVar(&o.pollInterval, "poll-interval", time.Millisecond, "a worker's poller waits this long after serving its ready sockets before it looks again (fewer wake-ups on both sides under load; counted in the latency)")
 	fs.DurationVar(&o.settle, "settle", 5*time.Second, "idle time over which the node's memory is sampled (the smallest sample counts)")
 	fs.DurationVar(&o.gcWait, "gc-wait", 0, "after the connections open, wait up to this long for the node's next GC before sampling its memory (the runtime forces one every 2 minutes)")
 	fs.DurationVar(&o.drain, "drain", 60*time.Second, "longest wait for deliveries after the last write is answered")
@@ -94,15 +96,15 @@ func parseFlags(args []string) (*options, error) {
 		return nil, errors.New("-rate must be in 1..100000")
 	case o.duration < time.Second:
 		return nil, errors.New("-duration must be at least 1s")
-	case o.workers < 0 || o.perIP < 1 || o.dialConcurrency < 1 || o.readBuffer < 256:
-		return nil, errors.New("-workers must be ≥ 0, -per-ip and -dial-concurrency ≥ 1, -read-buffer ≥ 256")
+	case o.workers < 0 || o.perIP < 1 || o.dialConcurrency < 1 || o.readBuffer < 256 || o.pollInterval < 0:
+		return nil, errors.New("-workers must be ≥ 0, -per-ip and -dial-concurrency ≥ 1, -read-buffer ≥ 256, -poll-interval ≥ 0")
 	case o.settle < 0 || o.gcWait < 0 || o.drain < time.Second:
 		return nil, errors.New("-settle and -gc-wait must be ≥ 0, -drain ≥ 1s")
 	case o.server != "node" && o.server != "bare" && o.server != "both":
 		return nil, fmt.Errorf("-server %q: want node, bare or both", o.server)
 	case o.rounds < 1:
 		return nil, errors.New("-rounds must be ≥ 1")
-	case sourcesNeeded(o.conns, o.perIP) > benchkit.MaxSources:
+	case sourcesNeeded(o.conns, o.perIP)+1 > benchkit.MaxSources:
 		return nil, fmt.Errorf("-conns %d at -per-ip %d needs more source addresses than 127.0.0.0/8 has", o.conns, o.perIP)
 	}
 	if o.node != "" {
@@ -245,7 +247,7 @@ func runOne(ctx context.Context, o *options, command, repo, tmp, server string) 
 	workers = min(workers, conns)
 	res.Conns, res.Workers, res.SourceAddrs = conns, workers, sourcesNeeded(conns, o.perIP)
 	res.Settings = map[string]any{"conns": conns, "connsRequested": o.conns, "rate": o.rate, "duration": o.duration.String(),
-		"workers": workers, "perIP": o.perIP, "dialConcurrency": o.dialConcurrency, "readBuffer": o.readBuffer,
+		"workers": workers, "perIP": o.perIP, "dialConcurrency": o.dialConcurrency, "readBuffer": o.readBuffer, "pollInterval": o.pollInterval.String(),
 		"settle": o.settle.String(), "gcWait": o.gcWait.String(), "drain": o.drain.String(), "node": n.base, "server": server}
 
 	// 3. The node's memory before any connection.
@@ -260,7 +262,7 @@ func runOne(ctx context.Context, o *options, command, repo, tmp, server string) 
 	fmt.Printf("opening %s connections to %s from %d workers, %d source addresses (127.0.0.1…, at most %d each)\n",
 		benchkit.Thousands(conns), wsURL, workers, res.SourceAddrs, o.perIP)
 	p, err := startWorkers(conns, workers, workerArgs{url: wsURL, token: token, perIP: o.perIP,
-		dialConcurrency: o.dialConcurrency, readBuffer: o.readBuffer}, tmp)
+		dialConcurrency: o.dialConcurrency, readBuffer: o.readBuffer, pollInterval: o.pollInterval}, tmp)
 	defer func() {
 		if ctx.Err() != nil {
 			p.killAll()

@@ -6,16 +6,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
+	"net/url"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/fasthttp/websocket"
+	"golang.org/x/sys/unix"
 
 	"paimon/bench/internal/benchkit"
 )
@@ -34,6 +33,7 @@ type workerOptions struct {
 	perIP            int
 	dialConcurrency  int
 	readBuffer       int
+	pollInterval     time.Duration
 	handshakeTimeout time.Duration
 }
 
@@ -46,13 +46,14 @@ func parseWorkerFlags(args []string) (*workerOptions, error) {
 	fs.IntVar(&o.count, "count", 0, "connections to open")
 	fs.IntVar(&o.perIP, "per-ip", 1000, "connections per source address")
 	fs.IntVar(&o.dialConcurrency, "dial-concurrency", 32, "connections being opened at once")
-	fs.IntVar(&o.readBuffer, "read-buffer", 4096, "read buffer per connection in bytes")
+	fs.IntVar(&o.readBuffer, "read-buffer", 64<<10, "bytes a poller reads from a socket at once")
+	fs.DurationVar(&o.pollInterval, "poll-interval", time.Millisecond, "a poller's wait between serving the ready sockets and looking again")
 	fs.DurationVar(&o.handshakeTimeout, "handshake-timeout", 30*time.Second, "longest dial, upgrade and subscribe")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if o.url == "" || o.count < 1 || o.first < 0 || o.perIP < 1 || o.dialConcurrency < 1 || o.readBuffer < 256 {
-		return nil, errors.New("a worker needs -url, -count ≥ 1, -first ≥ 0, -per-ip ≥ 1, -dial-concurrency ≥ 1, -read-buffer ≥ 256")
+	if o.url == "" || o.count < 1 || o.first < 0 || o.perIP < 1 || o.dialConcurrency < 1 || o.readBuffer < 256 || o.pollInterval < 0 {
+		return nil, errors.New("a worker needs -url, -count ≥ 1, -first ≥ 0, -per-ip ≥ 1, -dial-concurrency ≥ 1, -read-buffer ≥ 256, -poll-interval ≥ 0")
 	}
 	return o, nil
 }
@@ -62,8 +63,10 @@ var subscribeFrame = []byte(`{"op":"subscribe","channels":["transactions"]}`)
 
 // worker holds a share of the connections in its own process and reports on them.
 type worker struct {
-	o     *workerOptions
-	token string
+	o       *workerOptions
+	url     *url.URL
+	token   string
+	pollers []*poller
 
 	outMu sync.Mutex // one report line at a time on stdout
 
@@ -85,12 +88,17 @@ type worker struct {
 	frameLen     int
 }
 
-// client is one subscribed connection.
+// client is one subscribed connection. Its poller alone reads and writes it.
 type client struct {
-	ws       *websocket.Conn
+	fd       int
 	shard    *benchkit.Hist
 	received atomic.Uint64 // events since the last reset
 	open     atomic.Bool
+	carry    []byte // the start of a frame the last read cut
+	out      []byte // a pong being written
+
+	closeMu sync.Mutex // closed and the descriptor, against quit's shutdown
+	closed  bool
 }
 
 // runWorker is the -worker mode: open the connections, then answer the runner's commands
@@ -101,7 +109,11 @@ func runWorker(args []string) int {
 		fmt.Fprintf(os.Stderr, "ws worker: %v\n", err)
 		return 2
 	}
-	w := &worker{o: o, token: os.Getenv(tokenEnv), closeCodes: map[string]int{}}
+	w, err := newWorker(o, os.Getenv(tokenEnv))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ws worker: %v\n", err)
+		return 1
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -145,6 +157,24 @@ func runWorker(args []string) int {
 	return 0
 }
 
+// newWorker starts the worker's pollers, one per core.
+func newWorker(o *workerOptions, token string) (*worker, error) {
+	u, err := url.Parse(o.url)
+	if err != nil || u.Scheme != "ws" || u.Host == "" {
+		return nil, fmt.Errorf("-url %q: want ws://host:port/path", o.url)
+	}
+	w := &worker{o: o, url: u, token: token, closeCodes: map[string]int{}}
+	for range runtime.GOMAXPROCS(0) {
+		p, err := newPoller(w, o.readBuffer)
+		if err != nil {
+			return nil, err
+		}
+		w.pollers = append(w.pollers, p)
+		go p.run(o.pollInterval)
+	}
+	return w, nil
+}
+
 func (w *worker) emit(r *report) {
 	b := encodeReport(r)
 	w.outMu.Lock()
@@ -172,73 +202,40 @@ func (w *worker) connectAll(ctx context.Context) {
 	wg.Wait()
 }
 
-// writeBuffers serves the library's write path (the subscribe frame and pongs), so that an
-// idle connection holds no write buffer.
-var writeBuffers = &sync.Pool{}
-
-// connect dials connection i from its source address, upgrades with the token, subscribes,
-// waits for "subscribed" and leaves the connection to its reader.
+// connect opens connection i from its source address (workerSource), upgrades with the token,
+// subscribes, waits for "subscribed" and hands the connection to a poller.
 func (w *worker) connect(ctx context.Context, i int) {
-	src, err := benchkit.SourceAddr(i, w.o.perIP)
+	src, err := workerSource(i, w.o.perIP)
 	if err != nil {
 		w.fail(&w.failed, &w.firstError, err.Error())
 		return
 	}
-	nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}, Timeout: w.o.handshakeTimeout}
-	d := websocket.Dialer{
-		NetDialContext: nd.DialContext, HandshakeTimeout: w.o.handshakeTimeout,
-		ReadBufferSize: w.o.readBuffer, WriteBufferSize: 256, WriteBufferPool: writeBuffers,
-	}
-	hdr := http.Header{}
-	if w.token != "" {
-		hdr.Set("Authorization", "Bearer "+w.token)
-	}
-	ws, resp, err := d.DialContext(ctx, w.o.url, hdr)
-	if err != nil {
-		if resp != nil && errors.Is(err, websocket.ErrBadHandshake) {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-			w.fail(&w.refused, &w.firstRefusal, fmt.Sprintf("%s from %s: %s", resp.Status, src, benchkit.Snippet(body)))
-			return
-		}
+	d, err := dialSubscribed(ctx, w.url, src, w.token, w.o.handshakeTimeout, func() { w.other.Add(1) })
+	var refused *refusedError
+	var subErr *subscribeError
+	switch {
+	case errors.As(err, &refused):
+		w.fail(&w.refused, &w.firstRefusal, refused.msg)
+		return
+	case errors.As(err, &subErr):
+		w.fail(&w.subFailed, &w.firstError, subErr.Error())
+		return
+	case err != nil:
 		w.fail(&w.failed, &w.firstError, fmt.Sprintf("from %s: %v", src, err))
 		return
 	}
-	if err := ws.WriteMessage(websocket.TextMessage, subscribeFrame); err != nil {
-		ws.Close()
-		w.fail(&w.subFailed, &w.firstError, fmt.Sprintf("subscribe from %s: %v", src, err))
-		return
-	}
-	_ = ws.SetReadDeadline(time.Now().Add(w.o.handshakeTimeout))
-	buf := make([]byte, 0, 1024)
-	for {
-		_, r, err := ws.NextReader()
-		if err == nil {
-			buf, err = benchkit.ReadMessage(r, buf[:0])
-		}
-		if err != nil {
-			ws.Close()
-			w.fail(&w.subFailed, &w.firstError, fmt.Sprintf("waiting for subscribed from %s: %v", src, err))
-			return
-		}
-		kind, _ := classify(buf)
-		if kind == frameSubscribed {
-			break
-		}
-		if kind == frameError {
-			ws.Close()
-			w.fail(&w.subFailed, &w.firstError, fmt.Sprintf("subscribe refused: %s", benchkit.Snippet(buf)))
-			return
-		}
-		w.other.Add(1)
-	}
-	_ = ws.SetReadDeadline(time.Time{})
-	c := &client{ws: ws, shard: &w.shards[i%histShards]}
+	c := &client{fd: d.fd, carry: d.rest, shard: &w.shards[i%histShards]}
 	c.open.Store(true)
 	w.mu.Lock()
 	w.conns = append(w.conns, c)
 	w.mu.Unlock()
+	if err := w.pollers[i%len(w.pollers)].add(c); err != nil {
+		c.open.Store(false)
+		_ = unix.Close(c.fd)
+		w.fail(&w.failed, &w.firstError, err.Error())
+		return
+	}
 	w.opened.Add(1)
-	go w.read(c, buf)
 }
 
 // fail counts a failure and keeps the first message of its kind.
@@ -251,39 +248,6 @@ func (w *worker) fail(n *atomic.Int64, first *string, msg string) {
 	w.mu.Unlock()
 }
 
-// read receives c's frames until the connection ends. Per event it costs one small allocation
-// in the websocket library (its message reader) and a bytes.Index: the payload is read into a
-// buffer the connection reuses and never decoded.
-func (w *worker) read(c *client, buf []byte) {
-	for {
-		_, r, err := c.ws.NextReader()
-		if err == nil {
-			buf, err = benchkit.ReadMessage(r, buf[:0])
-		}
-		if err != nil {
-			w.ended(c, err)
-			return
-		}
-		now := time.Now().UnixMicro()
-		switch kind, v := classify(buf); kind {
-		case frameEvent:
-			c.shard.Add(now - v)
-			c.received.Add(1)
-			if !w.sampled.Load() && w.sampled.CompareAndSwap(false, true) {
-				w.keepSample(buf)
-			}
-		case frameBadEvent:
-			w.badEvents.Add(1)
-		case frameReset:
-			w.resets.Add(1)
-		case frameError:
-			w.errFrames.Add(1)
-		default:
-			w.other.Add(1)
-		}
-	}
-}
-
 func (w *worker) keepSample(p []byte) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -292,13 +256,10 @@ func (w *worker) keepSample(p []byte) {
 }
 
 // ended records why a subscribed connection ended, unless the worker is closing it.
-func (w *worker) ended(c *client, err error) {
-	c.open.Store(false)
-	_ = c.ws.Close()
+func (w *worker) ended(why, detail string) {
 	if w.quitting.Load() {
 		return
 	}
-	why, detail := benchkit.CloseReason(err)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.closed++
@@ -306,6 +267,11 @@ func (w *worker) ended(c *client, err error) {
 	if w.firstClose == "" {
 		w.firstClose = detail
 	}
+}
+
+// fatal reports that the worker cannot go on.
+func (w *worker) fatal(msg string) {
+	w.emit(&report{Type: repFatal, Message: msg})
 }
 
 // snapshot is a report of the worker's state.
@@ -364,7 +330,8 @@ func (w *worker) reset() {
 	}
 }
 
-// quit closes every connection (so the node sees them go at once) and stops dialing.
+// quit shuts every connection down (so the node sees them go at once) and stops dialing and
+// the pollers. A descriptor a poller closed is not touched again (its number may be reused).
 func (w *worker) quit(cancel context.CancelFunc) {
 	w.quitting.Store(true)
 	cancel()
@@ -372,6 +339,10 @@ func (w *worker) quit(cancel context.CancelFunc) {
 	conns := w.conns
 	w.mu.Unlock()
 	for _, c := range conns {
-		_ = c.ws.NetConn().Close()
+		c.closeMu.Lock()
+		if !c.closed {
+			_ = unix.Shutdown(c.fd, unix.SHUT_RDWR)
+		}
+		c.closeMu.Unlock()
 	}
 }

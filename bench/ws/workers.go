@@ -38,6 +38,7 @@ type workerArgs struct {
 	perIP           int
 	dialConcurrency int
 	readBuffer      int
+	pollInterval    time.Duration
 }
 
 // startWorker starts this program again as worker id for the connections of sp. Like the
@@ -54,7 +55,8 @@ func startWorker(id int, sp span, a workerArgs, dir string) (*workerProc, error)
 		return nil, err
 	}
 	cmd := exec.Command(exe, "-worker", "-url", a.url, "-first", strconv.Itoa(sp.First), "-count", strconv.Itoa(sp.Count),
-		"-per-ip", strconv.Itoa(a.perIP), "-dial-concurrency", strconv.Itoa(a.dialConcurrency), "-read-buffer", strconv.Itoa(a.readBuffer))
+		"-per-ip", strconv.Itoa(a.perIP), "-dial-concurrency", strconv.Itoa(a.dialConcurrency), "-read-buffer", strconv.Itoa(a.readBuffer),
+		"-poll-interval", a.pollInterval.String())
 	cmd.Env = append(os.Environ(), tokenEnv+"="+a.token)
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
