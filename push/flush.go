@@ -9,13 +9,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Flush passes (DESIGN.md, "Writes"): the publisher queues a batch's frames on every
-// subscriber and marks the connections; then one pass writes each marked connection's whole
-// queue with one non-blocking writev, on GOMAXPROCS goroutines at most. No goroutine of the
-// connection's is woken per message, and whatever was published while a pass ran goes out in
-// the next pass, in the same write: under load a write carries more messages. A write the
-// socket cannot take at once (its buffer is full: a slow client) leaves the rest to the
-// connection's writer goroutine, which waits with the write deadline as before.
+// Flush passes (DESIGN.md, "Writes"): the publisher queues a round of batches' frames on every
+// subscriber, marks the connections and wakes the flusher; a pass writes each marked
+// connection's whole queue with one non-blocking writev, on GOMAXPROCS goroutines at most. No
+// goroutine of the connection's is woken per message. The publisher does not wait for a pass:
+// what it queues while one runs goes out in that pass for the connections it has not reached
+// yet (their queue is taken when the pass gets to them), and in the next pass, with whatever
+// else came meanwhile, for the others. A message therefore waits at most about one pass, not
+// the rest of the running one and then its place in the next. A write the socket cannot take
+// at once (its buffer is full: a slow client) leaves the rest to the connection's writer
+// goroutine, which waits with the write deadline as before.
 
 const (
 	// flushShard is the fewest connections one goroutine of a pass writes: below that, a
@@ -26,8 +29,29 @@ const (
 	maxIovecs = 1024
 )
 
-// flushDirty runs one pass over the connections marked since the last one. The publisher
-// calls it after each round of batches, broadcastEvent after its frames.
+// kickFlush wakes the flusher: the publisher after each round of batches, broadcastEvent after
+// its frames. It never waits; a wake-up already pending covers this one.
+func (h *Hub) kickFlush() {
+	select {
+	case h.flushWake <- struct{}{}:
+	default:
+	}
+}
+
+// flushLoop is the flusher: a pass each time it is woken.
+func (h *Hub) flushLoop() {
+	defer h.wg.Done()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-h.flushWake:
+		}
+		h.flushDirty()
+	}
+}
+
+// flushDirty runs one pass over the connections marked since the last one.
 func (h *Hub) flushDirty() {
 	h.mu.Lock()
 	conns := h.dirty

@@ -71,9 +71,11 @@ type Hub struct {
 	closed     bool
 
 	stopped atomic.Bool // Close began: Applied drops batches
-	stop    chan struct{}
-	wg      sync.WaitGroup // the hub goroutines and every connection's goroutines
-	once    sync.Once
+	// flushWake wakes the flusher (flushLoop) when connections were marked for a pass.
+	flushWake chan struct{}
+	stop      chan struct{}
+	wg        sync.WaitGroup // the hub goroutines and every connection's goroutines
+	once      sync.Once
 }
 
 // subscribers maps a subscribed connection to the seq it has already seen up to (messages at
@@ -96,7 +98,7 @@ func New(cfg Config, authn Authenticator, channels []Channel, log *slog.Logger, 
 	}
 	h := &Hub{
 		cfg: cfg, log: log, auth: authn, cat: cat, now: time.Now, m: newHubMetrics(metricsSet),
-		conns: map[*conn]struct{}{}, perIP: map[string]int{}, stop: make(chan struct{}),
+		conns: map[*conn]struct{}{}, perIP: map[string]int{}, stop: make(chan struct{}), flushWake: make(chan struct{}, 1),
 		windows: make([]window, len(channels)), subs: make([]subscribers, len(channels)),
 		addrSubs: make([]map[[20]byte]subscribers, len(channels)),
 	}
@@ -112,10 +114,11 @@ func New(cfg Config, authn Authenticator, channels []Channel, log *slog.Logger, 
 	return h, nil
 }
 
-// Start runs the hub's goroutines: the publisher and the heartbeat.
+// Start runs the hub's goroutines: the publisher, the flusher and the heartbeat.
 func (h *Hub) Start() {
-	h.wg.Add(2)
+	h.wg.Add(3)
 	go h.publishLoop()
+	go h.flushLoop()
 	go h.heartbeatLoop()
 }
 
@@ -254,8 +257,9 @@ func (h *Hub) publishLoop() {
 		for _, b := range items {
 			h.publish(b)
 		}
-		// Everything published since the last pass goes out now, one write per connection.
-		h.flushDirty()
+		// The flusher writes what this round queued: the next pass, or the running one for the
+		// connections it has not reached yet (flush.go).
+		h.kickFlush()
 		clear(items)
 		spare = items
 	}

@@ -48,7 +48,7 @@ func (h *Hub) Withdrawn(evs []chainlog.Event) {
 func (h *Hub) broadcastEvent(typ string, ev *chainlog.Event, data []byte) {
 	at := time.Now().UnixNano()
 	accts := readmodel.EventAccounts(ev)
-	defer h.flushDirty()
+	defer h.kickFlush()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, k := range h.cat.pending {
