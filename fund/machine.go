@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/holiman/uint256"
 	"paimon/chainlog"
 	"paimon/kv"
 	"paimon/risk"
@@ -115,6 +116,13 @@ type TxRef struct {
 	Removed  bool
 }
 
+// FeeChange is one fee entry of the ledger added (Removed false) or reverted: a
+// RedemptionFeeReduced one (Reduced) or a RedemptionFeeAdded one, with its fee argument.
+type FeeChange struct {
+	Reduced, Removed bool
+	Fee              uint256.Int
+}
+
 // Changes describes what a batch changed. Lists are in first-change order.
 type Changes struct {
 	Index        uint64            // last Raft index of the batch
@@ -127,6 +135,11 @@ type Changes struct {
 	seenAcct     map[[20]byte]bool // dedup helpers
 	seenRed      map[string]bool   //
 	seenPrice    map[common.Address]bool
+
+	// Fees are the batch's changes to the ledger's fee entries, in order: each
+	// RedemptionFeeAdded or RedemptionFeeReduced entry added or reverted, with its fee, for a
+	// reader that keeps their sums (readmodel.FeeSums) instead of scanning the ledger.
+	Fees []FeeChange
 
 	// Records, with Info.Outbox, are the primary-record changes of the batch, exactly the
 	// entries it appends to the outbox, in (Index, Ord) order: one per command and record it
@@ -489,6 +502,7 @@ type savepoint struct {
 	dirty, classes                     [NumClasses]bool
 	index, pruneTo                     uint64
 	accounts, redemptions, prices, txs int
+	fees                               int
 	sessions, roles, alerts            int
 	tip                                ledgerPos
 	tipKnown, hasTip                   bool
@@ -501,7 +515,7 @@ func (m *Machine) savepoint() savepoint {
 	c := m.changes
 	return savepoint{
 		fund: m.fund, fundDirty: m.fundDirty, dirty: m.dirty, classes: c.Classes, index: c.Index, pruneTo: m.pruneTo,
-		accounts: len(c.Accounts), redemptions: len(c.Redemptions), prices: len(c.Prices), txs: len(c.Transactions),
+		accounts: len(c.Accounts), redemptions: len(c.Redemptions), prices: len(c.Prices), txs: len(c.Transactions), fees: len(c.Fees),
 		sessions: len(c.Sessions), roles: len(c.Roles), alerts: c.Alerts,
 		tip: m.tip, tipKnown: m.tipKnown, hasTip: m.hasTip,
 		riskState: m.risk, riskDirty: m.riskDirty, riskStale: m.riskStale,
@@ -529,7 +543,7 @@ func (m *Machine) rollback(sp savepoint) {
 		delete(c.seenPrice, a)
 	}
 	c.Accounts, c.Redemptions = c.Accounts[:sp.accounts], c.Redemptions[:sp.redemptions]
-	c.Prices, c.Transactions = c.Prices[:sp.prices], c.Transactions[:sp.txs]
+	c.Prices, c.Transactions, c.Fees = c.Prices[:sp.prices], c.Transactions[:sp.txs], c.Fees[:sp.fees]
 	c.Sessions, c.Roles = c.Sessions[:sp.sessions], c.Roles[:sp.roles]
 	c.Alerts = sp.alerts
 }

@@ -221,7 +221,7 @@ func (n *Node) Start() (err error) {
 	deps := server.Deps{
 		Store: n.store, Cache: n.cache, Registry: n.registry, Views: views, Auth: n.auth,
 		TLS: httpTLS, PeerTLS: peerTLS, Ingest: n.ingester, PGSync: n.syncer, Alerts: n.alerts,
-		SystemConfig: cfg.Public(), Logger: n.logger, Metrics: n.metrics, Now: n.opts.Now,
+		SystemConfig: cfg.Public(), Logger: n.logger, Metrics: n.metrics, Now: n.opts.Now, FeeSums: n.updater.FeeSums(),
 	}
 	if n.hub != nil {
 		deps.Push = n.hub

@@ -3,6 +3,7 @@ package readmodel
 import (
 	"encoding/json"
 	"math/big"
+	"sync"
 
 	"paimon/chainlog"
 	"paimon/fund"
@@ -23,15 +24,28 @@ type feeKindsJSON struct {
 // the singleton's fees.redemption. The rates are null: no event and no configuration carries
 // them yet.
 func Fees(r kv.Reader) ([]byte, error) {
+	added, reduced, err := scanFees(r)
+	if err != nil {
+		return nil, err
+	}
+	return renderFees(r, added, reduced)
+}
+
+// scanFees sums the fees of the ledger's RedemptionFeeAdded and RedemptionFeeReduced entries.
+func scanFees(r kv.Reader) (added, reduced *big.Int, err error) {
+	if added, err = sumEvents(r, "RedemptionFeeAdded", "fee"); err != nil {
+		return nil, nil, err
+	}
+	if reduced, err = sumEvents(r, "RedemptionFeeReduced", "fee"); err != nil {
+		return nil, nil, err
+	}
+	return added, reduced, nil
+}
+
+// renderFees renders GET /v1/fund/fees from the singleton in r and the sums of the ledger's
+// redemption fees added and reduced.
+func renderFees(r kv.Reader, added, reduced *big.Int) ([]byte, error) {
 	f, err := fund.LoadFund(r)
-	if err != nil {
-		return nil, err
-	}
-	added, err := sumEvents(r, "RedemptionFeeAdded", "fee")
-	if err != nil {
-		return nil, err
-	}
-	reduced, err := sumEvents(r, "RedemptionFeeReduced", "fee")
 	if err != nil {
 		return nil, err
 	}
@@ -72,4 +86,91 @@ func sumEvents(r kv.Reader, event, arg string) (*big.Int, error) {
 		return true, nil
 	})
 	return sum, err
+}
+
+// FeeSums keeps the sums GET /v1/fund/fees reads (the fees of every RedemptionFeeAdded and
+// RedemptionFeeReduced entry of the ledger) as running sums, so that a read does not scan the
+// ledger (a scan's cost grows with the fund's history, and every ingested batch invalidates
+// the cached answer). It is node-local memory, not replicated state: the sums are those of the
+// state at one Raft index, advanced by Applied with each batch's Changes.Fees.
+//
+// The sums are valid only from a scan onwards: the first read at the index of the last batch
+// observed (or after a restore) scans, and the batches after it move them. A read at another
+// index than the sums' (an older view, or a batch applied but not observed yet) scans and
+// keeps nothing. Safe for concurrent use; Applied and Reset come from the apply goroutine, in
+// order, before the batch's index is published to readers.
+type FeeSums struct {
+	mu             sync.Mutex
+	seen           uint64 // index of the last batch observed (or restored)
+	valid          bool   // the sums below are the ledger's at index
+	index          uint64
+	added, reduced big.Int
+	scans          int // full scans made (tests)
+}
+
+// NewFeeSums returns running sums that are not valid until the first read.
+func NewFeeSums() *FeeSums { return &FeeSums{} }
+
+// Applied advances the sums by a committed batch's fee entries (a fund.Observer's Applied
+// calls it with each batch, in order). The first batch after a reload of the state machine
+// makes them invalid: the state may have jumped past batches never observed.
+func (s *FeeSums) Applied(c *fund.Changes) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen = c.Index
+	if !s.valid {
+		return
+	}
+	if c.Reloaded {
+		s.valid = false
+		return
+	}
+	fee := new(big.Int)
+	for i := range c.Fees {
+		fc := &c.Fees[i]
+		sum := &s.added
+		if fc.Reduced {
+			sum = &s.reduced
+		}
+		fc.Fee.IntoBig(&fee)
+		if fc.Removed {
+			sum.Sub(sum, fee)
+		} else {
+			sum.Add(sum, fee)
+		}
+	}
+	s.index = c.Index
+}
+
+// Reset forgets the sums after the state was replaced at index (a snapshot restore).
+func (s *FeeSums) Reset(index uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.valid, s.seen = false, index
+}
+
+// Fees renders GET /v1/fund/fees from r, the state at index: from the running sums when they
+// are at index, else from a scan (which makes them valid when index is the last batch
+// observed). The answer is the same as Fees(r).
+func (s *FeeSums) Fees(r kv.Reader, index uint64) ([]byte, error) {
+	s.mu.Lock()
+	if s.valid && s.index == index {
+		added, reduced := new(big.Int).Set(&s.added), new(big.Int).Set(&s.reduced)
+		s.mu.Unlock()
+		return renderFees(r, added, reduced)
+	}
+	s.mu.Unlock()
+	added, reduced, err := scanFees(r)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.scans++
+	if !s.valid && s.seen == index {
+		s.valid, s.index = true, index
+		s.added.Set(added)
+		s.reduced.Set(reduced)
+	}
+	s.mu.Unlock()
+	return renderFees(r, added, reduced)
 }

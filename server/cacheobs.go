@@ -8,6 +8,7 @@ import (
 	"paimon/auth"
 	"paimon/cache"
 	"paimon/fund"
+	"paimon/readmodel"
 )
 
 // CacheTTLs are the lifetimes of the cache classes ([cache] overview_ttl, nav_ttl, prices_ttl,
@@ -47,18 +48,24 @@ var (
 type CacheUpdater struct {
 	c    *cache.Cache
 	auth *auth.Auth
+	fees *readmodel.FeeSums
 }
 
 // NewCacheUpdater returns an observer for c and for the wallet sessions and roles a (the
 // same a the server authenticates with) keeps: both are updated before a batch's index is
 // published, and both are forgotten on a snapshot restore.
 func NewCacheUpdater(c *cache.Cache, a *auth.Auth) *CacheUpdater {
-	return &CacheUpdater{c: c, auth: a}
+	return &CacheUpdater{c: c, auth: a, fees: readmodel.NewFeeSums()}
 }
+
+// FeeSums returns the running fee sums this updater keeps in step with apply, for
+// Deps.FeeSums.
+func (u *CacheUpdater) FeeSums() *readmodel.FeeSums { return u.fees }
 
 // Applied implements fund.Observer.
 func (u *CacheUpdater) Applied(ch *fund.Changes) {
 	u.auth.Applied(ch)
+	u.fees.Applied(ch)
 	c, idx := u.c, ch.Index
 	for fc, changed := range ch.Classes {
 		if changed {
@@ -99,6 +106,7 @@ func (u *CacheUpdater) Applied(ch *fund.Changes) {
 // cached from the old state may be served.
 func (u *CacheUpdater) Restored(index uint64) {
 	u.auth.Restored()
+	u.fees.Reset(index)
 	u.c.Reset()
 	for cc := range numCacheClasses {
 		u.c.Invalidate(cc, index)

@@ -222,6 +222,9 @@ type Deps struct {
 	Console Console
 	// Executor reports the executor in GET /v1/system/health; nil reports it disabled.
 	Executor ExecutorReporter
+	// FeeSums are the running sums GET /v1/fund/fees reads, kept by the CacheUpdater that
+	// observes Store's state machine (CacheUpdater.FeeSums); nil scans the ledger per render.
+	FeeSums *readmodel.FeeSums
 	// Logger (nil: slog.Default()), Metrics (nil: a set of its own), Now (nil: auth's clock).
 	Logger  *slog.Logger
 	Metrics *metrics.Set

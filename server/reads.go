@@ -56,6 +56,9 @@ type readQuery struct {
 	// webhooks are the configured alert webhooks (GET /v1/alerts shows their PENDING
 	// deliveries).
 	webhooks []readmodel.AlertWebhook
+	// index is the view's Raft index; fees the node's running fee sums (nil: none, scan).
+	index uint64
+	fees  *readmodel.FeeSums
 }
 
 // numCacheClasses is the number of cache classes: one per read route.
@@ -290,7 +293,8 @@ func (s *Server) build(ctx *fasthttp.RequestCtx, rc *reqCtx, t readTarget, addr 
 		}
 		return body, err
 	}
-	return rd.render(v, &readQuery{get: queryGetter(ctx.QueryArgs()), group: string(t.group), account: addr, webhooks: s.cfg.AlertWebhooks})
+	return rd.render(v, &readQuery{get: queryGetter(ctx.QueryArgs()), group: string(t.group), account: addr, webhooks: s.cfg.AlertWebhooks,
+		index: v.Index, fees: s.deps.FeeSums})
 }
 
 // The renderers of the reads that a view does not answer (resources.go).
@@ -311,7 +315,12 @@ func renderAssets(v kv.Reader, q *readQuery) ([]byte, error) {
 	return readmodel.Assets(v, aq)
 }
 
-func renderFees(v kv.Reader, _ *readQuery) ([]byte, error) { return readmodel.Fees(v) }
+func renderFees(v kv.Reader, q *readQuery) ([]byte, error) {
+	if q.fees != nil {
+		return q.fees.Fees(v, q.index)
+	}
+	return readmodel.Fees(v)
+}
 
 func renderPrice(v kv.Reader, q *readQuery) ([]byte, error) {
 	pq, err := readmodel.ParsePriceQuery(q.get)
