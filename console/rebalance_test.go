@@ -27,6 +27,7 @@ type planState struct {
 type plan struct {
 	PlanID                                          string
 	Status, TotalAmount                             string
+	Reason                                          *string
 	RequiresApproval                                bool
 	TicketID                                        *string
 	TargetRatios                                    map[string]int
@@ -129,7 +130,7 @@ func TestConsoleRebalance(t *testing.T) {
 			t.Errorf("tier %s: the page shows %q, the API %+v", k, row, x)
 		}
 	}
-	if n := js[int](t, bctx, `document.querySelectorAll('#rebalance-form, #rebalance-preview, #rebalance-execute, #approve, #queue button').length`); n != 0 {
+	if n := js[int](t, bctx, `document.querySelectorAll('#rebalance-form, #rebalance-preview, #rebalance-execute, #rebalance-cancel, #approve, #queue button').length`); n != 0 {
 		t.Fatalf("a viewer sees %d rebalancing or approval controls", n)
 	}
 	forbidden := func(token, method, path, body string) {
@@ -201,6 +202,21 @@ func TestConsoleRebalance(t *testing.T) {
 	// recorded): the page still says it needs approval; then back to the page's plan.
 	click(t, bctx, `#rebalance button[aria-label="Show plan `+want.PlanID+`"]`)
 	waitText(t, bctx, 5*time.Second, `#rebalance-plan[data-plan="`+want.PlanID+`"] h3`, contains("needs approval"))
+	// That one is cancelled from the page, with a reason (a viewer may not).
+	forbidden(viewerToken, "POST", "/v1/rebalance/"+want.PlanID+"/cancel", `{}`)
+	setInput(t, bctx, "#rebalance-cancel-reason", "the page's plan instead")
+	click(t, bctx, "#rebalance-cancel")
+	waitText(t, bctx, 10*time.Second, `#rebalance-plan[data-plan="`+want.PlanID+`"] #rebalance-plan-status`, contains("CANCELLED"))
+	waitText(t, bctx, 5*time.Second, `#rebalance-plan[data-plan="`+want.PlanID+`"]`, contains("cancelled by ops: the page's plan instead"))
+	waitText(t, bctx, 5*time.Second, `#rebalance tr[data-plan="`+want.PlanID+`"]`, contains("CANCELLED"))
+	var cancelled plan
+	if err := findPlan(e, want.PlanID, &cancelled); err != nil || cancelled.Status != "CANCELLED" || cancelled.Reason == nil ||
+		*cancelled.Reason != "cancelled by ops: the page's plan instead" {
+		t.Fatalf("plan %s after the cancel: %+v (%v)", want.PlanID, cancelled, err)
+	}
+	if n := js[int](t, bctx, `document.querySelectorAll('#rebalance-execute, #rebalance-cancel').length`); n != 0 {
+		t.Fatalf("a cancelled plan shows %d execute or cancel buttons", n)
+	}
 	click(t, bctx, `#rebalance button[aria-label="Show plan `+id+`"]`)
 	waitText(t, bctx, 5*time.Second, `#rebalance-plan[data-plan="`+id+`"] h3`, contains("needs approval"))
 	accessible(t, bctx, "operations (operator, a plan proposed)")

@@ -1,11 +1,11 @@
 // Rebalancing, a section of the Operations page: the tiers against their bands
 // (GET /v1/rebalance/status), a preview form with optional target ratios, the plan's actions
-// and its states (before, target, estimated after, realised), execute (operators; a plan above
-// [rebalance] approval_amount opens a REBALANCE ticket that the approval queue shows), and the
-// history of plans. Live: every change of a plan arrives on the `rebalance` channel (the plan
-// shown, the history and the status follow it); the status is read again when the overview
-// changes (prices and flows move the tiers). A node without rebalancing answers 404: the
-// section says so.
+// and its states (before, target, estimated after, realised), execute or cancel (operators; a
+// plan above [rebalance] approval_amount opens a REBALANCE ticket that the approval queue
+// shows), and the history of plans. Live: every change of a plan arrives on the `rebalance`
+// channel (the plan shown, the history and the status follow it); the status is read again
+// when the overview changes (prices and flows move the tiers). A node without rebalancing
+// answers 404: the section says so.
 import { html, useState, useEffect, useRef } from 'preact';
 import { api, amount, time, short, can, bps } from 'c/api.js';
 import { useLive } from 'c/live.js';
@@ -41,6 +41,7 @@ export function Rebalance() {
   const [busy, setBusy] = useState(false);
   const [note, setNote] = useState(null);
   const [form, setForm] = useState({ L1: '', L2: '', L3: '' });
+  const [reason, setReason] = useState(''); // of a cancellation
   const [approval, setApproval] = useState(null); // [rebalance] approval_amount (a PROPOSED plan has none yet)
   const timer = useRef(null);
   const loadStatus = () => api('/v1/rebalance/status').then(setSt, (e) => (e.status === 404 ? setNa(true) : setErr(e)));
@@ -90,6 +91,12 @@ export function Rebalance() {
       : `Plan ${p.planId} is ${p.status}.`);
     loadStatus();
   });
+  const cancel = act(async () => {
+    const p = await api(`/v1/rebalance/${encodeURIComponent(plan.planId)}/cancel`, { method: 'POST', body: reason.trim() ? { reason: reason.trim() } : {} });
+    setPlan(p);
+    setReason('');
+    setNote(`Plan ${p.planId} is ${p.status}.`);
+  });
 
   const pending = st?.pendingPlan;
   return html`<${Section} title="Rebalancing" id="rebalance" wide>
@@ -115,7 +122,8 @@ export function Rebalance() {
         <button type="submit" id="rebalance-preview" disabled=${busy}>Preview a plan</button>
       </div>
     </form>`}
-    ${plan && html`<${PlanView} plan=${plan} approval=${plan.approvalAmount ?? approval} busy=${busy} onExecute=${execute} />`}
+    ${plan && html`<${PlanView} plan=${plan} approval=${plan.approvalAmount ?? approval} busy=${busy} onExecute=${execute}
+      reason=${reason} onReason=${setReason} onCancel=${cancel} />`}
     ${hist && hist.length > 0 && html`<h3>Recent plans</h3><${Table} caption="Recent plans, newest first" cols=${['Plan', 'Status', 'Amount', 'Actions', 'Created', 'Finished', '']} num=${[2, 3]}
       rows=${hist.map((p) => ({ key: p.planId, selected: plan?.planId === p.planId, attrs: { 'data-plan': p.planId },
         cells: [p.planId, html`<${Pill} s=${p.status} />`, amount(p.totalAmount), (p.actions || []).length, time(p.createdAt), time(p.finishedAt),
@@ -134,7 +142,7 @@ function stateCell(s, k) {
 
 // PlanView is one plan: its states (before, target, the estimate after, realised once done)
 // and its actions; an operator executes a PROPOSED plan.
-function PlanView({ plan, approval, busy, onExecute }) {
+function PlanView({ plan, approval, busy, onExecute, reason, onReason, onCancel }) {
   const cmp = plan.comparison || {};
   // A PROPOSED plan as the history and the channel give it says requiresApproval only as
   // recorded (false until executed; the preview's answer compares with the node's threshold):
@@ -163,6 +171,9 @@ function PlanView({ plan, approval, busy, onExecute }) {
         a.txHash ? html`<code title=${a.txHash}>${short(a.txHash)}</code>${a.blockNumber ? ' · block ' + a.blockNumber : ''}` : '—'] }))} />
     ${plan.status === 'PROPOSED' && can('operator') && html`<div class="actions">
       <button type="button" class="primary" id="rebalance-execute" disabled=${busy} onClick=${onExecute}>Execute plan ${plan.planId}</button>
+      <label>Reason to cancel (optional)
+        <input id="rebalance-cancel-reason" maxlength="256" value=${reason} onInput=${(e) => onReason(e.target.value)} /></label>
+      <button type="button" class="danger" id="rebalance-cancel" disabled=${busy} onClick=${onCancel}>Cancel plan ${plan.planId}</button>
       ${needs && html`<span class="muted">Above the approval amount${approval ? ' (' + amount(approval) + ')' : ''}: executing opens a ticket for approvers.</span>`}
     </div>`}
   </div>`;
