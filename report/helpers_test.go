@@ -8,7 +8,6 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/holiman/uint256"
 	"paimon/chainlog"
 	"paimon/fund"
 	"paimon/fund/fundtest"
@@ -47,19 +46,12 @@ func withExtras(data *fundtest.Data) []chainlog.Event {
 			name string
 			args []any
 		}{{"Withdraw", []any{who, who, who, amount, amount}}, {"RedemptionFeeAdded", []any{fundtest.E18(uint64(i%3 + 1))}}} {
-			s := chainlog.SpecByName(x.name)
-			e := chainlog.Event{TxHash: crypto.Keccak256Hash([]byte(fmt.Sprint("extra", i, j))), LogIndex: 10_000 + uint64(j),
-				BlockNumber: ev.BlockNumber, BlockHash: ev.BlockHash, BlockTime: ev.BlockTime, Contract: vault, Kind: s.Kind, Name: s.Name}
-			for k, a := range s.Args {
-				arg := chainlog.Arg{Name: a.Name, Type: a.Type}
-				switch v := x.args[k].(type) {
-				case common.Address:
-					arg.Address = v
-				case *uint256.Int:
-					arg.Uint = *v
-				}
-				e.Args = append(e.Args, arg)
+			e, err := fundtest.NewEvent(x.name, x.args...)
+			if err != nil {
+				panic(err)
 			}
+			e.TxHash, e.LogIndex, e.BlockNumber, e.BlockHash, e.BlockTime, e.Contract = crypto.Keccak256Hash([]byte(fmt.Sprint("extra", i, j))),
+				10_000+uint64(j), ev.BlockNumber, ev.BlockHash, ev.BlockTime, vault
 			out = append(out, e)
 		}
 	}
