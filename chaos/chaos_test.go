@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"paimon/internal/testutil"
+	"paimon/raftstore"
 )
 
 // campaign is one run: a cluster, clients on every node, and a schedule of faults.
@@ -108,7 +111,78 @@ func (cp *campaign) run(faults func()) (map[int64]bool, []op) {
 		e.verifyPG(c, l, cp.w, sets[0])
 		e.verifyChain(c)
 	}
+	cp.compareDigests()
 	return sets[0], history
+}
+
+// compareDigests asks every node at once for the digest of its whole state
+// (GET /v1/admin/state/digest) until all three answer at the same applied index, and checks
+// that their digests are equal there. The clients have stopped, but the chain's events and the
+// PostgreSQL sync's marks still commit entries: the chain is cut meanwhile, and a round whose
+// answers are at different indexes is asked again.
+func (cp *campaign) compareDigests() {
+	t, c := cp.t, cp.c
+	if e := c.env; e != nil {
+		for _, nd := range c.nodes {
+			e.chain.SetLink(nd.name, Link{Cut: true})
+		}
+		defer e.chain.Heal()
+	}
+	last := ""
+	for round := 1; round <= 100; round++ {
+		ds := make([]raftstore.StateDigest, len(c.nodes))
+		errs := make([]error, len(c.nodes))
+		var wg sync.WaitGroup
+		for i := range c.nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				status, b, _, err := c.do(i, "GET", "/v1/admin/state/digest", "")
+				if err == nil && status != 200 {
+					err = fmt.Errorf("%d %s", status, b)
+				}
+				if err == nil {
+					err = json.Unmarshal(b, &ds[i])
+				}
+				errs[i] = err
+			}()
+		}
+		wg.Wait()
+		same := true
+		for i := range c.nodes {
+			if errs[i] != nil || ds[i].Index != ds[0].Index {
+				same = false
+			}
+		}
+		if !same {
+			last = fmt.Sprintf("indexes %d %d %d, errors %v", ds[0].Index, ds[1].Index, ds[2].Index, errs)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		for i := 1; i < len(ds); i++ {
+			if ds[i].Digest == ds[0].Digest {
+				continue
+			}
+			var differ []string
+			for p, pd := range ds[0].Prefixes {
+				if ds[i].Prefixes[p] != pd {
+					differ = append(differ, fmt.Sprintf("%q (%d keys vs %d)", p, pd.Keys, ds[i].Prefixes[p].Keys))
+				}
+			}
+			for p, pd := range ds[i].Prefixes {
+				if _, ok := ds[0].Prefixes[p]; !ok {
+					differ = append(differ, fmt.Sprintf("%q (0 keys vs %d)", p, pd.Keys))
+				}
+			}
+			sort.Strings(differ)
+			t.Errorf("at index %d node1's state digest is %s (%d keys), node%d's %s (%d keys): prefixes %s differ (seed %d)",
+				ds[0].Index, ds[0].Digest, ds[0].Keys, i+1, ds[i].Digest, ds[i].Keys, strings.Join(differ, ", "), cp.seed)
+		}
+		t.Logf("state digest at index %d (round %d): node1 %s, %d keys; the other nodes' equal: %v",
+			ds[0].Index, round, ds[0].Digest[:16], ds[0].Keys, ds[1].Digest == ds[0].Digest && ds[2].Digest == ds[0].Digest)
+		return
+	}
+	t.Errorf("the nodes were never at the same applied index in 100 rounds of state digests: %s", last)
 }
 
 // committed reads every price point of every key from node i (local, after it caught up):

@@ -36,8 +36,10 @@ type env struct {
 	diskDir  string // its mount point
 }
 
-// diskSize is the small node's tmpfs: room for a 5 min campaign's Raft log and state.
-const diskSize = "512m"
+// diskSize is the small node's tmpfs: room for a 5 min campaign's Raft log and state, the
+// space the node preallocates (a raft-wal segment, Pebble WALs) and its free-space reserve
+// (raft.disk_reserve_mib, 160 MiB), which it must stay above outside the disk-full fault.
+const diskSize = "1g"
 
 // chainConfirmations is the depth at which the nodes apply the simulated chain's blocks.
 const chainConfirmations = 2
@@ -137,13 +139,15 @@ func (e *env) fillDisk() (int64, error) {
 	return free, nil
 }
 
-// diskUsage lists the small node's files over 1 MiB, with their sizes.
+// diskUsage lists the small node's files that take over 1 MiB of the disk (preallocated
+// space included, which a file's size does not show), with the space they take.
 func (e *env) diskUsage() string {
 	var out []string
 	_ = filepath.Walk(e.diskDir, func(p string, fi os.FileInfo, err error) error {
-		if err == nil && !fi.IsDir() && fi.Size() > 1<<20 {
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if err == nil && !fi.IsDir() && ok && st.Blocks*512 > 1<<20 {
 			rel, _ := filepath.Rel(e.diskDir, p)
-			out = append(out, fmt.Sprintf("%s %d MiB", rel, fi.Size()>>20))
+			out = append(out, fmt.Sprintf("%s %d MiB", rel, st.Blocks*512>>20))
 		}
 		return nil
 	})

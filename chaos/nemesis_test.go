@@ -146,8 +146,9 @@ func (n *nemesis) inject(f fault, hold time.Duration, start time.Time) {
 		if c.leader() == e.diskNode {
 			n.counts["disk-full-leader"]++ // it must hand leadership over
 		}
+		usage := e.diskUsage()
 		filled, err := e.fillDisk()
-		n.logf("nemesis: filled %s with %d bytes (%v)", nd.name, filled, err)
+		n.logf("nemesis: filled %s with %d bytes (%v); its files over 1 MiB: %s", nd.name, filled, err, usage)
 		deadline := time.Now().Add(hold)
 		// The node must notice (its disk guard checks every second) and say so in its health.
 		if c.diskHealth(e.diskNode, "degraded", 3*time.Second) {

@@ -447,6 +447,8 @@ func TestOpenAPIResponses(t *testing.T) {
 	post("admin_roles_set", "/v1/admin/roles", A, `{"address":"`+holder+`","role":"king"}`, 400)
 	get("admin_roles", "/v1/admin/roles", A, 200)
 	get("pg_verify", "/v1/admin/pg/verify", A, 503) // no PostgreSQL on this node
+	get("state_digest", "/v1/admin/state/digest", A, 200)
+	get("state_digest", "/v1/admin/state/digest", V, 403)
 	get("audit", "/v1/audit?actor=root", V, 200)
 
 	// The cluster.

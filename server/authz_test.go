@@ -130,6 +130,7 @@ func TestAuthorizationTable(t *testing.T) {
 		{"cluster_touch", "POST", "/v1/cluster/touch", `x`, members},
 		{"cluster_readindex", "GET", "/v1/cluster/readindex", "", members},
 		{"pg_verify", "GET", "/v1/admin/pg/verify", "", admins},
+		{"state_digest", "GET", "/v1/admin/state/digest", "", admins},
 		{"console_redirect", "GET", "/console", "", everyone},
 		{"console", "GET", "/console/", "", everyone},
 		{"console_asset", "GET", "/console/assets/app.0000000000.js", "", everyone},

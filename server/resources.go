@@ -98,6 +98,7 @@ func resourceTable() []route {
 		{name: "admin_roles_set", method: "POST", path: "/v1/admin/roles", Access: auth.Admin, leader: true, handle: (*Server).postRole},
 		{name: "admin_roles", method: "GET", path: "/v1/admin/roles", Access: auth.Admin, handle: noRC((*Server).getRoles)},
 		{name: "pg_verify", method: "GET", path: "/v1/admin/pg/verify", Access: auth.Admin, cluster: true, params: []string{"wait"}, handle: noRC((*Server).pgVerify)},
+		{name: "state_digest", method: "GET", path: "/v1/admin/state/digest", Access: auth.Admin, handle: noRC((*Server).serveStateDigest)},
 
 		// The cluster.
 		{name: "cluster_join", method: "POST", path: "/v1/cluster/join", Access: auth.Admin, cluster: true, leader: true, handle: (*Server).clusterJoin},

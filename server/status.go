@@ -300,6 +300,21 @@ func (s *Server) pgVerify(ctx *fasthttp.RequestCtx) error {
 	return s.writeJSON(ctx, rep, s.store.AppliedIndex())
 }
 
+// serveStateDigest is GET /v1/admin/state/digest: a digest of this node's whole state at the
+// index it has applied (raftstore.DigestState), to compare replicas at the same index.
+func (s *Server) serveStateDigest(ctx *fasthttp.RequestCtx) error {
+	v, err := s.store.Read()
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	d, err := raftstore.DigestState(v.Reader, v.Index)
+	if err != nil {
+		return err
+	}
+	return s.writeJSON(ctx, d, v.Index)
+}
+
 // serveSystemConfig answers the node's effective configuration without secrets.
 func (s *Server) serveSystemConfig(ctx *fasthttp.RequestCtx) error {
 	return s.writeJSON(ctx, s.deps.SystemConfig, s.store.AppliedIndex())
