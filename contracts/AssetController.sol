@@ -11,7 +11,9 @@ import "./PriceOracle.sol";
 /// @notice The executor buys an asset with the vault's cash (the stablecoin goes to the token,
 /// its issuer, which mints the tokens to the controller) and redeems it (the tokens are burnt,
 /// the issuer pays the vault), both at the oracle's price. investedValue() is what the vault
-/// counts in its gross assets.
+/// counts in its gross assets. A price is USD (the stablecoin's 18 decimals) per whole token:
+/// a holding is worth holding × price / 10^decimals, the token's decimals, as the node's books
+/// count it (fund DESIGN.md "The books").
 contract PaimonAssetController is Roles {
     struct Asset {
         uint8 tier;
@@ -51,7 +53,7 @@ contract PaimonAssetController is Roles {
     function investedValue() external view returns (uint256 value) {
         for (uint256 i = 0; i < assetList.length; i++) {
             address token = assetList[i];
-            value += MockERC20(token).balanceOf(address(this)) * oracle.prices(token) / 1e18;
+            value += MockERC20(token).balanceOf(address(this)) * oracle.prices(token) / _unit(token);
         }
     }
 
@@ -102,7 +104,7 @@ contract PaimonAssetController is Roles {
         require(a.active, "assets: not active");
         uint256 price = oracle.prices(token);
         require(price > 0, "assets: no price");
-        tokens = usdtAmount * 1e18 / price;
+        tokens = usdtAmount * _unit(token) / price;
         require(tokens > 0 && tokens >= minTokens, "assets: slippage");
         vault.payCash(token, usdtAmount);
         MockERC20(token).mint(address(this), tokens);
@@ -127,10 +129,15 @@ contract PaimonAssetController is Roles {
         require(tokenAmount > 0, "assets: zero amount");
         uint256 price = oracle.prices(token);
         require(price > 0, "assets: no price");
-        received = tokenAmount * price / 1e18;
+        received = tokenAmount * price / _unit(token);
         require(received >= minUsdt, "assets: slippage");
         MockERC20(token).burn(tokenAmount); // reverts on more than the holding
         usdt.mint(address(vault), received); // the issuer pays
+    }
+
+    /// @notice 10^decimals of token: its base units per whole token.
+    function _unit(address token) internal view returns (uint256) {
+        return 10 ** uint256(MockERC20(token).decimals());
     }
 
     // ---- fees (admin) ----

@@ -2,13 +2,13 @@
 pragma solidity ^0.8.24;
 
 /// @title MockERC20: the stablecoin (USDT, 18 decimals as on BSC) and the RWA tokens the
-/// asset controller buys.
+/// asset controller buys (any decimals: the controller and the node count each token's).
 /// @notice A simulation token: anyone may mint (a faucet for users; the "issuer" paying out an
 /// asset redemption), a holder may burn its own. Not a fund contract: its logs are not ingested.
 contract MockERC20 {
     string public name;
     string public symbol;
-    uint8 public constant decimals = 18;
+    uint8 public immutable decimals;
     uint256 public totalSupply;
     mapping(address => uint256) public balanceOf;
     mapping(address => mapping(address => uint256)) public allowance;
@@ -16,9 +16,10 @@ contract MockERC20 {
     event Transfer(address indexed from, address indexed to, uint256 value);
     event Approval(address indexed owner, address indexed spender, uint256 value);
 
-    constructor(string memory name_, string memory symbol_) {
+    constructor(string memory name_, string memory symbol_, uint8 decimals_) {
         name = name_;
         symbol = symbol_;
+        decimals = decimals_;
     }
 
     function mint(address to, uint256 amount) external {

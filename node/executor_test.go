@@ -27,7 +27,13 @@ import (
 // exec's key file (returned) for [executor] key_file.
 func deployFund(t *testing.T, ctx context.Context, client *ethclient.Client, admin, exec *ecdsa.PrivateKey) (*fundchain.Fund, string) {
 	t.Helper()
-	f, err := fundchain.Deploy(ctx, &fundchain.Chain{Backend: client}, admin, fundchain.DefaultParams())
+	return deployFundWith(t, ctx, client, admin, exec, fundchain.DefaultParams())
+}
+
+// deployFundWith is deployFund with the deployment's parameters.
+func deployFundWith(t *testing.T, ctx context.Context, client *ethclient.Client, admin, exec *ecdsa.PrivateKey, p fundchain.Params) (*fundchain.Fund, string) {
+	t.Helper()
+	f, err := fundchain.Deploy(ctx, &fundchain.Chain{Backend: client}, admin, p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/ethclient"
 
 	"paimon/config"
 	"paimon/fund"
@@ -98,36 +99,7 @@ func TestRebalanceExecutedOnChain(t *testing.T) {
 	if r := c.do(f2, "POST", ticket+"/approve", benToken, nil); r.status != 200 || r.json(t)["status"] != "APPROVED" {
 		t.Fatalf("ben: %d %s", r.status, r.body)
 	}
-	var done map[string]any
-	checkFor(t, 60*time.Second, func() error {
-		r := c.do(f1, "GET", "/v1/rebalance/history?status=COMPLETED", viewerToken, nil)
-		items, _ := r.json(t)["items"].([]any)
-		if len(items) != 1 {
-			fr := c.do(f1, "GET", "/v1/executor/transactions", adminToken, nil)
-			return fmt.Errorf("not completed; transactions %s", fr.body)
-		}
-		done = items[0].(map[string]any)
-		return nil
-	})
-	for name, cmp := range done["comparison"].(map[string]any) {
-		m := cmp.(map[string]any)
-		if d := m["deviationBps"].(float64); d > 50 || d < -50 || m["differenceBps"] != 0.0 {
-			t.Errorf("tier %s realised %v", name, m)
-		}
-	}
-	for i, a := range done["actions"].([]any) {
-		a := a.(map[string]any)
-		tok := common.HexToAddress(a["asset"].(string))
-		data, _ := fundchain.Pack(fundchain.USDT, "balanceOf", f.Addr.Of(fundchain.AssetController))
-		out, err := client.CallContract(ctx, ethereum.CallMsg{To: &tok, Data: data}, nil)
-		var v []any
-		if err == nil {
-			v, err = fundchain.ABI(fundchain.USDT).Unpack("balanceOf", out)
-		}
-		if err != nil || a["status"] != "DONE" || v[0].(*big.Int).String() != a["realisedTokens"] || a["realisedTokens"] != a["expectedTokens"] {
-			t.Errorf("action %d: %v; the controller holds %v (%v)", i, a, v, err)
-		}
-	}
+	done := waitCompleted(t, ctx, c, f1, client, f)
 	c.sameOnEvery(ticket, adminToken, 0, func(m map[string]any) error {
 		if m["status"] != "EXECUTED" {
 			return fmt.Errorf("ticket %v", m)
@@ -181,6 +153,50 @@ func TestRebalanceExecutedOnChain(t *testing.T) {
 	checkRebalanceMetrics(t, c, 1, 1, second)
 }
 
+// waitCompleted waits until node i's history has one COMPLETED plan and returns it, checked:
+// its realised state equal to the estimate and within 50 bps of every target, its actions'
+// tokens held by the asset controller (checkActionsHeld).
+func waitCompleted(t *testing.T, ctx context.Context, c *testCluster, i int, client *ethclient.Client, f *fundchain.Fund) map[string]any {
+	t.Helper()
+	var done map[string]any
+	checkFor(t, 60*time.Second, func() error {
+		items, _ := c.do(i, "GET", "/v1/rebalance/history?status=COMPLETED", viewerToken, nil).json(t)["items"].([]any)
+		if len(items) != 1 {
+			return fmt.Errorf("not completed; transactions %s", c.do(i, "GET", "/v1/executor/transactions", adminToken, nil).body)
+		}
+		done = items[0].(map[string]any)
+		return nil
+	})
+	for name, cmp := range done["comparison"].(map[string]any) {
+		m := cmp.(map[string]any)
+		if d := m["deviationBps"].(float64); d > 50 || d < -50 || m["differenceBps"] != 0.0 {
+			t.Errorf("tier %s realised %v", name, m)
+		}
+	}
+	checkActionsHeld(t, ctx, client, f, done)
+	return done
+}
+
+// checkActionsHeld checks that every action of plan (as GET /v1/rebalance/history renders it,
+// purchases of distinct tokens) is DONE with the tokens the planner expected, which the asset
+// controller holds on chain.
+func checkActionsHeld(t *testing.T, ctx context.Context, client *ethclient.Client, f *fundchain.Fund, plan map[string]any) {
+	t.Helper()
+	for i, a := range plan["actions"].([]any) {
+		a := a.(map[string]any)
+		tok := common.HexToAddress(a["asset"].(string))
+		data, _ := fundchain.Pack(fundchain.USDT, "balanceOf", f.Addr.Of(fundchain.AssetController))
+		out, err := client.CallContract(ctx, ethereum.CallMsg{To: &tok, Data: data}, nil)
+		var v []any
+		if err == nil {
+			v, err = fundchain.ABI(fundchain.USDT).Unpack("balanceOf", out)
+		}
+		if err != nil || a["status"] != "DONE" || v[0].(*big.Int).String() != a["realisedTokens"] || a["realisedTokens"] != a["expectedTokens"] {
+			t.Errorf("action %d: %v; the controller holds %v (%v)", i, a, v, err)
+		}
+	}
+}
+
 // checkRebalanceMetrics waits until every node's /metrics counts the completed and failed
 // executions, none cancelled, and shows the deviations of plan last (as GET
 // /v1/rebalance/history renders it): the largest |ratio − target| of its pre, estimated post
@@ -221,5 +237,75 @@ func checkRebalanceMetrics(t *testing.T, c *testCluster, completed, failed int, 
 			}
 			return nil
 		})
+	}
+}
+
+// TestRebalanceTokensOfOtherDecimals: the fund's L2 token has 6 decimals and its L3 token 8.
+// The node learns them from the tokens (decimals() by eth_call, replicated by CmdAssetMeta),
+// plans with them, and the asset controller trades with them: the plan completes with the
+// tokens the planner expected (the controller's balances), its realised state equal to the
+// estimate and within 50 bps of every target, and the node's totalAssets equal to the vault's.
+func TestRebalanceTokensOfOtherDecimals(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	admin, exec, user := fundchain.DerivedKey("admin", 14), fundchain.DerivedKey("executor", 14), fundchain.DerivedKey("user", 14)
+	sim, client := startFundSim(t, ctx, 14, admin, exec, user)
+	p := fundchain.DefaultParams()
+	p.Assets[1].Decimals, p.Assets[2].Decimals = 6, 8
+	f, keyFile := deployFundWith(t, ctx, client, admin, exec, p)
+
+	c := newCluster(t, 1)
+	cfg := c.cfgs[0]
+	cfg.Cluster.Join, cfg.Cluster.BootstrapExpect = nil, 0 // a single node bootstraps itself
+	cfg.Ingest.ChainID, cfg.Ingest.RPCURLs, cfg.Ingest.Confirmations = chainsim.ChainID, []string{sim.URL()}, 2
+	cfg.Ingest.PollInterval, cfg.Ingest.StartBlock, cfg.Ingest.Contracts = 20*time.Millisecond, 0, nil
+	for _, ct := range f.ContractConfigs() {
+		cfg.Ingest.Contracts = append(cfg.Ingest.Contracts, ingest.Contract{Name: ct.Name, Kind: ct.Kind, Address: ct.Address})
+	}
+	cfg.Executor.KeyFile = keyFile
+	cfg.Rebalance.ApprovalAmount = fundchain.E18(10_000_000).String() // no ticket
+	cfg.Auth.Tokens = append(cfg.Auth.Tokens, config.Token{Name: "ops", Role: "operator", SHA256: tokenSum(rebalanceOpsToken)})
+	c.start(0)
+	c.waitLeader(20 * time.Second)
+	c.waitClusterVersion(0)
+	if err := f.Faucet(ctx, user, fundchain.E18(1_000_000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Deposit(ctx, user, fundchain.E18(500_000)); err != nil {
+		t.Fatal(err)
+	}
+	decimals := map[string]float64{}
+	for i, a := range p.Assets {
+		decimals[strings.ToLower(f.Addr.Assets[i].Hex())] = float64(a.TokenDecimals())
+	}
+	checkFor(t, 30*time.Second, func() error {
+		ov := c.do(0, "GET", "/v1/fund/overview", "", nil).json(t)
+		if ov["cash"] != "500000000000000000000000" {
+			return fmt.Errorf("overview %v", ov)
+		}
+		for _, it := range c.do(0, "GET", "/v1/fund/assets", "", nil).json(t)["items"].([]any) {
+			a := it.(map[string]any)
+			if a["decimals"] != decimals[a["token"].(string)] {
+				return fmt.Errorf("asset %v: decimals %v, want %v", a["token"], a["decimals"], decimals[a["token"].(string)])
+			}
+		}
+		return nil
+	})
+
+	r := c.do(0, "POST", "/v1/rebalance/preview", rebalanceOpsToken, nil)
+	if r.status != 200 || len(r.json(t)["actions"].([]any)) != 2 || r.json(t)["requiresApproval"] != false {
+		t.Fatalf("preview: %d %s", r.status, r.body)
+	}
+	id := r.json(t)["planId"].(string)
+	if r := c.do(0, "POST", "/v1/rebalance/execute", rebalanceOpsToken, []byte(`{"planId":"`+id+`"}`)); r.status != 200 || r.json(t)["status"] != "EXECUTING" {
+		t.Fatalf("execute: %d %s", r.status, r.body)
+	}
+	waitCompleted(t, ctx, c, 0, client, f)
+	want, err := f.Uint(ctx, fundchain.Vault, "totalAssets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.do(0, "GET", "/v1/fund/overview", "", nil).json(t)["totalAssets"]; got != want.String() {
+		t.Errorf("the node's totalAssets %v, the vault's %s", got, want)
 	}
 }

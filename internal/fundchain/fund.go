@@ -42,6 +42,17 @@ type AssetSpec struct {
 	Tier       uint8    // 0 L1, 1 L2, 2 L3
 	Allocation uint64   // target allocation within the tier, basis points
 	Price      *big.Int // 1e18-scaled USD per whole token
+	// Decimals of the token (0: 18). A holding is worth holding × Price / 10^Decimals, for
+	// the asset controller as for the node's books.
+	Decimals uint8
+}
+
+// TokenDecimals is the token's decimals: Decimals, or 18 when unset.
+func (a *AssetSpec) TokenDecimals() uint8 {
+	if a.Decimals == 0 {
+		return 18
+	}
+	return a.Decimals
 }
 
 // Band is a tier's target, minimum and maximum ratio, basis points.
@@ -95,8 +106,8 @@ func (p *Params) Validate() error {
 		}
 	}
 	for i, a := range p.Assets {
-		if a.Symbol == "" || a.Tier > 2 || a.Allocation > 10000 || a.Price == nil || a.Price.Sign() <= 0 {
-			return fmt.Errorf("fundchain: Assets[%d]: want a symbol, tier 0..2, allocation ≤ 10000 and a positive price", i)
+		if a.Symbol == "" || a.Tier > 2 || a.Allocation > 10000 || a.Price == nil || a.Price.Sign() <= 0 || a.Decimals > 36 {
+			return fmt.Errorf("fundchain: Assets[%d]: want a symbol, tier 0..2, allocation ≤ 10000, a positive price and decimals ≤ 36", i)
 		}
 	}
 	return nil
@@ -160,7 +171,7 @@ func Deploy(ctx context.Context, chain *Chain, admin *ecdsa.PrivateKey, p Params
 	deploy := func(c Contract, args ...any) (common.Address, error) {
 		return send(Tx{Contract: c, Args: args, Gas: deployGas})
 	}
-	if f.Addr.USDT, err = deploy(USDT, "Tether USD (Paimon mock)", "USDT"); err != nil {
+	if f.Addr.USDT, err = deploy(USDT, "Tether USD (Paimon mock)", "USDT", uint8(18)); err != nil {
 		return nil, err
 	}
 	if f.Addr.Oracle, err = deploy(Oracle); err != nil {
@@ -190,7 +201,7 @@ func Deploy(ctx context.Context, chain *Chain, admin *ecdsa.PrivateKey, p Params
 		}
 	}
 	for _, a := range p.Assets {
-		token, err := deploy(USDT, a.Symbol+" (Paimon mock)", a.Symbol)
+		token, err := deploy(USDT, a.Symbol+" (Paimon mock)", a.Symbol, a.TokenDecimals())
 		if err != nil {
 			return nil, err
 		}
