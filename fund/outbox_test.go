@@ -31,21 +31,7 @@ const (
 // encodes them: the logs, then the prices, both by an operator.
 func sampleCommands(t testing.TB) (logs, prices []byte) {
 	t.Helper()
-	body, err := os.ReadFile(sampleLogsFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := sampleLogs(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := chainlogtest.Registry()
-	evs := make([]chainlog.Event, len(raw))
-	for i := range raw {
-		if evs[i], err = reg.Decode(&raw[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	evs := decodedSample(t)
 	pb, err := os.ReadFile(samplePricesFile)
 	if err != nil {
 		t.Fatal(err)

@@ -156,23 +156,7 @@ func TestSampleLogs(t *testing.T) {
 // TestSampleData applies the committed examples as the HTTP path would and checks the
 // walkthrough's numbers.
 func TestSampleData(t *testing.T) {
-	body, err := os.ReadFile(sampleLogsFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := sampleLogs(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := chainlogtest.Registry()
-	var evs []chainlog.Event
-	for i := range raw {
-		ev, err := reg.Decode(&raw[i])
-		if err != nil {
-			t.Fatalf("log %d: %v", i, err)
-		}
-		evs = append(evs, ev)
-	}
+	evs := decodedSample(t)
 	e := newEnv(t)
 	ops := Actor{Name: "ops", Role: "operator", IP: "127.0.0.1"}
 	res := e.apply(EncodeLogs(&LogsCommand{Time: (sampleStart + 6*day) * 1e9, Actor: ops, Events: evs})).(*LogsResult)
@@ -243,6 +227,28 @@ func TestSampleData(t *testing.T) {
 	if all := e.pages(100, func(p Page) ([]byte, error) { return Audit(e.st, AuditFilter{}, p) }); len(all) != 2 {
 		t.Fatalf("%d audit entries", len(all))
 	}
+}
+
+// decodedSample returns the committed walkthrough's logs (examples/sample-logs.json, which
+// TestSampleLogs writes from sampleEvents), decoded through the default contracts.
+func decodedSample(t testing.TB) []chainlog.Event {
+	t.Helper()
+	body, err := os.ReadFile(sampleLogsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sampleLogs(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := chainlogtest.Registry()
+	evs := make([]chainlog.Event, len(raw))
+	for i := range raw {
+		if evs[i], err = reg.Decode(&raw[i]); err != nil {
+			t.Fatalf("log %d: %v", i, err)
+		}
+	}
+	return evs
 }
 
 // sampleLogs reads the logs of a webhook body (the server parses the real requests).
