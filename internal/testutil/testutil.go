@@ -1,5 +1,6 @@
 // Package testutil holds the small helpers every package's tests share: polling instead of
-// sleeping, free loopback addresses, and node logs routed to the test log.
+// sleeping, free loopback addresses, node logs routed to the test log, and checks of decoded
+// JSON by dotted path and of paginated lists (jsonpath.go).
 package testutil
 
 import (
