@@ -124,3 +124,53 @@ func memCopy(st *kv.Mem) *kv.Mem {
 	}
 	return c
 }
+
+// BenchmarkFeesMiss: a cache miss of GET /v1/fund/fees over a ledger of 7,500 redemption fee
+// entries (5 minutes of bench/seedplan's chain at 500 events/s holds about that many) among
+// 30,000 entries, after a batch that added one more fee: "scan" sums the fee entries through
+// the event index (Fees, as before), "sums" renders from the running sums (FeeSums) that the
+// batch moved.
+//
+//	go test ./readmodel -run XXX -bench FeesMiss
+func BenchmarkFeesMiss(b *testing.B) {
+	sums := NewFeeSums()
+	e := newEnv(b)
+	e.m = fund.NewMachine(testInfo, NewViews(testInfo), fund.Observers{sums})
+	bn := uint64(100)
+	var evs []chainlog.Event
+	for i := range 30_000 {
+		if i%4 == 0 {
+			evs = append(evs, mk("RedemptionFeeAdded", bn, uint64(len(evs)), testNow, u(uint64(1+i))))
+		} else {
+			evs = append(evs, mk("Deposit", bn, uint64(len(evs)), testNow, addr(1), addr(1), u(10), u(10)))
+		}
+		if len(evs) == 500 {
+			e.logs(evs...)
+			evs, bn = evs[:0], bn+1
+		}
+	}
+	if _, err := sums.Fees(e.st, e.index); err != nil { // the one scan that makes the sums valid
+		b.Fatal(err)
+	}
+	e.logs(mk("RedemptionFeeAdded", bn+1, 0, testNow, u(7)))
+	want, err := Fees(e.st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name   string
+		render func() ([]byte, error)
+	}{
+		{"scan", func() ([]byte, error) { return Fees(e.st) }},
+		{"sums", func() ([]byte, error) { return sums.Fees(e.st, e.index) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for range b.N {
+				got, err := bc.render()
+				if err != nil || !bytes.Equal(got, want) {
+					b.Fatalf("%s %v, want %s", got, err, want)
+				}
+			}
+		})
+	}
+}
