@@ -52,7 +52,7 @@ func TestTinyPlan(t *testing.T) {
 		t.Errorf("resources: %+v", rep.Usage)
 	}
 	for _, n := range rep.Usage.Nodes {
-		if n.CPUSeconds <= 0 || n.PeakRSSMiB <= 0 {
+		if n.CPUSeconds <= 0 || n.PeakRSSMiB <= 0 || n.FSMBusy <= 0 || n.FSMBusy > 1 || n.FSMEntriesPerBatch < 1 {
 			t.Errorf("node resources: %+v", n)
 		}
 	}

@@ -204,7 +204,8 @@ func (r *report) print(w io.Writer) {
 	u := r.Usage
 	fmt.Fprintf(w, "\nresources over %.0f s:\n", u.Seconds)
 	for _, n := range u.Nodes {
-		fmt.Fprintf(w, "  %-8s CPU %7.1f s (%.2f cores)  peak RSS %6.0f MiB\n", n.ID, n.CPUSeconds, n.Cores, n.PeakRSSMiB)
+		fmt.Fprintf(w, "  %-8s CPU %7.1f s (%.2f cores)  peak RSS %6.0f MiB  state machine busy %.0f %% of the run (%.1f entries per batch)\n",
+			n.ID, n.CPUSeconds, n.Cores, n.PeakRSSMiB, 100*n.FSMBusy, n.FSMEntriesPerBatch)
 	}
 	fmt.Fprintf(w, "  postgres CPU %7.1f s (%.2f cores)  RSS %6.0f MiB at the end\n", u.PostgresCPU, u.PostgresCPU/max(u.Seconds, 1e-9), u.PostgresRSSMiB)
 	fmt.Fprintf(w, "  runner   CPU %7.1f s (%.2f cores)  peak RSS %6.0f MiB (load generators, %s WebSocket clients, the chain simulator)\n",

@@ -26,6 +26,10 @@ type nodeUse struct {
 	CPUSeconds float64 `json:"cpuSeconds"`
 	Cores      float64 `json:"cores"` // CPU seconds / run length
 	PeakRSSMiB float64 `json:"peakRssMiB"`
+	// FSMBusy is the share of the run the node's state machine spent applying batches (its
+	// paimon_fsm_apply_seconds): the write path's one serial stage, at 1 it is the limit.
+	FSMBusy            float64 `json:"fsmBusy"`
+	FSMEntriesPerBatch float64 `json:"fsmEntriesPerBatch"`
 }
 
 // usage is every figure of the resources section.
@@ -50,6 +54,7 @@ type meter struct {
 	pgDir  string // PostgreSQL's data folder, "" when it is not ours
 	start  time.Time
 	cpu0   []float64
+	fsm0   []fsmCounters
 	pg0    float64
 	self0  float64
 	stat0  [2]uint64
@@ -63,6 +68,7 @@ func startMeter(ctx context.Context, c *cluster, pgDir string) *meter {
 	m := &meter{c: c, pgDir: pgDir, start: time.Now(), self0: benchkit.SelfCPUSeconds(), stat0: machineJiffies(), done: make(chan struct{})}
 	for _, n := range c.members {
 		m.cpu0 = append(m.cpu0, n.proc.CPUSeconds())
+		m.fsm0 = append(m.fsm0, n.fsm(ctx))
 	}
 	m.pg0, _ = postgresUse(pgDir)
 	ctx, m.cancel = context.WithCancel(ctx)
@@ -106,9 +112,16 @@ func (m *meter) stop() usage {
 	defer m.mu.Unlock()
 	u := m.u
 	u.Seconds = time.Since(m.start).Seconds()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	for i, n := range m.c.members {
 		cpu := n.proc.CPUSeconds() - m.cpu0[i]
-		u.Nodes = append(u.Nodes, nodeUse{ID: n.id, CPUSeconds: cpu, Cores: cpu / u.Seconds, PeakRSSMiB: peakRSS(n.proc.Pid())})
+		nu := nodeUse{ID: n.id, CPUSeconds: cpu, Cores: cpu / u.Seconds, PeakRSSMiB: peakRSS(n.proc.Pid())}
+		if f := n.fsm(ctx); f.batches > m.fsm0[i].batches {
+			nu.FSMBusy = (f.seconds - m.fsm0[i].seconds) / u.Seconds
+			nu.FSMEntriesPerBatch = (f.entries - m.fsm0[i].entries) / (f.batches - m.fsm0[i].batches)
+		}
+		u.Nodes = append(u.Nodes, nu)
 	}
 	pg, rss := postgresUse(m.pgDir)
 	u.PostgresCPU, u.PostgresRSSMiB = pg-m.pg0, rss
@@ -207,4 +220,36 @@ func machineJiffies() [2]uint64 {
 		}
 	}
 	return [2]uint64{busy, total}
+}
+
+// fsmCounters are a node's state-machine counters from /metrics: seconds spent applying
+// batches, batches and entries applied.
+type fsmCounters struct{ seconds, batches, entries float64 }
+
+// fsm reads n's fsmCounters; zero when /metrics does not answer.
+func (n *member) fsm(ctx context.Context) fsmCounters {
+	var f fsmCounters
+	b, err := n.api.Get(ctx, "/metrics", false)
+	if err != nil {
+		return f
+	}
+	for line := range strings.Lines(string(b)) {
+		name, v, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok {
+			continue
+		}
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "paimon_fsm_apply_seconds_sum":
+			f.seconds = x
+		case "paimon_fsm_apply_seconds_count":
+			f.batches = x
+		case "paimon_fsm_applied_entries_total":
+			f.entries = x
+		}
+	}
+	return f
 }
