@@ -24,9 +24,12 @@ const (
 
 // The faults of the cluster's environment (env_test.go).
 const (
-	faultDisk  fault = "disk-full"     // fill the small node's tmpfs data folder, free it later
-	faultPG    fault = "pg-stop"       // stop PostgreSQL (immediately, as a crash), start it later
-	faultChain fault = "chain-rpc-cut" // every node's connections to the chain's RPC cut
+	faultDisk fault = "disk-full" // fill the small node's tmpfs data folder, free it later
+	// disk-full with the small node leading first (the others' leader paused until it wins):
+	// it must hand leadership over.
+	faultDiskLeader fault = "disk-full-leader"
+	faultPG         fault = "pg-stop"       // stop PostgreSQL (immediately, as a crash), start it later
+	faultChain      fault = "chain-rpc-cut" // every node's connections to the chain's RPC cut
 )
 
 var allFaults = []fault{faultKill, faultPause, faultIsolate, faultAsym, faultLatency, faultBandwidth}
@@ -38,7 +41,7 @@ func envFaults(e *env) []fault {
 	}
 	fs := []fault{faultPG, faultChain}
 	if e.diskNode >= 0 {
-		fs = append(fs, faultDisk)
+		fs = append(fs, faultDisk, faultDiskLeader)
 	}
 	return fs
 }
@@ -136,25 +139,41 @@ func (n *nemesis) inject(f fault, hold time.Duration, start time.Time) {
 		}
 		time.Sleep(hold)
 		c.heal()
-	case faultDisk:
+	case faultDisk, faultDiskLeader:
 		// Held longer than the others: the node needs new space only now and then (a Raft
 		// log segment, a state flush), and a full disk must be met to be tested.
 		e, nd := c.env, c.nodes[c.env.diskNode]
 		hold = 4 * hold
 		n.note(start, "%s %s for %s", f, nd.name, hold)
-		errsBefore := len(errorLines(nd.logText()))
-		if c.leader() == e.diskNode {
-			n.counts["disk-full-leader"]++ // it must hand leadership over
+		if f == faultDiskLeader {
+			n.makeLeader(e.diskNode, start)
 		}
+		errsBefore := len(errorLines(nd.logText()))
+		leading := c.leader() == e.diskNode
 		usage := e.diskUsage()
 		filled, err := e.fillDisk()
-		n.logf("nemesis: filled %s with %d bytes (%v); its files over 1 MiB: %s", nd.name, filled, err, usage)
+		n.logf("nemesis: filled %s (leading: %v) with %d bytes (%v); its files over 1 MiB: %s", nd.name, leading, filled, err, usage)
 		deadline := time.Now().Add(hold)
 		// The node must notice (its disk guard checks every second) and say so in its health.
 		if c.diskHealth(e.diskNode, "degraded", 3*time.Second) {
 			n.counts["disk-full-refusing"]++
 		} else if nd.running() {
 			c.t.Errorf("%s's health does not show its full disk within 3 s (seed %d)", nd.name, n.seed)
+		}
+		if leading {
+			// A leader short of space hands leadership to a member with space.
+			n.counts["disk-full-while-leading"]++
+			handed := false
+			for end := time.Now().Add(5 * time.Second); time.Now().Before(end) && !handed; time.Sleep(100 * time.Millisecond) {
+				l := c.leader()
+				handed = l >= 0 && l != e.diskNode
+			}
+			if handed {
+				n.counts["disk-full-handed-over"]++
+				n.logf("nemesis: %s, full, handed leadership to %s", nd.name, c.nodes[c.leader()].name)
+			} else {
+				c.t.Errorf("%s still leads (or no node does) 5 s after its disk filled (seed %d)", nd.name, n.seed)
+			}
 		}
 		time.Sleep(time.Until(deadline))
 		if err := e.unfillDisk(); err != nil {
@@ -221,4 +240,26 @@ func (c *cluster) diskHealth(i int, status string, timeout time.Duration) bool {
 		}
 	}
 	return false
+}
+
+// makeLeader pauses the leader until node i wins an election, up to 6 times, and logs whether
+// it did.
+func (n *nemesis) makeLeader(i int, start time.Time) {
+	c := n.c
+	for try := 0; try < 6; try++ {
+		l := c.leader()
+		if l == i {
+			n.note(start, "%s leads", c.nodes[i].name)
+			return
+		}
+		if l < 0 {
+			time.Sleep(500 * time.Millisecond)
+			continue
+		}
+		c.nodes[l].signal(syscall.SIGSTOP)
+		time.Sleep(1500 * time.Millisecond)
+		c.nodes[l].signal(syscall.SIGCONT)
+		time.Sleep(500 * time.Millisecond)
+	}
+	n.note(start, "%s did not win an election in 6 tries", c.nodes[i].name)
 }
