@@ -71,7 +71,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.perIP, "per-ip", 250, "connections per source address (under the node's push and http max_conns_per_ip, 256, leaving room for the run's own HTTP calls)")
 	fs.IntVar(&o.dialConcurrency, "dial-concurrency", 32, "connections each worker opens at once")
 	fs.IntVar(&o.readBuffer, "read-buffer", 64<<10, "bytes a worker's poller reads from a socket at once")
-	fs.DurationVar(&o.pollInterval, "poll-interval", time.Millisecond, "a worker's poller waits this long after serving its ready sockets before it looks again (fewer wake-ups on both sides under load; counted in the latency)")
+	fs.DurationVar(&o.pollInterval, "poll-interval", 0, "a worker's poller waits this long after serving its ready sockets before it looks again (fewer wake-ups on both sides under load; counted in the latency)")
 	fs.DurationVar(&o.settle, "settle", 5*time.Second, "idle time over which the node's memory is sampled (the smallest sample counts)")
 	fs.DurationVar(&o.gcWait, "gc-wait", 0, "after the connections open, wait up to this long for the node's next GC before sampling its memory (the runtime forces one every 2 minutes)")
 	fs.DurationVar(&o.drain, "drain", 60*time.Second, "longest wait for deliveries after the last write is answered")

@@ -47,7 +47,7 @@ func parseWorkerFlags(args []string) (*workerOptions, error) {
 	fs.IntVar(&o.perIP, "per-ip", 1000, "connections per source address")
 	fs.IntVar(&o.dialConcurrency, "dial-concurrency", 32, "connections being opened at once")
 	fs.IntVar(&o.readBuffer, "read-buffer", 64<<10, "bytes a poller reads from a socket at once")
-	fs.DurationVar(&o.pollInterval, "poll-interval", time.Millisecond, "a poller's wait between serving the ready sockets and looking again")
+	fs.DurationVar(&o.pollInterval, "poll-interval", 0, "a poller's wait between serving the ready sockets and looking again")
 	fs.DurationVar(&o.handshakeTimeout, "handshake-timeout", 30*time.Second, "longest dial, upgrade and subscribe")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
