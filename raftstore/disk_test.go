@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -192,4 +194,63 @@ func indexOf(stores []*Store, s *Store) int {
 		}
 	}
 	return -1
+}
+
+// diskPeers answers Notify saying whether the test has marked the member short of space.
+type diskPeers struct {
+	mu  sync.Mutex
+	low map[string]bool // node id -> its notify answer says diskLow
+}
+
+func (p *diskPeers) Join(context.Context, string, Member) error { return nil }
+func (p *diskPeers) Notify(_ context.Context, addr string, _ Member) (Member, error) {
+	id := strings.TrimPrefix(addr, "http-")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return Member{ID: id, DiskLow: p.low[id]}, nil
+}
+
+func (p *diskPeers) set(id string, low bool) {
+	p.mu.Lock()
+	p.low[id] = low
+	p.mu.Unlock()
+}
+
+// TestDiskFullHandsOverToMemberWithSpace: a leader short of space hands leadership to the
+// follower whose notify answer does not say diskLow, not to the other one (both followers are
+// up to date, so Raft's own pick could be either). Two rounds, each follower in turn the one
+// that says it is short.
+func TestDiskFullHandsOverToMemberWithSpace(t *testing.T) {
+	stores, disks := openDiskCluster(t, 3)
+	peers := &diskPeers{low: map[string]bool{}}
+	for _, s := range stores {
+		s.setMeta([][2]string{{"n1", "http-n1"}, {"n2", "http-n2"}, {"n3", "http-n3"}})
+		s.peerAccess.Store(&peerAccess{peers: peers, self: Member{ID: s.NodeID()}})
+	}
+	for round := range 2 {
+		l := settledLeader(t, stores)
+		var followers []*Store
+		for _, s := range stores {
+			if s != l {
+				followers = append(followers, s)
+			}
+		}
+		short, want := followers[round], followers[1-round]
+		peers.set(short.NodeID(), true)
+		propose(t, l, fmt.Sprint("r", round), "v")
+		disks[indexOf(stores, l)].free.Store(1 << 20)
+		var next *Store
+		checkFor(t, 10*time.Second, func() error {
+			if next = settledLeader(t, stores); next == l {
+				return errors.New("the full leader still leads")
+			}
+			return nil
+		})
+		if next != want {
+			t.Fatalf("round %d: %s, full, handed leadership to %s, whose notify answer says it is short of space too; want %s",
+				round, l.NodeID(), next.NodeID(), want.NodeID())
+		}
+		peers.set(short.NodeID(), false)
+		disks[indexOf(stores, l)].free.Store(fakeDiskSize / 2)
+	}
 }
