@@ -254,3 +254,16 @@ func TestDiskFullHandsOverToMemberWithSpace(t *testing.T) {
 		disks[indexOf(stores, l)].free.Store(fakeDiskSize / 2)
 	}
 }
+
+// BenchmarkStatfsFreeSpace is the disk guard's cost: one statfs before every command append
+// and every state commit. Compare with a batch of BenchmarkFSMApplyPrices in the same run:
+//
+//	go test ./raftstore -run XXX -bench 'StatfsFreeSpace|FSMApplyPrices' -benchtime 2000x
+func BenchmarkStatfsFreeSpace(b *testing.B) {
+	dir := b.TempDir()
+	for b.Loop() {
+		if _, _, err := StatfsFreeSpace(dir); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
