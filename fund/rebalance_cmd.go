@@ -257,11 +257,41 @@ func (ac *applyContext) applyRebalanceExecute(c *RebalanceExecuteCommand) (any, 
 	if err := ac.putPlan(old, p, false); err != nil {
 		return nil, err
 	}
+	if err := ac.cancelSuperseded(p.ID, c.Time); err != nil {
+		return nil, err
+	}
 	after := fmt.Appendf(nil, `{"status":%q,"requiresApproval":%t,"ticket":%q}`, p.Status, p.RequiresApproval, p.Ticket)
 	if err := ac.writeAudit(ac.index, 0, c.Time, &c.Actor, "rebalance.execute", "rebalance/"+id, fmt.Appendf(nil, `{"status":%q}`, old.Status), after); err != nil {
 		return nil, err
 	}
 	return &RebalancePlanResult{Plan: *p}, nil
+}
+
+// cancelSuperseded cancels every PROPOSED plan older than plan id, which has just started: an
+// older plan can never execute after it (applyRebalanceExecute refuses it as superseded), so it
+// leaves PROPOSED rather than stay there for good, "superseded by plan <id>".
+func (ac *applyContext) cancelSuperseded(id uint64, at int64) error {
+	keys, err := ac.scanKeys(PlanStatusPrefix(PlanProposed), []byte{pPlanStatus, byte(PlanProposed) + 1})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		older := be64get(k[2:])
+		if older >= id {
+			continue
+		}
+		old, err := ac.loadPlan(older)
+		if err != nil || old == nil {
+			return err
+		}
+		p := clonePlan(old)
+		p.Status, p.FinishedAt, p.UpdatedIndex = PlanCancelled, at, ac.index
+		p.Reason = "superseded by plan " + PlanID(id)
+		if err := ac.putPlan(old, p, false); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // planNotFound is the refusal of a command naming no plan.

@@ -256,3 +256,23 @@ func TestRebalanceCancel(t *testing.T) {
 		t.Fatalf("cancel codec: %v %+v", err, d)
 	}
 }
+
+// TestRebalanceSupersededCancelled: executing a plan cancels the PROPOSED plans previewed
+// before it ("superseded by plan N"), which could never execute after it, and leaves the newer
+// ones PROPOSED; an already cancelled older plan keeps its own reason.
+func TestRebalanceSupersededCancelled(t *testing.T) {
+	e := rebalanceEnv(t)
+	first := e.preview([3]uint64{4000, 3000, 3000})
+	cancelled := e.preview([3]uint64{4000, 3000, 3000})
+	e.apply(EncodeRebalanceCancel(&RebalanceCancelCommand{Time: testNow * 1e9, Actor: ops, PlanID: cancelled.ID, Reason: "no"}))
+	p := e.preview([3]uint64{4000, 3000, 3000})
+	newer := e.preview([3]uint64{5000, 2500, 2500})
+	mustEqual(t, "execute", e.execute(p.ID, e18(1000)).(*RebalancePlanResult).Plan.Status, PlanExecuting)
+	got := e.plan(first.ID)
+	if got.Status != PlanCancelled || got.Reason != "superseded by plan "+PlanID(p.ID) || got.FinishedAt != (testNow+10)*1e9 || got.ExecutedAt != 0 || got.UpdatedIndex != e.index {
+		t.Fatalf("the older plan after the execution: %+v", got)
+	}
+	mustEqual(t, "the cancelled plan's reason", e.plan(cancelled.ID).Reason, "cancelled by token:ops: no")
+	mustEqual(t, "the newer plan", e.plan(newer.ID).Status, PlanProposed)
+	refusedWith(t, "execute the superseded plan", e.execute(first.ID, e18(1000)), CodeConflict)
+}
