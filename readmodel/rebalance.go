@@ -105,7 +105,7 @@ type planJSON struct {
 	PostState        *stateJSON                `json:"postState"`
 	Actions          []actionJSON              `json:"actions"`
 	TotalAmount      string                    `json:"totalAmount"`
-	RequiresApproval bool                      `json:"requiresApproval"`
+	RequiresApproval *bool                     `json:"requiresApproval"`
 	ApprovalAmount   *string                   `json:"approvalAmount"`
 	TicketID         *string                   `json:"ticketId"`
 	CreatedBy        string                    `json:"createdBy"`
@@ -128,19 +128,24 @@ func optNano(t int64) *string {
 }
 
 // PlanJSON renders a plan as POST /v1/rebalance/preview, /execute and GET
-// /v1/rebalance/history show it. requiresApproval before execution says whether it would need a
-// ticket at approval (the threshold of [rebalance] approval_amount given by the caller; nil:
-// only what the plan recorded).
+// /v1/rebalance/history show it. requiresApproval is what the execution decided; before it, the
+// preview's answer says whether the plan would need a ticket (against the [rebalance]
+// approval_amount the caller gives), and the replicated views, which do not know the node's
+// threshold (approval nil), say null rather than a false that is not decided.
 func PlanJSON(p *fund.PlanRecord, approval *uint256.Int) ([]byte, error) {
 	out := planJSON{PlanID: fund.PlanID(p.ID), Status: p.Status.String(), TargetRatios: map[string]uint64{},
 		ReservedCash: p.Reserved.Dec(), HorizonSeconds: p.Horizon, LastBlock: p.LastBlock,
 		PreState: stateOf(&p.Pre), TargetState: stateOf(&p.Target), PostState: stateOf(&p.Post), Actions: []actionJSON{},
-		TotalAmount: p.TotalAmount.Dec(), RequiresApproval: p.RequiresApproval, TicketID: optString(p.Ticket),
+		TotalAmount: p.TotalAmount.Dec(), TicketID: optString(p.Ticket),
 		CreatedBy: p.CreatedBy, CreatedAt: fmtUnixNano(p.CreatedAt), ExecutedBy: optString(p.ExecutedBy),
 		ExecutedAt: optNano(p.ExecutedAt), FinishedAt: optNano(p.FinishedAt), Reason: optString(p.Reason), Index: p.UpdatedIndex}
-	if p.Status == fund.PlanProposed && approval != nil {
-		out.RequiresApproval = p.TotalAmount.Gt(approval)
-	}
+	switch {
+	case p.Status != fund.PlanProposed && p.Status != fund.PlanCancelled || p.ExecutedAt != 0:
+		out.RequiresApproval = &p.RequiresApproval // as its execution decided
+	case p.Status == fund.PlanProposed && approval != nil:
+		needs := p.TotalAmount.Gt(approval)
+		out.RequiresApproval = &needs
+	} // else null: not decided, and the node's threshold is not known here
 	if p.ExecutedAt != 0 { // the threshold its execution was judged against
 		a := p.ApprovalAmount.Dec()
 		out.ApprovalAmount = &a
