@@ -93,8 +93,10 @@ func parseFlags(args []string) (*options, error) {
 		return nil, errors.New("-read-rate, -write-rate, -event-rate must be positive and -ws-conns at least 3")
 	case o.priceClients+o.eventClients > o.wsConns || o.priceClients < 0 || o.eventClients < 0:
 		return nil, errors.New("-ws-price-clients + -ws-event-clients must be within -ws-conns")
-	case o.readWorkers < 1 || o.writeWorkers < 1 || o.readWorkers > 200 || o.writeWorkers > 200:
-		return nil, errors.New("-read-workers and -write-workers must be 1 to 200 (one address each, under max_conns_per_ip)")
+	case o.readWorkers < 1 || o.writeWorkers < 1 || o.readWorkers > 250 || o.writeWorkers > 250:
+		// Each kind has a loopback address of its own, and any worker may be on any node at
+		// once: at most 250 connections per address and node, under max_conns_per_ip (256).
+		return nil, errors.New("-read-workers and -write-workers must be 1 to 250 (one address each, under max_conns_per_ip)")
 	case o.perIP < 1 || o.perIP > 250:
 		return nil, errors.New("-per-ip must be 1 to 250")
 	case o.confirmations < 0 || o.blockInterval < 10*time.Millisecond:
