@@ -258,11 +258,7 @@ func Approvals(r kv.Reader, f ApprovalFilter, p Page) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := list{Items: items}
-	if more {
-		l.NextCursor = encodeCursor(last)
-	}
-	return json.Marshal(&l)
+	return pageJSON(items, more, last)
 }
 
 // maxQueue bounds the items of the approval queue (the summary counts them all).

@@ -21,6 +21,15 @@ type list struct {
 	NextCursor string            `json:"nextCursor,omitempty"`
 }
 
+// pageJSON renders one page of a list: its items and, when more follow, the cursor after last.
+func pageJSON(items []json.RawMessage, more bool, last []byte) ([]byte, error) {
+	l := list{Items: items}
+	if more {
+		l.NextCursor = encodeCursor(last)
+	}
+	return json.Marshal(&l)
+}
+
 // pager scans keys under prefix newest first, starting below the cursor, and collects up to
 // limit items; one extra match tells whether a next page exists.
 type pager struct {

@@ -298,11 +298,7 @@ func RebalanceHistory(r kv.Reader, s fund.PlanStatus, p Page) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := list{Items: items}
-	if more {
-		l.NextCursor = encodeCursor(last)
-	}
-	return json.Marshal(&l)
+	return pageJSON(items, more, last)
 }
 
 // RebalancePlan renders one plan (GET … by id); fund.ErrNotFound when there is none.

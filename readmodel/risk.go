@@ -140,11 +140,7 @@ func RiskEvents(r kv.Reader, f RiskEventFilter, p Page) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := list{Items: items}
-	if more {
-		l.NextCursor = encodeCursor(last)
-	}
-	return json.Marshal(&l)
+	return pageJSON(items, more, last)
 }
 
 // RiskEventByID renders one risk event; ErrNotFound for an id that names none.
