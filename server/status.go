@@ -88,8 +88,16 @@ func (s *Server) serveReady(ctx *fasthttp.RequestCtx) error {
 // readyWait is how long /readyz waits for the local state to reach the index it must reach.
 const readyWait = time.Second
 
+// catchUpWait is how long a follower that has not caught up since it started waits to apply
+// the index the leader reported. Longer than readyWait: the leader's index moves on while the
+// follower applies, so each attempt needs the follower to cover the whole replication lag
+// within it, and a restarted follower under a steady write load on a starved machine (the
+// suite on 2 cores) trailed by more than a second now and then: with readyWait it stayed not
+// ready for 20 s ("applied 7281, the leader has applied 7298", systest.TestGracefulLeaderRestart).
+const catchUpWait = 5 * time.Second
+
 // catchUpWithLeader asks the leader st names for the index it has applied (a ready probe) and
-// waits up to readyWait for this node to apply it; then the node has caught up since it
+// waits up to catchUpWait for this node to apply it; then the node has caught up since it
 // started (caughtUp). Otherwise it returns why not.
 func (s *Server) catchUpWithLeader(st raftstore.Status) (leaderApplied uint64, reason string) {
 	leaderApplied, err := s.leaderApplied(st.LeaderID)
@@ -97,7 +105,7 @@ func (s *Server) catchUpWithLeader(st raftstore.Status) (leaderApplied uint64, r
 		return 0, "cannot learn the leader's applied index: " + err.Error()
 	}
 	if st.AppliedIndex < leaderApplied {
-		wctx, cancel := context.WithTimeout(context.Background(), readyWait)
+		wctx, cancel := context.WithTimeout(context.Background(), catchUpWait)
 		defer cancel()
 		if s.store.WaitApplied(wctx, leaderApplied) != nil {
 			return leaderApplied, fmt.Sprintf("catching up: applied %d, the leader has applied %d", s.store.AppliedIndex(), leaderApplied)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -46,11 +47,17 @@ func FreeAddr(t testing.TB) string {
 	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
-// FreePort is FreeAddr's port, for helpers without a testing.TB.
+// FreePort is FreeAddr's port, for helpers without a testing.TB. It never hands out the same
+// port twice in one process: a test that takes several ports before it listens on any (a
+// cluster's HTTP and Raft addresses) would otherwise get the same one twice now and then, and
+// its second listen fail ("address already in use", seen in systest.TestRollingUpgrade).
 func FreePort() (int, error) {
 	if lo := ephemeralLow(); lo > minTestPort+1000 {
 		for range 100 {
 			port := minTestPort + rand.IntN(lo-minTestPort)
+			if !handOut(port) {
+				continue
+			}
 			if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
 				l.Close()
 				return port, nil
@@ -63,6 +70,22 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+var (
+	handedMu sync.Mutex
+	handed   = map[int]bool{}
+)
+
+// handOut records port as handed out and reports whether it was not before.
+func handOut(port int) bool {
+	handedMu.Lock()
+	defer handedMu.Unlock()
+	if handed[port] {
+		return false
+	}
+	handed[port] = true
+	return true
 }
 
 // minTestPort is the lowest port FreeAddr hands out (above the well-known and most
