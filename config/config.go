@@ -342,6 +342,21 @@ func (c *Config) Validate() error {
 	problems(&errs, c.Risk.Validate())
 	problems(&errs, c.Executor.Validate())
 	problems(&errs, c.Keeper.Validate())
+	if c.Executor.Enabled() {
+		// The executor sends to one redemption manager and one asset controller: with two of a
+		// kind listed it would pick one silently.
+		for _, kind := range []string{"redemption_manager", "asset_controller"} {
+			var names []string
+			for _, ct := range c.Ingest.Contracts {
+				if ct.Kind == kind {
+					names = append(names, ct.Name)
+				}
+			}
+			if len(names) > 1 {
+				bad("executor.key_file", "the executor sends to one %s, and ingest.contracts lists %d (%s): keep one, or run the executor on a node configured with one", kind, len(names), strings.Join(names, ", "))
+			}
+		}
+	}
 	if id := c.Executor.ChainID; id != 0 && id != c.Ingest.ChainID {
 		bad("executor.chain_id", "%d differs from ingest.chain_id %d: the executor sends to the chain the node ingests (0: the same)", id, c.Ingest.ChainID)
 	}
