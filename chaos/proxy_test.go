@@ -132,8 +132,11 @@ func TestProxyBandwidth(t *testing.T) {
 		t.Fatalf("512 KiB at 1 MiB/s took %s (unlimited %s), want about 0.4 s", limited, free)
 	}
 	p.Heal()
-	if d, err := transfer(p.Addr(), n); err != nil || d > limited*3/4 {
-		t.Fatalf("after heal: %s (%v), limited %s", d, err, limited)
+	// 4 MiB would take at least 3.9 s through the 1 MiB/s bucket, a bound no scheduling can
+	// beat; a loaded machine echoes it unlimited in well under 2 s. (Comparing with the limited
+	// run's time instead failed on a machine at load 19: 836 ms against 530 ms.)
+	if d, err := transfer(p.Addr(), 8*n); err != nil || d > 2*time.Second {
+		t.Fatalf("after heal: 4 MiB echoed in %s (%v), at least 3.9 s if still limited", d, err)
 	}
 	t.Logf("512 KiB echoed: unlimited %s, at 1 MiB/s %s", free, limited)
 }

@@ -24,6 +24,7 @@ var advisoryLock = func() int64 {
 // batch is a set of outbox entries turned into rows, ready to be written in one transaction.
 type batch struct {
 	last      uint64 // the last index it covers, entirely
+	schema    int64  // the schema its records need (schemaTarget when it was read)
 	entries   int
 	rows      []row   // one per record: its last change in the batch
 	snapshots [][]any // every change of the fund's totals
@@ -36,6 +37,7 @@ func (s *Syncer) prepare(after uint64) (*batch, error) {
 	if err != nil {
 		return nil, err
 	}
+	schema := s.schemaTarget()
 	var entries []fund.OutboxEntry
 	err = fund.ReadOutbox(v, after, 0, func(e fund.OutboxEntry) bool {
 		if len(entries) >= s.cfg.BatchRows && e.Index != entries[len(entries)-1].Index {
@@ -54,7 +56,7 @@ func (s *Syncer) prepare(after uint64) (*batch, error) {
 	}
 	// Only the last change of a record in the batch is written (an upsert may not touch a row
 	// twice); every change of the fund's totals is kept as a snapshot row.
-	b := &batch{last: entries[len(entries)-1].Index, entries: len(entries), rows: make([]row, 0, len(entries))}
+	b := &batch{last: entries[len(entries)-1].Index, schema: schema, entries: len(entries), rows: make([]row, 0, len(entries))}
 	latest := map[string]int{}
 	for _, e := range entries {
 		r, err := toRow(e.Index, e.Key, e.Value)
@@ -111,6 +113,13 @@ func (s *Syncer) drain(ctx context.Context) (int, error) {
 
 // write stores one batch and the new synced index in one transaction.
 func (s *Syncer) write(ctx context.Context, b *batch) error {
+	// The cluster version may have been raised since this round migrated (connect): the batch
+	// can then hold records of tables the schema does not have yet. Migrate first.
+	if b.schema > s.currentSchema() {
+		if err := s.connect(ctx); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	s.newParts = s.newParts[:0]
 	tx, err := s.pool.Begin(ctx)

@@ -430,10 +430,7 @@ func (s *Syncer) connect(ctx context.Context) error {
 	}
 	// The schema goes as far as the cluster version allows (SchemaFor), and further once the
 	// cluster version is raised.
-	target := SchemaVersion()
-	if cv, ok := s.store.(interface{ ClusterVersion() string }); ok {
-		target = SchemaFor(cv.ClusterVersion())
-	}
+	target := s.schemaTarget()
 	s.mu.Lock()
 	schema := s.schema
 	s.mu.Unlock()
@@ -563,6 +560,16 @@ func (s *Syncer) pruneOnly(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// schemaTarget is the schema the replicated cluster version allows (SchemaFor): the store's
+// cluster version is raised when the command raising it applies, so read after a view is
+// opened, it allows at least every record that view holds.
+func (s *Syncer) schemaTarget() int64 {
+	if cv, ok := s.store.(interface{ ClusterVersion() string }); ok {
+		return SchemaFor(cv.ClusterVersion())
+	}
+	return SchemaVersion()
 }
 
 // currentSchema is the schema version the syncer migrated PostgreSQL to.

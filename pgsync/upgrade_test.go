@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"io/fs"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"paimon/internal/pgtest"
 	"paimon/internal/testutil"
+	"paimon/raftstore"
 	"paimon/version"
 )
 
@@ -100,5 +102,54 @@ func TestSchemaFor(t *testing.T) {
 		if m.version > SchemaVersion() || !version.Valid(m.cluster) || version.Compare(m.cluster, version.Cluster) > 0 {
 			t.Errorf("schemaSince entry %+v", m)
 		}
+	}
+}
+
+// versionedStore is a store whose cluster version the test sets (the syncer reads it).
+type versionedStore struct {
+	*raftstore.Store
+	v atomic.Value // string
+}
+
+func (s *versionedStore) ClusterVersion() string { return s.v.Load().(string) }
+
+// TestSchemaFollowsAVersionRaisedMidRound: the syncer migrated for cluster version 0.1 at the
+// start of its round, then the version was raised and a record of a later table (a rebalance
+// plan, schema 9) applied before the drain read the outbox. The drain migrates before it
+// writes that batch; before, its transaction failed on the missing table and the round ended
+// in an error (healed only by the next round's migration).
+func TestSchemaFollowsAVersionRaisedMidRound(t *testing.T) {
+	// The node's own syncer gets a PostgreSQL that refuses it (so it neither migrates nor
+	// prunes the outbox) and is closed: this test drives its own, one step at a time.
+	n := newTestNode(t, "", func(c *Config) { c.DSN = "postgres://nobody@127.0.0.1:1/none?connect_timeout=1" })
+	n.syncer.Close()
+	vs := &versionedStore{Store: n.store}
+	vs.v.Store(version.Base)
+	cfg := n.syncer.cfg
+	cfg.DSN = pgtest.NewDatabase(t)
+	s, err := New(cfg, vs, Deps{Logger: testutil.Logger(t, "", slog.LevelWarn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.step(ctx); err != nil {
+		t.Fatalf("first round at cluster version %s: %v", version.Base, err)
+	}
+	if got := s.currentSchema(); got != SchemaFor(version.Base) {
+		t.Fatalf("schema %d at cluster version %s, want %d", got, version.Base, SchemaFor(version.Base))
+	}
+	id := n.storeTestPlan(t)
+	vs.v.Store(version.Cluster) // raised after the round's connect, before its drain
+	if _, err := s.drain(ctx); err != nil {
+		t.Fatalf("drain after the cluster version was raised: %v", err)
+	}
+	if got := s.currentSchema(); got != SchemaVersion() {
+		t.Errorf("schema %d after the drain, want %d", got, SchemaVersion())
+	}
+	var status string
+	if err := s.pool.QueryRow(ctx, `SELECT status FROM rebalance_plans WHERE id = $1`, id).Scan(&status); err != nil {
+		t.Fatalf("plan %d in PostgreSQL: %v", id, err)
 	}
 }
