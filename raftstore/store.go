@@ -86,10 +86,13 @@ type Store struct {
 
 type storeMetrics struct {
 	applySeconds *metrics.PrometheusHistogram
-	applyEntries *metrics.Counter
-	proposals    *metrics.Counter
-	proposeFail  *metrics.Counter
-	diskRefusals *metrics.Counter
+	// proposeSeconds: Propose's call to its answer on the leader (queued, appended,
+	// replicated, committed, applied).
+	proposeSeconds *metrics.PrometheusHistogram
+	applyEntries   *metrics.Counter
+	proposals      *metrics.Counter
+	proposeFail    *metrics.Counter
+	diskRefusals   *metrics.Counter
 }
 
 // New validates cfg and returns an unopened store.
@@ -116,11 +119,12 @@ func New(cfg Config, sm StateMachine, deps Deps) (*Store, error) {
 	s.disk = newDiskGuard(cfg, deps.FreeSpace, deps.Logger)
 	set := deps.Metrics
 	s.metrics = storeMetrics{
-		applySeconds: set.GetOrCreatePrometheusHistogram("paimon_fsm_apply_seconds"),
-		applyEntries: set.GetOrCreateCounter("paimon_fsm_applied_entries_total"),
-		proposals:    set.GetOrCreateCounter("paimon_raft_proposals_total"),
-		proposeFail:  set.GetOrCreateCounter("paimon_raft_proposals_failed_total"),
-		diskRefusals: set.GetOrCreateCounter("paimon_raft_proposals_refused_disk_total"),
+		applySeconds:   set.GetOrCreatePrometheusHistogram("paimon_fsm_apply_seconds"),
+		applyEntries:   set.GetOrCreateCounter("paimon_fsm_applied_entries_total"),
+		proposeSeconds: set.GetOrCreatePrometheusHistogramExt("paimon_raft_propose_seconds", raftTimingBuckets),
+		proposals:      set.GetOrCreateCounter("paimon_raft_proposals_total"),
+		proposeFail:    set.GetOrCreateCounter("paimon_raft_proposals_failed_total"),
+		diskRefusals:   set.GetOrCreateCounter("paimon_raft_proposals_refused_disk_total"),
 	}
 	s.readRoundsTotal = set.GetOrCreateCounter("paimon_raft_read_index_rounds_total")
 	return s, nil
@@ -381,11 +385,13 @@ func (s *Store) Propose(ctx context.Context, cmd []byte) (Result, error) {
 	if timeout <= 0 {
 		return Result{}, ErrTimeout
 	}
+	start := time.Now()
 	f := s.raft.Apply(cmd, timeout)
 	if err := f.Error(); err != nil {
 		s.metrics.proposeFail.Inc()
 		return Result{}, s.mapRaftErr(err)
 	}
+	s.metrics.proposeSeconds.UpdateDuration(start)
 	resp := f.Response()
 	if errors.Is(asError(resp), ErrFatal) {
 		return Result{}, ErrFatal
@@ -622,6 +628,7 @@ func (s *Store) Status() Status {
 
 func (s *Store) registerMetrics() {
 	set := s.deps.Metrics
+	useRaftMetrics(set)
 	set.GetOrCreateGauge("paimon_raft_snapshot_restores_total", func() float64 { return float64(s.Restores()) })
 	set.GetOrCreateGauge("paimon_raft_applied_index", func() float64 { return float64(s.AppliedIndex()) })
 	set.GetOrCreateGauge("paimon_raft_commit_index", func() float64 {

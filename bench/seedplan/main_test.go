@@ -56,6 +56,21 @@ func TestTinyPlan(t *testing.T) {
 			t.Errorf("node resources: %+v", n)
 		}
 	}
+	// Where the writes' time went: the leader timed its proposals, log appends, commits, a
+	// follower its appends, every node its answers and batches (raftstore's Raft timings).
+	stages := map[string]bool{}
+	for _, n := range rep.Usage.Nodes {
+		for _, st := range n.WritePath {
+			if st.Count > 0 && st.AvgMs > 0 {
+				stages[st.Stage] = true
+			}
+		}
+	}
+	for _, st := range writeStages {
+		if !stages[st.stage] {
+			t.Errorf("write path stage %q (%s) timed by no node: %+v", st.stage, st.metric, rep.Usage.Nodes)
+		}
+	}
 	if rep.WS["opened"] != int64(60) || rep.WS["dropped"] != 0 {
 		t.Errorf("websocket: %v", rep.WS)
 	}

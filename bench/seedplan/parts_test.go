@@ -69,3 +69,16 @@ func TestDeckCoversEveryEndpointOnEveryNode(t *testing.T) {
 		t.Errorf("%d (endpoint, node) pairs of %d", len(seen), 3*(len(endpoints)+1))
 	}
 }
+
+func TestSeries(t *testing.T) {
+	if got := series(`h{route="r"}`, "_sum"); got != `h_sum{route="r"}` {
+		t.Errorf("labelled: %s", got)
+	}
+	if got := series("h", "_count"); got != "h_count" {
+		t.Errorf("plain: %s", got)
+	}
+	if !stageSeries(`paimon_http_request_seconds_count{route="admin_prices"}`) || !stageSeries("paimon_raft_commit_seconds_sum") ||
+		stageSeries("paimon_raft_commit_seconds_bucket") || stageSeries(`paimon_http_request_seconds_sum{route="fund_overview"}`) {
+		t.Error("stageSeries picks the wrong series")
+	}
+}

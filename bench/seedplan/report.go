@@ -206,6 +206,17 @@ func (r *report) print(w io.Writer) {
 	for _, n := range u.Nodes {
 		fmt.Fprintf(w, "  %-8s CPU %7.1f s (%.2f cores)  peak RSS %6.0f MiB  state machine busy %.0f %% of the run (%.1f entries per batch)\n",
 			n.ID, n.CPUSeconds, n.Cores, n.PeakRSSMiB, 100*n.FSMBusy, n.FSMEntriesPerBatch)
+		if len(n.WritePath) > 0 {
+			fmt.Fprintf(w, "  %-8s write path, average:", "")
+			for i, st := range n.WritePath {
+				sep := ","
+				if i == 0 {
+					sep = ""
+				}
+				fmt.Fprintf(w, "%s %s %.1f ms", sep, st.Stage, st.AvgMs)
+			}
+			fmt.Fprintln(w)
+		}
 	}
 	fmt.Fprintf(w, "  postgres CPU %7.1f s (%.2f cores)  RSS %6.0f MiB at the end\n", u.PostgresCPU, u.PostgresCPU/max(u.Seconds, 1e-9), u.PostgresRSSMiB)
 	fmt.Fprintf(w, "  runner   CPU %7.1f s (%.2f cores)  peak RSS %6.0f MiB (load generators, %s WebSocket clients, the chain simulator)\n",

@@ -30,6 +30,29 @@ type nodeUse struct {
 	// paimon_fsm_apply_seconds): the write path's one serial stage, at 1 it is the limit.
 	FSMBusy            float64 `json:"fsmBusy"`
 	FSMEntriesPerBatch float64 `json:"fsmEntriesPerBatch"`
+	// WritePath is where a write's time went on this node: the run's average of each stage
+	// the node timed (writeStages), none it did not time (a follower proposes nothing).
+	WritePath []stageUse `json:"writePath,omitempty"`
+}
+
+// stageUse is one stage of the write path on one node: how often the node timed it over the
+// run and its average length.
+type stageUse struct {
+	Stage string  `json:"stage"`
+	Count float64 `json:"count"`
+	AvgMs float64 `json:"avgMs"`
+}
+
+// writeStages are the histograms of /metrics whose averages say where a write's time goes
+// (raftstore/DESIGN.md "Where a write's time goes"), in the order a write meets them.
+var writeStages = []struct{ metric, stage string }{
+	{`paimon_http_request_seconds{route="admin_prices"}`, "answered"},
+	{"paimon_raft_propose_seconds", "proposed"},
+	{"paimon_raft_leader_append_seconds", "leader append"},
+	{"paimon_raft_replication_rpc_seconds", "replication rpc"},
+	{"paimon_raft_follower_store_seconds", "follower append"},
+	{"paimon_raft_commit_seconds", "committed"},
+	{"paimon_fsm_apply_seconds", "apply batch"},
 }
 
 // usage is every figure of the resources section.
@@ -117,9 +140,17 @@ func (m *meter) stop() usage {
 	for i, n := range m.c.members {
 		cpu := n.proc.CPUSeconds() - m.cpu0[i]
 		nu := nodeUse{ID: n.id, CPUSeconds: cpu, Cores: cpu / u.Seconds, PeakRSSMiB: peakRSS(n.proc.Pid())}
-		if f := n.fsm(ctx); f.batches > m.fsm0[i].batches {
-			nu.FSMBusy = (f.seconds - m.fsm0[i].seconds) / u.Seconds
-			nu.FSMEntriesPerBatch = (f.entries - m.fsm0[i].entries) / (f.batches - m.fsm0[i].batches)
+		f, f0 := n.fsm(ctx), m.fsm0[i]
+		if f.batches > f0.batches {
+			nu.FSMBusy = (f.seconds - f0.seconds) / u.Seconds
+			nu.FSMEntriesPerBatch = (f.entries - f0.entries) / (f.batches - f0.batches)
+		}
+		for _, st := range writeStages {
+			sum := f.hist[series(st.metric, "_sum")] - f0.hist[series(st.metric, "_sum")]
+			count := f.hist[series(st.metric, "_count")] - f0.hist[series(st.metric, "_count")]
+			if count > 0 {
+				nu.WritePath = append(nu.WritePath, stageUse{Stage: st.stage, Count: count, AvgMs: 1000 * sum / count})
+			}
 		}
 		u.Nodes = append(u.Nodes, nu)
 	}
@@ -223,12 +254,16 @@ func machineJiffies() [2]uint64 {
 }
 
 // fsmCounters are a node's state-machine counters from /metrics: seconds spent applying
-// batches, batches and entries applied.
-type fsmCounters struct{ seconds, batches, entries float64 }
+// batches, batches and entries applied; and the sums and counts of the writeStages
+// histograms, by series name ("paimon_raft_commit_seconds_sum").
+type fsmCounters struct {
+	seconds, batches, entries float64
+	hist                      map[string]float64
+}
 
 // fsm reads n's fsmCounters; zero when /metrics does not answer.
 func (n *member) fsm(ctx context.Context) fsmCounters {
-	var f fsmCounters
+	f := fsmCounters{hist: map[string]float64{}}
 	b, err := n.api.Get(ctx, "/metrics", false)
 	if err != nil {
 		return f
@@ -250,6 +285,29 @@ func (n *member) fsm(ctx context.Context) fsmCounters {
 		case "paimon_fsm_applied_entries_total":
 			f.entries = x
 		}
+		if stageSeries(name) {
+			f.hist[name] = x
+		}
 	}
 	return f
+}
+
+// stageSeries reports whether a /metrics series is the sum or count of a writeStages histogram.
+func stageSeries(name string) bool {
+	for _, st := range writeStages {
+		if name == series(st.metric, "_sum") || name == series(st.metric, "_count") {
+			return true
+		}
+	}
+	return false
+}
+
+// series is the name of a histogram's series with suffix: series(`h{route="r"}`, "_sum") is
+// `h_sum{route="r"}`.
+func series(metric, suffix string) string {
+	base, labels, ok := strings.Cut(metric, "{")
+	if !ok {
+		return metric + suffix
+	}
+	return base + suffix + "{" + labels
 }
