@@ -339,8 +339,8 @@ func TestCampaign(t *testing.T) {
 	if noLeaderApplied > 0 {
 		t.Errorf("%d writes answered 503 NO_LEADER or disk_full were applied; both say a write was not proposed (chaos/DESIGN.md Findings 3; seed %d)", noLeaderApplied, cp.seed)
 	}
-	t.Logf("seed %d: faults %s; %s; %s; verdict linearizable=%s leader=%s local-errors=%d",
-		cp.seed, nem.summary(), stats(history), &cp.w.sessions, v.Linearizable, v.Leader, len(v.LocalErrors))
+	t.Logf("seed %d: faults %s; %s; %s; verdict linearizable=%s leader=%s local-errors=%d; proxies' identify max %s",
+		cp.seed, nem.summary(), stats(history), &cp.w.sessions, v.Linearizable, v.Leader, len(v.LocalErrors), cp.c.identifyMax().Round(time.Microsecond))
 	if masked[opReadLeader] && v.Leader != porcupine.Ok {
 		t.Logf("leader reads: %s (known bug, masked)", v.Leader)
 		v.Leader = porcupine.Ok

@@ -267,20 +267,69 @@ func (c *cluster) leader() int {
 	return -1
 }
 
-// waitLeader polls until a node names a leader that answers a linearizable read.
+// waitLeader polls until a node names a leader that answers a linearizable read; if none
+// does within timeout, it fails the test with the state of every node and proxy (describe).
 func (c *cluster) waitLeader(timeout time.Duration) int {
 	c.t.Helper()
-	l := -1
-	testutil.CheckFor(c.t, timeout, func() error {
-		if l = c.leader(); l < 0 {
-			return fmt.Errorf("no leader")
+	var err error
+	for deadline := time.Now().Add(timeout); ; time.Sleep(10 * time.Millisecond) {
+		l := c.leader()
+		if l < 0 {
+			err = fmt.Errorf("no leader")
+		} else if status, b, _, rerr := c.do(l, "GET", "/v1/prices?consistency=linearizable", ""); rerr != nil || status != 200 {
+			err = fmt.Errorf("leader node%d does not serve: %d %s %v", l+1, status, b, rerr)
+		} else {
+			return l
 		}
-		if status, b, _, err := c.do(l, "GET", "/v1/prices?consistency=linearizable", ""); err != nil || status != 200 {
-			return fmt.Errorf("leader %d does not serve: %d %s %v", l, status, b, err)
+		if time.Now().After(deadline) {
+			c.t.Fatalf("after %s: %v\n%s", timeout, err, c.describe())
 		}
-		return nil
-	})
-	return l
+	}
+}
+
+// describe is the state of the cluster for a failure message: per node its process, what its
+// GET /v1/cluster/status says (Raft state, term, leader, indexes, last contact) and its
+// proxies (rules, open connections, and what naming their sources cost: a proxy forwards no
+// byte before it knows the source, see ConnOwner); then the chain's proxy.
+func (c *cluster) describe() string {
+	var b strings.Builder
+	for i, n := range c.nodes {
+		n.mu.Lock()
+		pid, paused := 0, n.paused
+		if n.cmd != nil && n.cmd.Process != nil {
+			pid = n.cmd.Process.Pid
+		}
+		n.mu.Unlock()
+		fmt.Fprintf(&b, "%s: pid %d, running %v, paused %v\n", n.name, pid, n.running(), paused)
+		status, body, _, err := c.do(i, "GET", "/v1/cluster/status", "")
+		var st struct {
+			State, Leader                   string
+			Term, AppliedIndex, CommitIndex uint64
+			LastContactMs                   int64
+		}
+		if err == nil && status == 200 && json.Unmarshal(body, &st) == nil {
+			fmt.Fprintf(&b, "  status: state %s, term %d, leader %q, applied %d, commit %d, last contact %d ms\n",
+				st.State, st.Term, st.Leader, st.AppliedIndex, st.CommitIndex, st.LastContactMs)
+		} else {
+			fmt.Fprintf(&b, "  status: %d %.200s %v\n", status, body, err)
+		}
+		fmt.Fprintf(&b, "  raft proxy %s\n  http proxy %s\n", n.raftProxy.State(), n.httpProxy.State())
+	}
+	if c.env != nil {
+		fmt.Fprintf(&b, "chain proxy %s\n", c.env.chain.State())
+	}
+	return b.String()
+}
+
+// identifyMax is the longest any node's proxy took to name a connection's source: while it
+// stays well below the Raft handshake's 5 s, the proxies cannot be what keeps a leader from
+// being elected.
+func (c *cluster) identifyMax() time.Duration {
+	var m time.Duration
+	for _, n := range c.nodes {
+		m = max(m, n.raftProxy.IdentifyMax(), n.httpProxy.IdentifyMax())
+	}
+	return m
 }
 
 // heal removes every proxy rule.

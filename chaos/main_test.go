@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -30,6 +31,10 @@ var (
 var paimonBin string
 
 func TestMain(m *testing.M) {
+	if n, err := strconv.Atoi(os.Getenv(holdSocketsEnv)); err == nil {
+		holdSockets(n) // a child of TestConnOwnerCostFlat
+		return
+	}
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "paimon-chaos-")
 	if err != nil {

@@ -5,7 +5,10 @@ package chaos
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +48,14 @@ type Proxy struct {
 	conns   map[string]map[net.Conn]struct{} // by source, both halves of each proxied connection
 	wg      sync.WaitGroup
 	done    bool
+	ident   identifyStats
+}
+
+// identifyStats is what naming the accepted connections has cost: the proxy forwards nothing
+// before its Identify returns, so a peer's handshake waits that long for its first byte.
+type identifyStats struct {
+	calls, inFlight int
+	total, max      time.Duration
 }
 
 // NewProxy listens on listen (e.g. "127.0.0.1:0") and forwards to target. identify names the
@@ -171,7 +182,7 @@ func (p *Proxy) untrack(source string, cs ...net.Conn) {
 
 func (p *Proxy) serve(in net.Conn) {
 	defer p.wg.Done()
-	source := p.identify(in)
+	source := p.timedIdentify(in)
 	if p.link(source).Cut {
 		in.Close()
 		return
@@ -192,6 +203,54 @@ func (p *Proxy) serve(in net.Conn) {
 	go func() { defer wg.Done(); p.copy(source, 1, in, out) }()
 	wg.Wait()
 	p.untrack(source, in, out)
+}
+
+// timedIdentify names in's source and counts what that cost.
+func (p *Proxy) timedIdentify(in net.Conn) string {
+	p.mu.Lock()
+	p.ident.inFlight++
+	p.mu.Unlock()
+	start := time.Now()
+	source := p.identify(in)
+	d := time.Since(start)
+	p.mu.Lock()
+	p.ident.inFlight--
+	p.ident.calls++
+	p.ident.total += d
+	p.ident.max = max(p.ident.max, d)
+	p.mu.Unlock()
+	return source
+}
+
+// State describes the proxy for a failure message: its rules, its open connections by source
+// and what naming the sources has cost so far.
+func (p *Proxy) State() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var links, conns []string
+	for s, l := range p.links {
+		links = append(links, fmt.Sprintf("%s:%+v", s, l))
+	}
+	for s, cs := range p.conns {
+		if len(cs) > 0 {
+			conns = append(conns, fmt.Sprintf("%s:%d", s, len(cs)/2)) // both halves are tracked
+		}
+	}
+	sort.Strings(links)
+	sort.Strings(conns)
+	mean := time.Duration(0)
+	if p.ident.calls > 0 {
+		mean = p.ident.total / time.Duration(p.ident.calls)
+	}
+	return fmt.Sprintf("%s -> %s: links [%s], open connections [%s], identify %d calls (mean %s, max %s, %d in progress)",
+		p.Addr(), p.target, strings.Join(links, " "), strings.Join(conns, " "), p.ident.calls, mean.Round(time.Microsecond), p.ident.max.Round(time.Microsecond), p.ident.inFlight)
+}
+
+// IdentifyMax is the longest one Identify has taken so far.
+func (p *Proxy) IdentifyMax() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ident.max
 }
 
 // copy copies src to dst chunk by chunk, applying the source's link to each chunk (dir is the
