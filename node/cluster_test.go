@@ -118,7 +118,7 @@ func TestLinearizableReadsSeeAcknowledgedWrites(t *testing.T) {
 	}
 	// A leader read is answered by the leader.
 	r, _ := c.account(c.follower(), bob, "leader")
-	if r.status != 200 || r.header.Get("X-Paimon-Node") != c.cfgs[c.leader()].Node.ID {
+	if r.status != 200 || r.header.Get("X-Paimon-Node") != c.cfgs[c.waitLeader(10*time.Second)].Node.ID {
 		t.Fatalf("leader read on a follower: %d from %s", r.status, r.header.Get("X-Paimon-Node"))
 	}
 }
@@ -271,7 +271,7 @@ func TestLaggingAndNewNodesCatchUpBySnapshot(t *testing.T) {
 		}
 		return nil
 	})
-	if ms := c.members(c.leader()); len(ms) != 4 {
+	if ms := c.members(c.waitLeader(10 * time.Second)); len(ms) != 4 {
 		t.Fatalf("%d members after the join", len(ms))
 	}
 }
@@ -483,7 +483,7 @@ func TestJoinAndRemoveRefuseBadRequests(t *testing.T) {
 		return nil
 	})
 	// Membership changes are audited with who made them; refused ones are not.
-	l = c.leader()
+	l = c.waitLeader(10 * time.Second)
 	audit := c.do(l, "GET", "/v1/audit?action=cluster.remove", viewerToken, nil).json(t)
 	items, _ := audit["items"].([]any)
 	if len(items) != 1 || items[0].(map[string]any)["actor"] != "root" || items[0].(map[string]any)["resource"] != c.cfgs[f].Node.ID {
