@@ -261,9 +261,26 @@ func TestAlertsDeliveredAcrossLeaders(t *testing.T) {
 		}
 	}
 
+	// term is the highest Raft term of the running nodes. Delivery is at least once: an alert
+	// is sent exactly once only when leadership stays put from its post until its outcome
+	// commits (flakyDelivered reads the committed outcome). On a starved machine a leader of
+	// these short leases can lose its quorum for a moment; then a second delivery is correct.
+	term := func() uint64 {
+		var m uint64
+		for _, n := range c.nodes {
+			if n != nil {
+				m = max(m, n.Store().Status().Term)
+			}
+		}
+		return m
+	}
+	stable := map[string]bool{} // alerts delivered with no election between post and outcome
+
 	// 1. The first alert: flaky fails twice, then takes it.
+	before := term()
 	id1 := post(l, 1)
 	checkFor(t, 20*time.Second, flakyDelivered(id1))
+	stable[id1] = term() == before
 
 	// 2. The second: flaky takes it on the third attempt and cuts the leader off before the
 	// outcome commits; the test kills it. The new leader sends it again, with the same id.
@@ -283,8 +300,10 @@ func TestAlertsDeliveredAcrossLeaders(t *testing.T) {
 	checkFor(t, 20*time.Second, flakyDelivered(id2))
 
 	// 3. A third alert on the new leader; then the late receiver comes up and gets all three.
+	before = term()
 	id3 := post(nl, 3)
 	checkFor(t, 20*time.Second, flakyDelivered(id3))
+	stable[id3] = term() == before
 	ln, err := net.Listen("tcp", lateAddr)
 	if err != nil {
 		t.Fatal(err)
@@ -327,19 +346,27 @@ func TestAlertsDeliveredAcrossLeaders(t *testing.T) {
 	if len(problems) > 0 {
 		t.Errorf("flaky: %v", problems)
 	}
-	if attempts[id1] != 3 || attempts[id2] < 4 || attempts[id3] != 3 {
-		t.Errorf("flaky attempts %v: want 3 for %s and %s (two 503s first), at least 4 for %s (sent again by the new leader)", attempts, id1, id3, id2)
-	}
 	seen := map[string]int{}
 	for _, id := range delivered {
 		seen[id]++
 	}
-	if seen[id1] != 1 || seen[id2] < 2 || seen[id3] != 1 {
-		t.Errorf("flaky took %v: want %s at least twice (before the kill and from the new leader), the others once", seen, id2)
+	for _, id := range []string{id1, id3} {
+		switch {
+		case stable[id] && (attempts[id] != 3 || seen[id] != 1):
+			t.Errorf("flaky: %s attempted %d times, taken %d: want 3 (two 503s first), taken once", id, attempts[id], seen[id])
+		case !stable[id] && (attempts[id] < 3 || seen[id] < 1):
+			t.Errorf("flaky: %s attempted %d times, taken %d: want at least 3, taken at least once", id, attempts[id], seen[id])
+		case !stable[id]:
+			t.Logf("an election while %s was delivered: attempted %d times, taken %d (at least once)", id, attempts[id], seen[id])
+		}
+	}
+	if attempts[id2] < 4 || seen[id2] < 2 {
+		t.Errorf("flaky: %s attempted %d times, taken %d: want at least 4 and twice (before the kill and from the new leader)", id2, attempts[id2], seen[id2])
 	}
 	t.Logf("3 alerts delivered across a leader kill in %s; flaky attempts %v", time.Since(start).Round(time.Millisecond), attempts)
 	attempts, _, problems = strict.state()
-	if len(problems) > 0 || attempts[id1] != 1 || attempts[id2] > 2 || attempts[id3] != 1 {
+	once := func(id string) bool { return attempts[id] == 1 || !stable[id] && attempts[id] >= 1 }
+	if len(problems) > 0 || !once(id1) || attempts[id2] > 2 || !once(id3) {
 		t.Errorf("strict: attempts %v (a 400 is not retried), problems %v", attempts, problems)
 	}
 	if _, _, problems = late.state(); len(problems) > 0 {

@@ -38,7 +38,7 @@ func TestMonitoringFilesNameRealMetrics(t *testing.T) {
 	c.waitLeader(10 * time.Second)
 	// Some traffic, so that every kind of series has been written at least once (histograms
 	// show their buckets once they observed something).
-	writeOK(t, c.do(0, "POST", "/v1/admin/logs", adminToken, transferLog(t, common.HexToAddress("0xa11ce"), 1, 5)))
+	c.writeLog(0, transferLog(t, common.HexToAddress("0xa11ce"), 1, 5))
 	c.do(0, "GET", "/v1/fund/overview", "", nil)
 	exposed := exposedMetrics(t, c.do(0, "GET", "/metrics", "", nil).body)
 

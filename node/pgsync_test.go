@@ -54,13 +54,13 @@ func TestLeaderKilledInTheMiddleOfASyncBatch(t *testing.T) {
 	l := c.waitLeader(15 * time.Second)
 	frank := common.HexToAddress("0xf4a4000000000000000000000000000000000006")
 	for k := 0; k < 20; k++ {
-		writeOK(t, c.do(l, "POST", "/v1/admin/logs", adminToken, transferLog(t, frank, k, 1)))
+		c.writeLog(l, transferLog(t, frank, k, 1))
 	}
 	waitPGSynced(t, c, l)
 
 	armed.Store(true)
 	for k := 20; k < 40; k++ {
-		writeOK(t, c.do(l, "POST", "/v1/admin/logs", adminToken, transferLog(t, frank, k, 1)))
+		c.writeLog(l, transferLog(t, frank, k, 1))
 	}
 	var victim string
 	select {
@@ -86,7 +86,7 @@ func TestLeaderKilledInTheMiddleOfASyncBatch(t *testing.T) {
 
 	l2 := c.waitLeaderAmong(l, 15*time.Second)
 	for k := 40; k < 60; k++ {
-		writeOK(t, c.do(l2, "POST", "/v1/admin/logs", adminToken, transferLog(t, frank, k, 1)))
+		c.writeLog(l2, transferLog(t, frank, k, 1))
 	}
 	waitPGSynced(t, c, l2)
 	rep, err := pgsync.VerifyStore(ctx, dsn, c.nodes[l2].Store(), 10*time.Second)

@@ -28,7 +28,7 @@ func TestRiskEventsOnANode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeOK(t, c.do(0, "POST", "/v1/admin/logs", adminToken, fundtest.Body(raw)))
+	c.writeLog(0, fundtest.Body(raw))
 
 	var list struct {
 		Items []struct {

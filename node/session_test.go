@@ -41,7 +41,7 @@ func TestSessionAcrossTheCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := strings.ToLower(crypto.PubkeyToAddress(key.PublicKey).Hex())
-	writeOK(t, c.do(l, "POST", "/v1/admin/logs", adminToken, transferLog(t, crypto.PubkeyToAddress(key.PublicKey), 1, 5)))
+	c.writeLog(l, transferLog(t, crypto.PubkeyToAddress(key.PublicKey), 1, 5))
 
 	// Nonce and login through a follower (both forwarded to the leader).
 	r := c.do(f1, "POST", "/v1/auth/nonce", "", []byte(`{"address":"`+addr+`"}`))

@@ -82,7 +82,7 @@ func TestClusterOverMutualTLS(t *testing.T) {
 	}
 	c.waitLeader(15 * time.Second)
 	erin := common.HexToAddress("0xe410000000000000000000000000000000000005")
-	writeOK(t, c.do(c.follower(), "POST", "/v1/admin/logs", adminToken, transferLog(t, erin, 1, 7)))
+	c.writeLog(c.follower(), transferLog(t, erin, 1, 7))
 	for i := range c.nodes {
 		checkFor(t, 5*time.Second, func() error {
 			r, err := c.account(i, erin, "")

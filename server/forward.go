@@ -31,21 +31,35 @@ import (
 // "unknown", never sent twice. NO_LEADER is answered only when the request certainly was not
 // proposed (docs/API.md; chaos/DESIGN.md Findings 3).
 func (s *Server) forward(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
-	return s.forwardWithin(ctx, rc, false)
+	return s.forwardWithin(ctx, rc, false, false)
 }
 
-// forwardHandOver forwards a request this node refused because it stopped leading between its
-// leader check and its proposal (it is handing leadership over): leadership is known to be
-// moving, so the first attempt too waits for the new leader until the write's deadline, not
-// forwardElection (an election after a hand-over on a loaded machine can take longer).
-func (s *Server) forwardHandOver(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
-	return s.forwardWithin(ctx, rc, true)
+// forwardHandOver forwards a request this node stopped leading with (prior, its proposal's
+// error): refused because it was handing leadership over between its leader check and its
+// proposal, or (an idempotent route) deposed with the proposal in flight, whose outcome is
+// then unknown. Leadership is known to be moving, so the first attempt too waits for the new
+// leader until the write's deadline, not forwardElection (an election after a hand-over on a
+// loaded machine can take longer).
+func (s *Server) forwardHandOver(ctx *fasthttp.RequestCtx, rc *reqCtx, prior error) error {
+	return s.forwardWithin(ctx, rc, true, errors.Is(prior, errOutcomeUnknown))
 }
 
-func (s *Server) forwardWithin(ctx *fasthttp.RequestCtx, rc *reqCtx, handOver bool) error {
+// forwardWithin forwards the request, again to each next leader while it certainly did not
+// reach the log (or, on a resend route, while its outcome is unknown), until ApplyTimeout.
+// unknown says an earlier attempt (this node's own proposal) may have reached the log: then
+// so may the request whatever the last attempt answers, and an error says so (outcome
+// unknown, never NO_LEADER: a write that answered NO_LEADER after this node's deposed
+// proposal later committed was reported as a duplicate when sent again, in
+// node.TestLaggingAndNewNodesCatchUpBySnapshot).
+func (s *Server) forwardWithin(ctx *fasthttp.RequestCtx, rc *reqCtx, handOver, unknown bool) (err error) {
 	if rc.who.Via != "" || (rc.who.Cluster && rc.who.Name != "cluster-secret") {
 		return fmt.Errorf("%w: forwarded to %s, which is not the leader", raftstore.ErrNoLeader, s.cfg.NodeID)
 	}
+	defer func() {
+		if unknown && err != nil && !errors.Is(err, errOutcomeUnknown) {
+			err = fmt.Errorf("%w: %w", err, errOutcomeUnknown)
+		}
+	}()
 	deadline := time.Now().Add(s.cfg.ApplyTimeout)
 	tried := ""
 	for attempt := 0; ; attempt++ {
@@ -54,6 +68,7 @@ func (s *Server) forwardWithin(ctx *fasthttp.RequestCtx, rc *reqCtx, handOver bo
 			return err
 		}
 		retry, err := s.forwardTo(ctx, rc, leader, addr, deadline, routes[rc.route].resend)
+		unknown = unknown || errors.Is(err, errOutcomeUnknown)
 		if !retry || !time.Now().Before(deadline) {
 			return err
 		}

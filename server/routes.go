@@ -270,7 +270,7 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx, rc *reqCtx, methodOK bool) e
 			// above and its proposal, which was refused before it reached the log, or (an
 			// idempotent route) lost leadership with it in flight: the new leader takes the
 			// request.
-			return s.forwardHandOver(ctx, rc)
+			return s.forwardHandOver(ctx, rc, err)
 		}
 		return err
 	}
