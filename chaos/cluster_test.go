@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -43,6 +44,9 @@ type cluster struct {
 	nodes []*node
 	token string
 	env   *env // PostgreSQL, the chain, the small disk: nil in the planted test
+
+	costMu   sync.Mutex  // the one "CPU" of -chaos.identify-cost
+	costDone atomic.Bool // the test is over: identify no longer waits
 }
 
 func newCluster(t *testing.T, e *env) *cluster {
@@ -59,10 +63,10 @@ func newCluster(t *testing.T, e *env) *cluster {
 	for _, n := range c.nodes {
 		httpAddr, raftAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
 		var err error
-		if n.raftProxy, err = NewProxy("127.0.0.1:0", raftAddr, c.owner); err != nil {
+		if n.raftProxy, err = NewProxy("127.0.0.1:0", raftAddr, c.identify); err != nil {
 			t.Fatal(err)
 		}
-		if n.httpProxy, err = NewProxy("127.0.0.1:0", httpAddr, c.owner); err != nil {
+		if n.httpProxy, err = NewProxy("127.0.0.1:0", httpAddr, c.identify); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { n.raftProxy.Close(); n.httpProxy.Close() })
@@ -114,6 +118,7 @@ sha256 = %q
 		n.config = path
 	}
 	t.Cleanup(func() {
+		c.costDone.Store(true) // first: the proxies' Close waits for every identify in progress
 		for _, n := range c.nodes {
 			n.kill()
 			if t.Failed() {
@@ -122,6 +127,22 @@ sha256 = %q
 		}
 	})
 	return c
+}
+
+// identify is every proxy's Identify: owner, after -chaos.identify-cost when set.
+//
+// That flag replays Findings 6 (chaos/DESIGN.md) without loading the machine: each naming of a
+// source then holds one lock, shared by all the proxies, for that long, as a starved test process
+// reading a large /proc/net/tcp did. With 1s, seed 585145192 ends in "after 1m0s: no leader".
+func (c *cluster) identify(conn net.Conn) string {
+	if cost := *flagIdentifyCost; cost > 0 {
+		c.costMu.Lock()
+		if !c.costDone.Load() {
+			time.Sleep(cost)
+		}
+		c.costMu.Unlock()
+	}
+	return c.owner(conn)
 }
 
 // owner names the node process that opened a connection to one of the proxies.

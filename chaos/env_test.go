@@ -70,7 +70,7 @@ func (e *env) attach(c *cluster, dir string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if e.chain, err = NewProxy("127.0.0.1:0", u.Host, c.owner); err != nil {
+	if e.chain, err = NewProxy("127.0.0.1:0", u.Host, c.identify); err != nil {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { e.chain.Close() })

@@ -22,8 +22,10 @@ var (
 	// default, so that main stays green while they are open) or in it ("check").
 	// flagFaults limits the nemesis to these faults (comma-separated names), e.g. to replay or
 	// to exercise one; empty: all.
-	flagFaults    = flag.String("chaos.faults", "", "comma-separated faults the nemesis draws from (default all)")
-	flagKnownBugs = flag.String("chaos.known-bugs", "mask", "mask: leave out the faults and checks of open bugs (chaos/DESIGN.md); check: run everything")
+	flagFaults = flag.String("chaos.faults", "", "comma-separated faults the nemesis draws from (default all)")
+	// flagIdentifyCost replays chaos/DESIGN.md Findings 6 (cluster.identify).
+	flagIdentifyCost = flag.Duration("chaos.identify-cost", 0, "make every proxy's naming of a connection's source take this long, one at a time (replays Findings 6; 0: off)")
+	flagKnownBugs    = flag.String("chaos.known-bugs", "mask", "mask: leave out the faults and checks of open bugs (chaos/DESIGN.md); check: run everything")
 )
 
 // paimonBin is the binary TestMain built from ./cmd/paimon (without the race detector: only
