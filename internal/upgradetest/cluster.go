@@ -129,6 +129,7 @@ type Status struct {
 	Leader         string `json:"leader"`
 	AppliedIndex   uint64 `json:"appliedIndex"`
 	CommitIndex    uint64 `json:"commitIndex"`
+	Term           uint64 `json:"term"`
 	Version        string `json:"version"`
 	ClusterVersion string `json:"clusterVersion"`
 	Nodes          []struct {
