@@ -231,7 +231,7 @@ func startAroundFollower(t *testing.T, label string) (*processCluster, int, *wri
 // its local reads show every write acknowledged before that /readyz request.
 func TestReadyAfterKill9(t *testing.T) {
 	c, victim, ld := startAroundFollower(t, "ready")
-	time.Sleep(time.Second) // writes flow before the kill
+	time.Sleep(time.Second)   // writes flow before the kill
 	other := (victim + 1) % 3 // runs throughout
 	termBefore := c.term(other)
 	c.procs[victim].kill9()
