@@ -52,6 +52,11 @@ type conn struct {
 	// raw is the bare TCP connection's, for the flush passes' non-blocking writes; nil on a
 	// connection that is not bare TCP (TLS), whose frames always go through its writer.
 	raw syscall.RawConn
+	// markedAt is the apply time of the oldest live frame queued since the connection was
+	// marked dirty (under the hub lock), and passRank its place in the last flush pass that
+	// took it (the flusher's): the next pass writes the connections oldest first (flush.go).
+	markedAt int64
+	passRank uint64
 
 	// recheck asks the reader goroutine to re-resolve the identity (set by the hub).
 	recheck atomic.Bool
@@ -130,7 +135,7 @@ func (c *conn) enqueue(frames [][]byte, at int64) bool {
 		c.q = append(c.q, qframe{b: f, at: at})
 	}
 	c.groups++
-	c.markLocked()
+	c.markLocked(at)
 	return true
 }
 
@@ -138,13 +143,13 @@ func (c *conn) enqueue(frames [][]byte, at int64) bool {
 // right after the batches it is publishing), which writes it without waking a goroutine of
 // the connection's. A connection whose writer goroutine runs (it has a backlog) wakes it; one
 // that is not bare TCP starts it.
-func (c *conn) markLocked() {
+func (c *conn) markLocked(at int64) {
 	if c.writing || c.raw == nil {
 		c.startWriterLocked()
 		return
 	}
 	if !c.dirty {
-		c.dirty = true
+		c.dirty, c.markedAt = true, at
 		c.h.dirty = append(c.h.dirty, c)
 	}
 }

@@ -1,10 +1,13 @@
 package push
 
 import (
+	"cmp"
 	"errors"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,8 +18,9 @@ import (
 // goroutine of the connection's is woken per message. The publisher does not wait for a pass:
 // what it queues while one runs goes out in that pass for the connections it has not reached
 // yet (their queue is taken when the pass gets to them), and in the next pass, with whatever
-// else came meanwhile, for the others. A message therefore waits at most about one pass, not
-// the rest of the running one and then its place in the next. A write the socket cannot take
+// else came meanwhile, for the others. Since a pass writes the connections oldest first
+// (passOrder), a message therefore waits at most about one pass, not the rest of the running
+// one and then its place in the next. A write the socket cannot take
 // at once (its buffer is full: a slow client) leaves the rest to the connection's writer
 // goroutine, which waits with the write deadline as before.
 
@@ -51,7 +55,10 @@ func (h *Hub) flushLoop() {
 	}
 }
 
-// flushDirty runs one pass over the connections marked since the last one.
+// flushDirty runs one pass over the connections marked since the last one, oldest first
+// (passOrder). The pass's goroutines take the connections from the list one after another
+// (an atomic index), so together they go through it in that order and a goroutine that the
+// machine holds up does not hold its share of the list with it.
 func (h *Hub) flushDirty() {
 	h.mu.Lock()
 	conns := h.dirty
@@ -61,21 +68,44 @@ func (h *Hub) flushDirty() {
 		h.putDirtySpare(conns)
 		return
 	}
+	start := h.now()
+	h.passRank = passOrder(conns, h.passRank)
 	workers := min(runtime.GOMAXPROCS(0), (len(conns)+flushShard-1)/flushShard)
-	per := (len(conns) + workers - 1) / workers
+	p := &pass{conns: conns}
 	var wg sync.WaitGroup
-	for w := 1; w < workers; w++ {
-		part := conns[w*per : min(len(conns), (w+1)*per)]
+	for range workers - 1 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			flushAll(part)
+			p.run()
 		}()
 	}
-	flushAll(conns[:per])
+	p.run()
 	wg.Wait()
+	h.m.flushPass.Update(h.now().Sub(start).Seconds())
 	clear(conns)
 	h.putDirtySpare(conns)
+}
+
+// passOrder sorts a pass's connections oldest first — by the apply time of the oldest frame
+// each has waiting, then by the place each had in the previous pass — and numbers them from
+// rank on for the next pass; it returns the last number. The publisher marks the subscribers
+// of a message in map order, which is random: written in that order, a connection written
+// early in one pass could come last in the next and wait almost two passes for a message
+// (P99 ≈ 1.6 passes against 1.0 in a fixed order; bench/RESULTS.md §17). A connection's
+// markedAt and passRank change only once a pass took it, so they are stable here.
+func passOrder(conns []*conn, rank uint64) uint64 {
+	slices.SortFunc(conns, func(a, b *conn) int {
+		if c := cmp.Compare(a.markedAt, b.markedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.passRank, b.passRank)
+	})
+	for _, c := range conns {
+		rank++
+		c.passRank = rank
+	}
+	return rank
 }
 
 func (h *Hub) putDirtySpare(conns []*conn) {
@@ -86,10 +116,20 @@ func (h *Hub) putDirtySpare(conns []*conn) {
 	h.mu.Unlock()
 }
 
-func flushAll(conns []*conn) {
+// pass is one flush pass's list; its goroutines take the connections in order.
+type pass struct {
+	conns []*conn
+	next  atomic.Int64
+}
+
+func (p *pass) run() {
 	var iov [][]byte
-	for _, c := range conns {
-		iov = c.flush(iov[:0])
+	for {
+		i := int(p.next.Add(1) - 1)
+		if i >= len(p.conns) {
+			break
+		}
+		iov = p.conns[i].flush(iov[:0])
 	}
 	clear(iov)
 }

@@ -1,7 +1,9 @@
 package push
 
 import (
+	"math/rand/v2"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 )
@@ -72,5 +74,54 @@ func TestFlushAfterWriteDeadline(t *testing.T) {
 	}
 	if s := e.hub.Stats(); s.Conns != 1 || s.SlowDropped != 0 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestPassOrder: a pass writes the connections oldest first. The publisher marks a message's
+// subscribers in map order (random); the pass must still write them in the order of the
+// previous pass (so that no connection waits almost two passes), except that a connection
+// with an older frame waiting goes before them.
+func TestPassOrder(t *testing.T) {
+	const n = 100
+	cs := make([]*conn, n)
+	for i := range cs {
+		cs[i] = &conn{markedAt: 1000}
+	}
+	shuffled := func() []*conn {
+		l := slices.Clone(cs)
+		rand.Shuffle(len(l), func(i, j int) { l[i], l[j] = l[j], l[i] })
+		return l
+	}
+	first := shuffled()
+	rank := passOrder(first, 0)
+	if rank != n {
+		t.Fatalf("rank %d after %d connections", rank, n)
+	}
+	for pass := range 5 {
+		l := shuffled()
+		// One connection got a frame before the others (an earlier batch).
+		old := l[n/2]
+		old.markedAt = 999
+		rank = passOrder(l, rank)
+		if l[0] != old {
+			t.Fatalf("pass %d: the connection with the oldest frame is at %d, want 0", pass, slices.Index(l, old))
+		}
+		// The others in the order they had in the previous pass.
+		var prev []*conn
+		for _, c := range first {
+			if c != old {
+				prev = append(prev, c)
+			}
+		}
+		if !slices.Equal(l[1:], prev) {
+			t.Fatalf("pass %d: the connections are not in the previous pass's order", pass)
+		}
+		for i, c := range l {
+			c.markedAt = 1000 + int64(pass) + 1
+			if i > 0 && c.passRank <= l[i-1].passRank {
+				t.Fatalf("pass %d: ranks not increasing at %d", pass, i)
+			}
+		}
+		first = l
 	}
 }

@@ -69,6 +69,9 @@ type Hub struct {
 	perIP      map[string]int
 	nconns     int // connections admitted, including those upgrading
 	closed     bool
+	// passRank numbers the connections in the order the flush passes took them (the
+	// flusher's).
+	passRank uint64
 
 	stopped atomic.Bool // Close began: Applied drops batches
 	// flushWake wakes the flusher (flushLoop) when connections were marked for a pass.

@@ -4,13 +4,13 @@ import "github.com/VictoriaMetrics/metrics"
 
 // hubMetrics are the paimon_push_* metrics.
 type hubMetrics struct {
-	opened, closedConns, refusedConns *metrics.Counter
-	published, delivered, replayed    *metrics.Counter
-	slow, writeErrors, resets         *metrics.Counter
-	refused, overflows, renderErrors  *metrics.Counter
-	pending, writes                   *metrics.Counter
-	publishLag, deliveryLag           *metrics.Histogram
-	overFrames, overQueue             *metrics.Counter
+	opened, closedConns, refusedConns  *metrics.Counter
+	published, delivered, replayed     *metrics.Counter
+	slow, writeErrors, resets          *metrics.Counter
+	refused, overflows, renderErrors   *metrics.Counter
+	pending, writes                    *metrics.Counter
+	publishLag, deliveryLag, flushPass *metrics.Histogram
+	overFrames, overQueue              *metrics.Counter
 }
 
 // overBudget counts a connection closed (1008) for exceeding budget (budgetFrames,
@@ -46,5 +46,7 @@ func newHubMetrics(set *metrics.Set) *hubMetrics {
 		// apply → hub goroutine, and apply → written to the client's socket
 		publishLag:  set.GetOrCreateHistogram("paimon_push_publish_seconds"),
 		deliveryLag: set.GetOrCreateHistogram("paimon_push_delivery_seconds"),
+		// how long a flush pass takes (every marked connection written once)
+		flushPass: set.GetOrCreateHistogram("paimon_push_flush_pass_seconds"),
 	}
 }

@@ -86,7 +86,7 @@ type bareServer struct {
 
 	set                                       *vm.Set
 	opened, closed, published, delivered, bad *vm.Counter
-	delivery                                  *vm.Histogram
+	delivery, pass                            *vm.Histogram
 }
 
 // runBare is the -bare mode.
@@ -105,6 +105,7 @@ func runBare(args []string) int {
 	s.delivered = s.set.NewCounter("paimon_push_messages_delivered_total")
 	s.bad = s.set.NewCounter("paimon_push_write_errors_total")
 	s.delivery = s.set.NewHistogram("paimon_push_delivery_seconds")
+	s.pass = s.set.NewHistogram("paimon_push_flush_pass_seconds")
 	for i := range s.shards {
 		go s.fanOut(&s.shards[i])
 	}
@@ -251,6 +252,7 @@ func (s *bareServer) fanOut(sh *bareShard) {
 		}
 		seen = len(s.log)
 		s.mu.Unlock()
+		start := time.Now()
 		sh.mu.Lock()
 		conns = append(conns[:0], sh.conns...)
 		sh.mu.Unlock()
@@ -281,6 +283,7 @@ func (s *bareServer) fanOut(sh *bareShard) {
 			s.delivered.Add(len(frames))
 			s.delivery.Update(float64(time.Now().UnixNano()-frames[0].at) / 1e9)
 		}
+		s.pass.Update(time.Since(start).Seconds())
 		clear(conns)
 	}
 }

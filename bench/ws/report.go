@@ -117,6 +117,7 @@ type nodeResult struct {
 	Delivered     int                `json:"delivered"`
 	DeliveryMs    benchkit.LatencyMs `json:"deliveryMs"` // paimon_push_delivery_seconds: apply → written to the socket (per write)
 	PublishMs     benchkit.LatencyMs `json:"publishMs"`  // paimon_push_publish_seconds: apply → fanned out (per batch)
+	PassMs        benchkit.LatencyMs `json:"passMs"`     // paimon_push_flush_pass_seconds: one flush pass (the bare loop: one shard's)
 	RSSEnd        float64            `json:"rssEndBytes"`
 	HeapStackEnd  float64            `json:"heapStackEndBytes"`
 }
@@ -157,6 +158,7 @@ func (r *result) fill(load *loadResult, final []*report, subscribed int, expecte
 		Published: delta("paimon_push_messages_published_total"), Delivered: delta("paimon_push_messages_delivered_total"),
 		DeliveryMs: vmLatency(subBuckets(ma.vmHistogram("paimon_push_delivery_seconds"), mb.vmHistogram("paimon_push_delivery_seconds"))),
 		PublishMs:  vmLatency(subBuckets(ma.vmHistogram("paimon_push_publish_seconds"), mb.vmHistogram("paimon_push_publish_seconds"))),
+		PassMs:     vmLatency(subBuckets(ma.vmHistogram("paimon_push_flush_pass_seconds"), mb.vmHistogram("paimon_push_flush_pass_seconds"))),
 		RSSEnd:     ma["process_resident_memory_bytes"], HeapStackEnd: memoryOf(ma).HeapStack,
 	}
 	r.CPU = cpuResult{Seconds: wall, NodeSeconds: ca.node - cb.node, WorkersSeconds: ca.workers - cb.workers,
@@ -242,6 +244,8 @@ func (r *result) print() {
 		benchkit.FormatMs(nd.DeliveryMs.P99), benchkit.Thousands(int(nd.DeliveryMs.N)), perWrite))
 	row("node: apply → fanned out P50/P99 (*)", fmt.Sprintf("%s / %s (%s batches)", benchkit.FormatMs(nd.PublishMs.P50),
 		benchkit.FormatMs(nd.PublishMs.P99), benchkit.Thousands(int(nd.PublishMs.N))))
+	row("node: flush pass P50/P99 (*)", fmt.Sprintf("%s / %s (%s passes)", benchkit.FormatMs(nd.PassMs.P50),
+		benchkit.FormatMs(nd.PassMs.P99), benchkit.Thousands(int(nd.PassMs.N))))
 	row("node: RSS, heap+stack at the end", fmt.Sprintf("%s, %s", benchkit.ByteSize(int(nd.RSSEnd)), benchkit.ByteSize(int(nd.HeapStackEnd))))
 	cores := func(s float64) string {
 		if c.Seconds <= 0 {
@@ -326,8 +330,9 @@ func closeCodes(codes map[string]int, first string) string {
 func printComparison(all []*result) {
 	fmt.Println()
 	fmt.Println("bare fan-out loop vs node, in turn (-server both)")
-	fmt.Printf("%-6s %-5s %12s %12s %10s %10s %10s %12s %12s\n", "round", "", "received", "messages/s", "P50", "P99", "max", "server cores", "msgs/write")
-	fmt.Println(strings.Repeat("-", 98))
+	fmt.Printf("%-6s %-5s %12s %12s %10s %10s %10s %12s %12s %12s %12s %10s\n", "round", "", "received", "messages/s", "P50", "P99", "max",
+		"server cores", "msgs/write", "write P99", "socket P99", "pass P50")
+	fmt.Println(strings.Repeat("-", 136))
 	bare := map[int]*result{}
 	var ratios []float64
 	for _, r := range all {
@@ -340,9 +345,10 @@ func printComparison(all []*result) {
 		if r.CPU.Seconds > 0 {
 			cores = fmt.Sprintf("%.2f", r.CPU.NodeSeconds/r.CPU.Seconds)
 		}
-		fmt.Printf("%-6d %-5s %12s %12s %10s %10s %10s %12s %12s\n", r.Round, r.Server, pct(d.Received, d.Expected),
+		fmt.Printf("%-6d %-5s %12s %12s %10s %10s %10s %12s %12s %12s %12s %10s\n", r.Round, r.Server, pct(d.Received, d.Expected),
 			benchkit.Thousands(int(d.PerSec+0.5)), benchkit.FormatMs(d.LatencyMs.P50), benchkit.FormatMs(d.LatencyMs.P99),
-			benchkit.FormatMs(d.LatencyMs.Max), cores, perWrite)
+			benchkit.FormatMs(d.LatencyMs.Max), cores, perWrite, benchkit.FormatMs(r.Load.WriteMs.P99),
+			benchkit.FormatMs(r.Node.DeliveryMs.P99), benchkit.FormatMs(r.Node.PassMs.P50))
 		if r.Server == serverBare {
 			bare[r.Round] = r
 		} else if b := bare[r.Round]; b != nil && b.Delivery.PerSec > 0 {
@@ -357,5 +363,8 @@ func printComparison(all []*result) {
 		sort.Float64s(ratios)
 		fmt.Printf("node / bare messages/s, per round: %s (min %.2f, max %.2f)\n", strings.Join(parts, ", "), ratios[0], ratios[len(ratios)-1])
 	}
+	fmt.Println("P50/P99/max: write sent → client (the node's includes the Raft commit and apply, the bare loop's only its handler);")
+	fmt.Println("write P99: POST → 200; socket P99: the server's own span, apply (bare: the POST handled) → socket write, per write;")
+	fmt.Println("pass P50: one flush pass over the connections (bare: one shard's)")
 	fmt.Println("design target (DESIGN.md): fan-out ≥ 0.8 × the bare loop; 5,000 connections at 50 updates/s apply → client P99 < 100 ms")
 }
