@@ -31,6 +31,8 @@ const (
 	// maxIovecs is the most buffers one writev takes (IOV_MAX on Linux); a longer queue goes
 	// to the writer goroutine, whose net.Buffers splits it.
 	maxIovecs = 1024
+	// yieldEvery is how many connections a pass goroutine writes before it yields (~0.5 ms).
+	yieldEvery = 32
 )
 
 // kickFlush wakes the flusher: the publisher after each round of batches, broadcastEvent after
@@ -90,10 +92,11 @@ func (h *Hub) flushDirty() {
 // passOrder sorts a pass's connections oldest first — by the apply time of the oldest frame
 // each has waiting, then by the place each had in the previous pass — and numbers them from
 // rank on for the next pass; it returns the last number. The publisher marks the subscribers
-// of a message in map order, which is random: written in that order, a connection written
-// early in one pass could come last in the next and wait almost two passes for a message
-// (P99 ≈ 1.6 passes against 1.0 in a fixed order; bench/RESULTS.md §17). A connection's
-// markedAt and passRank change only once a pass took it, so they are stable here.
+// of a message in map order, which is random: the list came in rounds of marking (the
+// connections a pass had written before each message), each round in a random order, so a
+// connection written early in one pass could come late in its round in the next and wait up
+// to a round longer than a pass. A connection's markedAt and passRank change only once a pass
+// took it, so they are stable here.
 func passOrder(conns []*conn, rank uint64) uint64 {
 	slices.SortFunc(conns, func(a, b *conn) int {
 		if c := cmp.Compare(a.markedAt, b.markedAt); c != 0 {
@@ -130,6 +133,13 @@ func (p *pass) run() {
 			break
 		}
 		iov = p.conns[i].flush(iov[:0])
+		if i%yieldEvery == yieldEvery-1 {
+			// A pass holds every P of the process (a non-blocking writev does not give its P
+			// up): let the node's other goroutines — the HTTP handlers, Raft, apply, the
+			// publisher — run between writes rather than wait for the scheduler's 10 ms
+			// preemption.
+			runtime.Gosched()
+		}
 	}
 	clear(iov)
 }

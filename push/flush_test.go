@@ -79,7 +79,7 @@ func TestFlushAfterWriteDeadline(t *testing.T) {
 
 // TestPassOrder: a pass writes the connections oldest first. The publisher marks a message's
 // subscribers in map order (random); the pass must still write them in the order of the
-// previous pass (so that no connection waits almost two passes), except that a connection
+// previous pass (so that no connection waits longer than a pass), except that a connection
 // with an older frame waiting goes before them.
 func TestPassOrder(t *testing.T) {
 	const n = 100
