@@ -343,17 +343,25 @@ func (c *Config) Validate() error {
 	problems(&errs, c.Executor.Validate())
 	problems(&errs, c.Keeper.Validate())
 	if c.Executor.Enabled() {
-		// The executor sends to one redemption manager and one asset controller: with two of a
-		// kind listed it would pick one silently.
-		for _, kind := range []string{"redemption_manager", "asset_controller"} {
+		// The executor sends to one redemption manager and one asset controller: with several
+		// of a kind listed, [executor] names the one (it must not pick one silently).
+		for _, pick := range []struct{ kind, key, name string }{
+			{"redemption_manager", "redemption_manager", c.Executor.RedemptionManager},
+			{"asset_controller", "asset_controller", c.Executor.AssetController},
+		} {
 			var names []string
+			found := false
 			for _, ct := range c.Ingest.Contracts {
-				if ct.Kind == kind {
+				if ct.Kind == pick.kind {
 					names = append(names, ct.Name)
+					found = found || ct.Name == pick.name
 				}
 			}
-			if len(names) > 1 {
-				bad("executor.key_file", "the executor sends to one %s, and ingest.contracts lists %d (%s): keep one, or run the executor on a node configured with one", kind, len(names), strings.Join(names, ", "))
+			switch {
+			case pick.name != "" && !found:
+				bad("executor."+pick.key, "%q is not an ingest.contracts entry of kind %s (those: %s)", pick.name, pick.kind, strings.Join(names, ", "))
+			case pick.name == "" && len(names) > 1:
+				bad("executor."+pick.key, "ingest.contracts lists %d contracts of kind %s (%s): name the one the executor sends to", len(names), pick.kind, strings.Join(names, ", "))
 			}
 		}
 	}

@@ -437,11 +437,23 @@ func TestValidateRules(t *testing.T) {
 		{"max conns per ip zero", func(c *Config) { c.HTTP.MaxConnsPerIP = 0 }, []string{"http.max_conns_per_ip"}},
 		{"max staleness zero", func(c *Config) { c.Read.MaxStaleness = 0 }, []string{"read.max_staleness"}},
 		{"push window zero", func(c *Config) { c.Push.WindowMessages = 0 }, []string{"push.window_messages"}},
-		{"executor with two redemption managers", func(c *Config) {
+		{"executor with two redemption managers, none named", func(c *Config) {
 			c.Executor.KeyFile = "/etc/paimon/executor.key"
 			twoContracts(c, ingest.Contract{Name: "rm1", Kind: "redemption_manager", Address: "0x0000000000000000000000000000000000000a01"},
 				ingest.Contract{Name: "rm2", Kind: "redemption_manager", Address: "0x0000000000000000000000000000000000000a02"})
-		}, []string{"executor.key_file"}},
+		}, []string{"executor.redemption_manager"}},
+		{"executor naming a contract not listed", func(c *Config) {
+			c.Executor.KeyFile = "/etc/paimon/executor.key"
+			c.Executor.RedemptionManager = "rm3"
+			twoContracts(c, ingest.Contract{Name: "rm1", Kind: "redemption_manager", Address: "0x0000000000000000000000000000000000000a01"},
+				ingest.Contract{Name: "rm2", Kind: "redemption_manager", Address: "0x0000000000000000000000000000000000000a02"})
+		}, []string{"executor.redemption_manager"}},
+		{"executor naming a contract of another kind", func(c *Config) {
+			c.Executor.KeyFile = "/etc/paimon/executor.key"
+			c.Executor.AssetController = "rm1"
+			twoContracts(c, ingest.Contract{Name: "rm1", Kind: "redemption_manager", Address: "0x0000000000000000000000000000000000000a01"},
+				ingest.Contract{Name: "ac1", Kind: "asset_controller", Address: "0x0000000000000000000000000000000000000a02"})
+		}, []string{"executor.asset_controller"}},
 		{"executor chain id of another chain", func(c *Config) { c.Executor.ChainID = c.Ingest.ChainID + 1 }, []string{"executor.chain_id"}},
 		{"executor gas and tip", func(c *Config) { c.Executor.GasLimit = 1; c.Executor.MaxTipGwei = c.Executor.MaxFeeGwei + 1 }, []string{"executor.gas_limit", "executor.max_tip_gwei"}},
 		{"push queue and window age", func(c *Config) { c.Push.QueueMessages = -1; c.Push.WindowAge = 0 }, []string{"push.queue_messages", "push.window_age"}},

@@ -136,7 +136,7 @@ func newEnv(t *testing.T, ctx context.Context, withYear bool) *env {
 	cfg.Ingest.PollInterval, cfg.Ingest.StartBlock = 20*time.Millisecond, 0
 	cfg.Ingest.ReorderWindowBlocks = 1_000_000 // the history is posted after the chain's first blocks
 	cfg.Ingest.Contracts = nil
-	// The history's contracts first: the executor sends to the last redemption manager listed.
+	// The history's contracts, then the chain's, which the executor sends to.
 	if withYear {
 		for _, ct := range fundtest.Contracts() {
 			cfg.Ingest.Contracts = append(cfg.Ingest.Contracts, ingest.Contract{Name: "history-" + ct.Name, Kind: ct.Kind, Address: ct.Address})
@@ -146,6 +146,7 @@ func newEnv(t *testing.T, ctx context.Context, withYear bool) *env {
 		cfg.Ingest.Contracts = append(cfg.Ingest.Contracts, ingest.Contract{Name: ct.Name, Kind: ct.Kind, Address: ct.Address})
 	}
 	cfg.Executor.KeyFile = keyFile
+	cfg.Executor.RedemptionManager, cfg.Executor.AssetController = "redemptions", "assets" // not the history's
 	cfg.Log.Level = "warn"
 	n, err := node.New(cfg, testutil.Logger(t, "node1", slog.LevelWarn), node.Options{})
 	if err != nil {

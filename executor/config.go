@@ -31,6 +31,11 @@ type Config struct {
 	// ReplaceAfter is how long a sent transaction may stay unmined before it is replaced by
 	// one with a higher fee at the same nonce.
 	ReplaceAfter time.Duration `toml:"replace_after"`
+	// RedemptionManager and AssetController name the [[ingest.contracts]] entries the
+	// executor sends to; empty: the one contract of that kind (required when several are
+	// listed, e.g. a retired contract still ingested for its history).
+	RedemptionManager string `toml:"redemption_manager"`
+	AssetController   string `toml:"asset_controller"`
 }
 
 // DefaultConfig returns the executor off, with the limits it would use on BSC.

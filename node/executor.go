@@ -111,12 +111,14 @@ func newExecutor(cfg *config.Config, store *raftstore.Store, n *Node) (*executor
 	if err != nil {
 		return nil, nil, err
 	}
+	// The contract of each kind, or the one [executor] names when several are listed
+	// (config.Validate refuses several unnamed).
 	var rm, ac common.Address
 	for _, c := range cfg.Ingest.Contracts {
-		switch c.Kind {
-		case "redemption_manager":
+		switch {
+		case c.Kind == "redemption_manager" && (ec.RedemptionManager == "" || ec.RedemptionManager == c.Name):
 			rm = common.HexToAddress(c.Address)
-		case "asset_controller":
+		case c.Kind == "asset_controller" && (ec.AssetController == "" || ec.AssetController == c.Name):
 			ac = common.HexToAddress(c.Address)
 		}
 	}
