@@ -134,9 +134,12 @@ func newConfig(t testing.TB, i int, httpAddrs []string, expect int) *config.Conf
 	c.Node.DataDir = t.TempDir()
 	c.HTTP.Addr = httpAddrs[i]
 	c.Raft.BindAddr = freeAddr(t)
-	c.Raft.HeartbeatTimeout = time.Duration(300 * time.Millisecond)
-	c.Raft.ElectionTimeout = time.Duration(300 * time.Millisecond)
-	c.Raft.LeaderLeaseTimeout = time.Duration(150 * time.Millisecond)
+	// Short for fast failovers, but not so short that a leader of three in-process nodes under
+	// -race on a starved machine (the full suite on 2 cores, load 15) loses its lease between
+	// heartbeats: with 300/150 ms it did, and writes of tests about other things met NO_LEADER.
+	c.Raft.HeartbeatTimeout = time.Duration(500 * time.Millisecond)
+	c.Raft.ElectionTimeout = time.Duration(500 * time.Millisecond)
+	c.Raft.LeaderLeaseTimeout = time.Duration(250 * time.Millisecond)
 	c.Raft.ApplyTimeout = time.Duration(3 * time.Second)
 	c.Read.MaxStaleness = time.Duration(time.Second)
 	c.Cluster.Join = httpAddrs
