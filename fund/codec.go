@@ -265,6 +265,12 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
+// appendBytes writes p as appendString writes a string, without converting it to one.
+func appendBytes(b, p []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(p)))
+	return append(b, p...)
+}
+
 // appendU256 writes a length byte and the minimal big-endian bytes.
 func appendU256(b []byte, u *uint256.Int) []byte {
 	n := (u.BitLen() + 7) / 8
@@ -426,12 +432,17 @@ func (d *dec) count(minSize int) int {
 }
 
 func (d *dec) str() string {
+	return string(d.raw())
+}
+
+// raw reads what str reads and returns it without copying: a slice of the input.
+func (d *dec) raw() []byte {
 	n := d.uvarint()
 	if n > uint64(len(d.b)) {
 		d.fail("truncated string")
-		return ""
+		return nil
 	}
-	s := string(d.b[:n])
+	s := d.b[:n:n]
 	d.b = d.b[n:]
 	return s
 }

@@ -20,7 +20,7 @@ func encodeLedger(ev *chainlog.Event, journal []byte) []byte {
 	b := make([]byte, 0, 160+len(journal))
 	b = append(b, recVersion)
 	b = appendEvent(b, ev)
-	return appendString(b, string(journal))
+	return appendBytes(b, journal)
 }
 
 func decodeLedger(v []byte) (*ledgerRecord, error) {
@@ -28,7 +28,7 @@ func decodeLedger(v []byte) (*ledgerRecord, error) {
 	d.recordVersion()
 	r := &ledgerRecord{}
 	d.event(&r.ev)
-	r.journal = []byte(d.str())
+	r.journal = append([]byte{}, d.raw()...)
 	if err := d.finish(); err != nil {
 		return nil, err
 	}

@@ -271,11 +271,17 @@ func DecodeRedemption(v []byte) (*StoredRedemption, error) {
 
 // DecodeLedgerEvent decodes the event of a ledger entry (L), with its effective block time.
 func DecodeLedgerEvent(v []byte) (*chainlog.Event, error) {
-	rec, err := decodeLedger(v)
-	if err != nil {
+	// decodeLedger without copying the undo journal, which no reader of the event needs (the
+	// open day's report decodes every entry of the day on each build).
+	d := &dec{b: v}
+	d.recordVersion()
+	ev := &chainlog.Event{}
+	d.event(ev)
+	d.raw()
+	if err := d.finish(); err != nil {
 		return nil, corrupt("ledger entry", err)
 	}
-	return &rec.ev, nil
+	return ev, nil
 }
 
 // StoredAuditEntry is an audit entry (U) as stored; Before and After are small JSON values
