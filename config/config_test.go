@@ -404,6 +404,8 @@ func TestValidateRules(t *testing.T) {
 		c.Ingest.Contracts = []ingest.Contract{a, b}
 	}
 	vault := ingest.Contract{Name: "vault", Kind: "vault", Address: "0xabcdefabcdefabcdefabcdefabcdefabcdefabcd"}
+	rm1 := ingest.Contract{Name: "rm1", Kind: "redemption_manager", Address: "0x0000000000000000000000000000000000000a01"}
+	rm2 := ingest.Contract{Name: "rm2", Kind: "redemption_manager", Address: "0x0000000000000000000000000000000000000a02"}
 	const secret = "0123456789abcdef"
 	token := func(name, role, sum string) Token { return Token{Name: name, Role: role, SHA256: sum} }
 	tests := []struct {
@@ -439,20 +441,17 @@ func TestValidateRules(t *testing.T) {
 		{"push window zero", func(c *Config) { c.Push.WindowMessages = 0 }, []string{"push.window_messages"}},
 		{"executor with two redemption managers, none named", func(c *Config) {
 			c.Executor.KeyFile = "/etc/paimon/executor.key"
-			twoContracts(c, ingest.Contract{Name: "rm1", Kind: "redemption_manager", Address: "0x0000000000000000000000000000000000000a01"},
-				ingest.Contract{Name: "rm2", Kind: "redemption_manager", Address: "0x0000000000000000000000000000000000000a02"})
+			twoContracts(c, rm1, rm2)
 		}, []string{"executor.redemption_manager"}},
 		{"executor naming a contract not listed", func(c *Config) {
 			c.Executor.KeyFile = "/etc/paimon/executor.key"
 			c.Executor.RedemptionManager = "rm3"
-			twoContracts(c, ingest.Contract{Name: "rm1", Kind: "redemption_manager", Address: "0x0000000000000000000000000000000000000a01"},
-				ingest.Contract{Name: "rm2", Kind: "redemption_manager", Address: "0x0000000000000000000000000000000000000a02"})
+			twoContracts(c, rm1, rm2)
 		}, []string{"executor.redemption_manager"}},
 		{"executor naming a contract of another kind", func(c *Config) {
 			c.Executor.KeyFile = "/etc/paimon/executor.key"
 			c.Executor.AssetController = "rm1"
-			twoContracts(c, ingest.Contract{Name: "rm1", Kind: "redemption_manager", Address: "0x0000000000000000000000000000000000000a01"},
-				ingest.Contract{Name: "ac1", Kind: "asset_controller", Address: "0x0000000000000000000000000000000000000a02"})
+			twoContracts(c, rm1, ingest.Contract{Name: "ac1", Kind: "asset_controller", Address: "0x0000000000000000000000000000000000000a02"})
 		}, []string{"executor.asset_controller"}},
 		{"executor chain id of another chain", func(c *Config) { c.Executor.ChainID = c.Ingest.ChainID + 1 }, []string{"executor.chain_id"}},
 		{"executor gas and tip", func(c *Config) { c.Executor.GasLimit = 1; c.Executor.MaxTipGwei = c.Executor.MaxFeeGwei + 1 }, []string{"executor.gas_limit", "executor.max_tip_gwei"}},
