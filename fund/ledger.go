@@ -120,26 +120,13 @@ func (ac *applyContext) applyEvent(ev *chainlog.Event, s *chainlog.Spec, tk []by
 	ac.raiseTip(&pos)
 	ac.mark(ClassLedger)
 	ac.changes.Transactions = append(ac.changes.Transactions, TxRef{TxHash: ev.TxHash, LogIndex: ev.LogIndex})
-	ac.noteFee(ev, s, false)
+	ac.noteEntry(ev, false)
 	return nil
 }
 
-// Spec ids of the fee entries Changes.Fees follows.
-var (
-	specFeeAdded   = chainlog.SpecByName("RedemptionFeeAdded").ID
-	specFeeReduced = chainlog.SpecByName("RedemptionFeeReduced").ID
-)
-
-// noteFee records a fee entry of the ledger added or reverted (removed) in Changes.Fees.
-func (ac *applyContext) noteFee(ev *chainlog.Event, s *chainlog.Spec, removed bool) {
-	if s.ID != specFeeAdded && s.ID != specFeeReduced {
-		return
-	}
-	for i := range ev.Args {
-		if ev.Args[i].Name == "fee" {
-			ac.changes.Fees = append(ac.changes.Fees, FeeChange{Reduced: s.ID == specFeeReduced, Removed: removed, Fee: ev.Args[i].Uint})
-		}
-	}
+// noteEntry records a ledger entry added or reverted in Changes.Entries.
+func (ac *applyContext) noteEntry(ev *chainlog.Event, reverted bool) {
+	ac.changes.Entries = append(ac.changes.Entries, EntryChange{Event: *ev, Reverted: reverted})
 }
 
 // ledgerEntry finds the ledger entry of the log (txHash, logIndex): its position and record.
@@ -191,7 +178,7 @@ func (ac *applyContext) revertEntry(pos ledgerPos, rec *ledgerRecord) (*chainlog
 	}
 	ac.mark(ClassLedger)
 	ac.changes.Transactions = append(ac.changes.Transactions, TxRef{TxHash: rec.ev.TxHash, LogIndex: rec.ev.LogIndex, Removed: true})
-	ac.noteFee(&rec.ev, s, true)
+	ac.noteEntry(&rec.ev, true)
 	return s, nil
 }
 

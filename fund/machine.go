@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/holiman/uint256"
 	"paimon/chainlog"
 	"paimon/kv"
 	"paimon/risk"
@@ -116,11 +115,13 @@ type TxRef struct {
 	Removed  bool
 }
 
-// FeeChange is one fee entry of the ledger added (Removed false) or reverted: a
-// RedemptionFeeReduced one (Reduced) or a RedemptionFeeAdded one, with its fee argument.
-type FeeChange struct {
-	Reduced, Removed bool
-	Fee              uint256.Int
+// EntryChange is one ledger entry that a batch added (Reverted false) or reverted, with its
+// event as the ledger holds it: block number, effective block time (the command's time for a
+// log without one), arguments. The event's Args are shared with the machine and must not be
+// modified.
+type EntryChange struct {
+	Event    chainlog.Event
+	Reverted bool
 }
 
 // Changes describes what a batch changed. Lists are in first-change order.
@@ -136,10 +137,11 @@ type Changes struct {
 	seenRed      map[string]bool   //
 	seenPrice    map[common.Address]bool
 
-	// Fees are the batch's changes to the ledger's fee entries, in order: each
-	// RedemptionFeeAdded or RedemptionFeeReduced entry added or reverted, with its fee, for a
-	// reader that keeps their sums (readmodel.FeeSums) instead of scanning the ledger.
-	Fees []FeeChange
+	// Entries are the batch's changes to the ledger, in order: each entry added or reverted,
+	// with its event (a late log's insertion reverts the entries after it and adds them again),
+	// for the readers that keep running sums of the ledger's events instead of scanning it
+	// (readmodel.FeeSums, report.FlowSums).
+	Entries []EntryChange
 
 	// Records, with Info.Outbox, are the primary-record changes of the batch, exactly the
 	// entries it appends to the outbox, in (Index, Ord) order: one per command and record it
@@ -502,7 +504,7 @@ type savepoint struct {
 	dirty, classes                     [NumClasses]bool
 	index, pruneTo                     uint64
 	accounts, redemptions, prices, txs int
-	fees                               int
+	entries                            int
 	sessions, roles, alerts            int
 	tip                                ledgerPos
 	tipKnown, hasTip                   bool
@@ -515,7 +517,7 @@ func (m *Machine) savepoint() savepoint {
 	c := m.changes
 	return savepoint{
 		fund: m.fund, fundDirty: m.fundDirty, dirty: m.dirty, classes: c.Classes, index: c.Index, pruneTo: m.pruneTo,
-		accounts: len(c.Accounts), redemptions: len(c.Redemptions), prices: len(c.Prices), txs: len(c.Transactions), fees: len(c.Fees),
+		accounts: len(c.Accounts), redemptions: len(c.Redemptions), prices: len(c.Prices), txs: len(c.Transactions), entries: len(c.Entries),
 		sessions: len(c.Sessions), roles: len(c.Roles), alerts: c.Alerts,
 		tip: m.tip, tipKnown: m.tipKnown, hasTip: m.hasTip,
 		riskState: m.risk, riskDirty: m.riskDirty, riskStale: m.riskStale,
@@ -543,7 +545,7 @@ func (m *Machine) rollback(sp savepoint) {
 		delete(c.seenPrice, a)
 	}
 	c.Accounts, c.Redemptions = c.Accounts[:sp.accounts], c.Redemptions[:sp.redemptions]
-	c.Prices, c.Transactions, c.Fees = c.Prices[:sp.prices], c.Transactions[:sp.txs], c.Fees[:sp.fees]
+	c.Prices, c.Transactions, c.Entries = c.Prices[:sp.prices], c.Transactions[:sp.txs], c.Entries[:sp.entries]
 	c.Sessions, c.Roles = c.Sessions[:sp.sessions], c.Roles[:sp.roles]
 	c.Alerts = sp.alerts
 }

@@ -222,6 +222,7 @@ func (n *Node) Start() (err error) {
 		Store: n.store, Cache: n.cache, Registry: n.registry, Views: views, Auth: n.auth,
 		TLS: httpTLS, PeerTLS: peerTLS, Ingest: n.ingester, PGSync: n.syncer, Alerts: n.alerts,
 		SystemConfig: cfg.Public(), Logger: n.logger, Metrics: n.metrics, Now: n.opts.Now, FeeSums: n.updater.FeeSums(),
+		FlowSums: n.updater.FlowSums(),
 	}
 	if n.hub != nil {
 		deps.Push = n.hub

@@ -92,7 +92,7 @@ func sumEvents(r kv.Reader, event, arg string) (*big.Int, error) {
 // RedemptionFeeReduced entry of the ledger) as running sums, so that a read does not scan the
 // ledger (a scan's cost grows with the fund's history, and every ingested batch invalidates
 // the cached answer). It is node-local memory, not replicated state: the sums are those of the
-// state at one Raft index, advanced by Applied with each batch's Changes.Fees.
+// state at one Raft index, advanced by Applied with each batch's Changes.Entries.
 //
 // The sums are valid only from a scan onwards: the first read at the index of the last batch
 // observed (or after a restore) scans, and the batches after it move them. A read at another
@@ -111,7 +111,7 @@ type FeeSums struct {
 // NewFeeSums returns running sums that are not valid until the first read.
 func NewFeeSums() *FeeSums { return &FeeSums{} }
 
-// Applied advances the sums by a committed batch's fee entries (a fund.Observer's Applied
+// Applied advances the sums by a committed batch's fee entries added or reverted (a fund.Observer's Applied
 // calls it with each batch, in order). The first batch after a reload of the state machine
 // makes them invalid: the state may have jumped past batches never observed.
 func (s *FeeSums) Applied(c *fund.Changes) {
@@ -126,17 +126,27 @@ func (s *FeeSums) Applied(c *fund.Changes) {
 		return
 	}
 	fee := new(big.Int)
-	for i := range c.Fees {
-		fc := &c.Fees[i]
-		sum := &s.added
-		if fc.Reduced {
+	for i := range c.Entries {
+		e := &c.Entries[i]
+		var sum *big.Int
+		switch e.Event.Name {
+		case "RedemptionFeeAdded":
+			sum = &s.added
+		case "RedemptionFeeReduced":
 			sum = &s.reduced
+		default:
+			continue
 		}
-		fc.Fee.IntoBig(&fee)
-		if fc.Removed {
-			sum.Sub(sum, fee)
-		} else {
-			sum.Add(sum, fee)
+		for j := range e.Event.Args {
+			if e.Event.Args[j].Name != "fee" {
+				continue
+			}
+			e.Event.Args[j].Uint.IntoBig(&fee)
+			if e.Reverted {
+				sum.Sub(sum, fee)
+			} else {
+				sum.Add(sum, fee)
+			}
 		}
 	}
 	s.index = c.Index

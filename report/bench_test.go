@@ -41,13 +41,13 @@ func BenchmarkReport(b *testing.B) {
 		})
 	}
 	b.Run("month/cached/pdf", func(b *testing.B) {
-		c := NewCache(16)
-		if _, _, _, err := c.Render(st, month, PDF); err != nil {
+		c := NewCache(16, nil)
+		if _, _, _, err := c.Render(st, 0, month, PDF); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, _, hit, err := c.Render(st, month, PDF); err != nil || !hit {
+			if _, _, hit, err := c.Render(st, 0, month, PDF); err != nil || !hit {
 				b.Fatal(err, hit)
 			}
 		}
@@ -86,7 +86,7 @@ func BenchmarkReport(b *testing.B) {
 		}
 	})
 	b.Run("year/monthly/cached/pdf", func(b *testing.B) {
-		c := NewCache(64)
+		c := NewCache(64, nil)
 		var periods []Period
 		for d := first - first%secondsPerDay; d <= last; {
 			p := PeriodOf(Monthly, time.Unix(d, 0).UTC())
@@ -95,13 +95,13 @@ func BenchmarkReport(b *testing.B) {
 		}
 		periods = periods[:len(periods)-1] // the month in progress is not cached
 		for _, p := range periods {
-			if _, _, _, err := c.Render(st, p, PDF); err != nil {
+			if _, _, _, err := c.Render(st, 0, p, PDF); err != nil {
 				b.Fatal(err)
 			}
 		}
 		for b.Loop() {
 			for _, p := range periods {
-				if _, _, hit, err := c.Render(st, p, PDF); err != nil || !hit {
+				if _, _, hit, err := c.Render(st, 0, p, PDF); err != nil || !hit {
 					b.Fatal(err, hit)
 				}
 			}

@@ -94,24 +94,33 @@ func (lg *ledger) firstBlockFrom(t int64) (uint64, error) {
 	return lo, nil
 }
 
-// scan calls fn for every ledger entry with a block time in [from, to).
-func (lg *ledger) scan(from, to int64, fn func(ev *chainlog.Event)) error {
+// bounds returns the block range [lo, hi) that holds the entries of [from, to): lo is the first
+// block from which every entry has a block time ≥ from, hi the same for to (both end() when no
+// entry has).
+func (lg *ledger) bounds(from, to int64) (lo, hi uint64, err error) {
+	if lo, err = lg.firstBlockFrom(from); err != nil {
+		return 0, 0, err
+	}
+	hi, err = lg.firstBlockFrom(to)
+	return lo, hi, err
+}
+
+// end returns the block after the last entry's (0 for an empty ledger): a range [lo, end())
+// holds every entry from block lo on.
+func (lg *ledger) end() uint64 {
 	if lg.empty {
-		return nil
+		return 0
 	}
-	lo, err := lg.firstBlockFrom(from)
-	if err != nil {
-		return err
-	}
-	hi, err := lg.firstBlockFrom(to)
-	if err != nil {
-		return err
-	}
-	if lo >= hi {
+	return lg.last + 1
+}
+
+// scan calls fn for every ledger entry of the blocks [lo, hi) with a block time in [from, to).
+func (lg *ledger) scan(lo, hi uint64, from, to int64, fn func(ev *chainlog.Event)) error {
+	if lg.empty || lo >= hi {
 		return nil
 	}
 	var ferr error
-	err = lg.r.Scan(blockKey(lo), blockKey(hi), false, func(_, v []byte) bool {
+	err := lg.r.Scan(blockKey(lo), blockKey(hi), false, func(_, v []byte) bool {
 		ev, err := fund.DecodeLedgerEvent(v)
 		if err != nil {
 			ferr = err

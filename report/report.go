@@ -125,7 +125,12 @@ const maxNavPoints = 1000
 // (the day in progress), zero before the fund's first event, and null otherwise (before the
 // books started). Flows, fees, risk events, approvals and rebalances are those dated inside the
 // period.
-func Build(r kv.Reader, p Period) (*Report, error) {
+func Build(r kv.Reader, p Period) (*Report, error) { return build(r, p, nil, 0, true) }
+
+// build is Build with the flows and fees from fs's running sums when they hold p's at index,
+// the Raft index of r (fs nil: scanned), and the NAV points only with nav (the PDF's chart: the
+// JSON and the CSV do not carry them, and an open day has thousands).
+func build(r kv.Reader, p Period, fs *FlowSums, index uint64, nav bool) (*Report, error) {
 	books, err := fund.ReadBooks(r)
 	if err != nil {
 		return nil, err
@@ -153,7 +158,7 @@ func Build(r kv.Reader, p Period) (*Report, error) {
 		}
 		rep.Tiers[name] = t
 	}
-	if err := rep.flows(lg, p); err != nil {
+	if err := rep.flows(lg, p, fs, index); err != nil {
 		return nil, err
 	}
 	if err := rep.riskEvents(r, p); err != nil {
@@ -165,8 +170,10 @@ func Build(r kv.Reader, p Period) (*Report, error) {
 	if err := rep.rebalances(r, p); err != nil {
 		return nil, err
 	}
-	if err := rep.nav(r, p); err != nil {
-		return nil, err
+	if nav {
+		if err := rep.nav(r, p); err != nil {
+			return nil, err
+		}
 	}
 	return rep, nil
 }
@@ -225,41 +232,74 @@ type sums struct {
 	requested, settled                                              int64
 }
 
-func (rep *Report) flows(lg *ledger, p Period) error {
-	var s sums
-	err := lg.scan(p.From, p.To, func(ev *chainlog.Event) {
-		add := func(z *big.Int, name string) { z.Add(z, arg(ev, name).ToBig()) }
-		switch ev.Name {
-		case "Deposit":
-			add(&s.deposits, "assets")
-		case "Withdraw":
-			add(&s.withdrawals, "assets")
-		case "RedemptionRequested":
-			s.requested++
-			add(&s.locked, "lockedAmount")
-		case "RedemptionSettled":
-			s.settled++
-			add(&s.gross, "grossAmount")
-			add(&s.fee, "fee")
-			add(&s.net, "netAmount")
-		case "ManagementFeeCollected":
-			add(&s.mgmt, "feeAmount")
-		case "PerformanceFeeCollected":
-			add(&s.perf, "feeAmount")
-		case "RedemptionFeeAdded":
-			add(&s.red, "fee")
+// add adds the flow of ev to s, or subtracts it (reverted: the entry left the ledger); it
+// reports whether ev is a flow (one of the events a report sums).
+func (s *sums) add(ev *chainlog.Event, reverted bool) bool {
+	one := int64(1)
+	if reverted {
+		one = -1
+	}
+	add := func(z *big.Int, name string) {
+		if x := arg(ev, name).ToBig(); reverted {
+			z.Sub(z, x)
+		} else {
+			z.Add(z, x)
 		}
-	})
+	}
+	switch ev.Name {
+	case "Deposit":
+		add(&s.deposits, "assets")
+	case "Withdraw":
+		add(&s.withdrawals, "assets")
+	case "RedemptionRequested":
+		s.requested += one
+		add(&s.locked, "lockedAmount")
+	case "RedemptionSettled":
+		s.settled += one
+		add(&s.gross, "grossAmount")
+		add(&s.fee, "fee")
+		add(&s.net, "netAmount")
+	case "ManagementFeeCollected":
+		add(&s.mgmt, "feeAmount")
+	case "PerformanceFeeCollected":
+		add(&s.perf, "feeAmount")
+	case "RedemptionFeeAdded":
+		add(&s.red, "fee")
+	default:
+		return false
+	}
+	return true
+}
+
+// flows sets the period's flows and fees: from fs's running sums when they hold them at index,
+// else from a scan of the period's ledger entries (which fs may keep as the period's sums).
+func (rep *Report) flows(lg *ledger, p Period, fs *FlowSums, index uint64) error {
+	lo, hi, err := lg.bounds(p.From, p.To)
 	if err != nil {
 		return err
 	}
+	if fs != nil && fs.report(rep, index, p, lo, hi) {
+		return nil
+	}
+	ps := &periodSums{floor: lo}
+	if err := lg.scan(lo, hi, p.From, p.To, func(ev *chainlog.Event) { ps.move(ev, false) }); err != nil {
+		return err
+	}
+	rep.setFlows(&ps.sums)
+	if fs != nil {
+		fs.keep(rep, index, p, ps, hi == lg.end())
+	}
+	return nil
+}
+
+// setFlows sets the report's flows and fees from the period's sums.
+func (rep *Report) setFlows(s *sums) {
 	rep.Flows = Flows{
 		Deposits: s.deposits.String(), Withdrawals: s.withdrawals.String(),
 		RedemptionsRequested: RedemptionsRequested{Count: s.requested, LockedAmount: s.locked.String()},
 		RedemptionsSettled:   RedemptionsSettled{Count: s.settled, Gross: s.gross.String(), Fee: s.fee.String(), Net: s.net.String()},
 	}
 	rep.Fees = Fees{Management: s.mgmt.String(), Performance: s.perf.String(), Redemption: s.red.String()}
-	return nil
 }
 
 var zero uint256.Int

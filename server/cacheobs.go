@@ -9,6 +9,7 @@ import (
 	"paimon/cache"
 	"paimon/fund"
 	"paimon/readmodel"
+	"paimon/report"
 )
 
 // CacheTTLs are the lifetimes of the cache classes ([cache] overview_ttl, nav_ttl, prices_ttl,
@@ -46,26 +47,33 @@ var (
 // committed batch changed and writes the re-rendered materialized views through. It is a
 // fund.Observer, called on the apply path before the batch's index is published to readers.
 type CacheUpdater struct {
-	c    *cache.Cache
-	auth *auth.Auth
-	fees *readmodel.FeeSums
+	c     *cache.Cache
+	auth  *auth.Auth
+	fees  *readmodel.FeeSums
+	flows *report.FlowSums
 }
 
 // NewCacheUpdater returns an observer for c and for the wallet sessions and roles a (the
-// same a the server authenticates with) keeps: both are updated before a batch's index is
-// published, and both are forgotten on a snapshot restore.
+// same a the server authenticates with) keeps, and for the running sums of the fees and of the
+// open reports' flows it makes: all are updated before a batch's index is published, and all
+// are forgotten on a snapshot restore.
 func NewCacheUpdater(c *cache.Cache, a *auth.Auth) *CacheUpdater {
-	return &CacheUpdater{c: c, auth: a, fees: readmodel.NewFeeSums()}
+	return &CacheUpdater{c: c, auth: a, fees: readmodel.NewFeeSums(), flows: report.NewFlowSums()}
 }
 
 // FeeSums returns the running fee sums this updater keeps in step with apply, for
 // Deps.FeeSums.
 func (u *CacheUpdater) FeeSums() *readmodel.FeeSums { return u.fees }
 
+// FlowSums returns the running sums of the open reports' flows this updater keeps in step
+// with apply, for Deps.FlowSums.
+func (u *CacheUpdater) FlowSums() *report.FlowSums { return u.flows }
+
 // Applied implements fund.Observer.
 func (u *CacheUpdater) Applied(ch *fund.Changes) {
 	u.auth.Applied(ch)
 	u.fees.Applied(ch)
+	u.flows.Applied(ch)
 	c, idx := u.c, ch.Index
 	for fc, changed := range ch.Classes {
 		if changed {
@@ -107,6 +115,7 @@ func (u *CacheUpdater) Applied(ch *fund.Changes) {
 func (u *CacheUpdater) Restored(index uint64) {
 	u.auth.Restored()
 	u.fees.Reset(index)
+	u.flows.Reset(index)
 	u.c.Reset()
 	for cc := range numCacheClasses {
 		u.c.Invalidate(cc, index)

@@ -21,6 +21,7 @@ import (
 	"paimon/pgsync"
 	"paimon/readmodel"
 	"paimon/rebalance"
+	"paimon/report"
 )
 
 // Config is the [http] section: the API listener. The fields tagged `toml:"-"` come from other
@@ -225,6 +226,10 @@ type Deps struct {
 	// FeeSums are the running sums GET /v1/fund/fees reads, kept by the CacheUpdater that
 	// observes Store's state machine (CacheUpdater.FeeSums); nil scans the ledger per render.
 	FeeSums *readmodel.FeeSums
+	// FlowSums are the running sums of the open periods' flows GET /v1/reports/{kind} reads,
+	// kept by the same CacheUpdater (CacheUpdater.FlowSums); nil scans the period's ledger per
+	// build.
+	FlowSums *report.FlowSums
 	// Logger (nil: slog.Default()), Metrics (nil: a set of its own), Now (nil: auth's clock).
 	Logger  *slog.Logger
 	Metrics *metrics.Set

@@ -138,7 +138,7 @@ func newTestNode(t testing.TB, mutate ...func(*setup)) *testNode {
 	if su.store != nil {
 		st = su.store(store)
 	}
-	srv, err := New(su.server, Deps{Store: st, Cache: vc, Registry: reg, Views: machine, Auth: au, Push: su.pusher, TLS: su.tls, Logger: logger, Metrics: set, FeeSums: updater.FeeSums()})
+	srv, err := New(su.server, Deps{Store: st, Cache: vc, Registry: reg, Views: machine, Auth: au, Push: su.pusher, TLS: su.tls, Logger: logger, Metrics: set, FeeSums: updater.FeeSums(), FlowSums: updater.FlowSums()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func (s *Server) serveReport(ctx *fasthttp.RequestCtx, rc *reqCtx) error {
 			return err
 		}
 		defer v.Close()
-		body, ctype, hit, err = s.reports.Render(v, p, f)
+		body, ctype, hit, err = s.reports.Render(v, v.Index, p, f)
 		if err != nil {
 			return err
 		}

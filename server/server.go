@@ -122,7 +122,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		stop:     make(chan struct{}),
 		metrics:  newRouteMetrics(deps.Metrics),
 		risk:     newRiskMetrics(deps.Metrics),
-		reports:  report.NewCache(maxCachedReports),
+		reports:  report.NewCache(maxCachedReports, deps.FlowSums),
 	}
 	a.Bind(replica{s})
 	if deps.Store != nil {
