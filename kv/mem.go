@@ -89,6 +89,17 @@ func (m *Mem) Scan(lower, upper []byte, reverse bool, fn func(key, value []byte)
 // Len returns the number of keys, for tests.
 func (m *Mem) Len() int { return len(m.keys) }
 
+// Clone returns a copy of m that later writes to either do not change, for tests that keep
+// the state at one point (a read at an older index).
+func (m *Mem) Clone() *Mem {
+	c := &Mem{keys: make([][]byte, len(m.keys)), vals: make(map[string][]byte, len(m.vals))}
+	for i, k := range m.keys {
+		c.keys[i] = slices.Clone(k)
+		c.vals[string(k)] = slices.Clone(m.vals[string(k)])
+	}
+	return c
+}
+
 // Dump calls fn for every key and value in order, for tests that compare whole states.
 func (m *Mem) Dump(fn func(key, value []byte)) {
 	for _, k := range m.keys {

@@ -2,6 +2,7 @@ package kv
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -63,5 +64,23 @@ func TestMemDeleteRange(t *testing.T) {
 				t.Fatal(fmt.Sprint("rewrite after delete: ", string(v), err))
 			}
 		})
+	}
+}
+
+func TestMemClone(t *testing.T) {
+	m := NewMem()
+	_ = m.Set([]byte("a"), []byte("1"))
+	_ = m.Set([]byte("b"), []byte("2"))
+	c := m.Clone()
+	_ = m.Set([]byte("a"), []byte("changed"))
+	_ = m.Delete([]byte("b"))
+	_ = c.Set([]byte("c"), []byte("3"))
+	var got []string
+	c.Dump(func(k, v []byte) { got = append(got, string(k)+"="+string(v)) })
+	if want := []string{"a=1", "b=2", "c=3"}; !slices.Equal(got, want) {
+		t.Errorf("clone after writes to both: %v, want %v", got, want)
+	}
+	if m.Len() != 1 {
+		t.Errorf("original has %d keys after the clone's write, want 1", m.Len())
 	}
 }

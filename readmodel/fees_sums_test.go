@@ -100,7 +100,7 @@ func TestFeeSumsEqualScan(t *testing.T) {
 				resets++ // that read scanned
 			}
 			if batch%10 == 0 {
-				old.st, old.index, old.body = memCopy(st), index, want
+				old.st, old.index, old.body = st.Clone(), index, want
 			}
 		}
 		if sums.scans > resets {
@@ -111,18 +111,6 @@ func TestFeeSumsEqualScan(t *testing.T) {
 			t.Errorf("seed %d: no fee at the end: the history tested nothing", seed)
 		}
 	}
-}
-
-// memCopy returns a copy of st (the state at one index, for a read at an older index).
-func memCopy(st *kv.Mem) *kv.Mem {
-	c := kv.NewMem()
-	if err := st.Scan(nil, nil, false, func(k, v []byte) bool {
-		_ = c.Set(bytes.Clone(k), bytes.Clone(v))
-		return true
-	}); err != nil {
-		panic(err)
-	}
-	return c
 }
 
 // BenchmarkFeesMiss: a cache miss of GET /v1/fund/fees over a ledger of 7,500 redemption fee

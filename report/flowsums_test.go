@@ -122,7 +122,7 @@ func TestFlowSumsEqualScan(t *testing.T) {
 				}
 			}
 			if batch%10 == 0 {
-				old.st, old.index, old.p = memCopy(st), index, periods[0]
+				old.st, old.index, old.p = st.Clone(), index, periods[0]
 			}
 		}
 		fromSums += fs.fromSums
@@ -300,16 +300,4 @@ func (h *flowHistory) event(b *flowBlock) chainlog.Event {
 	li := b.nextLI
 	b.nextLI++
 	return chainlogtest.Event(s.Name, b.bn, li, bt, args...)
-}
-
-// memCopy returns a copy of st (the state at one index, for a report at an older index).
-func memCopy(st *kv.Mem) *kv.Mem {
-	c := kv.NewMem()
-	if err := st.Scan(nil, nil, false, func(k, v []byte) bool {
-		_ = c.Set(bytes.Clone(k), bytes.Clone(v))
-		return true
-	}); err != nil {
-		panic(err)
-	}
-	return c
 }
