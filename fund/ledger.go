@@ -119,7 +119,6 @@ func (ac *applyContext) applyEvent(ev *chainlog.Event, s *chainlog.Spec, tk []by
 	}
 	ac.raiseTip(&pos)
 	ac.mark(ClassLedger)
-	ac.changes.Transactions = append(ac.changes.Transactions, TxRef{TxHash: ev.TxHash, LogIndex: ev.LogIndex})
 	ac.noteEntry(ev, false)
 	return nil
 }
@@ -177,7 +176,6 @@ func (ac *applyContext) revertEntry(pos ledgerPos, rec *ledgerRecord) (*chainlog
 		}
 	}
 	ac.mark(ClassLedger)
-	ac.changes.Transactions = append(ac.changes.Transactions, TxRef{TxHash: rec.ev.TxHash, LogIndex: rec.ev.LogIndex, Removed: true})
 	ac.noteEntry(&rec.ev, true)
 	return s, nil
 }

@@ -108,13 +108,6 @@ type View struct {
 	Body  []byte
 }
 
-// TxRef names one ledger entry that a batch added (Removed false) or reverted (Removed true).
-type TxRef struct {
-	TxHash   common.Hash
-	LogIndex uint64
-	Removed  bool
-}
-
 // EntryChange is one ledger entry that a batch added (Reverted false) or reverted, with its
 // event as the ledger holds it: block number, effective block time (the command's time for a
 // log without one), arguments. The event's Args are shared with the machine and must not be
@@ -126,16 +119,15 @@ type EntryChange struct {
 
 // Changes describes what a batch changed. Lists are in first-change order.
 type Changes struct {
-	Index        uint64            // last Raft index of the batch
-	Classes      [NumClasses]bool  // classes that changed
-	Views        []View            // re-rendered materialized views
-	Accounts     [][20]byte        // accounts whose resource changed
-	Redemptions  []string          // request ids (decimal) that changed
-	Prices       []string          // assets (lower-case hex) whose current price changed
-	Transactions []TxRef           // ledger entries added or reverted (added to the contract)
-	seenAcct     map[[20]byte]bool // dedup helpers
-	seenRed      map[string]bool   //
-	seenPrice    map[common.Address]bool
+	Index       uint64            // last Raft index of the batch
+	Classes     [NumClasses]bool  // classes that changed
+	Views       []View            // re-rendered materialized views
+	Accounts    [][20]byte        // accounts whose resource changed
+	Redemptions []string          // request ids (decimal) that changed
+	Prices      []string          // assets (lower-case hex) whose current price changed
+	seenAcct    map[[20]byte]bool // dedup helpers
+	seenRed     map[string]bool   //
+	seenPrice   map[common.Address]bool
 
 	// Entries are the batch's changes to the ledger, in order: each entry added or reverted,
 	// with its event (a late log's insertion reverts the entries after it and adds them again),
@@ -499,17 +491,17 @@ func (m *Machine) Apply(rw kv.ReadWriter, index uint64, cmd []byte) (any, error)
 // nothing even if it is refused after it began changing state (today every check comes
 // first; the savepoint keeps that property from depending on it).
 type savepoint struct {
-	fund                               fundState
-	fundDirty                          bool
-	dirty, classes                     [NumClasses]bool
-	index, pruneTo                     uint64
-	accounts, redemptions, prices, txs int
-	entries                            int
-	sessions, roles, alerts            int
-	tip                                ledgerPos
-	tipKnown, hasTip                   bool
-	riskState                          riskState
-	riskDirty, riskStale               bool
+	fund                          fundState
+	fundDirty                     bool
+	dirty, classes                [NumClasses]bool
+	index, pruneTo                uint64
+	accounts, redemptions, prices int
+	entries                       int
+	sessions, roles, alerts       int
+	tip                           ledgerPos
+	tipKnown, hasTip              bool
+	riskState                     riskState
+	riskDirty, riskStale          bool
 }
 
 func (m *Machine) savepoint() savepoint {
@@ -517,7 +509,7 @@ func (m *Machine) savepoint() savepoint {
 	c := m.changes
 	return savepoint{
 		fund: m.fund, fundDirty: m.fundDirty, dirty: m.dirty, classes: c.Classes, index: c.Index, pruneTo: m.pruneTo,
-		accounts: len(c.Accounts), redemptions: len(c.Redemptions), prices: len(c.Prices), txs: len(c.Transactions), entries: len(c.Entries),
+		accounts: len(c.Accounts), redemptions: len(c.Redemptions), prices: len(c.Prices), entries: len(c.Entries),
 		sessions: len(c.Sessions), roles: len(c.Roles), alerts: c.Alerts,
 		tip: m.tip, tipKnown: m.tipKnown, hasTip: m.hasTip,
 		riskState: m.risk, riskDirty: m.riskDirty, riskStale: m.riskStale,
@@ -545,7 +537,7 @@ func (m *Machine) rollback(sp savepoint) {
 		delete(c.seenPrice, a)
 	}
 	c.Accounts, c.Redemptions = c.Accounts[:sp.accounts], c.Redemptions[:sp.redemptions]
-	c.Prices, c.Transactions, c.Entries = c.Prices[:sp.prices], c.Transactions[:sp.txs], c.Entries[:sp.entries]
+	c.Prices, c.Entries = c.Prices[:sp.prices], c.Entries[:sp.entries]
 	c.Sessions, c.Roles = c.Sessions[:sp.sessions], c.Roles[:sp.roles]
 	c.Alerts = sp.alerts
 }

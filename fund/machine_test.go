@@ -409,7 +409,7 @@ func TestChanges(t *testing.T) {
 	mustEqual(t, "accounts", len(c.Accounts), 1)
 	mustEqual(t, "redemptions", c.Redemptions, []string{"4"})
 	mustEqual(t, "prices", c.Prices, []string{chainlog.HexAddress(addr(50))})
-	mustEqual(t, "transactions", len(c.Transactions), 3)
+	mustEqual(t, "ledger entries", len(c.Entries), 3)
 	names := map[string]bool{}
 	for _, v := range c.Views {
 		names[v.Name] = true
