@@ -111,8 +111,8 @@ type FeeSums struct {
 // NewFeeSums returns running sums that are not valid until the first read.
 func NewFeeSums() *FeeSums { return &FeeSums{} }
 
-// Applied advances the sums by a committed batch's fee entries added or reverted (a fund.Observer's Applied
-// calls it with each batch, in order). The first batch after a reload of the state machine
+// Applied advances the sums by a committed batch's fee entries added or reverted (a
+// fund.Observer's Applied calls it with each batch, in order). The first batch after a reload of the state machine
 // makes them invalid: the state may have jumped past batches never observed.
 func (s *FeeSums) Applied(c *fund.Changes) {
 	s.mu.Lock()
