@@ -23,6 +23,7 @@ import (
 	"paimon/chainlog"
 	"paimon/fund"
 	"paimon/fund/fundtest"
+	"paimon/internal/testutil"
 	"paimon/version"
 )
 
@@ -201,7 +202,7 @@ func TestAlertsDeliveredAcrossLeaders(t *testing.T) {
 			// the outcome.
 			w.WriteHeader(http.StatusOK)
 			w.(http.Flusher).Flush()
-			c.nets[victim.Load()].setCut(true)
+			c.nets[victim.Load()].SetCut(true)
 			cut <- id
 			return true
 		}
@@ -320,7 +321,7 @@ func TestAlertsDeliveredAcrossLeaders(t *testing.T) {
 	})
 
 	// 4. The killed node comes back; every node lists the same outcomes.
-	c.nets[l] = newCutNetwork()
+	c.nets[l] = testutil.NewCutNetwork()
 	c.start(l)
 	checkFor(t, 30*time.Second, func() error {
 		for i := range c.nodes {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"paimon/internal/testutil"
 )
 
 func shares(t testing.TB, r response) string {
@@ -167,7 +169,7 @@ func TestPartitionedNode(t *testing.T) {
 		return nil
 	})
 
-	c.nets[f].setCut(true)
+	c.nets[f].SetCut(true)
 	// Until its election timeout the cut node still believes in the leader and forwards writes
 	// over HTTP (which this test does not cut); then it has no leader, and refuses writes with
 	// NO_LEADER, promptly.
@@ -202,7 +204,7 @@ func TestPartitionedNode(t *testing.T) {
 		t.Fatalf("majority side: %s", r.body)
 	}
 
-	c.nets[f].setCut(false)
+	c.nets[f].SetCut(false)
 	checkFor(t, 10*time.Second, func() error {
 		r, err := c.account(f, carol, "")
 		if err != nil {
@@ -280,7 +282,7 @@ func TestLaggingAndNewNodesCatchUpBySnapshot(t *testing.T) {
 	cfg := newConfig(t, 3, addrs, 3)
 	cfg.Cluster.Join = addrs[:3]
 	c.cfgs = append(c.cfgs, cfg)
-	c.nets = append(c.nets, newCutNetwork())
+	c.nets = append(c.nets, testutil.NewCutNetwork())
 	c.opts = append(c.opts, Options{})
 	c.nodes = append(c.nodes, nil)
 	c.start(3)
@@ -469,7 +471,7 @@ func TestJoinAndRemoveRefuseBadRequests(t *testing.T) {
 	rogue.Cluster.Join = addrs[:3]
 	rogue.Cluster.Secret = "another-secret-0123456789"
 	c.cfgs = append(c.cfgs, rogue)
-	c.nets = append(c.nets, newCutNetwork())
+	c.nets = append(c.nets, testutil.NewCutNetwork())
 	c.opts = append(c.opts, Options{})
 	c.nodes = append(c.nodes, nil)
 	c.start(3)

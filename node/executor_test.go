@@ -323,8 +323,8 @@ func TestTicketsExecutedOnChain(t *testing.T) {
 	g1, g2 := (l2+1)%3, (l2+2)%3
 	decide(g1, third, annToken, "approve", `{}`, "PARTIALLY_APPROVED")
 	decide(g2, third, benToken, "approve", `{}`, "APPROVED")
-	c.nets[l2].setCut(true)
-	defer c.nets[l2].setCut(false)
+	c.nets[l2].SetCut(true)
+	defer c.nets[l2].SetCut(false)
 	c.waitLeaderAmong(l2, 30*time.Second)
 	for _, i := range []int{g1, g2} {
 		checkFor(t, 30*time.Second, func() error {

@@ -10,10 +10,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,82 +37,6 @@ func tokenSum(tok string) string {
 	return hex.EncodeToString(s[:])
 }
 
-// cutNetwork is a Raft network that a test can cut: while cut, every connection of the node is
-// closed, its dials fail and the connections it accepts are dropped. Cutting it isolates the
-// node at the TCP level, as a network partition would.
-type cutNetwork struct {
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]struct{}
-}
-
-func newCutNetwork() *cutNetwork { return &cutNetwork{conns: map[net.Conn]struct{}{}} }
-
-func (n *cutNetwork) track(c net.Conn) net.Conn {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.cut {
-		c.Close()
-		return nil
-	}
-	n.conns[c] = struct{}{}
-	return c
-}
-
-func (n *cutNetwork) Listen(addr string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	return &cutListener{Listener: ln, n: n}, nil
-}
-
-func (n *cutNetwork) Dial(addr string, timeout time.Duration) (net.Conn, error) {
-	n.mu.Lock()
-	cut := n.cut
-	n.mu.Unlock()
-	if cut {
-		return nil, errors.New("network cut")
-	}
-	c, err := net.DialTimeout("tcp", addr, timeout)
-	if err != nil {
-		return nil, err
-	}
-	if c = n.track(c); c == nil {
-		return nil, errors.New("network cut")
-	}
-	return c, nil
-}
-
-func (n *cutNetwork) setCut(cut bool) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.cut = cut
-	if cut {
-		for c := range n.conns {
-			c.Close()
-		}
-		n.conns = map[net.Conn]struct{}{}
-	}
-}
-
-type cutListener struct {
-	net.Listener
-	n *cutNetwork
-}
-
-func (l *cutListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		if c = l.n.track(c); c != nil {
-			return c, nil
-		}
-	}
-}
-
 // testLogLevel is the level of the nodes' logs in tests (they go to t.Log).
 var testLogLevel = slog.LevelWarn
 
@@ -123,7 +45,7 @@ type testCluster struct {
 	t     *testing.T
 	cfgs  []*config.Config
 	opts  []Options // per node, Network filled in by start
-	nets  []*cutNetwork
+	nets  []*testutil.CutNetwork
 	nodes []*Node // nil while a node is stopped
 }
 
@@ -162,7 +84,7 @@ func newCluster(t *testing.T, n int) *testCluster {
 	c := &testCluster{t: t, nodes: make([]*Node, n)}
 	for i := 0; i < n; i++ {
 		c.cfgs = append(c.cfgs, newConfig(t, i, addrs, n))
-		c.nets = append(c.nets, newCutNetwork())
+		c.nets = append(c.nets, testutil.NewCutNetwork())
 		c.opts = append(c.opts, Options{})
 	}
 	t.Cleanup(c.stopAll)

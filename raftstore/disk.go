@@ -116,23 +116,37 @@ func (g *diskGuard) errShort(what string) error {
 // leader's no-op, configurations) are a few bytes within the reserve and pass: refusing them
 // would make a node short of space step down as soon as it is elected, over and over, and a
 // cluster whose every node is short of space would have no leader to say why it refuses.
+//
+// A follower whose log ends in entries the leader does not have (it led, and appended what it
+// could not replicate) deletes them before it appends the leader's, in the same call of
+// hashicorp/raft's appendEntries, and does not reread its log's last index if the append then
+// fails (a TODO there): refusing that append would leave Raft believing in entries the log no
+// longer holds, and the follower would fail every append from then on ("failed to get log
+// entry") until a restart. So while space is short such a deletion is refused too (the log
+// stays as it was and the leader retries), and an append that follows a deletion through the
+// log's end always passes: it is at most one append's batch, within the reserve.
 type guardedLogs struct {
 	raft.LogStore
 	g *diskGuard
+
+	truncated atomic.Bool // the last deletion reached the log's end and no append came since
 }
 
 // IsMonotonic passes the log cache's (raft-wal's) answer through (raft.MonotonicLogStore):
 // raft-wal cannot store a gap, so after a snapshot install Raft must delete the whole log.
-func (l guardedLogs) IsMonotonic() bool {
+func (l *guardedLogs) IsMonotonic() bool {
 	m, ok := l.LogStore.(raft.MonotonicLogStore)
 	return ok && m.IsMonotonic()
 }
 
-func (l guardedLogs) StoreLog(log *raft.Log) error {
+func (l *guardedLogs) StoreLog(log *raft.Log) error {
 	return l.StoreLogs([]*raft.Log{log})
 }
 
-func (l guardedLogs) StoreLogs(logs []*raft.Log) error {
+func (l *guardedLogs) StoreLogs(logs []*raft.Log) error {
+	if l.truncated.Swap(false) {
+		return l.LogStore.StoreLogs(logs)
+	}
 	for _, e := range logs {
 		if e.Type == raft.LogCommand {
 			if l.g.check() {
@@ -144,7 +158,32 @@ func (l guardedLogs) StoreLogs(logs []*raft.Log) error {
 	return l.LogStore.StoreLogs(logs)
 }
 
-var _ raft.MonotonicLogStore = guardedLogs{}
+// DeleteRange refuses, while space is short, to delete a suffix of the log (entries a
+// follower holds that conflict with the leader's); the head's deletion after a snapshot frees
+// space and always passes, as does the whole log's after a snapshot install.
+func (l *guardedLogs) DeleteRange(lo, hi uint64) error {
+	first, err := l.LogStore.FirstIndex()
+	if err != nil {
+		return err
+	}
+	last, err := l.LogStore.LastIndex()
+	if err != nil {
+		return err
+	}
+	end := hi >= last
+	if end && lo > first && l.g.check() {
+		return l.g.errShort(fmt.Sprintf("raft log truncation from %d refused", lo))
+	}
+	if err := l.LogStore.DeleteRange(lo, hi); err != nil {
+		return err
+	}
+	if end {
+		l.truncated.Store(true)
+	}
+	return nil
+}
+
+var _ raft.MonotonicLogStore = (*guardedLogs)(nil)
 
 // waitForSpace blocks the state machine's goroutine until space is back above the reserve.
 // It returns ErrClosed if the store closes first; the batch is then not committed.

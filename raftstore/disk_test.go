@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"paimon/internal/testutil"
 )
 
 // fakeDisk is a data folder's file system whose free space the test sets.
@@ -23,8 +25,18 @@ func (d *fakeDisk) FreeSpace(string) (uint64, uint64, error) { return d.free.Loa
 // openDiskCluster is openTestCluster with a fake disk per store and a 64 MiB reserve.
 func openDiskCluster(t *testing.T, n int) ([]*Store, []*fakeDisk) {
 	t.Helper()
+	stores, disks, _ := openCutDiskCluster(t, n)
+	return stores, disks
+}
+
+// openCutDiskCluster is openDiskCluster with a network per store that the test can cut.
+func openCutDiskCluster(t *testing.T, n int) ([]*Store, []*fakeDisk, []*testutil.CutNetwork) {
+	t.Helper()
 	disks := make([]*fakeDisk, n)
+	nets := make([]*testutil.CutNetwork, n)
 	stores := openTestClusterWith(t, n, func(i int, cfg *Config, deps *Deps) {
+		nets[i] = testutil.NewCutNetwork()
+		deps.Network = nets[i]
 		cfg.DiskReserveMiB, cfg.DiskReservePercent = 64, 0
 		cfg.LogSegmentBytes = 1 << 20
 		cfg.DiskCheckInterval = 50 * time.Millisecond
@@ -32,7 +44,7 @@ func openDiskCluster(t *testing.T, n int) ([]*Store, []*fakeDisk) {
 		disks[i].free.Store(fakeDiskSize / 2)
 		deps.FreeSpace = disks[i].FreeSpace
 	})
-	return stores, disks
+	return stores, disks, nets
 }
 
 // settledLeader waits for a leader whose term's no-op is applied and returns it.
@@ -252,6 +264,228 @@ func TestDiskFullHandsOverToMemberWithSpace(t *testing.T) {
 		}
 		peers.set(short.NodeID(), false)
 		disks[indexOf(stores, l)].free.Store(fakeDiskSize / 2)
+	}
+}
+
+// TestDiskFullConflictingSuffix: a node short of space that holds entries no other node has
+// (it led, was cut off, and appended commands it could not replicate) keeps its log as it was
+// while short, and once space returns it drops those entries, takes the new leader's and
+// catches up. Before the guard knew about truncations, the node dropped the conflicting
+// suffix, the append that followed was refused, and hashicorp/raft's idea of the log's last
+// index (kept in memory, not reread) stayed past the log's end: the node answered every
+// append from then on with "failed to get log entry" and never caught up until a restart
+// (chaos.TestCampaign, seed 907033742, a disk-full on the leader).
+func TestDiskFullConflictingSuffix(t *testing.T) {
+	stores, disks, nets := openCutDiskCluster(t, 3)
+	old := settledLeader(t, stores)
+	oi := indexOf(stores, old)
+	for i := range 5 {
+		propose(t, old, fmt.Sprintf("a%d", i), "v")
+	}
+	committed := old.raft.LastIndex()
+
+	// Cut off, the leader appends commands to its own log that no one else gets.
+	nets[oi].SetCut(true)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if _, err := old.Propose(ctx, encodeSet(fmt.Sprintf("lost%d", i), "v")); err == nil {
+				t.Errorf("a proposal on the cut-off leader was acknowledged")
+			}
+		})
+	}
+	checkFor(t, 5*time.Second, func() error {
+		if got := old.raft.LastIndex(); got < committed+3 {
+			return fmt.Errorf("the cut-off leader's log ends at %d, want %d", got, committed+3)
+		}
+		return nil
+	})
+	var rest []*Store
+	for _, s := range stores {
+		if s != old {
+			rest = append(rest, s)
+		}
+	}
+	next := settledLeader(t, rest)
+	for i := range 5 {
+		propose(t, next, fmt.Sprintf("b%d", i), "v")
+	}
+	wg.Wait()
+	oldLast := old.raft.LastIndex()
+	var oldTail raft.Log
+	if err := old.wal.GetLog(oldLast, &oldTail); err != nil {
+		t.Fatal(err)
+	}
+
+	// Short of space, the old leader rejoins: it must not drop its suffix yet.
+	disks[oi].free.Store(1 << 20)
+	checkFor(t, 5*time.Second, func() error {
+		if !old.Status().DiskLow {
+			return errors.New("the old leader does not say its disk is low")
+		}
+		return nil
+	})
+	nets[oi].SetCut(false)
+	checkFor(t, 10*time.Second, func() error {
+		if _, id := old.raft.LeaderWithID(); string(id) != next.NodeID() {
+			return fmt.Errorf("the old leader follows %q, want %s", id, next.NodeID())
+		}
+		return nil
+	})
+	propose(t, next, "c0", "v")
+	time.Sleep(500 * time.Millisecond) // appends reach the short node and are refused
+	var tail raft.Log
+	if err := old.wal.GetLog(oldLast, &tail); err != nil || tail.Term != oldTail.Term || tail.Type != raft.LogCommand {
+		t.Fatalf("while short of space, the node's log entry %d changed: term %d (was %d), type %v, err %v",
+			oldLast, tail.Term, oldTail.Term, tail.Type, err)
+	}
+
+	disks[oi].free.Store(fakeDiskSize / 2)
+	last := propose(t, next, "c1", "v")
+	checkFor(t, 20*time.Second, func() error {
+		if got := old.AppliedIndex(); got < last.Index {
+			return fmt.Errorf("the node with space again applied %d, want %d", got, last.Index)
+		}
+		return nil
+	})
+	for _, s := range stores {
+		if got := countKeys(t, s); got != 12 {
+			t.Fatalf("%s holds %d keys, want 12 (a0-a4, b0-b4, c0, c1; none of the cut-off leader's)", s.NodeID(), got)
+		}
+		if err := s.fatalErr(); err != nil {
+			t.Fatalf("%s: %v", s.NodeID(), err)
+		}
+	}
+}
+
+// TestGuardedLogsTruncation: while space is short a deletion of the log's suffix is refused
+// and leaves the log as it was, the head's deletion (compaction) passes; an append that
+// follows a deletion through the log's end passes even when space has just run short (Raft
+// does not reread its last index when that append fails), the one after it does not.
+func TestGuardedLogsTruncation(t *testing.T) {
+	disk := &fakeDisk{}
+	disk.free.Store(fakeDiskSize / 2)
+	g := newDiskGuard(Config{Dir: "d", DiskReserveMiB: 64}, disk.FreeSpace, testLogger(t))
+	logs := &guardedLogs{LogStore: raft.NewInmemStore(), g: g}
+	entries := func(lo, hi uint64, term uint64) []*raft.Log {
+		var out []*raft.Log
+		for i := lo; i <= hi; i++ {
+			out = append(out, &raft.Log{Index: i, Term: term, Type: raft.LogCommand, Data: []byte{byte(i)}})
+		}
+		return out
+	}
+	lastIs := func(want, wantTerm uint64) {
+		t.Helper()
+		last, err := logs.LastIndex()
+		var e raft.Log
+		if err == nil {
+			err = logs.GetLog(last, &e)
+		}
+		if err != nil || last != want || e.Term != wantTerm {
+			t.Fatalf("log ends at %d (term %d, err %v), want %d (term %d)", last, e.Term, err, want, wantTerm)
+		}
+	}
+	if err := logs.StoreLogs(entries(1, 10, 1)); err != nil {
+		t.Fatal(err)
+	}
+
+	disk.free.Store(1 << 20)
+	if err := logs.DeleteRange(8, 10); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("suffix deletion while short: %v, want ErrDiskFull", err)
+	}
+	lastIs(10, 1)
+	if err := logs.StoreLogs(entries(11, 11, 1)); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("append while short: %v, want ErrDiskFull", err)
+	}
+	if err := logs.DeleteRange(1, 2); err != nil {
+		t.Fatalf("head deletion while short: %v", err)
+	}
+	if err := logs.StoreLogs(entries(11, 11, 1)); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("append after a head deletion while short: %v, want ErrDiskFull", err)
+	}
+
+	// Space is back for the deletion and gone again for the append that follows it.
+	disk.free.Store(fakeDiskSize / 2)
+	if err := logs.DeleteRange(8, 10); err != nil {
+		t.Fatal(err)
+	}
+	disk.free.Store(1 << 20)
+	if err := logs.StoreLogs(entries(8, 9, 2)); err != nil {
+		t.Fatalf("the append after a suffix deletion was refused: %v", err)
+	}
+	lastIs(9, 2)
+	if err := logs.StoreLogs(entries(10, 10, 2)); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("the next append while short: %v, want ErrDiskFull", err)
+	}
+	lastIs(9, 2)
+}
+
+// TestDiskFullFollowersProposalEnds: a leader whose followers both answer but cannot append
+// (short of space) keeps leading and cannot commit; a proposal on it ends with its context
+// (ErrTimeout, outcome unknown: it is in the leader's log) instead of waiting for ever, and it
+// commits once the followers have space again. Close does not wait on it either.
+func TestDiskFullFollowersProposalEnds(t *testing.T) {
+	stores, disks := openDiskCluster(t, 3)
+	l := settledLeader(t, stores)
+	propose(t, l, "before", "v")
+	for i, s := range stores {
+		if s != l {
+			disks[i].free.Store(1 << 20)
+		}
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	_, err := l.Propose(ctx, encodeSet("pending", "v"))
+	cancel()
+	if !errors.Is(err, ErrTimeout) || !errors.Is(err, ErrOutcomeUnknown) || Refused(err) {
+		t.Fatalf("proposal on a leader that cannot commit: %v, want ErrTimeout with ErrOutcomeUnknown", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the proposal took %s to end with a 500ms context", took)
+	}
+	if !l.IsLeader() {
+		t.Fatal("the leader stepped down: the test did not reach the case where it cannot commit")
+	}
+	for i := range stores {
+		disks[i].free.Store(fakeDiskSize / 2)
+	}
+	checkFor(t, 20*time.Second, func() error {
+		for _, s := range stores {
+			if v, _ := readKey(t, s, "pending"); v != "v" {
+				return fmt.Errorf("%s does not hold the proposal whose wait ended yet", s.NodeID())
+			}
+		}
+		return nil
+	})
+
+	// Close ends a proposal in flight too.
+	for i, s := range stores {
+		if s != l {
+			disks[i].free.Store(1 << 20)
+		}
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := l.Propose(context.Background(), encodeSet("at-close", "v"))
+		errc <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	closed := make(chan error, 1)
+	go func() { closed <- l.Close() }()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrClosed) || !errors.Is(err, ErrOutcomeUnknown) {
+			t.Fatalf("proposal in flight at Close: %v, want ErrClosed with ErrOutcomeUnknown", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a proposal in flight still waits 10s after Close")
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close still waits 10s after it began")
 	}
 }
 

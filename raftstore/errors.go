@@ -14,8 +14,13 @@ var (
 	ErrNoLeader = errors.New("raftstore: no leader")
 	// ErrClosed is returned by every operation after Close.
 	ErrClosed = errors.New("raftstore: closed")
-	// ErrTimeout is returned when a proposal could not be enqueued or committed in time.
+	// ErrTimeout is returned when a proposal could not be enqueued or committed in time; with
+	// ErrOutcomeUnknown when it was enqueued.
 	ErrTimeout = errors.New("raftstore: timed out")
+	// ErrOutcomeUnknown is wrapped by Propose's error when the proposal reached this leader's
+	// log but the wait for its commit ended (the caller's context, or Close): it may still
+	// commit, so the caller must not take it as refused.
+	ErrOutcomeUnknown = errors.New("raftstore: proposed but not committed yet: it may still commit")
 	// ErrCorrupt reports state on disk that cannot be decoded; the node must not go on.
 	ErrCorrupt = errors.New("raftstore: corrupt state")
 	// ErrFatal is returned by every operation after the state machine failed to apply a

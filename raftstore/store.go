@@ -170,7 +170,7 @@ func (s *Store) Open() (err error) {
 		return err
 	}
 	// The guard sits in front of the cache, which would flatten its ErrDiskFull into text.
-	logs := guardedLogs{LogStore: cached, g: s.disk}
+	logs := &guardedLogs{LogStore: cached, g: s.disk}
 	if s.snaps, err = raft.NewFileSnapshotStoreWithLogger(raftDir, s.cfg.SnapshotRetain, newHCLog(s.logger, "snapshots")); err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
@@ -387,7 +387,7 @@ func (s *Store) Propose(ctx context.Context, cmd []byte) (Result, error) {
 	}
 	start := time.Now()
 	f := s.raft.Apply(cmd, timeout)
-	if err := f.Error(); err != nil {
+	if err := s.await(ctx, f); err != nil {
 		s.metrics.proposeFail.Inc()
 		return Result{}, s.mapRaftErr(err)
 	}
@@ -397,6 +397,25 @@ func (s *Store) Propose(ctx context.Context, cmd []byte) (Result, error) {
 		return Result{}, ErrFatal
 	}
 	return Result{Index: f.Index(), Value: resp}, nil
+}
+
+// await waits for a proposal's future, for ctx or for the store to close, whichever is
+// first. hashicorp/raft answers a proposal only once it commits or this node stops leading,
+// and a leader whose followers answer it but cannot append (short of disk space, or wedged)
+// keeps leading: without ctx every write on it would wait for ever, and Close with it (the
+// leader's no-op is a proposal). A wait ended by ctx or Close leaves the command in the log,
+// where it may still commit: the error wraps ErrOutcomeUnknown.
+func (s *Store) await(ctx context.Context, f raft.ApplyFuture) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w: %w", ErrTimeout, ErrOutcomeUnknown, ctx.Err())
+	case <-s.closed:
+		return fmt.Errorf("%w: %w", ErrClosed, ErrOutcomeUnknown)
+	}
 }
 
 func asError(v any) error {

@@ -110,6 +110,10 @@ func apiErrorOf(err error) (*apiError, bool) {
 		// Before NO_LEADER, which says the request was not proposed (forward.go).
 		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "leadership moved while the request was in flight: it may have been applied; read before sending it again",
 			Details: map[string]any{"outcome": "unknown"}}, false
+	case errors.Is(err, raftstore.ErrOutcomeUnknown):
+		// Before ErrTimeout and ErrClosed, which it wraps: the request is in the leader's log.
+		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "the cluster did not commit the request in time: it may still be applied; read before sending it again",
+			Details: map[string]any{"outcome": "unknown"}}, false
 	case errors.Is(err, raftstore.ErrNoLeader), errors.Is(err, raftstore.ErrNotLeader):
 		return &apiError{Status: 503, Code: "NO_LEADER", Message: "the cluster has no leader right now; retry shortly"}, false
 	case errors.Is(err, raftstore.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
