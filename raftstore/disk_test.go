@@ -63,6 +63,18 @@ func settledLeader(t *testing.T, stores []*Store) *Store {
 	return l
 }
 
+// catchesUp proposes key k on the leader l and waits for s, which has space again, to apply it.
+func catchesUp(t *testing.T, s, l *Store, k string) {
+	t.Helper()
+	last := propose(t, l, k, "v")
+	checkFor(t, 20*time.Second, func() error {
+		if got := s.AppliedIndex(); got < last.Index {
+			return fmt.Errorf("the node with space again applied %d, want %d", got, last.Index)
+		}
+		return nil
+	})
+}
+
 // TestDiskFullLeaderHandsOver: a leader whose disk falls below the reserve refuses proposals
 // with ErrDiskFull, hands leadership to a member with space and stops appending to its log
 // and applying; the cluster goes on writing without it, and once space returns it catches up
@@ -109,13 +121,7 @@ func TestDiskFullLeaderHandsOver(t *testing.T) {
 	}
 
 	disks[oi].free.Store(fakeDiskSize / 2)
-	last := propose(t, next, "c", "v")
-	checkFor(t, 20*time.Second, func() error {
-		if got := old.AppliedIndex(); got < last.Index {
-			return fmt.Errorf("the node with space again applied %d, want %d", got, last.Index)
-		}
-		return nil
-	})
+	catchesUp(t, old, next, "c")
 	if got := countKeys(t, old); got != 71 {
 		t.Fatalf("%d keys on the recovered node, want 71", got)
 	}
@@ -343,13 +349,7 @@ func TestDiskFullConflictingSuffix(t *testing.T) {
 	}
 
 	disks[oi].free.Store(fakeDiskSize / 2)
-	last := propose(t, next, "c1", "v")
-	checkFor(t, 20*time.Second, func() error {
-		if got := old.AppliedIndex(); got < last.Index {
-			return fmt.Errorf("the node with space again applied %d, want %d", got, last.Index)
-		}
-		return nil
-	})
+	catchesUp(t, old, next, "c1")
 	for _, s := range stores {
 		if got := countKeys(t, s); got != 12 {
 			t.Fatalf("%s holds %d keys, want 12 (a0-a4, b0-b4, c0, c1; none of the cut-off leader's)", s.NodeID(), got)
