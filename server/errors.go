@@ -112,7 +112,7 @@ func apiErrorOf(err error) (*apiError, bool) {
 			Details: map[string]any{"outcome": "unknown"}}, false
 	case errors.Is(err, raftstore.ErrOutcomeUnknown):
 		// Before ErrTimeout and ErrClosed, which it wraps: the request is in the leader's log.
-		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "the cluster did not commit the request in time: it may still be applied; read before sending it again",
+		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "the request reached the leader's log but was not committed in time (or the node is shutting down): it may still be applied; read before sending it again",
 			Details: map[string]any{"outcome": "unknown"}}, false
 	case errors.Is(err, raftstore.ErrNoLeader), errors.Is(err, raftstore.ErrNotLeader):
 		return &apiError{Status: 503, Code: "NO_LEADER", Message: "the cluster has no leader right now; retry shortly"}, false
