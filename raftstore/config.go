@@ -72,7 +72,16 @@ type Config struct {
 	// DiskCheckInterval is how often the free space of Dir is checked besides before every log
 	// append and state commit; 0 is 1s.
 	DiskCheckInterval time.Duration `toml:"-"`
+	// MaxInFlight is how many proposals may wait for their commit at once; Propose refuses
+	// more with ErrBacklog. 0 is DefaultMaxInFlight.
+	MaxInFlight int `toml:"-"`
 }
+
+// DefaultMaxInFlight bounds the proposals waiting for their commit: far above what the
+// node's writers keep in flight when the cluster commits (a few hundred; fasthttp's
+// concurrency bounds the HTTP writes), far below what would weigh on memory (each holds a
+// goroutine and its log entry) when it does not.
+const DefaultMaxInFlight = 8192
 
 // DefaultConfig returns the defaults documented in config.example.toml: a single node that
 // bootstraps itself on 127.0.0.1:7000 in ./data.

@@ -25,12 +25,13 @@ func (d *fakeDisk) FreeSpace(string) (uint64, uint64, error) { return d.free.Loa
 // openDiskCluster is openTestCluster with a fake disk per store and a 64 MiB reserve.
 func openDiskCluster(t *testing.T, n int) ([]*Store, []*fakeDisk) {
 	t.Helper()
-	stores, disks, _ := openCutDiskCluster(t, n)
+	stores, disks, _ := openCutDiskCluster(t, n, nil)
 	return stores, disks
 }
 
-// openCutDiskCluster is openDiskCluster with a network per store that the test can cut.
-func openCutDiskCluster(t *testing.T, n int) ([]*Store, []*fakeDisk, []*testutil.CutNetwork) {
+// openCutDiskCluster is openDiskCluster with a network per store that the test can cut, and
+// mutate (nil: none) applied to each store's config.
+func openCutDiskCluster(t *testing.T, n int, mutate func(cfg *Config)) ([]*Store, []*fakeDisk, []*testutil.CutNetwork) {
 	t.Helper()
 	disks := make([]*fakeDisk, n)
 	nets := make([]*testutil.CutNetwork, n)
@@ -43,6 +44,9 @@ func openCutDiskCluster(t *testing.T, n int) ([]*Store, []*fakeDisk, []*testutil
 		disks[i] = &fakeDisk{}
 		disks[i].free.Store(fakeDiskSize / 2)
 		deps.FreeSpace = disks[i].FreeSpace
+		if mutate != nil {
+			mutate(cfg)
+		}
 	})
 	return stores, disks, nets
 }
@@ -282,7 +286,7 @@ func TestDiskFullHandsOverToMemberWithSpace(t *testing.T) {
 // append from then on with "failed to get log entry" and never caught up until a restart
 // (chaos.TestCampaign, seed 907033742, a disk-full on the leader).
 func TestDiskFullConflictingSuffix(t *testing.T) {
-	stores, disks, nets := openCutDiskCluster(t, 3)
+	stores, disks, nets := openCutDiskCluster(t, 3, nil)
 	old := settledLeader(t, stores)
 	oi := indexOf(stores, old)
 	for i := range 5 {
@@ -486,6 +490,60 @@ func TestDiskFullFollowersProposalEnds(t *testing.T) {
 	case <-closed:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close still waits 10s after it began")
+	}
+}
+
+// TestProposalBacklogBounded: on a leader that cannot commit, proposals whose callers gave up
+// still count until raft answers them; once Config.MaxInFlight wait, Propose refuses at once
+// with ErrBacklog (not proposed: not ErrOutcomeUnknown), so callers that keep writing cannot
+// grow the leader's goroutines and log without bound. When the cluster commits again, the
+// waiting proposals commit and Propose takes commands again.
+func TestProposalBacklogBounded(t *testing.T) {
+	const limit = 4
+	stores, disks, _ := openCutDiskCluster(t, 3, func(cfg *Config) { cfg.MaxInFlight = limit })
+	l := settledLeader(t, stores)
+	for i, s := range stores {
+		if s != l {
+			disks[i].free.Store(1 << 20)
+		}
+	}
+	for i := range limit {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		_, err := l.Propose(ctx, encodeSet(fmt.Sprint("waiting", i), "v"))
+		cancel()
+		if !errors.Is(err, ErrOutcomeUnknown) {
+			t.Fatalf("proposal %d on a leader that cannot commit: %v, want ErrOutcomeUnknown", i, err)
+		}
+	}
+	if got := l.inFlight.Load(); got != limit {
+		t.Fatalf("%d proposals in flight, want %d", got, limit)
+	}
+	start := time.Now()
+	_, err := l.Propose(context.Background(), encodeSet("refused", "v"))
+	if !errors.Is(err, ErrBacklog) || errors.Is(err, ErrOutcomeUnknown) || time.Since(start) > time.Second {
+		t.Fatalf("proposal over the backlog: %v after %s, want ErrBacklog at once", err, time.Since(start))
+	}
+	if got := l.metrics.backlogRefused.Get(); got != 1 {
+		t.Fatalf("backlog refusals counted %d, want 1", got)
+	}
+
+	for i := range stores {
+		disks[i].free.Store(fakeDiskSize / 2)
+	}
+	checkFor(t, 20*time.Second, func() error {
+		if n := l.inFlight.Load(); n != 0 {
+			return fmt.Errorf("%d proposals still in flight", n)
+		}
+		return nil
+	})
+	propose(t, l, "after", "v")
+	for i := range limit {
+		if v, _ := readKey(t, l, fmt.Sprint("waiting", i)); v != "v" {
+			t.Fatalf("the proposal waiting%d did not commit once the followers had space", i)
+		}
+	}
+	if v, _ := readKey(t, l, "refused"); v != "" {
+		t.Fatal("the refused proposal was applied")
 	}
 }
 

@@ -38,6 +38,10 @@ var (
 	// raft.disk_reserve_percent): the command was refused before it reached the log, so it is
 	// safe to send again once space returns or another member leads.
 	ErrDiskFull = errors.New("raftstore: data folder below its free-space reserve")
+	// ErrBacklog: Config.MaxInFlight proposals already wait for their commit (the cluster
+	// commits slower than it is written to, or not at all: followers that answer but cannot
+	// append). The command was refused before it reached the log: safe to send again.
+	ErrBacklog = errors.New("raftstore: too many proposals waiting for their commit")
 	// ErrInvalidConfig wraps every configuration error of New and Seed.
 	ErrInvalidConfig = errors.New("raftstore: invalid config")
 )

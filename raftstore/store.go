@@ -70,6 +70,8 @@ type Store struct {
 	wg        sync.WaitGroup
 
 	metrics storeMetrics
+	// inFlight counts the proposals raft has not answered yet (Propose, await).
+	inFlight atomic.Int64
 
 	// disk guards the data folder's free space; fsmWaitingForDisk is set while the state
 	// machine waits for space (disk.go).
@@ -93,6 +95,7 @@ type storeMetrics struct {
 	proposals      *metrics.Counter
 	proposeFail    *metrics.Counter
 	diskRefusals   *metrics.Counter
+	backlogRefused *metrics.Counter
 }
 
 // New validates cfg and returns an unopened store.
@@ -125,6 +128,7 @@ func New(cfg Config, sm StateMachine, deps Deps) (*Store, error) {
 		proposals:      set.GetOrCreateCounter("paimon_raft_proposals_total"),
 		proposeFail:    set.GetOrCreateCounter("paimon_raft_proposals_failed_total"),
 		diskRefusals:   set.GetOrCreateCounter("paimon_raft_proposals_refused_disk_total"),
+		backlogRefused: set.GetOrCreateCounter("paimon_raft_proposals_refused_backlog_total"),
 	}
 	s.readRoundsTotal = set.GetOrCreateCounter("paimon_raft_read_index_rounds_total")
 	return s, nil
@@ -377,12 +381,18 @@ func (s *Store) Propose(ctx context.Context, cmd []byte) (Result, error) {
 		s.metrics.diskRefusals.Inc()
 		return Result{}, s.disk.errShort("proposal refused")
 	}
+	if n := s.inFlight.Add(1); n > int64(s.maxInFlight()) {
+		s.inFlight.Add(-1)
+		s.metrics.backlogRefused.Inc()
+		return Result{}, fmt.Errorf("%w: %d wait already", ErrBacklog, n-1)
+	}
 	s.metrics.proposals.Inc()
 	timeout := s.cfg.ApplyTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(dl))
 	}
 	if timeout <= 0 {
+		s.inFlight.Add(-1)
 		return Result{}, ErrTimeout
 	}
 	start := time.Now()
@@ -404,10 +414,15 @@ func (s *Store) Propose(ctx context.Context, cmd []byte) (Result, error) {
 // and a leader whose followers answer it but cannot append (short of disk space, or wedged)
 // keeps leading: without ctx every write on it would wait for ever, and Close with it (the
 // leader's no-op is a proposal). A wait ended by ctx or Close leaves the command in the log,
-// where it may still commit: the error wraps ErrOutcomeUnknown.
+// where it may still commit: the error wraps ErrOutcomeUnknown. The proposal counts in
+// inFlight until raft answers it, whoever still waits: that bounds the goroutines and log
+// entries a leader that cannot commit holds (Config.MaxInFlight).
 func (s *Store) await(ctx context.Context, f raft.ApplyFuture) error {
 	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
+	go func() {
+		done <- f.Error()
+		s.inFlight.Add(-1)
+	}()
 	select {
 	case err := <-done:
 		return err
@@ -416,6 +431,13 @@ func (s *Store) await(ctx context.Context, f raft.ApplyFuture) error {
 	case <-s.closed:
 		return fmt.Errorf("%w: %w", ErrClosed, ErrOutcomeUnknown)
 	}
+}
+
+func (s *Store) maxInFlight() int {
+	if s.cfg.MaxInFlight > 0 {
+		return s.cfg.MaxInFlight
+	}
+	return DefaultMaxInFlight
 }
 
 func asError(v any) error {
@@ -671,6 +693,7 @@ func (s *Store) registerMetrics() {
 	set.GetOrCreateGauge("paimon_disk_free_bytes", func() float64 { return float64(s.disk.freeB.Load()) })
 	set.GetOrCreateGauge("paimon_disk_reserve_bytes", func() float64 { return float64(s.disk.reserveB.Load()) })
 	set.GetOrCreateGauge("paimon_disk_low", func() float64 { return b2f(s.disk.short()) })
+	set.GetOrCreateGauge("paimon_raft_proposals_in_flight", func() float64 { return float64(s.inFlight.Load()) })
 	set.GetOrCreateGauge("paimon_fsm_waiting_for_disk", func() float64 { return b2f(s.fsmWaitingForDisk.Load()) })
 	set.GetOrCreateGauge("paimon_raft_last_contact_seconds", func() float64 {
 		lc := s.LastContact()

@@ -125,6 +125,9 @@ func apiErrorOf(err error) (*apiError, bool) {
 		// hands leadership over) or space returns.
 		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "the node's data folder is below its free-space reserve: the write was not proposed; retry shortly",
 			Details: map[string]any{"reason": "disk_full"}}, false
+	case errors.Is(err, raftstore.ErrBacklog):
+		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "too many writes are waiting for the cluster to commit them: the write was not proposed; retry shortly",
+			Details: map[string]any{"reason": "backlog"}}, false
 	case errors.Is(err, raftstore.ErrMidUpgrade):
 		return &apiError{Status: 503, Code: "UNAVAILABLE", Message: "the cluster is mid-upgrade: " + strings.TrimPrefix(err.Error(), raftstore.ErrMidUpgrade.Error()+": ")}, false
 	case errors.Is(err, raftstore.ErrFatal):

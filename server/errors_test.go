@@ -11,7 +11,7 @@ import (
 // TestProposalOutcomeUnknownAnswer: a proposal whose wait ended after it reached the log (its
 // context, or Close) answers 503 UNAVAILABLE with details.outcome "unknown", never the plain
 // timeout or shutdown answers, which say nothing of the outcome; a proposal that timed out
-// before it was enqueued keeps the plain answer.
+// before it was enqueued keeps the plain answer, and one refused over the backlog says why.
 func TestProposalOutcomeUnknownAnswer(t *testing.T) {
 	for _, c := range []struct {
 		name    string
@@ -22,6 +22,7 @@ func TestProposalOutcomeUnknownAnswer(t *testing.T) {
 		{"closed in flight", fmt.Errorf("%w: %w", raftstore.ErrClosed, raftstore.ErrOutcomeUnknown), true},
 		{"not enqueued in time", raftstore.ErrTimeout, false},
 		{"closed before", raftstore.ErrClosed, false},
+		{"backlog", fmt.Errorf("%w: 8192 wait already", raftstore.ErrBacklog), false},
 	} {
 		ae, _ := apiErrorOf(c.err)
 		if ae.Status != 503 || ae.Code != "UNAVAILABLE" {
@@ -29,6 +30,9 @@ func TestProposalOutcomeUnknownAnswer(t *testing.T) {
 		}
 		if got := ae.Details["outcome"] == "unknown"; got != c.unknown {
 			t.Errorf("%s: details %v, outcome unknown %v, want %v", c.name, ae.Details, got, c.unknown)
+		}
+		if backlog := ae.Details["reason"] == "backlog"; backlog != (c.name == "backlog") {
+			t.Errorf("%s: details %v", c.name, ae.Details)
 		}
 	}
 }
