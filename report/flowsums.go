@@ -5,7 +5,6 @@ import (
 
 	"paimon/chainlog"
 	"paimon/fund"
-	"paimon/kv"
 )
 
 // maxSummedPeriods bounds the periods a FlowSums keeps: the open day, week and month, and as
@@ -32,9 +31,8 @@ type FlowSums struct {
 	mu      sync.Mutex
 	index   uint64 // the last batch observed (or restored): the sums are the state's there
 	periods map[span]*periodSums
-	// fromSums counts the reports whose flows came from the sums, scans those that scanned
-	// (tests).
-	fromSums, scans int
+	// fromSums counts the reports whose flows came from the sums (tests).
+	fromSums int
 }
 
 // span is a period's [from, to).
@@ -105,14 +103,6 @@ func (s *FlowSums) Reset(index uint64) {
 	clear(s.periods)
 }
 
-// Build is report.Build for r, the state at Raft index index, with the flows and fees from the
-// running sums when they hold those of p there: the same report (TestFlowSumsEqualScan). A
-// report that scanned its period becomes the period's running sums when index is the last
-// batch observed, the period is open and the scan reached the ledger's end.
-func (s *FlowSums) Build(r kv.Reader, index uint64, p Period) (*Report, error) {
-	return build(r, p, s, index, true)
-}
-
 // report sets rep's flows and fees from the sums of p when they are what a scan of the state
 // at index would find in the blocks [lo, hi) (ledger.bounds): the sums are at index, the scan
 // does not reach below their floor (where entries they do not count may lie) and every entry
@@ -136,7 +126,6 @@ func (s *FlowSums) report(rep *Report, index uint64, p Period, lo, hi uint64) bo
 func (s *FlowSums) keep(rep *Report, index uint64, p Period, ps *periodSums, complete bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.scans++
 	if !complete || rep.Closed || index != s.index {
 		return
 	}

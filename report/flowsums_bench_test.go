@@ -23,8 +23,8 @@ import (
 // them NavUpdated) in Pebble, the node's store. Before each build a block of 10 more events is
 // applied (not timed), as on a node where every batch invalidates the cached report. "scan" is
 // the code before the running sums (Build, which scans and decodes the day's ledger, and reads
-// the day's NAV points); "sums" is FlowSums.Build, the flows from the running sums the batches
-// moved (the first build, not timed, scans once); "cache" is the server's path, Cache.Render
+// the day's NAV points); "sums" is build with the FlowSums, the flows from the running sums
+// the batches moved (the first build, not timed, scans once); "cache" is the server's path, Cache.Render
 // with the sums, which reads no NAV point for the JSON. ns/op is one build and rendering.
 //
 //	go test ./report -run XXX -bench OpenDayReport -benchtime 20x -count 3
@@ -153,7 +153,7 @@ func (l *openDayLedger) build(b *testing.B, mode string) {
 	case "scan":
 		rep, err = Build(r, l.day)
 	case "sums":
-		rep, err = l.fs.Build(r, l.index, l.day)
+		rep, err = build(r, l.day, l.fs, l.index, true)
 	default:
 		var body []byte
 		if body, _, _, err = NewCache(1, l.fs).Render(r, l.index, l.day, JSON); err == nil && !bytes.Contains(body, []byte(`"deposits":"0"`)) {

@@ -90,7 +90,7 @@ func TestFlowSumsEqualScan(t *testing.T) {
 				want := render(Build(st, p))
 				for range 2 { // the second build uses the sums the first may have kept
 					before := fs.fromSums
-					got := render(fs.Build(st, index, p))
+					got := render(build(st, p, fs, index, true))
 					if !bytes.Equal(got, want) {
 						t.Fatalf("seed %d batch %d %s (sums used: %v):\nrunning sums\n%s\nscan\n%s", seed, batch, p.Name(), fs.fromSums > before, got, want)
 					}
@@ -116,7 +116,7 @@ func TestFlowSumsEqualScan(t *testing.T) {
 			}
 			if old.st != nil {
 				before := fs.fromSums
-				got, want := render(fs.Build(old.st, old.index, old.p)), render(Build(old.st, old.p))
+				got, want := render(build(old.st, old.p, fs, old.index, true)), render(Build(old.st, old.p))
 				if !bytes.Equal(got, want) || fs.fromSums != before {
 					t.Fatalf("seed %d batch %d: a report at the older index %d (sums used: %v):\n%s\nwant\n%s", seed, batch, old.index, fs.fromSums != before, got, want)
 				}
