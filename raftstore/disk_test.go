@@ -354,6 +354,16 @@ func TestDiskFullConflictingSuffix(t *testing.T) {
 
 	disks[oi].free.Store(fakeDiskSize / 2)
 	catchesUp(t, old, next, "c1")
+	// Propose answers once the leader has applied; the other follower may still be behind.
+	want := next.AppliedIndex()
+	checkFor(t, 10*time.Second, func() error {
+		for _, s := range stores {
+			if got := s.AppliedIndex(); got < want {
+				return fmt.Errorf("%s applied %d, want %d", s.NodeID(), got, want)
+			}
+		}
+		return nil
+	})
 	for _, s := range stores {
 		if got := countKeys(t, s); got != 12 {
 			t.Fatalf("%s holds %d keys, want 12 (a0-a4, b0-b4, c0, c1; none of the cut-off leader's)", s.NodeID(), got)
