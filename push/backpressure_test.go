@@ -3,6 +3,8 @@ package push
 import (
 	"fmt"
 	"net"
+	"slices"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -135,6 +137,56 @@ func TestDeadPeerDropped(t *testing.T) {
 			t.Fatalf("%d connections: the live client was dropped", n)
 		}
 		time.Sleep(cfg.PingInterval / 2)
+	}
+}
+
+// TestHeartbeatSpread: the heartbeat pings the connections a part at a time, each once per
+// ping_interval, rather than all of them in one burst (which started a writer goroutine on
+// every connection at once and stalled a node with thousands of them).
+func TestHeartbeatSpread(t *testing.T) {
+	cfg := testConfig()
+	cfg.PingInterval = 640 * time.Millisecond
+	cfg.PongTimeout = 5 * time.Second
+	e := newEnv(t, cfg)
+	const n = 64
+	var mu sync.Mutex
+	pings := make([][]time.Time, n)
+	for i := range n {
+		c := e.dial(nil)
+		c.ws.SetPingHandler(func(data string) error {
+			mu.Lock()
+			pings[i] = append(pings[i], time.Now())
+			mu.Unlock()
+			return c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		})
+		go func() {
+			for {
+				if _, _, err := c.ws.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	e.waitConns(n)
+	time.Sleep(3 * cfg.PingInterval)
+	mu.Lock()
+	defer mu.Unlock()
+	var first []time.Time
+	for i, p := range pings {
+		if len(p) < 2 {
+			t.Fatalf("connection %d was pinged %d times in 3 ping intervals, want 2 or more", i, len(p))
+		}
+		for j := 1; j < len(p); j++ {
+			if gap := p[j].Sub(p[j-1]); gap < cfg.PingInterval/2 || gap > cfg.PingInterval*3/2 {
+				t.Errorf("connection %d: pings %v apart, want about the ping interval %v", i, gap, cfg.PingInterval)
+			}
+		}
+		first = append(first, p[0])
+	}
+	lo := slices.MinFunc(first, time.Time.Compare)
+	hi := slices.MaxFunc(first, time.Time.Compare)
+	if span := hi.Sub(lo); span < cfg.PingInterval/2 {
+		t.Fatalf("the first pings of %d connections came within %v, want them spread over the %v interval", n, span, cfg.PingInterval)
 	}
 }
 

@@ -57,6 +57,9 @@ type conn struct {
 	// took it (the flusher's): the next pass writes the connections oldest first (flush.go).
 	markedAt int64
 	passRank uint64
+	// slot is the heartbeat's part this connection is in (its admission number): the
+	// heartbeat pings one part at a time (hub.go, heartbeatLoop).
+	slot uint64
 
 	// recheck asks the reader goroutine to re-resolve the identity (set by the hub).
 	recheck atomic.Bool
@@ -154,23 +157,43 @@ func (c *conn) markLocked(at int64) {
 	}
 }
 
-// enqueueControl queues a control frame (pong, ping, reset, error, replies). Control frames
-// have a budget of their own, queue_messages frames: a client that makes the node queue more
-// (pings it, or refused frames, without reading the answers) is closed with 1008.
+// enqueueControl queues a control frame (pong, ping, reset, error, replies) for the
+// connection's writer goroutine. Control frames have a budget of their own, queue_messages
+// frames: a client that makes the node queue more (pings it, or refused frames, without
+// reading the answers) is closed with 1008.
 func (c *conn) enqueueControl(f []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.controlLocked(f) {
+		c.startWriterLocked()
+	}
+}
+
+// queueControl queues a control frame for the next flush pass, like a message (hub lock held;
+// the caller kicks the flusher): the heartbeat's pings, which would otherwise start a writer
+// goroutine on every connection at once.
+func (c *conn) queueControl(f []byte, at int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.controlLocked(f) {
+		c.markLocked(at)
+	}
+}
+
+// controlLocked appends a control frame within the budget; false when it did not (the
+// connection is closing, or now closes over its budget).
+func (c *conn) controlLocked(f []byte) bool {
 	if c.closing {
-		return
+		return false
 	}
 	if c.controls >= c.h.cfg.QueueMessages {
 		c.overBudgetLocked(budgetQueue, codeLimitExceeded, "too many replies waiting: read what the node sends", "queue over push.queue_messages")
-		return
+		return false
 	}
 	c.q = append(c.q, qframe{b: f})
 	c.exempt++
 	c.controls++
-	c.startWriterLocked()
+	return true
 }
 
 // replayBudget bounds the replayed frames waiting on a connection: every channel kind's whole

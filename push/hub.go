@@ -64,6 +64,8 @@ type Hub struct {
 	addrSubs []map[[20]byte]subscribers // per per-address kind: the subscribers of each address
 	conns    map[*conn]struct{}
 	dirty    []*conn // connections with frames for the next flush pass (flush.go)
+	// registered counts the connections registered, numbering their heartbeat slots.
+	registered uint64
 	// dirtySpare is the previous pass's list, reused.
 	dirtySpare []*conn
 	perIP      map[string]int
@@ -268,27 +270,47 @@ func (h *Hub) publishLoop() {
 	}
 }
 
+// heartbeatSlots is how many parts a ping interval is cut into: each connection belongs to
+// one (by the order it came in) and a tick of the heartbeat pings one part's connections. Pinged
+// all at once, 5,000 connections got 5,000 pings in one burst every ping_interval, each
+// starting the connection's writer goroutine, and then 5,000 pongs woke 5,000 readers: a
+// stall of 100–150 ms on two cores that held up every write and message behind it
+// (bench/RESULTS.md §17).
+const heartbeatSlots = 32
+
+// heartbeatTick is how often the heartbeat pings a part of the connections: each connection
+// is still pinged once per ping_interval.
+func heartbeatTick(interval time.Duration) (time.Duration, uint64) {
+	slots := uint64(heartbeatSlots)
+	if n := uint64(interval / time.Millisecond); n < slots {
+		slots = max(n, 1)
+	}
+	return interval / time.Duration(slots), slots
+}
+
+// heartbeatLoop pings one slot's connections each tick. The pings go out with the next flush
+// pass (a connection's writer goroutine, if it has one, writes them), not on a goroutine of
+// their own.
 func (h *Hub) heartbeatLoop() {
 	defer h.wg.Done()
-	t := time.NewTicker(h.cfg.PingInterval)
+	tick, slots := heartbeatTick(h.cfg.PingInterval)
+	t := time.NewTicker(tick)
 	defer t.Stop()
-	var conns []*conn
-	for {
+	for slot := uint64(0); ; slot = (slot + 1) % slots {
 		select {
 		case <-h.stop:
 			return
 		case <-t.C:
 		}
+		at := h.now().UnixNano()
 		h.mu.Lock()
-		conns = conns[:0]
 		for c := range h.conns {
-			conns = append(conns, c)
+			if c.slot%slots == slot {
+				c.queueControl(pingFrame, at)
+			}
 		}
 		h.mu.Unlock()
-		for _, c := range conns {
-			c.enqueueControl(pingFrame)
-		}
-		clear(conns)
+		h.kickFlush()
 	}
 }
 
@@ -326,7 +348,7 @@ func (h *Hub) recheckLocked(ch *fund.Changes) {
 		c.mu.Unlock()
 		if due {
 			c.recheck.Store(true)
-			c.enqueueControl(pingFrame)
+			c.queueControl(pingFrame, h.now().UnixNano()) // the publisher kicks the pass after the round
 		}
 	}
 }

@@ -153,6 +153,8 @@ func (h *Hub) register(c *conn) bool {
 		return false
 	}
 	h.conns[c] = struct{}{}
+	c.slot = h.registered
+	h.registered++
 	h.wg.Add(1) // the connection's handler, done when it returns
 	return true
 }
