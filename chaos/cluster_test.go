@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,9 +121,16 @@ sha256 = %q
 	t.Cleanup(func() {
 		c.costDone.Store(true) // first: the proxies' Close waits for every identify in progress
 		for _, n := range c.nodes {
+			if t.Failed() {
+				n.quitWithStacks()
+			}
 			n.kill()
 			if t.Failed() {
-				t.Logf("%s log (tail):\n%s", n.name, tail(n.logText(), 60))
+				logs, stacks, _ := strings.Cut(n.logText(), "SIGQUIT: quit")
+				t.Logf("%s log (tail):\n%s", n.name, tail(logs, 60))
+				if s := waitingStacks(stacks, 400); s != "" {
+					t.Logf("%s goroutines of Raft, the store and Pebble when the run failed (SIGQUIT), longest waits first:\n%s", n.name, s)
+				}
 			}
 		}
 	})
@@ -199,6 +207,60 @@ func (n *node) kill() {
 	_ = cmd.Process.Signal(syscall.SIGCONT)
 	_ = cmd.Process.Kill()
 	<-done
+}
+
+// quitWithStacks has a running node print every goroutine's stack and exit (SIGQUIT, the Go
+// runtime's dump, on stderr: into the node's log), for a failed run: what a node that stopped
+// making progress was waiting on.
+func (n *node) quitWithStacks() {
+	n.mu.Lock()
+	cmd, done := n.cmd, n.done
+	n.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGCONT)
+	_ = cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+// waitingStacks picks, from a Go goroutine dump, the goroutines in Raft, raftstore or Pebble,
+// those waiting longest first, up to about limit lines.
+func waitingStacks(dump string, limit int) string {
+	type stanza struct {
+		text string
+		mins int
+	}
+	var picked []stanza
+	for _, st := range strings.Split(dump, "\n\n") {
+		st = strings.TrimSpace(st)
+		if !strings.HasPrefix(st, "goroutine ") || !(strings.Contains(st, "hashicorp/raft") ||
+			strings.Contains(st, "paimon/raftstore") || strings.Contains(st, "cockroachdb/pebble")) {
+			continue
+		}
+		mins := 0
+		head, _, _ := strings.Cut(st, "\n")
+		if i := strings.Index(head, " minutes]"); i > 0 {
+			j := strings.LastIndex(head[:i], " ")
+			mins, _ = strconv.Atoi(head[j+1 : i])
+		}
+		picked = append(picked, stanza{st, mins})
+	}
+	slices.SortStableFunc(picked, func(a, b stanza) int { return b.mins - a.mins })
+	var out []string
+	lines := 0
+	for _, p := range picked {
+		if lines > limit {
+			out = append(out, fmt.Sprintf("(%d more goroutines left out)", len(picked)-len(out)))
+			break
+		}
+		out = append(out, p.text)
+		lines += strings.Count(p.text, "\n") + 2
+	}
+	return strings.Join(out, "\n\n")
 }
 
 // signal sends sig to the running process.
